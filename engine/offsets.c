@@ -1,0 +1,122 @@
+/*
+ * Subscription group configs and committed consumer offsets. Writes go
+ * through the writer (offset commits ride in its groups); reads are point
+ * lookups.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define GROUP_NAME_MAX 255
+
+static int check_group(const char *group, size_t len)
+{
+    if (!group || len == 0 || memchr(group, 0, len))
+        return LSMQ_EINVAL;
+    return len > GROUP_NAME_MAX ? LSMQ_ETOOBIG : 0;
+}
+
+int engine_group_put(engine *e, const char *group, size_t group_len, const void *cfg,
+                     size_t cfg_len)
+{
+    int rc = check_group(group, group_len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_GROUP_PUT, .name = group, .name_len = group_len, .value = cfg,
+               .value_len = cfg_len};
+    return writer__control(e, &op);
+}
+
+int engine_group_delete(engine *e, const char *group, size_t group_len)
+{
+    int rc = check_group(group, group_len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_GROUP_DELETE, .name = group, .name_len = group_len};
+    return writer__control(e, &op);
+}
+
+int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
+                     size_t *cfg_len)
+{
+    int rc = check_group(group, group_len);
+    if (rc != 0)
+        return rc;
+    char *err = NULL;
+    char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_GROUP], group, group_len,
+                             cfg_len, &err);
+    if (err) {
+        engine__log("group read failed: %s", err);
+        rocksdb_free(err);
+        return LSMQ_EIO;
+    }
+    if (!v)
+        return LSMQ_ENOTFOUND;
+    *cfg = v;
+    return 0;
+}
+
+int engine_offset_set(engine *e, const char *group, size_t group_len, const char *topic_name,
+                      size_t topic_len, uint32_t queue_id, uint64_t offset)
+{
+    int rc = check_group(group, group_len);
+    if (rc == 0)
+        rc = topics__validate_name(topic_name, topic_len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_OFFSET_SET, .name = group, .name_len = group_len, .name2 = topic_name,
+               .name2_len = topic_len, .queue_id = queue_id, .u64 = offset};
+    return writer__control(e, &op);
+}
+
+int engine_offset_get(engine *e, const char *group, size_t group_len, const char *topic_name,
+                      size_t topic_len, uint32_t queue_id, uint64_t *offset)
+{
+    int rc = check_group(group, group_len);
+    if (rc != 0)
+        return rc;
+    uint32_t topic_id;
+    if ((rc = engine_topic_id(e, topic_name, topic_len, &topic_id)) != 0)
+        return rc;
+    uint8_t key[GROUP_NAME_MAX + 9];
+    size_t klen = key_offset(key, sizeof key, group, group_len, topic_id, queue_id);
+    char *err = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_OFFSET], (const char *)key,
+                             klen, &vlen, &err);
+    if (err) {
+        engine__log("offset read failed: %s", err);
+        rocksdb_free(err);
+        return LSMQ_EIO;
+    }
+    if (!v)
+        return LSMQ_ENOTFOUND;
+    rc = vlen == 8 ? 0 : LSMQ_ECORRUPT;
+    if (rc == 0)
+        *offset = proto_get_u64((const uint8_t *)v);
+    rocksdb_free(v);
+    return rc;
+}
+
+int offsets__delete_topic(engine *e, engine_batch *b, uint32_t topic_id)
+{
+    /* Offsets are keyed by group first; the family is small, so scan it. */
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, e->ro_default,
+                                                        e->cf[ENGINE_CF_OFFSET]);
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+        if (klen >= 9 && k[klen - 9] == 0 && proto_get_u32(k + klen - 8) == topic_id)
+            engine_batch_delete(b, ENGINE_CF_OFFSET, k, klen);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        engine__log("scanning offsets failed: %s", err);
+        rocksdb_free(err);
+        return LSMQ_EIO;
+    }
+    return 0;
+}

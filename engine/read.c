@@ -1,0 +1,227 @@
+/*
+ * Reads: a run of one queue's stored records from an offset, returned
+ * concatenated as a pull response body needs them, and the queue's min and
+ * max offsets. Reads never take the writer's path; they see only what the
+ * writer has published.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Seek the first record of (topic_id, queue_id); its offset, or `fallback`. */
+static uint64_t first_offset(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t fallback)
+{
+    uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
+    key_msg(lo, topic_id, queue_id, 0);
+    key_msg(hi, topic_id, queue_id, UINT64_MAX);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof hi);
+    rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, ro, e->cf[ENGINE_CF_MSG]);
+    rocksdb_iter_seek(it, (const char *)lo, sizeof lo);
+    uint64_t off = fallback;
+    if (rocksdb_iter_valid(it)) {
+        size_t klen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+        if (klen == MSG_KEY_LEN)
+            off = proto_get_u64(k + 8);
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return off;
+}
+
+uint64_t read__min_offset(engine *e, topic *t, uint32_t queue_id)
+{
+    queue_state *q = &t->queues[queue_id];
+    uint64_t min = atomic_load(&q->min_offset);
+    if (min != MIN_OFFSET_UNKNOWN)
+        return min;
+    uint64_t next = atomic_load(&q->next_offset);
+    uint64_t found = first_offset(e, t->cfg.topic_id, queue_id, next);
+    if (found > next)
+        found = next;
+    uint64_t expected = MIN_OFFSET_UNKNOWN;
+    if (!atomic_compare_exchange_strong(&q->min_offset, &expected, found))
+        return expected; /* retention set it meanwhile; trust that */
+    return found;
+}
+
+typedef struct queue_view {
+    uint32_t topic_id;
+    uint64_t min_offset;
+    uint64_t max_offset;
+} queue_view;
+
+/* Resolve a queue under the topics lock; LSMQ_ENOTFOUND if absent. */
+static int view_queue(engine *e, topic *t, uint32_t queue_id, queue_view *v)
+{
+    if (!t || queue_id >= t->nqueues)
+        return LSMQ_ENOTFOUND;
+    uint32_t limit = t->cfg.read_queue_nums > t->cfg.write_queue_nums ? t->cfg.read_queue_nums
+                                                                      : t->cfg.write_queue_nums;
+    if (queue_id >= limit)
+        return LSMQ_ENOTFOUND;
+    v->topic_id = t->cfg.topic_id;
+    v->max_offset = atomic_load(&t->queues[queue_id].next_offset);
+    v->min_offset = read__min_offset(e, t, queue_id);
+    return 0;
+}
+
+/* Copy records from offset on; the iterator sees only keys of this queue. */
+static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint64_t offset,
+                        uint32_t max_count, size_t max_bytes, engine_read_result *out)
+{
+    uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
+    key_msg(lo, v->topic_id, queue_id, offset);
+    key_msg(hi, v->topic_id, queue_id, v->max_offset);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof hi);
+    rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, ro, e->cf[ENGINE_CF_MSG]);
+
+    size_t cap = 0, len = 0;
+    uint8_t *buf = NULL;
+    uint32_t count = 0;
+    uint64_t expect = offset;
+    int rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo);
+         rocksdb_iter_valid(it) && count < max_count; rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+        const char *val = rocksdb_iter_value(it, &vlen);
+        uint64_t off = proto_get_u64(k + 8);
+        if (count == 0 && off != expect)
+            expect = off; /* retention removed the start meanwhile */
+        if (off != expect)
+            break;
+        if (count > 0 && len + vlen > max_bytes)
+            break;
+        if (len + vlen > cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            while (ncap < len + vlen)
+                ncap *= 2;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                rc = LSMQ_ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        memcpy(buf + len, val, vlen);
+        len += vlen;
+        count++;
+        expect++;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (err) {
+        engine__log("read failed: %s", err);
+        rocksdb_free(err);
+        rc = LSMQ_EIO;
+    }
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    out->data = buf;
+    out->len = len;
+    out->count = count;
+    out->next_offset = count ? expect : offset;
+    return 0;
+}
+
+static int read_queue(engine *e, const queue_view *v, uint32_t queue_id, uint64_t offset,
+                      uint32_t max_count, size_t max_bytes, engine_read_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->min_offset = v->min_offset;
+    out->max_offset = v->max_offset;
+    out->next_offset = offset;
+    if (v->max_offset == 0) {
+        out->status = ENGINE_READ_NO_MESSAGE;
+        out->next_offset = 0;
+        return 0;
+    }
+    if (offset < v->min_offset) {
+        out->status = ENGINE_READ_OFFSET_TOO_SMALL;
+        out->next_offset = v->min_offset;
+        return 0;
+    }
+    if (offset == v->max_offset) {
+        out->status = ENGINE_READ_OFFSET_OVERFLOW_ONE;
+        return 0;
+    }
+    if (offset > v->max_offset) {
+        out->status = ENGINE_READ_OFFSET_OVERFLOW_BADLY;
+        out->next_offset = v->max_offset;
+        return 0;
+    }
+    if (max_count == 0)
+        max_count = 1;
+    int rc = read_records(e, v, queue_id, offset, max_count, max_bytes, out);
+    if (rc != 0)
+        return rc;
+    if (out->count == 0) {
+        /* Everything from offset on was removed between the view and the read. */
+        out->status = ENGINE_READ_OFFSET_TOO_SMALL;
+        out->next_offset = v->max_offset;
+    }
+    return 0;
+}
+
+int engine_read(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
+                uint64_t offset, uint32_t max_count, size_t max_bytes, engine_read_result *out)
+{
+    queue_view v;
+    pthread_rwlock_rdlock(&e->topics_lock);
+    int rc = view_queue(e, topics__find(e, topic_name, topic_len), queue_id, &v);
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (rc != 0)
+        return rc;
+    return read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
+}
+
+int engine_read_by_id(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t offset,
+                      uint32_t max_count, size_t max_bytes, engine_read_result *out)
+{
+    queue_view v;
+    pthread_rwlock_rdlock(&e->topics_lock);
+    int rc = view_queue(e, topics__find_id(e, topic_id), queue_id, &v);
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (rc != 0)
+        return rc;
+    return read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
+}
+
+int engine_queue_offsets(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
+                         uint64_t *min_offset, uint64_t *max_offset)
+{
+    queue_view v;
+    pthread_rwlock_rdlock(&e->topics_lock);
+    int rc = view_queue(e, topics__find(e, topic_name, topic_len), queue_id, &v);
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (rc != 0)
+        return rc;
+    *min_offset = v.min_offset;
+    *max_offset = v.max_offset;
+    return 0;
+}
+
+int engine_queue_offsets_by_id(engine *e, uint32_t topic_id, uint32_t queue_id,
+                               uint64_t *min_offset, uint64_t *max_offset)
+{
+    queue_view v;
+    pthread_rwlock_rdlock(&e->topics_lock);
+    int rc = view_queue(e, topics__find_id(e, topic_id), queue_id, &v);
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (rc != 0)
+        return rc;
+    *min_offset = v.min_offset;
+    *max_offset = v.max_offset;
+    return 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * Retention: messages older than fileReservedTime hours go, and while the
+ * disk is fuller than diskMaxUsedSpaceRatio the oldest tenth of the stored
+ * time span goes each pass. Per queue, store time never decreases with the
+ * offset, so the cut is found by binary search over the queue's records and
+ * removed as one range (WCTL_REMOVE on the writer), index entries with it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "internal.h"
+
+typedef struct queue_ref {
+    uint32_t topic_id;
+    uint32_t queue_id;
+    uint64_t min_offset;
+    uint64_t max_offset;
+} queue_ref;
+
+static int statvfs_usage(void *ctx, const char *path, double *ratio)
+{
+    struct statvfs st;
+    if (statvfs(path, &st) != 0 || st.f_blocks == 0)
+        return LSMQ_EIO;
+    *ratio = 1.0 - (double)st.f_bavail / (double)st.f_blocks;
+    return 0;
+}
+
+/* Store time of the record at offset, or -1 if it cannot be read. */
+static int64_t store_ms_at(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t offset)
+{
+    uint8_t key[MSG_KEY_LEN];
+    key_msg(key, topic_id, queue_id, offset);
+    char *err = NULL;
+    size_t len = 0;
+    char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_MSG], (const char *)key,
+                             sizeof key, &len, &err);
+    if (err) {
+        rocksdb_free(err);
+        return -1;
+    }
+    int64_t ms = -1;
+    if (v && len >= 40) {
+        proto_stamp_layout at = proto_record_stamp_layout((int32_t)proto_get_u32((uint8_t *)v + 36));
+        if (at.store_timestamp_at + 8 <= len)
+            ms = (int64_t)proto_get_u64((uint8_t *)v + at.store_timestamp_at);
+    }
+    rocksdb_free(v);
+    return ms;
+}
+
+/* First offset in [min, max) whose store time is >= cutoff_ms (max if none). */
+static uint64_t cut_offset(engine *e, const queue_ref *q, int64_t cutoff_ms)
+{
+    uint64_t lo = q->min_offset, hi = q->max_offset;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int64_t ms = store_ms_at(e, q->topic_id, q->queue_id, mid);
+        if (ms < 0)
+            return lo; /* removed under us or unreadable: stop conservatively */
+        if (ms < cutoff_ms)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static queue_ref *snapshot_queues(engine *e, size_t *n)
+{
+    size_t cap = 256, len = 0;
+    queue_ref *refs = malloc(cap * sizeof *refs);
+    if (!refs)
+        abort();
+    pthread_rwlock_rdlock(&e->topics_lock);
+    for (topic *t = e->topics_by_name; t; t = t->hh.next) {
+        for (uint32_t qid = 0; qid < t->nqueues; qid++) {
+            uint64_t max = atomic_load(&t->queues[qid].next_offset);
+            if (max == 0)
+                continue;
+            uint64_t min = read__min_offset(e, t, qid);
+            if (min >= max)
+                continue;
+            if (len == cap) {
+                cap *= 2;
+                refs = realloc(refs, cap * sizeof *refs);
+                if (!refs)
+                    abort();
+            }
+            refs[len++] = (queue_ref){t->cfg.topic_id, qid, min, max};
+        }
+    }
+    pthread_rwlock_unlock(&e->topics_lock);
+    *n = len;
+    return refs;
+}
+
+static int remove_before(engine *e, const queue_ref *q, int64_t cutoff_ms)
+{
+    int64_t first = store_ms_at(e, q->topic_id, q->queue_id, q->min_offset);
+    if (first < 0 || first >= cutoff_ms)
+        return 0;
+    uint64_t end = cut_offset(e, q, cutoff_ms);
+    if (end <= q->min_offset)
+        return 0;
+    wctl op = {.kind = WCTL_REMOVE, .topic_id = q->topic_id, .queue_id = q->queue_id, .u64 = end};
+    int rc = writer__control(e, &op);
+    return rc == LSMQ_ENOTFOUND ? 0 : rc; /* topic deleted meanwhile */
+}
+
+static int remove_all_before(engine *e, const queue_ref *refs, size_t n, int64_t cutoff_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = remove_before(e, &refs[i], cutoff_ms);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Oldest first-record store time over all queues, or -1 if the store is empty. */
+static int64_t oldest_store_ms(engine *e, const queue_ref *refs, size_t n)
+{
+    int64_t oldest = -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ms = store_ms_at(e, refs[i].topic_id, refs[i].queue_id, refs[i].min_offset);
+        if (ms >= 0 && (oldest < 0 || ms < oldest))
+            oldest = ms;
+    }
+    return oldest;
+}
+
+int engine_retention_run(engine *e)
+{
+    int64_t now = engine__now_ms(e);
+    size_t n;
+    queue_ref *refs = snapshot_queues(e, &n);
+    int rc = 0;
+
+    if (e->cfg.file_reserved_hours > 0) {
+        int64_t cutoff = now - (int64_t)e->cfg.file_reserved_hours * 3600 * 1000;
+        rc = remove_all_before(e, refs, n, cutoff);
+    }
+
+    double used = 0;
+    engine_disk_usage_fn usage = e->cfg.disk_usage ? e->cfg.disk_usage : statvfs_usage;
+    if (rc == 0 && e->cfg.disk_max_used_ratio > 0 &&
+        usage(e->cfg.disk_usage_ctx, e->store_path, &used) == 0 &&
+        used * 100.0 > (double)e->cfg.disk_max_used_ratio) {
+        free(refs);
+        refs = snapshot_queues(e, &n);
+        int64_t oldest = oldest_store_ms(e, refs, n);
+        if (oldest >= 0) {
+            int64_t step = (now - oldest) / 10;
+            int64_t cutoff = oldest + (step > 1 ? step : 1);
+            engine__log("disk %.0f%% used (limit %u%%): removing messages stored before %lld",
+                        used * 100.0, e->cfg.disk_max_used_ratio, (long long)cutoff);
+            rc = remove_all_before(e, refs, n, cutoff);
+            if (rc == 0) /* Range deletes free space only once compacted. */
+                rocksdb_compact_range_cf(e->db, e->cf[ENGINE_CF_MSG], NULL, 0, NULL, 0);
+        }
+    }
+    free(refs);
+    return rc;
+}
+
+static void *housekeeper_main(void *arg)
+{
+    engine *e = arg;
+    uint32_t interval = e->cfg.retention_interval_ms ? e->cfg.retention_interval_ms : 10000;
+    pthread_mutex_lock(&e->bg_lock);
+    while (!e->bg_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
+        if (e->bg_stop)
+            break;
+        pthread_mutex_unlock(&e->bg_lock);
+        int rc = engine_retention_run(e);
+        if (rc != 0 && rc != LSMQ_ECLOSED)
+            engine__log("retention pass failed: %s", lsmq_strerror(rc));
+        pthread_mutex_lock(&e->bg_lock);
+    }
+    pthread_mutex_unlock(&e->bg_lock);
+    return NULL;
+}
+
+int retention__start(engine *e)
+{
+    if (pthread_create(&e->housekeeper_thread, NULL, housekeeper_main, e) != 0)
+        return LSMQ_EIO;
+    e->housekeeper_started = true;
+    return 0;
+}
+
+void retention__stop(engine *e)
+{
+    if (!e->housekeeper_started)
+        return;
+    pthread_mutex_lock(&e->bg_lock);
+    e->bg_stop = true;
+    pthread_cond_broadcast(&e->bg_cond);
+    pthread_mutex_unlock(&e->bg_lock);
+    pthread_join(e->housekeeper_thread, NULL);
+    e->housekeeper_started = false;
+}

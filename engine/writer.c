@@ -1,0 +1,665 @@
+/*
+ * The store writer: one thread owns every write.
+ *
+ * Callers encode their records on their own thread (engine_append) and queue
+ * a request. The writer takes everything queued (up to a cap), assigns queue
+ * offsets and log positions, stamps them and the store time into the
+ * records, lets the hooks add index entries, adds the high-water marks of the
+ * touched queues, and commits ONE WriteBatch: one fsync for the whole group
+ * in SYNC_FLUSH. Only then does it publish the new offsets and run the
+ * completions. If the write fails, nothing is published and every request of
+ * the group gets the error.
+ *
+ * Control operations (topic changes, group configs, retention removals) take
+ * their own write between groups; consumer offset commits ride in the group.
+ * In ASYNC_FLUSH a flusher thread syncs the WAL every flush_interval_ms.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define GROUP_MAX_MSGS 8192
+#define GROUP_MAX_BYTES (32u << 20)
+#define QUEUE_MAX_BYTES (512u << 20)
+
+typedef struct sync_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    int status;
+} sync_wait;
+
+typedef struct wreq {
+    struct wreq *next;
+    const wctl *ctl;          /* NULL for appends */
+    sync_wait *wait;          /* control operations: the caller waits here */
+    int status;
+    /* appends */
+    engine_append_cb cb;
+    void *ctx;
+    uint32_t n;
+    uint32_t queue_id;
+    uint32_t topic_len;
+    size_t bytes;
+    char topic[PROTO_TOPIC_MAX + 1];
+    uint64_t *positions;      /* n entries, after the struct */
+    uint8_t *records;         /* bytes of encoded records, after positions */
+    uint64_t first_offset;
+    int64_t first_store_ms;
+} wreq;
+
+typedef struct touched {
+    topic *t;
+    uint32_t queue_id;
+} touched;
+
+struct writer {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    wreq *head, *tail;
+    size_t queued_msgs;
+    size_t queued_bytes;
+    int waiting;               /* the writer sleeps on cond */
+    int stopping;
+    rocksdb_writebatch_t *wb;
+    touched *touched;
+    size_t ntouched, touched_cap;
+    uint32_t gen;
+};
+
+bool writer__on_writer_thread(engine *e)
+{
+    return e->w && pthread_equal(pthread_self(), e->w->thread);
+}
+
+/* ---- Queueing -------------------------------------------------------- */
+
+static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
+{
+    writer *w = e->w;
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        return LSMQ_ECLOSED;
+    }
+    if (!r->ctl && (w->queued_msgs + msgs > e->cfg.writer_queue_max ||
+                    w->queued_bytes + bytes > QUEUE_MAX_BYTES)) {
+        pthread_mutex_unlock(&w->lock);
+        return LSMQ_EBUSY;
+    }
+    r->next = NULL;
+    if (w->tail)
+        w->tail->next = r;
+    else
+        w->head = r;
+    w->tail = r;
+    w->queued_msgs += msgs;
+    w->queued_bytes += bytes;
+    if (w->waiting)
+        pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/* Take a group off the queue; NULL once stopping and drained. */
+static wreq *take_group(writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!w->head && !w->stopping) {
+        w->waiting = 1;
+        pthread_cond_wait(&w->cond, &w->lock);
+        w->waiting = 0;
+    }
+    wreq *first = w->head, *last = NULL, *r = first;
+    size_t msgs = 0, bytes = 0;
+    while (r && (msgs < GROUP_MAX_MSGS && bytes < GROUP_MAX_BYTES)) {
+        msgs += r->ctl ? 0 : r->n;
+        bytes += r->ctl ? 0 : r->bytes;
+        last = r;
+        r = r->next;
+    }
+    if (last) {
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+    }
+    w->queued_msgs -= msgs;
+    w->queued_bytes -= bytes;
+    pthread_mutex_unlock(&w->lock);
+    return first;
+}
+
+/* ---- Building a group ------------------------------------------------ */
+
+static void touch(writer *w, topic *t, uint32_t qid)
+{
+    queue_state *q = &t->queues[qid];
+    if (q->w_touched_gen == w->gen)
+        return;
+    q->w_touched_gen = w->gen;
+    if (w->ntouched == w->touched_cap) {
+        w->touched_cap = w->touched_cap ? w->touched_cap * 2 : 64;
+        w->touched = realloc(w->touched, w->touched_cap * sizeof *w->touched);
+        if (!w->touched)
+            abort();
+    }
+    w->touched[w->ntouched++] = (touched){t, qid};
+}
+
+static uint32_t queue_limit(const topic *t)
+{
+    uint32_t n = t->cfg.read_queue_nums > t->cfg.write_queue_nums ? t->cfg.read_queue_nums
+                                                                  : t->cfg.write_queue_nums;
+    return n < t->nqueues ? n : t->nqueues;
+}
+
+/* Stamp one request's records and add them (and the hooks' entries) to the batch. */
+static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
+{
+    topic *t = topics__find(e, r->topic, r->topic_len);
+    if (!t || r->queue_id >= queue_limit(t)) {
+        r->status = LSMQ_ENOTFOUND;
+        return;
+    }
+    touch(w, t, r->queue_id);
+    queue_state *q = &t->queues[r->queue_id];
+    int64_t store_ms = now_ms > q->w_last_store_ms ? now_ms : q->w_last_store_ms;
+    engine_batch b = {.e = e, .wb = w->wb};
+    r->first_offset = q->w_next_offset;
+    r->first_store_ms = store_ms;
+
+    uint8_t *rec = r->records;
+    for (uint32_t i = 0; i < r->n; i++) {
+        uint32_t size = proto_get_u32(rec);
+        proto_stamp_layout at = proto_record_stamp_layout((int32_t)proto_get_u32(rec + 36));
+        uint64_t offset = q->w_next_offset++;
+        uint64_t pos = e->w_next_log_position;
+        e->w_next_log_position += size;
+        proto_record_stamp(rec, &at, (int64_t)offset, (int64_t)pos, store_ms);
+        r->positions[i] = pos;
+
+        uint8_t key[MSG_KEY_LEN];
+        key_msg(key, t->cfg.topic_id, r->queue_id, offset);
+        rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_MSG], (const char *)key, sizeof key,
+                                  (const char *)rec, size);
+        if (e->nhooks) {
+            proto_record fields;
+            if (proto_record_decode(rec, size, &fields) < 0)
+                abort(); /* we encoded it ourselves a moment ago */
+            engine_stored_msg m = {
+                .topic_id = t->cfg.topic_id, .queue_id = r->queue_id, .queue_offset = offset,
+                .log_position = pos, .store_ms = store_ms, .record = rec, .record_len = size,
+                .fields = &fields,
+            };
+            for (int h = 0; h < e->nhooks; h++)
+                if (e->hooks[h].on_append)
+                    e->hooks[h].on_append(e->hooks[h].ctx, &b, &m);
+        }
+        rec += size;
+    }
+    q->w_last_store_ms = store_ms;
+}
+
+static void add_offset_set(engine *e, writer *w, wreq *r)
+{
+    const wctl *op = r->ctl;
+    topic *t = topics__find(e, op->name2, op->name2_len);
+    if (!t) {
+        r->status = LSMQ_ENOTFOUND;
+        return;
+    }
+    uint8_t key[300];
+    size_t klen = key_offset(key, sizeof key, op->name, op->name_len, t->cfg.topic_id,
+                             op->queue_id);
+    if (!klen) {
+        r->status = LSMQ_ETOOBIG;
+        return;
+    }
+    uint8_t val[8];
+    proto_put_u64(val, op->u64);
+    rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_OFFSET], (const char *)key, klen,
+                              (const char *)val, sizeof val);
+}
+
+/* Add the high-water marks of every touched queue and the next log position. */
+static void add_marks(engine *e, writer *w)
+{
+    for (size_t i = 0; i < w->ntouched; i++) {
+        topic *t = w->touched[i].t;
+        queue_state *q = &t->queues[w->touched[i].queue_id];
+        uint8_t key[HWM_KEY_LEN], val[16];
+        key_hwm(key, t->cfg.topic_id, w->touched[i].queue_id);
+        proto_put_u64(val, q->w_next_offset);
+        proto_put_u64(val + 8, (uint64_t)q->w_last_store_ms);
+        rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_META], (const char *)key, sizeof key,
+                                  (const char *)val, sizeof val);
+    }
+    uint8_t pos[8];
+    proto_put_u64(pos, e->w_next_log_position);
+    rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_META], META_LOGPOS_KEY, 1,
+                              (const char *)pos, sizeof pos);
+}
+
+/* After the write: publish (ok) or roll back (failed) the touched queues. */
+static void settle_marks(engine *e, writer *w, int ok)
+{
+    for (size_t i = 0; i < w->ntouched; i++) {
+        queue_state *q = &w->touched[i].t->queues[w->touched[i].queue_id];
+        if (ok) {
+            atomic_store(&q->last_store_ms, q->w_last_store_ms);
+            atomic_store(&q->next_offset, q->w_next_offset);
+        } else {
+            q->w_next_offset = atomic_load(&q->next_offset);
+            q->w_last_store_ms = atomic_load(&q->last_store_ms);
+        }
+    }
+    if (ok)
+        atomic_store(&e->next_log_position, e->w_next_log_position);
+    else
+        e->w_next_log_position = atomic_load(&e->next_log_position);
+    w->ntouched = 0;
+    w->gen++;
+}
+
+static int write_batch(engine *e, rocksdb_writebatch_t *wb, int sync)
+{
+    char *err = NULL;
+    rocksdb_write(e->db, sync ? e->wo_sync : e->wo_async, wb, &err);
+    if (err) {
+        int rc = engine__rocks_err(err);
+        if (atomic_exchange(&e->write_health, rc) != rc)
+            engine__log("write failed, appends get '%s': %s", lsmq_strerror(rc), err);
+        rocksdb_free(err);
+        return rc;
+    }
+    if (atomic_exchange(&e->write_health, 0) != 0)
+        engine__log("writes succeed again");
+    if (!sync)
+        atomic_store(&e->wal_dirty, 1);
+    return 0;
+}
+
+static void complete(wreq *r)
+{
+    if (r->wait) {
+        pthread_mutex_lock(&r->wait->lock);
+        r->wait->status = r->status;
+        r->wait->done = 1;
+        pthread_cond_signal(&r->wait->cond);
+        pthread_mutex_unlock(&r->wait->lock);
+        free(r); /* the control request, not the caller's wait */
+        return;
+    }
+    engine_append_result res = {
+        .status = r->status,
+        .error = r->status ? lsmq_strerror(r->status) : NULL,
+        .queue_offset = r->first_offset,
+        .log_position = r->n ? r->positions[0] : 0,
+        .log_positions = r->positions,
+        .store_ms = r->first_store_ms,
+        .n = r->n,
+    };
+    r->cb(r->ctx, &res);
+    free(r);
+}
+
+/* Commit the batched requests [first, end) and complete them. */
+static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
+{
+    int rc = 0;
+    size_t msgs = 0;
+    if (rocksdb_writebatch_count(w->wb) > 0) {
+        add_marks(e, w);
+        rc = write_batch(e, w->wb, e->cfg.flush_mode == ENGINE_SYNC_FLUSH);
+        settle_marks(e, w, rc == 0);
+    } else {
+        settle_marks(e, w, 1);
+    }
+    rocksdb_writebatch_clear(w->wb);
+    for (wreq *r = first; r != end; r = r->next)
+        if (!r->ctl && r->status == 0)
+            msgs += r->n;
+    if (rc == 0 && msgs)
+        for (int h = 0; h < e->nhooks; h++)
+            if (e->hooks[h].on_commit)
+                e->hooks[h].on_commit(e->hooks[h].ctx, 0, msgs);
+    wreq *r = first;
+    while (r != end) {
+        wreq *next = r->next;
+        if (rc != 0 && r->status == 0)
+            r->status = rc;
+        complete(r);
+        r = next;
+    }
+}
+
+static int remove_range(engine *e, const wctl *op)
+{
+    topic *t = topics__find_id(e, op->topic_id);
+    if (!t || op->queue_id >= t->nqueues)
+        return LSMQ_ENOTFOUND;
+    queue_state *q = &t->queues[op->queue_id];
+    uint64_t begin = read__min_offset(e, t, op->queue_id);
+    uint64_t end = op->u64 < q->w_next_offset ? op->u64 : q->w_next_offset;
+    if (end <= begin)
+        return 0;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    engine_batch b = {.e = e, .wb = wb};
+    uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
+    key_msg(lo, t->cfg.topic_id, op->queue_id, 0);
+    key_msg(hi, t->cfg.topic_id, op->queue_id, end);
+    rocksdb_writebatch_delete_range_cf(wb, e->cf[ENGINE_CF_MSG], (const char *)lo, sizeof lo,
+                                       (const char *)hi, sizeof hi);
+    for (int h = 0; h < e->nhooks; h++)
+        if (e->hooks[h].on_remove)
+            e->hooks[h].on_remove(e->hooks[h].ctx, e, &b, t->cfg.topic_id, op->queue_id, begin,
+                                  end);
+    int rc = write_batch(e, wb, 0);
+    rocksdb_writebatch_destroy(wb);
+    if (rc == 0) {
+        atomic_store(&q->min_offset, end);
+        atomic_fetch_add(&e->retention_removed, end - begin);
+    }
+    return rc;
+}
+
+static int put_or_delete(engine *e, engine_cf cf, const wctl *op, int del)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    if (del)
+        rocksdb_writebatch_delete_cf(wb, e->cf[cf], op->name, op->name_len);
+    else
+        rocksdb_writebatch_put_cf(wb, e->cf[cf], op->name, op->name_len, op->value,
+                                  op->value_len);
+    int rc = write_batch(e, wb, 1);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
+}
+
+static int run_control(engine *e, const wctl *op)
+{
+    switch (op->kind) {
+    case WCTL_TOPIC_PUT: return topics__apply_put(e, op->topic_cfg, op->topic_out);
+    case WCTL_TOPIC_DELETE: return topics__apply_delete(e, op->name, op->name_len);
+    case WCTL_GROUP_PUT: return put_or_delete(e, ENGINE_CF_GROUP, op, 0);
+    case WCTL_GROUP_DELETE: return put_or_delete(e, ENGINE_CF_GROUP, op, 1);
+    case WCTL_REMOVE: return remove_range(e, op);
+    case WCTL_BARRIER: return 0;
+    case WCTL_OFFSET_SET: break; /* batched, never here */
+    }
+    return LSMQ_EINVAL;
+}
+
+static void process_group(engine *e, writer *w, wreq *group)
+{
+    int64_t now_ms = engine__now_ms(e);
+    wreq *batched_first = group;
+    wreq *r = group;
+    while (r) {
+        wreq *next = r->next;
+        if (!r->ctl) {
+            add_append(e, w, r, now_ms);
+        } else if (r->ctl->kind == WCTL_OFFSET_SET) {
+            add_offset_set(e, w, r);
+        } else {
+            /* Commit what came before, then the control operation alone. */
+            commit_batched(e, w, batched_first, r);
+            r->next = NULL;
+            r->status = run_control(e, r->ctl);
+            complete(r);
+            batched_first = next;
+            now_ms = engine__now_ms(e);
+        }
+        r = next;
+    }
+    if (batched_first)
+        commit_batched(e, w, batched_first, NULL);
+}
+
+static void *writer_main(void *arg)
+{
+    engine *e = arg;
+    writer *w = e->w;
+    wreq *group;
+    while ((group = take_group(w)) != NULL)
+        process_group(e, w, group);
+    return NULL;
+}
+
+/* ---- WAL flusher (ASYNC_FLUSH) --------------------------------------- */
+
+static void *flusher_main(void *arg)
+{
+    engine *e = arg;
+    uint32_t interval = e->cfg.flush_interval_ms ? e->cfg.flush_interval_ms : 500;
+    pthread_mutex_lock(&e->bg_lock);
+    while (!e->bg_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
+        if (e->bg_stop || !atomic_exchange(&e->wal_dirty, 0))
+            continue;
+        pthread_mutex_unlock(&e->bg_lock);
+        char *err = NULL;
+        rocksdb_flush_wal(e->db, 1, &err);
+        if (err) {
+            engine__log("WAL sync failed: %s", err);
+            rocksdb_free(err);
+            atomic_store(&e->wal_dirty, 1);
+        }
+        pthread_mutex_lock(&e->bg_lock);
+    }
+    pthread_mutex_unlock(&e->bg_lock);
+    return NULL;
+}
+
+/* ---- Start and stop --------------------------------------------------- */
+
+int writer__start(engine *e)
+{
+    writer *w = calloc(1, sizeof *w);
+    if (!w)
+        abort();
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->wb = rocksdb_writebatch_create();
+    w->gen = 1;
+    e->w = w;
+    if (pthread_create(&w->thread, NULL, writer_main, e) != 0) {
+        rocksdb_writebatch_destroy(w->wb);
+        free(w);
+        e->w = NULL;
+        return LSMQ_EIO;
+    }
+    if (e->cfg.flush_mode == ENGINE_ASYNC_FLUSH) {
+        if (pthread_create(&e->flusher_thread, NULL, flusher_main, e) == 0)
+            e->flusher_started = true;
+    }
+    return 0;
+}
+
+void writer__stop(engine *e)
+{
+    writer *w = e->w;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    if (e->flusher_started) {
+        pthread_mutex_lock(&e->bg_lock);
+        e->bg_stop = true;
+        pthread_cond_broadcast(&e->bg_cond);
+        pthread_mutex_unlock(&e->bg_lock);
+        pthread_join(e->flusher_thread, NULL);
+        e->flusher_started = false;
+    }
+    rocksdb_writebatch_destroy(w->wb);
+    free(w->touched);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+    e->w = NULL;
+}
+
+int writer__control(engine *e, const wctl *op)
+{
+    if (writer__on_writer_thread(e))
+        return op->kind == WCTL_OFFSET_SET ? LSMQ_EINVAL : run_control(e, op);
+    sync_wait wait = {.done = 0, .status = 0};
+    pthread_mutex_init(&wait.lock, NULL);
+    pthread_cond_init(&wait.cond, NULL);
+    wreq *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->ctl = op;
+    r->wait = &wait;
+    int rc = enqueue(e, r, 0, 0);
+    if (rc != 0) {
+        free(r);
+    } else {
+        pthread_mutex_lock(&wait.lock);
+        while (!wait.done)
+            pthread_cond_wait(&wait.cond, &wait.lock);
+        pthread_mutex_unlock(&wait.lock);
+        rc = wait.status;
+    }
+    pthread_mutex_destroy(&wait.lock);
+    pthread_cond_destroy(&wait.cond);
+    return rc;
+}
+
+/* ---- Appends ---------------------------------------------------------- */
+
+static void fill_record(engine *e, proto_record *pr, const char *topic_name, size_t topic_len,
+                        uint32_t queue_id, const engine_msg *m)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->queue_id = (int32_t)queue_id;
+    pr->flag = m->flag;
+    pr->sys_flag = m->sys_flag;
+    pr->born_timestamp = m->born_timestamp;
+    pr->born_host = m->born_host;
+    pr->store_host = e->cfg.store_host;
+    pr->reconsume_times = m->reconsume_times;
+    pr->prepared_txn_offset = m->prepared_txn_offset;
+    pr->body = m->body;
+    pr->body_len = m->body_len;
+    pr->topic = topic_name;
+    pr->topic_len = (uint32_t)topic_len;
+    pr->props = m->props;
+    pr->props_len = m->props_len;
+}
+
+int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
+                  const engine_msg *msgs, uint32_t n, engine_append_cb cb, void *ctx)
+{
+    if (!topic_name || topic_len == 0 || n == 0 || !cb)
+        return LSMQ_EINVAL;
+    if (topic_len > PROTO_TOPIC_MAX)
+        return LSMQ_ETOOBIG;
+    if (n > GROUP_MAX_MSGS)
+        return LSMQ_ETOOBIG;
+
+    pthread_rwlock_rdlock(&e->topics_lock);
+    topic *t = topics__find(e, topic_name, topic_len);
+    int rc = (!t || queue_id >= queue_limit(t)) ? LSMQ_ENOTFOUND : 0;
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (rc != 0)
+        return rc;
+
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const engine_msg *m = &msgs[i];
+        if ((uint64_t)m->body_len + m->props_len > e->cfg.max_message_size ||
+            m->props_len > PROTO_PROPS_MAX)
+            return LSMQ_ETOOBIG;
+        if ((m->body_len && !m->body) || (m->props_len && !m->props))
+            return LSMQ_EINVAL;
+        proto_record pr;
+        fill_record(e, &pr, topic_name, topic_len, queue_id, m);
+        size_t size = proto_record_size(&pr);
+        if (size == 0)
+            return LSMQ_EINVAL;
+        total += size;
+    }
+
+    wreq *r = malloc(sizeof *r + n * sizeof(uint64_t) + total);
+    if (!r)
+        return LSMQ_ENOMEM;
+    memset(r, 0, sizeof *r);
+    r->cb = cb;
+    r->ctx = ctx;
+    r->n = n;
+    r->queue_id = queue_id;
+    r->topic_len = (uint32_t)topic_len;
+    memcpy(r->topic, topic_name, topic_len);
+    r->bytes = total;
+    r->positions = (uint64_t *)(r + 1);
+    r->records = (uint8_t *)(r->positions + n);
+    uint8_t *p = r->records;
+    for (uint32_t i = 0; i < n; i++) {
+        proto_record pr;
+        fill_record(e, &pr, topic_name, topic_len, queue_id, &msgs[i]);
+        long len = proto_record_encode(&pr, p, total - (size_t)(p - r->records));
+        if (len <= 0) {
+            free(r);
+            return LSMQ_EINVAL;
+        }
+        p += len;
+    }
+    rc = enqueue(e, r, n, total);
+    if (rc != 0)
+        free(r);
+    return rc;
+}
+
+typedef struct append_waiter {
+    sync_wait wait;
+    engine_append_result *out;
+} append_waiter;
+
+static void append_wait_cb(void *ctx, const engine_append_result *res)
+{
+    append_waiter *aw = ctx;
+    pthread_mutex_lock(&aw->wait.lock);
+    *aw->out = *res;
+    aw->out->log_positions = NULL; /* only valid during the callback */
+    aw->wait.status = res->status;
+    aw->wait.done = 1;
+    pthread_cond_signal(&aw->wait.cond);
+    pthread_mutex_unlock(&aw->wait.lock);
+}
+
+int engine_append_wait(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
+                       const engine_msg *msgs, uint32_t n, engine_append_result *out)
+{
+    engine_append_result local;
+    append_waiter aw = {.out = out ? out : &local};
+    pthread_mutex_init(&aw.wait.lock, NULL);
+    pthread_cond_init(&aw.wait.cond, NULL);
+    int rc = engine_append(e, topic_name, topic_len, queue_id, msgs, n, append_wait_cb, &aw);
+    if (rc == 0) {
+        pthread_mutex_lock(&aw.wait.lock);
+        while (!aw.wait.done)
+            pthread_cond_wait(&aw.wait.cond, &aw.wait.lock);
+        pthread_mutex_unlock(&aw.wait.lock);
+        rc = aw.wait.status;
+    }
+    pthread_mutex_destroy(&aw.wait.lock);
+    pthread_cond_destroy(&aw.wait.cond);
+    return rc;
+}

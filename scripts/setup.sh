@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lsmq builds and tests with; a no-op when all
+# are present. Runs as root or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  librocksdb-dev libsnappy-dev libzstd-dev liblz4-dev zlib1g-dev libbz2-dev
+  libev-dev libcmocka-dev libjansson-dev uthash-dev
+  clang libclang-rt-14-dev
+  rocksdb-tools
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

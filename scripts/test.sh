@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds with AddressSanitizer and UBSan, runs every
+# test through ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLSMQ_SANITIZE=ON >/dev/null
+cmake --build build/asan -j2
+cd build/asan
+ctest -j2 --output-on-failure "$@"

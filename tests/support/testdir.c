@@ -1,0 +1,73 @@
+#include "testsupport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *test_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/lsmq-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    return strdup(dir);
+}
+
+void test_rmdir_free(char *path)
+{
+    if (!path)
+        return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", path);
+    free(path);
+}
+
+void test_engine_config(engine_config *c, const char *path)
+{
+    engine_config_init(c);
+    c->store_path = path;
+    c->store_host.ip[0] = 127;
+    c->store_host.ip[3] = 1;
+    c->store_host.port = 10911;
+    c->block_cache_bytes = 8u << 20;
+}
+
+engine *test_engine_open(const engine_config *c)
+{
+    engine *e = NULL;
+    char err[256] = "";
+    int rc = engine_open(c, &e, err, sizeof err);
+    if (rc != 0)
+        fail_msg("engine_open(%s): %s", c->store_path, err);
+    assert_int_equal(index_attach(e), 0);
+    return e;
+}
+
+void test_topic_create(engine *e, const char *topic, uint32_t queues)
+{
+    engine_topic_config tc;
+    memset(&tc, 0, sizeof tc);
+    snprintf(tc.name, sizeof tc.name, "%s", topic);
+    tc.read_queue_nums = queues;
+    tc.write_queue_nums = queues;
+    tc.perm = ENGINE_PERM_READ | ENGINE_PERM_WRITE;
+    assert_int_equal(engine_topic_put(e, &tc, NULL), 0);
+}
+
+engine_msg test_msg(const char *body, const char *props)
+{
+    engine_msg m;
+    memset(&m, 0, sizeof m);
+    m.body = body;
+    m.body_len = (uint32_t)strlen(body);
+    m.props = props;
+    m.props_len = props ? (uint32_t)strlen(props) : 0;
+    m.born_timestamp = 1;
+    m.born_host.ip[0] = 127;
+    m.born_host.ip[3] = 1;
+    m.born_host.port = 40000;
+    return m;
+}
