@@ -285,7 +285,17 @@ int engine_write_health(engine *e);
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_column_family_handle_t rocksdb_column_family_handle_t;
 
-/* The RocksDB handle and a family's handle, owned by e; read-only use. */
+/*
+ * The RocksDB handle and a family's handle, owned by e; read-only use.
+ * After a disk-full or I/O error the writer reopens the database once space
+ * is back, so callers off the writer thread must hold a pin from before
+ * they fetch the handles until they are done with them (iterators and
+ * snapshots included). Pins nest with nothing: never pin twice, and never
+ * wait for the writer (engine_topic_put, engine_offset_set, ...) while
+ * pinned. Hooks run on the writer thread and need no pin.
+ */
+void engine_db_pin(engine *e);
+void engine_db_unpin(engine *e);
 rocksdb_t *engine_db(engine *e);
 rocksdb_column_family_handle_t *engine_cf_handle(engine *e, engine_cf cf);
 

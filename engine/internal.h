@@ -51,6 +51,10 @@ struct engine {
     rocksdb_writeoptions_t *wo_async;
     rocksdb_readoptions_t *ro_default;
 
+    /* Held for reading around RocksDB use off the writer thread; the writer
+     * takes it for writing to reopen the database after a write error. */
+    pthread_rwlock_t db_lock;
+
     /* Topic map: modified by the writer thread under the write lock. */
     pthread_rwlock_t topics_lock;
     topic *topics_by_name;
@@ -65,12 +69,10 @@ struct engine {
 
     writer *w;
     _Atomic int write_health;      /* 0 or the code appends currently get */
-    _Atomic int wal_dirty;         /* async flush: WAL has unsynced writes */
     _Atomic uint64_t retention_removed;
 
-    pthread_t flusher_thread;
     pthread_t housekeeper_thread;
-    bool flusher_started, housekeeper_started;
+    bool housekeeper_started;
     pthread_mutex_t bg_lock;
     pthread_cond_t bg_cond;
     bool bg_stop;
@@ -106,6 +108,8 @@ extern const char META_VERSION_KEY[1], META_LOGPOS_KEY[1], META_TOPICSEQ_KEY[1];
 int engine__rocks_err(const char *err);
 void engine__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t engine__now_ms(engine *e);
+/* Writer thread: close and reopen the database and reload the state from it. */
+int engine__reopen(engine *e);
 
 /* ---- topics.c ---- */
 /* Lookups; caller holds topics_lock (read or write) or is the writer thread. */
@@ -144,6 +148,8 @@ typedef struct wctl {
 /* Run a control operation on the writer thread and wait for it. */
 int writer__control(engine *e, const wctl *op);
 bool writer__on_writer_thread(engine *e);
+/* Writer thread: write a batch unless an earlier write failed; records failures. */
+int writer__write(engine *e, rocksdb_writebatch_t *wb, int sync);
 
 /* ---- read.c ---- */
 /* First live offset of a queue (cached; computed with one seek). */

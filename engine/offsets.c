@@ -44,8 +44,10 @@ int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
     if (rc != 0)
         return rc;
     char *err = NULL;
+    engine_db_pin(e);
     char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_GROUP], group, group_len,
                              cfg_len, &err);
+    engine_db_unpin(e);
     if (err) {
         engine__log("group read failed: %s", err);
         rocksdb_free(err);
@@ -83,8 +85,10 @@ int engine_offset_get(engine *e, const char *group, size_t group_len, const char
     size_t klen = key_offset(key, sizeof key, group, group_len, topic_id, queue_id);
     char *err = NULL;
     size_t vlen = 0;
+    engine_db_pin(e);
     char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_OFFSET], (const char *)key,
                              klen, &vlen, &err);
+    engine_db_unpin(e);
     if (err) {
         engine__log("offset read failed: %s", err);
         rocksdb_free(err);

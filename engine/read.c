@@ -178,33 +178,39 @@ int engine_read(engine *e, const char *topic_name, size_t topic_len, uint32_t qu
                 uint64_t offset, uint32_t max_count, size_t max_bytes, engine_read_result *out)
 {
     queue_view v;
+    engine_db_pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     int rc = view_queue(e, topics__find(e, topic_name, topic_len), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
-    if (rc != 0)
-        return rc;
-    return read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
+    if (rc == 0)
+        rc = read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
+    engine_db_unpin(e);
+    return rc;
 }
 
 int engine_read_by_id(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t offset,
                       uint32_t max_count, size_t max_bytes, engine_read_result *out)
 {
     queue_view v;
+    engine_db_pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     int rc = view_queue(e, topics__find_id(e, topic_id), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
-    if (rc != 0)
-        return rc;
-    return read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
+    if (rc == 0)
+        rc = read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
+    engine_db_unpin(e);
+    return rc;
 }
 
 int engine_queue_offsets(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
                          uint64_t *min_offset, uint64_t *max_offset)
 {
     queue_view v;
+    engine_db_pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     int rc = view_queue(e, topics__find(e, topic_name, topic_len), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
+    engine_db_unpin(e);
     if (rc != 0)
         return rc;
     *min_offset = v.min_offset;
@@ -216,9 +222,11 @@ int engine_queue_offsets_by_id(engine *e, uint32_t topic_id, uint32_t queue_id,
                                uint64_t *min_offset, uint64_t *max_offset)
 {
     queue_view v;
+    engine_db_pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     int rc = view_queue(e, topics__find_id(e, topic_id), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
+    engine_db_unpin(e);
     if (rc != 0)
         return rc;
     *min_offset = v.min_offset;

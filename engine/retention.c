@@ -74,6 +74,7 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
     queue_ref *refs = malloc(cap * sizeof *refs);
     if (!refs)
         abort();
+    engine_db_pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     for (topic *t = e->topics_by_name; t; t = t->hh.next) {
         for (uint32_t qid = 0; qid < t->nqueues; qid++) {
@@ -93,16 +94,17 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
         }
     }
     pthread_rwlock_unlock(&e->topics_lock);
+    engine_db_unpin(e);
     *n = len;
     return refs;
 }
 
 static int remove_before(engine *e, const queue_ref *q, int64_t cutoff_ms)
 {
+    engine_db_pin(e);
     int64_t first = store_ms_at(e, q->topic_id, q->queue_id, q->min_offset);
-    if (first < 0 || first >= cutoff_ms)
-        return 0;
-    uint64_t end = cut_offset(e, q, cutoff_ms);
+    uint64_t end = first < 0 || first >= cutoff_ms ? q->min_offset : cut_offset(e, q, cutoff_ms);
+    engine_db_unpin(e); /* never wait for the writer while pinned */
     if (end <= q->min_offset)
         return 0;
     wctl op = {.kind = WCTL_REMOVE, .topic_id = q->topic_id, .queue_id = q->queue_id, .u64 = end};
@@ -124,11 +126,13 @@ static int remove_all_before(engine *e, const queue_ref *refs, size_t n, int64_t
 static int64_t oldest_store_ms(engine *e, const queue_ref *refs, size_t n)
 {
     int64_t oldest = -1;
+    engine_db_pin(e);
     for (size_t i = 0; i < n; i++) {
         int64_t ms = store_ms_at(e, refs[i].topic_id, refs[i].queue_id, refs[i].min_offset);
         if (ms >= 0 && (oldest < 0 || ms < oldest))
             oldest = ms;
     }
+    engine_db_unpin(e);
     return oldest;
 }
 

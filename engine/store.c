@@ -206,7 +206,7 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
     return 0;
 }
 
-static void engine_free_handles(engine *e)
+static void close_db(engine *e)
 {
     for (int i = 0; i < ENGINE_CF_COUNT; i++) {
         if (e->cf[i])
@@ -216,6 +216,11 @@ static void engine_free_handles(engine *e)
     if (e->db)
         rocksdb_close(e->db);
     e->db = NULL;
+}
+
+static void engine_free_handles(engine *e)
+{
+    close_db(e);
     for (int i = 0; i < ENGINE_CF_COUNT; i++) {
         if (e->cf_opts[i])
             rocksdb_options_destroy(e->cf_opts[i]);
@@ -233,11 +238,67 @@ static void engine_free_handles(engine *e)
         rocksdb_readoptions_destroy(e->ro_default);
 }
 
+/* Open the database and its column families with the options in e. */
+static int open_db(engine *e, char *errbuf, size_t errlen)
+{
+    const char *names[ENGINE_CF_COUNT + 1];
+    const rocksdb_options_t *opts[ENGINE_CF_COUNT + 1];
+    rocksdb_column_family_handle_t *handles[ENGINE_CF_COUNT + 1];
+    names[0] = "default";
+    opts[0] = e->db_opts;
+    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
+        names[i + 1] = cf_names[i];
+        opts[i + 1] = e->cf_opts[i];
+    }
+    char *err = NULL;
+    e->db = rocksdb_open_column_families(e->db_opts, e->db_path, ENGINE_CF_COUNT + 1, names,
+                                         opts, handles, &err);
+    if (err) {
+        int rc = engine__rocks_err(err);
+        fail(errbuf, errlen, "%s: %s", rc == LSMQ_ELOCKED
+                 ? "store is in use by another process (broker already running?)"
+                 : "cannot open store", err);
+        rocksdb_free(err);
+        e->db = NULL;
+        return rc;
+    }
+    rocksdb_column_family_handle_destroy(handles[0]);
+    for (int i = 0; i < ENGINE_CF_COUNT; i++)
+        e->cf[i] = handles[i + 1];
+    return 0;
+}
+
+int engine__reopen(engine *e)
+{
+    char err[512] = "";
+    pthread_rwlock_wrlock(&e->db_lock);
+    pthread_rwlock_wrlock(&e->topics_lock);
+    close_db(e);
+    topics__free_all(e);
+    int rc = open_db(e, err, sizeof err);
+    if (rc == 0)
+        rc = load_meta(e, err, sizeof err);
+    if (rc == 0)
+        rc = topics__load(e, err, sizeof err);
+    pthread_rwlock_unlock(&e->topics_lock);
+    pthread_rwlock_unlock(&e->db_lock);
+    if (rc != 0)
+        engine__log("reopening the store failed: %s", err);
+    else
+        engine__log("store reopened after a write error");
+    return rc;
+}
+
+void engine_db_pin(engine *e) { pthread_rwlock_rdlock(&e->db_lock); }
+
+void engine_db_unpin(engine *e) { pthread_rwlock_unlock(&e->db_lock); }
+
 static void engine_destroy(engine *e)
 {
     topics__free_all(e);
     engine_free_handles(e);
     pthread_rwlock_destroy(&e->topics_lock);
+    pthread_rwlock_destroy(&e->db_lock);
     pthread_mutex_destroy(&e->bg_lock);
     pthread_cond_destroy(&e->bg_cond);
     free(e->store_path);
@@ -258,6 +319,7 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     e->cfg = *c;
     e->cfg.store_path = NULL;
     pthread_rwlock_init(&e->topics_lock, NULL);
+    pthread_rwlock_init(&e->db_lock, NULL);
     pthread_mutex_init(&e->bg_lock, NULL);
     pthread_cond_init(&e->bg_cond, NULL);
     e->store_path = strdup(c->store_path);
@@ -280,33 +342,15 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     rocksdb_options_set_max_total_wal_size(e->db_opts, 512u << 20);
     rocksdb_options_set_keep_log_file_num(e->db_opts, 5);
     rocksdb_options_set_max_open_files(e->db_opts, 1024);
+    /* RocksDB's info LOG shares the store's disk; this RocksDB build asserts
+     * when a log line follows a failed one, which a full disk causes. Keep
+     * only fatal lines there: the engine logs its own events to stderr. */
+    rocksdb_options_set_info_log_level(e->db_opts, 4 /* FATAL_LEVEL */);
     for (int i = 0; i < ENGINE_CF_COUNT; i++)
         e->cf_opts[i] = cf_options(e, (engine_cf)i);
 
-    const char *names[ENGINE_CF_COUNT + 1];
-    const rocksdb_options_t *opts[ENGINE_CF_COUNT + 1];
-    rocksdb_column_family_handle_t *handles[ENGINE_CF_COUNT + 1];
-    names[0] = "default";
-    opts[0] = e->db_opts;
-    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
-        names[i + 1] = cf_names[i];
-        opts[i + 1] = e->cf_opts[i];
-    }
-    char *err = NULL;
-    e->db = rocksdb_open_column_families(e->db_opts, e->db_path, ENGINE_CF_COUNT + 1, names,
-                                         opts, handles, &err);
-    if (err) {
-        rc = engine__rocks_err(err);
-        fail(errbuf, errlen, "%s: %s", rc == LSMQ_ELOCKED
-                 ? "store is in use by another process (broker already running?)"
-                 : "cannot open store", err);
-        rocksdb_free(err);
-        e->db = NULL;
+    if ((rc = open_db(e, errbuf, errlen)) != 0)
         goto err;
-    }
-    rocksdb_column_family_handle_destroy(handles[0]);
-    for (int i = 0; i < ENGINE_CF_COUNT; i++)
-        e->cf[i] = handles[i + 1];
 
     e->wo_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(e->wo_sync, 1);
@@ -341,7 +385,8 @@ void engine_close(engine *e)
     retention__stop(e);
     writer__stop(e);
     char *err = NULL;
-    rocksdb_flush_wal(e->db, 1, &err);
+    if (atomic_load(&e->write_health) == 0)
+        rocksdb_flush_wal(e->db, 1, &err);
     if (err) {
         engine__log("closing: WAL sync failed: %s", err);
         rocksdb_free(err);

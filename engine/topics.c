@@ -236,19 +236,6 @@ int topics__load(engine *e, char *errbuf, size_t errlen)
     return load_hwms(e, errbuf, errlen);
 }
 
-static int write_batch_sync(engine *e, rocksdb_writebatch_t *wb)
-{
-    char *err = NULL;
-    rocksdb_write(e->db, e->wo_sync, wb, &err);
-    if (err) {
-        int rc = engine__rocks_err(err);
-        engine__log("topic change not written: %s", err);
-        rocksdb_free(err);
-        return rc;
-    }
-    return 0;
-}
-
 int topics__apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out)
 {
     size_t name_len = strnlen(c->name, sizeof c->name);
@@ -268,7 +255,7 @@ int topics__apply_put(engine *e, const engine_topic_config *c, engine_topic_conf
         rocksdb_writebatch_put_cf(wb, e->cf[ENGINE_CF_META], META_TOPICSEQ_KEY, 1,
                                   (const char *)seq, 4);
     }
-    int rc = write_batch_sync(e, wb);
+    int rc = writer__write(e, wb, 1);
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
         return rc;
@@ -313,7 +300,7 @@ int topics__apply_delete(engine *e, const char *name, size_t len)
         if (e->hooks[i].on_topic_delete)
             e->hooks[i].on_topic_delete(e->hooks[i].ctx, e, &b, id);
     if (rc == 0)
-        rc = write_batch_sync(e, wb);
+        rc = writer__write(e, wb, 1);
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
         return rc;

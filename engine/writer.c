@@ -12,11 +12,17 @@
  *
  * Control operations (topic changes, group configs, retention removals) take
  * their own write between groups; consumer offset commits ride in the group.
- * In ASYNC_FLUSH a flusher thread syncs the WAL every flush_interval_ms.
+ * In ASYNC_FLUSH the writer also syncs the WAL every flush_interval_ms.
+ *
+ * After a failed write RocksDB's WAL writer must not be used again, so the
+ * writer stops writing: requests fail at once with the error (LSMQ_ENOSPC
+ * for a full disk) until, at the start of a later group, free space is back
+ * and the database reopens cleanly with its state reloaded from disk.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "internal.h"
@@ -24,6 +30,8 @@
 #define GROUP_MAX_MSGS 8192
 #define GROUP_MAX_BYTES (32u << 20)
 #define QUEUE_MAX_BYTES (512u << 20)
+#define RECOVER_MIN_FREE_BYTES (16u << 20)
+#define RECOVER_RETRY_MS 1000
 
 typedef struct sync_wait {
     pthread_mutex_t lock;
@@ -69,7 +77,17 @@ struct writer {
     touched *touched;
     size_t ntouched, touched_cap;
     uint32_t gen;
+    int wal_dirty;             /* ASYNC_FLUSH: written since the last WAL sync */
+    int64_t last_sync_ms;      /* monotonic */
+    int64_t last_recover_ms;   /* monotonic */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 bool writer__on_writer_thread(engine *e)
 {
@@ -105,13 +123,34 @@ static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
     return 0;
 }
 
-/* Take a group off the queue; NULL once stopping and drained. */
-static wreq *take_group(writer *w)
+/*
+ * Take a group off the queue. Waits for work, or until the WAL sync is due
+ * when the WAL is dirty; NULL when there is no work (timeout or stopping).
+ */
+static wreq *take_group(engine *e, writer *w)
 {
     pthread_mutex_lock(&w->lock);
     while (!w->head && !w->stopping) {
         w->waiting = 1;
-        pthread_cond_wait(&w->cond, &w->lock);
+        if (w->wal_dirty) {
+            int64_t due = w->last_sync_ms + e->cfg.flush_interval_ms;
+            int64_t wait_ms = due - mono_ms();
+            if (wait_ms <= 0) {
+                w->waiting = 0;
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        } else {
+            pthread_cond_wait(&w->cond, &w->lock);
+        }
         w->waiting = 0;
     }
     wreq *first = w->head, *last = NULL, *r = first;
@@ -132,6 +171,14 @@ static wreq *take_group(writer *w)
     w->queued_bytes -= bytes;
     pthread_mutex_unlock(&w->lock);
     return first;
+}
+
+static bool stopped_and_drained(writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool done = w->stopping && !w->head;
+    pthread_mutex_unlock(&w->lock);
+    return done;
 }
 
 /* ---- Building a group ------------------------------------------------ */
@@ -266,21 +313,72 @@ static void settle_marks(engine *e, writer *w, int ok)
     w->gen++;
 }
 
-static int write_batch(engine *e, rocksdb_writebatch_t *wb, int sync)
+int writer__write(engine *e, rocksdb_writebatch_t *wb, int sync)
 {
+    int health = atomic_load(&e->write_health);
+    if (health != 0)
+        return health; /* never touch the WAL again after a failed write */
     char *err = NULL;
     rocksdb_write(e->db, sync ? e->wo_sync : e->wo_async, wb, &err);
     if (err) {
         int rc = engine__rocks_err(err);
-        if (atomic_exchange(&e->write_health, rc) != rc)
-            engine__log("write failed, appends get '%s': %s", lsmq_strerror(rc), err);
+        atomic_store(&e->write_health, rc);
+        engine__log("write failed, appends get '%s' until it is resolved: %s",
+                    lsmq_strerror(rc), err);
         rocksdb_free(err);
         return rc;
     }
-    if (atomic_exchange(&e->write_health, 0) != 0)
-        engine__log("writes succeed again");
     if (!sync)
-        atomic_store(&e->wal_dirty, 1);
+        e->w->wal_dirty = 1;
+    return 0;
+}
+
+/* Sync the WAL if ASYNC_FLUSH wrote since the last sync and the interval passed. */
+static void sync_wal_if_due(engine *e, writer *w)
+{
+    if (!w->wal_dirty || atomic_load(&e->write_health) != 0)
+        return;
+    int64_t now = mono_ms();
+    if (now - w->last_sync_ms < (int64_t)e->cfg.flush_interval_ms)
+        return;
+    char *err = NULL;
+    rocksdb_flush_wal(e->db, 1, &err);
+    w->last_sync_ms = now;
+    if (err) {
+        int rc = engine__rocks_err(err);
+        atomic_store(&e->write_health, rc);
+        engine__log("WAL sync failed: %s", err);
+        rocksdb_free(err);
+        return;
+    }
+    w->wal_dirty = 0;
+}
+
+/*
+ * At the start of a group: 0 if writes may proceed. After a write error,
+ * retry (at most once a second) by reopening the database once the disk
+ * has room again.
+ */
+static int ensure_writable(engine *e, writer *w)
+{
+    int health = atomic_load(&e->write_health);
+    if (health == 0)
+        return 0;
+    int64_t now = mono_ms();
+    if (now - w->last_recover_ms < RECOVER_RETRY_MS)
+        return health;
+    w->last_recover_ms = now;
+    struct statvfs st;
+    if (statvfs(e->store_path, &st) == 0 &&
+        (uint64_t)st.f_bavail * st.f_frsize < RECOVER_MIN_FREE_BYTES)
+        return health;
+    if (engine__reopen(e) != 0)
+        return health;
+    w->wal_dirty = 0;
+    w->ntouched = 0;
+    w->gen++;
+    atomic_store(&e->write_health, 0);
+    engine__log("writes accepted again");
     return 0;
 }
 
@@ -315,7 +413,7 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
     size_t msgs = 0;
     if (rocksdb_writebatch_count(w->wb) > 0) {
         add_marks(e, w);
-        rc = write_batch(e, w->wb, e->cfg.flush_mode == ENGINE_SYNC_FLUSH);
+        rc = writer__write(e, w->wb, e->cfg.flush_mode == ENGINE_SYNC_FLUSH);
         settle_marks(e, w, rc == 0);
     } else {
         settle_marks(e, w, 1);
@@ -359,7 +457,7 @@ static int remove_range(engine *e, const wctl *op)
         if (e->hooks[h].on_remove)
             e->hooks[h].on_remove(e->hooks[h].ctx, e, &b, t->cfg.topic_id, op->queue_id, begin,
                                   end);
-    int rc = write_batch(e, wb, 0);
+    int rc = writer__write(e, wb, 0);
     rocksdb_writebatch_destroy(wb);
     if (rc == 0) {
         atomic_store(&q->min_offset, end);
@@ -376,7 +474,7 @@ static int put_or_delete(engine *e, engine_cf cf, const wctl *op, int del)
     else
         rocksdb_writebatch_put_cf(wb, e->cf[cf], op->name, op->name_len, op->value,
                                   op->value_len);
-    int rc = write_batch(e, wb, 1);
+    int rc = writer__write(e, wb, 1);
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
@@ -395,8 +493,24 @@ static int run_control(engine *e, const wctl *op)
     return LSMQ_EINVAL;
 }
 
+/* Complete every request of a group with an error, writing nothing. */
+static void fail_group(wreq *group, int rc)
+{
+    while (group) {
+        wreq *next = group->next;
+        group->status = rc;
+        complete(group);
+        group = next;
+    }
+}
+
 static void process_group(engine *e, writer *w, wreq *group)
 {
+    int health = ensure_writable(e, w);
+    if (health != 0) {
+        fail_group(group, health);
+        return;
+    }
     int64_t now_ms = engine__now_ms(e);
     wreq *batched_first = group;
     wreq *r = group;
@@ -425,42 +539,15 @@ static void *writer_main(void *arg)
 {
     engine *e = arg;
     writer *w = e->w;
-    wreq *group;
-    while ((group = take_group(w)) != NULL)
-        process_group(e, w, group);
-    return NULL;
-}
-
-/* ---- WAL flusher (ASYNC_FLUSH) --------------------------------------- */
-
-static void *flusher_main(void *arg)
-{
-    engine *e = arg;
-    uint32_t interval = e->cfg.flush_interval_ms ? e->cfg.flush_interval_ms : 500;
-    pthread_mutex_lock(&e->bg_lock);
-    while (!e->bg_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
-        if (e->bg_stop || !atomic_exchange(&e->wal_dirty, 0))
-            continue;
-        pthread_mutex_unlock(&e->bg_lock);
-        char *err = NULL;
-        rocksdb_flush_wal(e->db, 1, &err);
-        if (err) {
-            engine__log("WAL sync failed: %s", err);
-            rocksdb_free(err);
-            atomic_store(&e->wal_dirty, 1);
-        }
-        pthread_mutex_lock(&e->bg_lock);
+    w->last_sync_ms = mono_ms();
+    for (;;) {
+        wreq *group = take_group(e, w);
+        if (group)
+            process_group(e, w, group);
+        sync_wal_if_due(e, w);
+        if (!group && stopped_and_drained(w))
+            break;
     }
-    pthread_mutex_unlock(&e->bg_lock);
     return NULL;
 }
 
@@ -482,10 +569,6 @@ int writer__start(engine *e)
         e->w = NULL;
         return LSMQ_EIO;
     }
-    if (e->cfg.flush_mode == ENGINE_ASYNC_FLUSH) {
-        if (pthread_create(&e->flusher_thread, NULL, flusher_main, e) == 0)
-            e->flusher_started = true;
-    }
     return 0;
 }
 
@@ -499,14 +582,6 @@ void writer__stop(engine *e)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    if (e->flusher_started) {
-        pthread_mutex_lock(&e->bg_lock);
-        e->bg_stop = true;
-        pthread_cond_broadcast(&e->bg_cond);
-        pthread_mutex_unlock(&e->bg_lock);
-        pthread_join(e->flusher_thread, NULL);
-        e->flusher_started = false;
-    }
     rocksdb_writebatch_destroy(w->wb);
     free(w->touched);
     pthread_mutex_destroy(&w->lock);

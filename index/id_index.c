@@ -63,7 +63,9 @@ int index_locate(engine *e, uint64_t log_position, uint32_t *topic_id, uint32_t 
                  uint64_t *queue_offset)
 {
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    engine_db_pin(e);
     int rc = locate_with(e, ro, log_position, topic_id, queue_id, queue_offset);
+    engine_db_unpin(e);
     rocksdb_readoptions_destroy(ro);
     return rc;
 }
@@ -71,6 +73,7 @@ int index_locate(engine *e, uint64_t log_position, uint32_t *topic_id, uint32_t 
 int index_get_by_position(engine *e, uint64_t log_position, uint8_t **rec, size_t *len)
 {
     /* One snapshot for the index entry and the message it points at. */
+    engine_db_pin(e);
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(engine_db(e));
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
@@ -89,5 +92,6 @@ int index_get_by_position(engine *e, uint64_t log_position, uint8_t **rec, size_
     }
     rocksdb_readoptions_destroy(ro);
     rocksdb_release_snapshot(engine_db(e), snap);
+    engine_db_unpin(e);
     return rc;
 }

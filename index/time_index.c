@@ -126,6 +126,7 @@ int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t t
     uint8_t lo[TIME_KEY_LEN], hi[TIME_KEY_LEN], target[TIME_KEY_LEN];
     index_time_key(lo, topic_id, queue_id, 0, 0);
     index_time_key(hi, topic_id, queue_id, UINT64_MAX, UINT64_MAX);
+    engine_db_pin(e);
     time_iter ti;
     time_iter_open(e, &ti, hi, sizeof hi);
     uint64_t found;
@@ -150,6 +151,7 @@ int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t t
         }
     }
     time_iter_close(&ti);
+    engine_db_unpin(e);
     if (found < min)
         found = min;
     if (found > max)
