@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -336,8 +337,11 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     e->db_opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(e->db_opts, 1);
     rocksdb_options_set_create_missing_column_families(e->db_opts, 1);
-    rocksdb_options_increase_parallelism(e->db_opts, 2);
-    rocksdb_options_set_max_background_jobs(e->db_opts, 4);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    rocksdb_options_increase_parallelism(e->db_opts, (int)cpus);
+    rocksdb_options_set_max_background_jobs(e->db_opts, (int)(cpus < 2 ? 2 : cpus * 2));
     rocksdb_options_set_bytes_per_sync(e->db_opts, 1u << 20);
     rocksdb_options_set_max_total_wal_size(e->db_opts, 512u << 20);
     rocksdb_options_set_keep_log_file_num(e->db_opts, 5);
