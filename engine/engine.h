@@ -197,7 +197,10 @@ typedef struct engine_read_result {
 /*
  * Read up to max_count records (and about max_bytes; at least one record is
  * returned when any is there) of one queue from `offset`. Returns 0 with
- * out->status set, or LSMQ_ENOTFOUND (topic or queue), LSMQ_EIO.
+ * out->status set, or LSMQ_ENOTFOUND (topic or queue), LSMQ_EIO, or
+ * LSMQ_ECORRUPT when the record at `offset` does not decode (out->next_offset
+ * then names the offset after it, so a reader can skip it). A corrupt record
+ * after the first ends the run before it.
  */
 int engine_read(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                 uint64_t offset, uint32_t max_count, size_t max_bytes,

@@ -96,6 +96,17 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
             expect = off; /* retention removed the start meanwhile */
         if (off != expect)
             break;
+        proto_record pr;
+        if (proto_record_decode((const uint8_t *)val, vlen, &pr) != (long)vlen) {
+            /* Hand out the good records before it; report it when it comes first. */
+            if (count == 0) {
+                engine__log("corrupt record at topic %u queue %u offset %llu", v->topic_id,
+                            queue_id, (unsigned long long)off);
+                out->next_offset = off + 1;
+                rc = LSMQ_ECORRUPT;
+            }
+            break;
+        }
         if (count > 0 && len + vlen > max_bytes)
             break;
         if (len + vlen > cap) {
@@ -126,6 +137,9 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
     }
     if (rc != 0) {
         free(buf);
+        out->data = NULL;
+        out->len = 0;
+        out->count = 0;
         return rc;
     }
     out->data = buf;

@@ -42,13 +42,26 @@ static int64_t store_ms_at(engine *e, uint32_t topic_id, uint32_t queue_id, uint
         return -1;
     }
     int64_t ms = -1;
-    if (v && len >= 40) {
-        proto_stamp_layout at = proto_record_stamp_layout((int32_t)proto_get_u32((uint8_t *)v + 36));
-        if (at.store_timestamp_at + 8 <= len)
-            ms = (int64_t)proto_get_u64((uint8_t *)v + at.store_timestamp_at);
-    }
+    proto_record pr;
+    if (v && proto_record_decode((const uint8_t *)v, len, &pr) == (long)len)
+        ms = pr.store_timestamp;
     rocksdb_free(v);
     return ms;
+}
+
+/*
+ * Store time of the first readable record at or after offset (below hi); a
+ * corrupt record is as old as the next good one, since store time never
+ * decreases with the offset. -1 if none is readable.
+ */
+static int64_t store_ms_from(engine *e, const queue_ref *q, uint64_t offset, uint64_t hi)
+{
+    for (; offset < hi; offset++) {
+        int64_t ms = store_ms_at(e, q->topic_id, q->queue_id, offset);
+        if (ms >= 0)
+            return ms;
+    }
+    return -1;
 }
 
 /* First offset in [min, max) whose store time is >= cutoff_ms (max if none). */
@@ -57,9 +70,9 @@ static uint64_t cut_offset(engine *e, const queue_ref *q, int64_t cutoff_ms)
     uint64_t lo = q->min_offset, hi = q->max_offset;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        int64_t ms = store_ms_at(e, q->topic_id, q->queue_id, mid);
-        if (ms < 0)
-            return lo; /* removed under us or unreadable: stop conservatively */
+        int64_t ms = store_ms_from(e, q, mid, hi);
+        if (ms < 0) /* nothing readable from mid on: treat as new, keep it */
+            ms = cutoff_ms;
         if (ms < cutoff_ms)
             lo = mid + 1;
         else
@@ -102,7 +115,7 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
 static int remove_before(engine *e, const queue_ref *q, int64_t cutoff_ms)
 {
     engine_db_pin(e);
-    int64_t first = store_ms_at(e, q->topic_id, q->queue_id, q->min_offset);
+    int64_t first = store_ms_from(e, q, q->min_offset, q->max_offset);
     uint64_t end = first < 0 || first >= cutoff_ms ? q->min_offset : cut_offset(e, q, cutoff_ms);
     engine_db_unpin(e); /* never wait for the writer while pinned */
     if (end <= q->min_offset)
@@ -128,7 +141,7 @@ static int64_t oldest_store_ms(engine *e, const queue_ref *refs, size_t n)
     int64_t oldest = -1;
     engine_db_pin(e);
     for (size_t i = 0; i < n; i++) {
-        int64_t ms = store_ms_at(e, refs[i].topic_id, refs[i].queue_id, refs[i].min_offset);
+        int64_t ms = store_ms_from(e, &refs[i], refs[i].min_offset, refs[i].max_offset);
         if (ms >= 0 && (oldest < 0 || ms < oldest))
             oldest = ms;
     }

@@ -326,6 +326,12 @@ int engine_topic_put(engine *e, const engine_topic_config *c, engine_topic_confi
     if (c->read_queue_nums > MAX_QUEUES_PER_TOPIC || c->write_queue_nums > MAX_QUEUES_PER_TOPIC ||
         queue_count(c) == 0)
         return LSMQ_EINVAL;
+    if (strnlen(c->attributes, sizeof c->attributes) == sizeof c->attributes)
+        return LSMQ_ETOOBIG;
+    json_t *attrs = json_string(c->attributes); /* NULL unless valid UTF-8 */
+    if (!attrs)
+        return LSMQ_EINVAL;
+    json_decref(attrs);
     wctl op = {.kind = WCTL_TOPIC_PUT, .topic_cfg = c, .topic_out = out};
     return writer__control(e, &op);
 }

@@ -122,7 +122,11 @@ int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t t
         *offset = max;
         return 0;
     }
-    uint64_t ts = ts_ms < 0 ? 0 : (uint64_t)ts_ms;
+    if (ts_ms < 0) {
+        *offset = min; /* every message is newer, whichever boundary */
+        return 0;
+    }
+    uint64_t ts = (uint64_t)ts_ms;
     uint8_t lo[TIME_KEY_LEN], hi[TIME_KEY_LEN], target[TIME_KEY_LEN];
     index_time_key(lo, topic_id, queue_id, 0, 0);
     index_time_key(hi, topic_id, queue_id, UINT64_MAX, UINT64_MAX);

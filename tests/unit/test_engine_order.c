@@ -33,7 +33,7 @@
 #include "testsupport.h"
 
 #define N_THREADS 8
-#define OPS_PER_THREAD 160
+#define OPS_PER_THREAD 600
 #define MAX_BATCH 8
 #define MAX_INFLIGHT 4
 #define MAX_MSGS_PER_THREAD (OPS_PER_THREAD * MAX_BATCH)
@@ -305,6 +305,7 @@ typedef struct verify_state {
     placed_record *placed;
     size_t n_placed;
     size_t cap_placed;
+    uint8_t *reading;   /* the read result being checked, freed by teardown on failure */
 } verify_state;
 
 /* Where one queue's walk stands. */
@@ -422,7 +423,7 @@ static void check_record(verify_state *v, queue_walk *w, const proto_record *rec
     place(v, (uint64_t)rec->physical_offset, rec->total_size);
 }
 
-/* Walk one read result; returns the offset after its last record. */
+/* Check every record of one read result, advancing w->offset past each. */
 static void check_read_result(verify_state *v, queue_walk *w, const engine_read_result *rr)
 {
     size_t at = 0;
@@ -458,6 +459,7 @@ static void verify_queue(engine *e, verify_state *v, unsigned topic, uint32_t qu
         memset(&rr, 0, sizeof rr);
         uint64_t from = w.offset;
         assert_int_equal(engine_read(e, name, nlen, queue, from, READ_COUNT, READ_BYTES, &rr), 0);
+        v->reading = rr.data;
         if (rr.status != ENGINE_READ_FOUND || rr.count == 0 || rr.count > READ_COUNT)
             fail_msg("%s:%u: read at %" PRIu64 " (max %" PRIu64 ") gave status %d, %u records",
                      name, queue, from, max_off, (int)rr.status, rr.count);
@@ -468,15 +470,18 @@ static void verify_queue(engine *e, verify_state *v, unsigned topic, uint32_t qu
             fail_msg("%s:%u: read at %" PRIu64 " says next %" PRIu64 ", records end at %" PRIu64,
                      name, queue, from, rr.next_offset, w.offset);
         engine_free(rr.data);
+        v->reading = NULL;
     }
     assert_int_equal(w.offset, max_off);
 
     engine_read_result end;
     memset(&end, 0, sizeof end);
     assert_int_equal(engine_read(e, name, nlen, queue, max_off, READ_COUNT, READ_BYTES, &end), 0);
+    v->reading = end.data;
     assert_int_equal(end.status, max_off ? ENGINE_READ_OFFSET_OVERFLOW_ONE : ENGINE_READ_NO_MESSAGE);
     assert_int_equal(end.count, 0);
     engine_free(end.data);
+    v->reading = NULL;
 }
 
 static int by_position(const void *a, const void *b)
@@ -520,35 +525,72 @@ static void verify_all_seen(verify_state *v)
     }
 }
 
-static void verify_store(engine *e, order_thread *threads)
+static void verify_store(engine *e, verify_state *v)
 {
-    verify_state v;
-    memset(&v, 0, sizeof v);
-    v.threads = threads;
     for (unsigned t = 0; t < N_THREADS; t++)
-        for (uint32_t seq = 0; seq < threads[t].n_sent; seq++)
-            threads[t].sent[seq].seen = 0;
+        for (uint32_t seq = 0; seq < v->threads[t].n_sent; seq++)
+            v->threads[t].sent[seq].seen = 0;
+    v->n_placed = 0;
 
     for (unsigned topic = 0; topic < N_TOPICS; topic++)
         for (uint32_t q = 0; q < TOPICS[topic].queues; q++)
-            verify_queue(e, &v, topic, q);
-    verify_all_seen(&v);
-    verify_tiling(&v, engine_next_log_position(e));
-    free(v.placed);
+            verify_queue(e, v, topic, q);
+    verify_all_seen(v);
+    verify_tiling(v, engine_next_log_position(e));
 }
 
 /* ---- Tests -------------------------------------------------------------- */
 
+/* What a test owns; teardown releases it whether or not the test passed. */
+typedef struct order_fixture {
+    char *dir;
+    engine *e;
+    order_thread *threads;
+    verify_state verify;
+} order_fixture;
+
+static int order_setup(void **state)
+{
+    order_fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->dir = test_tmpdir("order");
+    f->threads = calloc(N_THREADS, sizeof *f->threads);
+    assert_non_null(f->threads);
+    for (unsigned t = 0; t < N_THREADS; t++) {
+        order_thread *th = &f->threads[t];
+        th->id = t;
+        th->rng = 0x9e3779b9u * (t + 1);
+        assert_int_equal(pthread_mutex_init(&th->mu, NULL), 0);
+        assert_int_equal(pthread_cond_init(&th->cv, NULL), 0);
+    }
+    f->verify.threads = f->threads;
+    *state = f;
+    return 0;
+}
+
+static int order_teardown(void **state)
+{
+    order_fixture *f = *state;
+    if (f->verify.reading)
+        engine_free(f->verify.reading);
+    free(f->verify.placed);
+    if (f->e)
+        engine_close(f->e);
+    for (unsigned t = 0; t < N_THREADS; t++) {
+        pthread_mutex_destroy(&f->threads[t].mu);
+        pthread_cond_destroy(&f->threads[t].cv);
+    }
+    free(f->threads);
+    test_rmdir_free(f->dir);
+    free(f);
+    return 0;
+}
+
 static void run_producers(engine *e, order_thread *threads)
 {
     pthread_t tids[N_THREADS];
-    for (unsigned t = 0; t < N_THREADS; t++) {
-        threads[t].id = t;
+    for (unsigned t = 0; t < N_THREADS; t++)
         threads[t].e = e;
-        threads[t].rng = 0x9e3779b9u * (t + 1);
-        assert_int_equal(pthread_mutex_init(&threads[t].mu, NULL), 0);
-        assert_int_equal(pthread_cond_init(&threads[t].cv, NULL), 0);
-    }
     for (unsigned t = 0; t < N_THREADS; t++)
         assert_int_equal(pthread_create(&tids[t], NULL, order_worker, &threads[t]), 0);
     for (unsigned t = 0; t < N_THREADS; t++)
@@ -558,59 +600,55 @@ static void run_producers(engine *e, order_thread *threads)
             fail_msg("%s", threads[t].error);
 }
 
-static void destroy_threads(order_thread *threads)
+static uint32_t total_sent(const order_thread *threads)
 {
-    for (unsigned t = 0; t < N_THREADS; t++) {
-        pthread_mutex_destroy(&threads[t].mu);
-        pthread_cond_destroy(&threads[t].cv);
-    }
-    free(threads);
+    uint32_t n = 0;
+    for (unsigned t = 0; t < N_THREADS; t++)
+        n += threads[t].n_sent;
+    return n;
 }
 
-static void run_order_test(engine_flush_mode mode)
+static void run_order_test(order_fixture *f, engine_flush_mode mode)
 {
-    char *dir = test_tmpdir("order");
     engine_config c;
-    test_engine_config(&c, dir);
+    test_engine_config(&c, f->dir);
     c.flush_mode = mode;
-    engine *e = test_engine_open(&c);
+    f->e = test_engine_open(&c);
     for (unsigned t = 0; t < N_TOPICS; t++)
-        test_topic_create(e, TOPICS[t].name, TOPICS[t].queues);
+        test_topic_create(f->e, TOPICS[t].name, TOPICS[t].queues);
 
-    order_thread *threads = calloc(N_THREADS, sizeof *threads);
-    assert_non_null(threads);
-    run_producers(e, threads);
-    verify_store(e, threads);
-    uint64_t end = engine_next_log_position(e);
-    engine_close(e);
+    run_producers(f->e, f->threads);
+    verify_store(f->e, &f->verify);
+    uint64_t end = engine_next_log_position(f->e);
+    engine_close(f->e);
+    f->e = NULL;
+    print_message("order %s: %u messages, %" PRIu64 " log bytes\n",
+                  mode == ENGINE_SYNC_FLUSH ? "SYNC_FLUSH" : "ASYNC_FLUSH",
+                  total_sent(f->threads), end);
 
     /* A clean reopen must show the very same store. */
-    e = test_engine_open(&c);
-    assert_int_equal(engine_next_log_position(e), end);
-    verify_store(e, threads);
-    engine_close(e);
-
-    destroy_threads(threads);
-    test_rmdir_free(dir);
+    f->e = test_engine_open(&c);
+    assert_int_equal(engine_next_log_position(f->e), end);
+    verify_store(f->e, &f->verify);
+    engine_close(f->e);
+    f->e = NULL;
 }
 
 static void test_order_async_flush(void **state)
 {
-    (void)state;
-    run_order_test(ENGINE_ASYNC_FLUSH);
+    run_order_test(*state, ENGINE_ASYNC_FLUSH);
 }
 
 static void test_order_sync_flush(void **state)
 {
-    (void)state;
-    run_order_test(ENGINE_SYNC_FLUSH);
+    run_order_test(*state, ENGINE_SYNC_FLUSH);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_async_flush),
-        cmocka_unit_test(test_order_sync_flush),
+        cmocka_unit_test_setup_teardown(test_order_async_flush, order_setup, order_teardown),
+        cmocka_unit_test_setup_teardown(test_order_sync_flush, order_setup, order_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
