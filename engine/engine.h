@@ -166,11 +166,17 @@ typedef void (*engine_append_cb)(void *ctx, const engine_append_result *r);
  * LSMQ_EBUSY (writer queue full), LSMQ_ECLOSED. Otherwise returns 0 and cb
  * runs exactly once on the writer thread with the outcome (0, LSMQ_ENOSPC,
  * LSMQ_EIO, or LSMQ_ENOTFOUND if the topic was deleted meanwhile).
+ * The messages are encoded (copied) before this returns: the caller may
+ * free or reuse their bodies and properties at once.
  */
 int engine_append(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                   const engine_msg *msgs, uint32_t n, engine_append_cb cb, void *ctx);
 
-/* Blocking convenience: append and wait for the result. Not on the writer thread. */
+/*
+ * Blocking convenience: append and wait for the result. Not on the writer
+ * thread. out->log_positions is NULL (the array lived only during the
+ * callback); out->log_position is the first message's.
+ */
 int engine_append_wait(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                        const engine_msg *msgs, uint32_t n, engine_append_result *out);
 
