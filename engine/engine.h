@@ -274,6 +274,14 @@ int engine_group_delete(engine *e, const char *group, size_t group_len);
 /* Commit a consumer offset (through the writer; returns once committed). */
 int engine_offset_set(engine *e, const char *group, size_t group_len, const char *topic,
                       size_t topic_len, uint32_t queue_id, uint64_t offset);
+/*
+ * The same without waiting: the commit is queued (copies made) and `done`,
+ * if not NULL, runs on the writer thread with its outcome. For callers that
+ * must not block, like the broker's loop.
+ */
+int engine_offset_set_async(engine *e, const char *group, size_t group_len,
+                            const char *topic, size_t topic_len, uint32_t queue_id,
+                            uint64_t offset, void (*done)(void *ctx, int status), void *ctx);
 /* LSMQ_ENOTFOUND when the group never committed for that queue. */
 int engine_offset_get(engine *e, const char *group, size_t group_len, const char *topic,
                       size_t topic_len, uint32_t queue_id, uint64_t *offset);

@@ -72,6 +72,20 @@ int engine_offset_set(engine *e, const char *group, size_t group_len, const char
     return writer__control(e, &op);
 }
 
+int engine_offset_set_async(engine *e, const char *group, size_t group_len,
+                            const char *topic_name, size_t topic_len, uint32_t queue_id,
+                            uint64_t offset, void (*done)(void *ctx, int status), void *ctx)
+{
+    int rc = check_group(group, group_len);
+    if (rc == 0)
+        rc = topics__validate_name(topic_name, topic_len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_OFFSET_SET, .name = group, .name_len = group_len, .name2 = topic_name,
+               .name2_len = topic_len, .queue_id = queue_id, .u64 = offset};
+    return writer__control_async(e, &op, done, ctx);
+}
+
 int engine_offset_get(engine *e, const char *group, size_t group_len, const char *topic_name,
                       size_t topic_len, uint32_t queue_id, uint64_t *offset)
 {

@@ -43,7 +43,10 @@ typedef struct sync_wait {
 typedef struct wreq {
     struct wreq *next;
     const wctl *ctl;          /* NULL for appends */
-    sync_wait *wait;          /* control operations: the caller waits here */
+    sync_wait *wait;          /* control operations: the caller waits here, */
+    void (*done)(void *ctx, int status); /* or is called back (writer thread) */
+    void *done_ctx;
+    wctl own_ctl;             /* an asynchronous control operation's copy */
     int status;
     /* appends */
     engine_append_cb cb;
@@ -393,6 +396,12 @@ static void complete(wreq *r)
         free(r); /* the control request, not the caller's wait */
         return;
     }
+    if (r->ctl) {
+        if (r->done)
+            r->done(r->done_ctx, r->status);
+        free(r);
+        return;
+    }
     engine_append_result res = {
         .status = r->status,
         .error = r->status ? lsmq_strerror(r->status) : NULL,
@@ -614,6 +623,40 @@ int writer__control(engine *e, const wctl *op)
     }
     pthread_mutex_destroy(&wait.lock);
     pthread_cond_destroy(&wait.cond);
+    return rc;
+}
+
+int writer__control_async(engine *e, const wctl *op, void (*done)(void *ctx, int status),
+                          void *ctx)
+{
+    if (op->topic_cfg || op->topic_out)
+        return LSMQ_EINVAL; /* those point into the caller's memory */
+    size_t extra = op->name_len + op->name2_len + op->value_len;
+    wreq *r = calloc(1, sizeof *r + extra);
+    if (!r)
+        abort();
+    r->own_ctl = *op;
+    char *p = (char *)(r + 1);
+    if (op->name_len) {
+        memcpy(p, op->name, op->name_len);
+        r->own_ctl.name = p;
+        p += op->name_len;
+    }
+    if (op->name2_len) {
+        memcpy(p, op->name2, op->name2_len);
+        r->own_ctl.name2 = p;
+        p += op->name2_len;
+    }
+    if (op->value_len) {
+        memcpy(p, op->value, op->value_len);
+        r->own_ctl.value = p;
+    }
+    r->ctl = &r->own_ctl;
+    r->done = done;
+    r->done_ctx = ctx;
+    int rc = enqueue(e, r, 0, 0);
+    if (rc != 0)
+        free(r);
     return rc;
 }
 

@@ -236,6 +236,34 @@ static void test_store_time_and_reopen(void **state)
     free(path);
 }
 
+static void offset_done(void *ctx, int status)
+{
+    __atomic_store_n((int *)ctx, status == 0 ? 1 : -1, __ATOMIC_SEQ_CST);
+}
+
+static void test_async_offset_commit(void **state)
+{
+    engine_config c;
+    engine *e = open_fresh(&c, "asyncoffset");
+    test_topic_create(e, TOPIC, 2);
+    int done = 0;
+    assert_int_equal(engine_offset_set_async(e, "g1", 2, TOPIC, TLEN, 1, 42, offset_done, &done),
+                     0);
+    /* Unknown topic: accepted at once, refused by the writer. */
+    int refused = 0;
+    assert_int_equal(engine_offset_set_async(e, "g1", 2, "Nope", 4, 0, 1, offset_done, &refused),
+                     0);
+    test_topic_create(e, "Barrier", 1); /* completes after both */
+    assert_int_equal(__atomic_load_n(&done, __ATOMIC_SEQ_CST), 1);
+    assert_int_equal(__atomic_load_n(&refused, __ATOMIC_SEQ_CST), -1);
+    uint64_t off = 0;
+    assert_int_equal(engine_offset_get(e, "g1", 2, TOPIC, TLEN, 1, &off), 0);
+    assert_int_equal(off, 42);
+    assert_int_equal(engine_offset_set_async(e, "", 0, TOPIC, TLEN, 1, 1, NULL, NULL),
+                     LSMQ_EINVAL);
+    engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_read_statuses),
         cmocka_unit_test(test_full_queue_is_busy_and_hooks_see_commits),
         cmocka_unit_test(test_store_time_and_reopen),
+        cmocka_unit_test(test_async_offset_commit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
