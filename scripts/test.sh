@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds with AddressSanitizer and UBSan, runs every
-# test through ctest.
+# Installs dependencies, builds with AddressSanitizer and UBSan, fuzzes the
+# protocol decoders for a bounded time, and runs every test through ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLSMQ_SANITIZE=ON >/dev/null
 cmake --build build/asan -j2
+# The protocol decoders under libFuzzer, a bounded time per target.
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}" scripts/fuzz.sh
 cd build/asan
 ctest -j2 --output-on-failure "$@"
