@@ -227,7 +227,8 @@ int engine_queue_offsets_by_id(engine *e, uint32_t topic_id, uint32_t queue_id,
 /* Next log position to be assigned (the store's total record bytes so far). */
 uint64_t engine_next_log_position(engine *e);
 
-/* Release memory returned by the engine. */
+/* Release memory returned by the engine. It is free(3): such buffers may be
+ * handed on to code that frees them with free(). */
 void engine_free(void *p);
 
 /* ---- Topics ------------------------------------------------------------- */

@@ -1,0 +1,653 @@
+/*
+ * liblsmq internals shared between the files of client/. Nothing here is
+ * part of the public API (lsmq.h).
+ *
+ * Layers, bottom up:
+ *   util.c           allocation, clocks, per-thread last error, logging
+ *   remoting_conn.c  one connection's protocol state: frame parsing,
+ *                    request/response matching by opaque, output queue,
+ *                    timeouts. No event loop (hiredis's async.c role).
+ *   adapter_ev.c     binds a connection's hooks to libev watchers
+ *   instance.c       mqclient: the I/O thread, cross-thread job queue,
+ *                    timers, connection table, RPCs from any thread
+ *   route.c          TopicRouteData JSON -> route (pure)
+ *   route_table.c    route cache, name server look-ups, periodic refresh
+ *   message.c        received records -> lsmq_message (pure)
+ *   compress.c       zlib deflate/inflate (pure)
+ *   outmsg.c         properties, send headers, batch bodies (pure)
+ *   subscription.c   tag expressions and matching (pure)
+ *   heartbeat.c      HeartbeatData JSON, heartbeats and unregistering
+ *   rebalance.c      AllocateMessageQueueAveragely (pure) and the push
+ *                    consumer's rebalance
+ *   offset_store.c   per-queue offsets in memory and in a local file
+ *   pull.c           PULL_MESSAGE request and response
+ *   workers.c        the listener worker pool
+ *   producer.c, consumer_push.c, consumer_pull.c: the public objects.
+ *
+ * Thread tags used in comments: "I/O thread" = the mqclient's loop thread
+ * only; "any thread".
+ */
+#ifndef LSMQ_CLIENT_CLIENT_INTERNAL_H
+#define LSMQ_CLIENT_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "lsmq.h"
+#include "message_id.h"
+#include "record.h"
+#include "remoting.h"
+
+/* ------------------------------------------------------------------ */
+/* util.c                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Small internal allocations abort on failure (STYLE.md, Errors). */
+void *lsmq__malloc(size_t n);
+void *lsmq__calloc(size_t n, size_t size);
+void *lsmq__realloc(void *p, size_t n);
+char *lsmq__strdup(const char *s);
+char *lsmq__strndup(const char *s, size_t n);
+
+int64_t lsmq__mono_ms(void);
+int64_t lsmq__wall_ms(void);
+
+/* Record the failure of the current call for lsmq_last_error(). */
+void lsmq__error(int broker_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Map a broker's refusal to an LSMQ_E* code and record it. */
+int lsmq__broker_error(const proto_cmd *resp, const char *what);
+
+void lsmq__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* First non-loopback IPv4 address of this host (127.0.0.1 if none). */
+void lsmq__local_ip4(uint8_t ip[4]);
+/* Topic / group names: [%|a-zA-Z0-9_-]{1,max}. */
+int lsmq__valid_name(const char *name, size_t max);
+/* Default instance name "<pid>#<n>", n unique in the process. */
+void lsmq__default_instance(char *out, size_t n);
+/* Copy with truncation, always NUL-terminated. */
+void lsmq__strlcpy(char *dst, const char *src, size_t n);
+
+/* A growable byte buffer. */
+typedef struct lsmq_buf {
+    uint8_t *p;
+    size_t len, cap;
+} lsmq_buf;
+void lsmq__buf_reserve(lsmq_buf *b, size_t extra);
+void lsmq__buf_put(lsmq_buf *b, const void *p, size_t n);
+void lsmq__buf_free(lsmq_buf *b);
+
+#define RETRY_PREFIX "%RETRY%"
+#define DLQ_PREFIX "%DLQ%"
+#define DEFAULT_TOPIC "TBW102"
+#define DEFAULT_TOPIC_QUEUES 4
+
+/* ------------------------------------------------------------------ */
+/* remoting_conn.c                                                     */
+/* ------------------------------------------------------------------ */
+
+/* A received frame: the decoded command and the buffer its body points into. */
+typedef struct rpc_reply {
+    proto_cmd *cmd;
+    uint8_t *frame;
+} rpc_reply;
+void rpc_reply_free(rpc_reply *r);
+
+/*
+ * Completion of a request: rc 0 and reply (owned by the callee, free with
+ * rpc_reply_free), or rc < 0 (-ETIMEDOUT, -ECONNRESET, LSMQ_ECLOSED, ...)
+ * and reply NULL. Called exactly once, on the I/O thread.
+ */
+typedef void rpc_cb(int rc, rpc_reply *reply, void *arg);
+
+typedef struct rconn rconn;
+
+/* A request the peer started (e.g. NOTIFY_CONSUMER_IDS_CHANGED); owns req. */
+typedef void rconn_request_cb(rconn *c, rpc_reply *req, void *arg);
+
+/* Event hooks, as hiredis's redisAsyncContext.ev: the adapter fills them. */
+typedef struct rconn_hooks {
+    void *data;
+    void (*add_read)(void *data);
+    void (*del_read)(void *data);
+    void (*add_write)(void *data);
+    void (*del_write)(void *data);
+    void (*cleanup)(void *data);
+} rconn_hooks;
+
+enum rconn_state { RCONN_NEW, RCONN_CONNECTING, RCONN_OPEN, RCONN_CLOSED };
+
+rconn *rconn__new(const char *addr);
+/* Free: calls the cleanup hook, closes the fd, fails nothing (see fail_all). */
+void rconn__free(rconn *c);
+const char *rconn__addr(const rconn *c);
+int rconn__state(const rconn *c);
+int rconn__fd(const rconn *c);
+rconn_hooks *rconn__hooks(rconn *c);
+void rconn__set_request_cb(rconn *c, rconn_request_cb *cb, void *arg);
+/* Start a non-blocking connect to the address; 0 or -errno. */
+int rconn__connect(rconn *c, int64_t now_ms);
+/* Queue a whole encoded frame (taken over) and try to write it. */
+void rconn__enqueue(rconn *c, uint8_t *frame, size_t len);
+/* Expect the response to opaque by deadline_ms. */
+void rconn__expect(rconn *c, int32_t opaque, int64_t deadline_ms, rpc_cb *cb, void *arg);
+/* Socket ready; 0, or a negative error after which the connection is dead. */
+int rconn__on_readable(rconn *c);
+int rconn__on_writable(rconn *c);
+/* Parse bytes as they came from the peer (pure; on_readable feeds it). */
+int rconn__feed(rconn *c, const uint8_t *buf, size_t len);
+/* Fail requests past their deadline; -ETIMEDOUT if a connect took too long. */
+int rconn__expire(rconn *c, int64_t now_ms);
+/* Fail every request still waiting with err. */
+void rconn__fail_all(rconn *c, int err);
+size_t rconn__pending(const rconn *c);
+size_t rconn__out_bytes(const rconn *c);
+
+/* ------------------------------------------------------------------ */
+/* adapter_ev.c                                                        */
+/* ------------------------------------------------------------------ */
+
+struct ev_loop;
+/* Called (I/O thread) when a socket event left the connection dead. */
+typedef void rconn_dead_cb(rconn *c, int err, void *arg);
+void rconn__ev_attach(rconn *c, struct ev_loop *loop, rconn_dead_cb *dead, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* instance.c — mqclient                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct mqclient mqclient;
+typedef struct workers workers;
+typedef struct route route;
+typedef void mq_job_fn(mqclient *mqc, void *arg);
+
+/* Hooks an owner (producer or consumer) gives its mqclient. I/O thread. */
+typedef struct mq_owner_hooks {
+    void *arg;
+    /* HeartbeatData JSON (malloc'ed) or NULL to skip heartbeats. Any thread. */
+    char *(*heartbeat_json)(void *arg);
+    /* The broker said the group's members changed. */
+    void (*ids_changed)(void *arg, const char *group);
+    /* A route appeared or changed after a background look-up. */
+    void (*route_changed)(void *arg, const char *topic);
+} mq_owner_hooks;
+
+int mqc__create(const char *namesrv, const char *instance, mqclient **out);
+void mqc__set_hooks(mqclient *mqc, const mq_owner_hooks *hooks);
+/* Instance name (NULL: a default); the client id is "ip@instance". Before start. */
+int mqc__set_instance(mqclient *mqc, const char *instance);
+int mqc__start(mqclient *mqc);
+/* Close connections (failing their requests with LSMQ_ECLOSED), join the thread. */
+void mqc__stop(mqclient *mqc);
+void mqc__destroy(mqclient *mqc);
+
+const char *mqc__client_id(const mqclient *mqc);
+const uint8_t *mqc__ip4(const mqclient *mqc);
+int mqc__in_loop(const mqclient *mqc);
+int mqc__running(const mqclient *mqc);
+
+/* Run fn on the I/O thread. 0, or LSMQ_ECLOSED (fn will not run). Any thread. */
+int mqc__post(mqclient *mqc, mq_job_fn *fn, void *arg);
+/* Same, and wait until it has run. Not on the I/O thread. */
+int mqc__post_wait(mqclient *mqc, mq_job_fn *fn, void *arg);
+
+/* Timers (I/O thread). A periodic timer lives until mqc__stop. */
+typedef struct mq_timer mq_timer;
+mq_timer *mqc__every(mqclient *mqc, int first_ms, int interval_ms, mq_job_fn *fn, void *arg);
+void mqc__timer_again(mq_timer *t, int in_ms);
+/*
+ * One-shot: fn(mqc, arg) after delay_ms. At stop, pending ones run at once
+ * (so they can release what they hold): fn must check its owner's state.
+ */
+void mqc__after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg);
+
+/*
+ * Send a request to addr ("host:port"). cmd is encoded at once (its opaque
+ * is overwritten) and stays the caller's. cb NULL makes it oneway. Returns
+ * 0 and cb will run exactly once on the I/O thread, or an error and cb will
+ * not run. Any thread.
+ */
+int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
+              size_t body_len, int timeout_ms, rpc_cb *cb, void *arg);
+/* Same, waiting for the reply (*out, free with rpc_reply_free). Not on the I/O thread. */
+int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
+                   size_t body_len, int timeout_ms, rpc_reply **out);
+
+/* The instance's state, shared by instance.c, route_table.c, heartbeat.c. */
+typedef struct route_entry {
+    char *topic;
+    route *r;              /* NULL until the name server answered */
+    int for_publish;       /* fall back to TBW102 when the topic is unknown */
+    int fetching;          /* a look-up is in flight (I/O thread) */
+    int64_t fetched_ms;    /* last answer, monotonic */
+    UT_hash_handle hh;
+} route_entry;
+
+typedef struct conn_entry conn_entry;
+typedef struct mq_job mq_job;
+
+struct mqclient {
+    struct ev_loop *loop;
+    pthread_t thread;
+    int started;
+    void *wake;             /* ev_async */
+    void *tick;             /* ev_timer, 100 ms: request timeouts */
+    pthread_mutex_t lock;   /* guards the job queue and closed */
+    mq_job *jobs_head, *jobs_tail;
+    int closed;             /* no more jobs accepted */
+    conn_entry *conns;      /* I/O thread */
+    mq_timer *timers;       /* I/O thread */
+    char **namesrv;
+    size_t n_namesrv;
+    atomic_uint ns_next;    /* name server to try first */
+    char instance[128];
+    char client_id[192];
+    uint8_t ip4[4];
+    atomic_uint next_opaque;
+    mq_owner_hooks hooks;
+    pthread_mutex_t routes_lock; /* guards routes (read by user threads) */
+    route_entry *routes;
+};
+
+/* ------------------------------------------------------------------ */
+/* route.c — TopicRouteData                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct route_broker {
+    char *name;
+    char *cluster;
+    size_t n_addrs;
+    int64_t *ids;     /* brokerId per address; 0 = master */
+    char **addrs;
+    int has_qd;       /* the topic has queue data on this broker */
+    int read_queues, write_queues, perm;
+} route_broker;
+
+/* One queue of the topic: broker index into route.brokers and queue id. */
+typedef struct route_mq {
+    uint32_t broker;
+    int32_t queue_id;
+} route_mq;
+
+struct route {
+    atomic_int refs;       /* see route__ref/route__unref */
+    route_broker *brokers; /* sorted by name */
+    size_t n_brokers;
+    route_mq *pub;         /* writable queues with a master, by (broker name, id) */
+    size_t n_pub;
+    route_mq *sub;         /* readable queues, by (broker name, id) */
+    size_t n_sub;
+    int from_default;      /* built from TBW102 for auto-create */
+    char *json;            /* the body it was parsed from, to notice changes */
+};
+
+/*
+ * Parse a TopicRouteData body, standard or legacy fastjson (unquoted
+ * numeric brokerAddrs keys). Returns 0 and *out (refs 1), or LSMQ_ECORRUPT
+ * with errbuf set.
+ */
+int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen);
+/* The publish queues Java derives from TBW102's route: min(4, readQueueNums) per broker. */
+void route__as_default(route *r);
+route *route__ref(route *r);
+void route__unref(route *r);
+/* Master address of a broker (id 0), or NULL. */
+const char *route__master(const route *r, uint32_t broker);
+/* Index of a broker by name, or -1. */
+int route__broker_index(const route *r, const char *name);
+/* Quote bare numeric object keys ({0:"a"} -> {"0":"a"}); malloc'ed, NUL-terminated. */
+char *route__json_normalise(const char *json, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* route_table.c                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Cached route of a topic (a new reference) or NULL. Any thread. */
+route *mqc__route_cached(mqclient *mqc, const char *topic);
+/*
+ * Cached route, or ask the name servers now (blocking; not on the I/O
+ * thread). for_publish: fall back to TBW102 when the topic is unknown.
+ * Returns 0 and a reference, or an error.
+ */
+int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out);
+/* Ask the name servers in the background and cache the answer. I/O thread. */
+void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish);
+/*
+ * Called every second (I/O thread): refresh routes older than 30 s, and
+ * every second those not known yet or borrowed from TBW102.
+ */
+void mqc__route_refresh_all(mqclient *mqc);
+/* Every distinct broker address of every cached route; free with mqc__addrs_free. */
+size_t mqc__broker_addrs(mqclient *mqc, char ***addrs);
+void mqc__addrs_free(char **addrs, size_t n);
+/* Internal to instance.c/route_table.c: free the table. */
+void mqc__routes_free(mqclient *mqc);
+
+/* ------------------------------------------------------------------ */
+/* compress.c                                                          */
+/* ------------------------------------------------------------------ */
+
+/* zlib stream (RFC 1950) at level; 0 and a malloc'ed *out, or an error. */
+int lsmq__deflate(const void *in, size_t len, int level, uint8_t **out, size_t *out_len);
+/* Inflate a zlib stream, at most max_out bytes; 0, LSMQ_ECORRUPT or LSMQ_ETOOBIG. */
+int lsmq__inflate(const void *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len);
+
+/* ------------------------------------------------------------------ */
+/* message.c — received messages                                       */
+/* ------------------------------------------------------------------ */
+
+struct lsmq_message {
+    struct lsmq_message *next;   /* in a process queue or result list */
+    char *topic;                 /* shown to users: RETRY_TOPIC for retries */
+    char *queue_topic;           /* the topic of the queue it came from */
+    char *broker_name;
+    int32_t queue_id;
+    int64_t queue_offset;
+    int64_t commit_log_offset;
+    int32_t sys_flag;
+    int32_t flag;
+    int32_t reconsume_times;
+    int64_t born_timestamp;
+    int64_t store_timestamp;
+    proto_host born_host;
+    proto_host store_host;
+    uint8_t *body;
+    size_t body_len;
+    char *props_raw;             /* the properties string as stored */
+    size_t props_len;
+    size_t n_props;
+    char **names;
+    char **values;
+    const char *tags, *keys, *uniq_key; /* into values, or NULL */
+    char offset_id[PROTO_MSGID_V6_LEN + 1];
+};
+
+/*
+ * Decode the concatenated records of a pull body. Messages are appended to
+ * the list *head .. *tail (each self-contained, malloc'ed); broker_name names
+ * the queue's broker. Returns the number decoded, or LSMQ_ECORRUPT when a
+ * record does not decode (the ones before it are kept).
+ */
+long msg__decode_all(const uint8_t *body, size_t len, const char *broker_name,
+                     lsmq_message **head, lsmq_message **tail);
+/* Decode one record into a new message; 0 or LSMQ_ECORRUPT. */
+int msg__decode(const proto_record *rec, const char *broker_name, lsmq_message **out);
+void msg__free(lsmq_message *m);
+void msg__free_list(lsmq_message *head);
+
+/* ------------------------------------------------------------------ */
+/* outmsg.c — outgoing requests                                        */
+/* ------------------------------------------------------------------ */
+
+/* Header fields a re-published retry carries (REMOTING.md §6.7). */
+typedef struct outmsg_extra {
+    int reconsume_times;     /* header j */
+    int max_reconsume_times; /* header l */
+} outmsg_extra;
+
+/* A send request ready for the wire, queue id still to choose. */
+typedef struct send_req {
+    proto_cmd *cmd;           /* SEND_MESSAGE_V2 or SEND_BATCH_MESSAGE header */
+    uint8_t *body;            /* what goes on the wire (maybe compressed, or a batch) */
+    size_t body_len;
+    char topic[LSMQ_TOPIC_MAX + 129];
+    size_t n_msgs;
+    char (*uniq)[33];         /* UNIQ_KEY of each message */
+} send_req;
+
+/* Properties string of m plus UNIQ_KEY = uniq (unless m has one) and WAIT=true; malloc'ed. */
+int outmsg__props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len);
+/* Check a message: topic, body size, delay level. 0 or LSMQ_E* with lsmq__error set. */
+int outmsg__check(const lsmq_out_message *m);
+/* Build a single-message request. extra may be NULL. */
+int outmsg__build(const lsmq_out_message *m, const char *group, size_t compress_threshold,
+                  const uint8_t ip4[4], const outmsg_extra *extra, send_req *out);
+/* Build a batch (SEND_BATCH_MESSAGE) request. */
+int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *group,
+                        const uint8_t ip4[4], send_req *out);
+void outmsg__set_queue(send_req *r, int32_t queue_id);
+void send_req_free(send_req *r);
+
+/* ------------------------------------------------------------------ */
+/* producer.c — the send path, also used by consumers to re-publish    */
+/* ------------------------------------------------------------------ */
+
+typedef struct sender {
+    mqclient *mqc;
+    char group[256];
+    int timeout_ms;
+    int retries;
+    size_t compress_threshold;
+    atomic_uint rr;          /* round-robin queue counter */
+} sender;
+
+void sender__init(sender *s, mqclient *mqc, const char *group);
+/*
+ * Send req synchronously with the retry rules of lsmq_producer_send.
+ * selector: NULL for round-robin, else the queue comes from it and retries
+ * stay on that queue. res: req->n_msgs results, may be NULL. Not on the
+ * I/O thread.
+ */
+int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
+                 lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res);
+
+/* ------------------------------------------------------------------ */
+/* subscription.c                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct subscription {
+    char *topic;
+    char *expr;       /* "*" or the tag expression as given */
+    int all;          /* "*" */
+    size_t n_tags;
+    char **tags;
+    int64_t *codes;   /* Java String.hashCode of each tag */
+    int64_t version;  /* subVersion: ms when built */
+} subscription;
+
+int sub__parse(const char *topic, const char *expr, subscription **out);
+void sub__free(subscription *s);
+/* Does a message with these tags (NULL = none) pass? */
+int sub__match(const subscription *s, const char *tags);
+
+/* ------------------------------------------------------------------ */
+/* heartbeat.c                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct hb_consumer {
+    const char *group;
+    int broadcasting;
+    int from_first;
+    int passive;                  /* push (CONSUME_PASSIVELY) or pull */
+    subscription *const *subs;
+    size_t n_subs;
+} hb_consumer;
+
+/* HeartbeatData JSON; producer_group or consumer may be NULL. malloc'ed. */
+char *hb__json(const char *client_id, const char *producer_group, const hb_consumer *consumer);
+/* Heartbeat every cached broker (I/O thread), called every 30 s. */
+void mqc__heartbeat_all(mqclient *mqc);
+/* Same, from a user thread, waiting for the answers (at most timeout_ms). */
+int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms);
+/* UNREGISTER_CLIENT to every cached broker, waiting at most timeout_ms. */
+void mqc__unregister(mqclient *mqc, const char *producer_group, const char *consumer_group,
+                     int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* rebalance.c                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * AllocateMessageQueueAveragely (REMOTING.md §6.3): which of n_queues
+ * sorted queues the consumer at index `index` of n_consumers sorted ids
+ * gets: [*start, *start + *count). index < 0 (not in the list) gets none.
+ */
+void rb__allocate(size_t n_queues, size_t n_consumers, long index, size_t *start,
+                  size_t *count);
+/* Index of id in the list once sorted as Java sorts it (strcmp), or -1. */
+long rb__index_of(char **ids, size_t n, const char *id);
+/* Parse {"consumerIdList":[...]} into a sorted malloc'ed array. */
+int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n);
+void rb__free_ids(char **ids, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* offset_store.c                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct ostore_entry {
+    char *key;         /* "topic\001broker\001queueId" */
+    char *topic;
+    char *broker;
+    int32_t queue_id;
+    int64_t offset;
+    int dirty;         /* changed since last persisted */
+    UT_hash_handle hh;
+} ostore_entry;
+
+typedef struct offset_store {
+    ostore_entry *map;
+} offset_store;
+
+void ostore__init(offset_store *s);
+void ostore__clear(offset_store *s);
+void mq__key(char *out, size_t n, const char *topic, const char *broker, int32_t queue_id);
+ostore_entry *ostore__find(offset_store *s, const char *topic, const char *broker,
+                           int32_t queue_id);
+void ostore__update(offset_store *s, const char *topic, const char *broker, int32_t queue_id,
+                    int64_t offset);
+void ostore__remove(offset_store *s, const char *topic, const char *broker, int32_t queue_id);
+/* Local file (broadcasting): write atomically (tmp + rename), read back. */
+int ostore__save_file(const offset_store *s, const char *path);
+int ostore__load_file(offset_store *s, const char *path);
+/* The UPDATE_CONSUMER_OFFSET header for one entry. */
+proto_cmd *ostore__commit_cmd(const char *group, const ostore_entry *e);
+
+/* ------------------------------------------------------------------ */
+/* pull.c                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct pull_args {
+    const char *group;
+    const char *topic;
+    int32_t queue_id;
+    int64_t offset;
+    int max_msgs;
+    int64_t commit_offset;   /* > 0: ask the broker to store it */
+    int suspend_ms;          /* > 0: long poll */
+    const subscription *sub; /* sent with the request; NULL = "*" */
+    int lite;
+} pull_args;
+
+typedef struct pull_result {
+    int code;                /* response code */
+    int64_t next_begin;
+    int64_t min_offset;
+    int64_t max_offset;
+    lsmq_message *head, *tail;
+    size_t n;
+} pull_result;
+
+proto_cmd *pull__request(const pull_args *a);
+/* Parse a pull reply (consumes it). Messages not matching sub are dropped. */
+int pull__parse(rpc_reply *reply, const char *broker_name, const subscription *sub,
+                pull_result *out);
+void pull_result_free(pull_result *r);
+
+/* Offset queries against a broker (blocking or async helpers). */
+proto_cmd *offset__query_cmd(const char *group, const char *topic, int32_t queue_id);
+proto_cmd *offset__max_cmd(const char *topic, int32_t queue_id);
+
+/* ------------------------------------------------------------------ */
+/* Push consumer: consumer_push.c, rebalance.c, process_queue.c        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A process queue: one assigned message queue of a push consumer, with
+ * the messages pulled and not yet consumed. I/O thread only. Referenced by
+ * the assignment table, a pull in flight (or waiting on a timer) and a
+ * consume task; freed when the last reference goes, or at destroy.
+ */
+typedef struct pq {
+    char *key;                  /* mq__key */
+    char *topic;
+    char *broker;
+    int32_t queue_id;
+    struct lsmq_push_consumer *c;
+    const subscription *sub;
+    int refs;
+    int dropped;                /* no longer assigned: stop pulling and committing */
+    int ready;                  /* start offset known */
+    int64_t next_offset;        /* next pull */
+    int pulling;                /* a pull is in flight or scheduled */
+    lsmq_message *head, *tail;  /* pulled, waiting for a worker */
+    size_t n_msgs;
+    int consuming;              /* a task is on the workers */
+    int64_t inflight_first;     /* queue offset of the task's first message */
+    int64_t hold_until_ms;      /* after a failed retry: no task before this */
+    UT_hash_handle hh;          /* assignment table, by key */
+    struct pq *all_prev, *all_next;
+} pq;
+
+struct lsmq_push_consumer {
+    mqclient *mqc;
+    sender inner;               /* re-publishes retries when send-back fails */
+    char *group;
+    char *retry_topic;
+    int model, from, n_threads, retry_delay_level, max_reconsume;
+    int rebalance_ms, commit_ms;
+    char *offset_dir;
+    char *offset_path;
+    subscription **subs;        /* fixed at start; the retry topic's included */
+    size_t n_subs;
+    lsmq_listener_fn *listener;
+    void *listener_arg;
+    workers *pool;
+    int started;
+    /* I/O thread */
+    pq *pqs;                    /* assignment table */
+    pq *all;                    /* every live process queue */
+    offset_store offsets;
+    int stopping;
+    mq_timer *rebalance_timer;
+    /* guarded by lock: tasks on the workers, for destroy to wait on */
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int tasks;
+};
+
+/* process_queue.c (I/O thread) */
+pq *push__pq_new(struct lsmq_push_consumer *c, const subscription *sub, const char *broker,
+                 int32_t queue_id);
+void push__pq_unref(pq *q);
+/* The offset to commit: the first message not yet consumed. */
+int64_t push__pq_commit_offset(const pq *q);
+/* Start pulling from q->next_offset. */
+void push__pq_start(pq *q);
+/* Leave the assignment: commit its offset (clustering), stop it. */
+void push__pq_drop(pq *q);
+/* Free every process queue (after the I/O thread stopped). */
+void push__pq_free_all(struct lsmq_push_consumer *c);
+/* Broker master address of a queue's broker, from the cached route (malloc'ed) or NULL. */
+char *push__broker_addr(mqclient *mqc, const char *topic, const char *broker);
+
+/* rebalance.c (I/O thread) */
+void push__rebalance(mqclient *mqc, void *arg);
+void push__rebalance_soon(struct lsmq_push_consumer *c, int delay_ms);
+
+/* ------------------------------------------------------------------ */
+/* workers.c                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef void work_fn(void *arg);
+int workers__create(int n, workers **out);
+/* Queue fn(arg); runs on some worker. Any thread. */
+void workers__submit(workers *w, work_fn *fn, void *arg);
+/* Run what is queued, then join the threads and free. */
+void workers__destroy(workers *w);
+
+#endif

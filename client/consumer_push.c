@@ -1,0 +1,459 @@
+/*
+ * The push consumer: subscriptions, the listener, start and destroy, and
+ * the periodic offset commit. Rebalancing is in rebalance.c, pulling and
+ * consuming in process_queue.c.
+ *
+ * Clustering consumers also subscribe to %RETRY%<group> ("*"), where
+ * messages they asked to reconsume come back (REMOTING.md §5.4, §6.7), and
+ * commit offsets to the brokers every 5 s with oneway
+ * UPDATE_CONSUMER_OFFSET, and on destroy with answered ones. Broadcasting
+ * consumers take every queue and keep offsets in a local file (§6.12).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "client_internal.h"
+
+#define DEFAULT_THREADS 4
+#define DEFAULT_MAX_RECONSUME 16
+#define DEFAULT_REBALANCE_MS 20000
+#define DEFAULT_COMMIT_MS 5000
+#define START_TIMEOUT_MS 3000
+#define STOP_TIMEOUT_MS 2000
+#define INNER_PRODUCER_GROUP "CLIENT_INNER_PRODUCER"
+
+/* ------------------------------------------------------------------ */
+/* Hooks from the mqclient (I/O thread)                                */
+/* ------------------------------------------------------------------ */
+
+static char *heartbeat_json(void *arg)
+{
+    lsmq_push_consumer *c = arg;
+    hb_consumer hc;
+
+    memset(&hc, 0, sizeof hc);
+    hc.group = c->group;
+    hc.broadcasting = c->model == LSMQ_BROADCASTING;
+    hc.from_first = c->from == LSMQ_FROM_FIRST;
+    hc.passive = 1;
+    hc.subs = c->subs;
+    hc.n_subs = c->n_subs;
+    return hb__json(mqc__client_id(c->mqc), NULL, &hc);
+}
+
+static void ids_changed(void *arg, const char *group)
+{
+    lsmq_push_consumer *c = arg;
+
+    if (strcmp(group, c->group) == 0 || *group == '\0')
+        push__rebalance_soon(c, 0);
+}
+
+static void route_changed(void *arg, const char *topic)
+{
+    lsmq_push_consumer *c = arg;
+
+    /* A new broker must know us before we ask it for the group (queued first). */
+    mqc__heartbeat_all(c->mqc);
+    push__rebalance_soon(c, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Offsets                                                             */
+/* ------------------------------------------------------------------ */
+
+static void commit_job(mqclient *mqc, void *arg)
+{
+    lsmq_push_consumer *c = arg;
+    ostore_entry *e, *tmp;
+    int dirty = 0;
+
+    HASH_ITER(hh, c->offsets.map, e, tmp) {
+        char *addr;
+        proto_cmd *cmd;
+
+        if (!e->dirty || e->offset < 0)
+            continue;
+        dirty = 1;
+        if (c->model == LSMQ_BROADCASTING)
+            continue;
+        if ((addr = push__broker_addr(mqc, e->topic, e->broker)) == NULL)
+            continue;
+        cmd = ostore__commit_cmd(c->group, e);
+        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL) == 0)
+            e->dirty = 0;
+        proto_cmd_free(cmd);
+        free(addr);
+    }
+    if (dirty && c->model == LSMQ_BROADCASTING) {
+        if (ostore__save_file(&c->offsets, c->offset_path) == 0) {
+            HASH_ITER(hh, c->offsets.map, e, tmp)
+                e->dirty = 0;
+        } else {
+            const char *text;
+
+            lsmq_last_error(&text);
+            lsmq__log(LSMQ_LOG_WARN, "%s: %s", c->group, text);
+        }
+    }
+}
+
+/* What destroy commits with answered requests: (address, header) pairs. */
+typedef struct final_commits {
+    size_t n;
+    char **addrs;
+    proto_cmd **cmds;
+} final_commits;
+
+static void final_commit_job(mqclient *mqc, void *arg)
+{
+    lsmq_push_consumer *c = ((void **)arg)[0];
+    final_commits *fc = ((void **)arg)[1];
+    ostore_entry *e, *tmp;
+
+    if (c->model == LSMQ_BROADCASTING) {
+        commit_job(mqc, c);
+        return;
+    }
+    HASH_ITER(hh, c->offsets.map, e, tmp) {
+        char *addr;
+
+        if (e->offset < 0 || (addr = push__broker_addr(mqc, e->topic, e->broker)) == NULL)
+            continue;
+        fc->addrs = lsmq__realloc(fc->addrs, (fc->n + 1) * sizeof *fc->addrs);
+        fc->cmds = lsmq__realloc(fc->cmds, (fc->n + 1) * sizeof *fc->cmds);
+        fc->addrs[fc->n] = addr;
+        fc->cmds[fc->n++] = ostore__commit_cmd(c->group, e);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Creation and settings                                               */
+/* ------------------------------------------------------------------ */
+
+int lsmq_push_consumer_create(const char *namesrv, const char *group,
+                              lsmq_push_consumer **out)
+{
+    lsmq_push_consumer *c;
+    mqclient *mqc;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    if (!lsmq__valid_name(group, 120)) {
+        lsmq__error(-1, "bad consumer group name '%s'", group ? group : "(null)");
+        return LSMQ_EINVAL;
+    }
+    if ((rc = mqc__create(namesrv, NULL, &mqc)) != 0)
+        return rc;
+    c = lsmq__calloc(1, sizeof *c);
+    c->mqc = mqc;
+    sender__init(&c->inner, mqc, INNER_PRODUCER_GROUP);
+    c->group = lsmq__strdup(group);
+    len = strlen(RETRY_PREFIX) + strlen(group) + 1;
+    c->retry_topic = lsmq__malloc(len);
+    snprintf(c->retry_topic, len, "%s%s", RETRY_PREFIX, group);
+    c->model = LSMQ_CLUSTERING;
+    c->from = LSMQ_FROM_LAST;
+    c->n_threads = DEFAULT_THREADS;
+    c->max_reconsume = DEFAULT_MAX_RECONSUME;
+    c->rebalance_ms = DEFAULT_REBALANCE_MS;
+    c->commit_ms = DEFAULT_COMMIT_MS;
+    ostore__init(&c->offsets);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    *out = c;
+    return 0;
+}
+
+#define BEFORE_START(c)                                                                      \
+    do {                                                                                     \
+        if ((c) == NULL || (c)->started) {                                                   \
+            lsmq__error(-1, "setting must be changed before start");                         \
+            return LSMQ_EINVAL;                                                              \
+        }                                                                                    \
+    } while (0)
+
+int lsmq_push_consumer_set_model(lsmq_push_consumer *c, int model)
+{
+    BEFORE_START(c);
+    if (model != LSMQ_CLUSTERING && model != LSMQ_BROADCASTING)
+        return LSMQ_EINVAL;
+    c->model = model;
+    return 0;
+}
+
+int lsmq_push_consumer_set_consume_from(lsmq_push_consumer *c, int from)
+{
+    BEFORE_START(c);
+    if (from != LSMQ_FROM_LAST && from != LSMQ_FROM_FIRST)
+        return LSMQ_EINVAL;
+    c->from = from;
+    return 0;
+}
+
+int lsmq_push_consumer_set_threads(lsmq_push_consumer *c, int n)
+{
+    BEFORE_START(c);
+    if (n < 1 || n > 64)
+        return LSMQ_EINVAL;
+    c->n_threads = n;
+    return 0;
+}
+
+int lsmq_push_consumer_set_instance_name(lsmq_push_consumer *c, const char *name)
+{
+    BEFORE_START(c);
+    if (name == NULL || *name == '\0')
+        return LSMQ_EINVAL;
+    return mqc__set_instance(c->mqc, name);
+}
+
+int lsmq_push_consumer_set_offset_dir(lsmq_push_consumer *c, const char *dir)
+{
+    BEFORE_START(c);
+    if (dir == NULL || *dir == '\0')
+        return LSMQ_EINVAL;
+    free(c->offset_dir);
+    c->offset_dir = lsmq__strdup(dir);
+    return 0;
+}
+
+int lsmq_push_consumer_set_retry_delay_level(lsmq_push_consumer *c, int level)
+{
+    BEFORE_START(c);
+    if (level < 0 || level > 18)
+        return LSMQ_EINVAL;
+    c->retry_delay_level = level;
+    return 0;
+}
+
+int lsmq_push_consumer_set_max_reconsume_times(lsmq_push_consumer *c, int n)
+{
+    BEFORE_START(c);
+    if (n < 0)
+        return LSMQ_EINVAL;
+    c->max_reconsume = n;
+    return 0;
+}
+
+int lsmq_push_consumer_set_rebalance_interval(lsmq_push_consumer *c, int ms)
+{
+    BEFORE_START(c);
+    if (ms < 100)
+        return LSMQ_EINVAL;
+    c->rebalance_ms = ms;
+    return 0;
+}
+
+int lsmq_push_consumer_set_commit_interval(lsmq_push_consumer *c, int ms)
+{
+    BEFORE_START(c);
+    if (ms < 100)
+        return LSMQ_EINVAL;
+    c->commit_ms = ms;
+    return 0;
+}
+
+int lsmq_push_consumer_subscribe(lsmq_push_consumer *c, const char *topic, const char *expr)
+{
+    subscription *s;
+    size_t i;
+    int rc;
+
+    BEFORE_START(c);
+    if ((rc = sub__parse(topic, expr, &s)) != 0)
+        return rc;
+    for (i = 0; i < c->n_subs; i++) {
+        if (strcmp(c->subs[i]->topic, topic) == 0) {
+            sub__free(c->subs[i]);
+            c->subs[i] = s;
+            return 0;
+        }
+    }
+    c->subs = lsmq__realloc(c->subs, (c->n_subs + 1) * sizeof *c->subs);
+    c->subs[c->n_subs++] = s;
+    return 0;
+}
+
+int lsmq_push_consumer_set_listener(lsmq_push_consumer *c, lsmq_listener_fn *fn, void *arg)
+{
+    BEFORE_START(c);
+    if (fn == NULL)
+        return LSMQ_EINVAL;
+    c->listener = fn;
+    c->listener_arg = arg;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and destroy                                                   */
+/* ------------------------------------------------------------------ */
+
+/* mkdir -p; 0 or -errno. */
+static int make_dirs(const char *path)
+{
+    char *p = lsmq__strdup(path), *s;
+    int rc = 0;
+
+    for (s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            rc = -errno;
+        *s = '/';
+    }
+    if (rc == 0 && mkdir(p, 0755) != 0 && errno != EEXIST)
+        rc = -errno;
+    free(p);
+    return rc;
+}
+
+static int open_offset_file(lsmq_push_consumer *c)
+{
+    char dir[4096];
+    size_t len;
+    int rc;
+
+    if (c->offset_dir) {
+        lsmq__strlcpy(dir, c->offset_dir, sizeof dir);
+    } else {
+        const char *home = getenv("HOME");
+        const char *id = strchr(mqc__client_id(c->mqc), '@');
+
+        snprintf(dir, sizeof dir, "%s/.lsmq_offsets/%s", home && *home ? home : "/tmp",
+                 id ? id + 1 : "default");
+    }
+    if ((rc = make_dirs(dir)) != 0) {
+        lsmq__error(-1, "cannot create %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    len = strlen(dir) + strlen(c->group) + 32;
+    c->offset_path = lsmq__malloc(len);
+    snprintf(c->offset_path, len, "%s/%s.offsets.json", dir, c->group);
+    rc = ostore__load_file(&c->offsets, c->offset_path);
+    if (rc == LSMQ_ECORRUPT) {
+        const char *text;
+
+        lsmq_last_error(&text);
+        lsmq__log(LSMQ_LOG_WARN, "%s; starting without it", text);
+    }
+    return 0;
+}
+
+static void start_job(mqclient *mqc, void *arg)
+{
+    lsmq_push_consumer *c = arg;
+
+    c->rebalance_timer = mqc__every(mqc, 0, c->rebalance_ms, push__rebalance, c);
+    mqc__every(mqc, c->commit_ms, c->commit_ms, commit_job, c);
+}
+
+int lsmq_push_consumer_start(lsmq_push_consumer *c)
+{
+    mq_owner_hooks hooks;
+    size_t i;
+    int rc;
+
+    if (c == NULL || c->started || c->listener == NULL || c->n_subs == 0) {
+        lsmq__error(-1, "push consumer already started, or no listener or subscription");
+        return LSMQ_EINVAL;
+    }
+    if (c->model == LSMQ_CLUSTERING) {
+        for (i = 0; i < c->n_subs && strcmp(c->subs[i]->topic, c->retry_topic); i++)
+            ;
+        if (i == c->n_subs && (rc = lsmq_push_consumer_subscribe(c, c->retry_topic, "*")) != 0)
+            return rc;
+    } else if ((rc = open_offset_file(c)) != 0) {
+        return rc;
+    }
+    memset(&hooks, 0, sizeof hooks);
+    hooks.arg = c;
+    hooks.heartbeat_json = heartbeat_json;
+    hooks.ids_changed = ids_changed;
+    hooks.route_changed = route_changed;
+    mqc__set_hooks(c->mqc, &hooks);
+    if ((rc = workers__create(c->n_threads, &c->pool)) != 0)
+        return rc;
+    if ((rc = mqc__start(c->mqc)) != 0) {
+        workers__destroy(c->pool);
+        c->pool = NULL;
+        return rc;
+    }
+    c->started = 1;
+    for (i = 0; i < c->n_subs; i++) {
+        route *r = NULL;
+
+        /* Unknown topics are looked up again in the background. */
+        if (mqc__route_get(c->mqc, c->subs[i]->topic, 0, &r) == 0)
+            route__unref(r);
+        else
+            lsmq__log(LSMQ_LOG_INFO, "%s: no route for %s yet", c->group, c->subs[i]->topic);
+    }
+    /* Brokers must know us before the first rebalance asks for the group. */
+    mqc__heartbeat_sync(c->mqc, START_TIMEOUT_MS);
+    mqc__post_wait(c->mqc, start_job, c);
+    return 0;
+}
+
+static void stop_job(mqclient *mqc, void *arg)
+{
+    lsmq_push_consumer *c = arg;
+
+    c->stopping = 1;
+}
+
+void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    if (c->started) {
+        final_commits fc = {0};
+        void *args[2] = {c, &fc};
+
+        /* No more pulls or tasks; let the running listeners finish. */
+        mqc__post_wait(c->mqc, stop_job, c);
+        pthread_mutex_lock(&c->lock);
+        while (c->tasks > 0)
+            pthread_cond_wait(&c->cv, &c->lock);
+        pthread_mutex_unlock(&c->lock);
+        mqc__post_wait(c->mqc, final_commit_job, args);
+        for (i = 0; i < fc.n; i++) {
+            rpc_reply *reply = NULL;
+
+            if (mqc__call_sync(c->mqc, fc.addrs[i], fc.cmds[i], NULL, 0, STOP_TIMEOUT_MS,
+                               &reply) != 0)
+                lsmq__log(LSMQ_LOG_WARN, "%s: final offset commit to %s failed", c->group,
+                          fc.addrs[i]);
+            rpc_reply_free(reply);
+            proto_cmd_free(fc.cmds[i]);
+            free(fc.addrs[i]);
+        }
+        free(fc.addrs);
+        free(fc.cmds);
+        if (c->model == LSMQ_CLUSTERING)
+            mqc__unregister(c->mqc, NULL, c->group, STOP_TIMEOUT_MS / 2);
+        mqc__stop(c->mqc);
+    }
+    workers__destroy(c->pool);
+    push__pq_free_all(c);
+    ostore__clear(&c->offsets);
+    for (i = 0; i < c->n_subs; i++)
+        sub__free(c->subs[i]);
+    free(c->subs);
+    mqc__destroy(c->mqc);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cv);
+    free(c->group);
+    free(c->retry_topic);
+    free(c->offset_dir);
+    free(c->offset_path);
+    free(c);
+}

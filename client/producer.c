@@ -1,0 +1,605 @@
+/*
+ * The producer (REMOTING.md §3.1, §1.7): sync, async, oneway, batch and
+ * selected-queue sends over one mqclient.
+ *
+ * Queue choice and retries follow the Java producer: round-robin over the
+ * topic's writable queues; after a retryable failure (a transport error or
+ * one of the retry response codes) the next attempt goes to a queue on
+ * another broker when there is one, until `retries` more attempts are
+ * spent or the send timeout, which bounds the whole send, has passed.
+ * Sends to a selected queue retry on that same queue, to keep key order.
+ *
+ * Synchronous sends run the attempts on the caller's thread. Asynchronous
+ * ones run them as a small state machine on the I/O thread (send_op),
+ * which calls the user's callback once at the end.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+#include "message_id.h"
+
+#define DEFAULT_TIMEOUT_MS 3000
+#define DEFAULT_RETRIES 2
+#define DEFAULT_COMPRESS 4096
+#define DEFAULT_MAX_INFLIGHT 10000
+#define UNREGISTER_TIMEOUT_MS 1000
+
+struct lsmq_producer {
+    sender s;
+    char *group;
+    int max_inflight;
+    int started;
+    int closing;
+    pthread_mutex_t lock;   /* inflight and closing */
+    pthread_cond_t cv;
+    int inflight;
+};
+
+/* ------------------------------------------------------------------ */
+/* Shared send logic                                                   */
+/* ------------------------------------------------------------------ */
+
+void sender__init(sender *s, mqclient *mqc, const char *group)
+{
+    memset(s, 0, sizeof *s);
+    s->mqc = mqc;
+    lsmq__strlcpy(s->group, group, sizeof s->group);
+    s->timeout_ms = DEFAULT_TIMEOUT_MS;
+    s->retries = DEFAULT_RETRIES;
+    s->compress_threshold = DEFAULT_COMPRESS;
+    atomic_init(&s->rr, (unsigned)lsmq__mono_ms());
+}
+
+/* Response codes after which Java's producer tries another queue (§1.7). */
+static int retryable_code(int code)
+{
+    switch (code) {
+    case RS_TOPIC_NOT_EXIST:
+    case RS_SERVICE_NOT_AVAILABLE:
+    case RS_SYSTEM_ERROR:
+    case RS_SYSTEM_BUSY:
+    case RS_NO_PERMISSION:
+    case 1500: /* GO_AWAY */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Codes that mean "stored" (§3.1 send response). */
+static int stored_code(int code)
+{
+    return code == RS_SUCCESS || code == RS_FLUSH_DISK_TIMEOUT || code == 12 ||
+           code == RS_SLAVE_NOT_AVAILABLE;
+}
+
+/* Index into r->pub of the next queue, avoiding a broker if possible. */
+static long select_queue(sender *s, const route *r, const char *avoid)
+{
+    size_t i;
+
+    if (r->n_pub == 0)
+        return -1;
+    for (i = 0; i < r->n_pub; i++) {
+        size_t idx = atomic_fetch_add(&s->rr, 1) % r->n_pub;
+
+        if (avoid == NULL || strcmp(r->brokers[r->pub[idx].broker].name, avoid) != 0)
+            return (long)idx;
+    }
+    return (long)(atomic_fetch_add(&s->rr, 1) % r->n_pub);
+}
+
+/* Fill the results of a stored send from the broker's header. */
+static void fill_results(const send_req *req, const route *r, const route_mq *q,
+                         const proto_cmd *resp, lsmq_send_result *res)
+{
+    const char *ids = proto_cmd_get(resp, "msgId");
+    int32_t qid = q->queue_id;
+    int64_t off = -1;
+    size_t i;
+
+    if (res == NULL)
+        return;
+    proto_cmd_get_i32(resp, "queueId", &qid);
+    proto_cmd_get_i64(resp, "queueOffset", &off);
+    for (i = 0; i < req->n_msgs; i++) {
+        lsmq_send_result *x = &res[i];
+        const char *comma = ids ? strchr(ids, ',') : NULL;
+        size_t n = ids ? (comma ? (size_t)(comma - ids) : strlen(ids)) : 0;
+
+        memset(x, 0, sizeof *x);
+        x->status = resp->code;
+        lsmq__strlcpy(x->msg_id, req->uniq[i], sizeof x->msg_id);
+        if (n >= sizeof x->offset_msg_id)
+            n = sizeof x->offset_msg_id - 1;
+        if (ids)
+            memcpy(x->offset_msg_id, ids, n);
+        x->offset_msg_id[n] = '\0';
+        lsmq__strlcpy(x->broker_name, r->brokers[q->broker].name, sizeof x->broker_name);
+        x->queue_id = qid;
+        x->queue_offset = off >= 0 ? off + (int64_t)i : -1;
+        if (ids)
+            ids = comma ? comma + 1 : NULL;
+    }
+}
+
+/* Topic route for publishing, with at least one writable queue. */
+static int publish_route(sender *s, const char *topic, route **out)
+{
+    route *r = NULL;
+    int rc = mqc__route_get(s->mqc, topic, 1, &r);
+
+    if (rc != 0)
+        return rc;
+    if (r->n_pub == 0) {
+        route__unref(r);
+        lsmq__error(RS_NO_PERMISSION, "topic %s has no writable queue", topic);
+        return LSMQ_ENOTFOUND;
+    }
+    *out = r;
+    return 0;
+}
+
+/* The queue a selector picked, checked. */
+static long selected_queue(const route *r, const lsmq_out_message *m,
+                           lsmq_queue_selector *selector, void *arg)
+{
+    int idx = selector((int)r->n_pub, m, arg);
+
+    if (idx < 0 || (size_t)idx >= r->n_pub) {
+        lsmq__error(-1, "selector returned queue %d of %zu", idx, r->n_pub);
+        return -1;
+    }
+    return idx;
+}
+
+int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
+                 lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res)
+{
+    int64_t deadline = lsmq__mono_ms() + s->timeout_ms;
+    char avoid[LSMQ_BROKER_NAME_MAX] = "";
+    route *r = NULL;
+    long fixed = -1;
+    int attempt, rc;
+
+    if ((rc = publish_route(s, req->topic, &r)) != 0)
+        return rc;
+    if (selector && (fixed = selected_queue(r, m, selector, sel_arg)) < 0) {
+        route__unref(r);
+        return LSMQ_EINVAL;
+    }
+    for (attempt = 0; attempt <= s->retries; attempt++) {
+        int64_t left = deadline - lsmq__mono_ms();
+        long qi = fixed >= 0 ? fixed : select_queue(s, r, avoid[0] ? avoid : NULL);
+        const route_mq *q = &r->pub[qi];
+        const char *addr = route__master(r, q->broker);
+        rpc_reply *reply = NULL;
+
+        if (left <= 0) {
+            if (attempt == 0 || rc == 0)
+                rc = -ETIMEDOUT;
+            lsmq__error(-1, "send to %s timed out after %d attempt(s)", req->topic, attempt);
+            break;
+        }
+        lsmq__strlcpy(avoid, r->brokers[q->broker].name, sizeof avoid);
+        outmsg__set_queue(req, q->queue_id);
+        rc = mqc__call_sync(s->mqc, addr, req->cmd, req->body, req->body_len, (int)left, &reply);
+        if (rc != 0)
+            continue; /* transport failure: another broker */
+        if (stored_code(reply->cmd->code)) {
+            fill_results(req, r, q, reply->cmd, res);
+            rpc_reply_free(reply);
+            route__unref(r);
+            lsmq__error(-1, "no error");
+            return 0;
+        }
+        rc = lsmq__broker_error(reply->cmd, "send");
+        if (!retryable_code(reply->cmd->code)) {
+            rpc_reply_free(reply);
+            break;
+        }
+        rpc_reply_free(reply);
+    }
+    route__unref(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Asynchronous sends                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct send_op {
+    lsmq_producer *p;
+    send_req req;
+    route *r;
+    int attempt;
+    int64_t deadline;
+    char avoid[LSMQ_BROKER_NAME_MAX];
+    long qi;
+    int last_rc;
+    lsmq_send_cb *cb;
+    void *arg;
+} send_op;
+
+static void inflight_done(lsmq_producer *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->inflight--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void op_finish(send_op *op, int rc, const lsmq_send_result *res)
+{
+    lsmq_producer *p = op->p;
+
+    if (rc != 0 && rc != op->last_rc)
+        lsmq__error(-1, "send to %s failed: %s", op->req.topic, lsmq_strerror(rc));
+    op->cb(rc, res, op->arg);
+    route__unref(op->r);
+    send_req_free(&op->req);
+    free(op);
+    inflight_done(p);
+}
+
+static void op_attempt(send_op *op);
+
+static void op_reply_cb(int rc, rpc_reply *reply, void *arg)
+{
+    send_op *op = arg;
+    const route_mq *q = &op->r->pub[op->qi];
+
+    if (rc == 0) {
+        int code = reply->cmd->code;
+
+        if (stored_code(code)) {
+            lsmq_send_result res;
+
+            fill_results(&op->req, op->r, q, reply->cmd, &res);
+            rpc_reply_free(reply);
+            op_finish(op, 0, &res);
+            return;
+        }
+        rc = lsmq__broker_error(reply->cmd, "send");
+        rpc_reply_free(reply);
+        if (!retryable_code(code)) {
+            op->last_rc = rc;
+            op_finish(op, rc, NULL);
+            return;
+        }
+    }
+    op->last_rc = rc;
+    op->attempt++;
+    if (rc == LSMQ_ECLOSED || op->attempt > op->p->s.retries ||
+        lsmq__mono_ms() >= op->deadline) {
+        op_finish(op, rc, NULL);
+        return;
+    }
+    op_attempt(op);
+}
+
+/* Queue one attempt; 0, or the error that kept it from leaving. */
+static int op_send(send_op *op)
+{
+    sender *s = &op->p->s;
+    int64_t left = op->deadline - lsmq__mono_ms();
+    const route_mq *q;
+
+    op->qi = select_queue(s, op->r, op->avoid[0] ? op->avoid : NULL);
+    q = &op->r->pub[op->qi];
+    lsmq__strlcpy(op->avoid, op->r->brokers[q->broker].name, sizeof op->avoid);
+    outmsg__set_queue(&op->req, q->queue_id);
+    return mqc__call(s->mqc, route__master(op->r, q->broker), op->req.cmd, op->req.body,
+                     op->req.body_len, left > 0 ? (int)left : 1, op_reply_cb, op);
+}
+
+/* A retry, on the I/O thread; a failure to queue it ends the op. */
+static void op_attempt(send_op *op)
+{
+    int rc = op_send(op);
+
+    if (rc != 0) {
+        op->last_rc = rc;
+        op_finish(op, rc, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                          */
+/* ------------------------------------------------------------------ */
+
+static char *producer_heartbeat(void *arg)
+{
+    lsmq_producer *p = arg;
+
+    return hb__json(mqc__client_id(p->s.mqc), p->group, NULL);
+}
+
+int lsmq_producer_create(const char *namesrv, const char *group, lsmq_producer **out)
+{
+    lsmq_producer *p;
+    mqclient *mqc;
+    int rc;
+
+    *out = NULL;
+    if (!lsmq__valid_name(group, 255)) {
+        lsmq__error(-1, "bad producer group name '%s'", group ? group : "(null)");
+        return LSMQ_EINVAL;
+    }
+    if ((rc = mqc__create(namesrv, NULL, &mqc)) != 0)
+        return rc;
+    p = lsmq__calloc(1, sizeof *p);
+    sender__init(&p->s, mqc, group);
+    p->group = lsmq__strdup(group);
+    p->max_inflight = DEFAULT_MAX_INFLIGHT;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    *out = p;
+    return 0;
+}
+
+#define BEFORE_START(p)                                                                      \
+    do {                                                                                     \
+        if ((p) == NULL || (p)->started) {                                                   \
+            lsmq__error(-1, "setting must be changed before start");                         \
+            return LSMQ_EINVAL;                                                              \
+        }                                                                                    \
+    } while (0)
+
+int lsmq_producer_set_send_timeout(lsmq_producer *p, int timeout_ms)
+{
+    BEFORE_START(p);
+    if (timeout_ms <= 0)
+        return LSMQ_EINVAL;
+    p->s.timeout_ms = timeout_ms;
+    return 0;
+}
+
+int lsmq_producer_set_retries(lsmq_producer *p, int retries)
+{
+    BEFORE_START(p);
+    if (retries < 0)
+        return LSMQ_EINVAL;
+    p->s.retries = retries;
+    return 0;
+}
+
+int lsmq_producer_set_compress_threshold(lsmq_producer *p, size_t bytes)
+{
+    BEFORE_START(p);
+    p->s.compress_threshold = bytes;
+    return 0;
+}
+
+int lsmq_producer_set_instance_name(lsmq_producer *p, const char *name)
+{
+    BEFORE_START(p);
+    return mqc__set_instance(p->s.mqc, name);
+}
+
+int lsmq_producer_set_max_async_inflight(lsmq_producer *p, int n)
+{
+    BEFORE_START(p);
+    if (n <= 0)
+        return LSMQ_EINVAL;
+    p->max_inflight = n;
+    return 0;
+}
+
+int lsmq_producer_start(lsmq_producer *p)
+{
+    mq_owner_hooks hooks;
+    int rc;
+
+    if (p == NULL || p->started) {
+        lsmq__error(-1, "producer already started");
+        return LSMQ_EINVAL;
+    }
+    memset(&hooks, 0, sizeof hooks);
+    hooks.arg = p;
+    hooks.heartbeat_json = producer_heartbeat;
+    mqc__set_hooks(p->s.mqc, &hooks);
+    if ((rc = mqc__start(p->s.mqc)) != 0)
+        return rc;
+    p->started = 1;
+    return 0;
+}
+
+void lsmq_producer_destroy(lsmq_producer *p)
+{
+    struct timespec until;
+
+    if (p == NULL)
+        return;
+    if (p->started) {
+        pthread_mutex_lock(&p->lock);
+        p->closing = 1;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += p->s.timeout_ms / 1000 + 1;
+        while (p->inflight > 0) {
+            if (pthread_cond_timedwait(&p->cv, &p->lock, &until) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&p->lock);
+        mqc__unregister(p->s.mqc, p->group, NULL, UNREGISTER_TIMEOUT_MS);
+    }
+    /* Fails what is still in flight; those callbacks run before this returns. */
+    mqc__destroy(p->s.mqc);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cv);
+    free(p->group);
+    free(p);
+}
+
+static int check_running(lsmq_producer *p)
+{
+    if (p == NULL || !p->started || p->closing) {
+        lsmq__error(-1, p && p->closing ? "producer is being destroyed"
+                                        : "producer not started");
+        return p && p->closing ? LSMQ_ECLOSED : LSMQ_EINVAL;
+    }
+    if (mqc__in_loop(p->s.mqc)) {
+        lsmq__error(-1, "synchronous send from the producer's own callback");
+        return LSMQ_EINVAL;
+    }
+    return 0;
+}
+
+int lsmq_producer_send(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_result *res)
+{
+    send_req req;
+    int rc;
+
+    if ((rc = check_running(p)) != 0)
+        return rc;
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req);
+    if (rc != 0)
+        return rc;
+    rc = sender__send(&p->s, &req, m, NULL, NULL, res);
+    send_req_free(&req);
+    return rc;
+}
+
+int lsmq_producer_send_select(lsmq_producer *p, const lsmq_out_message *m,
+                              lsmq_queue_selector *selector, void *arg,
+                              lsmq_send_result *res)
+{
+    send_req req;
+    int rc;
+
+    if ((rc = check_running(p)) != 0)
+        return rc;
+    if (selector == NULL) {
+        lsmq__error(-1, "no selector");
+        return LSMQ_EINVAL;
+    }
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req);
+    if (rc != 0)
+        return rc;
+    rc = sender__send(&p->s, &req, m, selector, arg, res);
+    send_req_free(&req);
+    return rc;
+}
+
+int lsmq_select_by_hash(int n_queues, const lsmq_out_message *m, void *arg)
+{
+    const char *key = arg;
+    int64_t h = key ? proto_tag_hash(key, strlen(key)) : 0;
+
+    /* Java: Math.abs(key.hashCode()) % size; abs(MIN_VALUE) stays negative there. */
+    if (h < 0)
+        h = -h;
+    return n_queues > 0 ? (int)(h % n_queues) : 0;
+}
+
+int lsmq_producer_send_batch(lsmq_producer *p, const lsmq_out_message *msgs, size_t n,
+                             lsmq_send_result *res)
+{
+    send_req req;
+    int rc;
+
+    if ((rc = check_running(p)) != 0)
+        return rc;
+    if ((rc = outmsg__build_batch(msgs, n, p->group, mqc__ip4(p->s.mqc), &req)) != 0)
+        return rc;
+    rc = sender__send(&p->s, &req, NULL, NULL, NULL, res);
+    send_req_free(&req);
+    return rc;
+}
+
+int lsmq_producer_send_oneway(lsmq_producer *p, const lsmq_out_message *m)
+{
+    send_req req;
+    route *r = NULL;
+    long qi;
+    int rc;
+
+    if ((rc = check_running(p)) != 0)
+        return rc;
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req);
+    if (rc != 0)
+        return rc;
+    if ((rc = publish_route(&p->s, req.topic, &r)) == 0) {
+        qi = select_queue(&p->s, r, NULL);
+        outmsg__set_queue(&req, r->pub[qi].queue_id);
+        rc = mqc__call(p->s.mqc, route__master(r, r->pub[qi].broker), req.cmd, req.body,
+                       req.body_len, p->s.timeout_ms, NULL, NULL);
+        route__unref(r);
+    }
+    send_req_free(&req);
+    return rc;
+}
+
+int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_cb *cb,
+                             void *arg)
+{
+    struct timespec until;
+    send_op *op;
+    int rc;
+
+    if (p == NULL || !p->started || p->closing || cb == NULL) {
+        lsmq__error(-1, "producer not running, or no callback");
+        return p && p->closing ? LSMQ_ECLOSED : LSMQ_EINVAL;
+    }
+    op = lsmq__calloc(1, sizeof *op);
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL,
+                       &op->req);
+    if (rc == 0 && !mqc__in_loop(p->s.mqc))
+        rc = publish_route(&p->s, op->req.topic, &op->r);
+    else if (rc == 0 && (op->r = mqc__route_cached(p->s.mqc, op->req.topic)) == NULL) {
+        /* On the I/O thread we cannot wait for a look-up. */
+        mqc__route_refresh(p->s.mqc, op->req.topic, 1);
+        lsmq__error(-1, "no route for %s yet (first send from a callback)", op->req.topic);
+        rc = LSMQ_ENOTFOUND;
+    }
+    if (rc == 0 && op->r->n_pub == 0) {
+        lsmq__error(RS_NO_PERMISSION, "topic %s has no writable queue", op->req.topic);
+        rc = LSMQ_ENOTFOUND;
+    }
+    if (rc != 0) {
+        route__unref(op->r);
+        send_req_free(&op->req);
+        free(op);
+        return rc;
+    }
+    /* Room in the in-flight window (never wait on the I/O thread). */
+    pthread_mutex_lock(&p->lock);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += p->s.timeout_ms / 1000;
+    until.tv_nsec += (long)(p->s.timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (p->inflight >= p->max_inflight && !mqc__in_loop(p->s.mqc)) {
+        if (pthread_cond_timedwait(&p->cv, &p->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    if (p->inflight >= p->max_inflight) {
+        pthread_mutex_unlock(&p->lock);
+        lsmq__error(-1, "%d asynchronous sends in flight", p->inflight);
+        route__unref(op->r);
+        send_req_free(&op->req);
+        free(op);
+        return LSMQ_EBUSY;
+    }
+    p->inflight++;
+    pthread_mutex_unlock(&p->lock);
+    op->p = p;
+    op->cb = cb;
+    op->arg = arg;
+    op->deadline = lsmq__mono_ms() + p->s.timeout_ms;
+    /* The first attempt leaves from here; if it cannot, cb is not called. */
+    rc = op_send(op);
+    if (rc != 0) {
+        route__unref(op->r);
+        send_req_free(&op->req);
+        free(op);
+        inflight_done(p);
+    }
+    return rc;
+}

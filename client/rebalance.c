@@ -1,0 +1,363 @@
+/*
+ * Rebalancing (REMOTING.md §6.3): clients share a group's queues among
+ * themselves. Each member asks one broker of the topic for the group's
+ * consumer ids (GET_CONSUMER_LIST_BY_GROUP), sorts ids and queues the same
+ * way, and takes its slice by AllocateMessageQueueAveragely, so every
+ * member computes the same split without talking to the others.
+ * Broadcasting consumers take every queue.
+ *
+ * A queue that joins the assignment starts at the group's committed
+ * offset (QUERY_CONSUMER_OFFSET); without one (QUERY_NOT_FOUND) at the
+ * queue's end (GET_MAX_OFFSET) or start, per consume-from; retry queues
+ * always from their start (§3.3, Java's computePullFromWhere). A queue
+ * that leaves commits its offset first.
+ *
+ * Runs every rebalance interval (20 s), right after start, after
+ * NOTIFY_CONSUMER_IDS_CHANGED, when a route appears, and a second after a
+ * step failed. I/O thread only, except the pure functions at the top.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "client_internal.h"
+
+#define CALL_TIMEOUT_MS 3000
+#define RETRY_SOON_MS 1000
+
+/* ------------------------------------------------------------------ */
+/* AllocateMessageQueueAveragely (pure)                                */
+/* ------------------------------------------------------------------ */
+
+void rb__allocate(size_t n_queues, size_t n_consumers, long index, size_t *start,
+                  size_t *count)
+{
+    size_t i, mod, size, st;
+
+    *start = *count = 0;
+    if (index < 0 || n_consumers == 0 || (size_t)index >= n_consumers)
+        return;
+    i = (size_t)index;
+    mod = n_queues % n_consumers;
+    if (n_queues <= n_consumers)
+        size = 1;
+    else
+        size = n_queues / n_consumers + (mod > 0 && i < mod ? 1 : 0);
+    st = mod > 0 && i < mod ? i * size : i * size + mod;
+    if (st >= n_queues)
+        return;
+    *start = st;
+    *count = size < n_queues - st ? size : n_queues - st;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+long rb__index_of(char **ids, size_t n, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(ids[i], id) == 0)
+            return (long)i;
+    return -1;
+}
+
+int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)body, len, 0, &jerr), *list;
+    char **out;
+    size_t i, k = 0;
+
+    *ids = NULL;
+    *n = 0;
+    list = json_object_get(root, "consumerIdList");
+    if (!json_is_array(list)) {
+        lsmq__error(-1, "consumer list does not parse: %s", root ? "no consumerIdList"
+                                                                 : jerr.text);
+        json_decref(root);
+        return LSMQ_ECORRUPT;
+    }
+    out = lsmq__calloc(json_array_size(list), sizeof *out);
+    for (i = 0; i < json_array_size(list); i++) {
+        const char *id = json_string_value(json_array_get(list, i));
+
+        if (id)
+            out[k++] = lsmq__strdup(id);
+    }
+    json_decref(root);
+    /* Java sorts the ids as strings: every member must see the same order. */
+    qsort(out, k, sizeof *out, str_cmp);
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
+void rb__free_ids(char **ids, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start offsets                                                       */
+/* ------------------------------------------------------------------ */
+
+static void queue_failed(pq *q, const char *what)
+{
+    lsmq_push_consumer *c = q->c;
+
+    lsmq__log(LSMQ_LOG_INFO, "%s: %s for %s:%s:%d failed; retrying", c->group, what, q->topic,
+              q->broker, (int)q->queue_id);
+    if (!q->dropped)
+        push__pq_drop(q);
+    push__rebalance_soon(c, RETRY_SOON_MS);
+}
+
+static void start_at(pq *q, int64_t offset)
+{
+    lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d assigned, from offset %lld", q->c->group,
+              q->topic, q->broker, (int)q->queue_id, (long long)offset);
+    q->next_offset = offset;
+    push__pq_start(q);
+}
+
+static void max_offset_cb(int rc, rpc_reply *reply, void *arg)
+{
+    pq *q = arg;
+    int64_t off = -1;
+
+    if (!q->dropped && !q->c->stopping) {
+        if (rc == 0 && reply->cmd->code == RS_SUCCESS &&
+            proto_cmd_get_i64(reply->cmd, "offset", &off) == 0 && off >= 0)
+            start_at(q, off);
+        else
+            queue_failed(q, "GET_MAX_OFFSET");
+    }
+    rpc_reply_free(reply);
+    push__pq_unref(q);
+}
+
+/* No committed offset: where consume-from says (§3.3 client reactions). */
+static void start_by_policy(pq *q)
+{
+    lsmq_push_consumer *c = q->c;
+    char *addr;
+    proto_cmd *cmd;
+
+    if (c->from == LSMQ_FROM_FIRST || strncmp(q->topic, RETRY_PREFIX, strlen(RETRY_PREFIX)) == 0) {
+        start_at(q, 0);
+        return;
+    }
+    if ((addr = push__broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
+        queue_failed(q, "route");
+        return;
+    }
+    cmd = offset__max_cmd(q->topic, q->queue_id);
+    q->refs++;
+    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, max_offset_cb, q) != 0)
+        push__pq_unref(q);
+    proto_cmd_free(cmd);
+    free(addr);
+}
+
+static void query_offset_cb(int rc, rpc_reply *reply, void *arg)
+{
+    pq *q = arg;
+    int64_t off = -1;
+
+    if (!q->dropped && !q->c->stopping) {
+        if (rc == 0 && reply->cmd->code == RS_SUCCESS &&
+            proto_cmd_get_i64(reply->cmd, "offset", &off) == 0 && off >= 0)
+            start_at(q, off);
+        else if (rc == 0 && (reply->cmd->code == RS_QUERY_NOT_FOUND ||
+                             reply->cmd->code == RS_SUCCESS))
+            start_by_policy(q); /* QUERY_NOT_FOUND is "no offset" (-1) */
+        else
+            queue_failed(q, "QUERY_CONSUMER_OFFSET");
+    }
+    rpc_reply_free(reply);
+    push__pq_unref(q);
+}
+
+static void begin_queue(pq *q)
+{
+    lsmq_push_consumer *c = q->c;
+    ostore_entry *e;
+    char *addr;
+    proto_cmd *cmd;
+
+    if (c->model == LSMQ_BROADCASTING) {
+        e = ostore__find(&c->offsets, q->topic, q->broker, q->queue_id);
+        if (e && e->offset >= 0)
+            start_at(q, e->offset);
+        else
+            start_by_policy(q);
+        return;
+    }
+    if ((addr = push__broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
+        queue_failed(q, "route");
+        return;
+    }
+    cmd = offset__query_cmd(c->group, q->topic, q->queue_id);
+    q->refs++;
+    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, query_offset_cb, q) != 0)
+        push__pq_unref(q);
+    proto_cmd_free(cmd);
+    free(addr);
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying an allocation                                              */
+/* ------------------------------------------------------------------ */
+
+/* Make the topic's assignment r->sub[start, start + count). */
+static void apply(lsmq_push_consumer *c, const subscription *s, const route *r, size_t start,
+                  size_t count)
+{
+    char **want = lsmq__calloc(count ? count : 1, sizeof *want);
+    pq *q, *tmp;
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        const route_mq *mq = &r->sub[start + i];
+        char key[600];
+
+        mq__key(key, sizeof key, s->topic, r->brokers[mq->broker].name, mq->queue_id);
+        want[i] = lsmq__strdup(key);
+    }
+    HASH_ITER(hh, c->pqs, q, tmp) {
+        int keep = 0;
+
+        if (strcmp(q->topic, s->topic) != 0)
+            continue;
+        for (i = 0; i < count && !keep; i++)
+            keep = strcmp(want[i], q->key) == 0;
+        if (!keep)
+            push__pq_drop(q);
+    }
+    for (i = 0; i < count; i++) {
+        const route_mq *mq = &r->sub[start + i];
+
+        q = NULL;
+        HASH_FIND_STR(c->pqs, want[i], q);
+        if (q == NULL)
+            begin_queue(push__pq_new(c, s, r->brokers[mq->broker].name, mq->queue_id));
+        free(want[i]);
+    }
+    free(want);
+}
+
+typedef struct rb_ctx {
+    lsmq_push_consumer *c;
+    const subscription *s;
+    route *r;
+} rb_ctx;
+
+static void ids_cb(int rc, rpc_reply *reply, void *arg)
+{
+    rb_ctx *x = arg;
+    lsmq_push_consumer *c = x->c;
+    char **ids = NULL;
+    size_t n = 0, start, count;
+    long idx;
+
+    if (c->stopping)
+        goto out;
+    if (rc == 0 && reply->cmd->code != RS_SUCCESS)
+        rc = lsmq__broker_error(reply->cmd, "GET_CONSUMER_LIST_BY_GROUP");
+    if (rc == 0)
+        rc = rb__parse_ids(reply->cmd->body, reply->cmd->body_len, &ids, &n);
+    if (rc != 0) {
+        const char *text;
+
+        lsmq_last_error(&text);
+        lsmq__log(LSMQ_LOG_INFO, "%s: consumer list for %s: %s", c->group, x->s->topic, text);
+        push__rebalance_soon(c, RETRY_SOON_MS);
+        goto out;
+    }
+    idx = rb__index_of(ids, n, mqc__client_id(c->mqc));
+    if (idx < 0) {
+        /* The broker has not seen our heartbeat yet: keep what we have, say hello. */
+        lsmq__log(LSMQ_LOG_INFO, "%s: %s not yet in the consumer list of %s", c->group,
+                  mqc__client_id(c->mqc), x->s->topic);
+        mqc__heartbeat_all(c->mqc);
+        push__rebalance_soon(c, RETRY_SOON_MS);
+        goto out;
+    }
+    rb__allocate(x->r->n_sub, n, idx, &start, &count);
+    apply(c, x->s, x->r, start, count);
+out:
+    rb__free_ids(ids, n);
+    rpc_reply_free(reply);
+    route__unref(x->r);
+    free(x);
+}
+
+/* A broker of the route to ask for the consumer list: the first master by name. */
+static const char *list_broker(const route *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_brokers; i++) {
+        const char *addr = route__master(r, (uint32_t)i);
+
+        if (addr)
+            return addr;
+    }
+    return r->n_brokers && r->brokers[0].n_addrs ? r->brokers[0].addrs[0] : NULL;
+}
+
+void push__rebalance(mqclient *mqc, void *arg)
+{
+    lsmq_push_consumer *c = arg;
+    size_t i;
+
+    if (c->stopping)
+        return;
+    for (i = 0; i < c->n_subs; i++) {
+        const subscription *s = c->subs[i];
+        route *r = mqc__route_cached(mqc, s->topic);
+        const char *addr;
+        proto_cmd *cmd;
+        rb_ctx *x;
+
+        if (r == NULL) {
+            mqc__route_refresh(mqc, s->topic, 0); /* route_changed brings us back */
+            continue;
+        }
+        if (c->model == LSMQ_BROADCASTING) {
+            apply(c, s, r, 0, r->n_sub);
+            route__unref(r);
+            continue;
+        }
+        if ((addr = list_broker(r)) == NULL) {
+            route__unref(r);
+            continue;
+        }
+        x = lsmq__calloc(1, sizeof *x);
+        x->c = c;
+        x->s = s;
+        x->r = r;
+        cmd = proto_cmd_request(RC_GET_CONSUMER_LIST_BY_GROUP);
+        proto_cmd_set(cmd, "consumerGroup", c->group);
+        if (mqc__call(mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, ids_cb, x) != 0) {
+            route__unref(r);
+            free(x);
+        }
+        proto_cmd_free(cmd);
+    }
+}
+
+void push__rebalance_soon(lsmq_push_consumer *c, int delay_ms)
+{
+    if (c->rebalance_timer && !c->stopping)
+        mqc__timer_again(c->rebalance_timer, delay_ms);
+}

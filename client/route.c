@@ -1,0 +1,355 @@
+/*
+ * TopicRouteData (REMOTING.md §5.2): parse the name server's JSON into the
+ * queue lists producers and consumers use. Pure: no I/O.
+ *
+ * Name servers send brokerAddrs either as standard JSON ({"0":"ip:port"})
+ * or, to old clients, in fastjson's legacy form with bare numeric keys
+ * ({0:"ip:port"}), which no standard parser takes. route__json_normalise
+ * quotes such keys first, so both forms parse the same way.
+ *
+ * Queue lists follow the Java client: publish queues are the writable
+ * (perm & 2) queues of brokers with a master (id 0), subscribe queues the
+ * readable (perm & 4) ones, both ordered by broker name, then queue id. An
+ * orderTopicConf ("broker:n;broker:n") replaces the publish list.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "client_internal.h"
+
+#define PERM_WRITE 2
+#define PERM_READ 4
+#define MAX_DEPTH 128
+
+/* ------------------------------------------------------------------ */
+/* Legacy JSON                                                         */
+/* ------------------------------------------------------------------ */
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static int is_num_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' ||
+           ch == 'E';
+}
+
+char *route__json_normalise(const char *json, size_t len)
+{
+    lsmq_buf out = {0};
+    char stack[MAX_DEPTH];  /* '{' or '[' of each open container */
+    int depth = 0, in_str = 0, esc = 0, want_key = 0;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char ch = json[i];
+
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (ch == '\\')
+                esc = 1;
+            else if (ch == '"')
+                in_str = 0;
+            lsmq__buf_put(&out, &ch, 1);
+            continue;
+        }
+        if (want_key && !is_space(ch)) {
+            want_key = 0;
+            if ((ch >= '0' && ch <= '9') || ch == '-') {
+                /* A bare numeric key: copy it between quotes. */
+                lsmq__buf_put(&out, "\"", 1);
+                while (i < len && is_num_char(json[i]))
+                    lsmq__buf_put(&out, &json[i++], 1);
+                lsmq__buf_put(&out, "\"", 1);
+                i--;
+                continue;
+            }
+        }
+        switch (ch) {
+        case '"':
+            in_str = 1;
+            break;
+        case '{':
+        case '[':
+            if (depth < MAX_DEPTH)
+                stack[depth] = ch;
+            depth++;
+            want_key = ch == '{';
+            break;
+        case '}':
+        case ']':
+            if (depth > 0)
+                depth--;
+            break;
+        case ',':
+            /* After a comma inside an object comes a key; inside an array a value. */
+            want_key = depth > 0 && depth <= MAX_DEPTH && stack[depth - 1] == '{';
+            break;
+        default:
+            break;
+        }
+        lsmq__buf_put(&out, &ch, 1);
+    }
+    lsmq__buf_put(&out, "", 1);
+    return (char *)out.p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                             */
+/* ------------------------------------------------------------------ */
+
+static int broker_cmp(const void *a, const void *b)
+{
+    const route_broker *x = a, *y = b;
+
+    return strcmp(x->name, y->name);
+}
+
+int route__broker_index(const route *r, const char *name)
+{
+    size_t lo = 0, hi = r->n_brokers;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->brokers[mid].name, name);
+
+        if (c == 0)
+            return (int)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+const char *route__master(const route *r, uint32_t broker)
+{
+    const route_broker *b;
+    size_t i;
+
+    if (broker >= r->n_brokers)
+        return NULL;
+    b = &r->brokers[broker];
+    for (i = 0; i < b->n_addrs; i++)
+        if (b->ids[i] == 0)
+            return b->addrs[i];
+    return NULL;
+}
+
+static int json_int(json_t *obj, const char *key, int dflt)
+{
+    json_t *v = json_object_get(obj, key);
+
+    if (json_is_integer(v))
+        return (int)json_integer_value(v);
+    if (json_is_string(v))
+        return atoi(json_string_value(v));
+    return dflt;
+}
+
+static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
+{
+    size_t i, n = json_array_size(arr);
+
+    r->brokers = lsmq__calloc(n, sizeof *r->brokers);
+    for (i = 0; i < n; i++) {
+        json_t *bd = json_array_get(arr, i), *addrs, *v;
+        const char *name = json_string_value(json_object_get(bd, "brokerName"));
+        const char *cluster = json_string_value(json_object_get(bd, "cluster"));
+        route_broker *b;
+        const char *key;
+
+        if (name == NULL || *name == '\0' || route__broker_index(r, name) >= 0)
+            continue; /* unnamed or duplicate: unusable */
+        b = &r->brokers[r->n_brokers++];
+        b->name = lsmq__strdup(name);
+        b->cluster = lsmq__strdup(cluster ? cluster : "");
+        addrs = json_object_get(bd, "brokerAddrs");
+        b->ids = lsmq__calloc(json_object_size(addrs), sizeof *b->ids);
+        b->addrs = lsmq__calloc(json_object_size(addrs), sizeof *b->addrs);
+        json_object_foreach(addrs, key, v) {
+            char *end;
+            long long id = strtoll(key, &end, 10);
+
+            if (!json_is_string(v) || *end != '\0' || end == key)
+                continue;
+            b->ids[b->n_addrs] = id;
+            b->addrs[b->n_addrs++] = lsmq__strdup(json_string_value(v));
+        }
+        /* Keep the array sorted as we go so route__broker_index works for dup checks. */
+        qsort(r->brokers, r->n_brokers, sizeof *r->brokers, broker_cmp);
+    }
+    if (r->n_brokers == 0) {
+        snprintf(errbuf, errlen, "route has no broker data");
+        return LSMQ_ECORRUPT;
+    }
+    return 0;
+}
+
+static void push_mq(route_mq **list, size_t *n, uint32_t broker, int32_t qid)
+{
+    *list = lsmq__realloc(*list, (*n + 1) * sizeof **list);
+    (*list)[*n].broker = broker;
+    (*list)[*n].queue_id = qid;
+    (*n)++;
+}
+
+/* Rebuild pub from the brokers' queue data (also used after route__as_default). */
+static void build_pub(route *r)
+{
+    size_t i;
+
+    free(r->pub);
+    r->pub = NULL;
+    r->n_pub = 0;
+    for (i = 0; i < r->n_brokers; i++) {
+        route_broker *b = &r->brokers[i];
+        int q;
+
+        if (!b->has_qd || !(b->perm & PERM_WRITE) || route__master(r, (uint32_t)i) == NULL)
+            continue;
+        for (q = 0; q < b->write_queues; q++)
+            push_mq(&r->pub, &r->n_pub, (uint32_t)i, q);
+    }
+}
+
+static void parse_order_conf(route *r, const char *conf)
+{
+    const char *p = conf;
+
+    free(r->pub);
+    r->pub = NULL;
+    r->n_pub = 0;
+    while (*p) {
+        const char *end = strchr(p, ';'), *colon;
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char name[256];
+
+        colon = memchr(p, ':', n);
+        if (colon && (size_t)(colon - p) < sizeof name) {
+            int idx, q, nums = atoi(colon + 1);
+
+            memcpy(name, p, (size_t)(colon - p));
+            name[colon - p] = '\0';
+            idx = route__broker_index(r, name);
+            for (q = 0; idx >= 0 && q < nums; q++)
+                push_mq(&r->pub, &r->n_pub, (uint32_t)idx, q);
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+}
+
+int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen)
+{
+    char *text = route__json_normalise(json, len);
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr), *qds;
+    route *r;
+    size_t i;
+    const char *order;
+    int rc;
+
+    free(text);
+    *out = NULL;
+    if (!json_is_object(root)) {
+        snprintf(errbuf, errlen, "route is not a JSON object: %s", jerr.text);
+        json_decref(root);
+        return LSMQ_ECORRUPT;
+    }
+    r = lsmq__calloc(1, sizeof *r);
+    atomic_init(&r->refs, 1);
+    r->json = lsmq__strndup(json, len);
+    rc = parse_brokers(r, json_object_get(root, "brokerDatas"), errbuf, errlen);
+    if (rc != 0)
+        goto fail;
+    qds = json_object_get(root, "queueDatas");
+    for (i = 0; i < json_array_size(qds); i++) {
+        json_t *qd = json_array_get(qds, i);
+        const char *name = json_string_value(json_object_get(qd, "brokerName"));
+        int idx = name ? route__broker_index(r, name) : -1;
+        route_broker *b;
+
+        if (idx < 0)
+            continue; /* queue data of a broker with no address: unusable */
+        b = &r->brokers[idx];
+        b->has_qd = 1;
+        b->read_queues = json_int(qd, "readQueueNums", 0);
+        b->write_queues = json_int(qd, "writeQueueNums", 0);
+        b->perm = json_int(qd, "perm", 6);
+    }
+    build_pub(r);
+    for (i = 0; i < r->n_brokers; i++) {
+        route_broker *b = &r->brokers[i];
+        int q;
+
+        if (!b->has_qd || !(b->perm & PERM_READ))
+            continue;
+        for (q = 0; q < b->read_queues; q++)
+            push_mq(&r->sub, &r->n_sub, (uint32_t)i, q);
+    }
+    order = json_string_value(json_object_get(root, "orderTopicConf"));
+    if (order && *order)
+        parse_order_conf(r, order);
+    json_decref(root);
+    *out = r;
+    return 0;
+fail:
+    json_decref(root);
+    route__unref(r);
+    return rc;
+}
+
+void route__as_default(route *r)
+{
+    size_t i;
+
+    /* Java's producer: min(defaultTopicQueueNums, readQueueNums) on each broker. */
+    for (i = 0; i < r->n_brokers; i++) {
+        route_broker *b = &r->brokers[i];
+        int n = b->read_queues < DEFAULT_TOPIC_QUEUES ? b->read_queues : DEFAULT_TOPIC_QUEUES;
+
+        b->read_queues = b->write_queues = n;
+    }
+    r->from_default = 1;
+    build_pub(r);
+}
+
+route *route__ref(route *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+void route__unref(route *r)
+{
+    size_t i, j;
+
+    if (r == NULL || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    for (i = 0; i < r->n_brokers; i++) {
+        route_broker *b = &r->brokers[i];
+
+        for (j = 0; j < b->n_addrs; j++)
+            free(b->addrs[j]);
+        free(b->addrs);
+        free(b->ids);
+        free(b->name);
+        free(b->cluster);
+    }
+    free(r->brokers);
+    free(r->pub);
+    free(r->sub);
+    free(r->json);
+    free(r);
+}

@@ -1,0 +1,162 @@
+/*
+ * The broker: request handlers over the engine, the client registry, long
+ * polling, and registration with the name servers. Every handler runs on
+ * the loop thread; store writes complete on the engine's writer thread and
+ * come back to the loop through server_post.
+ *
+ * Files (one request family each):
+ *   broker_config.c    broker.conf / --key=value parsing
+ *   broker.c           broker_create/destroy, system topics, handler registration
+ *   broker_send.c      SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE
+ *   broker_pull.c      PULL_MESSAGE / LITE_PULL_MESSAGE, tag filter, long polling
+ *   broker_offsets.c   QUERY/UPDATE_CONSUMER_OFFSET, GET_MIN/MAX_OFFSET,
+ *                      SEARCH_OFFSET_BY_TIMESTAMP, GET_EARLIEST_MSG_STORETIME
+ *   broker_clients.c   HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP,
+ *                      NOTIFY_CONSUMER_IDS_CHANGED, connection lists, client expiry
+ *   broker_locks.c     LOCK_BATCH_MQ, UNLOCK_BATCH_MQ
+ *   broker_sendback.c  CONSUMER_SEND_MSG_BACK (retry and DLQ topics)
+ *   broker_admin.c     topic create/delete/list, runtime info, topic and consume stats
+ *   broker_register.c  REGISTER_BROKER to every name server every 30 s (own thread)
+ */
+#ifndef LSMQ_SERVER_BROKER_H
+#define LSMQ_SERVER_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "index.h"
+#include "net.h"
+
+#define BROKER_DEFAULT_TOPIC "TBW102"
+#define BROKER_RETRY_PREFIX "%RETRY%"
+#define BROKER_DLQ_PREFIX "%DLQ%"
+
+typedef struct broker_config {
+    char broker_cluster_name[128]; /* brokerClusterName, DefaultCluster */
+    char broker_name[128];         /* brokerName, broker-a */
+    int64_t broker_id;             /* brokerId, 0 */
+    char namesrv_addr[1024];       /* namesrvAddr, "host:port;host:port" */
+    char broker_ip1[64];           /* brokerIP1, the advertised address; default first non-loopback or 127.0.0.1 */
+    int listen_port;               /* listenPort, 10911 */
+    char store_path_root_dir[1024];/* storePathRootDir, $HOME/store */
+    int flush_disk_type_sync;      /* flushDiskType=SYNC_FLUSH */
+    uint32_t flush_interval_commit_log; /* flushIntervalCommitLog, 500 ms */
+    bool auto_create_topic_enable;      /* autoCreateTopicEnable, true */
+    bool auto_create_subscription_group;/* autoCreateSubscriptionGroup, true */
+    uint32_t default_topic_queue_nums;  /* defaultTopicQueueNums, 8 */
+    uint32_t file_reserved_time;        /* fileReservedTime hours, 72 */
+    uint32_t disk_max_used_space_ratio; /* diskMaxUsedSpaceRatio, 75 */
+    uint32_t max_message_size;          /* maxMessageSize, 4 MiB */
+    uint32_t broker_permission;         /* brokerPermission, 6 */
+    uint32_t register_interval_ms;      /* registerNameServerPeriod, 30000 */
+    uint32_t channel_expired_timeout_ms;/* channelExpiredTimeout (clients), 120000 */
+    bool long_polling_enable;           /* longPollingEnable, true */
+    uint32_t short_polling_time_ms;     /* shortPollingTimeMills, 1000 */
+    uint64_t block_cache_bytes;         /* rocksdbBlockCacheSize, 256 MiB */
+    bool embedded_namesrv;              /* embeddedNamesrv / --embedded-namesrv */
+    int embedded_namesrv_port;          /* embeddedNamesrvPort, 9876 */
+    uint32_t writer_queue_max;          /* writerQueueMax, 65536 */
+} broker_config;
+
+void broker_config_init(broker_config *c);
+/*
+ * Apply `key=value` (broker.conf syntax, RocketMQ key names). Returns 0,
+ * LSMQ_ENOTFOUND for an unknown key, LSMQ_EINVAL for a bad value; errbuf says which.
+ */
+int broker_config_set(broker_config *c, const char *key, const char *value, char *errbuf,
+                      size_t errlen);
+/* Load a broker.conf file (key=value lines, # comments). */
+int broker_config_load(broker_config *c, const char *path, char *errbuf, size_t errlen);
+/*
+ * Command line: -c FILE, -n 'addr;addr', --key=value for any key,
+ * --embedded-namesrv. Later settings win. Returns 0 or an error with errbuf set.
+ */
+int broker_config_parse_args(broker_config *c, int argc, char **argv, char *errbuf,
+                             size_t errlen);
+
+typedef struct broker broker;
+
+/* Opens the engine under storePathRootDir and registers every handler on srv. */
+int broker_create(const broker_config *cfg, server *srv, broker **out, char *errbuf,
+                  size_t errlen);
+/* Stops registration, answers parked pulls, closes the engine. Loop thread. */
+void broker_destroy(broker *b);
+
+/* Accessors for the handler files. broker_engine is NULL once shutdown has
+ * closed the store: completions that still arrive must not touch it. */
+engine *broker_engine(broker *b);
+server *broker_server(broker *b);
+const broker_config *broker_cfg(broker *b);
+/* "brokerIP1:listenPort" */
+const char *broker_addr(broker *b);
+/* The store host stamped into records (brokerIP1:listenPort). */
+const proto_host *broker_store_host(broker *b);
+
+/* ---- Per-file registration, called by broker_create. ---- */
+void broker_send_register(broker *b);
+void broker_pull_register(broker *b);
+void broker_offsets_register(broker *b);
+void broker_clients_register(broker *b);
+void broker_locks_register(broker *b);
+void broker_sendback_register(broker *b);
+void broker_admin_register(broker *b);
+
+/* ---- Shared services ---- */
+
+/*
+ * Find a topic; when absent and `default_topic` is an inheritable topic (or
+ * TBW102 with autoCreateTopicEnable), create it with min(queue_nums, default's
+ * write queues) queues and register the broker with the name servers at once.
+ * Returns 0 and fills *out, or LSMQ_ENOTFOUND.
+ */
+int broker_topic_get_or_create(broker *b, const char *topic, const char *default_topic,
+                               uint32_t queue_nums, engine_topic_config *out);
+/* Create the topic if missing with the given queues and perm; 0 or an error. */
+int broker_topic_ensure(broker *b, const char *topic, uint32_t queues, uint32_t perm,
+                        engine_topic_config *out);
+
+/* Wake the pulls parked on (topic, queue): called after a commit to that
+ * queue. Loop thread only. */
+void broker_pull_notify(broker *b, const char *topic, uint32_t queue_id);
+
+/* Ask the registration thread to register with the name servers now. */
+void broker_register_now(broker *b);
+
+/* Map an engine error to a response code and remark. */
+int broker_store_error_code(int lsmq_err);
+
+/* Private state of the handler files, created/destroyed by broker.c. */
+typedef struct broker_clients broker_clients;
+typedef struct broker_pull broker_pull;
+typedef struct broker_locks broker_locks;
+typedef struct broker_registrar broker_registrar;
+broker_clients *broker_clients_state(broker *b);
+broker_pull *broker_pull_state(broker *b);
+broker_locks *broker_locks_state(broker *b);
+
+broker_clients *broker_clients_create(broker *b);
+void broker_clients_destroy(broker_clients *bc);
+broker_pull *broker_pull_create(broker *b);
+void broker_pull_destroy(broker_pull *bp);
+broker_locks *broker_locks_create(broker *b);
+void broker_locks_destroy(broker_locks *bl);
+broker_registrar *broker_registrar_start(broker *b);
+void broker_registrar_stop(broker_registrar *r); /* sends UNREGISTER_BROKER */
+
+/* Subscription of a group for a topic, from heartbeats (NULL when none). */
+typedef struct broker_subscription {
+    char topic[256];
+    char sub_string[1024];
+    int sql92;
+    int64_t sub_version;
+    int64_t *codes;        /* tag hash codes; NULL/0 for "*" */
+    size_t n_codes;
+    bool all;              /* "*" or empty */
+} broker_subscription;
+const broker_subscription *broker_clients_subscription(broker *b, const char *group,
+                                                       const char *topic);
+/* Does the group have any registered member (heartbeat)? */
+bool broker_clients_group_known(broker *b, const char *group);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * Admin statistics over the store (REMOTING.md §3.10, §5.7):
+ * GET_TOPIC_STATS_INFO (per-queue min/max offsets and last store time),
+ * GET_CONSUME_STATS (per-queue broker and consumer offsets of a group) and
+ * QUERY_TOPIC_CONSUME_BY_WHO (groups that consume a topic).
+ *
+ * TopicStatsTable and ConsumeStats are maps keyed by MessageQueue objects,
+ * which fastjson writes with the object itself as the key:
+ *   {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"t"}:{...},...}}
+ * That is not JSON, so those bodies are assembled as text around pieces
+ * jansson writes (§5.1). Java admin tools parse exactly this form.
+ *
+ * Committed offsets are found by walking the `offset` column family, whose
+ * key is DESIGN.md's (group bytes, 0x00, topic_id u32, queue_id u32).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "broker_internal.h"
+#include "log.h"
+
+/* One (group, topic id) pair found in the offset family. */
+typedef struct offset_ref {
+    char *group;
+    uint32_t topic_id;
+} offset_ref;
+
+typedef struct offset_refs {
+    offset_ref *v;
+    size_t n, cap;
+} offset_refs;
+
+static void refs_add(offset_refs *r, const char *group, size_t glen, uint32_t topic_id)
+{
+    /* Keys are sorted by group then topic id, so duplicates are adjacent. */
+    if (r->n && r->v[r->n - 1].topic_id == topic_id && strlen(r->v[r->n - 1].group) == glen &&
+        memcmp(r->v[r->n - 1].group, group, glen) == 0)
+        return;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->v = realloc(r->v, r->cap * sizeof *r->v);
+        if (!r->v)
+            abort();
+    }
+    r->v[r->n].group = strndup(group, glen);
+    if (!r->v[r->n].group)
+        abort();
+    r->v[r->n++].topic_id = topic_id;
+}
+
+static void refs_free(offset_refs *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].group);
+    free(r->v);
+}
+
+/*
+ * Collect the (group, topic id) pairs with committed offsets: of one group
+ * (group != NULL) or of all groups. Returns 0 or LSMQ_EIO.
+ */
+static int offsets_collect(engine *e, const char *group, offset_refs *out)
+{
+    size_t plen = group ? strlen(group) + 1 : 0; /* the prefix includes the 0 byte */
+    engine_db_pin(e);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_OFFSET));
+    if (group)
+        rocksdb_iter_seek(it, group, plen);
+    else
+        rocksdb_iter_seek_to_first(it);
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen = 0;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+        if (group && (klen < plen || memcmp(k, group, plen) != 0))
+            break;
+        if (klen < 9 || k[klen - 9] != 0)
+            continue; /* not an offset key */
+        refs_add(out, (const char *)k, klen - 9, proto_get_u32(k + klen - 8));
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    engine_db_unpin(e);
+    if (err) {
+        lsmq_log("broker: reading consumer offsets failed: %s", err);
+        rocksdb_free(err);
+        return LSMQ_EIO;
+    }
+    return 0;
+}
+
+/* Name of a topic id, from a topic list. */
+static const engine_topic_config *topic_by_id(const engine_topic_config *list, size_t n,
+                                              uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i].topic_id == id)
+            return &list[i];
+    return NULL;
+}
+
+/* Store time of the message at `offset`, or 0 when it is not there (any more). */
+static int64_t store_time_at(engine *e, const char *topic, uint32_t queue_id, uint64_t offset)
+{
+    engine_read_result rr;
+    memset(&rr, 0, sizeof rr);
+    int64_t ts = 0;
+    if (engine_read(e, topic, strlen(topic), queue_id, offset, 1, 1, &rr) == 0 &&
+        rr.status == ENGINE_READ_FOUND && rr.count > 0) {
+        proto_record r;
+        if (proto_record_decode(rr.data, rr.len, &r) > 0 && r.queue_offset == (int64_t)offset)
+            ts = r.store_timestamp;
+    }
+    engine_free(rr.data);
+    return ts;
+}
+
+/* Append `"mq":value` to an object-key map being written (comma handled by *first). */
+static void map_entry(broker_text *t, bool *first, const char *broker_name, const char *topic,
+                      uint32_t queue_id, json_t *value)
+{
+    if (!*first)
+        broker_text_adds(t, ",");
+    *first = false;
+    json_t *mq = broker_json_mq(broker_name, topic, queue_id);
+    broker_text_add_json(t, mq);
+    json_decref(mq);
+    broker_text_adds(t, ":");
+    broker_text_add_json(t, value);
+    json_decref(value);
+}
+
+static void reply_text(conn *c, int32_t opaque, broker_text *t)
+{
+    conn_reply_owned(c, opaque, proto_cmd_response(RS_SUCCESS, opaque, NULL), t->p, t->len);
+}
+
+/* ==== GET_TOPIC_STATS_INFO ================================================ */
+
+static json_t *queue_stats_json(engine *e, const char *topic, uint32_t q)
+{
+    uint64_t min = 0, max = 0;
+    engine_queue_offsets(e, topic, strlen(topic), q, &min, &max);
+    int64_t last = max > 0 ? store_time_at(e, topic, q, max - 1) : 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "lastUpdateTimestamp", json_integer(last));
+    json_object_set_new(o, "maxOffset", json_integer((json_int_t)max));
+    json_object_set_new(o, "minOffset", json_integer((json_int_t)min));
+    return o;
+}
+
+static void on_get_topic_stats(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker *b = ctx;
+    engine *e = broker_engine(b);
+    const char *topic = broker_require(c, req, "topic");
+    if (!topic)
+        return;
+    engine_topic_config tc;
+    if (engine_topic_get(e, topic, strlen(topic), &tc) != 0) {
+        char remark[400];
+        snprintf(remark, sizeof remark, "topic[%s] not exist", topic);
+        conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
+        return;
+    }
+    uint32_t queues = tc.read_queue_nums > tc.write_queue_nums ? tc.read_queue_nums
+                                                               : tc.write_queue_nums;
+    broker_text t = {0};
+    broker_text_adds(&t, "{\"offsetTable\":{");
+    bool first = true;
+    for (uint32_t q = 0; q < queues; q++)
+        map_entry(&t, &first, broker_cfg(b)->broker_name, topic, q, queue_stats_json(e, topic, q));
+    broker_text_adds(&t, "}}");
+    reply_text(c, req->opaque, &t);
+}
+
+/* ==== GET_CONSUME_STATS =================================================== */
+
+/* OffsetWrapper of one queue for a group. */
+static json_t *consume_queue_json(engine *e, const char *group, const char *topic, uint32_t q)
+{
+    uint64_t min = 0, max = 0, committed = 0;
+    engine_queue_offsets(e, topic, strlen(topic), q, &min, &max);
+    if (engine_offset_get(e, group, strlen(group), topic, strlen(topic), q, &committed) != 0)
+        committed = 0;
+    int64_t last = committed > 0 ? store_time_at(e, topic, q, committed - 1) : 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "brokerOffset", json_integer((json_int_t)max));
+    json_object_set_new(o, "consumerOffset", json_integer((json_int_t)committed));
+    json_object_set_new(o, "lastTimestamp", json_integer(last));
+    /* Pull positions are not tracked per client; the commit is the best known. */
+    json_object_set_new(o, "pullOffset", json_integer((json_int_t)committed));
+    return o;
+}
+
+/* Add the queues of one topic, unless the online group does not subscribe to it. */
+static void consume_topic(broker *b, const char *group, const char *topic, broker_text *t,
+                          bool *first)
+{
+    engine *e = broker_engine(b);
+    engine_topic_config tc;
+    if (engine_topic_get(e, topic, strlen(topic), &tc) != 0)
+        return; /* as the Java broker: an unknown topic adds nothing */
+    if (broker_clients_subscription_count(b, group) > 0 &&
+        !broker_clients_subscription(b, group, topic))
+        return;
+    for (uint32_t q = 0; q < tc.read_queue_nums; q++)
+        map_entry(t, first, broker_cfg(b)->broker_name, topic, q,
+                  consume_queue_json(e, group, topic, q));
+}
+
+/* The topics to report: the header's topic or topicList, else those with offsets. */
+static int consume_topics(broker *b, const proto_cmd *req, const char *group, char ***out,
+                          size_t *n)
+{
+    const char *one = proto_cmd_get(req, "topic");
+    const char *list = proto_cmd_get(req, "topicList");
+    *out = NULL;
+    *n = 0;
+    if ((one && *one) || (list && *list)) {
+        char *copy = strdup(one && *one ? one : list), *save = NULL;
+        if (!copy)
+            abort();
+        for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+            *out = realloc(*out, (*n + 1) * sizeof **out);
+            if (!*out || !((*out)[(*n)++] = strdup(tok)))
+                abort();
+        }
+        free(copy);
+        return 0;
+    }
+    engine *e = broker_engine(b);
+    offset_refs refs = {0};
+    engine_topic_config *topics = NULL;
+    size_t n_topics = 0;
+    int rc = offsets_collect(e, group, &refs);
+    if (rc == 0)
+        rc = engine_topic_list(e, &topics, &n_topics);
+    for (size_t i = 0; rc == 0 && i < refs.n; i++) {
+        const engine_topic_config *tc = topic_by_id(topics, n_topics, refs.v[i].topic_id);
+        if (!tc)
+            continue;
+        *out = realloc(*out, (*n + 1) * sizeof **out);
+        if (!*out || !((*out)[(*n)++] = strdup(tc->name)))
+            abort();
+    }
+    engine_free(topics);
+    refs_free(&refs);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void on_get_consume_stats(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker *b = ctx;
+    const char *group = broker_require(c, req, "consumerGroup");
+    if (!group)
+        return;
+    char **topics = NULL;
+    size_t n = 0;
+    if (consume_topics(b, req, group, &topics, &n) != 0) {
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the consumer offsets");
+        return;
+    }
+    if (n > 1)
+        qsort(topics, n, sizeof *topics, cmp_str);
+    broker_text t = {0};
+    broker_text_adds(&t, "{\"consumeTps\":0.0,\"offsetTable\":{");
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        consume_topic(b, group, topics[i], &t, &first);
+        free(topics[i]);
+    }
+    free(topics);
+    broker_text_adds(&t, "}}");
+    reply_text(c, req->opaque, &t);
+}
+
+/* ==== QUERY_TOPIC_CONSUME_BY_WHO ========================================== */
+
+static void add_group_cb(void *ctx, const char *group)
+{
+    json_t *set = ctx;
+    json_object_set_new(set, group, json_true());
+}
+
+static void on_query_topic_consume_by_who(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker *b = ctx;
+    engine *e = broker_engine(b);
+    const char *topic = broker_require(c, req, "topic");
+    if (!topic)
+        return;
+    json_t *set = json_object(); /* group names, deduplicated and sorted */
+    broker_clients_groups_of_topic(b, topic, add_group_cb, set);
+    uint32_t topic_id = 0;
+    offset_refs refs = {0};
+    if (engine_topic_id(e, topic, strlen(topic), &topic_id) == 0 &&
+        offsets_collect(e, NULL, &refs) == 0) {
+        for (size_t i = 0; i < refs.n; i++)
+            if (refs.v[i].topic_id == topic_id)
+                add_group_cb(set, refs.v[i].group);
+    }
+    refs_free(&refs);
+    const char **names = calloc(json_object_size(set) + 1, sizeof *names);
+    if (!names)
+        abort();
+    size_t n = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(set, key, v)
+        names[n++] = key;
+    qsort(names, n, sizeof *names, cmp_str);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, broker_json_str(names[i]));
+    free(names);
+    json_decref(set);
+    json_t *body = json_object();
+    json_object_set_new(body, "groupList", list);
+    broker_reply_json(c, req->opaque, body);
+}
+
+void broker_admin_stats_register(broker *b)
+{
+    server *s = broker_server(b);
+    server_register(s, RC_GET_TOPIC_STATS_INFO, on_get_topic_stats, b);
+    server_register(s, RC_GET_CONSUME_STATS, on_get_consume_stats, b);
+    server_register(s, RC_QUERY_TOPIC_CONSUME_BY_WHO, on_query_topic_consume_by_who, b);
+}

@@ -1,0 +1,790 @@
+/*
+ * The client registry (REMOTING.md §3.2, §3.3, §3.9, §6.3): which
+ * connections belong to which consumer and producer groups, and what each
+ * consumer group subscribes to. Heartbeats register and refresh members;
+ * UNREGISTER_CLIENT, a closed connection or a registration silent for
+ * channelExpiredTimeout removes them. Whenever a consumer group's
+ * membership or subscriptions change, every member connection gets a
+ * oneway NOTIFY_CONSUMER_IDS_CHANGED so Java clients rebalance at once.
+ *
+ * Everything here lives on the loop thread. A member is keyed by its
+ * connection id, never by a conn pointer, so a closed connection can never
+ * be written to from here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "broker_internal.h"
+#include "log.h"
+#include "message_id.h"
+
+#define SCAN_INTERVAL_MAX_S 10.0
+
+/* One connection registered under a group. */
+typedef struct member {
+    uint64_t conn_id;
+    char client_id[256];
+    char addr[64];
+    int language, version;
+    double last_seen;            /* ev_now of its last heartbeat */
+    struct member *next;
+} member;
+
+/* A subscription as the pull code reads it, plus what connection lists report. */
+typedef struct sub_entry {
+    broker_subscription pub;
+    char **tags;
+    size_t n_tags;
+    char expression_type[32];
+    bool class_filter_mode;
+    bool seen;                   /* in the heartbeat being applied */
+    UT_hash_handle hh;           /* by pub.topic */
+} sub_entry;
+
+typedef struct consumer_group {
+    char *name;
+    member *members;
+    char consume_type[32];       /* of the last heartbeat */
+    char message_model[32];
+    char consume_from_where[64];
+    bool notify;                 /* notifyConsumerIdsChangedEnable */
+    sub_entry *subs;
+    UT_hash_handle hh;
+} consumer_group;
+
+typedef struct producer_group {
+    char *name;
+    member *members;
+    UT_hash_handle hh;
+} producer_group;
+
+struct broker_clients {
+    broker *b;
+    consumer_group *consumers;
+    producer_group *producers;
+    broker_stats *stats;
+    ev_timer scan;
+    double expire_s;
+    int32_t next_opaque;         /* our own counter for broker-initiated requests */
+};
+
+/* Who sent a heartbeat: the connection and what the frame says about it. */
+typedef struct member_info {
+    uint64_t conn_id;
+    const char *client_id;
+    const char *addr;
+    int language, version;
+    double now;
+} member_info;
+
+broker_stats *broker_clients_stats(broker *b)
+{
+    broker_clients *bc = broker_clients_state(b);
+    return bc ? bc->stats : NULL;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ==== Members ============================================================ */
+
+/* Refresh or add the member for this connection; true when it is new. */
+static bool member_upsert(member **list, const member_info *mi)
+{
+    for (member *m = *list; m; m = m->next) {
+        if (m->conn_id != mi->conn_id)
+            continue;
+        if (strcmp(m->client_id, mi->client_id) != 0)
+            lsmq_log("broker: connection %s changed client id %s -> %s", mi->addr, m->client_id,
+                     mi->client_id);
+        copy_str(m->client_id, sizeof m->client_id, mi->client_id);
+        m->language = mi->language;
+        m->version = mi->version;
+        m->last_seen = mi->now;
+        return false;
+    }
+    member *m = calloc(1, sizeof *m);
+    if (!m)
+        abort();
+    m->conn_id = mi->conn_id;
+    copy_str(m->client_id, sizeof m->client_id, mi->client_id);
+    copy_str(m->addr, sizeof m->addr, mi->addr);
+    m->language = mi->language;
+    m->version = mi->version;
+    m->last_seen = mi->now;
+    m->next = *list;
+    *list = m;
+    return true;
+}
+
+/*
+ * Remove the members of one connection (conn_id != 0), or those silent since
+ * before `expired_before` (conn_id == 0). Returns how many went.
+ */
+static int members_remove(member **list, uint64_t conn_id, double expired_before,
+                          const char *group)
+{
+    int removed = 0;
+    member **pp = list;
+    while (*pp) {
+        member *m = *pp;
+        bool drop = conn_id ? m->conn_id == conn_id : m->last_seen < expired_before;
+        if (!drop) {
+            pp = &m->next;
+            continue;
+        }
+        if (!conn_id)
+            lsmq_log("broker: client %s (%s) of group %s expired", m->client_id, m->addr, group);
+        *pp = m->next;
+        free(m);
+        removed++;
+    }
+    return removed;
+}
+
+static void members_free(member *m)
+{
+    while (m) {
+        member *next = m->next;
+        free(m);
+        m = next;
+    }
+}
+
+static json_t *member_json(const member *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "clientAddr", broker_json_str(m->addr));
+    json_object_set_new(o, "clientId", broker_json_str(m->client_id));
+    json_object_set_new(o, "language", json_string(proto_language_name(m->language)));
+    json_object_set_new(o, "version", json_integer(m->version));
+    return o;
+}
+
+static json_t *members_json(const member *list)
+{
+    json_t *a = json_array();
+    for (const member *m = list; m; m = m->next)
+        json_array_append_new(a, member_json(m));
+    return a;
+}
+
+/* ==== Subscriptions ====================================================== */
+
+static void sub_free(sub_entry *e)
+{
+    for (size_t i = 0; i < e->n_tags; i++)
+        free(e->tags[i]);
+    free(e->tags);
+    free(e->pub.codes);
+    free(e);
+}
+
+static void sub_add_tag(sub_entry *e, const char *tag, size_t len)
+{
+    char **tags = realloc(e->tags, (e->n_tags + 1) * sizeof *tags);
+    if (!tags)
+        abort();
+    e->tags = tags;
+    char *t = malloc(len + 1);
+    if (!t)
+        abort();
+    memcpy(t, tag, len);
+    t[len] = 0;
+    e->tags[e->n_tags++] = t;
+}
+
+/* Tags from subString when the client sent no tagsSet: split on "||", trimmed (§6.6). */
+static void sub_split_tags(sub_entry *e, const char *s)
+{
+    while (*s) {
+        const char *end = strstr(s, "||");
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        const char *a = s, *z = s + n;
+        while (a < z && (*a == ' ' || *a == '\t'))
+            a++;
+        while (z > a && (z[-1] == ' ' || z[-1] == '\t'))
+            z--;
+        if (z > a)
+            sub_add_tag(e, a, (size_t)(z - a));
+        s = end ? end + 2 : s + n;
+    }
+}
+
+/* Tag codes: the client's codeSet as given (the Java broker trusts it), else computed. */
+static void sub_fill_codes(sub_entry *e, json_t *code_set)
+{
+    size_t n = json_is_array(code_set) ? json_array_size(code_set) : e->n_tags;
+    if (n == 0)
+        return;
+    e->pub.codes = calloc(n, sizeof *e->pub.codes);
+    if (!e->pub.codes)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (json_is_array(code_set))
+            e->pub.codes[i] = json_integer_value(json_array_get(code_set, i));
+        else
+            e->pub.codes[i] = proto_tag_hash(e->tags[i], strlen(e->tags[i]));
+    }
+    e->pub.n_codes = n;
+}
+
+/* A SubscriptionData object (§5.4) as an entry; NULL when it has no topic. */
+static sub_entry *sub_parse(json_t *sd)
+{
+    const char *topic = json_string_value(json_object_get(sd, "topic"));
+    if (!topic || !*topic)
+        return NULL;
+    sub_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        abort();
+    copy_str(e->pub.topic, sizeof e->pub.topic, topic);
+    const char *sub = json_string_value(json_object_get(sd, "subString"));
+    copy_str(e->pub.sub_string, sizeof e->pub.sub_string, sub ? sub : "*");
+    const char *type = json_string_value(json_object_get(sd, "expressionType"));
+    copy_str(e->expression_type, sizeof e->expression_type, type && *type ? type : "TAG");
+    e->pub.sql92 = strcmp(e->expression_type, "SQL92") == 0;
+    e->pub.sub_version = json_integer_value(json_object_get(sd, "subVersion"));
+    e->class_filter_mode = json_is_true(json_object_get(sd, "classFilterMode"));
+    e->pub.all = !e->pub.sql92 && (!sub || !*sub || strcmp(sub, "*") == 0);
+    if (e->pub.all)
+        return e;
+    json_t *tags = json_object_get(sd, "tagsSet");
+    if (json_is_array(tags)) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(tags, i, t)
+            if (json_is_string(t))
+                sub_add_tag(e, json_string_value(t), json_string_length(t));
+    } else if (!e->pub.sql92) {
+        sub_split_tags(e, e->pub.sub_string);
+    }
+    sub_fill_codes(e, json_object_get(sd, "codeSet"));
+    return e;
+}
+
+static bool sub_same_filter(const sub_entry *a, const sub_entry *b)
+{
+    return strcmp(a->pub.sub_string, b->pub.sub_string) == 0 &&
+           strcmp(a->expression_type, b->expression_type) == 0;
+}
+
+/* Apply one incoming subscription; true when the group's filter for it changed. */
+static bool sub_apply(consumer_group *g, sub_entry *in)
+{
+    sub_entry *old = NULL;
+    HASH_FIND(hh, g->subs, in->pub.topic, strlen(in->pub.topic), old);
+    in->seen = true;
+    if (!old) {
+        HASH_ADD_KEYPTR(hh, g->subs, in->pub.topic, strlen(in->pub.topic), in);
+        return true;
+    }
+    old->seen = true;
+    /* Only a newer subVersion replaces (§6.3), so members that disagree settle. */
+    if (in->pub.sub_version <= old->pub.sub_version) {
+        sub_free(in);
+        return false;
+    }
+    bool changed = !sub_same_filter(old, in);
+    HASH_DEL(g->subs, old);
+    sub_free(old);
+    HASH_ADD_KEYPTR(hh, g->subs, in->pub.topic, strlen(in->pub.topic), in);
+    return changed;
+}
+
+/* Make the group's table what this heartbeat says; true on any change. */
+static bool subs_update(consumer_group *g, json_t *set)
+{
+    bool changed = false;
+    sub_entry *e, *tmp;
+    HASH_ITER(hh, g->subs, e, tmp)
+        e->seen = false;
+    size_t i;
+    json_t *sd;
+    if (json_is_array(set)) {
+        json_array_foreach(set, i, sd) {
+            sub_entry *in = sub_parse(sd);
+            if (in && sub_apply(g, in))
+                changed = true;
+        }
+    }
+    /* Topics this heartbeat no longer mentions are unsubscribed (§6.3). */
+    HASH_ITER(hh, g->subs, e, tmp) {
+        if (e->seen)
+            continue;
+        HASH_DEL(g->subs, e);
+        sub_free(e);
+        changed = true;
+    }
+    return changed;
+}
+
+static json_t *sub_json(const sub_entry *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "classFilterMode", json_boolean(e->class_filter_mode));
+    json_t *codes = json_array();
+    for (size_t i = 0; i < e->pub.n_codes; i++)
+        json_array_append_new(codes, json_integer(e->pub.codes[i]));
+    json_object_set_new(o, "codeSet", codes);
+    json_object_set_new(o, "expressionType", broker_json_str(e->expression_type));
+    json_object_set_new(o, "subString", broker_json_str(e->pub.sub_string));
+    json_object_set_new(o, "subVersion", json_integer(e->pub.sub_version));
+    json_t *tags = json_array();
+    for (size_t i = 0; i < e->n_tags; i++)
+        json_array_append_new(tags, broker_json_str(e->tags[i]));
+    json_object_set_new(o, "tagsSet", tags);
+    json_object_set_new(o, "topic", broker_json_str(e->pub.topic));
+    return o;
+}
+
+/* ==== Groups ============================================================= */
+
+static consumer_group *consumer_find(broker_clients *bc, const char *name)
+{
+    consumer_group *g = NULL;
+    if (name)
+        HASH_FIND_STR(bc->consumers, name, g);
+    return g;
+}
+
+static producer_group *producer_find(broker_clients *bc, const char *name)
+{
+    producer_group *g = NULL;
+    if (name)
+        HASH_FIND_STR(bc->producers, name, g);
+    return g;
+}
+
+static consumer_group *consumer_get(broker_clients *bc, const char *name)
+{
+    consumer_group *g = consumer_find(bc, name);
+    if (g)
+        return g;
+    g = calloc(1, sizeof *g);
+    if (!g)
+        abort();
+    g->name = xstrdup(name);
+    g->notify = true;
+    HASH_ADD_KEYPTR(hh, bc->consumers, g->name, strlen(g->name), g);
+    return g;
+}
+
+static producer_group *producer_get(broker_clients *bc, const char *name)
+{
+    producer_group *g = producer_find(bc, name);
+    if (g)
+        return g;
+    g = calloc(1, sizeof *g);
+    if (!g)
+        abort();
+    g->name = xstrdup(name);
+    HASH_ADD_KEYPTR(hh, bc->producers, g->name, strlen(g->name), g);
+    return g;
+}
+
+static void consumer_free(broker_clients *bc, consumer_group *g)
+{
+    HASH_DEL(bc->consumers, g);
+    sub_entry *e, *tmp;
+    HASH_ITER(hh, g->subs, e, tmp) {
+        HASH_DEL(g->subs, e);
+        sub_free(e);
+    }
+    members_free(g->members);
+    free(g->name);
+    free(g);
+}
+
+static void producer_free(broker_clients *bc, producer_group *g)
+{
+    HASH_DEL(bc->producers, g);
+    members_free(g->members);
+    free(g->name);
+    free(g);
+}
+
+/* NOTIFY_CONSUMER_IDS_CHANGED (oneway) to every member connection (§3.9). */
+static void notify_group(broker_clients *bc, consumer_group *g)
+{
+    if (!g->notify)
+        return;
+    server *s = broker_server(bc->b);
+    for (member *m = g->members; m; m = m->next) {
+        conn *c = server_conn_find(s, m->conn_id);
+        if (!c)
+            continue;
+        proto_cmd *n = proto_cmd_request(RC_NOTIFY_CONSUMER_IDS_CHANGED);
+        n->opaque = bc->next_opaque++;
+        proto_cmd_set(n, "consumerGroup", g->name);
+        conn_send_oneway(c, n, NULL, 0);
+    }
+}
+
+/* After members left a consumer group: drop it when empty, else tell the rest. */
+static void consumer_members_left(broker_clients *bc, consumer_group *g)
+{
+    if (!g->members) {
+        lsmq_log("broker: consumer group %s has no members left", g->name);
+        consumer_free(bc, g);
+        return;
+    }
+    notify_group(bc, g);
+}
+
+/*
+ * Remove registrations of one connection (conn_id != 0) or every expired one
+ * (conn_id == 0), notifying the groups that still have members.
+ */
+static void remove_members(broker_clients *bc, uint64_t conn_id, double expired_before)
+{
+    consumer_group *g, *gtmp;
+    HASH_ITER(hh, bc->consumers, g, gtmp) {
+        if (members_remove(&g->members, conn_id, expired_before, g->name) > 0)
+            consumer_members_left(bc, g);
+    }
+    producer_group *p, *ptmp;
+    HASH_ITER(hh, bc->producers, p, ptmp) {
+        if (members_remove(&p->members, conn_id, expired_before, p->name) > 0 && !p->members)
+            producer_free(bc, p);
+    }
+}
+
+/* ==== HEART_BEAT ========================================================= */
+
+/* Does the group subscribe to an order topic? Then its retry topic is ordered too (§3.2). */
+static bool subscribes_order_topic(broker *b, json_t *set)
+{
+    size_t i;
+    json_t *sd;
+    engine_topic_config tc;
+    json_array_foreach(set, i, sd) {
+        const char *topic = json_string_value(json_object_get(sd, "topic"));
+        if (topic && engine_topic_get(broker_engine(b), topic, strlen(topic), &tc) == 0 &&
+            tc.order)
+            return true;
+    }
+    return false;
+}
+
+/* %RETRY%<group> with the group's retryQueueNums queues, perm RW (§6.7). */
+static void ensure_retry_topic(broker *b, const broker_group_config *gc, json_t *subs)
+{
+    if (gc->retry_queue_nums <= 0)
+        return;
+    char topic[PROTO_TOPIC_MAX + 1];
+    int n = snprintf(topic, sizeof topic, "%s%s", BROKER_RETRY_PREFIX, gc->name);
+    if (n < 0 || (size_t)n >= sizeof topic)
+        return;
+    engine_topic_config tc;
+    int rc = broker_topic_ensure(b, topic, (uint32_t)gc->retry_queue_nums,
+                                 ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc);
+    if (rc != 0) {
+        lsmq_log("broker: cannot create %s: %s", topic, lsmq_strerror(rc));
+        return;
+    }
+    if (!tc.order && subscribes_order_topic(b, subs)) {
+        tc.order = 1;
+        if (engine_topic_put(broker_engine(b), &tc, NULL) == 0)
+            broker_register_now(b);
+    }
+}
+
+static void copy_enum(char *dst, size_t cap, json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    if (v)
+        copy_str(dst, cap, v);
+}
+
+/* One ConsumerData of a heartbeat (§3.2 step 1). */
+static void heartbeat_consumer(broker_clients *bc, const member_info *mi, json_t *cd)
+{
+    const char *group = json_string_value(json_object_get(cd, "groupName"));
+    if (!group || !*group)
+        return;
+    broker_group_config gc;
+    if (broker_group_find(bc->b, group, true, &gc) != 0)
+        return; /* unknown group and no auto-create: skip it, as 5.x does */
+    json_t *subs = json_object_get(cd, "subscriptionDataSet");
+    ensure_retry_topic(bc->b, &gc, subs);
+    consumer_group *g = consumer_get(bc, group);
+    bool changed = member_upsert(&g->members, mi);
+    if (changed)
+        lsmq_log("broker: consumer %s (%s) joined group %s", mi->client_id, mi->addr, group);
+    copy_enum(g->consume_type, sizeof g->consume_type, cd, "consumeType");
+    copy_enum(g->message_model, sizeof g->message_model, cd, "messageModel");
+    copy_enum(g->consume_from_where, sizeof g->consume_from_where, cd, "consumeFromWhere");
+    if (subs_update(g, subs))
+        changed = true;
+    g->notify = gc.notify_ids_changed;
+    if (changed)
+        notify_group(bc, g);
+}
+
+static void heartbeat_producer(broker_clients *bc, const member_info *mi, json_t *pd)
+{
+    const char *group = json_string_value(json_object_get(pd, "groupName"));
+    if (!group || !*group)
+        return;
+    producer_group *g = producer_get(bc, group);
+    if (member_upsert(&g->members, mi))
+        lsmq_log("broker: producer %s (%s) joined group %s", mi->client_id, mi->addr, group);
+}
+
+static void on_heart_beat(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_clients *bc = ctx;
+    json_t *hb = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
+    const char *client_id = json_string_value(json_object_get(hb, "clientID"));
+    if (!json_is_object(hb) || !client_id) {
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
+                        hb ? "HeartbeatData has no clientID" : "HeartbeatData body is not JSON");
+        json_decref(hb);
+        return;
+    }
+    member_info mi = {.conn_id = conn_id(c), .client_id = client_id, .addr = conn_peer(c),
+                      .language = req->language, .version = req->version,
+                      .now = ev_now(server_loop(s))};
+    size_t i;
+    json_t *d;
+    json_t *consumers = json_object_get(hb, "consumerDataSet");
+    if (json_is_array(consumers))
+        json_array_foreach(consumers, i, d)
+            heartbeat_consumer(bc, &mi, d);
+    json_t *producers = json_object_get(hb, "producerDataSet");
+    if (json_is_array(producers))
+        json_array_foreach(producers, i, d)
+            heartbeat_producer(bc, &mi, d);
+    json_decref(hb);
+    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+}
+
+/* ==== UNREGISTER_CLIENT, consumer list, connection lists, client check === */
+
+static void on_unregister_client(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_clients *bc = ctx;
+    if (!broker_require(c, req, "clientID"))
+        return;
+    uint64_t id = conn_id(c);
+    producer_group *p = producer_find(bc, proto_cmd_get(req, "producerGroup"));
+    if (p && members_remove(&p->members, id, 0, p->name) > 0 && !p->members)
+        producer_free(bc, p);
+    consumer_group *g = consumer_find(bc, proto_cmd_get(req, "consumerGroup"));
+    if (g && members_remove(&g->members, id, 0, g->name) > 0) {
+        lsmq_log("broker: client %s left consumer group %s", proto_cmd_get(req, "clientID"),
+                 g->name);
+        consumer_members_left(bc, g);
+    }
+    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+}
+
+static void on_get_consumer_list(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_clients *bc = ctx;
+    const char *group = broker_require(c, req, "consumerGroup");
+    if (!group)
+        return;
+    consumer_group *g = consumer_find(bc, group);
+    if (!g || !g->members) {
+        char remark[400];
+        snprintf(remark, sizeof remark, "no consumer for this group, %s", group);
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    json_t *ids = json_array();
+    for (member *m = g->members; m; m = m->next)
+        json_array_append_new(ids, broker_json_str(m->client_id));
+    json_t *body = json_object();
+    json_object_set_new(body, "consumerIdList", ids);
+    broker_reply_json(c, req->opaque, body);
+}
+
+static void on_get_consumer_connections(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_clients *bc = ctx;
+    const char *group = broker_require(c, req, "consumerGroup");
+    if (!group)
+        return;
+    consumer_group *g = consumer_find(bc, group);
+    if (!g || !g->members) {
+        char remark[400];
+        snprintf(remark, sizeof remark, "the consumer group[%s] not online", group);
+        conn_reply_code(c, req->opaque, RS_CONSUMER_NOT_ONLINE, remark);
+        return;
+    }
+    json_t *body = json_object();
+    json_object_set_new(body, "connectionSet", members_json(g->members));
+    if (g->consume_from_where[0])
+        json_object_set_new(body, "consumeFromWhere", json_string(g->consume_from_where));
+    if (g->consume_type[0])
+        json_object_set_new(body, "consumeType", json_string(g->consume_type));
+    if (g->message_model[0])
+        json_object_set_new(body, "messageModel", json_string(g->message_model));
+    json_t *table = json_object();
+    for (sub_entry *e = g->subs; e; e = e->hh.next)
+        json_object_set_new(table, e->pub.topic, sub_json(e));
+    json_object_set_new(body, "subscriptionTable", table);
+    broker_reply_json(c, req->opaque, body);
+}
+
+static void on_get_producer_connections(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_clients *bc = ctx;
+    const char *group = broker_require(c, req, "producerGroup");
+    if (!group)
+        return;
+    producer_group *g = producer_find(bc, group);
+    if (!g || !g->members) {
+        char remark[400];
+        snprintf(remark, sizeof remark, "the producer group[%s] not exist", group);
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    json_t *body = json_object();
+    json_object_set_new(body, "connectionSet", members_json(g->members));
+    broker_reply_json(c, req->opaque, body);
+}
+
+/* TAG subscriptions always pass; property (SQL92) filtering is not built (§3.2). */
+static void on_check_client_config(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    json_t *body = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
+    json_t *sd = json_object_get(body, "subscriptionData");
+    const char *type = json_string_value(json_object_get(sd, "expressionType"));
+    if (!type || !*type || strcmp(type, "TAG") == 0) {
+        conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    } else if (strcmp(type, "SQL92") == 0) {
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
+    } else {
+        char remark[128];
+        snprintf(remark, sizeof remark,
+                 "The broker does not support consumer to filter message by %.64s", type);
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+    }
+    json_decref(body);
+}
+
+/* ==== Connection close and expiry ======================================== */
+
+static void on_conn_close(server *s, conn *c, void *ctx)
+{
+    remove_members(ctx, conn_id(c), 0);
+}
+
+static void scan_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    broker_clients *bc = (broker_clients *)((char *)w - offsetof(broker_clients, scan));
+    remove_members(bc, 0, ev_now(loop) - bc->expire_s);
+}
+
+/* ==== Lifecycle and queries ============================================== */
+
+broker_clients *broker_clients_create(broker *b)
+{
+    broker_clients *bc = calloc(1, sizeof *bc);
+    if (!bc)
+        abort();
+    bc->b = b;
+    bc->next_opaque = 1;
+    bc->stats = broker_stats_create(b);
+    bc->expire_s = broker_cfg(b)->channel_expired_timeout_ms / 1000.0;
+    /* Scan every 10 s as the Java broker does; a short timeout (tests) is
+     * scanned more often so a registration never outlives it by much. */
+    double every = bc->expire_s / 2 < SCAN_INTERVAL_MAX_S ? bc->expire_s / 2 : SCAN_INTERVAL_MAX_S;
+    if (every < 0.05)
+        every = 0.05;
+    struct ev_loop *loop = server_loop(broker_server(b));
+    ev_timer_init(&bc->scan, scan_cb, every, every);
+    ev_timer_start(loop, &bc->scan);
+    return bc;
+}
+
+void broker_clients_destroy(broker_clients *bc)
+{
+    if (!bc)
+        return;
+    server *s = broker_server(bc->b);
+    /* The server outlives the broker; its closes must not reach freed state. */
+    server_on_close(s, NULL, NULL);
+    ev_timer_stop(server_loop(s), &bc->scan);
+    consumer_group *g, *gtmp;
+    HASH_ITER(hh, bc->consumers, g, gtmp)
+        consumer_free(bc, g);
+    producer_group *p, *ptmp;
+    HASH_ITER(hh, bc->producers, p, ptmp)
+        producer_free(bc, p);
+    broker_stats_destroy(bc->stats);
+    free(bc);
+}
+
+void broker_clients_register(broker *b)
+{
+    broker_clients *bc = broker_clients_state(b);
+    server *s = broker_server(b);
+    server_register(s, RC_HEART_BEAT, on_heart_beat, bc);
+    server_register(s, RC_UNREGISTER_CLIENT, on_unregister_client, bc);
+    server_register(s, RC_GET_CONSUMER_LIST_BY_GROUP, on_get_consumer_list, bc);
+    server_register(s, RC_GET_CONSUMER_CONNECTION_LIST, on_get_consumer_connections, bc);
+    server_register(s, RC_GET_PRODUCER_CONNECTION_LIST, on_get_producer_connections, bc);
+    server_register(s, RC_CHECK_CLIENT_CONFIG, on_check_client_config, bc);
+    server_on_close(s, on_conn_close, bc);
+}
+
+/*
+ * The entry is owned by the registry and valid until the group's next
+ * heartbeat, unregister, close or expiry: callers that keep a filter past
+ * the current callback copy it (a parked pull does).
+ */
+const broker_subscription *broker_clients_subscription(broker *b, const char *group,
+                                                       const char *topic)
+{
+    broker_clients *bc = broker_clients_state(b);
+    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    sub_entry *e = NULL;
+    if (g && topic)
+        HASH_FIND(hh, g->subs, topic, strlen(topic), e);
+    return e ? &e->pub : NULL;
+}
+
+bool broker_clients_group_known(broker *b, const char *group)
+{
+    broker_clients *bc = broker_clients_state(b);
+    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    return g && g->members;
+}
+
+size_t broker_clients_subscription_count(broker *b, const char *group)
+{
+    broker_clients *bc = broker_clients_state(b);
+    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    return g ? HASH_COUNT(g->subs) : 0;
+}
+
+void broker_clients_groups_of_topic(broker *b, const char *topic,
+                                    void (*fn)(void *ctx, const char *group), void *ctx)
+{
+    broker_clients *bc = broker_clients_state(b);
+    if (!bc || !topic)
+        return;
+    for (consumer_group *g = bc->consumers; g; g = g->hh.next) {
+        sub_entry *e = NULL;
+        HASH_FIND(hh, g->subs, topic, strlen(topic), e);
+        if (e)
+            fn(ctx, g->name);
+    }
+}

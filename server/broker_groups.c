@@ -1,0 +1,164 @@
+/*
+ * Subscription group configs (REMOTING.md §5.6, §6.2). The store keeps each
+ * group's SubscriptionGroupConfig as JSON text in the `group` family, the
+ * same object an admin sends and GET_ALL_SUBSCRIPTIONGROUP_CONFIG returns,
+ * so fields lsmq does not act on survive a round trip. Unknown groups are
+ * created with the defaults on first use when autoCreateSubscriptionGroup
+ * is on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "broker_hdr.h"
+#include "broker_internal.h"
+#include "log.h"
+
+const char *broker_group_name_error(const char *name)
+{
+    if (!name || !*name)
+        return "The specified group is blank.";
+    if (!broker__topic_chars_valid(name)) /* groups follow the topic character rule */
+        return "The specified group contains illegal characters, allowing only "
+               "^[%|a-zA-Z0-9_-]+$";
+    if (strlen(name) > BROKER_GROUP_NAME_MAX)
+        return "The specified group is longer than group max length 120.";
+    return NULL;
+}
+
+/* A SubscriptionGroupConfig with the Java defaults (4.x field set). */
+static json_t *group_defaults(const char *name)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "brokerId", json_integer(0));
+    json_object_set_new(o, "consumeBroadcastEnable", json_true());
+    json_object_set_new(o, "consumeEnable", json_true());
+    json_object_set_new(o, "consumeFromMinEnable", json_true());
+    json_object_set_new(o, "consumeMessageOrderly", json_false());
+    json_object_set_new(o, "consumeTimeoutMinute", json_integer(15));
+    json_object_set_new(o, "groupName", broker_json_str(name));
+    json_object_set_new(o, "groupSysFlag", json_integer(0));
+    json_object_set_new(o, "notifyConsumerIdsChangedEnable", json_true());
+    json_object_set_new(o, "retryMaxTimes", json_integer(16));
+    json_object_set_new(o, "retryQueueNums", json_integer(1));
+    json_object_set_new(o, "whichBrokerWhenConsumeSlowly", json_integer(1));
+    return o;
+}
+
+static bool get_bool(json_t *o, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static int32_t get_i32(json_t *o, const char *key, int32_t dflt)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return dflt;
+    json_int_t n = json_integer_value(v);
+    return n < INT32_MIN || n > INT32_MAX ? dflt : (int32_t)n;
+}
+
+/* Parse stored JSON into the fields the broker uses; absent ones keep the defaults. */
+static void group_from_json(const char *name, const char *text, size_t len,
+                            broker_group_config *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    json_t *o = json_loadb(text, len, 0, NULL);
+    if (!json_is_object(o))
+        lsmq_log("broker: stored config of group %s is not a JSON object; using defaults", name);
+    out->consume_enable = get_bool(o, "consumeEnable", true);
+    out->consume_broadcast_enable = get_bool(o, "consumeBroadcastEnable", true);
+    out->notify_ids_changed = get_bool(o, "notifyConsumerIdsChangedEnable", true);
+    out->retry_queue_nums = get_i32(o, "retryQueueNums", 1);
+    out->retry_max_times = get_i32(o, "retryMaxTimes", 16);
+    json_decref(o);
+}
+
+/* Store the JSON object o as group `name`'s config. */
+static int group_store(broker *b, const char *name, json_t *o)
+{
+    size_t n = 0;
+    char *text = broker_json_dump(o, &n);
+    if (!text)
+        abort();
+    int rc = engine_group_put(broker_engine(b), name, strlen(name), text, n);
+    free(text);
+    if (rc == 0)
+        broker_stats_config_changed(b);
+    return rc;
+}
+
+int broker_group_find(broker *b, const char *group, bool auto_create, broker_group_config *out)
+{
+    engine *e = broker_engine(b);
+    if (!group || !*group || !e)
+        return LSMQ_ENOTFOUND;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = engine_group_get(e, group, strlen(group), &text, &len);
+    if (rc == 0) {
+        group_from_json(group, text, len, out);
+        engine_free(text);
+        return 0;
+    }
+    if (rc != LSMQ_ENOTFOUND)
+        return rc;
+    if (!auto_create || !broker_cfg(b)->auto_create_subscription_group)
+        return LSMQ_ENOTFOUND;
+    json_t *o = group_defaults(group);
+    rc = group_store(b, group, o);
+    json_decref(o);
+    if (rc != 0) {
+        lsmq_log("broker: cannot create subscription group %s: %s", group, lsmq_strerror(rc));
+        return rc;
+    }
+    lsmq_log("broker: created subscription group %s", group);
+    group_from_json(group, "{}", 2, out);
+    return 0;
+}
+
+int broker_group_put(broker *b, json_t *cfg)
+{
+    const char *name = json_string_value(json_object_get(cfg, "groupName"));
+    if (!json_is_object(cfg) || broker_group_name_error(name))
+        return LSMQ_EINVAL;
+    json_t *defaults = group_defaults(name);
+    json_object_update_missing(cfg, defaults);
+    json_decref(defaults);
+    return group_store(b, name, cfg);
+}
+
+int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx)
+{
+    engine *e = broker_engine(b);
+    if (!e)
+        return LSMQ_ECLOSED;
+    /* The pin keeps the handles valid while the iterator lives (engine.h). */
+    engine_db_pin(e);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_GROUP));
+    int rc = 0;
+    for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        rc = fn(ctx, k, klen, v, vlen);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err) {
+        lsmq_log("broker: listing groups failed: %s", err);
+        rocksdb_free(err);
+        rc = LSMQ_EIO;
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    engine_db_unpin(e);
+    return rc < 0 ? rc : 0;
+}

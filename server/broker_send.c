@@ -1,0 +1,732 @@
+/*
+ * SEND_MESSAGE(10), SEND_MESSAGE_V2(310) and SEND_BATCH_MESSAGE(320)
+ * (REMOTING.md §3.1, §4.7).
+ *
+ * A send is checked on the loop thread in the order of the 5.x broker
+ * (header, topic name, forbidden topics, sizes, then the topic itself,
+ * auto-created through its defaultTopic), its properties are completed
+ * with what the broker adds (MSG_REGION, TRACE_ON, CLUSTER, a UNIQ_KEY when
+ * the client sent none), and the messages go to the engine's writer. The
+ * writer's completion comes back to the loop through server_post, which
+ * answers the producer if its connection is still open and wakes the pulls
+ * parked on that queue.
+ *
+ * Not supported yet, and refused rather than delivered early in silence:
+ * delay levels and 5.x timer properties, and transaction half messages.
+ * Sends to %RETRY% topics are the exception for delays: a client that
+ * re-publishes a failed message puts DELAY=3+reconsumeTimes on it, and
+ * refusing those would lose the retry, so for retry topics DELAY and the
+ * timer properties are dropped and the message is delivered at once
+ * (upstream would hold it for that level's delay). A retry send whose
+ * reconsumeTimes is over maxReconsumeTimes goes to %DLQ%<group>, as
+ * upstream's handleRetryAndDLQ does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker.h"
+#include "broker_hdr.h"
+#include "message_id.h"
+#include "props.h"
+
+#define MSG_REGION_VALUE "DefaultRegion"
+#define TRACE_ON_VALUE "true"
+/* Room for MSG_REGION, TRACE_ON, CLUSTER and UNIQ_KEY pairs. */
+#define ADDED_PROPS_ROOM (64 + 128 + 128 + 64)
+/* Most messages the store takes in one append (engine writer's group limit). */
+#define BATCH_MAX_MSGS 8192
+/* Group default when a retry send does not say (subscription group retryMaxTimes). */
+#define DEFAULT_MAX_RECONSUME 16
+/* Request version from which maxReconsumeTimes in the header is honoured (V3_4_9). */
+#define VERSION_HONOURS_MAX_RECONSUME 121
+
+/* Topics a producer may not send to (REMOTING.md §3.1). */
+static const char *const forbidden_topics[] = {
+    "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", NULL,
+};
+
+/* Properties the broker sets itself; a client's values are replaced. */
+static const char *const broker_owned_props[] = {"MSG_REGION", "TRACE_ON", "CLUSTER", NULL};
+/* Properties that ask for later delivery. */
+static const char *const timer_props[] = {"TIMER_DELIVER_MS", "TIMER_DELAY_SEC",
+                                          "TIMER_DELAY_MS", NULL};
+
+/* The parsed send header (V1 and V2 alike). Strings are views into the
+ * request, except the topic, which a DLQ diversion may rewrite. */
+typedef struct send_hdr {
+    const char *group;
+    char topic[PROTO_TOPIC_MAX + 2]; /* may be rewritten to a DLQ topic */
+    const char *default_topic;
+    int32_t default_queue_nums;
+    int32_t queue_id;
+    int32_t sys_flag;
+    int64_t born_ts;
+    int32_t flag;
+    const char *props;
+    size_t props_len;
+    int32_t reconsume_times;
+    int32_t max_reconsume_times;
+    bool batch;
+    bool retry;
+} send_hdr;
+
+/* One send waiting for the writer. Freed on the loop thread after the reply. */
+typedef struct send_job {
+    broker *b;
+    uint64_t conn_id;
+    int32_t opaque;
+    bool oneway;
+    uint32_t queue_id;
+    int status;
+    uint64_t queue_offset;
+    char *uniq_key;             /* transactionId of a single message, or NULL */
+    char topic[PROTO_TOPIC_MAX + 1];
+    uint32_t n;
+    uint64_t positions[];       /* log position of each message */
+} send_job;
+
+/* Messages of one request, with the properties the broker built for them. */
+typedef struct send_msgs {
+    engine_msg *msgs;
+    char **props;               /* one malloc'ed buffer per message */
+    uint32_t n;
+    char *first_uniq;           /* UNIQ_KEY of message 0 (malloc'ed) */
+} send_msgs;
+
+/* Round-robin position for sends with queueId < 0. Loop thread only. */
+static uint32_t next_queue_pick;
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Ext fields every send response carries; the Java client reads them unconditionally. */
+static void add_region_fields(proto_cmd *resp)
+{
+    proto_cmd_set(resp, "MSG_REGION", MSG_REGION_VALUE);
+    proto_cmd_set(resp, "TRACE_ON", TRACE_ON_VALUE);
+}
+
+static void send_fail(conn *c, const proto_cmd *req, int32_t code, const char *remark)
+{
+    if (proto_cmd_is_oneway(req))
+        return;
+    proto_cmd *resp = proto_cmd_response(code, req->opaque, remark);
+    add_region_fields(resp);
+    conn_reply(c, req->opaque, resp, NULL, 0);
+}
+
+/* Remark for an engine error; the code comes from broker_store_error_code. */
+static void store_error_remark(int err, const char *topic, char *out, size_t len)
+{
+    switch (err) {
+    case LSMQ_EBUSY:
+        snprintf(out, len, "[PC_SYNCHRONIZED]broker busy, start flow control for a while");
+        break;
+    case LSMQ_ENOSPC:
+        snprintf(out, len, "service not available now: the disk is full, messages are refused "
+                           "until space is freed");
+        break;
+    case LSMQ_ECLOSED:
+        snprintf(out, len, "service not available now: the broker is shutting down");
+        break;
+    case LSMQ_ETOOBIG:
+        snprintf(out, len, "the message is too big: body plus properties over maxMessageSize");
+        break;
+    case LSMQ_ENOTFOUND:
+        snprintf(out, len, "topic[%s] not exist, apply first please!", topic);
+        break;
+    default:
+        snprintf(out, len, "the store could not write the message: %s", lsmq_strerror(err));
+        break;
+    }
+}
+
+/* Comma-joined offset message ids of the stored messages. */
+static char *join_msg_ids(broker *b, const uint64_t *positions, uint32_t n)
+{
+    char *ids = malloc((size_t)n * (PROTO_MSGID_V6_LEN + 1) + 1);
+    if (!ids)
+        abort();
+    size_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0)
+            ids[at++] = ',';
+        at += proto_msgid_encode(broker_store_host(b), positions[i], ids + at);
+    }
+    ids[at] = '\0';
+    return ids;
+}
+
+static void reply_stored(conn *c, send_job *j)
+{
+    proto_cmd *resp = proto_cmd_response(RS_SUCCESS, j->opaque, NULL);
+    char *ids = join_msg_ids(j->b, j->positions, j->n);
+    proto_cmd_set(resp, "msgId", ids);
+    free(ids);
+    proto_cmd_set_i64(resp, "queueId", j->queue_id);
+    proto_cmd_set_i64(resp, "queueOffset", (int64_t)j->queue_offset);
+    if (j->uniq_key)
+        proto_cmd_set(resp, "transactionId", j->uniq_key);
+    add_region_fields(resp);
+    conn_reply(c, j->opaque, resp, NULL, 0);
+}
+
+static void reply_store_error(conn *c, send_job *j)
+{
+    char remark[BROKER_REMARK_MAX];
+    store_error_remark(j->status, j->topic, remark, sizeof remark);
+    proto_cmd *resp = proto_cmd_response(broker_store_error_code(j->status), j->opaque, remark);
+    add_region_fields(resp);
+    conn_reply(c, j->opaque, resp, NULL, 0);
+}
+
+/* Loop thread: the writer has finished this send. */
+static void send_done(void *arg)
+{
+    send_job *j = arg;
+    conn *c = j->oneway ? NULL : server_conn_find(broker_server(j->b), j->conn_id);
+    if (c && j->status == 0)
+        reply_stored(c, j);
+    else if (c)
+        reply_store_error(c, j);
+    if (j->status == 0)
+        broker_pull_notify(j->b, j->topic, j->queue_id);
+    free(j->uniq_key);
+    free(j);
+}
+
+/* Writer thread: keep the outcome and hand the job back to the loop. */
+static void append_cb(void *ctx, const engine_append_result *r)
+{
+    send_job *j = ctx;
+    j->status = r->status;
+    if (r->status == 0) {
+        j->queue_offset = r->queue_offset;
+        for (uint32_t i = 0; i < j->n && i < r->n; i++)
+            j->positions[i] = r->log_positions ? r->log_positions[i] : r->log_position + i;
+    }
+    server_post(broker_server(j->b), send_done, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* Header and checks                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Read the V1 or V2 header; 0, or a response code with the remark set. */
+static int parse_header(const proto_cmd *req, send_hdr *h, char *remark)
+{
+    memset(h, 0, sizeof *h);
+    const char *topic;
+    if (broker__hdr_str(req, "producerGroup", "a", &h->group, remark) ||
+        broker__hdr_str(req, "topic", "b", &topic, remark) ||
+        broker__hdr_str(req, "defaultTopic", "c", &h->default_topic, remark) ||
+        broker__hdr_i32(req, "defaultTopicQueueNums", "d", &h->default_queue_nums, remark) ||
+        broker__hdr_i32(req, "queueId", "e", &h->queue_id, remark) ||
+        broker__hdr_i32(req, "sysFlag", "f", &h->sys_flag, remark) ||
+        broker__hdr_i64(req, "bornTimestamp", "g", &h->born_ts, remark) ||
+        broker__hdr_i32(req, "flag", "h", &h->flag, remark) ||
+        broker__hdr_opt_i32(req, "reconsumeTimes", "j", 0, &h->reconsume_times, remark) ||
+        broker__hdr_opt_i32(req, "maxReconsumeTimes", "l", DEFAULT_MAX_RECONSUME,
+                            &h->max_reconsume_times, remark))
+        return RS_SYSTEM_ERROR;
+    if (strlen(topic) > PROTO_TOPIC_MAX) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "The specified topic is longer than topic max length %d.", PROTO_TOPIC_MAX);
+        return RS_MESSAGE_ILLEGAL;
+    }
+    strcpy(h->topic, topic);
+    h->props = proto_cmd_get2(req, "properties", "i");
+    if (!h->props)
+        h->props = "";
+    h->props_len = strlen(h->props);
+    h->batch = req->code == RC_SEND_BATCH_MESSAGE || broker__hdr_bool(req, "batch", "m", false);
+    h->retry = broker__is_retry_topic(h->topic);
+    if (req->version < VERSION_HONOURS_MAX_RECONSUME ||
+        !proto_cmd_get2(req, "maxReconsumeTimes", "l"))
+        h->max_reconsume_times = DEFAULT_MAX_RECONSUME;
+    return 0;
+}
+
+/* Topic name, forbidden topics and length (5.x msgCheck and store checks). */
+static int check_topic_name(const send_hdr *h, char *remark)
+{
+    if (!broker__topic_chars_valid(h->topic)) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "The specified topic[%.200s] contains illegal characters, allowing only "
+                 "^[%%|a-zA-Z0-9_-]+$",
+                 h->topic);
+        return RS_INVALID_PARAMETER;
+    }
+    for (int i = 0; forbidden_topics[i]; i++) {
+        if (strcmp(h->topic, forbidden_topics[i]) == 0) {
+            snprintf(remark, BROKER_REMARK_MAX, "Sending message to topic[%s] is forbidden.",
+                     h->topic);
+            return RS_NO_PERMISSION;
+        }
+    }
+    if (!h->retry && strlen(h->topic) > PROTO_TOPIC_V1_MAX) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "The specified topic is longer than topic max length %d.", PROTO_TOPIC_V1_MAX);
+        return RS_MESSAGE_ILLEGAL;
+    }
+    return 0;
+}
+
+static bool is_name_in(const char *name, size_t len, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (strlen(list[i]) == len && memcmp(list[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Refuse what would need delayed delivery. Retry topics are exempt (see the
+ * top of the file); their DELAY and timer properties are dropped later.
+ */
+static int check_delay(const char *props, size_t len, bool retry, char *remark)
+{
+    if (retry)
+        return 0;
+    const char *v;
+    size_t vlen;
+    if (proto_props_get(props, len, PROTO_PROP_DELAY, &v, &vlen)) {
+        char num[24];
+        snprintf(num, sizeof num, "%.*s", (int)(vlen < 23 ? vlen : 23), v);
+        char *end;
+        long level = strtol(num, &end, 10);
+        if (*end != '\0' || vlen > 23) {
+            snprintf(remark, BROKER_REMARK_MAX, "invalid DELAY property \"%s\"", num);
+            return RS_MESSAGE_ILLEGAL;
+        }
+        if (level > 0) {
+            snprintf(remark, BROKER_REMARK_MAX,
+                     "delayed messages are not supported yet (DELAY=%ld)", level);
+            return RS_MESSAGE_ILLEGAL;
+        }
+    }
+    for (int i = 0; timer_props[i]; i++) {
+        if (proto_props_get(props, len, timer_props[i], &v, &vlen)) {
+            snprintf(remark, BROKER_REMARK_MAX,
+                     "delayed messages are not supported yet (%s=%.*s)", timer_props[i],
+                     (int)(vlen < 32 ? vlen : 32), v);
+            return RS_MESSAGE_ILLEGAL;
+        }
+    }
+    return 0;
+}
+
+/* Transaction half messages are refused as upstream does with rejectTransactionMessage. */
+static int check_transaction(broker *b, const send_hdr *h, char *remark)
+{
+    if (h->retry)
+        return 0; /* upstream exempts re-published retries as well */
+    const char *v;
+    size_t vlen;
+    bool tran = proto_props_get(h->props, h->props_len, "TRAN_MSG", &v, &vlen) && vlen == 4 &&
+                strncasecmp(v, "true", 4) == 0;
+    if (tran || (h->sys_flag & PROTO_SYSFLAG_TXN_MASK) == PROTO_SYSFLAG_TXN_PREPARED) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "the broker[%s] sending transaction message is forbidden",
+                 broker_cfg(b)->broker_name);
+        return RS_NO_PERMISSION;
+    }
+    return 0;
+}
+
+static int check_body(broker *b, size_t body_len, size_t props_len, char *remark)
+{
+    uint32_t max = broker_cfg(b)->max_message_size;
+    if (body_len == 0) {
+        snprintf(remark, BROKER_REMARK_MAX, "the message body is empty");
+        return RS_MESSAGE_ILLEGAL;
+    }
+    if (body_len > max) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "the message body size %zu is over the limit maxMessageSize %u", body_len, max);
+        return RS_MESSAGE_ILLEGAL;
+    }
+    if (props_len > PROTO_PROPS_MAX) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "the message properties length %zu is over the limit %d", props_len,
+                 PROTO_PROPS_MAX);
+        return RS_MESSAGE_ILLEGAL;
+    }
+    return 0;
+}
+
+/*
+ * A retry send past maxReconsumeTimes goes to the group's dead-letter
+ * topic, queue 0 (5.x handleRetryAndDLQ). Rewrites h->topic and queue_id.
+ */
+static int divert_to_dlq(broker *b, send_hdr *h, char *remark)
+{
+    if (!h->retry || h->reconsume_times <= h->max_reconsume_times)
+        return 0;
+    const char *group = h->topic + sizeof BROKER_RETRY_PREFIX - 1;
+    char dlq[PROTO_TOPIC_MAX + 2];
+    snprintf(dlq, sizeof dlq, "%s%s", BROKER_DLQ_PREFIX, group);
+    engine_topic_config tc;
+    if (broker_topic_ensure(b, dlq, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc) != 0) {
+        snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!", dlq);
+        return RS_SYSTEM_ERROR;
+    }
+    /* h->retry stays set: the message keeps the retry exemptions (no DELAY). */
+    strcpy(h->topic, dlq);
+    h->queue_id = 0;
+    return 0;
+}
+
+/* Find or auto-create the topic; retry topics fall back to one queue. */
+static int resolve_topic(broker *b, const send_hdr *h, engine_topic_config *tc, char *remark)
+{
+    uint32_t want = h->default_queue_nums > 0 ? (uint32_t)h->default_queue_nums : 1;
+    int rc = broker_topic_get_or_create(b, h->topic, h->default_topic, want, tc);
+    if (rc != 0 && h->retry)
+        rc = broker_topic_ensure(b, h->topic, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE, tc);
+    if (rc != 0) {
+        snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!",
+                 h->topic);
+        return RS_TOPIC_NOT_EXIST;
+    }
+    if (tc->order && !(broker_cfg(b)->broker_permission & ENGINE_PERM_WRITE)) {
+        snprintf(remark, BROKER_REMARK_MAX, "the broker[%s] sending message is forbidden",
+                 broker_cfg(b)->broker_name);
+        return RS_NO_PERMISSION;
+    }
+    return 0;
+}
+
+/* The queue to write: the requested one if it exists, else a round-robin pick. */
+static int pick_queue(const send_hdr *h, const engine_topic_config *tc, const conn *c,
+                      uint32_t *queue, char *remark)
+{
+    uint32_t limit = tc->read_queue_nums > tc->write_queue_nums ? tc->read_queue_nums
+                                                                : tc->write_queue_nums;
+    if (h->queue_id >= 0 && (uint32_t)h->queue_id < limit) {
+        *queue = (uint32_t)h->queue_id;
+        return 0;
+    }
+    if (h->queue_id < 0 && tc->write_queue_nums > 0) {
+        *queue = next_queue_pick++ % tc->write_queue_nums;
+        return 0;
+    }
+    snprintf(remark, BROKER_REMARK_MAX,
+             "request queueId[%d] is illegal, topic:[%s] topicConfig.writeQueueNums:[%u] "
+             "topicConfig.readQueueNums:[%u] producer:[%s]",
+             h->queue_id, h->topic, tc->write_queue_nums, tc->read_queue_nums, conn_peer(c));
+    return RS_INVALID_PARAMETER;
+}
+
+/* ------------------------------------------------------------------ */
+/* Properties                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Append one raw pair; values may hold 0x01 (only the first splits), so no checks. */
+static void put_pair(char *out, size_t *len, const char *name, size_t nlen, const char *value,
+                     size_t vlen)
+{
+    memcpy(out + *len, name, nlen);
+    *len += nlen;
+    out[(*len)++] = PROTO_PROP_NAME_VALUE_SEP;
+    memcpy(out + *len, value, vlen);
+    *len += vlen;
+    out[(*len)++] = PROTO_PROP_SEP;
+}
+
+/* Does this pair stay in the stored properties? */
+static bool keep_prop(const char *name, size_t nlen, bool retry)
+{
+    if (is_name_in(name, nlen, broker_owned_props))
+        return false;
+    if (retry && (is_name_in(name, nlen, timer_props) ||
+                  (nlen == 5 && memcmp(name, PROTO_PROP_DELAY, 5) == 0)))
+        return false;
+    return true;
+}
+
+/* Does the properties string hold a pair named name[0..nlen)? */
+static bool has_prop(const char *props, size_t len, const char *name, size_t nlen)
+{
+    proto_props_iter it;
+    const char *n, *v;
+    size_t nl, vl;
+    proto_props_iter_init(&it, props, len);
+    while (proto_props_next(&it, &n, &nl, &v, &vl))
+        if (nl == nlen && memcmp(n, name, nlen) == 0)
+            return true;
+    return false;
+}
+
+/* The message's own pairs, less those the broker sets. */
+static void copy_own_props(char *out, size_t *at, const char *own, size_t own_len, bool retry)
+{
+    proto_props_iter it;
+    const char *n, *v;
+    size_t nl, vl;
+    proto_props_iter_init(&it, own, own_len);
+    while (proto_props_next(&it, &n, &nl, &v, &vl))
+        if (keep_prop(n, nl, retry))
+            put_pair(out, at, n, nl, v, vl);
+}
+
+/*
+ * The batch header's pairs the entry lacks: upstream appends the batch's
+ * properties (WAIT, ...) to every entry. A batch-level UNIQ_KEY is skipped
+ * so that each message keeps its own.
+ */
+static void copy_batch_props(char *out, size_t *at, const char *batch, size_t batch_len,
+                             const char *own, size_t own_len, bool retry)
+{
+    proto_props_iter it;
+    const char *n, *v;
+    size_t nl, vl;
+    size_t uniq_len = strlen(PROTO_PROP_UNIQ_KEY);
+    proto_props_iter_init(&it, batch, batch_len);
+    while (proto_props_next(&it, &n, &nl, &v, &vl)) {
+        bool uniq = nl == uniq_len && memcmp(n, PROTO_PROP_UNIQ_KEY, nl) == 0;
+        if (!uniq && keep_prop(n, nl, retry) && !has_prop(own, own_len, n, nl))
+            put_pair(out, at, n, nl, v, vl);
+    }
+}
+
+/*
+ * The stored properties of one message: its own pairs, the batch header's
+ * pairs it lacks, a UNIQ_KEY when it has none (as 5.x does), then
+ * MSG_REGION, TRACE_ON and CLUSTER. Returns a malloc'ed buffer, its length
+ * in *len, and the message's UNIQ_KEY (malloc'ed) in *uniq if wanted.
+ */
+static char *build_props(broker *b, const char *own, size_t own_len, const char *batch,
+                         size_t batch_len, bool retry, size_t *len, char **uniq)
+{
+    char *out = malloc(own_len + batch_len + ADDED_PROPS_ROOM);
+    if (!out)
+        abort();
+    size_t at = 0;
+    copy_own_props(out, &at, own, own_len, retry);
+    copy_batch_props(out, &at, batch, batch_len, own, own_len, retry);
+    const char *uv;
+    size_t ul;
+    char fresh[33];
+    if (!proto_props_get(own, own_len, PROTO_PROP_UNIQ_KEY, &uv, &ul)) {
+        proto_uniq_id_new(broker_store_host(b)->ip, fresh);
+        uv = fresh;
+        ul = strlen(fresh);
+        put_pair(out, &at, PROTO_PROP_UNIQ_KEY, strlen(PROTO_PROP_UNIQ_KEY), uv, ul);
+    }
+    if (uniq)
+        *uniq = strndup(uv, ul);
+    const char *cluster = broker_cfg(b)->broker_cluster_name;
+    put_pair(out, &at, "MSG_REGION", 10, MSG_REGION_VALUE, strlen(MSG_REGION_VALUE));
+    put_pair(out, &at, "TRACE_ON", 8, TRACE_ON_VALUE, strlen(TRACE_ON_VALUE));
+    put_pair(out, &at, "CLUSTER", 7, cluster, strlen(cluster));
+    *len = at;
+    return out;
+}
+
+static void send_msgs_free(send_msgs *sm)
+{
+    for (uint32_t i = 0; i < sm->n; i++)
+        free(sm->props[i]);
+    free(sm->props);
+    free(sm->msgs);
+    free(sm->first_uniq);
+    memset(sm, 0, sizeof *sm);
+}
+
+static void send_msgs_alloc(send_msgs *sm, uint32_t n)
+{
+    sm->msgs = calloc(n, sizeof *sm->msgs);
+    sm->props = calloc(n, sizeof *sm->props);
+    if (!sm->msgs || !sm->props)
+        abort();
+    sm->n = n;
+}
+
+/* Fill message i: common fields from the header, props built from own + batch. */
+static int fill_msg(broker *b, const send_hdr *h, const proto_host *born, send_msgs *sm,
+                    uint32_t i, int32_t flag, const uint8_t *body, uint32_t body_len,
+                    const char *own, size_t own_len, const char *batch, size_t batch_len,
+                    char *remark)
+{
+    size_t plen = 0;
+    sm->props[i] = build_props(b, own, own_len, batch, batch_len, h->retry, &plen,
+                               i == 0 ? &sm->first_uniq : NULL);
+    if (plen > PROTO_PROPS_MAX) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "the message properties length %zu is over the limit %d", plen,
+                 PROTO_PROPS_MAX);
+        return RS_MESSAGE_ILLEGAL;
+    }
+    engine_msg *m = &sm->msgs[i];
+    m->flag = flag;
+    m->sys_flag = h->sys_flag & ~(PROTO_SYSFLAG_BORNHOST_V6 | PROTO_SYSFLAG_STOREHOST_V6);
+    m->born_timestamp = h->born_ts;
+    m->born_host = *born;
+    m->reconsume_times = h->reconsume_times;
+    m->body = body;
+    m->body_len = body_len;
+    m->props = sm->props[i];
+    m->props_len = (uint32_t)plen;
+    return 0;
+}
+
+/* One message from the request body. */
+static int prepare_single(broker *b, const send_hdr *h, const proto_cmd *req,
+                          const proto_host *born, send_msgs *sm, char *remark)
+{
+    send_msgs_alloc(sm, 1);
+    return fill_msg(b, h, born, sm, 0, h->flag, req->body, (uint32_t)req->body_len, h->props,
+                    h->props_len, "", 0, remark);
+}
+
+/* Count the entries of a batch body, checking each (§4.7). */
+static int count_batch(broker *b, const send_hdr *h, const proto_cmd *req, uint32_t *n,
+                       char *remark)
+{
+    size_t pos = 0;
+    proto_batch_entry e;
+    int rc;
+    *n = 0;
+    while ((rc = proto_batch_next(req->body, req->body_len, &pos, &e)) == 1) {
+        int code = check_body(b, e.body_len, e.props_len, remark);
+        if (code == 0)
+            code = check_delay(e.props, e.props_len, h->retry, remark);
+        if (code != 0)
+            return code;
+        if (++*n > BATCH_MAX_MSGS) {
+            snprintf(remark, BROKER_REMARK_MAX, "the batch holds more than %d messages",
+                     BATCH_MAX_MSGS);
+            return RS_MESSAGE_ILLEGAL;
+        }
+    }
+    if (rc < 0 || *n == 0) {
+        snprintf(remark, BROKER_REMARK_MAX, rc < 0 ? "the batch body is malformed"
+                                                   : "the batch holds no message");
+        return RS_MESSAGE_ILLEGAL;
+    }
+    return 0;
+}
+
+/* Every entry of a batch, each its own message. */
+static int prepare_batch(broker *b, const send_hdr *h, const proto_cmd *req,
+                         const proto_host *born, send_msgs *sm, char *remark)
+{
+    uint32_t n;
+    int code = count_batch(b, h, req, &n, remark);
+    if (code != 0)
+        return code;
+    send_msgs_alloc(sm, n);
+    size_t pos = 0;
+    proto_batch_entry e;
+    for (uint32_t i = 0; i < n && proto_batch_next(req->body, req->body_len, &pos, &e) == 1;
+         i++) {
+        code = fill_msg(b, h, born, sm, i, e.flag, e.body, e.body_len, e.props, e.props_len,
+                        h->props, h->props_len, remark);
+        if (code != 0)
+            return code;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The handler                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Everything that can be refused before the topic is looked up. */
+static int precheck(broker *b, send_hdr *h, const proto_cmd *req, char *remark)
+{
+    int code = check_topic_name(h, remark);
+    if (code == 0 && h->batch && h->retry) {
+        snprintf(remark, BROKER_REMARK_MAX, "batch messages cannot be sent to a retry topic [%s]",
+                 h->topic);
+        code = RS_MESSAGE_ILLEGAL;
+    }
+    if (code == 0 && h->batch && req->body_len == 0) {
+        snprintf(remark, BROKER_REMARK_MAX, "the batch holds no message");
+        code = RS_MESSAGE_ILLEGAL;
+    }
+    if (code == 0)
+        code = check_body(b, req->body_len, h->batch ? 0 : h->props_len, remark);
+    if (code == 0 && !h->batch)
+        code = check_delay(h->props, h->props_len, h->retry, remark);
+    if (code == 0)
+        code = check_transaction(b, h, remark);
+    if (code == 0)
+        code = divert_to_dlq(b, h, remark);
+    return code;
+}
+
+static send_job *job_new(broker *b, conn *c, const proto_cmd *req, const send_hdr *h,
+                         uint32_t queue, send_msgs *sm)
+{
+    send_job *j = calloc(1, sizeof *j + sm->n * sizeof(uint64_t));
+    if (!j)
+        abort();
+    j->b = b;
+    j->conn_id = conn_id(c);
+    j->opaque = req->opaque;
+    j->oneway = proto_cmd_is_oneway(req);
+    j->queue_id = queue;
+    j->n = sm->n;
+    strcpy(j->topic, h->topic);
+    if (!h->batch) {
+        j->uniq_key = sm->first_uniq; /* the job owns it now */
+        sm->first_uniq = NULL;
+    }
+    return j;
+}
+
+static void send_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker *b = ctx;
+    char remark[BROKER_REMARK_MAX];
+    send_hdr h;
+    send_msgs sm = {0};
+    engine_topic_config tc;
+    uint32_t queue = 0;
+    int code = parse_header(req, &h, remark);
+    if (code == 0)
+        code = precheck(b, &h, req, remark);
+    if (code == 0)
+        code = resolve_topic(b, &h, &tc, remark);
+    if (code == 0)
+        code = pick_queue(&h, &tc, c, &queue, remark);
+    if (code != 0)
+        goto refuse;
+
+    proto_host born = {.port = 0};
+    conn_peer_host(c, born.ip, &born.port);
+    code = h.batch ? prepare_batch(b, &h, req, &born, &sm, remark)
+                   : prepare_single(b, &h, req, &born, &sm, remark);
+    if (code != 0)
+        goto refuse;
+
+    send_job *j = job_new(b, c, req, &h, queue, &sm);
+    int rc = engine_append(broker_engine(b), h.topic, strlen(h.topic), queue, sm.msgs, sm.n,
+                           append_cb, j);
+    send_msgs_free(&sm); /* the engine copied the messages */
+    if (rc != 0) {
+        store_error_remark(rc, h.topic, remark, sizeof remark);
+        free(j->uniq_key);
+        free(j);
+        send_fail(c, req, broker_store_error_code(rc), remark);
+    }
+    return;
+
+refuse:
+    send_msgs_free(&sm);
+    send_fail(c, req, code, remark);
+}
+
+void broker_send_register(broker *b)
+{
+    server *s = broker_server(b);
+    server_register(s, RC_SEND_MESSAGE, send_handler, b);
+    server_register(s, RC_SEND_MESSAGE_V2, send_handler, b);
+    server_register(s, RC_SEND_BATCH_MESSAGE, send_handler, b);
+}

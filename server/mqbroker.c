@@ -1,0 +1,105 @@
+/*
+ * mqbroker: the lsmq broker program.
+ *
+ *   mqbroker [-c broker.conf] [-n 'host:port;host:port'] [--key=value ...]
+ *            [--embedded-namesrv]
+ *
+ * With --embedded-namesrv (or embeddedNamesrv=true) a name server runs in
+ * the same process on embeddedNamesrvPort, and the broker registers with it.
+ * SIGTERM or SIGINT: stop accepting, finish in-flight work, close the store.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+#include "namesrv.h"
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    lsmq_log("broker: signal %d, shutting down", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+    broker_config cfg;
+    broker_config_init(&cfg);
+    char err[1024] = "";
+    if (broker_config_parse_args(&cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "mqbroker: %s\n", err);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct ev_loop *loop = ev_default_loop(0);
+
+    server *ns_srv = NULL;
+    namesrv *ns = NULL;
+    if (cfg.embedded_namesrv) {
+        server_config sc;
+        server_config_init(&sc);
+        sc.name = "namesrv";
+        namesrv_config nc;
+        namesrv_config_init(&nc);
+        nc.listen_port = cfg.embedded_namesrv_port;
+        int bound = 0;
+        server_create(loop, &sc, &ns_srv);
+        int rc = server_listen(ns_srv, "0.0.0.0", nc.listen_port, &bound);
+        if (rc != 0 || namesrv_create(ns_srv, &nc, &ns) != 0) {
+            fprintf(stderr, "mqbroker: cannot start the embedded name server on port %d: %s\n",
+                    nc.listen_port, lsmq_strerror(rc));
+            return 1;
+        }
+        if (!cfg.namesrv_addr[0])
+            snprintf(cfg.namesrv_addr, sizeof cfg.namesrv_addr, "127.0.0.1:%d", bound);
+        printf("name server listening on 127.0.0.1:%d\n", bound);
+    }
+
+    server_config sc;
+    server_config_init(&sc);
+    sc.name = "broker";
+    server *srv;
+    server_create(loop, &sc, &srv);
+    int bound = 0;
+    int rc = server_listen(srv, "0.0.0.0", cfg.listen_port, &bound);
+    if (rc != 0) {
+        fprintf(stderr, "mqbroker: cannot listen on port %d: %s\n", cfg.listen_port,
+                lsmq_strerror(rc));
+        return 1;
+    }
+    cfg.listen_port = bound; /* --listenPort=0 picks a free port */
+    broker *b;
+    if (broker_create(&cfg, srv, &b, err, sizeof err) != 0) {
+        fprintf(stderr, "mqbroker: %s\n", err);
+        server_destroy(srv);
+        return 1;
+    }
+    printf("broker %s of cluster %s listening on %s, store %s, name servers %s\n",
+           cfg.broker_name, cfg.broker_cluster_name, broker_addr(b), cfg.store_path_root_dir,
+           cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)");
+    fflush(stdout);
+
+    ev_signal sigterm, sigint;
+    ev_signal_init(&sigterm, stop_cb, SIGTERM);
+    ev_signal_init(&sigint, stop_cb, SIGINT);
+    ev_signal_start(loop, &sigterm);
+    ev_signal_start(loop, &sigint);
+    ev_run(loop, 0);
+
+    server_stop_listening(srv);
+    if (ns_srv)
+        server_stop_listening(ns_srv);
+    broker_destroy(b);
+    server_destroy(srv);
+    if (ns) {
+        namesrv_destroy(ns);
+        server_destroy(ns_srv);
+    }
+    ev_signal_stop(loop, &sigterm);
+    ev_signal_stop(loop, &sigint);
+    ev_loop_destroy(loop);
+    lsmq_log("broker: stopped");
+    return 0;
+}

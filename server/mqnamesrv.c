@@ -1,0 +1,72 @@
+/*
+ * mqnamesrv: the lsmq name server program.
+ *
+ *   mqnamesrv [-c namesrv.conf] [--listenPort=9876]
+ *             [--brokerChannelExpiredTime=ms] [--scanNotActiveBrokerInterval=ms]
+ *             [--orderMessageEnable=true]
+ *
+ * Brokers register with it; clients ask it for routes. SIGTERM or SIGINT:
+ * stop accepting, flush what is queued, exit 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "namesrv.h"
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    lsmq_log("namesrv: signal %d, shutting down", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+    namesrv_config cfg;
+    namesrv_config_init(&cfg);
+    char err[1024] = "";
+    if (namesrv_config_parse_args(&cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "mqnamesrv: %s\n", err);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct ev_loop *loop = ev_default_loop(0);
+
+    server_config sc;
+    server_config_init(&sc);
+    sc.name = "namesrv";
+    server *srv;
+    server_create(loop, &sc, &srv);
+    int bound = 0;
+    int rc = server_listen(srv, "0.0.0.0", cfg.listen_port, &bound);
+    if (rc != 0) {
+        fprintf(stderr, "mqnamesrv: cannot listen on port %d: %s\n", cfg.listen_port,
+                lsmq_strerror(rc));
+        server_destroy(srv);
+        ev_loop_destroy(loop);
+        return 1;
+    }
+    cfg.listen_port = bound; /* --listenPort=0 picks a free port */
+    namesrv *ns;
+    namesrv_create(srv, &cfg, &ns);
+    printf("name server listening on 0.0.0.0:%d (broker expiry %u ms, scan every %u ms)\n",
+           bound, cfg.broker_expire_ms, cfg.scan_interval_ms);
+    fflush(stdout);
+
+    ev_signal sigterm, sigint;
+    ev_signal_init(&sigterm, stop_cb, SIGTERM);
+    ev_signal_init(&sigint, stop_cb, SIGINT);
+    ev_signal_start(loop, &sigterm);
+    ev_signal_start(loop, &sigint);
+    ev_run(loop, 0);
+
+    server_stop_listening(srv);
+    namesrv_destroy(ns); /* unhooks itself, so closing connections below is safe */
+    server_destroy(srv);
+    ev_signal_stop(loop, &sigterm);
+    ev_signal_stop(loop, &sigint);
+    ev_loop_destroy(loop);
+    lsmq_log("namesrv: stopped");
+    return 0;
+}

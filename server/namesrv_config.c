@@ -1,0 +1,161 @@
+/*
+ * Name server configuration with RocketMQ's key names, from a properties
+ * file (-c FILE: key=value lines, # comments) and --key=value arguments;
+ * later settings win. Files may carry upstream keys lsmq does not use: they
+ * are reported and skipped. Unknown keys on the command line are errors.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "namesrv.h"
+
+void namesrv_config_init(namesrv_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->listen_port = 9876;
+    c->broker_expire_ms = 120000;
+    c->scan_interval_ms = 5000;
+}
+
+static void say(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    if (!errbuf || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int parse_num(const char *v, unsigned long max, unsigned long *out)
+{
+    if (!isdigit((unsigned char)*v))
+        return LSMQ_EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (errno || *end || x > max)
+        return LSMQ_EINVAL;
+    *out = x;
+    return 0;
+}
+
+/* One key; LSMQ_ENOTFOUND for a key we do not know. */
+static int set_key(namesrv_config *c, const char *key, const char *value, char *errbuf,
+                   size_t errlen)
+{
+    unsigned long n = 0;
+    int rc = 0;
+    if (strcmp(key, "listenPort") == 0) {
+        if ((rc = parse_num(value, 65535, &n)) == 0)
+            c->listen_port = (int)n;
+    } else if (strcmp(key, "brokerChannelExpiredTime") == 0) {
+        if ((rc = parse_num(value, UINT32_MAX, &n)) == 0 && n == 0)
+            rc = LSMQ_EINVAL;
+        if (rc == 0)
+            c->broker_expire_ms = (uint32_t)n;
+    } else if (strcmp(key, "scanNotActiveBrokerInterval") == 0) {
+        if ((rc = parse_num(value, UINT32_MAX, &n)) == 0 && n == 0)
+            rc = LSMQ_EINVAL;
+        if (rc == 0)
+            c->scan_interval_ms = (uint32_t)n;
+    } else if (strcmp(key, "orderMessageEnable") == 0) {
+        if (strcasecmp(value, "true") == 0)
+            c->order_message_enable = 1;
+        else if (strcasecmp(value, "false") == 0)
+            c->order_message_enable = 0;
+        else
+            rc = LSMQ_EINVAL;
+    } else {
+        say(errbuf, errlen, "unknown configuration key '%s'", key);
+        return LSMQ_ENOTFOUND;
+    }
+    if (rc != 0)
+        say(errbuf, errlen, "bad value for %s: '%s'", key, value);
+    return rc;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = 0;
+    return s;
+}
+
+static int load_file(namesrv_config *c, const char *path, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int err = errno;
+        say(errbuf, errlen, "cannot read %s: %s", path, strerror(err));
+        return -err;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == '!')
+            continue;
+        char *eq = strpbrk(s, "=:");
+        if (!eq) {
+            say(errbuf, errlen, "%s:%d: expected key=value", path, lineno);
+            rc = LSMQ_EINVAL;
+            break;
+        }
+        *eq = 0;
+        char *key = trim(s), *value = trim(eq + 1);
+        char why[256];
+        rc = set_key(c, key, value, why, sizeof why);
+        if (rc == LSMQ_ENOTFOUND) {
+            fprintf(stderr, "%s:%d: ignoring unsupported key %s\n", path, lineno, key);
+            rc = 0;
+        } else if (rc != 0) {
+            say(errbuf, errlen, "%s:%d: %s", path, lineno, why);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int namesrv_config_parse_args(namesrv_config *c, int argc, char **argv, char *errbuf,
+                              size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc;
+        if (strcmp(a, "-c") == 0) {
+            if (i + 1 >= argc) {
+                say(errbuf, errlen, "-c needs a file name");
+                return LSMQ_EINVAL;
+            }
+            rc = load_file(c, argv[++i], errbuf, errlen);
+        } else if (strncmp(a, "--", 2) == 0 && strchr(a, '=')) {
+            const char *eq = strchr(a, '=');
+            char key[128];
+            size_t klen = (size_t)(eq - a - 2);
+            if (klen == 0 || klen >= sizeof key) {
+                say(errbuf, errlen, "bad option '%s'", a);
+                return LSMQ_EINVAL;
+            }
+            memcpy(key, a + 2, klen);
+            key[klen] = 0;
+            rc = set_key(c, key, eq + 1, errbuf, errlen);
+        } else {
+            say(errbuf, errlen, "unknown argument '%s' (use -c FILE or --key=value)", a);
+            rc = LSMQ_EINVAL;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

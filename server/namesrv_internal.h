@@ -1,0 +1,167 @@
+/*
+ * Internals shared by the name server's files (namesrv*.c): the route
+ * tables, the JSON text helpers and the per-file handler registration.
+ *
+ * The tables mirror RocketMQ's RouteInfoManager:
+ *   clusters  cluster name -> broker names
+ *   brokers   broker name  -> BrokerData (cluster, addresses by broker id)
+ *   topics    topic        -> broker name -> QueueData
+ *   live      broker addr  -> last registration, its connection, DataVersion
+ * Everything lives on the loop thread, so nothing here is locked. Strings
+ * are owned by the struct holding them; allocation failure aborts (sizes
+ * are small and chosen by us, not by peers).
+ */
+#ifndef LSMQ_SERVER_NAMESRV_INTERNAL_H
+#define LSMQ_SERVER_NAMESRV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "namesrv.h"
+
+/* 4.x admin code missing from codes.h: give back the write bit wiped by 205. */
+#define NS_RC_ADD_WRITE_PERM_OF_BROKER 327
+
+/* KV namespace whose entries become TopicRouteData.orderTopicConf. */
+#define NS_ORDER_TOPIC_CONFIG "ORDER_TOPIC_CONFIG"
+
+/* A broker's DataVersion; 4.x brokers send no stateVersion. */
+typedef struct ns_version {
+    int64_t counter;
+    int64_t timestamp;
+    int64_t state_version;
+    bool has_state;
+} ns_version;
+
+typedef struct ns_addr {
+    int64_t id;   /* 0 = master */
+    char *addr;   /* "ip:port" */
+} ns_addr;
+
+typedef struct ns_broker {
+    char *name;
+    char *cluster;
+    ns_addr *addrs;          /* kept sorted by id */
+    size_t n_addrs, cap_addrs;
+    UT_hash_handle hh;
+} ns_broker;
+
+typedef struct ns_cluster {
+    char *name;
+    char **brokers;          /* broker names, no duplicates */
+    size_t n_brokers, cap_brokers;
+    UT_hash_handle hh;
+} ns_cluster;
+
+typedef struct ns_queue {
+    char *broker_name;
+    int32_t read_queue_nums;
+    int32_t write_queue_nums;
+    int32_t perm;
+    int32_t topic_sys_flag;
+    UT_hash_handle hh;
+} ns_queue;
+
+typedef struct ns_topic {
+    char *name;
+    ns_queue *queues;        /* by broker name */
+    UT_hash_handle hh;
+} ns_topic;
+
+typedef struct ns_live {
+    char *addr;              /* key */
+    char *cluster;
+    char *broker_name;
+    int64_t broker_id;
+    char *ha_addr;
+    double last_update;      /* ev_now() of the last registration */
+    uint64_t conn_id;        /* connection of the last registration */
+    ns_version version;
+    UT_hash_handle hh;
+} ns_live;
+
+typedef struct ns_kv {
+    char *key;
+    char *value;
+    UT_hash_handle hh;
+} ns_kv;
+
+typedef struct ns_kv_space {
+    char *name;
+    ns_kv *items;
+    UT_hash_handle hh;
+} ns_kv_space;
+
+struct namesrv {
+    server *srv;
+    struct ev_loop *loop;
+    namesrv_config cfg;
+    ev_timer scan;
+    ns_cluster *clusters;
+    ns_broker *brokers;
+    ns_topic *topics;
+    ns_live *live;
+    ns_kv_space *kv;
+};
+
+/* ---- namesrv.c: tables ---- */
+char *ns__strdup(const char *s);
+void *ns__alloc(size_t n);           /* zeroed; aborts on failure */
+ns_cluster *ns__cluster_get(namesrv *ns, const char *name, bool create);
+ns_broker *ns__broker_get(namesrv *ns, const char *name, const char *cluster, bool create);
+/* Drop bd with its queue data and cluster entry; returns how many topics went with it. */
+size_t ns__broker_drop(namesrv *ns, ns_broker *bd);
+/* A registration named another cluster for this broker name: move it there. */
+void ns__broker_set_cluster(namesrv *ns, ns_broker *bd, const char *cluster);
+const char *ns__broker_addr(const ns_broker *bd, int64_t id);
+/* Set id -> addr; an entry with the same address under another id goes (slave became master). */
+void ns__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_new);
+/* Remove the entries of bd for `addr`; returns how many went. */
+size_t ns__broker_remove_addr(ns_broker *bd, const char *addr);
+bool ns__broker_remove_id(ns_broker *bd, int64_t id);
+ns_topic *ns__topic_get(namesrv *ns, const char *name, bool create);
+void ns__topic_drop(namesrv *ns, ns_topic *t);
+void ns__queue_drop(ns_topic *t, ns_queue *q);
+void ns__live_drop(namesrv *ns, ns_live *l);
+/* A broker has gone (expired, connection closed): forget its address everywhere. */
+void ns__remove_broker_addr(namesrv *ns, const char *addr, const char *why);
+
+/* ---- reply helpers (namesrv.c) ---- */
+/* Reply unless the request was oneway; frees resp either way. */
+void ns__reply(conn *c, const proto_cmd *req, proto_cmd *resp, const void *body, size_t len);
+void ns__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark);
+/* A mandatory extField; when absent, answers SYSTEM_ERROR like Java's header decoder. */
+const char *ns__need(conn *c, const proto_cmd *req, const char *key);
+
+/* ---- JSON text built by hand (namesrv_json.c): for maps with numeric keys ---- */
+typedef struct ns_buf {
+    char *p;
+    size_t len, cap;
+} ns_buf;
+void ns__buf_put(ns_buf *b, const char *s, size_t n);
+void ns__buf_puts(ns_buf *b, const char *s);
+void ns__buf_printf(ns_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A JSON string literal. ascii: escape everything past 0x7F as \uXXXX
+ * (fastjson BrowserCompatible, the "standard" route form); otherwise UTF-8
+ * goes out raw. Bytes that are not UTF-8 become U+FFFD either way.
+ */
+void ns__buf_str(ns_buf *b, const char *s, bool ascii);
+/* BrokerData object; standard = quoted numeric brokerAddrs keys. */
+void ns__buf_broker_data(ns_buf *b, const ns_broker *bd, bool standard);
+void ns__buf_version(ns_buf *b, const ns_version *v);
+
+/* ---- per-file handler registration ---- */
+void ns__register_handlers(namesrv *ns);  /* namesrv_register.c */
+void ns__routes_handlers(namesrv *ns);    /* namesrv_routes.c */
+void ns__kv_handlers(namesrv *ns);        /* namesrv_kv.c */
+void ns__kv_free(namesrv *ns);
+/* The value of namespace/key, or NULL; valid until the KV table changes. */
+const char *ns__kv_get(namesrv *ns, const char *space, const char *key);
+/* KVTable JSON of a namespace (malloc'ed), or NULL when it is empty or absent. */
+char *ns__kv_table_json(namesrv *ns, const char *space, size_t *len);
+
+#endif
