@@ -224,20 +224,33 @@ static void sub_split_tags(sub_entry *e, const char *s)
     }
 }
 
-/* Tag codes: the client's codeSet as given (the Java broker trusts it), else computed. */
+/* One codeSet element: a JSON number (Java, ali-ons) or a decimal string (Go). */
+static int64_t code_value(json_t *v)
+{
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    const char *s = json_string_value(v);
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+/*
+ * Tag codes: computed from the tags when there are any (clients derive the
+ * codeSet from them with the same hash, and not every client sends numbers),
+ * else the client's codeSet as given.
+ */
 static void sub_fill_codes(sub_entry *e, json_t *code_set)
 {
-    size_t n = json_is_array(code_set) ? json_array_size(code_set) : e->n_tags;
+    size_t n = e->n_tags ? e->n_tags : json_is_array(code_set) ? json_array_size(code_set) : 0;
     if (n == 0)
         return;
     e->pub.codes = calloc(n, sizeof *e->pub.codes);
     if (!e->pub.codes)
         abort();
     for (size_t i = 0; i < n; i++) {
-        if (json_is_array(code_set))
-            e->pub.codes[i] = json_integer_value(json_array_get(code_set, i));
-        else
+        if (e->n_tags)
             e->pub.codes[i] = proto_tag_hash(e->tags[i], strlen(e->tags[i]));
+        else
+            e->pub.codes[i] = code_value(json_array_get(code_set, i));
     }
     e->pub.n_codes = n;
 }
