@@ -102,17 +102,40 @@ static void commit_job(mqclient *mqc, void *arg)
     }
 }
 
-/* What destroy commits with answered requests: (address, header) pairs. */
+/*
+ * Destroy commits every offset with answered requests, all at once, and
+ * waits for the answers: one slow broker costs one timeout, not one per queue.
+ */
 typedef struct final_commits {
-    size_t n;
-    char **addrs;
-    proto_cmd **cmds;
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int left;
+    int failed;
 } final_commits;
+
+typedef struct final_arg {
+    lsmq_push_consumer *c;
+    final_commits *fc;
+} final_arg;
+
+static void final_commit_cb(int rc, rpc_reply *reply, void *arg)
+{
+    final_commits *fc = arg;
+
+    pthread_mutex_lock(&fc->m);
+    if (rc != 0 || reply->cmd->code != RS_SUCCESS)
+        fc->failed++;
+    fc->left--;
+    pthread_cond_signal(&fc->cv);
+    pthread_mutex_unlock(&fc->m);
+    rpc_reply_free(reply);
+}
 
 static void final_commit_job(mqclient *mqc, void *arg)
 {
-    lsmq_push_consumer *c = ((void **)arg)[0];
-    final_commits *fc = ((void **)arg)[1];
+    final_arg *fa = arg;
+    lsmq_push_consumer *c = fa->c;
+    final_commits *fc = fa->fc;
     ostore_entry *e, *tmp;
 
     if (c->model == LSMQ_BROADCASTING) {
@@ -121,13 +144,18 @@ static void final_commit_job(mqclient *mqc, void *arg)
     }
     HASH_ITER(hh, c->offsets.map, e, tmp) {
         char *addr;
+        proto_cmd *cmd;
 
         if (e->offset < 0 || (addr = push__broker_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
-        fc->addrs = lsmq__realloc(fc->addrs, (fc->n + 1) * sizeof *fc->addrs);
-        fc->cmds = lsmq__realloc(fc->cmds, (fc->n + 1) * sizeof *fc->cmds);
-        fc->addrs[fc->n] = addr;
-        fc->cmds[fc->n++] = ostore__commit_cmd(c->group, e);
+        cmd = ostore__commit_cmd(c->group, e);
+        pthread_mutex_lock(&fc->m);
+        fc->left++;
+        pthread_mutex_unlock(&fc->m);
+        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, final_commit_cb, fc) != 0)
+            final_commit_cb(LSMQ_ECLOSED, NULL, fc);
+        proto_cmd_free(cmd);
+        free(addr);
     }
 }
 
@@ -415,8 +443,8 @@ void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
     if (c == NULL)
         return;
     if (c->started) {
-        final_commits fc = {0};
-        void *args[2] = {c, &fc};
+        final_commits fc;
+        final_arg fa = {c, &fc};
 
         /* No more pulls or tasks; let the running listeners finish. */
         mqc__post_wait(c->mqc, stop_job, c);
@@ -424,20 +452,20 @@ void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
         while (c->tasks > 0)
             pthread_cond_wait(&c->cv, &c->lock);
         pthread_mutex_unlock(&c->lock);
-        mqc__post_wait(c->mqc, final_commit_job, args);
-        for (i = 0; i < fc.n; i++) {
-            rpc_reply *reply = NULL;
-
-            if (mqc__call_sync(c->mqc, fc.addrs[i], fc.cmds[i], NULL, 0, STOP_TIMEOUT_MS,
-                               &reply) != 0)
-                lsmq__log(LSMQ_LOG_WARN, "%s: final offset commit to %s failed", c->group,
-                          fc.addrs[i]);
-            rpc_reply_free(reply);
-            proto_cmd_free(fc.cmds[i]);
-            free(fc.addrs[i]);
-        }
-        free(fc.addrs);
-        free(fc.cmds);
+        memset(&fc, 0, sizeof fc);
+        pthread_mutex_init(&fc.m, NULL);
+        pthread_cond_init(&fc.cv, NULL);
+        mqc__post_wait(c->mqc, final_commit_job, &fa);
+        /* Each request is answered, timed out or failed by the I/O thread. */
+        pthread_mutex_lock(&fc.m);
+        while (fc.left > 0)
+            pthread_cond_wait(&fc.cv, &fc.m);
+        pthread_mutex_unlock(&fc.m);
+        if (fc.failed)
+            lsmq__log(LSMQ_LOG_WARN, "%s: %d final offset commit(s) failed", c->group,
+                      fc.failed);
+        pthread_mutex_destroy(&fc.m);
+        pthread_cond_destroy(&fc.cv);
         if (c->model == LSMQ_CLUSTERING)
             mqc__unregister(c->mqc, NULL, c->group, STOP_TIMEOUT_MS / 2);
         mqc__stop(c->mqc);

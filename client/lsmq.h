@@ -242,9 +242,12 @@ typedef void lsmq_send_cb(int rc, const lsmq_send_result *res, void *arg);
 /**
  * Send one message without waiting. The message is copied; cb is called
  * exactly once, with the same retry rules as lsmq_producer_send, when this
- * returns 0. The first send to a topic blocks for its route.
- * @return 0 (queued), or an error and cb is never called. Any thread
- * (including a send callback).
+ * returns 0. The first send to a topic blocks for its route. When the
+ * in-flight cap is reached it waits for room (up to the send timeout).
+ * @return 0 (queued), or an error and cb is never called. Any thread,
+ * including a send callback: there it never blocks, so it fails with
+ * LSMQ_ENOTFOUND while the topic's route is not known yet (a look-up
+ * starts) and with LSMQ_EBUSY at the in-flight cap.
  */
 int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_cb *cb,
                              void *arg);
@@ -252,7 +255,7 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
 /**
  * Send one message without any answer from the broker (oneway, no retry).
  * Returns once the request is queued for writing; a failure after that is
- * not reported. Any thread.
+ * not reported. Any thread except p's I/O thread (LSMQ_EINVAL there).
  */
 int lsmq_producer_send_oneway(lsmq_producer *p, const lsmq_out_message *m);
 

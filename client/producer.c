@@ -33,8 +33,8 @@ struct lsmq_producer {
     char *group;
     int max_inflight;
     int started;
-    int closing;
-    pthread_mutex_t lock;   /* inflight and closing */
+    atomic_int closing;     /* read unlocked by senders */
+    pthread_mutex_t lock;   /* inflight */
     pthread_cond_t cv;
     int inflight;
 };
@@ -194,7 +194,6 @@ int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
             fill_results(req, r, q, reply->cmd, res);
             rpc_reply_free(reply);
             route__unref(r);
-            lsmq__error(-1, "no error");
             return 0;
         }
         rc = lsmq__broker_error(reply->cmd, "send");
@@ -417,7 +416,7 @@ void lsmq_producer_destroy(lsmq_producer *p)
         return;
     if (p->started) {
         pthread_mutex_lock(&p->lock);
-        p->closing = 1;
+        atomic_store(&p->closing, 1);
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += p->s.timeout_ms / 1000 + 1;
         while (p->inflight > 0) {
@@ -437,10 +436,9 @@ void lsmq_producer_destroy(lsmq_producer *p)
 
 static int check_running(lsmq_producer *p)
 {
-    if (p == NULL || !p->started || p->closing) {
-        lsmq__error(-1, p && p->closing ? "producer is being destroyed"
-                                        : "producer not started");
-        return p && p->closing ? LSMQ_ECLOSED : LSMQ_EINVAL;
+    if (p == NULL || !p->started || atomic_load(&p->closing)) {
+        lsmq__error(-1, p && p->started ? "producer is being destroyed" : "producer not started");
+        return p && p->started ? LSMQ_ECLOSED : LSMQ_EINVAL;
     }
     if (mqc__in_loop(p->s.mqc)) {
         lsmq__error(-1, "synchronous send from the producer's own callback");
@@ -541,9 +539,9 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     send_op *op;
     int rc;
 
-    if (p == NULL || !p->started || p->closing || cb == NULL) {
+    if (p == NULL || !p->started || atomic_load(&p->closing) || cb == NULL) {
         lsmq__error(-1, "producer not running, or no callback");
-        return p && p->closing ? LSMQ_ECLOSED : LSMQ_EINVAL;
+        return p && p->started && cb ? LSMQ_ECLOSED : LSMQ_EINVAL;
     }
     op = lsmq__calloc(1, sizeof *op);
     rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL,

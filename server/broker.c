@@ -12,6 +12,13 @@
 #include "broker.h"
 #include "log.h"
 
+typedef struct register_waiter {
+    struct register_waiter *next;
+    uint64_t gen;
+    void (*fn)(void *arg);
+    void *arg;
+} register_waiter;
+
 struct broker {
     broker_config cfg;
     engine *e;
@@ -22,7 +29,54 @@ struct broker {
     broker_pull *pull;
     broker_locks *locks;
     broker_registrar *registrar;
+    uint64_t topics_register_gen; /* loop thread */
+    uint64_t registered_gen;      /* loop thread */
+    register_waiter *waiters;
 };
+
+uint64_t broker_topics_register_gen(broker *b) { return b->topics_register_gen; }
+
+void broker_after_register(broker *b, uint64_t gen, void (*fn)(void *), void *arg)
+{
+    if (gen <= b->registered_gen) {
+        fn(arg);
+        return;
+    }
+    register_waiter *w = malloc(sizeof *w);
+    if (!w)
+        abort();
+    *w = (register_waiter){b->waiters, gen, fn, arg};
+    b->waiters = w;
+}
+
+/* Run the waiters of generations up to gen (all of them when gen is UINT64_MAX). */
+static void run_waiters(broker *b, uint64_t gen)
+{
+    register_waiter **pp = &b->waiters, *ready = NULL;
+    while (*pp) {
+        register_waiter *w = *pp;
+        if (w->gen <= gen) {
+            *pp = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    while (ready) {
+        register_waiter *w = ready;
+        ready = w->next;
+        w->fn(w->arg);
+        free(w);
+    }
+}
+
+void broker__registered(broker *b, uint64_t gen)
+{
+    if (gen > b->registered_gen)
+        b->registered_gen = gen;
+    run_waiters(b, b->registered_gen);
+}
 
 engine *broker_engine(broker *b) { return b->e; }
 server *broker_server(broker *b) { return b->srv; }
@@ -62,7 +116,9 @@ int broker_topic_ensure(broker *b, const char *topic, uint32_t queues, uint32_t 
     int rc = engine_topic_put(b->e, &tc, out);
     if (rc == 0) {
         lsmq_log("broker: created topic %s (%u queues, perm %u)", topic, queues, perm);
-        broker_register_now(b);
+        uint64_t gen = broker_register_now(b);
+        if (gen > b->topics_register_gen)
+            b->topics_register_gen = gen;
     }
     return rc;
 }
@@ -170,6 +226,7 @@ void broker_destroy(broker *b)
     engine_close(b->e);
     b->e = NULL;
     server_run_posted(b->srv);
+    run_waiters(b, UINT64_MAX); /* answer what still waited for a registration */
     broker_pull_destroy(b->pull);
     broker_locks_destroy(b->locks);
     broker_clients_destroy(b->clients);

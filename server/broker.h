@@ -120,8 +120,23 @@ int broker_topic_ensure(broker *b, const char *topic, uint32_t queues, uint32_t 
  * queue. Loop thread only. */
 void broker_pull_notify(broker *b, const char *topic, uint32_t queue_id);
 
-/* Ask the registration thread to register with the name servers now. */
-void broker_register_now(broker *b);
+/*
+ * Ask the registration thread to register with the name servers now.
+ * Returns the generation of that registration (0 when the broker has no
+ * name servers). Any thread.
+ */
+uint64_t broker_register_now(broker *b);
+/*
+ * Loop thread: run fn(arg) once a registration of generation `gen` or later
+ * has finished (at once if it has). A send that auto-created its topic is
+ * answered this way, so the topic is routable when the producer hears back,
+ * as with the Java broker, which registers before it replies.
+ */
+void broker_after_register(broker *b, uint64_t gen, void (*fn)(void *arg), void *arg);
+/* Generation of the registration asked for by the latest topic creation. */
+uint64_t broker_topics_register_gen(broker *b);
+/* Loop thread: registration `gen` finished (called by the registrar via server_post). */
+void broker__registered(broker *b, uint64_t gen);
 
 /* Map an engine error to a response code and remark. */
 int broker_store_error_code(int lsmq_err);

@@ -63,6 +63,7 @@ struct broker_registrar {
     pthread_cond_t cond;
     bool stop;
     bool now;
+    uint64_t requested_gen;  /* under lock */
     uint64_t topics_hash;
     int64_t dv_counter;
     int64_t dv_timestamp;
@@ -412,6 +413,30 @@ static void unregister_all(broker_registrar *r)
     }
 }
 
+typedef struct registered_msg {
+    broker *b;
+    uint64_t gen;
+} registered_msg;
+
+static void registered_on_loop(void *arg)
+{
+    registered_msg *m = arg;
+    broker__registered(m->b, m->gen);
+    free(m);
+}
+
+/* Tell the loop that registration round `gen` is over (done or failed: nobody
+ * waits longer than one round). */
+static void post_registered(broker_registrar *r, uint64_t gen)
+{
+    registered_msg *m = malloc(sizeof *m);
+    if (!m)
+        abort();
+    m->b = r->b;
+    m->gen = gen;
+    server_post(broker_server(r->b), registered_on_loop, m);
+}
+
 static void *run(void *arg)
 {
     broker_registrar *r = arg;
@@ -433,8 +458,11 @@ static void *run(void *arg)
             continue;
         }
         r->now = false; /* a request arriving during the round triggers another */
+        uint64_t round_gen = r->requested_gen;
         pthread_mutex_unlock(&r->lock);
         int rc = register_all(r);
+        if (round_gen)
+            post_registered(r, round_gen);
         /* At most 60 s, as upstream: name servers drop brokers silent for 120 s. */
         uint64_t period = r->cfg.register_interval_ms ? r->cfg.register_interval_ms : 30000;
         if (period > 60000)
@@ -560,16 +588,19 @@ void broker_registrar_stop(broker_registrar *r)
     free(r);
 }
 
-void broker_register_now(broker *b)
+uint64_t broker_register_now(broker *b)
 {
+    uint64_t gen = 0;
     pthread_mutex_lock(&registry_lock);
     for (broker_registrar *r = registry; r; r = r->next) {
         if (r->b == b) {
             pthread_mutex_lock(&r->lock);
             r->now = true;
+            gen = ++r->requested_gen;
             pthread_cond_signal(&r->cond);
             pthread_mutex_unlock(&r->lock);
         }
     }
     pthread_mutex_unlock(&registry_lock);
+    return gen;
 }

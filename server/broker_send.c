@@ -83,6 +83,7 @@ typedef struct send_job {
     int status;
     uint64_t queue_offset;
     char *uniq_key;             /* transactionId of a single message, or NULL */
+    uint64_t register_gen;      /* answer after this name-server registration */
     char topic[PROTO_TOPIC_MAX + 1];
     uint32_t n;
     uint64_t positions[];       /* log position of each message */
@@ -184,8 +185,8 @@ static void reply_store_error(conn *c, send_job *j)
     conn_reply(c, j->opaque, resp, NULL, 0);
 }
 
-/* Loop thread: the writer has finished this send. */
-static void send_done(void *arg)
+/* Loop thread: answer the producer and wake the queue's pulls. */
+static void send_finish(void *arg)
 {
     send_job *j = arg;
     conn *c = j->oneway ? NULL : server_conn_find(broker_server(j->b), j->conn_id);
@@ -197,6 +198,20 @@ static void send_done(void *arg)
         broker_pull_notify(j->b, j->topic, j->queue_id);
     free(j->uniq_key);
     free(j);
+}
+
+/*
+ * Loop thread: the writer has finished this send. If a topic was created
+ * just before (this send's, typically), wait until the name servers know
+ * it, so the producer's next route lookup finds it.
+ */
+static void send_done(void *arg)
+{
+    send_job *j = arg;
+    if (j->status == 0 && !j->oneway)
+        broker_after_register(j->b, j->register_gen, send_finish, j);
+    else
+        send_finish(j);
 }
 
 /* Writer thread: keep the outcome and hand the job back to the loop. */
@@ -673,6 +688,7 @@ static send_job *job_new(broker *b, conn *c, const proto_cmd *req, const send_hd
     j->oneway = proto_cmd_is_oneway(req);
     j->queue_id = queue;
     j->n = sm->n;
+    j->register_gen = broker_topics_register_gen(b);
     strcpy(j->topic, h->topic);
     if (!h->batch) {
         j->uniq_key = sm->first_uniq; /* the job owns it now */

@@ -13,8 +13,10 @@
  *    its original topic and reconsume count 1;
  *  - broadcasting: two members each get every message, offsets in local
  *    files that a restart resumes from;
+ *  - tag subscriptions ("TagA || TagC") filter what a consumer sees;
  *  - the pull (assign) consumer: assign, poll, commit, committed, seek;
- *  - batch results, ordered (selector) sends, oneway sends, error codes.
+ *  - batch results, ordered (selector) sends, oneway sends, compressed
+ *    bodies, error codes.
  * The broker is stopped with SIGTERM and must exit 0 (sanitizers clean).
  */
 #include <pthread.h>
@@ -357,7 +359,7 @@ static void test_bulk_100k(void **state)
     static member members[2];
     bulk_producer bps[MAX_PRODUCERS];
     pthread_t threads[MAX_PRODUCERS];
-    tracker t;
+    static tracker t; /* static: listeners may outlive a failed assertion */
     int64_t start;
     int i;
 
@@ -442,7 +444,7 @@ static void test_rebalance_join_leave(void **state)
     paced pc = {.topic = RB_TOPIC, .producer = 0, .count = RB_COUNT, .pause_every = 100,
                 .pause_ms = 200};
     pthread_t th;
-    tracker t;
+    static tracker t; /* static: listeners may outlive a failed assertion */
 
     create_topic(RB_TOPIC, 8);
     tracker_init(&t, 1, RB_COUNT);
@@ -489,7 +491,7 @@ static void test_offset_resume(void **state)
     static member mb;
     lsmq_producer *p;
     char body[64];
-    tracker t;
+    static tracker t; /* static: listeners may outlive a failed assertion */
     int s;
 
     create_topic(RESUME_TOPIC, 4);
@@ -562,11 +564,12 @@ static int retry_listener(const lsmq_message *m, void *arg)
 
 static void test_reconsume_later(void **state)
 {
-    retry_state rs;
+    /* Static: a listener must never see a dead stack frame, even after a failure. */
+    static retry_state rs;
     lsmq_push_consumer *c = NULL;
     lsmq_producer *p;
     int64_t deadline;
-    int second;
+    int done;
 
     memset(&rs, 0, sizeof rs);
     pthread_mutex_init(&rs.lock, NULL);
@@ -584,12 +587,14 @@ static void test_reconsume_later(void **state)
     send_sync(p, RETRY_TOPIC_NAME, "fine");
     for (deadline = now_ms() + 20000; now_ms() < deadline; sleep_ms(50)) {
         pthread_mutex_lock(&rs.lock);
-        second = rs.second_seen;
+        done = rs.second_seen && rs.others; /* the two messages may come in any order */
         pthread_mutex_unlock(&rs.lock);
-        if (second)
+        if (done)
             break;
     }
-    pthread_mutex_lock(&rs.lock);
+    lsmq_push_consumer_destroy(c);
+    lsmq_producer_destroy(p);
+    /* Checked with the consumer gone, so a failure leaves nothing running. */
     assert_int_equal(rs.first_seen, 1);
     assert_int_equal(rs.second_seen, 1);
     assert_int_equal(rs.second_reconsume, 1);
@@ -597,9 +602,6 @@ static void test_reconsume_later(void **state)
     assert_string_equal(rs.second_topic, RETRY_TOPIC_NAME);
     assert_string_equal(rs.second_id, rs.first_id);
     assert_int_equal(rs.others, 1);
-    pthread_mutex_unlock(&rs.lock);
-    lsmq_push_consumer_destroy(c);
-    lsmq_producer_destroy(p);
     pthread_mutex_destroy(&rs.lock);
 }
 
@@ -612,7 +614,7 @@ static void test_reconsume_later(void **state)
 static void test_broadcast(void **state)
 {
     static member mb[2];
-    tracker ta, tb;
+    static tracker ta, tb;
     char *dir_a = test_tmpdir("bcast-a"), *dir_b = test_tmpdir("bcast-b");
     char path[1024], body[64];
     lsmq_producer *p;
@@ -674,7 +676,7 @@ static void test_pull_consumer(void **state)
     lsmq_out_message batch[10];
     lsmq_send_result res[10];
     char bodies[10][16];
-    size_t n, nq, got = 0, i;
+    size_t n, nq, got = 0, i, compressed = 0;
     int64_t deadline, off;
     int64_t last[MAX_QUEUES];
 
@@ -700,6 +702,18 @@ static void test_pull_consumer(void **state)
         assert_int_equal(lsmq_producer_send_select(p, &m, lsmq_select_by_hash, "k", &r), 0);
         assert_int_equal(r.queue_id, lsmq_select_by_hash(2, &m, "k"));
     }
+    /* A body over the threshold travels zlib-compressed and comes back whole. */
+    {
+        static char big[10000];
+        lsmq_out_message m;
+
+        for (i = 0; i < sizeof big; i++)
+            big[i] = (char)('a' + i % 13);
+        m = out_msg(PULL_TOPIC, "");
+        m.body = big;
+        m.body_len = sizeof big;
+        assert_int_equal(lsmq_producer_send(p, &m, NULL), 0);
+    }
     /* Oneway: no answer, but it arrives all the same. */
     {
         lsmq_out_message m = out_msg(PULL_TOPIC, "oneway");
@@ -715,19 +729,29 @@ static void test_pull_consumer(void **state)
     assert_int_equal(lsmq_pull_consumer_assign(c, qs, nq), 0);
     for (i = 0; i < MAX_QUEUES; i++)
         last[i] = -1;
-    for (deadline = now_ms() + 10000; got < 16 && now_ms() < deadline;) {
+    for (deadline = now_ms() + 10000; got < 17 && now_ms() < deadline;) {
         assert_int_equal(lsmq_pull_consumer_poll(c, 500, 4, &msgs, &n), 0);
         assert_true(n <= 4);
         for (i = 0; i < n; i++) {
             int32_t q = lsmq_message_queue_id(msgs[i]);
 
+            size_t len;
+            const char *body = lsmq_message_body(msgs[i], &len);
+
             assert_true(lsmq_message_queue_offset(msgs[i]) > last[q]);
             last[q] = lsmq_message_queue_offset(msgs[i]);
+            if (len == 10000) {
+                assert_true(lsmq_message_sys_flag(msgs[i]) & 0x1); /* was compressed */
+                for (size_t k = 0; k < len; k++)
+                    assert_int_equal(body[k], (char)('a' + k % 13));
+                compressed++;
+            }
         }
         got += n;
         lsmq_messages_free(msgs, n);
     }
-    assert_int_equal(got, 16);
+    assert_int_equal(got, 17);
+    assert_int_equal(compressed, 1);
     assert_int_equal(lsmq_pull_consumer_commit(c), 0);
     for (i = 0; i < nq; i++) {
         assert_int_equal(lsmq_pull_consumer_committed(c, &qs[i], &off), 0);
@@ -755,6 +779,55 @@ static void test_pull_consumer(void **state)
     free(qs);
     lsmq_pull_consumer_destroy(c);
     lsmq_producer_destroy(p);
+}
+
+#define TAG_TOPIC "E2eTags"
+
+static int tag_listener(const lsmq_message *m, void *arg)
+{
+    member *mb = arg;
+
+    pthread_mutex_lock(&mb->t->lock);
+    mb->received++;
+    if (!lsmq_message_tags(m) || strcmp(lsmq_message_tags(m), "TagB") == 0)
+        mb->t->foreign++; /* not subscribed: must never arrive */
+    else
+        mb->t->distinct++;
+    pthread_mutex_unlock(&mb->t->lock);
+    return LSMQ_CONSUME_SUCCESS;
+}
+
+static void test_tag_filter(void **state)
+{
+    static tracker t;
+    static member mb;
+    lsmq_push_consumer *c = NULL;
+    lsmq_producer *p;
+    const char *tags[] = {"TagA", "TagB", "TagC", NULL};
+
+    create_topic(TAG_TOPIC, 2);
+    tracker_init(&t, 1, 1);
+    member_reset(&mb, &t, "tags");
+    assert_int_equal(lsmq_push_consumer_create(namesrv, "e2e-tags", &c), 0);
+    assert_int_equal(lsmq_push_consumer_subscribe(c, TAG_TOPIC, "TagA || TagC"), 0);
+    assert_int_equal(lsmq_push_consumer_set_consume_from(c, LSMQ_FROM_FIRST), 0);
+    assert_int_equal(lsmq_push_consumer_set_listener(c, tag_listener, &mb), 0);
+    assert_int_equal(lsmq_push_consumer_start(c), 0);
+    p = new_producer("tags-pg");
+    for (int i = 0; i < 40; i++) {
+        lsmq_out_message m = out_msg(TAG_TOPIC, "tagged");
+
+        m.tags = tags[i % 4];
+        assert_int_equal(lsmq_producer_send(p, &m, NULL), 0);
+    }
+    /* 10 each of TagA and TagC; TagB and untagged ones filtered out. */
+    assert_true(tracker_wait(&t, 20, 15000));
+    sleep_ms(300);
+    lsmq_push_consumer_destroy(c);
+    lsmq_producer_destroy(p);
+    assert_int_equal(t.distinct, 20);
+    assert_int_equal(t.foreign, 0);
+    tracker_free(&t);
 }
 
 static void test_errors(void **state)
@@ -808,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_pull_consumer),
         cmocka_unit_test(test_reconsume_later),
+        cmocka_unit_test(test_tag_filter),
         cmocka_unit_test(test_offset_resume),
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_rebalance_join_leave),

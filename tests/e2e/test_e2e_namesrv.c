@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "e2e_msg.h"
 #include "record.h"
 #include "testsupport.h"
 #include "wire.h"
@@ -734,6 +735,37 @@ static void test_broker_embedded_namesrv(void **state)
     test_rmdir_free(dir);
 }
 
+/* A send that auto-creates its topic is answered only once the name server
+ * routes the topic, so the producer's next route lookup already finds it. */
+static void test_auto_created_topic_routable_at_reply(void **state)
+{
+    char *dir = test_tmpdir("e2e-namesrv-auto");
+    wire_proc b = {0};
+    int nsp = 0;
+    assert_int_equal(wire_start_broker(&b, &nsp, dir, NULL), 0);
+    wait_broker_serving(b.port);
+    int bfd = wire_connect(b.port, 5000);
+    int nfd = connect_ns(nsp);
+    assert_true(bfd >= 0);
+    for (int i = 0; i < 5; i++) {
+        char topic[64];
+        snprintf(topic, sizeof topic, "AutoRoute%d", i);
+        proto_cmd *resp;
+        uint8_t *frame;
+        assert_int_equal(wire_call(bfd, e2e_send_v2(topic, 0, NULL), "x", 1, &resp, &frame), 0);
+        assert_int_equal(resp->code, RS_SUCCESS);
+        proto_cmd_free(resp);
+        free(frame);
+        reply r = route_v(nfd, topic, V_GO, NULL);
+        assert_int_equal(r.cmd->code, RS_SUCCESS);
+        reply_free(&r);
+    }
+    close(bfd);
+    close(nfd);
+    assert_int_equal(wire_stop(&b, 20000), 0);
+    test_rmdir_free(dir);
+}
+
 static void start_ns(wire_proc *p, int port)
 {
     char a1[64];
@@ -794,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_broker_embedded_namesrv),
+        cmocka_unit_test(test_auto_created_topic_routable_at_reply),
         cmocka_unit_test(test_broker_standalone_namesrvs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -166,6 +167,8 @@ int wire_start(wire_proc *p, const char *prog, int port, const char *const *args
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* Die with the test: an orphaned broker would hold ctest's pipe open. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execv(path, (char *const *)argv);
         perror("execv");
         _exit(127);
