@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "config_file.h"
 
 void broker_config_init(broker_config *c)
 {
@@ -172,50 +173,14 @@ int broker_config_set(broker_config *c, const char *key, const char *value, char
     return LSMQ_ENOTFOUND;
 }
 
-static char *trim(char *s)
+static int set_cb(void *cfg, const char *key, const char *value, char *why, size_t why_len)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = 0;
-    return s;
+    return broker_config_set(cfg, key, value, why, why_len);
 }
 
 int broker_config_load(broker_config *c, const char *path, char *errbuf, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        say(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = trim(line);
-        if (!*s || *s == '#' || *s == '!')
-            continue;
-        char *eq = strpbrk(s, "=:");
-        if (!eq) {
-            say(errbuf, errlen, "%s:%d: expected key=value", path, lineno);
-            rc = LSMQ_EINVAL;
-            break;
-        }
-        *eq = 0;
-        char *key = trim(s), *value = trim(eq + 1);
-        char why[256];
-        rc = broker_config_set(c, key, value, why, sizeof why);
-        if (rc == LSMQ_ENOTFOUND) {
-            /* Upstream files carry many keys lsmq has no use for; say so once each. */
-            fprintf(stderr, "%s:%d: ignoring unsupported key %s\n", path, lineno, key);
-            rc = 0;
-        } else if (rc != 0) {
-            say(errbuf, errlen, "%s:%d: %s", path, lineno, why);
-        }
-    }
-    fclose(f);
-    return rc;
+    return config_file_load(path, set_cb, c, errbuf, errlen);
 }
 
 int broker_config_parse_args(broker_config *c, int argc, char **argv, char *errbuf,
@@ -235,17 +200,8 @@ int broker_config_parse_args(broker_config *c, int argc, char **argv, char *errb
         } else if (strcmp(a, "--embedded-namesrv") == 0) {
             c->embedded_namesrv = true;
             rc = 0;
-        } else if (strncmp(a, "--", 2) == 0 && strchr(a, '=')) {
-            char key[128];
-            const char *eq = strchr(a, '=');
-            size_t klen = (size_t)(eq - a - 2);
-            if (klen >= sizeof key) {
-                say(errbuf, errlen, "option too long: %s", a);
-                return LSMQ_EINVAL;
-            }
-            memcpy(key, a + 2, klen);
-            key[klen] = 0;
-            rc = broker_config_set(c, key, eq + 1, errbuf, errlen);
+        } else if ((rc = config_apply_option(a, set_cb, c, errbuf, errlen)) != 0) {
+            rc = rc > 0 ? 0 : rc;
         } else {
             say(errbuf, errlen, "unknown argument '%s' (use -c FILE, -n ADDRS, --key=value)", a);
             rc = LSMQ_EINVAL;

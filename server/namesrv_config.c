@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_file.h"
 #include "namesrv.h"
 
 void namesrv_config_init(namesrv_config *c)
@@ -81,50 +82,10 @@ static int set_key(namesrv_config *c, const char *key, const char *value, char *
     return rc;
 }
 
-static char *trim(char *s)
+static int set_key_cb(void *cfg, const char *key, const char *value, char *why,
+                      size_t why_len)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = 0;
-    return s;
-}
-
-static int load_file(namesrv_config *c, const char *path, char *errbuf, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int err = errno;
-        say(errbuf, errlen, "cannot read %s: %s", path, strerror(err));
-        return -err;
-    }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = trim(line);
-        if (!*s || *s == '#' || *s == '!')
-            continue;
-        char *eq = strpbrk(s, "=:");
-        if (!eq) {
-            say(errbuf, errlen, "%s:%d: expected key=value", path, lineno);
-            rc = LSMQ_EINVAL;
-            break;
-        }
-        *eq = 0;
-        char *key = trim(s), *value = trim(eq + 1);
-        char why[256];
-        rc = set_key(c, key, value, why, sizeof why);
-        if (rc == LSMQ_ENOTFOUND) {
-            fprintf(stderr, "%s:%d: ignoring unsupported key %s\n", path, lineno, key);
-            rc = 0;
-        } else if (rc != 0) {
-            say(errbuf, errlen, "%s:%d: %s", path, lineno, why);
-        }
-    }
-    fclose(f);
-    return rc;
+    return set_key(cfg, key, value, why, why_len);
 }
 
 int namesrv_config_parse_args(namesrv_config *c, int argc, char **argv, char *errbuf,
@@ -138,18 +99,9 @@ int namesrv_config_parse_args(namesrv_config *c, int argc, char **argv, char *er
                 say(errbuf, errlen, "-c needs a file name");
                 return LSMQ_EINVAL;
             }
-            rc = load_file(c, argv[++i], errbuf, errlen);
-        } else if (strncmp(a, "--", 2) == 0 && strchr(a, '=')) {
-            const char *eq = strchr(a, '=');
-            char key[128];
-            size_t klen = (size_t)(eq - a - 2);
-            if (klen == 0 || klen >= sizeof key) {
-                say(errbuf, errlen, "bad option '%s'", a);
-                return LSMQ_EINVAL;
-            }
-            memcpy(key, a + 2, klen);
-            key[klen] = 0;
-            rc = set_key(c, key, eq + 1, errbuf, errlen);
+            rc = config_file_load(argv[++i], set_key_cb, c, errbuf, errlen);
+        } else if ((rc = config_apply_option(a, set_key_cb, c, errbuf, errlen)) != 0) {
+            rc = rc > 0 ? 0 : rc;
         } else {
             say(errbuf, errlen, "unknown argument '%s' (use -c FILE or --key=value)", a);
             rc = LSMQ_EINVAL;
