@@ -1,0 +1,52 @@
+/*
+ * Internals of the admin API (lsmq_admin.h), shared by its files:
+ *   admin.c           blocking transport, admin__rpc, error reporting
+ *   admin_requests.c  the typed requests
+ *   admin_bodies.c    response bodies (JSON) -> result structs, merging,
+ *                     release functions
+ *   admin_fastjson.c  fastjson text -> standard JSON
+ * Nothing here is public.
+ */
+#ifndef LSMQ_CLIENT_ADMIN_INTERNAL_H
+#define LSMQ_CLIENT_ADMIN_INTERNAL_H
+
+#include <jansson.h>
+
+#include "client_internal.h"
+#include "lsmq_admin.h"
+
+/* Request codes lsmq's codes.h does not list. */
+#define ADMIN_RC_GET_CONSUMER_RUNNING_INFO 307
+
+/*
+ * Send req to addr (a name server list when namesrv_list), require
+ * SUCCESS and, when out is not NULL, parse the body (fastjson) into *out
+ * (json_decref it). Frees req. Returns 0 or an error recorded for
+ * lsmq_last_error().
+ */
+int admin__rpc(const char *addr, int namesrv_list, proto_cmd *req, int timeout_ms, json_t **out);
+
+/* Send a copy of req to every server of the list; frees req; the first error wins. */
+int admin__rpc_every_namesrv(const char *namesrv, proto_cmd *req, int timeout_ms);
+
+/* Record a refusal (a response with a non-zero code) as Java prints it; the LSMQ_E* code. */
+int admin__refused(const proto_cmd *resp, const char *addr, const proto_cmd *req);
+
+/* Record a body that parsed but had the wrong shape; LSMQ_ECORRUPT. */
+int admin__bad_body(const char *addr, int32_t code);
+
+/*
+ * Body parsers. Each takes a parsed body and fills (or merges into) a
+ * result; returns 0 or LSMQ_ECORRUPT when a required field is missing or
+ * has the wrong type. They never take ownership of `body`.
+ */
+int admin__parse_cluster_info(json_t *body, lsmq_admin_cluster_info **out);
+int admin__parse_route(json_t *body, lsmq_admin_route **out);
+int admin__parse_strings(json_t *body, const char *field, char ***out, size_t *n);
+int admin__parse_kv_table(json_t *body, lsmq_admin_kv_table **out);
+int admin__merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats);
+int admin__merge_consume_stats(json_t *body, lsmq_admin_consume_stats **stats);
+int admin__merge_consumer_connection(json_t *body, lsmq_admin_consumer_connection **cc);
+int admin__parse_running_mqs(json_t *body, lsmq_admin_mq **mqs, size_t *n);
+
+#endif
