@@ -5,6 +5,9 @@
  * the store is opened, the index hooks attached, and producer threads call
  * engine_append with a callback, keeping up to --window appends in flight
  * each. --window 1 is a synchronous producer: it waits for every ack.
+ * With several producers the callback, which runs on the store's writer
+ * thread, only queues the ack for a dispatcher thread that wakes the
+ * producers, as the broker's network loop would (--dispatch).
  *
  * Modes:
  *   append  create the topics (untimed), then append --count messages (or
@@ -22,7 +25,22 @@
  * Output: one line on stdout that starts with "result " followed by
  * key=value pairs (bench/run.sh parses it); progress and errors go to
  * stderr. MB is 2^20 bytes, as in db_bench. Exit status 0 on success,
- * 1 on a store error, 2 on bad usage.
+ * 1 on a store error, 2 on bad usage. The main keys:
+ *   ops, secs, ops_per_s   messages appended (acknowledged) or read, and rate
+ *   mb_per_s               body bytes per second; rec_mb_per_s: stored records
+ *   steady_ops_per_s       rate over the second half of the run;
+ *   tail_ops_per_s         over the last quarter
+ *   p50_us, p99_us ...     append latency, engine_append to the ack
+ *   batches, msgs_per_batch  groups the writer committed (on_commit hook)
+ *   keys_per_msg           RocksDB keys written per message, all families
+ *   disk_write_mb          bytes the process wrote to storage (/proc/self/io)
+ *   memtable_peak_mb       largest memtable total seen (sampled every 0.5 s)
+ *   rss_mb                 peak resident memory of the process (ru_maxrss)
+ *   open_secs              engine_open + index_attach
+ *   cpu_cores              this process's CPU over the timed part, in cores
+ *   other_cpu_pct          share of the machine (all CPUs) other processes
+ *                          used meanwhile: figures taken on a busy machine
+ *                          say so
  */
 #include <errno.h>
 #include <ftw.h>
@@ -69,6 +87,8 @@ typedef struct bench_opts {
     size_t read_bytes;       /* bytes per engine_read */
     double progress_s;       /* print a progress line this often; 0 = never */
     const char *stats_file;  /* dump RocksDB's statistics text here */
+    int dispatch;            /* hand acks to a dispatcher thread, as the broker's loop;
+                                -1 = only with several threads */
 } bench_opts;
 
 static void usage(FILE *f)
@@ -90,7 +110,11 @@ static void usage(FILE *f)
         "  --read-batch N    records per read call (32)\n"
         "  --read-bytes N    bytes per read call (256K)\n"
         "  --progress S      print appended/s every S seconds to stderr\n"
-        "  --stats-file F    write RocksDB's statistics text to F at the end\n");
+        "  --stats-file F    write RocksDB's statistics text to F at the end\n"
+        "  --dispatch 0|1    1: completions go to one dispatcher thread that wakes the\n"
+        "                    producers, as the broker's loop thread does; 0: the\n"
+        "                    callback wakes the producer on the writer thread\n"
+        "                    (default: 1 with several threads, 0 with one)\n");
 }
 
 static void die_usage(const char *fmt, ...)
@@ -171,6 +195,7 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
     o->props = 1;
     o->read_batch = 32;
     o->read_bytes = 256 * 1024;
+    o->dispatch = -1;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -223,12 +248,17 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
             o->progress_s = parse_secs(a, v);
         } else if (strcmp(a, "--stats-file") == 0) {
             o->stats_file = v;
+        } else if (strcmp(a, "--dispatch") == 0) {
+            o->dispatch = parse_flag(a, v);
         } else {
             die_usage("unknown option %s", a);
         }
     }
     if (!o->path)
         die_usage("--path is required");
+    /* One producer thread is itself the loop: a dispatcher would add a hop. */
+    if (o->dispatch < 0)
+        o->dispatch = o->threads > 1;
     if (o->bytes)
         o->count = o->bytes / o->body_len;
     if (o->mode == MODE_APPEND && o->count == 0)
@@ -290,6 +320,57 @@ static uint64_t proc_write_bytes(void)
             break;
     fclose(f);
     return v;
+}
+
+/*
+ * CPU time the whole machine was busy (all CPUs, /proc/stat) and this
+ * process's own CPU time, in seconds: the difference over a run is what
+ * other processes took from the cores while we measured.
+ */
+typedef struct cpu_mark {
+    double machine_busy_s;
+    double self_s;
+    uint64_t at_ns;
+} cpu_mark;
+
+static cpu_mark cpu_mark_now(void)
+{
+    cpu_mark m = { 0, 0, now_ns() };
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        unsigned long long v[8] = { 0 };
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) == 8) {
+            /* user nice system idle iowait irq softirq steal: all but idle, iowait */
+            double busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+            m.machine_busy_s = busy / (double)sysconf(_SC_CLK_TCK);
+        }
+        fclose(f);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    m.self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    return m;
+}
+
+/* Share of the machine (all CPUs) other processes used between a and b, percent. */
+static double cpu_other_pct(const cpu_mark *a, const cpu_mark *b)
+{
+    double wall = (double)(b->at_ns - a->at_ns) / 1e9;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (wall <= 0 || ncpu <= 0)
+        return 0;
+    double other = (b->machine_busy_s - a->machine_busy_s) - (b->self_s - a->self_s);
+    double pct = 100.0 * other / (wall * (double)ncpu);
+    return pct < 0 ? 0 : pct;
+}
+
+/* This process's CPU over a run, in cores (1.0 = one core busy all the time). */
+static double cpu_self_cores(const cpu_mark *a, const cpu_mark *b)
+{
+    double wall = (double)(b->at_ns - a->at_ns) / 1e9;
+    return wall > 0 ? (b->self_s - a->self_s) / wall : 0;
 }
 
 static uint64_t du_total;
@@ -545,8 +626,8 @@ typedef struct db_figures {
     double keys;              /* keys written */
     double wal_syncs;
     double stall_pct;
-    double msg_comp_write_gb; /* compaction + flush output of the msg family */
-    double msg_wamp;          /* the Sum row's W-Amp of the msg family */
+    double msg_comp_write_gb; /* flush + compaction output of the msg family, blobs included */
+    double msg_wamp;          /* the Sum row's W-Amp of the msg family (SST bytes only) */
     double pending_bytes;     /* estimated pending compaction bytes, all families */
 } db_figures;
 
@@ -590,29 +671,49 @@ static void parse_dbstats(const char *text, db_figures *f)
     }
 }
 
+/*
+ * The "Sum" row of a family's compaction stats: Sum files size unit score
+ * read rn rnp1 write wnew moved wamp ... rblob wblob. Write(GB) leaves out
+ * what went to blob files, so the last column, Wblob(GB), is added to it.
+ */
 static void parse_cfstats(const char *text, db_figures *f)
 {
     const char *p = strstr(text, "\n Sum ");
-    if (p) {
-        /* Sum files size unit score read rn rnp1 write wnew moved wamp */
-        char files[32], unit[16];
-        double size, score, rd, rn, rnp1, wr, wnew, moved, wamp;
-        if (sscanf(p + 1, " Sum %31s %lf %15s %lf %lf %lf %lf %lf %lf %lf %lf", files, &size,
-                   unit, &score, &rd, &rn, &rnp1, &wr, &wnew, &moved, &wamp) == 11) {
-            f->msg_comp_write_gb = wr;
-            f->msg_wamp = wamp;
-        }
-    }
+    if (!p)
+        return;
+    p++;
+    char files[32], unit[16];
+    double size, score, rd, rn, rnp1, wr, wnew, moved, wamp;
+    if (sscanf(p, " Sum %31s %lf %15s %lf %lf %lf %lf %lf %lf %lf %lf", files, &size, unit,
+               &score, &rd, &rn, &rnp1, &wr, &wnew, &moved, &wamp) != 11)
+        return;
+    f->msg_comp_write_gb = wr;
+    f->msg_wamp = wamp;
+    const char *eol = strchr(p, '\n');
+    if (!eol)
+        eol = p + strlen(p);
+    const char *last = eol;
+    while (last > p && last[-1] == ' ')
+        last--;
+    while (last > p && last[-1] != ' ')
+        last--;
+    f->msg_comp_write_gb += strtod(last, NULL);
 }
 
-/* Read RocksDB's statistics; write the full text to o->stats_file if set. */
+/*
+ * Read RocksDB's statistics, under a pin (the writer may reopen the database
+ * after a disk error); write the full text to o->stats_file if set.
+ */
 static void db_stats(engine *e, const bench_opts *o, db_figures *f)
 {
     memset(f, 0, sizeof(*f));
+    engine_db_pin(e);
     rocksdb_t *db = engine_db(e);
     rocksdb_column_family_handle_t *msg = engine_cf_handle(e, ENGINE_CF_MSG);
-    if (!db)
+    if (!db) {
+        engine_db_unpin(e);
         return;
+    }
     char *dbstats = rocksdb_property_value(db, "rocksdb.dbstats");
     char *cfstats = msg ? rocksdb_property_value_cf(db, msg, "rocksdb.cfstats-no-file-histogram")
                         : NULL;
@@ -651,6 +752,7 @@ static void db_stats(engine *e, const bench_opts *o, db_figures *f)
     rocksdb_free(dbstats);
     rocksdb_free(cfstats);
     rocksdb_free(pending);
+    engine_db_unpin(e);
 }
 
 /* ==== Progress sampler =================================================== */
@@ -661,6 +763,8 @@ static void db_stats(engine *e, const bench_opts *o, db_figures *f)
  * over the second half of the run (the steady state) can be reported.
  */
 typedef struct sampler {
+    engine *e;               /* for memtable sizes; NULL = don't sample them */
+    double memtable_peak_mb; /* largest sampled total of all memtables */
     atomic_uint_fast64_t *done;
     atomic_int *stop_flag;   /* set when --seconds is over */
     double seconds;
@@ -695,22 +799,66 @@ static void sampler_record(sampler *s, uint64_t t, uint64_t v)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Size of every memtable of the store (all families, flushed or not), MB. */
+static double memtables_mb(engine *e)
+{
+    engine_db_pin(e);
+    rocksdb_t *db = engine_db(e);
+    double mb = 0;
+    rocksdb_memory_consumers_t *mc = db ? rocksdb_memory_consumers_create() : NULL;
+    if (mc) {
+        rocksdb_memory_consumers_add_db(mc, db);
+        char *err = NULL;
+        rocksdb_memory_usage_t *mu = rocksdb_approximate_memory_usage_create(mc, &err);
+        if (mu) {
+            mb = (double)rocksdb_approximate_memory_usage_get_mem_table_total(mu) / 1048576.0;
+            rocksdb_approximate_memory_usage_destroy(mu);
+        }
+        rocksdb_free(err);
+        rocksdb_memory_consumers_destroy(mc);
+    }
+    engine_db_unpin(e);
+    return mb;
+}
+
+/* Resident memory now (not the peak), MB. */
+static double rss_now_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
 static void *sampler_thread(void *arg)
 {
     sampler *s = arg;
+    pthread_setname_np(pthread_self(), "bench-sampler");
     uint64_t next_print = s->progress_s > 0 ? (uint64_t)(s->progress_s * 1e9) : UINT64_MAX;
     uint64_t last_t = 0, last_v = 0;
+    unsigned tick = 0;
+    double mem = 0;
     while (!atomic_load(&s->quit)) {
         struct timespec ts = { 0, 100 * 1000 * 1000 };
         nanosleep(&ts, NULL);
         uint64_t t = now_ns() - s->t0;
         uint64_t v = atomic_load(s->done);
         sampler_record(s, t, v);
+        if (s->e && ++tick % 5 == 0) {
+            mem = memtables_mb(s->e);
+            if (mem > s->memtable_peak_mb)
+                s->memtable_peak_mb = mem;
+        }
         if (t >= next_print) {
             double dt = (double)(t - last_t) / 1e9;
-            fprintf(stderr, "progress t=%.1f done=%" PRIu64 " ops_per_s=%.0f rss_mb=%.0f\n",
+            fprintf(stderr, "progress t=%.1f done=%" PRIu64 " ops_per_s=%.0f rss_mb=%.0f"
+                    " peak_rss_mb=%.0f memtables_mb=%.0f\n",
                     (double)t / 1e9, v, dt > 0 ? (double)(v - last_v) / dt : 0.0,
-                    peak_rss_mb());
+                    rss_now_mb(), peak_rss_mb(), mem);
             last_t = t;
             last_v = v;
             next_print += (uint64_t)(s->progress_s * 1e9);
@@ -721,10 +869,11 @@ static void *sampler_thread(void *arg)
     return NULL;
 }
 
-static void sampler_start(sampler *s, atomic_uint_fast64_t *done, atomic_int *stop_flag,
-                          double seconds, double progress_s)
+static void sampler_start(sampler *s, engine *e, atomic_uint_fast64_t *done,
+                          atomic_int *stop_flag, double seconds, double progress_s)
 {
     memset(s, 0, sizeof(*s));
+    s->e = e;
     s->done = done;
     s->stop_flag = stop_flag;
     s->seconds = seconds;
@@ -737,26 +886,34 @@ static void sampler_start(sampler *s, atomic_uint_fast64_t *done, atomic_int *st
         die("pthread_create failed");
 }
 
+/* Rate over the last `frac` of the run, from the first sample at or after its start. */
+static double sampler_tail_rate(const sampler *s, double frac)
+{
+    uint64_t end = s->t[s->n - 1], total = s->v[s->n - 1];
+    uint64_t from = (uint64_t)((double)end * (1.0 - frac));
+    size_t i = 0;
+    while (i + 1 < s->n && s->t[i] < from)
+        i++;
+    if (end <= s->t[i])
+        return 0;
+    return (double)(total - s->v[i]) / ((double)(end - s->t[i]) / 1e9);
+}
+
 /*
- * Stop sampling at end_ns (since t0) with `total` done; return the rate over
- * the second half of the run.
+ * Stop sampling at end_ns (since t0) with `total` done; return the rates over
+ * the second half and over the last quarter of the run.
  */
-static double sampler_stop(sampler *s, uint64_t end_ns, uint64_t total)
+static void sampler_stop(sampler *s, uint64_t end_ns, uint64_t total, double *half_rate,
+                         double *quarter_rate)
 {
     atomic_store(&s->quit, 1);
     pthread_join(s->tid, NULL);
     sampler_record(s, end_ns, total);
-    uint64_t half = end_ns / 2;
-    size_t i = 0;
-    while (i + 1 < s->n && s->t[i] < half)
-        i++;
-    double rate = 0;
-    if (end_ns > s->t[i])
-        rate = (double)(total - s->v[i]) / ((double)(end_ns - s->t[i]) / 1e9);
+    *half_rate = sampler_tail_rate(s, 0.5);
+    *quarter_rate = sampler_tail_rate(s, 0.25);
     free(s->t);
     free(s->v);
     pthread_mutex_destroy(&s->mu);
-    return rate;
 }
 
 /* ==== Append ============================================================= */
@@ -814,39 +971,130 @@ typedef struct producer {
     int waiting;             /* under mu: the producer sleeps on cv */
     hist lat;                /* under mu: submit to ack, ns */
     uint64_t busy;           /* EBUSY refusals */
-    int error;               /* first failure, 0 if none */
-    char error_text[160];
 } producer;
+
+/*
+ * The broker's writer never wakes a client itself: it queues completions for
+ * the network loop and sends one ev_async per group. The dispatcher thread
+ * plays that loop here, so waking 32 producers costs the writer one signal.
+ */
+typedef struct dispatcher {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    slot *head;              /* under mu: completions not yet delivered */
+    int waiting;             /* under mu: the dispatcher sleeps on cv */
+    int quit;                /* under mu */
+    pthread_t tid;
+} dispatcher;
+
+/* Groups the writer committed, counted by an on_commit hook. */
+typedef struct commit_count {
+    atomic_uint_fast64_t groups;
+    atomic_uint_fast64_t msgs;
+} commit_count;
+
+static void commit_count_cb(void *ctx, uint64_t batch_seq, size_t n_msgs)
+{
+    commit_count *c = ctx;
+    (void)batch_seq;
+    atomic_fetch_add_explicit(&c->groups, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->msgs, n_msgs, memory_order_relaxed);
+}
 
 struct bench {
     const bench_opts *o;
     engine *e;
+    commit_count commits;
     layout l;
     uint8_t *pool;
     atomic_uint_fast64_t next;   /* next message number to claim */
     atomic_uint_fast64_t acked;  /* messages acknowledged */
     atomic_int stop;
+    dispatcher d;
+    pthread_mutex_t err_mu;
+    int error;                   /* under err_mu: first failure, 0 if none */
+    char error_text[200];        /* under err_mu */
 };
 
-static void append_cb(void *ctx, const engine_append_result *r)
+/* Record the first failure and stop every producer. */
+static void bench_fail(bench *b, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void bench_fail(bench *b, int status, const char *fmt, ...)
 {
-    slot *s = ctx;
-    producer *p = s->owner;
-    uint64_t t = now_ns();
-    pthread_mutex_lock(&p->mu);
-    s->status = r->status;
-    if (r->status == 0) {
-        hist_add(&p->lat, t - s->submitted_ns);
-        atomic_fetch_add(&p->b->acked, r->n);
-    } else if (r->status != LSMQ_EBUSY && !p->error) {
-        p->error = r->status;
-        snprintf(p->error_text, sizeof(p->error_text), "%s", r->error ? r->error : "");
+    pthread_mutex_lock(&b->err_mu);
+    if (!b->error) {
+        b->error = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->error_text, sizeof(b->error_text), fmt, ap);
+        va_end(ap);
     }
+    pthread_mutex_unlock(&b->err_mu);
+    atomic_store(&b->stop, 1);
+}
+
+/* Hand a completed append back to its producer, waking it if it sleeps. */
+static void slot_deliver(slot *s, uint64_t t)
+{
+    producer *p = s->owner;
+    pthread_mutex_lock(&p->mu);
+    if (s->status == 0)
+        hist_add(&p->lat, t - s->submitted_ns);
     s->next = p->done;
     p->done = s;
     if (p->waiting)
         pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+static void *dispatcher_thread(void *arg)
+{
+    dispatcher *d = arg;
+    pthread_setname_np(pthread_self(), "bench-dispatch");
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        while (!d->head && !d->quit) {
+            d->waiting = 1;
+            pthread_cond_wait(&d->cv, &d->mu);
+            d->waiting = 0;
+        }
+        slot *list = d->head;
+        d->head = NULL;
+        int quit = d->quit;
+        pthread_mutex_unlock(&d->mu);
+        if (!list && quit)
+            break;
+        uint64_t t = now_ns();
+        while (list) {
+            slot *s = list;
+            list = s->next;
+            slot_deliver(s, t);
+        }
+    }
+    return NULL;
+}
+
+/* Writer thread: keep it short, as the engine asks. */
+static void append_cb(void *ctx, const engine_append_result *r)
+{
+    slot *s = ctx;
+    bench *b = s->owner->b;
+    s->status = r->status;
+    if (r->status == 0)
+        atomic_fetch_add(&b->acked, r->n);
+    else if (r->status != LSMQ_EBUSY)
+        bench_fail(b, r->status, "append failed: %s", r->error ? r->error : "");
+    if (!b->o->dispatch) {
+        slot_deliver(s, now_ns());
+        return;
+    }
+    dispatcher *d = &b->d;
+    pthread_mutex_lock(&d->mu);
+    s->next = d->head;
+    d->head = s;
+    if (d->waiting)
+        pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
 }
 
 static void slot_submit(producer *p, slot *s)
@@ -878,12 +1126,7 @@ static void slot_submit(producer *p, slot *s)
     s->submitted_ns = now_ns();
     int rc = engine_append(b->e, t->name, t->len, qid, &m, 1, append_cb, s);
     if (rc != 0) {
-        if (!p->error) {
-            p->error = rc;
-            snprintf(p->error_text, sizeof(p->error_text), "engine_append %s/%" PRIu32
-                     " refused the message", t->name, qid);
-        }
-        atomic_store(&b->stop, 1);
+        bench_fail(b, rc, "engine_append %s/%" PRIu32 " refused the message", t->name, qid);
         s->next = p->free_list;
         p->free_list = s;
         return;
@@ -902,7 +1145,6 @@ static void producer_reap(producer *p, int block)
     }
     slot *list = p->done;
     p->done = NULL;
-    int failed = p->error != 0;
     pthread_mutex_unlock(&p->mu);
 
     int busy = 0;
@@ -920,8 +1162,6 @@ static void producer_reap(producer *p, int block)
             p->free_list = s;
         }
     }
-    if (failed)
-        atomic_store(&p->b->stop, 1);
     if (busy) {
         struct timespec ts = { 0, 100 * 1000 };
         nanosleep(&ts, NULL);
@@ -932,6 +1172,7 @@ static void *producer_thread(void *arg)
 {
     producer *p = arg;
     bench *b = p->b;
+    pthread_setname_np(pthread_self(), "bench-append");
     for (;;) {
         if (p->retry && !atomic_load(&b->stop)) {
             slot *s = p->retry;
@@ -970,14 +1211,25 @@ static int run_append(const bench_opts *o)
     atomic_init(&b.next, 0);
     atomic_init(&b.acked, 0);
     atomic_init(&b.stop, 0);
+    pthread_mutex_init(&b.err_mu, NULL);
+    pthread_mutex_init(&b.d.mu, NULL);
+    pthread_cond_init(&b.d.cv, NULL);
     layout_init(&b.l, o->queues);
     b.pool = body_pool_make(o->body_len);
 
     double open_secs;
     b.e = store_open(o, &open_secs);
+    atomic_init(&b.commits.groups, 0);
+    atomic_init(&b.commits.msgs, 0);
+    engine_hook counter = { .name = "bench-commits", .ctx = &b.commits,
+                            .on_commit = commit_count_cb };
+    int hrc = engine_add_hook(b.e, &counter);
+    if (hrc != 0)
+        die("engine_add_hook: %s", lsmq_strerror(hrc));
     uint64_t t_setup = now_ns();
     topics_create(b.e, &b.l);
     double setup_secs = secs_since(t_setup);
+    double rss_setup = peak_rss_mb();
 
     producer *ps = xcalloc(o->threads, sizeof(*ps));
     for (uint32_t i = 0; i < o->threads; i++) {
@@ -994,38 +1246,49 @@ static int run_append(const bench_opts *o)
         }
     }
 
+    if (o->dispatch && pthread_create(&b.d.tid, NULL, dispatcher_thread, &b.d) != 0)
+        die("pthread_create failed");
+    uint64_t groups0 = atomic_load(&b.commits.groups);
     uint64_t pos0 = engine_next_log_position(b.e);
     uint64_t wr0 = proc_write_bytes();
     sampler smp;
+    cpu_mark c0 = cpu_mark_now();
     uint64_t t0 = now_ns();
-    sampler_start(&smp, &b.acked, &b.stop, o->seconds, o->progress_s);
+    sampler_start(&smp, b.e, &b.acked, &b.stop, o->seconds, o->progress_s);
     for (uint32_t i = 0; i < o->threads; i++)
         if (pthread_create(&ps[i].tid, NULL, producer_thread, &ps[i]) != 0)
             die("pthread_create failed");
     for (uint32_t i = 0; i < o->threads; i++)
         pthread_join(ps[i].tid, NULL);
     uint64_t elapsed = now_ns() - t0;
+    cpu_mark c1 = cpu_mark_now();
     uint64_t acked = atomic_load(&b.acked);
-    double steady = sampler_stop(&smp, elapsed, acked);
+    double steady, tail;
+    sampler_stop(&smp, elapsed, acked, &steady, &tail);
     uint64_t rec_bytes = engine_next_log_position(b.e) - pos0;
+    uint64_t groups = atomic_load(&b.commits.groups) - groups0;
 
     db_figures f;
     db_stats(b.e, o, &f);
     uint64_t wr1 = proc_write_bytes();
 
+    if (o->dispatch) {
+        pthread_mutex_lock(&b.d.mu);
+        b.d.quit = 1;
+        pthread_cond_signal(&b.d.cv);
+        pthread_mutex_unlock(&b.d.mu);
+        pthread_join(b.d.tid, NULL);
+    }
     hist lat;
     memset(&lat, 0, sizeof(lat));
     uint64_t busy = 0;
-    int error = 0;
     for (uint32_t i = 0; i < o->threads; i++) {
         hist_merge(&lat, &ps[i].lat);
         busy += ps[i].busy;
-        if (ps[i].error && !error) {
-            error = ps[i].error;
-            fprintf(stderr, "lsmq-engine-bench: append failed: %s %s\n",
-                    lsmq_strerror(ps[i].error), ps[i].error_text);
-        }
     }
+    int error = b.error;
+    if (error)
+        fprintf(stderr, "lsmq-engine-bench: %s: %s\n", lsmq_strerror(error), b.error_text);
 
     uint64_t t_close = now_ns();
     engine_close(b.e);
@@ -1036,23 +1299,26 @@ static int run_append(const bench_opts *o)
     double mb = 1024.0 * 1024.0;
     printf("result mode=append body=%" PRIu32 " queues=%" PRIu32 " topics=%" PRIu32
            " threads=%" PRIu32 " window=%" PRIu32 " flush=%s blob=%d universal=%d"
-           " props=%d ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f mb_per_s=%.1f"
-           " rec_mb_per_s=%.1f steady_ops_per_s=%.0f p50_us=%.0f p99_us=%.0f"
-           " p999_us=%.0f max_us=%.0f busy=%" PRIu64 " batches=%.0f msgs_per_batch=%.1f"
-           " wal_syncs=%.0f stall_pct=%.1f msg_wamp=%.1f msg_comp_gb=%.2f"
+           " props=%d dispatch=%d ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f mb_per_s=%.1f"
+           " rec_mb_per_s=%.1f steady_ops_per_s=%.0f tail_ops_per_s=%.0f p50_us=%.0f"
+           " p99_us=%.0f p999_us=%.0f max_us=%.0f busy=%" PRIu64 " batches=%" PRIu64
+           " msgs_per_batch=%.1f rocksdb_writes=%.0f keys_per_msg=%.1f wal_syncs=%.0f stall_pct=%.1f msg_wamp=%.1f msg_comp_gb=%.2f"
            " pending_mb=%.0f disk_write_mb=%.0f store_mb=%.0f open_secs=%.3f"
-           " setup_secs=%.2f close_secs=%.2f rss_mb=%.0f error=%d\n",
+           " setup_secs=%.2f close_secs=%.2f memtable_peak_mb=%.0f rss_setup_mb=%.0f"
+           " rss_mb=%.0f cpu_cores=%.2f other_cpu_pct=%.0f error=%d\n",
            o->body_len, o->queues, b.l.n_topics, o->threads, o->window,
            o->flush == ENGINE_SYNC_FLUSH ? "sync" : "async", o->blob, o->universal, o->props,
-           acked, secs, secs > 0 ? (double)acked / secs : 0.0,
+           o->dispatch, acked, secs, secs > 0 ? (double)acked / secs : 0.0,
            secs > 0 ? (double)acked * o->body_len / mb / secs : 0.0,
-           secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady,
+           secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady, tail,
            (double)hist_pct(&lat, 50) / 1e3, (double)hist_pct(&lat, 99) / 1e3,
-           (double)hist_pct(&lat, 99.9) / 1e3, (double)lat.max / 1e3, busy, f.writes,
-           f.writes > 0 ? (double)acked / f.writes : 0.0, f.wal_syncs, f.stall_pct,
+           (double)hist_pct(&lat, 99.9) / 1e3, (double)lat.max / 1e3, busy, groups,
+           groups > 0 ? (double)acked / (double)groups : 0.0, f.writes,
+           acked > 0 ? f.keys / (double)acked : 0.0, f.wal_syncs, f.stall_pct,
            f.msg_wamp, f.msg_comp_write_gb, f.pending_bytes / mb,
            (double)(wr1 - wr0) / mb, (double)store / mb, open_secs, setup_secs,
-           close_secs, peak_rss_mb(), error);
+           close_secs, smp.memtable_peak_mb, rss_setup, peak_rss_mb(),
+           cpu_self_cores(&c0, &c1), cpu_other_pct(&c0, &c1), error);
     fflush(stdout);
 
     for (uint32_t i = 0; i < o->threads; i++) {
@@ -1063,6 +1329,9 @@ static int run_append(const bench_opts *o)
     free(ps);
     free(b.pool);
     free(b.l.topics);
+    pthread_mutex_destroy(&b.err_mu);
+    pthread_mutex_destroy(&b.d.mu);
+    pthread_cond_destroy(&b.d.cv);
     return error ? 1 : 0;
 }
 
@@ -1113,6 +1382,7 @@ static int check_records(const engine_read_result *r, uint32_t qid, uint64_t fir
 static void *reader_thread(void *arg)
 {
     reader *rd = arg;
+    pthread_setname_np(pthread_self(), "bench-read");
     for (;;) {
         uint64_t q = atomic_fetch_add(rd->next_queue, 1);
         if (q >= rd->l->queues)
@@ -1177,8 +1447,9 @@ static int run_read(const bench_opts *o)
     atomic_init(&records_done, 0);
     reader *rs = xcalloc(o->threads, sizeof(*rs));
     sampler smp;
+    cpu_mark c0 = cpu_mark_now();
     uint64_t t0 = now_ns();
-    sampler_start(&smp, &records_done, NULL, 0, o->progress_s);
+    sampler_start(&smp, e, &records_done, NULL, 0, o->progress_s);
     for (uint32_t i = 0; i < o->threads; i++) {
         rs[i].o = o;
         rs[i].e = e;
@@ -1191,6 +1462,7 @@ static int run_read(const bench_opts *o)
     for (uint32_t i = 0; i < o->threads; i++)
         pthread_join(rs[i].tid, NULL);
     uint64_t elapsed = now_ns() - t0;
+    cpu_mark c1 = cpu_mark_now();
 
     uint64_t records = 0, rec_bytes = 0, body_bytes = 0, calls = 0;
     int error = 0;
@@ -1205,7 +1477,8 @@ static int run_read(const bench_opts *o)
         if (rs[i].error && !error)
             error = rs[i].error;
     }
-    double steady = sampler_stop(&smp, elapsed, records);
+    double steady, tail;
+    sampler_stop(&smp, elapsed, records, &steady, &tail);
     db_figures f;
     db_stats(e, o, &f);
     engine_close(e);
@@ -1213,14 +1486,16 @@ static int run_read(const bench_opts *o)
     double secs = (double)elapsed / 1e9, mb = 1024.0 * 1024.0;
     printf("result mode=read queues=%" PRIu32 " topics=%" PRIu32 " threads=%" PRIu32
            " batch=%" PRIu32 " ops=%" PRIu64 " calls=%" PRIu64 " secs=%.3f ops_per_s=%.0f"
-           " mb_per_s=%.1f rec_mb_per_s=%.1f steady_ops_per_s=%.0f call_p50_us=%.1f"
-           " call_p99_us=%.1f open_secs=%.3f rss_mb=%.0f error=%d\n",
+           " mb_per_s=%.1f rec_mb_per_s=%.1f steady_ops_per_s=%.0f tail_ops_per_s=%.0f"
+           " call_p50_us=%.1f"
+           " call_p99_us=%.1f open_secs=%.3f rss_mb=%.0f cpu_cores=%.2f other_cpu_pct=%.0f"
+           " error=%d\n",
            o->queues, l.n_topics, o->threads, o->read_batch, records, calls, secs,
            secs > 0 ? (double)records / secs : 0.0,
            secs > 0 ? (double)body_bytes / mb / secs : 0.0,
-           secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady,
+           secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady, tail,
            (double)hist_pct(&lat, 50) / 1e3, (double)hist_pct(&lat, 99) / 1e3, open_secs,
-           peak_rss_mb(), error);
+           peak_rss_mb(), cpu_self_cores(&c0, &c1), cpu_other_pct(&c0, &c1), error);
     fflush(stdout);
     free(rs);
     free(l.topics);
@@ -1239,7 +1514,9 @@ static int run_reopen(const bench_opts *o)
     uint64_t store = dir_bytes(o->path);
 
     double open_secs;
+    cpu_mark c0 = cpu_mark_now();
     engine *e = store_open(o, &open_secs);
+    cpu_mark c1 = cpu_mark_now();
     double rss_open = peak_rss_mb();
 
     /* Every queue answers: the topic table is complete and usable. */
@@ -1264,9 +1541,9 @@ static int run_reopen(const bench_opts *o)
 
     printf("result mode=reopen queues=%" PRIu32 " topics=%" PRIu32 " messages=%" PRIu64
            " store_mb=%.0f open_secs=%.3f check_secs=%.3f close_secs=%.3f"
-           " rss_open_mb=%.0f rss_mb=%.0f error=0\n",
+           " rss_open_mb=%.0f rss_mb=%.0f other_cpu_pct=%.0f error=0\n",
            o->queues, l.n_topics, msgs, (double)store / (1024.0 * 1024.0), open_secs,
-           check_secs, close_secs, rss_open, peak_rss_mb());
+           check_secs, close_secs, rss_open, peak_rss_mb(), cpu_other_pct(&c0, &c1));
     fflush(stdout);
     free(l.topics);
     return 0;
