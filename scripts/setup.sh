@@ -9,7 +9,16 @@ packages=(
   libev-dev libcmocka-dev libjansson-dev uthash-dev
   clang libclang-rt-14-dev
   rocksdb-tools
+  python3
 )
+
+# The interop suites need Java + Maven, Go and Node.js; the machine images
+# this runs on ship them, and Debian's packages stand in where one is missing.
+command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
+command -v go >/dev/null 2>&1 || packages+=(golang-go)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
