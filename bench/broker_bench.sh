@@ -191,6 +191,20 @@ others() {
     awk -v m="$m" -v c="${c:-0}" -v b="${b:-0}" 'BEGIN { v = m - c - b; printf "%.0f", v < 0 ? 0 : v }'
 }
 
+# wait_quiet: between runs (our processes idle), wait up to 2 min until the
+# machine's busy CPU over 2 s is under others_max.
+wait_quiet() {
+    local i m0 m1 pct
+    for ((i = 0; i < 60; i++)); do
+        m0=$(machine_ticks)
+        sleep 2
+        m1=$(machine_ticks)
+        pct=$(((m1 - m0) * 100 / $(getconf CLK_TCK) / 2))
+        [ "$pct" -lt "$others_max" ] && return 0
+    done
+    note "the machine stayed busy ($pct% CPU) for 2 min; going on"
+}
+
 # with_quiet FUNC ARGS...: run FUNC (which sets $out) again while other
 # processes disturbed it, within the retry limits; $out = the least disturbed
 # run. FUNC sees the attempt number in $attempt (for fresh topic names).
@@ -210,8 +224,8 @@ with_quiet() {
             break
         fi
         retry_budget=$((retry_budget - 1))
-        note "other processes took $o% CPU during that run; again in 20 s"
-        sleep 20
+        note "other processes took $o% CPU during that run; running it again once they calm down"
+        wait_quiet
     done
     attempt=1
     out=$best

@@ -11,8 +11,8 @@
  *
  * Modes:
  *   append  create the topics (untimed), then append --count messages (or
- *           --bytes of bodies), cycling over the queues, and time it until
- *           the last ack.
+ *           --bytes of bodies), cycling over the queues (or to random queues
+ *           with --order random), and time it until the last ack.
  *   read    catch-up consumer: read every queue from offset 0 with
  *           engine_read, at most 32 records per call like a pull, until the
  *           end of the queue; records are decoded and their offsets checked.
@@ -89,6 +89,7 @@ typedef struct bench_opts {
     const char *stats_file;  /* dump RocksDB's statistics text here */
     int dispatch;            /* hand acks to a dispatcher thread, as the broker's loop;
                                 -1 = only with several threads */
+    int random_order;        /* message i goes to a random queue, not queue i mod N */
 } bench_opts;
 
 static void usage(FILE *f)
@@ -109,6 +110,8 @@ static void usage(FILE *f)
         "  --props 0|1       UNIQ_KEY and WAIT properties on every message (1)\n"
         "  --read-batch N    records per read call (32)\n"
         "  --read-bytes N    bytes per read call (256K)\n"
+        "  --order cycle|random  message i goes to queue i mod N, or to a random\n"
+        "                    queue (cycle)\n"
         "  --progress S      print appended/s every S seconds to stderr\n"
         "  --stats-file F    write RocksDB's statistics text to F at the end\n"
         "  --dispatch 0|1    1: completions go to one dispatcher thread that wakes the\n"
@@ -248,6 +251,10 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
             o->progress_s = parse_secs(a, v);
         } else if (strcmp(a, "--stats-file") == 0) {
             o->stats_file = v;
+        } else if (strcmp(a, "--order") == 0) {
+            if (strcmp(v, "cycle") == 0) o->random_order = 0;
+            else if (strcmp(v, "random") == 0) o->random_order = 1;
+            else die_usage("--order must be cycle or random");
         } else if (strcmp(a, "--dispatch") == 0) {
             o->dispatch = parse_flag(a, v);
         } else {
@@ -398,6 +405,15 @@ static uint64_t rng_next(uint64_t *s)
     x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
     *s = x;
     return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* A well-mixed 64-bit hash (the splitmix64 finalizer). */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
 }
 
 static const char *mode_name(enum bench_mode m)
@@ -1103,7 +1119,8 @@ static void slot_submit(producer *p, slot *s)
     const bench_opts *o = b->o;
     const bench_topic *t;
     uint32_t qid;
-    layout_queue(&b->l, s->seq % b->l.queues, &t, &qid);
+    uint64_t q = o->random_order ? mix64(s->seq) % b->l.queues : s->seq % b->l.queues;
+    layout_queue(&b->l, q, &t, &qid);
 
     engine_msg m;
     memset(&m, 0, sizeof(m));
@@ -1299,7 +1316,7 @@ static int run_append(const bench_opts *o)
     double mb = 1024.0 * 1024.0;
     printf("result mode=append body=%" PRIu32 " queues=%" PRIu32 " topics=%" PRIu32
            " threads=%" PRIu32 " window=%" PRIu32 " flush=%s blob=%d universal=%d"
-           " props=%d dispatch=%d ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f mb_per_s=%.1f"
+           " props=%d dispatch=%d order=%s ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f mb_per_s=%.1f"
            " rec_mb_per_s=%.1f steady_ops_per_s=%.0f tail_ops_per_s=%.0f p50_us=%.0f"
            " p99_us=%.0f p999_us=%.0f max_us=%.0f busy=%" PRIu64 " batches=%" PRIu64
            " msgs_per_batch=%.1f rocksdb_writes=%.0f keys_per_msg=%.1f wal_syncs=%.0f stall_pct=%.1f msg_wamp=%.1f msg_comp_gb=%.2f"
@@ -1308,7 +1325,7 @@ static int run_append(const bench_opts *o)
            " rss_mb=%.0f cpu_cores=%.2f other_cpu_pct=%.0f error=%d\n",
            o->body_len, o->queues, b.l.n_topics, o->threads, o->window,
            o->flush == ENGINE_SYNC_FLUSH ? "sync" : "async", o->blob, o->universal, o->props,
-           o->dispatch, acked, secs, secs > 0 ? (double)acked / secs : 0.0,
+           o->dispatch, o->random_order ? "random" : "cycle", acked, secs, secs > 0 ? (double)acked / secs : 0.0,
            secs > 0 ? (double)acked * o->body_len / mb / secs : 0.0,
            secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady, tail,
            (double)hist_pct(&lat, 50) / 1e3, (double)hist_pct(&lat, 99) / 1e3,
