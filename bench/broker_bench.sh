@@ -4,7 +4,7 @@
 # the same run as the yardstick. Figures and how they were taken are in
 # bench/RESULTS.md, section "Broker (mqbench)".
 #
-#   bench/broker_bench.sh [full]    every configuration, about 10 min on 2 cores
+#   bench/broker_bench.sh [full]    every configuration, about 8 min on 2 cores
 #   bench/broker_bench.sh quick     fewer configurations, shorter runs, under 3 min
 #
 # What runs, in this order (everything on 127.0.0.1, client and servers on
@@ -32,7 +32,7 @@
 #   MAX_LOAD    wait (up to 10 min) until the 1-min load average is below this
 #               before starting, e.g. MAX_LOAD=0.5 on a shared machine
 #   OTHERS_MAX  a run during which other processes took more than this much
-#               CPU (%, 100 = one core; default 25) is repeated after a pause,
+#               CPU (%, 100 = one core; default 25) is repeated once it is quiet,
 #               up to 2 times (quick: once); every attempt is in results.txt
 #   KEEP=1      keep the scratch directory (stores, AOF files)
 set -euo pipefail

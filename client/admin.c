@@ -176,7 +176,7 @@ static int open_conn(const char *addr, int64_t deadline, int *out, char *errbuf,
     }
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0 || !res) {
-        snprintf(errbuf, errlen, "cannot resolve %s: %s", host,
+        snprintf(errbuf, errlen, "cannot resolve %.64s: %s", host,
                  gai ? gai_strerror(gai) : "no address");
         return -EHOSTUNREACH;
     }
