@@ -120,6 +120,7 @@ static void usage(FILE *f)
         "                    (default: 1 with several threads, 0 with one)\n");
 }
 
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -276,6 +277,7 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
 
 /* ==== Small utilities ==================================================== */
 
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
     va_list ap;
