@@ -95,16 +95,18 @@ check_rc() {
 }
 
 # check_out NAME REGEX: the last stdout matches (grep -E).
+# Here-strings, not pipes: with pipefail, grep -q leaving early would let the
+# writer die of SIGPIPE and turn a match into a failure.
 check_out() {
-    if printf '%s\n' "$out" | grep -Eq -- "$2"; then pass "$1"; else fail "$1 (stdout !~ /$2/)"; fi
+    if grep -Eq -- "$2" <<<"$out"; then pass "$1"; else fail "$1 (stdout !~ /$2/)"; fi
 }
 
 check_no_out() {
-    if printf '%s\n' "$out" | grep -Eq -- "$2"; then fail "$1 (stdout =~ /$2/)"; else pass "$1"; fi
+    if grep -Eq -- "$2" <<<"$out"; then fail "$1 (stdout =~ /$2/)"; else pass "$1"; fi
 }
 
 check_err() {
-    if printf '%s\n' "$err" | grep -Eq -- "$2"; then pass "$1"; else fail "$1 (stderr !~ /$2/)"; fi
+    if grep -Eq -- "$2" <<<"$err"; then pass "$1"; else fail "$1 (stderr !~ /$2/)"; fi
 }
 
 # check_json NAME PYEXPR: PYEXPR (over the parsed stdout, `j`) is true.
