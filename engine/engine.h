@@ -76,8 +76,23 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
  */
 void engine_close(engine *e);
 
-/* The store format version this build writes (recorded in the store). */
-#define ENGINE_FORMAT_VERSION 1
+/*
+ * The store format version this build writes (recorded in the store).
+ * 1: messages, idx_id, idx_time. 2: idx_key too (index/ upgrades a 1 store).
+ */
+#define ENGINE_FORMAT_VERSION 2
+
+/* The format version recorded in the opened store (a new store gets the current one). */
+uint32_t engine_format_version(engine *e);
+
+/*
+ * Record that the store now has format version v (synced). For upgrades run
+ * right after engine_open, before any append.
+ */
+int engine_set_format_version(engine *e, uint32_t v);
+
+/* A line on stderr with a UTC time stamp, as the engine logs its own events. */
+void engine_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- Batch hook: indexes and later features add to every commit ------- */
 

@@ -61,6 +61,7 @@ struct engine {
     topic *topics_by_id;
     uint32_t next_topic_id;        /* writer thread only after open */
 
+    uint32_t format_version;            /* as recorded in the store */
     _Atomic uint64_t next_log_position; /* published */
     uint64_t w_next_log_position;       /* writer thread only */
 
@@ -103,10 +104,13 @@ size_t key_offset(uint8_t *out, size_t cap, const char *group, size_t group_len,
                   uint32_t topic_id, uint32_t queue_id);
 extern const char META_VERSION_KEY[1], META_LOGPOS_KEY[1], META_TOPICSEQ_KEY[1];
 
+/* ---- key_prefix.c ---- */
+/* Prefix extractor of idx_key: topic id + key + its 0x00 (layout in index/index.h). */
+rocksdb_slicetransform_t *key_index_prefix_create(void);
+
 /* ---- store.c ---- */
 /* Map a RocksDB error string to an LSMQ code (ENOSPC, ELOCKED, EIO). */
 int engine__rocks_err(const char *err);
-void engine__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t engine__now_ms(engine *e);
 /* Writer thread: close and reopen the database and reload the state from it. */
 int engine__reopen(engine *e);

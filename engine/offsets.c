@@ -49,7 +49,7 @@ int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
                              cfg_len, &err);
     engine_db_unpin(e);
     if (err) {
-        engine__log("group read failed: %s", err);
+        engine_log("group read failed: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -104,7 +104,7 @@ int engine_offset_get(engine *e, const char *group, size_t group_len, const char
                              klen, &vlen, &err);
     engine_db_unpin(e);
     if (err) {
-        engine__log("offset read failed: %s", err);
+        engine_log("offset read failed: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -132,7 +132,7 @@ int offsets__delete_topic(engine *e, engine_batch *b, uint32_t topic_id)
     rocksdb_iter_get_error(it, &err);
     rocksdb_iter_destroy(it);
     if (err) {
-        engine__log("scanning offsets failed: %s", err);
+        engine_log("scanning offsets failed: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }

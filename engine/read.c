@@ -100,7 +100,7 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
         if (proto_record_decode((const uint8_t *)val, vlen, &pr) != (long)vlen) {
             /* Hand out the good records before it; report it when it comes first. */
             if (count == 0) {
-                engine__log("corrupt record at topic %u queue %u offset %llu", v->topic_id,
+                engine_log("corrupt record at topic %u queue %u offset %llu", v->topic_id,
                             queue_id, (unsigned long long)off);
                 out->next_offset = off + 1;
                 rc = LSMQ_ECORRUPT;
@@ -131,7 +131,7 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     if (err) {
-        engine__log("read failed: %s", err);
+        engine_log("read failed: %s", err);
         rocksdb_free(err);
         rc = LSMQ_EIO;
     }

@@ -112,17 +112,25 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
     return refs;
 }
 
+#define REMOVE_STEP 65536
+
 static int remove_before(engine *e, const queue_ref *q, int64_t cutoff_ms)
 {
     engine_db_pin(e);
     int64_t first = store_ms_from(e, q, q->min_offset, q->max_offset);
     uint64_t end = first < 0 || first >= cutoff_ms ? q->min_offset : cut_offset(e, q, cutoff_ms);
     engine_db_unpin(e); /* never wait for the writer while pinned */
-    if (end <= q->min_offset)
-        return 0;
-    wctl op = {.kind = WCTL_REMOVE, .topic_id = q->topic_id, .queue_id = q->queue_id, .u64 = end};
-    int rc = writer__control(e, &op);
-    return rc == LSMQ_ENOTFOUND ? 0 : rc; /* topic deleted meanwhile */
+    /* In steps: index hooks read the removed messages on the writer thread,
+     * and appends wait meanwhile. */
+    for (uint64_t at = q->min_offset; at < end;) {
+        at = end - at > REMOVE_STEP ? at + REMOVE_STEP : end;
+        wctl op = {.kind = WCTL_REMOVE, .topic_id = q->topic_id, .queue_id = q->queue_id,
+                   .u64 = at};
+        int rc = writer__control(e, &op);
+        if (rc != 0)
+            return rc == LSMQ_ENOTFOUND ? 0 : rc; /* topic deleted meanwhile */
+    }
+    return 0;
 }
 
 static int remove_all_before(engine *e, const queue_ref *refs, size_t n, int64_t cutoff_ms)
@@ -172,7 +180,7 @@ int engine_retention_run(engine *e)
         if (oldest >= 0) {
             int64_t step = (now - oldest) / 10;
             int64_t cutoff = oldest + (step > 1 ? step : 1);
-            engine__log("disk %.0f%% used (limit %u%%): removing messages stored before %lld",
+            engine_log("disk %.0f%% used (limit %u%%): removing messages stored before %lld",
                         used * 100.0, e->cfg.disk_max_used_ratio, (long long)cutoff);
             rc = remove_all_before(e, refs, n, cutoff);
             if (rc == 0) /* Range deletes free space only once compacted. */
@@ -203,7 +211,7 @@ static void *housekeeper_main(void *arg)
         pthread_mutex_unlock(&e->bg_lock);
         int rc = engine_retention_run(e);
         if (rc != 0 && rc != LSMQ_ECLOSED)
-            engine__log("retention pass failed: %s", lsmq_strerror(rc));
+            engine_log("retention pass failed: %s", lsmq_strerror(rc));
         pthread_mutex_lock(&e->bg_lock);
     }
     pthread_mutex_unlock(&e->bg_lock);

@@ -25,14 +25,14 @@ static const char *const cf_names[ENGINE_CF_COUNT] = {
 #define DEFAULT_BLOB_FILES 0
 #define DEFAULT_UNIVERSAL 0
 
-void engine__log(const char *fmt, ...)
+void engine_log(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     char ts[32];
     time_t now = time(NULL);
     struct tm tm;
     strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
-    va_list ap;
-    va_start(ap, fmt);
     fprintf(stderr, "%s engine: ", ts);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -124,8 +124,15 @@ static rocksdb_options_t *cf_options(engine *e, engine_cf cf)
         rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
         rocksdb_block_based_options_set_whole_key_filtering(t, 0);
         break;
-    case ENGINE_CF_IDX_ID:
     case ENGINE_CF_IDX_KEY:
+        /* Lookups scan one (topic, key) prefix: prefix blooms make an absent
+         * key cost no data-block reads. */
+        rocksdb_options_set_write_buffer_size(o, 32u << 20);
+        rocksdb_options_set_prefix_extractor(o, key_index_prefix_create());
+        rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
+        rocksdb_block_based_options_set_whole_key_filtering(t, 0);
+        break;
+    case ENGINE_CF_IDX_ID:
     case ENGINE_CF_OFFSET:
         /* Point lookups: whole-key blooms. */
         rocksdb_options_set_write_buffer_size(o, 32u << 20);
@@ -178,7 +185,9 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
                  version, ENGINE_FORMAT_VERSION);
             return LSMQ_EVERSION;
         }
+        e->format_version = version;
     } else {
+        e->format_version = ENGINE_FORMAT_VERSION;
         uint8_t buf[4];
         proto_put_u32(buf, ENGINE_FORMAT_VERSION);
         rocksdb_put_cf(e->db, e->wo_sync, e->cf[ENGINE_CF_META], META_VERSION_KEY, 1,
@@ -284,15 +293,36 @@ int engine__reopen(engine *e)
     pthread_rwlock_unlock(&e->topics_lock);
     pthread_rwlock_unlock(&e->db_lock);
     if (rc != 0)
-        engine__log("reopening the store failed: %s", err);
+        engine_log("reopening the store failed: %s", err);
     else
-        engine__log("store reopened after a write error");
+        engine_log("store reopened after a write error");
     return rc;
 }
 
 void engine_db_pin(engine *e) { pthread_rwlock_rdlock(&e->db_lock); }
 
 void engine_db_unpin(engine *e) { pthread_rwlock_unlock(&e->db_lock); }
+
+uint32_t engine_format_version(engine *e) { return e->format_version; }
+
+int engine_set_format_version(engine *e, uint32_t v)
+{
+    uint8_t buf[4];
+    proto_put_u32(buf, v);
+    char *err = NULL;
+    engine_db_pin(e);
+    rocksdb_put_cf(e->db, e->wo_sync, e->cf[ENGINE_CF_META], META_VERSION_KEY, 1,
+                   (const char *)buf, sizeof buf, &err);
+    engine_db_unpin(e);
+    if (err) {
+        int rc = engine__rocks_err(err);
+        engine_log("recording format version %u failed: %s", v, err);
+        rocksdb_free(err);
+        return rc;
+    }
+    e->format_version = v;
+    return 0;
+}
 
 static void engine_destroy(engine *e)
 {
@@ -392,7 +422,7 @@ void engine_close(engine *e)
     if (atomic_load(&e->write_health) == 0)
         rocksdb_flush_wal(e->db, 1, &err);
     if (err) {
-        engine__log("closing: WAL sync failed: %s", err);
+        engine_log("closing: WAL sync failed: %s", err);
         rocksdb_free(err);
     }
     engine_destroy(e);

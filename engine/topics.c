@@ -193,7 +193,7 @@ static int load_hwms(engine *e, char *errbuf, size_t errlen)
         return LSMQ_EIO;
     }
     if (stale)
-        engine__log("ignored %zu high-water marks of deleted topics", stale);
+        engine_log("ignored %zu high-water marks of deleted topics", stale);
     return 0;
 }
 

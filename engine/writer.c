@@ -326,7 +326,7 @@ int writer__write(engine *e, rocksdb_writebatch_t *wb, int sync)
     if (err) {
         int rc = engine__rocks_err(err);
         atomic_store(&e->write_health, rc);
-        engine__log("write failed, appends get '%s' until it is resolved: %s",
+        engine_log("write failed, appends get '%s' until it is resolved: %s",
                     lsmq_strerror(rc), err);
         rocksdb_free(err);
         return rc;
@@ -350,7 +350,7 @@ static void sync_wal_if_due(engine *e, writer *w)
     if (err) {
         int rc = engine__rocks_err(err);
         atomic_store(&e->write_health, rc);
-        engine__log("WAL sync failed: %s", err);
+        engine_log("WAL sync failed: %s", err);
         rocksdb_free(err);
         return;
     }
@@ -381,7 +381,7 @@ static int ensure_writable(engine *e, writer *w)
     w->ntouched = 0;
     w->gen++;
     atomic_store(&e->write_health, 0);
-    engine__log("writes accepted again");
+    engine_log("writes accepted again");
     return 0;
 }
 

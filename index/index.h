@@ -7,6 +7,10 @@
  *   idx_time key: topic_id u32, queue_id u32, store_ms u64, queue_offset u64
  *            value: log position u64 (lets removal find the idx_id entries
  *            without reading the messages)
+ *   idx_key  key: topic_id u32, key bytes, 0x00, store_ms u64, log position u64
+ *            value: queue_id u32, queue_offset u64, kinds u8 (INDEX_KEY_* bits)
+ *            one entry per distinct key of a message: each word of KEYS
+ *            (space-separated) and its UNIQ_KEY
  * All integers big-endian. If you change an encoding, bump
  * ENGINE_FORMAT_VERSION and teach engine_open to upgrade older stores.
  *
@@ -20,7 +24,11 @@
 
 #include "engine.h"
 
-/* Register the idx_id and idx_time hooks on e; call right after engine_open. */
+/*
+ * Register the idx_id, idx_time and idx_key hooks on e and bring a store
+ * written before idx_key existed up to date (indexing its messages, with
+ * progress in the log). Call right after engine_open, before any append.
+ */
 int index_attach(engine *e);
 
 /* Where the message at a log position lives. LSMQ_ENOTFOUND if no live message has it. */
@@ -47,9 +55,39 @@ typedef enum index_time_boundary {
 int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t ts_ms,
                       index_time_boundary boundary, uint64_t *offset);
 
+/* Which property a key came from; a message may carry one key in both. */
+#define INDEX_KEY_KEYS 0x1u /* a word of KEYS */
+#define INDEX_KEY_UNIQ 0x2u /* the UNIQ_KEY client message id */
+
+/* Keys longer than this are not indexed (RocketMQ clients cap keys far lower). */
+#define INDEX_KEY_MAX 4096
+
+typedef struct index_key_hit {
+    uint32_t queue_id;
+    uint64_t queue_offset;
+    uint64_t log_position;
+    int64_t store_ms;
+    unsigned kinds; /* INDEX_KEY_* bits the message carries the key with */
+} index_key_hit;
+
+/*
+ * Messages of a topic that carry `key` with any of the `kinds` bits, stored
+ * within [begin_ms, end_ms] (inclusive; pass INT64_MIN / INT64_MAX for any
+ * time). When more match than max_hits, the newest max_hits are returned.
+ * Hits are ordered by store time, then log position, oldest first. *hits is
+ * malloc'ed (free with engine_free; NULL when *n is 0). Exact: every hit
+ * carries the key; LSMQ_EINVAL for an empty key or one over INDEX_KEY_MAX.
+ */
+int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_len,
+                    unsigned kinds, int64_t begin_ms, int64_t end_ms, size_t max_hits,
+                    index_key_hit **hits, size_t *n);
+
 /* Key encodings, exposed for tools and tests. Return the key length. */
 size_t index_id_key(uint8_t out[8], uint64_t log_position);
 size_t index_time_key(uint8_t out[24], uint32_t topic_id, uint32_t queue_id, uint64_t store_ms,
                       uint64_t queue_offset);
+/* 0 when the key does not fit in cap bytes (cap >= key_len + 21 always fits). */
+size_t index_key_key(uint8_t *out, size_t cap, uint32_t topic_id, const char *key,
+                     size_t key_len, uint64_t store_ms, uint64_t log_position);
 
 #endif

@@ -1,0 +1,186 @@
+/*
+ * idx_key: (topic id, key, store ms, log position) -> (queue id, queue
+ * offset, kinds). One entry per distinct key of a message: the words of
+ * KEYS and its UNIQ_KEY. The key is stored whole, so lookups are exact.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "index.h"
+#include "index_internal.h"
+#include "props.h"
+
+size_t index_key_key(uint8_t *out, size_t cap, uint32_t topic_id, const char *key,
+                     size_t key_len, uint64_t store_ms, uint64_t log_position)
+{
+    size_t len = 4 + key_len + 1 + 16;
+    if (len > cap)
+        return 0;
+    proto_put_u32(out, topic_id);
+    memcpy(out + 4, key, key_len);
+    out[4 + key_len] = 0;
+    proto_put_u64(out + 5 + key_len, store_ms);
+    proto_put_u64(out + 13 + key_len, log_position);
+    return len;
+}
+
+static int word_equals(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* A key is indexed when it is non-empty, not too long, and has no NUL (the separator). */
+static int indexable(const char *key, size_t len)
+{
+    return len > 0 && len <= INDEX_KEY_MAX && memchr(key, 0, len) == NULL;
+}
+
+void index__for_each_key(const proto_record *r, index_key_fn fn, void *ctx)
+{
+    const char *uniq = NULL, *keys = NULL;
+    size_t uniq_len = 0, keys_len = 0;
+    if (!proto_props_get(r->props, r->props_len, PROTO_PROP_UNIQ_KEY, &uniq, &uniq_len) ||
+        !indexable(uniq, uniq_len))
+        uniq = NULL;
+    int uniq_in_keys = 0;
+    if (proto_props_get(r->props, r->props_len, PROTO_PROP_KEYS, &keys, &keys_len)) {
+        /* Words of KEYS, split on single spaces as the clients do; a repeated
+         * word is reported again, which only rewrites the same entry. */
+        const char *p = keys, *end = keys + keys_len;
+        while (p < end) {
+            const char *sp = memchr(p, ' ', (size_t)(end - p));
+            const char *wend = sp ? sp : end;
+            size_t wlen = (size_t)(wend - p);
+            if (indexable(p, wlen)) {
+                unsigned kinds = INDEX_KEY_KEYS;
+                if (uniq && word_equals(p, wlen, uniq, uniq_len)) {
+                    kinds |= INDEX_KEY_UNIQ;
+                    uniq_in_keys = 1;
+                }
+                fn(ctx, p, wlen, kinds);
+            }
+            p = wend + 1;
+        }
+    }
+    if (uniq && !uniq_in_keys)
+        fn(ctx, uniq, uniq_len, INDEX_KEY_UNIQ);
+}
+
+typedef struct put_ctx {
+    engine_batch *b;
+    const engine_stored_msg *m;
+} put_ctx;
+
+static void put_one(void *ctx, const char *key, size_t key_len, unsigned kinds)
+{
+    put_ctx *pc = ctx;
+    uint8_t k[4 + INDEX_KEY_MAX + 1 + 16], v[KEY_VAL_LEN];
+    size_t klen = index_key_key(k, sizeof k, pc->m->topic_id, key, key_len,
+                                (uint64_t)pc->m->store_ms, pc->m->log_position);
+    proto_put_u32(v, pc->m->queue_id);
+    proto_put_u64(v + 4, pc->m->queue_offset);
+    v[12] = (uint8_t)kinds;
+    engine_batch_put(pc->b, ENGINE_CF_IDX_KEY, k, klen, v, sizeof v);
+}
+
+void index__key_on_append(void *ctx, engine_batch *b, const engine_stored_msg *m)
+{
+    put_ctx pc = {.b = b, .m = m};
+    index__for_each_key(m->fields, put_one, &pc);
+}
+
+/* Collects hits newest first while walking backwards. */
+typedef struct hit_list {
+    index_key_hit *v;
+    size_t n, cap;
+} hit_list;
+
+static int hit_push(hit_list *l, const index_key_hit *h)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        index_key_hit *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return LSMQ_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *h;
+    return 0;
+}
+
+int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_len,
+                    unsigned kinds, int64_t begin_ms, int64_t end_ms, size_t max_hits,
+                    index_key_hit **hits, size_t *n)
+{
+    *hits = NULL;
+    *n = 0;
+    if (!indexable(key, key_len))
+        return LSMQ_EINVAL;
+    if (end_ms < begin_ms || end_ms < 0 || max_hits == 0)
+        return 0;
+    uint64_t lo_ms = begin_ms < 0 ? 0 : (uint64_t)begin_ms;
+    size_t cap = 4 + key_len + 1 + 16;
+    uint8_t *lo = malloc(cap), *target = malloc(cap);
+    hit_list l = {0};
+    int rc = 0;
+    if (!lo || !target) {
+        rc = LSMQ_ENOMEM;
+        goto out;
+    }
+    size_t klen = index_key_key(lo, cap, topic_id, key, key_len, lo_ms, 0);
+    index_key_key(target, cap, topic_id, key, key_len, (uint64_t)end_ms, UINT64_MAX);
+
+    engine_db_pin(e);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, klen);
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_IDX_KEY));
+    /* Newest first from the end of the range, so a cap keeps the newest. */
+    for (rocksdb_iter_seek_for_prev(it, (const char *)target, klen);
+         rocksdb_iter_valid(it) && l.n < max_hits; rocksdb_iter_prev(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (kl != klen || memcmp(k, lo, 4 + key_len + 1) != 0)
+            break;
+        if (vl != KEY_VAL_LEN || !(v[12] & kinds))
+            continue;
+        index_key_hit h = {
+            .queue_id = proto_get_u32(v),
+            .queue_offset = proto_get_u64(v + 4),
+            .store_ms = (int64_t)proto_get_u64(k + 5 + key_len),
+            .log_position = proto_get_u64(k + 13 + key_len),
+            .kinds = v[12],
+        };
+        if ((rc = hit_push(&l, &h)) != 0)
+            break;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err) {
+        rocksdb_free(err);
+        if (rc == 0)
+            rc = LSMQ_EIO;
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    engine_db_unpin(e);
+out:
+    free(lo);
+    free(target);
+    if (rc != 0) {
+        free(l.v);
+        return rc;
+    }
+    for (size_t i = 0; i < l.n / 2; i++) { /* oldest first */
+        index_key_hit t = l.v[i];
+        l.v[i] = l.v[l.n - 1 - i];
+        l.v[l.n - 1 - i] = t;
+    }
+    *hits = l.v;
+    *n = l.n;
+    return 0;
+}
