@@ -30,4 +30,11 @@ void test_topic_create(engine *e, const char *topic, uint32_t queues);
 /* An engine_msg over body and props (NUL-terminated strings). */
 engine_msg test_msg(const char *body, const char *props);
 
+/*
+ * Check every message against its idx_id, idx_time and idx_key entries and
+ * every entry against its message, under one snapshot. Returns the number
+ * of problems; the first max_report are printed on stderr.
+ */
+size_t test_index_consistency(engine *e, size_t max_report);
+
 #endif

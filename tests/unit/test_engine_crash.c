@@ -23,7 +23,9 @@
  *  - the max offset never falls below what an earlier reopen saw;
  *  - the index entries of the newest messages point at them;
  *  - on full checks, all records tile the log positions
- *    [0, engine_next_log_position());
+ *    [0, engine_next_log_position()), every message has its idx_id,
+ *    idx_time and idx_key entries (messages carry KEYS and UNIQ_KEY) and
+ *    every entry names a message that matches it;
  *  - an append after the reopen gets offset == the previous max offset and
  *    log position == the previous next log position (appends continue).
  * Acknowledged offsets must never be handed out twice across cycles.
@@ -69,6 +71,7 @@
 #define REOPEN_WRITER 0xff
 
 static const char PROPS[] = "TAGS\001crash\002";
+#define PROPS_MAX 96
 
 typedef struct topic_spec {
     const char *name;
@@ -247,6 +250,7 @@ typedef struct crash_batch {
     uint64_t checksums[MAX_BATCH];
     engine_msg msgs[MAX_BATCH];
     char bodies[MAX_BATCH][BODY_MAX + 1];
+    char props[MAX_BATCH][PROPS_MAX];
 } crash_batch;
 
 static void make_batch(crash_writer *w, crash_batch *b)
@@ -265,7 +269,12 @@ static void make_batch(crash_writer *w, crash_batch *b)
         for (uint32_t k = (uint32_t)head; k < len; k++)
             body[k] = (char)('!' + next_rand(&w->rng) % 94);
         body[len] = '\0';
-        b->msgs[i] = test_msg(body, PROPS);
+        /* Keys shared by many messages and a unique one: each index entry
+         * goes in the message's batch. */
+        snprintf(b->props[i], PROPS_MAX,
+                 "TAGS\001crash\002KEYS\001w%u k%u\002UNIQ_KEY\001c%02u-w%u-s%07u\002", w->id,
+                 (b->first_seq + i) % 50, w->cycle, w->id, b->first_seq + i);
+        b->msgs[i] = test_msg(body, b->props[i]);
         b->checksums[i] = fnv1a(body, len);
     }
 }
@@ -904,8 +913,12 @@ static void verifier_child_main(const crash_run *run, int fd)
     for (unsigned t = 0; t < N_TOPICS; t++)
         for (uint32_t q = 0; q < TOPICS[t].queues; q++)
             verify_queue(&v, t, q);
-    if (v.full && v.problems == 0)
+    if (v.full && v.problems == 0) {
         verify_tiling(&v);
+        size_t bad = test_index_consistency(e, MAX_REPORTED);
+        if (bad)
+            problem(&v, "%zu index entries disagree with the messages", bad);
+    }
     free(v.placed);
     if (v.problems == 0)
         for (unsigned t = 0; t < N_TOPICS; t++)

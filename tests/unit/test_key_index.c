@@ -358,6 +358,7 @@ static void check_all(engine *e, model *md, uint32_t *rng)
         for (int k = 0; k < POOL; k++)
             check_pool_key(e, md, t, k, rng);
     check_time_search(e, md);
+    assert_int_equal(test_index_consistency(e, 10), 0);
 }
 
 static void create_topics(engine *e, model *md)
