@@ -83,6 +83,8 @@ typedef struct bench_opts {
     int blob;                /* -1 = engine default */
     int universal;           /* -1 = engine default */
     int props;               /* add UNIQ_KEY and WAIT like the Java producer */
+    int keys;                /* add KEYS with one key per message */
+    int key_index;           /* attach idx_key (messageIndexEnable) */
     uint32_t read_batch;     /* records per engine_read */
     size_t read_bytes;       /* bytes per engine_read */
     double progress_s;       /* print a progress line this often; 0 = never */
@@ -108,6 +110,8 @@ static void usage(FILE *f)
         "  --blob 0|1        integrated blob files for the msg family (engine default)\n"
         "  --universal 0|1   universal compaction for the msg family (engine default)\n"
         "  --props 0|1       UNIQ_KEY and WAIT properties on every message (1)\n"
+        "  --keys 0|1        a KEYS property with one key per message (0)\n"
+        "  --key-index 0|1   keep the key index (idx_key), as messageIndexEnable (1)\n"
         "  --read-batch N    records per read call (32)\n"
         "  --read-bytes N    bytes per read call (256K)\n"
         "  --order cycle|random  message i goes to queue i mod N, or to a random\n"
@@ -197,6 +201,7 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
     o->blob = -1;
     o->universal = -1;
     o->props = 1;
+    o->key_index = 1;
     o->read_batch = 32;
     o->read_bytes = 256 * 1024;
     o->dispatch = -1;
@@ -244,6 +249,10 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
             o->universal = parse_flag(a, v);
         } else if (strcmp(a, "--props") == 0) {
             o->props = parse_flag(a, v) == 1;
+        } else if (strcmp(a, "--keys") == 0) {
+            o->keys = parse_flag(a, v) == 1;
+        } else if (strcmp(a, "--key-index") == 0) {
+            o->key_index = parse_flag(a, v) == 1;
         } else if (strcmp(a, "--read-batch") == 0) {
             o->read_batch = parse_u32(a, v, 1, 1u << 20);
         } else if (strcmp(a, "--read-bytes") == 0) {
@@ -632,7 +641,8 @@ static engine *store_open(const bench_opts *o, double *open_secs)
         *open_secs = secs_since(t0);
     if (rc != 0)
         die("engine_open %s: %s: %s", o->path, lsmq_strerror(rc), err);
-    rc = index_attach(e);
+    index_options io = {.key_index = o->key_index};
+    rc = index_attach_with(e, &io);
     if (rc != 0)
         die("index_attach: %s", lsmq_strerror(rc));
     return e;
@@ -968,7 +978,7 @@ typedef struct slot {
     uint64_t seq;            /* message number, 0..count-1 */
     uint64_t submitted_ns;
     int status;
-    char props[64];
+    char props[96];
     uint32_t props_len;
 } slot;
 
@@ -1133,10 +1143,14 @@ static void slot_submit(producer *p, slot *s)
     m.prepared_txn_offset = 0;
     m.body = b->pool + (s->seq * 7919u * o->body_len) % POOL_BYTES;
     m.body_len = o->body_len;
-    if (o->props) {
-        /* The Java producer's client message id is 32 hex digits. */
-        int n = snprintf(s->props, sizeof(s->props), "UNIQ_KEY\001%08X%08" PRIX32 "%016" PRIX64
-                         "\002WAIT\001true\002", (unsigned)getpid(), p->id, s->seq);
+    if (o->props || o->keys) {
+        int n = 0;
+        if (o->props) /* The Java producer's client message id is 32 hex digits. */
+            n += snprintf(s->props, sizeof(s->props), "UNIQ_KEY\001%08X%08" PRIX32 "%016" PRIX64
+                          "\002WAIT\001true\002", (unsigned)getpid(), p->id, s->seq);
+        if (o->keys) /* an order id, say */
+            n += snprintf(s->props + n, sizeof(s->props) - (size_t)n,
+                          "KEYS\001order-%08X-%012" PRIu64 "\002", p->id, s->seq);
         s->props_len = (uint32_t)n;
         m.props = s->props;
         m.props_len = s->props_len;
@@ -1318,7 +1332,7 @@ static int run_append(const bench_opts *o)
     double mb = 1024.0 * 1024.0;
     printf("result mode=append body=%" PRIu32 " queues=%" PRIu32 " topics=%" PRIu32
            " threads=%" PRIu32 " window=%" PRIu32 " flush=%s blob=%d universal=%d"
-           " props=%d dispatch=%d order=%s ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f mb_per_s=%.1f"
+           " props=%d keys=%d key_index=%d dispatch=%d order=%s ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f mb_per_s=%.1f"
            " rec_mb_per_s=%.1f steady_ops_per_s=%.0f tail_ops_per_s=%.0f p50_us=%.0f"
            " p99_us=%.0f p999_us=%.0f max_us=%.0f busy=%" PRIu64 " batches=%" PRIu64
            " msgs_per_batch=%.1f rocksdb_writes=%.0f keys_per_msg=%.1f wal_syncs=%.0f stall_pct=%.1f msg_wamp=%.1f msg_comp_gb=%.2f"
@@ -1327,7 +1341,7 @@ static int run_append(const bench_opts *o)
            " rss_mb=%.0f cpu_cores=%.2f other_cpu_pct=%.0f error=%d\n",
            o->body_len, o->queues, b.l.n_topics, o->threads, o->window,
            o->flush == ENGINE_SYNC_FLUSH ? "sync" : "async", o->blob, o->universal, o->props,
-           o->dispatch, o->random_order ? "random" : "cycle", acked, secs, secs > 0 ? (double)acked / secs : 0.0,
+           o->keys, o->key_index, o->dispatch, o->random_order ? "random" : "cycle", acked, secs, secs > 0 ? (double)acked / secs : 0.0,
            secs > 0 ? (double)acked * o->body_len / mb / secs : 0.0,
            secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady, tail,
            (double)hist_pct(&lat, 50) / 1e3, (double)hist_pct(&lat, 99) / 1e3,

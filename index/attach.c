@@ -4,6 +4,12 @@
 
 int index_attach(engine *e)
 {
+    index_options o = {.key_index = 1};
+    return index_attach_with(e, &o);
+}
+
+int index_attach_with(engine *e, const index_options *o)
+{
     const engine_hook hooks[] = {
         {
             .name = "idx_id",
@@ -25,10 +31,11 @@ int index_attach(engine *e)
             .on_topic_delete = index__key_on_topic_delete,
         },
     };
-    for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
+    size_t n = sizeof hooks / sizeof hooks[0] - (o->key_index ? 0 : 1);
+    for (size_t i = 0; i < n; i++) {
         int rc = engine_add_hook(e, &hooks[i]);
         if (rc != 0)
             return rc;
     }
-    return index__key_upgrade(e);
+    return o->key_index ? index__key_upgrade(e) : 0;
 }

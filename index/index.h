@@ -7,10 +7,13 @@
  *   idx_time key: topic_id u32, queue_id u32, store_ms u64, queue_offset u64
  *            value: log position u64 (lets removal find the idx_id entries
  *            without reading the messages)
- *   idx_key  key: topic_id u32, key bytes, 0x00, store_ms u64, log position u64
+ *   idx_key  key: topic_id u32, key bytes, 0x00, ~store_ms u64, ~log position u64
  *            value: queue_id u32, queue_offset u64, kinds u8 (INDEX_KEY_* bits)
  *            one entry per distinct key of a message: each word of KEYS
- *            (space-separated) and its UNIQ_KEY
+ *            (space-separated) and its UNIQ_KEY. Time and position are
+ *            stored inverted (bitwise not), newest first: a lookup that
+ *            wants the newest N stops after N, and forward-only scans suit
+ *            the family's hash memtable.
  * All integers big-endian. If you change an encoding, bump
  * ENGINE_FORMAT_VERSION and teach engine_open to upgrade older stores.
  *
@@ -30,6 +33,15 @@
  * progress in the log). Call right after engine_open, before any append.
  */
 int index_attach(engine *e);
+
+typedef struct index_options {
+    /* idx_key (messageIndexEnable). Messages stored while it is off are
+     * never found by key, as with RocketMQ. */
+    int key_index;
+} index_options;
+
+/* index_attach with a choice of indexes; idx_id and idx_time are always on. */
+int index_attach_with(engine *e, const index_options *o);
 
 /* Where the message at a log position lives. LSMQ_ENOTFOUND if no live message has it. */
 int index_locate(engine *e, uint64_t log_position, uint32_t *topic_id, uint32_t *queue_id,
@@ -89,5 +101,8 @@ size_t index_time_key(uint8_t out[24], uint32_t topic_id, uint32_t queue_id, uin
 /* 0 when the key does not fit in cap bytes (cap >= key_len + 21 always fits). */
 size_t index_key_key(uint8_t *out, size_t cap, uint32_t topic_id, const char *key,
                      size_t key_len, uint64_t store_ms, uint64_t log_position);
+/* Split an idx_key key; 0, or LSMQ_ECORRUPT when it has not that layout. */
+int index_key_parse(const uint8_t *k, size_t len, uint32_t *topic_id, const char **key,
+                    size_t *key_len, uint64_t *store_ms, uint64_t *log_position);
 
 #endif

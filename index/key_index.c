@@ -21,9 +21,23 @@ size_t index_key_key(uint8_t *out, size_t cap, uint32_t topic_id, const char *ke
     proto_put_u32(out, topic_id);
     memcpy(out + 4, key, key_len);
     out[4 + key_len] = 0;
-    proto_put_u64(out + 5 + key_len, store_ms);
-    proto_put_u64(out + 13 + key_len, log_position);
+    proto_put_u64(out + 5 + key_len, ~store_ms);
+    proto_put_u64(out + 13 + key_len, ~log_position);
     return len;
+}
+
+int index_key_parse(const uint8_t *k, size_t len, uint32_t *topic_id, const char **key,
+                    size_t *key_len, uint64_t *store_ms, uint64_t *log_position)
+{
+    const uint8_t *nul = len > 4 ? memchr(k + 4, 0, len - 4) : NULL;
+    if (!nul || (size_t)(k + len - nul) != 17)
+        return LSMQ_ECORRUPT;
+    *topic_id = proto_get_u32(k);
+    *key = (const char *)k + 4;
+    *key_len = (size_t)(nul - k) - 4;
+    *store_ms = ~proto_get_u64(nul + 1);
+    *log_position = ~proto_get_u64(nul + 9);
+    return 0;
 }
 
 static int word_equals(const char *a, size_t alen, const char *b, size_t blen)
@@ -91,7 +105,7 @@ void index__key_on_append(void *ctx, engine_batch *b, const engine_stored_msg *m
     index__for_each_key(m->fields, put_one, &pc);
 }
 
-/* Collects hits newest first while walking backwards. */
+/* Hits as the scan finds them, newest first. */
 typedef struct hit_list {
     index_key_hit *v;
     size_t n, cap;
@@ -123,36 +137,35 @@ int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_le
         return 0;
     uint64_t lo_ms = begin_ms < 0 ? 0 : (uint64_t)begin_ms;
     size_t cap = 4 + key_len + 1 + 16;
-    uint8_t *lo = malloc(cap), *target = malloc(cap);
+    /* Newest first: from (end_ms, newest position) to past (lo_ms, oldest). */
+    uint8_t *from = malloc(cap), *to = malloc(cap);
     hit_list l = {0};
     int rc = 0;
-    if (!lo || !target) {
+    if (!from || !to) {
         rc = LSMQ_ENOMEM;
         goto out;
     }
-    size_t klen = index_key_key(lo, cap, topic_id, key, key_len, lo_ms, 0);
-    index_key_key(target, cap, topic_id, key, key_len, (uint64_t)end_ms, UINT64_MAX);
+    size_t klen = index_key_key(from, cap, topic_id, key, key_len, (uint64_t)end_ms, UINT64_MAX);
+    index_key_key(to, cap, topic_id, key, key_len, lo_ms, 0);
 
     engine_db_pin(e);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, klen);
     rocksdb_iterator_t *it =
         rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_IDX_KEY));
-    /* Newest first from the end of the range, so a cap keeps the newest. */
-    for (rocksdb_iter_seek_for_prev(it, (const char *)target, klen);
-         rocksdb_iter_valid(it) && l.n < max_hits; rocksdb_iter_prev(it)) {
+    for (rocksdb_iter_seek(it, (const char *)from, klen); rocksdb_iter_valid(it) && l.n < max_hits;
+         rocksdb_iter_next(it)) {
         size_t kl, vl;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
         const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-        if (kl != klen || memcmp(k, lo, 4 + key_len + 1) != 0)
-            break;
+        if (kl != klen || memcmp(k, to, klen) > 0)
+            break; /* another key, or older than begin_ms */
         if (vl != KEY_VAL_LEN || !(v[12] & kinds))
             continue;
         index_key_hit h = {
             .queue_id = proto_get_u32(v),
             .queue_offset = proto_get_u64(v + 4),
-            .store_ms = (int64_t)proto_get_u64(k + 5 + key_len),
-            .log_position = proto_get_u64(k + 13 + key_len),
+            .store_ms = (int64_t)~proto_get_u64(k + 5 + key_len),
+            .log_position = ~proto_get_u64(k + 13 + key_len),
             .kinds = v[12],
         };
         if ((rc = hit_push(&l, &h)) != 0)
@@ -169,8 +182,8 @@ int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_le
     rocksdb_readoptions_destroy(ro);
     engine_db_unpin(e);
 out:
-    free(lo);
-    free(target);
+    free(from);
+    free(to);
     if (rc != 0) {
         free(l.v);
         return rc;

@@ -195,7 +195,8 @@ int broker_create(const broker_config *cfg, server *srv, broker **out, char *err
         free(b);
         return rc;
     }
-    if ((rc = index_attach(b->e)) != 0 || (rc = create_system_topics(b)) != 0) {
+    index_options io = {.key_index = b->cfg.message_index_enable};
+    if ((rc = index_attach_with(b->e, &io)) != 0 || (rc = create_system_topics(b)) != 0) {
         snprintf(errbuf, errlen, "cannot prepare the store: %s", lsmq_strerror(rc));
         engine_close(b->e);
         free(b);

@@ -44,6 +44,7 @@ typedef struct broker_config {
     uint32_t flush_interval_commit_log; /* flushIntervalCommitLog, 500 ms */
     bool auto_create_topic_enable;      /* autoCreateTopicEnable, true */
     bool auto_create_subscription_group;/* autoCreateSubscriptionGroup, true */
+    bool message_index_enable;          /* messageIndexEnable: key index, true */
     uint32_t default_topic_queue_nums;  /* defaultTopicQueueNums, 8 */
     uint32_t file_reserved_time;        /* fileReservedTime hours, 72 */
     uint32_t disk_max_used_space_ratio; /* diskMaxUsedSpaceRatio, 75 */

@@ -25,6 +25,7 @@ void broker_config_init(broker_config *c)
     c->flush_interval_commit_log = 500;
     c->auto_create_topic_enable = true;
     c->auto_create_subscription_group = true;
+    c->message_index_enable = true;
     c->default_topic_queue_nums = 8;
     c->file_reserved_time = 72;
     c->disk_max_used_space_ratio = 75;
@@ -112,6 +113,7 @@ static const key_def keys[] = {
     U32("flushIntervalCommitLog", flush_interval_commit_log, 3600000),
     BOOL("autoCreateTopicEnable", auto_create_topic_enable),
     BOOL("autoCreateSubscriptionGroup", auto_create_subscription_group),
+    BOOL("messageIndexEnable", message_index_enable),
     U32("defaultTopicQueueNums", default_topic_queue_nums, 1024),
     U32("fileReservedTime", file_reserved_time, 24 * 365 * 10),
     U32("diskMaxUsedSpaceRatio", disk_max_used_space_ratio, 100),

@@ -206,18 +206,17 @@ static void on_time(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, s
 
 static void on_key(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-    const uint8_t *nul = kl > 4 ? memchr(k + 4, 0, kl - 4) : NULL;
-    if (!nul || (size_t)(k + kl - nul) != 17 || vl != 13) {
+    uint32_t topic_id;
+    const char *key;
+    size_t klen;
+    uint64_t store_ms, position;
+    if (index_key_parse(k, kl, &topic_id, &key, &klen, &store_ms, &position) != 0 || vl != 13) {
         problem(c, "idx_key entry of %zu/%zu bytes", kl, vl);
         return;
     }
-    const char *key = (const char *)k + 4;
-    size_t klen = (size_t)(nul - k) - 4;
     proto_record r;
-    char *m = message_at(c, proto_get_u32(k), proto_get_u32(v), proto_get_u64(v + 4), &r,
-                         "idx_key");
-    if (m && ((uint64_t)r.store_timestamp != proto_get_u64(nul + 1) ||
-              (uint64_t)r.physical_offset != proto_get_u64(nul + 9) ||
+    char *m = message_at(c, topic_id, proto_get_u32(v), proto_get_u64(v + 4), &r, "idx_key");
+    if (m && ((uint64_t)r.store_timestamp != store_ms || (uint64_t)r.physical_offset != position ||
               kinds_of(&r, key, klen) != v[12]))
         problem(c, "idx_key '%.*s' disagrees with its message", (int)klen, key);
     rocksdb_free(m);
