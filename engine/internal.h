@@ -74,6 +74,9 @@ struct engine {
 
     pthread_t housekeeper_thread;
     bool housekeeper_started;
+    pthread_t wal_sync_thread;
+    bool wal_sync_started;
+    _Atomic int wal_dirty;         /* ASYNC_FLUSH: written since the last WAL sync */
     pthread_mutex_t bg_lock;
     pthread_cond_t bg_cond;
     bool bg_stop;
@@ -165,6 +168,10 @@ uint64_t read__min_offset(engine *e, topic *t, uint32_t queue_id);
 /* ---- offsets.c ---- */
 /* Writer thread: add the deletes of every consumer offset of a topic. */
 int offsets__delete_topic(engine *e, engine_batch *b, uint32_t topic_id);
+
+/* ---- wal_sync.c: ASYNC_FLUSH's WAL sync thread (shares bg_lock/bg_cond/bg_stop) ---- */
+int wal_sync__start(engine *e);
+void wal_sync__stop(engine *e);
 
 /* ---- retention.c ---- */
 int retention__start(engine *e);

@@ -405,7 +405,8 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
         fail(errbuf, errlen, "cannot start the writer thread");
         goto err;
     }
-    if ((rc = retention__start(e)) != 0) {
+    if ((rc = retention__start(e)) != 0 || (rc = wal_sync__start(e)) != 0) {
+        retention__stop(e);
         writer__stop(e);
         fail(errbuf, errlen, "cannot start the housekeeping threads");
         goto err;
@@ -423,6 +424,7 @@ void engine_close(engine *e)
     if (!e)
         return;
     retention__stop(e);
+    wal_sync__stop(e);
     writer__stop(e);
     char *err = NULL;
     if (atomic_load(&e->write_health) == 0)

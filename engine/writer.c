@@ -12,7 +12,7 @@
  *
  * Control operations (topic changes, group configs, retention removals) take
  * their own write between groups; consumer offset commits ride in the group.
- * In ASYNC_FLUSH the writer also syncs the WAL every flush_interval_ms.
+ * In ASYNC_FLUSH the WAL is synced every flush_interval_ms by wal_sync.c.
  *
  * After a failed write RocksDB's WAL writer must not be used again, so the
  * writer stops writing: requests fail at once with the error (LSMQ_ENOSPC
@@ -80,8 +80,6 @@ struct writer {
     touched *touched;
     size_t ntouched, touched_cap;
     uint32_t gen;
-    int wal_dirty;             /* ASYNC_FLUSH: written since the last WAL sync */
-    int64_t last_sync_ms;      /* monotonic */
     int64_t last_recover_ms;   /* monotonic */
 };
 
@@ -126,34 +124,13 @@ static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
     return 0;
 }
 
-/*
- * Take a group off the queue. Waits for work, or until the WAL sync is due
- * when the WAL is dirty; NULL when there is no work (timeout or stopping).
- */
+/* Take a group off the queue. Waits for work; NULL when stopping with none. */
 static wreq *take_group(engine *e, writer *w)
 {
     pthread_mutex_lock(&w->lock);
     while (!w->head && !w->stopping) {
         w->waiting = 1;
-        if (w->wal_dirty) {
-            int64_t due = w->last_sync_ms + e->cfg.flush_interval_ms;
-            int64_t wait_ms = due - mono_ms();
-            if (wait_ms <= 0) {
-                w->waiting = 0;
-                break;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait_ms / 1000;
-            ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
-        } else {
-            pthread_cond_wait(&w->cond, &w->lock);
-        }
+        pthread_cond_wait(&w->cond, &w->lock);
         w->waiting = 0;
     }
     wreq *first = w->head, *last = NULL, *r = first;
@@ -332,29 +309,8 @@ int writer__write(engine *e, rocksdb_writebatch_t *wb, int sync)
         return rc;
     }
     if (!sync)
-        e->w->wal_dirty = 1;
+        atomic_store(&e->wal_dirty, 1);
     return 0;
-}
-
-/* Sync the WAL if ASYNC_FLUSH wrote since the last sync and the interval passed. */
-static void sync_wal_if_due(engine *e, writer *w)
-{
-    if (!w->wal_dirty || atomic_load(&e->write_health) != 0)
-        return;
-    int64_t now = mono_ms();
-    if (now - w->last_sync_ms < (int64_t)e->cfg.flush_interval_ms)
-        return;
-    char *err = NULL;
-    rocksdb_flush_wal(e->db, 1, &err);
-    w->last_sync_ms = now;
-    if (err) {
-        int rc = engine__rocks_err(err);
-        atomic_store(&e->write_health, rc);
-        engine_log("WAL sync failed: %s", err);
-        rocksdb_free(err);
-        return;
-    }
-    w->wal_dirty = 0;
 }
 
 /*
@@ -377,7 +333,7 @@ static int ensure_writable(engine *e, writer *w)
         return health;
     if (engine__reopen(e) != 0)
         return health;
-    w->wal_dirty = 0;
+    atomic_store(&e->wal_dirty, 0);
     w->ntouched = 0;
     w->gen++;
     atomic_store(&e->write_health, 0);
@@ -548,12 +504,10 @@ static void *writer_main(void *arg)
 {
     engine *e = arg;
     writer *w = e->w;
-    w->last_sync_ms = mono_ms();
     for (;;) {
         wreq *group = take_group(e, w);
         if (group)
             process_group(e, w, group);
-        sync_wal_if_due(e, w);
         if (!group && stopped_and_drained(w))
             break;
     }

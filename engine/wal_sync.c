@@ -1,0 +1,74 @@
+/*
+ * ASYNC_FLUSH's periodic WAL sync, on a thread of its own: appends acked
+ * after the write never queue behind an fsync on the writer thread, which
+ * would show as a latency spike every flushIntervalCommitLog.
+ */
+#include <time.h>
+
+#include "internal.h"
+
+static void sync_now(engine *e)
+{
+    engine_db_pin(e); /* the writer may reopen the database after an error */
+    /* After a failed write this RocksDB must not touch its WAL again. */
+    if (atomic_load(&e->write_health) == 0) {
+        char *err = NULL;
+        rocksdb_flush_wal(e->db, 1, &err);
+        if (err) {
+            int rc = engine__rocks_err(err);
+            atomic_store(&e->write_health, rc);
+            engine_log("WAL sync failed, appends get '%s' until it is resolved: %s",
+                       lsmq_strerror(rc), err);
+            rocksdb_free(err);
+        }
+    }
+    engine_db_unpin(e);
+}
+
+static void *wal_sync_main(void *arg)
+{
+    engine *e = arg;
+    uint32_t interval = e->cfg.flush_interval_ms ? e->cfg.flush_interval_ms : 500;
+    pthread_mutex_lock(&e->bg_lock);
+    while (!e->bg_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
+        if (e->bg_stop)
+            break;
+        pthread_mutex_unlock(&e->bg_lock);
+        if (atomic_exchange(&e->wal_dirty, 0))
+            sync_now(e);
+        pthread_mutex_lock(&e->bg_lock);
+    }
+    pthread_mutex_unlock(&e->bg_lock);
+    return NULL;
+}
+
+int wal_sync__start(engine *e)
+{
+    if (e->cfg.flush_mode != ENGINE_ASYNC_FLUSH)
+        return 0;
+    if (pthread_create(&e->wal_sync_thread, NULL, wal_sync_main, e) != 0)
+        return LSMQ_EIO;
+    e->wal_sync_started = true;
+    return 0;
+}
+
+void wal_sync__stop(engine *e)
+{
+    if (!e->wal_sync_started)
+        return;
+    pthread_mutex_lock(&e->bg_lock);
+    e->bg_stop = true;
+    pthread_cond_broadcast(&e->bg_cond);
+    pthread_mutex_unlock(&e->bg_lock);
+    pthread_join(e->wal_sync_thread, NULL);
+    e->wal_sync_started = false;
+}
