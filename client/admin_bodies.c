@@ -108,6 +108,16 @@ static int parse_mq_key(const char *key, lsmq_admin_mq *mq)
     return rc;
 }
 
+int admin__parse_mq_key(const char *key, lsmq_admin_mq *mq)
+{
+    return parse_mq_key(key, mq);
+}
+
+int admin__cmp_mq(const void *a, const void *b)
+{
+    return cmp_mq(a, b);
+}
+
 static void mq_clear(lsmq_admin_mq *mq)
 {
     free(mq->topic);

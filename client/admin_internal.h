@@ -5,6 +5,8 @@
  *   admin_bodies.c    response bodies (JSON) -> result structs, merging,
  *                     release functions
  *   admin_fastjson.c  fastjson text -> standard JSON
+ *   admin_messages.c  message look-ups: view by id, key queries, pulls
+ *   admin_offsets.c   offsets by time: search, reset, consume time span
  * Nothing here is public.
  */
 #ifndef LSMQ_CLIENT_ADMIN_INTERNAL_H
@@ -48,5 +50,12 @@ int admin__merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats);
 int admin__merge_consume_stats(json_t *body, lsmq_admin_consume_stats **stats);
 int admin__merge_consumer_connection(json_t *body, lsmq_admin_consumer_connection **cc);
 int admin__parse_running_mqs(json_t *body, lsmq_admin_mq **mqs, size_t *n);
+int admin__parse_reset_result(json_t *body, lsmq_admin_reset_result **out);
+int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out);
+
+/* A MessageQueue map key (its JSON text) into mq (strings malloc'ed): 0 or -1. */
+int admin__parse_mq_key(const char *key, lsmq_admin_mq *mq);
+/* MessageQueue.compareTo over lsmq_admin_mq: topic, broker name, queue id. */
+int admin__cmp_mq(const void *a, const void *b);
 
 #endif

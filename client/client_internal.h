@@ -22,6 +22,8 @@
  *   offset_store.c   per-queue offsets in memory and in a local file
  *   pull.c           PULL_MESSAGE request and response
  *   workers.c        the listener worker pool
+ *   consumer_reset.c the push consumer's answers to broker-initiated
+ *                    requests: offset resets by time, consumer status
  *   producer.c, consumer_push.c, consumer_pull.c: the public objects.
  *
  * Thread tags used in comments: "I/O thread" = the mqclient's loop thread
@@ -175,6 +177,14 @@ typedef struct mq_owner_hooks {
     void (*ids_changed)(void *arg, const char *group);
     /* A route appeared or changed after a background look-up. */
     void (*route_changed)(void *arg, const char *topic);
+    /*
+     * A request the broker started, other than NOTIFY_CONSUMER_IDS_CHANGED.
+     * Returns 0 when the owner does not serve req->code (the broker gets
+     * REQUEST_CODE_NOT_SUPPORTED), else 1 with *resp the response to send
+     * (NULL for none) and *body its malloc'ed body (may be NULL).
+     */
+    int (*peer_request)(void *arg, const proto_cmd *req, proto_cmd **resp, char **body,
+                        size_t *body_len);
 } mq_owner_hooks;
 
 int mqc__create(const char *namesrv, const char *instance, mqclient **out);
@@ -463,6 +473,7 @@ typedef struct hb_consumer {
     const char *group;
     int broadcasting;
     int from_first;
+    int from_timestamp;           /* CONSUME_FROM_TIMESTAMP (wins over from_first) */
     int passive;                  /* push (CONSUME_PASSIVELY) or pull */
     subscription *const *subs;
     size_t n_subs;
@@ -561,6 +572,9 @@ void pull_result_free(pull_result *r);
 /* Offset queries against a broker (blocking or async helpers). */
 proto_cmd *offset__query_cmd(const char *group, const char *topic, int32_t queue_id);
 proto_cmd *offset__max_cmd(const char *topic, int32_t queue_id);
+/* SEARCH_OFFSET_BY_TIMESTAMP: the first offset stored at or after ms (LOWER). */
+proto_cmd *offset__search_cmd(const char *topic, const char *broker, int32_t queue_id,
+                              int64_t ms);
 
 /* ------------------------------------------------------------------ */
 /* Push consumer: consumer_push.c, rebalance.c, process_queue.c        */
@@ -600,6 +614,8 @@ struct lsmq_push_consumer {
     char *retry_topic;
     int model, from, n_threads, retry_delay_level, max_reconsume;
     int rebalance_ms, commit_ms;
+    int64_t consume_ts_ms;      /* LSMQ_FROM_TIMESTAMP: where new queues start */
+    int consume_ts_set;         /* else 30 minutes before start */
     char *offset_dir;
     char *offset_path;
     subscription **subs;        /* fixed at start; the retry topic's included */
@@ -613,6 +629,7 @@ struct lsmq_push_consumer {
     pq *all;                    /* every live process queue */
     offset_store offsets;
     int stopping;
+    int resetting;              /* offset resets waiting for tasks: no rebalance */
     mq_timer *rebalance_timer;
     /* guarded by lock: tasks on the workers, for destroy to wait on */
     pthread_mutex_t lock;
@@ -638,6 +655,20 @@ char *push__broker_addr(mqclient *mqc, const char *topic, const char *broker);
 /* rebalance.c (I/O thread) */
 void push__rebalance(mqclient *mqc, void *arg);
 void push__rebalance_soon(struct lsmq_push_consumer *c, int delay_ms);
+
+/* consumer_reset.c: broker-initiated requests of a push consumer (mq_owner_hooks.peer_request) */
+#define CLIENT_RC_GET_CONSUMER_STATUS_FROM_CLIENT 221
+int push__peer_request(void *arg, const proto_cmd *req, proto_cmd **resp, char **body,
+                       size_t *body_len);
+/* Parse a ResetOffsetBody (fastjson, or the ResetOffsetBodyForC array) into the
+ * offsets of topic's queues; pure. 0 and a malloc'ed array, or LSMQ_ECORRUPT. */
+typedef struct reset_entry {
+    char broker[LSMQ_BROKER_NAME_MAX];
+    int32_t queue_id;
+    int64_t offset;
+} reset_entry;
+int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
+                      size_t *n);
 
 /* ------------------------------------------------------------------ */
 /* workers.c                                                           */

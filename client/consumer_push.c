@@ -23,6 +23,7 @@
 #define DEFAULT_REBALANCE_MS 20000
 #define DEFAULT_COMMIT_MS 5000
 #define START_TIMEOUT_MS 3000
+#define DEFAULT_CONSUME_TS_AGO_MS (30 * 60 * 1000) /* Java's consumeTimestamp default */
 #define STOP_TIMEOUT_MS 2000
 #define INNER_PRODUCER_GROUP "CLIENT_INNER_PRODUCER"
 
@@ -39,6 +40,7 @@ static char *heartbeat_json(void *arg)
     hc.group = c->group;
     hc.broadcasting = c->model == LSMQ_BROADCASTING;
     hc.from_first = c->from == LSMQ_FROM_FIRST;
+    hc.from_timestamp = c->from == LSMQ_FROM_TIMESTAMP;
     hc.passive = 1;
     hc.subs = c->subs;
     hc.n_subs = c->n_subs;
@@ -218,9 +220,19 @@ int lsmq_push_consumer_set_model(lsmq_push_consumer *c, int model)
 int lsmq_push_consumer_set_consume_from(lsmq_push_consumer *c, int from)
 {
     BEFORE_START(c);
-    if (from != LSMQ_FROM_LAST && from != LSMQ_FROM_FIRST)
+    if (from != LSMQ_FROM_LAST && from != LSMQ_FROM_FIRST && from != LSMQ_FROM_TIMESTAMP)
         return LSMQ_EINVAL;
     c->from = from;
+    return 0;
+}
+
+int lsmq_push_consumer_set_consume_timestamp(lsmq_push_consumer *c, int64_t ms)
+{
+    BEFORE_START(c);
+    if (ms < 0)
+        return LSMQ_EINVAL;
+    c->consume_ts_ms = ms;
+    c->consume_ts_set = 1;
     return 0;
 }
 
@@ -392,6 +404,8 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
         lsmq__error(-1, "push consumer already started, or no listener or subscription");
         return LSMQ_EINVAL;
     }
+    if (!c->consume_ts_set)
+        c->consume_ts_ms = lsmq__wall_ms() - DEFAULT_CONSUME_TS_AGO_MS;
     if (c->model == LSMQ_CLUSTERING) {
         for (i = 0; i < c->n_subs && strcmp(c->subs[i]->topic, c->retry_topic); i++)
             ;
@@ -405,6 +419,7 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
     hooks.heartbeat_json = heartbeat_json;
     hooks.ids_changed = ids_changed;
     hooks.route_changed = route_changed;
+    hooks.peer_request = push__peer_request;
     mqc__set_hooks(c->mqc, &hooks);
     if ((rc = workers__create(c->n_threads, &c->pool)) != 0)
         return rc;

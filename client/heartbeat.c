@@ -52,8 +52,9 @@ char *hb__json(const char *client_id, const char *producer_group, const hb_consu
         for (i = 0; i < consumer->n_subs; i++)
             json_array_append_new(subs, sub_json(consumer->subs[i]));
         json_object_set_new(c, "consumeFromWhere",
-                            json_string(consumer->from_first ? "CONSUME_FROM_FIRST_OFFSET"
-                                                             : "CONSUME_FROM_LAST_OFFSET"));
+                            json_string(consumer->from_timestamp ? "CONSUME_FROM_TIMESTAMP"
+                                        : consumer->from_first   ? "CONSUME_FROM_FIRST_OFFSET"
+                                                                 : "CONSUME_FROM_LAST_OFFSET"));
         json_object_set_new(c, "consumeType", json_string(consumer->passive
                                                               ? "CONSUME_PASSIVELY"
                                                               : "CONSUME_ACTIVELY"));

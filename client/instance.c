@@ -342,7 +342,10 @@ static void conn_dead_cb(rconn *c, int err, void *arg)
 static void peer_request_cb(rconn *c, rpc_reply *req, void *arg)
 {
     mqclient *mqc = arg;
-    proto_cmd *cmd = req->cmd;
+    proto_cmd *cmd = req->cmd, *resp = NULL;
+    char *body = NULL;
+    size_t body_len = 0;
+    int served = cmd->code == RC_NOTIFY_CONSUMER_IDS_CHANGED;
 
     if (cmd->code == RC_NOTIFY_CONSUMER_IDS_CHANGED) {
         const char *group = proto_cmd_get(cmd, "consumerGroup");
@@ -351,17 +354,23 @@ static void peer_request_cb(rconn *c, rpc_reply *req, void *arg)
                   group ? group : "?");
         if (mqc->hooks.ids_changed)
             mqc->hooks.ids_changed(mqc->hooks.arg, group ? group : "");
+    } else if (mqc->hooks.peer_request) {
+        served = mqc->hooks.peer_request(mqc->hooks.arg, cmd, &resp, &body, &body_len);
     }
-    if (!proto_cmd_is_oneway(cmd) && cmd->code != RC_NOTIFY_CONSUMER_IDS_CHANGED) {
-        proto_cmd *resp = proto_cmd_response(RS_REQUEST_CODE_NOT_SUPPORTED, cmd->opaque, NULL);
+    if (!served && !proto_cmd_is_oneway(cmd)) {
+        resp = proto_cmd_response(RS_REQUEST_CODE_NOT_SUPPORTED, cmd->opaque, NULL);
+        proto_cmd_set_remarkf(resp, " request type %d not supported", cmd->code);
+    }
+    if (resp && !proto_cmd_is_oneway(cmd)) {
         uint8_t *frame;
         size_t len;
 
-        proto_cmd_set_remarkf(resp, " request type %d not supported", cmd->code);
-        if (proto_cmd_encode(resp, NULL, 0, &frame, &len) == 0)
+        resp->opaque = cmd->opaque;
+        if (proto_cmd_encode(resp, body, body_len, &frame, &len) == 0)
             rconn__enqueue(c, frame, len);
-        proto_cmd_free(resp);
     }
+    proto_cmd_free(resp);
+    free(body);
     rpc_reply_free(req);
 }
 

@@ -368,8 +368,11 @@ enum lsmq_message_model {
 
 /** Where a group starts on a queue for which it has no committed offset. */
 enum lsmq_consume_from {
-    LSMQ_FROM_LAST = 0,  /**< the queue's end (retry queues: their start) */
-    LSMQ_FROM_FIRST = 1, /**< the queue's start */
+    LSMQ_FROM_LAST = 0,      /**< the queue's end (retry queues: their start) */
+    LSMQ_FROM_FIRST = 1,     /**< the queue's start */
+    LSMQ_FROM_TIMESTAMP = 2, /**< push consumer only: the first message stored at or
+                                  after the consume timestamp (retry queues: their
+                                  end), as Java's CONSUME_FROM_TIMESTAMP */
 };
 
 /**
@@ -384,6 +387,18 @@ int lsmq_push_consumer_create(const char *namesrv, const char *group,
 /** The following setters must be called before start; LSMQ_EINVAL after. */
 int lsmq_push_consumer_set_model(lsmq_push_consumer *c, int model);
 int lsmq_push_consumer_set_consume_from(lsmq_push_consumer *c, int from);
+/**
+ * The consume timestamp of LSMQ_FROM_TIMESTAMP, ms since the epoch (broker
+ * store time; Java's consumeTimestamp is the same instant written as local
+ * yyyyMMddHHmmss). Default: 30 minutes before start, as Java. It only
+ * places queues the group has no committed offset for; to move a running
+ * group, reset its offsets by time (see Retroactive consumption below).
+ * Unlike Java, the consumer asks for the committed offset with
+ * setZeroIfNotFound=false, so that lsmq and 5.x brokers do not answer 0
+ * for a queue that still holds its first message. 4.x brokers ignore the
+ * flag: there such a queue starts at 0, as it does for Java clients.
+ */
+int lsmq_push_consumer_set_consume_timestamp(lsmq_push_consumer *c, int64_t ms);
 /** Listener worker threads (1..64, default 4). */
 int lsmq_push_consumer_set_threads(lsmq_push_consumer *c, int n);
 /** See lsmq_producer_set_instance_name. */
@@ -401,6 +416,24 @@ int lsmq_push_consumer_set_max_reconsume_times(lsmq_push_consumer *c, int n);
 int lsmq_push_consumer_set_rebalance_interval(lsmq_push_consumer *c, int ms);
 /** Offset commit interval (default 5000 ms). */
 int lsmq_push_consumer_set_commit_interval(lsmq_push_consumer *c, int ms);
+
+/*
+ * Retroactive consumption: when an admin resets the group's offsets by time
+ * (mqadmin resetOffsetByTime, Java's DefaultMQAdminExt.resetOffsetByTimestamp,
+ * i.e. INVOKE_BROKER_TO_RESET_OFFSET), the broker sends every online member
+ * RESET_CONSUMER_CLIENT_OFFSET with the new offset of each queue. A push
+ * consumer then, for the queues of that topic it holds: drops the messages
+ * pulled and not yet handed to the listener, stores and commits the new
+ * offset, waits for a running listener call of the queue to return (its
+ * result no longer moves the offset) and pulls from the new offset.
+ * Deliveries of a queue after the reset start exactly at its new offset.
+ * (5.x brokers by default reset on their side instead: the next pull of
+ * each queue answers PULL_OFFSET_MOVED and the consumer moves there.) A
+ * member that was offline resumes from the group's committed offsets,
+ * wherever the reset left them (lsmq commits them; for an offline group
+ * the admin tools commit them directly). A push consumer also answers
+ * GET_CONSUMER_STATUS_FROM_CLIENT with its offsets of a topic.
+ */
 
 /**
  * Subscribe to topic with a tag expression: "*" (or NULL/"") for every

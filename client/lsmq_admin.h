@@ -1,7 +1,8 @@
 /*
  * liblsmq admin API — blocking calls for administration tools (mqadmin):
  * cluster and route look-ups on name servers, topic creation and deletion,
- * and the statistics brokers keep about topics and consumer groups
+ * the statistics brokers keep about topics and consumer groups, message
+ * look-ups (by id, key, unique key, queue offset) and offsets by time
  * (REMOTING.md §3.10, §3.11, §5).
  *
  * @section conventions Conventions
@@ -410,6 +411,188 @@ void lsmq_admin_consumer_connection_free(lsmq_admin_consumer_connection *cc);
 int lsmq_admin_get_consumer_queues(const char *broker_addr, const char *group,
                                    const char *client_id, int timeout_ms, lsmq_admin_mq **mqs,
                                    size_t *n);
+
+/* ------------------------------------------------------------------ */
+/* Broker: messages                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Messages come back as lsmq_message objects (lsmq.h accessors) in a
+ * malloc'ed array; release the array and its messages with
+ * lsmq_messages_free. Bodies are inflated when they were compressed.
+ */
+
+/**
+ * Decode stored records laid back to back (a pull, query or view body).
+ * broker_name is what lsmq_message_broker_name will say.
+ * @param[out] msgs new array of *n messages (NULL when *n is 0).
+ * @return 0, LSMQ_ECORRUPT when a record does not decode (nothing is kept).
+ */
+int lsmq_admin_decode_messages(const void *body, size_t len, const char *broker_name,
+                               lsmq_message ***msgs, size_t *n);
+
+/** "ip:port" of a message's born or store host, written into buf. */
+const char *lsmq_admin_message_born_host(const lsmq_message *m, char *buf, size_t cap);
+const char *lsmq_admin_message_store_host(const lsmq_message *m, char *buf, size_t cap);
+
+/**
+ * Split an offset message id (32 or 56 hex characters) into the storing
+ * broker's "ip:port" and the log position. Pure.
+ * @return 0, LSMQ_EINVAL when the text is not an offset message id.
+ */
+int lsmq_admin_decode_offset_msg_id(const char *msg_id, char *addr, size_t addr_cap,
+                                    int64_t *log_position);
+
+/**
+ * VIEW_MESSAGE_BY_ID: the message stored at a log position of one broker.
+ * @param[out] msgs new array of one message (*n is 1).
+ * @return 0, LSMQ_EIO with SYSTEM_ERROR when no message is there, or
+ *         another error.
+ */
+int lsmq_admin_view_message(const char *broker_addr, int64_t log_position, int timeout_ms,
+                            lsmq_message ***msgs, size_t *n);
+
+/**
+ * The same by offset message id: the broker is the one the id names.
+ * @return as lsmq_admin_view_message; LSMQ_EINVAL for a malformed id.
+ */
+int lsmq_admin_view_message_by_id(const char *offset_msg_id, int timeout_ms,
+                                  lsmq_message ***msgs, size_t *n);
+
+/** What QUERY_MESSAGE looks for. */
+typedef struct lsmq_admin_key_query {
+    const char *topic;
+    const char *key;     /**< a word of KEYS, or a message id (UNIQ_KEY) */
+    int unique_key;      /**< non-zero: key is a message id (brokers then take 32 as max_num) */
+    int32_t max_num;     /**< at most this many per broker (brokers cap it at 64) */
+    int64_t begin_ms;    /**< store time range, inclusive; 0 and INT64_MAX for any */
+    int64_t end_ms;
+} lsmq_admin_key_query;
+
+/**
+ * QUERY_MESSAGE on one broker: the messages its index holds for the key,
+ * as the broker sent them. They are appended to *msgs / *n (start with
+ * NULL / 0; on failure nothing is added).
+ * @return 0, LSMQ_ENOTFOUND (QUERY_NOT_FOUND, or an unknown topic), or an
+ *         error (LSMQ_EIO with INVALID_PARAMETER for an end before the
+ *         begin or max_num < 1).
+ */
+int lsmq_admin_query_message(const char *broker_addr, const lsmq_admin_key_query *q,
+                             int timeout_ms, lsmq_message ***msgs, size_t *n);
+
+/**
+ * A key query over every broker in the topic's route, as the Java admin
+ * does it: only messages of the topic that really carry the key (a word of
+ * KEYS equal to it, or a message id equal to it for unique_key) are kept.
+ * Brokers that refuse or cannot be reached are skipped.
+ * @param[out] msgs new array of *n messages, by store time then position.
+ * @return 0, LSMQ_ENOTFOUND when no broker found a matching message (or
+ *         the name server has no route), or another error of the route look-up.
+ */
+int lsmq_admin_query_message_by_key(const char *namesrv, const lsmq_admin_key_query *q,
+                                    int timeout_ms, lsmq_message ***msgs, size_t *n);
+
+/** A PULL_MESSAGE answer. */
+typedef struct lsmq_admin_pull_result {
+    int32_t code;              /**< 0 found, 19 no new message, 20 none matched, 21 offset moved */
+    int64_t next_begin_offset;
+    int64_t min_offset;
+    int64_t max_offset;
+    lsmq_message **msgs;       /**< n messages (code 0), after the tag filter */
+    size_t n;
+} lsmq_admin_pull_result;
+
+/**
+ * Pull up to max_nums messages of one queue from `offset` without a
+ * consumer (group TOOLS_CONSUMER, no long polling, no commit).
+ * sub_expression is NULL or "*" for every message, else tags
+ * "TagA || TagB" (filtered by the broker and again here by name).
+ * @param[out] out release with lsmq_admin_pull_result_free.
+ * @return 0 whatever the pull status (see code), or an error (a refusal
+ *         such as TOPIC_NOT_EXIST, a transport failure).
+ */
+int lsmq_admin_pull(const char *broker_addr, const char *broker_name, const char *topic,
+                    int32_t queue_id, int64_t offset, int32_t max_nums,
+                    const char *sub_expression, int timeout_ms, lsmq_admin_pull_result **out);
+void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r);
+
+/**
+ * The message at a queue offset (a pull of one message).
+ * @param[out] msgs new array of one message.
+ * @return 0, LSMQ_ENOTFOUND when the queue has no message there, or an error.
+ */
+int lsmq_admin_query_message_by_offset(const char *broker_addr, const char *broker_name,
+                                       const char *topic, int32_t queue_id, int64_t offset,
+                                       int timeout_ms, lsmq_message ***msgs, size_t *n);
+
+/* ------------------------------------------------------------------ */
+/* Broker: offsets by time                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * SEARCH_OFFSET_BY_TIMESTAMP: with upper == 0 (LOWER) the first offset of
+ * the queue stored at or after timestamp_ms, the max offset when every
+ * message is older; with upper != 0 the last offset stored at or before it.
+ */
+int lsmq_admin_search_offset(const char *broker_addr, const char *topic, int32_t queue_id,
+                             int64_t timestamp_ms, int upper, int timeout_ms, int64_t *offset);
+
+/** A queue and an offset. */
+typedef struct lsmq_admin_queue_offset {
+    lsmq_admin_mq mq;
+    int64_t offset;
+} lsmq_admin_queue_offset;
+
+/** ResetOffsetBody, possibly merged over brokers (Conventions (5)). */
+typedef struct lsmq_admin_reset_result {
+    lsmq_admin_queue_offset *queues; /**< sorted by topic, broker name, queue id */
+    size_t n_queues;
+} lsmq_admin_reset_result;
+
+/** What INVOKE_BROKER_TO_RESET_OFFSET resets. */
+typedef struct lsmq_admin_reset {
+    const char *topic;
+    const char *group;
+    int64_t timestamp_ms;  /**< -1: every queue's max offset */
+    int force;             /**< zero: queues only move back, never forward */
+    int32_t queue_id;      /**< -1: every queue; else that queue only */
+    int64_t offset;        /**< with a queue_id: that offset; -1 from timestamp_ms */
+} lsmq_admin_reset;
+
+/**
+ * Reset a group's offsets in a topic on one broker: online consumers are
+ * told at once, and the offsets are committed (offline groups too). The
+ * new offsets are merged into *result (a new result when *result is NULL;
+ * release with lsmq_admin_reset_result_free).
+ * @return 0, LSMQ_ENOTFOUND (TOPIC_NOT_EXIST), LSMQ_EIO
+ *         (SUBSCRIPTION_GROUP_NOT_EXIST for an unknown group, ...).
+ */
+int lsmq_admin_reset_offset(const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
+                            lsmq_admin_reset_result **result);
+void lsmq_admin_reset_result_free(lsmq_admin_reset_result *r);
+
+/** QueueTimeSpan: store times of a queue and of a group's progress in it. */
+typedef struct lsmq_admin_time_span {
+    lsmq_admin_mq mq;
+    int64_t min_timestamp;      /**< oldest message, -1 if none */
+    int64_t max_timestamp;      /**< newest message, -1 if none */
+    int64_t consume_timestamp;  /**< last consumed message */
+    int64_t delay_ms;           /**< now minus the next message's store time, 0 when caught up */
+} lsmq_admin_time_span;
+
+typedef struct lsmq_admin_time_spans {
+    lsmq_admin_time_span *queues; /**< sorted by topic, broker name, queue id */
+    size_t n_queues;
+} lsmq_admin_time_spans;
+
+/**
+ * QUERY_CONSUME_TIME_SPAN of a group in a topic on one broker, merged into
+ * *spans as lsmq_admin_reset_offset merges.
+ */
+int lsmq_admin_query_consume_time_span(const char *broker_addr, const char *topic,
+                                       const char *group, int timeout_ms,
+                                       lsmq_admin_time_spans **spans);
+void lsmq_admin_time_spans_free(lsmq_admin_time_spans *s);
 
 #ifdef __cplusplus
 }

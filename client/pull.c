@@ -118,3 +118,17 @@ proto_cmd *offset__max_cmd(const char *topic, int32_t queue_id)
     proto_cmd_set_i64(cmd, "queueId", queue_id);
     return cmd;
 }
+
+proto_cmd *offset__search_cmd(const char *topic, const char *broker, int32_t queue_id,
+                              int64_t ms)
+{
+    proto_cmd *cmd = proto_cmd_request(RC_SEARCH_OFFSET_BY_TIMESTAMP);
+
+    proto_cmd_set(cmd, "topic", topic);
+    proto_cmd_set_i64(cmd, "queueId", queue_id);
+    proto_cmd_set_i64(cmd, "timestamp", ms);
+    /* As Java's searchOffset: 5.x brokers read both; 4.x ignores them. */
+    proto_cmd_set(cmd, "brokerName", broker);
+    proto_cmd_set(cmd, "boundaryType", "LOWER");
+    return cmd;
+}

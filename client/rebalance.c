@@ -8,9 +8,12 @@
  *
  * A queue that joins the assignment starts at the group's committed
  * offset (QUERY_CONSUMER_OFFSET); without one (QUERY_NOT_FOUND) at the
- * queue's end (GET_MAX_OFFSET) or start, per consume-from; retry queues
- * always from their start (§3.3, Java's computePullFromWhere). A queue
- * that leaves commits its offset first.
+ * queue's end (GET_MAX_OFFSET), start, or the first message stored at or
+ * after the consume timestamp (SEARCH_OFFSET_BY_TIMESTAMP), per
+ * consume-from. Retry queues start at 0, or at their end with a consume
+ * timestamp (§3.3, Java's computePullFromWhere). A queue that leaves
+ * commits its offset first. No rebalance runs while an offset reset
+ * waits for its queues' listeners (consumer_reset.c).
  *
  * Runs every rebalance interval (20 s), right after start, after
  * NOTIFY_CONSUMER_IDS_CHANGED, when a route appears, and a second after a
@@ -129,7 +132,8 @@ static void start_at(pq *q, int64_t offset)
     push__pq_start(q);
 }
 
-static void max_offset_cb(int rc, rpc_reply *reply, void *arg)
+/* The answer of GET_MAX_OFFSET or SEARCH_OFFSET_BY_TIMESTAMP: header "offset". */
+static void policy_offset_cb(int rc, rpc_reply *reply, void *arg)
 {
     pq *q = arg;
     int64_t off = -1;
@@ -139,7 +143,7 @@ static void max_offset_cb(int rc, rpc_reply *reply, void *arg)
             proto_cmd_get_i64(reply->cmd, "offset", &off) == 0 && off >= 0)
             start_at(q, off);
         else
-            queue_failed(q, "GET_MAX_OFFSET");
+            queue_failed(q, "GET_MAX_OFFSET / SEARCH_OFFSET_BY_TIMESTAMP");
     }
     rpc_reply_free(reply);
     push__pq_unref(q);
@@ -149,10 +153,11 @@ static void max_offset_cb(int rc, rpc_reply *reply, void *arg)
 static void start_by_policy(pq *q)
 {
     lsmq_push_consumer *c = q->c;
+    int retry = strncmp(q->topic, RETRY_PREFIX, strlen(RETRY_PREFIX)) == 0;
     char *addr;
     proto_cmd *cmd;
 
-    if (c->from == LSMQ_FROM_FIRST || strncmp(q->topic, RETRY_PREFIX, strlen(RETRY_PREFIX)) == 0) {
+    if (c->from == LSMQ_FROM_FIRST || (retry && c->from == LSMQ_FROM_LAST)) {
         start_at(q, 0);
         return;
     }
@@ -160,9 +165,12 @@ static void start_by_policy(pq *q)
         queue_failed(q, "route");
         return;
     }
-    cmd = offset__max_cmd(q->topic, q->queue_id);
+    if (c->from == LSMQ_FROM_TIMESTAMP && !retry)
+        cmd = offset__search_cmd(q->topic, q->broker, q->queue_id, c->consume_ts_ms);
+    else
+        cmd = offset__max_cmd(q->topic, q->queue_id);
     q->refs++;
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, max_offset_cb, q) != 0)
+    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, policy_offset_cb, q) != 0)
         push__pq_unref(q);
     proto_cmd_free(cmd);
     free(addr);
@@ -207,6 +215,13 @@ static void begin_queue(pq *q)
         return;
     }
     cmd = offset__query_cmd(c->group, q->topic, q->queue_id);
+    /*
+     * Brokers answer 0 for a new group on a queue that still holds offset 0
+     * (§3.3), which would start a timestamp consumer at the beginning; lsmq
+     * and 5.x brokers honour this flag and say QUERY_NOT_FOUND instead.
+     */
+    if (c->from == LSMQ_FROM_TIMESTAMP)
+        proto_cmd_set_bool(cmd, "setZeroIfNotFound", 0);
     q->refs++;
     if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, query_offset_cb, q) != 0)
         push__pq_unref(q);
@@ -271,6 +286,10 @@ static void ids_cb(int rc, rpc_reply *reply, void *arg)
 
     if (c->stopping)
         goto out;
+    if (c->resetting) {
+        push__rebalance_soon(c, RETRY_SOON_MS);
+        goto out;
+    }
     if (rc == 0 && reply->cmd->code != RS_SUCCESS)
         rc = lsmq__broker_error(reply->cmd, "GET_CONSUMER_LIST_BY_GROUP");
     if (rc == 0)
@@ -322,6 +341,10 @@ void push__rebalance(mqclient *mqc, void *arg)
 
     if (c->stopping)
         return;
+    if (c->resetting) {
+        push__rebalance_soon(c, RETRY_SOON_MS);
+        return;
+    }
     for (i = 0; i < c->n_subs; i++) {
         const subscription *s = c->subs[i];
         route *r = mqc__route_cached(mqc, s->topic);

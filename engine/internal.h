@@ -112,6 +112,8 @@ extern const char META_VERSION_KEY[1], META_LOGPOS_KEY[1], META_TOPICSEQ_KEY[1];
 rocksdb_slicetransform_t *key_index_prefix_create(void);
 
 /* ---- store.c ---- */
+/* The column families' names on disk, by engine_cf ("default" is RocksDB's own). */
+extern const char *const engine__cf_names[ENGINE_CF_COUNT];
 /* Map a RocksDB error string to an LSMQ code (ENOSPC, ELOCKED, EIO). */
 int engine__rocks_err(const char *err);
 int64_t engine__now_ms(engine *e);

@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-static const char *const cf_names[ENGINE_CF_COUNT] = {
+const char *const engine__cf_names[ENGINE_CF_COUNT] = {
     [ENGINE_CF_MSG] = "msg",         [ENGINE_CF_TOPIC] = "topic",
     [ENGINE_CF_GROUP] = "group",     [ENGINE_CF_OFFSET] = "offset",
     [ENGINE_CF_IDX_ID] = "idx_id",   [ENGINE_CF_IDX_KEY] = "idx_key",
@@ -260,7 +260,7 @@ static int open_db(engine *e, char *errbuf, size_t errlen)
     names[0] = "default";
     opts[0] = e->db_opts;
     for (int i = 0; i < ENGINE_CF_COUNT; i++) {
-        names[i + 1] = cf_names[i];
+        names[i + 1] = engine__cf_names[i];
         opts[i + 1] = e->cf_opts[i];
     }
     char *err = NULL;

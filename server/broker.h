@@ -16,6 +16,9 @@
  *   broker_locks.c     LOCK_BATCH_MQ, UNLOCK_BATCH_MQ
  *   broker_sendback.c  CONSUMER_SEND_MSG_BACK (retry and DLQ topics)
  *   broker_admin.c     topic create/delete/list, runtime info, topic and consume stats
+ *   broker_query.c     QUERY_MESSAGE (by key / unique key), VIEW_MESSAGE_BY_ID
+ *   broker_reset.c     INVOKE_BROKER_TO_RESET_OFFSET (tells online consumers, commits)
+ *   broker_timespan.c  QUERY_CONSUME_TIME_SPAN
  *   broker_register.c  REGISTER_BROKER to every name server every 30 s (own thread)
  */
 #ifndef LSMQ_SERVER_BROKER_H

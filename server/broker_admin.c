@@ -347,4 +347,7 @@ void broker_admin_register(broker *b)
     server_register(s, RC_GET_BROKER_RUNTIME_INFO, on_get_runtime_info, b);
     broker_admin_stats_register(b);
     broker_admin_groups_register(b);
+    broker_query_register(b);
+    broker_reset_register(b);
+    broker_timespan_register(b);
 }

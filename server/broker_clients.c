@@ -801,3 +801,23 @@ void broker_clients_groups_of_topic(broker *b, const char *topic,
             fn(ctx, g->name);
     }
 }
+
+size_t broker_clients_send_to_group(broker *b, const char *group, const proto_cmd *req,
+                                    const void *body, size_t body_len)
+{
+    broker_clients *bc = broker_clients_state(b);
+    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    size_t sent = 0;
+    for (member *m = g ? g->members : NULL; m; m = m->next) {
+        conn *c = server_conn_find(broker_server(b), m->conn_id);
+        if (!c)
+            continue;
+        proto_cmd *copy = proto_cmd_request(req->code);
+        copy->opaque = bc->next_opaque++;
+        for (size_t i = 0; i < req->n_ext; i++)
+            proto_cmd_set(copy, req->ext[i].key, req->ext[i].value);
+        conn_send_oneway(c, copy, body, body_len);
+        sent++;
+    }
+    return sent;
+}

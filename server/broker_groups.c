@@ -162,3 +162,12 @@ int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx)
     engine_db_unpin(e);
     return rc < 0 ? rc : 0;
 }
+
+bool broker_group_known(broker *b, const char *group)
+{
+    char *cfg = NULL;
+    size_t len = 0;
+    int rc = engine_group_get(broker_engine(b), group, strlen(group), &cfg, &len);
+    engine_free(cfg);
+    return rc == 0 || broker_clients_group_known(b, group);
+}

@@ -66,6 +66,9 @@ typedef int (*broker_group_visit_fn)(void *ctx, const char *name, size_t name_le
                                      const char *cfg, size_t cfg_len);
 int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx);
 
+/* Is the group known: a stored subscription group config, or online members? */
+bool broker_group_known(broker *b, const char *group);
+
 /* ---- Client registry queries (broker_clients.c) -------------------------- */
 
 /* Topics the group's members subscribe to (0 when the group is not online). */
@@ -73,6 +76,13 @@ size_t broker_clients_subscription_count(broker *b, const char *group);
 /* Call fn for each online consumer group subscribing to `topic`. */
 void broker_clients_groups_of_topic(broker *b, const char *topic,
                                     void (*fn)(void *ctx, const char *group), void *ctx);
+/*
+ * Send a copy of req (header fields and code; the body is copied) as a
+ * oneway request to every connected member of a consumer group. Returns
+ * how many were sent (0 when the group is not online).
+ */
+size_t broker_clients_send_to_group(broker *b, const char *group, const proto_cmd *req,
+                                    const void *body, size_t body_len);
 
 /* ---- Counters (broker_stats.c) ------------------------------------------ */
 
@@ -109,6 +119,9 @@ bool broker_locks_group_locked(broker *b, const char *group);
 
 void broker_admin_stats_register(broker *b);   /* topic/consume stats, consume-by-who */
 void broker_admin_groups_register(broker *b);  /* subscription group admin */
+void broker_query_register(broker *b);         /* QUERY_MESSAGE, VIEW_MESSAGE_BY_ID */
+void broker_reset_register(broker *b);         /* INVOKE_BROKER_TO_RESET_OFFSET */
+void broker_timespan_register(broker *b);      /* QUERY_CONSUME_TIME_SPAN */
 /* The DataVersion object ({"counter","timestamp"}) admin bodies carry. */
 json_t *broker_data_version_json(broker *b);
 

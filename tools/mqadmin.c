@@ -13,10 +13,12 @@
  * reached, 2 for bad options.
  *
  * This file holds main(), option parsing, help and the helpers the command
- * families share; the commands live in mqadmin_topic.c, mqadmin_cluster.c
- * and mqadmin_consumer.c.
+ * families share; the commands live in mqadmin_topic.c, mqadmin_cluster.c,
+ * mqadmin_consumer.c, mqadmin_message.c, mqadmin_print.c and
+ * mqadmin_offset.c.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -37,6 +39,9 @@ static const mqa_command *const families[] = {
     mqa_topic_commands,
     mqa_cluster_commands,
     mqa_consumer_commands,
+    mqa_message_commands,
+    mqa_print_commands,
+    mqa_offset_commands,
 };
 
 /* Options every command takes, as upstream's ServerUtil adds them. */
@@ -262,6 +267,72 @@ int mqa_arg_bool(const mqa_ctx *ctx, char letter, int dflt, int *out)
     else
         return mqa_usage_error(ctx, "option -%c wants true or false, not '%s'", letter, v);
     return 0;
+}
+
+int mqa_arg_i64(const mqa_ctx *ctx, char letter, int64_t dflt, int64_t *out)
+{
+    const char *v = mqa_arg(ctx, letter);
+    char *end;
+
+    *out = dflt;
+    if (!v)
+        return 0;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno == ERANGE)
+        return mqa_usage_error(ctx, "option -%c wants an integer, not '%s'", letter, v);
+    *out = n;
+    return 0;
+}
+
+/* "yyyy-MM-dd#HH:mm:ss:SSS" (UtilAll.YYYY_MM_DD_HH_MM_SS_SSS) as local time; 0 or -1. */
+static int parse_rocketmq_date(const char *v, int64_t *out)
+{
+    struct tm tm;
+    int ms = 0, used = 0;
+
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(v, "%4d-%2d-%2d#%2d:%2d:%2d:%3d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 || v[used] != '\0')
+        return -1;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || ms < 0)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+    time_t secs = mktime(&tm);
+    if (secs == (time_t)-1)
+        return -1;
+    *out = (int64_t)secs * 1000 + ms;
+    return 0;
+}
+
+int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, int64_t *out)
+{
+    const char *v = mqa_arg(ctx, letter);
+    char *end;
+
+    *out = dflt;
+    if (!v)
+        return 0;
+    if (allow_now && strcmp(v, "now") == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return 0;
+    }
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (*v && !*end && errno != ERANGE) {
+        *out = n;
+        return 0;
+    }
+    if (parse_rocketmq_date(v, out) == 0)
+        return 0;
+    return mqa_usage_error(ctx, "option -%c wants a time: %smilliseconds since the epoch or "
+                                "yyyy-MM-dd#HH:mm:ss:SSS, not '%s'",
+                           letter, allow_now ? "now, " : "", v);
 }
 
 /* Trim surrounding blanks in place (argv strings are writable), as upstream's trim(). */

@@ -1,8 +1,9 @@
 /*
  * mqadmin internals: the command table, option values and the output
  * helpers shared by the command families (mqadmin_topic.c,
- * mqadmin_cluster.c, mqadmin_consumer.c). mqadmin.c holds main(), option
- * parsing and help.
+ * mqadmin_cluster.c, mqadmin_consumer.c, mqadmin_message.c,
+ * mqadmin_print.c, mqadmin_offset.c; messages are shown by
+ * mqadmin_msgfmt.c). mqadmin.c holds main(), option parsing and help.
  *
  * A command declares its options the way upstream's SubCommand does
  * (letter, long name, argument or flag, required, description); mqadmin.c
@@ -59,6 +60,9 @@ typedef struct mqa_command {
 extern const mqa_command mqa_topic_commands[];
 extern const mqa_command mqa_cluster_commands[];
 extern const mqa_command mqa_consumer_commands[];
+extern const mqa_command mqa_message_commands[];  /* mqadmin_message.c, mqadmin_print.c */
+extern const mqa_command mqa_print_commands[];
+extern const mqa_command mqa_offset_commands[];   /* mqadmin_offset.c */
 
 /*
  * The master addresses of a cluster's brokers. On success *ci owns the
@@ -81,6 +85,22 @@ const char *mqa_arg(const mqa_ctx *ctx, char letter);
  */
 int mqa_arg_int(const mqa_ctx *ctx, char letter, int dflt, int *out);
 int mqa_arg_bool(const mqa_ctx *ctx, char letter, int dflt, int *out);
+int mqa_arg_i64(const mqa_ctx *ctx, char letter, int64_t dflt, int64_t *out);
+/*
+ * A point in time as RocketMQ's tools accept it: milliseconds since the
+ * epoch, "yyyy-MM-dd#HH:mm:ss:SSS" in local time, or (with allow_now)
+ * "now".
+ */
+int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, int64_t *out);
+
+/* ---- Messages (mqadmin_msgfmt.c) ---- */
+
+/* The detail block of upstream's queryMsgById ("Topic:", "Keys:", ...), body included. */
+void mqa_print_message(const lsmq_message *m, int with_offset_id);
+/* printMsg's line: "MSGID: <id> MessageExt [...] BODY: <body>". */
+void mqa_print_message_line(const lsmq_message *m, int print_body);
+/* The message as a JSON object (new reference). */
+json_t *mqa_message_json(const lsmq_message *m, int with_body);
 
 /* Print "mqadmin CMD: <message>" and the command's usage line; MQA_USAGE. */
 int mqa_usage_error(const mqa_ctx *ctx, const char *fmt, ...)

@@ -682,8 +682,50 @@ static void test_heartbeat_json(void **state)
     text = hb__json("id", "pg", NULL);
     assert_non_null(strstr(text, "\"producerDataSet\":[{\"groupName\":\"pg\"}]"));
     free(text);
+    hc.from_first = 1;
+    hc.from_timestamp = 1;
+    text = hb__json("id", NULL, &hc);
+    assert_non_null(strstr(text, "\"consumeFromWhere\":\"CONSUME_FROM_TIMESTAMP\""));
+    free(text);
     sub__free(subs[0]);
     sub__free(subs[1]);
+}
+
+/* ResetOffsetBody as Java brokers write it (MessageQueue object keys), and the CPP form. */
+static void test_reset_body(void **state)
+{
+    static const char java[] =
+        "{\"offsetTable\":{{\"brokerName\":\"b\",\"queueId\":1,\"topic\":\"T\"}:17,"
+        "{\"brokerName\":\"b\",\"queueId\":0,\"topic\":\"T\"}:0,"
+        "{\"brokerName\":\"b\",\"queueId\":0,\"topic\":\"Other\"}:5}}";
+    static const char cpp[] =
+        "{\"offsetTable\":[{\"brokerName\":\"b2\",\"offset\":9,\"queueId\":3,\"topic\":\"T\"}]}";
+    reset_entry *v;
+    size_t n, i;
+    int seen = 0;
+
+    assert_int_equal(reset__parse_body((const uint8_t *)java, strlen(java), "T", &v, &n), 0);
+    assert_int_equal(n, 2); /* the other topic's queue is left out */
+    for (i = 0; i < n; i++) {
+        assert_string_equal(v[i].broker, "b");
+        if (v[i].queue_id == 1 && v[i].offset == 17)
+            seen |= 1;
+        if (v[i].queue_id == 0 && v[i].offset == 0)
+            seen |= 2;
+    }
+    assert_int_equal(seen, 3);
+    free(v);
+    assert_int_equal(reset__parse_body((const uint8_t *)cpp, strlen(cpp), "T", &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].broker, "b2");
+    assert_int_equal(v[0].queue_id, 3);
+    assert_int_equal(v[0].offset, 9);
+    free(v);
+    assert_int_equal(reset__parse_body(NULL, 0, "T", &v, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(reset__parse_body((const uint8_t *)"{\"offsetTable\":", 15, "T", &v, &n),
+                     LSMQ_ECORRUPT);
+    assert_null(v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -887,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_offset_file),
         cmocka_unit_test(test_subscription),
         cmocka_unit_test(test_heartbeat_json),
+        cmocka_unit_test(test_reset_body),
         cmocka_unit_test(test_pull_codec),
         cmocka_unit_test(test_conn_matching),
     };

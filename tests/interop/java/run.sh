@@ -4,7 +4,7 @@
 #   tests/interop/java/run.sh NAMESRV_ADDR [scenario...]
 #
 # NAMESRV_ADDR: host:port of the name server (or set NAMESRV_ADDR and pass "-").
-# Scenarios (default all): produce-consume clustering offset-resume retry batch
+# Scenarios (default all): produce-consume clustering offset-resume retry batch reset-by-time
 # Environment:
 #   LSMQ_INTEROP_CLIENTS  client versions to run, default "4.9.8 5.3.3"
 #   LSMQ_INTEROP_LOGDIR   where client logs and per-run output go, default target/logs
@@ -31,7 +31,7 @@ if [[ "$ns" == "-" ]]; then
 fi
 scenarios=("$@")
 if [[ ${#scenarios[@]} -eq 0 ]]; then
-    scenarios=(produce-consume clustering offset-resume retry batch)
+    scenarios=(produce-consume clustering offset-resume retry batch reset-by-time)
 fi
 read -r -a clients <<<"${LSMQ_INTEROP_CLIENTS:-4.9.8 5.3.3}"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-60}"

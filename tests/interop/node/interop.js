@@ -16,6 +16,9 @@
 const crypto = require('crypto');
 const { execSync } = require('child_process');
 const { Producer, Consumer, Message } = require('ali-ons');
+const RemotingCommand = require('ali-ons/lib/protocol/command/remoting_command');
+const RequestCode = require('ali-ons/lib/protocol/request_code');
+const ResponseCode = require('ali-ons/lib/protocol/response_code');
 
 const verbose = process.env.LSMQ_INTEROP_VERBOSE === '1';
 const IDX_PROP = 'lsmq_idx';
@@ -502,6 +505,92 @@ async function retry(ctx) {
   report(ctx, 'first delivery and redelivery carry the original topic, tags, keys, body and properties', problems);
 }
 
+// ---------------------------------------------------------------- reset-by-time
+
+// What `mqadmin resetOffsetByTime -f true` does: INVOKE_BROKER_TO_RESET_OFFSET to every
+// master of the topic. Where a broker answers CONSUMER_NOT_ONLINE (upstream brokers do when
+// the group has no member online) the offsets are committed directly, as mqadmin's fallback
+// (ResetOffsetByTimeOldCommand) does: SEARCH_OFFSET_BY_TIMESTAMP, then UPDATE_CONSUMER_OFFSET.
+// client: an ali-ons MQClient (the producer's), whose remoting layer carries the requests.
+async function resetByTime(ctx, client, topic, group, timestamp) {
+  const route = await client.getTopicRouteInfoFromNameServer(topic, 3000);
+  for (const bd of route.brokerDatas) {
+    const addr = bd.brokerAddrs['0'];
+    const req = RemotingCommand.createRequestCommand(RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, {
+      topic, group, timestamp: String(timestamp), isForce: 'true',
+    });
+    const res = await client.invoke(addr, req, 5000);
+    if (res.code === ResponseCode.SUCCESS) {
+      ctx.info(`broker ${bd.brokerName} reset ${group}: ${res.body ? res.body.toString() : '(no body)'}`);
+      continue;
+    }
+    if (res.code !== ResponseCode.CONSUMER_NOT_ONLINE) {
+      throw new Error(`INVOKE_BROKER_TO_RESET_OFFSET to ${addr}: code ${res.code} ${res.remark}`);
+    }
+    const qd = route.queueDatas.find(q => q.brokerName === bd.brokerName);
+    for (let q = 0; q < qd.readQueueNums; q++) {
+      const off = await client.searchOffset(addr, topic, String(q), String(timestamp), 3000);
+      await client.updateConsumerOffsetOneway(addr, { consumerGroup: group, topic, queueId: String(q), commitOffset: String(off) });
+    }
+    ctx.info(`broker ${bd.brokerName}: group offline (CONSUMER_NOT_ONLINE); offsets committed directly`);
+  }
+}
+
+// Retroactive consumption with a client that ignores RESET_CONSUMER_CLIENT_OFFSET: a member
+// consumes two batches stored before and after an instant T and closes; the group's offsets
+// are reset to T; a restarted member must get exactly the second batch, each queue starting
+// at its first message stored at or after T.
+async function resetByTimeScenario(ctx) {
+  const n = 10;
+  const topic = ctx.name('rs');
+  const group = ctx.name('rsC');
+  ctx.createTopic(topic);
+  const p = await ctx.producer(ctx.name('rsP'));
+  const before = await sendMany(ctx, p, topic, 'before', n, () => 'Before');
+  await sleep(50);
+  const t = Date.now();
+  await sleep(50);
+  const after = await sendMany(ctx, p, topic, 'after', n, () => 'After');
+  ctx.check(before.size === n && after.size === n, `both batches acknowledged (${before.size}, ${after.size})`);
+
+  const log1 = new Log();
+  const c1 = await ctx.consumer(group, `${group}_1`, topic, '*', msg => { log1.add(rec('c1', msg)); });
+  const all1 = await waitFor(ctx.budget(25000), () => log1.distinctIn(before) + log1.distinctIn(after) === 2 * n);
+  ctx.check(all1, `member 1 received both batches (${log1.distinctIn(before) + log1.distinctIn(after)}/${2 * n})`);
+  await sleep(1000); // the in-memory offsets advance right after the handler returns
+  await c1.close();
+
+  await resetByTime(ctx, p._mqClient, topic, group, t);
+  const log2 = new Log();
+  await ctx.consumer(group, `${group}_2`, topic, '*', msg => { log2.add(rec('c2', msg)); });
+  const all2 = await waitFor(ctx.budget(25000), () => log2.distinctIn(after) === n);
+  ctx.check(all2, `member 2 received the batch stored after T again (${log2.distinctIn(after)}/${n})`);
+  await sleep(ctx.budget(1500));
+
+  const firstAfter = {};
+  for (const s of after.values()) {
+    const q = s.res.messageQueue.queueId;
+    if (firstAfter[q] === undefined || s.res.queueOffset < firstAfter[q]) firstAfter[q] = s.res.queueOffset;
+  }
+  const problems = [];
+  const started = {};
+  for (const r of log2.recs) {
+    const s = after.get(r.key);
+    if (!s) {
+      problems.push(`delivery from before T: ${show(r)}`);
+      continue;
+    }
+    if (started[r.queueId] === undefined) {
+      started[r.queueId] = r.queueOffset;
+      if (r.queueOffset !== firstAfter[r.queueId]) {
+        problems.push(`queue ${r.queueId} resumed at offset ${r.queueOffset}, its first message stored after T is at ${firstAfter[r.queueId]}`);
+      }
+    }
+    problems.push(...checkContent(r, s, topic, true));
+  }
+  report(ctx, 'member 2 resumed each queue at its first message stored at or after T, nothing earlier', problems);
+}
+
 // ---------------------------------------------------------------- main
 
 const scenarios = {
@@ -509,6 +598,7 @@ const scenarios = {
   clustering: [ clustering, 'two members of one group share the queues without loss' ],
   'offset-resume': [ offsetResume, 'a restarted member of the group resumes from the committed offsets' ],
   retry: [ retry, 'a message answered ACTION_RETRY comes back through %RETRY%<group>' ],
+  'reset-by-time': [ resetByTimeScenario, 'a group reset to an instant resumes at the first message stored after it' ],
 };
 
 async function main() {

@@ -4,7 +4,7 @@
 #   tests/interop/node/run.sh NAMESRV_ADDR [scenario...]
 #
 # NAMESRV_ADDR: host:port of the name server ("-" takes $NAMESRV_ADDR).
-# Scenarios (default all): produce-consume clustering offset-resume retry
+# Scenarios (default all): produce-consume clustering offset-resume retry reset-by-time
 # Environment:
 #   LSMQ_CREATE_TOPIC_CMD  shell command run before each scenario produces, with {topic} and
 #                          {namesrv} replaced; it must exit 0 once the name server routes the
@@ -37,7 +37,7 @@ if [[ "$ns" == "-" ]]; then
 fi
 scenarios=("$@")
 if [[ ${#scenarios[@]} -eq 0 ]]; then
-    scenarios=(produce-consume clustering offset-resume retry)
+    scenarios=(produce-consume clustering offset-resume retry reset-by-time)
 fi
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-58}"
 

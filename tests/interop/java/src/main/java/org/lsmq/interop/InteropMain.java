@@ -30,6 +30,7 @@ public final class InteropMain {
         SCENARIOS.put("offset-resume", Scenarios::offsetResume);
         SCENARIOS.put("retry", Scenarios::retry);
         SCENARIOS.put("batch", Scenarios::batch);
+        SCENARIOS.put("reset-by-time", ResetScenarios::resetByTime);
     }
 
     /** run by "all" and when no scenario is named; "ready" is only run when asked for */
