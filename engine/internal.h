@@ -116,6 +116,15 @@ rocksdb_slicetransform_t *key_index_prefix_create(void);
 extern const char *const engine__cf_names[ENGINE_CF_COUNT];
 /* Map a RocksDB error string to an LSMQ code (ENOSPC, ELOCKED, EIO). */
 int engine__rocks_err(const char *err);
+/* printf into a caller's error buffer (which may be NULL). */
+void engine__fail(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/*
+ * Background threads (housekeeper, WAL sync): sleep interval_ms or until
+ * engine__bg_stop; false once stopping. They share bg_lock/bg_cond/bg_stop.
+ */
+bool engine__bg_wait(engine *e, uint32_t interval_ms);
+void engine__bg_stop(engine *e);
 int64_t engine__now_ms(engine *e);
 /* Writer thread: close and reopen the database and reload the state from it. */
 int engine__reopen(engine *e);

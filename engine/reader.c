@@ -43,17 +43,6 @@ struct engine_reader_iter {
     size_t lower_len;
 };
 
-static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (!errbuf || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* First line of a RocksDB message, so errors stay one line. */
 static const char *one_line(char *s)
@@ -81,7 +70,7 @@ static int make_scratch_dir(engine_reader *r, char *errbuf, size_t errlen)
     if (asprintf(&r->scratch_dir, "%s/lsmq-reader-XXXXXX", tmp) < 0)
         abort();
     if (!mkdtemp(r->scratch_dir)) {
-        fail(errbuf, errlen, "cannot create a scratch directory under %s: %s", tmp,
+        engine__fail(errbuf, errlen, "cannot create a scratch directory under %s: %s", tmp,
              strerror(errno));
         free(r->scratch_dir);
         r->scratch_dir = NULL;
@@ -95,15 +84,15 @@ static int check_dirs(const char *store_path, const char *db_path, char *errbuf,
 {
     struct stat st;
     if (stat(store_path, &st) != 0) {
-        fail(errbuf, errlen, "%s: %s", store_path, strerror(errno));
+        engine__fail(errbuf, errlen, "%s: %s", store_path, strerror(errno));
         return errno == ENOENT ? LSMQ_ENOTFOUND : LSMQ_EIO;
     }
     if (!S_ISDIR(st.st_mode)) {
-        fail(errbuf, errlen, "%s is not a directory", store_path);
+        engine__fail(errbuf, errlen, "%s is not a directory", store_path);
         return LSMQ_EINVAL;
     }
     if (stat(db_path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fail(errbuf, errlen, "%s is not a broker store (no db/ directory)", store_path);
+        engine__fail(errbuf, errlen, "%s is not a broker store (no db/ directory)", store_path);
         return LSMQ_EINVAL;
     }
     char *current;
@@ -112,7 +101,7 @@ static int check_dirs(const char *store_path, const char *db_path, char *errbuf,
     int missing = stat(current, &st) != 0;
     free(current);
     if (missing) {
-        fail(errbuf, errlen, "%s is not a broker store (no RocksDB database in db/)",
+        engine__fail(errbuf, errlen, "%s is not a broker store (no RocksDB database in db/)",
              store_path);
         return LSMQ_EINVAL;
     }
@@ -135,7 +124,7 @@ static int open_secondary(engine_reader *r, const char *store_path, char *errbuf
     size_t nfound = 0;
     char **found = rocksdb_list_column_families(r->db_opts, r->e.db_path, &nfound, &err);
     if (err) {
-        fail(errbuf, errlen, "%s: corrupt store: %s", store_path, one_line(err));
+        engine__fail(errbuf, errlen, "%s: corrupt store: %s", store_path, one_line(err));
         rocksdb_free(err);
         if (found) /* an empty list is still allocated */
             rocksdb_list_column_families_destroy(found, nfound);
@@ -162,7 +151,7 @@ static int open_secondary(engine_reader *r, const char *store_path, char *errbuf
     }
     rocksdb_list_column_families_destroy(found, nfound);
     if (!has_meta || !has_topic || !has_msg) {
-        fail(errbuf, errlen, "%s is not a broker store (its database lacks the %s family)",
+        engine__fail(errbuf, errlen, "%s is not a broker store (its database lacks the %s family)",
              store_path, !has_meta ? "meta" : !has_topic ? "topic" : "msg");
         return LSMQ_EINVAL;
     }
@@ -180,7 +169,7 @@ static int open_secondary(engine_reader *r, const char *store_path, char *errbuf
             break;
     }
     if (err) {
-        fail(errbuf, errlen, "%s: cannot open the store: %s", store_path, one_line(err));
+        engine__fail(errbuf, errlen, "%s: cannot open the store: %s", store_path, one_line(err));
         rocksdb_free(err);
         r->e.db = NULL;
         return LSMQ_ECORRUPT;
@@ -207,23 +196,23 @@ static int load_version(engine_reader *r, const char *store_path, char *errbuf, 
     size_t vlen = 0;
     int rc = engine_reader_get(r, ENGINE_CF_META, META_VERSION_KEY, 1, &v, &vlen);
     if (rc == LSMQ_ENOTFOUND) {
-        fail(errbuf, errlen, "%s is not a broker store (no format version record)",
+        engine__fail(errbuf, errlen, "%s is not a broker store (no format version record)",
              store_path);
         return LSMQ_EINVAL;
     }
     if (rc != 0) {
-        fail(errbuf, errlen, "%s: cannot read the format version", store_path);
+        engine__fail(errbuf, errlen, "%s: cannot read the format version", store_path);
         return rc;
     }
     if (vlen != 4) {
         free(v);
-        fail(errbuf, errlen, "%s: corrupt store (bad format version record)", store_path);
+        engine__fail(errbuf, errlen, "%s: corrupt store (bad format version record)", store_path);
         return LSMQ_ECORRUPT;
     }
     r->format_version = proto_get_u32((const uint8_t *)v);
     free(v);
     if (r->format_version > ENGINE_FORMAT_VERSION) {
-        fail(errbuf, errlen, "%s: store format version %u is newer than this build's %u",
+        engine__fail(errbuf, errlen, "%s: store format version %u is newer than this build's %u",
              store_path, r->format_version, ENGINE_FORMAT_VERSION);
         return LSMQ_EVERSION;
     }
@@ -245,7 +234,7 @@ static int load_topics(engine_reader *r, const char *store_path, char *errbuf, s
     char msg[256] = "";
     int rc = topics__load(&r->e, msg, sizeof msg);
     if (rc != 0) {
-        fail(errbuf, errlen, "%s: %s%s", store_path, rc == LSMQ_ECORRUPT ? "corrupt store: " : "",
+        engine__fail(errbuf, errlen, "%s: %s%s", store_path, rc == LSMQ_ECORRUPT ? "corrupt store: " : "",
              msg);
         return rc;
     }
@@ -264,7 +253,7 @@ int engine_reader_open(const char *store_path, engine_reader **out, char *errbuf
 {
     *out = NULL;
     if (!store_path || !*store_path) {
-        fail(errbuf, errlen, "no store directory given");
+        engine__fail(errbuf, errlen, "no store directory given");
         return LSMQ_EINVAL;
     }
     engine_reader *r = calloc(1, sizeof *r);
@@ -539,7 +528,7 @@ int engine_reader_iter_error(const engine_reader_iter *it, char *errbuf, size_t 
     rocksdb_iter_get_error(it->it, &err);
     if (!err)
         return 0;
-    fail(errbuf, errlen, "%s", one_line(err));
+    engine__fail(errbuf, errlen, "%s", one_line(err));
     rocksdb_free(err);
     return LSMQ_EIO;
 }

@@ -195,26 +195,11 @@ static void *housekeeper_main(void *arg)
 {
     engine *e = arg;
     uint32_t interval = e->cfg.retention_interval_ms ? e->cfg.retention_interval_ms : 10000;
-    pthread_mutex_lock(&e->bg_lock);
-    while (!e->bg_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
-        if (e->bg_stop)
-            break;
-        pthread_mutex_unlock(&e->bg_lock);
+    while (engine__bg_wait(e, interval)) {
         int rc = engine_retention_run(e);
         if (rc != 0 && rc != LSMQ_ECLOSED)
             engine_log("retention pass failed: %s", lsmq_strerror(rc));
-        pthread_mutex_lock(&e->bg_lock);
     }
-    pthread_mutex_unlock(&e->bg_lock);
     return NULL;
 }
 
@@ -230,10 +215,7 @@ void retention__stop(engine *e)
 {
     if (!e->housekeeper_started)
         return;
-    pthread_mutex_lock(&e->bg_lock);
-    e->bg_stop = true;
-    pthread_cond_broadcast(&e->bg_cond);
-    pthread_mutex_unlock(&e->bg_lock);
+    engine__bg_stop(e);
     pthread_join(e->housekeeper_thread, NULL);
     e->housekeeper_started = false;
 }

@@ -150,9 +150,7 @@ static rocksdb_options_t *cf_options(engine *e, engine_cf cf)
     return o;
 }
 
-static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
+void engine__fail(char *errbuf, size_t errlen, const char *fmt, ...)
 {
     if (!errbuf || !errlen)
         return;
@@ -160,6 +158,32 @@ static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(errbuf, errlen, fmt, ap);
     va_end(ap);
+}
+
+bool engine__bg_wait(engine *e, uint32_t interval_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += interval_ms / 1000;
+    ts.tv_nsec += (long)(interval_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->bg_lock);
+    if (!e->bg_stop)
+        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
+    bool go_on = !e->bg_stop;
+    pthread_mutex_unlock(&e->bg_lock);
+    return go_on;
+}
+
+void engine__bg_stop(engine *e)
+{
+    pthread_mutex_lock(&e->bg_lock);
+    e->bg_stop = true;
+    pthread_cond_broadcast(&e->bg_cond);
+    pthread_mutex_unlock(&e->bg_lock);
 }
 
 /* Read the format version and the next log position; write them for a new store. */
@@ -170,7 +194,7 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
     char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_META], META_VERSION_KEY, 1,
                              &vlen, &err);
     if (err) {
-        fail(errbuf, errlen, "reading format version: %s", err);
+        engine__fail(errbuf, errlen, "reading format version: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -178,13 +202,13 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
     if (v) {
         if (vlen != 4) {
             rocksdb_free(v);
-            fail(errbuf, errlen, "store format version record is corrupt");
+            engine__fail(errbuf, errlen, "store format version record is corrupt");
             return LSMQ_ECORRUPT;
         }
         version = proto_get_u32((const uint8_t *)v);
         rocksdb_free(v);
         if (version > ENGINE_FORMAT_VERSION) {
-            fail(errbuf, errlen, "store format version %u is newer than this build's %u",
+            engine__fail(errbuf, errlen, "store format version %u is newer than this build's %u",
                  version, ENGINE_FORMAT_VERSION);
             return LSMQ_EVERSION;
         }
@@ -196,7 +220,7 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
         rocksdb_put_cf(e->db, e->wo_sync, e->cf[ENGINE_CF_META], META_VERSION_KEY, 1,
                        (const char *)buf, 4, &err);
         if (err) {
-            fail(errbuf, errlen, "writing format version: %s", err);
+            engine__fail(errbuf, errlen, "writing format version: %s", err);
             int rc = engine__rocks_err(err);
             rocksdb_free(err);
             return rc;
@@ -206,7 +230,7 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
     v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_META], META_LOGPOS_KEY, 1, &vlen,
                        &err);
     if (err) {
-        fail(errbuf, errlen, "reading log position: %s", err);
+        engine__fail(errbuf, errlen, "reading log position: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -268,7 +292,7 @@ static int open_db(engine *e, char *errbuf, size_t errlen)
                                          opts, handles, &err);
     if (err) {
         int rc = engine__rocks_err(err);
-        fail(errbuf, errlen, "%s: %s", rc == LSMQ_ELOCKED
+        engine__fail(errbuf, errlen, "%s: %s", rc == LSMQ_ELOCKED
                  ? "store is in use by another process (broker already running?)"
                  : "cannot open store", err);
         rocksdb_free(err);
@@ -344,7 +368,7 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
 {
     *out = NULL;
     if (!c || !c->store_path || !*c->store_path) {
-        fail(errbuf, errlen, "storePathRootDir is not set");
+        engine__fail(errbuf, errlen, "storePathRootDir is not set");
         return LSMQ_EINVAL;
     }
     engine *e = calloc(1, sizeof *e);
@@ -361,7 +385,7 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
         abort();
     int rc = mkdir_p(e->store_path);
     if (rc != 0) {
-        fail(errbuf, errlen, "cannot create %s: %s", e->store_path, lsmq_strerror(rc));
+        engine__fail(errbuf, errlen, "cannot create %s: %s", e->store_path, lsmq_strerror(rc));
         goto err;
     }
 
@@ -402,13 +426,13 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     if ((rc = topics__load(e, errbuf, errlen)) != 0)
         goto err;
     if ((rc = writer__start(e)) != 0) {
-        fail(errbuf, errlen, "cannot start the writer thread");
+        engine__fail(errbuf, errlen, "cannot start the writer thread");
         goto err;
     }
     if ((rc = retention__start(e)) != 0 || (rc = wal_sync__start(e)) != 0) {
         retention__stop(e);
         writer__stop(e);
-        fail(errbuf, errlen, "cannot start the housekeeping threads");
+        engine__fail(errbuf, errlen, "cannot start the housekeeping threads");
         goto err;
     }
     *out = e;

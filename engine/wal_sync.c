@@ -3,8 +3,6 @@
  * after the write never queue behind an fsync on the writer thread, which
  * would show as a latency spike every flushIntervalCommitLog.
  */
-#include <time.h>
-
 #include "internal.h"
 
 static void sync_now(engine *e)
@@ -29,25 +27,9 @@ static void *wal_sync_main(void *arg)
 {
     engine *e = arg;
     uint32_t interval = e->cfg.flush_interval_ms ? e->cfg.flush_interval_ms : 500;
-    pthread_mutex_lock(&e->bg_lock);
-    while (!e->bg_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
-        if (e->bg_stop)
-            break;
-        pthread_mutex_unlock(&e->bg_lock);
+    while (engine__bg_wait(e, interval))
         if (atomic_exchange(&e->wal_dirty, 0))
             sync_now(e);
-        pthread_mutex_lock(&e->bg_lock);
-    }
-    pthread_mutex_unlock(&e->bg_lock);
     return NULL;
 }
 
@@ -65,10 +47,7 @@ void wal_sync__stop(engine *e)
 {
     if (!e->wal_sync_started)
         return;
-    pthread_mutex_lock(&e->bg_lock);
-    e->bg_stop = true;
-    pthread_cond_broadcast(&e->bg_cond);
-    pthread_mutex_unlock(&e->bg_lock);
+    engine__bg_stop(e);
     pthread_join(e->wal_sync_thread, NULL);
     e->wal_sync_started = false;
 }
