@@ -15,129 +15,14 @@
 set -uo pipefail
 
 build="${1:?usage: mqadmin_test.sh BUILD_DIR}"
-mqadmin="$build/tools/mqadmin"
-produce="$build/tools/lsmq-produce"
-consume="$build/tools/lsmq-consume"
-broker_bin="$build/server/mqbroker"
+. "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
-out=""
-err=""
-rc=0
+require_bins "$mqadmin" "$produce" "$consume" "$broker_bin"
 
-for bin in "$mqadmin" "$produce" "$consume" "$broker_bin"; do
-    if [ ! -x "$bin" ]; then
-        echo "missing $bin: build the tree first" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-mqadmin-XXXXXX")"
-port="$(free_port)"
-ns_port="$(free_port)"
-addr="127.0.0.1:$port"
-export NAMESRV_ADDR="127.0.0.1:$ns_port"
-log="$tmp/broker.log"
 consumer_pid=""
-
-"$broker_bin" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-    --brokerIP1=127.0.0.1 --storePathRootDir="$tmp/data" >"$log" 2>&1 &
-pid=$!
-
-cleanup() {
-    if [ -n "$consumer_pid" ] && kill -0 "$consumer_pid" 2>/dev/null; then
-        kill -9 "$consumer_pid" 2>/dev/null
-        wait "$consumer_pid" 2>/dev/null
-    fi
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 200); do
-    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.05
-done
-
-# ---- helpers ---------------------------------------------------------------
-
-# Run a command; keep its stdout in $out, stderr in $err, status in $rc.
-run() {
-    out="$("$@" 2>"$tmp/stderr")"
-    rc=$?
-    err="$(cat "$tmp/stderr")"
-}
-
-pass() {
-    passed=$((passed + 1))
-    echo "ok - $1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    echo "  status: $rc"
-    echo "  stdout: $(printf '%s' "$out" | head -20)"
-    echo "  stderr: $(printf '%s' "$err" | head -20)"
-}
-
-# check NAME: the last command exited with WANT.
-check_rc() {
-    if [ "$rc" -eq "$2" ]; then pass "$1"; else fail "$1 (want exit $2)"; fi
-}
-
-# check_out NAME REGEX: the last stdout matches (grep -E).
-# Here-strings, not pipes: with pipefail, grep -q leaving early would let the
-# writer die of SIGPIPE and turn a match into a failure.
-check_out() {
-    if grep -Eq -- "$2" <<<"$out"; then pass "$1"; else fail "$1 (stdout !~ /$2/)"; fi
-}
-
-check_no_out() {
-    if grep -Eq -- "$2" <<<"$out"; then fail "$1 (stdout =~ /$2/)"; else pass "$1"; fi
-}
-
-check_err() {
-    if grep -Eq -- "$2" <<<"$err"; then pass "$1"; else fail "$1 (stderr !~ /$2/)"; fi
-}
-
-# check_json NAME PYEXPR: PYEXPR (over the parsed stdout, `j`) is true.
-check_json() {
-    if printf '%s' "$out" | python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" 2>"$tmp/pyerr"; then
-        pass "$1"
-    else
-        err="$err $(cat "$tmp/pyerr")"
-        fail "$1 (json: $2)"
-    fi
-}
-
-# Run a command until PYEXPR holds over its JSON output, up to ~10 s.
-wait_json() {
-    local expr="$1"
-    shift
-    for _ in $(seq 1 100); do
-        run "$@"
-        if [ "$rc" -eq 0 ] && printf '%s' "$out" | python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-sys.exit(0 if eval(sys.argv[1]) else 1)' "$expr" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
+trap 'kill_running "$consumer_pid" "$pid"' EXIT
+start_broker mqadmin
+export NAMESRV_ADDR="$ns"
 
 # The broker registers with its name server just after it starts listening.
 if wait_json "any(b['addr']=='$addr' for c in j['clusters'] for b in c['brokers'])" \
@@ -184,13 +69,7 @@ check_err "unknown command is named" "noSuchCommand does not exist"
 bad_options() {
     local name="$1"
     shift
-    run "$mqadmin" "$@"
-    check_rc "bad options: $name exits 2" 2
-    if [ -n "$err" ] && [ -z "$out" ]; then
-        pass "bad options: $name explains on stderr only"
-    else
-        fail "bad options: $name explains on stderr only"
-    fi
+    check_bad_args "bad options: $name" "$mqadmin" "$@"
 }
 bad_options "unknown letter" updateTopic -c DefaultCluster -t X -x
 bad_options "unknown long option" topicList --bogus
@@ -437,22 +316,5 @@ check_json "AdminT stays deleted" "'AdminT' not in j['topicList'] and 'AdminT2' 
 
 # ---- shutdown ---------------------------------------------------------------
 
-kill -TERM "$pid"
-status=0
-for _ in $(seq 1 300); do
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.1
-done
-wait "$pid" || status=$?
-rc=$status
-out=""
-err="$(tail -20 "$log")"
-check_rc "mqbroker exits 0 after SIGTERM" 0
-
-echo "$passed passed, $failed failed"
-if [ "$failed" -eq 0 ]; then
-    rm -rf "$tmp"
-    exit 0
-fi
-echo "kept $tmp for inspection" >&2
-exit 1
+stop_broker
+finish

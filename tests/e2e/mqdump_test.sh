@@ -21,95 +21,24 @@
 set -uo pipefail
 
 build="${1:?usage: mqdump_test.sh BUILD_DIR}"
-mqdump="$build/tools/mqdump"
-mqadmin="$build/tools/mqadmin"
-produce="$build/tools/lsmq-produce"
-consume="$build/tools/lsmq-consume"
-broker_bin="$build/server/mqbroker"
+. "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
-out=""
-err=""
-rc=0
+# JSON Lines can be long: a failure shows a fixed number of bytes instead.
+fail_head=(-c 1500)
 
-for bin in "$mqdump" "$mqadmin" "$produce" "$consume" "$broker_bin"; do
-    if [ ! -x "$bin" ]; then
-        echo "missing $bin: build the tree first" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+require_bins "$mqdump" "$mqadmin" "$produce" "$consume" "$broker_bin"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-mqdump-XXXXXX")"
-data="$tmp/data"
+load_pid=""
+trap 'kill_running "$load_pid" "$pid"' EXIT
+start_broker mqdump
 scratch="$tmp/scratch" # mqdump's TMPDIR: its secondary instance lives there
 mkdir -p "$scratch"
-port="$(free_port)"
-ns_port="$(free_port)"
-ns="127.0.0.1:$ns_port"
-log="$tmp/broker.log"
-load_pid=""
-
-"$broker_bin" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-    --brokerIP1=127.0.0.1 --storePathRootDir="$data" >"$log" 2>&1 &
-pid=$!
-
-cleanup() {
-    for p in "$load_pid" "$pid"; do
-        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-            kill -9 "$p" 2>/dev/null
-            wait "$p" 2>/dev/null
-        fi
-    done
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 200); do
-    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.05
-done
 
 # ---- helpers ---------------------------------------------------------------
-
-# Run a command; keep its stdout in $out (and $tmp/out), stderr in $err, status in $rc.
-run() {
-    "$@" >"$tmp/out" 2>"$tmp/stderr"
-    rc=$?
-    out="$(cat "$tmp/out")"
-    err="$(cat "$tmp/stderr")"
-}
 
 # mqdump with its scratch space under $scratch.
 mqd() {
     TMPDIR="$scratch" run "$mqdump" "$@"
-}
-
-pass() {
-    passed=$((passed + 1))
-    echo "ok - $1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    echo "  status: $rc"
-    echo "  stdout: $(printf '%s' "$out" | head -c 1500)"
-    echo "  stderr: $(printf '%s' "$err" | head -c 1500)"
-}
-
-check_rc() {
-    if [ "$rc" -eq "$2" ]; then pass "$1"; else fail "$1 (want exit $2)"; fi
-}
-
-# Here-strings, not pipes: with pipefail, grep -q leaving early would let the
-# writer die of SIGPIPE and turn a match into a failure.
-check_err() {
-    if grep -Eq -- "$2" <<<"$err"; then pass "$1"; else fail "$1 (stderr !~ /$2/)"; fi
 }
 
 # Python helpers shared by the checks: JSON Lines files and message bodies.
@@ -421,16 +350,7 @@ if [ "$n" -eq "$load_count" ]; then pass "a fresh mqdump sees all $load_count ac
 mqd dump --topic "$topic" "$data"
 cp "$tmp/out" "$tmp/running.jsonl"
 
-kill -TERM "$pid"
-for _ in $(seq 1 300); do
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.1
-done
-wait "$pid"
-rc=$?
-out=""
-err="$(tail -20 "$log")"
-check_rc "mqbroker exits 0 after SIGTERM" 0
+stop_broker
 
 snapshot >"$tmp/before"
 mqd dump --topic "$topic" "$data"
@@ -539,10 +459,4 @@ mqd --help
 check_rc "--help exits 0" 0
 if grep -q "^usage: mqdump" <<<"$out"; then pass "--help prints the usage on stdout"; else fail "--help prints the usage on stdout"; fi
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -eq 0 ]; then
-    rm -rf "$tmp"
-    exit 0
-fi
-echo "kept $tmp for inspection" >&2
-exit 1
+finish
