@@ -134,6 +134,9 @@ static rocksdb_options_t *cf_options(engine *e, engine_cf cf)
         rocksdb_options_set_hash_skip_list_rep(o, 1u << 20, 4, 4);
         rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
         rocksdb_block_based_options_set_whole_key_filtering(t, 0);
+        /* Entries are small and written once: fewer rewrites than leveled
+         * compaction leave the CPU to the writer (bench/RESULTS.md, Queries). */
+        rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
         break;
     case ENGINE_CF_IDX_ID:
     case ENGINE_CF_OFFSET:
