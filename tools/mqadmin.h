@@ -101,6 +101,10 @@ void mqa_print_message(const lsmq_message *m, int with_offset_id);
 void mqa_print_message_line(const lsmq_message *m, int print_body);
 /* The message as a JSON object (new reference). */
 json_t *mqa_message_json(const lsmq_message *m, int with_body);
+/* KEYS has `key` among its words. */
+int mqa_keys_contain(const lsmq_message *m, const char *key);
+/* The message's tag matches a "TagA || TagB" expression ("*" matches all). */
+int mqa_tags_match(const lsmq_message *m, const char *expr);
 
 /* Print "mqadmin CMD: <message>" and the command's usage line; MQA_USAGE. */
 int mqa_usage_error(const mqa_ctx *ctx, const char *fmt, ...)

@@ -185,14 +185,29 @@ static const mqa_opt query_by_key_opts[] = {
     {'m', "maxNum", 1, MQA_OPTIONAL,
      "The maximum number of messages returned by the query, default:64"},
     {'c', "cluster", 1, MQA_OPTIONAL, "Cluster name (accepted; the topic's route is used)"},
+    {'s', "subExpression", 1, MQA_OPTIONAL, "only messages with these tags (eg: TagA || TagB)"},
     {0, NULL, 0, 0, NULL},
 };
+
+/* Move the messages whose tag matches expr to the front, in order; returns how many. */
+static size_t front_tags(lsmq_message **msgs, size_t n, const char *expr)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!mqa_tags_match(msgs[i], expr))
+            continue;
+        lsmq_message *m = msgs[i];
+        memmove(&msgs[kept + 1], &msgs[kept], (i - kept) * sizeof *msgs);
+        msgs[kept++] = m;
+    }
+    return kept;
+}
 
 static int query_msg_by_key(mqa_ctx *ctx)
 {
     lsmq_admin_key_query q = {.topic = mqa_arg(ctx, 't'), .key = mqa_arg(ctx, 'k')};
     lsmq_message **msgs = NULL;
-    size_t n = 0;
+    size_t n = 0, all = 0;
     int max_num, rc;
 
     if ((rc = mqa_arg_i64(ctx, 'b', 0, &q.begin_ms)) != 0 ||
@@ -202,8 +217,14 @@ static int query_msg_by_key(mqa_ctx *ctx)
     if (!*q.key)
         return mqa_usage_error(ctx, "the key is empty");
     q.max_num = max_num;
-    if ((rc = run_key_query(ctx, &q, &msgs, &n)) != MQA_OK)
+    if ((rc = run_key_query(ctx, &q, &msgs, &all)) != MQA_OK)
         return rc;
+    n = mqa_arg(ctx, 's') ? front_tags(msgs, all, mqa_arg(ctx, 's')) : all;
+    if (n == 0) {
+        lsmq_messages_free(msgs, all);
+        return mqa_failf(ctx, "query message by key finished, but no message with tags %s.",
+                         mqa_arg(ctx, 's'));
+    }
     if (ctx->json) {
         json_t *o = json_object(), *a = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -230,7 +251,7 @@ static int query_msg_by_key(mqa_ctx *ctx)
             printf("%-50s %4d %40lld\n", lsmq_message_id(msgs[i]), lsmq_message_queue_id(msgs[i]),
                    (long long)lsmq_message_queue_offset(msgs[i]));
     }
-    lsmq_messages_free(msgs, n);
+    lsmq_messages_free(msgs, all);
     return MQA_OK;
 }
 

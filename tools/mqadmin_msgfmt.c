@@ -151,3 +151,40 @@ json_t *mqa_message_json(const lsmq_message *m, int with_body)
     }
     return o;
 }
+
+/* Whether `word` is one of the space-separated words of `list`. */
+static int has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0)
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+int mqa_keys_contain(const lsmq_message *m, const char *key)
+{
+    return has_word(lsmq_message_keys(m), key);
+}
+
+int mqa_tags_match(const lsmq_message *m, const char *expr)
+{
+    const char *tags = lsmq_message_tags(m);
+    for (const char *p = expr; p;) {
+        const char *bar = strstr(p, "||");
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        while (len > 0 && *p == ' ')
+            p++, len--;
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if ((len == 1 && *p == '*') ||
+            (tags && strlen(tags) == len && strncmp(tags, p, len) == 0))
+            return 1;
+        p = bar ? bar + 2 : NULL;
+    }
+    return 0;
+}

@@ -1,7 +1,8 @@
 /*
  * mqadmin printMsg: every message of a topic's queues between two points
  * in time, with upstream's PrintMessageSubCommand options (-t topic,
- * -c charset, -s tag expression, -b / -e begin and end, -d print body).
+ * -c charset, -s tag expression, -b / -e begin and end, -d print body),
+ * and -k to keep only messages with a key.
  *
  * For each queue of each broker in the route the range starts at the
  * queue's min offset, or with -b at the first offset stored at or after
@@ -28,12 +29,14 @@ static const mqa_opt print_msg_opts[] = {
     {'e', "endTimestamp", 1, MQA_OPTIONAL,
      "End timestamp[currentTimeMillis|yyyy-MM-dd#HH:mm:ss:SSS]"},
     {'d', "printBody", 1, MQA_OPTIONAL, "print body"},
+    {'k', "msgKey", 1, MQA_OPTIONAL, "only messages with this word in KEYS"},
     {0, NULL, 0, 0, NULL},
 };
 
 typedef struct print_opts {
     const char *topic;
     const char *expr;
+    const char *key;
     int print_body;
     int has_begin, has_end;
     int64_t begin_ms, end_ms;
@@ -69,6 +72,8 @@ static int print_queue(const mqa_ctx *ctx, const print_opts *po, const char *add
         for (size_t i = 0; i < r->n; i++) {
             if (lsmq_message_queue_offset(r->msgs[i]) >= to)
                 break;
+            if (po->key && !mqa_keys_contain(r->msgs[i], po->key))
+                continue;
             if (msgs)
                 json_array_append_new(msgs, mqa_message_json(r->msgs[i], po->print_body));
             else
@@ -130,7 +135,7 @@ static int print_broker(const mqa_ctx *ctx, const print_opts *po, const char *ad
 
 static int print_msg(mqa_ctx *ctx)
 {
-    print_opts po = {.topic = mqa_arg(ctx, 't'), .expr = mqa_arg(ctx, 's')};
+    print_opts po = {.topic = mqa_arg(ctx, 't'), .expr = mqa_arg(ctx, 's'), .key = mqa_arg(ctx, 'k')};
     lsmq_admin_route *r = NULL;
     const char **addrs = NULL;
     size_t n = 0;

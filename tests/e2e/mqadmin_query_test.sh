@@ -121,6 +121,14 @@ check_json "queryMsgByKey -b: only what was stored after" \
 run "$mqadmin" queryMsgByKey -t QT -k common -e "$t_mid" --json
 check_json "queryMsgByKey -e: only what was stored before" \
     "sorted(m['msgId'] for m in j['messages'])==sorted(b1)"
+run "$mqadmin" queryMsgByKey -t QT -k common -s TagB --json
+check_json "queryMsgByKey -s TagB: batch 2 only" \
+    "sorted(m['msgId'] for m in j['messages'])==sorted(b2)"
+run "$mqadmin" queryMsgByKey -t QT -k common -s 'TagA || TagB'
+check_count "queryMsgByKey -s 'TagA || TagB': both batches" "^[0-9A-F]{32} +[0-9]+ +[0-9]+$" 5
+run "$mqadmin" queryMsgByKey -t QT -k order1 -s TagB
+check_rc "queryMsgByKey -s with no message of that tag exits 1" 1
+check_err "no message of that tag" "but no message with tags TagB"
 run "$mqadmin" queryMsgByKey -t QT -k common -m 1 --json
 check_json "queryMsgByKey -m 1: the newest" "[m['msgId'] for m in j['messages']]==[b2[-1]]"
 
@@ -210,6 +218,11 @@ check_count "printMsg -d false hides bodies" "BODY: NOT PRINT BODY$" 5
 run "$mqadmin" printMsg -t QT -s TagB --json
 check_json "printMsg -s TagB: batch 2 only" \
     "sorted(m['msgId'] for q in j['queues'] for m in q['messages'])==sorted(b2)"
+run "$mqadmin" printMsg -t QT -k order1 --json
+check_json "printMsg -k order1: batch 1 only" \
+    "sorted(m['msgId'] for q in j['queues'] for m in q['messages'])==sorted(b1)"
+run "$mqadmin" printMsg -t QT -k order2 -s TagB
+check_count "printMsg -k order2 -s TagB prints batch 2" "^MSGID: " 2
 run "$mqadmin" printMsg -t QT -b "$t_mid" --json
 check_json "printMsg -b: what was stored after" \
     "sorted(m['msgId'] for q in j['queues'] for m in q['messages'])==sorted(b2)"
