@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "mqadmin.h"
+#include "rocketmq_time.h"
 
 #define DEFAULT_NAMESRV "127.0.0.1:9876"
 #define DEFAULT_TIMEOUT_MS 5000
@@ -285,29 +286,6 @@ int mqa_arg_i64(const mqa_ctx *ctx, char letter, int64_t dflt, int64_t *out)
     return 0;
 }
 
-/* "yyyy-MM-dd#HH:mm:ss:SSS" (UtilAll.YYYY_MM_DD_HH_MM_SS_SSS) as local time; 0 or -1. */
-static int parse_rocketmq_date(const char *v, int64_t *out)
-{
-    struct tm tm;
-    int ms = 0, used = 0;
-
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(v, "%4d-%2d-%2d#%2d:%2d:%2d:%3d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 || v[used] != '\0')
-        return -1;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || ms < 0)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    tm.tm_isdst = -1;
-    time_t secs = mktime(&tm);
-    if (secs == (time_t)-1)
-        return -1;
-    *out = (int64_t)secs * 1000 + ms;
-    return 0;
-}
-
 int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, int64_t *out)
 {
     const char *v = mqa_arg(ctx, letter);
@@ -328,7 +306,7 @@ int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, i
         *out = n;
         return 0;
     }
-    if (parse_rocketmq_date(v, out) == 0)
+    if (rocketmq_time_parse(v, out) == 0)
         return 0;
     return mqa_usage_error(ctx, "option -%c wants a time: %smilliseconds since the epoch or "
                                 "yyyy-MM-dd#HH:mm:ss:SSS, not '%s'",

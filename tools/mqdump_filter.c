@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "mqdump.h"
+#include "rocketmq_time.h"
 #include "props.h"
 
 /* Client compression: sysFlag bits 8-10 hold the type; 0 (old clients) and 3 are zlib. */
@@ -26,22 +27,7 @@ int mqd_parse_time(const char *s, int64_t *ms)
         return 0;
     }
     /* RocketMQ's tools: yyyy-MM-dd#HH:mm:ss:SSS, local time. */
-    struct tm tm;
-    int millis, used = -1;
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(s, "%4d-%2d-%2d#%2d:%2d:%2d:%3d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &used) != 7 ||
-        used != (int)len || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || millis < 0)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    tm.tm_isdst = -1;
-    time_t secs = mktime(&tm);
-    if (secs == (time_t)-1)
-        return -1;
-    *ms = (int64_t)secs * 1000 + millis;
-    return 0;
+    return rocketmq_time_parse(s, ms);
 }
 
 static int equals(const char *a, size_t alen, const char *b)
