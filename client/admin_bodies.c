@@ -30,8 +30,7 @@ static char *dup_field(json_t *o, const char *key, const char *dflt)
     return lsmq__strdup(v ? v : dflt);
 }
 
-/* A number field (or a string of digits). 0 when found, -1 otherwise. */
-static int i64_field(json_t *o, const char *key, int64_t *out)
+int admin__i64_field(json_t *o, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(o, key);
 
@@ -58,7 +57,7 @@ static int64_t i64_or(json_t *o, const char *key, int64_t dflt)
 {
     int64_t v;
 
-    return i64_field(o, key, &v) == 0 ? v : dflt;
+    return admin__i64_field(o, key, &v) == 0 ? v : dflt;
 }
 
 static double real_or(json_t *o, const char *key, double dflt)
@@ -98,7 +97,8 @@ static int parse_mq_key(const char *key, lsmq_admin_mq *mq)
     int rc = -1;
 
     if (json_is_object(o) && json_is_string(json_object_get(o, "topic")) &&
-        json_is_string(json_object_get(o, "brokerName")) && i64_field(o, "queueId", &qid) == 0) {
+        json_is_string(json_object_get(o, "brokerName")) &&
+        admin__i64_field(o, "queueId", &qid) == 0) {
         mq->topic = dup_field(o, "topic", "");
         mq->broker_name = dup_field(o, "brokerName", "");
         mq->queue_id = (int32_t)qid;

@@ -55,6 +55,8 @@ int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out);
 
 /* A MessageQueue map key (its JSON text) into mq (strings malloc'ed): 0 or -1. */
 int admin__parse_mq_key(const char *key, lsmq_admin_mq *mq);
+/* A number field (a JSON number or a string of digits): 0 when found, -1 otherwise. */
+int admin__i64_field(json_t *o, const char *key, int64_t *out);
 /* MessageQueue.compareTo over lsmq_admin_mq: topic, broker name, queue id. */
 int admin__cmp_mq(const void *a, const void *b);
 

@@ -25,25 +25,6 @@ static int empty(const char *s)
     return !s || !*s;
 }
 
-/* A number field (JSON number or digits in a string): 0, or -1 when absent. */
-static int i64_of(json_t *o, const char *key, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_string(v)) {
-        char *end;
-        long long n = strtoll(json_string_value(v), &end, 10);
-        if (end != json_string_value(v) && *end == '\0') {
-            *out = n;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 /* ------------------------------------------------------------------ */
 /* SEARCH_OFFSET_BY_TIMESTAMP                                          */
@@ -185,10 +166,10 @@ int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out)
         if (!ok)
             continue;
         row.min_timestamp = row.max_timestamp = row.consume_timestamp = -1;
-        i64_of(e, "minTimeStamp", &row.min_timestamp);
-        i64_of(e, "maxTimeStamp", &row.max_timestamp);
-        i64_of(e, "consumeTimeStamp", &row.consume_timestamp);
-        i64_of(e, "delayTime", &row.delay_ms);
+        admin__i64_field(e, "minTimeStamp", &row.min_timestamp);
+        admin__i64_field(e, "maxTimeStamp", &row.max_timestamp);
+        admin__i64_field(e, "consumeTimeStamp", &row.consume_timestamp);
+        admin__i64_field(e, "delayTime", &row.delay_ms);
         merge_row((void **)&s->queues, &s->n_queues, sizeof row, &row);
     }
     *out = s;
