@@ -18,10 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "header_json.h"
 #include "record.h"
-#include "utf8.h"
 
 /* The header word keeps the serialize type in its top byte. */
 #define HEADER_LEN_MASK 0xFFFFFFu
@@ -245,16 +243,6 @@ static int ext_push(proto_cmd *cmd, char *key, char *value)
     return 0;
 }
 
-/* Append copies of key and value[0..len); LSMQ_ENOMEM if either copy fails. */
-static int ext_push_copy(proto_cmd *cmd, const char *key, const char *value, size_t len)
-{
-    char *v = copy_n(value, len);
-
-    if (v == NULL)
-        return LSMQ_ENOMEM;
-    return ext_push(cmd, copy_n(key, strlen(key)), v);
-}
-
 /* Drop every entry of key, keeping the others in order. */
 static void ext_remove(proto_cmd *cmd, const char *key)
 {
@@ -418,58 +406,89 @@ int proto_frame_check(const uint8_t *buf, size_t len, size_t max_frame, size_t *
 /* ------------------------------------------------------------------ */
 
 /*
+ * The decoded text of string v: in stack (of stack_len bytes) when it fits,
+ * else malloc'ed (free it when the result is not stack). NULL without memory.
+ */
+static char *string_text(const hj_value *v, char *stack, size_t stack_len)
+{
+    char *s = v->len < stack_len ? stack : malloc(v->len + 1);
+
+    if (s != NULL)
+        hj_string_copy(v, s);
+    return s;
+}
+
+/*
  * An int header field. Absent or null keeps the default, as fastjson leaves
  * the field's initial value; a decimal string is accepted because fastjson
  * converts one.
  */
-static int json_int_field(json_t *root, const char *name, int32_t *dst, char *errbuf,
+static int json_int_field(const hj_value *v, const char *name, int32_t *dst, char *errbuf,
                           size_t errlen)
 {
-    json_t *v = json_object_get(root, name);
+    char stack[64], *s;
     int64_t n;
+    int rc;
 
-    if (v == NULL || json_is_null(v))
+    switch (v->type) {
+    case HJ_ABSENT:
+    case HJ_NULL:
         return 0;
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
-        if (n < INT32_MIN || n > INT32_MAX)
+    case HJ_INT:
+        if (v->i < INT32_MIN || v->i > INT32_MAX)
             return fail(errbuf, errlen, "header field %s out of int range", name);
+        *dst = (int32_t)v->i;
+        return 0;
+    case HJ_STRING:
+        if ((s = string_text(v, stack, sizeof stack)) == NULL)
+            return fail_nomem(errbuf, errlen);
+        rc = parse_java_integer(s, INT32_MAX, &n);
+        if (s != stack)
+            free(s);
+        if (rc != 0)
+            break;
         *dst = (int32_t)n;
         return 0;
-    }
-    if (json_is_string(v) && parse_java_integer(json_string_value(v), INT32_MAX, &n) == 0) {
-        *dst = (int32_t)n;
-        return 0;
+    default:
+        break;
     }
     return fail(errbuf, errlen, "header field %s is not an int", name);
 }
 
 /* "language": Java's enum name, or (fastjson allows it) the ordinal. */
-static int json_language_field(json_t *root, proto_cmd *cmd, char *errbuf, size_t errlen)
+static int json_language_field(const hj_value *v, proto_cmd *cmd, char *errbuf, size_t errlen)
 {
-    json_t *v = json_object_get(root, "language");
+    char stack[64], *s;
 
-    if (v == NULL || json_is_null(v))
+    switch (v->type) {
+    case HJ_ABSENT:
+    case HJ_NULL:
         return 0;
-    if (json_is_string(v))
-        cmd->language = proto_language_from_name(json_string_value(v));
-    else if (json_is_integer(v))
-        cmd->language = language_from_number(json_integer_value(v));
-    else
+    case HJ_STRING:
+        if ((s = string_text(v, stack, sizeof stack)) == NULL)
+            return fail_nomem(errbuf, errlen);
+        cmd->language = proto_language_from_name(s);
+        if (s != stack)
+            free(s);
+        return 0;
+    case HJ_INT:
+        cmd->language = language_from_number(v->i);
+        return 0;
+    default:
         return fail(errbuf, errlen, "header field language is not a string");
-    return 0;
+    }
 }
 
-static int json_remark_field(json_t *root, proto_cmd *cmd, char *errbuf, size_t errlen)
+static int json_remark_field(const hj_value *v, proto_cmd *cmd, char *errbuf, size_t errlen)
 {
-    json_t *v = json_object_get(root, "remark");
-
-    if (v == NULL || json_is_null(v))
+    if (v->type == HJ_ABSENT || v->type == HJ_NULL)
         return 0;
-    if (!json_is_string(v))
+    if (v->type != HJ_STRING)
         return fail(errbuf, errlen, "header field remark is not a string");
-    cmd->remark = copy_n(json_string_value(v), json_string_length(v));
-    return cmd->remark != NULL ? 0 : fail_nomem(errbuf, errlen);
+    if ((cmd->remark = malloc(v->len + 1)) == NULL)
+        return fail_nomem(errbuf, errlen);
+    hj_string_copy(v, cmd->remark);
+    return 0;
 }
 
 /*
@@ -489,102 +508,114 @@ static void format_real(double d, char *buf, size_t n)
 }
 
 /*
- * The text of one extFields value: strings as they are, integers and
- * booleans as their JSON literal (the ACL signature is computed over that
- * text), reals in shortest form. Sets *text to NULL for JSON null (absent).
- * scratch holds the text of non-strings.
+ * The text of one extFields value as a new string: strings decoded,
+ * integers and booleans as their JSON literal (the ACL signature is
+ * computed over that text), reals in shortest form. Sets *out to NULL for
+ * JSON null (absent). LSMQ_ECORRUPT for an object or array.
  */
-static int ext_value_text(json_t *v, char *scratch, size_t n, const char **text, size_t *len)
+static int ext_value_text(const hj_value *v, char **out)
 {
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        *text = json_string_value(v);
-        *len = json_string_length(v);
+    char scratch[40];
+
+    *out = NULL;
+    switch (v->type) {
+    case HJ_STRING:
+        if ((*out = malloc(v->len + 1)) == NULL)
+            return LSMQ_ENOMEM;
+        hj_string_copy(v, *out);
         return 0;
-    case JSON_INTEGER:
-        snprintf(scratch, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case HJ_INT:
+        snprintf(scratch, sizeof scratch, "%lld", v->i);
         break;
-    case JSON_REAL:
-        format_real(json_real_value(v), scratch, n);
+    case HJ_REAL:
+        format_real(v->d, scratch, sizeof scratch);
         break;
-    case JSON_TRUE:
-        snprintf(scratch, n, "true");
+    case HJ_TRUE:
+        snprintf(scratch, sizeof scratch, "true");
         break;
-    case JSON_FALSE:
-        snprintf(scratch, n, "false");
+    case HJ_FALSE:
+        snprintf(scratch, sizeof scratch, "false");
         break;
-    case JSON_NULL:
-        *text = NULL;
-        *len = 0;
+    case HJ_NULL:
         return 0;
     default:
         return LSMQ_ECORRUPT; /* object or array: not a header field */
     }
-    *text = scratch;
-    *len = strlen(scratch);
-    return 0;
+    *out = copy_n(scratch, strlen(scratch));
+    return *out != NULL ? 0 : LSMQ_ENOMEM;
 }
 
-static int json_ext_field(json_t *root, proto_cmd *cmd, char *errbuf, size_t errlen)
+static int json_ext_field(const hj_header *h, proto_cmd *cmd, char *errbuf, size_t errlen)
 {
-    json_t *ext = json_object_get(root, "extFields"), *v;
-    const char *key, *text;
-    char scratch[40];
-    size_t len;
+    const hj_member *m;
+    char *value;
+    size_t i;
+    int rc;
 
-    if (ext == NULL || json_is_null(ext))
+    if (h->ext.type == HJ_ABSENT || h->ext.type == HJ_NULL)
         return 0;
-    if (!json_is_object(ext))
+    if (h->ext.type != HJ_OBJECT)
         return fail(errbuf, errlen, "extFields is not an object");
-    /* jansson keeps the last of duplicate keys and iterates in arrival order. */
-    json_object_foreach(ext, key, v) {
-        if (ext_value_text(v, scratch, sizeof scratch, &text, &len) != 0)
-            return fail(errbuf, errlen, "extFields value of %.64s is not a scalar", key);
-        if (text == NULL)
+    /* One allocation for the usual dozen entries instead of growing 8, 16, ... */
+    if (h->n_members > cmd->cap_ext) {
+        proto_ext *room = h->n_members > SIZE_MAX / sizeof *room
+                              ? NULL
+                              : realloc(cmd->ext, h->n_members * sizeof *room);
+
+        if (room == NULL)
+            return fail_nomem(errbuf, errlen);
+        cmd->ext = room;
+        cmd->cap_ext = h->n_members;
+    }
+    /* The reader already reduced duplicates as jansson's object does, in arrival order. */
+    for (i = 0; i < h->n_members; i++) {
+        m = &h->members[i];
+        rc = ext_value_text(&m->value, &value);
+        if (rc == LSMQ_ECORRUPT)
+            return fail(errbuf, errlen, "extFields value of %.*s is not a scalar",
+                        (int)(m->key.len < 64 ? m->key.len : 64), m->key.s);
+        if (rc != 0)
+            return fail_nomem(errbuf, errlen);
+        if (value == NULL)
             continue;
-        if (ext_push_copy(cmd, key, text, len) != 0)
+        if (ext_push(cmd, copy_n(m->key.s, m->key.len), value) != 0)
             return fail_nomem(errbuf, errlen);
     }
     return 0;
 }
 
-static int json_header_fields(json_t *root, proto_cmd *cmd, char *errbuf, size_t errlen)
+static int json_header_fields(const hj_header *h, proto_cmd *cmd, char *errbuf, size_t errlen)
 {
     int rc;
 
-    if ((rc = json_int_field(root, "code", &cmd->code, errbuf, errlen)) != 0 ||
-        (rc = json_int_field(root, "version", &cmd->version, errbuf, errlen)) != 0 ||
-        (rc = json_int_field(root, "opaque", &cmd->opaque, errbuf, errlen)) != 0 ||
-        (rc = json_int_field(root, "flag", &cmd->flag, errbuf, errlen)) != 0 ||
-        (rc = json_language_field(root, cmd, errbuf, errlen)) != 0 ||
-        (rc = json_remark_field(root, cmd, errbuf, errlen)) != 0)
+    if ((rc = json_int_field(&h->code, "code", &cmd->code, errbuf, errlen)) != 0 ||
+        (rc = json_int_field(&h->version, "version", &cmd->version, errbuf, errlen)) != 0 ||
+        (rc = json_int_field(&h->opaque, "opaque", &cmd->opaque, errbuf, errlen)) != 0 ||
+        (rc = json_int_field(&h->flag, "flag", &cmd->flag, errbuf, errlen)) != 0 ||
+        (rc = json_language_field(&h->language, cmd, errbuf, errlen)) != 0 ||
+        (rc = json_remark_field(&h->remark, cmd, errbuf, errlen)) != 0)
         return rc;
-    return json_ext_field(root, cmd, errbuf, errlen);
+    return json_ext_field(h, cmd, errbuf, errlen);
 }
 
 /*
- * jansson skips whitespace before its end-of-input check, so the C++
- * client's trailing newline is fine; unknown fields are simply not read.
+ * The reader accepts what jansson's json_loadb accepted (header_json.h), so
+ * the C++ client's trailing newline is fine; unknown fields are validated
+ * and otherwise not read.
  */
 static int decode_json(proto_cmd *cmd, const uint8_t *text, size_t n, char *errbuf,
                        size_t errlen)
 {
-    json_error_t jerr;
-    json_t *root;
-    int rc;
+    hj_header h;
+    int rc = hj_read_header(&h, (const char *)text, n);
 
-    root = json_loadb((const char *)text, n, 0, &jerr);
-    if (root == NULL) {
-        if (json_error_code(&jerr) == json_error_out_of_memory)
-            return fail_nomem(errbuf, errlen);
-        return fail(errbuf, errlen, "bad JSON header at byte %d: %s", jerr.position,
-                    jerr.text);
-    }
-    if (!json_is_object(root))
-        rc = fail(errbuf, errlen, "JSON header is not an object");
+    if (rc == HJ_ENOMEM)
+        rc = fail_nomem(errbuf, errlen);
+    else if (rc != 0)
+        rc = fail(errbuf, errlen, "bad JSON header (not one JSON object)");
     else
-        rc = json_header_fields(root, cmd, errbuf, errlen);
-    json_decref(root);
+        rc = json_header_fields(&h, cmd, errbuf, errlen);
+    hj_header_release(&h);
     return rc;
 }
 
@@ -852,169 +883,69 @@ int proto_cmd_decode(const uint8_t *frame, size_t len, proto_cmd **out, char *er
 /* ------------------------------------------------------------------ */
 
 /*
- * s with every malformed UTF-8 piece replaced by U+FFFD, as a new string, or
- * NULL when s is already valid. jansson refuses invalid UTF-8, and text from
- * a binary header was never checked.
+ * The JSON header text in a new buffer, after FRAME_PREFIX bytes left for
+ * the length and header words, having checked that a frame with it and
+ * body_len bytes of body stays within what peers accept.
  */
-static char *utf8_lossy(const char *s)
+static int header_text(const proto_cmd *cmd, size_t body_len, uint8_t **buf, size_t *text_len)
 {
-    const uint8_t *p = (const uint8_t *)s;
-    size_t len = strlen(s), i = 0, o = 0, used;
-    uint32_t cp;
-    int bad = 0;
-    char *out;
-
-    while (i < len) {
-        used = proto__utf8_decode(p + i, len - i, &cp);
-        bad |= cp == PROTO_UTF8_BAD;
-        i += used;
-    }
-    if (!bad)
-        return NULL;
-    /* Each bad piece is at least one byte and becomes three. */
-    out = xmalloc(len * 3 + 1);
-    for (i = 0; i < len; i += used) {
-        used = proto__utf8_decode(p + i, len - i, &cp);
-        if (cp == PROTO_UTF8_BAD) {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-        } else {
-            memcpy(out + o, s + i, used);
-            o += used;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static json_t *json_text(const char *s)
-{
-    char *fixed = utf8_lossy(s);
-    json_t *v = json_string(fixed != NULL ? fixed : s);
-
-    free(fixed);
-    if (v == NULL)
-        oom_abort();
-    return v;
-}
-
-/* Set obj[key] = v (reference stolen); keys are made valid UTF-8 first. */
-static void obj_put(json_t *obj, const char *key, json_t *v)
-{
-    char *fixed = utf8_lossy(key);
-    int rc;
-
-    if (v == NULL)
-        oom_abort();
-    rc = json_object_set_new(obj, fixed != NULL ? fixed : key, v);
-    free(fixed);
-    if (rc != 0)
-        oom_abort();
-}
-
-static json_t *ext_json(const proto_cmd *cmd)
-{
-    json_t *ext = json_object();
-    size_t i;
-
-    if (ext == NULL)
-        oom_abort();
-    /* In order, so a later duplicate overwrites an earlier one, as on lookup. */
-    for (i = 0; i < cmd->n_ext; i++)
-        if (cmd->ext[i].key != NULL && cmd->ext[i].value != NULL)
-            obj_put(ext, cmd->ext[i].key, json_text(cmd->ext[i].value));
-    return ext;
-}
-
-/*
- * The header as Java's fastjson writes it: the five fixed fields always,
- * remark and extFields only when present, every extFields value a string
- * (the Go client decodes them into map[string]string).
- */
-static json_t *header_json(const proto_cmd *cmd)
-{
-    json_t *root = json_object();
-
-    if (root == NULL)
-        oom_abort();
-    obj_put(root, "code", json_integer(cmd->code));
-    obj_put(root, "flag", json_integer(cmd->flag));
-    obj_put(root, "language", json_string(proto_language_name(cmd->language)));
-    obj_put(root, "opaque", json_integer(cmd->opaque));
-    obj_put(root, "version", json_integer(cmd->version));
-    obj_put(root, "serializeTypeCurrentRPC", json_string("JSON"));
-    if (cmd->remark != NULL)
-        obj_put(root, "remark", json_text(cmd->remark));
-    if (cmd->n_ext > 0)
-        obj_put(root, "extFields", ext_json(cmd));
-    return root;
-}
-
-/*
- * The JSON header text (malloc'ed) and its length, after checking that a
- * frame with it and body_len bytes of body stays within what peers accept.
- */
-static int header_text(const proto_cmd *cmd, size_t body_len, char **text, size_t *text_len)
-{
-    json_t *root = header_json(cmd);
-    char *s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     size_t n;
+    uint8_t *b = hj_write_header(cmd, FRAME_PREFIX, &n);
 
-    json_decref(root);
-    if (s == NULL)
+    if (b == NULL)
         oom_abort();
-    n = strlen(s);
     /* Java's decoder refuses frames over 16 MiB, length field included. */
     if (n > HEADER_LEN_MASK || body_len > PROTO_FRAME_MAX_DEFAULT ||
         FRAME_PREFIX + n + body_len > PROTO_FRAME_MAX_DEFAULT) {
-        free(s);
+        free(b);
         return LSMQ_ETOOBIG;
     }
-    *text = s;
+    *buf = b;
     *text_len = n;
     return 0;
 }
 
-/* Length word, header word (serialize type 0) and header text at out. */
-static void put_prefix(uint8_t *out, const char *text, size_t text_len, size_t body_len)
+/* Length word and header word (serialize type 0) in front of the header text. */
+static void put_prefix(uint8_t *out, size_t text_len, size_t body_len)
 {
     proto_put_u32(out, (uint32_t)(4 + text_len + body_len));
     proto_put_u32(out + 4, (uint32_t)text_len);
-    memcpy(out + FRAME_PREFIX, text, text_len);
 }
 
 int proto_cmd_encode_prefix(const proto_cmd *cmd, size_t body_len, uint8_t **out,
                             size_t *out_len)
 {
-    char *text;
+    uint8_t *buf;
     size_t n;
     int rc;
 
-    if ((rc = header_text(cmd, body_len, &text, &n)) != 0)
+    if ((rc = header_text(cmd, body_len, &buf, &n)) != 0)
         return rc;
-    *out = xmalloc(FRAME_PREFIX + n);
-    put_prefix(*out, text, n, body_len);
+    put_prefix(buf, n, body_len);
+    *out = buf;
     *out_len = FRAME_PREFIX + n;
-    free(text);
     return 0;
 }
 
 int proto_cmd_encode(const proto_cmd *cmd, const void *body, size_t body_len, uint8_t **out,
                      size_t *out_len)
 {
-    char *text;
+    uint8_t *buf, *whole;
     size_t n;
     int rc;
 
     if (body == NULL && body_len > 0)
         return LSMQ_EINVAL;
-    if ((rc = header_text(cmd, body_len, &text, &n)) != 0)
+    if ((rc = header_text(cmd, body_len, &buf, &n)) != 0)
         return rc;
-    *out = xmalloc(FRAME_PREFIX + n + body_len);
-    put_prefix(*out, text, n, body_len);
-    if (body_len > 0)
-        memcpy(*out + FRAME_PREFIX + n, body, body_len);
+    if (body_len > 0) {
+        if ((whole = realloc(buf, FRAME_PREFIX + n + body_len)) == NULL)
+            oom_abort();
+        buf = whole;
+        memcpy(buf + FRAME_PREFIX + n, body, body_len);
+    }
+    put_prefix(buf, n, body_len);
+    *out = buf;
     *out_len = FRAME_PREFIX + n + body_len;
-    free(text);
     return 0;
 }

@@ -7,8 +7,11 @@
  * reach the JSON and binary parsers without first having to get two length
  * fields right. Every command that decodes is re-encoded; our own output
  * must decode again and encode to the same bytes, and the typed getters
- * must agree with each other. Any disagreement aborts, which libFuzzer
- * reports as a crash.
+ * must agree with each other. JSON headers are also decoded with the
+ * jansson codec the reader and writer replaced (header_json_ref.h): both
+ * must accept the same headers and give the same fields, and every decoded
+ * command must encode to the bytes jansson wrote. Any disagreement aborts,
+ * which libFuzzer reports as a crash.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "header_json_ref.h"
 #include "remoting.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -98,12 +102,60 @@ static void check_reencode(const proto_cmd *cmd)
     proto_cmd_free(back);
 }
 
+/* A frame whose prefix proto_cmd_decode accepts and whose header is JSON. */
+static int is_json_frame(const uint8_t *frame, size_t len, size_t *hlen)
+{
+    uint32_t length, word;
+
+    if (len < 8)
+        return 0;
+    length = (uint32_t)frame[0] << 24 | (uint32_t)frame[1] << 16 | (uint32_t)frame[2] << 8 |
+             frame[3];
+    word = (uint32_t)frame[4] << 24 | (uint32_t)frame[5] << 16 | (uint32_t)frame[6] << 8 |
+           frame[7];
+    *hlen = word & 0xFFFFFFu;
+    return length == len - 4 && word >> 24 == PROTO_SERIALIZE_JSON && *hlen <= len - 8;
+}
+
+/* The decode of a JSON header must match the jansson reference exactly. */
+static void check_against_jansson(const uint8_t *frame, size_t len, int rc,
+                                  const proto_cmd *cmd)
+{
+    ref_header ref;
+    const char *diff;
+    size_t hlen;
+
+    if (rc == LSMQ_ENOMEM || !is_json_frame(frame, len, &hlen))
+        return;
+    ref_decode((const char *)frame + 8, hlen, &ref);
+    if ((diff = ref_compare(rc, cmd, &ref)) != NULL) {
+        fprintf(stderr, "fuzz_frame: JSON header differs from jansson: %s\n", diff);
+        abort();
+    }
+    ref_header_free(&ref);
+}
+
+/* Our header text for cmd must be the bytes jansson's json_dumps wrote. */
+static void check_encode_against_jansson(const proto_cmd *cmd)
+{
+    uint8_t *prefix;
+    size_t plen;
+    char *want = ref_encode(cmd);
+
+    must(proto_cmd_encode_prefix(cmd, 0, &prefix, &plen) == 0, "prefix for jansson");
+    must(plen - 8 == strlen(want) && memcmp(prefix + 8, want, plen - 8) == 0,
+         "encoding differs from jansson's");
+    free(prefix);
+    free(want);
+}
+
 static void decode_one(const uint8_t *frame, size_t len)
 {
     proto_cmd *cmd = (proto_cmd *)1;
     char err[128];
     int rc = proto_cmd_decode(frame, len, &cmd, err, sizeof err);
 
+    check_against_jansson(frame, len, rc, rc == 0 ? cmd : NULL);
     if (rc != 0) {
         must(cmd == NULL, "failed decode left a command");
         must(rc == LSMQ_ECORRUPT || rc == LSMQ_ENOMEM, "unexpected decode error");
@@ -113,6 +165,7 @@ static void decode_one(const uint8_t *frame, size_t len)
          "body outside the frame");
     check_getters(cmd);
     check_reencode(cmd);
+    check_encode_against_jansson(cmd);
     proto_cmd_free(cmd);
 }
 
