@@ -460,36 +460,70 @@ static void *mq_slot(void **arr, size_t *n, size_t size, lsmq_admin_mq *mq)
     return slot;
 }
 
-int admin__merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats)
+/* Every key of body's offsetTable names a queue and every value is an object. */
+static int offset_table_valid(json_t *body)
 {
     json_t *table = json_object_get(body, "offsetTable");
     const char *key;
     json_t *v;
 
     if (!json_is_object(table))
-        return LSMQ_ECORRUPT;
-    /* Check every key first, so a bad body leaves *stats untouched. */
+        return 0;
     json_object_foreach(table, key, v) {
         lsmq_admin_mq mq;
         if (!json_is_object(v) || parse_mq_key(key, &mq) != 0)
-            return LSMQ_ECORRUPT;
+            return 0;
         mq_clear(&mq);
     }
+    return 1;
+}
+
+/*
+ * Merge a valid offsetTable into an array of `size`-byte rows that each start
+ * with their lsmq_admin_mq: fill sets a row's figures from its JSON value.
+ * The rows end sorted by queue.
+ */
+static void merge_offset_table(json_t *body, void **rows, size_t *n, size_t size,
+                               void (*fill)(void *row, json_t *v))
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(json_object_get(body, "offsetTable"), key, v) {
+        lsmq_admin_mq mq;
+        parse_mq_key(key, &mq);
+        fill(mq_slot(rows, n, size, &mq), v);
+    }
+    if (*n > 1)
+        qsort(*rows, *n, size, cmp_mq);
+}
+
+static void free_offset_rows(void *rows, size_t n, size_t size)
+{
+    for (size_t i = 0; i < n; i++)
+        mq_clear((lsmq_admin_mq *)((char *)rows + i * size));
+    free(rows);
+}
+
+static void fill_topic_offset(void *row, json_t *v)
+{
+    lsmq_admin_topic_offset *o = row;
+    o->min_offset = i64_or(v, "minOffset", 0);
+    o->max_offset = i64_or(v, "maxOffset", 0);
+    o->last_update_ms = i64_or(v, "lastUpdateTimestamp", 0);
+}
+
+int admin__merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats)
+{
+    /* Check the whole table first, so a bad body leaves *stats untouched. */
+    if (!offset_table_valid(body))
+        return LSMQ_ECORRUPT;
     if (!*stats)
         *stats = lsmq__calloc(1, sizeof **stats);
     lsmq_admin_topic_stats *s = *stats;
-    json_object_foreach(table, key, v) {
-        lsmq_admin_mq mq;
-        parse_mq_key(key, &mq);
-        lsmq_admin_topic_offset *o =
-            mq_slot((void **)&s->queues, &s->n_queues, sizeof *s->queues, &mq);
-        o->min_offset = i64_or(v, "minOffset", 0);
-        o->max_offset = i64_or(v, "maxOffset", 0);
-        o->last_update_ms = i64_or(v, "lastUpdateTimestamp", 0);
-    }
+    merge_offset_table(body, (void **)&s->queues, &s->n_queues, sizeof *s->queues,
+                       fill_topic_offset);
     s->put_tps += real_or(body, "topicPutTps", 0);
-    if (s->n_queues > 1)
-        qsort(s->queues, s->n_queues, sizeof *s->queues, cmp_mq);
     return 0;
 }
 
@@ -497,42 +531,29 @@ void lsmq_admin_topic_stats_free(lsmq_admin_topic_stats *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_queues; i++)
-        mq_clear(&s->queues[i].mq);
-    free(s->queues);
+    free_offset_rows(s->queues, s->n_queues, sizeof *s->queues);
     free(s);
+}
+
+static void fill_consume_offset(void *row, json_t *v)
+{
+    lsmq_admin_consume_offset *o = row;
+    o->broker_offset = i64_or(v, "brokerOffset", 0);
+    o->consumer_offset = i64_or(v, "consumerOffset", 0);
+    o->pull_offset = i64_or(v, "pullOffset", 0);
+    o->last_timestamp = i64_or(v, "lastTimestamp", 0);
 }
 
 int admin__merge_consume_stats(json_t *body, lsmq_admin_consume_stats **stats)
 {
-    json_t *table = json_object_get(body, "offsetTable");
-    const char *key;
-    json_t *v;
-
-    if (!json_is_object(table))
+    if (!offset_table_valid(body))
         return LSMQ_ECORRUPT;
-    json_object_foreach(table, key, v) {
-        lsmq_admin_mq mq;
-        if (!json_is_object(v) || parse_mq_key(key, &mq) != 0)
-            return LSMQ_ECORRUPT;
-        mq_clear(&mq);
-    }
     if (!*stats)
         *stats = lsmq__calloc(1, sizeof **stats);
     lsmq_admin_consume_stats *s = *stats;
-    json_object_foreach(table, key, v) {
-        lsmq_admin_mq mq;
-        parse_mq_key(key, &mq);
-        lsmq_admin_consume_offset *o =
-            mq_slot((void **)&s->queues, &s->n_queues, sizeof *s->queues, &mq);
-        o->broker_offset = i64_or(v, "brokerOffset", 0);
-        o->consumer_offset = i64_or(v, "consumerOffset", 0);
-        o->pull_offset = i64_or(v, "pullOffset", 0);
-        o->last_timestamp = i64_or(v, "lastTimestamp", 0);
-    }
+    merge_offset_table(body, (void **)&s->queues, &s->n_queues, sizeof *s->queues,
+                       fill_consume_offset);
     s->consume_tps += real_or(body, "consumeTps", 0);
-    if (s->n_queues > 1)
-        qsort(s->queues, s->n_queues, sizeof *s->queues, cmp_mq);
     return 0;
 }
 
@@ -540,9 +561,7 @@ void lsmq_admin_consume_stats_free(lsmq_admin_consume_stats *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_queues; i++)
-        mq_clear(&s->queues[i].mq);
-    free(s->queues);
+    free_offset_rows(s->queues, s->n_queues, sizeof *s->queues);
     free(s);
 }
 
