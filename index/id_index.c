@@ -95,3 +95,38 @@ int index_get_by_position(engine *e, uint64_t log_position, uint8_t **rec, size_
     engine_db_unpin(e);
     return rc;
 }
+
+int index_edge_message(engine *e, int newest, uint64_t *log_position, int64_t *store_ms)
+{
+    int rc = LSMQ_ENOTFOUND;
+    engine_db_pin(e);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_IDX_ID));
+    if (newest)
+        rocksdb_iter_seek_to_last(it);
+    else
+        rocksdb_iter_seek_to_first(it);
+    if (rocksdb_iter_valid(it)) {
+        size_t klen = 0;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen == ID_KEY_LEN) {
+            *log_position = proto_get_u64((const uint8_t *)k);
+            rc = 0;
+        }
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    engine_db_unpin(e);
+    if (rc != 0)
+        return rc;
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    proto_record r;
+    *store_ms = 0;
+    if (index_get_by_position(e, *log_position, &rec, &len) == 0 &&
+        proto_record_decode(rec, len, &r) > 0)
+        *store_ms = r.store_timestamp;
+    engine_free(rec);
+    return 0;
+}

@@ -53,6 +53,13 @@ int index_locate(engine *e, uint64_t log_position, uint32_t *topic_id, uint32_t 
  */
 int index_get_by_position(engine *e, uint64_t log_position, uint8_t **rec, size_t *len);
 
+/*
+ * The oldest (newest = 0) or newest (newest = 1) live message of the whole
+ * store: its log position and store time. LSMQ_ENOTFOUND when the store
+ * holds none.
+ */
+int index_edge_message(engine *e, int newest, uint64_t *log_position, int64_t *store_ms);
+
 typedef enum index_time_boundary {
     INDEX_TIME_LOWER = 0, /* first offset whose store time >= ts */
     INDEX_TIME_UPPER = 1, /* last offset whose store time <= ts */

@@ -12,7 +12,6 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include <rocksdb/c.h>
 
 #include "broker_hdr.h"
 #include "broker_internal.h"
@@ -226,40 +225,6 @@ static void on_get_topic(server *s, conn *c, proto_cmd *req, void *ctx)
 
 /* ==== GET_BROKER_RUNTIME_INFO ============================================== */
 
-/* The oldest live log position (first idx_id key), or `fallback` when the store is empty. */
-static uint64_t first_log_position(engine *e, uint64_t fallback)
-{
-    uint64_t pos = fallback;
-    engine_db_pin(e);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_IDX_ID));
-    rocksdb_iter_seek_to_first(it);
-    if (rocksdb_iter_valid(it)) {
-        size_t klen = 0;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (klen == 8)
-            pos = proto_get_u64((const uint8_t *)k);
-    }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    engine_db_unpin(e);
-    return pos;
-}
-
-/* Store time of the record at a log position, or 0. */
-static int64_t store_time_of_position(engine *e, uint64_t pos)
-{
-    uint8_t *rec = NULL;
-    size_t len = 0;
-    proto_record r;
-    int64_t ts = 0;
-    if (index_get_by_position(e, pos, &rec, &len) == 0 && proto_record_decode(rec, len, &r) > 0)
-        ts = r.store_timestamp;
-    engine_free(rec);
-    return ts;
-}
-
 static void kv_u64(json_t *table, const char *key, uint64_t v)
 {
     char buf[32];
@@ -307,11 +272,14 @@ static void add_runtime(json_t *t, const broker_stats_view *v)
 static void add_store(json_t *t, broker *b)
 {
     engine *e = broker_engine(b);
-    uint64_t max = engine_next_log_position(e);
-    uint64_t min = first_log_position(e, max);
+    uint64_t max = engine_next_log_position(e), min = max;
+    int64_t earliest = 0;
+    if (index_edge_message(e, 0, &min, &earliest) != 0) {
+        min = max; /* an empty store */
+        earliest = 0;
+    }
     kv_u64(t, "commitLogMinOffset", min);
     kv_u64(t, "commitLogMaxOffset", max);
-    int64_t earliest = min < max ? store_time_of_position(e, min) : 0;
     kv_u64(t, "earliestMessageTimeStamp", (uint64_t)earliest);
     struct statvfs vfs;
     if (statvfs(broker_cfg(b)->store_path_root_dir, &vfs) == 0 && vfs.f_blocks > 0) {

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
 
 #include "broker_hdr.h"
 #include "broker_internal.h"
@@ -31,40 +30,6 @@
 #define QUERY_BODY_MAX (12u << 20)
 
 #define NOT_FOUND_REMARK "can not find message, maybe time range not correct"
-
-/* The newest live log position and its store time (0, 0 for an empty store). */
-static void last_indexed(engine *e, int64_t *pos, int64_t *ts)
-{
-    *pos = 0;
-    *ts = 0;
-    uint64_t last = 0;
-    bool found = false;
-    engine_db_pin(e);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_IDX_ID));
-    rocksdb_iter_seek_to_last(it);
-    if (rocksdb_iter_valid(it)) {
-        size_t klen = 0;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (klen == 8) {
-            last = proto_get_u64((const uint8_t *)k);
-            found = true;
-        }
-    }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    engine_db_unpin(e);
-    if (!found)
-        return;
-    uint8_t *rec = NULL;
-    size_t len = 0;
-    proto_record r;
-    if (index_get_by_position(e, last, &rec, &len) == 0 && proto_record_decode(rec, len, &r) > 0)
-        *ts = r.store_timestamp;
-    engine_free(rec);
-    *pos = (int64_t)last;
-}
 
 /* The body: the records of the hits that are still there, oldest first. */
 static void collect_records(engine *e, const index_key_hit *hits, size_t n, broker_text *body,
@@ -142,12 +107,14 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
     size_t count = 0;
     collect_records(e, hits, n, &body, &count);
     engine_free(hits);
-    int64_t last_pos, last_ts;
-    last_indexed(e, &last_pos, &last_ts);
+    uint64_t last_pos = 0;
+    int64_t last_ts = 0;
+    if (index_edge_message(e, 1, &last_pos, &last_ts) != 0)
+        last_pos = 0, last_ts = 0; /* an empty store */
     proto_cmd *resp = proto_cmd_response(count ? RS_SUCCESS : RS_QUERY_NOT_FOUND, req->opaque,
                                          count ? NULL : NOT_FOUND_REMARK);
     proto_cmd_set_i64(resp, "indexLastUpdateTimestamp", last_ts);
-    proto_cmd_set_i64(resp, "indexLastUpdatePhyoffset", last_pos);
+    proto_cmd_set_i64(resp, "indexLastUpdatePhyoffset", (int64_t)last_pos);
     if (count)
         conn_reply_owned(c, req->opaque, resp, body.p, body.len);
     else
