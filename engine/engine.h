@@ -246,6 +246,13 @@ uint64_t engine_next_log_position(engine *e);
  * handed on to code that frees them with free(). */
 void engine_free(void *p);
 
+/*
+ * Completion of an asynchronous write (topic and group configs, offset
+ * commits): runs once on the writer thread with 0 or an LSMQ_E* code. The
+ * writer drains its queue before the engine closes, so it always runs.
+ */
+typedef void (*engine_done_fn)(void *ctx, int status);
+
 /* ---- Topics ------------------------------------------------------------- */
 
 #define ENGINE_PERM_READ 0x4
@@ -272,6 +279,15 @@ int engine_topic_put(engine *e, const engine_topic_config *c, engine_topic_confi
 /* Delete a topic: its messages, index entries and consumer offsets go too. */
 int engine_topic_delete(engine *e, const char *topic, size_t topic_len);
 
+/* The same two without waiting, for callers that must not block, like the
+ * broker's loop: the config is checked and copied, then `done` gets the
+ * outcome (LSMQ_ENOTFOUND for a delete of a missing topic). A non-zero
+ * return means nothing was queued and `done` will not run. */
+int engine_topic_put_async(engine *e, const engine_topic_config *c, engine_done_fn done,
+                           void *ctx);
+int engine_topic_delete_async(engine *e, const char *topic, size_t topic_len,
+                              engine_done_fn done, void *ctx);
+
 int engine_topic_get(engine *e, const char *topic, size_t topic_len, engine_topic_config *out);
 
 /* All topics: *out malloc'ed array of *n configs; free with engine_free. */
@@ -286,6 +302,11 @@ int engine_group_put(engine *e, const char *group, size_t group_len, const void 
 int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
                      size_t *cfg_len);
 int engine_group_delete(engine *e, const char *group, size_t group_len);
+/* Without waiting, as engine_topic_put_async. */
+int engine_group_put_async(engine *e, const char *group, size_t group_len, const void *cfg,
+                           size_t cfg_len, engine_done_fn done, void *ctx);
+int engine_group_delete_async(engine *e, const char *group, size_t group_len,
+                              engine_done_fn done, void *ctx);
 
 /* Commit a consumer offset (through the writer; returns once committed). */
 int engine_offset_set(engine *e, const char *group, size_t group_len, const char *topic,
@@ -297,7 +318,7 @@ int engine_offset_set(engine *e, const char *group, size_t group_len, const char
  */
 int engine_offset_set_async(engine *e, const char *group, size_t group_len,
                             const char *topic, size_t topic_len, uint32_t queue_id,
-                            uint64_t offset, void (*done)(void *ctx, int status), void *ctx);
+                            uint64_t offset, engine_done_fn done, void *ctx);
 /* LSMQ_ENOTFOUND when the group never committed for that queue. */
 int engine_offset_get(engine *e, const char *group, size_t group_len, const char *topic,
                       size_t topic_len, uint32_t queue_id, uint64_t *offset);

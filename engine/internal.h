@@ -165,7 +165,8 @@ typedef struct wctl {
 } wctl;
 /* Run a control operation on the writer thread and wait for it. */
 int writer__control(engine *e, const wctl *op);
-/* Queue one without waiting (strings copied); done (may be NULL) runs on the writer thread. */
+/* Queue one without waiting (strings and topic config copied; no topic_out); done (may be
+ * NULL) runs on the writer thread. */
 int writer__control_async(engine *e, const wctl *op, void (*done)(void *ctx, int status),
                           void *ctx);
 bool writer__on_writer_thread(engine *e);

@@ -28,6 +28,17 @@ int engine_group_put(engine *e, const char *group, size_t group_len, const void 
     return writer__control(e, &op);
 }
 
+int engine_group_put_async(engine *e, const char *group, size_t group_len, const void *cfg,
+                           size_t cfg_len, engine_done_fn done, void *ctx)
+{
+    int rc = check_group(group, group_len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_GROUP_PUT, .name = group, .name_len = group_len, .value = cfg,
+               .value_len = cfg_len};
+    return writer__control_async(e, &op, done, ctx);
+}
+
 int engine_group_delete(engine *e, const char *group, size_t group_len)
 {
     int rc = check_group(group, group_len);
@@ -35,6 +46,16 @@ int engine_group_delete(engine *e, const char *group, size_t group_len)
         return rc;
     wctl op = {.kind = WCTL_GROUP_DELETE, .name = group, .name_len = group_len};
     return writer__control(e, &op);
+}
+
+int engine_group_delete_async(engine *e, const char *group, size_t group_len,
+                              engine_done_fn done, void *ctx)
+{
+    int rc = check_group(group, group_len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_GROUP_DELETE, .name = group, .name_len = group_len};
+    return writer__control_async(e, &op, done, ctx);
 }
 
 int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,

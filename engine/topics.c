@@ -315,7 +315,7 @@ int topics__apply_delete(engine *e, const char *name, size_t len)
 
 /* ---- Public API ---- */
 
-int engine_topic_put(engine *e, const engine_topic_config *c, engine_topic_config *out)
+static int check_config(const engine_topic_config *c)
 {
     size_t len = strnlen(c->name, sizeof c->name);
     if (len == sizeof c->name)
@@ -332,8 +332,26 @@ int engine_topic_put(engine *e, const engine_topic_config *c, engine_topic_confi
     if (!attrs)
         return LSMQ_EINVAL;
     json_decref(attrs);
+    return 0;
+}
+
+int engine_topic_put(engine *e, const engine_topic_config *c, engine_topic_config *out)
+{
+    int rc = check_config(c);
+    if (rc != 0)
+        return rc;
     wctl op = {.kind = WCTL_TOPIC_PUT, .topic_cfg = c, .topic_out = out};
     return writer__control(e, &op);
+}
+
+int engine_topic_put_async(engine *e, const engine_topic_config *c, engine_done_fn done,
+                           void *ctx)
+{
+    int rc = check_config(c);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_TOPIC_PUT, .topic_cfg = c};
+    return writer__control_async(e, &op, done, ctx);
 }
 
 int engine_topic_delete(engine *e, const char *name, size_t len)
@@ -343,6 +361,16 @@ int engine_topic_delete(engine *e, const char *name, size_t len)
         return rc;
     wctl op = {.kind = WCTL_TOPIC_DELETE, .name = name, .name_len = len};
     return writer__control(e, &op);
+}
+
+int engine_topic_delete_async(engine *e, const char *name, size_t len, engine_done_fn done,
+                              void *ctx)
+{
+    int rc = topics__validate_name(name, len);
+    if (rc != 0)
+        return rc;
+    wctl op = {.kind = WCTL_TOPIC_DELETE, .name = name, .name_len = len};
+    return writer__control_async(e, &op, done, ctx);
 }
 
 int engine_topic_get(engine *e, const char *name, size_t len, engine_topic_config *out)

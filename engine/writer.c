@@ -47,6 +47,7 @@ typedef struct wreq {
     void (*done)(void *ctx, int status); /* or is called back (writer thread) */
     void *done_ctx;
     wctl own_ctl;             /* an asynchronous control operation's copy */
+    engine_topic_config own_cfg; /* and of its topic config */
     int status;
     /* appends */
     engine_append_cb cb;
@@ -583,13 +584,17 @@ int writer__control(engine *e, const wctl *op)
 int writer__control_async(engine *e, const wctl *op, void (*done)(void *ctx, int status),
                           void *ctx)
 {
-    if (op->topic_cfg || op->topic_out)
-        return LSMQ_EINVAL; /* those point into the caller's memory */
+    if (op->topic_out)
+        return LSMQ_EINVAL; /* it points into the caller's memory */
     size_t extra = op->name_len + op->name2_len + op->value_len;
     wreq *r = calloc(1, sizeof *r + extra);
     if (!r)
         abort();
     r->own_ctl = *op;
+    if (op->topic_cfg) {
+        r->own_cfg = *op->topic_cfg;
+        r->own_ctl.topic_cfg = &r->own_cfg;
+    }
     char *p = (char *)(r + 1);
     if (op->name_len) {
         memcpy(p, op->name, op->name_len);

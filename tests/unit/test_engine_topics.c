@@ -20,6 +20,10 @@
  *    never reused, not even across a reopen after the newest topic is gone;
  *  - consumer offsets round-trip and survive a reopen in both flush modes;
  *    unknown topics give LSMQ_ENOTFOUND; group configs round-trip as bytes;
+ *  - the asynchronous topic and group writes store what they were given
+ *    (copied at the call), report each outcome once (LSMQ_ENOTFOUND for a
+ *    delete of a missing topic), refuse bad input before queueing anything,
+ *    and one queued right before engine_close still lands;
  *  - bad appends (unknown topic or queue, empty or 256-character topic name,
  *    a message over max_message_size, n == 0) fail at once with the right
  *    code, run no callback and write nothing;
@@ -34,6 +38,7 @@
  *    does, also across a reopen.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -856,6 +861,100 @@ static void test_offsets_sync_flush(void **state)
     run_offsets_and_groups(ENGINE_SYNC_FLUSH);
 }
 
+/* ---- Writes that do not wait ---------------------------------------------- */
+
+/* Outcomes of asynchronous writes, in completion order. */
+typedef struct outcomes {
+    pthread_mutex_t lock;
+    int status[8];
+    int n;
+} outcomes;
+
+static void record_outcome(void *ctx, int status)
+{
+    outcomes *o = ctx;
+    pthread_mutex_lock(&o->lock);
+    if (o->n < 8)
+        o->status[o->n] = status;
+    o->n++;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* A synchronous write queued behind the asynchronous ones waits for them. */
+static void wait_behind(engine *e)
+{
+    assert_int_equal(engine_group_put(e, "Barrier", 7, "{}", 2), 0);
+}
+
+static void test_async_topic_and_group_writes(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("topics-async");
+    engine_config cfg;
+    test_engine_config(&cfg, dir);
+    engine *e = test_engine_open(&cfg);
+    outcomes o = {.n = 0};
+    pthread_mutex_init(&o.lock, NULL);
+
+    engine_topic_config tc;
+    memset(&tc, 0, sizeof tc);
+    strcpy(tc.name, "AsyncT");
+    tc.read_queue_nums = tc.write_queue_nums = 4;
+    tc.perm = ENGINE_PERM_READ | ENGINE_PERM_WRITE;
+    assert_int_equal(engine_topic_put_async(e, &tc, record_outcome, &o), 0);
+    memset(&tc, 0xAB, sizeof tc); /* the engine kept its own copy */
+    static const char gcfg[] = "{\"groupName\":\"AG\"}";
+    assert_int_equal(engine_group_put_async(e, "AG", 2, gcfg, sizeof gcfg - 1, record_outcome, &o),
+                     0);
+    assert_int_equal(engine_topic_delete_async(e, "NoSuch", 6, record_outcome, &o), 0);
+    wait_behind(e);
+    assert_int_equal(o.n, 3);
+    assert_int_equal(o.status[0], 0);
+    assert_int_equal(o.status[1], 0);
+    assert_int_equal(o.status[2], LSMQ_ENOTFOUND);
+    engine_topic_config got;
+    assert_int_equal(engine_topic_get(e, "AsyncT", 6, &got), 0);
+    assert_int_equal(got.write_queue_nums, 4);
+    expect_group(e, "AG", gcfg, sizeof gcfg - 1);
+
+    /* Refused before anything is queued: no callback runs. */
+    memset(&tc, 0, sizeof tc);
+    strcpy(tc.name, "Bad Name");
+    tc.read_queue_nums = tc.write_queue_nums = 1;
+    assert_int_equal(engine_topic_put_async(e, &tc, record_outcome, &o), LSMQ_EINVAL);
+    strcpy(tc.name, "ZeroQueues");
+    tc.read_queue_nums = tc.write_queue_nums = 0;
+    assert_int_equal(engine_topic_put_async(e, &tc, record_outcome, &o), LSMQ_EINVAL);
+    assert_int_equal(engine_group_put_async(e, "", 0, gcfg, 3, record_outcome, &o), LSMQ_EINVAL);
+    assert_int_equal(engine_topic_delete_async(e, "", 0, record_outcome, &o), LSMQ_EINVAL);
+
+    /* Deletes, then a reopen: what landed is stored. */
+    assert_int_equal(engine_topic_delete_async(e, "AsyncT", 6, record_outcome, &o), 0);
+    assert_int_equal(engine_group_delete_async(e, "AG", 2, record_outcome, &o), 0);
+    wait_behind(e);
+    assert_int_equal(o.n, 5);
+    assert_int_equal(o.status[3], 0);
+    assert_int_equal(o.status[4], 0);
+    e = reopen(e, &cfg);
+    assert_int_equal(engine_topic_get(e, "AsyncT", 6, &got), LSMQ_ENOTFOUND);
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(engine_group_get(e, "AG", 2, &text, &len), LSMQ_ENOTFOUND);
+
+    /* Queued right before close: the close drains it and its callback runs. */
+    strcpy(tc.name, "LastT");
+    tc.read_queue_nums = tc.write_queue_nums = 1;
+    assert_int_equal(engine_topic_put_async(e, &tc, record_outcome, &o), 0);
+    engine_close(e);
+    assert_int_equal(o.n, 6);
+    assert_int_equal(o.status[5], 0);
+    e = test_engine_open(&cfg);
+    assert_int_equal(engine_topic_get(e, "LastT", 5, &got), 0);
+    engine_close(e);
+    pthread_mutex_destroy(&o.lock);
+    test_rmdir_free(dir);
+}
+
 /* ---- Bad appends ----------------------------------------------------------- */
 
 typedef struct store_marks {
@@ -1264,6 +1363,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_topic_ids_never_reused),
         cmocka_unit_test(test_offsets_async_flush),
         cmocka_unit_test(test_offsets_sync_flush),
+        cmocka_unit_test(test_async_topic_and_group_writes),
         cmocka_unit_test(test_bad_appends),
         cmocka_unit_test(test_corrupt_record),
         cmocka_unit_test(test_open_twice_is_locked),
