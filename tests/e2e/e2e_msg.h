@@ -1,8 +1,9 @@
 /*
- * Message traffic helpers for the end-to-end tests: build send and pull
- * requests the way the Java client fills their headers, read typed header
- * fields of responses, and split a pull body into records. Header-only
- * (static inline) so each test program takes what it uses.
+ * Message traffic helpers for the end-to-end tests: build send, pull and
+ * topic requests the way the Java client and mqadmin fill their headers,
+ * read typed header fields of responses, and split a pull body into
+ * records. Header-only (static inline) so each test program takes what it
+ * uses.
  */
 #ifndef LSMQ_TEST_E2E_MSG_H
 #define LSMQ_TEST_E2E_MSG_H
@@ -11,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "e2e_time.h"
 #include "message_id.h"
 #include "props.h"
 #include "record.h"
@@ -23,21 +24,6 @@
 #define E2E_PULL_COMMIT 0x1
 #define E2E_PULL_SUSPEND 0x2
 #define E2E_PULL_SUBSCRIPTION 0x4
-
-static inline int64_t e2e_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic microseconds, for latency measurements. */
-static inline int64_t e2e_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* SEND_MESSAGE_V2 as the Java producer fills it (single-letter keys). */
 static inline proto_cmd *e2e_send_v2(const char *topic, int queue, const char *props)
@@ -55,6 +41,22 @@ static inline proto_cmd *e2e_send_v2(const char *topic, int queue, const char *p
         proto_cmd_set(c, "i", props);
     proto_cmd_set_i64(c, "j", 0);
     proto_cmd_set_bool(c, "k", 0);
+    return c;
+}
+
+/* UPDATE_AND_CREATE_TOPIC as mqadmin updateTopic fills it. */
+static inline proto_cmd *e2e_create_topic(const char *topic, int read_queues, int write_queues,
+                                          int perm)
+{
+    proto_cmd *c = proto_cmd_request(RC_UPDATE_AND_CREATE_TOPIC);
+    proto_cmd_set(c, "topic", topic);
+    proto_cmd_set(c, "defaultTopic", "TBW102");
+    proto_cmd_set_i64(c, "readQueueNums", read_queues);
+    proto_cmd_set_i64(c, "writeQueueNums", write_queues);
+    proto_cmd_set_i64(c, "perm", perm);
+    proto_cmd_set(c, "topicFilterType", "SINGLE_TAG");
+    proto_cmd_set_i64(c, "topicSysFlag", 0);
+    proto_cmd_set_bool(c, "order", 0);
     return c;
 }
 

@@ -27,6 +27,8 @@
 #include <jansson.h>
 
 #include "e2e_msg.h"
+#include "e2e_reply.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -34,51 +36,13 @@
 #define RC_GET_SUBSCRIPTIONGROUP_CONFIG 352
 #define MAX_MQS 64
 
-static wire_proc broker;
-static char *store_dir;
-static int namesrv_port;
+static e2e_broker broker;
 static int fd = -1;
 static uint64_t messages_sent; /* every append this broker has made */
 
-typedef struct reply {
-    proto_cmd *cmd;
-    uint8_t *frame;
-} reply;
-
-static reply call_port(int sock, proto_cmd *req, const void *body, size_t len)
+static e2e_reply call(proto_cmd *req, const void *body, size_t len)
 {
-    reply r = {0};
-    assert_int_equal(wire_call(sock, req, body, len, &r.cmd, &r.frame), 0);
-    return r;
-}
-
-static reply call(proto_cmd *req, const void *body, size_t len)
-{
-    return call_port(fd, req, body, len);
-}
-
-static void reply_free(reply *r)
-{
-    proto_cmd_free(r->cmd);
-    free(r->frame);
-    memset(r, 0, sizeof *r);
-}
-
-static void expect_code(reply *r, int code, const char *remark)
-{
-    if (r->cmd->code != code || (remark && (!r->cmd->remark || strcmp(r->cmd->remark, remark))))
-        fail_msg("expected code %d with remark \"%s\", got %d \"%s\"", code,
-                 remark ? remark : "", r->cmd->code, r->cmd->remark ? r->cmd->remark : "(none)");
-}
-
-static json_t *body_json(const reply *r)
-{
-    json_error_t err;
-    json_t *j = json_loadb((const char *)r->cmd->body, r->cmd->body_len, 0, &err);
-    if (!j)
-        fail_msg("body is not JSON: %s: %.*s", err.text, (int)r->cmd->body_len,
-                 (const char *)r->cmd->body);
-    return j;
+    return e2e_call(fd, req, body, len);
 }
 
 static proto_cmd *req_with(int code, const char *key, const char *value)
@@ -92,30 +56,16 @@ static proto_cmd *req_with(int code, const char *key, const char *value)
 /* Send, expect the code and remark, free. */
 static void expect_call(proto_cmd *req, const void *body, size_t len, int code, const char *remark)
 {
-    reply r = call(req, body, len);
-    expect_code(&r, code, remark);
-    reply_free(&r);
-}
-
-/* UPDATE_AND_CREATE_TOPIC as mqadmin updateTopic fills it. */
-static proto_cmd *create_topic_cmd(const char *topic, int rq, int wq, int perm)
-{
-    proto_cmd *c = req_with(RC_UPDATE_AND_CREATE_TOPIC, "topic", topic);
-    proto_cmd_set(c, "defaultTopic", "TBW102");
-    proto_cmd_set_i64(c, "readQueueNums", rq);
-    proto_cmd_set_i64(c, "writeQueueNums", wq);
-    proto_cmd_set_i64(c, "perm", perm);
-    proto_cmd_set(c, "topicFilterType", "SINGLE_TAG");
-    proto_cmd_set_i64(c, "topicSysFlag", 0);
-    proto_cmd_set_bool(c, "order", 0);
-    return c;
+    e2e_reply r = call(req, body, len);
+    e2e_expect_code(&r, code, remark);
+    e2e_reply_free(&r);
 }
 
 static void send_ok(const char *topic, int queue, const char *body)
 {
-    reply r = call(e2e_send_v2(topic, queue, "TAGS\001t\002"), body, strlen(body));
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = call(e2e_send_v2(topic, queue, "TAGS\001t\002"), body, strlen(body));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     messages_sent++;
 }
 
@@ -151,7 +101,7 @@ static void expect_char(const char **p, char ch)
  * broker writes it: every key must be a MessageQueue object of this broker.
  * Returns the entries (values owned by the caller) and their count.
  */
-static size_t parse_mq_map(const reply *r, const char *before, const char *after,
+static size_t parse_mq_map(const e2e_reply *r, const char *before, const char *after,
                            mq_entry *out, size_t cap)
 {
     const char *p = (const char *)r->cmd->body, *end = p + r->cmd->body_len;
@@ -207,50 +157,22 @@ static int64_t field(json_t *o, const char *name)
 
 static int setup(void **state)
 {
-    store_dir = test_tmpdir("e2e-admin");
-    if (wire_start_broker(&broker, &namesrv_port, store_dir, NULL) != 0)
-        return -1;
-    fd = wire_connect(broker.port, 20000);
-    return fd >= 0 ? 0 : -1;
+    return e2e_broker_setup(&broker, "e2e-admin", NULL, &fd);
 }
 
 static int teardown(void **state)
 {
-    if (fd >= 0)
-        close(fd);
-    int status = wire_stop(&broker, 30000);
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
-}
-
-/* GET_ROUTEINFO_BY_TOPIC at the embedded name server, polled until `code` (5 s). */
-static void wait_route(const char *topic, int code)
-{
-    int ns = wire_connect(namesrv_port, 5000);
-    assert_true(ns >= 0);
-    int got = -1;
-    for (int i = 0; i < 250 && got != code; i++) {
-        reply r = call_port(ns, req_with(RC_GET_ROUTEINFO_BY_TOPIC, "topic", topic), NULL, 0);
-        got = r.cmd->code;
-        reply_free(&r);
-        if (got != code)
-            usleep(20000);
-    }
-    close(ns);
-    if (got != code)
-        fail_msg("route of %s: code %d, wanted %d", topic, got, code);
+    return e2e_broker_teardown(&broker, &fd);
 }
 
 /* ------------------------------------------------------------------------- */
 
 static void test_topic_create_update_list(void **state)
 {
-    expect_call(create_topic_cmd("ADM_T", 4, 4, 6), NULL, 0, RS_SUCCESS, NULL);
-    reply r = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "ADM_T"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *tc = body_json(&r);
+    expect_call(e2e_create_topic("ADM_T", 4, 4, 6), NULL, 0, RS_SUCCESS, NULL);
+    e2e_reply r = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "ADM_T"), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *tc = e2e_body_json(&r);
     assert_string_equal(json_string_value(json_object_get(tc, "topicName")), "ADM_T");
     assert_int_equal(field(tc, "readQueueNums"), 4);
     assert_int_equal(field(tc, "writeQueueNums"), 4);
@@ -259,18 +181,18 @@ static void test_topic_create_update_list(void **state)
     assert_string_equal(json_string_value(json_object_get(tc, "topicFilterType")), "SINGLE_TAG");
     assert_true(json_is_false(json_object_get(tc, "order")));
     json_decref(tc);
-    reply_free(&r);
-    wait_route("ADM_T", RS_SUCCESS);
+    e2e_reply_free(&r);
+    assert_true(e2e_wait_route(broker.namesrv_port, "ADM_T", RS_SUCCESS, 5000) >= 0);
 
     /* Update: more queues, read-only, ordered, with attributes. */
-    proto_cmd *c = create_topic_cmd("ADM_T", 8, 6, 4);
+    proto_cmd *c = e2e_create_topic("ADM_T", 8, 6, 4);
     proto_cmd_set_bool(c, "order", 1);
     proto_cmd_set(c, "attributes", "+message.type=FIFO");
     expect_call(c, NULL, 0, RS_SUCCESS, NULL);
 
     r = call(proto_cmd_request(RC_GET_ALL_TOPIC_CONFIG), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *all = body_json(&r);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *all = e2e_body_json(&r);
     json_t *dv = json_object_get(all, "dataVersion");
     assert_true(field(dv, "counter") >= 2);
     assert_true(field(dv, "timestamp") > 0);
@@ -285,39 +207,39 @@ static void test_topic_create_update_list(void **state)
         json_string_value(json_object_get(json_object_get(tc, "attributes"), "message.type")),
         "FIFO");
     json_decref(all);
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 static void test_topic_refusals(void **state)
 {
     const char *illegal =
         "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
-    expect_call(create_topic_cmd("bad topic!", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER, illegal);
-    expect_call(create_topic_cmd("", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
+    expect_call(e2e_create_topic("bad topic!", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER, illegal);
+    expect_call(e2e_create_topic("", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
                 "The specified topic is blank.");
     char longname[200];
     memset(longname, 'x', 128);
     longname[128] = 0;
-    expect_call(create_topic_cmd(longname, 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
+    expect_call(e2e_create_topic(longname, 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
                 "The specified topic is longer than topic max length.");
-    expect_call(create_topic_cmd("SCHEDULE_TOPIC_XXXX", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
+    expect_call(e2e_create_topic("SCHEDULE_TOPIC_XXXX", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
                 "The topic[SCHEDULE_TOPIC_XXXX] is conflict with system topic.");
-    expect_call(create_topic_cmd("DefaultCluster", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
+    expect_call(e2e_create_topic("DefaultCluster", 1, 1, 6), NULL, 0, RS_INVALID_PARAMETER,
                 "The topic[DefaultCluster] is conflict with system topic.");
-    expect_call(create_topic_cmd("ADM_X", 1, 1, 9), NULL, 0, RS_INVALID_PARAMETER,
+    expect_call(e2e_create_topic("ADM_X", 1, 1, 9), NULL, 0, RS_INVALID_PARAMETER,
                 "perm must be within 0..7");
-    expect_call(create_topic_cmd("ADM_X", 0, 0, 6), NULL, 0, RS_INVALID_PARAMETER,
+    expect_call(e2e_create_topic("ADM_X", 0, 0, 6), NULL, 0, RS_INVALID_PARAMETER,
                 "readQueueNums and writeQueueNums must not be negative nor both 0");
     proto_cmd *c = req_with(RC_UPDATE_AND_CREATE_TOPIC, "topic", "ADM_X");
     proto_cmd_set_i64(c, "readQueueNums", 1);
     proto_cmd_set_i64(c, "writeQueueNums", 1);
     expect_call(c, NULL, 0, RS_SYSTEM_ERROR, "the custom field <perm> is null");
-    c = create_topic_cmd("ADM_X", 1, 1, 6);
+    c = e2e_create_topic("ADM_X", 1, 1, 6);
     proto_cmd_set(c, "readQueueNums", "four");
-    reply r = call(c, NULL, 0);
+    e2e_reply r = call(c, NULL, 0);
     assert_int_equal(r.cmd->code, RS_SYSTEM_ERROR);
     assert_non_null(strstr(r.cmd->remark, "<readQueueNums>"));
-    reply_free(&r);
+    e2e_reply_free(&r);
     expect_call(proto_cmd_request(RC_UPDATE_AND_CREATE_TOPIC), NULL, 0, RS_SYSTEM_ERROR,
                 "the custom field <topic> is null");
     expect_call(req_with(RC_GET_TOPIC_CONFIG, "topic", "ADM_NONE"), NULL, 0, RS_TOPIC_NOT_EXIST,
@@ -334,13 +256,13 @@ static void test_topic_refusals(void **state)
 
 static void test_topic_stats(void **state)
 {
-    expect_call(create_topic_cmd("ADM_S", 2, 3, 6), NULL, 0, RS_SUCCESS, NULL);
+    expect_call(e2e_create_topic("ADM_S", 2, 3, 6), NULL, 0, RS_SUCCESS, NULL);
     int64_t before = e2e_now_ms();
     for (int i = 0; i < 3; i++)
         send_ok("ADM_S", 0, "stats-q0");
     send_ok("ADM_S", 2, "stats-q2");
-    reply r = call(req_with(RC_GET_TOPIC_STATS_INFO, "topic", "ADM_S"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call(req_with(RC_GET_TOPIC_STATS_INFO, "topic", "ADM_S"), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     mq_entry e[MAX_MQS];
     size_t n = parse_mq_map(&r, "{\"offsetTable\":{", "}", e, MAX_MQS);
     assert_int_equal(n, 3); /* max(read 2, write 3) queues */
@@ -355,7 +277,7 @@ static void test_topic_stats(void **state)
     assert_int_equal(field(q2, "maxOffset"), 1);
     assert_true(field(q2, "lastUpdateTimestamp") > 0);
     free_entries(e, n);
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 static void commit_offset(const char *group, const char *topic, int queue, int64_t offset)
@@ -371,8 +293,8 @@ static void test_consume_stats(void **state)
 {
     commit_offset("g_cs", "ADM_S", 0, 2);
     /* The store time of the message before the committed offset. */
-    reply p = call(e2e_pull("g_cs", "ADM_S", 0, 1, 1, E2E_PULL_SUBSCRIPTION, 0, "*"), NULL, 0);
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_reply p = call(e2e_pull("g_cs", "ADM_S", 0, 1, 1, E2E_PULL_SUBSCRIPTION, 0, "*"), NULL, 0);
+    e2e_expect_code(&p, RS_SUCCESS, NULL);
     proto_record rec;
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
 
@@ -381,8 +303,8 @@ static void test_consume_stats(void **state)
         proto_cmd *c = req_with(RC_GET_CONSUME_STATS, "consumerGroup", "g_cs");
         if (pass == 0)
             proto_cmd_set(c, "topic", "ADM_S");
-        reply r = call(c, NULL, 0);
-        expect_code(&r, RS_SUCCESS, NULL);
+        e2e_reply r = call(c, NULL, 0);
+        e2e_expect_code(&r, RS_SUCCESS, NULL);
         mq_entry e[MAX_MQS];
         size_t n = parse_mq_map(&r, "{\"consumeTps\":0.0,\"offsetTable\":{", "}", e, MAX_MQS);
         assert_int_equal(n, 2); /* readQueueNums */
@@ -395,18 +317,18 @@ static void test_consume_stats(void **state)
         assert_int_equal(field(q1, "consumerOffset"), 0);
         assert_int_equal(field(q1, "lastTimestamp"), 0);
         free_entries(e, n);
-        reply_free(&r);
+        e2e_reply_free(&r);
     }
-    reply_free(&p);
+    e2e_reply_free(&p);
 
     /* A topic that does not exist adds nothing, as in the Java broker. */
     proto_cmd *c = req_with(RC_GET_CONSUME_STATS, "consumerGroup", "g_cs");
     proto_cmd_set(c, "topic", "ADM_NONE");
-    reply r = call(c, NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call(c, NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     assert_int_equal(r.cmd->body_len, strlen("{\"consumeTps\":0.0,\"offsetTable\":{}}"));
     assert_memory_equal(r.cmd->body, "{\"consumeTps\":0.0,\"offsetTable\":{}}", r.cmd->body_len);
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 static const char *kv(json_t *table, const char *key)
@@ -419,9 +341,9 @@ static const char *kv(json_t *table, const char *key)
 
 static void test_runtime_info(void **state)
 {
-    reply r = call(proto_cmd_request(RC_GET_BROKER_RUNTIME_INFO), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *j = body_json(&r);
+    e2e_reply r = call(proto_cmd_request(RC_GET_BROKER_RUNTIME_INFO), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *j = e2e_body_json(&r);
     json_t *t = json_object_get(j, "table");
     assert_string_equal(kv(t, "brokerVersionDesc"), "V4_9_8");
     assert_string_equal(kv(t, "brokerVersion"), "409");
@@ -439,7 +361,7 @@ static void test_runtime_info(void **state)
     kv(t, "getTransferedTps");
     kv(t, "commitLogDiskRatio");
     json_decref(j);
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 static void test_subscription_groups(void **state)
@@ -448,25 +370,25 @@ static void test_subscription_groups(void **state)
                       "\"custom\":\"kept\"}";
     expect_call(proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), cfg, strlen(cfg),
                 RS_SUCCESS, NULL);
-    reply r = call(req_with(RC_GET_SUBSCRIPTIONGROUP_CONFIG, "group", "g_adm"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *g = body_json(&r);
+    e2e_reply r = call(req_with(RC_GET_SUBSCRIPTIONGROUP_CONFIG, "group", "g_adm"), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *g = e2e_body_json(&r);
     assert_int_equal(field(g, "retryMaxTimes"), 3);
     assert_int_equal(field(g, "retryQueueNums"), 1); /* a default filled in */
     assert_true(json_is_false(json_object_get(g, "consumeEnable")));
     assert_true(json_is_true(json_object_get(g, "notifyConsumerIdsChangedEnable")));
     assert_string_equal(json_string_value(json_object_get(g, "custom")), "kept");
     json_decref(g);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
     r = call(proto_cmd_request(RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *all = body_json(&r);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *all = e2e_body_json(&r);
     assert_non_null(json_object_get(all, "dataVersion"));
     json_t *table = json_object_get(all, "subscriptionGroupTable");
     assert_int_equal(field(json_object_get(table, "g_adm"), "retryMaxTimes"), 3);
     json_decref(all);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
     const char *bad = "{\"groupName\":\"bad group\"}";
     expect_call(proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), bad, strlen(bad),
@@ -496,15 +418,15 @@ static void test_query_topic_consume_by_who(void **state)
         "\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\",\"subscriptionDataSet\":[{\"topic\":"
         "\"ADM_S\",\"subString\":\"*\",\"tagsSet\":[],\"codeSet\":[],\"subVersion\":1}]}],"
         "\"producerDataSet\":[]}";
-    int sock = wire_connect(broker.port, 5000);
-    reply r = call_port(sock, proto_cmd_request(RC_HEART_BEAT), hb, strlen(hb));
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    int sock = wire_connect(broker.proc.port, 5000);
+    e2e_reply r = e2e_call(sock, proto_cmd_request(RC_HEART_BEAT), hb, strlen(hb));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     r = call(req_with(RC_QUERY_TOPIC_CONSUME_BY_WHO, "topic", "ADM_S"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     assert_int_equal(r.cmd->body_len, strlen("{\"groupList\":[\"g_cs\",\"g_who\"]}"));
     assert_memory_equal(r.cmd->body, "{\"groupList\":[\"g_cs\",\"g_who\"]}", r.cmd->body_len);
-    reply_free(&r);
+    e2e_reply_free(&r);
     close(sock);
 }
 
@@ -514,10 +436,10 @@ static void test_topic_delete(void **state)
     expect_call(req_with(RC_GET_TOPIC_CONFIG, "topic", "ADM_S"), NULL, 0, RS_TOPIC_NOT_EXIST,
                 "No topic in this broker. topic: ADM_S");
     /* Its offsets went with it. */
-    reply r = call(req_with(RC_GET_CONSUME_STATS, "consumerGroup", "g_cs"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call(req_with(RC_GET_CONSUME_STATS, "consumerGroup", "g_cs"), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     assert_memory_equal(r.cmd->body, "{\"consumeTps\":0.0,\"offsetTable\":{}}", r.cmd->body_len);
-    reply_free(&r);
+    e2e_reply_free(&r);
     /* Deleting again is not an error. (The name server keeps the route until
      * DELETE_TOPIC_IN_NAMESRV, as the Java one does: mqadmin sends both.) */
     expect_call(req_with(RC_DELETE_TOPIC_IN_BROKER, "topic", "ADM_S"), NULL, 0, RS_SUCCESS, NULL);

@@ -33,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "e2e_topic.h"
 #include "lsmq.h"
 #include "testsupport.h"
 #include "wire.h"
@@ -40,74 +41,17 @@
 #define MAX_QUEUES 16
 #define MAX_PRODUCERS 4
 
-static wire_proc broker;
-static char *store_dir;
-static int ns_port;
-static char namesrv[64];
+static e2e_broker broker;
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    usleep((useconds_t)ms * 1000);
-}
-
-/* Create a topic with `queues` queues and wait until the name server routes it. */
-static void create_topic(const char *topic, int queues)
-{
-    int fd = wire_connect(broker.port, 10000);
-    proto_cmd *req, *resp = NULL;
-    uint8_t *frame = NULL;
-    int64_t deadline;
-
-    assert_true(fd >= 0);
-    req = proto_cmd_request(RC_UPDATE_AND_CREATE_TOPIC);
-    proto_cmd_set(req, "topic", topic);
-    proto_cmd_set(req, "defaultTopic", "TBW102");
-    proto_cmd_set_i64(req, "readQueueNums", queues);
-    proto_cmd_set_i64(req, "writeQueueNums", queues);
-    proto_cmd_set_i64(req, "perm", 6);
-    proto_cmd_set(req, "topicFilterType", "SINGLE_TAG");
-    proto_cmd_set_i64(req, "topicSysFlag", 0);
-    proto_cmd_set_bool(req, "order", 0);
-    assert_int_equal(wire_call(fd, req, NULL, 0, &resp, &frame), 0);
-    assert_int_equal(resp->code, 0);
-    proto_cmd_free(resp);
-    free(frame);
-    close(fd);
-
-    fd = wire_connect(ns_port, 10000);
-    assert_true(fd >= 0);
-    for (deadline = now_ms() + 10000; now_ms() < deadline; sleep_ms(100)) {
-        int code;
-
-        req = proto_cmd_request(RC_GET_ROUTEINFO_BY_TOPIC);
-        proto_cmd_set(req, "topic", topic);
-        assert_int_equal(wire_call(fd, req, NULL, 0, &resp, &frame), 0);
-        code = resp->code;
-        proto_cmd_free(resp);
-        free(frame);
-        if (code == 0)
-            break;
-    }
-    close(fd);
-}
-
 static lsmq_producer *new_producer_window(const char *group, int window)
 {
     lsmq_producer *p = NULL;
 
-    assert_int_equal(lsmq_producer_create(namesrv, group, &p), 0);
+    assert_int_equal(lsmq_producer_create(broker.namesrv, group, &p), 0);
     assert_int_equal(lsmq_producer_set_send_timeout(p, 10000), 0);
     if (window)
         assert_int_equal(lsmq_producer_set_max_async_inflight(p, window), 0);
@@ -196,10 +140,10 @@ static long tracker_distinct(tracker *t)
 /* Wait until every message was seen, or timeout_ms. */
 static int tracker_wait(tracker *t, long want, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = e2e_mono_ms() + timeout_ms;
 
-    while (tracker_distinct(t) < want && now_ms() < deadline)
-        sleep_ms(20);
+    while (tracker_distinct(t) < want && e2e_mono_ms() < deadline)
+        e2e_sleep_ms(20);
     return tracker_distinct(t) >= want;
 }
 
@@ -258,7 +202,7 @@ static void start_member(member *mb, const char *group, const char *topic, int m
 {
     lsmq_push_consumer *c = NULL;
 
-    assert_int_equal(lsmq_push_consumer_create(namesrv, group, &c), 0);
+    assert_int_equal(lsmq_push_consumer_create(broker.namesrv, group, &c), 0);
     assert_int_equal(lsmq_push_consumer_subscribe(c, topic, "*"), 0);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, LSMQ_FROM_FIRST), 0);
     assert_int_equal(lsmq_push_consumer_set_model(c, model), 0);
@@ -363,16 +307,16 @@ static void test_bulk_100k(void **state)
     int64_t start;
     int i;
 
-    create_topic(BULK_TOPIC, 8);
+    e2e_topic_create_routed(&broker, BULK_TOPIC, 8);
     tracker_init(&t, MAX_PRODUCERS, BULK_PER_PRODUCER);
     t.ordered[0] = t.ordered[2] = t.ordered[3] = 1; /* async sends may interleave */
     member_reset(&members[0], &t, "bulk-a");
     member_reset(&members[1], &t, "bulk-b");
     start_member(&members[0], "e2e-bulk", BULK_TOPIC, LSMQ_CLUSTERING, NULL);
     start_member(&members[1], "e2e-bulk", BULK_TOPIC, LSMQ_CLUSTERING, NULL);
-    sleep_ms(2500); /* let the group settle: per-member order checks need stable owners */
+    e2e_sleep_ms(2500); /* let the group settle: per-member order checks need stable owners */
 
-    start = now_ms();
+    start = e2e_mono_ms();
     for (i = 0; i < MAX_PRODUCERS; i++) {
         char group[32];
 
@@ -390,11 +334,11 @@ static void test_bulk_100k(void **state)
         assert_int_equal(atomic_load(&bps[i].failed), 0);
         assert_int_equal(atomic_load(&bps[i].acked), BULK_PER_PRODUCER);
     }
-    fprintf(stderr, "bulk: 100000 sent in %lld ms\n", (long long)(now_ms() - start));
+    fprintf(stderr, "bulk: 100000 sent in %lld ms\n", (long long)(e2e_mono_ms() - start));
     if (!tracker_wait(&t, (long)MAX_PRODUCERS * BULK_PER_PRODUCER, 40000))
         fail_msg("only %ld of 100000 messages arrived", tracker_distinct(&t));
     fprintf(stderr, "bulk: all received after %lld ms (%ld deliveries, %ld duplicates, "
-            "member a %ld, member b %ld)\n", (long long)(now_ms() - start), t.total, t.dups,
+            "member a %ld, member b %ld)\n", (long long)(e2e_mono_ms() - start), t.total, t.dups,
             members[0].received, members[1].received);
     assert_int_equal(t.order_errors, 0);
     assert_int_equal(t.foreign, 0);
@@ -430,10 +374,10 @@ static void *paced_thread(void *arg)
         snprintf(body, sizeof body, "p%d s%d", pc->producer, s);
         m = out_msg(pc->topic, body);
         while (lsmq_producer_send(pc->p, &m, NULL) != 0)
-            sleep_ms(50); /* counted as lost by the test if it never goes */
+            e2e_sleep_ms(50); /* counted as lost by the test if it never goes */
         atomic_store(&pc->sent, s + 1);
         if (pc->pause_every && s % pc->pause_every == 0)
-            sleep_ms(pc->pause_ms);
+            e2e_sleep_ms(pc->pause_ms);
     }
     return NULL;
 }
@@ -446,7 +390,7 @@ static void test_rebalance_join_leave(void **state)
     pthread_t th;
     static tracker t; /* static: listeners may outlive a failed assertion */
 
-    create_topic(RB_TOPIC, 8);
+    e2e_topic_create_routed(&broker, RB_TOPIC, 8);
     tracker_init(&t, 1, RB_COUNT);
     member_reset(&mb[0], &t, "rb-a");
     member_reset(&mb[1], &t, "rb-b");
@@ -458,12 +402,12 @@ static void test_rebalance_join_leave(void **state)
 
     /* Two members join while messages flow... */
     while (atomic_load(&pc.sent) < RB_COUNT / 4)
-        sleep_ms(10);
+        e2e_sleep_ms(10);
     start_member(&mb[1], "e2e-rebalance", RB_TOPIC, LSMQ_CLUSTERING, NULL);
     start_member(&mb[2], "e2e-rebalance", RB_TOPIC, LSMQ_CLUSTERING, NULL);
     /* ...then one leaves. */
     while (atomic_load(&pc.sent) < RB_COUNT * 2 / 3)
-        sleep_ms(10);
+        e2e_sleep_ms(10);
     stop_member(&mb[1]);
     pthread_join(th, NULL);
     lsmq_producer_destroy(pc.p);
@@ -494,7 +438,7 @@ static void test_offset_resume(void **state)
     static tracker t; /* static: listeners may outlive a failed assertion */
     int s;
 
-    create_topic(RESUME_TOPIC, 4);
+    e2e_topic_create_routed(&broker, RESUME_TOPIC, 4);
     tracker_init(&t, 1, 400);
     p = new_producer("resume-pg");
     for (s = 0; s < 200; s++) {
@@ -513,7 +457,7 @@ static void test_offset_resume(void **state)
     member_reset(&mb, &t, "resume-2");
     start_member(&mb, "e2e-resume", RESUME_TOPIC, LSMQ_CLUSTERING, NULL);
     assert_true(tracker_wait(&t, 400, 15000));
-    sleep_ms(500); /* anything redelivered would show up by now */
+    e2e_sleep_ms(500); /* anything redelivered would show up by now */
     /* The second life started where the first stopped: nothing twice. */
     assert_int_equal(t.dups, 0);
     assert_int_equal(mb.received, 200);
@@ -573,8 +517,8 @@ static void test_reconsume_later(void **state)
 
     memset(&rs, 0, sizeof rs);
     pthread_mutex_init(&rs.lock, NULL);
-    create_topic(RETRY_TOPIC_NAME, 2);
-    assert_int_equal(lsmq_push_consumer_create(namesrv, "e2e-retry", &c), 0);
+    e2e_topic_create_routed(&broker, RETRY_TOPIC_NAME, 2);
+    assert_int_equal(lsmq_push_consumer_create(broker.namesrv, "e2e-retry", &c), 0);
     assert_int_equal(lsmq_push_consumer_subscribe(c, RETRY_TOPIC_NAME, "*"), 0);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, LSMQ_FROM_FIRST), 0);
     assert_int_equal(lsmq_push_consumer_set_retry_delay_level(c, 1), 0);
@@ -585,7 +529,7 @@ static void test_reconsume_later(void **state)
     p = new_producer("retry-pg");
     send_sync(p, RETRY_TOPIC_NAME, "try-again");
     send_sync(p, RETRY_TOPIC_NAME, "fine");
-    for (deadline = now_ms() + 20000; now_ms() < deadline; sleep_ms(50)) {
+    for (deadline = e2e_mono_ms() + 20000; e2e_mono_ms() < deadline; e2e_sleep_ms(50)) {
         pthread_mutex_lock(&rs.lock);
         done = rs.second_seen && rs.others; /* the two messages may come in any order */
         pthread_mutex_unlock(&rs.lock);
@@ -620,7 +564,7 @@ static void test_broadcast(void **state)
     lsmq_producer *p;
     int s;
 
-    create_topic(BCAST_TOPIC, 4);
+    e2e_topic_create_routed(&broker, BCAST_TOPIC, 4);
     tracker_init(&ta, 1, 300);
     tracker_init(&tb, 1, 300);
     member_reset(&mb[0], &ta, "bc-a");
@@ -648,7 +592,7 @@ static void test_broadcast(void **state)
     start_member(&mb[0], "e2e-bcast", BCAST_TOPIC, LSMQ_BROADCASTING, dir_a);
     assert_true(tracker_wait(&ta, 300, 15000));
     assert_true(tracker_wait(&tb, 300, 15000));
-    sleep_ms(300);
+    e2e_sleep_ms(300);
     assert_int_equal(mb[0].received, 100);
     assert_int_equal(ta.dups, 0);
     assert_int_equal(tb.dups, 0);
@@ -680,7 +624,7 @@ static void test_pull_consumer(void **state)
     int64_t deadline, off;
     int64_t last[MAX_QUEUES];
 
-    create_topic(PULL_TOPIC, 2);
+    e2e_topic_create_routed(&broker, PULL_TOPIC, 2);
     p = new_producer("pull-pg");
     for (i = 0; i < 10; i++) {
         snprintf(bodies[i], sizeof bodies[i], "b%zu", i);
@@ -721,7 +665,7 @@ static void test_pull_consumer(void **state)
         assert_int_equal(lsmq_producer_send_oneway(p, &m), 0);
     }
 
-    assert_int_equal(lsmq_pull_consumer_create(namesrv, "e2e-pull", &c), 0);
+    assert_int_equal(lsmq_pull_consumer_create(broker.namesrv, "e2e-pull", &c), 0);
     assert_int_equal(lsmq_pull_consumer_set_consume_from(c, LSMQ_FROM_FIRST), 0);
     assert_int_equal(lsmq_pull_consumer_start(c), 0);
     assert_int_equal(lsmq_pull_consumer_queues(c, PULL_TOPIC, &qs, &nq), 0);
@@ -729,7 +673,7 @@ static void test_pull_consumer(void **state)
     assert_int_equal(lsmq_pull_consumer_assign(c, qs, nq), 0);
     for (i = 0; i < MAX_QUEUES; i++)
         last[i] = -1;
-    for (deadline = now_ms() + 10000; got < 17 && now_ms() < deadline;) {
+    for (deadline = e2e_mono_ms() + 10000; got < 17 && e2e_mono_ms() < deadline;) {
         assert_int_equal(lsmq_pull_consumer_poll(c, 500, 4, &msgs, &n), 0);
         assert_true(n <= 4);
         for (i = 0; i < n; i++) {
@@ -760,8 +704,8 @@ static void test_pull_consumer(void **state)
     /* Seek back to the start of one queue: its messages come again. */
     assert_int_equal(lsmq_pull_consumer_seek(c, &qs[0], LSMQ_OFFSET_FIRST), 0);
     got = 0;
-    for (deadline = now_ms() + 10000; got < (size_t)(last[qs[0].queue_id] + 1) &&
-                                      now_ms() < deadline;) {
+    for (deadline = e2e_mono_ms() + 10000; got < (size_t)(last[qs[0].queue_id] + 1) &&
+                                      e2e_mono_ms() < deadline;) {
         assert_int_equal(lsmq_pull_consumer_poll(c, 500, 100, &msgs, &n), 0);
         for (i = 0; i < n; i++)
             assert_int_equal(lsmq_message_queue_id(msgs[i]), qs[0].queue_id);
@@ -805,10 +749,10 @@ static void test_tag_filter(void **state)
     lsmq_producer *p;
     const char *tags[] = {"TagA", "TagB", "TagC", NULL};
 
-    create_topic(TAG_TOPIC, 2);
+    e2e_topic_create_routed(&broker, TAG_TOPIC, 2);
     tracker_init(&t, 1, 1);
     member_reset(&mb, &t, "tags");
-    assert_int_equal(lsmq_push_consumer_create(namesrv, "e2e-tags", &c), 0);
+    assert_int_equal(lsmq_push_consumer_create(broker.namesrv, "e2e-tags", &c), 0);
     assert_int_equal(lsmq_push_consumer_subscribe(c, TAG_TOPIC, "TagA || TagC"), 0);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, LSMQ_FROM_FIRST), 0);
     assert_int_equal(lsmq_push_consumer_set_listener(c, tag_listener, &mb), 0);
@@ -822,7 +766,7 @@ static void test_tag_filter(void **state)
     }
     /* 10 each of TagA and TagC; TagB and untagged ones filtered out. */
     assert_true(tracker_wait(&t, 20, 15000));
-    sleep_ms(300);
+    e2e_sleep_ms(300);
     lsmq_push_consumer_destroy(c);
     lsmq_producer_destroy(p);
     assert_int_equal(t.distinct, 20);
@@ -858,21 +802,12 @@ static void test_errors(void **state)
 
 static int setup(void **state)
 {
-    store_dir = test_tmpdir("e2e-client");
-    if (wire_start_broker(&broker, &ns_port, store_dir, NULL) != 0)
-        return -1;
-    snprintf(namesrv, sizeof namesrv, "127.0.0.1:%d", ns_port);
-    return 0;
+    return e2e_broker_start(&broker, "e2e-client", NULL);
 }
 
 static int teardown(void **state)
 {
-    int status = wire_stop(&broker, 30000);
-
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return e2e_broker_stop(&broker, 30000) == 0 ? 0 : -1;
 }
 
 int main(void)

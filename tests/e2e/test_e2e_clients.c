@@ -34,6 +34,8 @@
 #include <jansson.h>
 
 #include "e2e_msg.h"
+#include "e2e_reply.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -41,15 +43,9 @@
 #define RC_GET_SUBSCRIPTIONGROUP_CONFIG 352
 #define RC_GET_TOPIC_CONFIG 351
 
-static wire_proc broker;
-static wire_proc expiry_broker; /* test_expiry's own; killed by teardown if a check failed */
-static char *store_dir;
+static e2e_broker broker;
+static e2e_broker expiry_broker; /* test_expiry's own; killed by teardown if a check failed */
 static int fd = -1;
-
-typedef struct reply {
-    proto_cmd *cmd;
-    uint8_t *frame;
-} reply;
 
 /*
  * NOTIFY_CONSUMER_IDS_CHANGED frames that arrived on a socket while a call
@@ -72,9 +68,9 @@ static void keep_notify(int sock, proto_cmd *n)
 }
 
 /* Send a request and read until its response, keeping notifications that come first. */
-static reply call_on(int sock, proto_cmd *req, const void *body, size_t len)
+static e2e_reply call_on(int sock, proto_cmd *req, const void *body, size_t len)
 {
-    reply r = {0};
+    e2e_reply r = {0};
     int32_t opaque = wire_send(sock, req, body, len);
     proto_cmd_free(req);
     assert_true(opaque != -1);
@@ -88,34 +84,9 @@ static reply call_on(int sock, proto_cmd *req, const void *body, size_t len)
     }
 }
 
-static reply call(proto_cmd *req, const void *body, size_t len)
+static e2e_reply call(proto_cmd *req, const void *body, size_t len)
 {
     return call_on(fd, req, body, len);
-}
-
-static void reply_free(reply *r)
-{
-    proto_cmd_free(r->cmd);
-    free(r->frame);
-    memset(r, 0, sizeof *r);
-}
-
-static void expect_code(reply *r, int code, const char *remark)
-{
-    if (r->cmd->code != code || (remark && (!r->cmd->remark || strcmp(r->cmd->remark, remark))))
-        fail_msg("expected code %d with remark \"%s\", got %d \"%s\"", code,
-                 remark ? remark : "", r->cmd->code, r->cmd->remark ? r->cmd->remark : "(none)");
-}
-
-/* The response body as JSON (fails the test when it is not). */
-static json_t *body_json(const reply *r)
-{
-    json_error_t err;
-    json_t *j = json_loadb((const char *)r->cmd->body, r->cmd->body_len, 0, &err);
-    if (!j)
-        fail_msg("body is not JSON: %s: %.*s", err.text, (int)r->cmd->body_len,
-                 (const char *)r->cmd->body);
-    return j;
 }
 
 static proto_cmd *req_with(int code, const char *key, const char *value)
@@ -162,11 +133,11 @@ static void heartbeat(int sock, const char *client, const char *group, const cha
         snprintf(body, sizeof body,
                  "{\"clientID\":\"%s\",\"consumerDataSet\":[],\"producerDataSet\":[%s]}", client,
                  producers);
-    reply r = call_on(sock, proto_cmd_request(RC_HEART_BEAT), body, strlen(body));
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call_on(sock, proto_cmd_request(RC_HEART_BEAT), body, strlen(body));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     assert_int_equal(r.cmd->body_len, 0);
     assert_int_equal(r.cmd->version, PROTO_SERVER_VERSION);
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 /* The next notification on sock (kept earlier or read now) is for group. */
@@ -211,12 +182,12 @@ static void expect_silence(int sock, int ms)
 /* The consumer id list of a group, sorted and joined with ','; or the error code. */
 static int consumer_list(int sock, const char *group, char *out, size_t cap)
 {
-    reply r = call_on(sock, req_with(RC_GET_CONSUMER_LIST_BY_GROUP, "consumerGroup", group), NULL,
-                      0);
+    e2e_reply r =
+        call_on(sock, req_with(RC_GET_CONSUMER_LIST_BY_GROUP, "consumerGroup", group), NULL, 0);
     int code = r.cmd->code;
     out[0] = 0;
     if (code == RS_SUCCESS) {
-        json_t *j = body_json(&r);
+        json_t *j = e2e_body_json(&r);
         json_t *ids = json_object_get(j, "consumerIdList");
         size_t n = json_array_size(ids);
         const char *v[16];
@@ -233,7 +204,7 @@ static int consumer_list(int sock, const char *group, char *out, size_t cap)
             snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "", v[i]);
         json_decref(j);
     }
-    reply_free(&r);
+    e2e_reply_free(&r);
     return code;
 }
 
@@ -249,23 +220,13 @@ static int setup(void **state)
     char live[32];
     snprintf(live, sizeof live, "%d", LOCK_LIVE_MS);
     setenv("LSMQ_LOCK_MAX_LIVE_MS", live, 1); /* inherited by the broker */
-    store_dir = test_tmpdir("e2e-clients");
-    if (wire_start_broker(&broker, NULL, store_dir, NULL) != 0)
-        return -1;
-    fd = wire_connect(broker.port, 20000);
-    return fd >= 0 ? 0 : -1;
+    return e2e_broker_setup(&broker, "e2e-clients", NULL, &fd);
 }
 
 static int teardown(void **state)
 {
-    if (fd >= 0)
-        close(fd);
-    wire_kill9(&expiry_broker);
-    int status = wire_stop(&broker, 30000);
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    e2e_broker_kill(&expiry_broker);
+    return e2e_broker_teardown(&broker, &fd);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -279,31 +240,31 @@ static void test_heartbeat_creates_group_and_retry_topic(void **state)
     heartbeat(fd, "10.0.0.1@1", "g_hb", subs, NULL);
     expect_notify(fd, "g_hb"); /* a new member: the group is told */
 
-    reply r = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "%RETRY%g_hb"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *tc = body_json(&r);
+    e2e_reply r = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "%RETRY%g_hb"), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *tc = e2e_body_json(&r);
     assert_int_equal(json_integer_value(json_object_get(tc, "readQueueNums")), 1);
     assert_int_equal(json_integer_value(json_object_get(tc, "writeQueueNums")), 1);
     assert_int_equal(json_integer_value(json_object_get(tc, "perm")), 6);
     json_decref(tc);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
     r = call(req_with(RC_GET_SUBSCRIPTIONGROUP_CONFIG, "group", "g_hb"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *g = body_json(&r);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *g = e2e_body_json(&r);
     assert_string_equal(json_string_value(json_object_get(g, "groupName")), "g_hb");
     assert_int_equal(json_integer_value(json_object_get(g, "retryMaxTimes")), 16);
     assert_int_equal(json_integer_value(json_object_get(g, "retryQueueNums")), 1);
     assert_true(json_is_true(json_object_get(g, "consumeEnable")));
     assert_true(json_is_true(json_object_get(g, "notifyConsumerIdsChangedEnable")));
     json_decref(g);
-    reply_free(&r);
+    e2e_reply_free(&r);
     expect_members(fd, "g_hb", "10.0.0.1@1");
 }
 
 static void test_membership_and_notify(void **state)
 {
-    int a = wire_connect(broker.port, 5000), b = wire_connect(broker.port, 5000);
+    int a = wire_connect(broker.proc.port, 5000), b = wire_connect(broker.proc.port, 5000);
     assert_true(a >= 0 && b >= 0);
     char s[512];
     sub_text(s, sizeof s, "MB_T", "*", 1);
@@ -326,15 +287,15 @@ static void test_membership_and_notify(void **state)
     expect_members(fd, "g_mb", "10.0.0.1@A");
 
     /* A third member leaves by UNREGISTER_CLIENT. */
-    int c = wire_connect(broker.port, 5000);
+    int c = wire_connect(broker.proc.port, 5000);
     heartbeat(c, "10.0.0.1@C", "g_mb", s, NULL);
     expect_notify(a, "g_mb");
     expect_notify(c, "g_mb");
     proto_cmd *u = req_with(RC_UNREGISTER_CLIENT, "clientID", "10.0.0.1@C");
     proto_cmd_set(u, "consumerGroup", "g_mb");
-    reply r = call_on(c, u, NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = call_on(c, u, NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     expect_notify(a, "g_mb");
     expect_silence(c, 200);
     expect_members(fd, "g_mb", "10.0.0.1@A");
@@ -346,25 +307,25 @@ static void test_membership_and_notify(void **state)
     for (int i = 0; i < 100 && consumer_list(fd, "g_mb", got, sizeof got) == RS_SUCCESS; i++)
         usleep(10000);
     r = call(req_with(RC_GET_CONSUMER_LIST_BY_GROUP, "consumerGroup", "g_mb"), NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "no consumer for this group, g_mb");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "no consumer for this group, g_mb");
+    e2e_reply_free(&r);
 }
 
 /* The subscription table of an online group, as GET_CONSUMER_CONNECTION_LIST shows it. */
 static json_t *subscription_table(const char *group)
 {
-    reply r = call(req_with(RC_GET_CONSUMER_CONNECTION_LIST, "consumerGroup", group), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *j = body_json(&r);
+    e2e_reply r = call(req_with(RC_GET_CONSUMER_CONNECTION_LIST, "consumerGroup", group), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *j = e2e_body_json(&r);
     json_t *t = json_incref(json_object_get(j, "subscriptionTable"));
     json_decref(j);
-    reply_free(&r);
+    e2e_reply_free(&r);
     return t;
 }
 
 static void test_subscription_rules(void **state)
 {
-    int a = wire_connect(broker.port, 5000);
+    int a = wire_connect(broker.proc.port, 5000);
     char s1[512], s2[512], both[1100];
     sub_text(s1, sizeof s1, "SR_1", "TagA", 100);
     sub_text(s2, sizeof s2, "SR_2", "*", 100);
@@ -410,7 +371,7 @@ static void test_subscription_rules(void **state)
 
 static void test_connection_lists(void **state)
 {
-    int a = wire_connect(broker.port, 5000);
+    int a = wire_connect(broker.proc.port, 5000);
     char s[512];
     sub_text(s, sizeof s, "CL_T", "TagA", 7);
     proto_cmd *hb = proto_cmd_request(RC_HEART_BEAT);
@@ -423,14 +384,14 @@ static void test_connection_lists(void **state)
              "\"consumeFromWhere\":\"CONSUME_FROM_FIRST_OFFSET\",\"subscriptionDataSet\":[%s]}],"
              "\"producerDataSet\":[{\"groupName\":\"pg_cl\"}]}",
              s);
-    reply r = call_on(a, hb, body, strlen(body));
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = call_on(a, hb, body, strlen(body));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     expect_notify(a, "g_cl");
 
     r = call(req_with(RC_GET_CONSUMER_CONNECTION_LIST, "consumerGroup", "g_cl"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    json_t *j = body_json(&r);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *j = e2e_body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "consumeType")), "CONSUME_ACTIVELY");
     assert_string_equal(json_string_value(json_object_get(j, "messageModel")), "BROADCASTING");
     assert_string_equal(json_string_value(json_object_get(j, "consumeFromWhere")),
@@ -446,31 +407,31 @@ static void test_connection_lists(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_object_get(sd, "codeSet"), 0)),
                      2598919); /* "TagA".hashCode() */
     json_decref(j);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
     r = call(req_with(RC_GET_PRODUCER_CONNECTION_LIST, "producerGroup", "pg_cl"), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    j = body_json(&r);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    j = e2e_body_json(&r);
     set = json_object_get(j, "connectionSet");
     assert_int_equal(json_array_size(set), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(set, 0), "clientId")),
                         "10.0.0.3@9");
     json_decref(j);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
     /* Unregistering the producer empties its group. */
     proto_cmd *u = req_with(RC_UNREGISTER_CLIENT, "clientID", "10.0.0.3@9");
     proto_cmd_set(u, "producerGroup", "pg_cl");
     r = call_on(a, u, NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     r = call(req_with(RC_GET_PRODUCER_CONNECTION_LIST, "producerGroup", "pg_cl"), NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "the producer group[pg_cl] not exist");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "the producer group[pg_cl] not exist");
+    e2e_reply_free(&r);
 
     r = call(req_with(RC_GET_CONSUMER_CONNECTION_LIST, "consumerGroup", "nobody"), NULL, 0);
-    expect_code(&r, RS_CONSUMER_NOT_ONLINE, "the consumer group[nobody] not online");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_CONSUMER_NOT_ONLINE, "the consumer group[nobody] not online");
+    e2e_reply_free(&r);
     close_sock(a);
 }
 
@@ -478,47 +439,47 @@ static void test_check_client_config(void **state)
 {
     const char *tag = "{\"clientId\":\"x@1\",\"group\":\"g\",\"subscriptionData\":"
                       "{\"topic\":\"t\",\"subString\":\"*\",\"expressionType\":\"TAG\"}}";
-    reply r = call(proto_cmd_request(RC_CHECK_CLIENT_CONFIG), tag, strlen(tag));
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = call(proto_cmd_request(RC_CHECK_CLIENT_CONFIG), tag, strlen(tag));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     const char *sql = "{\"clientId\":\"x@1\",\"group\":\"g\",\"subscriptionData\":"
                       "{\"topic\":\"t\",\"subString\":\"a > 1\",\"expressionType\":\"SQL92\"}}";
     r = call(proto_cmd_request(RC_CHECK_CLIENT_CONFIG), sql, strlen(sql));
-    expect_code(&r, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
+    e2e_reply_free(&r);
 }
 
 static void test_bad_inputs(void **state)
 {
-    reply r = call(proto_cmd_request(RC_HEART_BEAT), "not json", 8);
-    expect_code(&r, RS_SYSTEM_ERROR, "HeartbeatData body is not JSON");
-    reply_free(&r);
+    e2e_reply r = call(proto_cmd_request(RC_HEART_BEAT), "not json", 8);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "HeartbeatData body is not JSON");
+    e2e_reply_free(&r);
     r = call(proto_cmd_request(RC_HEART_BEAT), "{\"consumerDataSet\":[]}", 22);
-    expect_code(&r, RS_SYSTEM_ERROR, "HeartbeatData has no clientID");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "HeartbeatData has no clientID");
+    e2e_reply_free(&r);
     r = call(proto_cmd_request(RC_GET_CONSUMER_LIST_BY_GROUP), NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "the custom field <consumerGroup> is null");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "the custom field <consumerGroup> is null");
+    e2e_reply_free(&r);
     r = call(req_with(RC_GET_CONSUMER_LIST_BY_GROUP, "consumerGroup", "nope"), NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "no consumer for this group, nope");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "no consumer for this group, nope");
+    e2e_reply_free(&r);
     r = call(proto_cmd_request(RC_UNREGISTER_CLIENT), NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "the custom field <clientID> is null");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "the custom field <clientID> is null");
+    e2e_reply_free(&r);
     r = call(proto_cmd_request(RC_LOCK_BATCH_MQ), "{}", 2);
-    expect_code(&r, RS_SYSTEM_ERROR,
-                "the body must be a JSON object with consumerGroup, clientId and mqSet");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR,
+                    "the body must be a JSON object with consumerGroup, clientId and mqSet");
+    e2e_reply_free(&r);
 }
 
 /* ---- expiry (its own broker) ---------------------------------------------- */
 
 static void test_expiry(void **state)
 {
-    char *dir = test_tmpdir("e2e-clients-expiry");
     const char *extra[] = {"--channelExpiredTimeout=1000", NULL};
-    assert_int_equal(wire_start_broker(&expiry_broker, NULL, dir, extra), 0);
-    int a = wire_connect(expiry_broker.port, 5000), b = wire_connect(expiry_broker.port, 5000);
+    assert_int_equal(e2e_broker_start(&expiry_broker, "e2e-clients-expiry", extra), 0);
+    int port = expiry_broker.proc.port;
+    int a = wire_connect(port, 5000), b = wire_connect(port, 5000);
     char s[512];
     sub_text(s, sizeof s, "EX_T", "*", 1);
     heartbeat(a, "10.0.0.4@A", "g_ex", s, NULL);
@@ -542,14 +503,13 @@ static void test_expiry(void **state)
     }
     assert_true(notified);
     expect_members(a, "g_ex", "10.0.0.4@A");
-    reply r = call_on(a, req_with(RC_GET_PRODUCER_CONNECTION_LIST, "producerGroup", "pg_ex"),
-                      NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "the producer group[pg_ex] not exist");
-    reply_free(&r);
+    e2e_reply r = call_on(a, req_with(RC_GET_PRODUCER_CONNECTION_LIST, "producerGroup", "pg_ex"),
+                          NULL, 0);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "the producer group[pg_ex] not exist");
+    e2e_reply_free(&r);
     close_sock(a);
     close_sock(b);
-    assert_int_equal(wire_stop(&expiry_broker, 30000), 0);
-    test_rmdir_free(dir);
+    assert_int_equal(e2e_broker_stop(&expiry_broker, 30000), 0);
 }
 
 /* ---- locks ---------------------------------------------------------------- */
@@ -565,12 +525,12 @@ static unsigned lock_mqs(int code, const char *client, const int *qids)
                             "mqSet", set, "onlyThisBroker", 0);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    reply r = call(proto_cmd_request(code), body, strlen(body));
+    e2e_reply r = call(proto_cmd_request(code), body, strlen(body));
     free(body);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     unsigned mask = 0;
     if (code == RC_LOCK_BATCH_MQ) {
-        json_t *j = body_json(&r);
+        json_t *j = e2e_body_json(&r);
         size_t i;
         json_t *mq;
         json_array_foreach(json_object_get(j, "lockOKMQSet"), i, mq) {
@@ -582,7 +542,7 @@ static unsigned lock_mqs(int code, const char *client, const int *qids)
     } else {
         assert_int_equal(r.cmd->body_len, 0);
     }
-    reply_free(&r);
+    e2e_reply_free(&r);
     return mask;
 }
 
@@ -625,19 +585,19 @@ static void test_locks(void **state)
 /* Send one message; returns its log position (from the offset msgId). */
 static uint64_t send_one(const char *topic, const char *body, const char *props, char *msgid)
 {
-    reply r = call(e2e_send_v2(topic, 0, props), body, strlen(body));
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call(e2e_send_v2(topic, 0, props), body, strlen(body));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     const char *id = proto_cmd_get(r.cmd, "msgId");
     proto_host h;
     uint64_t pos = 0;
     assert_int_equal(proto_msgid_decode(id, strlen(id), &h, &pos), 0);
     if (msgid)
         strcpy(msgid, id);
-    reply_free(&r);
+    e2e_reply_free(&r);
     return pos;
 }
 
-static reply send_back(uint64_t offset, const char *group, int delay, int max, int version)
+static e2e_reply send_back(uint64_t offset, const char *group, int delay, int max, int version)
 {
     proto_cmd *c = proto_cmd_request(RC_CONSUMER_SEND_MSG_BACK);
     c->version = version;
@@ -652,16 +612,16 @@ static reply send_back(uint64_t offset, const char *group, int delay, int max, i
 
 static void send_back_ok(uint64_t offset, const char *group, int delay, int max, int version)
 {
-    reply r = send_back(offset, group, delay, max, version);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = send_back(offset, group, delay, max, version);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
 }
 
 /* Pull the record at `offset` of queue 0; copies it into *rec (buffer in *frame). */
-static void pull_one(const char *topic, int64_t offset, reply *keep, proto_record *rec)
+static void pull_one(const char *topic, int64_t offset, e2e_reply *keep, proto_record *rec)
 {
     *keep = call(e2e_pull("g_reader", topic, 0, offset, 1, E2E_PULL_SUBSCRIPTION, 0, "*"), NULL, 0);
-    expect_code(keep, RS_SUCCESS, NULL);
+    e2e_expect_code(keep, RS_SUCCESS, NULL);
     assert_int_equal(e2e_records(keep->cmd->body, keep->cmd->body_len, rec, 1), 1);
     assert_int_equal(rec->queue_offset, offset);
 }
@@ -691,15 +651,15 @@ static void test_send_back_retry_then_dlq(void **state)
 {
     char msgid[64];
     uint64_t pos = send_one("SB_T", "sb-body", "TAGS\001TagS\002KEYS\001sbk\002", msgid);
-    reply ro;
+    e2e_reply ro;
     proto_record orig;
     pull_one("SB_T", 0, &ro, &orig);
 
     /* A pull parked on the retry queue is woken by the send-back. */
-    int hb = wire_connect(broker.port, 5000); /* creates %RETRY%g_sb */
+    int hb = wire_connect(broker.proc.port, 5000); /* creates %RETRY%g_sb */
     heartbeat(hb, "10.0.0.5@1", "g_sb", NULL, NULL);
     close_sock(hb);
-    int waiter = wire_connect(broker.port, 5000);
+    int waiter = wire_connect(broker.proc.port, 5000);
     proto_cmd *pc = e2e_pull("g_sb", "%RETRY%g_sb", 0, 0, 8,
                              E2E_PULL_SUSPEND | E2E_PULL_SUBSCRIPTION, 10000, "*");
     int32_t parked = wire_send(waiter, pc, NULL, 0);
@@ -717,79 +677,79 @@ static void test_send_back_retry_then_dlq(void **state)
     free(wf);
     close_sock(waiter);
 
-    reply r1;
+    e2e_reply r1;
     proto_record rec1;
     pull_one("%RETRY%g_sb", 0, &r1, &rec1);
     check_copy(&rec1, "%RETRY%g_sb", 1, &orig, msgid);
 
     /* Retrying the retry: the origin stays the first message. */
     send_back_ok((uint64_t)rec1.physical_offset, "g_sb", 0, 2, 409);
-    reply r2;
+    e2e_reply r2;
     proto_record rec2;
     pull_one("%RETRY%g_sb", 1, &r2, &rec2);
     check_copy(&rec2, "%RETRY%g_sb", 2, &orig, msgid);
 
     /* reconsumeTimes 2 >= maxReconsumeTimes 2: dead letter, queue 0. */
     send_back_ok((uint64_t)rec2.physical_offset, "g_sb", 0, 2, 409);
-    reply r3;
+    e2e_reply r3;
     proto_record rec3;
     pull_one("%DLQ%g_sb", 0, &r3, &rec3);
     check_copy(&rec3, "%DLQ%g_sb", 3, &orig, msgid);
-    reply tc = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "%DLQ%g_sb"), NULL, 0);
-    expect_code(&tc, RS_SUCCESS, NULL);
-    json_t *j = body_json(&tc);
+    e2e_reply tc = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "%DLQ%g_sb"), NULL, 0);
+    e2e_expect_code(&tc, RS_SUCCESS, NULL);
+    json_t *j = e2e_body_json(&tc);
     assert_int_equal(json_integer_value(json_object_get(j, "perm")), 6);
     assert_int_equal(json_integer_value(json_object_get(j, "writeQueueNums")), 1);
     json_decref(j);
-    reply_free(&tc);
+    e2e_reply_free(&tc);
 
     /* delayLevel < 0 goes straight to the DLQ. */
     send_back_ok(pos, "g_sb", -1, -1, 409);
-    reply r4;
+    e2e_reply r4;
     proto_record rec4;
     pull_one("%DLQ%g_sb", 1, &r4, &rec4);
     check_copy(&rec4, "%DLQ%g_sb", 1, &orig, msgid);
 
-    reply_free(&ro);
-    reply_free(&r1);
-    reply_free(&r2);
-    reply_free(&r3);
-    reply_free(&r4);
+    e2e_reply_free(&ro);
+    e2e_reply_free(&r1);
+    e2e_reply_free(&r2);
+    e2e_reply_free(&r3);
+    e2e_reply_free(&r4);
 }
 
 static void test_send_back_group_limit(void **state)
 {
     /* The group says retryMaxTimes 1; an old client's header limit is ignored. */
     const char *cfg = "{\"groupName\":\"g_lim\",\"retryMaxTimes\":1}";
-    reply r = call(proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), cfg, strlen(cfg));
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = call(proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), cfg, strlen(cfg));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     uint64_t pos = send_one("SB_T", "lim-body", "TAGS\001TagS\002", NULL);
     send_back_ok(pos, "g_lim", 0, 0, 100); /* max 0 ignored below version 121 */
-    reply rr;
+    e2e_reply rr;
     proto_record rec;
     pull_one("%RETRY%g_lim", 0, &rr, &rec);
     assert_int_equal(rec.reconsume_times, 1);
     send_back_ok((uint64_t)rec.physical_offset, "g_lim", 0, 5, 100);
-    reply rd;
+    e2e_reply rd;
     proto_record dead;
     pull_one("%DLQ%g_lim", 0, &rd, &dead);
     assert_int_equal(dead.reconsume_times, 2);
-    reply_free(&rr);
-    reply_free(&rd);
+    e2e_reply_free(&rr);
+    e2e_reply_free(&rd);
 }
 
 static void test_send_back_refusals(void **state)
 {
-    reply r = send_back(999999999, "g_sb", 0, -1, 409);
-    expect_code(&r, RS_SYSTEM_ERROR, "look message by offset failed, 999999999");
-    reply_free(&r);
+    e2e_reply r = send_back(999999999, "g_sb", 0, -1, 409);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "look message by offset failed, 999999999");
+    e2e_reply_free(&r);
     proto_cmd *c = proto_cmd_request(RC_CONSUMER_SEND_MSG_BACK);
     proto_cmd_set_i64(c, "offset", 0);
     proto_cmd_set_i64(c, "delayLevel", 0);
     r = call(c, NULL, 0);
-    expect_code(&r, RS_SYSTEM_ERROR, "the custom field <group> is null");
-    reply_free(&r);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "the custom field <group> is null");
+    e2e_reply_free(&r);
     c = proto_cmd_request(RC_CONSUMER_SEND_MSG_BACK);
     proto_cmd_set(c, "offset", "abc");
     proto_cmd_set(c, "group", "g_sb");
@@ -797,7 +757,7 @@ static void test_send_back_refusals(void **state)
     r = call(c, NULL, 0);
     assert_int_equal(r.cmd->code, RS_SYSTEM_ERROR);
     assert_non_null(strstr(r.cmd->remark, "<offset>"));
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 int main(void)

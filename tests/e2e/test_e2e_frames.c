@@ -13,32 +13,25 @@
 #include <unistd.h>
 
 #include "e2e_msg.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
 #define TOPIC "FramesTopic"
 
-static wire_proc broker;
-static char *store;
+static e2e_broker broker;
 static int healthy = -1;       /* the connection that must keep working */
 static int64_t sent_ok;        /* messages the healthy connection stored */
 
 static int setup(void **state)
 {
-    store = test_tmpdir("e2e-frames");
-    if (wire_start_broker(&broker, NULL, store, NULL) != 0)
-        return -1;
-    healthy = wire_connect(broker.port, 10000);
-    return healthy >= 0 ? 0 : -1;
+    return e2e_broker_setup(&broker, "e2e-frames", NULL, &healthy);
 }
 
 static int teardown(void **state)
 {
-    if (healthy >= 0)
-        close(healthy);
-    int status = wire_stop(&broker, 30000);
-    test_rmdir_free(store);
-    return status == 0 ? 0 : -1; /* a clean exit: no crash, no leak */
+    /* A clean exit: no crash, no leak. */
+    return e2e_broker_teardown(&broker, &healthy);
 }
 
 /* The healthy connection sends one message and reads it back. */
@@ -75,7 +68,7 @@ static int closed_by_peer(int fd, int timeout_ms)
 
 static int raw_connection(void)
 {
-    int fd = wire_connect(broker.port, 5000);
+    int fd = wire_connect(broker.proc.port, 5000);
     assert_true(fd >= 0);
     return fd;
 }

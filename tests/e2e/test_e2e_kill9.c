@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "e2e_msg.h"
+#include "e2e_topic.h"
 #include "lsmq.h"
 #include "testsupport.h"
 #include "wire.h"
@@ -96,10 +97,7 @@ typedef struct received {
 /* Everything one flush mode's run owns; static so library threads never see a dead frame. */
 typedef struct run {
     const char *flush;
-    char *store_dir;
-    wire_proc broker;
-    int port, ns_port;
-    char namesrv[64];
+    e2e_broker broker;
     lsmq_producer *producer;
     lsmq_push_consumer *consumer;
     prod_thread threads[PRODUCER_THREADS];
@@ -117,19 +115,6 @@ static atomic_long log_lines;
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    usleep((useconds_t)ms * 1000);
-}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -197,71 +182,15 @@ static void log_cb(int level, const char *line, void *arg)
 /* The broker                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Start mqbroker on the run's fixed ports and store; 0 or -1. */
-static int broker_start(run *r)
+/* Start mqbroker with the run's flush mode: on fresh ports and store, or again on its own. */
+static int broker_start(run *r, int again)
 {
-    char a_port[64], a_ns[64], a_store[600], a_flush[64];
-    const char *args[] = {a_port, a_ns, a_store, a_flush, "--embedded-namesrv",
-                          "--brokerIP1=127.0.0.1", NULL};
+    char flush[64];
+    const char *extra[] = {flush, NULL};
 
-    snprintf(a_port, sizeof a_port, "--listenPort=%d", r->port);
-    snprintf(a_ns, sizeof a_ns, "--embeddedNamesrvPort=%d", r->ns_port);
-    snprintf(a_store, sizeof a_store, "--storePathRootDir=%s", r->store_dir);
-    snprintf(a_flush, sizeof a_flush, "--flushDiskType=%s", r->flush);
-    snprintf(r->broker.store, sizeof r->broker.store, "%s", r->store_dir);
-    return wire_start(&r->broker, "mqbroker", r->port, args);
-}
-
-/* Wait until the name server routes TOPIC; 0 or -1 after timeout_ms. */
-static int wait_route(run *r, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-
-    while (now_ms() < deadline) {
-        int fd = wire_connect(r->ns_port, 2000);
-
-        if (fd >= 0) {
-            proto_cmd *req = proto_cmd_request(RC_GET_ROUTEINFO_BY_TOPIC), *resp = NULL;
-            uint8_t *frame = NULL;
-            int code = -1;
-
-            proto_cmd_set(req, "topic", TOPIC);
-            if (wire_call(fd, req, NULL, 0, &resp, &frame) == 0) {
-                code = resp->code;
-                proto_cmd_free(resp);
-                free(frame);
-            }
-            close(fd);
-            if (code == RS_SUCCESS)
-                return 0;
-        }
-        sleep_ms(100);
-    }
-    return -1;
-}
-
-static void create_topic(run *r)
-{
-    int fd = wire_connect(r->port, 10000);
-    proto_cmd *req, *resp = NULL;
-    uint8_t *frame = NULL;
-
-    assert_true(fd >= 0);
-    req = proto_cmd_request(RC_UPDATE_AND_CREATE_TOPIC);
-    proto_cmd_set(req, "topic", TOPIC);
-    proto_cmd_set(req, "defaultTopic", "TBW102");
-    proto_cmd_set_i64(req, "readQueueNums", QUEUES);
-    proto_cmd_set_i64(req, "writeQueueNums", QUEUES);
-    proto_cmd_set_i64(req, "perm", 6);
-    proto_cmd_set(req, "topicFilterType", "SINGLE_TAG");
-    proto_cmd_set_i64(req, "topicSysFlag", 0);
-    proto_cmd_set_bool(req, "order", 0);
-    assert_int_equal(wire_call(fd, req, NULL, 0, &resp, &frame), 0);
-    assert_int_equal(resp->code, RS_SUCCESS);
-    proto_cmd_free(resp);
-    free(frame);
-    close(fd);
-    assert_int_equal(wait_route(r, 10000), 0);
+    snprintf(flush, sizeof flush, "--flushDiskType=%s", r->flush);
+    return again ? e2e_broker_restart(&r->broker, extra)
+                 : e2e_broker_start(&r->broker, "e2e-kill9", extra);
 }
 
 /* ------------------------------------------------------------------ */
@@ -305,7 +234,7 @@ static void *producer_main(void *arg)
             atomic_fetch_add(&r->acked_in_cycle[cycle], 1);
         } else {
             t->failed++;
-            sleep_ms(20); /* the broker is down: don't spin */
+            e2e_sleep_ms(20); /* the broker is down: don't spin */
         }
         seq++;
     }
@@ -314,7 +243,7 @@ static void *producer_main(void *arg)
 
 static void producers_start(run *r)
 {
-    assert_int_equal(lsmq_producer_create(r->namesrv, PRODUCER_GROUP, &r->producer), 0);
+    assert_int_equal(lsmq_producer_create(r->broker.namesrv, PRODUCER_GROUP, &r->producer), 0);
     assert_int_equal(lsmq_producer_set_send_timeout(r->producer, 3000), 0);
     assert_int_equal(lsmq_producer_set_compress_threshold(r->producer, 0), 0);
     assert_int_equal(lsmq_producer_start(r->producer), 0);
@@ -393,7 +322,7 @@ static void consumer_start(run *r)
 {
     lsmq_push_consumer *c = NULL;
 
-    assert_int_equal(lsmq_push_consumer_create(r->namesrv, CONSUMER_GROUP, &c), 0);
+    assert_int_equal(lsmq_push_consumer_create(r->broker.namesrv, CONSUMER_GROUP, &c), 0);
     assert_int_equal(lsmq_push_consumer_subscribe(c, TOPIC, "*"), 0);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, LSMQ_FROM_FIRST), 0);
     assert_int_equal(lsmq_push_consumer_set_rebalance_interval(c, 1000), 0);
@@ -482,7 +411,7 @@ static long missing_in_consumer(run *r, int report)
  */
 static long pull_store(run *r, offset_map *stored)
 {
-    int fd = wire_connect(r->port, 10000);
+    int fd = wire_connect(r->broker.proc.port, 10000);
     long total = 0;
 
     assert_true(fd >= 0);
@@ -590,14 +519,14 @@ static void check_store(run *r)
 /* Wait until *cond(r, arg) holds or timeout_ms passes; returns whether it held. */
 static int wait_for(run *r, int (*cond)(run *, int), int arg, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = e2e_mono_ms() + timeout_ms;
 
     for (;;) {
         if (cond(r, arg))
             return 1;
-        if (now_ms() >= deadline)
+        if (e2e_mono_ms() >= deadline)
             return 0;
-        sleep_ms(20);
+        e2e_sleep_ms(20);
     }
 }
 
@@ -623,57 +552,50 @@ static void run_mode(const char *flush)
 {
     run *r = &the_run;
     uint64_t rng = seed ^ (uint64_t)strlen(flush) * 0x9E3779B97F4A7C15ull;
-    int64_t t0 = now_ms(), load_start;
+    int64_t t0 = e2e_mono_ms(), load_start;
     long failed = 0;
     int status;
 
     r->flush = flush;
-    r->store_dir = test_tmpdir("e2e-kill9");
-    r->port = wire_free_port();
-    do
-        r->ns_port = wire_free_port();
-    while (r->ns_port == r->port);
-    assert_true(r->port > 0 && r->ns_port > 0);
-    snprintf(r->namesrv, sizeof r->namesrv, "127.0.0.1:%d", r->ns_port);
     pthread_mutex_init(&r->rx.lock, NULL);
     atomic_store(&log_lines, 0);
 
-    assert_int_equal(broker_start(r), 0);
-    create_topic(r);
+    assert_int_equal(broker_start(r, 0), 0);
+    assert_true(e2e_topic_create_routed(&r->broker, TOPIC, QUEUES) >= 0);
     consumer_start(r);
     producers_start(r);
     if (!wait_for(r, producers_resumed, 0, START_WAIT_MS))
         fail_msg("%s: producers got no acknowledgements at start", flush);
-    load_start = now_ms();
+    load_start = e2e_mono_ms();
 
     for (int cycle = 1; cycle <= CYCLES; cycle++) {
         int delay = 200 + (int)(xorshift(&rng) % 601);
-        int64_t since = now_ms() - load_start, t_kill, t_up, t_prod, t_cons;
+        int64_t since = e2e_mono_ms() - load_start, t_kill, t_up, t_prod, t_cons;
 
         if (since < delay)
-            sleep_ms((int)(delay - since));
-        t_kill = now_ms();
-        wire_kill9(&r->broker);
+            e2e_sleep_ms((int)(delay - since));
+        t_kill = e2e_mono_ms();
+        wire_kill9(&r->broker.proc);
         atomic_store(&r->cycle, cycle);
-        if (broker_start(r) != 0)
+        if (broker_start(r, 1) != 0)
             fail_msg("%s: cycle %d: mqbroker did not restart on its store", flush, cycle);
-        t_up = now_ms();
+        t_up = e2e_mono_ms();
         if (!wait_for(r, producers_resumed, cycle, RESUME_WAIT_MS))
             fail_msg("%s: cycle %d: producers got no acknowledgements after the restart",
                      flush, cycle);
-        t_prod = now_ms();
+        t_prod = e2e_mono_ms();
         load_start = t_prod;
         if (!wait_for(r, consumer_resumed, cycle, RESUME_WAIT_MS))
             fail_msg("%s: cycle %d: the consumer received nothing sent after the restart",
                      flush, cycle);
-        t_cons = now_ms();
+        t_cons = e2e_mono_ms();
         fprintf(stderr,
                 "%s: cycle %d: killed %d ms into the load, restarted in %lld ms, producers "
                 "resumed after %lld ms, consumer after %lld ms; %ld acknowledged so far\n",
                 flush, cycle, delay, (long long)(t_up - t_kill), (long long)(t_prod - t_up),
                 (long long)(t_cons - t_up), acked_total(r));
     }
-    sleep_ms(200 + (int)(xorshift(&rng) % 300));
+    e2e_sleep_ms(200 + (int)(xorshift(&rng) % 300));
     producers_stop(r);
     for (int i = 0; i < PRODUCER_THREADS; i++)
         failed += r->threads[i].failed;
@@ -699,10 +621,10 @@ static void run_mode(const char *flush)
                  r->rx.first_conflict);
     assert_int_equal(r->rx.foreign, 0);
 
-    status = wire_stop(&r->broker, STOP_WAIT_MS);
+    status = e2e_broker_stop(&r->broker, STOP_WAIT_MS);
     if (status != 0)
         fail_msg("%s: mqbroker exited with status %d after SIGTERM", flush, status);
-    fprintf(stderr, "%s: passed in %lld ms\n", flush, (long long)(now_ms() - t0));
+    fprintf(stderr, "%s: passed in %lld ms\n", flush, (long long)(e2e_mono_ms() - t0));
 }
 
 /* Whatever a run left behind (also after a failed assertion). */
@@ -715,14 +637,13 @@ static int run_teardown(void **state)
         producers_stop(r);
     lsmq_push_consumer_destroy(r->consumer);
     r->consumer = NULL;
-    wire_kill9(&r->broker);
+    e2e_broker_kill(&r->broker);
     for (int i = 0; i < PRODUCER_THREADS; i++)
         free(r->threads[i].acks);
     map_free(&r->rx.seen);
     map_free(&r->expected);
     map_free(&r->stored);
     pthread_mutex_destroy(&r->rx.lock);
-    test_rmdir_free(r->store_dir);
     memset(r, 0, sizeof *r);
     return 0;
 }

@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "e2e_msg.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -38,18 +39,16 @@
 #define WAKE_LIMIT_US 100000
 #define LONG_HOLD_MS 10000
 
-static wire_proc broker;
-static char *store_dir;
+static e2e_broker broker;
 static int producer = -1; /* sends */
 static int consumer = -1; /* parked pulls */
 
 static int setup(void **state)
 {
-    store_dir = test_tmpdir("e2e-longpoll");
-    if (wire_start_broker(&broker, NULL, store_dir, NULL) != 0)
+    if (e2e_broker_start(&broker, "e2e-longpoll", NULL) != 0)
         return -1;
-    producer = wire_connect(broker.port, 20000);
-    consumer = wire_connect(broker.port, 20000);
+    producer = wire_connect(broker.proc.port, 20000);
+    consumer = wire_connect(broker.proc.port, 20000);
     return producer >= 0 && consumer >= 0 ? 0 : -1;
 }
 
@@ -57,11 +56,7 @@ static int teardown(void **state)
 {
     close(producer);
     close(consumer);
-    int status = wire_stop(&broker, 30000);
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return e2e_broker_stop(&broker, 30000) == 0 ? 0 : -1;
 }
 
 /* Is a frame (or EOF) waiting on fd within ms? */
@@ -260,8 +255,8 @@ static void test_closed_connection(void **state)
 {
     const char *topic = "LP_CLOSED";
     int64_t offset = send_to(producer, topic, 0, NULL) + 1;
-    int gone = wire_connect(broker.port, 5000);
-    int gone2 = wire_connect(broker.port, 5000);
+    int gone = wire_connect(broker.proc.port, 5000);
+    int gone2 = wire_connect(broker.proc.port, 5000);
     assert_true(gone >= 0 && gone2 >= 0);
     park(gone, topic, 0, offset, LONG_HOLD_MS, NULL); /* dropped on the send */
     park(gone2, topic, 1, 0, 300, NULL);              /* dropped at its deadline */
@@ -284,12 +279,11 @@ static void test_closed_connection(void **state)
 
 static void test_short_polling(void **state)
 {
-    wire_proc b2;
-    char *dir = test_tmpdir("e2e-shortpoll");
+    e2e_broker b2;
     const char *extra[] = {"--longPollingEnable=false", "--shortPollingTimeMills=400", NULL};
-    assert_int_equal(wire_start_broker(&b2, NULL, dir, extra), 0);
-    int fd = wire_connect(b2.port, 10000);
-    int pfd = wire_connect(b2.port, 10000);
+    assert_int_equal(e2e_broker_start(&b2, "e2e-shortpoll", extra), 0);
+    int fd = wire_connect(b2.proc.port, 10000);
+    int pfd = wire_connect(b2.proc.port, 10000);
     int64_t offset = send_to(pfd, "SP_TOPIC", 0, NULL) + 1;
     int64_t t0 = e2e_mono_us();
     park(fd, "SP_TOPIC", 0, offset, LONG_HOLD_MS, NULL);
@@ -305,16 +299,14 @@ static void test_short_polling(void **state)
     free(frame);
     close(fd);
     close(pfd);
-    assert_int_equal(wire_stop(&b2, 30000), 0);
-    test_rmdir_free(dir);
+    assert_int_equal(e2e_broker_stop(&b2, 30000), 0);
 }
 
 static void test_sigterm_with_parked_pulls(void **state)
 {
-    wire_proc b2;
-    char *dir = test_tmpdir("e2e-lp-term");
-    assert_int_equal(wire_start_broker(&b2, NULL, dir, NULL), 0);
-    int fds[2] = {wire_connect(b2.port, 10000), wire_connect(b2.port, 10000)};
+    e2e_broker b2;
+    assert_int_equal(e2e_broker_start(&b2, "e2e-lp-term", NULL), 0);
+    int fds[2] = {wire_connect(b2.proc.port, 10000), wire_connect(b2.proc.port, 10000)};
     assert_true(fds[0] >= 0 && fds[1] >= 0);
     int64_t offset = send_to(fds[0], "TERM_TOPIC", 0, NULL) + 1;
     int32_t opaque[3];
@@ -324,7 +316,7 @@ static void test_sigterm_with_parked_pulls(void **state)
     assert_false(readable(fds[0], 100));
     assert_false(readable(fds[1], 10));
     int64_t t0 = e2e_mono_us();
-    assert_int_equal(wire_stop(&b2, 20000), 0);
+    assert_int_equal(e2e_broker_stop(&b2, 20000), 0);
     printf("SIGTERM with 3 parked pulls: exited 0 after %.0f ms\n",
            (double)(e2e_mono_us() - t0) / 1000.0);
     for (int i = 0; i < 3; i++) {
@@ -339,7 +331,6 @@ static void test_sigterm_with_parked_pulls(void **state)
     }
     close(fds[0]);
     close(fds[1]);
-    test_rmdir_free(dir);
 }
 
 int main(void)

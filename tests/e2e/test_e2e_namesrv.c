@@ -21,6 +21,7 @@
 
 #include "e2e_msg.h"
 #include "record.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -221,12 +222,9 @@ static json_t *topic_list(int fd, proto_cmd *req, char *addr, size_t addr_len)
 
 static int group_setup(void **state)
 {
-    ns_port = wire_free_port();
-    char port_arg[64];
-    snprintf(port_arg, sizeof port_arg, "--listenPort=%d", ns_port);
-    const char *args[] = {port_arg, NULL};
-    if (wire_start(&namesrv, "mqnamesrv", ns_port, args) != 0)
+    if (e2e_namesrv_start(&namesrv, 0, NULL) != 0)
         return -1;
+    ns_port = namesrv.port;
     fd_main = wire_connect(ns_port, 5000);
     return fd_main >= 0 ? 0 : -1;
 }
@@ -643,12 +641,10 @@ static void test_close_of_registering_connection(void **state)
 static void test_expiry(void **state)
 {
     wire_proc p = {0};
-    int port = wire_free_port();
-    char a1[64];
-    snprintf(a1, sizeof a1, "--listenPort=%d", port);
-    const char *args[] = {a1, "--brokerChannelExpiredTime=1000",
-                          "--scanNotActiveBrokerInterval=100", NULL};
-    assert_int_equal(wire_start(&p, "mqnamesrv", port, args), 0);
+    const char *extra[] = {"--brokerChannelExpiredTime=1000", "--scanNotActiveBrokerInterval=100",
+                           NULL};
+    assert_int_equal(e2e_namesrv_start(&p, 0, extra), 0);
+    int port = p.port;
     int fd = connect_ns(port); /* stays open: only silence can remove the broker */
     uint64_t t0 = now_ms();
     reg_ok(fd, "C8", "broker-e", "10.0.6.1:10911", 0, "ExpT:1:1:6", 1);
@@ -715,13 +711,12 @@ static void wait_broker_serving(int port)
 
 static void test_broker_embedded_namesrv(void **state)
 {
-    char *dir = test_tmpdir("e2e-namesrv");
-    wire_proc b = {0};
-    int nsp = 0;
-    assert_int_equal(wire_start_broker(&b, &nsp, dir, NULL), 0);
-    wait_broker_serving(b.port);
+    e2e_broker b;
+    assert_int_equal(e2e_broker_start(&b, "e2e-namesrv", NULL), 0);
+    int nsp = b.namesrv_port;
+    wait_broker_serving(b.proc.port);
     char needle[96];
-    snprintf(needle, sizeof needle, "\"brokerAddrs\":{\"0\":\"127.0.0.1:%d\"}", b.port);
+    snprintf(needle, sizeof needle, "\"brokerAddrs\":{\"0\":\"127.0.0.1:%d\"}", b.proc.port);
     long ms = wait_route_body(nsp, "TBW102", needle, 1000);
     assert_true(ms >= 0);
     assert_true(wait_route_body(nsp, "DefaultCluster", needle, 1000) >= 0);
@@ -731,20 +726,18 @@ static void test_broker_embedded_namesrv(void **state)
     assert_non_null(strstr(r.body, "\"perm\":7,\"readQueueNums\":8"));
     reply_free(&r);
     close(fd);
-    assert_int_equal(wire_stop(&b, 20000), 0);
-    test_rmdir_free(dir);
+    assert_int_equal(e2e_broker_stop(&b, 20000), 0);
 }
 
 /* A send that auto-creates its topic is answered only once the name server
  * routes the topic, so the producer's next route lookup already finds it. */
 static void test_auto_created_topic_routable_at_reply(void **state)
 {
-    char *dir = test_tmpdir("e2e-namesrv-auto");
-    wire_proc b = {0};
-    int nsp = 0;
-    assert_int_equal(wire_start_broker(&b, &nsp, dir, NULL), 0);
-    wait_broker_serving(b.port);
-    int bfd = wire_connect(b.port, 5000);
+    e2e_broker b;
+    assert_int_equal(e2e_broker_start(&b, "e2e-namesrv-auto", NULL), 0);
+    int nsp = b.namesrv_port;
+    wait_broker_serving(b.proc.port);
+    int bfd = wire_connect(b.proc.port, 5000);
     int nfd = connect_ns(nsp);
     assert_true(bfd >= 0);
     for (int i = 0; i < 5; i++) {
@@ -762,16 +755,7 @@ static void test_auto_created_topic_routable_at_reply(void **state)
     }
     close(bfd);
     close(nfd);
-    assert_int_equal(wire_stop(&b, 20000), 0);
-    test_rmdir_free(dir);
-}
-
-static void start_ns(wire_proc *p, int port)
-{
-    char a1[64];
-    snprintf(a1, sizeof a1, "--listenPort=%d", port);
-    const char *args[] = {a1, NULL};
-    assert_int_equal(wire_start(p, "mqnamesrv", port, args), 0);
+    assert_int_equal(e2e_broker_stop(&b, 20000), 0);
 }
 
 static void test_broker_standalone_namesrvs(void **state)
@@ -779,8 +763,8 @@ static void test_broker_standalone_namesrvs(void **state)
     /* Two name servers; the broker registers with both, every 300 ms. */
     wire_proc na = {0}, nb = {0};
     int pa = wire_free_port(), pb = wire_free_port();
-    start_ns(&na, pa);
-    start_ns(&nb, pb);
+    assert_int_equal(e2e_namesrv_start(&na, pa, NULL), 0);
+    assert_int_equal(e2e_namesrv_start(&nb, pb, NULL), 0);
     char *dir = test_tmpdir("e2e-namesrv-standalone");
     wire_proc b = {0};
     int port = wire_free_port();
@@ -800,7 +784,7 @@ static void test_broker_standalone_namesrvs(void **state)
 
     /* A name server restarts empty: the broker reconnects and registers again. */
     assert_int_equal(wire_stop(&nb, 10000), 0);
-    start_ns(&nb, pb);
+    assert_int_equal(e2e_namesrv_start(&nb, pb, NULL), 0);
     assert_true(wait_route_body(pb, "TBW102", needle, 5000) >= 0);
 
     /* SIGTERM: the broker unregisters on its way out (and its connections close). */

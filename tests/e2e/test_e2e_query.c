@@ -32,7 +32,9 @@
 #include <jansson.h>
 
 #include "e2e_msg.h"
+#include "e2e_reply.h"
 #include "lsmq_admin.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -41,11 +43,8 @@
 #define TIMEOUT_MS 5000
 #define N_MSGS 4
 
-static wire_proc broker;
-static char *store_dir;
-static int namesrv_port;
+static e2e_broker broker;
 static int fd = -1;
-static char broker_addr[64], namesrv[64];
 
 /* What was sent: queue, offset, log position, store time, keys. */
 typedef struct sent_msg {
@@ -65,32 +64,6 @@ static sent_msg sent[N_MSGS] = {
 };
 static int64_t t_mid; /* after sent[2], before sent[3] */
 
-typedef struct reply {
-    proto_cmd *cmd;
-    uint8_t *frame;
-} reply;
-
-static reply call_on(int sock, proto_cmd *req, const void *body, size_t len)
-{
-    reply r = {0};
-    assert_int_equal(wire_call(sock, req, body, len, &r.cmd, &r.frame), 0);
-    return r;
-}
-
-static void reply_free(reply *r)
-{
-    proto_cmd_free(r->cmd);
-    free(r->frame);
-    memset(r, 0, sizeof *r);
-}
-
-static void expect_code(const proto_cmd *c, int code, const char *remark)
-{
-    if (c->code != code || (remark && (!c->remark || strcmp(c->remark, remark) != 0)))
-        fail_msg("expected code %d with remark \"%s\", got %d \"%s\"", code,
-                 remark ? remark : "", c->code, c->remark ? c->remark : "(none)");
-}
-
 /* The last admin error is `code` and its text contains `needle`. */
 static void expect_last_error(int code, const char *needle)
 {
@@ -106,8 +79,8 @@ static void send_one(sent_msg *m)
     char props[256];
     snprintf(props, sizeof props, "KEYS\001%s\002UNIQ_KEY\001%s\002TAGS\001t\002", m->keys,
              m->uniq);
-    reply r = call_on(fd, e2e_send_v2(TOPIC, m->queue, props), "body", 4);
-    expect_code(r.cmd, RS_SUCCESS, NULL);
+    e2e_reply r = e2e_call(fd, e2e_send_v2(TOPIC, m->queue, props), "body", 4);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     const char *id = proto_cmd_get(r.cmd, "msgId");
     proto_host h;
     uint64_t pos;
@@ -115,7 +88,7 @@ static void send_one(sent_msg *m)
     assert_int_equal(proto_msgid_decode(id, strlen(id), &h, &pos), 0);
     m->log_position = (int64_t)pos;
     m->offset = e2e_i64(r.cmd, "queueOffset");
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 /* Store time of a sent message, read back by position. */
@@ -123,7 +96,7 @@ static int64_t store_time_of(const sent_msg *m)
 {
     lsmq_message **msgs = NULL;
     size_t n = 0;
-    assert_int_equal(lsmq_admin_view_message(broker_addr, m->log_position, TIMEOUT_MS, &msgs, &n),
+    assert_int_equal(lsmq_admin_view_message(broker.addr, m->log_position, TIMEOUT_MS, &msgs, &n),
                      0);
     assert_int_equal(n, 1);
     int64_t ts = lsmq_message_store_timestamp(msgs[0]);
@@ -135,7 +108,7 @@ static void wait_route(const char *topic)
 {
     lsmq_admin_route *r = NULL;
     for (int i = 0; i < 250; i++) {
-        if (lsmq_admin_get_route(namesrv, topic, TIMEOUT_MS, &r) == 0) {
+        if (lsmq_admin_get_route(broker.namesrv, topic, TIMEOUT_MS, &r) == 0) {
             lsmq_admin_route_free(r);
             return;
         }
@@ -146,17 +119,11 @@ static void wait_route(const char *topic)
 
 static int setup(void **state)
 {
-    store_dir = test_tmpdir("e2e-query");
-    if (wire_start_broker(&broker, &namesrv_port, store_dir, NULL) != 0)
-        return -1;
-    snprintf(broker_addr, sizeof broker_addr, "127.0.0.1:%d", broker.port);
-    snprintf(namesrv, sizeof namesrv, "127.0.0.1:%d", namesrv_port);
-    fd = wire_connect(broker.port, 20000);
-    if (fd < 0)
+    if (e2e_broker_setup(&broker, "e2e-query", NULL, &fd) != 0)
         return -1;
     lsmq_admin_topic_config tc = {.topic = TOPIC, .read_queue_nums = 2, .write_queue_nums = 2,
                                   .perm = 6};
-    if (lsmq_admin_create_topic(broker_addr, &tc, TIMEOUT_MS) != 0)
+    if (lsmq_admin_create_topic(broker.addr, &tc, TIMEOUT_MS) != 0)
         return -1;
     for (int i = 0; i < N_MSGS; i++) {
         if (i == 3) {
@@ -170,22 +137,16 @@ static int setup(void **state)
         sent[i].store_ms = store_time_of(&sent[i]);
     /* A subscription group, so the offline group is known to the broker. */
     const char *cfg = "{\"groupName\":\"" GROUP "\"}";
-    reply r = call_on(fd, proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), cfg,
-                      strlen(cfg));
+    e2e_reply r = e2e_call(fd, proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), cfg,
+                           strlen(cfg));
     int ok = r.cmd->code == RS_SUCCESS;
-    reply_free(&r);
+    e2e_reply_free(&r);
     return ok ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    if (fd >= 0)
-        close(fd);
-    int status = wire_stop(&broker, 30000);
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return e2e_broker_teardown(&broker, &fd);
 }
 
 /* ---- QUERY_MESSAGE ---------------------------------------------------------- */
@@ -198,7 +159,7 @@ static void expect_query(const char *key, int unique, int32_t max_num, int64_t b
                               .max_num = max_num, .begin_ms = begin, .end_ms = end};
     lsmq_message **msgs = NULL;
     size_t n = 0;
-    int rc = lsmq_admin_query_message(broker_addr, &q, TIMEOUT_MS, &msgs, &n);
+    int rc = lsmq_admin_query_message(broker.addr, &q, TIMEOUT_MS, &msgs, &n);
     if (n_want == 0) {
         assert_int_equal(rc, LSMQ_ENOTFOUND);
         expect_last_error(RS_QUERY_NOT_FOUND,
@@ -249,7 +210,7 @@ static void test_query_by_unique_key(void **state)
     lsmq_message **msgs = NULL;
     size_t n = 0;
     wait_route(TOPIC);
-    assert_int_equal(lsmq_admin_query_message_by_key(namesrv, &q, TIMEOUT_MS, &msgs, &n), 0);
+    assert_int_equal(lsmq_admin_query_message_by_key(broker.namesrv, &q, TIMEOUT_MS, &msgs, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(lsmq_message_id(msgs[0]), sent[3].uniq);
     assert_string_equal(lsmq_message_broker_name(msgs[0]), "broker-a");
@@ -270,8 +231,8 @@ static proto_cmd *query_cmd(const char *topic, const char *key, int max, int64_t
 
 static void test_query_wire(void **state)
 {
-    reply r = call_on(fd, query_cmd(TOPIC, "shared", 32, 0, INT64_MAX), NULL, 0);
-    expect_code(r.cmd, RS_SUCCESS, NULL);
+    e2e_reply r = e2e_call(fd, query_cmd(TOPIC, "shared", 32, 0, INT64_MAX), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     proto_record recs[8];
     assert_int_equal(e2e_records(r.cmd->body, r.cmd->body_len, recs, 8), 2);
     assert_int_equal(recs[0].physical_offset, sent[0].log_position);
@@ -279,29 +240,29 @@ static void test_query_wire(void **state)
     /* the newest indexed message: sent[3] */
     assert_int_equal(e2e_i64(r.cmd, "indexLastUpdatePhyoffset"), sent[3].log_position);
     assert_int_equal(e2e_i64(r.cmd, "indexLastUpdateTimestamp"), sent[3].store_ms);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
-    r = call_on(fd, query_cmd("QRY_NONE", "k1", 32, 0, INT64_MAX), NULL, 0);
-    expect_code(r.cmd, RS_TOPIC_NOT_EXIST, "topic[QRY_NONE] not exist");
-    reply_free(&r);
-    r = call_on(fd, query_cmd(TOPIC, "k1", 32, 100, 99), NULL, 0);
-    expect_code(r.cmd, RS_INVALID_PARAMETER,
-                "endTimestamp 99 is before beginTimestamp 100: nothing can match");
-    reply_free(&r);
-    r = call_on(fd, query_cmd(TOPIC, "k1", 0, 0, INT64_MAX), NULL, 0);
-    expect_code(r.cmd, RS_INVALID_PARAMETER, "maxNum must be at least 1, not 0");
-    reply_free(&r);
+    r = e2e_call(fd, query_cmd("QRY_NONE", "k1", 32, 0, INT64_MAX), NULL, 0);
+    e2e_expect_code(&r, RS_TOPIC_NOT_EXIST, "topic[QRY_NONE] not exist");
+    e2e_reply_free(&r);
+    r = e2e_call(fd, query_cmd(TOPIC, "k1", 32, 100, 99), NULL, 0);
+    e2e_expect_code(&r, RS_INVALID_PARAMETER,
+                    "endTimestamp 99 is before beginTimestamp 100: nothing can match");
+    e2e_reply_free(&r);
+    r = e2e_call(fd, query_cmd(TOPIC, "k1", 0, 0, INT64_MAX), NULL, 0);
+    e2e_expect_code(&r, RS_INVALID_PARAMETER, "maxNum must be at least 1, not 0");
+    e2e_reply_free(&r);
     proto_cmd *c = query_cmd(TOPIC, "k1", 0, 0, INT64_MAX);
     proto_cmd_set(c, "_UNIQUE_KEY_QUERY", "true"); /* maxNum does not count then */
-    r = call_on(fd, c, NULL, 0);
-    expect_code(r.cmd, RS_QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
+    r = e2e_call(fd, c, NULL, 0);
+    e2e_expect_code(&r, RS_QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
     assert_true(e2e_i64(r.cmd, "indexLastUpdatePhyoffset") >= 0);
-    reply_free(&r);
+    e2e_reply_free(&r);
     c = proto_cmd_request(RC_QUERY_MESSAGE);
     proto_cmd_set(c, "topic", TOPIC);
-    r = call_on(fd, c, NULL, 0);
-    expect_code(r.cmd, RS_SYSTEM_ERROR, "the custom field <key> is null");
-    reply_free(&r);
+    r = e2e_call(fd, c, NULL, 0);
+    e2e_expect_code(&r, RS_SYSTEM_ERROR, "the custom field <key> is null");
+    e2e_reply_free(&r);
 }
 
 /* ---- VIEW_MESSAGE_BY_ID -------------------------------------------------------- */
@@ -311,7 +272,7 @@ static void test_view_by_id(void **state)
     lsmq_message **msgs = NULL;
     size_t n = 0;
     char id[PROTO_MSGID_V6_LEN + 1];
-    proto_host h = {.ip = {127, 0, 0, 1}, .port = (uint32_t)broker.port};
+    proto_host h = {.ip = {127, 0, 0, 1}, .port = (uint32_t)broker.proc.port};
     proto_msgid_encode(&h, (uint64_t)sent[2].log_position, id);
     assert_int_equal(lsmq_admin_view_message_by_id(id, TIMEOUT_MS, &msgs, &n), 0);
     assert_int_equal(n, 1);
@@ -320,7 +281,7 @@ static void test_view_by_id(void **state)
     lsmq_messages_free(msgs, n);
 
     int64_t bad = sent[3].log_position + 1;
-    assert_int_equal(lsmq_admin_view_message(broker_addr, bad, TIMEOUT_MS, &msgs, &n), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_view_message(broker.addr, bad, TIMEOUT_MS, &msgs, &n), LSMQ_EIO);
     char remark[96];
     snprintf(remark, sizeof remark, "can not find message by the offset, %lld", (long long)bad);
     expect_last_error(RS_SYSTEM_ERROR, remark);
@@ -333,7 +294,7 @@ static void test_view_by_id(void **state)
 static int64_t search(int queue, int64_t ts, int upper)
 {
     int64_t off = -1;
-    assert_int_equal(lsmq_admin_search_offset(broker_addr, TOPIC, queue, ts, upper, TIMEOUT_MS,
+    assert_int_equal(lsmq_admin_search_offset(broker.addr, TOPIC, queue, ts, upper, TIMEOUT_MS,
                                               &off),
                      0);
     return off;
@@ -356,10 +317,10 @@ static void test_search_offset(void **state)
     proto_cmd_set(c, "topic", TOPIC);
     proto_cmd_set_i64(c, "queueId", 1);
     proto_cmd_set_i64(c, "timestamp", t_mid);
-    reply r = call_on(fd, c, NULL, 0);
-    expect_code(r.cmd, RS_SUCCESS, NULL);
+    e2e_reply r = e2e_call(fd, c, NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     assert_int_equal(e2e_i64(r.cmd, "offset"), 1);
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 /* ---- QUERY_CONSUME_TIME_SPAN --------------------------------------------------------- */
@@ -371,9 +332,9 @@ static void commit(const char *group, int queue, int64_t offset)
     proto_cmd_set(c, "topic", TOPIC);
     proto_cmd_set_i64(c, "queueId", queue);
     proto_cmd_set_i64(c, "commitOffset", offset);
-    reply r = call_on(fd, c, NULL, 0);
-    expect_code(r.cmd, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = e2e_call(fd, c, NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
 }
 
 static int64_t committed(const char *group, int queue)
@@ -382,10 +343,10 @@ static int64_t committed(const char *group, int queue)
     proto_cmd_set(c, "consumerGroup", group);
     proto_cmd_set(c, "topic", TOPIC);
     proto_cmd_set_i64(c, "queueId", queue);
-    reply r = call_on(fd, c, NULL, 0);
-    expect_code(r.cmd, RS_SUCCESS, NULL);
+    e2e_reply r = e2e_call(fd, c, NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
     int64_t off = e2e_i64(r.cmd, "offset");
-    reply_free(&r);
+    e2e_reply_free(&r);
     return off;
 }
 
@@ -394,7 +355,7 @@ static void test_consume_time_span(void **state)
     lsmq_admin_time_spans *s = NULL;
     commit(GROUP, 0, 1);
     int64_t before = e2e_now_ms();
-    assert_int_equal(lsmq_admin_query_consume_time_span(broker_addr, TOPIC, GROUP, TIMEOUT_MS, &s),
+    assert_int_equal(lsmq_admin_query_consume_time_span(broker.addr, TOPIC, GROUP, TIMEOUT_MS, &s),
                      0);
     assert_int_equal(s->n_queues, 2);
     const lsmq_admin_time_span *q0 = &s->queues[0], *q1 = &s->queues[1];
@@ -411,11 +372,11 @@ static void test_consume_time_span(void **state)
     lsmq_admin_time_spans_free(s);
     s = NULL;
 
-    assert_int_equal(lsmq_admin_query_consume_time_span(broker_addr, "QRY_NONE", GROUP,
+    assert_int_equal(lsmq_admin_query_consume_time_span(broker.addr, "QRY_NONE", GROUP,
                                                         TIMEOUT_MS, &s),
                      LSMQ_ENOTFOUND);
     expect_last_error(RS_TOPIC_NOT_EXIST, "topic[QRY_NONE] not exist");
-    assert_int_equal(lsmq_admin_query_consume_time_span(broker_addr, TOPIC, "QRY_NOBODY",
+    assert_int_equal(lsmq_admin_query_consume_time_span(broker.addr, TOPIC, "QRY_NOBODY",
                                                         TIMEOUT_MS, &s),
                      LSMQ_EIO);
     expect_last_error(RS_SUBSCRIPTION_GROUP_NOT_EXIST, "Group QRY_NOBODY does not exist");
@@ -431,7 +392,7 @@ static void expect_reset(const char *group, int64_t ts, int force, int queue, in
     lsmq_admin_reset r = {.topic = TOPIC, .group = group, .timestamp_ms = ts, .force = force,
                           .queue_id = queue, .offset = offset};
     lsmq_admin_reset_result *res = NULL;
-    assert_int_equal(lsmq_admin_reset_offset(broker_addr, &r, TIMEOUT_MS, &res), 0);
+    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), 0);
     size_t want_n = (want0 >= 0) + (want1 >= 0);
     assert_int_equal(res->n_queues, want_n);
     for (size_t i = 0; i < res->n_queues; i++) {
@@ -468,23 +429,23 @@ static void test_reset_offline_group(void **state)
     lsmq_admin_reset r = {.topic = TOPIC, .group = GROUP, .timestamp_ms = 0, .force = 1,
                           .queue_id = 1, .offset = 5};
     lsmq_admin_reset_result *res = NULL;
-    assert_int_equal(lsmq_admin_reset_offset(broker_addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
     expect_last_error(RS_SYSTEM_ERROR, "Target offset 5 not in consume queue range [0-2]");
     r.group = "QRY_NOBODY";
     r.queue_id = -1;
     r.offset = -1;
-    assert_int_equal(lsmq_admin_reset_offset(broker_addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
     expect_last_error(RS_SUBSCRIPTION_GROUP_NOT_EXIST, "Group QRY_NOBODY does not exist");
     r.group = GROUP;
     r.topic = "QRY_NONE";
-    assert_int_equal(lsmq_admin_reset_offset(broker_addr, &r, TIMEOUT_MS, &res), LSMQ_ENOTFOUND);
+    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), LSMQ_ENOTFOUND);
     expect_last_error(RS_TOPIC_NOT_EXIST, "Topic QRY_NONE does not exist");
     assert_null(res);
 }
 
 static void test_reset_online_consumer(void **state)
 {
-    int member = wire_connect(broker.port, 5000);
+    int member = wire_connect(broker.proc.port, 5000);
     assert_true(member >= 0);
     const char *hb =
         "{\"clientID\":\"127.0.0.1@query\",\"consumerDataSet\":[{\"groupName\":\"QRY_LIVE\","
@@ -492,9 +453,9 @@ static void test_reset_online_consumer(void **state)
         "\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\",\"subscriptionDataSet\":[{\"topic\":"
         "\"" TOPIC "\",\"subString\":\"*\",\"subVersion\":1}],\"unitMode\":false}],"
         "\"producerDataSet\":[]}";
-    reply r = call_on(member, proto_cmd_request(RC_HEART_BEAT), hb, strlen(hb));
-    expect_code(r.cmd, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = e2e_call(member, proto_cmd_request(RC_HEART_BEAT), hb, strlen(hb));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
 
     expect_reset("QRY_LIVE", -1, 1, -1, -1, 2, 2);
 

@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "e2e_topic.h"
 #include "lsmq.h"
 #include "testsupport.h"
 #include "wire.h"
@@ -40,10 +41,7 @@
 #define TOTAL (2 * HALF)
 #define MARGIN_MS 50
 
-static wire_proc broker;
-static char *store_dir;
-static int ns_port;
-static char namesrv[64];
+static e2e_broker broker;
 
 /* The topic both halves went to, T, and where each message landed. */
 static char topic[64];
@@ -55,31 +53,10 @@ static int64_t sent_offset[TOTAL];
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    usleep((useconds_t)ms * 1000);
-}
-
 /* One request to the broker over a fresh connection; the response code, body copied out. */
 static int broker_call(proto_cmd *req, char **body)
 {
-    int fd = wire_connect(broker.port, 10000);
+    int fd = wire_connect(broker.proc.port, 10000);
     proto_cmd *resp = NULL;
     uint8_t *frame = NULL;
     int code;
@@ -96,42 +73,6 @@ static int broker_call(proto_cmd *req, char **body)
     free(frame);
     close(fd);
     return code;
-}
-
-/* Create a topic and wait until the name server routes it. */
-static void create_topic(const char *name, int queues)
-{
-    proto_cmd *req = proto_cmd_request(RC_UPDATE_AND_CREATE_TOPIC);
-    int64_t deadline;
-    int fd;
-
-    proto_cmd_set(req, "topic", name);
-    proto_cmd_set(req, "defaultTopic", "TBW102");
-    proto_cmd_set_i64(req, "readQueueNums", queues);
-    proto_cmd_set_i64(req, "writeQueueNums", queues);
-    proto_cmd_set_i64(req, "perm", 6);
-    proto_cmd_set(req, "topicFilterType", "SINGLE_TAG");
-    proto_cmd_set_i64(req, "topicSysFlag", 0);
-    proto_cmd_set_bool(req, "order", 0);
-    assert_int_equal(broker_call(req, NULL), 0);
-
-    fd = wire_connect(ns_port, 10000);
-    assert_true(fd >= 0);
-    for (deadline = mono_ms() + 10000; mono_ms() < deadline; sleep_ms(100)) {
-        proto_cmd *resp = NULL;
-        uint8_t *frame = NULL;
-        int code;
-
-        req = proto_cmd_request(RC_GET_ROUTEINFO_BY_TOPIC);
-        proto_cmd_set(req, "topic", name);
-        assert_int_equal(wire_call(fd, req, NULL, 0, &resp, &frame), 0);
-        code = resp->code;
-        proto_cmd_free(resp);
-        free(frame);
-        if (code == 0)
-            break;
-    }
-    close(fd);
 }
 
 /* INVOKE_BROKER_TO_RESET_OFFSET, as mqadmin resetOffsetByTime sends it; the response code. */
@@ -220,10 +161,10 @@ static int dlog_distinct(dlog *l, int from, int to)
 
 static void dlog_wait(dlog *l, int from, int to, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = e2e_mono_ms() + timeout_ms;
 
-    while (dlog_distinct(l, from, to) < to - from && mono_ms() < deadline)
-        sleep_ms(20);
+    while (dlog_distinct(l, from, to) < to - from && e2e_mono_ms() < deadline)
+        e2e_sleep_ms(20);
 }
 
 /*
@@ -246,7 +187,7 @@ static void expect_second_half(dlog *l, const char *what)
             first_after[q] = sent_offset[i];
     }
     dlog_wait(l, HALF, TOTAL, 20000);
-    sleep_ms(500); /* anything earlier arriving late shows up here */
+    e2e_sleep_ms(500); /* anything earlier arriving late shows up here */
     assert_int_equal(dlog_distinct(l, HALF, TOTAL), HALF);
     pthread_mutex_lock(&l->lock);
     for (i = 0; i < l->n; i++) {
@@ -274,7 +215,7 @@ static lsmq_push_consumer *start_consumer(const char *group, const char *instanc
 {
     lsmq_push_consumer *c = NULL;
 
-    assert_int_equal(lsmq_push_consumer_create(namesrv, group, &c), 0);
+    assert_int_equal(lsmq_push_consumer_create(broker.namesrv, group, &c), 0);
     assert_int_equal(lsmq_push_consumer_set_instance_name(c, instance), 0);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, from), 0);
     if (ts >= 0)
@@ -317,14 +258,14 @@ static int produce(void **state)
 {
     lsmq_producer *p = NULL;
 
-    snprintf(topic, sizeof topic, "ResetT%lld", (long long)(wall_ms() % 1000000));
-    create_topic(topic, QUEUES);
-    assert_int_equal(lsmq_producer_create(namesrv, "ResetP", &p), 0);
+    snprintf(topic, sizeof topic, "ResetT%lld", (long long)(e2e_now_ms() % 1000000));
+    e2e_topic_create_routed(&broker, topic, QUEUES);
+    assert_int_equal(lsmq_producer_create(broker.namesrv, "ResetP", &p), 0);
     assert_int_equal(lsmq_producer_start(p), 0);
     send_half(p, 0);
-    sleep_ms(MARGIN_MS);
-    t_split = wall_ms();
-    sleep_ms(MARGIN_MS);
+    e2e_sleep_ms(MARGIN_MS);
+    t_split = e2e_now_ms();
+    e2e_sleep_ms(MARGIN_MS);
     send_half(p, HALF);
     lsmq_producer_destroy(p);
     return 0;
@@ -342,7 +283,7 @@ static void test_reset_online_then_offline(void **state)
     c = start_consumer(group, "reset1", LSMQ_FROM_FIRST, -1, &l);
     dlog_wait(&l, 0, TOTAL, 20000);
     assert_int_equal(dlog_distinct(&l, 0, TOTAL), TOTAL);
-    sleep_ms(300);
+    e2e_sleep_ms(300);
 
     /* Online: the broker tells the running consumer. */
     dlog_clear(&l);
@@ -383,13 +324,13 @@ static void test_timestamp_api(void **state)
     lsmq_push_consumer *c = NULL;
     lsmq_pull_consumer *pc = NULL;
 
-    assert_int_equal(lsmq_push_consumer_create(namesrv, "ResetApiG", &c), 0);
+    assert_int_equal(lsmq_push_consumer_create(broker.namesrv, "ResetApiG", &c), 0);
     assert_int_equal(lsmq_push_consumer_set_consume_timestamp(c, -1), LSMQ_EINVAL);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, 7), LSMQ_EINVAL);
     assert_int_equal(lsmq_push_consumer_set_consume_from(c, LSMQ_FROM_TIMESTAMP), 0);
     lsmq_push_consumer_destroy(c);
     /* The pull consumer positions queues itself (seek); it has no timestamp mode. */
-    assert_int_equal(lsmq_pull_consumer_create(namesrv, "ResetApiG", &pc), 0);
+    assert_int_equal(lsmq_pull_consumer_create(broker.namesrv, "ResetApiG", &pc), 0);
     assert_int_equal(lsmq_pull_consumer_set_consume_from(pc, LSMQ_FROM_TIMESTAMP), LSMQ_EINVAL);
     lsmq_pull_consumer_destroy(pc);
 }
@@ -398,21 +339,12 @@ static void test_timestamp_api(void **state)
 
 static int setup(void **state)
 {
-    store_dir = test_tmpdir("e2e-reset");
-    if (wire_start_broker(&broker, &ns_port, store_dir, NULL) != 0)
-        return -1;
-    snprintf(namesrv, sizeof namesrv, "127.0.0.1:%d", ns_port);
-    return 0;
+    return e2e_broker_start(&broker, "e2e-reset", NULL);
 }
 
 static int teardown(void **state)
 {
-    int status = wire_stop(&broker, 30000);
-
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return e2e_broker_stop(&broker, 30000) == 0 ? 0 : -1;
 }
 
 int main(void)

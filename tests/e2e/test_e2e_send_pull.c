@@ -35,82 +35,51 @@
 #include <cmocka.h>
 
 #include "e2e_msg.h"
+#include "e2e_reply.h"
+#include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
 
 #define MAX_MESSAGE_SIZE 65536
 
-static wire_proc broker;
-static char *store_dir;
+static e2e_broker broker;
 static int fd = -1;
 
-typedef struct reply {
-    proto_cmd *cmd;
-    uint8_t *frame;
-} reply;
-
-static reply call(proto_cmd *req, const void *body, size_t len)
+static e2e_reply call(proto_cmd *req, const void *body, size_t len)
 {
-    reply r = {0};
-    assert_int_equal(wire_call(fd, req, body, len, &r.cmd, &r.frame), 0);
-    return r;
-}
-
-static void reply_free(reply *r)
-{
-    proto_cmd_free(r->cmd);
-    free(r->frame);
-    memset(r, 0, sizeof *r);
-}
-
-static void expect_code(reply *r, int code, const char *remark_part)
-{
-    if (r->cmd->code != code || (remark_part && !e2e_remark_has(r->cmd, remark_part)))
-        fail_msg("expected code %d with remark containing \"%s\", got %d \"%s\"", code,
-                 remark_part ? remark_part : "", r->cmd->code,
-                 r->cmd->remark ? r->cmd->remark : "(none)");
+    return e2e_call(fd, req, body, len);
 }
 
 /* Send one V2 message; returns the response (caller frees). */
-static reply send_msg(const char *topic, int queue, const char *body, const char *props)
+static e2e_reply send_msg(const char *topic, int queue, const char *body, const char *props)
 {
     return call(e2e_send_v2(topic, queue, props), body, strlen(body));
 }
 
 static void send_ok(const char *topic, int queue, const char *body, const char *props)
 {
-    reply r = send_msg(topic, queue, body, props);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_reply r = send_msg(topic, queue, body, props);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
 }
 
-static reply pull(const char *group, const char *topic, int queue, int64_t offset, int max,
-                  int flags, const char *sub)
+static e2e_reply pull(const char *group, const char *topic, int queue, int64_t offset, int max,
+                      int flags, const char *sub)
 {
     return call(e2e_pull(group, topic, queue, offset, max, flags, 1000, sub), NULL, 0);
 }
 
 static int setup(void **state)
 {
-    store_dir = test_tmpdir("e2e-send-pull");
     char maxsize[64];
     snprintf(maxsize, sizeof maxsize, "--maxMessageSize=%d", MAX_MESSAGE_SIZE);
     const char *extra[] = {maxsize, NULL};
-    if (wire_start_broker(&broker, NULL, store_dir, extra) != 0)
-        return -1;
-    fd = wire_connect(broker.port, 20000);
-    return fd >= 0 ? 0 : -1;
+    return e2e_broker_setup(&broker, "e2e-send-pull", extra, &fd);
 }
 
 static int teardown(void **state)
 {
-    if (fd >= 0)
-        close(fd);
-    int status = wire_stop(&broker, 30000);
-    test_rmdir_free(store_dir);
-    if (status != 0)
-        fprintf(stderr, "mqbroker exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return e2e_broker_teardown(&broker, &fd);
 }
 
 /* Check a record's fixed fields and the properties the broker adds. */
@@ -132,7 +101,7 @@ static void check_record(const proto_record *r, const char *topic, int queue, in
     assert_true(e2e_prop(r, "UNIQ_KEY", buf, sizeof buf));
     assert_int_equal(r->born_host.ip[0], 127);
     assert_int_equal(r->store_host.ip[0], 127);
-    assert_int_equal(r->store_host.port, broker.port);
+    assert_int_equal(r->store_host.port, broker.proc.port);
     assert_int_equal(proto_record_check_crc(r), 0);
 }
 
@@ -145,7 +114,7 @@ static void check_msgid(const char *id, const proto_record *r)
     assert_int_equal(proto_msgid_decode(id, strlen(id), &h, &pos), 0);
     assert_int_equal(h.ip[0], 127);
     assert_int_equal(h.ip[3], 1);
-    assert_int_equal(h.port, broker.port);
+    assert_int_equal(h.port, broker.proc.port);
     assert_int_equal(pos, (uint64_t)r->physical_offset);
 }
 
@@ -158,8 +127,8 @@ static void test_send_v2_autocreate_and_pull(void **state)
     for (int i = 0; i < 3; i++) {
         char body[32];
         snprintf(body, sizeof body, "v2-body-%d", i);
-        reply r = send_msg(topic, 0, body, "TAGS\001TagA\002KEYS\001k1\002WAIT\001true\002");
-        expect_code(&r, RS_SUCCESS, NULL);
+        e2e_reply r = send_msg(topic, 0, body, "TAGS\001TagA\002KEYS\001k1\002WAIT\001true\002");
+        e2e_expect_code_has(&r, RS_SUCCESS, NULL);
         assert_int_equal(e2e_i64(r.cmd, "queueId"), 0);
         assert_int_equal(e2e_i64(r.cmd, "queueOffset"), i);
         assert_string_equal(proto_cmd_get(r.cmd, "MSG_REGION"), "DefaultRegion");
@@ -169,10 +138,10 @@ static void test_send_v2_autocreate_and_pull(void **state)
         assert_non_null(tid);
         assert_int_equal(strlen(tid), 32); /* a generated UNIQ_KEY */
         snprintf(uniq[i], sizeof uniq[i], "%s", tid);
-        reply_free(&r);
+        e2e_reply_free(&r);
     }
-    reply p = pull("g_v2", topic, 0, 0, 32, 0, NULL);
-    expect_code(&p, RS_SUCCESS, "FOUND");
+    e2e_reply p = pull("g_v2", topic, 0, 0, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, "FOUND");
     assert_int_equal(e2e_i64(p.cmd, "nextBeginOffset"), 3);
     assert_int_equal(e2e_i64(p.cmd, "minOffset"), 0);
     assert_int_equal(e2e_i64(p.cmd, "maxOffset"), 3);
@@ -191,15 +160,15 @@ static void test_send_v2_autocreate_and_pull(void **state)
         assert_true(e2e_prop(&recs[i], "KEYS", v, sizeof v));
         assert_string_equal(v, "k1");
     }
-    reply_free(&p);
+    e2e_reply_free(&p);
 
     /* Auto-created with min(d=4, TBW102's 8) queues: queue 3 exists, 4 does not. */
     p = pull("g_v2", topic, 3, 0, 32, 0, NULL);
-    expect_code(&p, RS_PULL_NOT_FOUND, NULL);
-    reply_free(&p);
+    e2e_expect_code_has(&p, RS_PULL_NOT_FOUND, NULL);
+    e2e_reply_free(&p);
     p = pull("g_v2", topic, 4, 0, 32, 0, NULL);
-    expect_code(&p, RS_INVALID_PARAMETER, "queueId[4] is illegal");
-    reply_free(&p);
+    e2e_expect_code_has(&p, RS_INVALID_PARAMETER, "queueId[4] is illegal");
+    e2e_reply_free(&p);
 }
 
 static void test_send_v1_keeps_client_uniq_key(void **state)
@@ -216,18 +185,18 @@ static void test_send_v1_keeps_client_uniq_key(void **state)
     proto_cmd_set_i64(c, "flag", 77);
     proto_cmd_set(c, "properties", "UNIQ_KEY\001C0A8000100002A9F0000000000000001\002");
     proto_cmd_set_i64(c, "reconsumeTimes", 0);
-    reply r = call(c, "v1-body", 7);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call(c, "v1-body", 7);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
     assert_int_equal(e2e_i64(r.cmd, "queueId"), 1);
     assert_int_equal(e2e_i64(r.cmd, "queueOffset"), 0);
     assert_string_equal(proto_cmd_get(r.cmd, "transactionId"),
                         "C0A8000100002A9F0000000000000001");
     char id[64];
     snprintf(id, sizeof id, "%s", proto_cmd_get(r.cmd, "msgId"));
-    reply_free(&r);
+    e2e_reply_free(&r);
 
-    reply p = pull("g_v1", topic, 1, 0, 32, 0, NULL);
-    expect_code(&p, RS_SUCCESS, "FOUND");
+    e2e_reply p = pull("g_v1", topic, 1, 0, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, "FOUND");
     proto_record rec;
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
     check_record(&rec, topic, 1, 0, "v1-body");
@@ -237,7 +206,7 @@ static void test_send_v1_keeps_client_uniq_key(void **state)
     char v[64];
     assert_true(e2e_prop(&rec, "UNIQ_KEY", v, sizeof v));
     assert_string_equal(v, "C0A8000100002A9F0000000000000001");
-    reply_free(&p);
+    e2e_reply_free(&p);
 }
 
 /* A batch body of n entries "batch-<i>", each with its own TAGS and UNIQ_KEY. */
@@ -274,18 +243,18 @@ static void test_send_batch(void **state)
     size_t len;
     uint8_t *body = batch_body(5, &len);
     send_ok(topic, 2, "before", NULL); /* the batch starts at offset 1 */
-    reply r = call(batch_cmd(RC_SEND_BATCH_MESSAGE, topic, 2), body, len);
+    e2e_reply r = call(batch_cmd(RC_SEND_BATCH_MESSAGE, topic, 2), body, len);
     free(body);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
     assert_int_equal(e2e_i64(r.cmd, "queueId"), 2);
     assert_int_equal(e2e_i64(r.cmd, "queueOffset"), 1);
     char ids[5 * 33 + 8];
     snprintf(ids, sizeof ids, "%s", proto_cmd_get(r.cmd, "msgId"));
     assert_int_equal(strlen(ids), 5 * 32 + 4);
-    reply_free(&r);
+    e2e_reply_free(&r);
 
-    reply p = pull("g_batch", topic, 2, 1, 32, 0, NULL);
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_reply p = pull("g_batch", topic, 2, 1, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     proto_record recs[8];
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, recs, 8), 5);
     char *save = NULL, *id = strtok_r(ids, ",", &save);
@@ -305,28 +274,28 @@ static void test_send_batch(void **state)
         assert_true(e2e_prop(&recs[i], "WAIT", v, sizeof v)); /* from the batch header */
         assert_string_equal(v, "true");
     }
-    reply_free(&p);
+    e2e_reply_free(&p);
 
     /* m=true makes a batch on code 310 too. */
     body = batch_body(2, &len);
     r = call(batch_cmd(RC_SEND_MESSAGE_V2, topic, 2), body, len);
     free(body);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
     assert_int_equal(e2e_i64(r.cmd, "queueOffset"), 6);
     assert_non_null(strchr(proto_cmd_get(r.cmd, "msgId"), ','));
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 static void test_queue_pick(void **state)
 {
     int seen[4] = {0};
     for (int i = 0; i < 8; i++) {
-        reply r = send_msg("SP_PICK", -1, "pick", NULL);
-        expect_code(&r, RS_SUCCESS, NULL);
+        e2e_reply r = send_msg("SP_PICK", -1, "pick", NULL);
+        e2e_expect_code_has(&r, RS_SUCCESS, NULL);
         int64_t q = e2e_i64(r.cmd, "queueId");
         assert_true(q >= 0 && q < 4);
         seen[q]++;
-        reply_free(&r);
+        e2e_reply_free(&r);
     }
     for (int q = 0; q < 4; q++)
         assert_true(seen[q] > 0); /* round-robin reaches every write queue */
@@ -335,10 +304,10 @@ static void test_queue_pick(void **state)
 static void expect_send_refused(const char *topic, int queue, const char *body, size_t len,
                                 const char *props, int code, const char *remark)
 {
-    reply r = call(e2e_send_v2(topic, queue, props), body, len);
-    expect_code(&r, code, remark);
+    e2e_reply r = call(e2e_send_v2(topic, queue, props), body, len);
+    e2e_expect_code_has(&r, code, remark);
     assert_string_equal(proto_cmd_get(r.cmd, "MSG_REGION"), "DefaultRegion");
-    reply_free(&r);
+    e2e_reply_free(&r);
 }
 
 static void test_send_refusals(void **state)
@@ -380,9 +349,9 @@ static void test_send_refusals(void **state)
     /* Unknown topic whose default topic does not exist. */
     proto_cmd *c = e2e_send_v2("SP_NODEFAULT", 0, NULL);
     proto_cmd_set(c, "c", "NoSuchDefault");
-    reply r = call(c, "x", 1);
-    expect_code(&r, RS_TOPIC_NOT_EXIST, "not exist");
-    reply_free(&r);
+    e2e_reply r = call(c, "x", 1);
+    e2e_expect_code_has(&r, RS_TOPIC_NOT_EXIST, "not exist");
+    e2e_reply_free(&r);
 
     /* A mandatory header field missing. */
     c = e2e_send_v2("SP_REF", 0, NULL);
@@ -392,21 +361,21 @@ static void test_send_refusals(void **state)
             proto_cmd_set(bare, c->ext[i].key, c->ext[i].value);
     proto_cmd_free(c);
     r = call(bare, "x", 1);
-    expect_code(&r, RS_SYSTEM_ERROR, "<topic> is null");
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_SYSTEM_ERROR, "<topic> is null");
+    e2e_reply_free(&r);
 
     /* A batch to a retry topic. */
     size_t len;
     uint8_t *body = batch_body(2, &len);
     r = call(batch_cmd(RC_SEND_BATCH_MESSAGE, "%RETRY%g_ref", 0), body, len);
     free(body);
-    expect_code(&r, RS_MESSAGE_ILLEGAL, "retry topic");
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_MESSAGE_ILLEGAL, "retry topic");
+    e2e_reply_free(&r);
 
     /* Nothing refused was stored, and no topic was created by a refusal. */
-    reply p = pull("g_ref", "SP_REF", 0, 0, 32, 0, NULL);
-    expect_code(&p, RS_TOPIC_NOT_EXIST, NULL);
-    reply_free(&p);
+    e2e_reply p = pull("g_ref", "SP_REF", 0, 0, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_TOPIC_NOT_EXIST, NULL);
+    e2e_reply_free(&p);
 }
 
 static void test_retry_topic_ignores_delay(void **state)
@@ -414,18 +383,18 @@ static void test_retry_topic_ignores_delay(void **state)
     const char *topic = "%RETRY%g_retry";
     proto_cmd *c = e2e_send_v2(topic, 0, "DELAY\0013\002RETRY_TOPIC\001SP_V2\002");
     proto_cmd_set_i64(c, "j", 1);
-    reply r = call(c, "again", 5);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
-    reply p = pull("g_retry", topic, 0, 0, 32, 0, NULL);
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_reply r = call(c, "again", 5);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
+    e2e_reply p = pull("g_retry", topic, 0, 0, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     proto_record rec;
     char v[64];
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
     assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
     assert_true(e2e_prop(&rec, "RETRY_TOPIC", v, sizeof v));
     assert_int_equal(rec.reconsume_times, 1);
-    reply_free(&p);
+    e2e_reply_free(&p);
 
     /* Past maxReconsumeTimes the message goes to the dead-letter topic. */
     c = e2e_send_v2(topic, 0, "DELAY\0013\002");
@@ -433,15 +402,15 @@ static void test_retry_topic_ignores_delay(void **state)
     proto_cmd_set_i64(c, "j", 3);
     proto_cmd_set_i64(c, "l", 2);
     r = call(c, "dead", 4);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     p = pull("g_retry", "%DLQ%g_retry", 0, 0, 32, 0, NULL);
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
     assert_string_equal(e2e_body(&rec, v, sizeof v), "dead");
     assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
     assert_int_equal(rec.reconsume_times, 3);
-    reply_free(&p);
+    e2e_reply_free(&p);
 }
 
 static void test_oneway_send_gets_no_reply(void **state)
@@ -457,11 +426,11 @@ static void test_oneway_send_gets_no_reply(void **state)
     proto_cmd_free(c);
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     assert_int_equal(poll(&pfd, 1, 300), 0);
-    reply p = pull("g_ow", "SP_ONEWAY", 0, 0, 32, 0, NULL);
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_reply p = pull("g_ow", "SP_ONEWAY", 0, 0, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     proto_record rec;
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 2), 1);
-    reply_free(&p);
+    e2e_reply_free(&p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -469,15 +438,15 @@ static void test_oneway_send_gets_no_reply(void **state)
 static void expect_pull(const char *topic, int queue, int64_t offset, int code,
                         const char *remark, int64_t next)
 {
-    reply p = pull("g_status", topic, queue, offset, 32, 0, NULL);
-    expect_code(&p, code, remark);
+    e2e_reply p = pull("g_status", topic, queue, offset, 32, 0, NULL);
+    e2e_expect_code_has(&p, code, remark);
     assert_int_equal(e2e_i64(p.cmd, "nextBeginOffset"), next);
     assert_true(e2e_i64(p.cmd, "minOffset") >= 0);
     assert_true(e2e_i64(p.cmd, "maxOffset") >= 0);
     assert_int_equal(e2e_i64(p.cmd, "suggestWhichBrokerId"), 0);
     if (code != RS_SUCCESS)
         assert_int_equal(p.cmd->body_len, 0);
-    reply_free(&p);
+    e2e_reply_free(&p);
 }
 
 static void test_pull_statuses(void **state)
@@ -491,25 +460,25 @@ static void test_pull_statuses(void **state)
     expect_pull(topic, 1, 0, RS_PULL_NOT_FOUND, "NO_MESSAGE_IN_QUEUE", 0);
     expect_pull(topic, 1, 5, RS_PULL_OFFSET_MOVED, "NO_MESSAGE_IN_QUEUE", 0);
 
-    reply p = pull("g_status", topic, 0, 0, 2, 0, NULL); /* maxMsgNums */
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_reply p = pull("g_status", topic, 0, 0, 2, 0, NULL); /* maxMsgNums */
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     proto_record recs[4];
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, recs, 4), 2);
     assert_int_equal(e2e_i64(p.cmd, "nextBeginOffset"), 2);
-    reply_free(&p);
+    e2e_reply_free(&p);
 
     p = pull("g_status", "SP_NO_SUCH_TOPIC", 0, 0, 32, 0, NULL);
-    expect_code(&p, RS_TOPIC_NOT_EXIST, "not exist");
-    reply_free(&p);
+    e2e_expect_code_has(&p, RS_TOPIC_NOT_EXIST, "not exist");
+    e2e_reply_free(&p);
     p = pull("g_status", topic, 9, 0, 32, 0, NULL);
-    expect_code(&p, RS_INVALID_PARAMETER, "readQueueNums");
-    reply_free(&p);
+    e2e_expect_code_has(&p, RS_INVALID_PARAMETER, "readQueueNums");
+    e2e_reply_free(&p);
 
     proto_cmd *c = e2e_pull("g_status", topic, 0, 0, 32, E2E_PULL_SUBSCRIPTION, 1000, "a > 1");
     proto_cmd_set(c, "expressionType", "SQL92");
     p = call(c, NULL, 0);
-    expect_code(&p, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
-    reply_free(&p);
+    e2e_expect_code_has(&p, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
+    e2e_reply_free(&p);
 
     c = e2e_pull("g_status", topic, 0, 0, 32, 0, 1000, NULL);
     proto_cmd *bare = proto_cmd_request(RC_PULL_MESSAGE);
@@ -518,16 +487,16 @@ static void test_pull_statuses(void **state)
             proto_cmd_set(bare, c->ext[i].key, c->ext[i].value);
     proto_cmd_free(c);
     p = call(bare, NULL, 0);
-    expect_code(&p, RS_SYSTEM_ERROR, "<queueOffset> is null");
-    reply_free(&p);
+    e2e_expect_code_has(&p, RS_SYSTEM_ERROR, "<queueOffset> is null");
+    e2e_reply_free(&p);
 
     /* LITE_PULL_MESSAGE is the same request. */
     c = e2e_pull("g_status", topic, 0, 1, 32, 0x10, 1000, NULL);
     c->code = RC_LITE_PULL_MESSAGE;
     p = call(c, NULL, 0);
-    expect_code(&p, RS_SUCCESS, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     assert_int_equal(e2e_i64(p.cmd, "nextBeginOffset"), 3);
-    reply_free(&p);
+    e2e_reply_free(&p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -563,29 +532,29 @@ static void test_sparse_tag_filter(void **state)
     for (int first = 0; first < SPARSE_TOTAL; first += SPARSE_BATCH) {
         size_t len;
         uint8_t *body = sparse_batch(first, &len);
-        reply r = call(batch_cmd(RC_SEND_BATCH_MESSAGE, topic, 0), body, len);
+        e2e_reply r = call(batch_cmd(RC_SEND_BATCH_MESSAGE, topic, 0), body, len);
         free(body);
-        expect_code(&r, RS_SUCCESS, NULL);
-        reply_free(&r);
+        e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+        e2e_reply_free(&r);
     }
     int64_t offset = 0;
     int found = 0, retries = 0, pulls = 0;
     for (;;) {
-        reply p = pull("g_sparse", topic, 0, offset, 32, E2E_PULL_SUBSCRIPTION,
-                       " Rare || NoSuchTag ");
+        e2e_reply p = pull("g_sparse", topic, 0, offset, 32, E2E_PULL_SUBSCRIPTION,
+                           " Rare || NoSuchTag ");
         pulls++;
         assert_true(pulls < 100);
         int64_t next = e2e_i64(p.cmd, "nextBeginOffset");
         if (p.cmd->code == RS_PULL_NOT_FOUND) {
             assert_int_equal(next, SPARSE_TOTAL);
-            reply_free(&p);
+            e2e_reply_free(&p);
             break;
         }
         if (p.cmd->code == RS_PULL_RETRY_IMMEDIATELY) {
             assert_int_equal(p.cmd->body_len, 0);
             retries++;
         } else {
-            expect_code(&p, RS_SUCCESS, NULL);
+            e2e_expect_code_has(&p, RS_SUCCESS, NULL);
             proto_record recs[4];
             size_t n = e2e_records(p.cmd->body, p.cmd->body_len, recs, 4);
             assert_true(n >= 1); /* never SUCCESS with nothing */
@@ -599,7 +568,7 @@ static void test_sparse_tag_filter(void **state)
         }
         assert_true(next > offset); /* every answer makes progress */
         offset = next;
-        reply_free(&p);
+        e2e_reply_free(&p);
     }
     assert_int_equal(found, SPARSE_TOTAL / SPARSE_EVERY);
     assert_true(retries >= 1);
@@ -609,7 +578,7 @@ static void test_sparse_tag_filter(void **state)
 
 /* ------------------------------------------------------------------ */
 
-static reply offset_call(int code, const char *group, const char *topic, int queue)
+static e2e_reply offset_call(int code, const char *group, const char *topic, int queue)
 {
     proto_cmd *c = proto_cmd_request(code);
     if (group)
@@ -621,9 +590,9 @@ static reply offset_call(int code, const char *group, const char *topic, int que
 
 static int64_t query_offset(const char *group, const char *topic, int queue)
 {
-    reply r = offset_call(RC_QUERY_CONSUMER_OFFSET, group, topic, queue);
+    e2e_reply r = offset_call(RC_QUERY_CONSUMER_OFFSET, group, topic, queue);
     int64_t v = r.cmd->code == RS_SUCCESS ? e2e_i64(r.cmd, "offset") : -1;
-    reply_free(&r);
+    e2e_reply_free(&r);
     return v;
 }
 
@@ -660,13 +629,13 @@ static void test_consumer_offsets(void **state)
     proto_cmd_set(c, "topic", topic);
     proto_cmd_set_i64(c, "queueId", 0);
     proto_cmd_set(c, "setZeroIfNotFound", "false");
-    reply r = call(c, NULL, 0);
-    expect_code(&r, RS_QUERY_NOT_FOUND, "maybe this group consumer boot first");
-    reply_free(&r);
+    e2e_reply r = call(c, NULL, 0);
+    e2e_expect_code_has(&r, RS_QUERY_NOT_FOUND, "maybe this group consumer boot first");
+    e2e_reply_free(&r);
 
     r = call(update_cmd("g_off", topic, 0, 2), NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     assert_int_equal(query_offset("g_off", topic, 0), 2);
 
     c = update_cmd("g_off", topic, 0, 4);
@@ -676,29 +645,29 @@ static void test_consumer_offsets(void **state)
     wait_offset("g_off", topic, 0, 4);
 
     r = call(update_cmd("g_off", topic, 0, -1), NULL, 0); /* ali-ons' "no offset" */
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     assert_int_equal(query_offset("g_off", topic, 0), 4);
 
     r = call(update_cmd("g_off", "SP_NO_SUCH_TOPIC", 0, 1), NULL, 0);
-    expect_code(&r, RS_TOPIC_NOT_EXIST, "not exist");
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_TOPIC_NOT_EXIST, "not exist");
+    e2e_reply_free(&r);
 
     /* A pull with FLAG_COMMIT_OFFSET stores its commitOffset. */
     c = e2e_pull("g_off", topic, 0, 3, 32, E2E_PULL_COMMIT, 1000, NULL);
     proto_cmd_set_i64(c, "commitOffset", 3);
     r = call(c, NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
-    reply_free(&r);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
     wait_offset("g_off", topic, 0, 3);
 }
 
 static int64_t header_value(int code, const char *topic, int queue, const char *field)
 {
-    reply r = offset_call(code, NULL, topic, queue);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = offset_call(code, NULL, topic, queue);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
     int64_t v = e2e_i64(r.cmd, field);
-    reply_free(&r);
+    e2e_reply_free(&r);
     return v;
 }
 
@@ -710,10 +679,10 @@ static int64_t search(const char *topic, int queue, int64_t ts, const char *boun
     proto_cmd_set_i64(c, "timestamp", ts);
     if (boundary)
         proto_cmd_set(c, "boundaryType", boundary);
-    reply r = call(c, NULL, 0);
-    expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply r = call(c, NULL, 0);
+    e2e_expect_code_has(&r, RS_SUCCESS, NULL);
     int64_t v = e2e_i64(r.cmd, "offset");
-    reply_free(&r);
+    e2e_reply_free(&r);
     return v;
 }
 
@@ -730,13 +699,13 @@ static void test_queue_positions(void **state)
     assert_int_equal(header_value(RC_GET_MAX_OFFSET, topic, 1, "offset"), 0);
     assert_int_equal(header_value(RC_GET_MAX_OFFSET, "SP_NO_SUCH_TOPIC", 0, "offset"), 0);
 
-    reply p = pull("g_time", topic, 0, 0, 32, 0, NULL);
+    e2e_reply p = pull("g_time", topic, 0, 0, 32, 0, NULL);
     proto_record recs[4];
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, recs, 4), 4);
     int64_t st[4];
     for (int i = 0; i < 4; i++)
         st[i] = recs[i].store_timestamp;
-    reply_free(&p);
+    e2e_reply_free(&p);
     assert_true(st[0] >= before && st[0] < st[1] && st[1] < st[2] && st[2] < st[3]);
 
     assert_int_equal(header_value(RC_GET_EARLIEST_MSG_STORETIME, topic, 0, "timestamp"), st[0]);
@@ -840,8 +809,8 @@ static void bulk_check_queue(const char *topic, int q)
 {
     int64_t offset = 0, expect = q;
     while (offset < BULK_TOTAL / BULK_QUEUES) {
-        reply p = pull("g_bulk", topic, q, offset, 1000, 0, NULL);
-        expect_code(&p, RS_SUCCESS, NULL);
+        e2e_reply p = pull("g_bulk", topic, q, offset, 1000, 0, NULL);
+        e2e_expect_code_has(&p, RS_SUCCESS, NULL);
         proto_record recs[1000];
         size_t n = e2e_records(p.cmd->body, p.cmd->body_len, recs, 1000);
         assert_true(n >= 1);
@@ -854,11 +823,11 @@ static void bulk_check_queue(const char *topic, int q)
         }
         offset += (int64_t)n;
         assert_int_equal(e2e_i64(p.cmd, "nextBeginOffset"), offset);
-        reply_free(&p);
+        e2e_reply_free(&p);
     }
-    reply p = pull("g_bulk", topic, q, offset, 32, 0, NULL);
-    expect_code(&p, RS_PULL_NOT_FOUND, NULL);
-    reply_free(&p);
+    e2e_reply p = pull("g_bulk", topic, q, offset, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_PULL_NOT_FOUND, NULL);
+    e2e_reply_free(&p);
 }
 
 static void test_bulk_100k(void **state)
@@ -882,11 +851,10 @@ static void test_bulk_100k(void **state)
  */
 static void test_writer_busy(void **state)
 {
-    wire_proc b2;
-    char *dir = test_tmpdir("e2e-busy");
+    e2e_broker b2;
     const char *extra[] = {"--writerQueueMax=1", NULL};
-    assert_int_equal(wire_start_broker(&b2, NULL, dir, extra), 0);
-    int bfd = wire_connect(b2.port, 20000);
+    assert_int_equal(e2e_broker_start(&b2, "e2e-busy", extra), 0);
+    int bfd = wire_connect(b2.proc.port, 20000);
     assert_true(bfd >= 0);
     enum { N = 2000 };
     for (int i = 0; i < N; i++) {
@@ -919,8 +887,7 @@ static void test_writer_busy(void **state)
     proto_cmd_free(resp);
     free(frame);
     close(bfd);
-    assert_int_equal(wire_stop(&b2, 30000), 0);
-    test_rmdir_free(dir);
+    assert_int_equal(e2e_broker_stop(&b2, 30000), 0);
     printf("writerQueueMax=1: %d of %d pipelined sends stored, %d SYSTEM_BUSY\n", ok, N, busy);
     if (busy == 0)
         skip(); /* the writer kept up with every send: nothing to check */

@@ -207,25 +207,3 @@ void wire_kill9(wire_proc *p)
     waitpid(p->pid, NULL, 0);
     p->pid = 0;
 }
-
-int wire_start_broker(wire_proc *p, int *namesrv_port, const char *store_dir,
-                      const char *const *extra)
-{
-    int port = wire_free_port();
-    int ns_port = wire_free_port();
-    static char a1[64], a2[64], a3[600];
-    snprintf(a1, sizeof a1, "--listenPort=%d", port);
-    snprintf(a2, sizeof a2, "--embeddedNamesrvPort=%d", ns_port);
-    snprintf(a3, sizeof a3, "--storePathRootDir=%s", store_dir);
-    const char *args[48] = {a1, a2, a3, "--embedded-namesrv", "--brokerIP1=127.0.0.1"};
-    int n = 5;
-    for (int i = 0; extra && extra[i] && n < 46; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    snprintf(p->store, sizeof p->store, "%s", store_dir);
-    if (wire_start(p, "mqbroker", port, args) != 0)
-        return -1;
-    if (namesrv_port)
-        *namesrv_port = ns_port;
-    return 0;
-}

@@ -1,8 +1,8 @@
 /*
  * Test helpers that speak the remoting protocol over a blocking socket and
- * run the real programs: start mqnamesrv / mqbroker on free loopback ports
- * with a temporary store, wait until they accept connections, stop them
- * with SIGTERM and report how they exited.
+ * run the real programs: start one, wait until it accepts connections, stop
+ * it with SIGTERM and report how it exited. e2e_procs.h builds the usual
+ * broker and name server set-ups on top.
  */
 #ifndef LSMQ_TEST_WIRE_H
 #define LSMQ_TEST_WIRE_H
@@ -39,7 +39,6 @@ int wire_call(int fd, proto_cmd *cmd, const void *body, size_t body_len, proto_c
 typedef struct wire_proc {
     pid_t pid;
     int port;
-    char store[512];
 } wire_proc;
 
 /*
@@ -52,13 +51,5 @@ int wire_start(wire_proc *p, const char *prog, int port, const char *const *args
 int wire_stop(wire_proc *p, int timeout_ms);
 /* SIGKILL and reap. */
 void wire_kill9(wire_proc *p);
-
-/*
- * Convenience: an mqbroker with an embedded name server, a fresh store
- * under store_dir, listenPort and embeddedNamesrvPort chosen free. Extra
- * --key=value args may follow (NULL-terminated).
- */
-int wire_start_broker(wire_proc *p, int *namesrv_port, const char *store_dir,
-                      const char *const *extra);
 
 #endif

@@ -20,19 +20,9 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-ns="${1:-}"
-if [[ -z "$ns" || "$ns" == "-h" || "$ns" == "--help" ]]; then
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-fi
-shift
-if [[ "$ns" == "-" ]]; then
-    ns="${NAMESRV_ADDR:?NAMESRV_ADDR is not set}"
-fi
-scenarios=("$@")
-if [[ ${#scenarios[@]} -eq 0 ]]; then
-    scenarios=(produce-consume autocreate clustering offset-resume retry)
-fi
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+interop_args "$0" produce-consume autocreate clustering offset-resume retry -- "$@"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-58}"
 go="${GO:-go}"
 verbose=()
@@ -42,40 +32,21 @@ cd "$here" || exit 2
 t0=$SECONDS
 if ! "$go" mod download >/tmp/lsmq-interop-go-download.log 2>&1 || ! "$go" mod verify >>/tmp/lsmq-interop-go-download.log 2>&1; then
     tail -20 /tmp/lsmq-interop-go-download.log
-    echo "FAIL setup: go mod download/verify"
-    echo "0 passed, ${#scenarios[@]} failed"
-    exit 1
+    interop_setup_failed "go mod download/verify"
 fi
 if ! "$go" build -o bin/interop . 2>/tmp/lsmq-interop-go-build.log; then
     cat /tmp/lsmq-interop-go-build.log
-    echo "FAIL setup: go build"
-    echo "0 passed, ${#scenarios[@]} failed"
-    exit 1
+    interop_setup_failed "go build"
 fi
 echo "built $here/bin/interop in $((SECONDS - t0)) s"
 if ! "$here/bin/interop" -namesrv "$ns" -wait-ready "${LSMQ_INTEROP_WAIT_READY:-50}s" 2>/dev/null; then
-    echo "0 passed, ${#scenarios[@]} failed"
-    exit 1
+    interop_nothing_ran
 fi
 
-passed=0
-failed=0
-failures=()
 for s in "${scenarios[@]}"; do
     t=$SECONDS
     out="$(timeout -k 5 $((timeout_s + 20)) "$here/bin/interop" -namesrv "$ns" -scenario "$s" \
         -timeout "${timeout_s}s" "${verbose[@]}" 2>&1)"
-    rc=$?
-    # the client library may still print to stderr: keep our own lines only
-    grep -E '^(PASS |FAIL |  \[)' <<<"$out"
-    if [[ $rc -eq 0 ]] && grep -q "^PASS $s " <<<"$out"; then
-        passed=$((passed + 1))
-    else
-        grep -q "^FAIL $s " <<<"$out" || echo "FAIL $s $((SECONDS - t))s: exit status $rc without a verdict"
-        failed=$((failed + 1))
-        failures+=("$s")
-    fi
+    interop_judge "$s" $? "$out" "$t"
 done
-[[ $failed -gt 0 ]] && echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+interop_summary

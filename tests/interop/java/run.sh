@@ -20,19 +20,9 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-ns="${1:-}"
-if [[ -z "$ns" || "$ns" == "-h" || "$ns" == "--help" ]]; then
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-fi
-shift
-if [[ "$ns" == "-" ]]; then
-    ns="${NAMESRV_ADDR:?NAMESRV_ADDR is not set}"
-fi
-scenarios=("$@")
-if [[ ${#scenarios[@]} -eq 0 ]]; then
-    scenarios=(produce-consume clustering offset-resume retry batch reset-by-time)
-fi
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+interop_args "$0" produce-consume clustering offset-resume retry batch reset-by-time -- "$@"
 read -r -a clients <<<"${LSMQ_INTEROP_CLIENTS:-4.9.8 5.3.3}"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-60}"
 ready_s="${LSMQ_INTEROP_WAIT_READY:-50}"
@@ -75,9 +65,6 @@ run_one() {
         -jar "$here/target/rmq-$1/lsmq-interop-$1.jar" "$ns" "$2" >"$3" 2>&1
 }
 
-passed=0
-failed=0
-failures=()
 built=()
 for v in "${clients[@]}"; do
     if build "$v"; then
@@ -111,19 +98,14 @@ for v in "${built[@]}"; do
         rc=$?
         if [[ $rc -eq 0 ]] && grep -q "^PASS $s " "$out"; then
             grep "^PASS " "$out"
-            passed=$((passed + 1))
+            interop_passed
         else
             # show the scenario's own lines, not the client library's noise
             grep -E '^(  \[|PASS |FAIL |RESULT |    at |Exception|Caused by)' "$out" | grep -v '^  \[.*\] ok ' | tail -40
             grep -q "^FAIL " "$out" || echo "FAIL $s client=$v $((SECONDS - t0))s: exit code $rc, no verdict (see $out)"
-            failed=$((failed + 1))
-            failures+=("$s:$v")
+            interop_failed "$s:$v"
         fi
     done
 done
 
-if [[ $failed -gt 0 ]]; then
-    echo "failed: ${failures[*]} (full output under $logdir)"
-fi
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+interop_summary "(full output under $logdir)"

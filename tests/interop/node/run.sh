@@ -26,68 +26,38 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-ns="${1:-}"
-if [[ -z "$ns" || "$ns" == "-h" || "$ns" == "--help" ]]; then
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-fi
-shift
-if [[ "$ns" == "-" ]]; then
-    ns="${NAMESRV_ADDR:?NAMESRV_ADDR is not set}"
-fi
-scenarios=("$@")
-if [[ ${#scenarios[@]} -eq 0 ]]; then
-    scenarios=(produce-consume clustering offset-resume retry reset-by-time)
-fi
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+interop_args "$0" produce-consume clustering offset-resume retry reset-by-time -- "$@"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-58}"
-
-setup_fail() {
-    echo "FAIL setup: $1"
-    echo "0 passed, ${#scenarios[@]} failed"
-    exit 1
-}
 
 cd "$here" || exit 2
 t0=$SECONDS
 if ! npm ci --prefer-offline --no-audit --no-fund >/tmp/lsmq-interop-npm.log 2>&1; then
     tail -20 /tmp/lsmq-interop-npm.log
-    setup_fail "npm ci"
+    interop_setup_failed "npm ci"
 fi
 echo "npm ci done in $((SECONDS - t0)) s"
 v="$(node -p 'require("ali-ons/package.json").version' 2>/dev/null)"
-[[ "$v" == "3.12.0" ]] || setup_fail "ali-ons in node_modules is '$v', expected 3.12.0"
+[[ "$v" == "3.12.0" ]] || interop_setup_failed "ali-ons in node_modules is '$v', expected 3.12.0"
 
 if [[ -z "${LSMQ_CREATE_TOPIC_CMD:-}" ]]; then
     gohere="$here/../go"
     if ! (cd "$gohere" && go build -o bin/interop .) >/tmp/lsmq-interop-go-helper.log 2>&1; then
         cat /tmp/lsmq-interop-go-helper.log
-        setup_fail "LSMQ_CREATE_TOPIC_CMD is not set and the Go helper does not build"
+        interop_setup_failed "LSMQ_CREATE_TOPIC_CMD is not set and the Go helper does not build"
     fi
     export LSMQ_CREATE_TOPIC_CMD="$gohere/bin/interop -namesrv {namesrv} -create-topic {topic}"
     if ! "$gohere/bin/interop" -namesrv "$ns" -wait-ready "${LSMQ_INTEROP_WAIT_READY:-50}s" 2>/dev/null; then
-        echo "0 passed, ${#scenarios[@]} failed"
-        exit 1
+        interop_nothing_ran
     fi
 fi
 echo "topic creation: $LSMQ_CREATE_TOPIC_CMD"
 
-passed=0
-failed=0
-failures=()
 for s in "${scenarios[@]}"; do
     t=$SECONDS
     out="$(NAMESRV="$ns" LSMQ_INTEROP_TIMEOUT="$timeout_s" timeout -k 5 $((timeout_s + 20)) \
         node "$here/interop.js" "$s" 2>&1)"
-    rc=$?
-    grep -E '^(PASS |FAIL |  \[)' <<<"$out"
-    if [[ $rc -eq 0 ]] && grep -q "^PASS $s " <<<"$out"; then
-        passed=$((passed + 1))
-    else
-        grep -q "^FAIL $s " <<<"$out" || { tail -20 <<<"$out"; echo "FAIL $s $((SECONDS - t))s: exit status $rc without a verdict"; }
-        failed=$((failed + 1))
-        failures+=("$s")
-    fi
+    interop_judge "$s" $? "$out" "$t"
 done
-[[ $failed -gt 0 ]] && echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+interop_summary

@@ -4,8 +4,9 @@
 #
 #   tests/interop/upstream/with-upstream.sh COMMAND [ARG...]
 #
-# COMMAND sees NAMESRV_ADDR (127.0.0.1:NAMESRV_PORT) and BROKER_ADDR (127.0.0.1:BROKER_PORT)
-# in its environment. Example:
+# COMMAND sees NAMESRV_ADDR (127.0.0.1:NAMESRV_PORT), BROKER_ADDR (127.0.0.1:BROKER_PORT),
+# UPSTREAM_VERSION and UPSTREAM_WORK (the work dir, kept when COMMAND fails) in its
+# environment. Example:
 #   tests/interop/upstream/with-upstream.sh bash -c 'tests/interop/go/run.sh "$NAMESRV_ADDR"'
 #
 # Environment:
@@ -24,7 +25,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 if [[ $# -eq 0 || "$1" == "-h" || "$1" == "--help" ]]; then
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 version="${UPSTREAM_VERSION:-5.4.0}"
@@ -156,7 +157,8 @@ sleep 2 # the broker registers with the name server right after "boot success"
 say "broker $version up on 127.0.0.1:$broker_port in $((SECONDS - t)) s"
 
 t=$SECONDS
-NAMESRV_ADDR="127.0.0.1:$ns_port" BROKER_ADDR="127.0.0.1:$broker_port" UPSTREAM_VERSION="$version" "$@"
+NAMESRV_ADDR="127.0.0.1:$ns_port" BROKER_ADDR="127.0.0.1:$broker_port" UPSTREAM_VERSION="$version" \
+    UPSTREAM_WORK="$work" "$@"
 rc=$?
 say "command finished in $((SECONDS - t)) s with status $rc"
 stop_all
