@@ -29,6 +29,7 @@ struct broker {
     broker_pull *pull;
     broker_locks *locks;
     broker_registrar *registrar;
+    broker_meta *meta;
     uint64_t topics_register_gen; /* loop thread */
     uint64_t registered_gen;      /* loop thread */
     register_waiter *waiters;
@@ -86,6 +87,7 @@ const proto_host *broker_store_host(broker *b) { return &b->store_host; }
 broker_clients *broker_clients_state(broker *b) { return b->clients; }
 broker_pull *broker_pull_state(broker *b) { return b->pull; }
 broker_locks *broker_locks_state(broker *b) { return b->locks; }
+broker_meta *broker_meta_state(broker *b) { return b->meta; }
 
 int broker_store_error_code(int err)
 {
@@ -101,11 +103,18 @@ int broker_store_error_code(int err)
     }
 }
 
-int broker_topic_ensure(broker *b, const char *topic, uint32_t queues, uint32_t perm,
-                        engine_topic_config *out)
+void broker__topics_changed(broker *b, bool created)
+{
+    uint64_t gen = broker_register_now(b);
+    if (created && gen > b->topics_register_gen)
+        b->topics_register_gen = gen;
+}
+
+/* At start-up, before the loop runs: create a missing topic and wait for it. */
+static int ensure_at_start(broker *b, const char *topic, uint32_t queues, uint32_t perm)
 {
     engine_topic_config tc;
-    if (engine_topic_get(b->e, topic, strlen(topic), out ? out : &tc) == 0)
+    if (engine_topic_get(b->e, topic, strlen(topic), &tc) == 0)
         return 0;
     memset(&tc, 0, sizeof tc);
     if (strlen(topic) >= sizeof tc.name)
@@ -113,19 +122,19 @@ int broker_topic_ensure(broker *b, const char *topic, uint32_t queues, uint32_t 
     strcpy(tc.name, topic);
     tc.read_queue_nums = tc.write_queue_nums = queues;
     tc.perm = perm;
-    int rc = engine_topic_put(b->e, &tc, out);
-    if (rc == 0) {
+    int rc = engine_topic_put(b->e, &tc, NULL);
+    if (rc == 0)
         lsmq_log("broker: created topic %s (%u queues, perm %u)", topic, queues, perm);
-        uint64_t gen = broker_register_now(b);
-        if (gen > b->topics_register_gen)
-            b->topics_register_gen = gen;
-    }
     return rc;
 }
 
-int broker_topic_get_or_create(broker *b, const char *topic, const char *default_topic,
-                               uint32_t queue_nums, engine_topic_config *out)
+int broker_topic_get_or_create_for(broker *b, conn *c, const proto_cmd *req, const char *topic,
+                                   const char *default_topic, uint32_t queue_nums,
+                                   engine_topic_config *out)
 {
+    int rc = broker_topic_wait_for(b, c, req, topic);
+    if (rc != 0)
+        return rc;
     if (engine_topic_get(b->e, topic, strlen(topic), out) == 0)
         return 0;
     if (!default_topic || !*default_topic)
@@ -141,7 +150,8 @@ int broker_topic_get_or_create(broker *b, const char *topic, const char *default
     uint32_t queues = queue_nums < def.write_queue_nums ? queue_nums : def.write_queue_nums;
     if (queues == 0)
         queues = 1;
-    return broker_topic_ensure(b, topic, queues, perm & ~(uint32_t)ENGINE_PERM_INHERIT, out);
+    return broker_topic_ensure_for(b, c, req, topic, queues,
+                                   perm & ~(uint32_t)ENGINE_PERM_INHERIT, out);
 }
 
 /* Topics every broker has (a subset of what the Java broker creates, §6.1). */
@@ -150,16 +160,15 @@ static int create_system_topics(broker *b)
     int rc = 0;
     uint32_t rw = ENGINE_PERM_READ | ENGINE_PERM_WRITE, rwi = rw | ENGINE_PERM_INHERIT;
     if (b->cfg.auto_create_topic_enable)
-        rc = broker_topic_ensure(b, BROKER_DEFAULT_TOPIC, b->cfg.default_topic_queue_nums, rwi,
-                                 NULL);
+        rc = ensure_at_start(b, BROKER_DEFAULT_TOPIC, b->cfg.default_topic_queue_nums, rwi);
     if (rc == 0)
-        rc = broker_topic_ensure(b, "SELF_TEST_TOPIC", 1, rw, NULL);
+        rc = ensure_at_start(b, "SELF_TEST_TOPIC", 1, rw);
     if (rc == 0)
-        rc = broker_topic_ensure(b, "OFFSET_MOVED_EVENT", 1, rw, NULL);
+        rc = ensure_at_start(b, "OFFSET_MOVED_EVENT", 1, rw);
     if (rc == 0)
-        rc = broker_topic_ensure(b, b->cfg.broker_cluster_name, 16, rwi, NULL);
+        rc = ensure_at_start(b, b->cfg.broker_cluster_name, 16, rwi);
     if (rc == 0)
-        rc = broker_topic_ensure(b, b->cfg.broker_name, 1, rwi, NULL);
+        rc = ensure_at_start(b, b->cfg.broker_name, 1, rwi);
     return rc;
 }
 
@@ -205,6 +214,7 @@ int broker_create(const broker_config *cfg, server *srv, broker **out, char *err
     b->clients = broker_clients_create(b);
     b->pull = broker_pull_create(b);
     b->locks = broker_locks_create(b);
+    b->meta = broker_meta_create(b);
     broker_send_register(b);
     broker_pull_register(b);
     broker_offsets_register(b);
@@ -227,6 +237,7 @@ void broker_destroy(broker *b)
     engine_close(b->e);
     b->e = NULL;
     server_run_posted(b->srv);
+    broker_meta_destroy(b->meta);
     run_waiters(b, UINT64_MAX); /* answer what still waited for a registration */
     broker_pull_destroy(b->pull);
     broker_locks_destroy(b->locks);

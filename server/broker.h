@@ -109,16 +109,53 @@ void broker_admin_register(broker *b);
 /* ---- Shared services ---- */
 
 /*
+ * Configs written from handlers without blocking the loop (broker_meta.c).
+ * The *_for calls take the request being handled. When they return
+ * BROKER_DEFERRED, a write went to the store's writer (or one of the same
+ * name was already on its way) and the request was kept: the handler must
+ * return at once without answering, and the request is dispatched again,
+ * from the start, once the write has landed.
+ */
+#define BROKER_DEFERRED (-29000)
+
+/*
  * Find a topic; when absent and `default_topic` is an inheritable topic (or
  * TBW102 with autoCreateTopicEnable), create it with min(queue_nums, default's
- * write queues) queues and register the broker with the name servers at once.
- * Returns 0 and fills *out, or LSMQ_ENOTFOUND.
+ * write queues) queues; the broker registers with the name servers once it
+ * is stored. Returns 0 and fills *out, BROKER_DEFERRED, LSMQ_ENOTFOUND, or
+ * the error of a creation that failed.
  */
-int broker_topic_get_or_create(broker *b, const char *topic, const char *default_topic,
-                               uint32_t queue_nums, engine_topic_config *out);
-/* Create the topic if missing with the given queues and perm; 0 or an error. */
-int broker_topic_ensure(broker *b, const char *topic, uint32_t queues, uint32_t perm,
-                        engine_topic_config *out);
+int broker_topic_get_or_create_for(broker *b, conn *c, const proto_cmd *req, const char *topic,
+                                   const char *default_topic, uint32_t queue_nums,
+                                   engine_topic_config *out);
+/* BROKER_DEFERRED when a write of the topic's config is on its way: req
+ * then runs after the requests already waiting for it, in order. Else 0. */
+int broker_topic_wait_for(broker *b, conn *c, const proto_cmd *req, const char *topic);
+/* Create the topic if missing with the given queues and perm: 0 (*out
+ * filled, out may be NULL), BROKER_DEFERRED, or an error. */
+int broker_topic_ensure_for(broker *b, conn *c, const proto_cmd *req, const char *topic,
+                            uint32_t queues, uint32_t perm, engine_topic_config *out);
+/* Store tc (create or update), or delete a topic: BROKER_DEFERRED, and when
+ * the request runs again, the write's outcome (a delete of a missing topic
+ * gives LSMQ_ENOTFOUND). */
+int broker_topic_update_for(broker *b, conn *c, const proto_cmd *req,
+                            const engine_topic_config *tc);
+int broker_topic_delete_for(broker *b, conn *c, const proto_cmd *req, const char *topic);
+/* Subscription group configs (JSON text), the same way. create_for is the
+ * auto-creation of a missing group: when it failed, the request sees the error. */
+int broker_group_create_for(broker *b, conn *c, const proto_cmd *req, const char *group,
+                            const char *json, size_t json_len);
+int broker_group_update_for(broker *b, conn *c, const proto_cmd *req, const char *group,
+                            const char *json, size_t json_len);
+int broker_group_delete_for(broker *b, conn *c, const proto_cmd *req, const char *group);
+
+typedef struct broker_meta broker_meta;
+broker_meta *broker_meta_create(broker *b);
+void broker_meta_destroy(broker_meta *m);
+broker_meta *broker_meta_state(broker *b);
+/* A topic config was stored or deleted: register with the name servers now;
+ * `created` makes later send answers wait for that registration. */
+void broker__topics_changed(broker *b, bool created);
 
 /* Wake the pulls parked on (topic, queue): called after a commit to that
  * queue. Loop thread only. */

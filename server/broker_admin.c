@@ -151,7 +151,9 @@ static void on_update_topic(server *s, conn *c, proto_cmd *req, void *ctx)
     const char *topic = checked_topic(b, c, req);
     if (!topic || topic_from_header(c, req, topic, &tc) != 0)
         return;
-    int rc = engine_topic_put(broker_engine(b), &tc, NULL);
+    int rc = broker_topic_update_for(b, c, req, &tc);
+    if (rc == BROKER_DEFERRED)
+        return; /* runs again once written */
     if (rc != 0) {
         conn_reply_code(c, req->opaque,
                         rc == LSMQ_EINVAL || rc == LSMQ_ETOOBIG ? RS_INVALID_PARAMETER
@@ -161,8 +163,6 @@ static void on_update_topic(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     lsmq_log("broker: topic %s set to %u/%u queues, perm %u (asked by %s)", topic,
              tc.read_queue_nums, tc.write_queue_nums, tc.perm, conn_peer(c));
-    broker_stats_config_changed(b);
-    broker_register_now(b);
     conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 
@@ -173,16 +173,15 @@ static void on_delete_topic(server *s, conn *c, proto_cmd *req, void *ctx)
     const char *topic = checked_topic(b, c, req);
     if (!topic)
         return;
-    int rc = engine_topic_delete(broker_engine(b), topic, strlen(topic));
+    int rc = broker_topic_delete_for(b, c, req, topic);
+    if (rc == BROKER_DEFERRED)
+        return; /* runs again once written */
     if (rc != 0 && rc != LSMQ_ENOTFOUND) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
         return;
     }
-    if (rc == 0) {
+    if (rc == 0)
         lsmq_log("broker: topic %s deleted (asked by %s)", topic, conn_peer(c));
-        broker_stats_config_changed(b);
-        broker_register_now(b);
-    }
     conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 

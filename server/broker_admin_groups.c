@@ -28,9 +28,12 @@ static void on_update_group(server *s, conn *c, proto_cmd *req, void *ctx)
         json_decref(cfg);
         return;
     }
-    lsmq_log("broker: update subscription group %s from %s", name, conn_peer(c));
-    int rc = broker_group_put(b, cfg);
-    json_decref(cfg);
+    int rc = broker_group_update_from(b, c, req, cfg);
+    if (rc == 0)
+        lsmq_log("broker: updated subscription group %s (asked by %s)", name, conn_peer(c));
+    json_decref(cfg); /* name points into it */
+    if (rc == BROKER_DEFERRED)
+        return; /* runs again once written */
     if (rc != 0) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
         return;
@@ -110,15 +113,15 @@ static void on_delete_group(server *s, conn *c, proto_cmd *req, void *ctx)
     const char *group = broker_require(c, req, "groupName");
     if (!group)
         return;
-    int rc = engine_group_delete(broker_engine(b), group, strlen(group));
+    int rc = broker_group_delete_for(b, c, req, group);
+    if (rc == BROKER_DEFERRED)
+        return; /* runs again once written */
     if (rc != 0 && rc != LSMQ_ENOTFOUND) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
         return;
     }
-    if (rc == 0) {
-        broker_stats_config_changed(b);
+    if (rc == 0)
         lsmq_log("broker: deleted subscription group %s (asked by %s)", group, conn_peer(c));
-    }
     conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 

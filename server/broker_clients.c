@@ -493,27 +493,31 @@ static bool subscribes_order_topic(broker *b, json_t *set)
     return false;
 }
 
-/* %RETRY%<group> with the group's retryQueueNums queues, perm RW (§6.7). */
-static void ensure_retry_topic(broker *b, const broker_group_config *gc, json_t *subs)
+/*
+ * %RETRY%<group> with the group's retryQueueNums queues, perm RW (§6.7).
+ * BROKER_DEFERRED when the heartbeat waits for that topic to be written.
+ */
+static int ensure_retry_topic(broker *b, conn *c, const proto_cmd *req,
+                              const broker_group_config *gc, json_t *subs)
 {
     if (gc->retry_queue_nums <= 0)
-        return;
+        return 0;
     char topic[PROTO_TOPIC_MAX + 1];
     int n = snprintf(topic, sizeof topic, "%s%s", BROKER_RETRY_PREFIX, gc->name);
     if (n < 0 || (size_t)n >= sizeof topic)
-        return;
+        return 0;
     engine_topic_config tc;
-    int rc = broker_topic_ensure(b, topic, (uint32_t)gc->retry_queue_nums,
-                                 ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc);
-    if (rc != 0) {
-        lsmq_log("broker: cannot create %s: %s", topic, lsmq_strerror(rc));
-        return;
-    }
-    if (!tc.order && subscribes_order_topic(b, subs)) {
+    int rc = broker_topic_ensure_for(b, c, req, topic, (uint32_t)gc->retry_queue_nums,
+                                     ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc);
+    if (rc == 0 && !tc.order && subscribes_order_topic(b, subs)) {
         tc.order = 1;
-        if (engine_topic_put(broker_engine(b), &tc, NULL) == 0)
-            broker_register_now(b);
+        rc = broker_topic_update_for(b, c, req, &tc);
     }
+    if (rc == BROKER_DEFERRED)
+        return rc;
+    if (rc != 0)
+        lsmq_log("broker: cannot create or update %s: %s", topic, lsmq_strerror(rc));
+    return 0;
 }
 
 static void copy_enum(char *dst, size_t cap, json_t *o, const char *key)
@@ -523,17 +527,26 @@ static void copy_enum(char *dst, size_t cap, json_t *o, const char *key)
         copy_str(dst, cap, v);
 }
 
-/* One ConsumerData of a heartbeat (§3.2 step 1). */
-static void heartbeat_consumer(broker_clients *bc, const member_info *mi, json_t *cd)
+/*
+ * One ConsumerData of a heartbeat (§3.2 step 1). BROKER_DEFERRED when the
+ * heartbeat waits for its group or retry topic to be written; it runs again
+ * from the start then, and what this call did before is done again alike.
+ */
+static int heartbeat_consumer(broker_clients *bc, conn *c, const proto_cmd *req,
+                              const member_info *mi, json_t *cd)
 {
     const char *group = json_string_value(json_object_get(cd, "groupName"));
     if (!group || !*group)
-        return;
+        return 0;
     broker_group_config gc;
-    if (broker_group_find(bc->b, group, true, &gc) != 0)
-        return; /* unknown group and no auto-create: skip it, as 5.x does */
+    int rc = broker_group_find_for(bc->b, c, req, group, &gc);
+    if (rc == BROKER_DEFERRED)
+        return rc;
+    if (rc != 0)
+        return 0; /* unknown group and no auto-create: skip it, as 5.x does */
     json_t *subs = json_object_get(cd, "subscriptionDataSet");
-    ensure_retry_topic(bc->b, &gc, subs);
+    if (ensure_retry_topic(bc->b, c, req, &gc, subs) == BROKER_DEFERRED)
+        return BROKER_DEFERRED;
     consumer_group *g = consumer_get(bc, group);
     bool changed = member_upsert(&g->members, mi);
     if (changed)
@@ -546,6 +559,7 @@ static void heartbeat_consumer(broker_clients *bc, const member_info *mi, json_t
     g->notify = gc.notify_ids_changed;
     if (changed)
         notify_group(bc, g);
+    return 0;
 }
 
 static void heartbeat_producer(broker_clients *bc, const member_info *mi, json_t *pd)
@@ -575,9 +589,14 @@ static void on_heart_beat(server *s, conn *c, proto_cmd *req, void *ctx)
     size_t i;
     json_t *d;
     json_t *consumers = json_object_get(hb, "consumerDataSet");
-    if (json_is_array(consumers))
-        json_array_foreach(consumers, i, d)
-            heartbeat_consumer(bc, &mi, d);
+    if (json_is_array(consumers)) {
+        json_array_foreach(consumers, i, d) {
+            if (heartbeat_consumer(bc, c, req, &mi, d) == BROKER_DEFERRED) {
+                json_decref(hb);
+                return;
+            }
+        }
+    }
     json_t *producers = json_object_get(hb, "producerDataSet");
     if (json_is_array(producers))
         json_array_foreach(producers, i, d)
@@ -614,9 +633,7 @@ static void on_get_consumer_list(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     consumer_group *g = consumer_find(bc, group);
     if (!g || !g->members) {
-        char remark[400];
-        snprintf(remark, sizeof remark, "no consumer for this group, %s", group);
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR, "no consumer for this group, %s", group);
         return;
     }
     json_t *ids = json_array();
@@ -635,9 +652,8 @@ static void on_get_consumer_connections(server *s, conn *c, proto_cmd *req, void
         return;
     consumer_group *g = consumer_find(bc, group);
     if (!g || !g->members) {
-        char remark[400];
-        snprintf(remark, sizeof remark, "the consumer group[%s] not online", group);
-        conn_reply_code(c, req->opaque, RS_CONSUMER_NOT_ONLINE, remark);
+        broker_reply_codef(c, req->opaque, RS_CONSUMER_NOT_ONLINE,
+                           "the consumer group[%s] not online", group);
         return;
     }
     json_t *body = json_object();
@@ -663,9 +679,8 @@ static void on_get_producer_connections(server *s, conn *c, proto_cmd *req, void
         return;
     producer_group *g = producer_find(bc, group);
     if (!g || !g->members) {
-        char remark[400];
-        snprintf(remark, sizeof remark, "the producer group[%s] not exist", group);
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR, "the producer group[%s] not exist",
+                           group);
         return;
     }
     json_t *body = json_object();

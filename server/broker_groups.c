@@ -79,21 +79,8 @@ static void group_from_json(const char *name, const char *text, size_t len,
     json_decref(o);
 }
 
-/* Store the JSON object o as group `name`'s config. */
-static int group_store(broker *b, const char *name, json_t *o)
-{
-    size_t n = 0;
-    char *text = broker_json_dump(o, &n);
-    if (!text)
-        abort();
-    int rc = engine_group_put(broker_engine(b), name, strlen(name), text, n);
-    free(text);
-    if (rc == 0)
-        broker_stats_config_changed(b);
-    return rc;
-}
-
-int broker_group_find(broker *b, const char *group, bool auto_create, broker_group_config *out)
+int broker_group_find_for(broker *b, conn *c, const proto_cmd *req, const char *group,
+                          broker_group_config *out)
 {
     engine *e = broker_engine(b);
     if (!group || !*group || !e)
@@ -108,21 +95,22 @@ int broker_group_find(broker *b, const char *group, bool auto_create, broker_gro
     }
     if (rc != LSMQ_ENOTFOUND)
         return rc;
-    if (!auto_create || !broker_cfg(b)->auto_create_subscription_group)
+    if (!broker_cfg(b)->auto_create_subscription_group)
         return LSMQ_ENOTFOUND;
     json_t *o = group_defaults(group);
-    rc = group_store(b, group, o);
+    size_t n = 0;
+    char *json = broker_json_dump(o, &n);
     json_decref(o);
-    if (rc != 0) {
+    if (!json)
+        abort();
+    rc = broker_group_create_for(b, c, req, group, json, n);
+    free(json);
+    if (rc != 0 && rc != BROKER_DEFERRED)
         lsmq_log("broker: cannot create subscription group %s: %s", group, lsmq_strerror(rc));
-        return rc;
-    }
-    lsmq_log("broker: created subscription group %s", group);
-    group_from_json(group, "{}", 2, out);
-    return 0;
+    return rc;
 }
 
-int broker_group_put(broker *b, json_t *cfg)
+int broker_group_update_from(broker *b, conn *c, const proto_cmd *req, json_t *cfg)
 {
     const char *name = json_string_value(json_object_get(cfg, "groupName"));
     if (!json_is_object(cfg) || broker_group_name_error(name))
@@ -130,7 +118,13 @@ int broker_group_put(broker *b, json_t *cfg)
     json_t *defaults = group_defaults(name);
     json_object_update_missing(cfg, defaults);
     json_decref(defaults);
-    return group_store(b, name, cfg);
+    size_t n = 0;
+    char *json = broker_json_dump(cfg, &n);
+    if (!json)
+        abort();
+    int rc = broker_group_update_for(b, c, req, name, json, n);
+    free(json);
+    return rc;
 }
 
 int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx)

@@ -43,19 +43,20 @@ typedef struct broker_group_config {
 const char *broker_group_name_error(const char *name);
 
 /*
- * The stored config of `group`. When there is none and `auto_create` is set
- * and the broker has autoCreateSubscriptionGroup, store one with the
- * defaults first (this waits for the writer). Returns 0, LSMQ_ENOTFOUND, or
- * a store error.
+ * The stored config of `group` for the request being handled. When there is
+ * none and the broker has autoCreateSubscriptionGroup, one with the defaults
+ * is written first, without blocking: BROKER_DEFERRED (broker.h). Returns 0,
+ * BROKER_DEFERRED, LSMQ_ENOTFOUND, or a store error.
  */
-int broker_group_find(broker *b, const char *group, bool auto_create, broker_group_config *out);
+int broker_group_find_for(broker *b, conn *c, const proto_cmd *req, const char *group,
+                          broker_group_config *out);
 
 /*
  * Store a SubscriptionGroupConfig object as an admin sent it (its groupName
- * must be valid); fields it lacks are added with the defaults. Returns 0,
- * LSMQ_EINVAL, or a store error.
+ * must be valid); fields it lacks are added with the defaults. BROKER_DEFERRED,
+ * then the write's outcome when the request runs again, or LSMQ_EINVAL.
  */
-int broker_group_put(broker *b, json_t *cfg);
+int broker_group_update_from(broker *b, conn *c, const proto_cmd *req, json_t *cfg);
 
 /*
  * Call fn for every stored group config (name and JSON, views valid during
@@ -146,6 +147,9 @@ void broker_text_add_json(broker_text *t, const json_t *v);
 
 /* Reply SUCCESS with a JSON body (v released). */
 void broker_reply_json(conn *c, int32_t opaque, json_t *v);
+/* Reply `code` with a printf-formatted remark. */
+void broker_reply_codef(conn *c, int32_t opaque, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The text of a mandatory header field, or NULL after replying SYSTEM_ERROR
  * "the custom field <name> is null" as a Java broker does. */
 const char *broker_require(conn *c, const proto_cmd *req, const char *name);

@@ -4,6 +4,7 @@
  * them (REMOTING.md §5.1); maps keyed by MessageQueue objects are not JSON
  * at all, so those are assembled as text around jansson-written pieces.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,16 @@ void broker_reply_json(conn *c, int32_t opaque, json_t *v)
     if (!text)
         abort();
     conn_reply_owned(c, opaque, proto_cmd_response(RS_SUCCESS, opaque, NULL), text, n);
+}
+
+void broker_reply_codef(conn *c, int32_t opaque, int32_t code, const char *fmt, ...)
+{
+    char remark[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof remark, fmt, ap);
+    va_end(ap);
+    conn_reply_code(c, opaque, code, remark);
 }
 
 /* The header readers of broker_hdr.c, answering SYSTEM_ERROR with their remark. */

@@ -378,7 +378,7 @@ static int check_body(broker *b, size_t body_len, size_t props_len, char *remark
  * A retry send past maxReconsumeTimes goes to the group's dead-letter
  * topic, queue 0 (5.x handleRetryAndDLQ). Rewrites h->topic and queue_id.
  */
-static int divert_to_dlq(broker *b, send_hdr *h, char *remark)
+static int divert_to_dlq(broker *b, conn *c, const proto_cmd *req, send_hdr *h, char *remark)
 {
     if (!h->retry || h->reconsume_times <= h->max_reconsume_times)
         return 0;
@@ -386,7 +386,10 @@ static int divert_to_dlq(broker *b, send_hdr *h, char *remark)
     char dlq[PROTO_TOPIC_MAX + 2];
     snprintf(dlq, sizeof dlq, "%s%s", BROKER_DLQ_PREFIX, group);
     engine_topic_config tc;
-    if (broker_topic_ensure(b, dlq, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc) != 0) {
+    int rc = broker_topic_ensure_for(b, c, req, dlq, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc);
+    if (rc == BROKER_DEFERRED)
+        return rc;
+    if (rc != 0) {
         snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!", dlq);
         return RS_SYSTEM_ERROR;
     }
@@ -397,12 +400,16 @@ static int divert_to_dlq(broker *b, send_hdr *h, char *remark)
 }
 
 /* Find or auto-create the topic; retry topics fall back to one queue. */
-static int resolve_topic(broker *b, const send_hdr *h, engine_topic_config *tc, char *remark)
+static int resolve_topic(broker *b, conn *c, const proto_cmd *req, const send_hdr *h,
+                         engine_topic_config *tc, char *remark)
 {
     uint32_t want = h->default_queue_nums > 0 ? (uint32_t)h->default_queue_nums : 1;
-    int rc = broker_topic_get_or_create(b, h->topic, h->default_topic, want, tc);
-    if (rc != 0 && h->retry)
-        rc = broker_topic_ensure(b, h->topic, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE, tc);
+    int rc = broker_topic_get_or_create_for(b, c, req, h->topic, h->default_topic, want, tc);
+    if (rc != 0 && rc != BROKER_DEFERRED && h->retry)
+        rc = broker_topic_ensure_for(b, c, req, h->topic, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE,
+                                     tc);
+    if (rc == BROKER_DEFERRED)
+        return rc;
     if (rc != 0) {
         snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!",
                  h->topic);
@@ -653,7 +660,7 @@ static int prepare_batch(broker *b, const send_hdr *h, const proto_cmd *req,
 /* ------------------------------------------------------------------ */
 
 /* Everything that can be refused before the topic is looked up. */
-static int precheck(broker *b, send_hdr *h, const proto_cmd *req, char *remark)
+static int precheck(broker *b, conn *c, send_hdr *h, const proto_cmd *req, char *remark)
 {
     int code = check_topic_name(h, remark);
     if (code == 0 && h->batch && h->retry) {
@@ -672,7 +679,7 @@ static int precheck(broker *b, send_hdr *h, const proto_cmd *req, char *remark)
     if (code == 0)
         code = check_transaction(b, h, remark);
     if (code == 0)
-        code = divert_to_dlq(b, h, remark);
+        code = divert_to_dlq(b, c, req, h, remark);
     return code;
 }
 
@@ -707,9 +714,11 @@ static void send_handler(server *s, conn *c, proto_cmd *req, void *ctx)
     uint32_t queue = 0;
     int code = parse_header(req, &h, remark);
     if (code == 0)
-        code = precheck(b, &h, req, remark);
+        code = precheck(b, c, &h, req, remark);
     if (code == 0)
-        code = resolve_topic(b, &h, &tc, remark);
+        code = resolve_topic(b, c, req, &h, &tc, remark);
+    if (code == BROKER_DEFERRED)
+        return; /* runs again once the topic is stored */
     if (code == 0)
         code = pick_queue(&h, &tc, c, &queue, remark);
     if (code != 0)

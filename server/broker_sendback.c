@@ -12,7 +12,6 @@
  * to the loop, which answers the consumer and wakes pulls parked on the
  * target queue.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,19 +44,6 @@ typedef struct sendback_job {
     char error[128];
     char topic[PROTO_TOPIC_MAX + 1];
 } sendback_job;
-
-static void reply_remarkf(conn *c, int32_t opaque, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void reply_remarkf(conn *c, int32_t opaque, int32_t code, const char *fmt, ...)
-{
-    char remark[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(remark, sizeof remark, fmt, ap);
-    va_end(ap);
-    conn_reply_code(c, opaque, code, remark);
-}
 
 static int parse_request(conn *c, const proto_cmd *req, sendback_req *out)
 {
@@ -142,24 +128,30 @@ static char *build_props(const proto_record *old, const char *origin_msgid, uint
 
 /*
  * Ensure a retry or dead-letter topic of the group exists with `queues`
- * queues and is writable; on failure reply and return -1.
+ * queues and is writable. Returns -1 when the request is done: answered
+ * with an error, or kept until the topic is stored (it runs again then).
  */
-static int ensure_topic(broker *b, conn *c, int32_t opaque, const char *prefix,
+static int ensure_topic(broker *b, conn *c, const proto_cmd *req, const char *prefix,
                         const char *group, uint32_t queues, char *topic,
                         engine_topic_config *tc)
 {
+    int32_t opaque = req->opaque;
     int n = snprintf(topic, PROTO_TOPIC_MAX + 1, "%s%s", prefix, group);
     if (n < 0 || n > PROTO_TOPIC_MAX) {
-        reply_remarkf(c, opaque, RS_SYSTEM_ERROR, "the group name is too long for topic %s%.32s...",
+        broker_reply_codef(c, opaque, RS_SYSTEM_ERROR, "the group name is too long for topic %s%.32s...",
                       prefix, group);
         return -1;
     }
-    if (broker_topic_ensure(b, topic, queues, ENGINE_PERM_READ | ENGINE_PERM_WRITE, tc) != 0) {
-        reply_remarkf(c, opaque, RS_SYSTEM_ERROR, "topic[%s] not exist", topic);
+    int rc = broker_topic_ensure_for(b, c, req, topic, queues,
+                                     ENGINE_PERM_READ | ENGINE_PERM_WRITE, tc);
+    if (rc == BROKER_DEFERRED)
+        return -1;
+    if (rc != 0) {
+        broker_reply_codef(c, opaque, RS_SYSTEM_ERROR, "topic[%s] not exist", topic);
         return -1;
     }
     if (!(tc->perm & ENGINE_PERM_WRITE)) {
-        reply_remarkf(c, opaque, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+        broker_reply_codef(c, opaque, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden",
                       topic);
         return -1;
     }
@@ -171,14 +163,14 @@ static int ensure_topic(broker *b, conn *c, int32_t opaque, const char *prefix,
  * asks for it, else a queue of the retry topic (already ensured as `retry`).
  * On failure replies and returns -1.
  */
-static int choose_target(broker *b, conn *c, int32_t opaque, const sendback_req *r,
+static int choose_target(broker *b, conn *c, const proto_cmd *req, const sendback_req *r,
                          const broker_group_config *gc, int32_t reconsume_times,
                          const engine_topic_config *retry, char *topic, uint32_t *queue_id)
 {
     int32_t max = r->max_reconsume >= 0 ? r->max_reconsume : gc->retry_max_times;
     if (reconsume_times >= max || r->delay_level < 0) {
         engine_topic_config dlq;
-        if (ensure_topic(b, c, opaque, BROKER_DLQ_PREFIX, r->group, 1, topic, &dlq) != 0)
+        if (ensure_topic(b, c, req, BROKER_DLQ_PREFIX, r->group, 1, topic, &dlq) != 0)
             return -1;
         lsmq_log("broker: message at %lld of group %s goes to %s after %d retries",
                  (long long)r->offset, r->group, topic, reconsume_times);
@@ -234,13 +226,16 @@ static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
     if (parse_request(c, req, &r) != 0)
         return;
     broker_group_config gc;
-    if (broker_group_find(b, r.group, true, &gc) != 0) {
-        reply_remarkf(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST,
+    int rc = broker_group_find_for(b, c, req, r.group, &gc);
+    if (rc == BROKER_DEFERRED)
+        return;
+    if (rc != 0) {
+        broker_reply_codef(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST,
                       "subscription group not exist, %s", r.group);
         return;
     }
     if (!(broker_cfg(b)->broker_permission & ENGINE_PERM_WRITE)) {
-        reply_remarkf(c, req->opaque, RS_NO_PERMISSION,
+        broker_reply_codef(c, req->opaque, RS_NO_PERMISSION,
                       "the broker[%s] sending message is forbidden", broker_addr(b));
         return;
     }
@@ -250,7 +245,7 @@ static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     char topic[PROTO_TOPIC_MAX + 1];
     engine_topic_config retry;
-    if (ensure_topic(b, c, req->opaque, BROKER_RETRY_PREFIX, r.group,
+    if (ensure_topic(b, c, req, BROKER_RETRY_PREFIX, r.group,
                      (uint32_t)gc.retry_queue_nums, topic, &retry) != 0)
         return;
     uint8_t *rec = NULL;
@@ -259,13 +254,13 @@ static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
     if (r.offset < 0 ||
         index_get_by_position(broker_engine(b), (uint64_t)r.offset, &rec, &len) != 0 ||
         proto_record_decode(rec, len, &old) < 0) {
-        reply_remarkf(c, req->opaque, RS_SYSTEM_ERROR, "look message by offset failed, %lld",
+        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR, "look message by offset failed, %lld",
                       (long long)r.offset);
         engine_free(rec);
         return;
     }
     uint32_t queue_id = 0;
-    if (choose_target(b, c, req->opaque, &r, &gc, old.reconsume_times, &retry, topic,
+    if (choose_target(b, c, req, &r, &gc, old.reconsume_times, &retry, topic,
                       &queue_id) == 0)
         append_copy(b, c, req->opaque, &old, topic, queue_id);
     engine_free(rec);
