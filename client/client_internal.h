@@ -119,6 +119,8 @@ typedef struct rconn_hooks {
     void (*del_read)(void *data);
     void (*add_write)(void *data);
     void (*del_write)(void *data);
+    /* Call rconn__on_writable before the loop next waits (NULL: write at once). */
+    void (*flush_soon)(void *data);
     void (*cleanup)(void *data);
 } rconn_hooks;
 
@@ -134,7 +136,8 @@ rconn_hooks *rconn__hooks(rconn *c);
 void rconn__set_request_cb(rconn *c, rconn_request_cb *cb, void *arg);
 /* Start a non-blocking connect to the address; 0 or -errno. */
 int rconn__connect(rconn *c, int64_t now_ms);
-/* Queue a whole encoded frame (taken over) and try to write it. */
+/* Queue a whole encoded frame (taken over); it is written at once, or with
+ * the rest queued in the same loop iteration when the adapter has flush_soon. */
 void rconn__enqueue(rconn *c, uint8_t *frame, size_t len);
 /* Expect the response to opaque by deadline_ms. */
 void rconn__expect(rconn *c, int32_t opaque, int64_t deadline_ms, rpc_cb *cb, void *arg);

@@ -265,11 +265,17 @@ void rconn__enqueue(rconn *c, uint8_t *frame, size_t len)
     c->out_tail = o;
     c->out_bytes += len;
     /*
-     * Write at once when nothing was queued: most requests leave in this
-     * call, with no write watcher. A failure shows up as a read error.
+     * Nothing was queued: write before the loop waits again, so the requests
+     * queued in one loop iteration leave in one sendmsg; without the hook,
+     * write at once. Either way no write watcher is needed unless the socket
+     * is full. A failure shows up as a read error.
      */
-    if (was_empty && c->state == RCONN_OPEN)
-        (void)flush_out(c);
+    if (was_empty && c->state == RCONN_OPEN) {
+        if (c->ev.flush_soon)
+            c->ev.flush_soon(c->ev.data);
+        else
+            (void)flush_out(c);
+    }
 }
 
 void rconn__expect(rconn *c, int32_t opaque, int64_t deadline_ms, rpc_cb *cb, void *arg)
