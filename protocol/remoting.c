@@ -244,12 +244,18 @@ static int ext_push(proto_cmd *cmd, char *key, char *value)
 }
 
 /* Drop every entry of key, keeping the others in order. */
+/* Headers are looked up many times per request: test the first byte before strcmp. */
+static inline int key_is(const char *a, const char *b)
+{
+    return a[0] == b[0] && strcmp(a, b) == 0;
+}
+
 static void ext_remove(proto_cmd *cmd, const char *key)
 {
     size_t i, kept = 0;
 
     for (i = 0; i < cmd->n_ext; i++) {
-        if (strcmp(cmd->ext[i].key, key) == 0) {
+        if (key_is(cmd->ext[i].key, key)) {
             free(cmd->ext[i].key);
             free(cmd->ext[i].value);
             continue;
@@ -287,7 +293,7 @@ const char *proto_cmd_get(const proto_cmd *cmd, const char *key)
 
     /* From the end: a later duplicate wins, as in Java's map. */
     for (i = cmd->n_ext; i > 0; i--)
-        if (strcmp(cmd->ext[i - 1].key, key) == 0)
+        if (key_is(cmd->ext[i - 1].key, key))
             return cmd->ext[i - 1].value;
     return NULL;
 }
