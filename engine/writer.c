@@ -80,6 +80,8 @@ struct writer {
     rocksdb_writebatch_t *wb;
     touched *touched;
     size_t ntouched, touched_cap;
+    struct sort_slot *sorted;  /* scratch of sort_group */
+    size_t sorted_cap;
     uint32_t gen;
     int64_t last_recover_ms;   /* monotonic */
 };
@@ -470,6 +472,71 @@ static void fail_group(wreq *group, int rc)
     }
 }
 
+/* ---- Ordering a group ------------------------------------------------ */
+
+typedef struct sort_slot {
+    wreq *r;
+    uint32_t seq;
+} sort_slot;
+
+/* Appends by (topic, queue), offset commits last; arrival order within each. */
+static int slot_cmp(const void *pa, const void *pb)
+{
+    const sort_slot *a = pa, *b = pb;
+    int actl = a->r->ctl != NULL, bctl = b->r->ctl != NULL;
+    int c = actl - bctl;
+    if (c == 0 && !actl) {
+        c = strcmp(a->r->topic, b->r->topic);
+        if (c == 0)
+            c = (a->r->queue_id > b->r->queue_id) - (a->r->queue_id < b->r->queue_id);
+    }
+    return c != 0 ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static bool splits_group(const wreq *r)
+{
+    return r->ctl && r->ctl->kind != WCTL_OFFSET_SET;
+}
+
+/*
+ * Reorder a group so each queue's appends sit together (each queue's in
+ * arrival order, so offsets are unchanged): then consecutive inserts into
+ * the `msg` and `idx_time` memtables mostly land next to each other, which
+ * a skiplist does cheaply, instead of jumping between queues. Control
+ * operations other than offset commits stay in place and split the group
+ * into runs ordered apart.
+ */
+static wreq *sort_group(writer *w, wreq *group)
+{
+    wreq *head = NULL, **link = &head, *r = group;
+    while (r) {
+        if (splits_group(r)) {
+            *link = r;
+            link = &r->next;
+            r = r->next;
+            continue;
+        }
+        size_t n = 0;
+        for (; r && !splits_group(r); r = r->next) {
+            if (n == w->sorted_cap) {
+                w->sorted_cap = w->sorted_cap ? w->sorted_cap * 2 : 256;
+                w->sorted = realloc(w->sorted, w->sorted_cap * sizeof *w->sorted);
+                if (!w->sorted)
+                    abort();
+            }
+            w->sorted[n] = (sort_slot){r, (uint32_t)n};
+            n++;
+        }
+        qsort(w->sorted, n, sizeof *w->sorted, slot_cmp);
+        for (size_t i = 0; i < n; i++) {
+            *link = w->sorted[i].r;
+            link = &w->sorted[i].r->next;
+        }
+    }
+    *link = NULL;
+    return head;
+}
+
 static void process_group(engine *e, writer *w, wreq *group)
 {
     int health = ensure_writable(e, w);
@@ -478,6 +545,7 @@ static void process_group(engine *e, writer *w, wreq *group)
         return;
     }
     int64_t now_ms = engine__now_ms(e);
+    group = sort_group(w, group);
     wreq *batched_first = group;
     wreq *r = group;
     while (r) {
@@ -548,6 +616,7 @@ void writer__stop(engine *e)
     pthread_join(w->thread, NULL);
     rocksdb_writebatch_destroy(w->wb);
     free(w->touched);
+    free(w->sorted);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
