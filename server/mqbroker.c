@@ -16,12 +16,7 @@
 #include "broker.h"
 #include "log.h"
 #include "namesrv.h"
-
-static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    lsmq_log("broker: signal %d, shutting down", w->signum);
-    ev_break(loop, EVBREAK_ALL);
-}
+#include "process.h"
 
 int main(int argc, char **argv)
 {
@@ -38,15 +33,11 @@ int main(int argc, char **argv)
     server *ns_srv = NULL;
     namesrv *ns = NULL;
     if (cfg.embedded_namesrv) {
-        server_config sc;
-        server_config_init(&sc);
-        sc.name = "namesrv";
         namesrv_config nc;
         namesrv_config_init(&nc);
         nc.listen_port = cfg.embedded_namesrv_port;
         int bound = 0;
-        server_create(loop, &sc, &ns_srv);
-        int rc = server_listen(ns_srv, "0.0.0.0", nc.listen_port, &bound);
+        int rc = process_listen(loop, "namesrv", nc.listen_port, &ns_srv, &bound);
         if (rc != 0 || namesrv_create(ns_srv, &nc, &ns) != 0) {
             fprintf(stderr, "mqbroker: cannot start the embedded name server on port %d: %s\n",
                     nc.listen_port, lsmq_strerror(rc));
@@ -57,13 +48,9 @@ int main(int argc, char **argv)
         printf("name server listening on 127.0.0.1:%d\n", bound);
     }
 
-    server_config sc;
-    server_config_init(&sc);
-    sc.name = "broker";
     server *srv;
-    server_create(loop, &sc, &srv);
     int bound = 0;
-    int rc = server_listen(srv, "0.0.0.0", cfg.listen_port, &bound);
+    int rc = process_listen(loop, "broker", cfg.listen_port, &srv, &bound);
     if (rc != 0) {
         fprintf(stderr, "mqbroker: cannot listen on port %d: %s\n", cfg.listen_port,
                 lsmq_strerror(rc));
@@ -81,12 +68,7 @@ int main(int argc, char **argv)
            cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)");
     fflush(stdout);
 
-    ev_signal sigterm, sigint;
-    ev_signal_init(&sigterm, stop_cb, SIGTERM);
-    ev_signal_init(&sigint, stop_cb, SIGINT);
-    ev_signal_start(loop, &sigterm);
-    ev_signal_start(loop, &sigint);
-    ev_run(loop, 0);
+    process_run_until_signal(loop, "broker");
 
     server_stop_listening(srv);
     if (ns_srv)
@@ -97,8 +79,6 @@ int main(int argc, char **argv)
         namesrv_destroy(ns);
         server_destroy(ns_srv);
     }
-    ev_signal_stop(loop, &sigterm);
-    ev_signal_stop(loop, &sigint);
     ev_loop_destroy(loop);
     lsmq_log("broker: stopped");
     return 0;

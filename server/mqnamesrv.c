@@ -14,12 +14,7 @@
 
 #include "log.h"
 #include "namesrv.h"
-
-static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    lsmq_log("namesrv: signal %d, shutting down", w->signum);
-    ev_break(loop, EVBREAK_ALL);
-}
+#include "process.h"
 
 int main(int argc, char **argv)
 {
@@ -33,17 +28,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(0);
 
-    server_config sc;
-    server_config_init(&sc);
-    sc.name = "namesrv";
     server *srv;
-    server_create(loop, &sc, &srv);
     int bound = 0;
-    int rc = server_listen(srv, "0.0.0.0", cfg.listen_port, &bound);
+    int rc = process_listen(loop, "namesrv", cfg.listen_port, &srv, &bound);
     if (rc != 0) {
         fprintf(stderr, "mqnamesrv: cannot listen on port %d: %s\n", cfg.listen_port,
                 lsmq_strerror(rc));
-        server_destroy(srv);
         ev_loop_destroy(loop);
         return 1;
     }
@@ -54,18 +44,11 @@ int main(int argc, char **argv)
            bound, cfg.broker_expire_ms, cfg.scan_interval_ms);
     fflush(stdout);
 
-    ev_signal sigterm, sigint;
-    ev_signal_init(&sigterm, stop_cb, SIGTERM);
-    ev_signal_init(&sigint, stop_cb, SIGINT);
-    ev_signal_start(loop, &sigterm);
-    ev_signal_start(loop, &sigint);
-    ev_run(loop, 0);
+    process_run_until_signal(loop, "namesrv");
 
     server_stop_listening(srv);
     namesrv_destroy(ns); /* unhooks itself, so closing connections below is safe */
     server_destroy(srv);
-    ev_signal_stop(loop, &sigterm);
-    ev_signal_stop(loop, &sigint);
     ev_loop_destroy(loop);
     lsmq_log("namesrv: stopped");
     return 0;
