@@ -281,27 +281,29 @@ int broker_topic_ensure_for(broker *b, conn *c, const proto_cmd *req, const char
     return defer(b, c, req, key, META_TOPIC_PUT, true, &tc, NULL, 0);
 }
 
-int broker_topic_update_for(broker *b, conn *c, const proto_cmd *req,
-                            const engine_topic_config *tc)
+/* An update or delete asked for by req: its outcome when req runs again after it, else queued. */
+static int write_for(broker *b, conn *c, const proto_cmd *req, meta_kind kind, const char *name,
+                     const engine_topic_config *tc, const char *json, size_t json_len)
 {
     char key[KEY_MAX];
-    if (make_key(key, 'T', tc->name) != 0)
+    bool topic = kind == META_TOPIC_PUT || kind == META_TOPIC_DELETE;
+    if (make_key(key, topic ? 'T' : 'G', name) != 0)
         return LSMQ_ETOOBIG;
     int status;
     if (own_outcome(b, key, &status))
         return status;
-    return defer(b, c, req, key, META_TOPIC_PUT, false, tc, NULL, 0);
+    return defer(b, c, req, key, kind, false, tc, json, json_len);
+}
+
+int broker_topic_update_for(broker *b, conn *c, const proto_cmd *req,
+                            const engine_topic_config *tc)
+{
+    return write_for(b, c, req, META_TOPIC_PUT, tc->name, tc, NULL, 0);
 }
 
 int broker_topic_delete_for(broker *b, conn *c, const proto_cmd *req, const char *topic)
 {
-    char key[KEY_MAX];
-    if (make_key(key, 'T', topic) != 0)
-        return LSMQ_ETOOBIG;
-    int status;
-    if (own_outcome(b, key, &status))
-        return status;
-    return defer(b, c, req, key, META_TOPIC_DELETE, false, NULL, NULL, 0);
+    return write_for(b, c, req, META_TOPIC_DELETE, topic, NULL, NULL, 0);
 }
 
 int broker_group_create_for(broker *b, conn *c, const proto_cmd *req, const char *group,
@@ -319,22 +321,10 @@ int broker_group_create_for(broker *b, conn *c, const proto_cmd *req, const char
 int broker_group_update_for(broker *b, conn *c, const proto_cmd *req, const char *group,
                             const char *json, size_t json_len)
 {
-    char key[KEY_MAX];
-    if (make_key(key, 'G', group) != 0)
-        return LSMQ_ETOOBIG;
-    int status;
-    if (own_outcome(b, key, &status))
-        return status;
-    return defer(b, c, req, key, META_GROUP_PUT, false, NULL, json, json_len);
+    return write_for(b, c, req, META_GROUP_PUT, group, NULL, json, json_len);
 }
 
 int broker_group_delete_for(broker *b, conn *c, const proto_cmd *req, const char *group)
 {
-    char key[KEY_MAX];
-    if (make_key(key, 'G', group) != 0)
-        return LSMQ_ETOOBIG;
-    int status;
-    if (own_outcome(b, key, &status))
-        return status;
-    return defer(b, c, req, key, META_GROUP_DELETE, false, NULL, NULL, 0);
+    return write_for(b, c, req, META_GROUP_DELETE, group, NULL, NULL, 0);
 }
