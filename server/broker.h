@@ -141,6 +141,10 @@ int broker_topic_ensure_for(broker *b, conn *c, const proto_cmd *req, const char
 int broker_topic_update_for(broker *b, conn *c, const proto_cmd *req,
                             const engine_topic_config *tc);
 int broker_topic_delete_for(broker *b, conn *c, const proto_cmd *req, const char *topic);
+/* Answer a delete request from its *_delete_for outcome: nothing yet when
+ * deferred; deleting what is not there succeeds, as in the Java broker. */
+void broker_answer_delete(conn *c, const proto_cmd *req, int rc, const char *what,
+                          const char *name);
 /* Subscription group configs (JSON text), the same way. create_for is the
  * auto-creation of a missing group: when it failed, the request sees the error. */
 int broker_group_create_for(broker *b, conn *c, const proto_cmd *req, const char *group,

@@ -173,16 +173,7 @@ static void on_delete_topic(server *s, conn *c, proto_cmd *req, void *ctx)
     const char *topic = checked_topic(b, c, req);
     if (!topic)
         return;
-    int rc = broker_topic_delete_for(b, c, req, topic);
-    if (rc == BROKER_DEFERRED)
-        return; /* runs again once written */
-    if (rc != 0 && rc != LSMQ_ENOTFOUND) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
-        return;
-    }
-    if (rc == 0)
-        lsmq_log("broker: topic %s deleted (asked by %s)", topic, conn_peer(c));
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    broker_answer_delete(c, req, broker_topic_delete_for(b, c, req, topic), "topic", topic);
 }
 
 /* ==== GET_ALL_TOPIC_CONFIG / GET_TOPIC_CONFIG ============================== */

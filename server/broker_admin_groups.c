@@ -113,16 +113,8 @@ static void on_delete_group(server *s, conn *c, proto_cmd *req, void *ctx)
     const char *group = broker_require(c, req, "groupName");
     if (!group)
         return;
-    int rc = broker_group_delete_for(b, c, req, group);
-    if (rc == BROKER_DEFERRED)
-        return; /* runs again once written */
-    if (rc != 0 && rc != LSMQ_ENOTFOUND) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
-        return;
-    }
-    if (rc == 0)
-        lsmq_log("broker: deleted subscription group %s (asked by %s)", group, conn_peer(c));
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    broker_answer_delete(c, req, broker_group_delete_for(b, c, req, group),
+                         "subscription group", group);
 }
 
 void broker_admin_groups_register(broker *b)

@@ -328,3 +328,17 @@ int broker_group_delete_for(broker *b, conn *c, const proto_cmd *req, const char
 {
     return write_for(b, c, req, META_GROUP_DELETE, group, NULL, NULL, 0);
 }
+
+void broker_answer_delete(conn *c, const proto_cmd *req, int rc, const char *what,
+                          const char *name)
+{
+    if (rc == BROKER_DEFERRED)
+        return; /* runs again once written */
+    if (rc != 0 && rc != LSMQ_ENOTFOUND) {
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
+        return;
+    }
+    if (rc == 0)
+        lsmq_log("broker: %s %s deleted (asked by %s)", what, name, conn_peer(c));
+    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+}
