@@ -52,6 +52,15 @@ static int fake_clock_ms(void *ctx, int64_t *now_ms)
     return 0;
 }
 
+/* A store config in dir whose clock is clk, starting at T0_MS. */
+static void config_with_clock(engine_config *cfg, const char *dir, fake_clock *clk)
+{
+    atomic_init(&clk->now_ms, T0_MS);
+    test_engine_config(cfg, dir);
+    cfg->clock_ms = fake_clock_ms;
+    cfg->clock_ctx = clk;
+}
+
 typedef struct model_msg {
     int topic;
     uint32_t topic_id; /* at the time it was written */
@@ -375,11 +384,8 @@ static void test_key_index_against_model(void **state)
 {
     char *dir = test_tmpdir("keyidx");
     fake_clock clk;
-    atomic_init(&clk.now_ms, T0_MS);
     engine_config cfg;
-    test_engine_config(&cfg, dir);
-    cfg.clock_ms = fake_clock_ms;
-    cfg.clock_ctx = &clk;
+    config_with_clock(&cfg, dir, &clk);
     cfg.file_reserved_hours = 1;
     cfg.retention_interval_ms = 3600000;
     model md = {.m = calloc(MAX_MSGS, sizeof(model_msg))};
@@ -456,11 +462,8 @@ static void test_key_index_upgrade(void **state)
 {
     char *dir = test_tmpdir("keyup");
     fake_clock clk;
-    atomic_init(&clk.now_ms, T0_MS);
     engine_config cfg;
-    test_engine_config(&cfg, dir);
-    cfg.clock_ms = fake_clock_ms;
-    cfg.clock_ctx = &clk;
+    config_with_clock(&cfg, dir, &clk);
     model md = {.m = calloc(MAX_MSGS, sizeof(model_msg))};
     assert_non_null(md.m);
     uint32_t rng = 0x12345679u;
