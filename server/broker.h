@@ -61,6 +61,7 @@ typedef struct broker_config {
     bool embedded_namesrv;              /* embeddedNamesrv / --embedded-namesrv */
     int embedded_namesrv_port;          /* embeddedNamesrvPort, 9876 */
     uint32_t writer_queue_max;          /* writerQueueMax, 65536 */
+    uint32_t kept_requests_max;         /* keptRequestsMax, 65536: requests waiting for a config write */
 } broker_config;
 
 void broker_config_init(broker_config *c);
@@ -114,7 +115,8 @@ void broker_admin_register(broker *b);
  * BROKER_DEFERRED, a write went to the store's writer (or one of the same
  * name was already on its way) and the request was kept: the handler must
  * return at once without answering, and the request is dispatched again,
- * from the start, once the write has landed.
+ * from the start, once the write has landed. (With too many requests kept
+ * already, BROKER_DEFERRED means it was answered SYSTEM_BUSY instead.)
  */
 #define BROKER_DEFERRED (-29000)
 

@@ -38,6 +38,7 @@ void broker_config_init(broker_config *c)
     c->block_cache_bytes = 256u << 20;
     c->embedded_namesrv_port = 9876;
     c->writer_queue_max = 65536;
+    c->kept_requests_max = 65536;
 }
 
 static void say(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -127,6 +128,7 @@ static const key_def keys[] = {
     BOOL("embeddedNamesrv", embedded_namesrv),
     I32("embeddedNamesrvPort", embedded_namesrv_port, 65535),
     U32("writerQueueMax", writer_queue_max, 1u << 24),
+    U32("keptRequestsMax", kept_requests_max, 1u << 24),
 };
 
 int broker_config_set(broker_config *c, const char *key, const char *value, char *errbuf,

@@ -51,6 +51,7 @@ struct broker_meta {
     broker *b;
     meta_write *writes;  /* by key */
     replay_ctx now;      /* key NULL outside a replay */
+    size_t kept;         /* requests kept in all writes (at most keptRequestsMax) */
 };
 
 broker_meta *broker_meta_create(broker *b)
@@ -89,11 +90,29 @@ static int make_key(char *key, char kind, const char *name)
     return n < 0 || n >= KEY_MAX ? LSMQ_ETOOBIG : 0;
 }
 
+/*
+ * Kept requests are copies held in memory while their connections go on
+ * being read: past keptRequestsMax, a request that would wait is answered
+ * SYSTEM_BUSY instead (a client retries it), as a full writer queue is.
+ * True then.
+ */
+static bool too_many_kept(broker_meta *m, conn *c, const proto_cmd *req)
+{
+    if (m->kept < broker_cfg(m->b)->kept_requests_max)
+        return false;
+    if (!proto_cmd_is_oneway(req))
+        conn_reply_code(c, req->opaque, RS_SYSTEM_BUSY,
+                        "[PC_SYNCHRONIZED]broker busy, start flow control for a while");
+    return true;
+}
+
+/* Keep req behind write w; false when it cannot be copied. */
 static bool keep(meta_write *w, conn *c, const proto_cmd *req, bool owner)
 {
     server_replay *r = server_replay_keep(c, req);
     if (!r)
         return false;
+    broker_meta_state(w->b)->kept++;
     kept *k = calloc(1, sizeof *k);
     if (!k)
         abort();
@@ -144,6 +163,7 @@ static void write_landed(void *arg)
         after_write(b, w);
     for (kept *k = w->head, *next; k; k = next) {
         next = k->next;
+        m->kept--;
         if (open) {
             m->now = (replay_ctx){w->key, w->status, k->owner};
             server_replay_run(broker_server(b), k->r);
@@ -188,6 +208,8 @@ static int defer(broker *b, conn *c, const proto_cmd *req, const char *key, meta
                  size_t json_len)
 {
     broker_meta *m = broker_meta_state(b);
+    if (too_many_kept(m, c, req))
+        return BROKER_DEFERRED; /* answered */
     meta_write *w = NULL;
     HASH_FIND_STR(m->writes, key, w);
     if (w) /* run again after that write; an update or delete then asks for its own */
@@ -209,6 +231,7 @@ static int defer(broker *b, conn *c, const proto_cmd *req, const char *key, meta
     }
     int rc = queue_write(b, w, json, json_len);
     if (rc != 0) {
+        m->kept--;
         server_replay_drop(w->head->r);
         free(w->head);
         free(w);
@@ -220,16 +243,17 @@ static int defer(broker *b, conn *c, const proto_cmd *req, const char *key, meta
 
 /*
  * A write of `key` is on its way (or landed, its waiters not yet run
- * again): keep req behind them. The store shows the new topic as soon as
+ * again): keep req behind them (or answer it SYSTEM_BUSY, too_many_kept). The store shows the new topic as soon as
  * the writer has stored it, a moment before the loop hears of it, and a
  * request that came later must not overtake the earlier ones kept for it:
  * a producer's messages would leave their order.
  */
 static bool wait_in_line(broker *b, conn *c, const proto_cmd *req, const char *key)
 {
+    broker_meta *m = broker_meta_state(b);
     meta_write *w = NULL;
-    HASH_FIND_STR(broker_meta_state(b)->writes, key, w);
-    return w && keep(w, c, req, false);
+    HASH_FIND_STR(m->writes, key, w);
+    return w && (too_many_kept(m, c, req) || keep(w, c, req, false));
 }
 
 /* While req runs again after the write of `key`: that write's outcome, if req asked for it. */

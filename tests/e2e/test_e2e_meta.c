@@ -16,7 +16,9 @@
  *  - a send kept for its topic's creation whose connection closes before
  *    the creation lands: the broker drops it and keeps serving;
  *  - a subscription group update, then delete, sent in a row: each is
- *    answered in turn and the group is gone at the end.
+ *    answered in turn and the group is gone at the end;
+ *  - with keptRequestsMax=1, sends that would wait beyond the first are
+ *    answered SYSTEM_BUSY, and only what was answered SUCCESS is stored.
  * The broker is stopped with SIGTERM and must exit 0 (sanitizers clean).
  */
 #include <setjmp.h>
@@ -292,6 +294,52 @@ static void test_group_update_then_delete(void **state)
     e2e_reply_free(&r);
 }
 
+/*
+ * A broker that keeps at most one request: of sends pipelined to a new
+ * topic, the first waits for the creation and the others that arrive
+ * meanwhile are answered SYSTEM_BUSY; what was answered SUCCESS is stored,
+ * what was refused is not.
+ */
+static void test_kept_requests_cap(void **state)
+{
+    (void)state;
+    e2e_broker small;
+    int sock = -1;
+    const char *const extra[] = {"--keptRequestsMax=1", NULL};
+    assert_int_equal(e2e_broker_setup(&small, "meta-cap", extra, &sock), 0);
+    int busy = 0;
+    for (int round = 0; round < 5; round++) {
+        char topic[32];
+        snprintf(topic, sizeof topic, "MetaCap%d", round);
+        pipeline p = {.sock = sock};
+        for (int i = 0; i < 3; i++)
+            pipe_send(&p, e2e_send_v2(topic, 0, NULL), "m", 1);
+        pipe_collect(&p);
+        int ok = 0;
+        for (int i = 0; i < p.n; i++) {
+            int code = p.reply[i].cmd->code;
+            if (code == RS_SYSTEM_BUSY) {
+                e2e_expect_code(&p.reply[i], RS_SYSTEM_BUSY,
+                                "[PC_SYNCHRONIZED]broker busy, start flow control for a while");
+                busy++;
+            } else {
+                e2e_expect_code(&p.reply[i], RS_SUCCESS, NULL);
+                assert_int_equal(e2e_i64(p.reply[i].cmd, "queueOffset"), ok);
+                ok++;
+            }
+        }
+        e2e_expect_code(&p.reply[0], RS_SUCCESS, NULL);
+        pipe_free(&p);
+        e2e_reply r = e2e_call(sock, e2e_send_v2(topic, 0, NULL), "next", 4);
+        e2e_expect_code(&r, RS_SUCCESS, NULL);
+        assert_int_equal(e2e_i64(r.cmd, "queueOffset"), ok);
+        e2e_reply_free(&r);
+    }
+    /* Three frames written at once arrive in one read almost always. */
+    assert_true(busy > 0);
+    assert_int_equal(e2e_broker_teardown(&small, &sock), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_many_senders_new_topic),
         cmocka_unit_test(test_kept_send_of_closed_connection),
         cmocka_unit_test(test_group_update_then_delete),
+        cmocka_unit_test(test_kept_requests_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
