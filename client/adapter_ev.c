@@ -2,9 +2,10 @@
  * The libev adapter of a remoting connection (hiredis adapters/libev.h's
  * role): two ev_io watchers, read and write apart, started and stopped
  * when the connection's hooks ask, and a prepare watcher that writes what
- * one loop iteration queued just before the loop waits. When a socket event leaves the
- * connection dead, the owner hears about it through `dead` once the
- * connection code has returned, so it can free the connection safely.
+ * one loop iteration queued just before the loop waits. When a socket
+ * event leaves the connection dead, the owner hears about it through
+ * `dead` once the connection code has returned, so it can free the
+ * connection safely.
  */
 #include <ev.h>
 #include <stdlib.h>

@@ -61,7 +61,7 @@ typedef struct broker_config {
     bool embedded_namesrv;              /* embeddedNamesrv / --embedded-namesrv */
     int embedded_namesrv_port;          /* embeddedNamesrvPort, 9876 */
     uint32_t writer_queue_max;          /* writerQueueMax, 65536 */
-    uint32_t kept_requests_max;         /* keptRequestsMax, 65536: requests waiting for a config write */
+    uint32_t kept_requests_max;         /* keptRequestsMax, 65536 (waiting for config writes) */
 } broker_config;
 
 void broker_config_init(broker_config *c);

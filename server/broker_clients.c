@@ -633,7 +633,8 @@ static void on_get_consumer_list(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     consumer_group *g = consumer_find(bc, group);
     if (!g || !g->members) {
-        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR, "no consumer for this group, %s", group);
+        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR, "no consumer for this group, %s",
+                           group);
         return;
     }
     json_t *ids = json_array();

@@ -243,10 +243,11 @@ static int defer(broker *b, conn *c, const proto_cmd *req, const char *key, meta
 
 /*
  * A write of `key` is on its way (or landed, its waiters not yet run
- * again): keep req behind them (or answer it SYSTEM_BUSY, too_many_kept). The store shows the new topic as soon as
- * the writer has stored it, a moment before the loop hears of it, and a
- * request that came later must not overtake the earlier ones kept for it:
- * a producer's messages would leave their order.
+ * again): keep req behind them (or answer it SYSTEM_BUSY, too_many_kept).
+ * The store shows the new topic as soon as the writer has stored it, a
+ * moment before the loop hears of it, and a request that came later must
+ * not overtake the earlier ones kept for it: a producer's messages would
+ * leave their order.
  */
 static bool wait_in_line(broker *b, conn *c, const proto_cmd *req, const char *key)
 {

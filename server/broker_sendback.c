@@ -138,8 +138,8 @@ static int ensure_topic(broker *b, conn *c, const proto_cmd *req, const char *pr
     int32_t opaque = req->opaque;
     int n = snprintf(topic, PROTO_TOPIC_MAX + 1, "%s%s", prefix, group);
     if (n < 0 || n > PROTO_TOPIC_MAX) {
-        broker_reply_codef(c, opaque, RS_SYSTEM_ERROR, "the group name is too long for topic %s%.32s...",
-                      prefix, group);
+        broker_reply_codef(c, opaque, RS_SYSTEM_ERROR,
+                           "the group name is too long for topic %s%.32s...", prefix, group);
         return -1;
     }
     int rc = broker_topic_ensure_for(b, c, req, topic, queues,
@@ -151,8 +151,8 @@ static int ensure_topic(broker *b, conn *c, const proto_cmd *req, const char *pr
         return -1;
     }
     if (!(tc->perm & ENGINE_PERM_WRITE)) {
-        broker_reply_codef(c, opaque, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden",
-                      topic);
+        broker_reply_codef(c, opaque, RS_NO_PERMISSION,
+                           "the topic[%s] sending message is forbidden", topic);
         return -1;
     }
     return 0;
@@ -231,12 +231,12 @@ static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     if (rc != 0) {
         broker_reply_codef(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST,
-                      "subscription group not exist, %s", r.group);
+                           "subscription group not exist, %s", r.group);
         return;
     }
     if (!(broker_cfg(b)->broker_permission & ENGINE_PERM_WRITE)) {
         broker_reply_codef(c, req->opaque, RS_NO_PERMISSION,
-                      "the broker[%s] sending message is forbidden", broker_addr(b));
+                           "the broker[%s] sending message is forbidden", broker_addr(b));
         return;
     }
     if (gc.retry_queue_nums <= 0) { /* the group wants no retries: drop it (§6.7) */
@@ -254,8 +254,8 @@ static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
     if (r.offset < 0 ||
         index_get_by_position(broker_engine(b), (uint64_t)r.offset, &rec, &len) != 0 ||
         proto_record_decode(rec, len, &old) < 0) {
-        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR, "look message by offset failed, %lld",
-                      (long long)r.offset);
+        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR,
+                           "look message by offset failed, %lld", (long long)r.offset);
         engine_free(rec);
         return;
     }
