@@ -280,22 +280,17 @@ assert t["bytes"] > 91 * int(sys.argv[2]) and s["bytes"] >= t["bytes"], t
 read -r id1 uniq1 id2 uniq2 < <(python3 -c "$PRELUDE"'
 ms = load(sys.argv[1])
 print(ms[0]["msgId"], ms[0]["uniqKey"], ms[-1]["msgId"], ms[-1]["uniqKey"])' "$tmp/all.jsonl")
-for pair in "$id1 $uniq1" "$id2 $uniq2"; do
-    set -- $pair
-    mqd get "$1" "$data"
-    check_rc "get by offset message id $1" 0
-    pycheck "get $1 prints that message as dump does" '
-got = load(sys.argv[1])
-want = [m for m in load(sys.argv[2]) if m["msgId"] == sys.argv[3]]
-assert len(got) == 1 and got == want, (got, want)
-' "$tmp/out" "$tmp/all.jsonl" "$1"
+# "field value what": get by an offset message id or a unique key.
+for lookup in "msgId $id1 offset-message-id" "uniqKey $uniq1 unique-key" \
+    "msgId $id2 offset-message-id" "uniqKey $uniq2 unique-key"; do
+    set -- $lookup
     mqd get "$2" "$data"
-    check_rc "get by unique key $2" 0
+    check_rc "get by $3 $2" 0
     pycheck "get $2 prints that message as dump does" '
 got = load(sys.argv[1])
-want = [m for m in load(sys.argv[2]) if m["uniqKey"] == sys.argv[3]]
+want = [m for m in load(sys.argv[2]) if m[sys.argv[3]] == sys.argv[4]]
 assert len(got) == 1 and got == want, (got, want)
-' "$tmp/out" "$tmp/all.jsonl" "$2"
+' "$tmp/out" "$tmp/all.jsonl" "$1" "$2"
 done
 mqd get "$(tr 'A-F' 'a-f' <<<"$uniq1")" "$data"
 check_rc "get by a unique key in lower case" 0
