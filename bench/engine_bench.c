@@ -60,6 +60,7 @@
 
 #include <rocksdb/c.h>
 
+#include "bench_util.h"
 #include "engine.h"
 #include "errors.h"
 #include "index.h"
@@ -286,35 +287,16 @@ static void parse_opts(int argc, char **argv, bench_opts *o)
 
 /* ==== Small utilities ==================================================== */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("lsmq-engine-bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static double secs_since(uint64_t t0)
 {
-    return (double)(now_ns() - t0) / 1e9;
+    return (double)(bench_now_ns() - t0) / 1e9;
 }
 
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n, size);
     if (!p)
-        die("out of memory (%zu x %zu bytes)", n, size);
+        bench_die("out of memory (%zu x %zu bytes)", n, size);
     return p;
 }
 
@@ -353,7 +335,7 @@ typedef struct cpu_mark {
 
 static cpu_mark cpu_mark_now(void)
 {
-    cpu_mark m = { 0, 0, now_ns() };
+    cpu_mark m = { 0, 0, bench_now_ns() };
     FILE *f = fopen("/proc/stat", "r");
     if (f) {
         unsigned long long v[8] = { 0 };
@@ -583,11 +565,11 @@ static void topics_create(engine *e, layout *l)
     pthread_t tid[16];
     for (unsigned i = 0; i < n; i++)
         if (pthread_create(&tid[i], NULL, topic_setup_thread, &ts) != 0)
-            die("pthread_create failed");
+            bench_die("pthread_create failed");
     for (unsigned i = 0; i < n; i++)
         pthread_join(tid[i], NULL);
     if (atomic_load(&ts.failed))
-        die("could not create the topics");
+        bench_die("could not create the topics");
 }
 
 /* Check that the store holds every topic and queue of the layout. */
@@ -597,7 +579,7 @@ static void topics_check(engine *e, const layout *l)
     size_t n = 0;
     int rc = engine_topic_list(e, &all, &n);
     if (rc != 0)
-        die("engine_topic_list: %s", lsmq_strerror(rc));
+        bench_die("engine_topic_list: %s", lsmq_strerror(rc));
     uint64_t found_topics = 0, found_queues = 0;
     for (uint32_t t = 0; t < l->n_topics; t++) {
         const bench_topic *bt = &l->topics[t];
@@ -605,7 +587,7 @@ static void topics_check(engine *e, const layout *l)
             if (strcmp(all[i].name, bt->name) != 0)
                 continue;
             if (all[i].write_queue_nums < bt->queues)
-                die("topic %s has %" PRIu32 " queues, expected %" PRIu32, bt->name,
+                bench_die("topic %s has %" PRIu32 " queues, expected %" PRIu32, bt->name,
                     all[i].write_queue_nums, bt->queues);
             found_topics++;
             found_queues += bt->queues;
@@ -614,7 +596,7 @@ static void topics_check(engine *e, const layout *l)
     }
     engine_free(all);
     if (found_topics != l->n_topics)
-        die("the store holds %" PRIu64 " of the %" PRIu32 " topics (%" PRIu64
+        bench_die("the store holds %" PRIu64 " of the %" PRIu32 " topics (%" PRIu64
             " of %" PRIu32 " queues); run --mode append first",
             found_topics, l->n_topics, found_queues, l->queues);
 }
@@ -635,16 +617,16 @@ static engine *store_open(const bench_opts *o, double *open_secs)
 
     char err[256] = "";
     engine *e = NULL;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = engine_open(&c, &e, err, sizeof(err));
     if (open_secs)
         *open_secs = secs_since(t0);
     if (rc != 0)
-        die("engine_open %s: %s: %s", o->path, lsmq_strerror(rc), err);
+        bench_die("engine_open %s: %s: %s", o->path, lsmq_strerror(rc), err);
     index_options io = {.key_index = o->key_index};
     rc = index_attach_with(e, &io);
     if (rc != 0)
-        die("index_attach: %s", lsmq_strerror(rc));
+        bench_die("index_attach: %s", lsmq_strerror(rc));
     return e;
 }
 
@@ -813,11 +795,11 @@ static void sampler_record(sampler *s, uint64_t t, uint64_t v)
         size_t cap = s->cap ? s->cap * 2 : 1024;
         uint64_t *nt = realloc(s->t, cap * sizeof(*nt));
         if (!nt)
-            die("out of memory");
+            bench_die("out of memory");
         s->t = nt;
         uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
         if (!nv)
-            die("out of memory");
+            bench_die("out of memory");
         s->v = nv;
         s->cap = cap;
     }
@@ -873,7 +855,7 @@ static void *sampler_thread(void *arg)
     while (!atomic_load(&s->quit)) {
         struct timespec ts = { 0, 100 * 1000 * 1000 };
         nanosleep(&ts, NULL);
-        uint64_t t = now_ns() - s->t0;
+        uint64_t t = bench_now_ns() - s->t0;
         uint64_t v = atomic_load(s->done);
         sampler_record(s, t, v);
         if (s->e && ++tick % 5 == 0) {
@@ -908,10 +890,10 @@ static void sampler_start(sampler *s, engine *e, atomic_uint_fast64_t *done,
     s->progress_s = progress_s;
     atomic_init(&s->quit, 0);
     pthread_mutex_init(&s->mu, NULL);
-    s->t0 = now_ns();
+    s->t0 = bench_now_ns();
     sampler_record(s, 0, atomic_load(done));
     if (pthread_create(&s->tid, NULL, sampler_thread, s) != 0)
-        die("pthread_create failed");
+        bench_die("pthread_create failed");
 }
 
 /* Rate over the last `frac` of the run, from the first sample at or after its start. */
@@ -1092,7 +1074,7 @@ static void *dispatcher_thread(void *arg)
         pthread_mutex_unlock(&d->mu);
         if (!list && quit)
             break;
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         while (list) {
             slot *s = list;
             list = s->next;
@@ -1113,7 +1095,7 @@ static void append_cb(void *ctx, const engine_append_result *r)
     else if (r->status != LSMQ_EBUSY)
         bench_fail(b, r->status, "append failed: %s", r->error ? r->error : "");
     if (!b->o->dispatch) {
-        slot_deliver(s, now_ns());
+        slot_deliver(s, bench_now_ns());
         return;
     }
     dispatcher *d = &b->d;
@@ -1156,7 +1138,7 @@ static void slot_submit(producer *p, slot *s)
         m.props_len = s->props_len;
     }
     s->status = 0;
-    s->submitted_ns = now_ns();
+    s->submitted_ns = bench_now_ns();
     int rc = engine_append(b->e, t->name, t->len, qid, &m, 1, append_cb, s);
     if (rc != 0) {
         bench_fail(b, rc, "engine_append %s/%" PRIu32 " refused the message", t->name, qid);
@@ -1258,8 +1240,8 @@ static int run_append(const bench_opts *o)
                             .on_commit = commit_count_cb };
     int hrc = engine_add_hook(b.e, &counter);
     if (hrc != 0)
-        die("engine_add_hook: %s", lsmq_strerror(hrc));
-    uint64_t t_setup = now_ns();
+        bench_die("engine_add_hook: %s", lsmq_strerror(hrc));
+    uint64_t t_setup = bench_now_ns();
     topics_create(b.e, &b.l);
     double setup_secs = secs_since(t_setup);
     double rss_setup = peak_rss_mb();
@@ -1280,20 +1262,20 @@ static int run_append(const bench_opts *o)
     }
 
     if (o->dispatch && pthread_create(&b.d.tid, NULL, dispatcher_thread, &b.d) != 0)
-        die("pthread_create failed");
+        bench_die("pthread_create failed");
     uint64_t groups0 = atomic_load(&b.commits.groups);
     uint64_t pos0 = engine_next_log_position(b.e);
     uint64_t wr0 = proc_write_bytes();
     sampler smp;
     cpu_mark c0 = cpu_mark_now();
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     sampler_start(&smp, b.e, &b.acked, &b.stop, o->seconds, o->progress_s);
     for (uint32_t i = 0; i < o->threads; i++)
         if (pthread_create(&ps[i].tid, NULL, producer_thread, &ps[i]) != 0)
-            die("pthread_create failed");
+            bench_die("pthread_create failed");
     for (uint32_t i = 0; i < o->threads; i++)
         pthread_join(ps[i].tid, NULL);
-    uint64_t elapsed = now_ns() - t0;
+    uint64_t elapsed = bench_now_ns() - t0;
     cpu_mark c1 = cpu_mark_now();
     uint64_t acked = atomic_load(&b.acked);
     double steady, tail;
@@ -1323,7 +1305,7 @@ static int run_append(const bench_opts *o)
     if (error)
         fprintf(stderr, "lsmq-engine-bench: %s: %s\n", lsmq_strerror(error), b.error_text);
 
-    uint64_t t_close = now_ns();
+    uint64_t t_close = bench_now_ns();
     engine_close(b.e);
     double close_secs = secs_since(t_close);
     uint64_t store = dir_bytes(o->path);
@@ -1427,10 +1409,10 @@ static void *reader_thread(void *arg)
         for (;;) {
             engine_read_result r;
             memset(&r, 0, sizeof(r));
-            uint64_t c0 = now_ns();
+            uint64_t c0 = bench_now_ns();
             int rc = engine_read(rd->e, t->name, t->len, qid, off, rd->o->read_batch,
                                  rd->o->read_bytes, &r);
-            hist_add(&rd->lat, now_ns() - c0);
+            hist_add(&rd->lat, bench_now_ns() - c0);
             rd->calls++;
             if (rc != 0) {
                 fprintf(stderr, "lsmq-engine-bench: engine_read %s/%" PRIu32 " @%" PRIu64
@@ -1481,7 +1463,7 @@ static int run_read(const bench_opts *o)
     reader *rs = xcalloc(o->threads, sizeof(*rs));
     sampler smp;
     cpu_mark c0 = cpu_mark_now();
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     sampler_start(&smp, e, &records_done, NULL, 0, o->progress_s);
     for (uint32_t i = 0; i < o->threads; i++) {
         rs[i].o = o;
@@ -1490,11 +1472,11 @@ static int run_read(const bench_opts *o)
         rs[i].next_queue = &next_queue;
         rs[i].records_done = &records_done;
         if (pthread_create(&rs[i].tid, NULL, reader_thread, &rs[i]) != 0)
-            die("pthread_create failed");
+            bench_die("pthread_create failed");
     }
     for (uint32_t i = 0; i < o->threads; i++)
         pthread_join(rs[i].tid, NULL);
-    uint64_t elapsed = now_ns() - t0;
+    uint64_t elapsed = bench_now_ns() - t0;
     cpu_mark c1 = cpu_mark_now();
 
     uint64_t records = 0, rec_bytes = 0, body_bytes = 0, calls = 0;
@@ -1541,7 +1523,7 @@ static int run_reopen(const bench_opts *o)
 {
     struct stat st;
     if (stat(o->path, &st) != 0 || !S_ISDIR(st.st_mode))
-        die("%s: no store there; run --mode append first", o->path);
+        bench_die("%s: no store there; run --mode append first", o->path);
     layout l;
     layout_init(&l, o->queues);
     uint64_t store = dir_bytes(o->path);
@@ -1553,7 +1535,7 @@ static int run_reopen(const bench_opts *o)
     double rss_open = peak_rss_mb();
 
     /* Every queue answers: the topic table is complete and usable. */
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     topics_check(e, &l);
     uint64_t msgs = 0;
     for (uint64_t q = 0; q < l.queues; q++) {
@@ -1563,12 +1545,12 @@ static int run_reopen(const bench_opts *o)
         layout_queue(&l, q, &t, &qid);
         int rc = engine_queue_offsets(e, t->name, t->len, qid, &lo, &hi);
         if (rc != 0)
-            die("engine_queue_offsets %s/%" PRIu32 ": %s", t->name, qid, lsmq_strerror(rc));
+            bench_die("engine_queue_offsets %s/%" PRIu32 ": %s", t->name, qid, lsmq_strerror(rc));
         msgs += hi - lo;
     }
     double check_secs = secs_since(t1);
 
-    uint64_t t2 = now_ns();
+    uint64_t t2 = bench_now_ns();
     engine_close(e);
     double close_secs = secs_since(t2);
 
@@ -1584,6 +1566,7 @@ static int run_reopen(const bench_opts *o)
 
 int main(int argc, char **argv)
 {
+    bench_init("lsmq-engine-bench", 1);
     bench_opts o;
     parse_opts(argc, argv, &o);
     fprintf(stderr, "lsmq-engine-bench: mode=%s path=%s queues=%" PRIu32 " body=%" PRIu32

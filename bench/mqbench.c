@@ -49,7 +49,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "lsmq.h"
 
 /* ==== Options ============================================================ */
@@ -91,20 +91,6 @@ typedef struct bench_opts {
 
 /* ==== Small helpers ====================================================== */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fputs("mqbench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
-}
-
 /* The library's description of the failure of the last call on this thread. */
 static const char *last_error(void)
 {
@@ -112,14 +98,6 @@ static const char *last_error(void)
 
     lsmq_last_error(&text);
     return text;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void sleep_until_ns(uint64_t t)
@@ -135,7 +113,7 @@ static void *xcalloc(size_t n, size_t size)
     void *p = calloc(n, size);
 
     if (p == NULL)
-        die("out of memory");
+        bench_die("out of memory");
     return p;
 }
 
@@ -232,7 +210,7 @@ static cpu_mark cpu_mark_take(int broker_pid)
     m.self_s = self_cpu_s();
     m.broker_s = proc_cpu_s(broker_pid);
     m.machine_s = machine_cpu_s();
-    m.t_ns = now_ns();
+    m.t_ns = bench_now_ns();
     return m;
 }
 
@@ -364,7 +342,7 @@ static lsmq_producer *producer_open(const bench_opts *o, const char *group, int 
         (rc = lsmq_producer_set_send_timeout(p, o->timeout_ms)) != 0 ||
         (inflight > 0 && (rc = lsmq_producer_set_max_async_inflight(p, inflight)) != 0) ||
         (rc = lsmq_producer_start(p)) != 0)
-        die("cannot start a producer: %s", last_error());
+        bench_die("cannot start a producer: %s", last_error());
     return p;
 }
 
@@ -401,7 +379,7 @@ static int claim_send(const bench_opts *o)
 {
     if (o->count > 0)
         return atomic_fetch_add(&claimed, 1) < o->count;
-    return now_ns() < deadline_ns;
+    return bench_now_ns() < deadline_ns;
 }
 
 typedef struct async_slot {
@@ -413,7 +391,7 @@ static void produce_async_cb(int rc, const lsmq_send_result *res, void *arg)
 {
     async_slot *s = arg;
     sender_thread *t = s->t;
-    uint64_t dt = now_ns() - s->t0_ns;
+    uint64_t dt = bench_now_ns() - s->t0_ns;
 
     if (rc != 0)
         log_send_error(rc, last_error());
@@ -459,11 +437,11 @@ static void *sender_main(void *arg)
         if (o->size > 8)
             body_fill(body, 8, o->size, &seed);
         if (!o->async) {
-            uint64_t t0 = now_ns();
+            uint64_t t0 = bench_now_ns();
 
             rc = lsmq_producer_send(t->p, &m, NULL);
             if (rc == 0) {
-                hist_add(&t->lat, now_ns() - t0);
+                hist_add(&t->lat, bench_now_ns() - t0);
                 t->ok++;
             } else {
                 t->errors++;
@@ -479,7 +457,7 @@ static void *sender_main(void *arg)
         t->inflight++;
         pthread_mutex_unlock(&t->lock);
         s->t = t;
-        s->t0_ns = now_ns();
+        s->t0_ns = bench_now_ns();
         if ((rc = lsmq_producer_send_async(t->p, &m, produce_async_cb, s)) != 0) {
             log_send_error(rc, last_error());
             free(s);
@@ -552,7 +530,7 @@ static void chain_next(chain *ch)
     m.topic = o->topic;
     m.body = ch->body;
     m.body_len = o->size;
-    ch->t0_ns = now_ns();
+    ch->t0_ns = bench_now_ns();
     if ((rc = lsmq_producer_send_async(ch->p, &m, chain_cb, ch)) != 0) {
         log_send_error(rc, last_error());
         atomic_fetch_add(&ch->set->errors, 1);
@@ -565,7 +543,7 @@ static void chain_cb(int rc, const lsmq_send_result *res, void *arg)
     chain *ch = arg;
 
     if (rc == 0) {
-        hist_add(ch->set->lat, now_ns() - ch->t0_ns);
+        hist_add(ch->set->lat, bench_now_ns() - ch->t0_ns);
         atomic_fetch_add(&ch->set->ok, 1);
     } else {
         log_send_error(rc, last_error());
@@ -655,7 +633,7 @@ static sender_thread *senders_start(const bench_opts *o, lsmq_producer **ps, int
         pthread_mutex_init(&t->lock, NULL);
         pthread_cond_init(&t->cv, NULL);
         if ((rc = pthread_create(&t->tid, NULL, sender_main, t)) != 0)
-            die("pthread_create: %s", strerror(rc));
+            bench_die("pthread_create: %s", strerror(rc));
     }
     pthread_barrier_wait(ready);
     return ts;
@@ -750,7 +728,7 @@ static int consume_listener(const lsmq_message *m, void *arg)
 
     lsmq_message_body(m, &len);
     atomic_fetch_add_explicit(&consumed_bytes, len, memory_order_relaxed);
-    atomic_store_explicit(&last_consume_ns, now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&last_consume_ns, bench_now_ns(), memory_order_relaxed);
     atomic_fetch_add_explicit(&consumed, 1, memory_order_relaxed);
     return LSMQ_CONSUME_SUCCESS;
 }
@@ -759,7 +737,7 @@ static int consume_listener(const lsmq_message *m, void *arg)
 static int consume_done(const bench_opts *o, uint64_t t0)
 {
     /* last before now: a listener may stamp a newer time in between. */
-    uint64_t n = atomic_load(&consumed), last = atomic_load(&last_consume_ns), now = now_ns();
+    uint64_t n = atomic_load(&consumed), last = atomic_load(&last_consume_ns), now = bench_now_ns();
 
     if (o->count > 0 && n >= o->count)
         return 1;
@@ -772,7 +750,7 @@ static int consume_done(const bench_opts *o, uint64_t t0)
 static void consume_push(const bench_opts *o, const char *group, cpu_mark *end)
 {
     lsmq_push_consumer *c = NULL;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc;
 
     if ((rc = lsmq_push_consumer_create(o->namesrv, group, &c)) != 0 ||
@@ -781,7 +759,7 @@ static void consume_push(const bench_opts *o, const char *group, cpu_mark *end)
         (rc = lsmq_push_consumer_set_threads(c, o->threads)) != 0 ||
         (rc = lsmq_push_consumer_set_listener(c, consume_listener, NULL)) != 0 ||
         (rc = lsmq_push_consumer_start(c)) != 0)
-        die("cannot start the push consumer: %s", last_error());
+        bench_die("cannot start the push consumer: %s", last_error());
     while (!consume_done(o, t0))
         usleep(2000);
     *end = cpu_mark_take(o->broker_pid);
@@ -792,7 +770,7 @@ static void consume_pull(const bench_opts *o, const char *group, cpu_mark *end)
 {
     lsmq_pull_consumer *c = NULL;
     lsmq_queue *qs = NULL;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     size_t nq = 0, i;
     int rc;
 
@@ -801,16 +779,16 @@ static void consume_pull(const bench_opts *o, const char *group, cpu_mark *end)
         (rc = lsmq_pull_consumer_start(c)) != 0 ||
         (rc = lsmq_pull_consumer_queues(c, o->topic, &qs, &nq)) != 0 ||
         (rc = lsmq_pull_consumer_assign(c, qs, nq)) != 0)
-        die("cannot start the pull consumer: %s", last_error());
+        bench_die("cannot start the pull consumer: %s", last_error());
     for (i = 0; i < nq; i++)
         if ((rc = lsmq_pull_consumer_seek(c, &qs[i], LSMQ_OFFSET_FIRST)) != 0)
-            die("seek: %s", last_error());
+            bench_die("seek: %s", last_error());
     while (!consume_done(o, t0)) {
         lsmq_message **msgs = NULL;
         size_t n = 0;
 
         if ((rc = lsmq_pull_consumer_poll(c, 50, 1024, &msgs, &n)) != 0)
-            die("poll: %s", last_error());
+            bench_die("poll: %s", last_error());
         for (i = 0; i < n; i++)
             consume_listener(msgs[i], NULL);
         lsmq_messages_free(msgs, n);
@@ -875,7 +853,7 @@ typedef struct lat_state {
 static int latency_listener(const lsmq_message *m, void *arg)
 {
     lat_state *st = arg;
-    uint64_t now = now_ns(), hdr[4];
+    uint64_t now = bench_now_ns(), hdr[4];
     size_t len = 0;
     const void *body = lsmq_message_body(m, &len);
 
@@ -907,7 +885,7 @@ static int latency_listener(const lsmq_message *m, void *arg)
 
 static void lat_stamp(unsigned char *body, uint64_t phase, uint64_t seq)
 {
-    uint64_t hdr[4] = {LAT_MAGIC, phase, seq, now_ns()};
+    uint64_t hdr[4] = {LAT_MAGIC, phase, seq, bench_now_ns()};
 
     memcpy(body, hdr, sizeof hdr);
 }
@@ -930,7 +908,7 @@ static void latency_send_cb(int rc, const lsmq_send_result *res, void *arg)
 static void latency_warmup(const bench_opts *o, lsmq_producer *p, lat_state *st,
                            unsigned char *body)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     lsmq_out_message m;
     lsmq_send_result res;
     int sent = 0;
@@ -954,13 +932,13 @@ static void latency_warmup(const bench_opts *o, lsmq_producer *p, lat_state *st,
         for (q = 0; q < LAT_MAX_QUEUES; q++)
             if (st->warm_queue_sent[q] && !atomic_load(&st->warm_queue_seen[q]))
                 all = 0;
-        if (all && now_ns() - t0 > 2000000000u)
+        if (all && bench_now_ns() - t0 > 2000000000u)
             break;
-        if (now_ns() - t0 > 60000000000u)
-            die("the consumer received no warm-up message from some queue within 60 s");
+        if (bench_now_ns() - t0 > 60000000000u)
+            bench_die("the consumer received no warm-up message from some queue within 60 s");
     }
     fprintf(stderr, "mqbench: consumer ready after %d warm-up messages (%.1f s)\n", sent,
-            (double)(now_ns() - t0) / 1e9);
+            (double)(bench_now_ns() - t0) / 1e9);
 }
 
 static int run_latency(const bench_opts *o)
@@ -988,7 +966,7 @@ static int run_latency(const bench_opts *o)
         (rc = lsmq_push_consumer_set_threads(c, o->threads)) != 0 ||
         (rc = lsmq_push_consumer_set_listener(c, latency_listener, st)) != 0 ||
         (rc = lsmq_push_consumer_start(c)) != 0)
-        die("cannot start the push consumer: %s", last_error());
+        bench_die("cannot start the push consumer: %s", last_error());
     p = producer_open(o, "mqbench-latency", 100000);
     body_fill(body, 0, o->size, &seed);
     latency_warmup(o, p, st, body);
@@ -1005,7 +983,7 @@ static int run_latency(const bench_opts *o)
     for (i = 0; i < st->n_planned; i++) {
         uint64_t due = t0 + i * interval_ns;
 
-        if (now_ns() < due)
+        if (bench_now_ns() < due)
             sleep_until_ns(due);
         lat_stamp(body, 1, i);
         if ((rc = lsmq_producer_send_async(p, &m, latency_send_cb, st)) != 0) {
@@ -1013,12 +991,12 @@ static int run_latency(const bench_opts *o)
             atomic_fetch_add(&st->send_errors, 1);
         }
     }
-    t_end = now_ns();
+    t_end = bench_now_ns();
     send_secs = (double)(t_end - t0) / 1e9;
     /* Wait up to 10 s for the stragglers. */
-    t_wait = now_ns();
+    t_wait = bench_now_ns();
     while (atomic_load(&st->received) + atomic_load(&st->send_errors) < st->n_planned &&
-           now_ns() - t_wait < 10000000000u)
+           bench_now_ns() - t_wait < 10000000000u)
         usleep(1000);
     c1 = cpu_mark_take(o->broker_pid);
     received = atomic_load(&st->received);
@@ -1150,6 +1128,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 
 int main(int argc, char **argv)
 {
+    bench_init("mqbench", 2);
     bench_opts o;
 
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {

@@ -30,7 +30,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "codes.h"
 #include "engine.h"
 #include "index.h"
@@ -47,25 +47,6 @@
 
 #define TOPIC "QueryBench"
 #define WINDOW 256
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "lsmq-query-bench: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rand_next(uint64_t *s)
 {
@@ -135,22 +116,22 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
     engine *e;
     int rc = engine_open(&c, &e, err, sizeof err);
     if (rc != 0)
-        die("engine_open %s: %s", path, err);
+        bench_die("engine_open %s: %s", path, err);
     if ((rc = index_attach(e)) != 0)
-        die("index_attach: %s", lsmq_strerror(rc));
+        bench_die("index_attach: %s", lsmq_strerror(rc));
     engine_topic_config tc;
     memset(&tc, 0, sizeof tc);
     snprintf(tc.name, sizeof tc.name, "%s", TOPIC);
     tc.read_queue_nums = tc.write_queue_nums = queues;
     tc.perm = ENGINE_PERM_READ | ENGINE_PERM_WRITE;
     if ((rc = engine_topic_put(e, &tc, NULL)) != 0)
-        die("creating %s: %s", TOPIC, lsmq_strerror(rc));
+        bench_die("creating %s: %s", TOPIC, lsmq_strerror(rc));
 
     loader l = {.every = count / samples ? count / samples : 1};
     pthread_mutex_init(&l.mu, NULL);
     pthread_cond_init(&l.cv, NULL);
     if (!(l.sample_out = fopen(sample_path, "w")))
-        die("cannot write %s", sample_path);
+        bench_die("cannot write %s", sample_path);
     /* Bodies compress about 2:1: half random bytes, half a copy. */
     uint8_t *pool = malloc((size_t)body_len * 2);
     uint64_t seed = 0x9e3779b97f4a7c15u;
@@ -158,7 +139,7 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
         pool[k] = (uint8_t)rand_next(&seed);
     memcpy(pool + body_len, pool, body_len);
 
-    uint64_t t0 = now_ns(), last = t0;
+    uint64_t t0 = bench_now_ns(), last = t0;
     for (uint64_t i = 0; i < count && !l.failed; i++) {
         pthread_mutex_lock(&l.mu);
         while (l.inflight >= WINDOW)
@@ -189,9 +170,9 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
             usleep(1000);
         }
         if (rc != 0)
-            die("append %" PRIu64 ": %s", i, lsmq_strerror(rc));
-        if (now_ns() - last > 5000000000u) {
-            last = now_ns();
+            bench_die("append %" PRIu64 ": %s", i, lsmq_strerror(rc));
+        if (bench_now_ns() - last > 5000000000u) {
+            last = bench_now_ns();
             fprintf(stderr, "loaded %" PRIu64 " (%.0f msgs/s)\n", i,
                     (double)i / ((double)(last - t0) / 1e9));
         }
@@ -200,12 +181,12 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
     while (l.inflight > 0)
         pthread_cond_wait(&l.cv, &l.mu);
     pthread_mutex_unlock(&l.mu);
-    double secs = (double)(now_ns() - t0) / 1e9;
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
     engine_close(e);
     fclose(l.sample_out);
     free(pool);
     if (l.failed)
-        die("an append failed: %s", lsmq_strerror(l.failed));
+        bench_die("an append failed: %s", lsmq_strerror(l.failed));
     printf("result mode=load msgs=%" PRIu64 " secs=%.1f msgs_per_s=%.0f body=%u queues=%u\n",
            count, secs, (double)count / secs, body_len, queues);
     return 0;
@@ -218,15 +199,15 @@ static int connect_to(const char *hostport)
     char host[64];
     const char *colon = strrchr(hostport, ':');
     if (!colon || (size_t)(colon - hostport) >= sizeof host)
-        die("--broker wants HOST:PORT");
+        bench_die("--broker wants HOST:PORT");
     memcpy(host, hostport, (size_t)(colon - hostport));
     host[colon - hostport] = 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        die("bad address %s", host);
+        bench_die("bad address %s", host);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
-        die("cannot connect to %s", hostport);
+        bench_die("cannot connect to %s", hostport);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
@@ -237,7 +218,7 @@ static void read_full(int fd, void *buf, size_t len)
     for (size_t at = 0; at < len;) {
         ssize_t n = read(fd, (char *)buf + at, len - at);
         if (n <= 0)
-            die("connection closed by the broker");
+            bench_die("connection closed by the broker");
         at += (size_t)n;
     }
 }
@@ -250,11 +231,11 @@ static proto_cmd *call(int fd, proto_cmd *cmd, uint8_t **frame)
     uint8_t *out;
     size_t len;
     if (proto_cmd_encode(cmd, NULL, 0, &out, &len) != 0)
-        die("cannot encode a request");
+        bench_die("cannot encode a request");
     for (size_t at = 0; at < len;) {
         ssize_t n = write(fd, out + at, len - at);
         if (n <= 0)
-            die("write to the broker failed");
+            bench_die("write to the broker failed");
         at += (size_t)n;
     }
     free(out);
@@ -267,9 +248,9 @@ static proto_cmd *call(int fd, proto_cmd *cmd, uint8_t **frame)
     proto_cmd *resp;
     char err[128];
     if (proto_cmd_decode(*frame, flen + 4, &resp, err, sizeof err) != 0)
-        die("bad response: %s", err);
+        bench_die("bad response: %s", err);
     if (resp->opaque != cmd->opaque)
-        die("response out of order");
+        bench_die("response out of order");
     proto_cmd_free(cmd);
     return resp;
 }
@@ -295,13 +276,13 @@ static double pct_ms(lat *l, double p)
 static void expect_record(const proto_cmd *r, const sample *s, const char *what)
 {
     if (r->code != RS_SUCCESS)
-        die("%s of message %" PRIu64 ": code %d %s", what, s->i, r->code,
+        bench_die("%s of message %" PRIu64 ": code %d %s", what, s->i, r->code,
             r->remark ? r->remark : "");
     proto_record rec;
     if (!r->body || proto_record_decode(r->body, r->body_len, &rec) <= 0)
-        die("%s of message %" PRIu64 ": no record in the answer", what, s->i);
+        bench_die("%s of message %" PRIu64 ": no record in the answer", what, s->i);
     if ((uint64_t)rec.physical_offset != s->position)
-        die("%s of message %" PRIu64 ": got the one at %" PRId64, what, s->i,
+        bench_die("%s of message %" PRIu64 ": got the one at %" PRId64, what, s->i,
             rec.physical_offset);
 }
 
@@ -309,7 +290,7 @@ static int run_query(const char *broker, const char *sample_path, size_t request
 {
     FILE *f = fopen(sample_path, "r");
     if (!f)
-        die("cannot read %s", sample_path);
+        bench_die("cannot read %s", sample_path);
     size_t n = 0, cap = 1024;
     sample *ss = malloc(cap * sizeof *ss);
     sample s;
@@ -321,7 +302,7 @@ static int run_query(const char *broker, const char *sample_path, size_t request
     }
     fclose(f);
     if (n == 0)
-        die("%s holds no samples", sample_path);
+        bench_die("%s holds no samples", sample_path);
 
     int fd = connect_to(broker);
     const char *kinds[] = {"view", "key", "uniq", "search"};
@@ -359,14 +340,14 @@ static int run_query(const char *broker, const char *sample_path, size_t request
                 proto_cmd_set(cmd, "_UNIQUE_KEY_QUERY", "true");
         }
         uint8_t *frame;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         proto_cmd *resp = call(fd, cmd, &frame);
-        uint64_t dt = now_ns() - t0;
+        uint64_t dt = bench_now_ns() - t0;
         if (k == 3) {
             int64_t off;
             if (resp->code != RS_SUCCESS || proto_cmd_get_i64(resp, "offset", &off) != 0 ||
                 off < 0 || (uint64_t)off > sm->offset)
-                die("search at %" PRId64 " for message %" PRIu64 " (offset %" PRIu64
+                bench_die("search at %" PRId64 " for message %" PRIu64 " (offset %" PRIu64
                     ") answered code %d", sm->store_ms, sm->i, sm->offset, resp->code);
         } else {
             expect_record(resp, sm, kinds[k]);
@@ -400,6 +381,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_init("lsmq-query-bench", 1);
     if (argc < 2)
         usage();
     const char *mode = argv[1], *path = NULL, *broker = NULL, *sample_path = "samples.txt";
