@@ -109,7 +109,7 @@ static int scan_string(lexer *lx, hj_value *v)
             continue;
         }
         if (*p >= 0x80) {
-            p += proto__utf8_decode(p, (size_t)(end - p), &cp);
+            p += proto_utf8_decode(p, (size_t)(end - p), &cp);
             if (cp == PROTO_UTF8_BAD)
                 return HJ_EINVAL;
             continue;

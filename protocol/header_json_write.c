@@ -105,7 +105,7 @@ static void put_string(obuf *b, const char *s)
             put_escape(b, p[i++]);
             continue;
         }
-        used = proto__utf8_decode(p + i, n - i, &cp);
+        used = proto_utf8_decode(p + i, n - i, &cp);
         if (cp == PROTO_UTF8_BAD)
             put(b, "\xEF\xBF\xBD", 3);
         else
@@ -124,24 +124,6 @@ static void put_key(obuf *b, const char *key)
     put(b, ":", 1);
 }
 
-static int utf8_valid(const char *s)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t len = strlen(s), i = 0;
-    uint32_t cp;
-
-    while (i < len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        i += proto__utf8_decode(p + i, len - i, &cp);
-        if (cp == PROTO_UTF8_BAD)
-            return 0;
-    }
-    return 1;
-}
-
 /* s with every malformed UTF-8 piece replaced by U+FFFD, as a new string. */
 static char *utf8_lossy(const char *s)
 {
@@ -154,7 +136,7 @@ static char *utf8_lossy(const char *s)
     if (len > (SIZE_MAX - 1) / 3 || (out = malloc(len * 3 + 1)) == NULL)
         return NULL;
     for (i = 0; i < len; i += used) {
-        used = proto__utf8_decode(p + i, len - i, &cp);
+        used = proto_utf8_decode(p + i, len - i, &cp);
         if (cp == PROTO_UTF8_BAD) {
             memcpy(out + o, "\xEF\xBF\xBD", 3);
             o += 3;
@@ -220,7 +202,7 @@ static void put_ext(obuf *b, const proto_cmd *cmd)
         if (key == NULL || cmd->ext[i].value == NULL)
             continue;
         e[n].fixed = NULL;
-        if (!utf8_valid(key) && (e[n].fixed = utf8_lossy(key)) == NULL)
+        if (!proto_utf8_valid(key, strlen(key)) && (e[n].fixed = utf8_lossy(key)) == NULL)
             b->failed = 1;
         e[n].key = e[n].fixed != NULL ? e[n].fixed : key;
         e[n].value = cmd->ext[i].value;

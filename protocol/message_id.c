@@ -208,7 +208,7 @@ int64_t proto_tag_hash(const char *tag, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        i += proto__utf8_decode(p + i, len - i, &cp);
+        i += proto_utf8_decode(p + i, len - i, &cp);
         if (cp == PROTO_UTF8_BAD)
             cp = PROTO_UTF8_REPLACEMENT;
         if (cp >= 0x10000) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "header_json.h"
 #include "record.h"
 
@@ -28,28 +29,6 @@
 /* ------------------------------------------------------------------ */
 /* Allocation                                                          */
 /* ------------------------------------------------------------------ */
-
-static void oom_abort(void)
-{
-    fputs("lsmq: out of memory\n", stderr);
-    abort();
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-
-    if (p == NULL)
-        oom_abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-
-    return memcpy(xmalloc(n), s, n);
-}
 
 /* A NUL-terminated copy of s[0..n), or NULL when memory runs out. */
 static char *copy_n(const char *s, size_t n)
@@ -129,7 +108,7 @@ static int32_t language_from_number(int64_t n)
 
 static proto_cmd *cmd_new(int32_t code, int32_t flag, int32_t opaque)
 {
-    proto_cmd *cmd = xmalloc(sizeof *cmd);
+    proto_cmd *cmd = proto_xmalloc(sizeof *cmd);
 
     memset(cmd, 0, sizeof *cmd);
     cmd->code = code;
@@ -184,7 +163,7 @@ int proto_cmd_is_oneway(const proto_cmd *cmd)
 void proto_cmd_set_remark(proto_cmd *cmd, const char *remark)
 {
     free(cmd->remark);
-    cmd->remark = remark != NULL ? xstrdup(remark) : NULL;
+    cmd->remark = remark != NULL ? proto_xstrdup(remark) : NULL;
 }
 
 void proto_cmd_set_remarkf(proto_cmd *cmd, const char *fmt, ...)
@@ -203,7 +182,7 @@ void proto_cmd_set_remarkf(proto_cmd *cmd, const char *fmt, ...)
         proto_cmd_set_remark(cmd, fmt);
         return;
     }
-    s = xmalloc((size_t)n + 1);
+    s = proto_xmalloc((size_t)n + 1);
     vsnprintf(s, (size_t)n + 1, fmt, again);
     va_end(again);
     free(cmd->remark);
@@ -270,8 +249,8 @@ void proto_cmd_set(proto_cmd *cmd, const char *key, const char *value)
     ext_remove(cmd, key);
     if (value == NULL)
         return; /* Java omits null fields; so does an unset key */
-    if (ext_push(cmd, xstrdup(key), xstrdup(value)) != 0)
-        oom_abort();
+    if (ext_push(cmd, proto_xstrdup(key), proto_xstrdup(value)) != 0)
+        proto_oom(0);
 }
 
 void proto_cmd_set_i64(proto_cmd *cmd, const char *key, int64_t value)
@@ -899,7 +878,7 @@ static int header_text(const proto_cmd *cmd, size_t body_len, uint8_t **buf, siz
     uint8_t *b = hj_write_header(cmd, FRAME_PREFIX, &n);
 
     if (b == NULL)
-        oom_abort();
+        proto_oom(0);
     /* Java's decoder refuses frames over 16 MiB, length field included. */
     if (n > HEADER_LEN_MASK || body_len > PROTO_FRAME_MAX_DEFAULT ||
         FRAME_PREFIX + n + body_len > PROTO_FRAME_MAX_DEFAULT) {
@@ -946,7 +925,7 @@ int proto_cmd_encode(const proto_cmd *cmd, const void *body, size_t body_len, ui
         return rc;
     if (body_len > 0) {
         if ((whole = realloc(buf, FRAME_PREFIX + n + body_len)) == NULL)
-            oom_abort();
+            proto_oom(0);
         buf = whole;
         memcpy(buf + FRAME_PREFIX + n, body, body_len);
     }

@@ -1,5 +1,6 @@
 /*
- * UTF-8 decoding shared by the protocol codecs (internal to protocol/).
+ * UTF-8 as the protocol needs it: the one decoder and the one validity
+ * check of the tree.
  *
  * Peers send bytes that Java turns into Strings with its UTF-8 decoder in
  * REPLACE mode, so wherever lsmq must agree with Java about text (the tag
@@ -17,6 +18,9 @@
 #define PROTO_UTF8_BAD 0xFFFFFFFFu
 #define PROTO_UTF8_REPLACEMENT 0xFFFDu
 
+/* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)? */
+int proto_utf8_valid(const void *s, size_t len);
+
 /*
  * Decode the code point at s[0..len) (len >= 1). Returns the number of bytes
  * consumed (>= 1) and sets *cp to the code point, or to PROTO_UTF8_BAD for a
@@ -28,7 +32,7 @@
  * the start of an encoded surrogate, is replaced as a two-byte piece even
  * though ED A0 can begin no valid sequence.
  */
-static inline size_t proto__utf8_decode(const uint8_t *s, size_t len, uint32_t *cp)
+static inline size_t proto_utf8_decode(const uint8_t *s, size_t len, uint32_t *cp)
 {
     uint8_t b = s[0], lo = 0x80, hi = 0xBF; /* bounds for the second byte */
     uint32_t c;

@@ -197,7 +197,7 @@ static inline char *ref_lossy(const char *s)
     if (out == NULL)
         abort();
     for (i = 0; i < len; i += used) {
-        used = proto__utf8_decode((const uint8_t *)s + i, len - i, &cp);
+        used = proto_utf8_decode((const uint8_t *)s + i, len - i, &cp);
         if (cp == PROTO_UTF8_BAD) {
             memcpy(out + o, "\xEF\xBF\xBD", 3);
             o += 3;
