@@ -1,7 +1,8 @@
 /*
  * The server side of the transport: listening socket, dispatch table,
- * cross-thread posting, the pre-sleep flush of queued replies, and the idle
- * sweep. Connection I/O is in conn.c.
+ * cross-thread posting, the idle sweep, and freeing closed connections once
+ * per loop iteration. Connections are in conn.c; their replies are written
+ * just before the loop sleeps by the transport flusher.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,41 +27,10 @@ void server_config_init(server_config *c)
     c->name = "server";
 }
 
-static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+/* Last before the loop sleeps (after the flusher): free what closed this iteration. */
+static void reap_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    server *s = (server *)((char *)w - offsetof(server, flush_prep));
-    /* A flush can close a connection, and its close hook can queue output on
-     * others (a group notification): drain until nothing is left, since the
-     * loop is about to sleep. */
-    while (s->flush_list) {
-        conn *list = s->flush_list;
-        s->flush_list = NULL;
-        while (list) {
-            conn *c = list;
-            list = c->flush_next;
-            c->flush_pending = false;
-            c->flush_next = NULL;
-            if (!c->dead)
-                conn__flush(c);
-        }
-    }
-    /* Free connections closed during this iteration, now that no callback holds them. */
-    conn *c, *tmp;
-    HASH_ITER(hh, s->conns, c, tmp) {
-        if (c->dead) {
-            HASH_DEL(s->conns, c);
-            conn__free(c);
-        }
-    }
-}
-
-void server__want_flush(server *s, conn *c)
-{
-    if (c->flush_pending)
-        return;
-    c->flush_pending = true;
-    c->flush_next = s->flush_list;
-    s->flush_list = c;
+    conn__reap((server *)((char *)w - offsetof(server, reap_prep)));
 }
 
 static void wakeup_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -108,7 +78,8 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     conn *c, *tmp;
     HASH_ITER(hh, s->conns, c, tmp) {
         /* Never cut a connection that still has output going out. */
-        if (!c->dead && c->out_bytes == 0 && now - c->last_activity > s->cfg.idle_timeout_s) {
+        if (proto_conn_state(c->pc) != PROTO_CONN_CLOSED && proto_conn_output_bytes(c->pc) == 0 &&
+            now - c->io.last_read > s->cfg.idle_timeout_s) {
             lsmq_log("%s: closing idle connection %s", s->cfg.name, c->peer);
             conn__close(c);
         }
@@ -166,8 +137,10 @@ int server_create(struct ev_loop *loop, const server_config *cfg, server **out)
     s->listen_fd = -1;
     s->next_conn_id = 1;
     pthread_mutex_init(&s->post_lock, NULL);
-    ev_prepare_init(&s->flush_prep, flush_cb);
-    ev_prepare_start(loop, &s->flush_prep);
+    s->flusher = transport_flusher_create(loop);
+    ev_prepare_init(&s->reap_prep, reap_cb);
+    ev_set_priority(&s->reap_prep, EV_MINPRI);
+    ev_prepare_start(loop, &s->reap_prep);
     ev_async_init(&s->wakeup, wakeup_cb);
     ev_async_start(loop, &s->wakeup);
     double sweep = s->cfg.idle_timeout_s > 10 ? 10 : s->cfg.idle_timeout_s / 2;
@@ -228,13 +201,12 @@ void server_destroy(server *s)
     server_stop_listening(s);
     conn *c, *tmp;
     HASH_ITER(hh, s->conns, c, tmp) {
-        conn__flush(c);
-        if (!c->dead)
-            conn__close(c);
-        HASH_DEL(s->conns, c);
-        conn__free(c);
+        transport_ev_flush_now(&c->io);
+        conn__close(c);
     }
-    ev_prepare_stop(s->loop, &s->flush_prep);
+    conn__reap(s);
+    ev_prepare_stop(s->loop, &s->reap_prep);
+    transport_flusher_destroy(s->flusher);
     ev_async_stop(s->loop, &s->wakeup);
     if (s->cfg.idle_timeout_s > 0)
         ev_timer_stop(s->loop, &s->idle_timer);
@@ -264,7 +236,10 @@ conn *server_conn_find(server *s, uint64_t id)
 {
     conn *c = NULL;
     HASH_FIND(hh, s->conns, &id, sizeof id, c);
-    return c && !c->dead && !c->closing ? c : NULL;
+    if (c == NULL)
+        return NULL;
+    enum proto_conn_state st = proto_conn_state(c->pc);
+    return st == PROTO_CONN_CLOSING || st == PROTO_CONN_CLOSED ? NULL : c;
 }
 
 void server_get_stats(server *s, server_stats *out) { *out = s->stats; }
@@ -274,19 +249,13 @@ void server__dispatch(server *s, conn *c, proto_cmd *req)
     s->stats.requests++;
     c->language = req->language;
     c->version = req->version;
-    if (proto_cmd_is_response(req))
-        return; /* replies to our oneway calls never come; anything else is ignored */
     int code = req->code;
-    bool oneway = proto_cmd_is_oneway(req);
     if (code >= 0 && code < MAX_HANDLER_CODE && s->handlers[code].fn) {
-        /* The requester of a oneway call expects no answer (REMOTING.md §1.6). */
-        c->in_oneway = oneway;
-        c->oneway_opaque = req->opaque;
+        /* A oneway request's replies are dropped by the connection (REMOTING.md §1.6). */
         s->handlers[code].fn(s, c, req, s->handlers[code].ctx);
-        c->in_oneway = false;
         return;
     }
-    if (oneway)
+    if (proto_cmd_is_oneway(req))
         return;
     char remark[64];
     snprintf(remark, sizeof remark, " request type %d not supported", code);

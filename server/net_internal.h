@@ -1,49 +1,33 @@
-/* Internals shared by server/net.c and server/conn.c. */
+/* Internals shared by server/net.c, server/conn.c and server/replay.c. */
 #ifndef LSMQ_SERVER_NET_INTERNAL_H
 #define LSMQ_SERVER_NET_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <sys/uio.h>
 
 #include <uthash.h>
 
 #include "net.h"
+#include "transport.h"
 
 #define MAX_HANDLER_CODE 1024
-#define IOV_BATCH 64
 
-/* One queued output chunk: a frame prefix or a body. */
-typedef struct out_chunk {
-    struct out_chunk *next;
-    uint8_t *data;
-    size_t len;
-    size_t off;      /* bytes already written */
-} out_chunk;
-
+/*
+ * One accepted connection: the protocol state is the core's (protocol/
+ * conn.h), whose state enum is the connection's state; the socket is driven
+ * by the libev adapter embedded here.
+ */
 struct conn {
     server *srv;
     uint64_t id;
-    int fd;
-    ev_io rio;
-    ev_io wio;
-    bool reading;            /* rio started */
-    bool closing;            /* close once output drains */
-    bool dead;               /* closed; freed at the end of the loop iteration */
-    uint8_t *in;             /* input buffer */
-    size_t in_len, in_cap;
-    out_chunk *out_head, *out_tail;
-    size_t out_bytes;        /* unsent */
-    bool flush_pending;      /* on the server's flush list */
-    struct conn *flush_next;
-    ev_tstamp last_activity;
+    proto_conn *pc;
+    transport_ev io;
     char peer[64];
     uint8_t peer_ip[4];
     uint32_t peer_port;
-    int language, version;
-    bool in_oneway;          /* dispatching a oneway request: its replies are dropped */
-    int32_t oneway_opaque;
+    int language, version;   /* of the last request seen */
     void *data;
+    struct conn *reap_next;  /* closed: freed before the loop sleeps */
     UT_hash_handle hh;       /* by id */
 };
 
@@ -59,14 +43,15 @@ struct server {
     int listen_fd;
     ev_io accept_io;
     bool listening;
-    ev_prepare flush_prep;
+    transport_flusher *flusher;
+    ev_prepare reap_prep;    /* frees closed connections, after the flusher */
     ev_async wakeup;
     ev_timer idle_timer;
     pthread_mutex_t post_lock;
     posted *post_head, *post_tail;
     conn *conns;             /* by id */
+    conn *reap;              /* closed, not yet freed */
     uint64_t next_conn_id;
-    conn *flush_list;
     struct {
         server_handler fn;
         void *ctx;
@@ -78,11 +63,11 @@ struct server {
 
 /* conn.c */
 conn *conn__new(server *s, int fd, const char *peer, const uint8_t ip[4], uint32_t port);
-void conn__flush(conn *c);
+/* Close now: the close hook runs, pending output is dropped, memory goes at reap time. */
 void conn__close(conn *c);
-void conn__free(conn *c);
+/* Free the connections closed so far. */
+void conn__reap(server *s);
 /* net.c */
 void server__dispatch(server *s, conn *c, proto_cmd *req);
-void server__want_flush(server *s, conn *c);
 
 #endif

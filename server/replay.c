@@ -36,7 +36,7 @@ void server_replay_run(server *s, server_replay *r)
     proto_cmd *cmd = NULL;
     char err[128] = "";
     if (c && proto_cmd_decode(r->frame, r->len, &cmd, err, sizeof err) == 0) {
-        server__dispatch(s, c, cmd);
+        proto_conn_deliver(c->pc, cmd);
         proto_cmd_free(cmd);
     } else if (c) {
         lsmq_log("%s: a kept request of %s no longer decodes: %s", s->cfg.name, conn_peer(c),
