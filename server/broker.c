@@ -105,7 +105,7 @@ int broker_store_error_code(int err)
 
 void broker__topics_changed(broker *b, bool created)
 {
-    uint64_t gen = broker_register_now(b);
+    uint64_t gen = broker_register_now(b->registrar);
     if (created && gen > b->topics_register_gen)
         b->topics_register_gen = gen;
 }

@@ -19,7 +19,7 @@
  *   broker_query.c     QUERY_MESSAGE (by key / unique key), VIEW_MESSAGE_BY_ID
  *   broker_reset.c     INVOKE_BROKER_TO_RESET_OFFSET (tells online consumers, commits)
  *   broker_timespan.c  QUERY_CONSUME_TIME_SPAN
- *   broker_register.c  REGISTER_BROKER to every name server every 30 s (own thread)
+ *   broker_register.c  REGISTER_BROKER to every name server every 30 s (on the loop)
  */
 #ifndef LSMQ_SERVER_BROKER_H
 #define LSMQ_SERVER_BROKER_H
@@ -168,11 +168,13 @@ void broker__topics_changed(broker *b, bool created);
 void broker_pull_notify(broker *b, const char *topic, uint32_t queue_id);
 
 /*
- * Ask the registration thread to register with the name servers now.
- * Returns the generation of that registration (0 when the broker has no
- * name servers). Any thread.
+ * Register with the name servers now (in the next loop iteration; requests
+ * of one iteration share a round). Returns the generation of that
+ * registration (0 when the broker has no name servers: r is NULL). Loop
+ * thread.
  */
-uint64_t broker_register_now(broker *b);
+typedef struct broker_registrar broker_registrar;
+uint64_t broker_register_now(broker_registrar *r);
 /*
  * Loop thread: run fn(arg) once a registration of generation `gen` or later
  * has finished (at once if it has). A send that auto-created its topic is
@@ -182,7 +184,7 @@ uint64_t broker_register_now(broker *b);
 void broker_after_register(broker *b, uint64_t gen, void (*fn)(void *arg), void *arg);
 /* Generation of the registration asked for by the latest topic creation. */
 uint64_t broker_topics_register_gen(broker *b);
-/* Loop thread: registration `gen` finished (called by the registrar via server_post). */
+/* Loop thread: registration `gen` finished (called by the registrar). */
 void broker__registered(broker *b, uint64_t gen);
 
 /* Map an engine error to a response code and remark. */
