@@ -91,13 +91,34 @@ typedef struct bench_opts {
 
 /* ==== Small helpers ====================================================== */
 
-/* The library's description of the failure of the last call on this thread. */
-static const char *last_error(void)
-{
-    const char *text = "?";
+/*
+ * What the library says about the last failure on an object (or, with no
+ * object, about rc), in a buffer of the calling thread's own.
+ */
+static _Thread_local char error_text[512];
 
-    lsmq_last_error(&text);
-    return text;
+static const char *producer_error(lsmq_producer *p, int rc)
+{
+    if (p == NULL)
+        return lsmq_strerror(rc);
+    lsmq_producer_last_error(p, error_text, sizeof error_text);
+    return error_text;
+}
+
+static const char *push_error(lsmq_push_consumer *c, int rc)
+{
+    if (c == NULL)
+        return lsmq_strerror(rc);
+    lsmq_push_consumer_last_error(c, error_text, sizeof error_text);
+    return error_text;
+}
+
+static const char *pull_error(lsmq_pull_consumer *c, int rc)
+{
+    if (c == NULL)
+        return lsmq_strerror(rc);
+    lsmq_pull_consumer_last_error(c, error_text, sizeof error_text);
+    return error_text;
 }
 
 static void sleep_until_ns(uint64_t t)
@@ -342,7 +363,7 @@ static lsmq_producer *producer_open(const bench_opts *o, const char *group, int 
         (rc = lsmq_producer_set_send_timeout(p, o->timeout_ms)) != 0 ||
         (inflight > 0 && (rc = lsmq_producer_set_max_async_inflight(p, inflight)) != 0) ||
         (rc = lsmq_producer_start(p)) != 0)
-        bench_die("cannot start a producer: %s", last_error());
+        bench_die("cannot start a producer: %s", producer_error(p, rc));
     return p;
 }
 
@@ -394,7 +415,7 @@ static void produce_async_cb(int rc, const lsmq_send_result *res, void *arg)
     uint64_t dt = bench_now_ns() - s->t0_ns;
 
     if (rc != 0)
-        log_send_error(rc, last_error());
+        log_send_error(rc, producer_error(t->p, rc));
     pthread_mutex_lock(&t->lock);
     if (rc == 0) {
         t->ok++;
@@ -424,7 +445,7 @@ static void *sender_main(void *arg)
     for (i = 0; i < o->warmup; i++) {
         body_fill(body, 0, o->size, &seed);
         if ((rc = lsmq_producer_send(t->p, &m, NULL)) != 0)
-            fprintf(stderr, "mqbench: warm-up send failed: %s\n", last_error());
+            fprintf(stderr, "mqbench: warm-up send failed: %s\n", producer_error(t->p, rc));
         else
             t->warm_ok++;
     }
@@ -445,7 +466,7 @@ static void *sender_main(void *arg)
                 t->ok++;
             } else {
                 t->errors++;
-                log_send_error(rc, last_error());
+                log_send_error(rc, producer_error(t->p, rc));
             }
             continue;
         }
@@ -459,7 +480,7 @@ static void *sender_main(void *arg)
         s->t = t;
         s->t0_ns = bench_now_ns();
         if ((rc = lsmq_producer_send_async(t->p, &m, produce_async_cb, s)) != 0) {
-            log_send_error(rc, last_error());
+            log_send_error(rc, producer_error(t->p, rc));
             free(s);
             pthread_mutex_lock(&t->lock);
             t->inflight--;
@@ -532,7 +553,7 @@ static void chain_next(chain *ch)
     m.body_len = o->size;
     ch->t0_ns = bench_now_ns();
     if ((rc = lsmq_producer_send_async(ch->p, &m, chain_cb, ch)) != 0) {
-        log_send_error(rc, last_error());
+        log_send_error(rc, producer_error(ch->p, rc));
         atomic_fetch_add(&ch->set->errors, 1);
         chain_end(ch);
     }
@@ -546,7 +567,7 @@ static void chain_cb(int rc, const lsmq_send_result *res, void *arg)
         hist_add(ch->set->lat, bench_now_ns() - ch->t0_ns);
         atomic_fetch_add(&ch->set->ok, 1);
     } else {
-        log_send_error(rc, last_error());
+        log_send_error(rc, producer_error(ch->p, rc));
         atomic_fetch_add(&ch->set->errors, 1);
     }
     chain_next(ch);
@@ -581,7 +602,8 @@ static chain_set *chains_create(const bench_opts *o, lsmq_producer **ps, int n_c
             if (lsmq_producer_send(ch->p, &m, NULL) == 0)
                 (*warm)++;
             else
-                fprintf(stderr, "mqbench: warm-up send failed: %s\n", last_error());
+                fprintf(stderr, "mqbench: warm-up send failed: %s\n",
+                        producer_error(ch->p, -1));
         }
     }
     return cs;
@@ -759,7 +781,7 @@ static void consume_push(const bench_opts *o, const char *group, cpu_mark *end)
         (rc = lsmq_push_consumer_set_threads(c, o->threads)) != 0 ||
         (rc = lsmq_push_consumer_set_listener(c, consume_listener, NULL)) != 0 ||
         (rc = lsmq_push_consumer_start(c)) != 0)
-        bench_die("cannot start the push consumer: %s", last_error());
+        bench_die("cannot start the push consumer: %s", push_error(c, rc));
     while (!consume_done(o, t0))
         usleep(2000);
     *end = cpu_mark_take(o->broker_pid);
@@ -779,16 +801,16 @@ static void consume_pull(const bench_opts *o, const char *group, cpu_mark *end)
         (rc = lsmq_pull_consumer_start(c)) != 0 ||
         (rc = lsmq_pull_consumer_queues(c, o->topic, &qs, &nq)) != 0 ||
         (rc = lsmq_pull_consumer_assign(c, qs, nq)) != 0)
-        bench_die("cannot start the pull consumer: %s", last_error());
+        bench_die("cannot start the pull consumer: %s", pull_error(c, rc));
     for (i = 0; i < nq; i++)
         if ((rc = lsmq_pull_consumer_seek(c, &qs[i], LSMQ_OFFSET_FIRST)) != 0)
-            bench_die("seek: %s", last_error());
+            bench_die("seek: %s", pull_error(c, rc));
     while (!consume_done(o, t0)) {
         lsmq_message **msgs = NULL;
         size_t n = 0;
 
         if ((rc = lsmq_pull_consumer_poll(c, 50, 1024, &msgs, &n)) != 0)
-            bench_die("poll: %s", last_error());
+            bench_die("poll: %s", pull_error(c, rc));
         for (i = 0; i < n; i++)
             consume_listener(msgs[i], NULL);
         lsmq_messages_free(msgs, n);
@@ -841,6 +863,7 @@ static int run_consume(const bench_opts *o)
 #define LAT_MAX_QUEUES 1024
 
 typedef struct lat_state {
+    lsmq_producer *p;
     hist lat;
     _Atomic uint64_t received, warm_received, foreign, dups;
     _Atomic unsigned char *seen;      /* per measured sequence number */
@@ -895,7 +918,7 @@ static void latency_send_cb(int rc, const lsmq_send_result *res, void *arg)
     lat_state *st = arg;
 
     if (rc != 0) {
-        log_send_error(rc, last_error());
+        log_send_error(rc, producer_error(st->p, rc));
         atomic_fetch_add(&st->send_errors, 1);
     }
 }
@@ -926,7 +949,7 @@ static void latency_warmup(const bench_opts *o, lsmq_producer *p, lat_state *st,
             if (res.queue_id >= 0 && res.queue_id < LAT_MAX_QUEUES)
                 st->warm_queue_sent[res.queue_id] = 1;
         } else {
-            fprintf(stderr, "mqbench: warm-up send failed: %s\n", last_error());
+            fprintf(stderr, "mqbench: warm-up send failed: %s\n", producer_error(p, -1));
         }
         usleep(20000);
         for (q = 0; q < LAT_MAX_QUEUES; q++)
@@ -966,8 +989,9 @@ static int run_latency(const bench_opts *o)
         (rc = lsmq_push_consumer_set_threads(c, o->threads)) != 0 ||
         (rc = lsmq_push_consumer_set_listener(c, latency_listener, st)) != 0 ||
         (rc = lsmq_push_consumer_start(c)) != 0)
-        bench_die("cannot start the push consumer: %s", last_error());
+        bench_die("cannot start the push consumer: %s", push_error(c, rc));
     p = producer_open(o, "mqbench-latency", 100000);
+    st->p = p;
     body_fill(body, 0, o->size, &seed);
     latency_warmup(o, p, st, body);
 
@@ -987,7 +1011,7 @@ static int run_latency(const bench_opts *o)
             sleep_until_ns(due);
         lat_stamp(body, 1, i);
         if ((rc = lsmq_producer_send_async(p, &m, latency_send_cb, st)) != 0) {
-            log_send_error(rc, last_error());
+            log_send_error(rc, producer_error(p, rc));
             atomic_fetch_add(&st->send_errors, 1);
         }
     }

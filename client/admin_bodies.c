@@ -27,7 +27,7 @@ static char *dup_field(json_t *o, const char *key, const char *dflt)
 {
     const char *v = json_string_value(json_object_get(o, key));
 
-    return lsmq__strdup(v ? v : dflt);
+    return proto_xstrdup(v ? v : dflt);
 }
 
 int admin__i64_field(json_t *o, const char *key, int64_t *out)
@@ -175,14 +175,14 @@ static int parse_broker(json_t *bd, const char *name_hint, lsmq_admin_broker *b)
         return -1;
     b->name = dup_field(bd, "brokerName", name_hint ? name_hint : "");
     b->cluster = dup_field(bd, "cluster", "");
-    b->addrs = lsmq__calloc(json_object_size(addrs) + 1, sizeof *b->addrs);
+    b->addrs = proto_xcalloc(json_object_size(addrs) + 1, sizeof *b->addrs);
     json_object_foreach(addrs, key, v) {
         char *end;
         long long id = strtoll(key, &end, 10);
         if (end == key || *end || !json_is_string(v))
             continue;
         b->addrs[b->n_addrs].id = id;
-        b->addrs[b->n_addrs++].addr = lsmq__strdup(json_string_value(v));
+        b->addrs[b->n_addrs++].addr = proto_xstrdup(json_string_value(v));
     }
     qsort(b->addrs, b->n_addrs, sizeof *b->addrs, cmp_addr);
     return 0;
@@ -203,24 +203,24 @@ int admin__parse_cluster_info(json_t *body, lsmq_admin_cluster_info **out)
 
     if (!json_is_object(body))
         return LSMQ_ECORRUPT;
-    ci = lsmq__calloc(1, sizeof *ci);
-    ci->brokers = lsmq__calloc(json_object_size(brokers) + 1, sizeof *ci->brokers);
+    ci = proto_xcalloc(1, sizeof *ci);
+    ci->brokers = proto_xcalloc(json_object_size(brokers) + 1, sizeof *ci->brokers);
     json_object_foreach(brokers, key, v) {
         if (parse_broker(v, key, &ci->brokers[ci->n_brokers]) == 0)
             ci->n_brokers++;
     }
     qsort(ci->brokers, ci->n_brokers, sizeof *ci->brokers, cmp_broker);
-    ci->clusters = lsmq__calloc(json_object_size(clusters) + 1, sizeof *ci->clusters);
+    ci->clusters = proto_xcalloc(json_object_size(clusters) + 1, sizeof *ci->clusters);
     json_object_foreach(clusters, key, v) {
         lsmq_admin_cluster *c = &ci->clusters[ci->n_clusters++];
         size_t i;
         json_t *name;
 
-        c->name = lsmq__strdup(key);
-        c->broker_names = lsmq__calloc(json_array_size(v) + 1, sizeof *c->broker_names);
+        c->name = proto_xstrdup(key);
+        c->broker_names = proto_xcalloc(json_array_size(v) + 1, sizeof *c->broker_names);
         json_array_foreach(v, i, name) {
             if (json_is_string(name))
-                c->broker_names[c->n_broker_names++] = lsmq__strdup(json_string_value(name));
+                c->broker_names[c->n_broker_names++] = proto_xstrdup(json_string_value(name));
         }
         qsort(c->broker_names, c->n_broker_names, sizeof *c->broker_names, cmp_str);
     }
@@ -232,7 +232,7 @@ int admin__parse_cluster_info(json_t *body, lsmq_admin_cluster_info **out)
                 ci, ci->clusters[i].broker_names[j]);
             if (b && !*b->cluster) {
                 free(b->cluster);
-                b->cluster = lsmq__strdup(ci->clusters[i].name);
+                b->cluster = proto_xstrdup(ci->clusters[i].name);
             }
         }
     *out = ci;
@@ -291,7 +291,7 @@ int lsmq_admin_cluster_masters(const lsmq_admin_cluster_info *ci, const char *cl
     *n = 0;
     if (!c)
         return LSMQ_ENOTFOUND;
-    *addrs = lsmq__calloc(c->n_broker_names + 1, sizeof **addrs);
+    *addrs = proto_xcalloc(c->n_broker_names + 1, sizeof **addrs);
     for (size_t i = 0; i < c->n_broker_names; i++) {
         const char *m =
             lsmq_admin_broker_master(lsmq_admin_cluster_info_broker(ci, c->broker_names[i]));
@@ -318,14 +318,14 @@ int admin__parse_route(json_t *body, lsmq_admin_route **out)
 
     if (!json_is_object(body) || !json_is_array(brokers) || !json_is_array(queues))
         return LSMQ_ECORRUPT;
-    r = lsmq__calloc(1, sizeof *r);
-    r->brokers = lsmq__calloc(json_array_size(brokers) + 1, sizeof *r->brokers);
+    r = proto_xcalloc(1, sizeof *r);
+    r->brokers = proto_xcalloc(json_array_size(brokers) + 1, sizeof *r->brokers);
     json_array_foreach(brokers, i, v) {
         if (parse_broker(v, NULL, &r->brokers[r->n_brokers]) == 0)
             r->n_brokers++;
     }
     qsort(r->brokers, r->n_brokers, sizeof *r->brokers, cmp_broker);
-    r->queues = lsmq__calloc(json_array_size(queues) + 1, sizeof *r->queues);
+    r->queues = proto_xcalloc(json_array_size(queues) + 1, sizeof *r->queues);
     json_array_foreach(queues, i, v) {
         lsmq_admin_queue_data *q = &r->queues[r->n_queues++];
         q->broker_name = dup_field(v, "brokerName", "");
@@ -336,7 +336,7 @@ int admin__parse_route(json_t *body, lsmq_admin_route **out)
         q->topic_sys_flag = (int32_t)i64_or(v, "topicSysFlag", i64_or(v, "topicSynFlag", 0));
     }
     qsort(r->queues, r->n_queues, sizeof *r->queues, cmp_queue_data);
-    r->order_topic_conf = conf ? lsmq__strdup(conf) : NULL;
+    r->order_topic_conf = conf ? proto_xstrdup(conf) : NULL;
     *out = r;
     return 0;
 }
@@ -367,11 +367,11 @@ int admin__parse_strings(json_t *body, const char *field, char ***out, size_t *n
 
     if (!json_is_array(list))
         return LSMQ_ECORRUPT;
-    *out = lsmq__calloc(json_array_size(list) + 1, sizeof **out);
+    *out = proto_xcalloc(json_array_size(list) + 1, sizeof **out);
     *n = 0;
     json_array_foreach(list, i, v) {
         if (json_is_string(v))
-            (*out)[(*n)++] = lsmq__strdup(json_string_value(v));
+            (*out)[(*n)++] = proto_xstrdup(json_string_value(v));
     }
     return 0;
 }
@@ -389,17 +389,17 @@ int admin__parse_kv_table(json_t *body, lsmq_admin_kv_table **out)
 
     if (!json_is_object(table))
         return LSMQ_ECORRUPT;
-    lsmq_admin_kv_table *t = lsmq__calloc(1, sizeof *t);
-    t->kv = lsmq__calloc(json_object_size(table) + 1, sizeof *t->kv);
+    lsmq_admin_kv_table *t = proto_xcalloc(1, sizeof *t);
+    t->kv = proto_xcalloc(json_object_size(table) + 1, sizeof *t->kv);
     json_object_foreach(table, key, v) {
         lsmq_admin_kv *e = &t->kv[t->n++];
-        e->key = lsmq__strdup(key);
+        e->key = proto_xstrdup(key);
         if (json_is_string(v)) {
-            e->value = lsmq__strdup(json_string_value(v));
+            e->value = proto_xstrdup(json_string_value(v));
         } else {
             e->value = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!e->value)
-                e->value = lsmq__strdup("");
+                e->value = proto_xstrdup("");
         }
     }
     qsort(t->kv, t->n, sizeof *t->kv, cmp_kv);
@@ -452,7 +452,7 @@ static void *mq_slot(void **arr, size_t *n, size_t size, lsmq_admin_mq *mq)
             return old;
         }
     }
-    base = lsmq__realloc(base, (*n + 1) * size);
+    base = proto_xrealloc(base, (*n + 1) * size);
     *arr = base;
     lsmq_admin_mq *slot = (lsmq_admin_mq *)(base + (*n)++ * size);
     memset(slot, 0, size);
@@ -519,7 +519,7 @@ int admin__merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats)
     if (!offset_table_valid(body))
         return LSMQ_ECORRUPT;
     if (!*stats)
-        *stats = lsmq__calloc(1, sizeof **stats);
+        *stats = proto_xcalloc(1, sizeof **stats);
     lsmq_admin_topic_stats *s = *stats;
     merge_offset_table(body, (void **)&s->queues, &s->n_queues, sizeof *s->queues,
                        fill_topic_offset);
@@ -549,7 +549,7 @@ int admin__merge_consume_stats(json_t *body, lsmq_admin_consume_stats **stats)
     if (!offset_table_valid(body))
         return LSMQ_ECORRUPT;
     if (!*stats)
-        *stats = lsmq__calloc(1, sizeof **stats);
+        *stats = proto_xcalloc(1, sizeof **stats);
     lsmq_admin_consume_stats *s = *stats;
     merge_offset_table(body, (void **)&s->queues, &s->n_queues, sizeof *s->queues,
                        fill_consume_offset);
@@ -573,7 +573,7 @@ int admin__parse_running_mqs(json_t *body, lsmq_admin_mq **mqs, size_t *n)
 
     if (!json_is_object(table))
         return LSMQ_ECORRUPT;
-    *mqs = lsmq__calloc(json_object_size(table) + 1, sizeof **mqs);
+    *mqs = proto_xcalloc(json_object_size(table) + 1, sizeof **mqs);
     *n = 0;
     json_object_foreach(table, key, v) {
         if (parse_mq_key(key, &(*mqs)[*n]) == 0)
@@ -606,7 +606,7 @@ static void take_if_empty(char **field, json_t *body, const char *key)
 
     if (v && !**field) {
         free(*field);
-        *field = lsmq__strdup(v);
+        *field = proto_xstrdup(v);
     }
 }
 
@@ -619,9 +619,9 @@ static void add_connection(lsmq_admin_consumer_connection *cc, json_t *c)
     for (size_t i = 0; i < cc->n_conns; i++)
         if (strcmp(cc->conns[i].client_id, id) == 0)
             return;
-    cc->conns = lsmq__realloc(cc->conns, (cc->n_conns + 1) * sizeof *cc->conns);
+    cc->conns = proto_xrealloc(cc->conns, (cc->n_conns + 1) * sizeof *cc->conns);
     lsmq_admin_connection *e = &cc->conns[cc->n_conns++];
-    e->client_id = lsmq__strdup(id);
+    e->client_id = proto_xstrdup(id);
     e->client_addr = dup_field(c, "clientAddr", "");
     e->language = dup_field(c, "language", "");
     e->version = (int32_t)i64_or(c, "version", 0);
@@ -632,7 +632,7 @@ static void add_subscription(lsmq_admin_consumer_connection *cc, const char *top
     for (size_t i = 0; i < cc->n_subs; i++)
         if (strcmp(cc->subs[i].topic, topic) == 0)
             return;
-    cc->subs = lsmq__realloc(cc->subs, (cc->n_subs + 1) * sizeof *cc->subs);
+    cc->subs = proto_xrealloc(cc->subs, (cc->n_subs + 1) * sizeof *cc->subs);
     lsmq_admin_subscription *e = &cc->subs[cc->n_subs++];
     e->topic = dup_field(sd, "topic", topic);
     e->sub_string = dup_field(sd, "subString", "*");
@@ -651,10 +651,10 @@ int admin__merge_consumer_connection(json_t *body, lsmq_admin_consumer_connectio
         (subs && !json_is_object(subs)))
         return LSMQ_ECORRUPT;
     if (!*cc) {
-        *cc = lsmq__calloc(1, sizeof **cc);
-        (*cc)->consume_type = lsmq__strdup("");
-        (*cc)->message_model = lsmq__strdup("");
-        (*cc)->consume_from_where = lsmq__strdup("");
+        *cc = proto_xcalloc(1, sizeof **cc);
+        (*cc)->consume_type = proto_xstrdup("");
+        (*cc)->message_model = proto_xstrdup("");
+        (*cc)->consume_from_where = proto_xstrdup("");
     }
     lsmq_admin_consumer_connection *c = *cc;
     json_array_foreach(conns, i, v) add_connection(c, v);

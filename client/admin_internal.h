@@ -1,10 +1,9 @@
 /*
  * Internals of the admin API (lsmq_admin.h), shared by its files:
- *   admin.c           blocking transport, admin__rpc, error reporting
+ *   admin.c           the handle, blocking exchanges, admin__rpc, error reporting
  *   admin_requests.c  the typed requests
  *   admin_bodies.c    response bodies (JSON) -> result structs, merging,
  *                     release functions
- *   admin_fastjson.c  fastjson text -> standard JSON
  *   admin_messages.c  message look-ups: view by id, key queries, pulls
  *   admin_offsets.c   offsets by time: search, reset, consume time span
  * Nothing here is public.
@@ -20,22 +19,31 @@
 /* Request codes lsmq's codes.h does not list. */
 #define ADMIN_RC_GET_CONSUMER_RUNNING_INFO 307
 
+/* The handle: nothing but its last error. */
+struct lsmq_admin {
+    pthread_mutex_t err_lock;
+    lsmq_errslot err;
+};
+
 /*
  * Send req to addr (a name server list when namesrv_list), require
  * SUCCESS and, when out is not NULL, parse the body (fastjson) into *out
- * (json_decref it). Frees req. Returns 0 or an error recorded for
- * lsmq_last_error().
+ * (json_decref it). Frees req. Returns 0 or an error recorded on a.
  */
-int admin__rpc(const char *addr, int namesrv_list, proto_cmd *req, int timeout_ms, json_t **out);
+int admin__rpc(lsmq_admin *a, const char *addr, int namesrv_list, proto_cmd *req, int timeout_ms,
+               json_t **out);
 
 /* Send a copy of req to every server of the list; frees req; the first error wins. */
-int admin__rpc_every_namesrv(const char *namesrv, proto_cmd *req, int timeout_ms);
+int admin__rpc_every_namesrv(lsmq_admin *a, const char *namesrv, proto_cmd *req, int timeout_ms);
 
 /* Record a refusal (a response with a non-zero code) as Java prints it; the LSMQ_E* code. */
-int admin__refused(const proto_cmd *resp, const char *addr, const proto_cmd *req);
+int admin__refused(lsmq_admin *a, const proto_cmd *resp, const char *addr, const proto_cmd *req);
 
 /* Record a body that parsed but had the wrong shape; LSMQ_ECORRUPT. */
-int admin__bad_body(const char *addr, int32_t code);
+int admin__bad_body(lsmq_admin *a, const char *addr, int32_t code);
+
+/* Record "fn: bad argument" (when there is a handle); LSMQ_EINVAL. */
+int admin__bad_arg(lsmq_admin *a, const char *fn);
 
 /*
  * Body parsers. Each takes a parsed body and fills (or merges into) a

@@ -25,12 +25,6 @@
 #define PULL_FLAG_SUBSCRIPTION 0x4
 #define KEY_SEPARATOR ' '                    /* MessageConst.KEY_SEPARATOR */
 
-static int bad_arg(const char *fn)
-{
-    lsmq__error(-1, "%s: bad argument", fn);
-    return LSMQ_EINVAL;
-}
-
 static int empty(const char *s)
 {
     return !s || !*s;
@@ -42,7 +36,7 @@ static int empty(const char *s)
 
 static void append_msg(lsmq_message ***msgs, size_t *n, lsmq_message *m)
 {
-    *msgs = lsmq__realloc(*msgs, (*n + 1) * sizeof **msgs);
+    *msgs = proto_xrealloc(*msgs, (*n + 1) * sizeof **msgs);
     (*msgs)[(*n)++] = m;
 }
 
@@ -53,7 +47,7 @@ int lsmq_admin_decode_messages(const void *body, size_t len, const char *broker_
     size_t pos = 0;
 
     if (!msgs || !n || (len && !body))
-        return bad_arg(__func__);
+        return LSMQ_EINVAL;
     *msgs = NULL;
     *n = 0;
     while (pos < len) {
@@ -65,7 +59,6 @@ int lsmq_admin_decode_messages(const void *body, size_t len, const char *broker_
             lsmq_messages_free(*msgs, *n);
             *msgs = NULL;
             *n = 0;
-            lsmq__error(-1, "stored record at byte %zu does not decode", pos);
             return LSMQ_ECORRUPT;
         }
         pos += (size_t)size;
@@ -100,11 +93,8 @@ int lsmq_admin_decode_offset_msg_id(const char *msg_id, char *addr, size_t addr_
     uint64_t pos;
 
     if (!msg_id || !addr || !log_position ||
-        proto_msgid_decode(msg_id, strlen(msg_id), &h, &pos) != 0 || pos > INT64_MAX) {
-        lsmq__error(-1, "'%.80s' is not an offset message id (32 or 56 hex characters)",
-                    msg_id ? msg_id : "");
+        proto_msgid_decode(msg_id, strlen(msg_id), &h, &pos) != 0 || pos > INT64_MAX)
         return LSMQ_EINVAL;
-    }
     if (h.v6) {
         char ip[64] = "?";
         inet_ntop(AF_INET6, h.ip, ip, sizeof ip);
@@ -124,22 +114,33 @@ int lsmq_admin_decode_offset_msg_id(const char *msg_id, char *addr, size_t addr_
  * Send req (freed here); *resp holds the answer, whatever its code, and
  * *body its body. 0, or a transport error (recorded).
  */
-static int exchange(const char *addr, proto_cmd *req, int timeout_ms, proto_cmd **resp,
-                    char **body, size_t *len)
+static int exchange(lsmq_admin *a, const char *addr, proto_cmd *req, int timeout_ms,
+                    proto_cmd **resp, char **body, size_t *len)
 {
-    int rc = lsmq_admin_call(addr, req, NULL, 0, timeout_ms, resp, body, len);
+    int rc = lsmq_admin_call(a, addr, req, NULL, 0, timeout_ms, resp, body, len);
 
     proto_cmd_free(req);
     return rc;
 }
 
-/* A refusal recorded for lsmq_last_error; needs the request for its name. */
-static int refused(const proto_cmd *resp, const char *addr, int32_t code)
+/* A refusal recorded on the handle; needs the request for its name. */
+static int refused(lsmq_admin *a, const proto_cmd *resp, const char *addr, int32_t code)
 {
     proto_cmd *req = proto_cmd_request(code);
-    int rc = admin__refused(resp, addr, req);
+    int rc = admin__refused(a, resp, addr, req);
 
     proto_cmd_free(req);
+    return rc;
+}
+
+/* The records of a response from addr, decoded; a failure is recorded on the handle. */
+static int decode_records(lsmq_admin *a, const char *addr, const char *body, size_t len,
+                          const char *broker_name, lsmq_message ***msgs, size_t *n)
+{
+    int rc = lsmq_admin_decode_messages(body, len, broker_name, msgs, n);
+
+    if (rc != 0)
+        lsmq__error(&a->err, -1, "the records from %s do not decode", addr);
     return rc;
 }
 
@@ -147,7 +148,7 @@ static int refused(const proto_cmd *resp, const char *addr, int32_t code)
 /* VIEW_MESSAGE_BY_ID                                                  */
 /* ------------------------------------------------------------------ */
 
-int lsmq_admin_view_message(const char *broker_addr, int64_t log_position, int timeout_ms,
+int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_position, int timeout_ms,
                             lsmq_message ***msgs, size_t *n)
 {
     proto_cmd *resp = NULL;
@@ -156,39 +157,42 @@ int lsmq_admin_view_message(const char *broker_addr, int64_t log_position, int t
     int rc;
 
     if (empty(broker_addr) || !msgs || !n)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
     proto_cmd *req = proto_cmd_request(RC_VIEW_MESSAGE_BY_ID);
     proto_cmd_set_i64(req, "offset", log_position);
-    rc = exchange(broker_addr, req, timeout_ms, &resp, &body, &len);
+    rc = exchange(a, broker_addr, req, timeout_ms, &resp, &body, &len);
     if (rc == 0 && resp->code != RS_SUCCESS)
-        rc = refused(resp, broker_addr, RC_VIEW_MESSAGE_BY_ID);
-    else if (rc == 0 && (rc = lsmq_admin_decode_messages(body, len, "", msgs, n)) == 0 &&
+        rc = refused(a, resp, broker_addr, RC_VIEW_MESSAGE_BY_ID);
+    else if (rc == 0 && (rc = decode_records(a, broker_addr, body, len, "", msgs, n)) == 0 &&
              *n != 1) {
         lsmq_messages_free(*msgs, *n);
         *msgs = NULL;
         *n = 0;
-        rc = admin__bad_body(broker_addr, RC_VIEW_MESSAGE_BY_ID);
+        rc = admin__bad_body(a, broker_addr, RC_VIEW_MESSAGE_BY_ID);
     }
     free(body);
     proto_cmd_free(resp);
     return rc;
 }
 
-int lsmq_admin_view_message_by_id(const char *offset_msg_id, int timeout_ms,
+int lsmq_admin_view_message_by_id(lsmq_admin *a, const char *offset_msg_id, int timeout_ms,
                                   lsmq_message ***msgs, size_t *n)
 {
     char addr[128];
     int64_t pos;
 
     if (!msgs || !n)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
-    if (lsmq_admin_decode_offset_msg_id(offset_msg_id, addr, sizeof addr, &pos) != 0)
+    if (lsmq_admin_decode_offset_msg_id(offset_msg_id, addr, sizeof addr, &pos) != 0) {
+        lsmq__error(&a->err, -1, "'%.80s' is not an offset message id (32 or 56 hex characters)",
+                    offset_msg_id ? offset_msg_id : "");
         return LSMQ_EINVAL;
-    return lsmq_admin_view_message(addr, pos, timeout_ms, msgs, n);
+    }
+    return lsmq_admin_view_message(a, addr, pos, timeout_ms, msgs, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -196,8 +200,9 @@ int lsmq_admin_view_message_by_id(const char *offset_msg_id, int timeout_ms,
 /* ------------------------------------------------------------------ */
 
 /* One broker's answer, appended to *msgs (broker_name stamped on each). */
-static int query_one(const char *addr, const char *broker_name, const lsmq_admin_key_query *q,
-                     int timeout_ms, lsmq_message ***msgs, size_t *n)
+static int query_one(lsmq_admin *a, const char *addr, const char *broker_name,
+                     const lsmq_admin_key_query *q, int timeout_ms, lsmq_message ***msgs,
+                     size_t *n)
 {
     proto_cmd *resp = NULL;
     char *body = NULL;
@@ -213,11 +218,11 @@ static int query_one(const char *addr, const char *broker_name, const lsmq_admin
     proto_cmd_set_i64(req, "beginTimestamp", q->begin_ms);
     proto_cmd_set_i64(req, "endTimestamp", q->end_ms);
     proto_cmd_set(req, "_UNIQUE_KEY_QUERY", q->unique_key ? "true" : "false");
-    rc = exchange(addr, req, timeout_ms, &resp, &body, &len);
+    rc = exchange(a, addr, req, timeout_ms, &resp, &body, &len);
     if (rc == 0 && resp->code != RS_SUCCESS)
-        rc = refused(resp, addr, RC_QUERY_MESSAGE);
+        rc = refused(a, resp, addr, RC_QUERY_MESSAGE);
     else if (rc == 0)
-        rc = lsmq_admin_decode_messages(body, len, broker_name, &got, &n_got);
+        rc = decode_records(a, addr, body, len, broker_name, &got, &n_got);
     for (size_t i = 0; i < n_got; i++)
         append_msg(msgs, n, got[i]);
     free(got);
@@ -231,12 +236,12 @@ static int valid_query(const lsmq_admin_key_query *q)
     return q && !empty(q->topic) && !empty(q->key);
 }
 
-int lsmq_admin_query_message(const char *broker_addr, const lsmq_admin_key_query *q,
+int lsmq_admin_query_message(lsmq_admin *a, const char *broker_addr, const lsmq_admin_key_query *q,
                              int timeout_ms, lsmq_message ***msgs, size_t *n)
 {
     if (empty(broker_addr) || !valid_query(q) || !msgs || !n)
-        return bad_arg(__func__);
-    return query_one(broker_addr, "", q, timeout_ms, msgs, n);
+        return admin__bad_arg(a, __func__);
+    return query_one(a, broker_addr, "", q, timeout_ms, msgs, n);
 }
 
 /* Does m really carry the key (MQAdminImpl's check after the query)? */
@@ -283,23 +288,23 @@ static void keep_matches(const lsmq_admin_key_query *q, lsmq_message **v, size_t
     *n = kept;
 }
 
-int lsmq_admin_query_message_by_key(const char *namesrv, const lsmq_admin_key_query *q,
+int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv, const lsmq_admin_key_query *q,
                                     int timeout_ms, lsmq_message ***msgs, size_t *n)
 {
     lsmq_admin_route *rt = NULL;
     int rc, answered = 0, last_err = 0;
 
     if (!valid_query(q) || !msgs || !n)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
-    if ((rc = lsmq_admin_get_route(namesrv, q->topic, timeout_ms, &rt)) != 0)
+    if ((rc = lsmq_admin_get_route(a, namesrv, q->topic, timeout_ms, &rt)) != 0)
         return rc;
     for (size_t i = 0; i < rt->n_brokers; i++) {
         const char *addr = lsmq_admin_broker_master(&rt->brokers[i]);
         if (!addr)
             continue;
-        rc = query_one(addr, rt->brokers[i].name, q, timeout_ms, msgs, n);
+        rc = query_one(a, addr, rt->brokers[i].name, q, timeout_ms, msgs, n);
         if (rc == 0 || rc == LSMQ_ENOTFOUND)
             answered = 1;
         else
@@ -312,7 +317,7 @@ int lsmq_admin_query_message_by_key(const char *namesrv, const lsmq_admin_key_qu
         *msgs = NULL;
         if (!answered && last_err)
             return last_err; /* every broker refused: its error is the last one recorded */
-        lsmq__error(RS_QUERY_NOT_FOUND, "query message by key finished, but no message.");
+        lsmq__error(&a->err, RS_QUERY_NOT_FOUND, "query message by key finished, but no message.");
         return LSMQ_ENOTFOUND;
     }
     qsort(*msgs, *n, sizeof **msgs, cmp_store_time);
@@ -357,7 +362,7 @@ static int64_t header_i64(const proto_cmd *resp, const char *key)
     return proto_cmd_get_i64(resp, key, &v) == 0 ? v : 0;
 }
 
-int lsmq_admin_pull(const char *broker_addr, const char *broker_name, const char *topic,
+int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_name, const char *topic,
                     int32_t queue_id, int64_t offset, int32_t max_nums,
                     const char *sub_expression, int timeout_ms, lsmq_admin_pull_result **out)
 {
@@ -367,7 +372,7 @@ int lsmq_admin_pull(const char *broker_addr, const char *broker_name, const char
     int rc;
 
     if (empty(broker_addr) || empty(topic) || queue_id < 0 || max_nums < 1 || !out)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     *out = NULL;
     proto_cmd *req = proto_cmd_request(RC_PULL_MESSAGE);
     proto_cmd_set(req, "consumerGroup", TOOLS_CONSUMER_GROUP);
@@ -381,7 +386,7 @@ int lsmq_admin_pull(const char *broker_addr, const char *broker_name, const char
     proto_cmd_set(req, "subscription", takes_all(sub_expression) ? "*" : sub_expression);
     proto_cmd_set_i64(req, "subVersion", 0);
     proto_cmd_set(req, "expressionType", "TAG");
-    rc = exchange(broker_addr, req, timeout_ms, &resp, &body, &len);
+    rc = exchange(a, broker_addr, req, timeout_ms, &resp, &body, &len);
     if (rc != 0)
         return rc;
     switch (resp->code) {
@@ -391,17 +396,17 @@ int lsmq_admin_pull(const char *broker_addr, const char *broker_name, const char
     case RS_PULL_OFFSET_MOVED:
         break;
     default:
-        rc = refused(resp, broker_addr, RC_PULL_MESSAGE);
+        rc = refused(a, resp, broker_addr, RC_PULL_MESSAGE);
         goto done;
     }
-    lsmq_admin_pull_result *r = lsmq__calloc(1, sizeof *r);
+    lsmq_admin_pull_result *r = proto_xcalloc(1, sizeof *r);
     r->code = resp->code;
     r->next_begin_offset = header_i64(resp, "nextBeginOffset");
     r->min_offset = header_i64(resp, "minOffset");
     r->max_offset = header_i64(resp, "maxOffset");
     if (r->code == RS_SUCCESS &&
-        (rc = lsmq_admin_decode_messages(body, len, broker_name ? broker_name : "", &r->msgs,
-                                         &r->n)) != 0) {
+        (rc = decode_records(a, broker_addr, body, len, broker_name ? broker_name : "",
+                             &r->msgs, &r->n)) != 0) {
         free(r);
         goto done;
     }
@@ -432,7 +437,7 @@ void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r)
     free(r);
 }
 
-int lsmq_admin_query_message_by_offset(const char *broker_addr, const char *broker_name,
+int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr, const char *broker_name,
                                        const char *topic, int32_t queue_id, int64_t offset,
                                        int timeout_ms, lsmq_message ***msgs, size_t *n)
 {
@@ -440,15 +445,15 @@ int lsmq_admin_query_message_by_offset(const char *broker_addr, const char *brok
     int rc;
 
     if (!msgs || !n)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
-    rc = lsmq_admin_pull(broker_addr, broker_name, topic, queue_id, offset, 1, NULL, timeout_ms,
+    rc = lsmq_admin_pull(a, broker_addr, broker_name, topic, queue_id, offset, 1, NULL, timeout_ms,
                          &r);
     if (rc != 0)
         return rc;
     if (r->code != RS_SUCCESS || r->n == 0 || r->msgs[0]->queue_offset != offset) {
-        lsmq__error(r->code, "no message at offset %lld of queue %d of %s (queue offsets %lld..%lld)",
+        lsmq__error(&a->err, r->code, "no message at offset %lld of queue %d of %s (queue offsets %lld..%lld)",
                     (long long)offset, (int)queue_id, topic, (long long)r->min_offset,
                     (long long)r->max_offset);
         lsmq_admin_pull_result_free(r);

@@ -14,12 +14,6 @@
 
 #include "admin_internal.h"
 
-static int bad_arg(const char *fn)
-{
-    lsmq__error(-1, "%s: bad argument", fn);
-    return LSMQ_EINVAL;
-}
-
 static int empty(const char *s)
 {
     return !s || !*s;
@@ -30,24 +24,24 @@ static int empty(const char *s)
 /* SEARCH_OFFSET_BY_TIMESTAMP                                          */
 /* ------------------------------------------------------------------ */
 
-int lsmq_admin_search_offset(const char *broker_addr, const char *topic, int32_t queue_id,
+int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char *topic, int32_t queue_id,
                              int64_t timestamp_ms, int upper, int timeout_ms, int64_t *offset)
 {
     proto_cmd *resp = NULL;
     int rc;
 
     if (empty(broker_addr) || empty(topic) || queue_id < 0 || !offset)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     proto_cmd *req = proto_cmd_request(RC_SEARCH_OFFSET_BY_TIMESTAMP);
     proto_cmd_set(req, "topic", topic);
     proto_cmd_set_i64(req, "queueId", queue_id);
     proto_cmd_set_i64(req, "timestamp", timestamp_ms);
     proto_cmd_set(req, "boundaryType", upper ? "UPPER" : "LOWER");
-    rc = lsmq_admin_call(broker_addr, req, NULL, 0, timeout_ms, &resp, NULL, NULL);
+    rc = lsmq_admin_call(a, broker_addr, req, NULL, 0, timeout_ms, &resp, NULL, NULL);
     if (rc == 0 && resp->code != RS_SUCCESS)
-        rc = admin__refused(resp, broker_addr, req);
+        rc = admin__refused(a, resp, broker_addr, req);
     if (rc == 0 && proto_cmd_get_i64(resp, "offset", offset) != 0)
-        rc = admin__bad_body(broker_addr, RC_SEARCH_OFFSET_BY_TIMESTAMP);
+        rc = admin__bad_body(a, broker_addr, RC_SEARCH_OFFSET_BY_TIMESTAMP);
     proto_cmd_free(resp);
     proto_cmd_free(req);
     return rc;
@@ -78,7 +72,7 @@ static void merge_row(void **v, size_t *n, size_t elem, const void *row)
         if (c > 0)
             break;
     }
-    base = lsmq__realloc(base, (*n + 1) * elem);
+    base = proto_xrealloc(base, (*n + 1) * elem);
     memmove(base + (i + 1) * elem, base + i * elem, (*n - i) * elem);
     memcpy(base + i * elem, row, elem);
     *v = base;
@@ -93,7 +87,7 @@ int admin__parse_reset_result(json_t *body, lsmq_admin_reset_result **out)
 {
     json_t *table = json_object_get(body, "offsetTable"), *v;
     const char *key;
-    lsmq_admin_reset_result *r = *out ? *out : lsmq__calloc(1, sizeof *r);
+    lsmq_admin_reset_result *r = *out ? *out : proto_xcalloc(1, sizeof *r);
 
     if (!json_is_object(table)) {
         if (!*out)
@@ -111,14 +105,14 @@ int admin__parse_reset_result(json_t *body, lsmq_admin_reset_result **out)
     return 0;
 }
 
-int lsmq_admin_reset_offset(const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
+int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
                             lsmq_admin_reset_result **result)
 {
     json_t *body = NULL;
     int rc;
 
     if (empty(broker_addr) || !r || empty(r->topic) || empty(r->group) || !result)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     proto_cmd *req = proto_cmd_request(RC_INVOKE_BROKER_TO_RESET_OFFSET);
     proto_cmd_set(req, "topic", r->topic);
     proto_cmd_set(req, "group", r->group);
@@ -126,9 +120,9 @@ int lsmq_admin_reset_offset(const char *broker_addr, const lsmq_admin_reset *r, 
     proto_cmd_set_bool(req, "isForce", r->force);
     proto_cmd_set_i64(req, "queueId", r->queue_id);
     proto_cmd_set_i64(req, "offset", r->offset);
-    rc = admin__rpc(broker_addr, 0, req, timeout_ms, &body);
+    rc = admin__rpc(a, broker_addr, 0, req, timeout_ms, &body);
     if (rc == 0 && admin__parse_reset_result(body, result) != 0)
-        rc = admin__bad_body(broker_addr, RC_INVOKE_BROKER_TO_RESET_OFFSET);
+        rc = admin__bad_body(a, broker_addr, RC_INVOKE_BROKER_TO_RESET_OFFSET);
     json_decref(body);
     return rc;
 }
@@ -156,7 +150,7 @@ int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out)
 
     if (!json_is_array(set))
         return LSMQ_ECORRUPT;
-    lsmq_admin_time_spans *s = *out ? *out : lsmq__calloc(1, sizeof *s);
+    lsmq_admin_time_spans *s = *out ? *out : proto_xcalloc(1, sizeof *s);
     json_array_foreach(set, i, e) {
         lsmq_admin_time_span row = {0};
         json_t *mq = json_object_get(e, "messageQueue");
@@ -176,7 +170,7 @@ int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out)
     return 0;
 }
 
-int lsmq_admin_query_consume_time_span(const char *broker_addr, const char *topic,
+int lsmq_admin_query_consume_time_span(lsmq_admin *a, const char *broker_addr, const char *topic,
                                        const char *group, int timeout_ms,
                                        lsmq_admin_time_spans **spans)
 {
@@ -184,13 +178,13 @@ int lsmq_admin_query_consume_time_span(const char *broker_addr, const char *topi
     int rc;
 
     if (empty(broker_addr) || empty(topic) || empty(group) || !spans)
-        return bad_arg(__func__);
+        return admin__bad_arg(a, __func__);
     proto_cmd *req = proto_cmd_request(RC_QUERY_CONSUME_TIME_SPAN);
     proto_cmd_set(req, "topic", topic);
     proto_cmd_set(req, "group", group);
-    rc = admin__rpc(broker_addr, 0, req, timeout_ms, &body);
+    rc = admin__rpc(a, broker_addr, 0, req, timeout_ms, &body);
     if (rc == 0 && admin__parse_time_spans(body, spans) != 0)
-        rc = admin__bad_body(broker_addr, RC_QUERY_CONSUME_TIME_SPAN);
+        rc = admin__bad_body(a, broker_addr, RC_QUERY_CONSUME_TIME_SPAN);
     json_decref(body);
     return rc;
 }

@@ -2,18 +2,15 @@
  * liblsmq internals shared between the files of client/. Nothing here is
  * part of the public API (lsmq.h).
  *
- * Layers, bottom up:
- *   util.c           allocation, clocks, per-thread last error, logging
- *   remoting_conn.c  one connection's protocol state: frame parsing,
- *                    request/response matching by opaque, output queue,
- *                    timeouts. No event loop (hiredis's async.c role).
- *   adapter_ev.c     binds a connection's hooks to libev watchers
+ * Layers, bottom up (connections themselves are protocol/conn.h's core
+ * driven by transport/'s libev adapter; the admin calls use its blocking
+ * adapter):
+ *   util.c           strings, error slots, logging
  *   instance.c       mqclient: the I/O thread, cross-thread job queue,
  *                    timers, connection table, RPCs from any thread
  *   route.c          TopicRouteData JSON -> route (pure)
  *   route_table.c    route cache, name server look-ups, periodic refresh
  *   message.c        received records -> lsmq_message (pure)
- *   compress.c       zlib deflate/inflate (pure)
  *   outmsg.c         properties, send headers, batch bodies (pure)
  *   subscription.c   tag expressions and matching (pure)
  *   heartbeat.c      HeartbeatData JSON, heartbeats and unregistering
@@ -28,6 +25,12 @@
  *
  * Thread tags used in comments: "I/O thread" = the mqclient's loop thread
  * only; "any thread".
+ *
+ * Errors: a function that fails for a reason worth words writes them into
+ * the lsmq_errslot it is given: the object's own slot (what the user reads with
+ * lsmq_producer_last_error & co.) when the call is the user's, a local one
+ * that is logged when the work is the library's own (background refreshes,
+ * heartbeats). NULL keeps nothing.
  */
 #ifndef LSMQ_CLIENT_CLIENT_INTERNAL_H
 #define LSMQ_CLIENT_CLIENT_INTERNAL_H
@@ -40,6 +43,11 @@
 
 #include <uthash.h>
 
+#include "alloc.h"
+#include "buf.h"
+#include "clock.h"
+#include "compress.h"
+#include "conn.h"
 #include "lsmq.h"
 #include "message_id.h"
 #include "record.h"
@@ -49,20 +57,22 @@
 /* util.c                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Small internal allocations abort on failure (STYLE.md, Errors). */
-void *lsmq__malloc(size_t n);
-void *lsmq__calloc(size_t n, size_t size);
-void *lsmq__realloc(void *p, size_t n);
-char *lsmq__strdup(const char *s);
-char *lsmq__strndup(const char *s, size_t n);
+/* An error slot: the code and text of a failure (see Errors above). */
+typedef struct lsmq_errslot {
+    pthread_mutex_t *lock;  /* an object's slot is shared by threads; a local one is not */
+    int code;               /* the broker's response code when it refused, else -1 */
+    char text[512];
+} lsmq_errslot;
 
-int64_t lsmq__mono_ms(void);
-int64_t lsmq__wall_ms(void);
-
-/* Record the failure of the current call for lsmq_last_error(). */
-void lsmq__error(int broker_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Map a broker's refusal to an LSMQ_E* code and record it. */
-int lsmq__broker_error(const proto_cmd *resp, const char *what);
+/* A slot with nothing in it; lock NULL for a local slot. */
+void lsmq__err_init(lsmq_errslot *e, pthread_mutex_t *lock);
+/* Record a failure in e (NULL: nowhere). */
+void lsmq__error(lsmq_errslot *e, int broker_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Map a broker's refusal to an LSMQ_E* code and record it in e. */
+int lsmq__broker_error(lsmq_errslot *e, const proto_cmd *resp, const char *what);
+/* Copy e's text into buf (cap bytes; "no error" when empty); its code. */
+int lsmq__err_copy(lsmq_errslot *e, char *buf, size_t cap);
 
 void lsmq__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -75,92 +85,10 @@ void lsmq__default_instance(char *out, size_t n);
 /* Copy with truncation, always NUL-terminated. */
 void lsmq__strlcpy(char *dst, const char *src, size_t n);
 
-/* A growable byte buffer. */
-typedef struct lsmq_buf {
-    uint8_t *p;
-    size_t len, cap;
-} lsmq_buf;
-void lsmq__buf_reserve(lsmq_buf *b, size_t extra);
-void lsmq__buf_put(lsmq_buf *b, const void *p, size_t n);
-void lsmq__buf_free(lsmq_buf *b);
-
 #define RETRY_PREFIX "%RETRY%"
 #define DLQ_PREFIX "%DLQ%"
 #define DEFAULT_TOPIC "TBW102"
 #define DEFAULT_TOPIC_QUEUES 4
-
-/* ------------------------------------------------------------------ */
-/* remoting_conn.c                                                     */
-/* ------------------------------------------------------------------ */
-
-/* A received frame: the decoded command and the buffer its body points into. */
-typedef struct rpc_reply {
-    proto_cmd *cmd;
-    uint8_t *frame;
-} rpc_reply;
-void rpc_reply_free(rpc_reply *r);
-
-/*
- * Completion of a request: rc 0 and reply (owned by the callee, free with
- * rpc_reply_free), or rc < 0 (-ETIMEDOUT, -ECONNRESET, LSMQ_ECLOSED, ...)
- * and reply NULL. Called exactly once, on the I/O thread.
- */
-typedef void rpc_cb(int rc, rpc_reply *reply, void *arg);
-
-typedef struct rconn rconn;
-
-/* A request the peer started (e.g. NOTIFY_CONSUMER_IDS_CHANGED); owns req. */
-typedef void rconn_request_cb(rconn *c, rpc_reply *req, void *arg);
-
-/* Event hooks, as hiredis's redisAsyncContext.ev: the adapter fills them. */
-typedef struct rconn_hooks {
-    void *data;
-    void (*add_read)(void *data);
-    void (*del_read)(void *data);
-    void (*add_write)(void *data);
-    void (*del_write)(void *data);
-    /* Call rconn__on_writable before the loop next waits (NULL: write at once). */
-    void (*flush_soon)(void *data);
-    void (*cleanup)(void *data);
-} rconn_hooks;
-
-enum rconn_state { RCONN_NEW, RCONN_CONNECTING, RCONN_OPEN, RCONN_CLOSED };
-
-rconn *rconn__new(const char *addr);
-/* Free: calls the cleanup hook, closes the fd, fails nothing (see fail_all). */
-void rconn__free(rconn *c);
-const char *rconn__addr(const rconn *c);
-int rconn__state(const rconn *c);
-int rconn__fd(const rconn *c);
-rconn_hooks *rconn__hooks(rconn *c);
-void rconn__set_request_cb(rconn *c, rconn_request_cb *cb, void *arg);
-/* Start a non-blocking connect to the address; 0 or -errno. */
-int rconn__connect(rconn *c, int64_t now_ms);
-/* Queue a whole encoded frame (taken over); it is written at once, or with
- * the rest queued in the same loop iteration when the adapter has flush_soon. */
-void rconn__enqueue(rconn *c, uint8_t *frame, size_t len);
-/* Expect the response to opaque by deadline_ms. */
-void rconn__expect(rconn *c, int32_t opaque, int64_t deadline_ms, rpc_cb *cb, void *arg);
-/* Socket ready; 0, or a negative error after which the connection is dead. */
-int rconn__on_readable(rconn *c);
-int rconn__on_writable(rconn *c);
-/* Parse bytes as they came from the peer (pure; on_readable feeds it). */
-int rconn__feed(rconn *c, const uint8_t *buf, size_t len);
-/* Fail requests past their deadline; -ETIMEDOUT if a connect took too long. */
-int rconn__expire(rconn *c, int64_t now_ms);
-/* Fail every request still waiting with err. */
-void rconn__fail_all(rconn *c, int err);
-size_t rconn__pending(const rconn *c);
-size_t rconn__out_bytes(const rconn *c);
-
-/* ------------------------------------------------------------------ */
-/* adapter_ev.c                                                        */
-/* ------------------------------------------------------------------ */
-
-struct ev_loop;
-/* Called (I/O thread) when a socket event left the connection dead. */
-typedef void rconn_dead_cb(rconn *c, int err, void *arg);
-void rconn__ev_attach(rconn *c, struct ev_loop *loop, rconn_dead_cb *dead, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* instance.c — mqclient                                               */
@@ -190,11 +118,15 @@ typedef struct mq_owner_hooks {
                         size_t *body_len);
 } mq_owner_hooks;
 
-int mqc__create(const char *namesrv, const char *instance, mqclient **out);
+/* A client for the name server list namesrv; 0 or LSMQ_EINVAL (recorded in e). */
+int mqc__create(const char *namesrv, const char *instance, mqclient **out, lsmq_errslot *e);
 void mqc__set_hooks(mqclient *mqc, const mq_owner_hooks *hooks);
 /* Instance name (NULL: a default); the client id is "ip@instance". Before start. */
 int mqc__set_instance(mqclient *mqc, const char *instance);
+/* Start the I/O thread; failures go to the client's own slot. */
 int mqc__start(mqclient *mqc);
+/* The client's error slot: the last error of the object that owns it. */
+lsmq_errslot *mqc__err(mqclient *mqc);
 /* Close connections (failing their requests with LSMQ_ECLOSED), join the thread. */
 void mqc__stop(mqclient *mqc);
 void mqc__destroy(mqclient *mqc);
@@ -222,14 +154,15 @@ void mqc__after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg);
 /*
  * Send a request to addr ("host:port"). cmd is encoded at once (its opaque
  * is overwritten) and stays the caller's. cb NULL makes it oneway. Returns
- * 0 and cb will run exactly once on the I/O thread, or an error and cb will
+ * 0 and cb will run exactly once on the I/O thread (proto_reply_cb: a
+ * failure comes with its `why`), or an error (recorded in e) and cb will
  * not run. Any thread.
  */
 int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
-              size_t body_len, int timeout_ms, rpc_cb *cb, void *arg);
-/* Same, waiting for the reply (*out, free with rpc_reply_free). Not on the I/O thread. */
+              size_t body_len, int timeout_ms, proto_reply_cb *cb, void *arg, lsmq_errslot *e);
+/* Same, waiting for the reply (*out, free with proto_reply_free). Not on the I/O thread. */
 int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
-                   size_t body_len, int timeout_ms, rpc_reply **out);
+                   size_t body_len, int timeout_ms, proto_reply **out, lsmq_errslot *e);
 
 /* The instance's state, shared by instance.c, route_table.c, heartbeat.c. */
 typedef struct route_entry {
@@ -244,12 +177,14 @@ typedef struct route_entry {
 typedef struct conn_entry conn_entry;
 typedef struct mq_job mq_job;
 
+typedef struct transport_flusher transport_flusher;
+
 struct mqclient {
     struct ev_loop *loop;
     pthread_t thread;
     int started;
     void *wake;             /* ev_async */
-    void *tick;             /* ev_timer, 100 ms: request timeouts */
+    transport_flusher *flusher;
     pthread_mutex_t lock;   /* guards the job queue and closed */
     mq_job *jobs_head, *jobs_tail;
     int closed;             /* no more jobs accepted */
@@ -265,6 +200,8 @@ struct mqclient {
     mq_owner_hooks hooks;
     pthread_mutex_t routes_lock; /* guards routes (read by user threads) */
     route_entry *routes;
+    pthread_mutex_t err_lock;
+    lsmq_errslot err;           /* the owning object's last error */
 };
 
 /* ------------------------------------------------------------------ */
@@ -313,8 +250,6 @@ void route__unref(route *r);
 const char *route__master(const route *r, uint32_t broker);
 /* Index of a broker by name, or -1. */
 int route__broker_index(const route *r, const char *name);
-/* Quote bare numeric object keys ({0:"a"} -> {"0":"a"}); malloc'ed, NUL-terminated. */
-char *route__json_normalise(const char *json, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* route_table.c                                                       */
@@ -325,9 +260,10 @@ route *mqc__route_cached(mqclient *mqc, const char *topic);
 /*
  * Cached route, or ask the name servers now (blocking; not on the I/O
  * thread). for_publish: fall back to TBW102 when the topic is unknown.
- * Returns 0 and a reference, or an error.
+ * Returns 0 and a reference, or an error recorded in e.
  */
-int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out);
+int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out,
+                   lsmq_errslot *e);
 /* Ask the name servers in the background and cache the answer. I/O thread. */
 void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish);
 /*
@@ -340,15 +276,6 @@ size_t mqc__broker_addrs(mqclient *mqc, char ***addrs);
 void mqc__addrs_free(char **addrs, size_t n);
 /* Internal to instance.c/route_table.c: free the table. */
 void mqc__routes_free(mqclient *mqc);
-
-/* ------------------------------------------------------------------ */
-/* compress.c                                                          */
-/* ------------------------------------------------------------------ */
-
-/* zlib stream (RFC 1950) at level; 0 and a malloc'ed *out, or an error. */
-int lsmq__deflate(const void *in, size_t len, int level, uint8_t **out, size_t *out_len);
-/* Inflate a zlib stream, at most max_out bytes; 0, LSMQ_ECORRUPT or LSMQ_ETOOBIG. */
-int lsmq__inflate(const void *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len);
 
 /* ------------------------------------------------------------------ */
 /* message.c — received messages                                       */
@@ -414,15 +341,16 @@ typedef struct send_req {
 } send_req;
 
 /* Properties string of m plus UNIQ_KEY = uniq (unless m has one) and WAIT=true; malloc'ed. */
-int outmsg__props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len);
-/* Check a message: topic, body size, delay level. 0 or LSMQ_E* with lsmq__error set. */
-int outmsg__check(const lsmq_out_message *m);
+int outmsg__props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len,
+                  lsmq_errslot *e);
+/* Check a message: topic, body size, delay level. 0 or LSMQ_E* recorded in e. */
+int outmsg__check(const lsmq_out_message *m, lsmq_errslot *e);
 /* Build a single-message request. extra may be NULL. */
 int outmsg__build(const lsmq_out_message *m, const char *group, size_t compress_threshold,
-                  const uint8_t ip4[4], const outmsg_extra *extra, send_req *out);
+                  const uint8_t ip4[4], const outmsg_extra *extra, send_req *out, lsmq_errslot *e);
 /* Build a batch (SEND_BATCH_MESSAGE) request. */
 int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *group,
-                        const uint8_t ip4[4], send_req *out);
+                        const uint8_t ip4[4], send_req *out, lsmq_errslot *e);
 void outmsg__set_queue(send_req *r, int32_t queue_id);
 void send_req_free(send_req *r);
 
@@ -447,7 +375,8 @@ void sender__init(sender *s, mqclient *mqc, const char *group);
  * I/O thread.
  */
 int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
-                 lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res);
+                 lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res,
+                 lsmq_errslot *e);
 
 /* ------------------------------------------------------------------ */
 /* subscription.c                                                      */
@@ -463,7 +392,7 @@ typedef struct subscription {
     int64_t version;  /* subVersion: ms when built */
 } subscription;
 
-int sub__parse(const char *topic, const char *expr, subscription **out);
+int sub__parse(const char *topic, const char *expr, subscription **out, lsmq_errslot *e);
 void sub__free(subscription *s);
 /* Does a message with these tags (NULL = none) pass? */
 int sub__match(const subscription *s, const char *tags);
@@ -487,7 +416,7 @@ char *hb__json(const char *client_id, const char *producer_group, const hb_consu
 /* Heartbeat every cached broker (I/O thread), called every 30 s. */
 void mqc__heartbeat_all(mqclient *mqc);
 /* Same, from a user thread, waiting for the answers (at most timeout_ms). */
-int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms);
+int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e);
 /* UNREGISTER_CLIENT to every cached broker, waiting at most timeout_ms. */
 void mqc__unregister(mqclient *mqc, const char *producer_group, const char *consumer_group,
                      int timeout_ms);
@@ -506,7 +435,7 @@ void rb__allocate(size_t n_queues, size_t n_consumers, long index, size_t *start
 /* Index of id in the list once sorted as Java sorts it (strcmp), or -1. */
 long rb__index_of(char **ids, size_t n, const char *id);
 /* Parse {"consumerIdList":[...]} into a sorted malloc'ed array. */
-int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n);
+int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_errslot *e);
 void rb__free_ids(char **ids, size_t n);
 
 /* ------------------------------------------------------------------ */
@@ -536,8 +465,8 @@ void ostore__update(offset_store *s, const char *topic, const char *broker, int3
                     int64_t offset);
 void ostore__remove(offset_store *s, const char *topic, const char *broker, int32_t queue_id);
 /* Local file (broadcasting): write atomically (tmp + rename), read back. */
-int ostore__save_file(const offset_store *s, const char *path);
-int ostore__load_file(offset_store *s, const char *path);
+int ostore__save_file(const offset_store *s, const char *path, lsmq_errslot *e);
+int ostore__load_file(offset_store *s, const char *path, lsmq_errslot *e);
 /* The UPDATE_CONSUMER_OFFSET header for one entry. */
 proto_cmd *ostore__commit_cmd(const char *group, const ostore_entry *e);
 
@@ -568,8 +497,8 @@ typedef struct pull_result {
 
 proto_cmd *pull__request(const pull_args *a);
 /* Parse a pull reply (consumes it). Messages not matching sub are dropped. */
-int pull__parse(rpc_reply *reply, const char *broker_name, const subscription *sub,
-                pull_result *out);
+int pull__parse(proto_reply *reply, const char *broker_name, const subscription *sub,
+                pull_result *out, lsmq_errslot *e);
 void pull_result_free(pull_result *r);
 
 /* Offset queries against a broker (blocking or async helpers). */
@@ -671,14 +600,14 @@ typedef struct reset_entry {
     int64_t offset;
 } reset_entry;
 int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
-                      size_t *n);
+                      size_t *n, lsmq_errslot *e);
 
 /* ------------------------------------------------------------------ */
 /* workers.c                                                           */
 /* ------------------------------------------------------------------ */
 
 typedef void work_fn(void *arg);
-int workers__create(int n, workers **out);
+int workers__create(int n, workers **out, lsmq_errslot *e);
 /* Queue fn(arg); runs on some worker. Any thread. */
 void workers__submit(workers *w, work_fn *fn, void *arg);
 /* Run what is queued, then join the threads and free. */

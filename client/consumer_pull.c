@@ -75,11 +75,11 @@ static const subscription all_sub = {.topic = NULL, .expr = "*", .all = 1};
 
 static aq *aq_new(lsmq_pull_consumer *c, const lsmq_queue *q)
 {
-    aq *a = lsmq__calloc(1, sizeof *a);
+    aq *a = proto_xcalloc(1, sizeof *a);
     char key[600];
 
     mq__key(key, sizeof key, q->topic, q->broker_name, q->queue_id);
-    a->key = lsmq__strdup(key);
+    a->key = proto_xstrdup(key);
     a->q = *q;
     a->c = c;
     a->refs = 1;
@@ -122,7 +122,7 @@ static void aq_clear_buffer(aq *a)
 
 static loop_ctx *ctx_new(aq *a)
 {
-    loop_ctx *x = lsmq__malloc(sizeof *x);
+    loop_ctx *x = proto_xmalloc(sizeof *x);
 
     x->a = a;
     x->gen = a->gen;
@@ -153,7 +153,7 @@ static int ctx_live(const loop_ctx *x)
 
 static void pull_now(mqclient *mqc, void *arg);
 
-static void pull_cb(int rc, rpc_reply *reply, void *arg)
+static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     loop_ctx *x = arg;
     aq *a = x->a;
@@ -167,12 +167,12 @@ static void pull_cb(int rc, rpc_reply *reply, void *arg)
 
         if (code == RS_SUCCESS || code == RS_PULL_NOT_FOUND || code == RS_PULL_RETRY_IMMEDIATELY ||
             code == RS_PULL_OFFSET_MOVED) {
-            prc = pull__parse(reply, a->q.broker_name, &all_sub, &res);
+            prc = pull__parse(reply, a->q.broker_name, &all_sub, &res, NULL);
         } else {
             lsmq__log(LSMQ_LOG_WARN, "pull %s:%s:%d: response code %d %s", a->q.topic,
                       a->q.broker_name, (int)a->q.queue_id, code,
                       reply->cmd->remark ? reply->cmd->remark : "");
-            rpc_reply_free(reply);
+            proto_reply_free(reply);
         }
     }
     pthread_mutex_lock(&c->lock);
@@ -246,7 +246,7 @@ static void pull_now(mqclient *mqc, void *arg)
     pa.max_msgs = PULL_BATCH;
     pa.suspend_ms = PULL_SUSPEND_MS;
     cmd = pull__request(&pa);
-    if (mqc__call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, x) != 0)
+    if (mqc__call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, x, NULL) != 0)
         ctx_end(x);
     proto_cmd_free(cmd);
     free(addr);
@@ -284,7 +284,7 @@ static void refind_job(mqclient *mqc, void *arg)
     find_offset(arg, FIND_COMMITTED);
 }
 
-static void find_cb(int rc, rpc_reply *reply, void *arg)
+static void find_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     loop_ctx *x = arg;
     lsmq_pull_consumer *c = x->a->c;
@@ -293,11 +293,11 @@ static void find_cb(int rc, rpc_reply *reply, void *arg)
 
     if (rc == 0 && code == RS_SUCCESS && proto_cmd_get_i64(reply->cmd, "offset", &off) == 0 &&
         off >= 0) {
-        rpc_reply_free(reply);
+        proto_reply_free(reply);
         start_at(x, off);
         return;
     }
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     if (rc == 0 && (code == RS_QUERY_NOT_FOUND || code == RS_SUCCESS)) {
         /* No committed offset: consume-from decides (§3.3). */
         if (c->from == LSMQ_FROM_FIRST)
@@ -345,7 +345,7 @@ static void find_offset(loop_ctx *x, int what)
         cmd = offset__max_cmd(a->q.topic, a->q.queue_id);
     if (what == FIND_MIN)
         cmd->code = RC_GET_MIN_OFFSET; /* same header as GET_MAX_OFFSET (§3.7) */
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, find_cb, x) != 0)
+    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, find_cb, x, NULL) != 0)
         ctx_end(x);
     proto_cmd_free(cmd);
     free(addr);
@@ -378,7 +378,7 @@ static void begin_job(mqclient *mqc, void *arg)
 /* Start a generation's work from a user thread (caller does NOT hold the lock). */
 static void post_begin(lsmq_pull_consumer *c, loop_ctx *x, int64_t seek)
 {
-    begin_job_arg *b = lsmq__malloc(sizeof *b);
+    begin_job_arg *b = proto_xmalloc(sizeof *b);
 
     b->x = x;
     b->seek = seek;
@@ -400,15 +400,13 @@ int lsmq_pull_consumer_create(const char *namesrv, const char *group,
     int rc;
 
     *out = NULL;
-    if (!lsmq__valid_name(group, 120)) {
-        lsmq__error(-1, "bad consumer group name '%s'", group ? group : "(null)");
-        return LSMQ_EINVAL;
-    }
-    if ((rc = mqc__create(namesrv, NULL, &mqc)) != 0)
+    if (!lsmq__valid_name(group, 120))
+        return LSMQ_EINVAL; /* no consumer to say more on */
+    if ((rc = mqc__create(namesrv, NULL, &mqc, NULL)) != 0)
         return rc;
-    c = lsmq__calloc(1, sizeof *c);
+    c = proto_xcalloc(1, sizeof *c);
     c->mqc = mqc;
-    c->group = lsmq__strdup(group);
+    c->group = proto_xstrdup(group);
     c->from = LSMQ_FROM_LAST;
     pthread_mutex_init(&c->lock, NULL);
     {
@@ -435,8 +433,10 @@ int lsmq_pull_consumer_start(lsmq_pull_consumer *c)
 {
     int rc;
 
-    if (c == NULL || c->started) {
-        lsmq__error(-1, "pull consumer already started");
+    if (c == NULL)
+        return LSMQ_EINVAL;
+    if (c->started) {
+        lsmq__error(mqc__err(c->mqc), -1, "pull consumer already started");
         return LSMQ_EINVAL;
     }
     if ((rc = mqc__start(c->mqc)) != 0)
@@ -447,15 +447,27 @@ int lsmq_pull_consumer_start(lsmq_pull_consumer *c)
 
 static int check_started(lsmq_pull_consumer *c)
 {
-    if (c == NULL || !c->started) {
-        lsmq__error(-1, "pull consumer not started");
+    if (c == NULL)
+        return LSMQ_EINVAL;
+    if (!c->started) {
+        lsmq__error(mqc__err(c->mqc), -1, "pull consumer not started");
         return LSMQ_EINVAL;
     }
     if (mqc__in_loop(c->mqc)) {
-        lsmq__error(-1, "call from the consumer's own I/O thread");
+        lsmq__error(mqc__err(c->mqc), -1, "call from the consumer's own I/O thread");
         return LSMQ_EINVAL;
     }
     return 0;
+}
+
+int lsmq_pull_consumer_last_error(lsmq_pull_consumer *c, char *buf, size_t cap)
+{
+    if (c == NULL) {
+        if (buf && cap)
+            lsmq__strlcpy(buf, "no consumer", cap);
+        return -1;
+    }
+    return lsmq__err_copy(mqc__err(c->mqc), buf, cap);
 }
 
 int lsmq_pull_consumer_queues(lsmq_pull_consumer *c, const char *topic, lsmq_queue **queues,
@@ -471,12 +483,12 @@ int lsmq_pull_consumer_queues(lsmq_pull_consumer *c, const char *topic, lsmq_que
     if ((rc = check_started(c)) != 0)
         return rc;
     if (!lsmq__valid_name(topic, sizeof out->topic - 1)) {
-        lsmq__error(-1, "bad topic name");
+        lsmq__error(mqc__err(c->mqc), -1, "bad topic name");
         return LSMQ_EINVAL;
     }
-    if ((rc = mqc__route_get(c->mqc, topic, 0, &r)) != 0)
+    if ((rc = mqc__route_get(c->mqc, topic, 0, &r, mqc__err(c->mqc))) != 0)
         return rc;
-    out = lsmq__calloc(r->n_sub ? r->n_sub : 1, sizeof *out);
+    out = proto_xcalloc(r->n_sub ? r->n_sub : 1, sizeof *out);
     for (i = 0; i < r->n_sub; i++) {
         lsmq__strlcpy(out[i].topic, topic, sizeof out[i].topic);
         lsmq__strlcpy(out[i].broker_name, r->brokers[r->sub[i].broker].name,
@@ -501,11 +513,11 @@ int lsmq_pull_consumer_assign(lsmq_pull_consumer *c, const lsmq_queue *queues, s
     for (i = 0; i < n; i++) {
         if (!lsmq__valid_name(queues[i].topic, sizeof queues[i].topic - 1) ||
             queues[i].queue_id < 0 || queues[i].broker_name[0] == '\0') {
-            lsmq__error(-1, "bad queue %zu", i);
+            lsmq__error(mqc__err(c->mqc), -1, "bad queue %zu", i);
             return LSMQ_EINVAL;
         }
     }
-    fresh = lsmq__calloc(n ? n : 1, sizeof *fresh);
+    fresh = proto_xcalloc(n ? n : 1, sizeof *fresh);
     pthread_mutex_lock(&c->lock);
     HASH_ITER(hh, c->assigned, a, tmp) {
         int keep = 0;
@@ -535,7 +547,7 @@ int lsmq_pull_consumer_assign(lsmq_pull_consumer *c, const lsmq_queue *queues, s
     for (i = 0; i < k; i++) {
         route *r = NULL;
 
-        if (mqc__route_get(c->mqc, fresh[i]->a->q.topic, 0, &r) == 0)
+        if (mqc__route_get(c->mqc, fresh[i]->a->q.topic, 0, &r, NULL) == 0)
             route__unref(r);
         post_begin(c, fresh[i], SEEK_COMMITTED);
     }
@@ -559,8 +571,8 @@ int lsmq_pull_consumer_seek(lsmq_pull_consumer *c, const lsmq_queue *q, int64_t 
     HASH_FIND_STR(c->assigned, key, a);
     if (a == NULL) {
         pthread_mutex_unlock(&c->lock);
-        lsmq__error(-1, "queue %s:%s:%d is not assigned", q->topic, q->broker_name,
-                    (int)q->queue_id);
+        lsmq__error(mqc__err(c->mqc), -1, "queue %s:%s:%d is not assigned", q->topic,
+                    q->broker_name, (int)q->queue_id);
         return LSMQ_ENOTFOUND;
     }
     a->gen++;
@@ -595,7 +607,7 @@ int lsmq_pull_consumer_poll(lsmq_pull_consumer *c, int timeout_ms, size_t max,
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    out = lsmq__calloc(max, sizeof *out);
+    out = proto_xcalloc(max, sizeof *out);
     pthread_mutex_lock(&c->lock);
     for (;;) {
         size_t nq = HASH_COUNT(c->assigned), skip, i;
@@ -654,7 +666,7 @@ int lsmq_pull_consumer_commit(lsmq_pull_consumer *c)
     if ((rc = check_started(c)) != 0)
         return rc;
     pthread_mutex_lock(&c->lock);
-    items = lsmq__calloc(HASH_COUNT(c->assigned) + 1, sizeof *items);
+    items = proto_xcalloc(HASH_COUNT(c->assigned) + 1, sizeof *items);
     HASH_ITER(hh, c->assigned, a, tmp) {
         if (a->position < 0)
             continue;
@@ -665,10 +677,10 @@ int lsmq_pull_consumer_commit(lsmq_pull_consumer *c)
     for (i = 0; i < n; i++) {
         char *addr = push__broker_addr(c->mqc, items[i].q.topic, items[i].q.broker_name);
         proto_cmd *cmd;
-        rpc_reply *reply = NULL;
+        proto_reply *reply = NULL;
 
         if (addr == NULL) {
-            lsmq__error(-1, "no route to broker %s", items[i].q.broker_name);
+            lsmq__error(mqc__err(c->mqc), -1, "no route to broker %s", items[i].q.broker_name);
             rc = LSMQ_ENOTFOUND;
         } else {
             cmd = proto_cmd_request(RC_UPDATE_CONSUMER_OFFSET);
@@ -676,10 +688,11 @@ int lsmq_pull_consumer_commit(lsmq_pull_consumer *c)
             proto_cmd_set(cmd, "topic", items[i].q.topic);
             proto_cmd_set_i64(cmd, "queueId", items[i].q.queue_id);
             proto_cmd_set_i64(cmd, "commitOffset", items[i].offset);
-            rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply);
+            rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply,
+                                mqc__err(c->mqc));
             if (rc == 0 && reply->cmd->code != RS_SUCCESS)
-                rc = lsmq__broker_error(reply->cmd, "offset commit");
-            rpc_reply_free(reply);
+                rc = lsmq__broker_error(mqc__err(c->mqc), reply->cmd, "offset commit");
+            proto_reply_free(reply);
             proto_cmd_free(cmd);
             free(addr);
         }
@@ -694,20 +707,20 @@ int lsmq_pull_consumer_committed(lsmq_pull_consumer *c, const lsmq_queue *q, int
 {
     char *addr;
     proto_cmd *cmd;
-    rpc_reply *reply = NULL;
+    proto_reply *reply = NULL;
     route *r = NULL;
     int rc;
 
     if ((rc = check_started(c)) != 0)
         return rc;
-    if (mqc__route_get(c->mqc, q->topic, 0, &r) == 0)
+    if (mqc__route_get(c->mqc, q->topic, 0, &r, NULL) == 0)
         route__unref(r);
     if ((addr = push__broker_addr(c->mqc, q->topic, q->broker_name)) == NULL) {
-        lsmq__error(-1, "no route to broker %s", q->broker_name);
+        lsmq__error(mqc__err(c->mqc), -1, "no route to broker %s", q->broker_name);
         return LSMQ_ENOTFOUND;
     }
     cmd = offset__query_cmd(c->group, q->topic, q->queue_id);
-    rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply);
+    rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply, mqc__err(c->mqc));
     proto_cmd_free(cmd);
     free(addr);
     if (rc == 0) {
@@ -717,9 +730,9 @@ int lsmq_pull_consumer_committed(lsmq_pull_consumer *c, const lsmq_queue *q, int
         else if (reply->cmd->code == RS_SUCCESS || reply->cmd->code == RS_QUERY_NOT_FOUND)
             rc = LSMQ_ENOTFOUND;
         else
-            rc = lsmq__broker_error(reply->cmd, "offset query");
+            rc = lsmq__broker_error(mqc__err(c->mqc), reply->cmd, "offset query");
     }
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     return rc;
 }
 

@@ -86,20 +86,20 @@ static void commit_job(mqclient *mqc, void *arg)
         if ((addr = push__broker_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
         cmd = ostore__commit_cmd(c->group, e);
-        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL) == 0)
+        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL, NULL) == 0)
             e->dirty = 0;
         proto_cmd_free(cmd);
         free(addr);
     }
     if (dirty && c->model == LSMQ_BROADCASTING) {
-        if (ostore__save_file(&c->offsets, c->offset_path) == 0) {
+        lsmq_errslot err;
+
+        lsmq__err_init(&err, NULL);
+        if (ostore__save_file(&c->offsets, c->offset_path, &err) == 0) {
             HASH_ITER(hh, c->offsets.map, e, tmp)
                 e->dirty = 0;
         } else {
-            const char *text;
-
-            lsmq_last_error(&text);
-            lsmq__log(LSMQ_LOG_WARN, "%s: %s", c->group, text);
+            lsmq__log(LSMQ_LOG_WARN, "%s: %s", c->group, err.text);
         }
     }
 }
@@ -120,7 +120,7 @@ typedef struct final_arg {
     final_commits *fc;
 } final_arg;
 
-static void final_commit_cb(int rc, rpc_reply *reply, void *arg)
+static void final_commit_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     final_commits *fc = arg;
 
@@ -130,7 +130,7 @@ static void final_commit_cb(int rc, rpc_reply *reply, void *arg)
     fc->left--;
     pthread_cond_signal(&fc->cv);
     pthread_mutex_unlock(&fc->m);
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
 }
 
 static void final_commit_job(mqclient *mqc, void *arg)
@@ -154,8 +154,8 @@ static void final_commit_job(mqclient *mqc, void *arg)
         pthread_mutex_lock(&fc->m);
         fc->left++;
         pthread_mutex_unlock(&fc->m);
-        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, final_commit_cb, fc) != 0)
-            final_commit_cb(LSMQ_ECLOSED, NULL, fc);
+        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, final_commit_cb, fc, NULL) != 0)
+            final_commit_cb(LSMQ_ECLOSED, NULL, "client is shut down", fc);
         proto_cmd_free(cmd);
         free(addr);
     }
@@ -174,18 +174,16 @@ int lsmq_push_consumer_create(const char *namesrv, const char *group,
     int rc;
 
     *out = NULL;
-    if (!lsmq__valid_name(group, 120)) {
-        lsmq__error(-1, "bad consumer group name '%s'", group ? group : "(null)");
-        return LSMQ_EINVAL;
-    }
-    if ((rc = mqc__create(namesrv, NULL, &mqc)) != 0)
+    if (!lsmq__valid_name(group, 120))
+        return LSMQ_EINVAL; /* no consumer to say more on */
+    if ((rc = mqc__create(namesrv, NULL, &mqc, NULL)) != 0)
         return rc;
-    c = lsmq__calloc(1, sizeof *c);
+    c = proto_xcalloc(1, sizeof *c);
     c->mqc = mqc;
     sender__init(&c->inner, mqc, INNER_PRODUCER_GROUP);
-    c->group = lsmq__strdup(group);
+    c->group = proto_xstrdup(group);
     len = strlen(RETRY_PREFIX) + strlen(group) + 1;
-    c->retry_topic = lsmq__malloc(len);
+    c->retry_topic = proto_xmalloc(len);
     snprintf(c->retry_topic, len, "%s%s", RETRY_PREFIX, group);
     c->model = LSMQ_CLUSTERING;
     c->from = LSMQ_FROM_LAST;
@@ -202,8 +200,10 @@ int lsmq_push_consumer_create(const char *namesrv, const char *group,
 
 #define BEFORE_START(c)                                                                      \
     do {                                                                                     \
-        if ((c) == NULL || (c)->started) {                                                   \
-            lsmq__error(-1, "setting must be changed before start");                         \
+        if ((c) == NULL)                                                                     \
+            return LSMQ_EINVAL;                                                              \
+        if ((c)->started) {                                                                  \
+            lsmq__error(mqc__err((c)->mqc), -1, "setting must be changed before start");     \
             return LSMQ_EINVAL;                                                              \
         }                                                                                    \
     } while (0)
@@ -259,7 +259,7 @@ int lsmq_push_consumer_set_offset_dir(lsmq_push_consumer *c, const char *dir)
     if (dir == NULL || *dir == '\0')
         return LSMQ_EINVAL;
     free(c->offset_dir);
-    c->offset_dir = lsmq__strdup(dir);
+    c->offset_dir = proto_xstrdup(dir);
     return 0;
 }
 
@@ -306,7 +306,7 @@ int lsmq_push_consumer_subscribe(lsmq_push_consumer *c, const char *topic, const
     int rc;
 
     BEFORE_START(c);
-    if ((rc = sub__parse(topic, expr, &s)) != 0)
+    if ((rc = sub__parse(topic, expr, &s, mqc__err(c->mqc))) != 0)
         return rc;
     for (i = 0; i < c->n_subs; i++) {
         if (strcmp(c->subs[i]->topic, topic) == 0) {
@@ -315,7 +315,7 @@ int lsmq_push_consumer_subscribe(lsmq_push_consumer *c, const char *topic, const
             return 0;
         }
     }
-    c->subs = lsmq__realloc(c->subs, (c->n_subs + 1) * sizeof *c->subs);
+    c->subs = proto_xrealloc(c->subs, (c->n_subs + 1) * sizeof *c->subs);
     c->subs[c->n_subs++] = s;
     return 0;
 }
@@ -337,7 +337,7 @@ int lsmq_push_consumer_set_listener(lsmq_push_consumer *c, lsmq_listener_fn *fn,
 /* mkdir -p; 0 or -errno. */
 static int make_dirs(const char *path)
 {
-    char *p = lsmq__strdup(path), *s;
+    char *p = proto_xstrdup(path), *s;
     int rc = 0;
 
     for (s = p + 1; *s; s++) {
@@ -370,19 +370,18 @@ static int open_offset_file(lsmq_push_consumer *c)
                  id ? id + 1 : "default");
     }
     if ((rc = make_dirs(dir)) != 0) {
-        lsmq__error(-1, "cannot create %s: %s", dir, strerror(-rc));
+        lsmq__error(mqc__err(c->mqc), -1, "cannot create %s: %s", dir, strerror(-rc));
         return rc;
     }
     len = strlen(dir) + strlen(c->group) + 32;
-    c->offset_path = lsmq__malloc(len);
+    c->offset_path = proto_xmalloc(len);
     snprintf(c->offset_path, len, "%s/%s.offsets.json", dir, c->group);
-    rc = ostore__load_file(&c->offsets, c->offset_path);
-    if (rc == LSMQ_ECORRUPT) {
-        const char *text;
+    lsmq_errslot err;
 
-        lsmq_last_error(&text);
-        lsmq__log(LSMQ_LOG_WARN, "%s; starting without it", text);
-    }
+    lsmq__err_init(&err, NULL);
+    rc = ostore__load_file(&c->offsets, c->offset_path, &err);
+    if (rc == LSMQ_ECORRUPT)
+        lsmq__log(LSMQ_LOG_WARN, "%s; starting without it", err.text);
     return 0;
 }
 
@@ -400,12 +399,15 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
     size_t i;
     int rc;
 
-    if (c == NULL || c->started || c->listener == NULL || c->n_subs == 0) {
-        lsmq__error(-1, "push consumer already started, or no listener or subscription");
+    if (c == NULL)
+        return LSMQ_EINVAL;
+    if (c->started || c->listener == NULL || c->n_subs == 0) {
+        lsmq__error(mqc__err(c->mqc), -1,
+                    "push consumer already started, or no listener or subscription");
         return LSMQ_EINVAL;
     }
     if (!c->consume_ts_set)
-        c->consume_ts_ms = lsmq__wall_ms() - DEFAULT_CONSUME_TS_AGO_MS;
+        c->consume_ts_ms = proto_wall_ms() - DEFAULT_CONSUME_TS_AGO_MS;
     if (c->model == LSMQ_CLUSTERING) {
         for (i = 0; i < c->n_subs && strcmp(c->subs[i]->topic, c->retry_topic); i++)
             ;
@@ -421,7 +423,7 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
     hooks.route_changed = route_changed;
     hooks.peer_request = push__peer_request;
     mqc__set_hooks(c->mqc, &hooks);
-    if ((rc = workers__create(c->n_threads, &c->pool)) != 0)
+    if ((rc = workers__create(c->n_threads, &c->pool, mqc__err(c->mqc))) != 0)
         return rc;
     if ((rc = mqc__start(c->mqc)) != 0) {
         workers__destroy(c->pool);
@@ -433,15 +435,25 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
         route *r = NULL;
 
         /* Unknown topics are looked up again in the background. */
-        if (mqc__route_get(c->mqc, c->subs[i]->topic, 0, &r) == 0)
+        if (mqc__route_get(c->mqc, c->subs[i]->topic, 0, &r, NULL) == 0)
             route__unref(r);
         else
             lsmq__log(LSMQ_LOG_INFO, "%s: no route for %s yet", c->group, c->subs[i]->topic);
     }
     /* Brokers must know us before the first rebalance asks for the group. */
-    mqc__heartbeat_sync(c->mqc, START_TIMEOUT_MS);
+    mqc__heartbeat_sync(c->mqc, START_TIMEOUT_MS, NULL);
     mqc__post_wait(c->mqc, start_job, c);
     return 0;
+}
+
+int lsmq_push_consumer_last_error(lsmq_push_consumer *c, char *buf, size_t cap)
+{
+    if (c == NULL) {
+        if (buf && cap)
+            lsmq__strlcpy(buf, "no consumer", cap);
+        return -1;
+    }
+    return lsmq__err_copy(mqc__err(c->mqc), buf, cap);
 }
 
 static void stop_job(mqclient *mqc, void *arg)

@@ -26,7 +26,7 @@
 #include <jansson.h>
 
 #include "client_internal.h"
-#include "lsmq_admin.h"
+#include "fastjson.h"
 
 #define RESET_POLL_MS 50
 #define COMMIT_TIMEOUT_MS 3000
@@ -65,7 +65,7 @@ static void add_entry(json_t *mq, json_t *offset, const char *topic, reset_entry
     if (!t || !b || strcmp(t, topic) != 0 || json_i64(json_object_get(mq, "queueId"), &qid) ||
         json_i64(offset, &off) || off < 0)
         return;
-    *out = lsmq__realloc(*out, (*n + 1) * sizeof **out);
+    *out = proto_xrealloc(*out, (*n + 1) * sizeof **out);
     e = &(*out)[(*n)++];
     lsmq__strlcpy(e->broker, b, sizeof e->broker);
     e->queue_id = (int32_t)qid;
@@ -73,7 +73,7 @@ static void add_entry(json_t *mq, json_t *offset, const char *topic, reset_entry
 }
 
 int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
-                      size_t *n)
+                      size_t *n, lsmq_errslot *e)
 {
     char *text = NULL;
     json_t *root = NULL, *table;
@@ -83,7 +83,7 @@ int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_
     *n = 0;
     if (body == NULL || len == 0)
         return 0; /* Java: no body is an empty table */
-    if (lsmq_admin_fastjson_to_json((const char *)body, len, &text) != 0 ||
+    if (proto_fastjson_to_json((const char *)body, len, &text) != 0 ||
         (root = json_loads(text, 0, NULL)) == NULL)
         goto out;
     table = json_object_get(root, "offsetTable");
@@ -116,7 +116,7 @@ int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_
     }
 out:
     if (rc != 0) {
-        lsmq__error(-1, "ResetOffsetBody does not parse");
+        lsmq__error(e, -1, "ResetOffsetBody does not parse");
         free(*out);
         *out = NULL;
         *n = 0;
@@ -171,7 +171,7 @@ static void store_and_commit(lsmq_push_consumer *c, const char *topic, const res
     if ((addr = push__broker_addr(c->mqc, topic, e->broker)) != NULL) {
         proto_cmd *cmd = ostore__commit_cmd(c->group, oe);
 
-        if (mqc__call(c->mqc, addr, cmd, NULL, 0, COMMIT_TIMEOUT_MS, NULL, NULL) == 0)
+        if (mqc__call(c->mqc, addr, cmd, NULL, 0, COMMIT_TIMEOUT_MS, NULL, NULL, NULL) == 0)
             oe->dirty = 0;
         proto_cmd_free(cmd);
         free(addr);
@@ -255,11 +255,11 @@ static void reset_apply(lsmq_push_consumer *c, const char *topic, const uint8_t 
     size_t n = 0, i;
 
     if (c->resetting) {
-        reset_req *r = lsmq__calloc(1, sizeof *r);
+        reset_req *r = proto_xcalloc(1, sizeof *r);
 
         r->c = c;
-        r->topic = lsmq__strdup(topic);
-        r->body = lsmq__malloc(len ? len : 1);
+        r->topic = proto_xstrdup(topic);
+        r->body = proto_xmalloc(len ? len : 1);
         if (len)
             memcpy(r->body, body, len);
         r->len = len;
@@ -268,16 +268,16 @@ static void reset_apply(lsmq_push_consumer *c, const char *topic, const uint8_t 
     }
     if (sub == NULL)
         return;
-    if (reset__parse_body(body, len, topic, &table, &n) != 0) {
+    if (reset__parse_body(body, len, topic, &table, &n, NULL) != 0) {
         lsmq__log(LSMQ_LOG_WARN, "%s: offset reset of %s: body does not parse", c->group,
                   topic);
         return;
     }
-    op = lsmq__calloc(1, sizeof *op);
+    op = proto_xcalloc(1, sizeof *op);
     op->c = c;
     op->sub = sub;
-    op->held = lsmq__calloc(n ? n : 1, sizeof *op->held);
-    op->old = lsmq__calloc(n ? n : 1, sizeof *op->old);
+    op->held = proto_xcalloc(n ? n : 1, sizeof *op->held);
+    op->old = proto_xcalloc(n ? n : 1, sizeof *op->old);
     for (i = 0; i < n; i++) {
         pq *q = NULL;
         char key[600];
@@ -322,11 +322,11 @@ static void on_reset(lsmq_push_consumer *c, const proto_cmd *req)
 static char *status_body(lsmq_push_consumer *c, const char *group, const char *topic,
                          size_t *len)
 {
-    lsmq_buf b = {0};
+    proto_buf b = {0};
     ostore_entry *e, *tmp;
     int first = 1;
 
-    lsmq__buf_put(&b, "{\"consumerTable\":{},\"messageQueueTable\":{", 41);
+    proto_buf_put(&b, "{\"consumerTable\":{},\"messageQueueTable\":{", 41);
     if (group && topic && strcmp(group, c->group) == 0) {
         HASH_ITER(hh, c->offsets.map, e, tmp) {
             json_t *mq;
@@ -343,17 +343,17 @@ static char *status_body(lsmq_push_consumer *c, const char *group, const char *t
             if (key == NULL)
                 continue;
             if (!first)
-                lsmq__buf_put(&b, ",", 1);
+                proto_buf_put(&b, ",", 1);
             first = 0;
-            lsmq__buf_put(&b, key, strlen(key));
+            proto_buf_put(&b, key, strlen(key));
             snprintf(num, sizeof num, ":%lld", (long long)e->offset);
-            lsmq__buf_put(&b, num, strlen(num));
+            proto_buf_put(&b, num, strlen(num));
             free(key);
         }
     }
-    lsmq__buf_put(&b, "}}", 3); /* with the NUL */
-    *len = b.len - 1;
-    return (char *)b.p;
+    proto_buf_put(&b, "}}", 2);
+    *len = b.len;
+    return proto_buf_take(&b);
 }
 
 /* ------------------------------------------------------------------ */

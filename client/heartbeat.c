@@ -75,16 +75,16 @@ char *hb__json(const char *client_id, const char *producer_group, const hb_consu
     return text;
 }
 
-static void heartbeat_cb(int rc, rpc_reply *reply, void *arg)
+static void heartbeat_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     char *addr = arg;
 
     if (rc != 0)
-        lsmq__log(LSMQ_LOG_INFO, "heartbeat to %s failed: %s", addr, lsmq_strerror(rc));
+        lsmq__log(LSMQ_LOG_INFO, "heartbeat to %s failed: %s", addr, why);
     else if (reply->cmd->code != RS_SUCCESS)
         lsmq__log(LSMQ_LOG_WARN, "heartbeat to %s refused: code %d %s", addr, reply->cmd->code,
                   reply->cmd->remark ? reply->cmd->remark : "");
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     free(addr);
 }
 
@@ -99,10 +99,10 @@ void mqc__heartbeat_all(mqclient *mqc)
     n = mqc__broker_addrs(mqc, &addrs);
     for (i = 0; i < n; i++) {
         proto_cmd *cmd = proto_cmd_request(RC_HEART_BEAT);
-        char *addr = lsmq__strdup(addrs[i]);
+        char *addr = proto_xstrdup(addrs[i]);
 
         if (mqc__call(mqc, addrs[i], cmd, body, strlen(body), HEARTBEAT_TIMEOUT_MS,
-                      heartbeat_cb, addr) != 0)
+                      heartbeat_cb, addr, NULL) != 0)
             free(addr);
         proto_cmd_free(cmd);
     }
@@ -110,7 +110,7 @@ void mqc__heartbeat_all(mqclient *mqc)
     free(body);
 }
 
-int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms)
+int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
 {
     char **addrs, *body;
     size_t n, i;
@@ -122,21 +122,23 @@ int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms)
     n = mqc__broker_addrs(mqc, &addrs);
     for (i = 0; i < n; i++) {
         proto_cmd *cmd = proto_cmd_request(RC_HEART_BEAT);
-        rpc_reply *reply = NULL;
-        int r = mqc__call_sync(mqc, addrs[i], cmd, body, strlen(body), timeout_ms, &reply);
+        proto_reply *reply = NULL;
+        lsmq_errslot err;
+        int r;
 
+        lsmq__err_init(&err, NULL);
+        r = mqc__call_sync(mqc, addrs[i], cmd, body, strlen(body), timeout_ms, &reply, &err);
         proto_cmd_free(cmd);
         if (r == 0 && reply->cmd->code != RS_SUCCESS)
-            r = lsmq__broker_error(reply->cmd, "heartbeat");
+            r = lsmq__broker_error(&err, reply->cmd, "heartbeat");
         if (r != 0) {
-            const char *text;
-
-            lsmq_last_error(&text);
-            lsmq__log(LSMQ_LOG_WARN, "heartbeat to %s: %s", addrs[i], text);
-            if (rc == 0)
+            lsmq__log(LSMQ_LOG_WARN, "heartbeat to %s: %s", addrs[i], err.text);
+            if (rc == 0) {
                 rc = r;
+                lsmq__error(e, err.code, "heartbeat to %s: %s", addrs[i], err.text);
+            }
         }
-        rpc_reply_free(reply);
+        proto_reply_free(reply);
     }
     mqc__addrs_free(addrs, n);
     free(body);
@@ -151,16 +153,16 @@ void mqc__unregister(mqclient *mqc, const char *producer_group, const char *cons
 
     for (i = 0; i < n; i++) {
         proto_cmd *cmd = proto_cmd_request(RC_UNREGISTER_CLIENT);
-        rpc_reply *reply = NULL;
+        proto_reply *reply = NULL;
 
         proto_cmd_set(cmd, "clientID", mqc__client_id(mqc));
         if (producer_group)
             proto_cmd_set(cmd, "producerGroup", producer_group);
         if (consumer_group)
             proto_cmd_set(cmd, "consumerGroup", consumer_group);
-        if (mqc__call_sync(mqc, addrs[i], cmd, NULL, 0, timeout_ms, &reply) != 0)
+        if (mqc__call_sync(mqc, addrs[i], cmd, NULL, 0, timeout_ms, &reply, NULL) != 0)
             lsmq__log(LSMQ_LOG_INFO, "unregister from %s failed", addrs[i]);
-        rpc_reply_free(reply);
+        proto_reply_free(reply);
         proto_cmd_free(cmd);
     }
     mqc__addrs_free(addrs, n);

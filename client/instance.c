@@ -7,10 +7,13 @@
  *
  * RPCs: the calling thread encodes the frame (so the caller's body need
  * not outlive the call) with an opaque from an instance-wide counter, then
- * posts it; the I/O thread finds or opens the connection to the address,
- * registers the waiter and queues the frame. Replies, timeouts and
- * connection failures complete the waiter exactly once, on the I/O thread.
- * Synchronous calls wait on a condvar for that completion.
+ * posts it; the I/O thread finds or opens the connection to the address (a
+ * protocol/conn.h core driven by transport/'s libev adapter), registers the
+ * waiter and queues the frame, which the adapter writes with the rest of
+ * the iteration's output before the loop sleeps. Replies, timeouts (the
+ * adapter's timer) and connection failures complete the waiter exactly
+ * once, on the I/O thread. Synchronous calls wait on a condvar for that
+ * completion.
  *
  * Shutdown: mqc__stop closes the queue to new jobs, then a last job fails
  * every request still waiting with LSMQ_ECLOSED, drops the timers and
@@ -25,8 +28,9 @@
 #include <arpa/inet.h>
 
 #include "client_internal.h"
+#include "transport.h"
 
-#define TICK_MS 100
+#define CONNECT_TIMEOUT_MS 3000
 #define ROUTE_CHECK_MS 1000
 #define HEARTBEAT_MS 30000
 
@@ -36,9 +40,11 @@ struct mq_job {
     void *arg;
 };
 
+/* A connection: the protocol core, driven on the I/O thread's loop. */
 struct conn_entry {
     char *addr;
-    rconn *c;
+    proto_conn *pc;
+    transport_ev io;
     mqclient *mqc;
     UT_hash_handle hh;
 };
@@ -72,8 +78,8 @@ static int parse_namesrv(mqclient *mqc, const char *list)
         if (n) {
             if (memchr(p, ':', n) == NULL || n > 255)
                 return LSMQ_EINVAL;
-            mqc->namesrv = lsmq__realloc(mqc->namesrv, (mqc->n_namesrv + 1) * sizeof(char *));
-            mqc->namesrv[mqc->n_namesrv++] = lsmq__strndup(p, n);
+            mqc->namesrv = proto_xrealloc(mqc->namesrv, (mqc->n_namesrv + 1) * sizeof(char *));
+            mqc->namesrv[mqc->n_namesrv++] = proto_xstrndup(p, n);
         }
         if (!end)
             break;
@@ -82,20 +88,22 @@ static int parse_namesrv(mqclient *mqc, const char *list)
     return mqc->n_namesrv ? 0 : LSMQ_EINVAL;
 }
 
-int mqc__create(const char *namesrv, const char *instance, mqclient **out)
+int mqc__create(const char *namesrv, const char *instance, mqclient **out, lsmq_errslot *e)
 {
     mqclient *mqc;
 
     *out = NULL;
     if (namesrv == NULL) {
-        lsmq__error(-1, "no name server address");
+        lsmq__error(e, -1, "no name server address");
         return LSMQ_EINVAL;
     }
-    mqc = lsmq__calloc(1, sizeof *mqc);
+    mqc = proto_xcalloc(1, sizeof *mqc);
     pthread_mutex_init(&mqc->lock, NULL);
     pthread_mutex_init(&mqc->routes_lock, NULL);
+    pthread_mutex_init(&mqc->err_lock, NULL);
+    lsmq__err_init(&mqc->err, &mqc->err_lock);
     if (parse_namesrv(mqc, namesrv) != 0) {
-        lsmq__error(-1, "bad name server list '%s' (want host:port;host:port)", namesrv);
+        lsmq__error(e, -1, "bad name server list '%s' (want host:port;host:port)", namesrv);
         mqc__destroy(mqc);
         return LSMQ_EINVAL;
     }
@@ -113,7 +121,7 @@ int mqc__set_instance(mqclient *mqc, const char *instance)
     if (mqc->started)
         return LSMQ_EINVAL;
     if (instance && strlen(instance) >= sizeof mqc->instance) {
-        lsmq__error(-1, "instance name too long");
+        lsmq__error(&mqc->err, -1, "instance name too long");
         return LSMQ_EINVAL;
     }
     inet_ntop(AF_INET, mqc->ip4, ip, sizeof ip);
@@ -131,6 +139,7 @@ void mqc__set_hooks(mqclient *mqc, const mq_owner_hooks *hooks)
 }
 
 const char *mqc__client_id(const mqclient *mqc) { return mqc->client_id; }
+lsmq_errslot *mqc__err(mqclient *mqc) { return &mqc->err; }
 const uint8_t *mqc__ip4(const mqclient *mqc) { return mqc->ip4; }
 
 int mqc__in_loop(const mqclient *mqc)
@@ -149,7 +158,7 @@ int mqc__running(const mqclient *mqc)
 
 static int post_job(mqclient *mqc, mq_job_fn *fn, void *arg, int force)
 {
-    mq_job *j = lsmq__malloc(sizeof *j);
+    mq_job *j = proto_xmalloc(sizeof *j);
 
     j->next = NULL;
     j->fn = fn;
@@ -158,7 +167,6 @@ static int post_job(mqclient *mqc, mq_job_fn *fn, void *arg, int force)
     if ((mqc->closed && !force) || !mqc->started) {
         pthread_mutex_unlock(&mqc->lock);
         free(j);
-        lsmq__error(-1, "client is shut down");
         return LSMQ_ECLOSED;
     }
     if (mqc->jobs_tail)
@@ -281,7 +289,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static mq_timer *timer_new(mqclient *mqc, double first_s, double interval_s, mq_job_fn *fn,
                            void *arg, int oneshot)
 {
-    mq_timer *t = lsmq__calloc(1, sizeof *t);
+    mq_timer *t = proto_xcalloc(1, sizeof *t);
 
     t->mqc = mqc;
     t->fn = fn;
@@ -319,103 +327,81 @@ void mqc__after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg)
 /* Connections                                                         */
 /* ------------------------------------------------------------------ */
 
-static void conn_kill(mqclient *mqc, conn_entry *e, int err)
+static void conn_kill(mqclient *mqc, conn_entry *e, int err, const char *why)
 {
     /* Out of the table first, so failure callbacks that resend get a new connection. */
     HASH_DEL(mqc->conns, e);
     if (err != LSMQ_ECLOSED)
-        lsmq__log(LSMQ_LOG_INFO, "connection to %s closed: %s", e->addr, lsmq_strerror(err));
-    rconn__fail_all(e->c, err);
-    rconn__free(e->c);
+        lsmq__log(LSMQ_LOG_INFO, "connection to %s closed: %s", e->addr,
+                  why ? why : lsmq_strerror(err));
+    transport_ev_close(&e->io);
+    proto_conn_fail_all(e->pc, err, why);
+    proto_conn_free(e->pc);
     free(e->addr);
     free(e);
 }
 
-static void conn_dead_cb(rconn *c, int err, void *arg)
+/* The adapter's last word on a connection: it may go now. */
+static void conn_end_cb(transport_ev *a, int err, const char *why, void *arg)
 {
     conn_entry *e = arg;
 
-    conn_kill(e->mqc, e, err);
+    conn_kill(e->mqc, e, err ? err : -ECONNRESET, why);
 }
 
-/* Answer a request the peer started (REMOTING.md §3.9). */
-static void peer_request_cb(rconn *c, rpc_reply *req, void *arg)
+/* Answer a request the peer started (REMOTING.md §3.9); req lives during the call. */
+static void peer_request_cb(proto_conn *pc, proto_cmd *req, void *arg)
 {
     mqclient *mqc = arg;
-    proto_cmd *cmd = req->cmd, *resp = NULL;
+    proto_cmd *resp = NULL;
     char *body = NULL;
     size_t body_len = 0;
-    int served = cmd->code == RC_NOTIFY_CONSUMER_IDS_CHANGED;
+    int served = req->code == RC_NOTIFY_CONSUMER_IDS_CHANGED;
 
-    if (cmd->code == RC_NOTIFY_CONSUMER_IDS_CHANGED) {
-        const char *group = proto_cmd_get(cmd, "consumerGroup");
+    if (req->code == RC_NOTIFY_CONSUMER_IDS_CHANGED) {
+        const char *group = proto_cmd_get(req, "consumerGroup");
 
-        lsmq__log(LSMQ_LOG_DEBUG, "%s: consumer ids of %s changed", rconn__addr(c),
+        lsmq__log(LSMQ_LOG_DEBUG, "%s: consumer ids of %s changed", proto_conn_name(pc),
                   group ? group : "?");
         if (mqc->hooks.ids_changed)
             mqc->hooks.ids_changed(mqc->hooks.arg, group ? group : "");
     } else if (mqc->hooks.peer_request) {
-        served = mqc->hooks.peer_request(mqc->hooks.arg, cmd, &resp, &body, &body_len);
+        served = mqc->hooks.peer_request(mqc->hooks.arg, req, &resp, &body, &body_len);
     }
-    if (!served && !proto_cmd_is_oneway(cmd)) {
-        resp = proto_cmd_response(RS_REQUEST_CODE_NOT_SUPPORTED, cmd->opaque, NULL);
-        proto_cmd_set_remarkf(resp, " request type %d not supported", cmd->code);
+    if (!served) {
+        resp = proto_cmd_response(RS_REQUEST_CODE_NOT_SUPPORTED, req->opaque, NULL);
+        proto_cmd_set_remarkf(resp, " request type %d not supported", req->code);
     }
-    if (resp && !proto_cmd_is_oneway(cmd)) {
-        uint8_t *frame;
-        size_t len;
-
-        resp->opaque = cmd->opaque;
-        if (proto_cmd_encode(resp, body, body_len, &frame, &len) == 0)
-            rconn__enqueue(c, frame, len);
-    }
+    /* A oneway request's answer is dropped by the connection. */
+    if (resp)
+        proto_conn_reply(pc, req->opaque, resp, body, body_len, PROTO_SEND_TAKE_BODY);
+    else
+        free(body);
     proto_cmd_free(resp);
-    free(body);
-    rpc_reply_free(req);
 }
 
-/* The open (or opening) connection to addr; NULL with *err if none can be made. */
-static conn_entry *conn_get(mqclient *mqc, const char *addr, int *err)
+/* The open (or opening) connection to addr; NULL with *err and why if none can be made. */
+static conn_entry *conn_get(mqclient *mqc, const char *addr, int *err, char *why,
+                            size_t why_len)
 {
+    proto_conn_options o = {.name = addr, .connecting = 1};
     conn_entry *e = NULL;
-    rconn *c;
+    int fd = -1;
 
     HASH_FIND_STR(mqc->conns, addr, e);
     if (e)
         return e;
-    c = rconn__new(addr);
-    *err = rconn__connect(c, lsmq__mono_ms());
-    if (*err != 0) {
-        rconn__free(c);
+    if ((*err = transport_connect_start(addr, &fd, why, why_len)) != 0)
         return NULL;
-    }
-    e = lsmq__calloc(1, sizeof *e);
-    e->addr = lsmq__strdup(addr);
-    e->c = c;
+    e = proto_xcalloc(1, sizeof *e);
+    e->addr = proto_xstrdup(addr);
     e->mqc = mqc;
-    rconn__set_request_cb(c, peer_request_cb, mqc);
-    rconn__ev_attach(c, mqc->loop, conn_dead_cb, e);
+    e->pc = proto_conn_create(&o);
+    proto_conn_set_request_cb(e->pc, peer_request_cb, mqc);
+    transport_ev_attach(&e->io, e->pc, mqc->loop, mqc->flusher, fd, CONNECT_TIMEOUT_MS,
+                        conn_end_cb, e);
     HASH_ADD_KEYPTR(hh, mqc->conns, e->addr, strlen(e->addr), e);
     return e;
-}
-
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    mqclient *mqc = w->data;
-    int64_t now = lsmq__mono_ms();
-    conn_entry *e, *tmp, *dead = NULL;
-    int dead_err = 0;
-
-    HASH_ITER(hh, mqc->conns, e, tmp) {
-        int rc = rconn__expire(e->c, now);
-
-        if (rc != 0 && dead == NULL) {
-            dead = e;   /* one per tick: killing runs callbacks that may touch the table */
-            dead_err = rc;
-        }
-    }
-    if (dead)
-        conn_kill(mqc, dead, dead_err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -428,41 +414,42 @@ typedef struct rpc_job {
     size_t len;
     int32_t opaque;
     int timeout_ms;
-    rpc_cb *cb;
+    proto_reply_cb *cb;
     void *arg;
 } rpc_job;
 
 static void rpc_job_run(mqclient *mqc, void *arg)
 {
     rpc_job *j = arg;
+    char why[300];
     int err = 0;
-    conn_entry *e = conn_get(mqc, j->addr, &err);
+    conn_entry *e = conn_get(mqc, j->addr, &err, why, sizeof why);
 
     if (e == NULL) {
         free(j->frame);
         if (j->cb)
-            j->cb(err, NULL, j->arg);
+            j->cb(err, NULL, why, j->arg);
         free(j);
         return;
     }
     if (j->cb)
-        rconn__expect(e->c, j->opaque, lsmq__mono_ms() + j->timeout_ms, j->cb, j->arg);
-    rconn__enqueue(e->c, j->frame, j->len);
+        proto_conn_expect(e->pc, j->opaque, proto_mono_ms() + j->timeout_ms, j->cb, j->arg);
+    proto_conn_send_frame(e->pc, j->frame, j->len);
     free(j);
 }
 
 int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
-              size_t body_len, int timeout_ms, rpc_cb *cb, void *arg)
+              size_t body_len, int timeout_ms, proto_reply_cb *cb, void *arg, lsmq_errslot *e)
 {
     rpc_job *j;
     int32_t saved_flag = cmd->flag;
     int rc;
 
     if (addr == NULL || strlen(addr) >= sizeof j->addr) {
-        lsmq__error(-1, "bad address");
+        lsmq__error(e, -1, "bad address");
         return LSMQ_EINVAL;
     }
-    j = lsmq__calloc(1, sizeof *j);
+    j = proto_xcalloc(1, sizeof *j);
     strcpy(j->addr, addr);
     cmd->opaque = (int32_t)atomic_fetch_add(&mqc->next_opaque, 1);
     if (cb == NULL)
@@ -470,7 +457,7 @@ int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
     rc = proto_cmd_encode(cmd, body, body_len, &j->frame, &j->len);
     cmd->flag = saved_flag;
     if (rc != 0) {
-        lsmq__error(-1, "request does not encode: %s", lsmq_strerror(rc));
+        lsmq__error(e, -1, "request does not encode: %s", lsmq_strerror(rc));
         free(j);
         return rc;
     }
@@ -480,6 +467,7 @@ int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
     j->arg = arg;
     rc = mqc__post(mqc, rpc_job_run, j);
     if (rc != 0) {
+        lsmq__error(e, -1, "client is shut down");
         free(j->frame);
         free(j);
     }
@@ -493,7 +481,7 @@ typedef struct waiter {
     atomic_int refs;
     int done;
     int rc;
-    rpc_reply *reply;
+    proto_reply *reply;
     char err[512];
 } waiter;
 
@@ -501,24 +489,21 @@ static void waiter_unref(waiter *w)
 {
     if (atomic_fetch_sub(&w->refs, 1) != 1)
         return;
-    rpc_reply_free(w->reply);
+    proto_reply_free(w->reply);
     pthread_mutex_destroy(&w->m);
     pthread_cond_destroy(&w->cv);
     free(w);
 }
 
-static void waiter_cb(int rc, rpc_reply *reply, void *arg)
+static void waiter_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     waiter *w = arg;
-    const char *text;
 
     pthread_mutex_lock(&w->m);
     w->rc = rc;
     w->reply = reply;
-    if (rc != 0) {
-        lsmq_last_error(&text);
-        lsmq__strlcpy(w->err, text, sizeof w->err);
-    }
+    if (rc != 0)
+        lsmq__strlcpy(w->err, why ? why : lsmq_strerror(rc), sizeof w->err);
     w->done = 1;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->m);
@@ -526,7 +511,7 @@ static void waiter_cb(int rc, rpc_reply *reply, void *arg)
 }
 
 int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
-                   size_t body_len, int timeout_ms, rpc_reply **out)
+                   size_t body_len, int timeout_ms, proto_reply **out, lsmq_errslot *e)
 {
     waiter *w;
     struct timespec until;
@@ -534,12 +519,12 @@ int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *
 
     *out = NULL;
     if (mqc__in_loop(mqc)) {
-        lsmq__error(-1, "synchronous call from the client's own I/O thread (a callback)");
+        lsmq__error(e, -1, "synchronous call from the client's own I/O thread (a callback)");
         return LSMQ_EINVAL;
     }
     if (timeout_ms <= 0)
         timeout_ms = 3000;
-    w = lsmq__calloc(1, sizeof *w);
+    w = proto_xcalloc(1, sizeof *w);
     pthread_mutex_init(&w->m, NULL);
     {
         pthread_condattr_t ca;
@@ -550,7 +535,7 @@ int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *
         pthread_condattr_destroy(&ca);
     }
     atomic_init(&w->refs, 2);
-    rc = mqc__call(mqc, addr, cmd, body, body_len, timeout_ms, waiter_cb, w);
+    rc = mqc__call(mqc, addr, cmd, body, body_len, timeout_ms, waiter_cb, w, e);
     if (rc != 0) {
         atomic_store(&w->refs, 1);
         waiter_unref(w);
@@ -571,10 +556,10 @@ int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *
     }
     if (!w->done) {
         rc = -ETIMEDOUT;
-        lsmq__error(-1, "request to %s timed out", addr);
+        lsmq__error(e, -1, "request to %s timed out", addr);
     } else if (w->rc != 0) {
         rc = w->rc;
-        lsmq__error(-1, "%s", w->err);
+        lsmq__error(e, -1, "%s", w->err);
     } else {
         *out = w->reply;
         w->reply = NULL;
@@ -609,34 +594,29 @@ static void *io_main(void *arg)
 int mqc__start(mqclient *mqc)
 {
     ev_async *wake;
-    ev_timer *tick;
     int rc;
 
     if (mqc->started)
         return LSMQ_EINVAL;
     mqc->loop = ev_loop_new(EVFLAG_AUTO);
     if (mqc->loop == NULL) {
-        lsmq__error(-1, "cannot create an event loop");
+        lsmq__error(&mqc->err, -1, "cannot create an event loop");
         return -ENOMEM;
     }
-    wake = lsmq__calloc(1, sizeof *wake);
-    tick = lsmq__calloc(1, sizeof *tick);
+    wake = proto_xcalloc(1, sizeof *wake);
     mqc->wake = wake;
-    mqc->tick = tick;
     /* Watchers start here, before another thread can post (ev.pod, ev_async). */
     ev_async_init(wake, wake_cb);
     wake->data = mqc;
     ev_async_start(mqc->loop, wake);
-    ev_timer_init(tick, tick_cb, TICK_MS / 1000.0, TICK_MS / 1000.0);
-    tick->data = mqc;
-    ev_timer_start(mqc->loop, tick);
+    mqc->flusher = transport_flusher_create(mqc->loop);
     mqc__every(mqc, ROUTE_CHECK_MS, ROUTE_CHECK_MS, route_timer_cb, NULL);
     mqc__every(mqc, HEARTBEAT_MS, HEARTBEAT_MS, heartbeat_timer_cb, NULL);
     mqc->started = 1;
     rc = pthread_create(&mqc->thread, NULL, io_main, mqc);
     if (rc != 0) {
         mqc->started = 0;
-        lsmq__error(-1, "cannot start the I/O thread: %s", strerror(rc));
+        lsmq__error(&mqc->err, -1, "cannot start the I/O thread: %s", strerror(rc));
         return -rc;
     }
     return 0;
@@ -649,7 +629,7 @@ static void stop_job(mqclient *mqc, void *arg)
 
     /* Failure callbacks may post or call; both are refused from now on. */
     HASH_ITER(hh, mqc->conns, e, tmp) {
-        conn_kill(mqc, e, LSMQ_ECLOSED);
+        conn_kill(mqc, e, LSMQ_ECLOSED, "the client is shutting down");
     }
     /*
      * One-shot timers run now, so that what they hold (a queue reference,
@@ -674,7 +654,8 @@ static void stop_job(mqclient *mqc, void *arg)
         timer_unlink(t);
         free(t);
     }
-    ev_timer_stop(mqc->loop, (ev_timer *)mqc->tick);
+    transport_flusher_destroy(mqc->flusher);
+    mqc->flusher = NULL;
     ev_async_stop(mqc->loop, (ev_async *)mqc->wake);
     ev_break(mqc->loop, EVBREAK_ALL);
 }
@@ -698,15 +679,16 @@ void mqc__destroy(mqclient *mqc)
     if (mqc == NULL)
         return;
     mqc__stop(mqc);
+    transport_flusher_destroy(mqc->flusher); /* a loop that never ran keeps its flusher */
     if (mqc->loop)
         ev_loop_destroy(mqc->loop);
     free(mqc->wake);
-    free(mqc->tick);
     mqc__routes_free(mqc);
     for (i = 0; i < mqc->n_namesrv; i++)
         free(mqc->namesrv[i]);
     free(mqc->namesrv);
     pthread_mutex_destroy(&mqc->lock);
     pthread_mutex_destroy(&mqc->routes_lock);
+    pthread_mutex_destroy(&mqc->err_lock);
     free(mqc);
 }

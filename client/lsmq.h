@@ -22,13 +22,17 @@
  *     - LSMQ_EBUSY       too many asynchronous sends in flight, or the
  *                        broker answered SYSTEM_BUSY.
  *     - LSMQ_EIO         the broker (or name server) refused the request;
- *                        lsmq_last_error() gives its response code and remark.
+ *                        the object's last error gives its response code
+ *                        and remark.
  *     - LSMQ_ECORRUPT    a response did not decode.
  *     - LSMQ_ECLOSED     the object is being destroyed.
  *     - -ETIMEDOUT       no answer within the timeout.
  *     - -ECONNREFUSED, -ECONNRESET, ... transport failures.
- *     Whenever a call fails, lsmq_last_error() on the same thread says more,
- *     including the RocketMQ response code when a server refused.
+ *     Whenever a call on an object fails, the object's last error says
+ *     more (lsmq_producer_last_error, lsmq_push_consumer_last_error,
+ *     lsmq_pull_consumer_last_error), including the RocketMQ response code
+ *     when a server refused. A failed create has no object: its return
+ *     code is all there is.
  *
  * (3) Strings are NUL-terminated UTF-8; binary data travels as pointer +
  *     length. The library copies everything you pass in before the call
@@ -93,19 +97,20 @@ extern "C" {
 /* Errors and logging                                                  */
 /* ------------------------------------------------------------------ */
 
-/**
- * Details of the last failed call made by this thread.
- *
- * @param[out] text if not NULL, set to a description of the failure. The
- *             string is owned by the library, per thread, and valid until
- *             the next library call on this thread.
- * @return the RocketMQ response code when a broker or name server refused
- *         the request (e.g. 17 TOPIC_NOT_EXIST, 2 SYSTEM_BUSY), else -1.
- *
- * Inside an asynchronous send callback it describes the failure being
- * reported. Any thread.
+/*
+ * Each object keeps the last failure of the calls made on it, and of its
+ * asynchronous sends (recorded before their callback runs):
+ *   int lsmq_producer_last_error(lsmq_producer *p, char *buf, size_t cap);
+ *   int lsmq_push_consumer_last_error(lsmq_push_consumer *c, char *buf, size_t cap);
+ *   int lsmq_pull_consumer_last_error(lsmq_pull_consumer *c, char *buf, size_t cap);
+ * (declared with their objects below). Each copies the description into
+ * buf (cap bytes, truncated and NUL-terminated; "no error" when nothing
+ * failed; buf may be NULL) and returns the RocketMQ response code when a
+ * broker or name server refused the request (e.g. 17 TOPIC_NOT_EXIST,
+ * 2 SYSTEM_BUSY), else -1. Any thread; with calls failing on several
+ * threads at once it is the last of them. Failures of the library's own
+ * background work (route refreshes, heartbeats) are logged, not kept here.
  */
-int lsmq_last_error(const char **text);
 
 /** Log levels for lsmq_set_log. */
 enum lsmq_log_level { LSMQ_LOG_ERROR = 0, LSMQ_LOG_WARN, LSMQ_LOG_INFO, LSMQ_LOG_DEBUG };
@@ -205,6 +210,9 @@ int lsmq_producer_set_max_async_inflight(lsmq_producer *p, int n);
  */
 int lsmq_producer_start(lsmq_producer *p);
 
+/** The producer's last error (see "Errors and logging"). Any thread. */
+int lsmq_producer_last_error(lsmq_producer *p, char *buf, size_t cap);
+
 /**
  * Destroy the producer: wait (up to the send timeout) for asynchronous
  * sends in flight, fail those still pending with LSMQ_ECLOSED (their
@@ -233,7 +241,8 @@ int lsmq_producer_send(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_re
 
 /**
  * Completion of an asynchronous send: rc is 0 and res filled, or rc is an
- * error and res NULL (lsmq_last_error() describes it). Runs on the
+ * error and res NULL (lsmq_producer_last_error() describes it, as the
+ * producer's latest failure). Runs on the
  * producer's I/O thread: keep it short, never block in it. res is valid
  * during the call only.
  */
@@ -455,6 +464,9 @@ int lsmq_push_consumer_set_listener(lsmq_push_consumer *c, lsmq_listener_fn *fn,
  */
 int lsmq_push_consumer_start(lsmq_push_consumer *c);
 
+/** The consumer's last error (see "Errors and logging"). Any thread. */
+int lsmq_push_consumer_last_error(lsmq_push_consumer *c, char *buf, size_t cap);
+
 /**
  * Stop and free: stop pulling, wait for running listeners to return,
  * commit the offsets of what was consumed (to the brokers, or the local
@@ -485,6 +497,9 @@ int lsmq_pull_consumer_create(const char *namesrv, const char *group,
 int lsmq_pull_consumer_set_consume_from(lsmq_pull_consumer *c, int from);
 /** Start the I/O thread. */
 int lsmq_pull_consumer_start(lsmq_pull_consumer *c);
+
+/** The consumer's last error (see "Errors and logging"). Any thread. */
+int lsmq_pull_consumer_last_error(lsmq_pull_consumer *c, char *buf, size_t cap);
 
 /**
  * The readable queues of a topic from its route.

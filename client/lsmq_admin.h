@@ -7,12 +7,14 @@
  *
  * @section conventions Conventions
  *
- * (1) Every call is blocking: it opens one TCP connection to the address it
- *     is given, sends one request, waits for the matching response and
- *     closes the connection. timeout_ms bounds the whole exchange (connect,
- *     write, read); it must be > 0. No thread, no event loop, no state is
- *     shared between calls, so every function may be called from any
- *     thread, concurrently.
+ * (1) Calls go through a handle (lsmq_admin_create), which holds nothing
+ *     but the last error of the calls made with it. Every call is blocking:
+ *     it opens one TCP connection to the address it is given, sends one
+ *     request, waits for the matching response and closes the connection.
+ *     timeout_ms bounds the whole exchange (connect, write, read); it must
+ *     be > 0. No thread, no event loop, no connection is shared between
+ *     calls, so every function may be called from any thread, concurrently,
+ *     with one handle or several (the last error is then the last of any).
  *
  * (2) Addresses are "host:port" ("[v6]:port" for IPv6 literals). Where a
  *     parameter is called `namesrv` it is a name server list
@@ -28,10 +30,12 @@
  *     - LSMQ_EIO         the server answered with any other non-zero code.
  *     - LSMQ_ECORRUPT    a response frame or body did not parse.
  *     - -ETIMEDOUT, -ECONNREFUSED, ... (-errno) transport failures.
- *     After any failure lsmq_last_error() on the same thread returns the
- *     RocketMQ response code (or -1 for a failure that is not a refusal)
- *     and a text naming the request, the address and, for refusals,
- *     "CODE: <code>  DESC: <remark>" as the Java tools print it.
+ *     After any failure of a call with a handle, lsmq_admin_last_error()
+ *     returns the RocketMQ response code (or -1 for a failure that is not
+ *     a refusal) and a text naming the request, the address and, for
+ *     refusals, "CODE: <code>  DESC: <remark>" as the Java tools print it.
+ *     The pure functions without a handle (decoding) say it by their
+ *     return code alone.
  *
  * (4) Results are plain structs allocated by the library. Each result type
  *     has exactly one release function, named after it
@@ -71,6 +75,32 @@ extern "C" {
 #define LSMQ_ADMIN_ORDER_TOPIC_CONFIG "ORDER_TOPIC_CONFIG"
 
 /* ------------------------------------------------------------------ */
+/* The handle                                                          */
+/* ------------------------------------------------------------------ */
+
+/** What the calls report their failures on. Opaque. */
+typedef struct lsmq_admin lsmq_admin;
+
+/**
+ * A new handle.
+ * @param[out] out destroy it with lsmq_admin_destroy.
+ * @return 0, or LSMQ_EINVAL when out is NULL.
+ */
+int lsmq_admin_create(lsmq_admin **out);
+/** Free a handle (NULL is fine). No call with it may be running. */
+void lsmq_admin_destroy(lsmq_admin *a);
+
+/**
+ * The last failure of a call made with a (Conventions (3)).
+ *
+ * @param[out] buf if not NULL, receives its description, truncated to cap
+ *             bytes and NUL-terminated ("no error" when nothing failed).
+ * @return the RocketMQ response code when a server refused the request,
+ *         else -1. Any thread.
+ */
+int lsmq_admin_last_error(lsmq_admin *a, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------ */
 /* Any request                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -95,14 +125,14 @@ extern "C" {
  *         a transport error (-errno). On failure *resp and *resp_body are
  *         NULL.
  */
-int lsmq_admin_call(const char *addr, const proto_cmd *req, const void *body, size_t body_len,
+int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const void *body, size_t body_len,
                     int timeout_ms, proto_cmd **resp, char **resp_body, size_t *resp_body_len);
 
 /**
  * lsmq_admin_call on a name server list (Conventions (2)). @return as
  * lsmq_admin_call; when every server failed, the last server's error.
  */
-int lsmq_admin_call_namesrv(const char *namesrv, const proto_cmd *req, const void *body,
+int lsmq_admin_call_namesrv(lsmq_admin *a, const char *namesrv, const proto_cmd *req, const void *body,
                             size_t body_len, int timeout_ms, proto_cmd **resp, char **resp_body,
                             size_t *resp_body_len);
 
@@ -156,7 +186,7 @@ typedef struct lsmq_admin_cluster_info {
  * @param[out] out release with lsmq_admin_cluster_info_free.
  * @return 0 or an error (Conventions (3)).
  */
-int lsmq_admin_get_cluster_info(const char *namesrv, int timeout_ms,
+int lsmq_admin_get_cluster_info(lsmq_admin *a, const char *namesrv, int timeout_ms,
                                 lsmq_admin_cluster_info **out);
 void lsmq_admin_cluster_info_free(lsmq_admin_cluster_info *ci);
 
@@ -205,7 +235,7 @@ typedef struct lsmq_admin_route {
  * @return 0, LSMQ_ENOTFOUND (the name server knows no such topic), or
  *         another error.
  */
-int lsmq_admin_get_route(const char *namesrv, const char *topic, int timeout_ms,
+int lsmq_admin_get_route(lsmq_admin *a, const char *namesrv, const char *topic, int timeout_ms,
                          lsmq_admin_route **out);
 void lsmq_admin_route_free(lsmq_admin_route *r);
 
@@ -215,7 +245,7 @@ void lsmq_admin_route_free(lsmq_admin_route *r);
  * @param[out] topics malloc'ed array of *n malloc'ed strings, in the
  *             server's order; release with lsmq_admin_strings_free.
  */
-int lsmq_admin_get_topic_list(const char *namesrv, const char *cluster, int timeout_ms,
+int lsmq_admin_get_topic_list(lsmq_admin *a, const char *namesrv, const char *cluster, int timeout_ms,
                               char ***topics, size_t *n);
 
 /** Release an array of strings returned by this API (NULL is fine). */
@@ -226,7 +256,7 @@ void lsmq_admin_strings_free(char **v, size_t n);
  * that answers). With cluster != NULL only that cluster's queues go.
  * @return 0 when every server succeeded, else the first error.
  */
-int lsmq_admin_delete_topic_in_namesrv(const char *namesrv, const char *topic,
+int lsmq_admin_delete_topic_in_namesrv(lsmq_admin *a, const char *namesrv, const char *topic,
                                        const char *cluster, int timeout_ms);
 
 /**
@@ -234,11 +264,11 @@ int lsmq_admin_delete_topic_in_namesrv(const char *namesrv, const char *topic,
  * @param[out] value malloc'ed; free() it.
  * @return 0, LSMQ_ENOTFOUND (no such entry), or an error.
  */
-int lsmq_admin_get_kv_config(const char *namesrv, const char *ns, const char *key,
+int lsmq_admin_get_kv_config(lsmq_admin *a, const char *namesrv, const char *ns, const char *key,
                              int timeout_ms, char **value);
 
 /** PUT_KV_CONFIG on every server of the list. @return 0 or the first error. */
-int lsmq_admin_put_kv_config(const char *namesrv, const char *ns, const char *key,
+int lsmq_admin_put_kv_config(lsmq_admin *a, const char *namesrv, const char *ns, const char *key,
                              const char *value, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
@@ -262,11 +292,11 @@ typedef struct lsmq_admin_topic_config {
  * @return 0, or an error (LSMQ_EIO with INVALID_PARAMETER for a bad name,
  *         a system topic or bad counts).
  */
-int lsmq_admin_create_topic(const char *broker_addr, const lsmq_admin_topic_config *tc,
+int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr, const lsmq_admin_topic_config *tc,
                             int timeout_ms);
 
 /** DELETE_TOPIC_IN_BROKER: the topic, its messages and its offsets. */
-int lsmq_admin_delete_topic_in_broker(const char *broker_addr, const char *topic,
+int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, const char *topic,
                                       int timeout_ms);
 
 /** A message queue. */
@@ -300,7 +330,7 @@ typedef struct lsmq_admin_topic_stats {
  * already present is replaced. On failure *stats is left as it was.
  * @return 0, LSMQ_ENOTFOUND (the broker has no such topic), or an error.
  */
-int lsmq_admin_get_topic_stats(const char *broker_addr, const char *topic, int timeout_ms,
+int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const char *topic, int timeout_ms,
                                lsmq_admin_topic_stats **stats);
 void lsmq_admin_topic_stats_free(lsmq_admin_topic_stats *s);
 
@@ -308,7 +338,7 @@ void lsmq_admin_topic_stats_free(lsmq_admin_topic_stats *s);
  * The consumer groups of a topic known to one broker
  * (QUERY_TOPIC_CONSUME_BY_WHO). Release with lsmq_admin_strings_free.
  */
-int lsmq_admin_get_topic_groups(const char *broker_addr, const char *topic, int timeout_ms,
+int lsmq_admin_get_topic_groups(lsmq_admin *a, const char *broker_addr, const char *topic, int timeout_ms,
                                 char ***groups, size_t *n);
 
 /* ------------------------------------------------------------------ */
@@ -332,7 +362,7 @@ typedef struct lsmq_admin_kv_table {
  * (msgPutTotalTodayNow, putTps, brokerVersionDesc, ...).
  * @param[out] out release with lsmq_admin_kv_table_free.
  */
-int lsmq_admin_get_broker_runtime(const char *broker_addr, int timeout_ms,
+int lsmq_admin_get_broker_runtime(lsmq_admin *a, const char *broker_addr, int timeout_ms,
                                   lsmq_admin_kv_table **out);
 void lsmq_admin_kv_table_free(lsmq_admin_kv_table *t);
 
@@ -360,7 +390,7 @@ typedef struct lsmq_admin_consume_stats {
  * topic NULL of every topic the group has offsets for. Merged into *stats
  * as lsmq_admin_get_topic_stats does.
  */
-int lsmq_admin_get_consume_stats(const char *broker_addr, const char *group, const char *topic,
+int lsmq_admin_get_consume_stats(lsmq_admin *a, const char *broker_addr, const char *group, const char *topic,
                                  int timeout_ms, lsmq_admin_consume_stats **stats);
 void lsmq_admin_consume_stats_free(lsmq_admin_consume_stats *s);
 
@@ -395,7 +425,7 @@ typedef struct lsmq_admin_consumer_connection {
  * @return 0, or LSMQ_EIO with response code CONSUMER_NOT_ONLINE (206)
  *         when no member of the group is connected to that broker.
  */
-int lsmq_admin_get_consumer_connection(const char *broker_addr, const char *group,
+int lsmq_admin_get_consumer_connection(lsmq_admin *a, const char *broker_addr, const char *group,
                                        int timeout_ms, lsmq_admin_consumer_connection **cc);
 void lsmq_admin_consumer_connection_free(lsmq_admin_consumer_connection *cc);
 
@@ -408,7 +438,7 @@ void lsmq_admin_consumer_connection_free(lsmq_admin_consumer_connection *cc);
  *         not connected, REQUEST_CODE_NOT_SUPPORTED when they do not
  *         forward the request).
  */
-int lsmq_admin_get_consumer_queues(const char *broker_addr, const char *group,
+int lsmq_admin_get_consumer_queues(lsmq_admin *a, const char *broker_addr, const char *group,
                                    const char *client_id, int timeout_ms, lsmq_admin_mq **mqs,
                                    size_t *n);
 
@@ -424,9 +454,10 @@ int lsmq_admin_get_consumer_queues(const char *broker_addr, const char *group,
 
 /**
  * Decode stored records laid back to back (a pull, query or view body).
- * broker_name is what lsmq_message_broker_name will say.
+ * broker_name is what lsmq_message_broker_name will say. Pure.
  * @param[out] msgs new array of *n messages (NULL when *n is 0).
- * @return 0, LSMQ_ECORRUPT when a record does not decode (nothing is kept).
+ * @return 0, LSMQ_EINVAL, LSMQ_ECORRUPT when a record does not decode
+ *         (nothing is kept).
  */
 int lsmq_admin_decode_messages(const void *body, size_t len, const char *broker_name,
                                lsmq_message ***msgs, size_t *n);
@@ -449,14 +480,14 @@ int lsmq_admin_decode_offset_msg_id(const char *msg_id, char *addr, size_t addr_
  * @return 0, LSMQ_EIO with SYSTEM_ERROR when no message is there, or
  *         another error.
  */
-int lsmq_admin_view_message(const char *broker_addr, int64_t log_position, int timeout_ms,
+int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_position, int timeout_ms,
                             lsmq_message ***msgs, size_t *n);
 
 /**
  * The same by offset message id: the broker is the one the id names.
  * @return as lsmq_admin_view_message; LSMQ_EINVAL for a malformed id.
  */
-int lsmq_admin_view_message_by_id(const char *offset_msg_id, int timeout_ms,
+int lsmq_admin_view_message_by_id(lsmq_admin *a, const char *offset_msg_id, int timeout_ms,
                                   lsmq_message ***msgs, size_t *n);
 
 /** What QUERY_MESSAGE looks for. */
@@ -477,7 +508,7 @@ typedef struct lsmq_admin_key_query {
  *         error (LSMQ_EIO with INVALID_PARAMETER for an end before the
  *         begin or max_num < 1).
  */
-int lsmq_admin_query_message(const char *broker_addr, const lsmq_admin_key_query *q,
+int lsmq_admin_query_message(lsmq_admin *a, const char *broker_addr, const lsmq_admin_key_query *q,
                              int timeout_ms, lsmq_message ***msgs, size_t *n);
 
 /**
@@ -489,7 +520,7 @@ int lsmq_admin_query_message(const char *broker_addr, const lsmq_admin_key_query
  * @return 0, LSMQ_ENOTFOUND when no broker found a matching message (or
  *         the name server has no route), or another error of the route look-up.
  */
-int lsmq_admin_query_message_by_key(const char *namesrv, const lsmq_admin_key_query *q,
+int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv, const lsmq_admin_key_query *q,
                                     int timeout_ms, lsmq_message ***msgs, size_t *n);
 
 /** A PULL_MESSAGE answer. */
@@ -511,7 +542,7 @@ typedef struct lsmq_admin_pull_result {
  * @return 0 whatever the pull status (see code), or an error (a refusal
  *         such as TOPIC_NOT_EXIST, a transport failure).
  */
-int lsmq_admin_pull(const char *broker_addr, const char *broker_name, const char *topic,
+int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_name, const char *topic,
                     int32_t queue_id, int64_t offset, int32_t max_nums,
                     const char *sub_expression, int timeout_ms, lsmq_admin_pull_result **out);
 void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r);
@@ -521,7 +552,7 @@ void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r);
  * @param[out] msgs new array of one message.
  * @return 0, LSMQ_ENOTFOUND when the queue has no message there, or an error.
  */
-int lsmq_admin_query_message_by_offset(const char *broker_addr, const char *broker_name,
+int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr, const char *broker_name,
                                        const char *topic, int32_t queue_id, int64_t offset,
                                        int timeout_ms, lsmq_message ***msgs, size_t *n);
 
@@ -534,7 +565,7 @@ int lsmq_admin_query_message_by_offset(const char *broker_addr, const char *brok
  * the queue stored at or after timestamp_ms, the max offset when every
  * message is older; with upper != 0 the last offset stored at or before it.
  */
-int lsmq_admin_search_offset(const char *broker_addr, const char *topic, int32_t queue_id,
+int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char *topic, int32_t queue_id,
                              int64_t timestamp_ms, int upper, int timeout_ms, int64_t *offset);
 
 /** A queue and an offset. */
@@ -567,7 +598,7 @@ typedef struct lsmq_admin_reset {
  * @return 0, LSMQ_ENOTFOUND (TOPIC_NOT_EXIST), LSMQ_EIO
  *         (SUBSCRIPTION_GROUP_NOT_EXIST for an unknown group, ...).
  */
-int lsmq_admin_reset_offset(const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
+int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
                             lsmq_admin_reset_result **result);
 void lsmq_admin_reset_result_free(lsmq_admin_reset_result *r);
 
@@ -589,7 +620,7 @@ typedef struct lsmq_admin_time_spans {
  * QUERY_CONSUME_TIME_SPAN of a group in a topic on one broker, merged into
  * *spans as lsmq_admin_reset_offset merges.
  */
-int lsmq_admin_query_consume_time_span(const char *broker_addr, const char *topic,
+int lsmq_admin_query_consume_time_span(lsmq_admin *a, const char *broker_addr, const char *topic,
                                        const char *group, int timeout_ms,
                                        lsmq_admin_time_spans **spans);
 void lsmq_admin_time_spans_free(lsmq_admin_time_spans *s);

@@ -18,17 +18,13 @@
 
 /* Inflated bodies larger than this are refused (the broker's limit is 4 MiB). */
 #define INFLATE_MAX (64u * 1024u * 1024u)
-#define COMPRESSION_TYPE(f) (((f) & 0x700) >> 8)
-#define COMPRESSION_ZLIB 3
 
 static void set_body(lsmq_message *m, const proto_record *rec)
 {
-    int type = COMPRESSION_TYPE(rec->sys_flag);
-
-    if ((rec->sys_flag & PROTO_SYSFLAG_COMPRESSED) && (type == 0 || type == COMPRESSION_ZLIB)) {
+    if (proto_sysflag_zlib(rec->sys_flag)) {
         uint8_t *out;
         size_t len;
-        int rc = lsmq__inflate(rec->body, rec->body_len, INFLATE_MAX, &out, &len);
+        int rc = proto_inflate(rec->body, rec->body_len, INFLATE_MAX, &out, &len);
 
         if (rc == 0) {
             m->body = out;
@@ -38,7 +34,7 @@ static void set_body(lsmq_message *m, const proto_record *rec)
         lsmq__log(LSMQ_LOG_WARN, "message %s: compressed body does not inflate (%s); "
                   "delivered as stored", m->offset_id, lsmq_strerror(rc));
     }
-    m->body = lsmq__malloc(rec->body_len);
+    m->body = proto_xmalloc(rec->body_len);
     if (rec->body_len)
         memcpy(m->body, rec->body, rec->body_len);
     m->body_len = rec->body_len;
@@ -50,17 +46,17 @@ static void set_props(lsmq_message *m, const proto_record *rec)
     const char *name, *value;
     size_t nl, vl, cap = 0;
 
-    m->props_raw = lsmq__strndup(rec->props ? rec->props : "", rec->props_len);
+    m->props_raw = proto_xstrndup(rec->props ? rec->props : "", rec->props_len);
     m->props_len = rec->props_len;
     proto_props_iter_init(&it, m->props_raw, m->props_len);
     while (proto_props_next(&it, &name, &nl, &value, &vl)) {
         if (m->n_props == cap) {
             cap = cap ? cap * 2 : 8;
-            m->names = lsmq__realloc(m->names, cap * sizeof *m->names);
-            m->values = lsmq__realloc(m->values, cap * sizeof *m->values);
+            m->names = proto_xrealloc(m->names, cap * sizeof *m->names);
+            m->values = proto_xrealloc(m->values, cap * sizeof *m->values);
         }
-        m->names[m->n_props] = lsmq__strndup(name, nl);
-        m->values[m->n_props++] = lsmq__strndup(value, vl);
+        m->names[m->n_props] = proto_xstrndup(name, nl);
+        m->values[m->n_props++] = proto_xstrndup(value, vl);
     }
     m->tags = lsmq_message_property(m, PROTO_PROP_TAGS);
     m->keys = lsmq_message_property(m, PROTO_PROP_KEYS);
@@ -69,11 +65,11 @@ static void set_props(lsmq_message *m, const proto_record *rec)
 
 int msg__decode(const proto_record *rec, const char *broker_name, lsmq_message **out)
 {
-    lsmq_message *m = lsmq__calloc(1, sizeof *m);
+    lsmq_message *m = proto_xcalloc(1, sizeof *m);
     const char *retry_topic;
 
-    m->queue_topic = lsmq__strndup(rec->topic, rec->topic_len);
-    m->broker_name = lsmq__strdup(broker_name ? broker_name : "");
+    m->queue_topic = proto_xstrndup(rec->topic, rec->topic_len);
+    m->broker_name = proto_xstrdup(broker_name ? broker_name : "");
     m->queue_id = rec->queue_id;
     m->queue_offset = rec->queue_offset;
     m->commit_log_offset = rec->physical_offset;
@@ -89,9 +85,9 @@ int msg__decode(const proto_record *rec, const char *broker_name, lsmq_message *
     set_body(m, rec);
     retry_topic = lsmq_message_property(m, "RETRY_TOPIC");
     if (retry_topic && strncmp(m->queue_topic, RETRY_PREFIX, strlen(RETRY_PREFIX)) == 0)
-        m->topic = lsmq__strdup(retry_topic);
+        m->topic = proto_xstrdup(retry_topic);
     else
-        m->topic = lsmq__strdup(m->queue_topic);
+        m->topic = proto_xstrdup(m->queue_topic);
     *out = m;
     return 0;
 }

@@ -68,10 +68,10 @@ void ostore__update(offset_store *s, const char *topic, const char *broker, int3
         char key[600];
 
         mq__key(key, sizeof key, topic, broker, queue_id);
-        e = lsmq__calloc(1, sizeof *e);
-        e->key = lsmq__strdup(key);
-        e->topic = lsmq__strdup(topic);
-        e->broker = lsmq__strdup(broker);
+        e = proto_xcalloc(1, sizeof *e);
+        e->key = proto_xstrdup(key);
+        e->topic = proto_xstrdup(topic);
+        e->broker = proto_xstrdup(broker);
         e->queue_id = queue_id;
         e->offset = -1;
         HASH_ADD_KEYPTR(hh, s->map, e->key, strlen(e->key), e);
@@ -95,7 +95,7 @@ void ostore__remove(offset_store *s, const char *topic, const char *broker, int3
     free(e);
 }
 
-int ostore__save_file(const offset_store *s, const char *path)
+int ostore__save_file(const offset_store *s, const char *path, lsmq_errslot *err)
 {
     json_t *root = json_object(), *arr = json_array();
     const ostore_entry *e, *tmp;
@@ -127,7 +127,7 @@ int ostore__save_file(const offset_store *s, const char *path)
     fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = -errno;
-        lsmq__error(-1, "cannot write %s: %s", tmp_path, strerror(errno));
+        lsmq__error(err, -1, "cannot write %s: %s", tmp_path, strerror(errno));
         free(text);
         return rc;
     }
@@ -149,13 +149,13 @@ int ostore__save_file(const offset_store *s, const char *path)
     if (rc == 0 && rename(tmp_path, path) != 0)
         rc = -errno;
     if (rc != 0) {
-        lsmq__error(-1, "cannot write %s: %s", path, strerror(-rc));
+        lsmq__error(err, -1, "cannot write %s: %s", path, strerror(-rc));
         unlink(tmp_path);
     }
     return rc;
 }
 
-int ostore__load_file(offset_store *s, const char *path)
+int ostore__load_file(offset_store *s, const char *path, lsmq_errslot *err)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr), *arr;
@@ -164,11 +164,11 @@ int ostore__load_file(offset_store *s, const char *path)
     if (root == NULL) {
         if (access(path, F_OK) != 0)
             return LSMQ_ENOTFOUND;
-        lsmq__error(-1, "offsets file %s: %s (line %d)", path, jerr.text, jerr.line);
+        lsmq__error(err, -1, "offsets file %s: %s (line %d)", path, jerr.text, jerr.line);
         return LSMQ_ECORRUPT;
     }
     if (json_integer_value(json_object_get(root, "version")) != OFFSET_FILE_VERSION) {
-        lsmq__error(-1, "offsets file %s: unknown version", path);
+        lsmq__error(err, -1, "offsets file %s: unknown version", path);
         json_decref(root);
         return LSMQ_ECORRUPT;
     }

@@ -45,13 +45,13 @@ static void dispatch(pq *q);
 pq *push__pq_new(lsmq_push_consumer *c, const subscription *sub, const char *broker,
                  int32_t queue_id)
 {
-    pq *q = lsmq__calloc(1, sizeof *q);
+    pq *q = proto_xcalloc(1, sizeof *q);
     char key[600];
 
     mq__key(key, sizeof key, sub->topic, broker, queue_id);
-    q->key = lsmq__strdup(key);
-    q->topic = lsmq__strdup(sub->topic);
-    q->broker = lsmq__strdup(broker);
+    q->key = proto_xstrdup(key);
+    q->topic = proto_xstrdup(sub->topic);
+    q->broker = proto_xstrdup(broker);
     q->queue_id = queue_id;
     q->c = c;
     q->sub = sub;
@@ -120,7 +120,7 @@ char *push__broker_addr(mqclient *mqc, const char *topic, const char *broker)
             addr = r->brokers[idx].addrs[0]; /* no master: a slave serves pulls */
     }
     if (addr)
-        out = lsmq__strdup(addr);
+        out = proto_xstrdup(addr);
     route__unref(r);
     return out;
 }
@@ -159,7 +159,7 @@ void push__pq_drop(pq *q)
             if (addr) {
                 proto_cmd *cmd = ostore__commit_cmd(c->group, e);
 
-                mqc__call(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, NULL, NULL);
+                mqc__call(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, NULL, NULL, NULL);
                 proto_cmd_free(cmd);
                 free(addr);
             }
@@ -183,20 +183,20 @@ static void pull_stop(pq *q)
 
 static void pull_now(mqclient *mqc, void *arg);
 
-static void pull_cb(int rc, rpc_reply *reply, void *arg)
+static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     pq *q = arg;
     lsmq_push_consumer *c = q->c;
     pull_result res;
 
     if (c->stopping || q->dropped || rc == LSMQ_ECLOSED) {
-        rpc_reply_free(reply);
+        proto_reply_free(reply);
         pull_stop(q);
         return;
     }
     if (rc != 0) {
         lsmq__log(LSMQ_LOG_INFO, "pull %s:%s:%d failed: %s", q->topic, q->broker,
-                  (int)q->queue_id, lsmq_strerror(rc));
+                  (int)q->queue_id, why);
         mqc__after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
@@ -205,16 +205,16 @@ static void pull_cb(int rc, rpc_reply *reply, void *arg)
         lsmq__log(LSMQ_LOG_WARN, "pull %s:%s:%d: response code %d %s", q->topic, q->broker,
                   (int)q->queue_id, reply->cmd->code,
                   reply->cmd->remark ? reply->cmd->remark : "");
-        rpc_reply_free(reply);
+        proto_reply_free(reply);
         mqc__after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
-    if (pull__parse(reply, q->broker, q->sub, &res) != 0) {
-        const char *text;
+    lsmq_errslot err;
 
-        lsmq_last_error(&text);
+    lsmq__err_init(&err, NULL);
+    if (pull__parse(reply, q->broker, q->sub, &res, &err) != 0) {
         lsmq__log(LSMQ_LOG_ERROR, "pull %s:%s:%d: %s", q->topic, q->broker, (int)q->queue_id,
-                  text);
+                  err.text);
         mqc__after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
@@ -272,7 +272,7 @@ static void pull_now(mqclient *mqc, void *arg)
         (e = ostore__find(&c->offsets, q->topic, q->broker, q->queue_id)) != NULL)
         a.commit_offset = e->offset;
     cmd = pull__request(&a);
-    rc = mqc__call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, q);
+    rc = mqc__call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, q, NULL);
     proto_cmd_free(cmd);
     free(addr);
     if (rc != 0)
@@ -304,16 +304,18 @@ static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
 {
     char *addr = push__broker_addr(c->mqc, m->queue_topic, m->broker_name);
     proto_cmd *cmd;
-    rpc_reply *reply = NULL;
+    proto_reply *reply = NULL;
+    lsmq_errslot err; /* the library's own retry: logged, not the user's last error */
     int rc;
 
+    lsmq__err_init(&err, NULL);
     if (addr == NULL) {
         /* No route: the store host is the broker that has the message. */
         char ip[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 16];
 
         inet_ntop(m->store_host.v6 ? AF_INET6 : AF_INET, m->store_host.ip, ip, sizeof ip);
         snprintf(buf, sizeof buf, "%s:%u", ip, m->store_host.port);
-        addr = lsmq__strdup(buf);
+        addr = proto_xstrdup(buf);
     }
     cmd = proto_cmd_request(RC_CONSUMER_SEND_MSG_BACK);
     proto_cmd_set_i64(cmd, "offset", m->commit_log_offset);
@@ -323,18 +325,14 @@ static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
     proto_cmd_set(cmd, "originTopic", m->topic);
     proto_cmd_set_bool(cmd, "unitMode", 0);
     proto_cmd_set_i64(cmd, "maxReconsumeTimes", c->max_reconsume);
-    rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, &reply);
+    rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, &reply, &err);
     proto_cmd_free(cmd);
     if (rc == 0 && reply->cmd->code != RS_SUCCESS)
-        rc = lsmq__broker_error(reply->cmd, "send-back");
-    if (rc != 0) {
-        const char *text;
-
-        lsmq_last_error(&text);
+        rc = lsmq__broker_error(&err, reply->cmd, "send-back");
+    if (rc != 0)
         lsmq__log(LSMQ_LOG_WARN, "send-back of %s to %s failed (%s); re-publishing",
-                  lsmq_message_id(m), addr, text);
-    }
-    rpc_reply_free(reply);
+                  lsmq_message_id(m), addr, err.text);
+    proto_reply_free(reply);
     free(addr);
     return rc;
 }
@@ -355,15 +353,17 @@ static int retry_owned(const char *name)
 /* Retry without the broker's help: a new message to %RETRY%<group> (worker thread). */
 static int republish(lsmq_push_consumer *c, const lsmq_message *m)
 {
-    lsmq_property *props = lsmq__calloc(m->n_props + 4, sizeof *props);
+    lsmq_property *props = proto_xcalloc(m->n_props + 4, sizeof *props);
     const char *origin = lsmq_message_property(m, "ORIGIN_MESSAGE_ID");
     char times[16], max[16];
     lsmq_out_message om;
     outmsg_extra extra;
     send_req req;
+    lsmq_errslot err;
     size_t n = 0, i;
     int rc;
 
+    lsmq__err_init(&err, NULL);
     for (i = 0; i < m->n_props; i++) {
         if (retry_owned(m->names[i]))
             continue;
@@ -391,18 +391,14 @@ static int republish(lsmq_push_consumer *c, const lsmq_message *m)
     extra.reconsume_times = m->reconsume_times + 1;
     extra.max_reconsume_times = c->max_reconsume;
     rc = outmsg__build(&om, c->inner.group, c->inner.compress_threshold, mqc__ip4(c->mqc),
-                       &extra, &req);
+                       &extra, &req, &err);
     if (rc == 0) {
-        rc = sender__send(&c->inner, &req, &om, NULL, NULL, NULL);
+        rc = sender__send(&c->inner, &req, &om, NULL, NULL, NULL, &err);
         send_req_free(&req);
     }
-    if (rc != 0) {
-        const char *text;
-
-        lsmq_last_error(&text);
+    if (rc != 0)
         lsmq__log(LSMQ_LOG_WARN, "re-publishing %s to %s failed: %s; retrying locally",
-                  lsmq_message_id(m), c->retry_topic, text);
-    }
+                  lsmq_message_id(m), c->retry_topic, err.text);
     free(props);
     return rc;
 }
@@ -477,7 +473,7 @@ static void task_done(mqclient *mqc, void *arg)
     }
     store_offset(q, 0);
     if (t->redo) {
-        q->hold_until_ms = lsmq__mono_ms() + REDO_DELAY_MS;
+        q->hold_until_ms = proto_mono_ms() + REDO_DELAY_MS;
         q->refs++;
         mqc__after(mqc, REDO_DELAY_MS, redispatch, q);
     } else {
@@ -499,9 +495,9 @@ static void dispatch(pq *q)
     size_t n = 1;
 
     if (q->consuming || q->head == NULL || c->stopping || q->dropped ||
-        (q->hold_until_ms && lsmq__mono_ms() < q->hold_until_ms))
+        (q->hold_until_ms && proto_mono_ms() < q->hold_until_ms))
         return;
-    t = lsmq__calloc(1, sizeof *t);
+    t = proto_xcalloc(1, sizeof *t);
     t->q = q;
     t->msgs = last = q->head;
     while (n < CONSUME_BATCH && last->next) {

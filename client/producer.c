@@ -51,7 +51,7 @@ void sender__init(sender *s, mqclient *mqc, const char *group)
     s->timeout_ms = DEFAULT_TIMEOUT_MS;
     s->retries = DEFAULT_RETRIES;
     s->compress_threshold = DEFAULT_COMPRESS;
-    atomic_init(&s->rr, (unsigned)lsmq__mono_ms());
+    atomic_init(&s->rr, (unsigned)proto_mono_ms());
 }
 
 /* Response codes after which Java's producer tries another queue (§1.7). */
@@ -128,16 +128,16 @@ static void fill_results(const send_req *req, const route *r, const route_mq *q,
 }
 
 /* Topic route for publishing, with at least one writable queue. */
-static int publish_route(sender *s, const char *topic, route **out)
+static int publish_route(sender *s, const char *topic, route **out, lsmq_errslot *e)
 {
     route *r = NULL;
-    int rc = mqc__route_get(s->mqc, topic, 1, &r);
+    int rc = mqc__route_get(s->mqc, topic, 1, &r, e);
 
     if (rc != 0)
         return rc;
     if (r->n_pub == 0) {
         route__unref(r);
-        lsmq__error(RS_NO_PERMISSION, "topic %s has no writable queue", topic);
+        lsmq__error(e, RS_NO_PERMISSION, "topic %s has no writable queue", topic);
         return LSMQ_ENOTFOUND;
     }
     *out = r;
@@ -146,62 +146,64 @@ static int publish_route(sender *s, const char *topic, route **out)
 
 /* The queue a selector picked, checked. */
 static long selected_queue(const route *r, const lsmq_out_message *m,
-                           lsmq_queue_selector *selector, void *arg)
+                           lsmq_queue_selector *selector, void *arg, lsmq_errslot *e)
 {
     int idx = selector((int)r->n_pub, m, arg);
 
     if (idx < 0 || (size_t)idx >= r->n_pub) {
-        lsmq__error(-1, "selector returned queue %d of %zu", idx, r->n_pub);
+        lsmq__error(e, -1, "selector returned queue %d of %zu", idx, r->n_pub);
         return -1;
     }
     return idx;
 }
 
 int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
-                 lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res)
+                 lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res,
+                 lsmq_errslot *e)
 {
-    int64_t deadline = lsmq__mono_ms() + s->timeout_ms;
+    int64_t deadline = proto_mono_ms() + s->timeout_ms;
     char avoid[LSMQ_BROKER_NAME_MAX] = "";
     route *r = NULL;
     long fixed = -1;
     int attempt, rc;
 
-    if ((rc = publish_route(s, req->topic, &r)) != 0)
+    if ((rc = publish_route(s, req->topic, &r, e)) != 0)
         return rc;
-    if (selector && (fixed = selected_queue(r, m, selector, sel_arg)) < 0) {
+    if (selector && (fixed = selected_queue(r, m, selector, sel_arg, e)) < 0) {
         route__unref(r);
         return LSMQ_EINVAL;
     }
     for (attempt = 0; attempt <= s->retries; attempt++) {
-        int64_t left = deadline - lsmq__mono_ms();
+        int64_t left = deadline - proto_mono_ms();
         long qi = fixed >= 0 ? fixed : select_queue(s, r, avoid[0] ? avoid : NULL);
         const route_mq *q = &r->pub[qi];
         const char *addr = route__master(r, q->broker);
-        rpc_reply *reply = NULL;
+        proto_reply *reply = NULL;
 
         if (left <= 0) {
             if (attempt == 0 || rc == 0)
                 rc = -ETIMEDOUT;
-            lsmq__error(-1, "send to %s timed out after %d attempt(s)", req->topic, attempt);
+            lsmq__error(e, -1, "send to %s timed out after %d attempt(s)", req->topic, attempt);
             break;
         }
         lsmq__strlcpy(avoid, r->brokers[q->broker].name, sizeof avoid);
         outmsg__set_queue(req, q->queue_id);
-        rc = mqc__call_sync(s->mqc, addr, req->cmd, req->body, req->body_len, (int)left, &reply);
+        rc = mqc__call_sync(s->mqc, addr, req->cmd, req->body, req->body_len, (int)left, &reply,
+                            e);
         if (rc != 0)
             continue; /* transport failure: another broker */
         if (stored_code(reply->cmd->code)) {
             fill_results(req, r, q, reply->cmd, res);
-            rpc_reply_free(reply);
+            proto_reply_free(reply);
             route__unref(r);
             return 0;
         }
-        rc = lsmq__broker_error(reply->cmd, "send");
+        rc = lsmq__broker_error(e, reply->cmd, "send");
         if (!retryable_code(reply->cmd->code)) {
-            rpc_reply_free(reply);
+            proto_reply_free(reply);
             break;
         }
-        rpc_reply_free(reply);
+        proto_reply_free(reply);
     }
     route__unref(r);
     return rc;
@@ -232,12 +234,13 @@ static void inflight_done(lsmq_producer *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-static void op_finish(send_op *op, int rc, const lsmq_send_result *res)
+/* The end of an asynchronous send: a failure is recorded on the producer first. */
+static void op_finish(send_op *op, int rc, const char *why, const lsmq_send_result *res)
 {
     lsmq_producer *p = op->p;
 
-    if (rc != 0 && rc != op->last_rc)
-        lsmq__error(-1, "send to %s failed: %s", op->req.topic, lsmq_strerror(rc));
+    if (rc != 0 && why)
+        lsmq__error(mqc__err(p->s.mqc), -1, "send to %s failed: %s", op->req.topic, why);
     op->cb(rc, res, op->arg);
     route__unref(op->r);
     send_req_free(&op->req);
@@ -247,7 +250,7 @@ static void op_finish(send_op *op, int rc, const lsmq_send_result *res)
 
 static void op_attempt(send_op *op);
 
-static void op_reply_cb(int rc, rpc_reply *reply, void *arg)
+static void op_reply_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     send_op *op = arg;
     const route_mq *q = &op->r->pub[op->qi];
@@ -259,33 +262,35 @@ static void op_reply_cb(int rc, rpc_reply *reply, void *arg)
             lsmq_send_result res;
 
             fill_results(&op->req, op->r, q, reply->cmd, &res);
-            rpc_reply_free(reply);
-            op_finish(op, 0, &res);
+            proto_reply_free(reply);
+            op_finish(op, 0, NULL, &res);
             return;
         }
-        rc = lsmq__broker_error(reply->cmd, "send");
-        rpc_reply_free(reply);
+        /* A refusal goes on the producer as it is, with its response code. */
+        rc = lsmq__broker_error(mqc__err(op->p->s.mqc), reply->cmd, "send");
+        proto_reply_free(reply);
+        why = NULL;
         if (!retryable_code(code)) {
             op->last_rc = rc;
-            op_finish(op, rc, NULL);
+            op_finish(op, rc, NULL, NULL);
             return;
         }
     }
     op->last_rc = rc;
     op->attempt++;
     if (rc == LSMQ_ECLOSED || op->attempt > op->p->s.retries ||
-        lsmq__mono_ms() >= op->deadline) {
-        op_finish(op, rc, NULL);
+        proto_mono_ms() >= op->deadline) {
+        op_finish(op, rc, why, NULL);
         return;
     }
     op_attempt(op);
 }
 
-/* Queue one attempt; 0, or the error that kept it from leaving. */
-static int op_send(send_op *op)
+/* Queue one attempt; 0, or the error that kept it from leaving (recorded in e). */
+static int op_send(send_op *op, lsmq_errslot *e)
 {
     sender *s = &op->p->s;
-    int64_t left = op->deadline - lsmq__mono_ms();
+    int64_t left = op->deadline - proto_mono_ms();
     const route_mq *q;
 
     op->qi = select_queue(s, op->r, op->avoid[0] ? op->avoid : NULL);
@@ -293,17 +298,17 @@ static int op_send(send_op *op)
     lsmq__strlcpy(op->avoid, op->r->brokers[q->broker].name, sizeof op->avoid);
     outmsg__set_queue(&op->req, q->queue_id);
     return mqc__call(s->mqc, route__master(op->r, q->broker), op->req.cmd, op->req.body,
-                     op->req.body_len, left > 0 ? (int)left : 1, op_reply_cb, op);
+                     op->req.body_len, left > 0 ? (int)left : 1, op_reply_cb, op, e);
 }
 
 /* A retry, on the I/O thread; a failure to queue it ends the op. */
 static void op_attempt(send_op *op)
 {
-    int rc = op_send(op);
+    int rc = op_send(op, mqc__err(op->p->s.mqc));
 
     if (rc != 0) {
         op->last_rc = rc;
-        op_finish(op, rc, NULL);
+        op_finish(op, rc, NULL, NULL);
     }
 }
 
@@ -325,15 +330,13 @@ int lsmq_producer_create(const char *namesrv, const char *group, lsmq_producer *
     int rc;
 
     *out = NULL;
-    if (!lsmq__valid_name(group, 255)) {
-        lsmq__error(-1, "bad producer group name '%s'", group ? group : "(null)");
-        return LSMQ_EINVAL;
-    }
-    if ((rc = mqc__create(namesrv, NULL, &mqc)) != 0)
+    if (!lsmq__valid_name(group, 255))
+        return LSMQ_EINVAL; /* no producer to say more on */
+    if ((rc = mqc__create(namesrv, NULL, &mqc, NULL)) != 0)
         return rc;
-    p = lsmq__calloc(1, sizeof *p);
+    p = proto_xcalloc(1, sizeof *p);
     sender__init(&p->s, mqc, group);
-    p->group = lsmq__strdup(group);
+    p->group = proto_xstrdup(group);
     p->max_inflight = DEFAULT_MAX_INFLIGHT;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -343,8 +346,10 @@ int lsmq_producer_create(const char *namesrv, const char *group, lsmq_producer *
 
 #define BEFORE_START(p)                                                                      \
     do {                                                                                     \
-        if ((p) == NULL || (p)->started) {                                                   \
-            lsmq__error(-1, "setting must be changed before start");                         \
+        if ((p) == NULL)                                                                     \
+            return LSMQ_EINVAL;                                                              \
+        if ((p)->started) {                                                                  \
+            lsmq__error(mqc__err((p)->s.mqc), -1, "setting must be changed before start");   \
             return LSMQ_EINVAL;                                                              \
         }                                                                                    \
     } while (0)
@@ -394,8 +399,10 @@ int lsmq_producer_start(lsmq_producer *p)
     mq_owner_hooks hooks;
     int rc;
 
-    if (p == NULL || p->started) {
-        lsmq__error(-1, "producer already started");
+    if (p == NULL)
+        return LSMQ_EINVAL;
+    if (p->started) {
+        lsmq__error(mqc__err(p->s.mqc), -1, "producer already started");
         return LSMQ_EINVAL;
     }
     memset(&hooks, 0, sizeof hooks);
@@ -436,15 +443,28 @@ void lsmq_producer_destroy(lsmq_producer *p)
 
 static int check_running(lsmq_producer *p)
 {
-    if (p == NULL || !p->started || atomic_load(&p->closing)) {
-        lsmq__error(-1, p && p->started ? "producer is being destroyed" : "producer not started");
-        return p && p->started ? LSMQ_ECLOSED : LSMQ_EINVAL;
+    if (p == NULL)
+        return LSMQ_EINVAL;
+    if (!p->started || atomic_load(&p->closing)) {
+        lsmq__error(mqc__err(p->s.mqc), -1,
+                    p->started ? "producer is being destroyed" : "producer not started");
+        return p->started ? LSMQ_ECLOSED : LSMQ_EINVAL;
     }
     if (mqc__in_loop(p->s.mqc)) {
-        lsmq__error(-1, "synchronous send from the producer's own callback");
+        lsmq__error(mqc__err(p->s.mqc), -1, "synchronous send from the producer's own callback");
         return LSMQ_EINVAL;
     }
     return 0;
+}
+
+int lsmq_producer_last_error(lsmq_producer *p, char *buf, size_t cap)
+{
+    if (p == NULL) {
+        if (buf && cap)
+            lsmq__strlcpy(buf, "no producer", cap);
+        return -1;
+    }
+    return lsmq__err_copy(mqc__err(p->s.mqc), buf, cap);
 }
 
 int lsmq_producer_send(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_result *res)
@@ -454,10 +474,11 @@ int lsmq_producer_send(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_re
 
     if ((rc = check_running(p)) != 0)
         return rc;
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req);
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req,
+                       mqc__err(p->s.mqc));
     if (rc != 0)
         return rc;
-    rc = sender__send(&p->s, &req, m, NULL, NULL, res);
+    rc = sender__send(&p->s, &req, m, NULL, NULL, res, mqc__err(p->s.mqc));
     send_req_free(&req);
     return rc;
 }
@@ -472,13 +493,14 @@ int lsmq_producer_send_select(lsmq_producer *p, const lsmq_out_message *m,
     if ((rc = check_running(p)) != 0)
         return rc;
     if (selector == NULL) {
-        lsmq__error(-1, "no selector");
+        lsmq__error(mqc__err(p->s.mqc), -1, "no selector");
         return LSMQ_EINVAL;
     }
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req);
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req,
+                       mqc__err(p->s.mqc));
     if (rc != 0)
         return rc;
-    rc = sender__send(&p->s, &req, m, selector, arg, res);
+    rc = sender__send(&p->s, &req, m, selector, arg, res, mqc__err(p->s.mqc));
     send_req_free(&req);
     return rc;
 }
@@ -502,9 +524,10 @@ int lsmq_producer_send_batch(lsmq_producer *p, const lsmq_out_message *msgs, siz
 
     if ((rc = check_running(p)) != 0)
         return rc;
-    if ((rc = outmsg__build_batch(msgs, n, p->group, mqc__ip4(p->s.mqc), &req)) != 0)
+    if ((rc = outmsg__build_batch(msgs, n, p->group, mqc__ip4(p->s.mqc), &req,
+                                  mqc__err(p->s.mqc))) != 0)
         return rc;
-    rc = sender__send(&p->s, &req, NULL, NULL, NULL, res);
+    rc = sender__send(&p->s, &req, NULL, NULL, NULL, res, mqc__err(p->s.mqc));
     send_req_free(&req);
     return rc;
 }
@@ -518,14 +541,15 @@ int lsmq_producer_send_oneway(lsmq_producer *p, const lsmq_out_message *m)
 
     if ((rc = check_running(p)) != 0)
         return rc;
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req);
+    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req,
+                       mqc__err(p->s.mqc));
     if (rc != 0)
         return rc;
-    if ((rc = publish_route(&p->s, req.topic, &r)) == 0) {
+    if ((rc = publish_route(&p->s, req.topic, &r, mqc__err(p->s.mqc))) == 0) {
         qi = select_queue(&p->s, r, NULL);
         outmsg__set_queue(&req, r->pub[qi].queue_id);
         rc = mqc__call(p->s.mqc, route__master(r, r->pub[qi].broker), req.cmd, req.body,
-                       req.body_len, p->s.timeout_ms, NULL, NULL);
+                       req.body_len, p->s.timeout_ms, NULL, NULL, mqc__err(p->s.mqc));
         route__unref(r);
     }
     send_req_free(&req);
@@ -539,23 +563,27 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     send_op *op;
     int rc;
 
-    if (p == NULL || !p->started || atomic_load(&p->closing) || cb == NULL) {
-        lsmq__error(-1, "producer not running, or no callback");
-        return p && p->started && cb ? LSMQ_ECLOSED : LSMQ_EINVAL;
+    if (p == NULL)
+        return LSMQ_EINVAL;
+    if (!p->started || atomic_load(&p->closing) || cb == NULL) {
+        lsmq__error(mqc__err(p->s.mqc), -1, "producer not running, or no callback");
+        return p->started && cb ? LSMQ_ECLOSED : LSMQ_EINVAL;
     }
-    op = lsmq__calloc(1, sizeof *op);
+    op = proto_xcalloc(1, sizeof *op);
     rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL,
-                       &op->req);
+                       &op->req, mqc__err(p->s.mqc));
     if (rc == 0 && !mqc__in_loop(p->s.mqc))
-        rc = publish_route(&p->s, op->req.topic, &op->r);
+        rc = publish_route(&p->s, op->req.topic, &op->r, mqc__err(p->s.mqc));
     else if (rc == 0 && (op->r = mqc__route_cached(p->s.mqc, op->req.topic)) == NULL) {
         /* On the I/O thread we cannot wait for a look-up. */
         mqc__route_refresh(p->s.mqc, op->req.topic, 1);
-        lsmq__error(-1, "no route for %s yet (first send from a callback)", op->req.topic);
+        lsmq__error(mqc__err(p->s.mqc), -1, "no route for %s yet (first send from a callback)",
+                    op->req.topic);
         rc = LSMQ_ENOTFOUND;
     }
     if (rc == 0 && op->r->n_pub == 0) {
-        lsmq__error(RS_NO_PERMISSION, "topic %s has no writable queue", op->req.topic);
+        lsmq__error(mqc__err(p->s.mqc), RS_NO_PERMISSION, "topic %s has no writable queue",
+                    op->req.topic);
         rc = LSMQ_ENOTFOUND;
     }
     if (rc != 0) {
@@ -579,7 +607,7 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     }
     if (p->inflight >= p->max_inflight) {
         pthread_mutex_unlock(&p->lock);
-        lsmq__error(-1, "%d asynchronous sends in flight", p->inflight);
+        lsmq__error(mqc__err(p->s.mqc), -1, "%d asynchronous sends in flight", p->inflight);
         route__unref(op->r);
         send_req_free(&op->req);
         free(op);
@@ -590,9 +618,9 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     op->p = p;
     op->cb = cb;
     op->arg = arg;
-    op->deadline = lsmq__mono_ms() + p->s.timeout_ms;
+    op->deadline = proto_mono_ms() + p->s.timeout_ms;
     /* The first attempt leaves from here; if it cannot, cb is not called. */
-    rc = op_send(op);
+    rc = op_send(op, mqc__err(p->s.mqc));
     if (rc != 0) {
         route__unref(op->r);
         send_req_free(&op->req);

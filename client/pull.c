@@ -43,8 +43,8 @@ proto_cmd *pull__request(const pull_args *a)
     return cmd;
 }
 
-int pull__parse(rpc_reply *reply, const char *broker_name, const subscription *sub,
-                pull_result *out)
+int pull__parse(proto_reply *reply, const char *broker_name, const subscription *sub,
+                pull_result *out, lsmq_errslot *e)
 {
     proto_cmd *cmd = reply->cmd;
     lsmq_message *m, *next, *keep_tail = NULL;
@@ -62,11 +62,11 @@ int pull__parse(rpc_reply *reply, const char *broker_name, const subscription *s
         if (n < 0)
             rc = (int)n;
         if (out->next_begin < 0) {
-            lsmq__error(-1, "pull response without nextBeginOffset");
+            lsmq__error(e, -1, "pull response without nextBeginOffset");
             rc = LSMQ_ECORRUPT;
         }
     }
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     if (rc != 0) {
         pull_result_free(out);
         out->code = -1;

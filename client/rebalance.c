@@ -69,7 +69,7 @@ long rb__index_of(char **ids, size_t n, const char *id)
     return -1;
 }
 
-int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n)
+int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_errslot *e)
 {
     json_error_t jerr;
     json_t *root = json_loadb((const char *)body, len, 0, &jerr), *list;
@@ -80,17 +80,17 @@ int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n)
     *n = 0;
     list = json_object_get(root, "consumerIdList");
     if (!json_is_array(list)) {
-        lsmq__error(-1, "consumer list does not parse: %s", root ? "no consumerIdList"
+        lsmq__error(e, -1, "consumer list does not parse: %s", root ? "no consumerIdList"
                                                                  : jerr.text);
         json_decref(root);
         return LSMQ_ECORRUPT;
     }
-    out = lsmq__calloc(json_array_size(list), sizeof *out);
+    out = proto_xcalloc(json_array_size(list), sizeof *out);
     for (i = 0; i < json_array_size(list); i++) {
         const char *id = json_string_value(json_array_get(list, i));
 
         if (id)
-            out[k++] = lsmq__strdup(id);
+            out[k++] = proto_xstrdup(id);
     }
     json_decref(root);
     /* Java sorts the ids as strings: every member must see the same order. */
@@ -133,7 +133,7 @@ static void start_at(pq *q, int64_t offset)
 }
 
 /* The answer of GET_MAX_OFFSET or SEARCH_OFFSET_BY_TIMESTAMP: header "offset". */
-static void policy_offset_cb(int rc, rpc_reply *reply, void *arg)
+static void policy_offset_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     pq *q = arg;
     int64_t off = -1;
@@ -145,7 +145,7 @@ static void policy_offset_cb(int rc, rpc_reply *reply, void *arg)
         else
             queue_failed(q, "GET_MAX_OFFSET / SEARCH_OFFSET_BY_TIMESTAMP");
     }
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     push__pq_unref(q);
 }
 
@@ -170,13 +170,13 @@ static void start_by_policy(pq *q)
     else
         cmd = offset__max_cmd(q->topic, q->queue_id);
     q->refs++;
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, policy_offset_cb, q) != 0)
+    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, policy_offset_cb, q, NULL) != 0)
         push__pq_unref(q);
     proto_cmd_free(cmd);
     free(addr);
 }
 
-static void query_offset_cb(int rc, rpc_reply *reply, void *arg)
+static void query_offset_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     pq *q = arg;
     int64_t off = -1;
@@ -191,7 +191,7 @@ static void query_offset_cb(int rc, rpc_reply *reply, void *arg)
         else
             queue_failed(q, "QUERY_CONSUMER_OFFSET");
     }
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     push__pq_unref(q);
 }
 
@@ -223,7 +223,7 @@ static void begin_queue(pq *q)
     if (c->from == LSMQ_FROM_TIMESTAMP)
         proto_cmd_set_bool(cmd, "setZeroIfNotFound", 0);
     q->refs++;
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, query_offset_cb, q) != 0)
+    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, query_offset_cb, q, NULL) != 0)
         push__pq_unref(q);
     proto_cmd_free(cmd);
     free(addr);
@@ -237,7 +237,7 @@ static void begin_queue(pq *q)
 static void apply(lsmq_push_consumer *c, const subscription *s, const route *r, size_t start,
                   size_t count)
 {
-    char **want = lsmq__calloc(count ? count : 1, sizeof *want);
+    char **want = proto_xcalloc(count ? count : 1, sizeof *want);
     pq *q, *tmp;
     size_t i;
 
@@ -246,7 +246,7 @@ static void apply(lsmq_push_consumer *c, const subscription *s, const route *r, 
         char key[600];
 
         mq__key(key, sizeof key, s->topic, r->brokers[mq->broker].name, mq->queue_id);
-        want[i] = lsmq__strdup(key);
+        want[i] = proto_xstrdup(key);
     }
     HASH_ITER(hh, c->pqs, q, tmp) {
         int keep = 0;
@@ -276,7 +276,7 @@ typedef struct rb_ctx {
     route *r;
 } rb_ctx;
 
-static void ids_cb(int rc, rpc_reply *reply, void *arg)
+static void ids_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     rb_ctx *x = arg;
     lsmq_push_consumer *c = x->c;
@@ -290,15 +290,18 @@ static void ids_cb(int rc, rpc_reply *reply, void *arg)
         push__rebalance_soon(c, RETRY_SOON_MS);
         goto out;
     }
-    if (rc == 0 && reply->cmd->code != RS_SUCCESS)
-        rc = lsmq__broker_error(reply->cmd, "GET_CONSUMER_LIST_BY_GROUP");
-    if (rc == 0)
-        rc = rb__parse_ids(reply->cmd->body, reply->cmd->body_len, &ids, &n);
-    if (rc != 0) {
-        const char *text;
+    lsmq_errslot err;
 
-        lsmq_last_error(&text);
-        lsmq__log(LSMQ_LOG_INFO, "%s: consumer list for %s: %s", c->group, x->s->topic, text);
+    lsmq__err_init(&err, NULL);
+    if (rc != 0)
+        lsmq__error(&err, -1, "%s", why);
+    if (rc == 0 && reply->cmd->code != RS_SUCCESS)
+        rc = lsmq__broker_error(&err, reply->cmd, "GET_CONSUMER_LIST_BY_GROUP");
+    if (rc == 0)
+        rc = rb__parse_ids(reply->cmd->body, reply->cmd->body_len, &ids, &n, &err);
+    if (rc != 0) {
+        lsmq__log(LSMQ_LOG_INFO, "%s: consumer list for %s: %s", c->group, x->s->topic,
+                  err.text);
         push__rebalance_soon(c, RETRY_SOON_MS);
         goto out;
     }
@@ -315,7 +318,7 @@ static void ids_cb(int rc, rpc_reply *reply, void *arg)
     apply(c, x->s, x->r, start, count);
 out:
     rb__free_ids(ids, n);
-    rpc_reply_free(reply);
+    proto_reply_free(reply);
     route__unref(x->r);
     free(x);
 }
@@ -365,13 +368,13 @@ void push__rebalance(mqclient *mqc, void *arg)
             route__unref(r);
             continue;
         }
-        x = lsmq__calloc(1, sizeof *x);
+        x = proto_xcalloc(1, sizeof *x);
         x->c = c;
         x->s = s;
         x->r = r;
         cmd = proto_cmd_request(RC_GET_CONSUMER_LIST_BY_GROUP);
         proto_cmd_set(cmd, "consumerGroup", c->group);
-        if (mqc__call(mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, ids_cb, x) != 0) {
+        if (mqc__call(mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, ids_cb, x, NULL) != 0) {
             route__unref(r);
             free(x);
         }

@@ -4,8 +4,8 @@
  *
  * Name servers send brokerAddrs either as standard JSON ({"0":"ip:port"})
  * or, to old clients, in fastjson's legacy form with bare numeric keys
- * ({0:"ip:port"}), which no standard parser takes. route__json_normalise
- * quotes such keys first, so both forms parse the same way.
+ * ({0:"ip:port"}), which no standard parser takes. protocol/'s fastjson
+ * reader quotes such keys first, so both forms parse the same way.
  *
  * Queue lists follow the Java client: publish queues are the writable
  * (perm & 2) queues of brokers with a master (id 0), subscribe queues the
@@ -22,85 +22,10 @@
 
 #include "client_internal.h"
 
+#include "fastjson.h"
+
 #define PERM_WRITE 2
 #define PERM_READ 4
-#define MAX_DEPTH 128
-
-/* ------------------------------------------------------------------ */
-/* Legacy JSON                                                         */
-/* ------------------------------------------------------------------ */
-
-static int is_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
-static int is_num_char(char ch)
-{
-    return (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' ||
-           ch == 'E';
-}
-
-char *route__json_normalise(const char *json, size_t len)
-{
-    lsmq_buf out = {0};
-    char stack[MAX_DEPTH];  /* '{' or '[' of each open container */
-    int depth = 0, in_str = 0, esc = 0, want_key = 0;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        char ch = json[i];
-
-        if (in_str) {
-            if (esc)
-                esc = 0;
-            else if (ch == '\\')
-                esc = 1;
-            else if (ch == '"')
-                in_str = 0;
-            lsmq__buf_put(&out, &ch, 1);
-            continue;
-        }
-        if (want_key && !is_space(ch)) {
-            want_key = 0;
-            if ((ch >= '0' && ch <= '9') || ch == '-') {
-                /* A bare numeric key: copy it between quotes. */
-                lsmq__buf_put(&out, "\"", 1);
-                while (i < len && is_num_char(json[i]))
-                    lsmq__buf_put(&out, &json[i++], 1);
-                lsmq__buf_put(&out, "\"", 1);
-                i--;
-                continue;
-            }
-        }
-        switch (ch) {
-        case '"':
-            in_str = 1;
-            break;
-        case '{':
-        case '[':
-            if (depth < MAX_DEPTH)
-                stack[depth] = ch;
-            depth++;
-            want_key = ch == '{';
-            break;
-        case '}':
-        case ']':
-            if (depth > 0)
-                depth--;
-            break;
-        case ',':
-            /* After a comma inside an object comes a key; inside an array a value. */
-            want_key = depth > 0 && depth <= MAX_DEPTH && stack[depth - 1] == '{';
-            break;
-        default:
-            break;
-        }
-        lsmq__buf_put(&out, &ch, 1);
-    }
-    lsmq__buf_put(&out, "", 1);
-    return (char *)out.p;
-}
 
 /* ------------------------------------------------------------------ */
 /* Parsing                                                             */
@@ -160,7 +85,7 @@ static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
 {
     size_t i, n = json_array_size(arr);
 
-    r->brokers = lsmq__calloc(n, sizeof *r->brokers);
+    r->brokers = proto_xcalloc(n, sizeof *r->brokers);
     for (i = 0; i < n; i++) {
         json_t *bd = json_array_get(arr, i), *addrs, *v;
         const char *name = json_string_value(json_object_get(bd, "brokerName"));
@@ -171,11 +96,11 @@ static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
         if (name == NULL || *name == '\0' || route__broker_index(r, name) >= 0)
             continue; /* unnamed or duplicate: unusable */
         b = &r->brokers[r->n_brokers++];
-        b->name = lsmq__strdup(name);
-        b->cluster = lsmq__strdup(cluster ? cluster : "");
+        b->name = proto_xstrdup(name);
+        b->cluster = proto_xstrdup(cluster ? cluster : "");
         addrs = json_object_get(bd, "brokerAddrs");
-        b->ids = lsmq__calloc(json_object_size(addrs), sizeof *b->ids);
-        b->addrs = lsmq__calloc(json_object_size(addrs), sizeof *b->addrs);
+        b->ids = proto_xcalloc(json_object_size(addrs), sizeof *b->ids);
+        b->addrs = proto_xcalloc(json_object_size(addrs), sizeof *b->addrs);
         json_object_foreach(addrs, key, v) {
             char *end;
             long long id = strtoll(key, &end, 10);
@@ -183,7 +108,7 @@ static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
             if (!json_is_string(v) || *end != '\0' || end == key)
                 continue;
             b->ids[b->n_addrs] = id;
-            b->addrs[b->n_addrs++] = lsmq__strdup(json_string_value(v));
+            b->addrs[b->n_addrs++] = proto_xstrdup(json_string_value(v));
         }
         /* Keep the array sorted as we go so route__broker_index works for dup checks. */
         qsort(r->brokers, r->n_brokers, sizeof *r->brokers, broker_cmp);
@@ -197,7 +122,7 @@ static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
 
 static void push_mq(route_mq **list, size_t *n, uint32_t broker, int32_t qid)
 {
-    *list = lsmq__realloc(*list, (*n + 1) * sizeof **list);
+    *list = proto_xrealloc(*list, (*n + 1) * sizeof **list);
     (*list)[*n].broker = broker;
     (*list)[*n].queue_id = qid;
     (*n)++;
@@ -252,24 +177,29 @@ static void parse_order_conf(route *r, const char *conf)
 
 int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen)
 {
-    char *text = route__json_normalise(json, len);
+    char *text = NULL;
     json_error_t jerr;
-    json_t *root = json_loads(text, 0, &jerr), *qds;
+    json_t *root = NULL, *qds;
     route *r;
     size_t i;
     const char *order;
     int rc;
 
-    free(text);
     *out = NULL;
+    if (proto_fastjson_to_json(json, len, &text) != 0) {
+        snprintf(errbuf, errlen, "route is not JSON (nor fastjson)");
+        return LSMQ_ECORRUPT;
+    }
+    root = json_loads(text, 0, &jerr);
+    free(text);
     if (!json_is_object(root)) {
         snprintf(errbuf, errlen, "route is not a JSON object: %s", jerr.text);
         json_decref(root);
         return LSMQ_ECORRUPT;
     }
-    r = lsmq__calloc(1, sizeof *r);
+    r = proto_xcalloc(1, sizeof *r);
     atomic_init(&r->refs, 1);
-    r->json = lsmq__strndup(json, len);
+    r->json = proto_xstrndup(json, len);
     rc = parse_brokers(r, json_object_get(root, "brokerDatas"), errbuf, errlen);
     if (rc != 0)
         goto fail;

@@ -40,8 +40,8 @@ static route_entry *entry_get(mqclient *mqc, const char *topic, int create)
     HASH_FIND_STR(mqc->routes, topic, e);
     if (e || !create)
         return e;
-    e = lsmq__calloc(1, sizeof *e);
-    e->topic = lsmq__strdup(topic);
+    e = proto_xcalloc(1, sizeof *e);
+    e->topic = proto_xstrdup(topic);
     HASH_ADD_KEYPTR(hh, mqc->routes, e->topic, strlen(e->topic), e);
     return e;
 }
@@ -59,7 +59,7 @@ static int entry_put(mqclient *mqc, const char *topic, route *r, int for_publish
     changed = old == NULL || old->from_default != r->from_default || strcmp(old->json, r->json);
     e->r = r;
     e->for_publish |= for_publish;
-    e->fetched_ms = lsmq__mono_ms();
+    e->fetched_ms = proto_mono_ms();
     pthread_mutex_unlock(&mqc->routes_lock);
     route__unref(old);
     return changed;
@@ -79,27 +79,27 @@ route *mqc__route_cached(mqclient *mqc, const char *topic)
 }
 
 /* Turn a name server reply into a route; consumes reply. */
-static int route_from_reply(rpc_reply *reply, const char *topic, route **out)
+static int route_from_reply(proto_reply *reply, const char *topic, route **out, lsmq_errslot *e)
 {
     char err[256];
     int rc;
 
     *out = NULL;
     if (reply->cmd->code != RS_SUCCESS) {
-        rc = lsmq__broker_error(reply->cmd, "route look-up");
-        rpc_reply_free(reply);
+        rc = lsmq__broker_error(e, reply->cmd, "route look-up");
+        proto_reply_free(reply);
         return rc;
     }
     rc = route__parse((const char *)reply->cmd->body, reply->cmd->body_len, out, err,
                       sizeof err);
     if (rc != 0)
-        lsmq__error(-1, "route of %s: %s", topic, err);
-    rpc_reply_free(reply);
+        lsmq__error(e, -1, "route of %s: %s", topic, err);
+    proto_reply_free(reply);
     return rc;
 }
 
 /* Ask the name servers in turn, blocking. */
-static int fetch_sync(mqclient *mqc, const char *topic, route **out)
+static int fetch_sync(mqclient *mqc, const char *topic, route **out, lsmq_errslot *e)
 {
     unsigned start = atomic_load(&mqc->ns_next);
     int rc = -EHOSTUNREACH;
@@ -108,19 +108,21 @@ static int fetch_sync(mqclient *mqc, const char *topic, route **out)
     for (i = 0; i < mqc->n_namesrv; i++) {
         unsigned idx = (unsigned)((start + i) % mqc->n_namesrv);
         proto_cmd *cmd = route_cmd(topic);
-        rpc_reply *reply = NULL;
+        proto_reply *reply = NULL;
 
-        rc = mqc__call_sync(mqc, mqc->namesrv[idx], cmd, NULL, 0, NAMESRV_TIMEOUT_MS, &reply);
+        rc = mqc__call_sync(mqc, mqc->namesrv[idx], cmd, NULL, 0, NAMESRV_TIMEOUT_MS, &reply,
+                            e);
         proto_cmd_free(cmd);
         if (rc != 0)
             continue; /* this name server is unreachable: try the next */
         atomic_store(&mqc->ns_next, idx);
-        return route_from_reply(reply, topic, out);
+        return route_from_reply(reply, topic, out, e);
     }
     return rc;
 }
 
-int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out)
+int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out,
+                   lsmq_errslot *e)
 {
     route *r = mqc__route_cached(mqc, topic);
     int rc;
@@ -129,14 +131,14 @@ int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **ou
         *out = r;
         return 0;
     }
-    rc = fetch_sync(mqc, topic, &r);
+    rc = fetch_sync(mqc, topic, &r, e);
     if (rc == LSMQ_ENOTFOUND && for_publish) {
         /* Send through TBW102's brokers, which create the topic (§6.1). */
-        rc = fetch_sync(mqc, DEFAULT_TOPIC, &r);
+        rc = fetch_sync(mqc, DEFAULT_TOPIC, &r, e);
         if (rc == 0)
             route__as_default(r);
         else if (rc == LSMQ_ENOTFOUND)
-            lsmq__error(RS_TOPIC_NOT_EXIST, "topic %s does not exist and TBW102 is not "
+            lsmq__error(e, RS_TOPIC_NOT_EXIST, "topic %s does not exist and TBW102 is not "
                         "available for auto-creation", topic);
     }
     if (rc != 0) {
@@ -178,19 +180,21 @@ static void fetch_done(fetch_ctx *f)
     if (e) {
         e->fetching = 0;
         if (e->r == NULL)
-            e->fetched_ms = lsmq__mono_ms(); /* paces the retries of unknown topics */
+            e->fetched_ms = proto_mono_ms(); /* paces the retries of unknown topics */
     }
     pthread_mutex_unlock(&mqc->routes_lock);
     free(f->topic);
     free(f);
 }
 
-static void fetch_cb(int rc, rpc_reply *reply, void *arg)
+static void fetch_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     fetch_ctx *f = arg;
     mqclient *mqc = f->mqc;
     route *r = NULL;
+    lsmq_errslot err; /* the library's own work: logged, not the user's last error */
 
+    lsmq__err_init(&err, NULL);
     if (rc != 0) {
         f->tried++;
         f->idx++;
@@ -203,7 +207,7 @@ static void fetch_cb(int rc, rpc_reply *reply, void *arg)
         return;
     }
     atomic_store(&mqc->ns_next, f->idx % (unsigned)mqc->n_namesrv);
-    rc = route_from_reply(reply, f->topic, &r);
+    rc = route_from_reply(reply, f->topic, &r, &err);
     if (rc == LSMQ_ENOTFOUND && f->for_publish && !f->use_default) {
         route *cur = mqc__route_cached(mqc, f->topic);
         int have_real = cur && !cur->from_default;
@@ -222,10 +226,7 @@ static void fetch_cb(int rc, rpc_reply *reply, void *arg)
         if (entry_put(mqc, f->topic, r, f->for_publish) && mqc->hooks.route_changed)
             mqc->hooks.route_changed(mqc->hooks.arg, f->topic);
     } else {
-        const char *text;
-
-        lsmq_last_error(&text);
-        lsmq__log(LSMQ_LOG_DEBUG, "route of %s: %s", f->topic, text);
+        lsmq__log(LSMQ_LOG_DEBUG, "route of %s: %s", f->topic, err.text);
     }
     fetch_done(f);
 }
@@ -235,7 +236,7 @@ static void fetch_next(fetch_ctx *f)
     mqclient *mqc = f->mqc;
     const char *addr = mqc->namesrv[f->idx % mqc->n_namesrv];
     proto_cmd *cmd = route_cmd(f->use_default ? DEFAULT_TOPIC : f->topic);
-    int rc = mqc__call(mqc, addr, cmd, NULL, 0, NAMESRV_TIMEOUT_MS, fetch_cb, f);
+    int rc = mqc__call(mqc, addr, cmd, NULL, 0, NAMESRV_TIMEOUT_MS, fetch_cb, f, NULL);
 
     proto_cmd_free(cmd);
     if (rc != 0)
@@ -257,9 +258,9 @@ void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish)
     e->for_publish |= for_publish;
     for_publish = e->for_publish;
     pthread_mutex_unlock(&mqc->routes_lock);
-    f = lsmq__calloc(1, sizeof *f);
+    f = proto_xcalloc(1, sizeof *f);
     f->mqc = mqc;
-    f->topic = lsmq__strdup(topic);
+    f->topic = proto_xstrdup(topic);
     f->for_publish = for_publish;
     f->idx = atomic_load(&mqc->ns_next);
     fetch_next(f);
@@ -267,7 +268,7 @@ void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish)
 
 void mqc__route_refresh_all(mqclient *mqc)
 {
-    int64_t now = lsmq__mono_ms();
+    int64_t now = proto_mono_ms();
     route_entry *e, *tmp;
     char **due = NULL;
     int *pub = NULL;
@@ -279,9 +280,9 @@ void mqc__route_refresh_all(mqclient *mqc)
 
         if (e->fetching || now - e->fetched_ms < every)
             continue;
-        due = lsmq__realloc(due, (n + 1) * sizeof *due);
-        pub = lsmq__realloc(pub, (n + 1) * sizeof *pub);
-        due[n] = lsmq__strdup(e->topic);
+        due = proto_xrealloc(due, (n + 1) * sizeof *due);
+        pub = proto_xrealloc(pub, (n + 1) * sizeof *pub);
+        due[n] = proto_xstrdup(e->topic);
         pub[n++] = e->for_publish;
     }
     pthread_mutex_unlock(&mqc->routes_lock);
@@ -311,8 +312,8 @@ size_t mqc__broker_addrs(mqclient *mqc, char ***addrs)
                     ;
                 if (k < n)
                     continue;
-                out = lsmq__realloc(out, (n + 1) * sizeof *out);
-                out[n++] = lsmq__strdup(b->addrs[j]);
+                out = proto_xrealloc(out, (n + 1) * sizeof *out);
+                out[n++] = proto_xstrdup(b->addrs[j]);
             }
         }
     }

@@ -15,28 +15,28 @@ static int is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-int sub__parse(const char *topic, const char *expr, subscription **out)
+int sub__parse(const char *topic, const char *expr, subscription **out, lsmq_errslot *err)
 {
     subscription *s;
     const char *p;
 
     *out = NULL;
     if (!lsmq__valid_name(topic, LSMQ_TOPIC_MAX + 128)) {
-        lsmq__error(-1, "bad topic name '%s'", topic ? topic : "(null)");
+        lsmq__error(err, -1, "bad topic name '%s'", topic ? topic : "(null)");
         return LSMQ_EINVAL;
     }
-    s = lsmq__calloc(1, sizeof *s);
-    s->topic = lsmq__strdup(topic);
-    s->version = lsmq__wall_ms();
+    s = proto_xcalloc(1, sizeof *s);
+    s->topic = proto_xstrdup(topic);
+    s->version = proto_wall_ms();
     while (expr && is_blank(*expr))
         expr++;
     if (expr == NULL || *expr == '\0' || strcmp(expr, "*") == 0) {
         s->all = 1;
-        s->expr = lsmq__strdup("*");
+        s->expr = proto_xstrdup("*");
         *out = s;
         return 0;
     }
-    s->expr = lsmq__strdup(expr);
+    s->expr = proto_xstrdup(expr);
     p = expr;
     for (;;) {
         const char *bar = strstr(p, "||");
@@ -48,9 +48,9 @@ int sub__parse(const char *topic, const char *expr, subscription **out)
         while (e > b && is_blank(e[-1]))
             e--;
         if (e > b) {
-            s->tags = lsmq__realloc(s->tags, (s->n_tags + 1) * sizeof *s->tags);
-            s->codes = lsmq__realloc(s->codes, (s->n_tags + 1) * sizeof *s->codes);
-            s->tags[s->n_tags] = lsmq__strndup(b, (size_t)(e - b));
+            s->tags = proto_xrealloc(s->tags, (s->n_tags + 1) * sizeof *s->tags);
+            s->codes = proto_xrealloc(s->codes, (s->n_tags + 1) * sizeof *s->codes);
+            s->tags[s->n_tags] = proto_xstrndup(b, (size_t)(e - b));
             s->codes[s->n_tags++] = proto_tag_hash(b, (size_t)(e - b));
         }
         if (!bar)
@@ -58,7 +58,7 @@ int sub__parse(const char *topic, const char *expr, subscription **out)
         p = bar + 2;
     }
     if (s->n_tags == 0) {
-        lsmq__error(-1, "tag expression '%s' names no tag", expr);
+        lsmq__error(err, -1, "tag expression '%s' names no tag", expr);
         sub__free(s);
         return LSMQ_EINVAL;
     }

@@ -1,8 +1,8 @@
 /*
- * Small helpers for the whole library: allocation that aborts on failure
- * (internal sizes only; sizes a caller controls are checked before), the
- * clocks, the per-thread "last error" behind lsmq_last_error(), logging,
- * local address discovery and name checks.
+ * Small helpers for the whole library: strings, the error slots behind each
+ * object's last error (lsmq_producer_last_error, ...), logging, local
+ * address discovery and name checks. Allocation, clocks and buffers are
+ * protocol/'s (alloc.h, clock.h, buf.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,61 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client_internal.h"
 
 /* ------------------------------------------------------------------ */
-/* Memory                                                              */
+/* Strings                                                             */
 /* ------------------------------------------------------------------ */
-
-static void oom(size_t n)
-{
-    fprintf(stderr, "liblsmq: out of memory allocating %zu bytes\n", n);
-    abort();
-}
-
-void *lsmq__malloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-
-    if (p == NULL)
-        oom(n);
-    return p;
-}
-
-void *lsmq__calloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-
-    if (p == NULL)
-        oom(n * size);
-    return p;
-}
-
-void *lsmq__realloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-
-    if (q == NULL)
-        oom(n);
-    return q;
-}
-
-char *lsmq__strdup(const char *s)
-{
-    return lsmq__strndup(s, strlen(s));
-}
-
-char *lsmq__strndup(const char *s, size_t n)
-{
-    char *p = lsmq__malloc(n + 1);
-
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
 
 void lsmq__strlcpy(char *dst, const char *src, size_t n)
 {
@@ -82,82 +34,54 @@ void lsmq__strlcpy(char *dst, const char *src, size_t n)
     dst[len] = '\0';
 }
 
-void lsmq__buf_reserve(lsmq_buf *b, size_t extra)
-{
-    size_t want = b->len + extra, cap = b->cap ? b->cap : 256;
-
-    if (want <= b->cap)
-        return;
-    while (cap < want)
-        cap *= 2;
-    b->p = lsmq__realloc(b->p, cap);
-    b->cap = cap;
-}
-
-void lsmq__buf_put(lsmq_buf *b, const void *p, size_t n)
-{
-    lsmq__buf_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-void lsmq__buf_free(lsmq_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Clocks                                                              */
-/* ------------------------------------------------------------------ */
-
-int64_t lsmq__mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t lsmq__wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ */
 /* Last error                                                          */
 /* ------------------------------------------------------------------ */
 
-static _Thread_local int last_code = -1;
-static _Thread_local char last_text[512];
-
-void lsmq__error(int broker_code, const char *fmt, ...)
+void lsmq__err_init(lsmq_errslot *e, pthread_mutex_t *lock)
 {
+    e->lock = lock;
+    e->code = -1;
+    e->text[0] = '\0';
+}
+
+void lsmq__error(lsmq_errslot *e, int broker_code, const char *fmt, ...)
+{
+    char text[sizeof e->text];
     va_list ap;
 
-    last_code = broker_code;
+    if (e == NULL)
+        return;
     va_start(ap, fmt);
-    vsnprintf(last_text, sizeof last_text, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    if (e->lock)
+        pthread_mutex_lock(e->lock);
+    e->code = broker_code;
+    memcpy(e->text, text, sizeof text);
+    if (e->lock)
+        pthread_mutex_unlock(e->lock);
 }
 
-int lsmq_last_error(const char **text)
+int lsmq__err_copy(lsmq_errslot *e, char *buf, size_t cap)
 {
-    if (text)
-        *text = last_text[0] ? last_text : "no error";
-    return last_code;
+    int code;
+
+    if (e->lock)
+        pthread_mutex_lock(e->lock);
+    code = e->code;
+    if (buf && cap > 0)
+        lsmq__strlcpy(buf, e->text[0] ? e->text : "no error", cap);
+    if (e->lock)
+        pthread_mutex_unlock(e->lock);
+    return code;
 }
 
-int lsmq__broker_error(const proto_cmd *resp, const char *what)
+int lsmq__broker_error(lsmq_errslot *e, const proto_cmd *resp, const char *what)
 {
     int code = resp->code;
 
-    lsmq__error(code, "%s: response code %d%s%s", what, code, resp->remark ? ": " : "",
+    lsmq__error(e, code, "%s: response code %d%s%s", what, code, resp->remark ? ": " : "",
                 resp->remark ? resp->remark : "");
     switch (code) {
     case RS_TOPIC_NOT_EXIST:

@@ -50,18 +50,18 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int workers__create(int n, workers **out)
+int workers__create(int n, workers **out, lsmq_errslot *e)
 {
-    workers *w = lsmq__calloc(1, sizeof *w);
+    workers *w = proto_xcalloc(1, sizeof *w);
     int i, rc;
 
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cv, NULL);
-    w->threads = lsmq__calloc((size_t)n, sizeof *w->threads);
+    w->threads = proto_xcalloc((size_t)n, sizeof *w->threads);
     for (i = 0; i < n; i++) {
         rc = pthread_create(&w->threads[i], NULL, worker_main, w);
         if (rc != 0) {
-            lsmq__error(-1, "cannot start a worker thread: %s", strerror(rc));
+            lsmq__error(e, -1, "cannot start a worker thread: %s", strerror(rc));
             workers__destroy(w);
             return -rc;
         }
@@ -73,7 +73,7 @@ int workers__create(int n, workers **out)
 
 void workers__submit(workers *w, work_fn *fn, void *arg)
 {
-    work *job = lsmq__malloc(sizeof *job);
+    work *job = proto_xmalloc(sizeof *job);
 
     job->next = NULL;
     job->fn = fn;

@@ -157,9 +157,12 @@ int main(int argc, char **argv)
         (rc = lsmq_push_consumer_set_threads(c, 1)) != 0 ||
         (rc = lsmq_push_consumer_set_listener(c, listener, &o)) != 0 ||
         (rc = lsmq_push_consumer_start(c)) != 0) {
-        const char *text;
+        char text[512];
 
-        lsmq_last_error(&text);
+        if (c)
+            lsmq_push_consumer_last_error(c, text, sizeof text);
+        else
+            snprintf(text, sizeof text, "%s", lsmq_strerror(rc));
         fprintf(stderr, "lsmq-consume: cannot start the consumer: %s\n", text);
         lsmq_push_consumer_destroy(c);
         return 2;

@@ -49,16 +49,16 @@ static const char *status_name(int status)
     }
 }
 
-/* Print one outcome; the caller holds out_lock. */
-static void report(int rc, const lsmq_send_result *res)
+/* Print one outcome of a send on p; the caller holds out_lock. */
+static void report(lsmq_producer *p, int rc, const lsmq_send_result *res)
 {
     if (rc == 0) {
         printf("%s msgId=%s offsetMsgId=%s queue=%s:%d offset=%lld\n", status_name(res->status),
                res->msg_id, res->offset_msg_id, res->broker_name, (int)res->queue_id,
                (long long)res->queue_offset);
     } else {
-        const char *text;
-        int code = lsmq_last_error(&text);
+        char text[512];
+        int code = lsmq_producer_last_error(p, text, sizeof text);
 
         if (code >= 0)
             printf("FAILED %s (broker code %d)\n", text, code);
@@ -72,7 +72,7 @@ static void report(int rc, const lsmq_send_result *res)
 static void async_cb(int rc, const lsmq_send_result *res, void *arg)
 {
     pthread_mutex_lock(&out_lock);
-    report(rc, res);
+    report(arg, rc, res);
     outstanding--;
     pthread_cond_signal(&out_cv);
     pthread_mutex_unlock(&out_lock);
@@ -95,10 +95,10 @@ static void send_one(lsmq_producer *p, const opts *o, const void *body, size_t l
         pthread_mutex_lock(&out_lock);
         outstanding++;
         pthread_mutex_unlock(&out_lock);
-        rc = lsmq_producer_send_async(p, &m, async_cb, NULL);
+        rc = lsmq_producer_send_async(p, &m, async_cb, p);
         if (rc != 0) {
             pthread_mutex_lock(&out_lock);
-            report(rc, NULL);
+            report(p, rc, NULL);
             outstanding--;
             pthread_mutex_unlock(&out_lock);
         }
@@ -106,7 +106,7 @@ static void send_one(lsmq_producer *p, const opts *o, const void *body, size_t l
     }
     rc = lsmq_producer_send(p, &m, &res);
     pthread_mutex_lock(&out_lock);
-    report(rc, &res);
+    report(p, rc, &res);
     pthread_mutex_unlock(&out_lock);
 }
 
@@ -160,9 +160,12 @@ int main(int argc, char **argv)
     if ((rc = lsmq_producer_create(o.namesrv, o.group, &p)) != 0 ||
         (rc = lsmq_producer_set_send_timeout(p, o.timeout_ms)) != 0 ||
         (rc = lsmq_producer_start(p)) != 0) {
-        const char *text;
+        char text[512];
 
-        lsmq_last_error(&text);
+        if (p)
+            lsmq_producer_last_error(p, text, sizeof text);
+        else
+            snprintf(text, sizeof text, "%s", lsmq_strerror(rc));
         fprintf(stderr, "lsmq-produce: cannot start the producer: %s\n", text);
         lsmq_producer_destroy(p);
         return 2;

@@ -203,9 +203,9 @@ int mqa_usage_error(const mqa_ctx *ctx, const char *fmt, ...)
 
 int mqa_fail(const mqa_ctx *ctx)
 {
-    const char *text;
+    char text[512];
 
-    lsmq_last_error(&text);
+    lsmq_admin_last_error(ctx->admin, text, sizeof text);
     fprintf(stderr, "mqadmin %s: %s\n", ctx->cmd, text);
     return MQA_FAIL;
 }
@@ -224,9 +224,9 @@ int mqa_failf(const mqa_ctx *ctx, const char *fmt, ...)
 
 void mqa_warn(const mqa_ctx *ctx)
 {
-    const char *text;
+    char text[512];
 
-    lsmq_last_error(&text);
+    lsmq_admin_last_error(ctx->admin, text, sizeof text);
     fprintf(stderr, "mqadmin %s: warning: %s\n", ctx->cmd, text);
 }
 
@@ -525,7 +525,7 @@ int mqa_cluster_masters(const mqa_ctx *ctx, const char *cluster, lsmq_admin_clus
     *ci = NULL;
     *addrs = NULL;
     *n = 0;
-    if (lsmq_admin_get_cluster_info(ctx->namesrv, ctx->timeout_ms, ci) != 0)
+    if (lsmq_admin_get_cluster_info(ctx->admin, ctx->namesrv, ctx->timeout_ms, ci) != 0)
         return mqa_fail(ctx);
     if (lsmq_admin_cluster_masters(*ci, cluster, addrs, n) != 0) {
         lsmq_admin_cluster_info_free(*ci);
@@ -543,7 +543,7 @@ int mqa_route_masters(const mqa_ctx *ctx, const char *topic, lsmq_admin_route **
 {
     *addrs = NULL;
     *n = 0;
-    if (lsmq_admin_get_route(ctx->namesrv, topic, ctx->timeout_ms, route) != 0)
+    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, route) != 0)
         return mqa_fail(ctx);
     *addrs = calloc((*route)->n_brokers + 1, sizeof **addrs);
     if (!*addrs)
@@ -601,7 +601,10 @@ int main(int argc, char **argv)
         print_command_help(stdout, current);
         return MQA_OK;
     }
+    if (lsmq_admin_create(&ctx.admin) != 0)
+        return MQA_FAIL;
     rc = current->run(&ctx);
+    lsmq_admin_destroy(ctx.admin);
     if (fflush(stdout) != 0 && rc == MQA_OK)
         rc = MQA_FAIL;
     return rc;

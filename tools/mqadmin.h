@@ -47,6 +47,7 @@ typedef struct mqa_ctx {
     int json;             /* --json */
     int timeout_ms;
     const char *val[128]; /* option values by letter; "" for a flag given */
+    lsmq_admin *admin;    /* every admin call goes through it; it keeps the last error */
 } mqa_ctx;
 
 typedef struct mqa_command {
@@ -110,13 +111,13 @@ int mqa_tags_match(const lsmq_message *m, const char *expr);
 int mqa_usage_error(const mqa_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Print "mqadmin CMD: <lsmq_last_error text>" on stderr; MQA_FAIL. */
+/* Print "mqadmin CMD: <the admin handle's last error>" on stderr; MQA_FAIL. */
 int mqa_fail(const mqa_ctx *ctx);
 
 /* Print "mqadmin CMD: <message>" on stderr; MQA_FAIL. */
 int mqa_failf(const mqa_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Print "mqadmin CMD: warning: <lsmq_last_error text>" on stderr. */
+/* Print "mqadmin CMD: warning: <the admin handle's last error>" on stderr. */
 void mqa_warn(const mqa_ctx *ctx);
 
 /* Print v as one line of compact JSON (keys sorted) and release it. */

@@ -127,7 +127,7 @@ static int cluster_list_once(mqa_ctx *ctx)
     lsmq_admin_cluster_info *ci = NULL;
     json_t *clusters = json_array();
 
-    if (lsmq_admin_get_cluster_info(ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
+    if (lsmq_admin_get_cluster_info(ctx->admin, ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
         json_decref(clusters);
         return mqa_fail(ctx);
     }
@@ -153,7 +153,7 @@ static int cluster_list_once(mqa_ctx *ctx)
             for (size_t k = 0; b && k < b->n_addrs; k++) {
                 lsmq_admin_kv_table *t = NULL;
                 broker_row r;
-                if (lsmq_admin_get_broker_runtime(b->addrs[k].addr, ctx->timeout_ms, &t) != 0)
+                if (lsmq_admin_get_broker_runtime(ctx->admin, b->addrs[k].addr, ctx->timeout_ms, &t) != 0)
                     mqa_warn(ctx);
                 row_figures(t, &r);
                 if (ctx->json)
@@ -209,7 +209,7 @@ static int broker_status_one(mqa_ctx *ctx, const char *addr, int with_addr, json
 {
     lsmq_admin_kv_table *t = NULL;
 
-    if (lsmq_admin_get_broker_runtime(addr, ctx->timeout_ms, &t) != 0)
+    if (lsmq_admin_get_broker_runtime(ctx->admin, addr, ctx->timeout_ms, &t) != 0)
         return mqa_fail(ctx);
     if (ctx->json) {
         json_t *table = json_object(), *o = json_object();
@@ -241,7 +241,7 @@ static int broker_status(mqa_ctx *ctx)
     } else {
         /* Masters and slaves of every broker group of the cluster. */
         lsmq_admin_cluster_info *ci = NULL;
-        if (lsmq_admin_get_cluster_info(ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
+        if (lsmq_admin_get_cluster_info(ctx->admin, ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
             json_decref(list);
             return mqa_fail(ctx);
         }

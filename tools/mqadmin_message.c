@@ -63,7 +63,7 @@ static void print_messages(const mqa_ctx *ctx, lsmq_message **msgs, size_t n, in
 static int run_key_query(const mqa_ctx *ctx, const lsmq_admin_key_query *q,
                          lsmq_message ***msgs, size_t *n)
 {
-    if (lsmq_admin_query_message_by_key(ctx->namesrv, q, ctx->timeout_ms, msgs, n) != 0)
+    if (lsmq_admin_query_message_by_key(ctx->admin, ctx->namesrv, q, ctx->timeout_ms, msgs, n) != 0)
         return mqa_fail(ctx);
     return MQA_OK;
 }
@@ -87,7 +87,7 @@ static int find_by_id(const mqa_ctx *ctx, const char *topic, const lsmq_admin_ro
 
     if (lsmq_admin_decode_offset_msg_id(id, addr, sizeof addr, &pos) == 0 &&
         route_has_addr(r, addr)) {
-        if (lsmq_admin_view_message(addr, pos, ctx->timeout_ms, msgs, n) != 0)
+        if (lsmq_admin_view_message(ctx->admin, addr, pos, ctx->timeout_ms, msgs, n) != 0)
             return mqa_fail(ctx);
         return MQA_OK;
     }
@@ -133,7 +133,7 @@ static int query_msg_by_id(mqa_ctx *ctx)
         json_decref(found);
         return rc;
     }
-    if (lsmq_admin_get_route(ctx->namesrv, topic, ctx->timeout_ms, &r) != 0) {
+    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0) {
         json_decref(found);
         return mqa_fail(ctx);
     }
@@ -313,7 +313,7 @@ static int query_msg_by_offset(mqa_ctx *ctx)
         return rc;
     if (queue_id < 0 || offset < 0)
         return mqa_usage_error(ctx, "the queue id and the offset must not be negative");
-    if (lsmq_admin_get_route(ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
+    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
         return mqa_fail(ctx);
     const char *addr = NULL;
     for (size_t i = 0; i < r->n_brokers; i++)
@@ -321,7 +321,7 @@ static int query_msg_by_offset(mqa_ctx *ctx)
             addr = lsmq_admin_broker_master(&r->brokers[i]);
     if (!addr)
         rc = mqa_failf(ctx, "the broker %s is not in the route of topic %s", broker, topic);
-    else if (lsmq_admin_query_message_by_offset(addr, broker, topic, queue_id, offset,
+    else if (lsmq_admin_query_message_by_offset(ctx->admin, addr, broker, topic, queue_id, offset,
                                                 ctx->timeout_ms, &msgs, &n) != 0)
         rc = mqa_fail(ctx);
     if (rc == MQA_OK) {

@@ -66,7 +66,7 @@ static int reset_one_queue(mqa_ctx *ctx, lsmq_admin_reset *r, const char *broker
     lsmq_admin_reset_result *res = NULL;
 
     if (r->offset < 0 &&
-        lsmq_admin_search_offset(broker, r->topic, r->queue_id, r->timestamp_ms, 0,
+        lsmq_admin_search_offset(ctx->admin, broker, r->topic, r->queue_id, r->timestamp_ms, 0,
                                  ctx->timeout_ms, &r->offset) != 0)
         return mqa_fail(ctx);
     if (!ctx->json)
@@ -75,7 +75,7 @@ static int reset_one_queue(mqa_ctx *ctx, lsmq_admin_reset *r, const char *broker
                "reset consumer offset to %lld\n",
                r->group, r->topic, r->queue_id, broker, ts_text, (long long)r->timestamp_ms,
                (long long)r->offset);
-    if (lsmq_admin_reset_offset(broker, r, ctx->timeout_ms, &res) != 0)
+    if (lsmq_admin_reset_offset(ctx->admin, broker, r, ctx->timeout_ms, &res) != 0)
         return mqa_fail(ctx);
     if (ctx->json)
         print_result(ctx, r, ts_text, res);
@@ -116,7 +116,7 @@ static int reset_offset_by_time(mqa_ctx *ctx)
         return rc;
     }
     for (size_t i = 0; rc == MQA_OK && i < n; i++)
-        if (lsmq_admin_reset_offset(addrs[i], &r, ctx->timeout_ms, &res) != 0)
+        if (lsmq_admin_reset_offset(ctx->admin, addrs[i], &r, ctx->timeout_ms, &res) != 0)
             rc = mqa_fail(ctx);
     if (rc == MQA_OK)
         print_result(ctx, &r, ts_text, res);

@@ -145,7 +145,7 @@ static int update_order_conf(const mqa_ctx *ctx, const lsmq_admin_topic_config *
     int rc = MQA_OK;
 
     conf[0] = '\0';
-    if (lsmq_admin_get_cluster_info(ctx->namesrv, ctx->timeout_ms, &ci) != 0)
+    if (lsmq_admin_get_cluster_info(ctx->admin, ctx->namesrv, ctx->timeout_ms, &ci) != 0)
         return mqa_fail(ctx);
     if (cluster) {
         const lsmq_admin_cluster *c = lsmq_admin_cluster_info_cluster(ci, cluster);
@@ -158,7 +158,7 @@ static int update_order_conf(const mqa_ctx *ctx, const lsmq_admin_topic_config *
             rc = mqa_failf(ctx, "no broker with address %s is registered", addr);
             goto done;
         }
-        int r = lsmq_admin_get_kv_config(ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic,
+        int r = lsmq_admin_get_kv_config(ctx->admin, ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic,
                                          ctx->timeout_ms, &old);
         if (r != 0 && r != LSMQ_ENOTFOUND) {
             rc = mqa_fail(ctx);
@@ -176,7 +176,7 @@ static int update_order_conf(const mqa_ctx *ctx, const lsmq_admin_topic_config *
         free(old);
         conf_add(conf, cap, name, tc->write_queue_nums);
     }
-    if (lsmq_admin_put_kv_config(ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic, conf,
+    if (lsmq_admin_put_kv_config(ctx->admin, ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic, conf,
                                  ctx->timeout_ms) != 0)
         rc = mqa_fail(ctx);
 done:
@@ -212,7 +212,7 @@ static int wait_for_route(const mqa_ctx *ctx, const lsmq_admin_topic_config *tc,
     lsmq_admin_cluster_info *ci = NULL;
     const char *missing = NULL;
 
-    if (lsmq_admin_get_cluster_info(ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
+    if (lsmq_admin_get_cluster_info(ctx->admin, ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
         mqa_warn(ctx);
         return 0;
     }
@@ -221,7 +221,7 @@ static int wait_for_route(const mqa_ctx *ctx, const lsmq_admin_topic_config *tc,
     for (;;) {
         lsmq_admin_route *r = NULL;
         missing = NULL;
-        if (lsmq_admin_get_route(ctx->namesrv, tc->topic, ctx->timeout_ms, &r) != 0)
+        if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, tc->topic, ctx->timeout_ms, &r) != 0)
             missing = addrs[0];
         for (size_t i = 0; r && i < n && !missing; i++) {
             const char *name = broker_name_of(ci, addrs[i]);
@@ -281,7 +281,7 @@ static int update_topic(mqa_ctx *ctx)
     }
     json_t *created = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (lsmq_admin_create_topic(targets[i], &tc, ctx->timeout_ms) != 0) {
+        if (lsmq_admin_create_topic(ctx->admin, targets[i], &tc, ctx->timeout_ms) != 0) {
             rc = mqa_fail(ctx);
             continue;
         }
@@ -335,12 +335,12 @@ static int delete_topic(mqa_ctx *ctx)
     if ((rc = mqa_cluster_masters(ctx, cluster, &ci, &addrs, &n)) != 0)
         return rc;
     for (size_t i = 0; i < n && rc == MQA_OK; i++)
-        if (lsmq_admin_delete_topic_in_broker(addrs[i], topic, ctx->timeout_ms) != 0)
+        if (lsmq_admin_delete_topic_in_broker(ctx->admin, addrs[i], topic, ctx->timeout_ms) != 0)
             rc = mqa_fail(ctx);
     if (rc == MQA_OK && !ctx->json)
         printf("delete topic [%s] from cluster [%s] success.\n", topic, cluster);
     if (rc == MQA_OK) {
-        if (lsmq_admin_delete_topic_in_namesrv(ctx->namesrv, topic, cluster, ctx->timeout_ms) != 0)
+        if (lsmq_admin_delete_topic_in_namesrv(ctx->admin, ctx->namesrv, topic, cluster, ctx->timeout_ms) != 0)
             rc = mqa_fail(ctx);
         else if (!ctx->json)
             printf("delete topic [%s] from NameServer success.\n", topic);
@@ -372,7 +372,7 @@ static void topic_cluster_and_groups(const mqa_ctx *ctx, const lsmq_admin_cluste
     lsmq_admin_route *r = NULL;
 
     *cluster = "";
-    if (lsmq_admin_get_route(ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
+    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
         return;
     if (r->n_brokers > 0) {
         const char *name = r->brokers[0].name;
@@ -385,7 +385,7 @@ static void topic_cluster_and_groups(const mqa_ctx *ctx, const lsmq_admin_cluste
         const char *m = lsmq_admin_broker_master(&r->brokers[i]);
         char **g = NULL;
         size_t n = 0;
-        if (!m || lsmq_admin_get_topic_groups(m, topic, ctx->timeout_ms, &g, &n) != 0)
+        if (!m || lsmq_admin_get_topic_groups(ctx->admin, m, topic, ctx->timeout_ms, &g, &n) != 0)
             continue;
         for (size_t k = 0; k < n; k++) {
             int dup = 0;
@@ -404,7 +404,7 @@ static int topic_list_clusters(mqa_ctx *ctx, char **topics, size_t n)
     lsmq_admin_cluster_info *ci = NULL;
     json_t *rows = json_array();
 
-    if (lsmq_admin_get_cluster_info(ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
+    if (lsmq_admin_get_cluster_info(ctx->admin, ctx->namesrv, ctx->timeout_ms, &ci) != 0) {
         json_decref(rows);
         return mqa_fail(ctx);
     }
@@ -450,7 +450,7 @@ static int topic_list(mqa_ctx *ctx)
     size_t n = 0;
     int rc = MQA_OK;
 
-    if (lsmq_admin_get_topic_list(ctx->namesrv, NULL, ctx->timeout_ms, &topics, &n) != 0)
+    if (lsmq_admin_get_topic_list(ctx->admin, ctx->namesrv, NULL, ctx->timeout_ms, &topics, &n) != 0)
         return mqa_fail(ctx);
     if (mqa_arg(ctx, 'c')) {
         rc = topic_list_clusters(ctx, topics, n);
@@ -553,7 +553,7 @@ static int topic_route(mqa_ctx *ctx)
 {
     lsmq_admin_route *r = NULL;
 
-    if (lsmq_admin_get_route(ctx->namesrv, mqa_arg(ctx, 't'), ctx->timeout_ms, &r) != 0)
+    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, mqa_arg(ctx, 't'), ctx->timeout_ms, &r) != 0)
         return mqa_fail(ctx);
     if (ctx->json) {
         mqa_print_json(route_json(r));
@@ -628,7 +628,7 @@ static int topic_status(mqa_ctx *ctx)
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < n && rc == MQA_OK; i++)
-        if (lsmq_admin_get_topic_stats(addrs[i], topic, ctx->timeout_ms, &stats) != 0)
+        if (lsmq_admin_get_topic_stats(ctx->admin, addrs[i], topic, ctx->timeout_ms, &stats) != 0)
             rc = mqa_fail(ctx);
     if (rc == MQA_OK && n == 0)
         rc = mqa_failf(ctx, "no master broker serves topic %s", topic);

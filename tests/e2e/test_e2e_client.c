@@ -82,9 +82,9 @@ static void send_sync(lsmq_producer *p, const char *topic, const char *body)
     int rc = lsmq_producer_send(p, &m, &r);
 
     if (rc != 0) {
-        const char *text;
+        char text[512];
 
-        lsmq_last_error(&text);
+        lsmq_producer_last_error(p, text, sizeof text);
         fail_msg("send to %s failed: %d %s", topic, rc, text);
     }
 }
@@ -779,10 +779,10 @@ static void test_errors(void **state)
     lsmq_producer *p = new_producer("err-pg");
     lsmq_out_message m = out_msg("bad topic!", "x");
     lsmq_send_result r;
-    const char *text;
+    char text[512];
 
     assert_int_equal(lsmq_producer_send(p, &m, &r), LSMQ_EINVAL);
-    assert_int_equal(lsmq_last_error(&text), -1);
+    assert_int_equal(lsmq_producer_last_error(p, text, sizeof text), -1);
     assert_non_null(strstr(text, "topic"));
     m = out_msg("E2eErr", "");
     assert_int_equal(lsmq_producer_send(p, &m, &r), LSMQ_EINVAL);

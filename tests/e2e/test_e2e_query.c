@@ -45,6 +45,7 @@
 
 static e2e_broker broker;
 static int fd = -1;
+static lsmq_admin *admin; /* the handle every admin call goes through */
 
 /* What was sent: queue, offset, log position, store time, keys. */
 typedef struct sent_msg {
@@ -67,8 +68,8 @@ static int64_t t_mid; /* after sent[2], before sent[3] */
 /* The last admin error is `code` and its text contains `needle`. */
 static void expect_last_error(int code, const char *needle)
 {
-    const char *text = NULL;
-    int got = lsmq_last_error(&text);
+    char text[512];
+    int got = lsmq_admin_last_error(admin, text, sizeof text);
     if (got != code || (needle && !strstr(text, needle)))
         fail_msg("expected error code %d with \"%s\", got %d \"%s\"", code, needle ? needle : "",
                  got, text);
@@ -96,7 +97,7 @@ static int64_t store_time_of(const sent_msg *m)
 {
     lsmq_message **msgs = NULL;
     size_t n = 0;
-    assert_int_equal(lsmq_admin_view_message(broker.addr, m->log_position, TIMEOUT_MS, &msgs, &n),
+    assert_int_equal(lsmq_admin_view_message(admin, broker.addr, m->log_position, TIMEOUT_MS, &msgs, &n),
                      0);
     assert_int_equal(n, 1);
     int64_t ts = lsmq_message_store_timestamp(msgs[0]);
@@ -108,7 +109,7 @@ static void wait_route(const char *topic)
 {
     lsmq_admin_route *r = NULL;
     for (int i = 0; i < 250; i++) {
-        if (lsmq_admin_get_route(broker.namesrv, topic, TIMEOUT_MS, &r) == 0) {
+        if (lsmq_admin_get_route(admin, broker.namesrv, topic, TIMEOUT_MS, &r) == 0) {
             lsmq_admin_route_free(r);
             return;
         }
@@ -119,11 +120,11 @@ static void wait_route(const char *topic)
 
 static int setup(void **state)
 {
-    if (e2e_broker_setup(&broker, "e2e-query", NULL, &fd) != 0)
+    if (lsmq_admin_create(&admin) != 0 || e2e_broker_setup(&broker, "e2e-query", NULL, &fd) != 0)
         return -1;
     lsmq_admin_topic_config tc = {.topic = TOPIC, .read_queue_nums = 2, .write_queue_nums = 2,
                                   .perm = 6};
-    if (lsmq_admin_create_topic(broker.addr, &tc, TIMEOUT_MS) != 0)
+    if (lsmq_admin_create_topic(admin, broker.addr, &tc, TIMEOUT_MS) != 0)
         return -1;
     for (int i = 0; i < N_MSGS; i++) {
         if (i == 3) {
@@ -146,6 +147,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    lsmq_admin_destroy(admin);
     return e2e_broker_teardown(&broker, &fd);
 }
 
@@ -159,7 +161,7 @@ static void expect_query(const char *key, int unique, int32_t max_num, int64_t b
                               .max_num = max_num, .begin_ms = begin, .end_ms = end};
     lsmq_message **msgs = NULL;
     size_t n = 0;
-    int rc = lsmq_admin_query_message(broker.addr, &q, TIMEOUT_MS, &msgs, &n);
+    int rc = lsmq_admin_query_message(admin, broker.addr, &q, TIMEOUT_MS, &msgs, &n);
     if (n_want == 0) {
         assert_int_equal(rc, LSMQ_ENOTFOUND);
         expect_last_error(RS_QUERY_NOT_FOUND,
@@ -210,7 +212,7 @@ static void test_query_by_unique_key(void **state)
     lsmq_message **msgs = NULL;
     size_t n = 0;
     wait_route(TOPIC);
-    assert_int_equal(lsmq_admin_query_message_by_key(broker.namesrv, &q, TIMEOUT_MS, &msgs, &n), 0);
+    assert_int_equal(lsmq_admin_query_message_by_key(admin, broker.namesrv, &q, TIMEOUT_MS, &msgs, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(lsmq_message_id(msgs[0]), sent[3].uniq);
     assert_string_equal(lsmq_message_broker_name(msgs[0]), "broker-a");
@@ -274,18 +276,18 @@ static void test_view_by_id(void **state)
     char id[PROTO_MSGID_V6_LEN + 1];
     proto_host h = {.ip = {127, 0, 0, 1}, .port = (uint32_t)broker.proc.port};
     proto_msgid_encode(&h, (uint64_t)sent[2].log_position, id);
-    assert_int_equal(lsmq_admin_view_message_by_id(id, TIMEOUT_MS, &msgs, &n), 0);
+    assert_int_equal(lsmq_admin_view_message_by_id(admin, id, TIMEOUT_MS, &msgs, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(lsmq_message_offset_id(msgs[0]), id);
     assert_string_equal(lsmq_message_property(msgs[0], "UNIQ_KEY"), sent[2].uniq);
     lsmq_messages_free(msgs, n);
 
     int64_t bad = sent[3].log_position + 1;
-    assert_int_equal(lsmq_admin_view_message(broker.addr, bad, TIMEOUT_MS, &msgs, &n), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_view_message(admin, broker.addr, bad, TIMEOUT_MS, &msgs, &n), LSMQ_EIO);
     char remark[96];
     snprintf(remark, sizeof remark, "can not find message by the offset, %lld", (long long)bad);
     expect_last_error(RS_SYSTEM_ERROR, remark);
-    assert_int_equal(lsmq_admin_view_message_by_id("not-an-id", TIMEOUT_MS, &msgs, &n),
+    assert_int_equal(lsmq_admin_view_message_by_id(admin, "not-an-id", TIMEOUT_MS, &msgs, &n),
                      LSMQ_EINVAL);
 }
 
@@ -294,7 +296,7 @@ static void test_view_by_id(void **state)
 static int64_t search(int queue, int64_t ts, int upper)
 {
     int64_t off = -1;
-    assert_int_equal(lsmq_admin_search_offset(broker.addr, TOPIC, queue, ts, upper, TIMEOUT_MS,
+    assert_int_equal(lsmq_admin_search_offset(admin, broker.addr, TOPIC, queue, ts, upper, TIMEOUT_MS,
                                               &off),
                      0);
     return off;
@@ -355,7 +357,7 @@ static void test_consume_time_span(void **state)
     lsmq_admin_time_spans *s = NULL;
     commit(GROUP, 0, 1);
     int64_t before = e2e_now_ms();
-    assert_int_equal(lsmq_admin_query_consume_time_span(broker.addr, TOPIC, GROUP, TIMEOUT_MS, &s),
+    assert_int_equal(lsmq_admin_query_consume_time_span(admin, broker.addr, TOPIC, GROUP, TIMEOUT_MS, &s),
                      0);
     assert_int_equal(s->n_queues, 2);
     const lsmq_admin_time_span *q0 = &s->queues[0], *q1 = &s->queues[1];
@@ -372,11 +374,11 @@ static void test_consume_time_span(void **state)
     lsmq_admin_time_spans_free(s);
     s = NULL;
 
-    assert_int_equal(lsmq_admin_query_consume_time_span(broker.addr, "QRY_NONE", GROUP,
+    assert_int_equal(lsmq_admin_query_consume_time_span(admin, broker.addr, "QRY_NONE", GROUP,
                                                         TIMEOUT_MS, &s),
                      LSMQ_ENOTFOUND);
     expect_last_error(RS_TOPIC_NOT_EXIST, "topic[QRY_NONE] not exist");
-    assert_int_equal(lsmq_admin_query_consume_time_span(broker.addr, TOPIC, "QRY_NOBODY",
+    assert_int_equal(lsmq_admin_query_consume_time_span(admin, broker.addr, TOPIC, "QRY_NOBODY",
                                                         TIMEOUT_MS, &s),
                      LSMQ_EIO);
     expect_last_error(RS_SUBSCRIPTION_GROUP_NOT_EXIST, "Group QRY_NOBODY does not exist");
@@ -392,7 +394,7 @@ static void expect_reset(const char *group, int64_t ts, int force, int queue, in
     lsmq_admin_reset r = {.topic = TOPIC, .group = group, .timestamp_ms = ts, .force = force,
                           .queue_id = queue, .offset = offset};
     lsmq_admin_reset_result *res = NULL;
-    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), 0);
+    assert_int_equal(lsmq_admin_reset_offset(admin, broker.addr, &r, TIMEOUT_MS, &res), 0);
     size_t want_n = (want0 >= 0) + (want1 >= 0);
     assert_int_equal(res->n_queues, want_n);
     for (size_t i = 0; i < res->n_queues; i++) {
@@ -429,16 +431,16 @@ static void test_reset_offline_group(void **state)
     lsmq_admin_reset r = {.topic = TOPIC, .group = GROUP, .timestamp_ms = 0, .force = 1,
                           .queue_id = 1, .offset = 5};
     lsmq_admin_reset_result *res = NULL;
-    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_reset_offset(admin, broker.addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
     expect_last_error(RS_SYSTEM_ERROR, "Target offset 5 not in consume queue range [0-2]");
     r.group = "QRY_NOBODY";
     r.queue_id = -1;
     r.offset = -1;
-    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_reset_offset(admin, broker.addr, &r, TIMEOUT_MS, &res), LSMQ_EIO);
     expect_last_error(RS_SUBSCRIPTION_GROUP_NOT_EXIST, "Group QRY_NOBODY does not exist");
     r.group = GROUP;
     r.topic = "QRY_NONE";
-    assert_int_equal(lsmq_admin_reset_offset(broker.addr, &r, TIMEOUT_MS, &res), LSMQ_ENOTFOUND);
+    assert_int_equal(lsmq_admin_reset_offset(admin, broker.addr, &r, TIMEOUT_MS, &res), LSMQ_ENOTFOUND);
     expect_last_error(RS_TOPIC_NOT_EXIST, "Topic QRY_NONE does not exist");
     assert_null(res);
 }
