@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "broker.h"
+#include "buf.h"
 
 /* Request codes served here that protocol/codes.h does not list. */
 #define BROKER_RC_GET_TOPIC_CONFIG 351
@@ -135,11 +136,9 @@ char *broker_json_dump(const json_t *v, size_t *len);
 /* {"brokerName":..,"queueId":..,"topic":..}, the MessageQueue object (§5.5). */
 json_t *broker_json_mq(const char *broker_name, const char *topic, uint32_t queue_id);
 
-/* A growing text buffer for the bodies jansson cannot write (object-key maps, §5.1). */
-typedef struct broker_text {
-    char *p;
-    size_t len, cap;
-} broker_text;
+/* A growing text buffer for the bodies jansson cannot write (object-key maps,
+ * §5.1): protocol/'s proto_buf (NUL-terminated; free p when done). */
+typedef proto_buf broker_text;
 void broker_text_add(broker_text *t, const char *s, size_t n);
 void broker_text_adds(broker_text *t, const char *s);
 /* Append the compact sorted JSON of v (v is not released). */

@@ -46,24 +46,9 @@ json_t *broker_json_mq(const char *broker_name, const char *topic, uint32_t queu
     return mq;
 }
 
-void broker_text_add(broker_text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (!p)
-            abort();
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
+void broker_text_add(broker_text *t, const char *s, size_t n) { proto_buf_put(t, s, n); }
 
-void broker_text_adds(broker_text *t, const char *s) { broker_text_add(t, s, strlen(s)); }
+void broker_text_adds(broker_text *t, const char *s) { proto_buf_puts(t, s); }
 
 void broker_text_add_json(broker_text *t, const json_t *v)
 {

@@ -20,6 +20,7 @@
 
 #include <uthash.h>
 
+#include "fastjson.h"
 #include "namesrv.h"
 
 /* 4.x admin code missing from codes.h: give back the write bit wiped by 205. */
@@ -136,23 +137,12 @@ void ns__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *rem
 /* A mandatory extField; when absent, answers SYSTEM_ERROR like Java's header decoder. */
 const char *ns__need(conn *c, const proto_cmd *req, const char *key);
 
-/* ---- JSON text built by hand (namesrv_json.c): for maps with numeric keys ---- */
-typedef struct ns_buf {
-    char *p;
-    size_t len, cap;
-} ns_buf;
-void ns__buf_put(ns_buf *b, const char *s, size_t n);
-void ns__buf_puts(ns_buf *b, const char *s);
-void ns__buf_printf(ns_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/*
- * A JSON string literal. ascii: escape everything past 0x7F as \uXXXX
- * (fastjson BrowserCompatible, the "standard" route form); otherwise UTF-8
- * goes out raw. Bytes that are not UTF-8 become U+FFFD either way.
- */
-void ns__buf_str(ns_buf *b, const char *s, bool ascii);
+/* ---- JSON text built by hand (namesrv_json.c): for maps with numeric keys ----
+ * Text goes into protocol/'s proto_buf; strings with proto_json_put_string,
+ * ascii_only for fastjson's BrowserCompatible ("standard") route form. */
 /* BrokerData object; standard = quoted numeric brokerAddrs keys. */
-void ns__buf_broker_data(ns_buf *b, const ns_broker *bd, bool standard);
-void ns__buf_version(ns_buf *b, const ns_version *v);
+void ns__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard);
+void ns__buf_version(proto_buf *b, const ns_version *v);
 
 /* ---- per-file handler registration ---- */
 void ns__register_handlers(namesrv *ns);  /* namesrv_register.c */

@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <zlib.h>
 
+#include "compress.h"
 #include "log.h"
 #include "namesrv_internal.h"
 #include "record.h"
@@ -136,47 +136,6 @@ static int parse_json_body(const uint8_t *p, size_t len, reg_body *rb, char *why
     return 0;
 }
 
-/* zlib-inflate a peer's body, refusing more than NS_INFLATE_MAX bytes. */
-static int inflate_all(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit(&zs) != Z_OK)
-        return -1;
-    size_t cap = in_len * 4 + 1024, len = 0;
-    uint8_t *buf = malloc(cap);
-    int rc = Z_OK;
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)in_len;
-    while (buf && rc != Z_STREAM_END) {
-        if (len == cap) {
-            if (cap >= NS_INFLATE_MAX)
-                break;
-            cap = cap * 2 > NS_INFLATE_MAX ? NS_INFLATE_MAX : cap * 2;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb)
-                break;
-            buf = nb;
-        }
-        zs.next_out = buf + len;
-        zs.avail_out = (uInt)(cap - len);
-        rc = inflate(&zs, Z_NO_FLUSH);
-        len = cap - zs.avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END)
-            break;
-        if (rc == Z_OK && zs.avail_in == 0 && len < cap)
-            break; /* truncated stream */
-    }
-    inflateEnd(&zs);
-    if (rc != Z_STREAM_END) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
 static int take_i32(const uint8_t *p, size_t len, size_t *pos, int32_t *v)
 {
     if (len - *pos < 4)
@@ -230,7 +189,7 @@ static int parse_compressed_body(const uint8_t *p, size_t len, reg_body *rb, cha
 {
     uint8_t *raw = NULL;
     size_t raw_len = 0, pos = 0;
-    if (inflate_all(p, len, &raw, &raw_len) != 0) {
+    if (proto_inflate(p, len, NS_INFLATE_MAX, &raw, &raw_len) != 0) {
         snprintf(why, wl, "compressed RegisterBrokerBody does not inflate (zlib, at most %u bytes)",
                  NS_INFLATE_MAX);
         return -1;
@@ -433,7 +392,7 @@ static void query_version_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         l->last_update = ev_now(ns->loop); /* an unchanged broker may skip the full register */
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_bool(resp, "changed", changed);
-    ns_buf b = {0};
+    proto_buf b = {0};
     if (l)
         ns__buf_version(&b, &l->version);
     ns__reply(c, req, resp, b.p, b.len);

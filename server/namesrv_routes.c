@@ -54,41 +54,41 @@ static int cmp_str(const void *a, const void *b)
 
 /* TopicRouteData of t, or false when no queue data has a live broker (upstream:
  * TOPIC_NOT_EXIST unless both queue data and broker data are found). */
-static bool route_json(namesrv *ns, ns_topic *t, bool standard, ns_buf *b)
+static bool route_json(namesrv *ns, ns_topic *t, bool standard, proto_buf *b)
 {
     HASH_SORT(t->queues, by_queue_broker);
     size_t found = 0;
-    ns__buf_puts(b, "{\"brokerDatas\":[");
+    proto_buf_puts(b, "{\"brokerDatas\":[");
     for (ns_queue *q = t->queues; q; q = q->hh.next) {
         ns_broker *bd = ns__broker_get(ns, q->broker_name, NULL, false);
         if (!bd)
             continue;
         if (found++)
-            ns__buf_put(b, ",", 1);
+            proto_buf_put(b, ",", 1);
         ns__buf_broker_data(b, bd, standard);
     }
     if (!found)
         return false;
-    ns__buf_puts(b, "],\"filterServerTable\":{}");
+    proto_buf_puts(b, "],\"filterServerTable\":{}");
     if (ns->cfg.order_message_enable) {
         const char *conf = ns__kv_get(ns, NS_ORDER_TOPIC_CONFIG, t->name);
         if (conf) {
-            ns__buf_puts(b, ",\"orderTopicConf\":");
-            ns__buf_str(b, conf, standard);
+            proto_buf_puts(b, ",\"orderTopicConf\":");
+            proto_json_put_string(b, conf, standard);
         }
     }
-    ns__buf_puts(b, ",\"queueDatas\":[");
+    proto_buf_puts(b, ",\"queueDatas\":[");
     for (ns_queue *q = t->queues; q; q = q->hh.next) {
         if (q != t->queues)
-            ns__buf_put(b, ",", 1);
-        ns__buf_puts(b, "{\"brokerName\":");
-        ns__buf_str(b, q->broker_name, standard);
-        ns__buf_printf(b, ",\"perm\":%d,\"readQueueNums\":%d,\"topicSysFlag\":%d,"
+            proto_buf_put(b, ",", 1);
+        proto_buf_puts(b, "{\"brokerName\":");
+        proto_json_put_string(b, q->broker_name, standard);
+        proto_buf_printf(b, ",\"perm\":%d,\"readQueueNums\":%d,\"topicSysFlag\":%d,"
                           "\"writeQueueNums\":%d}",
                        (int)q->perm, (int)q->read_queue_nums, (int)q->topic_sys_flag,
                        (int)q->write_queue_nums);
     }
-    ns__buf_puts(b, "]}");
+    proto_buf_puts(b, "]}");
     return true;
 }
 
@@ -99,7 +99,7 @@ static void route_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     if (!topic)
         return;
     ns_topic *t = ns__topic_get(ns, topic, false);
-    ns_buf b = {0};
+    proto_buf b = {0};
     if (!t || !route_json(ns, t, wants_standard(req), &b)) {
         free(b.p);
         proto_cmd *resp = proto_cmd_response(RS_TOPIC_NOT_EXIST, req->opaque, NULL);
@@ -116,32 +116,32 @@ static void cluster_info_cb(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     bool standard = wants_standard(req);
-    ns_buf b = {0};
+    proto_buf b = {0};
     HASH_SORT(ns->brokers, by_broker_name);
     HASH_SORT(ns->clusters, by_cluster_name);
-    ns__buf_puts(&b, "{\"brokerAddrTable\":{");
+    proto_buf_puts(&b, "{\"brokerAddrTable\":{");
     for (ns_broker *bd = ns->brokers; bd; bd = bd->hh.next) {
         if (bd != ns->brokers)
-            ns__buf_put(&b, ",", 1);
-        ns__buf_str(&b, bd->name, standard);
-        ns__buf_put(&b, ":", 1);
+            proto_buf_put(&b, ",", 1);
+        proto_json_put_string(&b, bd->name, standard);
+        proto_buf_put(&b, ":", 1);
         ns__buf_broker_data(&b, bd, standard);
     }
-    ns__buf_puts(&b, "},\"clusterAddrTable\":{");
+    proto_buf_puts(&b, "},\"clusterAddrTable\":{");
     for (ns_cluster *cl = ns->clusters; cl; cl = cl->hh.next) {
         if (cl != ns->clusters)
-            ns__buf_put(&b, ",", 1);
-        ns__buf_str(&b, cl->name, standard);
-        ns__buf_puts(&b, ":[");
+            proto_buf_put(&b, ",", 1);
+        proto_json_put_string(&b, cl->name, standard);
+        proto_buf_puts(&b, ":[");
         qsort(cl->brokers, cl->n_brokers, sizeof cl->brokers[0], cmp_str);
         for (size_t i = 0; i < cl->n_brokers; i++) {
             if (i)
-                ns__buf_put(&b, ",", 1);
-            ns__buf_str(&b, cl->brokers[i], standard);
+                proto_buf_put(&b, ",", 1);
+            proto_json_put_string(&b, cl->brokers[i], standard);
         }
-        ns__buf_put(&b, "]", 1);
+        proto_buf_put(&b, "]", 1);
     }
-    ns__buf_puts(&b, "}}");
+    proto_buf_puts(&b, "}}");
     ns__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), b.p, b.len);
     free(b.p);
 }

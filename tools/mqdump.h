@@ -79,8 +79,6 @@ void mqd_json_str(const char *s, size_t len);
 const char *mqd_host_str(const proto_host *h, char *buf, size_t cap);
 /* One message as one JSON object line. body is the (inflated) body to show. */
 void mqd_json_message(const proto_record *r, const uint8_t *body, size_t body_len);
-/* Nonzero when s[0..len) is well-formed UTF-8. */
-int mqd_utf8_valid(const uint8_t *s, size_t len);
 
 /* ---- mqdump_filter.c ---- */
 

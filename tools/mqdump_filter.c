@@ -8,15 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
+#include "compress.h"
 #include "mqdump.h"
 #include "rocketmq_time.h"
 #include "props.h"
 
-/* Client compression: sysFlag bits 8-10 hold the type; 0 (old clients) and 3 are zlib. */
-#define COMPRESSION_TYPE(f) (((f) & 0x700) >> 8)
-#define COMPRESSION_ZLIB 3
 #define INFLATE_MAX_BYTES (64u << 20)
 
 int mqd_parse_time(const char *s, int64_t *ms)
@@ -74,55 +71,15 @@ int mqd_match_props(const mqd_opts *o, const proto_record *r)
     return 1;
 }
 
-/* Inflate a zlib stream; 0 and *out malloc'ed, or -1. */
-static int inflate_body(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (len > UINT32_MAX || inflateInit(&zs) != Z_OK)
-        return -1;
-    size_t cap = len * 4 + 64, used = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf)
-        abort();
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)len;
-    int rc = Z_BUF_ERROR;
-    do {
-        if (cap - used < 4096) {
-            if (cap >= INFLATE_MAX_BYTES)
-                break;
-            cap *= 2;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb)
-                abort();
-            buf = nb;
-        }
-        zs.next_out = buf + used;
-        zs.avail_out = (uInt)(cap - used);
-        rc = inflate(&zs, Z_NO_FLUSH);
-        used = cap - zs.avail_out;
-    } while (rc == Z_OK);
-    inflateEnd(&zs);
-    if (rc != Z_STREAM_END) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *out_len = used;
-    return 0;
-}
-
 void mqd_message_body(const proto_record *r, const uint8_t **body, size_t *len,
                       uint8_t **owned)
 {
     *body = r->body;
     *len = r->body_len;
     *owned = NULL;
-    int type = COMPRESSION_TYPE(r->sys_flag);
-    if (!(r->sys_flag & PROTO_SYSFLAG_COMPRESSED) || (type != 0 && type != COMPRESSION_ZLIB))
+    if (!proto_sysflag_zlib(r->sys_flag))
         return;
-    if (inflate_body(r->body, r->body_len, owned, len) == 0) {
+    if (proto_inflate(r->body, r->body_len, INFLATE_MAX_BYTES, owned, len) == 0) {
         *body = *owned;
         return;
     }

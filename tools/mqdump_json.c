@@ -19,60 +19,14 @@
 #include "message_id.h"
 #include "mqdump.h"
 #include "props.h"
+#include "utf8.h"
 
-/* Length of the well-formed UTF-8 sequence at s (strict: no overlongs,
- * surrogates or code points past U+10FFFF), or 0 if malformed. */
+/* Length of the well-formed UTF-8 sequence at s, or 0 if malformed. */
 static size_t utf8_seq(const uint8_t *s, size_t len)
 {
-    uint8_t b = s[0], lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF) {
-        need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2;
-        if (b == 0xE0)
-            lo = 0xA0;
-        else if (b == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3;
-        if (b == 0xF0)
-            lo = 0x90;
-        else if (b == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (len < need + 1 || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i <= need; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return need + 1;
-}
-
-int mqd_utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        /* Eight ASCII bytes at a time: most bodies are plain text. */
-        while (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ull)
-                break;
-            i += 8;
-        }
-        if (i >= len)
-            break;
-        size_t n = utf8_seq(s + i, len - i);
-        if (n == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
+    uint32_t cp;
+    size_t n = proto_utf8_decode(s, len, &cp);
+    return cp == PROTO_UTF8_BAD ? 0 : n;
 }
 
 static const char hex_digits[] = "0123456789abcdef";
@@ -266,7 +220,7 @@ void mqd_json_message(const proto_record *r, const uint8_t *body, size_t body_le
     }
     mqd_out_char('}');
 
-    int text = mqd_utf8_valid(body, body_len);
+    int text = proto_utf8_valid(body, body_len);
     field("bodyEncoding", 0);
     mqd_out_str(text ? "\"utf8\"" : "\"base64\"");
     field("body", 0);
