@@ -813,7 +813,8 @@ static int build_filter(broker_pull *bp, pull_hdr *h, int64_t **owned, char *rem
         filter_parse(h->subscription, &h->a.filter, owned);
         return 0;
     }
-    const broker_subscription *sub = broker_clients_subscription(bp->clients, h->a.group, h->a.topic);
+    const broker_subscription *sub =
+        broker_clients_subscription(bp->clients, h->a.group, h->a.topic);
     if (!sub) {
         h->a.filter.all = true;
         return 0;

@@ -281,8 +281,8 @@ static void on_invoke_broker_to_reset_offset(server *s, conn *c, proto_cmd *req,
     reset_job *j = calloc(1, sizeof *j);
     if (!j)
         abort();
-    *j = (reset_job){.srv = ad->ctx->srv, .conn_id = conn_id(c), .opaque = req->opaque, .body = body.p,
-                     .body_len = body.len};
+    *j = (reset_job){.srv = ad->ctx->srv, .conn_id = conn_id(c), .opaque = req->opaque,
+                     .body = body.p, .body_len = body.len};
     commit_all(e, &a, v, n, j);
     free(v);
 }
