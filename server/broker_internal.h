@@ -50,8 +50,8 @@
  * step calls the config module again and sees the outcome, see
  * broker_meta_write). If the connection closed meanwhile, or the broker
  * is shutting down, drop_cb runs instead. Exactly one of the two runs for
- * each time a waiter was queued; the job frees itself in either (or later:
- * a send hands its job on to the store's append). Requests that wait for
+ * each time a waiter was queued; the job frees itself in either (or hands
+ * itself on, as a send-back does to its append). Requests that wait for
  * one name resume in arrival order, so a producer's pipelined sends to a
  * topic being created are stored in the order they came. At most
  * keptRequestsMax waiters are queued at once: past that the config
@@ -59,6 +59,12 @@
  * A store commit continues the same way through its completion (the
  * send's append_cb -> send_done_cb -> send_finish_cb).
  *
+ * Conventions: module states are opaque outside their file (broker_admin,
+ * shared by the admin files, is the exception); names are NUL-terminated,
+ * bodies pointer + length. Functions return 0 or a negative LSMQ_E* code;
+ * BROKER_WAITING is a third, positive outcome of the config functions
+ * only. Returned pointers are owned by the module that returns them and
+ * valid as each function says; jobs are freed by their own callbacks.
  * Threads: loop thread only, except where a function says otherwise.
  */
 #ifndef LSMQ_SERVER_BROKER_INTERNAL_H
@@ -197,7 +203,7 @@ struct broker_wait {
 void broker_wait_init(broker_wait *w, const conn *c, broker_resume_cb resume_cb,
                       broker_drop_cb drop_cb);
 /* The job a waiter is embedded in, from inside its callbacks. */
-#define BROKER_JOB_OF(w, type, member) ((type *)(void *)((char *)(w)-offsetof(type, member)))
+#define BROKER_JOB_OF(w, type, member) ((type *)(void *)((char *)(w) - offsetof(type, member)))
 
 /* Returned by the config functions when the waiter was queued (not an error). */
 #define BROKER_WAITING 1
