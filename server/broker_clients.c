@@ -6,6 +6,9 @@
  * channelExpiredTimeout removes them. Whenever a consumer group's
  * membership or subscriptions change, every member connection gets a
  * oneway NOTIFY_CONSUMER_IDS_CHANGED so Java clients rebalance at once.
+ * A heartbeat creates a consumer group's missing config and %RETRY% topic
+ * first; it then waits for those writes as a job and goes on with the
+ * consumer it stopped at (broker_internal.h), answering once all is applied.
  *
  * Everything here lives on the loop thread. A member is keyed by its
  * connection id, never by a conn pointer, so a closed connection can never
