@@ -139,8 +139,6 @@ uint8_t *proto_conn_input_space(proto_conn *c, size_t *room);
 int proto_conn_input_done(proto_conn *c, size_t n);
 /* The same for bytes read elsewhere (copied in first): tests, fuzzing. */
 int proto_conn_feed(proto_conn *c, const void *bytes, size_t len);
-/* Deliver req as if the peer had just sent it (a request kept and run again). */
-void proto_conn_deliver(proto_conn *c, proto_cmd *req);
 
 /* ---- Output ---- */
 

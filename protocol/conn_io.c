@@ -72,12 +72,6 @@ static void deliver_request(proto_conn *c, proto_cmd *req)
     c->current = outer;
 }
 
-void proto_conn_deliver(proto_conn *c, proto_cmd *req)
-{
-    if (c->state != PROTO_CONN_CLOSED)
-        deliver_request(c, req);
-}
-
 /*
  * A response decoded in place at in[pos..pos+len): give it its own frame.
  * Returns 0, or LSMQ_ENOMEM. *stolen tells that the input buffer went with it.

@@ -53,8 +53,8 @@ static void collect_records(engine *e, const index_key_hit *hits, size_t n, brok
 
 static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    engine *e = broker_engine(b);
+    broker_ctx *bx = ctx;
+    engine *e = bx->engine;
     const char *topic = broker_require(c, req, "topic");
     const char *key = topic ? broker_require(c, req, "key") : NULL;
     int32_t max_num;
@@ -121,15 +121,15 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
         conn_reply(c, req->opaque, resp, NULL, 0);
 }
 
-static void on_view_message(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_view_message_by_id(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_ctx *bx = ctx;
     int64_t offset;
     if (broker_require_i64(c, req, "offset", &offset) != 0)
         return;
     uint8_t *rec = NULL;
     size_t len = 0;
-    if (offset < 0 || index_get_by_position(broker_engine(b), (uint64_t)offset, &rec, &len) != 0) {
+    if (offset < 0 || index_get_by_position(bx->engine, (uint64_t)offset, &rec, &len) != 0) {
         char remark[96];
         snprintf(remark, sizeof remark, "can not find message by the offset, %lld",
                  (long long)offset);
@@ -139,9 +139,10 @@ static void on_view_message(server *s, conn *c, proto_cmd *req, void *ctx)
     conn_reply_owned(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), rec, len);
 }
 
-void broker_query_register(broker *b)
+/* Stateless: the handlers get the shared context. */
+void broker_query_register(broker_modules *m)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_QUERY_MESSAGE, on_query_message, b);
-    server_register(s, RC_VIEW_MESSAGE_BY_ID, on_view_message, b);
+    server *s = m->ctx.srv;
+    server_register(s, RC_QUERY_MESSAGE, on_query_message, &m->ctx);
+    server_register(s, RC_VIEW_MESSAGE_BY_ID, on_view_message_by_id, &m->ctx);
 }

@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
-#include "broker.h"
+#include "broker_internal.h"
 #include "clock.h"
 #include "log.h"
 #include "record.h"
@@ -52,7 +52,7 @@ typedef struct ns_peer {
 } ns_peer;
 
 struct broker_registrar {
-    broker *b;
+    broker_registration *owner;
     engine *e;
     broker_config cfg;
     char addr[96];
@@ -220,7 +220,7 @@ static void round_end(broker_registrar *r)
     schedule(r, r->again ? 0 : period);
     /* Done or failed alike: nobody waits longer than one round. Waiters may ask again. */
     if (r->round_gen)
-        broker__registered(r->b, r->round_gen);
+        broker__registered(r->owner, r->round_gen);
 }
 
 /* One name server's outcome: log changes, and end the round with the last one. */
@@ -342,13 +342,13 @@ static size_t parse_addrs(broker_registrar *r, const char *list)
     return r->n_peers;
 }
 
-broker_registrar *broker_registrar_start(broker *b)
+broker_registrar *broker_registrar_start(broker_ctx *ctx, broker_registration *owner)
 {
     broker_registrar *r = proto_xcalloc(1, sizeof *r);
-    r->b = b;
-    r->e = broker_engine(b);
-    r->cfg = *broker_cfg(b);
-    snprintf(r->addr, sizeof r->addr, "%s", broker_addr(b));
+    r->owner = owner;
+    r->e = ctx->engine;
+    r->cfg = ctx->cfg;
+    snprintf(r->addr, sizeof r->addr, "%s", ctx->addr);
     snprintf(r->ha_addr, sizeof r->ha_addr, "%s:%d", r->cfg.broker_ip1, r->cfg.listen_port + 1);
     if (parse_addrs(r, r->cfg.namesrv_addr) == 0) {
         lsmq_log("broker: no namesrvAddr, not registering with any name server");
@@ -356,7 +356,7 @@ broker_registrar *broker_registrar_start(broker *b)
         free(r);
         return NULL;
     }
-    r->loop = server_loop(broker_server(b));
+    r->loop = server_loop(ctx->srv);
     r->flusher = transport_flusher_create(r->loop);
     ev_init(&r->round_timer, round_timer_cb);
     r->round_timer.data = r;

@@ -1,4 +1,4 @@
-/* Internals shared by server/net.c, server/conn.c and server/replay.c. */
+/* Internals shared by server/net.c and server/conn.c. */
 #ifndef LSMQ_SERVER_NET_INTERNAL_H
 #define LSMQ_SERVER_NET_INTERNAL_H
 
