@@ -148,8 +148,8 @@ static int decode_records(lsmq_admin *a, const char *addr, const char *body, siz
 /* VIEW_MESSAGE_BY_ID                                                  */
 /* ------------------------------------------------------------------ */
 
-int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_position, int timeout_ms,
-                            lsmq_message ***msgs, size_t *n)
+int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_position,
+                            int timeout_ms, lsmq_message ***msgs, size_t *n)
 {
     proto_cmd *resp = NULL;
     char *body = NULL;
@@ -288,8 +288,9 @@ static void keep_matches(const lsmq_admin_key_query *q, lsmq_message **v, size_t
     *n = kept;
 }
 
-int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv, const lsmq_admin_key_query *q,
-                                    int timeout_ms, lsmq_message ***msgs, size_t *n)
+int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv,
+                                    const lsmq_admin_key_query *q, int timeout_ms,
+                                    lsmq_message ***msgs, size_t *n)
 {
     lsmq_admin_route *rt = NULL;
     int rc, answered = 0, last_err = 0;
@@ -362,8 +363,8 @@ static int64_t header_i64(const proto_cmd *resp, const char *key)
     return proto_cmd_get_i64(resp, key, &v) == 0 ? v : 0;
 }
 
-int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_name, const char *topic,
-                    int32_t queue_id, int64_t offset, int32_t max_nums,
+int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_name,
+                    const char *topic, int32_t queue_id, int64_t offset, int32_t max_nums,
                     const char *sub_expression, int timeout_ms, lsmq_admin_pull_result **out)
 {
     proto_cmd *resp = NULL;
@@ -437,9 +438,10 @@ void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r)
     free(r);
 }
 
-int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr, const char *broker_name,
-                                       const char *topic, int32_t queue_id, int64_t offset,
-                                       int timeout_ms, lsmq_message ***msgs, size_t *n)
+int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr,
+                                       const char *broker_name, const char *topic, int32_t queue_id,
+                                       int64_t offset, int timeout_ms, lsmq_message ***msgs,
+                                       size_t *n)
 {
     lsmq_admin_pull_result *r = NULL;
     int rc;
@@ -453,7 +455,8 @@ int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr, c
     if (rc != 0)
         return rc;
     if (r->code != RS_SUCCESS || r->n == 0 || r->msgs[0]->queue_offset != offset) {
-        lsmq__error(&a->err, r->code, "no message at offset %lld of queue %d of %s (queue offsets %lld..%lld)",
+        lsmq__error(&a->err, r->code,
+                    "no message at offset %lld of queue %d of %s (queue offsets %lld..%lld)",
                     (long long)offset, (int)queue_id, topic, (long long)r->min_offset,
                     (long long)r->max_offset);
         lsmq_admin_pull_result_free(r);

@@ -24,8 +24,9 @@ static int empty(const char *s)
 /* SEARCH_OFFSET_BY_TIMESTAMP                                          */
 /* ------------------------------------------------------------------ */
 
-int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char *topic, int32_t queue_id,
-                             int64_t timestamp_ms, int upper, int timeout_ms, int64_t *offset)
+int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char *topic,
+                             int32_t queue_id, int64_t timestamp_ms, int upper, int timeout_ms,
+                             int64_t *offset)
 {
     proto_cmd *resp = NULL;
     int rc;
@@ -105,8 +106,8 @@ int admin__parse_reset_result(json_t *body, lsmq_admin_reset_result **out)
     return 0;
 }
 
-int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
-                            lsmq_admin_reset_result **result)
+int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_admin_reset *r,
+                            int timeout_ms, lsmq_admin_reset_result **result)
 {
     json_t *body = NULL;
     int rc;

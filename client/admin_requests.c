@@ -54,8 +54,8 @@ int lsmq_admin_get_route(lsmq_admin *a, const char *namesrv, const char *topic, 
     return rc;
 }
 
-int lsmq_admin_get_topic_list(lsmq_admin *a, const char *namesrv, const char *cluster, int timeout_ms,
-                              char ***topics, size_t *n)
+int lsmq_admin_get_topic_list(lsmq_admin *a, const char *namesrv, const char *cluster,
+                              int timeout_ms, char ***topics, size_t *n)
 {
     json_t *body = NULL;
     proto_cmd *req;
@@ -131,8 +131,8 @@ int lsmq_admin_put_kv_config(lsmq_admin *a, const char *namesrv, const char *ns,
 /* Broker requests                                                     */
 /* ------------------------------------------------------------------ */
 
-int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr, const lsmq_admin_topic_config *tc,
-                            int timeout_ms)
+int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr,
+                            const lsmq_admin_topic_config *tc, int timeout_ms)
 {
     if (empty(broker_addr) || !tc || empty(tc->topic))
         return admin__bad_arg(a, __func__);
@@ -160,8 +160,8 @@ int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, co
     return admin__rpc(a, broker_addr, 0, req, timeout_ms, NULL);
 }
 
-int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const char *topic, int timeout_ms,
-                               lsmq_admin_topic_stats **stats)
+int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const char *topic,
+                               int timeout_ms, lsmq_admin_topic_stats **stats)
 {
     json_t *body = NULL;
     int rc;
@@ -177,8 +177,8 @@ int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const cha
     return rc;
 }
 
-int lsmq_admin_get_topic_groups(lsmq_admin *a, const char *broker_addr, const char *topic, int timeout_ms,
-                                char ***groups, size_t *n)
+int lsmq_admin_get_topic_groups(lsmq_admin *a, const char *broker_addr, const char *topic,
+                                int timeout_ms, char ***groups, size_t *n)
 {
     json_t *body = NULL;
     int rc;
@@ -213,8 +213,9 @@ int lsmq_admin_get_broker_runtime(lsmq_admin *a, const char *broker_addr, int ti
     return rc;
 }
 
-int lsmq_admin_get_consume_stats(lsmq_admin *a, const char *broker_addr, const char *group, const char *topic,
-                                 int timeout_ms, lsmq_admin_consume_stats **stats)
+int lsmq_admin_get_consume_stats(lsmq_admin *a, const char *broker_addr, const char *group,
+                                 const char *topic, int timeout_ms,
+                                 lsmq_admin_consume_stats **stats)
 {
     json_t *body = NULL;
     int rc;

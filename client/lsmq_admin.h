@@ -125,16 +125,17 @@ int lsmq_admin_last_error(lsmq_admin *a, char *buf, size_t cap);
  *         a transport error (-errno). On failure *resp and *resp_body are
  *         NULL.
  */
-int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const void *body, size_t body_len,
-                    int timeout_ms, proto_cmd **resp, char **resp_body, size_t *resp_body_len);
+int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const void *body,
+                    size_t body_len, int timeout_ms, proto_cmd **resp, char **resp_body,
+                    size_t *resp_body_len);
 
 /**
  * lsmq_admin_call on a name server list (Conventions (2)). @return as
  * lsmq_admin_call; when every server failed, the last server's error.
  */
-int lsmq_admin_call_namesrv(lsmq_admin *a, const char *namesrv, const proto_cmd *req, const void *body,
-                            size_t body_len, int timeout_ms, proto_cmd **resp, char **resp_body,
-                            size_t *resp_body_len);
+int lsmq_admin_call_namesrv(lsmq_admin *a, const char *namesrv, const proto_cmd *req,
+                            const void *body, size_t body_len, int timeout_ms, proto_cmd **resp,
+                            char **resp_body, size_t *resp_body_len);
 
 /**
  * Rewrite a fastjson body as standard JSON (REMOTING.md §5.1). Map keys that
@@ -245,8 +246,8 @@ void lsmq_admin_route_free(lsmq_admin_route *r);
  * @param[out] topics malloc'ed array of *n malloc'ed strings, in the
  *             server's order; release with lsmq_admin_strings_free.
  */
-int lsmq_admin_get_topic_list(lsmq_admin *a, const char *namesrv, const char *cluster, int timeout_ms,
-                              char ***topics, size_t *n);
+int lsmq_admin_get_topic_list(lsmq_admin *a, const char *namesrv, const char *cluster,
+                              int timeout_ms, char ***topics, size_t *n);
 
 /** Release an array of strings returned by this API (NULL is fine). */
 void lsmq_admin_strings_free(char **v, size_t n);
@@ -292,8 +293,8 @@ typedef struct lsmq_admin_topic_config {
  * @return 0, or an error (LSMQ_EIO with INVALID_PARAMETER for a bad name,
  *         a system topic or bad counts).
  */
-int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr, const lsmq_admin_topic_config *tc,
-                            int timeout_ms);
+int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr,
+                            const lsmq_admin_topic_config *tc, int timeout_ms);
 
 /** DELETE_TOPIC_IN_BROKER: the topic, its messages and its offsets. */
 int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, const char *topic,
@@ -330,16 +331,16 @@ typedef struct lsmq_admin_topic_stats {
  * already present is replaced. On failure *stats is left as it was.
  * @return 0, LSMQ_ENOTFOUND (the broker has no such topic), or an error.
  */
-int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const char *topic, int timeout_ms,
-                               lsmq_admin_topic_stats **stats);
+int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const char *topic,
+                               int timeout_ms, lsmq_admin_topic_stats **stats);
 void lsmq_admin_topic_stats_free(lsmq_admin_topic_stats *s);
 
 /**
  * The consumer groups of a topic known to one broker
  * (QUERY_TOPIC_CONSUME_BY_WHO). Release with lsmq_admin_strings_free.
  */
-int lsmq_admin_get_topic_groups(lsmq_admin *a, const char *broker_addr, const char *topic, int timeout_ms,
-                                char ***groups, size_t *n);
+int lsmq_admin_get_topic_groups(lsmq_admin *a, const char *broker_addr, const char *topic,
+                                int timeout_ms, char ***groups, size_t *n);
 
 /* ------------------------------------------------------------------ */
 /* Broker: runtime and consumers                                       */
@@ -390,8 +391,9 @@ typedef struct lsmq_admin_consume_stats {
  * topic NULL of every topic the group has offsets for. Merged into *stats
  * as lsmq_admin_get_topic_stats does.
  */
-int lsmq_admin_get_consume_stats(lsmq_admin *a, const char *broker_addr, const char *group, const char *topic,
-                                 int timeout_ms, lsmq_admin_consume_stats **stats);
+int lsmq_admin_get_consume_stats(lsmq_admin *a, const char *broker_addr, const char *group,
+                                 const char *topic, int timeout_ms,
+                                 lsmq_admin_consume_stats **stats);
 void lsmq_admin_consume_stats_free(lsmq_admin_consume_stats *s);
 
 /** One client connection (Connection). */
@@ -480,8 +482,8 @@ int lsmq_admin_decode_offset_msg_id(const char *msg_id, char *addr, size_t addr_
  * @return 0, LSMQ_EIO with SYSTEM_ERROR when no message is there, or
  *         another error.
  */
-int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_position, int timeout_ms,
-                            lsmq_message ***msgs, size_t *n);
+int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_position,
+                            int timeout_ms, lsmq_message ***msgs, size_t *n);
 
 /**
  * The same by offset message id: the broker is the one the id names.
@@ -520,8 +522,9 @@ int lsmq_admin_query_message(lsmq_admin *a, const char *broker_addr, const lsmq_
  * @return 0, LSMQ_ENOTFOUND when no broker found a matching message (or
  *         the name server has no route), or another error of the route look-up.
  */
-int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv, const lsmq_admin_key_query *q,
-                                    int timeout_ms, lsmq_message ***msgs, size_t *n);
+int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv,
+                                    const lsmq_admin_key_query *q, int timeout_ms,
+                                    lsmq_message ***msgs, size_t *n);
 
 /** A PULL_MESSAGE answer. */
 typedef struct lsmq_admin_pull_result {
@@ -542,8 +545,8 @@ typedef struct lsmq_admin_pull_result {
  * @return 0 whatever the pull status (see code), or an error (a refusal
  *         such as TOPIC_NOT_EXIST, a transport failure).
  */
-int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_name, const char *topic,
-                    int32_t queue_id, int64_t offset, int32_t max_nums,
+int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_name,
+                    const char *topic, int32_t queue_id, int64_t offset, int32_t max_nums,
                     const char *sub_expression, int timeout_ms, lsmq_admin_pull_result **out);
 void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r);
 
@@ -552,9 +555,10 @@ void lsmq_admin_pull_result_free(lsmq_admin_pull_result *r);
  * @param[out] msgs new array of one message.
  * @return 0, LSMQ_ENOTFOUND when the queue has no message there, or an error.
  */
-int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr, const char *broker_name,
-                                       const char *topic, int32_t queue_id, int64_t offset,
-                                       int timeout_ms, lsmq_message ***msgs, size_t *n);
+int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr,
+                                       const char *broker_name, const char *topic, int32_t queue_id,
+                                       int64_t offset, int timeout_ms, lsmq_message ***msgs,
+                                       size_t *n);
 
 /* ------------------------------------------------------------------ */
 /* Broker: offsets by time                                             */
@@ -565,8 +569,9 @@ int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr, c
  * the queue stored at or after timestamp_ms, the max offset when every
  * message is older; with upper != 0 the last offset stored at or before it.
  */
-int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char *topic, int32_t queue_id,
-                             int64_t timestamp_ms, int upper, int timeout_ms, int64_t *offset);
+int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char *topic,
+                             int32_t queue_id, int64_t timestamp_ms, int upper, int timeout_ms,
+                             int64_t *offset);
 
 /** A queue and an offset. */
 typedef struct lsmq_admin_queue_offset {
@@ -598,8 +603,8 @@ typedef struct lsmq_admin_reset {
  * @return 0, LSMQ_ENOTFOUND (TOPIC_NOT_EXIST), LSMQ_EIO
  *         (SUBSCRIPTION_GROUP_NOT_EXIST for an unknown group, ...).
  */
-int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_admin_reset *r, int timeout_ms,
-                            lsmq_admin_reset_result **result);
+int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_admin_reset *r,
+                            int timeout_ms, lsmq_admin_reset_result **result);
 void lsmq_admin_reset_result_free(lsmq_admin_reset_result *r);
 
 /** QueueTimeSpan: store times of a queue and of a group's progress in it. */

@@ -153,7 +153,8 @@ static int cluster_list_once(mqa_ctx *ctx)
             for (size_t k = 0; b && k < b->n_addrs; k++) {
                 lsmq_admin_kv_table *t = NULL;
                 broker_row r;
-                if (lsmq_admin_get_broker_runtime(ctx->admin, b->addrs[k].addr, ctx->timeout_ms, &t) != 0)
+                if (lsmq_admin_get_broker_runtime(ctx->admin, b->addrs[k].addr, ctx->timeout_ms,
+                                                  &t) != 0)
                     mqa_warn(ctx);
                 row_figures(t, &r);
                 if (ctx->json)

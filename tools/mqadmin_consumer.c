@@ -41,8 +41,9 @@ static int group_brokers(const mqa_ctx *ctx, const char *group, char ***addrs, s
 
     *addrs = NULL;
     *n = 0;
-    int rc = lsmq_admin_get_route(ctx->admin, ctx->namesrv, mqa_retry_topic(group, retry, sizeof retry),
-                                  ctx->timeout_ms, &r);
+    int rc = lsmq_admin_get_route(ctx->admin, ctx->namesrv,
+                                  mqa_retry_topic(group, retry, sizeof retry), ctx->timeout_ms,
+                                  &r);
     if (rc == 0) {
         for (size_t i = 0; i < r->n_brokers; i++) {
             const char *m = lsmq_admin_broker_master(&r->brokers[i]);
@@ -78,7 +79,8 @@ static int collect_connections(const mqa_ctx *ctx, const char *group, char *cons
 
     *cc = NULL;
     for (size_t i = 0; i < n; i++) {
-        int r = lsmq_admin_get_consumer_connection(ctx->admin, addrs[i], group, ctx->timeout_ms, cc);
+        int r = lsmq_admin_get_consumer_connection(ctx->admin, addrs[i], group, ctx->timeout_ms,
+                                                   cc);
         if (r == 0 || !*cc)
             rc = r;
     }
@@ -234,7 +236,8 @@ static int progress_of_group(mqa_ctx *ctx, const char *group)
         rc = group_brokers(ctx, group, &addrs, &n);
     }
     for (size_t i = 0; rc == MQA_OK && i < n; i++)
-        if (lsmq_admin_get_consume_stats(ctx->admin, addrs[i], group, topic, ctx->timeout_ms, &stats) != 0)
+        if (lsmq_admin_get_consume_stats(ctx->admin, addrs[i], group, topic, ctx->timeout_ms,
+                                         &stats) != 0)
             rc = mqa_fail(ctx);
     if (rc == MQA_OK && (!stats || stats->n_queues == 0))
         rc = mqa_failf(ctx, "Not found the consumer group consume stats, because return offset "
@@ -272,7 +275,8 @@ static void progress_summary_row(const mqa_ctx *ctx, const char *group, json_t *
 
     if (group_brokers(ctx, group, &addrs, &n) == MQA_OK) {
         for (size_t i = 0; i < n; i++)
-            lsmq_admin_get_consume_stats(ctx->admin, addrs[i], group, NULL, ctx->timeout_ms, &stats);
+            lsmq_admin_get_consume_stats(ctx->admin, addrs[i], group, NULL, ctx->timeout_ms,
+                                         &stats);
         collect_connections(ctx, group, addrs, n, &cc);
     }
     for (size_t i = 0; stats && i < stats->n_queues; i++)
@@ -314,7 +318,8 @@ static int progress_of_all(mqa_ctx *ctx)
     size_t n = 0, plen = strlen(MQA_RETRY_PREFIX);
     json_t *rows = json_array();
 
-    if (lsmq_admin_get_topic_list(ctx->admin, ctx->namesrv, NULL, ctx->timeout_ms, &topics, &n) != 0) {
+    if (lsmq_admin_get_topic_list(ctx->admin, ctx->namesrv, NULL, ctx->timeout_ms, &topics,
+                                  &n) != 0) {
         json_decref(rows);
         return mqa_fail(ctx);
     }

@@ -48,11 +48,11 @@ static int queue_range(const mqa_ctx *ctx, const print_opts *po, const char *add
 {
     *from = q->min_offset;
     *to = q->max_offset;
-    if (po->has_begin && lsmq_admin_search_offset(ctx->admin, addr, po->topic, q->mq.queue_id, po->begin_ms,
-                                                  0, ctx->timeout_ms, from) != 0)
+    if (po->has_begin && lsmq_admin_search_offset(ctx->admin, addr, po->topic, q->mq.queue_id,
+                                                  po->begin_ms, 0, ctx->timeout_ms, from) != 0)
         return mqa_fail(ctx);
-    if (po->has_end && lsmq_admin_search_offset(ctx->admin, addr, po->topic, q->mq.queue_id, po->end_ms, 0,
-                                                ctx->timeout_ms, to) != 0)
+    if (po->has_end && lsmq_admin_search_offset(ctx->admin, addr, po->topic, q->mq.queue_id,
+                                                po->end_ms, 0, ctx->timeout_ms, to) != 0)
         return mqa_fail(ctx);
     return MQA_OK;
 }
@@ -64,8 +64,8 @@ static int print_queue(const mqa_ctx *ctx, const print_opts *po, const char *add
     for (int64_t offset = from; offset < to;) {
         lsmq_admin_pull_result *r = NULL;
         int32_t want = to - offset < PULL_BATCH ? (int32_t)(to - offset) : PULL_BATCH;
-        if (lsmq_admin_pull(ctx->admin, addr, mq->broker_name, po->topic, mq->queue_id, offset, want,
-                            po->expr, ctx->timeout_ms, &r) != 0)
+        if (lsmq_admin_pull(ctx->admin, addr, mq->broker_name, po->topic, mq->queue_id, offset,
+                            want, po->expr, ctx->timeout_ms, &r) != 0)
             return mqa_fail(ctx);
         int64_t next = r->next_begin_offset;
         int32_t code = r->code;

@@ -158,8 +158,8 @@ static int update_order_conf(const mqa_ctx *ctx, const lsmq_admin_topic_config *
             rc = mqa_failf(ctx, "no broker with address %s is registered", addr);
             goto done;
         }
-        int r = lsmq_admin_get_kv_config(ctx->admin, ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic,
-                                         ctx->timeout_ms, &old);
+        int r = lsmq_admin_get_kv_config(ctx->admin, ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG,
+                                         tc->topic, ctx->timeout_ms, &old);
         if (r != 0 && r != LSMQ_ENOTFOUND) {
             rc = mqa_fail(ctx);
             goto done;
@@ -176,8 +176,8 @@ static int update_order_conf(const mqa_ctx *ctx, const lsmq_admin_topic_config *
         free(old);
         conf_add(conf, cap, name, tc->write_queue_nums);
     }
-    if (lsmq_admin_put_kv_config(ctx->admin, ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic, conf,
-                                 ctx->timeout_ms) != 0)
+    if (lsmq_admin_put_kv_config(ctx->admin, ctx->namesrv, LSMQ_ADMIN_ORDER_TOPIC_CONFIG, tc->topic,
+                                 conf, ctx->timeout_ms) != 0)
         rc = mqa_fail(ctx);
 done:
     lsmq_admin_cluster_info_free(ci);
@@ -340,7 +340,8 @@ static int delete_topic(mqa_ctx *ctx)
     if (rc == MQA_OK && !ctx->json)
         printf("delete topic [%s] from cluster [%s] success.\n", topic, cluster);
     if (rc == MQA_OK) {
-        if (lsmq_admin_delete_topic_in_namesrv(ctx->admin, ctx->namesrv, topic, cluster, ctx->timeout_ms) != 0)
+        if (lsmq_admin_delete_topic_in_namesrv(ctx->admin, ctx->namesrv, topic, cluster,
+                                               ctx->timeout_ms) != 0)
             rc = mqa_fail(ctx);
         else if (!ctx->json)
             printf("delete topic [%s] from NameServer success.\n", topic);
@@ -450,7 +451,8 @@ static int topic_list(mqa_ctx *ctx)
     size_t n = 0;
     int rc = MQA_OK;
 
-    if (lsmq_admin_get_topic_list(ctx->admin, ctx->namesrv, NULL, ctx->timeout_ms, &topics, &n) != 0)
+    if (lsmq_admin_get_topic_list(ctx->admin, ctx->namesrv, NULL, ctx->timeout_ms, &topics,
+                                  &n) != 0)
         return mqa_fail(ctx);
     if (mqa_arg(ctx, 'c')) {
         rc = topic_list_clusters(ctx, topics, n);

@@ -97,8 +97,8 @@ static int64_t store_time_of(const sent_msg *m)
 {
     lsmq_message **msgs = NULL;
     size_t n = 0;
-    assert_int_equal(lsmq_admin_view_message(admin, broker.addr, m->log_position, TIMEOUT_MS, &msgs, &n),
-                     0);
+    assert_int_equal(lsmq_admin_view_message(admin, broker.addr, m->log_position, TIMEOUT_MS, &msgs,
+                                             &n), 0);
     assert_int_equal(n, 1);
     int64_t ts = lsmq_message_store_timestamp(msgs[0]);
     lsmq_messages_free(msgs, n);
@@ -212,7 +212,8 @@ static void test_query_by_unique_key(void **state)
     lsmq_message **msgs = NULL;
     size_t n = 0;
     wait_route(TOPIC);
-    assert_int_equal(lsmq_admin_query_message_by_key(admin, broker.namesrv, &q, TIMEOUT_MS, &msgs, &n), 0);
+    assert_int_equal(lsmq_admin_query_message_by_key(admin, broker.namesrv, &q, TIMEOUT_MS, &msgs,
+                                                     &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(lsmq_message_id(msgs[0]), sent[3].uniq);
     assert_string_equal(lsmq_message_broker_name(msgs[0]), "broker-a");
@@ -283,7 +284,8 @@ static void test_view_by_id(void **state)
     lsmq_messages_free(msgs, n);
 
     int64_t bad = sent[3].log_position + 1;
-    assert_int_equal(lsmq_admin_view_message(admin, broker.addr, bad, TIMEOUT_MS, &msgs, &n), LSMQ_EIO);
+    assert_int_equal(lsmq_admin_view_message(admin, broker.addr, bad, TIMEOUT_MS, &msgs, &n),
+                     LSMQ_EIO);
     char remark[96];
     snprintf(remark, sizeof remark, "can not find message by the offset, %lld", (long long)bad);
     expect_last_error(RS_SYSTEM_ERROR, remark);
@@ -296,9 +298,8 @@ static void test_view_by_id(void **state)
 static int64_t search(int queue, int64_t ts, int upper)
 {
     int64_t off = -1;
-    assert_int_equal(lsmq_admin_search_offset(admin, broker.addr, TOPIC, queue, ts, upper, TIMEOUT_MS,
-                                              &off),
-                     0);
+    assert_int_equal(lsmq_admin_search_offset(admin, broker.addr, TOPIC, queue, ts, upper,
+                                              TIMEOUT_MS, &off), 0);
     return off;
 }
 
@@ -357,8 +358,8 @@ static void test_consume_time_span(void **state)
     lsmq_admin_time_spans *s = NULL;
     commit(GROUP, 0, 1);
     int64_t before = e2e_now_ms();
-    assert_int_equal(lsmq_admin_query_consume_time_span(admin, broker.addr, TOPIC, GROUP, TIMEOUT_MS, &s),
-                     0);
+    assert_int_equal(lsmq_admin_query_consume_time_span(admin, broker.addr, TOPIC, GROUP,
+                                                        TIMEOUT_MS, &s), 0);
     assert_int_equal(s->n_queues, 2);
     const lsmq_admin_time_span *q0 = &s->queues[0], *q1 = &s->queues[1];
     assert_int_equal(q0->mq.queue_id, 0);
@@ -440,7 +441,8 @@ static void test_reset_offline_group(void **state)
     expect_last_error(RS_SUBSCRIPTION_GROUP_NOT_EXIST, "Group QRY_NOBODY does not exist");
     r.group = GROUP;
     r.topic = "QRY_NONE";
-    assert_int_equal(lsmq_admin_reset_offset(admin, broker.addr, &r, TIMEOUT_MS, &res), LSMQ_ENOTFOUND);
+    assert_int_equal(lsmq_admin_reset_offset(admin, broker.addr, &r, TIMEOUT_MS, &res),
+                     LSMQ_ENOTFOUND);
     expect_last_error(RS_TOPIC_NOT_EXIST, "Topic QRY_NONE does not exist");
     assert_null(res);
 }

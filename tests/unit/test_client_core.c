@@ -369,7 +369,8 @@ static void test_message_decode(void **state)
     assert_int_equal(msg__decode_all((const uint8_t *)b.p, b.len - 3, "broker-a", &head, &tail), 2);
     msg__free_list(head);
     head = tail = NULL;
-    assert_int_equal(msg__decode_all((const uint8_t *)b.p, 10, "broker-a", &head, &tail), LSMQ_ECORRUPT);
+    assert_int_equal(msg__decode_all((const uint8_t *)b.p, 10, "broker-a", &head, &tail),
+                     LSMQ_ECORRUPT);
     assert_null(head);
     proto_buf_free(&b);
 }
