@@ -35,7 +35,7 @@ typedef enum hj_type {
     HJ_ARRAY,
 } hj_type;
 
-/* One value. Strings stay undecoded until hj_string_copy. */
+/* One value. Strings stay undecoded until proto__hj_string_copy. */
 typedef struct hj_value {
     hj_type type;
     int escaped;    /* HJ_STRING: text holds backslash escapes */
@@ -69,16 +69,16 @@ typedef struct hj_header {
 } hj_header;
 
 /* Parse text[0..n). Returns 0, HJ_EINVAL or HJ_ENOMEM; release h in every case. */
-int hj_read_header(hj_header *h, const char *text, size_t n);
-void hj_header_release(hj_header *h);
+int proto__hj_read_header(hj_header *h, const char *text, size_t n);
+void proto__hj_header_release(hj_header *h);
 
 /* Decode string v into dst, which has room for v->len + 1 bytes; returns the length. */
-size_t hj_string_copy(const hj_value *v, char *dst);
+size_t proto__hj_string_copy(const hj_value *v, char *dst);
 
 /*
  * cmd's header as JSON in a new malloc'ed buffer, after `front` bytes left
  * for the caller; *len is the length of the text. NULL when memory runs out.
  */
-uint8_t *hj_write_header(const proto_cmd *cmd, size_t front, size_t *len);
+uint8_t *proto__hj_write_header(const proto_cmd *cmd, size_t front, size_t *len);
 
 #endif

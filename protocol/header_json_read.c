@@ -336,7 +336,7 @@ static int unescape_key(hj_header *h, hj_value *key, size_t text_len)
 {
     if (h->scratch == NULL && (h->scratch = malloc(text_len + 1)) == NULL)
         return HJ_ENOMEM;
-    key->len = hj_string_copy(key, h->scratch + h->scratch_used);
+    key->len = proto__hj_string_copy(key, h->scratch + h->scratch_used);
     key->s = h->scratch + h->scratch_used;
     key->escaped = 0;
     h->scratch_used += key->len + 1;
@@ -420,7 +420,7 @@ static hj_value *root_slot(hj_header *h, const hj_value *raw)
     if (key.escaped) {
         if (key.len >= sizeof buf)
             return NULL;
-        key.len = hj_string_copy(raw, buf);
+        key.len = proto__hj_string_copy(raw, buf);
         key.s = buf;
     }
     switch (key.len) {
@@ -543,7 +543,7 @@ static int collapse_duplicates(hj_header *h)
     return 0;
 }
 
-int hj_read_header(hj_header *h, const char *text, size_t n)
+int proto__hj_read_header(hj_header *h, const char *text, size_t n)
 {
     lexer lx = {(const unsigned char *)text, (const unsigned char *)text + n};
     int rc, c;
@@ -578,7 +578,7 @@ int hj_read_header(hj_header *h, const char *text, size_t n)
     return h->n_members > 1 ? collapse_duplicates(h) : 0;
 }
 
-void hj_header_release(hj_header *h)
+void proto__hj_header_release(hj_header *h)
 {
     if (h->members != h->inline_members)
         free(h->members);
@@ -613,7 +613,7 @@ static size_t put_utf8(uint32_t cp, char *dst)
 }
 
 /* The string was validated by scan_string, so every escape here is well formed. */
-size_t hj_string_copy(const hj_value *v, char *dst)
+size_t proto__hj_string_copy(const hj_value *v, char *dst)
 {
     const unsigned char *p = (const unsigned char *)v->s, *end = p + v->len;
     size_t o = 0;

@@ -228,7 +228,7 @@ static void put_ext(obuf *b, const proto_cmd *cmd)
         free(e);
 }
 
-uint8_t *hj_write_header(const proto_cmd *cmd, size_t front, size_t *len)
+uint8_t *proto__hj_write_header(const proto_cmd *cmd, size_t front, size_t *len)
 {
     obuf b = {NULL, 0, 0, 0};
 

@@ -399,7 +399,7 @@ static char *string_text(const hj_value *v, char *stack, size_t stack_len)
     char *s = v->len < stack_len ? stack : malloc(v->len + 1);
 
     if (s != NULL)
-        hj_string_copy(v, s);
+        proto__hj_string_copy(v, s);
     return s;
 }
 
@@ -472,7 +472,7 @@ static int json_remark_field(const hj_value *v, proto_cmd *cmd, char *errbuf, si
         return fail(errbuf, errlen, "header field remark is not a string");
     if ((cmd->remark = malloc(v->len + 1)) == NULL)
         return fail_nomem(errbuf, errlen);
-    hj_string_copy(v, cmd->remark);
+    proto__hj_string_copy(v, cmd->remark);
     return 0;
 }
 
@@ -507,7 +507,7 @@ static int ext_value_text(const hj_value *v, char **out)
     case HJ_STRING:
         if ((*out = malloc(v->len + 1)) == NULL)
             return LSMQ_ENOMEM;
-        hj_string_copy(v, *out);
+        proto__hj_string_copy(v, *out);
         return 0;
     case HJ_INT:
         snprintf(scratch, sizeof scratch, "%lld", v->i);
@@ -592,7 +592,7 @@ static int decode_json(proto_cmd *cmd, const uint8_t *text, size_t n, char *errb
                        size_t errlen)
 {
     hj_header h;
-    int rc = hj_read_header(&h, (const char *)text, n);
+    int rc = proto__hj_read_header(&h, (const char *)text, n);
 
     if (rc == HJ_ENOMEM)
         rc = fail_nomem(errbuf, errlen);
@@ -600,7 +600,7 @@ static int decode_json(proto_cmd *cmd, const uint8_t *text, size_t n, char *errb
         rc = fail(errbuf, errlen, "bad JSON header (not one JSON object)");
     else
         rc = json_header_fields(&h, cmd, errbuf, errlen);
-    hj_header_release(&h);
+    proto__hj_header_release(&h);
     return rc;
 }
 
@@ -875,7 +875,7 @@ int proto_cmd_decode(const uint8_t *frame, size_t len, proto_cmd **out, char *er
 static int header_text(const proto_cmd *cmd, size_t body_len, uint8_t **buf, size_t *text_len)
 {
     size_t n;
-    uint8_t *b = hj_write_header(cmd, FRAME_PREFIX, &n);
+    uint8_t *b = proto__hj_write_header(cmd, FRAME_PREFIX, &n);
 
     if (b == NULL)
         proto_oom(0);
