@@ -7,7 +7,7 @@
  * skipped). Every wait is bounded by the time left before the deadline, so
  * timeout_ms covers the whole call.
  *
- * admin__rpc, used by the typed requests in admin_requests.c, insists on
+ * lsmq__admin_rpc, used by the typed requests in admin_requests.c, insists on
  * SUCCESS and turns the body into standard JSON; every failure is recorded
  * on the handle (lsmq_admin_last_error) with the request's name and the
  * address.
@@ -77,7 +77,8 @@ static int fail(lsmq_admin *a, int rc, const char *addr, const proto_cmd *req,
     return rc;
 }
 
-int admin__refused(lsmq_admin *a, const proto_cmd *resp, const char *addr, const proto_cmd *req)
+int lsmq__admin_refused(lsmq_admin *a, const proto_cmd *resp, const char *addr,
+                        const proto_cmd *req)
 {
     char what[64];
 
@@ -123,7 +124,7 @@ int lsmq_admin_last_error(lsmq_admin *a, char *buf, size_t cap)
     return lsmq__err_copy(&a->err, buf, cap);
 }
 
-int admin__bad_arg(lsmq_admin *a, const char *fn)
+int lsmq__admin_bad_arg(lsmq_admin *a, const char *fn)
 {
     if (a)
         lsmq__error(&a->err, -1, "%s: bad argument", fn);
@@ -167,7 +168,7 @@ int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const
     if (resp_body)
         *resp_body = NULL;
     if (!a || !addr || !*addr || !req || !resp || timeout_ms <= 0 || (body_len && !body))
-        return admin__bad_arg(a, "lsmq_admin_call");
+        return lsmq__admin_bad_arg(a, "lsmq_admin_call");
     int64_t deadline = proto_mono_ms() + timeout_ms;
     if ((rc = transport_sync_connect(addr, deadline, &s, why, sizeof why)) != 0)
         return fail(a, rc, addr, req, why);
@@ -238,8 +239,8 @@ int lsmq_admin_call_namesrv(lsmq_admin *a, const char *namesrv, const proto_cmd 
 /* Request helper                                                      */
 /* ------------------------------------------------------------------ */
 
-int admin__rpc(lsmq_admin *a, const char *addr, int namesrv_list, proto_cmd *req, int timeout_ms,
-               json_t **out)
+int lsmq__admin_rpc(lsmq_admin *a, const char *addr, int namesrv_list, proto_cmd *req,
+                    int timeout_ms, json_t **out)
 {
     proto_cmd *resp = NULL;
     char *body = NULL, *json = NULL;
@@ -263,7 +264,7 @@ int admin__rpc(lsmq_admin *a, const char *addr, int namesrv_list, proto_cmd *req
     if (rc != 0)
         goto done;
     if (resp->code != RS_SUCCESS) {
-        rc = admin__refused(a, resp, addr, req);
+        rc = lsmq__admin_refused(a, resp, addr, req);
         goto done;
     }
     if (!out)
@@ -283,7 +284,7 @@ done:
     return rc;
 }
 
-int admin__bad_body(lsmq_admin *a, const char *addr, int32_t code)
+int lsmq__admin_bad_body(lsmq_admin *a, const char *addr, int32_t code)
 {
     char what[64];
 
@@ -292,7 +293,8 @@ int admin__bad_body(lsmq_admin *a, const char *addr, int32_t code)
     return LSMQ_ECORRUPT;
 }
 
-int admin__rpc_every_namesrv(lsmq_admin *a, const char *namesrv, proto_cmd *req, int timeout_ms)
+int lsmq__admin_rpc_every_namesrv(lsmq_admin *a, const char *namesrv, proto_cmd *req,
+                                  int timeout_ms)
 {
     char addr[ADDR_MAX];
     const char *p = namesrv;
@@ -302,7 +304,7 @@ int admin__rpc_every_namesrv(lsmq_admin *a, const char *namesrv, proto_cmd *req,
         proto_cmd *copy = proto_cmd_request(req->code);
         for (size_t i = 0; i < req->n_ext; i++)
             proto_cmd_set(copy, req->ext[i].key, req->ext[i].value);
-        int r = admin__rpc(a, addr, 0, copy, timeout_ms, NULL);
+        int r = lsmq__admin_rpc(a, addr, 0, copy, timeout_ms, NULL);
         if (r != 0 && rc == 0)
             rc = r;
         any = 1;

@@ -30,7 +30,7 @@ static char *dup_field(json_t *o, const char *key, const char *dflt)
     return proto_xstrdup(v ? v : dflt);
 }
 
-int admin__i64_field(json_t *o, const char *key, int64_t *out)
+int lsmq__admin_i64_field(json_t *o, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(o, key);
 
@@ -57,7 +57,7 @@ static int64_t i64_or(json_t *o, const char *key, int64_t dflt)
 {
     int64_t v;
 
-    return admin__i64_field(o, key, &v) == 0 ? v : dflt;
+    return lsmq__admin_i64_field(o, key, &v) == 0 ? v : dflt;
 }
 
 static double real_or(json_t *o, const char *key, double dflt)
@@ -98,7 +98,7 @@ static int parse_mq_key(const char *key, lsmq_admin_mq *mq)
 
     if (json_is_object(o) && json_is_string(json_object_get(o, "topic")) &&
         json_is_string(json_object_get(o, "brokerName")) &&
-        admin__i64_field(o, "queueId", &qid) == 0) {
+        lsmq__admin_i64_field(o, "queueId", &qid) == 0) {
         mq->topic = dup_field(o, "topic", "");
         mq->broker_name = dup_field(o, "brokerName", "");
         mq->queue_id = (int32_t)qid;
@@ -108,12 +108,12 @@ static int parse_mq_key(const char *key, lsmq_admin_mq *mq)
     return rc;
 }
 
-int admin__parse_mq_key(const char *key, lsmq_admin_mq *mq)
+int lsmq__admin_parse_mq_key(const char *key, lsmq_admin_mq *mq)
 {
     return parse_mq_key(key, mq);
 }
 
-int admin__cmp_mq(const void *a, const void *b)
+int lsmq__admin_cmp_mq(const void *a, const void *b)
 {
     return cmp_mq(a, b);
 }
@@ -193,7 +193,7 @@ static int cmp_cluster(const void *a, const void *b)
     return strcmp(((const lsmq_admin_cluster *)a)->name, ((const lsmq_admin_cluster *)b)->name);
 }
 
-int admin__parse_cluster_info(json_t *body, lsmq_admin_cluster_info **out)
+int lsmq__admin_parse_cluster_info(json_t *body, lsmq_admin_cluster_info **out)
 {
     json_t *brokers = json_object_get(body, "brokerAddrTable");
     json_t *clusters = json_object_get(body, "clusterAddrTable");
@@ -307,7 +307,7 @@ static int cmp_queue_data(const void *a, const void *b)
                   ((const lsmq_admin_queue_data *)b)->broker_name);
 }
 
-int admin__parse_route(json_t *body, lsmq_admin_route **out)
+int lsmq__admin_parse_route(json_t *body, lsmq_admin_route **out)
 {
     json_t *brokers = json_object_get(body, "brokerDatas");
     json_t *queues = json_object_get(body, "queueDatas");
@@ -359,7 +359,7 @@ void lsmq_admin_route_free(lsmq_admin_route *r)
 /* TopicList, GroupList, KVTable                                       */
 /* ------------------------------------------------------------------ */
 
-int admin__parse_strings(json_t *body, const char *field, char ***out, size_t *n)
+int lsmq__admin_parse_strings(json_t *body, const char *field, char ***out, size_t *n)
 {
     json_t *list = json_object_get(body, field);
     size_t i;
@@ -381,7 +381,7 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const lsmq_admin_kv *)a)->key, ((const lsmq_admin_kv *)b)->key);
 }
 
-int admin__parse_kv_table(json_t *body, lsmq_admin_kv_table **out)
+int lsmq__admin_parse_kv_table(json_t *body, lsmq_admin_kv_table **out)
 {
     json_t *table = json_object_get(body, "table");
     const char *key;
@@ -513,7 +513,7 @@ static void fill_topic_offset(void *row, json_t *v)
     o->last_update_ms = i64_or(v, "lastUpdateTimestamp", 0);
 }
 
-int admin__merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats)
+int lsmq__admin_merge_topic_stats(json_t *body, lsmq_admin_topic_stats **stats)
 {
     /* Check the whole table first, so a bad body leaves *stats untouched. */
     if (!offset_table_valid(body))
@@ -544,7 +544,7 @@ static void fill_consume_offset(void *row, json_t *v)
     o->last_timestamp = i64_or(v, "lastTimestamp", 0);
 }
 
-int admin__merge_consume_stats(json_t *body, lsmq_admin_consume_stats **stats)
+int lsmq__admin_merge_consume_stats(json_t *body, lsmq_admin_consume_stats **stats)
 {
     if (!offset_table_valid(body))
         return LSMQ_ECORRUPT;
@@ -565,7 +565,7 @@ void lsmq_admin_consume_stats_free(lsmq_admin_consume_stats *s)
     free(s);
 }
 
-int admin__parse_running_mqs(json_t *body, lsmq_admin_mq **mqs, size_t *n)
+int lsmq__admin_parse_running_mqs(json_t *body, lsmq_admin_mq **mqs, size_t *n)
 {
     json_t *table = json_object_get(body, "mqTable");
     const char *key;
@@ -639,7 +639,7 @@ static void add_subscription(lsmq_admin_consumer_connection *cc, const char *top
     e->expression_type = dup_field(sd, "expressionType", "TAG");
 }
 
-int admin__merge_consumer_connection(json_t *body, lsmq_admin_consumer_connection **cc)
+int lsmq__admin_merge_consumer_connection(json_t *body, lsmq_admin_consumer_connection **cc)
 {
     json_t *conns = json_object_get(body, "connectionSet");
     json_t *subs = json_object_get(body, "subscriptionTable");

@@ -55,7 +55,7 @@ int lsmq_admin_decode_messages(const void *body, size_t len, const char *broker_
         lsmq_message *m = NULL;
         long size = proto_record_decode(p + pos, len - pos, &rec);
 
-        if (size <= 0 || msg__decode(&rec, broker_name, &m) != 0) {
+        if (size <= 0 || lsmq__msg_decode(&rec, broker_name, &m) != 0) {
             lsmq_messages_free(*msgs, *n);
             *msgs = NULL;
             *n = 0;
@@ -127,7 +127,7 @@ static int exchange(lsmq_admin *a, const char *addr, proto_cmd *req, int timeout
 static int refused(lsmq_admin *a, const proto_cmd *resp, const char *addr, int32_t code)
 {
     proto_cmd *req = proto_cmd_request(code);
-    int rc = admin__refused(a, resp, addr, req);
+    int rc = lsmq__admin_refused(a, resp, addr, req);
 
     proto_cmd_free(req);
     return rc;
@@ -157,7 +157,7 @@ int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_
     int rc;
 
     if (empty(broker_addr) || !msgs || !n)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
     proto_cmd *req = proto_cmd_request(RC_VIEW_MESSAGE_BY_ID);
@@ -170,7 +170,7 @@ int lsmq_admin_view_message(lsmq_admin *a, const char *broker_addr, int64_t log_
         lsmq_messages_free(*msgs, *n);
         *msgs = NULL;
         *n = 0;
-        rc = admin__bad_body(a, broker_addr, RC_VIEW_MESSAGE_BY_ID);
+        rc = lsmq__admin_bad_body(a, broker_addr, RC_VIEW_MESSAGE_BY_ID);
     }
     free(body);
     proto_cmd_free(resp);
@@ -184,7 +184,7 @@ int lsmq_admin_view_message_by_id(lsmq_admin *a, const char *offset_msg_id, int 
     int64_t pos;
 
     if (!msgs || !n)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
     if (lsmq_admin_decode_offset_msg_id(offset_msg_id, addr, sizeof addr, &pos) != 0) {
@@ -240,7 +240,7 @@ int lsmq_admin_query_message(lsmq_admin *a, const char *broker_addr, const lsmq_
                              int timeout_ms, lsmq_message ***msgs, size_t *n)
 {
     if (empty(broker_addr) || !valid_query(q) || !msgs || !n)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     return query_one(a, broker_addr, "", q, timeout_ms, msgs, n);
 }
 
@@ -283,7 +283,7 @@ static void keep_matches(const lsmq_admin_key_query *q, lsmq_message **v, size_t
         if (carries_key(v[i], q))
             v[kept++] = v[i];
         else
-            msg__free(v[i]);
+            lsmq__msg_free(v[i]);
     }
     *n = kept;
 }
@@ -296,7 +296,7 @@ int lsmq_admin_query_message_by_key(lsmq_admin *a, const char *namesrv,
     int rc, answered = 0, last_err = 0;
 
     if (!valid_query(q) || !msgs || !n)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
     if ((rc = lsmq_admin_get_route(a, namesrv, q->topic, timeout_ms, &rt)) != 0)
@@ -373,7 +373,7 @@ int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_n
     int rc;
 
     if (empty(broker_addr) || empty(topic) || queue_id < 0 || max_nums < 1 || !out)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     *out = NULL;
     proto_cmd *req = proto_cmd_request(RC_PULL_MESSAGE);
     proto_cmd_set(req, "consumerGroup", TOOLS_CONSUMER_GROUP);
@@ -417,7 +417,7 @@ int lsmq_admin_pull(lsmq_admin *a, const char *broker_addr, const char *broker_n
             if (tag_in_expression(r->msgs[i]->tags, sub_expression))
                 r->msgs[kept++] = r->msgs[i];
             else
-                msg__free(r->msgs[i]);
+                lsmq__msg_free(r->msgs[i]);
         }
         r->n = kept;
         if (kept == 0 && r->code == RS_SUCCESS)
@@ -447,7 +447,7 @@ int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr,
     int rc;
 
     if (!msgs || !n)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     *msgs = NULL;
     *n = 0;
     rc = lsmq_admin_pull(a, broker_addr, broker_name, topic, queue_id, offset, 1, NULL, timeout_ms,
@@ -465,7 +465,7 @@ int lsmq_admin_query_message_by_offset(lsmq_admin *a, const char *broker_addr,
     *msgs = r->msgs;
     *n = 1;
     for (size_t i = 1; i < r->n; i++)
-        msg__free(r->msgs[i]);
+        lsmq__msg_free(r->msgs[i]);
     free(r);
     return 0;
 }

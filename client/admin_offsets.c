@@ -4,7 +4,7 @@
  * QUERY_CONSUME_TIME_SPAN, with the parsers of their bodies.
  *
  * ResetOffsetBody is a fastjson map keyed by MessageQueue objects
- * ({"offsetTable":{{"brokerName":..}:5}}); admin__rpc has already turned
+ * ({"offsetTable":{{"brokerName":..}:5}}); lsmq__admin_rpc has already turned
  * each key into a string of the queue's JSON, parsed here once more.
  * Results merge over brokers like the other statistics do: sorted by
  * queue, a queue already present replaced.
@@ -32,7 +32,7 @@ int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char 
     int rc;
 
     if (empty(broker_addr) || empty(topic) || queue_id < 0 || !offset)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     proto_cmd *req = proto_cmd_request(RC_SEARCH_OFFSET_BY_TIMESTAMP);
     proto_cmd_set(req, "topic", topic);
     proto_cmd_set_i64(req, "queueId", queue_id);
@@ -40,9 +40,9 @@ int lsmq_admin_search_offset(lsmq_admin *a, const char *broker_addr, const char 
     proto_cmd_set(req, "boundaryType", upper ? "UPPER" : "LOWER");
     rc = lsmq_admin_call(a, broker_addr, req, NULL, 0, timeout_ms, &resp, NULL, NULL);
     if (rc == 0 && resp->code != RS_SUCCESS)
-        rc = admin__refused(a, resp, broker_addr, req);
+        rc = lsmq__admin_refused(a, resp, broker_addr, req);
     if (rc == 0 && proto_cmd_get_i64(resp, "offset", offset) != 0)
-        rc = admin__bad_body(a, broker_addr, RC_SEARCH_OFFSET_BY_TIMESTAMP);
+        rc = lsmq__admin_bad_body(a, broker_addr, RC_SEARCH_OFFSET_BY_TIMESTAMP);
     proto_cmd_free(resp);
     proto_cmd_free(req);
     return rc;
@@ -62,7 +62,7 @@ static void merge_row(void **v, size_t *n, size_t elem, const void *row)
     size_t i = 0;
 
     for (; i < *n; i++) {
-        int c = admin__cmp_mq(base + i * elem, row);
+        int c = lsmq__admin_cmp_mq(base + i * elem, row);
         if (c == 0) {
             lsmq_admin_mq *old = (lsmq_admin_mq *)(base + i * elem);
             free(old->topic);
@@ -84,7 +84,7 @@ static void merge_row(void **v, size_t *n, size_t elem, const void *row)
 /* INVOKE_BROKER_TO_RESET_OFFSET                                       */
 /* ------------------------------------------------------------------ */
 
-int admin__parse_reset_result(json_t *body, lsmq_admin_reset_result **out)
+int lsmq__admin_parse_reset_result(json_t *body, lsmq_admin_reset_result **out)
 {
     json_t *table = json_object_get(body, "offsetTable"), *v;
     const char *key;
@@ -97,7 +97,7 @@ int admin__parse_reset_result(json_t *body, lsmq_admin_reset_result **out)
     }
     json_object_foreach(table, key, v) {
         lsmq_admin_queue_offset row = {0};
-        if (!json_is_integer(v) || admin__parse_mq_key(key, &row.mq) != 0)
+        if (!json_is_integer(v) || lsmq__admin_parse_mq_key(key, &row.mq) != 0)
             continue;
         row.offset = (int64_t)json_integer_value(v);
         merge_row((void **)&r->queues, &r->n_queues, sizeof row, &row);
@@ -113,7 +113,7 @@ int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_a
     int rc;
 
     if (empty(broker_addr) || !r || empty(r->topic) || empty(r->group) || !result)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     proto_cmd *req = proto_cmd_request(RC_INVOKE_BROKER_TO_RESET_OFFSET);
     proto_cmd_set(req, "topic", r->topic);
     proto_cmd_set(req, "group", r->group);
@@ -121,9 +121,9 @@ int lsmq_admin_reset_offset(lsmq_admin *a, const char *broker_addr, const lsmq_a
     proto_cmd_set_bool(req, "isForce", r->force);
     proto_cmd_set_i64(req, "queueId", r->queue_id);
     proto_cmd_set_i64(req, "offset", r->offset);
-    rc = admin__rpc(a, broker_addr, 0, req, timeout_ms, &body);
-    if (rc == 0 && admin__parse_reset_result(body, result) != 0)
-        rc = admin__bad_body(a, broker_addr, RC_INVOKE_BROKER_TO_RESET_OFFSET);
+    rc = lsmq__admin_rpc(a, broker_addr, 0, req, timeout_ms, &body);
+    if (rc == 0 && lsmq__admin_parse_reset_result(body, result) != 0)
+        rc = lsmq__admin_bad_body(a, broker_addr, RC_INVOKE_BROKER_TO_RESET_OFFSET);
     json_decref(body);
     return rc;
 }
@@ -144,7 +144,7 @@ void lsmq_admin_reset_result_free(lsmq_admin_reset_result *r)
 /* QUERY_CONSUME_TIME_SPAN                                             */
 /* ------------------------------------------------------------------ */
 
-int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out)
+int lsmq__admin_parse_time_spans(json_t *body, lsmq_admin_time_spans **out)
 {
     json_t *set = json_object_get(body, "consumeTimeSpanSet"), *e;
     size_t i;
@@ -156,15 +156,15 @@ int admin__parse_time_spans(json_t *body, lsmq_admin_time_spans **out)
         lsmq_admin_time_span row = {0};
         json_t *mq = json_object_get(e, "messageQueue");
         char *text = json_is_object(mq) ? json_dumps(mq, JSON_COMPACT) : NULL;
-        int ok = text && admin__parse_mq_key(text, &row.mq) == 0;
+        int ok = text && lsmq__admin_parse_mq_key(text, &row.mq) == 0;
         free(text);
         if (!ok)
             continue;
         row.min_timestamp = row.max_timestamp = row.consume_timestamp = -1;
-        admin__i64_field(e, "minTimeStamp", &row.min_timestamp);
-        admin__i64_field(e, "maxTimeStamp", &row.max_timestamp);
-        admin__i64_field(e, "consumeTimeStamp", &row.consume_timestamp);
-        admin__i64_field(e, "delayTime", &row.delay_ms);
+        lsmq__admin_i64_field(e, "minTimeStamp", &row.min_timestamp);
+        lsmq__admin_i64_field(e, "maxTimeStamp", &row.max_timestamp);
+        lsmq__admin_i64_field(e, "consumeTimeStamp", &row.consume_timestamp);
+        lsmq__admin_i64_field(e, "delayTime", &row.delay_ms);
         merge_row((void **)&s->queues, &s->n_queues, sizeof row, &row);
     }
     *out = s;
@@ -179,13 +179,13 @@ int lsmq_admin_query_consume_time_span(lsmq_admin *a, const char *broker_addr, c
     int rc;
 
     if (empty(broker_addr) || empty(topic) || empty(group) || !spans)
-        return admin__bad_arg(a, __func__);
+        return lsmq__admin_bad_arg(a, __func__);
     proto_cmd *req = proto_cmd_request(RC_QUERY_CONSUME_TIME_SPAN);
     proto_cmd_set(req, "topic", topic);
     proto_cmd_set(req, "group", group);
-    rc = admin__rpc(a, broker_addr, 0, req, timeout_ms, &body);
-    if (rc == 0 && admin__parse_time_spans(body, spans) != 0)
-        rc = admin__bad_body(a, broker_addr, RC_QUERY_CONSUME_TIME_SPAN);
+    rc = lsmq__admin_rpc(a, broker_addr, 0, req, timeout_ms, &body);
+    if (rc == 0 && lsmq__admin_parse_time_spans(body, spans) != 0)
+        rc = lsmq__admin_bad_body(a, broker_addr, RC_QUERY_CONSUME_TIME_SPAN);
     json_decref(body);
     return rc;
 }

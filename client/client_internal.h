@@ -1,6 +1,8 @@
 /*
  * liblsmq internals shared between the files of client/. Nothing here is
- * part of the public API (lsmq.h).
+ * part of the public API (lsmq.h): every function here is named
+ * lsmq__<file's object>_<verb> (lsmq__mqc_call, lsmq__route_parse), so the
+ * static library exports nothing outside the lsmq_ prefix.
  *
  * Layers, bottom up (connections themselves are protocol/conn.h's core
  * driven by transport/'s libev adapter; the admin calls use its blocking
@@ -119,37 +121,37 @@ typedef struct mq_owner_hooks {
 } mq_owner_hooks;
 
 /* A client for the name server list namesrv; 0 or LSMQ_EINVAL (recorded in e). */
-int mqc__create(const char *namesrv, const char *instance, mqclient **out, lsmq_errslot *e);
-void mqc__set_hooks(mqclient *mqc, const mq_owner_hooks *hooks);
+int lsmq__mqc_create(const char *namesrv, const char *instance, mqclient **out, lsmq_errslot *e);
+void lsmq__mqc_set_hooks(mqclient *mqc, const mq_owner_hooks *hooks);
 /* Instance name (NULL: a default); the client id is "ip@instance". Before start. */
-int mqc__set_instance(mqclient *mqc, const char *instance);
+int lsmq__mqc_set_instance(mqclient *mqc, const char *instance);
 /* Start the I/O thread; failures go to the client's own slot. */
-int mqc__start(mqclient *mqc);
+int lsmq__mqc_start(mqclient *mqc);
 /* The client's error slot: the last error of the object that owns it. */
-lsmq_errslot *mqc__err(mqclient *mqc);
+lsmq_errslot *lsmq__mqc_err(mqclient *mqc);
 /* Close connections (failing their requests with LSMQ_ECLOSED), join the thread. */
-void mqc__stop(mqclient *mqc);
-void mqc__destroy(mqclient *mqc);
+void lsmq__mqc_stop(mqclient *mqc);
+void lsmq__mqc_destroy(mqclient *mqc);
 
-const char *mqc__client_id(const mqclient *mqc);
-const uint8_t *mqc__ip4(const mqclient *mqc);
-int mqc__in_loop(const mqclient *mqc);
-int mqc__running(const mqclient *mqc);
+const char *lsmq__mqc_client_id(const mqclient *mqc);
+const uint8_t *lsmq__mqc_ip4(const mqclient *mqc);
+int lsmq__mqc_in_loop(const mqclient *mqc);
+int lsmq__mqc_running(const mqclient *mqc);
 
 /* Run fn on the I/O thread. 0, or LSMQ_ECLOSED (fn will not run). Any thread. */
-int mqc__post(mqclient *mqc, mq_job_fn *fn, void *arg);
+int lsmq__mqc_post(mqclient *mqc, mq_job_fn *fn, void *arg);
 /* Same, and wait until it has run. Not on the I/O thread. */
-int mqc__post_wait(mqclient *mqc, mq_job_fn *fn, void *arg);
+int lsmq__mqc_post_wait(mqclient *mqc, mq_job_fn *fn, void *arg);
 
-/* Timers (I/O thread). A periodic timer lives until mqc__stop. */
+/* Timers (I/O thread). A periodic timer lives until lsmq__mqc_stop. */
 typedef struct mq_timer mq_timer;
-mq_timer *mqc__every(mqclient *mqc, int first_ms, int interval_ms, mq_job_fn *fn, void *arg);
-void mqc__timer_again(mq_timer *t, int in_ms);
+mq_timer *lsmq__mqc_every(mqclient *mqc, int first_ms, int interval_ms, mq_job_fn *fn, void *arg);
+void lsmq__mqc_timer_again(mq_timer *t, int in_ms);
 /*
  * One-shot: fn(mqc, arg) after delay_ms. At stop, pending ones run at once
  * (so they can release what they hold): fn must check its owner's state.
  */
-void mqc__after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg);
+void lsmq__mqc_after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg);
 
 /*
  * Send a request to addr ("host:port"). cmd is encoded at once (its opaque
@@ -158,10 +160,10 @@ void mqc__after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg);
  * failure comes with its `why`), or an error (recorded in e) and cb will
  * not run. Any thread.
  */
-int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
+int lsmq__mqc_call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
               size_t body_len, int timeout_ms, proto_reply_cb *cb, void *arg, lsmq_errslot *e);
 /* Same, waiting for the reply (*out, free with proto_reply_free). Not on the I/O thread. */
-int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
+int lsmq__mqc_call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
                    size_t body_len, int timeout_ms, proto_reply **out, lsmq_errslot *e);
 
 /* The instance's state, shared by instance.c, route_table.c, heartbeat.c. */
@@ -225,7 +227,7 @@ typedef struct route_mq {
 } route_mq;
 
 struct route {
-    atomic_int refs;       /* see route__ref/route__unref */
+    atomic_int refs;       /* see lsmq__route_ref/lsmq__route_unref */
     route_broker *brokers; /* sorted by name */
     size_t n_brokers;
     route_mq *pub;         /* writable queues with a master, by (broker name, id) */
@@ -241,41 +243,41 @@ struct route {
  * numeric brokerAddrs keys). Returns 0 and *out (refs 1), or LSMQ_ECORRUPT
  * with errbuf set.
  */
-int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen);
+int lsmq__route_parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen);
 /* The publish queues Java derives from TBW102's route: min(4, readQueueNums) per broker. */
-void route__as_default(route *r);
-route *route__ref(route *r);
-void route__unref(route *r);
+void lsmq__route_as_default(route *r);
+route *lsmq__route_ref(route *r);
+void lsmq__route_unref(route *r);
 /* Master address of a broker (id 0), or NULL. */
-const char *route__master(const route *r, uint32_t broker);
+const char *lsmq__route_master(const route *r, uint32_t broker);
 /* Index of a broker by name, or -1. */
-int route__broker_index(const route *r, const char *name);
+int lsmq__route_broker_index(const route *r, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* route_table.c                                                       */
 /* ------------------------------------------------------------------ */
 
 /* Cached route of a topic (a new reference) or NULL. Any thread. */
-route *mqc__route_cached(mqclient *mqc, const char *topic);
+route *lsmq__mqc_route_cached(mqclient *mqc, const char *topic);
 /*
  * Cached route, or ask the name servers now (blocking; not on the I/O
  * thread). for_publish: fall back to TBW102 when the topic is unknown.
  * Returns 0 and a reference, or an error recorded in e.
  */
-int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out,
+int lsmq__mqc_route_get(mqclient *mqc, const char *topic, int for_publish, route **out,
                    lsmq_errslot *e);
 /* Ask the name servers in the background and cache the answer. I/O thread. */
-void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish);
+void lsmq__mqc_route_refresh(mqclient *mqc, const char *topic, int for_publish);
 /*
  * Called every second (I/O thread): refresh routes older than 30 s, and
  * every second those not known yet or borrowed from TBW102.
  */
-void mqc__route_refresh_all(mqclient *mqc);
-/* Every distinct broker address of every cached route; free with mqc__addrs_free. */
-size_t mqc__broker_addrs(mqclient *mqc, char ***addrs);
-void mqc__addrs_free(char **addrs, size_t n);
+void lsmq__mqc_route_refresh_all(mqclient *mqc);
+/* Every distinct broker address of every cached route; free with lsmq__mqc_addrs_free. */
+size_t lsmq__mqc_broker_addrs(mqclient *mqc, char ***addrs);
+void lsmq__mqc_addrs_free(char **addrs, size_t n);
 /* Internal to instance.c/route_table.c: free the table. */
-void mqc__routes_free(mqclient *mqc);
+void lsmq__mqc_routes_free(mqclient *mqc);
 
 /* ------------------------------------------------------------------ */
 /* message.c — received messages                                       */
@@ -313,12 +315,12 @@ struct lsmq_message {
  * the queue's broker. Returns the number decoded, or LSMQ_ECORRUPT when a
  * record does not decode (the ones before it are kept).
  */
-long msg__decode_all(const uint8_t *body, size_t len, const char *broker_name,
+long lsmq__msg_decode_all(const uint8_t *body, size_t len, const char *broker_name,
                      lsmq_message **head, lsmq_message **tail);
 /* Decode one record into a new message; 0 or LSMQ_ECORRUPT. */
-int msg__decode(const proto_record *rec, const char *broker_name, lsmq_message **out);
-void msg__free(lsmq_message *m);
-void msg__free_list(lsmq_message *head);
+int lsmq__msg_decode(const proto_record *rec, const char *broker_name, lsmq_message **out);
+void lsmq__msg_free(lsmq_message *m);
+void lsmq__msg_free_list(lsmq_message *head);
 
 /* ------------------------------------------------------------------ */
 /* outmsg.c — outgoing requests                                        */
@@ -341,18 +343,18 @@ typedef struct send_req {
 } send_req;
 
 /* Properties string of m plus UNIQ_KEY = uniq (unless m has one) and WAIT=true; malloc'ed. */
-int outmsg__props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len,
+int lsmq__outmsg_props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len,
                   lsmq_errslot *e);
 /* Check a message: topic, body size, delay level. 0 or LSMQ_E* recorded in e. */
-int outmsg__check(const lsmq_out_message *m, lsmq_errslot *e);
+int lsmq__outmsg_check(const lsmq_out_message *m, lsmq_errslot *e);
 /* Build a single-message request. extra may be NULL. */
-int outmsg__build(const lsmq_out_message *m, const char *group, size_t compress_threshold,
+int lsmq__outmsg_build(const lsmq_out_message *m, const char *group, size_t compress_threshold,
                   const uint8_t ip4[4], const outmsg_extra *extra, send_req *out, lsmq_errslot *e);
 /* Build a batch (SEND_BATCH_MESSAGE) request. */
-int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *group,
+int lsmq__outmsg_build_batch(const lsmq_out_message *msgs, size_t n, const char *group,
                         const uint8_t ip4[4], send_req *out, lsmq_errslot *e);
-void outmsg__set_queue(send_req *r, int32_t queue_id);
-void send_req_free(send_req *r);
+void lsmq__outmsg_set_queue(send_req *r, int32_t queue_id);
+void lsmq__send_req_free(send_req *r);
 
 /* ------------------------------------------------------------------ */
 /* producer.c — the send path, also used by consumers to re-publish    */
@@ -367,14 +369,14 @@ typedef struct sender {
     atomic_uint rr;          /* round-robin queue counter */
 } sender;
 
-void sender__init(sender *s, mqclient *mqc, const char *group);
+void lsmq__sender_init(sender *s, mqclient *mqc, const char *group);
 /*
  * Send req synchronously with the retry rules of lsmq_producer_send.
  * selector: NULL for round-robin, else the queue comes from it and retries
  * stay on that queue. res: req->n_msgs results, may be NULL. Not on the
  * I/O thread.
  */
-int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
+int lsmq__sender_send(sender *s, send_req *req, const lsmq_out_message *m,
                  lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res,
                  lsmq_errslot *e);
 
@@ -392,10 +394,10 @@ typedef struct subscription {
     int64_t version;  /* subVersion: ms when built */
 } subscription;
 
-int sub__parse(const char *topic, const char *expr, subscription **out, lsmq_errslot *e);
-void sub__free(subscription *s);
+int lsmq__sub_parse(const char *topic, const char *expr, subscription **out, lsmq_errslot *e);
+void lsmq__sub_free(subscription *s);
 /* Does a message with these tags (NULL = none) pass? */
-int sub__match(const subscription *s, const char *tags);
+int lsmq__sub_match(const subscription *s, const char *tags);
 
 /* ------------------------------------------------------------------ */
 /* heartbeat.c                                                         */
@@ -412,13 +414,13 @@ typedef struct hb_consumer {
 } hb_consumer;
 
 /* HeartbeatData JSON; producer_group or consumer may be NULL. malloc'ed. */
-char *hb__json(const char *client_id, const char *producer_group, const hb_consumer *consumer);
+char *lsmq__hb_json(const char *client_id, const char *producer_group, const hb_consumer *consumer);
 /* Heartbeat every cached broker (I/O thread), called every 30 s. */
-void mqc__heartbeat_all(mqclient *mqc);
+void lsmq__mqc_heartbeat_all(mqclient *mqc);
 /* Same, from a user thread, waiting for the answers (at most timeout_ms). */
-int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e);
+int lsmq__mqc_heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e);
 /* UNREGISTER_CLIENT to every cached broker, waiting at most timeout_ms. */
-void mqc__unregister(mqclient *mqc, const char *producer_group, const char *consumer_group,
+void lsmq__mqc_unregister(mqclient *mqc, const char *producer_group, const char *consumer_group,
                      int timeout_ms);
 
 /* ------------------------------------------------------------------ */
@@ -430,13 +432,13 @@ void mqc__unregister(mqclient *mqc, const char *producer_group, const char *cons
  * sorted queues the consumer at index `index` of n_consumers sorted ids
  * gets: [*start, *start + *count). index < 0 (not in the list) gets none.
  */
-void rb__allocate(size_t n_queues, size_t n_consumers, long index, size_t *start,
+void lsmq__rb_allocate(size_t n_queues, size_t n_consumers, long index, size_t *start,
                   size_t *count);
 /* Index of id in the list once sorted as Java sorts it (strcmp), or -1. */
-long rb__index_of(char **ids, size_t n, const char *id);
+long lsmq__rb_index_of(char **ids, size_t n, const char *id);
 /* Parse {"consumerIdList":[...]} into a sorted malloc'ed array. */
-int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_errslot *e);
-void rb__free_ids(char **ids, size_t n);
+int lsmq__rb_parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_errslot *e);
+void lsmq__rb_free_ids(char **ids, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* offset_store.c                                                      */
@@ -456,19 +458,19 @@ typedef struct offset_store {
     ostore_entry *map;
 } offset_store;
 
-void ostore__init(offset_store *s);
-void ostore__clear(offset_store *s);
-void mq__key(char *out, size_t n, const char *topic, const char *broker, int32_t queue_id);
-ostore_entry *ostore__find(offset_store *s, const char *topic, const char *broker,
+void lsmq__ostore_init(offset_store *s);
+void lsmq__ostore_clear(offset_store *s);
+void lsmq__mq_key(char *out, size_t n, const char *topic, const char *broker, int32_t queue_id);
+ostore_entry *lsmq__ostore_find(offset_store *s, const char *topic, const char *broker,
                            int32_t queue_id);
-void ostore__update(offset_store *s, const char *topic, const char *broker, int32_t queue_id,
+void lsmq__ostore_update(offset_store *s, const char *topic, const char *broker, int32_t queue_id,
                     int64_t offset);
-void ostore__remove(offset_store *s, const char *topic, const char *broker, int32_t queue_id);
+void lsmq__ostore_remove(offset_store *s, const char *topic, const char *broker, int32_t queue_id);
 /* Local file (broadcasting): write atomically (tmp + rename), read back. */
-int ostore__save_file(const offset_store *s, const char *path, lsmq_errslot *e);
-int ostore__load_file(offset_store *s, const char *path, lsmq_errslot *e);
+int lsmq__ostore_save_file(const offset_store *s, const char *path, lsmq_errslot *e);
+int lsmq__ostore_load_file(offset_store *s, const char *path, lsmq_errslot *e);
 /* The UPDATE_CONSUMER_OFFSET header for one entry. */
-proto_cmd *ostore__commit_cmd(const char *group, const ostore_entry *e);
+proto_cmd *lsmq__ostore_commit_cmd(const char *group, const ostore_entry *e);
 
 /* ------------------------------------------------------------------ */
 /* pull.c                                                              */
@@ -495,17 +497,17 @@ typedef struct pull_result {
     size_t n;
 } pull_result;
 
-proto_cmd *pull__request(const pull_args *a);
+proto_cmd *lsmq__pull_request(const pull_args *a);
 /* Parse a pull reply (consumes it). Messages not matching sub are dropped. */
-int pull__parse(proto_reply *reply, const char *broker_name, const subscription *sub,
+int lsmq__pull_parse(proto_reply *reply, const char *broker_name, const subscription *sub,
                 pull_result *out, lsmq_errslot *e);
-void pull_result_free(pull_result *r);
+void lsmq__pull_result_free(pull_result *r);
 
 /* Offset queries against a broker (blocking or async helpers). */
-proto_cmd *offset__query_cmd(const char *group, const char *topic, int32_t queue_id);
-proto_cmd *offset__max_cmd(const char *topic, int32_t queue_id);
+proto_cmd *lsmq__offset_query_cmd(const char *group, const char *topic, int32_t queue_id);
+proto_cmd *lsmq__offset_max_cmd(const char *topic, int32_t queue_id);
 /* SEARCH_OFFSET_BY_TIMESTAMP: the first offset stored at or after ms (LOWER). */
-proto_cmd *offset__search_cmd(const char *topic, const char *broker, int32_t queue_id,
+proto_cmd *lsmq__offset_search_cmd(const char *topic, const char *broker, int32_t queue_id,
                               int64_t ms);
 
 /* ------------------------------------------------------------------ */
@@ -519,7 +521,7 @@ proto_cmd *offset__search_cmd(const char *topic, const char *broker, int32_t que
  * consume task; freed when the last reference goes, or at destroy.
  */
 typedef struct pq {
-    char *key;                  /* mq__key */
+    char *key;                  /* lsmq__mq_key */
     char *topic;
     char *broker;
     int32_t queue_id;
@@ -570,27 +572,27 @@ struct lsmq_push_consumer {
 };
 
 /* process_queue.c (I/O thread) */
-pq *push__pq_new(struct lsmq_push_consumer *c, const subscription *sub, const char *broker,
+pq *lsmq__push_pq_new(struct lsmq_push_consumer *c, const subscription *sub, const char *broker,
                  int32_t queue_id);
-void push__pq_unref(pq *q);
+void lsmq__push_pq_unref(pq *q);
 /* The offset to commit: the first message not yet consumed. */
-int64_t push__pq_commit_offset(const pq *q);
+int64_t lsmq__push_pq_commit_offset(const pq *q);
 /* Start pulling from q->next_offset. */
-void push__pq_start(pq *q);
+void lsmq__push_pq_start(pq *q);
 /* Leave the assignment: commit its offset (clustering), stop it. */
-void push__pq_drop(pq *q);
+void lsmq__push_pq_drop(pq *q);
 /* Free every process queue (after the I/O thread stopped). */
-void push__pq_free_all(struct lsmq_push_consumer *c);
+void lsmq__push_pq_free_all(struct lsmq_push_consumer *c);
 /* Broker master address of a queue's broker, from the cached route (malloc'ed) or NULL. */
-char *push__broker_addr(mqclient *mqc, const char *topic, const char *broker);
+char *lsmq__push_broker_addr(mqclient *mqc, const char *topic, const char *broker);
 
 /* rebalance.c (I/O thread) */
-void push__rebalance(mqclient *mqc, void *arg);
-void push__rebalance_soon(struct lsmq_push_consumer *c, int delay_ms);
+void lsmq__push_rebalance(mqclient *mqc, void *arg);
+void lsmq__push_rebalance_soon(struct lsmq_push_consumer *c, int delay_ms);
 
 /* consumer_reset.c: broker-initiated requests of a push consumer (mq_owner_hooks.peer_request) */
 #define CLIENT_RC_GET_CONSUMER_STATUS_FROM_CLIENT 221
-int push__peer_request(void *arg, const proto_cmd *req, proto_cmd **resp, char **body,
+int lsmq__push_peer_request(void *arg, const proto_cmd *req, proto_cmd **resp, char **body,
                        size_t *body_len);
 /* Parse a ResetOffsetBody (fastjson, or the ResetOffsetBodyForC array) into the
  * offsets of topic's queues; pure. 0 and a malloc'ed array, or LSMQ_ECORRUPT. */
@@ -599,7 +601,7 @@ typedef struct reset_entry {
     int32_t queue_id;
     int64_t offset;
 } reset_entry;
-int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
+int lsmq__reset_parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
                       size_t *n, lsmq_errslot *e);
 
 /* ------------------------------------------------------------------ */
@@ -607,10 +609,10 @@ int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_
 /* ------------------------------------------------------------------ */
 
 typedef void work_fn(void *arg);
-int workers__create(int n, workers **out, lsmq_errslot *e);
+int lsmq__workers_create(int n, workers **out, lsmq_errslot *e);
 /* Queue fn(arg); runs on some worker. Any thread. */
-void workers__submit(workers *w, work_fn *fn, void *arg);
+void lsmq__workers_submit(workers *w, work_fn *fn, void *arg);
 /* Run what is queued, then join the threads and free. */
-void workers__destroy(workers *w);
+void lsmq__workers_destroy(workers *w);
 
 #endif

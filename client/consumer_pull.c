@@ -78,7 +78,7 @@ static aq *aq_new(lsmq_pull_consumer *c, const lsmq_queue *q)
     aq *a = proto_xcalloc(1, sizeof *a);
     char key[600];
 
-    mq__key(key, sizeof key, q->topic, q->broker_name, q->queue_id);
+    lsmq__mq_key(key, sizeof key, q->topic, q->broker_name, q->queue_id);
     a->key = proto_xstrdup(key);
     a->q = *q;
     a->c = c;
@@ -102,7 +102,7 @@ static void aq_free(aq *a)
         c->all = a->all_next;
     if (a->all_next)
         a->all_next->all_prev = a->all_prev;
-    msg__free_list(a->head);
+    lsmq__msg_free_list(a->head);
     free(a->key);
     free(a);
 }
@@ -115,7 +115,7 @@ static void aq_unref(aq *a)
 
 static void aq_clear_buffer(aq *a)
 {
-    msg__free_list(a->head);
+    lsmq__msg_free_list(a->head);
     a->head = a->tail = NULL;
     a->n_buf = 0;
 }
@@ -167,7 +167,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
 
         if (code == RS_SUCCESS || code == RS_PULL_NOT_FOUND || code == RS_PULL_RETRY_IMMEDIATELY ||
             code == RS_PULL_OFFSET_MOVED) {
-            prc = pull__parse(reply, a->q.broker_name, &all_sub, &res, NULL);
+            prc = lsmq__pull_parse(reply, a->q.broker_name, &all_sub, &res, NULL);
         } else {
             lsmq__log(LSMQ_LOG_WARN, "pull %s:%s:%d: response code %d %s", a->q.topic,
                       a->q.broker_name, (int)a->q.queue_id, code,
@@ -178,13 +178,13 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
     pthread_mutex_lock(&c->lock);
     if (!ctx_live(x) || rc == LSMQ_ECLOSED) {
         pthread_mutex_unlock(&c->lock);
-        pull_result_free(&res);
+        lsmq__pull_result_free(&res);
         ctx_end(x);
         return;
     }
     if (prc != 0) {
         pthread_mutex_unlock(&c->lock);
-        mqc__after(c->mqc, ERROR_DELAY_MS, pull_now, x);
+        lsmq__mqc_after(c->mqc, ERROR_DELAY_MS, pull_now, x);
         return;
     }
     if (res.next_begin >= 0)
@@ -204,7 +204,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
         a->position = res.next_begin;
     }
     pthread_mutex_unlock(&c->lock);
-    pull_result_free(&res);
+    lsmq__pull_result_free(&res);
     pull_now(c->mqc, x);
 }
 
@@ -229,13 +229,13 @@ static void pull_now(mqclient *mqc, void *arg)
     offset = a->next_offset;
     pthread_mutex_unlock(&c->lock);
     if (full) {
-        mqc__after(mqc, FLOW_DELAY_MS, pull_now, x);
+        lsmq__mqc_after(mqc, FLOW_DELAY_MS, pull_now, x);
         return;
     }
-    addr = push__broker_addr(mqc, a->q.topic, a->q.broker_name);
+    addr = lsmq__push_broker_addr(mqc, a->q.topic, a->q.broker_name);
     if (addr == NULL) {
-        mqc__route_refresh(mqc, a->q.topic, 0);
-        mqc__after(mqc, NO_ROUTE_DELAY_MS, pull_now, x);
+        lsmq__mqc_route_refresh(mqc, a->q.topic, 0);
+        lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, x);
         return;
     }
     memset(&pa, 0, sizeof pa);
@@ -245,8 +245,8 @@ static void pull_now(mqclient *mqc, void *arg)
     pa.offset = offset;
     pa.max_msgs = PULL_BATCH;
     pa.suspend_ms = PULL_SUSPEND_MS;
-    cmd = pull__request(&pa);
-    if (mqc__call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, x, NULL) != 0)
+    cmd = lsmq__pull_request(&pa);
+    if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, x, NULL) != 0)
         ctx_end(x);
     proto_cmd_free(cmd);
     free(addr);
@@ -315,14 +315,14 @@ static void find_cb(int rc, proto_reply *reply, const char *why, void *arg)
     }
     lsmq__log(LSMQ_LOG_INFO, "offset look-up for %s:%s:%d failed (%d); retrying",
               x->a->q.topic, x->a->q.broker_name, (int)x->a->q.queue_id, rc ? rc : code);
-    mqc__after(c->mqc, ERROR_DELAY_MS, refind_job, x);
+    lsmq__mqc_after(c->mqc, ERROR_DELAY_MS, refind_job, x);
 }
 
 static void find_offset(loop_ctx *x, int what)
 {
     aq *a = x->a;
     lsmq_pull_consumer *c = a->c;
-    char *addr = push__broker_addr(c->mqc, a->q.topic, a->q.broker_name);
+    char *addr = lsmq__push_broker_addr(c->mqc, a->q.topic, a->q.broker_name);
     proto_cmd *cmd;
     int live;
 
@@ -335,17 +335,17 @@ static void find_offset(loop_ctx *x, int what)
         return;
     }
     if (addr == NULL) {
-        mqc__route_refresh(c->mqc, a->q.topic, 0);
-        mqc__after(c->mqc, NO_ROUTE_DELAY_MS, refind_job, x);
+        lsmq__mqc_route_refresh(c->mqc, a->q.topic, 0);
+        lsmq__mqc_after(c->mqc, NO_ROUTE_DELAY_MS, refind_job, x);
         return;
     }
     if (what == FIND_COMMITTED)
-        cmd = offset__query_cmd(c->group, a->q.topic, a->q.queue_id);
+        cmd = lsmq__offset_query_cmd(c->group, a->q.topic, a->q.queue_id);
     else
-        cmd = offset__max_cmd(a->q.topic, a->q.queue_id);
+        cmd = lsmq__offset_max_cmd(a->q.topic, a->q.queue_id);
     if (what == FIND_MIN)
         cmd->code = RC_GET_MIN_OFFSET; /* same header as GET_MAX_OFFSET (§3.7) */
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, find_cb, x, NULL) != 0)
+    if (lsmq__mqc_call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, find_cb, x, NULL) != 0)
         ctx_end(x);
     proto_cmd_free(cmd);
     free(addr);
@@ -382,7 +382,7 @@ static void post_begin(lsmq_pull_consumer *c, loop_ctx *x, int64_t seek)
 
     b->x = x;
     b->seek = seek;
-    if (mqc__post(c->mqc, begin_job, b) != 0) {
+    if (lsmq__mqc_post(c->mqc, begin_job, b) != 0) {
         free(b);
         ctx_end(x);
     }
@@ -402,7 +402,7 @@ int lsmq_pull_consumer_create(const char *namesrv, const char *group,
     *out = NULL;
     if (!lsmq__valid_name(group, 120))
         return LSMQ_EINVAL; /* no consumer to say more on */
-    if ((rc = mqc__create(namesrv, NULL, &mqc, NULL)) != 0)
+    if ((rc = lsmq__mqc_create(namesrv, NULL, &mqc, NULL)) != 0)
         return rc;
     c = proto_xcalloc(1, sizeof *c);
     c->mqc = mqc;
@@ -436,10 +436,10 @@ int lsmq_pull_consumer_start(lsmq_pull_consumer *c)
     if (c == NULL)
         return LSMQ_EINVAL;
     if (c->started) {
-        lsmq__error(mqc__err(c->mqc), -1, "pull consumer already started");
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "pull consumer already started");
         return LSMQ_EINVAL;
     }
-    if ((rc = mqc__start(c->mqc)) != 0)
+    if ((rc = lsmq__mqc_start(c->mqc)) != 0)
         return rc;
     c->started = 1;
     return 0;
@@ -450,11 +450,11 @@ static int check_started(lsmq_pull_consumer *c)
     if (c == NULL)
         return LSMQ_EINVAL;
     if (!c->started) {
-        lsmq__error(mqc__err(c->mqc), -1, "pull consumer not started");
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "pull consumer not started");
         return LSMQ_EINVAL;
     }
-    if (mqc__in_loop(c->mqc)) {
-        lsmq__error(mqc__err(c->mqc), -1, "call from the consumer's own I/O thread");
+    if (lsmq__mqc_in_loop(c->mqc)) {
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "call from the consumer's own I/O thread");
         return LSMQ_EINVAL;
     }
     return 0;
@@ -467,7 +467,7 @@ int lsmq_pull_consumer_last_error(lsmq_pull_consumer *c, char *buf, size_t cap)
             lsmq__strlcpy(buf, "no consumer", cap);
         return -1;
     }
-    return lsmq__err_copy(mqc__err(c->mqc), buf, cap);
+    return lsmq__err_copy(lsmq__mqc_err(c->mqc), buf, cap);
 }
 
 int lsmq_pull_consumer_queues(lsmq_pull_consumer *c, const char *topic, lsmq_queue **queues,
@@ -483,10 +483,10 @@ int lsmq_pull_consumer_queues(lsmq_pull_consumer *c, const char *topic, lsmq_que
     if ((rc = check_started(c)) != 0)
         return rc;
     if (!lsmq__valid_name(topic, sizeof out->topic - 1)) {
-        lsmq__error(mqc__err(c->mqc), -1, "bad topic name");
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "bad topic name");
         return LSMQ_EINVAL;
     }
-    if ((rc = mqc__route_get(c->mqc, topic, 0, &r, mqc__err(c->mqc))) != 0)
+    if ((rc = lsmq__mqc_route_get(c->mqc, topic, 0, &r, lsmq__mqc_err(c->mqc))) != 0)
         return rc;
     out = proto_xcalloc(r->n_sub ? r->n_sub : 1, sizeof *out);
     for (i = 0; i < r->n_sub; i++) {
@@ -497,7 +497,7 @@ int lsmq_pull_consumer_queues(lsmq_pull_consumer *c, const char *topic, lsmq_que
     }
     *queues = out;
     *n = r->n_sub;
-    route__unref(r);
+    lsmq__route_unref(r);
     return 0;
 }
 
@@ -513,7 +513,7 @@ int lsmq_pull_consumer_assign(lsmq_pull_consumer *c, const lsmq_queue *queues, s
     for (i = 0; i < n; i++) {
         if (!lsmq__valid_name(queues[i].topic, sizeof queues[i].topic - 1) ||
             queues[i].queue_id < 0 || queues[i].broker_name[0] == '\0') {
-            lsmq__error(mqc__err(c->mqc), -1, "bad queue %zu", i);
+            lsmq__error(lsmq__mqc_err(c->mqc), -1, "bad queue %zu", i);
             return LSMQ_EINVAL;
         }
     }
@@ -536,7 +536,7 @@ int lsmq_pull_consumer_assign(lsmq_pull_consumer *c, const lsmq_queue *queues, s
     for (i = 0; i < n; i++) {
         char key[600];
 
-        mq__key(key, sizeof key, queues[i].topic, queues[i].broker_name, queues[i].queue_id);
+        lsmq__mq_key(key, sizeof key, queues[i].topic, queues[i].broker_name, queues[i].queue_id);
         a = NULL;
         HASH_FIND_STR(c->assigned, key, a);
         if (a == NULL)
@@ -547,8 +547,8 @@ int lsmq_pull_consumer_assign(lsmq_pull_consumer *c, const lsmq_queue *queues, s
     for (i = 0; i < k; i++) {
         route *r = NULL;
 
-        if (mqc__route_get(c->mqc, fresh[i]->a->q.topic, 0, &r, NULL) == 0)
-            route__unref(r);
+        if (lsmq__mqc_route_get(c->mqc, fresh[i]->a->q.topic, 0, &r, NULL) == 0)
+            lsmq__route_unref(r);
         post_begin(c, fresh[i], SEEK_COMMITTED);
     }
     free(fresh);
@@ -566,12 +566,12 @@ int lsmq_pull_consumer_seek(lsmq_pull_consumer *c, const lsmq_queue *q, int64_t 
         return rc;
     if (q == NULL || (offset < 0 && offset != LSMQ_OFFSET_FIRST && offset != LSMQ_OFFSET_LAST))
         return LSMQ_EINVAL;
-    mq__key(key, sizeof key, q->topic, q->broker_name, q->queue_id);
+    lsmq__mq_key(key, sizeof key, q->topic, q->broker_name, q->queue_id);
     pthread_mutex_lock(&c->lock);
     HASH_FIND_STR(c->assigned, key, a);
     if (a == NULL) {
         pthread_mutex_unlock(&c->lock);
-        lsmq__error(mqc__err(c->mqc), -1, "queue %s:%s:%d is not assigned", q->topic,
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "queue %s:%s:%d is not assigned", q->topic,
                     q->broker_name, (int)q->queue_id);
         return LSMQ_ENOTFOUND;
     }
@@ -675,12 +675,12 @@ int lsmq_pull_consumer_commit(lsmq_pull_consumer *c)
     }
     pthread_mutex_unlock(&c->lock);
     for (i = 0; i < n; i++) {
-        char *addr = push__broker_addr(c->mqc, items[i].q.topic, items[i].q.broker_name);
+        char *addr = lsmq__push_broker_addr(c->mqc, items[i].q.topic, items[i].q.broker_name);
         proto_cmd *cmd;
         proto_reply *reply = NULL;
 
         if (addr == NULL) {
-            lsmq__error(mqc__err(c->mqc), -1, "no route to broker %s", items[i].q.broker_name);
+            lsmq__error(lsmq__mqc_err(c->mqc), -1, "no route to broker %s", items[i].q.broker_name);
             rc = LSMQ_ENOTFOUND;
         } else {
             cmd = proto_cmd_request(RC_UPDATE_CONSUMER_OFFSET);
@@ -688,10 +688,10 @@ int lsmq_pull_consumer_commit(lsmq_pull_consumer *c)
             proto_cmd_set(cmd, "topic", items[i].q.topic);
             proto_cmd_set_i64(cmd, "queueId", items[i].q.queue_id);
             proto_cmd_set_i64(cmd, "commitOffset", items[i].offset);
-            rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply,
-                                mqc__err(c->mqc));
+            rc = lsmq__mqc_call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply,
+                                lsmq__mqc_err(c->mqc));
             if (rc == 0 && reply->cmd->code != RS_SUCCESS)
-                rc = lsmq__broker_error(mqc__err(c->mqc), reply->cmd, "offset commit");
+                rc = lsmq__broker_error(lsmq__mqc_err(c->mqc), reply->cmd, "offset commit");
             proto_reply_free(reply);
             proto_cmd_free(cmd);
             free(addr);
@@ -713,14 +713,15 @@ int lsmq_pull_consumer_committed(lsmq_pull_consumer *c, const lsmq_queue *q, int
 
     if ((rc = check_started(c)) != 0)
         return rc;
-    if (mqc__route_get(c->mqc, q->topic, 0, &r, NULL) == 0)
-        route__unref(r);
-    if ((addr = push__broker_addr(c->mqc, q->topic, q->broker_name)) == NULL) {
-        lsmq__error(mqc__err(c->mqc), -1, "no route to broker %s", q->broker_name);
+    if (lsmq__mqc_route_get(c->mqc, q->topic, 0, &r, NULL) == 0)
+        lsmq__route_unref(r);
+    if ((addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker_name)) == NULL) {
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "no route to broker %s", q->broker_name);
         return LSMQ_ENOTFOUND;
     }
-    cmd = offset__query_cmd(c->group, q->topic, q->queue_id);
-    rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply, mqc__err(c->mqc));
+    cmd = lsmq__offset_query_cmd(c->group, q->topic, q->queue_id);
+    rc = lsmq__mqc_call_sync(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, &reply,
+                             lsmq__mqc_err(c->mqc));
     proto_cmd_free(cmd);
     free(addr);
     if (rc == 0) {
@@ -730,7 +731,7 @@ int lsmq_pull_consumer_committed(lsmq_pull_consumer *c, const lsmq_queue *q, int
         else if (reply->cmd->code == RS_SUCCESS || reply->cmd->code == RS_QUERY_NOT_FOUND)
             rc = LSMQ_ENOTFOUND;
         else
-            rc = lsmq__broker_error(mqc__err(c->mqc), reply->cmd, "offset query");
+            rc = lsmq__broker_error(lsmq__mqc_err(c->mqc), reply->cmd, "offset query");
     }
     proto_reply_free(reply);
     return rc;
@@ -745,11 +746,11 @@ void lsmq_pull_consumer_destroy(lsmq_pull_consumer *c)
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->lock);
     /* Pull loops see stopping and end; the rest are failed with LSMQ_ECLOSED. */
-    mqc__stop(c->mqc);
+    lsmq__mqc_stop(c->mqc);
     HASH_CLEAR(hh, c->assigned); /* frees the table; the entries go below */
     while (c->all)
         aq_free(c->all);
-    mqc__destroy(c->mqc);
+    lsmq__mqc_destroy(c->mqc);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cv);
     free(c->group);

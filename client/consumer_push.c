@@ -44,7 +44,7 @@ static char *heartbeat_json(void *arg)
     hc.passive = 1;
     hc.subs = c->subs;
     hc.n_subs = c->n_subs;
-    return hb__json(mqc__client_id(c->mqc), NULL, &hc);
+    return lsmq__hb_json(lsmq__mqc_client_id(c->mqc), NULL, &hc);
 }
 
 static void ids_changed(void *arg, const char *group)
@@ -52,7 +52,7 @@ static void ids_changed(void *arg, const char *group)
     lsmq_push_consumer *c = arg;
 
     if (strcmp(group, c->group) == 0 || *group == '\0')
-        push__rebalance_soon(c, 0);
+        lsmq__push_rebalance_soon(c, 0);
 }
 
 static void route_changed(void *arg, const char *topic)
@@ -60,8 +60,8 @@ static void route_changed(void *arg, const char *topic)
     lsmq_push_consumer *c = arg;
 
     /* A new broker must know us before we ask it for the group (queued first). */
-    mqc__heartbeat_all(c->mqc);
-    push__rebalance_soon(c, 0);
+    lsmq__mqc_heartbeat_all(c->mqc);
+    lsmq__push_rebalance_soon(c, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -83,10 +83,10 @@ static void commit_job(mqclient *mqc, void *arg)
         dirty = 1;
         if (c->model == LSMQ_BROADCASTING)
             continue;
-        if ((addr = push__broker_addr(mqc, e->topic, e->broker)) == NULL)
+        if ((addr = lsmq__push_broker_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
-        cmd = ostore__commit_cmd(c->group, e);
-        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL, NULL) == 0)
+        cmd = lsmq__ostore_commit_cmd(c->group, e);
+        if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL, NULL) == 0)
             e->dirty = 0;
         proto_cmd_free(cmd);
         free(addr);
@@ -95,7 +95,7 @@ static void commit_job(mqclient *mqc, void *arg)
         lsmq_errslot err;
 
         lsmq__err_init(&err, NULL);
-        if (ostore__save_file(&c->offsets, c->offset_path, &err) == 0) {
+        if (lsmq__ostore_save_file(&c->offsets, c->offset_path, &err) == 0) {
             HASH_ITER(hh, c->offsets.map, e, tmp)
                 e->dirty = 0;
         } else {
@@ -148,13 +148,14 @@ static void final_commit_job(mqclient *mqc, void *arg)
         char *addr;
         proto_cmd *cmd;
 
-        if (e->offset < 0 || (addr = push__broker_addr(mqc, e->topic, e->broker)) == NULL)
+        if (e->offset < 0 || (addr = lsmq__push_broker_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
-        cmd = ostore__commit_cmd(c->group, e);
+        cmd = lsmq__ostore_commit_cmd(c->group, e);
         pthread_mutex_lock(&fc->m);
         fc->left++;
         pthread_mutex_unlock(&fc->m);
-        if (mqc__call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, final_commit_cb, fc, NULL) != 0)
+        if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, final_commit_cb, fc,
+                           NULL) != 0)
             final_commit_cb(LSMQ_ECLOSED, NULL, "client is shut down", fc);
         proto_cmd_free(cmd);
         free(addr);
@@ -176,11 +177,11 @@ int lsmq_push_consumer_create(const char *namesrv, const char *group,
     *out = NULL;
     if (!lsmq__valid_name(group, 120))
         return LSMQ_EINVAL; /* no consumer to say more on */
-    if ((rc = mqc__create(namesrv, NULL, &mqc, NULL)) != 0)
+    if ((rc = lsmq__mqc_create(namesrv, NULL, &mqc, NULL)) != 0)
         return rc;
     c = proto_xcalloc(1, sizeof *c);
     c->mqc = mqc;
-    sender__init(&c->inner, mqc, INNER_PRODUCER_GROUP);
+    lsmq__sender_init(&c->inner, mqc, INNER_PRODUCER_GROUP);
     c->group = proto_xstrdup(group);
     len = strlen(RETRY_PREFIX) + strlen(group) + 1;
     c->retry_topic = proto_xmalloc(len);
@@ -191,7 +192,7 @@ int lsmq_push_consumer_create(const char *namesrv, const char *group,
     c->max_reconsume = DEFAULT_MAX_RECONSUME;
     c->rebalance_ms = DEFAULT_REBALANCE_MS;
     c->commit_ms = DEFAULT_COMMIT_MS;
-    ostore__init(&c->offsets);
+    lsmq__ostore_init(&c->offsets);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cv, NULL);
     *out = c;
@@ -203,7 +204,7 @@ int lsmq_push_consumer_create(const char *namesrv, const char *group,
         if ((c) == NULL)                                                                     \
             return LSMQ_EINVAL;                                                              \
         if ((c)->started) {                                                                  \
-            lsmq__error(mqc__err((c)->mqc), -1, "setting must be changed before start");     \
+            lsmq__error(lsmq__mqc_err((c)->mqc), -1, "setting must be changed before start");     \
             return LSMQ_EINVAL;                                                              \
         }                                                                                    \
     } while (0)
@@ -250,7 +251,7 @@ int lsmq_push_consumer_set_instance_name(lsmq_push_consumer *c, const char *name
     BEFORE_START(c);
     if (name == NULL || *name == '\0')
         return LSMQ_EINVAL;
-    return mqc__set_instance(c->mqc, name);
+    return lsmq__mqc_set_instance(c->mqc, name);
 }
 
 int lsmq_push_consumer_set_offset_dir(lsmq_push_consumer *c, const char *dir)
@@ -306,11 +307,11 @@ int lsmq_push_consumer_subscribe(lsmq_push_consumer *c, const char *topic, const
     int rc;
 
     BEFORE_START(c);
-    if ((rc = sub__parse(topic, expr, &s, mqc__err(c->mqc))) != 0)
+    if ((rc = lsmq__sub_parse(topic, expr, &s, lsmq__mqc_err(c->mqc))) != 0)
         return rc;
     for (i = 0; i < c->n_subs; i++) {
         if (strcmp(c->subs[i]->topic, topic) == 0) {
-            sub__free(c->subs[i]);
+            lsmq__sub_free(c->subs[i]);
             c->subs[i] = s;
             return 0;
         }
@@ -364,13 +365,13 @@ static int open_offset_file(lsmq_push_consumer *c)
         lsmq__strlcpy(dir, c->offset_dir, sizeof dir);
     } else {
         const char *home = getenv("HOME");
-        const char *id = strchr(mqc__client_id(c->mqc), '@');
+        const char *id = strchr(lsmq__mqc_client_id(c->mqc), '@');
 
         snprintf(dir, sizeof dir, "%s/.lsmq_offsets/%s", home && *home ? home : "/tmp",
                  id ? id + 1 : "default");
     }
     if ((rc = make_dirs(dir)) != 0) {
-        lsmq__error(mqc__err(c->mqc), -1, "cannot create %s: %s", dir, strerror(-rc));
+        lsmq__error(lsmq__mqc_err(c->mqc), -1, "cannot create %s: %s", dir, strerror(-rc));
         return rc;
     }
     len = strlen(dir) + strlen(c->group) + 32;
@@ -379,7 +380,7 @@ static int open_offset_file(lsmq_push_consumer *c)
     lsmq_errslot err;
 
     lsmq__err_init(&err, NULL);
-    rc = ostore__load_file(&c->offsets, c->offset_path, &err);
+    rc = lsmq__ostore_load_file(&c->offsets, c->offset_path, &err);
     if (rc == LSMQ_ECORRUPT)
         lsmq__log(LSMQ_LOG_WARN, "%s; starting without it", err.text);
     return 0;
@@ -389,8 +390,8 @@ static void start_job(mqclient *mqc, void *arg)
 {
     lsmq_push_consumer *c = arg;
 
-    c->rebalance_timer = mqc__every(mqc, 0, c->rebalance_ms, push__rebalance, c);
-    mqc__every(mqc, c->commit_ms, c->commit_ms, commit_job, c);
+    c->rebalance_timer = lsmq__mqc_every(mqc, 0, c->rebalance_ms, lsmq__push_rebalance, c);
+    lsmq__mqc_every(mqc, c->commit_ms, c->commit_ms, commit_job, c);
 }
 
 int lsmq_push_consumer_start(lsmq_push_consumer *c)
@@ -402,7 +403,7 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
     if (c == NULL)
         return LSMQ_EINVAL;
     if (c->started || c->listener == NULL || c->n_subs == 0) {
-        lsmq__error(mqc__err(c->mqc), -1,
+        lsmq__error(lsmq__mqc_err(c->mqc), -1,
                     "push consumer already started, or no listener or subscription");
         return LSMQ_EINVAL;
     }
@@ -421,12 +422,12 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
     hooks.heartbeat_json = heartbeat_json;
     hooks.ids_changed = ids_changed;
     hooks.route_changed = route_changed;
-    hooks.peer_request = push__peer_request;
-    mqc__set_hooks(c->mqc, &hooks);
-    if ((rc = workers__create(c->n_threads, &c->pool, mqc__err(c->mqc))) != 0)
+    hooks.peer_request = lsmq__push_peer_request;
+    lsmq__mqc_set_hooks(c->mqc, &hooks);
+    if ((rc = lsmq__workers_create(c->n_threads, &c->pool, lsmq__mqc_err(c->mqc))) != 0)
         return rc;
-    if ((rc = mqc__start(c->mqc)) != 0) {
-        workers__destroy(c->pool);
+    if ((rc = lsmq__mqc_start(c->mqc)) != 0) {
+        lsmq__workers_destroy(c->pool);
         c->pool = NULL;
         return rc;
     }
@@ -435,14 +436,14 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
         route *r = NULL;
 
         /* Unknown topics are looked up again in the background. */
-        if (mqc__route_get(c->mqc, c->subs[i]->topic, 0, &r, NULL) == 0)
-            route__unref(r);
+        if (lsmq__mqc_route_get(c->mqc, c->subs[i]->topic, 0, &r, NULL) == 0)
+            lsmq__route_unref(r);
         else
             lsmq__log(LSMQ_LOG_INFO, "%s: no route for %s yet", c->group, c->subs[i]->topic);
     }
     /* Brokers must know us before the first rebalance asks for the group. */
-    mqc__heartbeat_sync(c->mqc, START_TIMEOUT_MS, NULL);
-    mqc__post_wait(c->mqc, start_job, c);
+    lsmq__mqc_heartbeat_sync(c->mqc, START_TIMEOUT_MS, NULL);
+    lsmq__mqc_post_wait(c->mqc, start_job, c);
     return 0;
 }
 
@@ -453,7 +454,7 @@ int lsmq_push_consumer_last_error(lsmq_push_consumer *c, char *buf, size_t cap)
             lsmq__strlcpy(buf, "no consumer", cap);
         return -1;
     }
-    return lsmq__err_copy(mqc__err(c->mqc), buf, cap);
+    return lsmq__err_copy(lsmq__mqc_err(c->mqc), buf, cap);
 }
 
 static void stop_job(mqclient *mqc, void *arg)
@@ -474,7 +475,7 @@ void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
         final_arg fa = {c, &fc};
 
         /* No more pulls or tasks; let the running listeners finish. */
-        mqc__post_wait(c->mqc, stop_job, c);
+        lsmq__mqc_post_wait(c->mqc, stop_job, c);
         pthread_mutex_lock(&c->lock);
         while (c->tasks > 0)
             pthread_cond_wait(&c->cv, &c->lock);
@@ -482,7 +483,7 @@ void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
         memset(&fc, 0, sizeof fc);
         pthread_mutex_init(&fc.m, NULL);
         pthread_cond_init(&fc.cv, NULL);
-        mqc__post_wait(c->mqc, final_commit_job, &fa);
+        lsmq__mqc_post_wait(c->mqc, final_commit_job, &fa);
         /* Each request is answered, timed out or failed by the I/O thread. */
         pthread_mutex_lock(&fc.m);
         while (fc.left > 0)
@@ -494,16 +495,16 @@ void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
         pthread_mutex_destroy(&fc.m);
         pthread_cond_destroy(&fc.cv);
         if (c->model == LSMQ_CLUSTERING)
-            mqc__unregister(c->mqc, NULL, c->group, STOP_TIMEOUT_MS / 2);
-        mqc__stop(c->mqc);
+            lsmq__mqc_unregister(c->mqc, NULL, c->group, STOP_TIMEOUT_MS / 2);
+        lsmq__mqc_stop(c->mqc);
     }
-    workers__destroy(c->pool);
-    push__pq_free_all(c);
-    ostore__clear(&c->offsets);
+    lsmq__workers_destroy(c->pool);
+    lsmq__push_pq_free_all(c);
+    lsmq__ostore_clear(&c->offsets);
     for (i = 0; i < c->n_subs; i++)
-        sub__free(c->subs[i]);
+        lsmq__sub_free(c->subs[i]);
     free(c->subs);
-    mqc__destroy(c->mqc);
+    lsmq__mqc_destroy(c->mqc);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cv);
     free(c->group);

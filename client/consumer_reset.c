@@ -17,7 +17,7 @@
  * GET_CONSUMER_STATUS_FROM_CLIENT(221): the offsets this consumer holds for
  * a topic, as a GetConsumerStatusBody (fastjson MessageQueue keys).
  *
- * I/O thread, except reset__parse_body (pure).
+ * I/O thread, except lsmq__reset_parse_body (pure).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +72,7 @@ static void add_entry(json_t *mq, json_t *offset, const char *topic, reset_entry
     e->offset = off;
 }
 
-int reset__parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
+int lsmq__reset_parse_body(const uint8_t *body, size_t len, const char *topic, reset_entry **out,
                       size_t *n, lsmq_errslot *e)
 {
     char *text = NULL;
@@ -153,7 +153,7 @@ static const subscription *sub_of(lsmq_push_consumer *c, const char *topic)
 static void drop_for_reset(pq *q)
 {
     q->dropped = 1;
-    msg__free_list(q->head);
+    lsmq__msg_free_list(q->head);
     q->head = q->tail = NULL;
     q->n_msgs = 0;
     HASH_DEL(q->c->pqs, q); /* the table's reference now belongs to the reset */
@@ -164,14 +164,14 @@ static void store_and_commit(lsmq_push_consumer *c, const char *topic, const res
     ostore_entry *oe;
     char *addr;
 
-    ostore__update(&c->offsets, topic, e->broker, e->queue_id, e->offset);
+    lsmq__ostore_update(&c->offsets, topic, e->broker, e->queue_id, e->offset);
     if (c->model != LSMQ_CLUSTERING)
         return; /* the periodic commit writes the local file */
-    oe = ostore__find(&c->offsets, topic, e->broker, e->queue_id);
-    if ((addr = push__broker_addr(c->mqc, topic, e->broker)) != NULL) {
-        proto_cmd *cmd = ostore__commit_cmd(c->group, oe);
+    oe = lsmq__ostore_find(&c->offsets, topic, e->broker, e->queue_id);
+    if ((addr = lsmq__push_broker_addr(c->mqc, topic, e->broker)) != NULL) {
+        proto_cmd *cmd = lsmq__ostore_commit_cmd(c->group, oe);
 
-        if (mqc__call(c->mqc, addr, cmd, NULL, 0, COMMIT_TIMEOUT_MS, NULL, NULL, NULL) == 0)
+        if (lsmq__mqc_call(c->mqc, addr, cmd, NULL, 0, COMMIT_TIMEOUT_MS, NULL, NULL, NULL) == 0)
             oe->dirty = 0;
         proto_cmd_free(cmd);
         free(addr);
@@ -183,7 +183,7 @@ static void reset_op_free(reset_op *op)
     size_t i;
 
     for (i = 0; i < op->n; i++)
-        push__pq_unref(op->old[i]);
+        lsmq__push_pq_unref(op->old[i]);
     free(op->held);
     free(op->old);
     free(op);
@@ -199,7 +199,7 @@ static void reset_resume(mqclient *mqc, void *arg)
     if (!c->stopping) {
         for (i = 0; i < op->n; i++) {
             if (op->old[i]->consuming) {
-                mqc__after(mqc, RESET_POLL_MS, reset_resume, op);
+                lsmq__mqc_after(mqc, RESET_POLL_MS, reset_resume, op);
                 return;
             }
         }
@@ -208,20 +208,20 @@ static void reset_resume(mqclient *mqc, void *arg)
             pq *q = NULL;
             char key[600];
 
-            mq__key(key, sizeof key, op->sub->topic, e->broker, e->queue_id);
+            lsmq__mq_key(key, sizeof key, op->sub->topic, e->broker, e->queue_id);
             HASH_FIND_STR(c->pqs, key, q);
             if (q)
                 continue; /* cannot happen while resetting blocks rebalances */
-            q = push__pq_new(c, op->sub, e->broker, e->queue_id);
+            q = lsmq__push_pq_new(c, op->sub, e->broker, e->queue_id);
             q->next_offset = e->offset;
             lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d reset to offset %lld", c->group,
                       op->sub->topic, e->broker, (int)e->queue_id, (long long)e->offset);
-            push__pq_start(q);
+            lsmq__push_pq_start(q);
         }
     }
     c->resetting--;
     reset_op_free(op);
-    push__rebalance_soon(c, 0);
+    lsmq__push_rebalance_soon(c, 0);
 }
 
 /* A reset that arrived while another one was waiting: applied after it, in order. */
@@ -263,12 +263,12 @@ static void reset_apply(lsmq_push_consumer *c, const char *topic, const uint8_t 
         if (len)
             memcpy(r->body, body, len);
         r->len = len;
-        mqc__after(c->mqc, RESET_POLL_MS, reset_deferred, r);
+        lsmq__mqc_after(c->mqc, RESET_POLL_MS, reset_deferred, r);
         return;
     }
     if (sub == NULL)
         return;
-    if (reset__parse_body(body, len, topic, &table, &n, NULL) != 0) {
+    if (lsmq__reset_parse_body(body, len, topic, &table, &n, NULL) != 0) {
         lsmq__log(LSMQ_LOG_WARN, "%s: offset reset of %s: body does not parse", c->group,
                   topic);
         return;
@@ -282,7 +282,7 @@ static void reset_apply(lsmq_push_consumer *c, const char *topic, const uint8_t 
         pq *q = NULL;
         char key[600];
 
-        mq__key(key, sizeof key, topic, table[i].broker, table[i].queue_id);
+        lsmq__mq_key(key, sizeof key, topic, table[i].broker, table[i].queue_id);
         HASH_FIND_STR(c->pqs, key, q);
         if (q == NULL)
             continue; /* not ours: its holder resets it (Java does the same) */
@@ -360,7 +360,7 @@ static char *status_body(lsmq_push_consumer *c, const char *group, const char *t
 /* The hook                                                            */
 /* ------------------------------------------------------------------ */
 
-int push__peer_request(void *arg, const proto_cmd *req, proto_cmd **resp, char **body,
+int lsmq__push_peer_request(void *arg, const proto_cmd *req, proto_cmd **resp, char **body,
                        size_t *body_len)
 {
     lsmq_push_consumer *c = arg;

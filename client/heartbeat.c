@@ -34,7 +34,7 @@ static json_t *sub_json(const subscription *s)
     return o;
 }
 
-char *hb__json(const char *client_id, const char *producer_group, const hb_consumer *consumer)
+char *lsmq__hb_json(const char *client_id, const char *producer_group, const hb_consumer *consumer)
 {
     json_t *root = json_object(), *producers = json_array(), *consumers = json_array();
     char *text;
@@ -88,7 +88,7 @@ static void heartbeat_cb(int rc, proto_reply *reply, const char *why, void *arg)
     free(addr);
 }
 
-void mqc__heartbeat_all(mqclient *mqc)
+void lsmq__mqc_heartbeat_all(mqclient *mqc)
 {
     char **addrs, *body;
     size_t n, i;
@@ -96,21 +96,21 @@ void mqc__heartbeat_all(mqclient *mqc)
     if (mqc->hooks.heartbeat_json == NULL ||
         (body = mqc->hooks.heartbeat_json(mqc->hooks.arg)) == NULL)
         return;
-    n = mqc__broker_addrs(mqc, &addrs);
+    n = lsmq__mqc_broker_addrs(mqc, &addrs);
     for (i = 0; i < n; i++) {
         proto_cmd *cmd = proto_cmd_request(RC_HEART_BEAT);
         char *addr = proto_xstrdup(addrs[i]);
 
-        if (mqc__call(mqc, addrs[i], cmd, body, strlen(body), HEARTBEAT_TIMEOUT_MS,
+        if (lsmq__mqc_call(mqc, addrs[i], cmd, body, strlen(body), HEARTBEAT_TIMEOUT_MS,
                       heartbeat_cb, addr, NULL) != 0)
             free(addr);
         proto_cmd_free(cmd);
     }
-    mqc__addrs_free(addrs, n);
+    lsmq__mqc_addrs_free(addrs, n);
     free(body);
 }
 
-int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
+int lsmq__mqc_heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
 {
     char **addrs, *body;
     size_t n, i;
@@ -119,7 +119,7 @@ int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
     if (mqc->hooks.heartbeat_json == NULL ||
         (body = mqc->hooks.heartbeat_json(mqc->hooks.arg)) == NULL)
         return 0;
-    n = mqc__broker_addrs(mqc, &addrs);
+    n = lsmq__mqc_broker_addrs(mqc, &addrs);
     for (i = 0; i < n; i++) {
         proto_cmd *cmd = proto_cmd_request(RC_HEART_BEAT);
         proto_reply *reply = NULL;
@@ -127,7 +127,7 @@ int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
         int r;
 
         lsmq__err_init(&err, NULL);
-        r = mqc__call_sync(mqc, addrs[i], cmd, body, strlen(body), timeout_ms, &reply, &err);
+        r = lsmq__mqc_call_sync(mqc, addrs[i], cmd, body, strlen(body), timeout_ms, &reply, &err);
         proto_cmd_free(cmd);
         if (r == 0 && reply->cmd->code != RS_SUCCESS)
             r = lsmq__broker_error(&err, reply->cmd, "heartbeat");
@@ -140,30 +140,30 @@ int mqc__heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
         }
         proto_reply_free(reply);
     }
-    mqc__addrs_free(addrs, n);
+    lsmq__mqc_addrs_free(addrs, n);
     free(body);
     return rc;
 }
 
-void mqc__unregister(mqclient *mqc, const char *producer_group, const char *consumer_group,
+void lsmq__mqc_unregister(mqclient *mqc, const char *producer_group, const char *consumer_group,
                      int timeout_ms)
 {
     char **addrs;
-    size_t n = mqc__broker_addrs(mqc, &addrs), i;
+    size_t n = lsmq__mqc_broker_addrs(mqc, &addrs), i;
 
     for (i = 0; i < n; i++) {
         proto_cmd *cmd = proto_cmd_request(RC_UNREGISTER_CLIENT);
         proto_reply *reply = NULL;
 
-        proto_cmd_set(cmd, "clientID", mqc__client_id(mqc));
+        proto_cmd_set(cmd, "clientID", lsmq__mqc_client_id(mqc));
         if (producer_group)
             proto_cmd_set(cmd, "producerGroup", producer_group);
         if (consumer_group)
             proto_cmd_set(cmd, "consumerGroup", consumer_group);
-        if (mqc__call_sync(mqc, addrs[i], cmd, NULL, 0, timeout_ms, &reply, NULL) != 0)
+        if (lsmq__mqc_call_sync(mqc, addrs[i], cmd, NULL, 0, timeout_ms, &reply, NULL) != 0)
             lsmq__log(LSMQ_LOG_INFO, "unregister from %s failed", addrs[i]);
         proto_reply_free(reply);
         proto_cmd_free(cmd);
     }
-    mqc__addrs_free(addrs, n);
+    lsmq__mqc_addrs_free(addrs, n);
 }

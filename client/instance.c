@@ -15,7 +15,7 @@
  * once, on the I/O thread. Synchronous calls wait on a condvar for that
  * completion.
  *
- * Shutdown: mqc__stop closes the queue to new jobs, then a last job fails
+ * Shutdown: lsmq__mqc_stop closes the queue to new jobs, then a last job fails
  * every request still waiting with LSMQ_ECLOSED, drops the timers and
  * breaks the loop; the thread is joined before anything is freed.
  */
@@ -88,7 +88,7 @@ static int parse_namesrv(mqclient *mqc, const char *list)
     return mqc->n_namesrv ? 0 : LSMQ_EINVAL;
 }
 
-int mqc__create(const char *namesrv, const char *instance, mqclient **out, lsmq_errslot *e)
+int lsmq__mqc_create(const char *namesrv, const char *instance, mqclient **out, lsmq_errslot *e)
 {
     mqclient *mqc;
 
@@ -104,17 +104,17 @@ int mqc__create(const char *namesrv, const char *instance, mqclient **out, lsmq_
     lsmq__err_init(&mqc->err, &mqc->err_lock);
     if (parse_namesrv(mqc, namesrv) != 0) {
         lsmq__error(e, -1, "bad name server list '%s' (want host:port;host:port)", namesrv);
-        mqc__destroy(mqc);
+        lsmq__mqc_destroy(mqc);
         return LSMQ_EINVAL;
     }
     atomic_init(&mqc->next_opaque, 1);
     lsmq__local_ip4(mqc->ip4);
-    mqc__set_instance(mqc, instance);
+    lsmq__mqc_set_instance(mqc, instance);
     *out = mqc;
     return 0;
 }
 
-int mqc__set_instance(mqclient *mqc, const char *instance)
+int lsmq__mqc_set_instance(mqclient *mqc, const char *instance)
 {
     char ip[INET_ADDRSTRLEN];
 
@@ -133,21 +133,21 @@ int mqc__set_instance(mqclient *mqc, const char *instance)
     return 0;
 }
 
-void mqc__set_hooks(mqclient *mqc, const mq_owner_hooks *hooks)
+void lsmq__mqc_set_hooks(mqclient *mqc, const mq_owner_hooks *hooks)
 {
     mqc->hooks = *hooks;
 }
 
-const char *mqc__client_id(const mqclient *mqc) { return mqc->client_id; }
-lsmq_errslot *mqc__err(mqclient *mqc) { return &mqc->err; }
-const uint8_t *mqc__ip4(const mqclient *mqc) { return mqc->ip4; }
+const char *lsmq__mqc_client_id(const mqclient *mqc) { return mqc->client_id; }
+lsmq_errslot *lsmq__mqc_err(mqclient *mqc) { return &mqc->err; }
+const uint8_t *lsmq__mqc_ip4(const mqclient *mqc) { return mqc->ip4; }
 
-int mqc__in_loop(const mqclient *mqc)
+int lsmq__mqc_in_loop(const mqclient *mqc)
 {
     return mqc->started && pthread_equal(pthread_self(), mqc->thread);
 }
 
-int mqc__running(const mqclient *mqc)
+int lsmq__mqc_running(const mqclient *mqc)
 {
     return mqc->started;
 }
@@ -179,7 +179,7 @@ static int post_job(mqclient *mqc, mq_job_fn *fn, void *arg, int force)
     return 0;
 }
 
-int mqc__post(mqclient *mqc, mq_job_fn *fn, void *arg)
+int lsmq__mqc_post(mqclient *mqc, mq_job_fn *fn, void *arg)
 {
     return post_job(mqc, fn, arg, 0);
 }
@@ -203,12 +203,12 @@ static void post_wait_job(mqclient *mqc, void *arg)
     pthread_mutex_unlock(&pw->m);
 }
 
-int mqc__post_wait(mqclient *mqc, mq_job_fn *fn, void *arg)
+int lsmq__mqc_post_wait(mqclient *mqc, mq_job_fn *fn, void *arg)
 {
     post_wait pw;
     int rc;
 
-    if (mqc__in_loop(mqc)) {
+    if (lsmq__mqc_in_loop(mqc)) {
         fn(mqc, arg);
         return 0;
     }
@@ -217,7 +217,7 @@ int mqc__post_wait(mqclient *mqc, mq_job_fn *fn, void *arg)
     pthread_cond_init(&pw.cv, NULL);
     pw.fn = fn;
     pw.arg = arg;
-    rc = mqc__post(mqc, post_wait_job, &pw);
+    rc = lsmq__mqc_post(mqc, post_wait_job, &pw);
     if (rc == 0) {
         pthread_mutex_lock(&pw.m);
         while (!pw.done)
@@ -305,12 +305,12 @@ static mq_timer *timer_new(mqclient *mqc, double first_s, double interval_s, mq_
     return t;
 }
 
-mq_timer *mqc__every(mqclient *mqc, int first_ms, int interval_ms, mq_job_fn *fn, void *arg)
+mq_timer *lsmq__mqc_every(mqclient *mqc, int first_ms, int interval_ms, mq_job_fn *fn, void *arg)
 {
     return timer_new(mqc, first_ms / 1000.0, interval_ms / 1000.0, fn, arg, 0);
 }
 
-void mqc__timer_again(mq_timer *t, int in_ms)
+void lsmq__mqc_timer_again(mq_timer *t, int in_ms)
 {
     /* Fire in in_ms, then keep the interval. */
     ev_timer_stop(t->mqc->loop, &t->w);
@@ -318,7 +318,7 @@ void mqc__timer_again(mq_timer *t, int in_ms)
     ev_timer_start(t->mqc->loop, &t->w);
 }
 
-void mqc__after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg)
+void lsmq__mqc_after(mqclient *mqc, int delay_ms, mq_job_fn *fn, void *arg)
 {
     timer_new(mqc, delay_ms / 1000.0, 0., fn, arg, 1);
 }
@@ -438,7 +438,7 @@ static void rpc_job_run(mqclient *mqc, void *arg)
     free(j);
 }
 
-int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
+int lsmq__mqc_call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
               size_t body_len, int timeout_ms, proto_reply_cb *cb, void *arg, lsmq_errslot *e)
 {
     rpc_job *j;
@@ -465,7 +465,7 @@ int mqc__call(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
     j->timeout_ms = timeout_ms > 0 ? timeout_ms : 3000;
     j->cb = cb;
     j->arg = arg;
-    rc = mqc__post(mqc, rpc_job_run, j);
+    rc = lsmq__mqc_post(mqc, rpc_job_run, j);
     if (rc != 0) {
         lsmq__error(e, -1, "client is shut down");
         free(j->frame);
@@ -510,7 +510,7 @@ static void waiter_cb(int rc, proto_reply *reply, const char *why, void *arg)
     waiter_unref(w);
 }
 
-int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
+int lsmq__mqc_call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *body,
                    size_t body_len, int timeout_ms, proto_reply **out, lsmq_errslot *e)
 {
     waiter *w;
@@ -518,7 +518,7 @@ int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *
     int rc;
 
     *out = NULL;
-    if (mqc__in_loop(mqc)) {
+    if (lsmq__mqc_in_loop(mqc)) {
         lsmq__error(e, -1, "synchronous call from the client's own I/O thread (a callback)");
         return LSMQ_EINVAL;
     }
@@ -535,7 +535,7 @@ int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *
         pthread_condattr_destroy(&ca);
     }
     atomic_init(&w->refs, 2);
-    rc = mqc__call(mqc, addr, cmd, body, body_len, timeout_ms, waiter_cb, w, e);
+    rc = lsmq__mqc_call(mqc, addr, cmd, body, body_len, timeout_ms, waiter_cb, w, e);
     if (rc != 0) {
         atomic_store(&w->refs, 1);
         waiter_unref(w);
@@ -575,12 +575,12 @@ int mqc__call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const void *
 
 static void route_timer_cb(mqclient *mqc, void *arg)
 {
-    mqc__route_refresh_all(mqc);
+    lsmq__mqc_route_refresh_all(mqc);
 }
 
 static void heartbeat_timer_cb(mqclient *mqc, void *arg)
 {
-    mqc__heartbeat_all(mqc);
+    lsmq__mqc_heartbeat_all(mqc);
 }
 
 static void *io_main(void *arg)
@@ -591,7 +591,7 @@ static void *io_main(void *arg)
     return NULL;
 }
 
-int mqc__start(mqclient *mqc)
+int lsmq__mqc_start(mqclient *mqc)
 {
     ev_async *wake;
     int rc;
@@ -610,8 +610,8 @@ int mqc__start(mqclient *mqc)
     wake->data = mqc;
     ev_async_start(mqc->loop, wake);
     mqc->flusher = transport_flusher_create(mqc->loop);
-    mqc__every(mqc, ROUTE_CHECK_MS, ROUTE_CHECK_MS, route_timer_cb, NULL);
-    mqc__every(mqc, HEARTBEAT_MS, HEARTBEAT_MS, heartbeat_timer_cb, NULL);
+    lsmq__mqc_every(mqc, ROUTE_CHECK_MS, ROUTE_CHECK_MS, route_timer_cb, NULL);
+    lsmq__mqc_every(mqc, HEARTBEAT_MS, HEARTBEAT_MS, heartbeat_timer_cb, NULL);
     mqc->started = 1;
     rc = pthread_create(&mqc->thread, NULL, io_main, mqc);
     if (rc != 0) {
@@ -660,7 +660,7 @@ static void stop_job(mqclient *mqc, void *arg)
     ev_break(mqc->loop, EVBREAK_ALL);
 }
 
-void mqc__stop(mqclient *mqc)
+void lsmq__mqc_stop(mqclient *mqc)
 {
     if (!mqc->started)
         return;
@@ -672,18 +672,18 @@ void mqc__stop(mqclient *mqc)
     mqc->started = 0;
 }
 
-void mqc__destroy(mqclient *mqc)
+void lsmq__mqc_destroy(mqclient *mqc)
 {
     size_t i;
 
     if (mqc == NULL)
         return;
-    mqc__stop(mqc);
+    lsmq__mqc_stop(mqc);
     transport_flusher_destroy(mqc->flusher); /* a loop that never ran keeps its flusher */
     if (mqc->loop)
         ev_loop_destroy(mqc->loop);
     free(mqc->wake);
-    mqc__routes_free(mqc);
+    lsmq__mqc_routes_free(mqc);
     for (i = 0; i < mqc->n_namesrv; i++)
         free(mqc->namesrv[i]);
     free(mqc->namesrv);

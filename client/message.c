@@ -63,7 +63,7 @@ static void set_props(lsmq_message *m, const proto_record *rec)
     m->uniq_key = lsmq_message_property(m, PROTO_PROP_UNIQ_KEY);
 }
 
-int msg__decode(const proto_record *rec, const char *broker_name, lsmq_message **out)
+int lsmq__msg_decode(const proto_record *rec, const char *broker_name, lsmq_message **out)
 {
     lsmq_message *m = proto_xcalloc(1, sizeof *m);
     const char *retry_topic;
@@ -92,7 +92,7 @@ int msg__decode(const proto_record *rec, const char *broker_name, lsmq_message *
     return 0;
 }
 
-long msg__decode_all(const uint8_t *body, size_t len, const char *broker_name,
+long lsmq__msg_decode_all(const uint8_t *body, size_t len, const char *broker_name,
                      lsmq_message **head, lsmq_message **tail)
 {
     size_t pos = 0;
@@ -109,7 +109,7 @@ long msg__decode_all(const uint8_t *body, size_t len, const char *broker_name,
             return n ? n : LSMQ_ECORRUPT;
         }
         pos += (size_t)size;
-        msg__decode(&rec, broker_name, &m);
+        lsmq__msg_decode(&rec, broker_name, &m);
         m->next = NULL;
         if (*tail)
             (*tail)->next = m;
@@ -121,7 +121,7 @@ long msg__decode_all(const uint8_t *body, size_t len, const char *broker_name,
     return n;
 }
 
-void msg__free(lsmq_message *m)
+void lsmq__msg_free(lsmq_message *m)
 {
     size_t i;
 
@@ -141,12 +141,12 @@ void msg__free(lsmq_message *m)
     free(m);
 }
 
-void msg__free_list(lsmq_message *head)
+void lsmq__msg_free_list(lsmq_message *head)
 {
     while (head) {
         lsmq_message *next = head->next;
 
-        msg__free(head);
+        lsmq__msg_free(head);
         head = next;
     }
 }
@@ -158,7 +158,7 @@ void lsmq_messages_free(lsmq_message **msgs, size_t n)
     if (msgs == NULL)
         return;
     for (i = 0; i < n; i++)
-        msg__free(msgs[i]);
+        lsmq__msg_free(msgs[i]);
     free(msgs);
 }
 

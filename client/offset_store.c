@@ -24,12 +24,12 @@
 
 #define OFFSET_FILE_VERSION 1
 
-void ostore__init(offset_store *s)
+void lsmq__ostore_init(offset_store *s)
 {
     s->map = NULL;
 }
 
-void ostore__clear(offset_store *s)
+void lsmq__ostore_clear(offset_store *s)
 {
     ostore_entry *e, *tmp;
 
@@ -42,32 +42,32 @@ void ostore__clear(offset_store *s)
     }
 }
 
-void mq__key(char *out, size_t n, const char *topic, const char *broker, int32_t queue_id)
+void lsmq__mq_key(char *out, size_t n, const char *topic, const char *broker, int32_t queue_id)
 {
     /* \001 cannot appear in topic or broker names, so keys never collide. */
     snprintf(out, n, "%s\001%s\001%d", topic, broker, (int)queue_id);
 }
 
-ostore_entry *ostore__find(offset_store *s, const char *topic, const char *broker,
+ostore_entry *lsmq__ostore_find(offset_store *s, const char *topic, const char *broker,
                            int32_t queue_id)
 {
     char key[600];
     ostore_entry *e = NULL;
 
-    mq__key(key, sizeof key, topic, broker, queue_id);
+    lsmq__mq_key(key, sizeof key, topic, broker, queue_id);
     HASH_FIND_STR(s->map, key, e);
     return e;
 }
 
-void ostore__update(offset_store *s, const char *topic, const char *broker, int32_t queue_id,
+void lsmq__ostore_update(offset_store *s, const char *topic, const char *broker, int32_t queue_id,
                     int64_t offset)
 {
-    ostore_entry *e = ostore__find(s, topic, broker, queue_id);
+    ostore_entry *e = lsmq__ostore_find(s, topic, broker, queue_id);
 
     if (e == NULL) {
         char key[600];
 
-        mq__key(key, sizeof key, topic, broker, queue_id);
+        lsmq__mq_key(key, sizeof key, topic, broker, queue_id);
         e = proto_xcalloc(1, sizeof *e);
         e->key = proto_xstrdup(key);
         e->topic = proto_xstrdup(topic);
@@ -82,9 +82,9 @@ void ostore__update(offset_store *s, const char *topic, const char *broker, int3
     }
 }
 
-void ostore__remove(offset_store *s, const char *topic, const char *broker, int32_t queue_id)
+void lsmq__ostore_remove(offset_store *s, const char *topic, const char *broker, int32_t queue_id)
 {
-    ostore_entry *e = ostore__find(s, topic, broker, queue_id);
+    ostore_entry *e = lsmq__ostore_find(s, topic, broker, queue_id);
 
     if (e == NULL)
         return;
@@ -95,7 +95,7 @@ void ostore__remove(offset_store *s, const char *topic, const char *broker, int3
     free(e);
 }
 
-int ostore__save_file(const offset_store *s, const char *path, lsmq_errslot *err)
+int lsmq__ostore_save_file(const offset_store *s, const char *path, lsmq_errslot *err)
 {
     json_t *root = json_object(), *arr = json_array();
     const ostore_entry *e, *tmp;
@@ -155,7 +155,7 @@ int ostore__save_file(const offset_store *s, const char *path, lsmq_errslot *err
     return rc;
 }
 
-int ostore__load_file(offset_store *s, const char *path, lsmq_errslot *err)
+int lsmq__ostore_load_file(offset_store *s, const char *path, lsmq_errslot *err)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr), *arr;
@@ -182,16 +182,16 @@ int ostore__load_file(offset_store *s, const char *path, lsmq_errslot *err)
 
         if (!topic || !broker || !json_is_integer(qid) || !json_is_integer(off))
             continue;
-        ostore__update(s, topic, broker, (int32_t)json_integer_value(qid),
+        lsmq__ostore_update(s, topic, broker, (int32_t)json_integer_value(qid),
                        json_integer_value(off));
-        e = ostore__find(s, topic, broker, (int32_t)json_integer_value(qid));
+        e = lsmq__ostore_find(s, topic, broker, (int32_t)json_integer_value(qid));
         e->dirty = 0;
     }
     json_decref(root);
     return 0;
 }
 
-proto_cmd *ostore__commit_cmd(const char *group, const ostore_entry *e)
+proto_cmd *lsmq__ostore_commit_cmd(const char *group, const ostore_entry *e)
 {
     proto_cmd *cmd = proto_cmd_request(RC_UPDATE_CONSUMER_OFFSET);
 

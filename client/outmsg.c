@@ -23,7 +23,7 @@ static int has_sep(const char *s)
     return s && (strchr(s, PROTO_PROP_NAME_VALUE_SEP) || strchr(s, PROTO_PROP_SEP));
 }
 
-int outmsg__check(const lsmq_out_message *m, lsmq_errslot *e)
+int lsmq__outmsg_check(const lsmq_out_message *m, lsmq_errslot *e)
 {
     int retry;
 
@@ -84,7 +84,7 @@ static int put(char *buf, size_t *used, const char *name, const char *value, lsm
     return rc;
 }
 
-int outmsg__props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len,
+int lsmq__outmsg_props(const lsmq_out_message *m, const char *uniq, char **out, size_t *out_len,
                   lsmq_errslot *e)
 {
     char *buf = proto_xmalloc(PROTO_PROPS_MAX + 1);
@@ -155,7 +155,7 @@ static void uniq_of(const lsmq_out_message *m, const uint8_t ip4[4], char out[33
         proto_uniq_id_new(ip4, out);
 }
 
-int outmsg__build(const lsmq_out_message *m, const char *group, size_t compress_threshold,
+int lsmq__outmsg_build(const lsmq_out_message *m, const char *group, size_t compress_threshold,
                   const uint8_t ip4[4], const outmsg_extra *extra, send_req *out, lsmq_errslot *e)
 {
     char *props = NULL;
@@ -163,13 +163,13 @@ int outmsg__build(const lsmq_out_message *m, const char *group, size_t compress_
     int sys_flag = 0, rc;
 
     memset(out, 0, sizeof *out);
-    if ((rc = outmsg__check(m, e)) != 0)
+    if ((rc = lsmq__outmsg_check(m, e)) != 0)
         return rc;
     out->n_msgs = 1;
     out->uniq = proto_xcalloc(1, sizeof *out->uniq);
     uniq_of(m, ip4, out->uniq[0]);
-    if ((rc = outmsg__props(m, out->uniq[0], &props, &props_len, e)) != 0) {
-        send_req_free(out);
+    if ((rc = lsmq__outmsg_props(m, out->uniq[0], &props, &props_len, e)) != 0) {
+        lsmq__send_req_free(out);
         return rc;
     }
     lsmq__strlcpy(out->topic, m->topic, sizeof out->topic);
@@ -190,7 +190,7 @@ int outmsg__build(const lsmq_out_message *m, const char *group, size_t compress_
     return 0;
 }
 
-int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *group,
+int lsmq__outmsg_build_batch(const lsmq_out_message *msgs, size_t n, const char *group,
                         const uint8_t ip4[4], send_req *out, lsmq_errslot *e)
 {
     proto_buf body = {0};
@@ -211,7 +211,7 @@ int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *grou
         size_t props_len = 0;
         long w;
 
-        if ((rc = outmsg__check(m, e)) != 0)
+        if ((rc = lsmq__outmsg_check(m, e)) != 0)
             break;
         if (strcmp(m->topic, msgs[0].topic) != 0) {
             lsmq__error(e, -1, "a batch must have one topic ('%s' and '%s')", msgs[0].topic,
@@ -225,7 +225,7 @@ int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *grou
             break;
         }
         uniq_of(m, ip4, out->uniq[i]);
-        if ((rc = outmsg__props(m, out->uniq[i], &props, &props_len, e)) != 0)
+        if ((rc = lsmq__outmsg_props(m, out->uniq[i], &props, &props_len, e)) != 0)
             break;
         entry.flag = m->flag;
         entry.body = m->body;
@@ -249,7 +249,7 @@ int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *grou
     }
     if (rc != 0) {
         proto_buf_free(&body);
-        send_req_free(out);
+        lsmq__send_req_free(out);
         return rc;
     }
     lsmq__strlcpy(out->topic, msgs[0].topic, sizeof out->topic);
@@ -262,12 +262,12 @@ int outmsg__build_batch(const lsmq_out_message *msgs, size_t n, const char *grou
     return 0;
 }
 
-void outmsg__set_queue(send_req *r, int32_t queue_id)
+void lsmq__outmsg_set_queue(send_req *r, int32_t queue_id)
 {
     proto_cmd_set_i64(r->cmd, "e", queue_id);
 }
 
-void send_req_free(send_req *r)
+void lsmq__send_req_free(send_req *r)
 {
     proto_cmd_free(r->cmd);
     free(r->body);

@@ -42,13 +42,13 @@ static void dispatch(pq *q);
 /* Life cycle                                                          */
 /* ------------------------------------------------------------------ */
 
-pq *push__pq_new(lsmq_push_consumer *c, const subscription *sub, const char *broker,
+pq *lsmq__push_pq_new(lsmq_push_consumer *c, const subscription *sub, const char *broker,
                  int32_t queue_id)
 {
     pq *q = proto_xcalloc(1, sizeof *q);
     char key[600];
 
-    mq__key(key, sizeof key, sub->topic, broker, queue_id);
+    lsmq__mq_key(key, sizeof key, sub->topic, broker, queue_id);
     q->key = proto_xstrdup(key);
     q->topic = proto_xstrdup(sub->topic);
     q->broker = proto_xstrdup(broker);
@@ -75,27 +75,27 @@ static void pq_free(pq *q)
         c->all = q->all_next;
     if (q->all_next)
         q->all_next->all_prev = q->all_prev;
-    msg__free_list(q->head);
+    lsmq__msg_free_list(q->head);
     free(q->key);
     free(q->topic);
     free(q->broker);
     free(q);
 }
 
-void push__pq_unref(pq *q)
+void lsmq__push_pq_unref(pq *q)
 {
     if (--q->refs == 0)
         pq_free(q);
 }
 
-void push__pq_free_all(lsmq_push_consumer *c)
+void lsmq__push_pq_free_all(lsmq_push_consumer *c)
 {
     HASH_CLEAR(hh, c->pqs); /* frees the table; the entries go below */
     while (c->all)
         pq_free(c->all);
 }
 
-int64_t push__pq_commit_offset(const pq *q)
+int64_t lsmq__push_pq_commit_offset(const pq *q)
 {
     if (q->consuming)
         return q->inflight_first;
@@ -104,24 +104,24 @@ int64_t push__pq_commit_offset(const pq *q)
     return q->next_offset;
 }
 
-char *push__broker_addr(mqclient *mqc, const char *topic, const char *broker)
+char *lsmq__push_broker_addr(mqclient *mqc, const char *topic, const char *broker)
 {
-    route *r = mqc__route_cached(mqc, topic);
+    route *r = lsmq__mqc_route_cached(mqc, topic);
     const char *addr = NULL;
     char *out = NULL;
     int idx;
 
     if (r == NULL)
         return NULL;
-    idx = route__broker_index(r, broker);
+    idx = lsmq__route_broker_index(r, broker);
     if (idx >= 0) {
-        addr = route__master(r, (uint32_t)idx);
+        addr = lsmq__route_master(r, (uint32_t)idx);
         if (addr == NULL && r->brokers[idx].n_addrs > 0)
             addr = r->brokers[idx].addrs[0]; /* no master: a slave serves pulls */
     }
     if (addr)
         out = proto_xstrdup(addr);
-    route__unref(r);
+    lsmq__route_unref(r);
     return out;
 }
 
@@ -134,15 +134,15 @@ static void store_offset(pq *q, int force)
 
     if (q->dropped || !q->ready)
         return;
-    off = push__pq_commit_offset(q);
+    off = lsmq__push_pq_commit_offset(q);
     if (off < 0)
         return;
-    e = ostore__find(&c->offsets, q->topic, q->broker, q->queue_id);
+    e = lsmq__ostore_find(&c->offsets, q->topic, q->broker, q->queue_id);
     if (force || e == NULL || off > e->offset)
-        ostore__update(&c->offsets, q->topic, q->broker, q->queue_id, off);
+        lsmq__ostore_update(&c->offsets, q->topic, q->broker, q->queue_id, off);
 }
 
-void push__pq_drop(pq *q)
+void lsmq__push_pq_drop(pq *q)
 {
     lsmq_push_consumer *c = q->c;
     ostore_entry *e;
@@ -152,23 +152,23 @@ void push__pq_drop(pq *q)
     HASH_DEL(c->pqs, q);
     if (c->model == LSMQ_CLUSTERING) {
         /* Hand the position over now; the next owner queries it (§6.3). */
-        e = ostore__find(&c->offsets, q->topic, q->broker, q->queue_id);
+        e = lsmq__ostore_find(&c->offsets, q->topic, q->broker, q->queue_id);
         if (e && e->offset >= 0) {
-            char *addr = push__broker_addr(c->mqc, q->topic, q->broker);
+            char *addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker);
 
             if (addr) {
-                proto_cmd *cmd = ostore__commit_cmd(c->group, e);
+                proto_cmd *cmd = lsmq__ostore_commit_cmd(c->group, e);
 
-                mqc__call(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, NULL, NULL, NULL);
+                lsmq__mqc_call(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, NULL, NULL, NULL);
                 proto_cmd_free(cmd);
                 free(addr);
             }
         }
-        ostore__remove(&c->offsets, q->topic, q->broker, q->queue_id);
+        lsmq__ostore_remove(&c->offsets, q->topic, q->broker, q->queue_id);
     }
     lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d released", c->group, q->topic, q->broker,
               (int)q->queue_id);
-    push__pq_unref(q);
+    lsmq__push_pq_unref(q);
 }
 
 /* ------------------------------------------------------------------ */
@@ -178,7 +178,7 @@ void push__pq_drop(pq *q)
 static void pull_stop(pq *q)
 {
     q->pulling = 0;
-    push__pq_unref(q);
+    lsmq__push_pq_unref(q);
 }
 
 static void pull_now(mqclient *mqc, void *arg);
@@ -197,7 +197,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
     if (rc != 0) {
         lsmq__log(LSMQ_LOG_INFO, "pull %s:%s:%d failed: %s", q->topic, q->broker,
                   (int)q->queue_id, why);
-        mqc__after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
+        lsmq__mqc_after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
     if (reply->cmd->code != RS_SUCCESS && reply->cmd->code != RS_PULL_NOT_FOUND &&
@@ -206,16 +206,16 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
                   (int)q->queue_id, reply->cmd->code,
                   reply->cmd->remark ? reply->cmd->remark : "");
         proto_reply_free(reply);
-        mqc__after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
+        lsmq__mqc_after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
     lsmq_errslot err;
 
     lsmq__err_init(&err, NULL);
-    if (pull__parse(reply, q->broker, q->sub, &res, &err) != 0) {
+    if (lsmq__pull_parse(reply, q->broker, q->sub, &res, &err) != 0) {
         lsmq__log(LSMQ_LOG_ERROR, "pull %s:%s:%d: %s", q->topic, q->broker, (int)q->queue_id,
                   err.text);
-        mqc__after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
+        lsmq__mqc_after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
     if (res.next_begin >= 0)
@@ -232,7 +232,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
     }
     /* An idle queue's position is the next pull; OFFSET_MOVED may go backwards. */
     store_offset(q, res.code == RS_PULL_OFFSET_MOVED);
-    pull_result_free(&res);
+    lsmq__pull_result_free(&res);
     pull_now(c->mqc, q);
 }
 
@@ -252,12 +252,12 @@ static void pull_now(mqclient *mqc, void *arg)
     }
     if (q->n_msgs >= PULL_THRESHOLD) {
         /* Flow control: the listener is behind. */
-        mqc__after(mqc, PULL_FLOW_DELAY_MS, pull_now, q);
+        lsmq__mqc_after(mqc, PULL_FLOW_DELAY_MS, pull_now, q);
         return;
     }
-    addr = push__broker_addr(mqc, q->topic, q->broker);
+    addr = lsmq__push_broker_addr(mqc, q->topic, q->broker);
     if (addr == NULL) {
-        mqc__after(mqc, NO_ROUTE_DELAY_MS, pull_now, q);
+        lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, q);
         return;
     }
     memset(&a, 0, sizeof a);
@@ -269,17 +269,17 @@ static void pull_now(mqclient *mqc, void *arg)
     a.suspend_ms = PULL_SUSPEND_MS;
     a.sub = q->sub;
     if (c->model == LSMQ_CLUSTERING &&
-        (e = ostore__find(&c->offsets, q->topic, q->broker, q->queue_id)) != NULL)
+        (e = lsmq__ostore_find(&c->offsets, q->topic, q->broker, q->queue_id)) != NULL)
         a.commit_offset = e->offset;
-    cmd = pull__request(&a);
-    rc = mqc__call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, q, NULL);
+    cmd = lsmq__pull_request(&a);
+    rc = lsmq__mqc_call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, q, NULL);
     proto_cmd_free(cmd);
     free(addr);
     if (rc != 0)
         pull_stop(q);
 }
 
-void push__pq_start(pq *q)
+void lsmq__push_pq_start(pq *q)
 {
     q->ready = 1;
     if (q->pulling)
@@ -302,7 +302,7 @@ typedef struct consume_task {
 /* Retry through the broker: CONSUMER_SEND_MSG_BACK (worker thread). */
 static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
 {
-    char *addr = push__broker_addr(c->mqc, m->queue_topic, m->broker_name);
+    char *addr = lsmq__push_broker_addr(c->mqc, m->queue_topic, m->broker_name);
     proto_cmd *cmd;
     proto_reply *reply = NULL;
     lsmq_errslot err; /* the library's own retry: logged, not the user's last error */
@@ -325,7 +325,7 @@ static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
     proto_cmd_set(cmd, "originTopic", m->topic);
     proto_cmd_set_bool(cmd, "unitMode", 0);
     proto_cmd_set_i64(cmd, "maxReconsumeTimes", c->max_reconsume);
-    rc = mqc__call_sync(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, &reply, &err);
+    rc = lsmq__mqc_call_sync(c->mqc, addr, cmd, NULL, 0, SEND_BACK_TIMEOUT_MS, &reply, &err);
     proto_cmd_free(cmd);
     if (rc == 0 && reply->cmd->code != RS_SUCCESS)
         rc = lsmq__broker_error(&err, reply->cmd, "send-back");
@@ -390,11 +390,11 @@ static int republish(lsmq_push_consumer *c, const lsmq_message *m)
     om.delay_level = c->retry_delay_level > 0 ? c->retry_delay_level : 3 + m->reconsume_times;
     extra.reconsume_times = m->reconsume_times + 1;
     extra.max_reconsume_times = c->max_reconsume;
-    rc = outmsg__build(&om, c->inner.group, c->inner.compress_threshold, mqc__ip4(c->mqc),
+    rc = lsmq__outmsg_build(&om, c->inner.group, c->inner.compress_threshold, lsmq__mqc_ip4(c->mqc),
                        &extra, &req, &err);
     if (rc == 0) {
-        rc = sender__send(&c->inner, &req, &om, NULL, NULL, NULL, &err);
-        send_req_free(&req);
+        rc = lsmq__sender_send(&c->inner, &req, &om, NULL, NULL, NULL, &err);
+        lsmq__send_req_free(&req);
     }
     if (rc != 0)
         lsmq__log(LSMQ_LOG_WARN, "re-publishing %s to %s failed: %s; retrying locally",
@@ -426,9 +426,9 @@ static void task_run(void *arg)
         t->redo = m;
         break;
     }
-    if (mqc__post(c->mqc, task_done, t) != 0) {
+    if (lsmq__mqc_post(c->mqc, task_done, t) != 0) {
         /* Only during a forced stop: nothing on the I/O side can be touched. */
-        msg__free_list(t->msgs);
+        lsmq__msg_free_list(t->msgs);
         free(t);
         pthread_mutex_lock(&c->lock);
         c->tasks--;
@@ -443,7 +443,7 @@ static void redispatch(mqclient *mqc, void *arg)
 
     q->hold_until_ms = 0;
     dispatch(q);
-    push__pq_unref(q);
+    lsmq__push_pq_unref(q);
 }
 
 static void task_done(mqclient *mqc, void *arg)
@@ -455,7 +455,7 @@ static void task_done(mqclient *mqc, void *arg)
 
     while (m && m != t->redo) {
         next = m->next;
-        msg__free(m);
+        lsmq__msg_free(m);
         m = next;
     }
     q->consuming = 0;
@@ -475,7 +475,7 @@ static void task_done(mqclient *mqc, void *arg)
     if (t->redo) {
         q->hold_until_ms = proto_mono_ms() + REDO_DELAY_MS;
         q->refs++;
-        mqc__after(mqc, REDO_DELAY_MS, redispatch, q);
+        lsmq__mqc_after(mqc, REDO_DELAY_MS, redispatch, q);
     } else {
         dispatch(q);
     }
@@ -484,7 +484,7 @@ static void task_done(mqclient *mqc, void *arg)
     c->tasks--;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->lock);
-    push__pq_unref(q);
+    lsmq__push_pq_unref(q);
 }
 
 static void dispatch(pq *q)
@@ -515,5 +515,5 @@ static void dispatch(pq *q)
     pthread_mutex_lock(&c->lock);
     c->tasks++;
     pthread_mutex_unlock(&c->lock);
-    workers__submit(c->pool, task_run, t);
+    lsmq__workers_submit(c->pool, task_run, t);
 }

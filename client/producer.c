@@ -43,7 +43,7 @@ struct lsmq_producer {
 /* Shared send logic                                                   */
 /* ------------------------------------------------------------------ */
 
-void sender__init(sender *s, mqclient *mqc, const char *group)
+void lsmq__sender_init(sender *s, mqclient *mqc, const char *group)
 {
     memset(s, 0, sizeof *s);
     s->mqc = mqc;
@@ -131,12 +131,12 @@ static void fill_results(const send_req *req, const route *r, const route_mq *q,
 static int publish_route(sender *s, const char *topic, route **out, lsmq_errslot *e)
 {
     route *r = NULL;
-    int rc = mqc__route_get(s->mqc, topic, 1, &r, e);
+    int rc = lsmq__mqc_route_get(s->mqc, topic, 1, &r, e);
 
     if (rc != 0)
         return rc;
     if (r->n_pub == 0) {
-        route__unref(r);
+        lsmq__route_unref(r);
         lsmq__error(e, RS_NO_PERMISSION, "topic %s has no writable queue", topic);
         return LSMQ_ENOTFOUND;
     }
@@ -157,7 +157,7 @@ static long selected_queue(const route *r, const lsmq_out_message *m,
     return idx;
 }
 
-int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
+int lsmq__sender_send(sender *s, send_req *req, const lsmq_out_message *m,
                  lsmq_queue_selector *selector, void *sel_arg, lsmq_send_result *res,
                  lsmq_errslot *e)
 {
@@ -170,14 +170,14 @@ int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
     if ((rc = publish_route(s, req->topic, &r, e)) != 0)
         return rc;
     if (selector && (fixed = selected_queue(r, m, selector, sel_arg, e)) < 0) {
-        route__unref(r);
+        lsmq__route_unref(r);
         return LSMQ_EINVAL;
     }
     for (attempt = 0; attempt <= s->retries; attempt++) {
         int64_t left = deadline - proto_mono_ms();
         long qi = fixed >= 0 ? fixed : select_queue(s, r, avoid[0] ? avoid : NULL);
         const route_mq *q = &r->pub[qi];
-        const char *addr = route__master(r, q->broker);
+        const char *addr = lsmq__route_master(r, q->broker);
         proto_reply *reply = NULL;
 
         if (left <= 0) {
@@ -187,15 +187,15 @@ int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
             break;
         }
         lsmq__strlcpy(avoid, r->brokers[q->broker].name, sizeof avoid);
-        outmsg__set_queue(req, q->queue_id);
-        rc = mqc__call_sync(s->mqc, addr, req->cmd, req->body, req->body_len, (int)left, &reply,
-                            e);
+        lsmq__outmsg_set_queue(req, q->queue_id);
+        rc = lsmq__mqc_call_sync(s->mqc, addr, req->cmd, req->body, req->body_len, (int)left,
+                                 &reply, e);
         if (rc != 0)
             continue; /* transport failure: another broker */
         if (stored_code(reply->cmd->code)) {
             fill_results(req, r, q, reply->cmd, res);
             proto_reply_free(reply);
-            route__unref(r);
+            lsmq__route_unref(r);
             return 0;
         }
         rc = lsmq__broker_error(e, reply->cmd, "send");
@@ -205,7 +205,7 @@ int sender__send(sender *s, send_req *req, const lsmq_out_message *m,
         }
         proto_reply_free(reply);
     }
-    route__unref(r);
+    lsmq__route_unref(r);
     return rc;
 }
 
@@ -240,10 +240,10 @@ static void op_finish(send_op *op, int rc, const char *why, const lsmq_send_resu
     lsmq_producer *p = op->p;
 
     if (rc != 0 && why)
-        lsmq__error(mqc__err(p->s.mqc), -1, "send to %s failed: %s", op->req.topic, why);
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1, "send to %s failed: %s", op->req.topic, why);
     op->cb(rc, res, op->arg);
-    route__unref(op->r);
-    send_req_free(&op->req);
+    lsmq__route_unref(op->r);
+    lsmq__send_req_free(&op->req);
     free(op);
     inflight_done(p);
 }
@@ -267,7 +267,7 @@ static void op_reply_cb(int rc, proto_reply *reply, const char *why, void *arg)
             return;
         }
         /* A refusal goes on the producer as it is, with its response code. */
-        rc = lsmq__broker_error(mqc__err(op->p->s.mqc), reply->cmd, "send");
+        rc = lsmq__broker_error(lsmq__mqc_err(op->p->s.mqc), reply->cmd, "send");
         proto_reply_free(reply);
         why = NULL;
         if (!retryable_code(code)) {
@@ -296,15 +296,15 @@ static int op_send(send_op *op, lsmq_errslot *e)
     op->qi = select_queue(s, op->r, op->avoid[0] ? op->avoid : NULL);
     q = &op->r->pub[op->qi];
     lsmq__strlcpy(op->avoid, op->r->brokers[q->broker].name, sizeof op->avoid);
-    outmsg__set_queue(&op->req, q->queue_id);
-    return mqc__call(s->mqc, route__master(op->r, q->broker), op->req.cmd, op->req.body,
+    lsmq__outmsg_set_queue(&op->req, q->queue_id);
+    return lsmq__mqc_call(s->mqc, lsmq__route_master(op->r, q->broker), op->req.cmd, op->req.body,
                      op->req.body_len, left > 0 ? (int)left : 1, op_reply_cb, op, e);
 }
 
 /* A retry, on the I/O thread; a failure to queue it ends the op. */
 static void op_attempt(send_op *op)
 {
-    int rc = op_send(op, mqc__err(op->p->s.mqc));
+    int rc = op_send(op, lsmq__mqc_err(op->p->s.mqc));
 
     if (rc != 0) {
         op->last_rc = rc;
@@ -320,7 +320,7 @@ static char *producer_heartbeat(void *arg)
 {
     lsmq_producer *p = arg;
 
-    return hb__json(mqc__client_id(p->s.mqc), p->group, NULL);
+    return lsmq__hb_json(lsmq__mqc_client_id(p->s.mqc), p->group, NULL);
 }
 
 int lsmq_producer_create(const char *namesrv, const char *group, lsmq_producer **out)
@@ -332,10 +332,10 @@ int lsmq_producer_create(const char *namesrv, const char *group, lsmq_producer *
     *out = NULL;
     if (!lsmq__valid_name(group, 255))
         return LSMQ_EINVAL; /* no producer to say more on */
-    if ((rc = mqc__create(namesrv, NULL, &mqc, NULL)) != 0)
+    if ((rc = lsmq__mqc_create(namesrv, NULL, &mqc, NULL)) != 0)
         return rc;
     p = proto_xcalloc(1, sizeof *p);
-    sender__init(&p->s, mqc, group);
+    lsmq__sender_init(&p->s, mqc, group);
     p->group = proto_xstrdup(group);
     p->max_inflight = DEFAULT_MAX_INFLIGHT;
     pthread_mutex_init(&p->lock, NULL);
@@ -349,7 +349,7 @@ int lsmq_producer_create(const char *namesrv, const char *group, lsmq_producer *
         if ((p) == NULL)                                                                     \
             return LSMQ_EINVAL;                                                              \
         if ((p)->started) {                                                                  \
-            lsmq__error(mqc__err((p)->s.mqc), -1, "setting must be changed before start");   \
+            lsmq__error(lsmq__mqc_err((p)->s.mqc), -1, "setting must be changed before start");   \
             return LSMQ_EINVAL;                                                              \
         }                                                                                    \
     } while (0)
@@ -382,7 +382,7 @@ int lsmq_producer_set_compress_threshold(lsmq_producer *p, size_t bytes)
 int lsmq_producer_set_instance_name(lsmq_producer *p, const char *name)
 {
     BEFORE_START(p);
-    return mqc__set_instance(p->s.mqc, name);
+    return lsmq__mqc_set_instance(p->s.mqc, name);
 }
 
 int lsmq_producer_set_max_async_inflight(lsmq_producer *p, int n)
@@ -402,14 +402,14 @@ int lsmq_producer_start(lsmq_producer *p)
     if (p == NULL)
         return LSMQ_EINVAL;
     if (p->started) {
-        lsmq__error(mqc__err(p->s.mqc), -1, "producer already started");
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1, "producer already started");
         return LSMQ_EINVAL;
     }
     memset(&hooks, 0, sizeof hooks);
     hooks.arg = p;
     hooks.heartbeat_json = producer_heartbeat;
-    mqc__set_hooks(p->s.mqc, &hooks);
-    if ((rc = mqc__start(p->s.mqc)) != 0)
+    lsmq__mqc_set_hooks(p->s.mqc, &hooks);
+    if ((rc = lsmq__mqc_start(p->s.mqc)) != 0)
         return rc;
     p->started = 1;
     return 0;
@@ -431,10 +431,10 @@ void lsmq_producer_destroy(lsmq_producer *p)
                 break;
         }
         pthread_mutex_unlock(&p->lock);
-        mqc__unregister(p->s.mqc, p->group, NULL, UNREGISTER_TIMEOUT_MS);
+        lsmq__mqc_unregister(p->s.mqc, p->group, NULL, UNREGISTER_TIMEOUT_MS);
     }
     /* Fails what is still in flight; those callbacks run before this returns. */
-    mqc__destroy(p->s.mqc);
+    lsmq__mqc_destroy(p->s.mqc);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cv);
     free(p->group);
@@ -446,12 +446,13 @@ static int check_running(lsmq_producer *p)
     if (p == NULL)
         return LSMQ_EINVAL;
     if (!p->started || atomic_load(&p->closing)) {
-        lsmq__error(mqc__err(p->s.mqc), -1,
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1,
                     p->started ? "producer is being destroyed" : "producer not started");
         return p->started ? LSMQ_ECLOSED : LSMQ_EINVAL;
     }
-    if (mqc__in_loop(p->s.mqc)) {
-        lsmq__error(mqc__err(p->s.mqc), -1, "synchronous send from the producer's own callback");
+    if (lsmq__mqc_in_loop(p->s.mqc)) {
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1,
+                    "synchronous send from the producer's own callback");
         return LSMQ_EINVAL;
     }
     return 0;
@@ -464,7 +465,7 @@ int lsmq_producer_last_error(lsmq_producer *p, char *buf, size_t cap)
             lsmq__strlcpy(buf, "no producer", cap);
         return -1;
     }
-    return lsmq__err_copy(mqc__err(p->s.mqc), buf, cap);
+    return lsmq__err_copy(lsmq__mqc_err(p->s.mqc), buf, cap);
 }
 
 int lsmq_producer_send(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_result *res)
@@ -474,12 +475,12 @@ int lsmq_producer_send(lsmq_producer *p, const lsmq_out_message *m, lsmq_send_re
 
     if ((rc = check_running(p)) != 0)
         return rc;
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req,
-                       mqc__err(p->s.mqc));
+    rc = lsmq__outmsg_build(m, p->group, p->s.compress_threshold, lsmq__mqc_ip4(p->s.mqc), NULL,
+                            &req, lsmq__mqc_err(p->s.mqc));
     if (rc != 0)
         return rc;
-    rc = sender__send(&p->s, &req, m, NULL, NULL, res, mqc__err(p->s.mqc));
-    send_req_free(&req);
+    rc = lsmq__sender_send(&p->s, &req, m, NULL, NULL, res, lsmq__mqc_err(p->s.mqc));
+    lsmq__send_req_free(&req);
     return rc;
 }
 
@@ -493,15 +494,15 @@ int lsmq_producer_send_select(lsmq_producer *p, const lsmq_out_message *m,
     if ((rc = check_running(p)) != 0)
         return rc;
     if (selector == NULL) {
-        lsmq__error(mqc__err(p->s.mqc), -1, "no selector");
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1, "no selector");
         return LSMQ_EINVAL;
     }
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req,
-                       mqc__err(p->s.mqc));
+    rc = lsmq__outmsg_build(m, p->group, p->s.compress_threshold, lsmq__mqc_ip4(p->s.mqc), NULL,
+                            &req, lsmq__mqc_err(p->s.mqc));
     if (rc != 0)
         return rc;
-    rc = sender__send(&p->s, &req, m, selector, arg, res, mqc__err(p->s.mqc));
-    send_req_free(&req);
+    rc = lsmq__sender_send(&p->s, &req, m, selector, arg, res, lsmq__mqc_err(p->s.mqc));
+    lsmq__send_req_free(&req);
     return rc;
 }
 
@@ -524,11 +525,11 @@ int lsmq_producer_send_batch(lsmq_producer *p, const lsmq_out_message *msgs, siz
 
     if ((rc = check_running(p)) != 0)
         return rc;
-    if ((rc = outmsg__build_batch(msgs, n, p->group, mqc__ip4(p->s.mqc), &req,
-                                  mqc__err(p->s.mqc))) != 0)
+    if ((rc = lsmq__outmsg_build_batch(msgs, n, p->group, lsmq__mqc_ip4(p->s.mqc), &req,
+                                  lsmq__mqc_err(p->s.mqc))) != 0)
         return rc;
-    rc = sender__send(&p->s, &req, NULL, NULL, NULL, res, mqc__err(p->s.mqc));
-    send_req_free(&req);
+    rc = lsmq__sender_send(&p->s, &req, NULL, NULL, NULL, res, lsmq__mqc_err(p->s.mqc));
+    lsmq__send_req_free(&req);
     return rc;
 }
 
@@ -541,18 +542,18 @@ int lsmq_producer_send_oneway(lsmq_producer *p, const lsmq_out_message *m)
 
     if ((rc = check_running(p)) != 0)
         return rc;
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL, &req,
-                       mqc__err(p->s.mqc));
+    rc = lsmq__outmsg_build(m, p->group, p->s.compress_threshold, lsmq__mqc_ip4(p->s.mqc), NULL,
+                            &req, lsmq__mqc_err(p->s.mqc));
     if (rc != 0)
         return rc;
-    if ((rc = publish_route(&p->s, req.topic, &r, mqc__err(p->s.mqc))) == 0) {
+    if ((rc = publish_route(&p->s, req.topic, &r, lsmq__mqc_err(p->s.mqc))) == 0) {
         qi = select_queue(&p->s, r, NULL);
-        outmsg__set_queue(&req, r->pub[qi].queue_id);
-        rc = mqc__call(p->s.mqc, route__master(r, r->pub[qi].broker), req.cmd, req.body,
-                       req.body_len, p->s.timeout_ms, NULL, NULL, mqc__err(p->s.mqc));
-        route__unref(r);
+        lsmq__outmsg_set_queue(&req, r->pub[qi].queue_id);
+        rc = lsmq__mqc_call(p->s.mqc, lsmq__route_master(r, r->pub[qi].broker), req.cmd, req.body,
+                       req.body_len, p->s.timeout_ms, NULL, NULL, lsmq__mqc_err(p->s.mqc));
+        lsmq__route_unref(r);
     }
-    send_req_free(&req);
+    lsmq__send_req_free(&req);
     return rc;
 }
 
@@ -566,29 +567,29 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     if (p == NULL)
         return LSMQ_EINVAL;
     if (!p->started || atomic_load(&p->closing) || cb == NULL) {
-        lsmq__error(mqc__err(p->s.mqc), -1, "producer not running, or no callback");
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1, "producer not running, or no callback");
         return p->started && cb ? LSMQ_ECLOSED : LSMQ_EINVAL;
     }
     op = proto_xcalloc(1, sizeof *op);
-    rc = outmsg__build(m, p->group, p->s.compress_threshold, mqc__ip4(p->s.mqc), NULL,
-                       &op->req, mqc__err(p->s.mqc));
-    if (rc == 0 && !mqc__in_loop(p->s.mqc))
-        rc = publish_route(&p->s, op->req.topic, &op->r, mqc__err(p->s.mqc));
-    else if (rc == 0 && (op->r = mqc__route_cached(p->s.mqc, op->req.topic)) == NULL) {
+    rc = lsmq__outmsg_build(m, p->group, p->s.compress_threshold, lsmq__mqc_ip4(p->s.mqc), NULL,
+                       &op->req, lsmq__mqc_err(p->s.mqc));
+    if (rc == 0 && !lsmq__mqc_in_loop(p->s.mqc))
+        rc = publish_route(&p->s, op->req.topic, &op->r, lsmq__mqc_err(p->s.mqc));
+    else if (rc == 0 && (op->r = lsmq__mqc_route_cached(p->s.mqc, op->req.topic)) == NULL) {
         /* On the I/O thread we cannot wait for a look-up. */
-        mqc__route_refresh(p->s.mqc, op->req.topic, 1);
-        lsmq__error(mqc__err(p->s.mqc), -1, "no route for %s yet (first send from a callback)",
+        lsmq__mqc_route_refresh(p->s.mqc, op->req.topic, 1);
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1, "no route for %s yet (first send from a callback)",
                     op->req.topic);
         rc = LSMQ_ENOTFOUND;
     }
     if (rc == 0 && op->r->n_pub == 0) {
-        lsmq__error(mqc__err(p->s.mqc), RS_NO_PERMISSION, "topic %s has no writable queue",
+        lsmq__error(lsmq__mqc_err(p->s.mqc), RS_NO_PERMISSION, "topic %s has no writable queue",
                     op->req.topic);
         rc = LSMQ_ENOTFOUND;
     }
     if (rc != 0) {
-        route__unref(op->r);
-        send_req_free(&op->req);
+        lsmq__route_unref(op->r);
+        lsmq__send_req_free(&op->req);
         free(op);
         return rc;
     }
@@ -601,15 +602,15 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    while (p->inflight >= p->max_inflight && !mqc__in_loop(p->s.mqc)) {
+    while (p->inflight >= p->max_inflight && !lsmq__mqc_in_loop(p->s.mqc)) {
         if (pthread_cond_timedwait(&p->cv, &p->lock, &until) == ETIMEDOUT)
             break;
     }
     if (p->inflight >= p->max_inflight) {
         pthread_mutex_unlock(&p->lock);
-        lsmq__error(mqc__err(p->s.mqc), -1, "%d asynchronous sends in flight", p->inflight);
-        route__unref(op->r);
-        send_req_free(&op->req);
+        lsmq__error(lsmq__mqc_err(p->s.mqc), -1, "%d asynchronous sends in flight", p->inflight);
+        lsmq__route_unref(op->r);
+        lsmq__send_req_free(&op->req);
         free(op);
         return LSMQ_EBUSY;
     }
@@ -620,10 +621,10 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     op->arg = arg;
     op->deadline = proto_mono_ms() + p->s.timeout_ms;
     /* The first attempt leaves from here; if it cannot, cb is not called. */
-    rc = op_send(op, mqc__err(p->s.mqc));
+    rc = op_send(op, lsmq__mqc_err(p->s.mqc));
     if (rc != 0) {
-        route__unref(op->r);
-        send_req_free(&op->req);
+        lsmq__route_unref(op->r);
+        lsmq__send_req_free(&op->req);
         free(op);
         inflight_done(p);
     }

@@ -18,7 +18,7 @@
 #define PULL_FLAG_SUBSCRIPTION 0x4
 #define PULL_FLAG_LITE 0x10
 
-proto_cmd *pull__request(const pull_args *a)
+proto_cmd *lsmq__pull_request(const pull_args *a)
 {
     proto_cmd *cmd = proto_cmd_request(a->lite ? RC_LITE_PULL_MESSAGE : RC_PULL_MESSAGE);
     int flag = PULL_FLAG_SUBSCRIPTION;
@@ -43,7 +43,7 @@ proto_cmd *pull__request(const pull_args *a)
     return cmd;
 }
 
-int pull__parse(proto_reply *reply, const char *broker_name, const subscription *sub,
+int lsmq__pull_parse(proto_reply *reply, const char *broker_name, const subscription *sub,
                 pull_result *out, lsmq_errslot *e)
 {
     proto_cmd *cmd = reply->cmd;
@@ -57,7 +57,8 @@ int pull__parse(proto_reply *reply, const char *broker_name, const subscription 
     proto_cmd_get_i64(cmd, "minOffset", &out->min_offset);
     proto_cmd_get_i64(cmd, "maxOffset", &out->max_offset);
     if (cmd->code == RS_SUCCESS) {
-        long n = msg__decode_all(cmd->body, cmd->body_len, broker_name, &out->head, &out->tail);
+        long n = lsmq__msg_decode_all(cmd->body, cmd->body_len, broker_name, &out->head,
+                                      &out->tail);
 
         if (n < 0)
             rc = (int)n;
@@ -68,7 +69,7 @@ int pull__parse(proto_reply *reply, const char *broker_name, const subscription 
     }
     proto_reply_free(reply);
     if (rc != 0) {
-        pull_result_free(out);
+        lsmq__pull_result_free(out);
         out->code = -1;
         return rc;
     }
@@ -78,8 +79,8 @@ int pull__parse(proto_reply *reply, const char *broker_name, const subscription 
     for (; m; m = next) {
         next = m->next;
         m->next = NULL;
-        if (!sub__match(sub, m->tags)) {
-            msg__free(m);
+        if (!lsmq__sub_match(sub, m->tags)) {
+            lsmq__msg_free(m);
             continue;
         }
         if (keep_tail)
@@ -93,14 +94,14 @@ int pull__parse(proto_reply *reply, const char *broker_name, const subscription 
     return 0;
 }
 
-void pull_result_free(pull_result *r)
+void lsmq__pull_result_free(pull_result *r)
 {
-    msg__free_list(r->head);
+    lsmq__msg_free_list(r->head);
     r->head = r->tail = NULL;
     r->n = 0;
 }
 
-proto_cmd *offset__query_cmd(const char *group, const char *topic, int32_t queue_id)
+proto_cmd *lsmq__offset_query_cmd(const char *group, const char *topic, int32_t queue_id)
 {
     proto_cmd *cmd = proto_cmd_request(RC_QUERY_CONSUMER_OFFSET);
 
@@ -110,7 +111,7 @@ proto_cmd *offset__query_cmd(const char *group, const char *topic, int32_t queue
     return cmd;
 }
 
-proto_cmd *offset__max_cmd(const char *topic, int32_t queue_id)
+proto_cmd *lsmq__offset_max_cmd(const char *topic, int32_t queue_id)
 {
     proto_cmd *cmd = proto_cmd_request(RC_GET_MAX_OFFSET);
 
@@ -119,7 +120,7 @@ proto_cmd *offset__max_cmd(const char *topic, int32_t queue_id)
     return cmd;
 }
 
-proto_cmd *offset__search_cmd(const char *topic, const char *broker, int32_t queue_id,
+proto_cmd *lsmq__offset_search_cmd(const char *topic, const char *broker, int32_t queue_id,
                               int64_t ms)
 {
     proto_cmd *cmd = proto_cmd_request(RC_SEARCH_OFFSET_BY_TIMESTAMP);

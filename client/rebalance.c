@@ -33,7 +33,7 @@
 /* AllocateMessageQueueAveragely (pure)                                */
 /* ------------------------------------------------------------------ */
 
-void rb__allocate(size_t n_queues, size_t n_consumers, long index, size_t *start,
+void lsmq__rb_allocate(size_t n_queues, size_t n_consumers, long index, size_t *start,
                   size_t *count)
 {
     size_t i, mod, size, st;
@@ -59,7 +59,7 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-long rb__index_of(char **ids, size_t n, const char *id)
+long lsmq__rb_index_of(char **ids, size_t n, const char *id)
 {
     size_t i;
 
@@ -69,7 +69,7 @@ long rb__index_of(char **ids, size_t n, const char *id)
     return -1;
 }
 
-int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_errslot *e)
+int lsmq__rb_parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_errslot *e)
 {
     json_error_t jerr;
     json_t *root = json_loadb((const char *)body, len, 0, &jerr), *list;
@@ -100,7 +100,7 @@ int rb__parse_ids(const uint8_t *body, size_t len, char ***ids, size_t *n, lsmq_
     return 0;
 }
 
-void rb__free_ids(char **ids, size_t n)
+void lsmq__rb_free_ids(char **ids, size_t n)
 {
     size_t i;
 
@@ -120,8 +120,8 @@ static void queue_failed(pq *q, const char *what)
     lsmq__log(LSMQ_LOG_INFO, "%s: %s for %s:%s:%d failed; retrying", c->group, what, q->topic,
               q->broker, (int)q->queue_id);
     if (!q->dropped)
-        push__pq_drop(q);
-    push__rebalance_soon(c, RETRY_SOON_MS);
+        lsmq__push_pq_drop(q);
+    lsmq__push_rebalance_soon(c, RETRY_SOON_MS);
 }
 
 static void start_at(pq *q, int64_t offset)
@@ -129,7 +129,7 @@ static void start_at(pq *q, int64_t offset)
     lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d assigned, from offset %lld", q->c->group,
               q->topic, q->broker, (int)q->queue_id, (long long)offset);
     q->next_offset = offset;
-    push__pq_start(q);
+    lsmq__push_pq_start(q);
 }
 
 /* The answer of GET_MAX_OFFSET or SEARCH_OFFSET_BY_TIMESTAMP: header "offset". */
@@ -146,7 +146,7 @@ static void policy_offset_cb(int rc, proto_reply *reply, const char *why, void *
             queue_failed(q, "GET_MAX_OFFSET / SEARCH_OFFSET_BY_TIMESTAMP");
     }
     proto_reply_free(reply);
-    push__pq_unref(q);
+    lsmq__push_pq_unref(q);
 }
 
 /* No committed offset: where consume-from says (§3.3 client reactions). */
@@ -161,17 +161,17 @@ static void start_by_policy(pq *q)
         start_at(q, 0);
         return;
     }
-    if ((addr = push__broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
+    if ((addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
         queue_failed(q, "route");
         return;
     }
     if (c->from == LSMQ_FROM_TIMESTAMP && !retry)
-        cmd = offset__search_cmd(q->topic, q->broker, q->queue_id, c->consume_ts_ms);
+        cmd = lsmq__offset_search_cmd(q->topic, q->broker, q->queue_id, c->consume_ts_ms);
     else
-        cmd = offset__max_cmd(q->topic, q->queue_id);
+        cmd = lsmq__offset_max_cmd(q->topic, q->queue_id);
     q->refs++;
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, policy_offset_cb, q, NULL) != 0)
-        push__pq_unref(q);
+    if (lsmq__mqc_call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, policy_offset_cb, q, NULL) != 0)
+        lsmq__push_pq_unref(q);
     proto_cmd_free(cmd);
     free(addr);
 }
@@ -192,7 +192,7 @@ static void query_offset_cb(int rc, proto_reply *reply, const char *why, void *a
             queue_failed(q, "QUERY_CONSUMER_OFFSET");
     }
     proto_reply_free(reply);
-    push__pq_unref(q);
+    lsmq__push_pq_unref(q);
 }
 
 static void begin_queue(pq *q)
@@ -203,18 +203,18 @@ static void begin_queue(pq *q)
     proto_cmd *cmd;
 
     if (c->model == LSMQ_BROADCASTING) {
-        e = ostore__find(&c->offsets, q->topic, q->broker, q->queue_id);
+        e = lsmq__ostore_find(&c->offsets, q->topic, q->broker, q->queue_id);
         if (e && e->offset >= 0)
             start_at(q, e->offset);
         else
             start_by_policy(q);
         return;
     }
-    if ((addr = push__broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
+    if ((addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
         queue_failed(q, "route");
         return;
     }
-    cmd = offset__query_cmd(c->group, q->topic, q->queue_id);
+    cmd = lsmq__offset_query_cmd(c->group, q->topic, q->queue_id);
     /*
      * Brokers answer 0 for a new group on a queue that still holds offset 0
      * (§3.3), which would start a timestamp consumer at the beginning; lsmq
@@ -223,8 +223,8 @@ static void begin_queue(pq *q)
     if (c->from == LSMQ_FROM_TIMESTAMP)
         proto_cmd_set_bool(cmd, "setZeroIfNotFound", 0);
     q->refs++;
-    if (mqc__call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, query_offset_cb, q, NULL) != 0)
-        push__pq_unref(q);
+    if (lsmq__mqc_call(c->mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, query_offset_cb, q, NULL) != 0)
+        lsmq__push_pq_unref(q);
     proto_cmd_free(cmd);
     free(addr);
 }
@@ -245,7 +245,7 @@ static void apply(lsmq_push_consumer *c, const subscription *s, const route *r, 
         const route_mq *mq = &r->sub[start + i];
         char key[600];
 
-        mq__key(key, sizeof key, s->topic, r->brokers[mq->broker].name, mq->queue_id);
+        lsmq__mq_key(key, sizeof key, s->topic, r->brokers[mq->broker].name, mq->queue_id);
         want[i] = proto_xstrdup(key);
     }
     HASH_ITER(hh, c->pqs, q, tmp) {
@@ -256,7 +256,7 @@ static void apply(lsmq_push_consumer *c, const subscription *s, const route *r, 
         for (i = 0; i < count && !keep; i++)
             keep = strcmp(want[i], q->key) == 0;
         if (!keep)
-            push__pq_drop(q);
+            lsmq__push_pq_drop(q);
     }
     for (i = 0; i < count; i++) {
         const route_mq *mq = &r->sub[start + i];
@@ -264,7 +264,7 @@ static void apply(lsmq_push_consumer *c, const subscription *s, const route *r, 
         q = NULL;
         HASH_FIND_STR(c->pqs, want[i], q);
         if (q == NULL)
-            begin_queue(push__pq_new(c, s, r->brokers[mq->broker].name, mq->queue_id));
+            begin_queue(lsmq__push_pq_new(c, s, r->brokers[mq->broker].name, mq->queue_id));
         free(want[i]);
     }
     free(want);
@@ -287,7 +287,7 @@ static void ids_cb(int rc, proto_reply *reply, const char *why, void *arg)
     if (c->stopping)
         goto out;
     if (c->resetting) {
-        push__rebalance_soon(c, RETRY_SOON_MS);
+        lsmq__push_rebalance_soon(c, RETRY_SOON_MS);
         goto out;
     }
     lsmq_errslot err;
@@ -298,28 +298,28 @@ static void ids_cb(int rc, proto_reply *reply, const char *why, void *arg)
     if (rc == 0 && reply->cmd->code != RS_SUCCESS)
         rc = lsmq__broker_error(&err, reply->cmd, "GET_CONSUMER_LIST_BY_GROUP");
     if (rc == 0)
-        rc = rb__parse_ids(reply->cmd->body, reply->cmd->body_len, &ids, &n, &err);
+        rc = lsmq__rb_parse_ids(reply->cmd->body, reply->cmd->body_len, &ids, &n, &err);
     if (rc != 0) {
         lsmq__log(LSMQ_LOG_INFO, "%s: consumer list for %s: %s", c->group, x->s->topic,
                   err.text);
-        push__rebalance_soon(c, RETRY_SOON_MS);
+        lsmq__push_rebalance_soon(c, RETRY_SOON_MS);
         goto out;
     }
-    idx = rb__index_of(ids, n, mqc__client_id(c->mqc));
+    idx = lsmq__rb_index_of(ids, n, lsmq__mqc_client_id(c->mqc));
     if (idx < 0) {
         /* The broker has not seen our heartbeat yet: keep what we have, say hello. */
         lsmq__log(LSMQ_LOG_INFO, "%s: %s not yet in the consumer list of %s", c->group,
-                  mqc__client_id(c->mqc), x->s->topic);
-        mqc__heartbeat_all(c->mqc);
-        push__rebalance_soon(c, RETRY_SOON_MS);
+                  lsmq__mqc_client_id(c->mqc), x->s->topic);
+        lsmq__mqc_heartbeat_all(c->mqc);
+        lsmq__push_rebalance_soon(c, RETRY_SOON_MS);
         goto out;
     }
-    rb__allocate(x->r->n_sub, n, idx, &start, &count);
+    lsmq__rb_allocate(x->r->n_sub, n, idx, &start, &count);
     apply(c, x->s, x->r, start, count);
 out:
-    rb__free_ids(ids, n);
+    lsmq__rb_free_ids(ids, n);
     proto_reply_free(reply);
-    route__unref(x->r);
+    lsmq__route_unref(x->r);
     free(x);
 }
 
@@ -329,7 +329,7 @@ static const char *list_broker(const route *r)
     size_t i;
 
     for (i = 0; i < r->n_brokers; i++) {
-        const char *addr = route__master(r, (uint32_t)i);
+        const char *addr = lsmq__route_master(r, (uint32_t)i);
 
         if (addr)
             return addr;
@@ -337,7 +337,7 @@ static const char *list_broker(const route *r)
     return r->n_brokers && r->brokers[0].n_addrs ? r->brokers[0].addrs[0] : NULL;
 }
 
-void push__rebalance(mqclient *mqc, void *arg)
+void lsmq__push_rebalance(mqclient *mqc, void *arg)
 {
     lsmq_push_consumer *c = arg;
     size_t i;
@@ -345,27 +345,27 @@ void push__rebalance(mqclient *mqc, void *arg)
     if (c->stopping)
         return;
     if (c->resetting) {
-        push__rebalance_soon(c, RETRY_SOON_MS);
+        lsmq__push_rebalance_soon(c, RETRY_SOON_MS);
         return;
     }
     for (i = 0; i < c->n_subs; i++) {
         const subscription *s = c->subs[i];
-        route *r = mqc__route_cached(mqc, s->topic);
+        route *r = lsmq__mqc_route_cached(mqc, s->topic);
         const char *addr;
         proto_cmd *cmd;
         rb_ctx *x;
 
         if (r == NULL) {
-            mqc__route_refresh(mqc, s->topic, 0); /* route_changed brings us back */
+            lsmq__mqc_route_refresh(mqc, s->topic, 0); /* route_changed brings us back */
             continue;
         }
         if (c->model == LSMQ_BROADCASTING) {
             apply(c, s, r, 0, r->n_sub);
-            route__unref(r);
+            lsmq__route_unref(r);
             continue;
         }
         if ((addr = list_broker(r)) == NULL) {
-            route__unref(r);
+            lsmq__route_unref(r);
             continue;
         }
         x = proto_xcalloc(1, sizeof *x);
@@ -374,16 +374,16 @@ void push__rebalance(mqclient *mqc, void *arg)
         x->r = r;
         cmd = proto_cmd_request(RC_GET_CONSUMER_LIST_BY_GROUP);
         proto_cmd_set(cmd, "consumerGroup", c->group);
-        if (mqc__call(mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, ids_cb, x, NULL) != 0) {
-            route__unref(r);
+        if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, CALL_TIMEOUT_MS, ids_cb, x, NULL) != 0) {
+            lsmq__route_unref(r);
             free(x);
         }
         proto_cmd_free(cmd);
     }
 }
 
-void push__rebalance_soon(lsmq_push_consumer *c, int delay_ms)
+void lsmq__push_rebalance_soon(lsmq_push_consumer *c, int delay_ms)
 {
     if (c->rebalance_timer && !c->stopping)
-        mqc__timer_again(c->rebalance_timer, delay_ms);
+        lsmq__mqc_timer_again(c->rebalance_timer, delay_ms);
 }

@@ -38,7 +38,7 @@ static int broker_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-int route__broker_index(const route *r, const char *name)
+int lsmq__route_broker_index(const route *r, const char *name)
 {
     size_t lo = 0, hi = r->n_brokers;
 
@@ -56,7 +56,7 @@ int route__broker_index(const route *r, const char *name)
     return -1;
 }
 
-const char *route__master(const route *r, uint32_t broker)
+const char *lsmq__route_master(const route *r, uint32_t broker)
 {
     const route_broker *b;
     size_t i;
@@ -93,7 +93,7 @@ static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
         route_broker *b;
         const char *key;
 
-        if (name == NULL || *name == '\0' || route__broker_index(r, name) >= 0)
+        if (name == NULL || *name == '\0' || lsmq__route_broker_index(r, name) >= 0)
             continue; /* unnamed or duplicate: unusable */
         b = &r->brokers[r->n_brokers++];
         b->name = proto_xstrdup(name);
@@ -110,7 +110,7 @@ static int parse_brokers(route *r, json_t *arr, char *errbuf, size_t errlen)
             b->ids[b->n_addrs] = id;
             b->addrs[b->n_addrs++] = proto_xstrdup(json_string_value(v));
         }
-        /* Keep the array sorted as we go so route__broker_index works for dup checks. */
+        /* Keep the array sorted as we go so lsmq__route_broker_index works for dup checks. */
         qsort(r->brokers, r->n_brokers, sizeof *r->brokers, broker_cmp);
     }
     if (r->n_brokers == 0) {
@@ -128,7 +128,7 @@ static void push_mq(route_mq **list, size_t *n, uint32_t broker, int32_t qid)
     (*n)++;
 }
 
-/* Rebuild pub from the brokers' queue data (also used after route__as_default). */
+/* Rebuild pub from the brokers' queue data (also used after lsmq__route_as_default). */
 static void build_pub(route *r)
 {
     size_t i;
@@ -140,7 +140,7 @@ static void build_pub(route *r)
         route_broker *b = &r->brokers[i];
         int q;
 
-        if (!b->has_qd || !(b->perm & PERM_WRITE) || route__master(r, (uint32_t)i) == NULL)
+        if (!b->has_qd || !(b->perm & PERM_WRITE) || lsmq__route_master(r, (uint32_t)i) == NULL)
             continue;
         for (q = 0; q < b->write_queues; q++)
             push_mq(&r->pub, &r->n_pub, (uint32_t)i, q);
@@ -165,7 +165,7 @@ static void parse_order_conf(route *r, const char *conf)
 
             memcpy(name, p, (size_t)(colon - p));
             name[colon - p] = '\0';
-            idx = route__broker_index(r, name);
+            idx = lsmq__route_broker_index(r, name);
             for (q = 0; idx >= 0 && q < nums; q++)
                 push_mq(&r->pub, &r->n_pub, (uint32_t)idx, q);
         }
@@ -175,7 +175,7 @@ static void parse_order_conf(route *r, const char *conf)
     }
 }
 
-int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen)
+int lsmq__route_parse(const char *json, size_t len, route **out, char *errbuf, size_t errlen)
 {
     char *text = NULL;
     json_error_t jerr;
@@ -207,7 +207,7 @@ int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t
     for (i = 0; i < json_array_size(qds); i++) {
         json_t *qd = json_array_get(qds, i);
         const char *name = json_string_value(json_object_get(qd, "brokerName"));
-        int idx = name ? route__broker_index(r, name) : -1;
+        int idx = name ? lsmq__route_broker_index(r, name) : -1;
         route_broker *b;
 
         if (idx < 0)
@@ -236,11 +236,11 @@ int route__parse(const char *json, size_t len, route **out, char *errbuf, size_t
     return 0;
 fail:
     json_decref(root);
-    route__unref(r);
+    lsmq__route_unref(r);
     return rc;
 }
 
-void route__as_default(route *r)
+void lsmq__route_as_default(route *r)
 {
     size_t i;
 
@@ -255,13 +255,13 @@ void route__as_default(route *r)
     build_pub(r);
 }
 
-route *route__ref(route *r)
+route *lsmq__route_ref(route *r)
 {
     atomic_fetch_add(&r->refs, 1);
     return r;
 }
 
-void route__unref(route *r)
+void lsmq__route_unref(route *r)
 {
     size_t i, j;
 

@@ -61,11 +61,11 @@ static int entry_put(mqclient *mqc, const char *topic, route *r, int for_publish
     e->for_publish |= for_publish;
     e->fetched_ms = proto_mono_ms();
     pthread_mutex_unlock(&mqc->routes_lock);
-    route__unref(old);
+    lsmq__route_unref(old);
     return changed;
 }
 
-route *mqc__route_cached(mqclient *mqc, const char *topic)
+route *lsmq__mqc_route_cached(mqclient *mqc, const char *topic)
 {
     route_entry *e;
     route *r = NULL;
@@ -73,7 +73,7 @@ route *mqc__route_cached(mqclient *mqc, const char *topic)
     pthread_mutex_lock(&mqc->routes_lock);
     e = entry_get(mqc, topic, 0);
     if (e && e->r)
-        r = route__ref(e->r);
+        r = lsmq__route_ref(e->r);
     pthread_mutex_unlock(&mqc->routes_lock);
     return r;
 }
@@ -90,7 +90,7 @@ static int route_from_reply(proto_reply *reply, const char *topic, route **out, 
         proto_reply_free(reply);
         return rc;
     }
-    rc = route__parse((const char *)reply->cmd->body, reply->cmd->body_len, out, err,
+    rc = lsmq__route_parse((const char *)reply->cmd->body, reply->cmd->body_len, out, err,
                       sizeof err);
     if (rc != 0)
         lsmq__error(e, -1, "route of %s: %s", topic, err);
@@ -110,7 +110,7 @@ static int fetch_sync(mqclient *mqc, const char *topic, route **out, lsmq_errslo
         proto_cmd *cmd = route_cmd(topic);
         proto_reply *reply = NULL;
 
-        rc = mqc__call_sync(mqc, mqc->namesrv[idx], cmd, NULL, 0, NAMESRV_TIMEOUT_MS, &reply,
+        rc = lsmq__mqc_call_sync(mqc, mqc->namesrv[idx], cmd, NULL, 0, NAMESRV_TIMEOUT_MS, &reply,
                             e);
         proto_cmd_free(cmd);
         if (rc != 0)
@@ -121,10 +121,10 @@ static int fetch_sync(mqclient *mqc, const char *topic, route **out, lsmq_errslo
     return rc;
 }
 
-int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **out,
+int lsmq__mqc_route_get(mqclient *mqc, const char *topic, int for_publish, route **out,
                    lsmq_errslot *e)
 {
-    route *r = mqc__route_cached(mqc, topic);
+    route *r = lsmq__mqc_route_cached(mqc, topic);
     int rc;
 
     if (r) {
@@ -136,7 +136,7 @@ int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **ou
         /* Send through TBW102's brokers, which create the topic (§6.1). */
         rc = fetch_sync(mqc, DEFAULT_TOPIC, &r, e);
         if (rc == 0)
-            route__as_default(r);
+            lsmq__route_as_default(r);
         else if (rc == LSMQ_ENOTFOUND)
             lsmq__error(e, RS_TOPIC_NOT_EXIST, "topic %s does not exist and TBW102 is not "
                         "available for auto-creation", topic);
@@ -150,7 +150,7 @@ int mqc__route_get(mqclient *mqc, const char *topic, int for_publish, route **ou
         }
         return rc;
     }
-    entry_put(mqc, topic, route__ref(r), for_publish);
+    entry_put(mqc, topic, lsmq__route_ref(r), for_publish);
     *out = r;
     return 0;
 }
@@ -209,10 +209,10 @@ static void fetch_cb(int rc, proto_reply *reply, const char *why, void *arg)
     atomic_store(&mqc->ns_next, f->idx % (unsigned)mqc->n_namesrv);
     rc = route_from_reply(reply, f->topic, &r, &err);
     if (rc == LSMQ_ENOTFOUND && f->for_publish && !f->use_default) {
-        route *cur = mqc__route_cached(mqc, f->topic);
+        route *cur = lsmq__mqc_route_cached(mqc, f->topic);
         int have_real = cur && !cur->from_default;
 
-        route__unref(cur);
+        lsmq__route_unref(cur);
         if (!have_real) {
             f->use_default = 1;
             f->tried = 0;
@@ -222,7 +222,7 @@ static void fetch_cb(int rc, proto_reply *reply, const char *why, void *arg)
     }
     if (rc == 0) {
         if (f->use_default)
-            route__as_default(r);
+            lsmq__route_as_default(r);
         if (entry_put(mqc, f->topic, r, f->for_publish) && mqc->hooks.route_changed)
             mqc->hooks.route_changed(mqc->hooks.arg, f->topic);
     } else {
@@ -236,14 +236,14 @@ static void fetch_next(fetch_ctx *f)
     mqclient *mqc = f->mqc;
     const char *addr = mqc->namesrv[f->idx % mqc->n_namesrv];
     proto_cmd *cmd = route_cmd(f->use_default ? DEFAULT_TOPIC : f->topic);
-    int rc = mqc__call(mqc, addr, cmd, NULL, 0, NAMESRV_TIMEOUT_MS, fetch_cb, f, NULL);
+    int rc = lsmq__mqc_call(mqc, addr, cmd, NULL, 0, NAMESRV_TIMEOUT_MS, fetch_cb, f, NULL);
 
     proto_cmd_free(cmd);
     if (rc != 0)
         fetch_done(f); /* shutting down */
 }
 
-void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish)
+void lsmq__mqc_route_refresh(mqclient *mqc, const char *topic, int for_publish)
 {
     route_entry *e;
     fetch_ctx *f;
@@ -266,7 +266,7 @@ void mqc__route_refresh(mqclient *mqc, const char *topic, int for_publish)
     fetch_next(f);
 }
 
-void mqc__route_refresh_all(mqclient *mqc)
+void lsmq__mqc_route_refresh_all(mqclient *mqc)
 {
     int64_t now = proto_mono_ms();
     route_entry *e, *tmp;
@@ -287,14 +287,14 @@ void mqc__route_refresh_all(mqclient *mqc)
     }
     pthread_mutex_unlock(&mqc->routes_lock);
     for (i = 0; i < n; i++) {
-        mqc__route_refresh(mqc, due[i], pub[i]);
+        lsmq__mqc_route_refresh(mqc, due[i], pub[i]);
         free(due[i]);
     }
     free(due);
     free(pub);
 }
 
-size_t mqc__broker_addrs(mqclient *mqc, char ***addrs)
+size_t lsmq__mqc_broker_addrs(mqclient *mqc, char ***addrs)
 {
     route_entry *e, *tmp;
     char **out = NULL;
@@ -322,7 +322,7 @@ size_t mqc__broker_addrs(mqclient *mqc, char ***addrs)
     return n;
 }
 
-void mqc__addrs_free(char **addrs, size_t n)
+void lsmq__mqc_addrs_free(char **addrs, size_t n)
 {
     size_t i;
 
@@ -331,13 +331,13 @@ void mqc__addrs_free(char **addrs, size_t n)
     free(addrs);
 }
 
-void mqc__routes_free(mqclient *mqc)
+void lsmq__mqc_routes_free(mqclient *mqc)
 {
     route_entry *e, *tmp;
 
     HASH_ITER(hh, mqc->routes, e, tmp) {
         HASH_DEL(mqc->routes, e);
-        route__unref(e->r);
+        lsmq__route_unref(e->r);
         free(e->topic);
         free(e);
     }

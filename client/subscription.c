@@ -15,7 +15,7 @@ static int is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-int sub__parse(const char *topic, const char *expr, subscription **out, lsmq_errslot *err)
+int lsmq__sub_parse(const char *topic, const char *expr, subscription **out, lsmq_errslot *err)
 {
     subscription *s;
     const char *p;
@@ -59,14 +59,14 @@ int sub__parse(const char *topic, const char *expr, subscription **out, lsmq_err
     }
     if (s->n_tags == 0) {
         lsmq__error(err, -1, "tag expression '%s' names no tag", expr);
-        sub__free(s);
+        lsmq__sub_free(s);
         return LSMQ_EINVAL;
     }
     *out = s;
     return 0;
 }
 
-void sub__free(subscription *s)
+void lsmq__sub_free(subscription *s)
 {
     size_t i;
 
@@ -81,7 +81,7 @@ void sub__free(subscription *s)
     free(s);
 }
 
-int sub__match(const subscription *s, const char *tags)
+int lsmq__sub_match(const subscription *s, const char *tags)
 {
     size_t i;
 

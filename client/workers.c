@@ -50,7 +50,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int workers__create(int n, workers **out, lsmq_errslot *e)
+int lsmq__workers_create(int n, workers **out, lsmq_errslot *e)
 {
     workers *w = proto_xcalloc(1, sizeof *w);
     int i, rc;
@@ -62,7 +62,7 @@ int workers__create(int n, workers **out, lsmq_errslot *e)
         rc = pthread_create(&w->threads[i], NULL, worker_main, w);
         if (rc != 0) {
             lsmq__error(e, -1, "cannot start a worker thread: %s", strerror(rc));
-            workers__destroy(w);
+            lsmq__workers_destroy(w);
             return -rc;
         }
         w->n++;
@@ -71,7 +71,7 @@ int workers__create(int n, workers **out, lsmq_errslot *e)
     return 0;
 }
 
-void workers__submit(workers *w, work_fn *fn, void *arg)
+void lsmq__workers_submit(workers *w, work_fn *fn, void *arg)
 {
     work *job = proto_xmalloc(sizeof *job);
 
@@ -88,7 +88,7 @@ void workers__submit(workers *w, work_fn *fn, void *arg)
     pthread_mutex_unlock(&w->lock);
 }
 
-void workers__destroy(workers *w)
+void lsmq__workers_destroy(workers *w)
 {
     int i;
 

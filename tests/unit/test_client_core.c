@@ -59,7 +59,7 @@ static void test_allocate_matches_reference(void **state)
                 size_t start, count;
 
                 reference_allocate(n, c, i, ref, &ref_n);
-                rb__allocate((size_t)n, (size_t)c, i, &start, &count);
+                lsmq__rb_allocate((size_t)n, (size_t)c, i, &start, &count);
                 assert_int_equal((int)count, ref_n);
                 for (k = 0; k < ref_n; k++) {
                     assert_int_equal((int)start + k, ref[k]);
@@ -78,21 +78,21 @@ static void test_allocate_edges(void **state)
 {
     size_t start, count;
 
-    rb__allocate(8, 3, -1, &start, &count); /* not in the list */
+    lsmq__rb_allocate(8, 3, -1, &start, &count); /* not in the list */
     assert_int_equal(count, 0);
-    rb__allocate(8, 3, 3, &start, &count);  /* past the list */
+    lsmq__rb_allocate(8, 3, 3, &start, &count);  /* past the list */
     assert_int_equal(count, 0);
-    rb__allocate(8, 0, 0, &start, &count);
+    lsmq__rb_allocate(8, 0, 0, &start, &count);
     assert_int_equal(count, 0);
-    rb__allocate(8, 3, 0, &start, &count);  /* 3,3,2 */
+    lsmq__rb_allocate(8, 3, 0, &start, &count);  /* 3,3,2 */
     assert_int_equal(start, 0);
     assert_int_equal(count, 3);
-    rb__allocate(8, 3, 2, &start, &count);
+    lsmq__rb_allocate(8, 3, 2, &start, &count);
     assert_int_equal(start, 6);
     assert_int_equal(count, 2);
-    rb__allocate(2, 5, 4, &start, &count);  /* more consumers than queues */
+    lsmq__rb_allocate(2, 5, 4, &start, &count);  /* more consumers than queues */
     assert_int_equal(count, 0);
-    rb__allocate(2, 5, 1, &start, &count);
+    lsmq__rb_allocate(2, 5, 1, &start, &count);
     assert_int_equal(start, 1);
     assert_int_equal(count, 1);
 }
@@ -103,17 +103,17 @@ static void test_consumer_ids(void **state)
     char **ids;
     size_t n;
 
-    assert_int_equal(rb__parse_ids((const uint8_t *)body, strlen(body), &ids, &n, NULL), 0);
+    assert_int_equal(lsmq__rb_parse_ids((const uint8_t *)body, strlen(body), &ids, &n, NULL), 0);
     assert_int_equal(n, 3);
     /* String order, as Java sorts: '0' < '@', so "10.0.0.10@1" < "10.0.0.1@7". */
     assert_string_equal(ids[0], "10.0.0.10@1");
     assert_string_equal(ids[1], "10.0.0.1@7");
     assert_string_equal(ids[2], "10.0.0.2@9");
-    assert_int_equal(rb__index_of(ids, n, "10.0.0.2@9"), 2);
-    assert_int_equal(rb__index_of(ids, n, "nobody"), -1);
-    rb__free_ids(ids, n);
-    assert_int_equal(rb__parse_ids((const uint8_t *)"{}", 2, &ids, &n, NULL), LSMQ_ECORRUPT);
-    assert_int_equal(rb__parse_ids((const uint8_t *)"nope", 4, &ids, &n, NULL), LSMQ_ECORRUPT);
+    assert_int_equal(lsmq__rb_index_of(ids, n, "10.0.0.2@9"), 2);
+    assert_int_equal(lsmq__rb_index_of(ids, n, "nobody"), -1);
+    lsmq__rb_free_ids(ids, n);
+    assert_int_equal(lsmq__rb_parse_ids((const uint8_t *)"{}", 2, &ids, &n, NULL), LSMQ_ECORRUPT);
+    assert_int_equal(lsmq__rb_parse_ids((const uint8_t *)"nope", 4, &ids, &n, NULL), LSMQ_ECORRUPT);
 }
 
 /* ------------------------------------------------------------------ */
@@ -155,16 +155,16 @@ static void check_route(const char *json)
     route *r = NULL;
     size_t i;
 
-    assert_int_equal(route__parse(json, strlen(json), &r, err, sizeof err), 0);
+    assert_int_equal(lsmq__route_parse(json, strlen(json), &r, err, sizeof err), 0);
     assert_int_equal(r->n_brokers, 2);
     /* Sorted by name. */
     assert_string_equal(r->brokers[0].name, "broker-a");
     assert_string_equal(r->brokers[1].name, "broker-b");
-    assert_string_equal(route__master(r, 0), "10.0.0.5:10911");
-    assert_string_equal(route__master(r, 1), "10.0.0.6:10911");
+    assert_string_equal(lsmq__route_master(r, 0), "10.0.0.5:10911");
+    assert_string_equal(lsmq__route_master(r, 1), "10.0.0.6:10911");
     assert_int_equal(r->brokers[1].n_addrs, 2);
-    assert_int_equal(route__broker_index(r, "broker-b"), 1);
-    assert_int_equal(route__broker_index(r, "broker-c"), -1);
+    assert_int_equal(lsmq__route_broker_index(r, "broker-b"), 1);
+    assert_int_equal(lsmq__route_broker_index(r, "broker-c"), -1);
     /* Publish: 4 of a, then 3 of b. Subscribe: 4 of a, then 2 of b. */
     assert_int_equal(r->n_pub, 7);
     assert_int_equal(r->n_sub, 6);
@@ -180,7 +180,7 @@ static void check_route(const char *json)
     assert_int_equal(r->sub[5].broker, 1);
     assert_int_equal(r->sub[5].queue_id, 1);
     assert_false(r->from_default);
-    route__unref(r);
+    lsmq__route_unref(r);
 }
 
 static void test_route_forms(void **state)
@@ -219,26 +219,26 @@ static void test_route_perms_and_order_conf(void **state)
     char err[256];
     route *r = NULL;
 
-    assert_int_equal(route__parse(json, strlen(json), &r, err, sizeof err), 0);
+    assert_int_equal(lsmq__route_parse(json, strlen(json), &r, err, sizeof err), 0);
     /* Writable with a master: only "wo". Readable: "ro" and "slave-only". */
     assert_int_equal(r->n_pub, 3);
     assert_string_equal(r->brokers[r->pub[0].broker].name, "wo");
     assert_int_equal(r->n_sub, 4);
     assert_string_equal(r->brokers[r->sub[0].broker].name, "ro");
     assert_string_equal(r->brokers[r->sub[2].broker].name, "slave-only");
-    assert_null(route__master(r, (uint32_t)route__broker_index(r, "slave-only")));
-    route__unref(r);
+    assert_null(lsmq__route_master(r, (uint32_t)lsmq__route_broker_index(r, "slave-only")));
+    lsmq__route_unref(r);
 
     json = "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"a:1\"},\"brokerName\":\"x\"},"
            "{\"brokerAddrs\":{\"0\":\"b:1\"},\"brokerName\":\"y\"}],"
            "\"orderTopicConf\":\"y:2;x:1\",\"queueDatas\":["
            "{\"brokerName\":\"x\",\"perm\":6,\"readQueueNums\":8,\"writeQueueNums\":8}]}";
-    assert_int_equal(route__parse(json, strlen(json), &r, err, sizeof err), 0);
+    assert_int_equal(lsmq__route_parse(json, strlen(json), &r, err, sizeof err), 0);
     assert_int_equal(r->n_pub, 3); /* orderTopicConf wins: y0 y1 x0 */
     assert_string_equal(r->brokers[r->pub[0].broker].name, "y");
     assert_int_equal(r->pub[1].queue_id, 1);
     assert_string_equal(r->brokers[r->pub[2].broker].name, "x");
-    route__unref(r);
+    lsmq__route_unref(r);
 }
 
 static void test_route_default_and_errors(void **state)
@@ -250,17 +250,17 @@ static void test_route_default_and_errors(void **state)
     char err[256];
     route *r = NULL;
 
-    assert_int_equal(route__parse(tbw, strlen(tbw), &r, err, sizeof err), 0);
+    assert_int_equal(lsmq__route_parse(tbw, strlen(tbw), &r, err, sizeof err), 0);
     assert_int_equal(r->n_pub, 8);
-    route__as_default(r);
+    lsmq__route_as_default(r);
     assert_true(r->from_default);
     assert_int_equal(r->n_pub, DEFAULT_TOPIC_QUEUES);
-    route__unref(r);
+    lsmq__route_unref(r);
 
-    assert_int_equal(route__parse("[1,2]", 5, &r, err, sizeof err), LSMQ_ECORRUPT);
-    assert_int_equal(route__parse("{\"brokerDatas\":[]}", 18, &r, err, sizeof err),
+    assert_int_equal(lsmq__route_parse("[1,2]", 5, &r, err, sizeof err), LSMQ_ECORRUPT);
+    assert_int_equal(lsmq__route_parse("{\"brokerDatas\":[]}", 18, &r, err, sizeof err),
                      LSMQ_ECORRUPT);
-    assert_int_equal(route__parse("{\"brokerDat", 11, &r, err, sizeof err), LSMQ_ECORRUPT);
+    assert_int_equal(lsmq__route_parse("{\"brokerDat", 11, &r, err, sizeof err), LSMQ_ECORRUPT);
     assert_null(r);
 }
 
@@ -322,7 +322,8 @@ static void test_message_decode(void **state)
     put_record(&b, "%RETRY%g1", "hello", 5, 0, retry_props, 7, 6000, 2);
     free(z);
 
-    assert_int_equal(msg__decode_all((const uint8_t *)b.p, b.len, "broker-a", &head, &tail), 3);
+    assert_int_equal(lsmq__msg_decode_all((const uint8_t *)b.p, b.len, "broker-a", &head, &tail),
+                     3);
     m = head;
     assert_string_equal(lsmq_message_topic(m), "Orders");
     assert_string_equal(lsmq_message_tags(m), "TagA");
@@ -362,14 +363,15 @@ static void test_message_decode(void **state)
     assert_int_equal(len, 5);
     assert_memory_equal(body, "hello", 5);
     assert_null(m->next);
-    msg__free_list(head);
+    lsmq__msg_free_list(head);
 
     /* A truncated last record keeps the ones before it. */
     head = tail = NULL;
-    assert_int_equal(msg__decode_all((const uint8_t *)b.p, b.len - 3, "broker-a", &head, &tail), 2);
-    msg__free_list(head);
+    assert_int_equal(lsmq__msg_decode_all((const uint8_t *)b.p, b.len - 3, "broker-a", &head,
+                                          &tail), 2);
+    lsmq__msg_free_list(head);
     head = tail = NULL;
-    assert_int_equal(msg__decode_all((const uint8_t *)b.p, 10, "broker-a", &head, &tail),
+    assert_int_equal(lsmq__msg_decode_all((const uint8_t *)b.p, 10, "broker-a", &head, &tail),
                      LSMQ_ECORRUPT);
     assert_null(head);
     proto_buf_free(&b);
@@ -385,14 +387,14 @@ static void test_message_bad_compression(void **state)
     /* Claims zlib but is not: delivered as stored. LZ4 (type 1): as stored too. */
     put_record(&b, "T", "not zlib", 8, PROTO_SYSFLAG_COMPRESSED | 0x300, "", 0, 100, 0);
     put_record(&b, "T", "lz4data", 7, PROTO_SYSFLAG_COMPRESSED | 0x100, "", 1, 200, 0);
-    assert_int_equal(msg__decode_all((const uint8_t *)b.p, b.len, "b", &head, &tail), 2);
+    assert_int_equal(lsmq__msg_decode_all((const uint8_t *)b.p, b.len, "b", &head, &tail), 2);
     body = lsmq_message_body(head, &len);
     assert_int_equal(len, 8);
     assert_memory_equal(body, "not zlib", 8);
     body = lsmq_message_body(head->next, &len);
     assert_int_equal(len, 7);
     assert_int_equal(lsmq_message_sys_flag(head->next), PROTO_SYSFLAG_COMPRESSED | 0x100);
-    msg__free_list(head);
+    lsmq__msg_free_list(head);
     proto_buf_free(&b);
 }
 
@@ -439,7 +441,7 @@ static void test_send_encoding(void **state)
     m.properties = user;
     m.n_properties = 2;
     m.delay_level = 3;
-    assert_int_equal(outmsg__build(&m, "pg", 4096, ip4, NULL, &req, NULL), 0);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 4096, ip4, NULL, &req, NULL), 0);
     assert_int_equal(req.cmd->code, RC_SEND_MESSAGE_V2);
     assert_string_equal(proto_cmd_get(req.cmd, "a"), "pg");
     assert_string_equal(proto_cmd_get(req.cmd, "b"), "Orders");
@@ -459,16 +461,16 @@ static void test_send_encoding(void **state)
     v = proto_cmd_get(req.cmd, "i");
     assert_true(proto_props_get(v, strlen(v), "size", &v, &vl));
     assert_int_equal(req.body_len, 2);
-    outmsg__set_queue(&req, 5);
+    lsmq__outmsg_set_queue(&req, 5);
     assert_string_equal(proto_cmd_get(req.cmd, "e"), "5");
-    send_req_free(&req);
+    lsmq__send_req_free(&req);
 
     /* At the threshold: zlib with COMPRESSED_FLAG | 0x300. */
     memset(big, 'q', sizeof big);
     m.body = big;
     m.body_len = 4096;
     m.delay_level = 0;
-    assert_int_equal(outmsg__build(&m, "pg", 4096, ip4, NULL, &req, NULL), 0);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 4096, ip4, NULL, &req, NULL), 0);
     assert_int_equal(proto_cmd_get_i32(req.cmd, "f", &f), 0);
     assert_int_equal(f, 0x301);
     assert_true(req.body_len < 4096);
@@ -476,11 +478,11 @@ static void test_send_encoding(void **state)
     assert_int_equal(plain_len, 4096);
     assert_memory_equal(plain, big, 4096);
     free(plain);
-    send_req_free(&req);
+    lsmq__send_req_free(&req);
     m.body_len = 4095;
-    assert_int_equal(outmsg__build(&m, "pg", 4096, ip4, NULL, &req, NULL), 0);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 4096, ip4, NULL, &req, NULL), 0);
     assert_string_equal(proto_cmd_get(req.cmd, "f"), "0");
-    send_req_free(&req);
+    lsmq__send_req_free(&req);
 
     /* A user UNIQ_KEY is kept (re-published retries keep theirs). */
     {
@@ -488,26 +490,26 @@ static void test_send_encoding(void **state)
 
         m.properties = own;
         m.n_properties = 1;
-        assert_int_equal(outmsg__build(&m, "pg", 0, ip4, NULL, &req, NULL), 0);
+        assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), 0);
         assert_string_equal(req.uniq[0], "MYID");
         v = proto_cmd_get(req.cmd, "i");
         assert_non_null(strstr(v, "UNIQ_KEY\001MYID\002"));
         assert_null(strstr(strstr(v, "MYID") + 4, "UNIQ_KEY"));
-        send_req_free(&req);
+        lsmq__send_req_free(&req);
     }
 
     /* Refusals. */
     m.n_properties = 0;
     m.topic = "bad topic";
-    assert_int_equal(outmsg__build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
     m.topic = "Orders";
     m.body_len = 0;
-    assert_int_equal(outmsg__build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
     m.body_len = 5u * 1024u * 1024u;
-    assert_int_equal(outmsg__build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_ETOOBIG);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_ETOOBIG);
     m.body_len = 2;
     m.tags = "a\001b";
-    assert_int_equal(outmsg__build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
 }
 
 static void test_batch_encoding(void **state)
@@ -528,7 +530,7 @@ static void test_batch_encoding(void **state)
         msgs[i].flag = (int32_t)i + 10;
     }
     msgs[2].tags = "T2";
-    assert_int_equal(outmsg__build_batch(msgs, 3, "pg", ip4, &req, NULL), 0);
+    assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), 0);
     assert_int_equal(req.cmd->code, RC_SEND_BATCH_MESSAGE);
     assert_string_equal(proto_cmd_get(req.cmd, "m"), "true");
     assert_int_equal(req.n_msgs, 3);
@@ -543,14 +545,14 @@ static void test_batch_encoding(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(i, 3);
     assert_int_not_equal(strcmp(req.uniq[0], req.uniq[1]), 0);
-    send_req_free(&req);
+    lsmq__send_req_free(&req);
 
     msgs[1].topic = "Other";
-    assert_int_equal(outmsg__build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
     msgs[1].topic = "Batch";
     msgs[1].delay_level = 2;
-    assert_int_equal(outmsg__build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
-    assert_int_equal(outmsg__build_batch(msgs, 0, "pg", ip4, &req, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__outmsg_build_batch(msgs, 0, "pg", ip4, &req, NULL), LSMQ_EINVAL);
 }
 
 static void test_select_by_hash(void **state)
@@ -581,15 +583,15 @@ static void test_offset_file(void **state)
     FILE *f;
 
     snprintf(path, sizeof path, "%s/g.offsets.json", dir);
-    ostore__init(&a);
-    ostore__init(&b);
-    assert_int_equal(ostore__load_file(&b, path, NULL), LSMQ_ENOTFOUND);
-    ostore__update(&a, "Orders", "broker-a", 0, 17);
-    ostore__update(&a, "Orders", "broker-a", 1, 0);
-    ostore__update(&a, "%RETRY%g", "broker-b", 0, 123456789012LL);
-    ostore__update(&a, "Unset", "broker-b", 0, -1); /* not written */
-    assert_true(ostore__find(&a, "Orders", "broker-a", 0)->dirty);
-    assert_int_equal(ostore__save_file(&a, path, NULL), 0);
+    lsmq__ostore_init(&a);
+    lsmq__ostore_init(&b);
+    assert_int_equal(lsmq__ostore_load_file(&b, path, NULL), LSMQ_ENOTFOUND);
+    lsmq__ostore_update(&a, "Orders", "broker-a", 0, 17);
+    lsmq__ostore_update(&a, "Orders", "broker-a", 1, 0);
+    lsmq__ostore_update(&a, "%RETRY%g", "broker-b", 0, 123456789012LL);
+    lsmq__ostore_update(&a, "Unset", "broker-b", 0, -1); /* not written */
+    assert_true(lsmq__ostore_find(&a, "Orders", "broker-a", 0)->dirty);
+    assert_int_equal(lsmq__ostore_save_file(&a, path, NULL), 0);
     assert_int_equal(access(path, F_OK), 0);
     {
         char tmp[1100];
@@ -597,32 +599,32 @@ static void test_offset_file(void **state)
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
         assert_int_not_equal(access(tmp, F_OK), 0); /* renamed into place */
     }
-    assert_int_equal(ostore__load_file(&b, path, NULL), 0);
+    assert_int_equal(lsmq__ostore_load_file(&b, path, NULL), 0);
     assert_int_equal(HASH_COUNT(b.map), 3);
-    e = ostore__find(&b, "Orders", "broker-a", 0);
+    e = lsmq__ostore_find(&b, "Orders", "broker-a", 0);
     assert_non_null(e);
     assert_int_equal(e->offset, 17);
     assert_false(e->dirty);
-    assert_int_equal(ostore__find(&b, "Orders", "broker-a", 1)->offset, 0);
-    assert_int_equal(ostore__find(&b, "%RETRY%g", "broker-b", 0)->offset, 123456789012LL);
-    assert_null(ostore__find(&b, "Unset", "broker-b", 0));
+    assert_int_equal(lsmq__ostore_find(&b, "Orders", "broker-a", 1)->offset, 0);
+    assert_int_equal(lsmq__ostore_find(&b, "%RETRY%g", "broker-b", 0)->offset, 123456789012LL);
+    assert_null(lsmq__ostore_find(&b, "Unset", "broker-b", 0));
 
-    cmd = ostore__commit_cmd("g", e);
+    cmd = lsmq__ostore_commit_cmd("g", e);
     assert_int_equal(cmd->code, RC_UPDATE_CONSUMER_OFFSET);
     assert_string_equal(proto_cmd_get(cmd, "commitOffset"), "17");
     assert_string_equal(proto_cmd_get(cmd, "queueId"), "0");
     proto_cmd_free(cmd);
 
-    ostore__remove(&b, "Orders", "broker-a", 0);
-    assert_null(ostore__find(&b, "Orders", "broker-a", 0));
-    ostore__clear(&b);
+    lsmq__ostore_remove(&b, "Orders", "broker-a", 0);
+    assert_null(lsmq__ostore_find(&b, "Orders", "broker-a", 0));
+    lsmq__ostore_clear(&b);
 
     f = fopen(path, "w");
     fputs("{\"version\":1,\"offsets\":[{\"topic\":", f);
     fclose(f);
-    assert_int_equal(ostore__load_file(&b, path, NULL), LSMQ_ECORRUPT);
-    ostore__clear(&a);
-    ostore__clear(&b);
+    assert_int_equal(lsmq__ostore_load_file(&b, path, NULL), LSMQ_ECORRUPT);
+    lsmq__ostore_clear(&a);
+    lsmq__ostore_clear(&b);
     test_rmdir_free(dir);
 }
 
@@ -630,23 +632,23 @@ static void test_subscription(void **state)
 {
     subscription *s;
 
-    assert_int_equal(sub__parse("T", " TagA ||TagB||  || TagC ", &s, NULL), 0);
+    assert_int_equal(lsmq__sub_parse("T", " TagA ||TagB||  || TagC ", &s, NULL), 0);
     assert_false(s->all);
     assert_int_equal(s->n_tags, 3);
     assert_string_equal(s->tags[1], "TagB");
     assert_int_equal(s->codes[0], 2598919);
-    assert_true(sub__match(s, "TagC"));
-    assert_false(sub__match(s, "TagD"));
-    assert_false(sub__match(s, NULL));
-    sub__free(s);
-    assert_int_equal(sub__parse("T", "*", &s, NULL), 0);
-    assert_true(s->all && sub__match(s, NULL));
-    sub__free(s);
-    assert_int_equal(sub__parse("T", NULL, &s, NULL), 0);
+    assert_true(lsmq__sub_match(s, "TagC"));
+    assert_false(lsmq__sub_match(s, "TagD"));
+    assert_false(lsmq__sub_match(s, NULL));
+    lsmq__sub_free(s);
+    assert_int_equal(lsmq__sub_parse("T", "*", &s, NULL), 0);
+    assert_true(s->all && lsmq__sub_match(s, NULL));
+    lsmq__sub_free(s);
+    assert_int_equal(lsmq__sub_parse("T", NULL, &s, NULL), 0);
     assert_true(s->all);
-    sub__free(s);
-    assert_int_equal(sub__parse("T", " || ", &s, NULL), LSMQ_EINVAL);
-    assert_int_equal(sub__parse("bad topic", "*", &s, NULL), LSMQ_EINVAL);
+    lsmq__sub_free(s);
+    assert_int_equal(lsmq__sub_parse("T", " || ", &s, NULL), LSMQ_EINVAL);
+    assert_int_equal(lsmq__sub_parse("bad topic", "*", &s, NULL), LSMQ_EINVAL);
 }
 
 static void test_heartbeat_json(void **state)
@@ -656,14 +658,14 @@ static void test_heartbeat_json(void **state)
     json_t *root, *c, *sd;
     char *text;
 
-    assert_int_equal(sub__parse("Orders", "TagA || TagB", &subs[0], NULL), 0);
-    assert_int_equal(sub__parse("%RETRY%g", "*", &subs[1], NULL), 0);
+    assert_int_equal(lsmq__sub_parse("Orders", "TagA || TagB", &subs[0], NULL), 0);
+    assert_int_equal(lsmq__sub_parse("%RETRY%g", "*", &subs[1], NULL), 0);
     memset(&hc, 0, sizeof hc);
     hc.group = "g";
     hc.passive = 1;
     hc.subs = subs;
     hc.n_subs = 2;
-    text = hb__json("10.0.0.2@1#1", NULL, &hc);
+    text = lsmq__hb_json("10.0.0.2@1#1", NULL, &hc);
     assert_null(strstr(text, "\": ")); /* compact (§5.1) */
     assert_null(strstr(text, ", "));
     root = json_loads(text, 0, NULL);
@@ -683,16 +685,16 @@ static void test_heartbeat_json(void **state)
     assert_int_equal(json_array_size(json_object_get(sd, "tagsSet")), 2);
     json_decref(root);
     free(text);
-    text = hb__json("id", "pg", NULL);
+    text = lsmq__hb_json("id", "pg", NULL);
     assert_non_null(strstr(text, "\"producerDataSet\":[{\"groupName\":\"pg\"}]"));
     free(text);
     hc.from_first = 1;
     hc.from_timestamp = 1;
-    text = hb__json("id", NULL, &hc);
+    text = lsmq__hb_json("id", NULL, &hc);
     assert_non_null(strstr(text, "\"consumeFromWhere\":\"CONSUME_FROM_TIMESTAMP\""));
     free(text);
-    sub__free(subs[0]);
-    sub__free(subs[1]);
+    lsmq__sub_free(subs[0]);
+    lsmq__sub_free(subs[1]);
 }
 
 /* ResetOffsetBody as Java brokers write it (MessageQueue object keys), and the CPP form. */
@@ -708,7 +710,8 @@ static void test_reset_body(void **state)
     size_t n, i;
     int seen = 0;
 
-    assert_int_equal(reset__parse_body((const uint8_t *)java, strlen(java), "T", &v, &n, NULL), 0);
+    assert_int_equal(lsmq__reset_parse_body((const uint8_t *)java, strlen(java), "T", &v, &n, NULL),
+                     0);
     assert_int_equal(n, 2); /* the other topic's queue is left out */
     for (i = 0; i < n; i++) {
         assert_string_equal(v[i].broker, "b");
@@ -719,16 +722,17 @@ static void test_reset_body(void **state)
     }
     assert_int_equal(seen, 3);
     free(v);
-    assert_int_equal(reset__parse_body((const uint8_t *)cpp, strlen(cpp), "T", &v, &n, NULL), 0);
+    assert_int_equal(lsmq__reset_parse_body((const uint8_t *)cpp, strlen(cpp), "T", &v, &n, NULL),
+                     0);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].broker, "b2");
     assert_int_equal(v[0].queue_id, 3);
     assert_int_equal(v[0].offset, 9);
     free(v);
-    assert_int_equal(reset__parse_body(NULL, 0, "T", &v, &n, NULL), 0);
+    assert_int_equal(lsmq__reset_parse_body(NULL, 0, "T", &v, &n, NULL), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(reset__parse_body((const uint8_t *)"{\"offsetTable\":", 15, "T", &v, &n, NULL),
-                     LSMQ_ECORRUPT);
+    assert_int_equal(lsmq__reset_parse_body((const uint8_t *)"{\"offsetTable\":", 15, "T", &v, &n,
+                                            NULL), LSMQ_ECORRUPT);
     assert_null(v);
 }
 
@@ -758,7 +762,7 @@ static void test_pull_codec(void **state)
     proto_buf b = {0};
     int32_t flag;
 
-    assert_int_equal(sub__parse("T", "TagA", &sub, NULL), 0);
+    assert_int_equal(lsmq__sub_parse("T", "TagA", &sub, NULL), 0);
     memset(&a, 0, sizeof a);
     a.group = "g";
     a.topic = "T";
@@ -768,7 +772,7 @@ static void test_pull_codec(void **state)
     a.commit_offset = 90;
     a.suspend_ms = 15000;
     a.sub = sub;
-    cmd = pull__request(&a);
+    cmd = lsmq__pull_request(&a);
     assert_int_equal(cmd->code, RC_PULL_MESSAGE);
     assert_int_equal(proto_cmd_get_i32(cmd, "sysFlag", &flag), 0);
     assert_int_equal(flag, 0x7); /* commit | suspend | subscription */
@@ -784,25 +788,26 @@ static void test_pull_codec(void **state)
     proto_cmd_set_i64(cmd, "minOffset", 0);
     proto_cmd_set_i64(cmd, "maxOffset", 102);
     proto_cmd_set_i64(cmd, "suggestWhichBrokerId", 0);
-    assert_int_equal(pull__parse(make_reply(cmd, b.p, b.len), "b", sub, &res, NULL), 0);
+    assert_int_equal(lsmq__pull_parse(make_reply(cmd, b.p, b.len), "b", sub, &res, NULL), 0);
     assert_int_equal(res.code, RS_SUCCESS);
     assert_int_equal(res.n, 1);
     assert_int_equal(res.next_begin, 102);
     assert_int_equal(res.head->queue_offset, 100);
     assert_ptr_equal(res.head, res.tail);
-    pull_result_free(&res);
+    lsmq__pull_result_free(&res);
 
     cmd = proto_cmd_response(RS_PULL_NOT_FOUND, 1, "OFFSET_OVERFLOW_ONE");
     proto_cmd_set_i64(cmd, "nextBeginOffset", 102);
-    assert_int_equal(pull__parse(make_reply(cmd, NULL, 0), "b", sub, &res, NULL), 0);
+    assert_int_equal(lsmq__pull_parse(make_reply(cmd, NULL, 0), "b", sub, &res, NULL), 0);
     assert_int_equal(res.code, RS_PULL_NOT_FOUND);
     assert_int_equal(res.n, 0);
 
     /* SUCCESS without offsets is unusable. */
     cmd = proto_cmd_response(RS_SUCCESS, 1, NULL);
-    assert_int_equal(pull__parse(make_reply(cmd, b.p, b.len), "b", sub, &res, NULL), LSMQ_ECORRUPT);
+    assert_int_equal(lsmq__pull_parse(make_reply(cmd, b.p, b.len), "b", sub, &res, NULL),
+                     LSMQ_ECORRUPT);
     proto_buf_free(&b);
-    sub__free(sub);
+    lsmq__sub_free(sub);
 }
 
 /* ------------------------------------------------------------------ */
