@@ -10,8 +10,11 @@
  * must agree with each other. JSON headers are also decoded with the
  * jansson codec the reader and writer replaced (header_json_ref.h): both
  * must accept the same headers and give the same fields, and every decoded
- * command must encode to the bytes jansson wrote. Any disagreement aborts,
- * which libFuzzer reports as a crash.
+ * command must encode to the bytes jansson wrote. The input also goes
+ * through the connection core (protocol/conn.h) whole, in pieces of every
+ * few sizes, and with back-pressure pausing it: each way must deliver the
+ * same requests and responses and end with the same verdict. Any
+ * disagreement aborts, which libFuzzer reports as a crash.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "errors.h"
 #include "header_json_ref.h"
 #include "remoting.h"
@@ -194,6 +198,93 @@ static void decode_as_header(int type, const uint8_t *data, size_t size)
     free(f);
 }
 
+/* What one run of the connection core delivered. */
+typedef struct fed {
+    size_t requests, responses, failed;
+    int rc;
+} fed;
+
+static void fed_request_cb(proto_conn *c, proto_cmd *req, void *arg)
+{
+    fed *f = arg;
+    proto_cmd *resp = proto_cmd_response(RS_SUCCESS, 0, NULL);
+
+    f->requests++;
+    /* An answer of a few hundred bytes, so back-pressure has output to count. */
+    proto_conn_reply(c, req->opaque, resp, (void *)"0123456789abcdef", 16, 0);
+    proto_cmd_free(resp);
+}
+
+static void fed_reply_cb(int rc, proto_reply *reply, const char *why, void *arg)
+{
+    fed *f = arg;
+
+    if (rc == 0)
+        f->responses++;
+    else
+        f->failed++;
+    proto_reply_free(reply);
+}
+
+/* Write off everything queued, as a socket that keeps up would. */
+static int drain(proto_conn *c)
+{
+    struct iovec iov[16];
+    size_t n, i, bytes;
+    int rc = 0;
+
+    while (rc == 0 && (n = proto_conn_output_iov(c, iov, 16)) > 0) {
+        for (i = 0, bytes = 0; i < n; i++)
+            bytes += iov[i].iov_len;
+        rc = proto_conn_output_done(c, bytes);
+    }
+    return rc;
+}
+
+/* Feed data in pieces of step bytes (0: whole); max_output > 0 pauses and drains. */
+static fed feed_conn(const uint8_t *data, size_t size, size_t step, size_t max_output)
+{
+    proto_conn_options o = {.name = "fuzz", .max_output = max_output};
+    proto_conn *c = proto_conn_create(&o);
+    fed f = {0, 0, 0, 0};
+    size_t pos = 0;
+
+    proto_conn_set_request_cb(c, fed_request_cb, &f);
+    for (int32_t op = 0; op < 16; op++)
+        proto_conn_expect(c, op, INT64_MAX, fed_reply_cb, &f);
+    while (pos < size && f.rc == 0) {
+        size_t n = step == 0 || size - pos < step ? size - pos : step;
+
+        f.rc = proto_conn_feed(c, data + pos, n);
+        pos += n;
+        if (f.rc == 0 && max_output > 0)
+            f.rc = drain(c);
+    }
+    if (f.rc == 0)
+        f.rc = drain(c);
+    must(f.rc == 0 || f.rc == LSMQ_ECORRUPT || f.rc == LSMQ_ETOOBIG || f.rc == LSMQ_ENOMEM,
+         "connection core error code");
+    proto_conn_fail_all(c, LSMQ_ECLOSED, NULL);
+    must(proto_conn_pending(c) == 0, "requests left after fail_all");
+    must(f.responses + f.failed == 16, "a request completed twice or never");
+    proto_conn_free(c);
+    return f;
+}
+
+static void check_conn(const uint8_t *data, size_t size)
+{
+    static const size_t steps[] = {1, 3, 7, 64};
+    fed whole = feed_conn(data, size, 0, 0);
+
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        fed part = feed_conn(data, size, steps[i], i % 2 ? 64 : 0);
+
+        must(part.rc == whole.rc, "verdict depends on how the bytes arrive");
+        must(part.requests == whole.requests && part.responses == whole.responses,
+             "frames depend on how the bytes arrive");
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t flen = 0;
@@ -207,5 +298,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     decode_one(data, size);
     decode_as_header(0, data, size);
     decode_as_header(1, data, size);
+    check_conn(data, size);
     return 0;
 }
