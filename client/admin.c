@@ -12,6 +12,7 @@
  * on the handle (lsmq_admin_last_error) with the request's name and the
  * address.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,11 +171,13 @@ int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const
     if (!a || !addr || !*addr || !req || !resp || timeout_ms <= 0 || (body_len && !body))
         return lsmq__admin_bad_arg(a, "lsmq_admin_call");
     int64_t deadline = proto_mono_ms() + timeout_ms;
+    /* The text names the request and the address already: add words only
+     * where the error code alone would not say what went wrong. */
     if ((rc = transport_sync_connect(addr, deadline, &s, why, sizeof why)) != 0)
-        return fail(a, rc, addr, req, why);
+        return fail(a, rc, addr, req, rc == LSMQ_EINVAL || rc == -EHOSTUNREACH ? why : NULL);
     rc = transport_sync_call(s, req, body, body_len, deadline, &reply);
     if (rc != 0) {
-        fail(a, rc, addr, req, transport_sync_why(s));
+        fail(a, rc, addr, req, rc <= LSMQ_EINVAL ? transport_sync_why(s) : NULL);
         transport_sync_close(s);
         return rc;
     }

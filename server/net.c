@@ -79,7 +79,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     HASH_ITER(hh, s->conns, c, tmp) {
         /* Never cut a connection that still has output going out. */
         if (proto_conn_state(c->pc) != PROTO_CONN_CLOSED && proto_conn_output_bytes(c->pc) == 0 &&
-            now - c->io.last_read > s->cfg.idle_timeout_s) {
+            now - transport_ev_last_read(&c->io) > s->cfg.idle_timeout_s) {
             lsmq_log("%s: closing idle connection %s", s->cfg.name, c->peer);
             conn__close(c);
         }

@@ -322,3 +322,5 @@ void transport_ev_flush_now(transport_ev *a)
     if (st != PROTO_CONN_CONNECTING && st != PROTO_CONN_CLOSED)
         (void)transport__write(a->conn, &a->fd);
 }
+
+ev_tstamp transport_ev_last_read(const transport_ev *a) { return a->last_read; }

@@ -128,6 +128,8 @@ void transport_ev_close(transport_ev *a);
 int transport_ev_detach(transport_ev *a);
 /* Write what is queued now, without waiting for the socket (shutdown). */
 void transport_ev_flush_now(transport_ev *a);
+/* ev_now() of the last bytes read (of the attach when none): for idle sweeps. */
+ev_tstamp transport_ev_last_read(const transport_ev *a);
 
 /* ------------------------------------------------------------------ */
 /* Blocking adapter                                                    */
