@@ -171,29 +171,20 @@ void proto_conn_expect(proto_conn *c, int32_t opaque, int64_t deadline_ms, proto
         retime(c);
 }
 
-int proto__conn_expects(const proto_conn *c, int32_t opaque)
+pending *proto__conn_take_pending(proto_conn *c, int32_t opaque)
 {
     pending *p = NULL;
 
     HASH_FIND_INT(c->by_opaque, &opaque, p);
-    return p != NULL;
+    if (p)
+        unlink_pending(c, p);
+    return p;
 }
 
-void proto__conn_response(proto_conn *c, proto_cmd *cmd, uint8_t *frame)
+void proto__conn_complete(proto_conn *c, pending *p, proto_cmd *cmd, uint8_t *frame)
 {
-    pending *p = NULL;
-    proto_reply *r;
-    int32_t opaque = cmd->opaque;
+    proto_reply *r = proto_xmalloc(sizeof *r);
 
-    HASH_FIND_INT(c->by_opaque, &opaque, p);
-    if (p == NULL) {
-        /* A late answer to a request that already timed out. */
-        proto_cmd_free(cmd);
-        free(frame);
-        return;
-    }
-    unlink_pending(c, p);
-    r = proto_xmalloc(sizeof *r);
     r->cmd = cmd;
     r->frame = frame;
     p->cb(0, r, NULL, p->arg);

@@ -59,9 +59,9 @@ struct proto_conn {
 
 /* conn_io.c: deliver the whole frames in the input buffer while the state allows. */
 int proto__conn_deliver_input(proto_conn *c);
-/* conn.c: a decoded response (taken) with the frame it lives in. */
-void proto__conn_response(proto_conn *c, proto_cmd *cmd, uint8_t *frame);
-/* conn.c: is there a request waiting for this opaque? */
-int proto__conn_expects(const proto_conn *c, int32_t opaque);
+/* conn.c: the request waiting for this opaque, out of the tables (free it), or NULL. */
+pending *proto__conn_take_pending(proto_conn *c, int32_t opaque);
+/* conn.c: complete p (freed) with a decoded response (taken) and its frame. */
+void proto__conn_complete(proto_conn *c, pending *p, proto_cmd *cmd, uint8_t *frame);
 
 #endif

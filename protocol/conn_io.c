@@ -78,10 +78,11 @@ static void deliver_request(proto_conn *c, proto_cmd *req)
  */
 static int take_response(proto_conn *c, proto_cmd *cmd, size_t pos, size_t len, int *stolen)
 {
+    pending *p = proto__conn_take_pending(c, cmd->opaque);
     uint8_t *frame;
 
     *stolen = 0;
-    if (!proto__conn_expects(c, cmd->opaque)) {
+    if (p == NULL) {
         proto_cmd_free(cmd); /* late: its request timed out */
         return 0;
     }
@@ -90,17 +91,21 @@ static int take_response(proto_conn *c, proto_cmd *cmd, size_t pos, size_t len, 
         c->in = NULL;
         c->in_len = c->in_cap = 0;
         *stolen = 1;
-    } else {
-        if ((frame = malloc(len)) == NULL) {
-            proto_cmd_free(cmd);
-            snprintf(c->error, sizeof c->error, "no memory for a %zu-byte response", len);
-            return LSMQ_ENOMEM;
-        }
+    } else if ((frame = malloc(len)) != NULL) {
         memcpy(frame, c->in + pos, len);
         if (cmd->body)
             cmd->body = frame + (cmd->body - (c->in + pos));
+    } else {
+        char why[400];
+
+        proto_cmd_free(cmd);
+        snprintf(c->error, sizeof c->error, "no memory for a %zu-byte response", len);
+        snprintf(why, sizeof why, "%s from %s", c->error, c->name);
+        p->cb(LSMQ_ENOMEM, NULL, why, p->arg);
+        free(p);
+        return LSMQ_ENOMEM;
     }
-    proto__conn_response(c, cmd, frame);
+    proto__conn_complete(c, p, cmd, frame);
     return 0;
 }
 
