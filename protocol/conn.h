@@ -7,7 +7,7 @@
  * it: the broker and name server for accepted connections, liblsmq and the
  * broker's registration for the connections they open.
  *
- * The owner does the I/O, usually through an adapter (remoting/remoting.h:
+ * The owner does the I/O, usually through an adapter (transport/transport.h:
  * libev or blocking): it reads into proto_conn_input_space and reports the
  * bytes with proto_conn_input_done; it writes what proto_conn_output_iov
  * shows and reports it with proto_conn_output_done; it passes its
