@@ -199,13 +199,15 @@ int broker_create(const broker_config *cfg, server *srv, broker **out, char *err
     ec.block_cache_bytes = cfg->block_cache_bytes;
     ec.writer_queue_max = cfg->writer_queue_max;
     ec.store_host = b->store_host;
-    int rc = engine_open(&ec, &b->e, errbuf, errlen);
+    index_options io = {.key_index = b->cfg.message_index_enable};
+    int rc = index_declare(&ec, &io);
+    if (rc == 0)
+        rc = engine_open(&ec, &b->e, errbuf, errlen);
     if (rc != 0) {
         free(b);
         return rc;
     }
-    index_options io = {.key_index = b->cfg.message_index_enable};
-    if ((rc = index_attach_with(b->e, &io)) != 0 || (rc = create_system_topics(b)) != 0) {
+    if ((rc = create_system_topics(b)) != 0) {
         snprintf(errbuf, errlen, "cannot prepare the store: %s", lsmq_strerror(rc));
         engine_close(b->e);
         free(b);

@@ -251,9 +251,11 @@ static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
     uint8_t *rec = NULL;
     size_t len = 0;
     proto_record old;
-    if (r.offset < 0 ||
-        index_get_by_position(broker_engine(b), (uint64_t)r.offset, &rec, &len) != 0 ||
-        proto_record_decode(rec, len, &old) < 0) {
+    engine_view *v = NULL;
+    int found = r.offset >= 0 && engine_view_open(broker_engine(b), &v) == 0 &&
+                index_get_by_position(v, (uint64_t)r.offset, &rec, &len) == 0;
+    engine_view_close(v);
+    if (!found || proto_record_decode(rec, len, &old) < 0) {
         broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR,
                            "look message by offset failed, %lld", (long long)r.offset);
         engine_free(rec);
