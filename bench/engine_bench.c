@@ -36,7 +36,7 @@
  *   disk_write_mb          bytes the process wrote to storage (/proc/self/io)
  *   memtable_peak_mb       largest memtable total seen (sampled every 0.5 s)
  *   rss_mb                 peak resident memory of the process (ru_maxrss)
- *   open_secs              engine_open + index_attach
+ *   open_secs              engine_open, the index extension declared
  *   cpu_cores              this process's CPU over the timed part, in cores
  *   other_cpu_pct          share of the machine (all CPUs) other processes
  *                          used meanwhile: figures taken on a busy machine

@@ -438,7 +438,11 @@ int engine_view_meta(const engine_view *v, engine_store_meta *out);
 
 /* All topics, sorted by name: *out malloc'ed array of *n (free with engine_free). */
 int engine_view_topics(const engine_view *v, engine_topic_config **out, size_t *n);
-/* One topic by name or id; LSMQ_ENOTFOUND when the view has none. */
+/*
+ * One topic by name or id; LSMQ_ENOTFOUND when the view has none. By id,
+ * the name comes from the engine's current topics (a topic's name and id
+ * never change), so a topic deleted since the view opened is not found.
+ */
 int engine_view_topic(const engine_view *v, const char *name, size_t len,
                       engine_topic_config *out);
 int engine_view_topic_by_id(const engine_view *v, uint32_t topic_id, engine_topic_config *out);
