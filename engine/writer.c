@@ -511,8 +511,9 @@ static bool splits_group(const wreq *r)
 /*
  * Reorder a group so each queue's appends sit together (each queue's in
  * arrival order, so offsets are unchanged): then consecutive inserts into
- * the `msg` and `idx_time` memtables mostly land next to each other, which
- * a skiplist does cheaply, instead of jumping between queues. Control
+ * the `msg` memtable (and an extension's queue-keyed ones) mostly land next
+ * to each other, which a skiplist does cheaply, instead of jumping between
+ * queues. Control
  * operations other than offset commits stay in place and split the group
  * into runs ordered apart.
  */

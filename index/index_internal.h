@@ -41,6 +41,17 @@ void index__time_on_topic_delete(engine_cf time_cf, engine_cf id_cf, const engin
 typedef void (*index_key_fn)(void *ctx, const char *key, size_t key_len, unsigned kinds);
 void index__for_each_key(const proto_record *r, index_key_fn fn, void *ctx);
 
+/*
+ * Every message of the view in [from, to) (NULL: open) that decodes, in key
+ * order: fn(ctx, at, record) until it returns nonzero, which is returned.
+ * *undecodable (if not NULL) counts the records skipped; LSMQ_EIO when the
+ * messages cannot be read.
+ */
+typedef int (*index_msg_fn)(void *ctx, const engine_msg_pos *at, const proto_record *r);
+int index__for_each_message(const engine_view *v, const engine_msg_pos *from,
+                            const engine_msg_pos *to, index_msg_fn fn, void *ctx,
+                            uint64_t *undecodable);
+
 void index__key_on_append(engine_cf key_cf, engine_batch *b, const engine_stored_msg *m);
 /* Reads the removed messages (still in the view) to find their keys. */
 void index__key_on_remove(engine_cf key_cf, const engine_view *v, engine_batch *b,

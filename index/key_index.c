@@ -80,6 +80,37 @@ void index__for_each_key(const proto_record *r, index_key_fn fn, void *ctx)
         fn(ctx, uniq, uniq_len, INDEX_KEY_UNIQ);
 }
 
+int index__for_each_message(const engine_view *v, const engine_msg_pos *from,
+                            const engine_msg_pos *to, index_msg_fn fn, void *ctx,
+                            uint64_t *undecodable)
+{
+    engine_msg_cursor *c;
+    int rc = engine_msg_cursor_open(v, from, to, ENGINE_ITER_SCAN, &c);
+    if (rc != 0)
+        return rc;
+    for (engine_msg_cursor_seek(c, NULL); rc == 0 && engine_msg_cursor_valid(c);
+         engine_msg_cursor_next(c)) {
+        engine_msg_pos at;
+        const uint8_t *rec;
+        size_t len;
+        proto_record r;
+        if (engine_msg_cursor_get(c, &at, &rec, &len) != 0 ||
+            proto_record_decode(rec, len, &r) <= 0) {
+            if (undecodable)
+                (*undecodable)++;
+            continue;
+        }
+        rc = fn(ctx, &at, &r);
+    }
+    char err[256];
+    if (engine_msg_cursor_error(c, err, sizeof err) != 0) {
+        engine_log("index: reading messages failed: %s", err);
+        rc = LSMQ_EIO;
+    }
+    engine_msg_cursor_close(c);
+    return rc;
+}
+
 typedef struct put_ctx {
     engine_cf cf;
     engine_batch *b;

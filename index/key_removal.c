@@ -25,29 +25,25 @@ static void delete_one(void *ctx, const char *key, size_t key_len, unsigned kind
     engine_batch_delete(dc->b, dc->cf, k, klen);
 }
 
+static int delete_keys_of(void *ctx, const engine_msg_pos *at, const proto_record *r)
+{
+    delete_ctx *dc = ctx;
+    dc->r = r;
+    index__for_each_key(r, delete_one, dc);
+    return 0;
+}
+
 void index__key_on_remove(engine_cf key_cf, const engine_view *v, engine_batch *b,
                           uint32_t topic_id, uint32_t queue_id, uint64_t begin_offset,
                           uint64_t end_offset)
 {
     engine_msg_pos from = {topic_id, queue_id, begin_offset};
     engine_msg_pos to = {topic_id, queue_id, end_offset};
-    engine_msg_cursor *c;
-    if (engine_msg_cursor_open(v, &from, &to, ENGINE_ITER_SCAN, &c) != 0)
-        return;
-    for (engine_msg_cursor_seek(c, NULL); engine_msg_cursor_valid(c);
-         engine_msg_cursor_next(c)) {
-        engine_msg_pos at;
-        const uint8_t *rec;
-        size_t len;
-        proto_record r;
-        /* A record that does not decode has unknown keys: nothing to delete. */
-        if (engine_msg_cursor_get(c, &at, &rec, &len) != 0 ||
-            proto_record_decode(rec, len, &r) != (long)len)
-            continue;
-        delete_ctx dc = {.cf = key_cf, .b = b, .topic_id = topic_id, .r = &r};
-        index__for_each_key(&r, delete_one, &dc);
-    }
-    engine_msg_cursor_close(c);
+    delete_ctx dc = {.cf = key_cf, .b = b, .topic_id = topic_id};
+    /* A record that does not decode has unknown keys: nothing to delete. A
+     * failed read only leaves stale entries, which queries check against
+     * the messages. */
+    index__for_each_message(v, &from, &to, delete_keys_of, &dc, NULL);
 }
 
 void index__key_on_topic_delete(engine_cf key_cf, engine_batch *b, uint32_t topic_id)

@@ -14,6 +14,7 @@ typedef struct upgrade_ctx {
     engine_batch *b;
     const engine_msg_pos *at;
     const proto_record *r;
+    uint64_t indexed;
 } upgrade_ctx;
 
 static void put_one(void *ctx, const char *key, size_t key_len, unsigned kinds)
@@ -28,51 +29,34 @@ static void put_one(void *ctx, const char *key, size_t key_len, unsigned kinds)
     engine_batch_put(u->b, u->cf, k, klen, v, sizeof v);
 }
 
+static int index_one(void *ctx, const engine_msg_pos *at, const proto_record *r)
+{
+    upgrade_ctx *u = ctx;
+    u->at = at;
+    u->r = r;
+    index__for_each_key(r, put_one, u);
+    if (++u->indexed % UPGRADE_LOG_EVERY == 0)
+        engine_log("indexing keys: %llu messages done", (unsigned long long)u->indexed);
+    return u->indexed % UPGRADE_BATCH_MSGS == 0 ? engine_batch_write(u->b, false) : 0;
+}
+
 static int index_all_messages(engine *e, engine_cf key_cf, uint64_t *indexed)
 {
     engine_view *v;
     int rc = engine_view_open(e, &v);
     if (rc != 0)
         return rc;
-    engine_msg_cursor *c;
-    if ((rc = engine_msg_cursor_open(v, NULL, NULL, ENGINE_ITER_SCAN, &c)) != 0) {
-        engine_view_close(v);
-        return rc;
-    }
-    engine_batch *b = engine_batch_create(e);
-    uint64_t n = 0, corrupt = 0;
-    for (engine_msg_cursor_seek(c, NULL); engine_msg_cursor_valid(c);
-         engine_msg_cursor_next(c)) {
-        engine_msg_pos at;
-        const uint8_t *rec;
-        size_t len;
-        proto_record r;
-        if (engine_msg_cursor_get(c, &at, &rec, &len) != 0 ||
-            proto_record_decode(rec, len, &r) <= 0) {
-            corrupt++;
-            continue;
-        }
-        upgrade_ctx u = {.cf = key_cf, .b = b, .at = &at, .r = &r};
-        index__for_each_key(&r, put_one, &u);
-        if (++n % UPGRADE_BATCH_MSGS == 0 && (rc = engine_batch_write(b, false)) != 0)
-            break;
-        if (n % UPGRADE_LOG_EVERY == 0)
-            engine_log("indexing keys: %llu messages done", (unsigned long long)n);
-    }
-    char err[256];
-    if (engine_msg_cursor_error(c, err, sizeof err) != 0) {
-        engine_log("indexing keys: reading messages failed: %s", err);
-        rc = LSMQ_EIO;
-    }
+    upgrade_ctx u = {.cf = key_cf, .b = engine_batch_create(e)};
+    uint64_t corrupt = 0;
+    rc = index__for_each_message(v, NULL, NULL, index_one, &u, &corrupt);
     if (rc == 0)
-        rc = engine_batch_write(b, true);
-    engine_batch_destroy(b);
-    engine_msg_cursor_close(c);
+        rc = engine_batch_write(u.b, true);
+    engine_batch_destroy(u.b);
     engine_view_close(v);
     if (corrupt)
         engine_log("indexing keys: %llu undecodable records skipped",
                    (unsigned long long)corrupt);
-    *indexed = n;
+    *indexed = u.indexed;
     return rc;
 }
 
