@@ -423,9 +423,12 @@ engine *engine_view_engine(const engine_view *v);
 
 /*
  * The RocksDB sequence the view sees: every batch whose sequences are at
- * or below it is in the view, none after. Replication starts from here:
- * the committed batches after a sequence S, in order (each tagged with its
- * first sequence, as on_commit reports it), will be read next to views.
+ * or below it is in the view, none after. (Should the writer commit
+ * throughout the view's opening, it is a lower bound: a later batch may be
+ * in the view too, and applying a batch twice changes nothing.)
+ * Replication starts from here: the committed batches after a sequence S,
+ * in order (each tagged with its first sequence, as on_commit reports it),
+ * will be read next to views.
  */
 uint64_t engine_view_sequence(const engine_view *v);
 

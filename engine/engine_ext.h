@@ -16,7 +16,9 @@
  * declare `idx_key`) open with default options and are left alone.
  *
  * Conventions are engine.h's. Declarations, names and prefix extractors
- * are the caller's and must outlive the engine.
+ * are the caller's and must outlive the engine. Threads: hooks run on the
+ * writer thread, on_open on the thread in engine_open; an iterator belongs
+ * to its view's thread.
  */
 #ifndef LSMQ_ENGINE_EXT_H
 #define LSMQ_ENGINE_EXT_H

@@ -19,7 +19,8 @@
 /*
  * Take a snapshot and learn its sequence: the latest sequence read on both
  * sides of the snapshot's creation, unchanged, is the snapshot's. Only the
- * writer commits, so a retry is rare.
+ * writer commits, so a retry is rare; past the attempts the sequence read
+ * before is a lower bound (engine.h).
  */
 static const rocksdb_snapshot_t *snapshot_at(engine *e, uint64_t *sequence)
 {
@@ -28,7 +29,7 @@ static const rocksdb_snapshot_t *snapshot_at(engine *e, uint64_t *sequence)
         const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(e->db);
         uint64_t after = rocksdb_get_latest_sequence_number(e->db);
         if (before == after || i == SNAPSHOT_ATTEMPTS) {
-            *sequence = before; /* past the attempts: a lower bound */
+            *sequence = before;
             return snap;
         }
         rocksdb_release_snapshot(e->db, snap);
