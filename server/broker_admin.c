@@ -2,8 +2,9 @@
  * Admin requests about topics and the broker (REMOTING.md §3.10):
  * UPDATE_AND_CREATE_TOPIC, DELETE_TOPIC_IN_BROKER, GET_ALL_TOPIC_CONFIG,
  * GET_TOPIC_CONFIG and GET_BROKER_RUNTIME_INFO. Topic changes are written
- * through the store and announced to the name servers at once, so routes
- * follow without waiting for the 30 s registration. Statistics requests
+ * through the store, answered with the write's outcome once it landed, and
+ * announced to the name servers at once, so routes follow without waiting
+ * for the 30 s registration. Statistics requests
  * are in broker_admin_stats.c, subscription groups in broker_admin_groups.c.
  */
 #include <stdio.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
-
 
 #include "broker_hdr.h"
 #include "broker_internal.h"
@@ -39,12 +39,11 @@ static const char *topic_name_error(const char *topic)
     return NULL;
 }
 
-static bool is_system_topic(broker *b, const char *topic)
+static bool is_system_topic(const broker_config *cfg, const char *topic)
 {
     for (int i = 0; system_topics[i]; i++)
         if (strcmp(topic, system_topics[i]) == 0)
             return true;
-    const broker_config *cfg = broker_cfg(b);
     char reply_topic[160];
     snprintf(reply_topic, sizeof reply_topic, "%s_REPLY_TOPIC", cfg->broker_cluster_name);
     return strncmp(topic, "rmq_sys_", 8) == 0 || strcmp(topic, cfg->broker_cluster_name) == 0 ||
@@ -55,7 +54,7 @@ static bool is_system_topic(broker *b, const char *topic)
  * The topic header field, checked as the 5.x broker does: a bad name or a
  * system topic gets INVALID_PARAMETER. NULL after replying.
  */
-static const char *checked_topic(broker *b, conn *c, const proto_cmd *req)
+static const char *checked_topic(const broker_config *cfg, conn *c, const proto_cmd *req)
 {
     const char *topic = broker_require(c, req, "topic");
     if (!topic)
@@ -65,7 +64,7 @@ static const char *checked_topic(broker *b, conn *c, const proto_cmd *req)
         conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
         return NULL;
     }
-    if (is_system_topic(b, topic)) {
+    if (is_system_topic(cfg, topic)) {
         char remark[256];
         snprintf(remark, sizeof remark, "The topic[%s] is conflict with system topic.", topic);
         conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
@@ -144,46 +143,55 @@ static int topic_from_header(conn *c, const proto_cmd *req, const char *topic,
     return 0;
 }
 
-static void on_update_topic(server *s, conn *c, proto_cmd *req, void *ctx)
+/* The answer to an update once the write's outcome is known. */
+static void topic_updated_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
-    broker *b = ctx;
-    engine_topic_config tc;
-    const char *topic = checked_topic(b, c, req);
-    if (!topic || topic_from_header(c, req, topic, &tc) != 0)
-        return;
-    int rc = broker_topic_update_for(b, c, req, &tc);
-    if (rc == BROKER_DEFERRED)
-        return; /* runs again once written */
-    if (rc != 0) {
-        conn_reply_code(c, req->opaque,
-                        rc == LSMQ_EINVAL || rc == LSMQ_ETOOBIG ? RS_INVALID_PARAMETER
-                                                                : RS_SYSTEM_ERROR,
-                        lsmq_strerror(rc));
+    if (status == LSMQ_EBUSY) {
+        conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
         return;
     }
-    lsmq_log("broker: topic %s set to %u/%u queues, perm %u (asked by %s)", topic,
-             tc.read_queue_nums, tc.write_queue_nums, tc.perm, conn_peer(c));
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    if (status != 0) {
+        conn_reply_code(c, opaque,
+                        status == LSMQ_EINVAL || status == LSMQ_ETOOBIG ? RS_INVALID_PARAMETER
+                                                                        : RS_SYSTEM_ERROR,
+                        lsmq_strerror(status));
+        return;
+    }
+    lsmq_log("broker: topic %s set to %u/%u queues, perm %u (asked by %s)", wr->name,
+             wr->tc->read_queue_nums, wr->tc->write_queue_nums, wr->tc->perm, conn_peer(c));
+    conn_reply_code(c, opaque, RS_SUCCESS, NULL);
+}
+
+static void on_update_and_create_topic(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_admin *ad = ctx;
+    engine_topic_config tc;
+    const char *topic = checked_topic(&ad->ctx->cfg, c, req);
+    if (!topic || topic_from_header(c, req, topic, &tc) != 0)
+        return;
+    broker_write wr = {.kind = BROKER_TOPIC_PUT, .name = tc.name, .tc = &tc};
+    broker_meta_write_answered(ad->meta, c, req, &wr, topic_updated_cb);
 }
 
 /* Deleting a topic that is not there succeeds, as in the Java broker. */
-static void on_delete_topic(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_delete_topic_in_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    const char *topic = checked_topic(b, c, req);
+    broker_admin *ad = ctx;
+    const char *topic = checked_topic(&ad->ctx->cfg, c, req);
     if (!topic)
         return;
-    broker_answer_delete(c, req, broker_topic_delete_for(b, c, req, topic), "topic", topic);
+    broker_write wr = {.kind = BROKER_TOPIC_DELETE, .name = topic};
+    broker_meta_write_answered(ad->meta, c, req, &wr, broker_answer_delete_cb);
 }
 
 /* ==== GET_ALL_TOPIC_CONFIG / GET_TOPIC_CONFIG ============================== */
 
-static void on_get_all_topics(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_all_topic_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     engine_topic_config *topics = NULL;
     size_t n = 0;
-    if (engine_topic_list(broker_engine(b), &topics, &n) != 0) {
+    if (engine_topic_list(ad->ctx->engine, &topics, &n) != 0) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot list the topics");
         return;
     }
@@ -192,19 +200,19 @@ static void on_get_all_topics(server *s, conn *c, proto_cmd *req, void *ctx)
         json_object_set_new(table, topics[i].name, topic_json(&topics[i]));
     engine_free(topics);
     json_t *body = json_object();
-    json_object_set_new(body, "dataVersion", broker_data_version_json(b));
+    json_object_set_new(body, "dataVersion", broker_data_version_json(ad->stats));
     json_object_set_new(body, "topicConfigTable", table);
     broker_reply_json(c, req->opaque, body);
 }
 
-static void on_get_topic(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_topic_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     const char *topic = broker_require(c, req, "topic");
     if (!topic)
         return;
     engine_topic_config tc;
-    if (engine_topic_get(broker_engine(b), topic, strlen(topic), &tc) != 0) {
+    if (engine_topic_get(ad->ctx->engine, topic, strlen(topic), &tc) != 0) {
         char remark[400];
         snprintf(remark, sizeof remark, "No topic in this broker. topic: %s", topic);
         conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
@@ -259,9 +267,9 @@ static void add_runtime(json_t *t, const broker_stats_view *v)
     json_object_set_new(t, "runtime", json_string(buf));
 }
 
-static void add_store(json_t *t, broker *b)
+static void add_store(json_t *t, const broker_ctx *ctx)
 {
-    engine *e = broker_engine(b);
+    engine *e = ctx->engine;
     uint64_t max = engine_next_log_position(e), min = max;
     int64_t earliest = 0;
     engine_view *v = NULL;
@@ -274,40 +282,53 @@ static void add_store(json_t *t, broker *b)
     kv_u64(t, "commitLogMaxOffset", max);
     kv_u64(t, "earliestMessageTimeStamp", (uint64_t)earliest);
     struct statvfs vfs;
-    if (statvfs(broker_cfg(b)->store_path_root_dir, &vfs) == 0 && vfs.f_blocks > 0) {
+    if (statvfs(ctx->cfg.store_path_root_dir, &vfs) == 0 && vfs.f_blocks > 0) {
         char buf[32];
         snprintf(buf, sizeof buf, "%.4f", 1.0 - (double)vfs.f_bavail / (double)vfs.f_blocks);
         json_object_set_new(t, "commitLogDiskRatio", json_string(buf));
     }
 }
 
-static void on_get_runtime_info(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_broker_runtime_info(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     broker_stats_view v;
-    broker_stats_read(b, &v);
+    broker_stats_read(ad->stats, &v);
     json_t *t = json_object();
     json_object_set_new(t, "brokerVersionDesc", json_string("V4_9_8"));
     kv_u64(t, "brokerVersion", PROTO_SERVER_VERSION);
     add_counters(t, &v);
     add_runtime(t, &v);
-    add_store(t, b);
+    add_store(t, ad->ctx);
     json_t *body = json_object();
     json_object_set_new(body, "table", t);
     broker_reply_json(c, req->opaque, body);
 }
 
-void broker_admin_register(broker *b)
+/* The state of every admin row. Needs meta, stats and clients. */
+int broker_admin_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_UPDATE_AND_CREATE_TOPIC, on_update_topic, b);
-    server_register(s, RC_DELETE_TOPIC_IN_BROKER, on_delete_topic, b);
-    server_register(s, RC_GET_ALL_TOPIC_CONFIG, on_get_all_topics, b);
-    server_register(s, BROKER_RC_GET_TOPIC_CONFIG, on_get_topic, b);
-    server_register(s, RC_GET_BROKER_RUNTIME_INFO, on_get_runtime_info, b);
-    broker_admin_stats_register(b);
-    broker_admin_groups_register(b);
-    broker_query_register(b);
-    broker_reset_register(b);
-    broker_timespan_register(b);
+    broker_admin *ad = calloc(1, sizeof *ad);
+    if (!ad)
+        abort();
+    *ad = (broker_admin){.ctx = &m->ctx, .meta = m->meta, .stats = m->stats,
+                         .clients = m->clients};
+    m->admin = ad;
+    return 0;
+}
+
+void broker_admin_destroy(broker_modules *m)
+{
+    free(m->admin);
+    m->admin = NULL;
+}
+
+void broker_admin_register(broker_modules *m)
+{
+    server *s = m->ctx.srv;
+    server_register(s, RC_UPDATE_AND_CREATE_TOPIC, on_update_and_create_topic, m->admin);
+    server_register(s, RC_DELETE_TOPIC_IN_BROKER, on_delete_topic_in_broker, m->admin);
+    server_register(s, RC_GET_ALL_TOPIC_CONFIG, on_get_all_topic_config, m->admin);
+    server_register(s, BROKER_RC_GET_TOPIC_CONFIG, on_get_topic_config, m->admin);
+    server_register(s, RC_GET_BROKER_RUNTIME_INFO, on_get_broker_runtime_info, m->admin);
 }

@@ -11,9 +11,25 @@
 #include "broker_internal.h"
 #include "log.h"
 
-static void on_update_group(server *s, conn *c, proto_cmd *req, void *ctx)
+/* The answer to an update once the write's outcome is known. */
+static void group_updated_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
-    broker *b = ctx;
+    if (status == LSMQ_EBUSY) {
+        conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+        return;
+    }
+    if (status != 0) {
+        conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
+        return;
+    }
+    lsmq_log("broker: updated subscription group %s (asked by %s)", wr->name, conn_peer(c));
+    conn_reply_code(c, opaque, RS_SUCCESS, NULL);
+}
+
+static void on_update_and_create_subscriptiongroup(server *s, conn *c, proto_cmd *req,
+                                                   void *ctx)
+{
+    broker_admin *ad = ctx;
     json_t *cfg = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
     if (!json_is_object(cfg)) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
@@ -28,24 +44,24 @@ static void on_update_group(server *s, conn *c, proto_cmd *req, void *ctx)
         json_decref(cfg);
         return;
     }
-    int rc = broker_group_update_from(b, c, req, cfg);
-    if (rc == 0)
-        lsmq_log("broker: updated subscription group %s (asked by %s)", name, conn_peer(c));
-    json_decref(cfg); /* name points into it */
-    if (rc == BROKER_DEFERRED)
-        return; /* runs again once written */
-    if (rc != 0) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
+    size_t len = 0;
+    char *json = broker_group_json_from(cfg, &len);
+    if (!json) {
+        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(LSMQ_EINVAL));
+        json_decref(cfg);
         return;
     }
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    broker_write wr = {.kind = BROKER_GROUP_PUT, .name = name, .json = json, .json_len = len};
+    broker_meta_write_answered(ad->meta, c, req, &wr, group_updated_cb);
+    free(json);
+    json_decref(cfg); /* name points into it */
 }
 
 /* DataVersion (§5.5, 4.x form) of the broker's configuration. */
-json_t *broker_data_version_json(broker *b)
+json_t *broker_data_version_json(broker_stats *st)
 {
     broker_stats_view v;
-    broker_stats_read(b, &v);
+    broker_stats_read(st, &v);
     json_t *o = json_object();
     json_object_set_new(o, "counter", json_integer((json_int_t)v.data_version));
     json_object_set_new(o, "timestamp", json_integer(v.data_version_ms));
@@ -70,30 +86,30 @@ static int add_group_cb(void *ctx, const char *name, size_t name_len, const char
     return 0;
 }
 
-static void on_get_all_groups(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_all_subscriptiongroup_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     json_t *table = json_object();
-    if (broker_group_foreach(b, add_group_cb, table) != 0) {
+    if (broker_group_foreach(ad->ctx->engine, add_group_cb, table) != 0) {
         json_decref(table);
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the subscription groups");
         return;
     }
     json_t *body = json_object();
-    json_object_set_new(body, "dataVersion", broker_data_version_json(b));
+    json_object_set_new(body, "dataVersion", broker_data_version_json(ad->stats));
     json_object_set_new(body, "subscriptionGroupTable", table);
     broker_reply_json(c, req->opaque, body);
 }
 
-static void on_get_group(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_subscriptiongroup_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     const char *group = broker_require(c, req, "group");
     if (!group)
         return;
     char *text = NULL;
     size_t len = 0;
-    if (engine_group_get(broker_engine(b), group, strlen(group), &text, &len) != 0) {
+    if (engine_group_get(ad->ctx->engine, group, strlen(group), &text, &len) != 0) {
         char remark[400];
         snprintf(remark, sizeof remark, "the consumer group[%s] not exist", group);
         conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
@@ -107,21 +123,24 @@ static void on_get_group(server *s, conn *c, proto_cmd *req, void *ctx)
  * cleanOffset is accepted but the group's committed offsets stay: the
  * engine has no call to drop a group's offsets yet.
  */
-static void on_delete_group(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_delete_subscriptiongroup(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     const char *group = broker_require(c, req, "groupName");
     if (!group)
         return;
-    broker_answer_delete(c, req, broker_group_delete_for(b, c, req, group),
-                         "subscription group", group);
+    broker_write wr = {.kind = BROKER_GROUP_DELETE, .name = group};
+    broker_meta_write_answered(ad->meta, c, req, &wr, broker_answer_delete_cb);
 }
 
-void broker_admin_groups_register(broker *b)
+void broker_admin_groups_register(broker_modules *m)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, on_update_group, b);
-    server_register(s, RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, on_get_all_groups, b);
-    server_register(s, BROKER_RC_GET_SUBSCRIPTIONGROUP_CONFIG, on_get_group, b);
-    server_register(s, RC_DELETE_SUBSCRIPTIONGROUP, on_delete_group, b);
+    server *s = m->ctx.srv;
+    server_register(s, RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+                    on_update_and_create_subscriptiongroup, m->admin);
+    server_register(s, RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, on_get_all_subscriptiongroup_config,
+                    m->admin);
+    server_register(s, BROKER_RC_GET_SUBSCRIPTIONGROUP_CONFIG, on_get_subscriptiongroup_config,
+                    m->admin);
+    server_register(s, RC_DELETE_SUBSCRIPTIONGROUP, on_delete_subscriptiongroup, m->admin);
 }

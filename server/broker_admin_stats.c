@@ -135,10 +135,10 @@ static json_t *queue_stats_json(engine *e, const char *topic, uint32_t q)
     return o;
 }
 
-static void on_get_topic_stats(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_topic_stats_info(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    engine *e = broker_engine(b);
+    broker_admin *ad = ctx;
+    engine *e = ad->ctx->engine;
     const char *topic = broker_require(c, req, "topic");
     if (!topic)
         return;
@@ -155,7 +155,7 @@ static void on_get_topic_stats(server *s, conn *c, proto_cmd *req, void *ctx)
     broker_text_adds(&t, "{\"offsetTable\":{");
     bool first = true;
     for (uint32_t q = 0; q < queues; q++)
-        map_entry(&t, &first, broker_cfg(b)->broker_name, topic, q, queue_stats_json(e, topic, q));
+        map_entry(&t, &first, ad->ctx->cfg.broker_name, topic, q, queue_stats_json(e, topic, q));
     broker_text_adds(&t, "}}");
     reply_text(c, req->opaque, &t);
 }
@@ -180,23 +180,23 @@ static json_t *consume_queue_json(engine *e, const char *group, const char *topi
 }
 
 /* Add the queues of one topic, unless the online group does not subscribe to it. */
-static void consume_topic(broker *b, const char *group, const char *topic, broker_text *t,
-                          bool *first)
+static void consume_topic(broker_admin *ad, const char *group, const char *topic,
+                          broker_text *t, bool *first)
 {
-    engine *e = broker_engine(b);
+    engine *e = ad->ctx->engine;
     engine_topic_config tc;
     if (engine_topic_get(e, topic, strlen(topic), &tc) != 0)
         return; /* as the Java broker: an unknown topic adds nothing */
-    if (broker_clients_subscription_count(b, group) > 0 &&
-        !broker_clients_subscription(b, group, topic))
+    if (broker_clients_subscription_count(ad->clients, group) > 0 &&
+        !broker_clients_subscription(ad->clients, group, topic))
         return;
     for (uint32_t q = 0; q < tc.read_queue_nums; q++)
-        map_entry(t, first, broker_cfg(b)->broker_name, topic, q,
+        map_entry(t, first, ad->ctx->cfg.broker_name, topic, q,
                   consume_queue_json(e, group, topic, q));
 }
 
 /* The topics to report: the header's topic or topicList, else those with offsets. */
-static int consume_topics(broker *b, const proto_cmd *req, const char *group, char ***out,
+static int consume_topics(engine *e, const proto_cmd *req, const char *group, char ***out,
                           size_t *n)
 {
     const char *one = proto_cmd_get(req, "topic");
@@ -215,7 +215,6 @@ static int consume_topics(broker *b, const proto_cmd *req, const char *group, ch
         free(copy);
         return 0;
     }
-    engine *e = broker_engine(b);
     offset_refs refs = {0};
     engine_topic_config *topics = NULL;
     size_t n_topics = 0;
@@ -242,13 +241,13 @@ static int cmp_str(const void *a, const void *b)
 
 static void on_get_consume_stats(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     const char *group = broker_require(c, req, "consumerGroup");
     if (!group)
         return;
     char **topics = NULL;
     size_t n = 0;
-    if (consume_topics(b, req, group, &topics, &n) != 0) {
+    if (consume_topics(ad->ctx->engine, req, group, &topics, &n) != 0) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the consumer offsets");
         return;
     }
@@ -258,7 +257,7 @@ static void on_get_consume_stats(server *s, conn *c, proto_cmd *req, void *ctx)
     broker_text_adds(&t, "{\"consumeTps\":0.0,\"offsetTable\":{");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        consume_topic(b, group, topics[i], &t, &first);
+        consume_topic(ad, group, topics[i], &t, &first);
         free(topics[i]);
     }
     free(topics);
@@ -276,13 +275,13 @@ static void add_group_cb(void *ctx, const char *group)
 
 static void on_query_topic_consume_by_who(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    engine *e = broker_engine(b);
+    broker_admin *ad = ctx;
+    engine *e = ad->ctx->engine;
     const char *topic = broker_require(c, req, "topic");
     if (!topic)
         return;
     json_t *set = json_object(); /* group names, deduplicated and sorted */
-    broker_clients_groups_of_topic(b, topic, add_group_cb, set);
+    broker_clients_groups_of_topic(ad->clients, topic, add_group_cb, set);
     uint32_t topic_id = 0;
     offset_refs refs = {0};
     if (engine_topic_id(e, topic, strlen(topic), &topic_id) == 0 &&
@@ -311,10 +310,10 @@ static void on_query_topic_consume_by_who(server *s, conn *c, proto_cmd *req, vo
     broker_reply_json(c, req->opaque, body);
 }
 
-void broker_admin_stats_register(broker *b)
+void broker_admin_stats_register(broker_modules *m)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_GET_TOPIC_STATS_INFO, on_get_topic_stats, b);
-    server_register(s, RC_GET_CONSUME_STATS, on_get_consume_stats, b);
-    server_register(s, RC_QUERY_TOPIC_CONSUME_BY_WHO, on_query_topic_consume_by_who, b);
+    server *s = m->ctx.srv;
+    server_register(s, RC_GET_TOPIC_STATS_INFO, on_get_topic_stats_info, m->admin);
+    server_register(s, RC_GET_CONSUME_STATS, on_get_consume_stats, m->admin);
+    server_register(s, RC_QUERY_TOPIC_CONSUME_BY_WHO, on_query_topic_consume_by_who, m->admin);
 }

@@ -6,6 +6,9 @@
  * channelExpiredTimeout removes them. Whenever a consumer group's
  * membership or subscriptions change, every member connection gets a
  * oneway NOTIFY_CONSUMER_IDS_CHANGED so Java clients rebalance at once.
+ * A heartbeat creates a consumer group's missing config and %RETRY% topic
+ * first; it then waits for those writes as a job and goes on with the
+ * consumer it stopped at (broker_internal.h), answering once all is applied.
  *
  * Everything here lives on the loop thread. A member is keyed by its
  * connection id, never by a conn pointer, so a closed connection can never
@@ -62,10 +65,10 @@ typedef struct producer_group {
 } producer_group;
 
 struct broker_clients {
-    broker *b;
+    broker_ctx *ctx;
+    broker_meta *meta;           /* groups and %RETRY% topics heartbeats create */
     consumer_group *consumers;
     producer_group *producers;
-    broker_stats *stats;
     ev_timer scan;
     double expire_s;
     int32_t next_opaque;         /* our own counter for broker-initiated requests */
@@ -79,12 +82,6 @@ typedef struct member_info {
     int language, version;
     double now;
 } member_info;
-
-broker_stats *broker_clients_stats(broker *b)
-{
-    broker_clients *bc = broker_clients_state(b);
-    return bc ? bc->stats : NULL;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -435,7 +432,7 @@ static void notify_group(broker_clients *bc, consumer_group *g)
 {
     if (!g->notify)
         return;
-    server *s = broker_server(bc->b);
+    server *s = bc->ctx->srv;
     for (member *m = g->members; m; m = m->next) {
         conn *c = server_conn_find(s, m->conn_id);
         if (!c)
@@ -478,27 +475,45 @@ static void remove_members(broker_clients *bc, uint64_t conn_id, double expired_
 
 /* ==== HEART_BEAT ========================================================= */
 
+/*
+ * A heartbeat being applied. Its consumer groups may need their config and
+ * %RETRY% topic written first; the job then waits (broker_internal.h) and
+ * goes on with the consumer it stopped at.
+ */
+typedef struct heartbeat_job {
+    broker_wait wait;
+    broker_clients *bc;
+    json_t *hb;                  /* the HeartbeatData; the job owns it */
+    int32_t opaque;
+    bool oneway;
+    int language, version;
+    size_t consumer;             /* index in consumerDataSet being applied */
+    bool have_group;             /* gc holds that consumer's group config */
+    broker_group_config gc;
+} heartbeat_job;
+
 /* Does the group subscribe to an order topic? Then its retry topic is ordered too (§3.2). */
-static bool subscribes_order_topic(broker *b, json_t *set)
+static bool subscribes_order_topic(engine *e, json_t *set)
 {
     size_t i;
     json_t *sd;
     engine_topic_config tc;
     json_array_foreach(set, i, sd) {
         const char *topic = json_string_value(json_object_get(sd, "topic"));
-        if (topic && engine_topic_get(broker_engine(b), topic, strlen(topic), &tc) == 0 &&
-            tc.order)
+        if (topic && engine_topic_get(e, topic, strlen(topic), &tc) == 0 && tc.order)
             return true;
     }
     return false;
 }
 
 /*
- * %RETRY%<group> with the group's retryQueueNums queues, perm RW (§6.7).
- * BROKER_DEFERRED when the heartbeat waits for that topic to be written.
+ * %RETRY%<group> with the group's retryQueueNums queues, perm RW (§6.7),
+ * ordered when the group subscribes to an order topic. BROKER_WAITING or
+ * LSMQ_EBUSY when the heartbeat must wait (or cannot); else 0, failures
+ * only logged. Run again when resumed.
  */
-static int ensure_retry_topic(broker *b, conn *c, const proto_cmd *req,
-                              const broker_group_config *gc, json_t *subs)
+static int ensure_retry_topic(broker_clients *bc, const broker_group_config *gc, json_t *subs,
+                              broker_wait *w)
 {
     if (gc->retry_queue_nums <= 0)
         return 0;
@@ -507,13 +522,14 @@ static int ensure_retry_topic(broker *b, conn *c, const proto_cmd *req,
     if (n < 0 || (size_t)n >= sizeof topic)
         return 0;
     engine_topic_config tc;
-    int rc = broker_topic_ensure_for(b, c, req, topic, (uint32_t)gc->retry_queue_nums,
-                                     ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc);
-    if (rc == 0 && !tc.order && subscribes_order_topic(b, subs)) {
+    int rc = broker_meta_topic_ensure(bc->meta, topic, (uint32_t)gc->retry_queue_nums,
+                                      ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc, w);
+    if (rc == 0 && !tc.order && subscribes_order_topic(bc->ctx->engine, subs)) {
         tc.order = 1;
-        rc = broker_topic_update_for(b, c, req, &tc);
+        broker_write wr = {.kind = BROKER_TOPIC_PUT, .name = topic, .tc = &tc};
+        rc = broker_meta_write(bc->meta, &wr, w);
     }
-    if (rc == BROKER_DEFERRED)
+    if (rc == BROKER_WAITING || rc == LSMQ_EBUSY)
         return rc;
     if (rc != 0)
         lsmq_log("broker: cannot create or update %s: %s", topic, lsmq_strerror(rc));
@@ -527,26 +543,11 @@ static void copy_enum(char *dst, size_t cap, json_t *o, const char *key)
         copy_str(dst, cap, v);
 }
 
-/*
- * One ConsumerData of a heartbeat (§3.2 step 1). BROKER_DEFERRED when the
- * heartbeat waits for its group or retry topic to be written; it runs again
- * from the start then, and what this call did before is done again alike.
- */
-static int heartbeat_consumer(broker_clients *bc, conn *c, const proto_cmd *req,
-                              const member_info *mi, json_t *cd)
+/* Register the member and its subscriptions under the group; notify on change. */
+static void join_consumer_group(broker_clients *bc, const member_info *mi, const char *group,
+                                const broker_group_config *gc, json_t *cd)
 {
-    const char *group = json_string_value(json_object_get(cd, "groupName"));
-    if (!group || !*group)
-        return 0;
-    broker_group_config gc;
-    int rc = broker_group_find_for(bc->b, c, req, group, &gc);
-    if (rc == BROKER_DEFERRED)
-        return rc;
-    if (rc != 0)
-        return 0; /* unknown group and no auto-create: skip it, as 5.x does */
     json_t *subs = json_object_get(cd, "subscriptionDataSet");
-    if (ensure_retry_topic(bc->b, c, req, &gc, subs) == BROKER_DEFERRED)
-        return BROKER_DEFERRED;
     consumer_group *g = consumer_get(bc, group);
     bool changed = member_upsert(&g->members, mi);
     if (changed)
@@ -556,9 +557,35 @@ static int heartbeat_consumer(broker_clients *bc, conn *c, const proto_cmd *req,
     copy_enum(g->consume_from_where, sizeof g->consume_from_where, cd, "consumeFromWhere");
     if (subs_update(g, subs))
         changed = true;
-    g->notify = gc.notify_ids_changed;
+    g->notify = gc->notify_ids_changed;
     if (changed)
         notify_group(bc, g);
+}
+
+/*
+ * One ConsumerData of a heartbeat (§3.2 step 1): its group config (created
+ * when missing), its retry topic, then the registration. BROKER_WAITING or
+ * LSMQ_EBUSY when it cannot go on now; 0 once applied or skipped.
+ */
+static int heartbeat_consumer(heartbeat_job *j, const member_info *mi, json_t *cd)
+{
+    broker_clients *bc = j->bc;
+    const char *group = json_string_value(json_object_get(cd, "groupName"));
+    if (!group || !*group)
+        return 0;
+    if (!j->have_group) {
+        int rc = broker_group_find(bc->ctx, bc->meta, group, &j->gc, &j->wait);
+        if (rc == BROKER_WAITING || rc == LSMQ_EBUSY)
+            return rc;
+        if (rc != 0)
+            return 0; /* unknown group and no auto-create: skip it, as 5.x does */
+        j->have_group = true;
+    }
+    json_t *subs = json_object_get(cd, "subscriptionDataSet");
+    int rc = ensure_retry_topic(bc, &j->gc, subs, &j->wait);
+    if (rc != 0)
+        return rc;
+    join_consumer_group(bc, mi, group, &j->gc, cd);
     return 0;
 }
 
@@ -572,37 +599,73 @@ static void heartbeat_producer(broker_clients *bc, const member_info *mi, json_t
         lsmq_log("broker: producer %s (%s) joined group %s", mi->client_id, mi->addr, group);
 }
 
+static void heartbeat_free(heartbeat_job *j)
+{
+    json_decref(j->hb);
+    free(j);
+}
+
+/* Apply the heartbeat from the consumer it stopped at; answer once all is applied. */
+static void heartbeat_run(heartbeat_job *j, conn *c)
+{
+    member_info mi = {.conn_id = conn_id(c),
+                      .client_id = json_string_value(json_object_get(j->hb, "clientID")),
+                      .addr = conn_peer(c), .language = j->language, .version = j->version,
+                      .now = ev_now(server_loop(j->bc->ctx->srv))};
+    size_t i;
+    json_t *d;
+    json_t *consumers = json_object_get(j->hb, "consumerDataSet");
+    size_t n = json_is_array(consumers) ? json_array_size(consumers) : 0;
+    for (; j->consumer < n; j->consumer++, j->have_group = false) {
+        int rc = heartbeat_consumer(j, &mi, json_array_get(consumers, j->consumer));
+        if (rc == BROKER_WAITING)
+            return; /* heartbeat_resume_cb goes on from here */
+        if (rc == LSMQ_EBUSY) {
+            if (!j->oneway)
+                conn_reply_code(c, j->opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+            heartbeat_free(j);
+            return;
+        }
+    }
+    json_t *producers = json_object_get(j->hb, "producerDataSet");
+    if (json_is_array(producers))
+        json_array_foreach(producers, i, d)
+            heartbeat_producer(j->bc, &mi, d);
+    if (!j->oneway)
+        conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
+    heartbeat_free(j);
+}
+
+static void heartbeat_resume_cb(broker_wait *w, conn *c)
+{
+    heartbeat_run(BROKER_JOB_OF(w, heartbeat_job, wait), c);
+}
+
+static void heartbeat_drop_cb(broker_wait *w)
+{
+    heartbeat_free(BROKER_JOB_OF(w, heartbeat_job, wait));
+}
+
 static void on_heart_beat(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker_clients *bc = ctx;
     json_t *hb = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
-    const char *client_id = json_string_value(json_object_get(hb, "clientID"));
-    if (!json_is_object(hb) || !client_id) {
+    if (!json_is_object(hb) || !json_string_value(json_object_get(hb, "clientID"))) {
         conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
                         hb ? "HeartbeatData has no clientID" : "HeartbeatData body is not JSON");
         json_decref(hb);
         return;
     }
-    member_info mi = {.conn_id = conn_id(c), .client_id = client_id, .addr = conn_peer(c),
-                      .language = req->language, .version = req->version,
-                      .now = ev_now(server_loop(s))};
-    size_t i;
-    json_t *d;
-    json_t *consumers = json_object_get(hb, "consumerDataSet");
-    if (json_is_array(consumers)) {
-        json_array_foreach(consumers, i, d) {
-            if (heartbeat_consumer(bc, c, req, &mi, d) == BROKER_DEFERRED) {
-                json_decref(hb);
-                return;
-            }
-        }
-    }
-    json_t *producers = json_object_get(hb, "producerDataSet");
-    if (json_is_array(producers))
-        json_array_foreach(producers, i, d)
-            heartbeat_producer(bc, &mi, d);
-    json_decref(hb);
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    heartbeat_job *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    broker_wait_init(&j->wait, c, heartbeat_resume_cb, heartbeat_drop_cb);
+    j->bc = ctx;
+    j->hb = hb;
+    j->opaque = req->opaque;
+    j->oneway = proto_cmd_is_oneway(req);
+    j->language = req->language;
+    j->version = req->version;
+    heartbeat_run(j, c);
 }
 
 /* ==== UNREGISTER_CLIENT, consumer list, connection lists, client check === */
@@ -625,7 +688,7 @@ static void on_unregister_client(server *s, conn *c, proto_cmd *req, void *ctx)
     conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 
-static void on_get_consumer_list(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_consumer_list_by_group(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     broker_clients *bc = ctx;
     const char *group = broker_require(c, req, "consumerGroup");
@@ -645,7 +708,7 @@ static void on_get_consumer_list(server *s, conn *c, proto_cmd *req, void *ctx)
     broker_reply_json(c, req->opaque, body);
 }
 
-static void on_get_consumer_connections(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_consumer_connection_list(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     broker_clients *bc = ctx;
     const char *group = broker_require(c, req, "consumerGroup");
@@ -672,7 +735,7 @@ static void on_get_consumer_connections(server *s, conn *c, proto_cmd *req, void
     broker_reply_json(c, req->opaque, body);
 }
 
-static void on_get_producer_connections(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_producer_connection_list(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     broker_clients *bc = ctx;
     const char *group = broker_require(c, req, "producerGroup");
@@ -710,7 +773,7 @@ static void on_check_client_config(server *s, conn *c, proto_cmd *req, void *ctx
 
 /* ==== Connection close and expiry ======================================== */
 
-static void on_conn_close(server *s, conn *c, void *ctx)
+static void conn_close_cb(server *s, conn *c, void *ctx)
 {
     remove_members(ctx, conn_id(c), 0);
 }
@@ -723,31 +786,32 @@ static void scan_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ==== Lifecycle and queries ============================================== */
 
-broker_clients *broker_clients_create(broker *b)
+/* Needs meta (heartbeats create groups and %RETRY% topics). */
+int broker_clients_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_clients *bc = calloc(1, sizeof *bc);
     if (!bc)
         abort();
-    bc->b = b;
+    bc->ctx = &m->ctx;
+    bc->meta = m->meta;
     bc->next_opaque = 1;
-    bc->stats = broker_stats_create(b);
-    bc->expire_s = broker_cfg(b)->channel_expired_timeout_ms / 1000.0;
+    bc->expire_s = m->ctx.cfg.channel_expired_timeout_ms / 1000.0;
     /* Scan every 10 s as the Java broker does; a short timeout (tests) is
      * scanned more often so a registration never outlives it by much. */
     double every = bc->expire_s / 2 < SCAN_INTERVAL_MAX_S ? bc->expire_s / 2 : SCAN_INTERVAL_MAX_S;
     if (every < 0.05)
         every = 0.05;
-    struct ev_loop *loop = server_loop(broker_server(b));
+    struct ev_loop *loop = server_loop(m->ctx.srv);
     ev_timer_init(&bc->scan, scan_cb, every, every);
     ev_timer_start(loop, &bc->scan);
-    return bc;
+    m->clients = bc;
+    return 0;
 }
 
-void broker_clients_destroy(broker_clients *bc)
+void broker_clients_destroy(broker_modules *m)
 {
-    if (!bc)
-        return;
-    server *s = broker_server(bc->b);
+    broker_clients *bc = m->clients;
+    server *s = bc->ctx->srv;
     /* The server outlives the broker; its closes must not reach freed state. */
     server_on_close(s, NULL, NULL);
     ev_timer_stop(server_loop(s), &bc->scan);
@@ -757,58 +821,49 @@ void broker_clients_destroy(broker_clients *bc)
     producer_group *p, *ptmp;
     HASH_ITER(hh, bc->producers, p, ptmp)
         producer_free(bc, p);
-    broker_stats_destroy(bc->stats);
     free(bc);
+    m->clients = NULL;
 }
 
-void broker_clients_register(broker *b)
+void broker_clients_register(broker_modules *m)
 {
-    broker_clients *bc = broker_clients_state(b);
-    server *s = broker_server(b);
+    broker_clients *bc = m->clients;
+    server *s = m->ctx.srv;
     server_register(s, RC_HEART_BEAT, on_heart_beat, bc);
     server_register(s, RC_UNREGISTER_CLIENT, on_unregister_client, bc);
-    server_register(s, RC_GET_CONSUMER_LIST_BY_GROUP, on_get_consumer_list, bc);
-    server_register(s, RC_GET_CONSUMER_CONNECTION_LIST, on_get_consumer_connections, bc);
-    server_register(s, RC_GET_PRODUCER_CONNECTION_LIST, on_get_producer_connections, bc);
+    server_register(s, RC_GET_CONSUMER_LIST_BY_GROUP, on_get_consumer_list_by_group, bc);
+    server_register(s, RC_GET_CONSUMER_CONNECTION_LIST, on_get_consumer_connection_list, bc);
+    server_register(s, RC_GET_PRODUCER_CONNECTION_LIST, on_get_producer_connection_list, bc);
     server_register(s, RC_CHECK_CLIENT_CONFIG, on_check_client_config, bc);
-    server_on_close(s, on_conn_close, bc);
+    server_on_close(s, conn_close_cb, bc);
 }
 
-/*
- * The entry is owned by the registry and valid until the group's next
- * heartbeat, unregister, close or expiry: callers that keep a filter past
- * the current callback copy it (a parked pull does).
- */
-const broker_subscription *broker_clients_subscription(broker *b, const char *group,
+const broker_subscription *broker_clients_subscription(broker_clients *bc, const char *group,
                                                        const char *topic)
 {
-    broker_clients *bc = broker_clients_state(b);
-    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    consumer_group *g = consumer_find(bc, group);
     sub_entry *e = NULL;
     if (g && topic)
         HASH_FIND(hh, g->subs, topic, strlen(topic), e);
     return e ? &e->pub : NULL;
 }
 
-bool broker_clients_group_known(broker *b, const char *group)
+bool broker_clients_group_known(broker_clients *bc, const char *group)
 {
-    broker_clients *bc = broker_clients_state(b);
-    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    consumer_group *g = consumer_find(bc, group);
     return g && g->members;
 }
 
-size_t broker_clients_subscription_count(broker *b, const char *group)
+size_t broker_clients_subscription_count(broker_clients *bc, const char *group)
 {
-    broker_clients *bc = broker_clients_state(b);
-    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    consumer_group *g = consumer_find(bc, group);
     return g ? HASH_COUNT(g->subs) : 0;
 }
 
-void broker_clients_groups_of_topic(broker *b, const char *topic,
+void broker_clients_groups_of_topic(broker_clients *bc, const char *topic,
                                     void (*fn)(void *ctx, const char *group), void *ctx)
 {
-    broker_clients *bc = broker_clients_state(b);
-    if (!bc || !topic)
+    if (!topic)
         return;
     for (consumer_group *g = bc->consumers; g; g = g->hh.next) {
         sub_entry *e = NULL;
@@ -818,14 +873,13 @@ void broker_clients_groups_of_topic(broker *b, const char *topic,
     }
 }
 
-size_t broker_clients_send_to_group(broker *b, const char *group, const proto_cmd *req,
+size_t broker_clients_send_to_group(broker_clients *bc, const char *group, const proto_cmd *req,
                                     const void *body, size_t body_len)
 {
-    broker_clients *bc = broker_clients_state(b);
-    consumer_group *g = bc ? consumer_find(bc, group) : NULL;
+    consumer_group *g = consumer_find(bc, group);
     size_t sent = 0;
     for (member *m = g ? g->members : NULL; m; m = m->next) {
-        conn *c = server_conn_find(broker_server(b), m->conn_id);
+        conn *c = server_conn_find(bc->ctx->srv, m->conn_id);
         if (!c)
             continue;
         proto_cmd *copy = proto_cmd_request(req->code);

@@ -77,10 +77,10 @@ static void group_from_json(const char *name, const char *text, size_t len,
     json_decref(o);
 }
 
-int broker_group_find_for(broker *b, conn *c, const proto_cmd *req, const char *group,
-                          broker_group_config *out)
+int broker_group_find(broker_ctx *ctx, broker_meta *m, const char *group,
+                      broker_group_config *out, broker_wait *w)
 {
-    engine *e = broker_engine(b);
+    engine *e = ctx->engine;
     if (!group || !*group || !e)
         return LSMQ_ENOTFOUND;
     char *text = NULL;
@@ -93,7 +93,7 @@ int broker_group_find_for(broker *b, conn *c, const proto_cmd *req, const char *
     }
     if (rc != LSMQ_ENOTFOUND)
         return rc;
-    if (!broker_cfg(b)->auto_create_subscription_group)
+    if (!ctx->cfg.auto_create_subscription_group)
         return LSMQ_ENOTFOUND;
     json_t *o = group_defaults(group);
     size_t n = 0;
@@ -101,33 +101,29 @@ int broker_group_find_for(broker *b, conn *c, const proto_cmd *req, const char *
     json_decref(o);
     if (!json)
         abort();
-    rc = broker_group_create_for(b, c, req, group, json, n);
+    rc = broker_meta_group_create(m, group, json, n, w);
     free(json);
-    if (rc != 0 && rc != BROKER_DEFERRED)
+    if (rc != 0 && rc != BROKER_WAITING && rc != LSMQ_EBUSY)
         lsmq_log("broker: cannot create subscription group %s: %s", group, lsmq_strerror(rc));
     return rc;
 }
 
-int broker_group_update_from(broker *b, conn *c, const proto_cmd *req, json_t *cfg)
+char *broker_group_json_from(json_t *cfg, size_t *len)
 {
     const char *name = json_string_value(json_object_get(cfg, "groupName"));
     if (!json_is_object(cfg) || broker_group_name_error(name))
-        return LSMQ_EINVAL;
+        return NULL;
     json_t *defaults = group_defaults(name);
     json_object_update_missing(cfg, defaults);
     json_decref(defaults);
-    size_t n = 0;
-    char *json = broker_json_dump(cfg, &n);
+    char *json = broker_json_dump(cfg, len);
     if (!json)
         abort();
-    int rc = broker_group_update_for(b, c, req, name, json, n);
-    free(json);
-    return rc;
+    return json;
 }
 
-int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx)
+int broker_group_foreach(engine *e, broker_group_visit_fn fn, void *ctx)
 {
-    engine *e = broker_engine(b);
     if (!e)
         return LSMQ_ECLOSED;
     engine_view *v;
@@ -138,11 +134,11 @@ int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx)
     return rc < 0 ? rc : 0;
 }
 
-bool broker_group_known(broker *b, const char *group)
+bool broker_group_known(engine *e, broker_clients *bc, const char *group)
 {
     char *cfg = NULL;
     size_t len = 0;
-    int rc = engine_group_get(broker_engine(b), group, strlen(group), &cfg, &len);
+    int rc = engine_group_get(e, group, strlen(group), &cfg, &len);
     engine_free(cfg);
-    return rc == 0 || broker_clients_group_known(b, group);
+    return rc == 0 || broker_clients_group_known(bc, group);
 }

@@ -4,12 +4,14 @@
  * exception, which the remoting layer answers with SYSTEM_ERROR and the
  * exception's text; these helpers produce the same code with a remark that
  * names the field, so every handler answers malformed headers alike.
+ * Also the deep copy of a request that a handler keeps while it waits.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
 #include "broker_hdr.h"
+#include "broker_internal.h"
 
 /* The key actually present (V1 name first), or NULL. */
 static const char *present_key(const proto_cmd *req, const char *key, const char *alias)
@@ -113,4 +115,36 @@ void broker__reply_code(conn *c, const proto_cmd *req, int32_t code, const char 
 {
     if (!proto_cmd_is_oneway(req))
         conn_reply_code(c, req->opaque, code, remark);
+}
+
+proto_cmd *broker__cmd_copy(const proto_cmd *req)
+{
+    proto_cmd *copy = proto_cmd_request(req->code);
+    copy->language = req->language;
+    copy->version = req->version;
+    copy->opaque = req->opaque;
+    copy->flag = req->flag;
+    copy->serialize_type = req->serialize_type;
+    if (req->remark)
+        proto_cmd_set_remark(copy, req->remark);
+    /* In arrival order: a later duplicate replaces an earlier one, as lookups see them. */
+    for (size_t i = 0; i < req->n_ext; i++)
+        proto_cmd_set(copy, req->ext[i].key, req->ext[i].value);
+    if (req->body_len > 0) {
+        uint8_t *body = malloc(req->body_len);
+        if (!body)
+            abort();
+        memcpy(body, req->body, req->body_len);
+        copy->body = body;
+        copy->body_len = req->body_len;
+    }
+    return copy;
+}
+
+void broker__cmd_copy_free(proto_cmd *copy)
+{
+    if (!copy)
+        return;
+    free((void *)copy->body);
+    proto_cmd_free(copy);
 }

@@ -7,7 +7,8 @@
  * Every reader takes the field's name and an optional alias (the V2 send
  * header's single letters), uses whichever is present, and on failure
  * writes the SYSTEM_ERROR remark into `remark` and returns -1. Loop thread
- * or any thread: nothing here keeps state.
+ * or any thread: nothing here keeps state. Also the deep copy of a request
+ * that a waiting handler keeps.
  */
 #ifndef LSMQ_SERVER_BROKER_HDR_H
 #define LSMQ_SERVER_BROKER_HDR_H
@@ -43,5 +44,14 @@ bool broker__is_retry_topic(const char *topic);
 
 /* Reply with a code and remark unless the request was oneway. */
 void broker__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark);
+
+/*
+ * A deep copy of a request, for a handler that must go on after its call
+ * returned: code, flags, opaque, header fields and body, all owned by the
+ * copy (its body no longer points into a read buffer). Free it with
+ * broker__cmd_copy_free, not proto_cmd_free.
+ */
+proto_cmd *broker__cmd_copy(const proto_cmd *req);
+void broker__cmd_copy_free(proto_cmd *copy);
 
 #endif

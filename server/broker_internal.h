@@ -1,9 +1,70 @@
 /*
- * Cross-file helpers of the broker's handler files that broker.h does not
- * carry: subscription group configs (broker_groups.c), put/get counters
- * (broker_stats.c), the queue-lock query (broker_locks.c) and a few JSON
- * helpers for the bodies the handlers build (broker_json.c).
+ * Inside the broker: the module table, the context the modules share,
+ * the continuation contract of requests that must wait, and what the
+ * modules offer one another.
  *
+ * Modules. Each request family is a module: a row {name, create,
+ * register_handlers, stop, destroy} of the table in broker.c. broker_create
+ * runs every create in table order, then every register_handlers;
+ * broker_destroy runs every stop in reverse order, then every destroy in
+ * reverse order. The store is the first row, so its stop (close the
+ * engine: its writer drains and the completions it posted run) comes after
+ * every other module's stop and before any module is destroyed:
+ * completions always find the state they touch.
+ *
+ *   row            file(s)                 requests / role
+ *   store          broker.c                opens the engine, system topics
+ *   stats          broker_stats.c          put/get counters (engine commit hook)
+ *   registration   broker_registration.c,  REGISTER_BROKER to the name servers;
+ *                  broker_register.c       answers that wait for a registration
+ *   meta           broker_meta.c,          topic and subscription group config
+ *                  broker_groups.c         writes, and the requests waiting on them
+ *   clients        broker_clients.c        HEART_BEAT, UNREGISTER_CLIENT, connection lists
+ *   locks          broker_locks.c          LOCK_BATCH_MQ, UNLOCK_BATCH_MQ
+ *   pull           broker_pull.c           PULL_MESSAGE, LITE_PULL_MESSAGE, long polling
+ *   send           broker_send.c           SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE
+ *   sendback       broker_sendback.c       CONSUMER_SEND_MSG_BACK
+ *   offsets        broker_offsets.c        consumer offsets, queue positions
+ *   admin          broker_admin.c          topic admin, GET_BROKER_RUNTIME_INFO
+ *   admin-stats    broker_admin_stats.c    topic/consume statistics
+ *   admin-groups   broker_admin_groups.c   subscription group admin
+ *   query          broker_query.c          QUERY_MESSAGE, VIEW_MESSAGE_BY_ID
+ *   reset          broker_reset.c          INVOKE_BROKER_TO_RESET_OFFSET
+ *   timespan       broker_timespan.c       QUERY_CONSUME_TIME_SPAN
+ *
+ * A module's create reads the shared context and the modules created
+ * before it (the fields of broker_modules already set) and keeps typed
+ * pointers to what it uses in its own state; that state is the ctx its
+ * handlers receive from the server. Handlers reach nothing else.
+ *
+ * Continuations. A handler never blocks the loop. When a request needs a
+ * topic or group config write first (an auto-created topic, a %RETRY% or
+ * %DLQ% topic, an auto-created group, an admin update or delete), it moves
+ * what it still needs into a job of its own (an owned copy of the request's
+ * parts, or a deep copy of the request), embeds a broker_wait in it, and
+ * hands the waiter to the config module (broker_meta_*). The call returns
+ * BROKER_WAITING: the handler returns at once and leaves the job alone.
+ * When the write lands, the config module calls the waiter's resume_cb on
+ * the loop thread with the request's connection, and the job goes on from
+ * the step where it stopped (steps are written to be run again: a resumed
+ * step calls the config module again and sees the outcome, see
+ * broker_meta_write). If the connection closed meanwhile, or the broker
+ * is shutting down, drop_cb runs instead. Exactly one of the two runs for
+ * each time a waiter was queued; the job frees itself in either (or hands
+ * itself on, as a send-back does to its append). Requests that wait for
+ * one name resume in arrival order, so a producer's pipelined sends to a
+ * topic being created are stored in the order they came. At most
+ * keptRequestsMax waiters are queued at once: past that the config
+ * functions return LSMQ_EBUSY and the request is answered SYSTEM_BUSY.
+ * A store commit continues the same way through its completion (the
+ * send's append_cb -> send_done_cb -> send_finish_cb).
+ *
+ * Conventions: module states are opaque outside their file (broker_admin,
+ * shared by the admin files, is the exception); names are NUL-terminated,
+ * bodies pointer + length. Functions return 0 or a negative LSMQ_E* code;
+ * BROKER_WAITING is a third, positive outcome of the config functions
+ * only. Returned pointers are owned by the module that returns them and
+ * valid as each function says; jobs are freed by their own callbacks.
  * Threads: loop thread only, except where a function says otherwise.
  */
 #ifndef LSMQ_SERVER_BROKER_INTERNAL_H
@@ -16,12 +77,235 @@
 #include <jansson.h>
 
 #include "broker.h"
+#include "engine.h"
+#include "index.h"
+
+#define BROKER_DEFAULT_TOPIC "TBW102"
+#define BROKER_RETRY_PREFIX "%RETRY%"
+#define BROKER_DLQ_PREFIX "%DLQ%"
 
 /* Request codes served here that protocol/codes.h does not list. */
 #define BROKER_RC_GET_TOPIC_CONFIG 351
 #define BROKER_RC_GET_SUBSCRIPTIONGROUP_CONFIG 352
 
-/* ---- Subscription groups (broker_groups.c) ------------------------------ */
+/* The remark of SYSTEM_BUSY, for a full writer queue and too many waiting requests. */
+#define BROKER_BUSY_REMARK "[PC_SYNCHRONIZED]broker busy, start flow control for a while"
+
+/* ==== The shared context ================================================== */
+
+/*
+ * The services every module uses, owned by the broker and valid until
+ * broker_destroy returns. Modules read it; only the store row writes it.
+ */
+typedef struct broker_ctx {
+    broker_config cfg;       /* as given to broker_create */
+    server *srv;
+    engine *engine;          /* NULL once shutdown closed the store: late work checks it */
+    char addr[96];           /* "brokerIP1:listenPort" */
+    proto_host store_host;   /* the same, as stamped into stored records */
+} broker_ctx;
+
+/* Map an engine error to a response code (remarks are the caller's). */
+int broker_store_error_code(int lsmq_err);
+
+/* ==== The module table (broker.c) ========================================= */
+
+typedef struct broker_stats broker_stats;
+typedef struct broker_registration broker_registration;
+typedef struct broker_meta broker_meta;
+typedef struct broker_clients broker_clients;
+typedef struct broker_locks broker_locks;
+typedef struct broker_pull broker_pull;
+typedef struct broker_send broker_send;
+typedef struct broker_sendback broker_sendback;
+typedef struct broker_admin broker_admin;
+
+/* Every module, set in table order by the creates; NULL before and after. */
+typedef struct broker_modules {
+    broker_ctx ctx;
+    broker_stats *stats;
+    broker_registration *registration;
+    broker_meta *meta;
+    broker_clients *clients;
+    broker_locks *locks;
+    broker_pull *pull;
+    broker_send *send;
+    broker_sendback *sendback;
+    broker_admin *admin;     /* shared by the admin rows: admin, admin-*, reset, timespan */
+} broker_modules;
+
+/*
+ * One row. create builds the module from m (the context and the modules
+ * before it) and stores it in its own field of m; 0, or an error with
+ * errbuf set. register_handlers puts its handlers on m->ctx.srv. stop runs
+ * while the store is still open (end what would outlive it); destroy after
+ * the store closed and every completion ran. NULL columns are skipped.
+ */
+typedef struct broker_module {
+    const char *name;
+    int (*create)(broker_modules *m, char *errbuf, size_t errlen);
+    void (*register_handlers)(broker_modules *m);
+    void (*stop)(broker_modules *m);
+    void (*destroy)(broker_modules *m);
+} broker_module;
+
+int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_stats_destroy(broker_modules *m);
+int broker_registration_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_registration_stop(broker_modules *m);
+void broker_registration_destroy(broker_modules *m);
+int broker_meta_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_meta_destroy(broker_modules *m);
+int broker_clients_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_clients_register(broker_modules *m);
+void broker_clients_destroy(broker_modules *m);
+int broker_locks_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_locks_register(broker_modules *m);
+void broker_locks_destroy(broker_modules *m);
+int broker_pull_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_pull_register(broker_modules *m);
+void broker_pull_destroy(broker_modules *m);
+int broker_send_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_send_register(broker_modules *m);
+void broker_send_destroy(broker_modules *m);
+int broker_sendback_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_sendback_register(broker_modules *m);
+void broker_sendback_destroy(broker_modules *m);
+void broker_offsets_register(broker_modules *m);
+int broker_admin_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_admin_register(broker_modules *m);
+void broker_admin_destroy(broker_modules *m);
+void broker_admin_stats_register(broker_modules *m);
+void broker_admin_groups_register(broker_modules *m);
+void broker_query_register(broker_modules *m);
+void broker_reset_register(broker_modules *m);
+void broker_timespan_register(broker_modules *m);
+
+/* ==== Continuations: requests that wait for a config write ================ */
+
+typedef struct broker_wait broker_wait;
+/* The write landed and the request's connection is open: go on. Loop thread. */
+typedef void (*broker_resume_cb)(broker_wait *w, conn *c);
+/* The connection closed meanwhile, or the broker is shutting down: free the job. */
+typedef void (*broker_drop_cb)(broker_wait *w);
+
+/* Embedded in a job; the job owns it. Fields below `next` are the config module's. */
+struct broker_wait {
+    uint64_t conn_id;
+    broker_resume_cb resume_cb;
+    broker_drop_cb drop_cb;
+    broker_wait *next;        /* behind the same write */
+    const char *landed_key;   /* the write that landed: valid while resume_cb runs */
+    int landed_status;
+    bool owner;               /* it was the write this waiter asked for itself */
+};
+
+void broker_wait_init(broker_wait *w, const conn *c, broker_resume_cb resume_cb,
+                      broker_drop_cb drop_cb);
+/* The job a waiter is embedded in, from inside its callbacks. */
+#define BROKER_JOB_OF(w, type, member) ((type *)(void *)((char *)(w) - offsetof(type, member)))
+
+/* Returned by the config functions when the waiter was queued (not an error). */
+#define BROKER_WAITING 1
+
+/* ==== Config writes (broker_meta.c) ======================================= */
+
+/*
+ * Writes of one name (topic or group) run one at a time through the
+ * store's writer; a request that needs a name while a write of it is on
+ * its way waits behind that write. Every function taking a broker_wait
+ * returns 0 or an error when it is done now (the waiter untouched),
+ * BROKER_WAITING when the waiter was queued, or LSMQ_EBUSY when
+ * keptRequestsMax waiters are queued already.
+ */
+
+/*
+ * The hot path: true and *out when the topic is stored and no write of it
+ * is on its way, so a request may use it at once. No allocation.
+ */
+bool broker_meta_topic_ready(broker_meta *m, const char *topic, engine_topic_config *out);
+/* Wait behind a write of the topic on its way; 0 when there is none. */
+int broker_meta_topic_wait(broker_meta *m, const char *topic, broker_wait *w);
+/*
+ * The topic, created with `queues` queues and `perm` when missing (out may
+ * be NULL): 0 and *out once it is there; the error of a creation the
+ * waiter waited for and that failed.
+ */
+int broker_meta_topic_ensure(broker_meta *m, const char *topic, uint32_t queues,
+                             uint32_t perm, engine_topic_config *out, broker_wait *w);
+/* Create a missing group with `json` (the config text): as ensure, for groups. */
+int broker_meta_group_create(broker_meta *m, const char *group, const char *json,
+                             size_t json_len, broker_wait *w);
+
+typedef enum broker_write_kind {
+    BROKER_TOPIC_PUT,      /* tc: create or update */
+    BROKER_TOPIC_DELETE,
+    BROKER_GROUP_PUT,      /* json: a SubscriptionGroupConfig */
+    BROKER_GROUP_DELETE,
+} broker_write_kind;
+
+/* A write asked for by a request. Views, copied where they must outlive the call. */
+typedef struct broker_write {
+    broker_write_kind kind;
+    const char *name;                   /* topic or group */
+    const engine_topic_config *tc;      /* BROKER_TOPIC_PUT */
+    const char *json;                   /* BROKER_GROUP_PUT */
+    size_t json_len;
+} broker_write;
+
+/*
+ * A write of the request's own: BROKER_WAITING, or an error now. Call it
+ * again from the resumed step: it returns the write's outcome (0, or e.g.
+ * LSMQ_ENOTFOUND for a delete of a missing name) once, or queues the write
+ * if the waiter had only waited behind someone else's write of the name.
+ */
+int broker_meta_write(broker_meta *m, const broker_write *wr, broker_wait *w);
+
+/*
+ * A request answered with the outcome of its own write: runs the write as
+ * a job of its own (wr is copied) and calls answer_cb once the outcome is
+ * known, now (an error, LSMQ_EBUSY) or when it landed. answer_cb is not
+ * called for a oneway request (the write still happens), nor when the
+ * connection closed meanwhile.
+ */
+typedef void (*broker_answer_cb)(conn *c, int32_t opaque, int status, const broker_write *wr);
+void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
+                                const broker_write *wr, broker_answer_cb answer_cb);
+/* The answer of a delete: deleting what is not there succeeds, as in the Java broker. */
+void broker_answer_delete_cb(conn *c, int32_t opaque, int status, const broker_write *wr);
+
+/* ==== Registration with the name servers ================================== */
+
+/* broker_registration.c: generations, and answers that wait for one. */
+
+/* A topic config was stored or deleted: register now. `created` makes
+ * later send answers wait for that registration. */
+void broker_registration_topics_changed(broker_registration *r, bool created);
+/* Generation of the registration asked for by the latest topic creation. */
+uint64_t broker_registration_topics_gen(broker_registration *r);
+/*
+ * Run fn(arg) once a registration of generation `gen` or later has
+ * finished (at once if it has, or once registration stopped). A send that
+ * auto-created its topic is answered this way, so the topic is routable
+ * when the producer hears back, as with the Java broker.
+ */
+void broker_registration_after(broker_registration *r, uint64_t gen, void (*fn)(void *arg),
+                               void *arg);
+/* Registration `gen` finished (posted to the loop by the registrar). */
+void broker__registered(broker_registration *r, uint64_t gen);
+
+/* broker_register.c: the registrar that talks to the name servers. */
+typedef struct broker_registrar broker_registrar;
+/* NULL when namesrvAddr names no name server. ctx must outlive it. */
+broker_registrar *broker_registrar_start(broker_ctx *ctx, broker_registration *owner);
+void broker_registrar_stop(broker_registrar *r); /* sends UNREGISTER_BROKER */
+/*
+ * Ask the registrar of `owner` to register now. Returns the generation of
+ * that registration (0 when there is no registrar). Any thread.
+ */
+uint64_t broker_register_now(broker_registration *owner);
+
+/* ==== Subscription groups (broker_groups.c) =============================== */
 
 /* RocketMQ 5.x caps group names at 120 characters (REMOTING.md §6.1). */
 #define BROKER_GROUP_NAME_MAX 120
@@ -43,20 +327,20 @@ typedef struct broker_group_config {
 const char *broker_group_name_error(const char *name);
 
 /*
- * The stored config of `group` for the request being handled. When there is
- * none and the broker has autoCreateSubscriptionGroup, one with the defaults
- * is written first, without blocking: BROKER_DEFERRED (broker.h). Returns 0,
- * BROKER_DEFERRED, LSMQ_ENOTFOUND, or a store error.
+ * The stored config of `group`. When there is none and the broker has
+ * autoCreateSubscriptionGroup, one with the defaults is written first
+ * (w waits for it). 0, BROKER_WAITING, LSMQ_ENOTFOUND, LSMQ_EBUSY, or the
+ * error of a creation that failed.
  */
-int broker_group_find_for(broker *b, conn *c, const proto_cmd *req, const char *group,
-                          broker_group_config *out);
+int broker_group_find(broker_ctx *ctx, broker_meta *m, const char *group,
+                      broker_group_config *out, broker_wait *w);
 
 /*
- * Store a SubscriptionGroupConfig object as an admin sent it (its groupName
- * must be valid); fields it lacks are added with the defaults. BROKER_DEFERRED,
- * then the write's outcome when the request runs again, or LSMQ_EINVAL.
+ * The text to store for a SubscriptionGroupConfig object an admin sent
+ * (its groupName valid): the fields it lacks are added with the defaults.
+ * malloc'ed, length in *len; NULL (LSMQ_EINVAL) when cfg is not such an object.
  */
-int broker_group_update_from(broker *b, conn *c, const proto_cmd *req, json_t *cfg);
+char *broker_group_json_from(json_t *cfg, size_t *len);
 
 /*
  * Call fn for every stored group config (name and JSON, views valid during
@@ -65,40 +349,56 @@ int broker_group_update_from(broker *b, conn *c, const proto_cmd *req, json_t *c
  */
 typedef int (*broker_group_visit_fn)(void *ctx, const char *name, size_t name_len,
                                      const char *cfg, size_t cfg_len);
-int broker_group_foreach(broker *b, broker_group_visit_fn fn, void *ctx);
+int broker_group_foreach(engine *e, broker_group_visit_fn fn, void *ctx);
 
 /* Is the group known: a stored subscription group config, or online members? */
-bool broker_group_known(broker *b, const char *group);
+bool broker_group_known(engine *e, broker_clients *bc, const char *group);
 
-/* ---- Client registry queries (broker_clients.c) -------------------------- */
+/* ==== Client registry (broker_clients.c) ================================== */
 
+/* Subscription of a group for a topic, from heartbeats (NULL when none). */
+typedef struct broker_subscription {
+    char topic[256];
+    char sub_string[1024];
+    int sql92;
+    int64_t sub_version;
+    int64_t *codes;        /* tag hash codes; NULL/0 for "*" */
+    size_t n_codes;
+    bool all;              /* "*" or empty */
+} broker_subscription;
+/*
+ * Owned by the registry and valid until the group's next heartbeat,
+ * unregister, close or expiry: a caller that keeps a filter past the
+ * current callback copies it (a parked pull does).
+ */
+const broker_subscription *broker_clients_subscription(broker_clients *bc, const char *group,
+                                                       const char *topic);
+/* Does the group have any registered member (heartbeat)? */
+bool broker_clients_group_known(broker_clients *bc, const char *group);
 /* Topics the group's members subscribe to (0 when the group is not online). */
-size_t broker_clients_subscription_count(broker *b, const char *group);
+size_t broker_clients_subscription_count(broker_clients *bc, const char *group);
 /* Call fn for each online consumer group subscribing to `topic`. */
-void broker_clients_groups_of_topic(broker *b, const char *topic,
+void broker_clients_groups_of_topic(broker_clients *bc, const char *topic,
                                     void (*fn)(void *ctx, const char *group), void *ctx);
 /*
  * Send a copy of req (header fields and code; the body is copied) as a
  * oneway request to every connected member of a consumer group. Returns
  * how many were sent (0 when the group is not online).
  */
-size_t broker_clients_send_to_group(broker *b, const char *group, const proto_cmd *req,
+size_t broker_clients_send_to_group(broker_clients *bc, const char *group, const proto_cmd *req,
                                     const void *body, size_t body_len);
 
-/* ---- Counters (broker_stats.c) ------------------------------------------ */
+/* ==== Long polling (broker_pull.c) ======================================== */
 
-typedef struct broker_stats broker_stats;
+/* Wake the pulls parked on (topic, queue): called after a commit to that queue. */
+void broker_pull_notify(broker_pull *bp, const char *topic, uint32_t queue_id);
 
-/* Created by broker_clients_create (before any append: it adds an engine hook). */
-broker_stats *broker_stats_create(broker *b);
-void broker_stats_destroy(broker_stats *st);
-/* The broker's counters (held by the client registry, which lives as long as the broker). */
-broker_stats *broker_clients_stats(broker *b);
+/* ==== Counters (broker_stats.c) =========================================== */
 
-/* Messages handed to consumers by pulls (for msgGetTotal*). Loop thread. */
-void broker_stats_count_get(broker *b, uint64_t n);
+/* Messages handed to consumers by pulls (for msgGetTotal*). */
+void broker_stats_count_get(broker_stats *st, uint64_t n);
 /* Topic or group configuration changed: bumps the dataVersion admin bodies carry. */
-void broker_stats_config_changed(broker *b);
+void broker_stats_config_changed(broker_stats *st);
 
 typedef struct broker_stats_view {
     int64_t boot_ms;
@@ -109,24 +409,26 @@ typedef struct broker_stats_view {
     uint64_t data_version;                      /* config changes since boot */
     int64_t data_version_ms;                    /* time of the last one (boot time at first) */
 } broker_stats_view;
-void broker_stats_read(broker *b, broker_stats_view *out);
+void broker_stats_read(broker_stats *st, broker_stats_view *out);
+/* The DataVersion object ({"counter","timestamp"}) admin bodies carry. */
+json_t *broker_data_version_json(broker_stats *st);
 
-/* ---- Queue locks (broker_locks.c) --------------------------------------- */
+/* ==== Queue locks (broker_locks.c) ======================================== */
 
 /* Does any client of `group` hold an unexpired queue lock (§6.11)? */
-bool broker_locks_group_locked(broker *b, const char *group);
+bool broker_locks_group_locked(broker_locks *bl, const char *group);
 
-/* ---- Admin files (broker_admin*.c) -------------------------------------- */
+/* ==== The admin rows' state (broker_admin.c) ============================== */
 
-void broker_admin_stats_register(broker *b);   /* topic/consume stats, consume-by-who */
-void broker_admin_groups_register(broker *b);  /* subscription group admin */
-void broker_query_register(broker *b);         /* QUERY_MESSAGE, VIEW_MESSAGE_BY_ID */
-void broker_reset_register(broker *b);         /* INVOKE_BROKER_TO_RESET_OFFSET */
-void broker_timespan_register(broker *b);      /* QUERY_CONSUME_TIME_SPAN */
-/* The DataVersion object ({"counter","timestamp"}) admin bodies carry. */
-json_t *broker_data_version_json(broker *b);
+/* What admin requests read and write; the ctx of every admin row's handlers. */
+struct broker_admin {
+    broker_ctx *ctx;
+    broker_meta *meta;
+    broker_stats *stats;
+    broker_clients *clients;
+};
 
-/* ---- JSON helpers (broker_json.c) --------------------------------------- */
+/* ==== JSON helpers (broker_json.c) ======================================== */
 
 /* A JSON string of s, or of a lossy copy when s is not valid UTF-8. New reference. */
 json_t *broker_json_str(const char *s);

@@ -38,7 +38,7 @@ typedef struct lock_group {
 } lock_group;
 
 struct broker_locks {
-    broker *b;
+    broker_ctx *ctx;
     lock_group *groups;
     double max_live_s;
 };
@@ -63,7 +63,7 @@ static double max_live_from_env(void)
 
 static double now_s(broker_locks *bl)
 {
-    return ev_now(server_loop(broker_server(bl->b)));
+    return ev_now(server_loop(bl->ctx->srv));
 }
 
 static bool expired(const broker_locks *bl, const lock_entry *e, double now)
@@ -155,7 +155,7 @@ static int parse_request(conn *c, const proto_cmd *req, lock_request *out)
     return -1;
 }
 
-static void on_lock_batch(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_lock_batch_mq(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     broker_locks *bl = ctx;
     lock_request lr;
@@ -177,7 +177,7 @@ static void on_lock_batch(server *s, conn *c, proto_cmd *req, void *ctx)
     broker_reply_json(c, req->opaque, body);
 }
 
-static void on_unlock_batch(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_unlock_batch_mq(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     broker_locks *bl = ctx;
     lock_request lr;
@@ -197,10 +197,9 @@ static void on_unlock_batch(server *s, conn *c, proto_cmd *req, void *ctx)
     conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 
-bool broker_locks_group_locked(broker *b, const char *group)
+bool broker_locks_group_locked(broker_locks *bl, const char *group)
 {
-    broker_locks *bl = broker_locks_state(b);
-    lock_group *g = bl && group ? group_find(bl, group, false) : NULL;
+    lock_group *g = group ? group_find(bl, group, false) : NULL;
     if (!g)
         return false;
     double now = now_s(bl);
@@ -210,20 +209,20 @@ bool broker_locks_group_locked(broker *b, const char *group)
     return false;
 }
 
-broker_locks *broker_locks_create(broker *b)
+int broker_locks_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_locks *bl = calloc(1, sizeof *bl);
     if (!bl)
         abort();
-    bl->b = b;
+    bl->ctx = &m->ctx;
     bl->max_live_s = max_live_from_env();
-    return bl;
+    m->locks = bl;
+    return 0;
 }
 
-void broker_locks_destroy(broker_locks *bl)
+void broker_locks_destroy(broker_modules *m)
 {
-    if (!bl)
-        return;
+    broker_locks *bl = m->locks;
     lock_group *g, *gtmp;
     HASH_ITER(hh, bl->groups, g, gtmp) {
         lock_entry *e, *etmp;
@@ -237,12 +236,12 @@ void broker_locks_destroy(broker_locks *bl)
         free(g);
     }
     free(bl);
+    m->locks = NULL;
 }
 
-void broker_locks_register(broker *b)
+void broker_locks_register(broker_modules *m)
 {
-    broker_locks *bl = broker_locks_state(b);
-    server *s = broker_server(b);
-    server_register(s, RC_LOCK_BATCH_MQ, on_lock_batch, bl);
-    server_register(s, RC_UNLOCK_BATCH_MQ, on_unlock_batch, bl);
+    server *s = m->ctx.srv;
+    server_register(s, RC_LOCK_BATCH_MQ, on_lock_batch_mq, m->locks);
+    server_register(s, RC_UNLOCK_BATCH_MQ, on_unlock_batch_mq, m->locks);
 }

@@ -1,12 +1,21 @@
 /*
- * Topic and subscription group configs written from handlers without
- * blocking the loop. Such a write goes to the store's writer (a synced
- * write); the handler keeps its request (server_replay) and returns without
- * answering. When the write lands, the loop dispatches the kept requests
- * again in arrival order; this time the topic or group is there, or, for the
- * request whose own update or delete it was, the outcome is. Writes of one
- * name run one at a time: requests that need a name already being written
- * wait for that write and run again after it.
+ * Topic and subscription group config writes made from handlers without
+ * blocking the loop, and the requests that wait on them (the continuation
+ * contract is in broker_internal.h).
+ *
+ * A write goes to the store's writer (a synced write). Requests that need
+ * its name meanwhile wait behind it: their jobs' broker_wait entries are
+ * listed on the write in arrival order. When it lands, the loop first
+ * takes the write off its name, then resumes the waiters one by one; each
+ * re-runs the step that waited. That step may start the next write of the
+ * name (an update that had only waited behind another) or wait behind one
+ * an earlier waiter just started, so the ones after it stay behind in
+ * turn and nothing overtakes. Writes of one name run one at a time.
+ *
+ * A waiter that is resumed learns the landed write's outcome through its
+ * own fields (landed_key, landed_status, owner): an update or delete sees
+ * its own outcome once, and everybody who waited for a creation that
+ * failed sees that failure.
  *
  * Names are keyed with a kind letter: "T<topic>" and "G<group>".
  */
@@ -18,67 +27,63 @@
 #include "log.h"
 #include "uthash.h"
 
-typedef enum meta_kind {
-    META_TOPIC_PUT, META_TOPIC_DELETE, META_GROUP_PUT, META_GROUP_DELETE
-} meta_kind;
-
-typedef struct kept {
-    struct kept *next;
-    server_replay *r;
-    bool owner; /* the request that asked for this write (an update or delete) */
-} kept;
-
-/* One write in flight, and the requests waiting for it. */
+/* One write in flight, and the requests waiting behind it. */
 typedef struct meta_write {
     UT_hash_handle hh;
-    broker *b;
-    meta_kind kind;
+    broker_meta *m;
+    broker_write_kind kind;
     bool creation;              /* an ensure: log it and route the new topic */
     int status;                 /* set by the writer thread */
-    engine_topic_config tc;     /* META_TOPIC_PUT */
-    kept *head, **tail;
+    engine_topic_config tc;     /* BROKER_TOPIC_PUT */
+    broker_wait *owner;         /* the waiter whose own update or delete it is */
+    broker_wait *head, **tail;
     char key[];
 } meta_write;
 
-/* The outcome a request sees while it runs again. */
-typedef struct replay_ctx {
-    const char *key;
-    int status;
-    bool owner;
-} replay_ctx;
-
 struct broker_meta {
-    broker *b;
+    broker_ctx *ctx;
+    broker_stats *stats;
+    broker_registration *registration;
     meta_write *writes;  /* by key */
-    replay_ctx now;      /* key NULL outside a replay */
-    size_t kept;         /* requests kept in all writes (at most keptRequestsMax) */
+    size_t waiting;      /* waiters behind all writes (at most keptRequestsMax) */
 };
 
-broker_meta *broker_meta_create(broker *b)
+void broker_wait_init(broker_wait *w, const conn *c, broker_resume_cb resume_cb,
+                      broker_drop_cb drop_cb)
 {
-    broker_meta *m = calloc(1, sizeof *m);
-    if (!m)
-        abort();
-    m->b = b;
-    return m;
+    memset(w, 0, sizeof *w);
+    w->conn_id = conn_id(c);
+    w->resume_cb = resume_cb;
+    w->drop_cb = drop_cb;
 }
 
-/* After the engine closed and its completions ran, nothing is left in flight. */
-void broker_meta_destroy(broker_meta *m)
+int broker_meta_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    if (!m)
-        return;
-    meta_write *w, *tmp;
-    HASH_ITER(hh, m->writes, w, tmp) {
-        HASH_DEL(m->writes, w);
-        for (kept *k = w->head, *next; k; k = next) {
-            next = k->next;
-            server_replay_drop(k->r);
-            free(k);
+    broker_meta *mt = calloc(1, sizeof *mt);
+    if (!mt)
+        abort();
+    mt->ctx = &m->ctx;
+    mt->stats = m->stats;
+    mt->registration = m->registration;
+    m->meta = mt;
+    return 0;
+}
+
+/* After the store closed and its completions ran, nothing is left in flight. */
+void broker_meta_destroy(broker_modules *m)
+{
+    broker_meta *mt = m->meta;
+    meta_write *mw, *tmp;
+    HASH_ITER(hh, mt->writes, mw, tmp) {
+        HASH_DEL(mt->writes, mw);
+        for (broker_wait *w = mw->head, *next; w; w = next) {
+            next = w->next;
+            w->drop_cb(w);
         }
-        free(w);
+        free(mw);
     }
-    free(m);
+    free(mt);
+    m->meta = NULL;
 }
 
 /* Topic names are at most 127 bytes, group names at most 255 (the store's limits). */
@@ -90,280 +95,332 @@ static int make_key(char *key, char kind, const char *name)
     return n < 0 || n >= KEY_MAX ? LSMQ_ETOOBIG : 0;
 }
 
-/*
- * Kept requests are copies held in memory while their connections go on
- * being read: past keptRequestsMax, a request that would wait is answered
- * SYSTEM_BUSY instead (a client retries it), as a full writer queue is.
- * True then.
- */
-static bool too_many_kept(broker_meta *m, conn *c, const proto_cmd *req)
+static meta_write *write_of(broker_meta *m, const char *key)
 {
-    if (m->kept < broker_cfg(m->b)->kept_requests_max)
-        return false;
-    if (!proto_cmd_is_oneway(req))
-        conn_reply_code(c, req->opaque, RS_SYSTEM_BUSY,
-                        "[PC_SYNCHRONIZED]broker busy, start flow control for a while");
-    return true;
+    meta_write *mw = NULL;
+    HASH_FIND_STR(m->writes, key, mw);
+    return mw;
 }
 
-/* Keep req behind write w; false when it cannot be copied. */
-static bool keep(meta_write *w, conn *c, const proto_cmd *req, bool owner)
+/*
+ * Waiting jobs hold copies in memory while their connections go on being
+ * read: past keptRequestsMax, a request that would wait is answered
+ * SYSTEM_BUSY instead (a client retries it), as a full writer queue is.
+ */
+static bool too_many_waiting(const broker_meta *m)
 {
-    server_replay *r = server_replay_keep(c, req);
-    if (!r)
-        return false;
-    broker_meta_state(w->b)->kept++;
-    kept *k = calloc(1, sizeof *k);
-    if (!k)
-        abort();
-    k->r = r;
-    k->owner = owner;
-    *w->tail = k;
-    w->tail = &k->next;
-    return true;
+    return m->waiting >= m->ctx->cfg.kept_requests_max;
+}
+
+/* Queue w behind write mw; `owner` when mw is w's own update or delete. */
+static int queue_behind(broker_meta *m, meta_write *mw, broker_wait *w, bool owner)
+{
+    if (too_many_waiting(m))
+        return LSMQ_EBUSY;
+    w->next = NULL;
+    w->landed_key = NULL;
+    w->landed_status = 0;
+    w->owner = false;
+    *mw->tail = w;
+    mw->tail = &w->next;
+    if (owner)
+        mw->owner = w;
+    m->waiting++;
+    return BROKER_WAITING;
 }
 
 /* Side effects of a landed write that every waiter relies on. */
-static void after_write(broker *b, meta_write *w)
+static void after_write(broker_meta *m, const meta_write *mw)
 {
-    const char *name = w->key + 1;
-    if (w->status != 0) {
-        lsmq_log("broker: writing the config of %s failed: %s", name, lsmq_strerror(w->status));
+    const char *name = mw->key + 1;
+    if (mw->status != 0) {
+        lsmq_log("broker: writing the config of %s failed: %s", name, lsmq_strerror(mw->status));
         return;
     }
-    broker_stats_config_changed(b);
-    switch (w->kind) {
-    case META_TOPIC_PUT:
-        if (w->creation)
+    broker_stats_config_changed(m->stats);
+    switch (mw->kind) {
+    case BROKER_TOPIC_PUT:
+        if (mw->creation)
             lsmq_log("broker: created topic %s (%u queues, perm %u)", name,
-                     w->tc.write_queue_nums, w->tc.perm);
-        broker__topics_changed(b, w->creation);
+                     mw->tc.write_queue_nums, mw->tc.perm);
+        broker_registration_topics_changed(m->registration, mw->creation);
         break;
-    case META_TOPIC_DELETE:
-        broker__topics_changed(b, false);
+    case BROKER_TOPIC_DELETE:
+        broker_registration_topics_changed(m->registration, false);
         break;
-    case META_GROUP_PUT:
-        if (w->creation)
+    case BROKER_GROUP_PUT:
+        if (mw->creation)
             lsmq_log("broker: created subscription group %s", name);
         break;
-    case META_GROUP_DELETE:
+    case BROKER_GROUP_DELETE:
         break;
     }
 }
 
-/* Loop thread: the write landed; run its waiters again. */
-static void write_landed(void *arg)
+/* Loop thread: the write landed; resume its waiters in order. */
+static void write_landed_cb(void *arg)
 {
-    meta_write *w = arg;
-    broker *b = w->b;
-    broker_meta *m = broker_meta_state(b);
-    HASH_DEL(m->writes, w);
-    bool open = broker_engine(b) != NULL; /* NULL once the broker is shutting down */
+    meta_write *mw = arg;
+    broker_meta *m = mw->m;
+    HASH_DEL(m->writes, mw);
+    bool open = m->ctx->engine != NULL; /* NULL once the broker is shutting down */
     if (open)
-        after_write(b, w);
-    for (kept *k = w->head, *next; k; k = next) {
-        next = k->next;
-        m->kept--;
-        if (open) {
-            m->now = (replay_ctx){w->key, w->status, k->owner};
-            server_replay_run(broker_server(b), k->r);
-            m->now.key = NULL;
+        after_write(m, mw);
+    for (broker_wait *w = mw->head, *next; w; w = next) {
+        next = w->next; /* w may wait again, elsewhere, or be freed */
+        m->waiting--;
+        conn *c = open ? server_conn_find(m->ctx->srv, w->conn_id) : NULL;
+        if (c) {
+            w->landed_key = mw->key;
+            w->landed_status = mw->status;
+            w->owner = w == mw->owner;
+            w->resume_cb(w, c);
         } else {
-            server_replay_drop(k->r);
+            w->drop_cb(w);
         }
-        free(k);
     }
-    free(w);
+    free(mw);
 }
 
 /* Writer thread. */
-static void write_done(void *ctx, int status)
+static void write_cb(void *ctx, int status)
 {
-    meta_write *w = ctx;
-    w->status = status;
-    server_post(broker_server(w->b), write_landed, w);
+    meta_write *mw = ctx;
+    mw->status = status;
+    server_post(mw->m->ctx->srv, write_landed_cb, mw);
 }
 
-static int queue_write(broker *b, meta_write *w, const char *json, size_t json_len)
+static int queue_engine_write(broker_meta *m, meta_write *mw, const char *json,
+                              size_t json_len)
 {
-    engine *e = broker_engine(b);
-    const char *name = w->key + 1;
-    switch (w->kind) {
-    case META_TOPIC_PUT: return engine_topic_put_async(e, &w->tc, write_done, w);
-    case META_TOPIC_DELETE: return engine_topic_delete_async(e, name, strlen(name), write_done, w);
-    case META_GROUP_PUT:
-        return engine_group_put_async(e, name, strlen(name), json, json_len, write_done, w);
-    case META_GROUP_DELETE: return engine_group_delete_async(e, name, strlen(name), write_done, w);
+    engine *e = m->ctx->engine;
+    const char *name = mw->key + 1;
+    if (!e)
+        return LSMQ_ECLOSED;
+    switch (mw->kind) {
+    case BROKER_TOPIC_PUT: return engine_topic_put_async(e, &mw->tc, write_cb, mw);
+    case BROKER_TOPIC_DELETE:
+        return engine_topic_delete_async(e, name, strlen(name), write_cb, mw);
+    case BROKER_GROUP_PUT:
+        return engine_group_put_async(e, name, strlen(name), json, json_len, write_cb, mw);
+    case BROKER_GROUP_DELETE:
+        return engine_group_delete_async(e, name, strlen(name), write_cb, mw);
     }
     return LSMQ_EINVAL;
 }
 
-/*
- * Keep req until a write of `key` lands: the one in flight, or a new one
- * described by the arguments. Returns BROKER_DEFERRED, or an error when
- * nothing could be queued (then nothing is kept).
- */
-static int defer(broker *b, conn *c, const proto_cmd *req, const char *key, meta_kind kind,
-                 bool creation, const engine_topic_config *tc, const char *json,
-                 size_t json_len)
+/* A new write of `key`, with w behind it. BROKER_WAITING or an error (nothing queued). */
+static int start_write(broker_meta *m, const char *key, broker_write_kind kind, bool creation,
+                       const engine_topic_config *tc, const char *json, size_t json_len,
+                       broker_wait *w)
 {
-    broker_meta *m = broker_meta_state(b);
-    if (too_many_kept(m, c, req))
-        return BROKER_DEFERRED; /* answered */
-    meta_write *w = NULL;
-    HASH_FIND_STR(m->writes, key, w);
-    if (w) /* run again after that write; an update or delete then asks for its own */
-        return keep(w, c, req, false) ? BROKER_DEFERRED : LSMQ_ENOMEM;
+    if (too_many_waiting(m))
+        return LSMQ_EBUSY;
     size_t klen = strlen(key);
-    w = calloc(1, sizeof *w + klen + 1);
-    if (!w)
+    meta_write *mw = calloc(1, sizeof *mw + klen + 1);
+    if (!mw)
         abort();
-    memcpy(w->key, key, klen + 1);
-    w->b = b;
-    w->kind = kind;
-    w->creation = creation;
-    w->tail = &w->head;
+    memcpy(mw->key, key, klen + 1);
+    mw->m = m;
+    mw->kind = kind;
+    mw->creation = creation;
+    mw->tail = &mw->head;
     if (tc)
-        w->tc = *tc;
-    if (!keep(w, c, req, !creation)) {
-        free(w);
-        return LSMQ_ENOMEM;
-    }
-    int rc = queue_write(b, w, json, json_len);
+        mw->tc = *tc;
+    /* The completion is posted, so it cannot land before mw is listed below. */
+    int rc = queue_engine_write(m, mw, json, json_len);
     if (rc != 0) {
-        m->kept--;
-        server_replay_drop(w->head->r);
-        free(w->head);
-        free(w);
+        free(mw);
         return rc;
     }
-    HASH_ADD_KEYPTR(hh, m->writes, w->key, klen, w);
-    return BROKER_DEFERRED;
+    HASH_ADD_KEYPTR(hh, m->writes, mw->key, klen, mw);
+    return queue_behind(m, mw, w, !creation);
 }
 
-/*
- * A write of `key` is on its way (or landed, its waiters not yet run
- * again): keep req behind them (or answer it SYSTEM_BUSY, too_many_kept).
- * The store shows the new topic as soon as the writer has stored it, a
- * moment before the loop hears of it, and a request that came later must
- * not overtake the earlier ones kept for it: a producer's messages would
- * leave their order.
- */
-static bool wait_in_line(broker *b, conn *c, const proto_cmd *req, const char *key)
+/* Behind the write of `key` on its way, else a new write described by the arguments. */
+static int write_or_wait(broker_meta *m, const char *key, broker_write_kind kind,
+                         bool creation, const engine_topic_config *tc, const char *json,
+                         size_t json_len, broker_wait *w)
 {
-    broker_meta *m = broker_meta_state(b);
-    meta_write *w = NULL;
-    HASH_FIND_STR(m->writes, key, w);
-    return w && (too_many_kept(m, c, req) || keep(w, c, req, false));
+    meta_write *mw = write_of(m, key);
+    if (mw) /* resumed after it; an update or delete then starts its own */
+        return queue_behind(m, mw, w, false);
+    return start_write(m, key, kind, creation, tc, json, json_len, w);
 }
 
-/* While req runs again after the write of `key`: that write's outcome, if req asked for it. */
-static bool own_outcome(broker *b, const char *key, int *status)
+/* Resumed after its own write of `key`: that write's outcome, once. */
+static bool own_outcome(broker_wait *w, const char *key, int *status)
 {
-    replay_ctx *now = &broker_meta_state(b)->now;
-    if (!now->key || !now->owner || strcmp(now->key, key) != 0)
+    if (!w->landed_key || !w->owner || strcmp(w->landed_key, key) != 0)
         return false;
-    *status = now->status;
-    now->owner = false; /* once: a later write of the same name is a new one */
+    *status = w->landed_status;
+    w->owner = false; /* a later write of the same name is a new one */
     return true;
 }
 
-/* A creation of `key` that failed, seen by the requests that waited for it. */
-static int failed_creation(broker *b, const char *key)
+/* Resumed after a write of `key` that failed: its error (a failed creation). */
+static int failed_creation(const broker_wait *w, const char *key)
 {
-    replay_ctx *now = &broker_meta_state(b)->now;
-    return now->key && now->status != 0 && strcmp(now->key, key) == 0 ? now->status : 0;
+    return w->landed_key && w->landed_status != 0 && strcmp(w->landed_key, key) == 0
+               ? w->landed_status
+               : 0;
 }
 
-int broker_topic_wait_for(broker *b, conn *c, const proto_cmd *req, const char *topic)
+bool broker_meta_topic_ready(broker_meta *m, const char *topic, engine_topic_config *out)
+{
+    if (m->writes) { /* only then can the topic have a write on its way */
+        char key[KEY_MAX];
+        if (make_key(key, 'T', topic) != 0 || write_of(m, key))
+            return false;
+    }
+    return engine_topic_get(m->ctx->engine, topic, strlen(topic), out) == 0;
+}
+
+int broker_meta_topic_wait(broker_meta *m, const char *topic, broker_wait *w)
 {
     char key[KEY_MAX];
     if (make_key(key, 'T', topic) != 0)
         return LSMQ_ETOOBIG;
-    return wait_in_line(b, c, req, key) ? BROKER_DEFERRED : 0;
+    meta_write *mw = write_of(m, key);
+    return mw ? queue_behind(m, mw, w, false) : 0;
 }
 
-int broker_topic_ensure_for(broker *b, conn *c, const proto_cmd *req, const char *topic,
-                            uint32_t queues, uint32_t perm, engine_topic_config *out)
+/*
+ * The store shows a new topic as soon as the writer has stored it, a
+ * moment before the loop hears of it; a request that came later must still
+ * not overtake the ones waiting for it, so a write on its way is waited
+ * for even when the topic is already readable.
+ */
+int broker_meta_topic_ensure(broker_meta *m, const char *topic, uint32_t queues,
+                             uint32_t perm, engine_topic_config *out, broker_wait *w)
 {
     engine_topic_config tc;
     char key[KEY_MAX];
     if (make_key(key, 'T', topic) != 0)
         return LSMQ_ETOOBIG;
-    if (wait_in_line(b, c, req, key))
-        return BROKER_DEFERRED;
-    if (engine_topic_get(broker_engine(b), topic, strlen(topic), out ? out : &tc) == 0)
+    meta_write *mw = write_of(m, key);
+    if (mw)
+        return queue_behind(m, mw, w, false);
+    if (engine_topic_get(m->ctx->engine, topic, strlen(topic), out ? out : &tc) == 0)
         return 0;
     memset(&tc, 0, sizeof tc);
     if (strlen(topic) >= sizeof tc.name)
         return LSMQ_ETOOBIG;
-    int rc = failed_creation(b, key);
+    int rc = failed_creation(w, key);
     if (rc != 0)
         return rc;
     strcpy(tc.name, topic);
     tc.read_queue_nums = tc.write_queue_nums = queues;
     tc.perm = perm;
-    return defer(b, c, req, key, META_TOPIC_PUT, true, &tc, NULL, 0);
+    return start_write(m, key, BROKER_TOPIC_PUT, true, &tc, NULL, 0, w);
 }
 
-/* An update or delete asked for by req: its outcome when req runs again after it, else queued. */
-static int write_for(broker *b, conn *c, const proto_cmd *req, meta_kind kind, const char *name,
-                     const engine_topic_config *tc, const char *json, size_t json_len)
-{
-    char key[KEY_MAX];
-    bool topic = kind == META_TOPIC_PUT || kind == META_TOPIC_DELETE;
-    if (make_key(key, topic ? 'T' : 'G', name) != 0)
-        return LSMQ_ETOOBIG;
-    int status;
-    if (own_outcome(b, key, &status))
-        return status;
-    return defer(b, c, req, key, kind, false, tc, json, json_len);
-}
-
-int broker_topic_update_for(broker *b, conn *c, const proto_cmd *req,
-                            const engine_topic_config *tc)
-{
-    return write_for(b, c, req, META_TOPIC_PUT, tc->name, tc, NULL, 0);
-}
-
-int broker_topic_delete_for(broker *b, conn *c, const proto_cmd *req, const char *topic)
-{
-    return write_for(b, c, req, META_TOPIC_DELETE, topic, NULL, NULL, 0);
-}
-
-int broker_group_create_for(broker *b, conn *c, const proto_cmd *req, const char *group,
-                            const char *json, size_t json_len)
+int broker_meta_group_create(broker_meta *m, const char *group, const char *json,
+                             size_t json_len, broker_wait *w)
 {
     char key[KEY_MAX];
     if (make_key(key, 'G', group) != 0)
         return LSMQ_ETOOBIG;
-    int rc = failed_creation(b, key);
+    int rc = failed_creation(w, key);
     if (rc != 0)
         return rc;
-    return defer(b, c, req, key, META_GROUP_PUT, true, NULL, json, json_len);
+    return write_or_wait(m, key, BROKER_GROUP_PUT, true, NULL, json, json_len, w);
 }
 
-int broker_group_update_for(broker *b, conn *c, const proto_cmd *req, const char *group,
-                            const char *json, size_t json_len)
+int broker_meta_write(broker_meta *m, const broker_write *wr, broker_wait *w)
 {
-    return write_for(b, c, req, META_GROUP_PUT, group, NULL, json, json_len);
+    char key[KEY_MAX];
+    bool topic = wr->kind == BROKER_TOPIC_PUT || wr->kind == BROKER_TOPIC_DELETE;
+    if (make_key(key, topic ? 'T' : 'G', wr->name) != 0)
+        return LSMQ_ETOOBIG;
+    int status;
+    if (own_outcome(w, key, &status))
+        return status;
+    return write_or_wait(m, key, wr->kind, false, wr->tc, wr->json, wr->json_len, w);
 }
 
-int broker_group_delete_for(broker *b, conn *c, const proto_cmd *req, const char *group)
+/* ==== Requests answered with their own write's outcome ===================== */
+
+typedef struct answer_job {
+    broker_wait wait;
+    broker_meta *m;
+    int32_t opaque;
+    bool oneway;
+    broker_answer_cb answer_cb;
+    broker_write wr;            /* its views point into the fields below */
+    engine_topic_config tc;
+    char *json;
+    char name[];
+} answer_job;
+
+static void answer_job_free(answer_job *j)
 {
-    return write_for(b, c, req, META_GROUP_DELETE, group, NULL, NULL, 0);
+    free(j->json);
+    free(j);
 }
 
-void broker_answer_delete(conn *c, const proto_cmd *req, int rc, const char *what,
-                          const char *name)
+/* Run the write, or look at its outcome when resumed; answer once it is known. */
+static void answer_step(answer_job *j, conn *c)
 {
-    if (rc == BROKER_DEFERRED)
-        return; /* runs again once written */
-    if (rc != 0 && rc != LSMQ_ENOTFOUND) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(rc));
+    int rc = broker_meta_write(j->m, &j->wr, &j->wait);
+    if (rc == BROKER_WAITING)
+        return;
+    if (!j->oneway)
+        j->answer_cb(c, j->opaque, rc, &j->wr);
+    answer_job_free(j);
+}
+
+static void answer_resume_cb(broker_wait *w, conn *c)
+{
+    answer_step(BROKER_JOB_OF(w, answer_job, wait), c);
+}
+
+static void answer_drop_cb(broker_wait *w)
+{
+    answer_job_free(BROKER_JOB_OF(w, answer_job, wait));
+}
+
+void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
+                                const broker_write *wr, broker_answer_cb answer_cb)
+{
+    size_t nlen = strlen(wr->name);
+    answer_job *j = calloc(1, sizeof *j + nlen + 1);
+    if (!j)
+        abort();
+    broker_wait_init(&j->wait, c, answer_resume_cb, answer_drop_cb);
+    j->m = m;
+    j->opaque = req->opaque;
+    j->oneway = proto_cmd_is_oneway(req);
+    j->answer_cb = answer_cb;
+    memcpy(j->name, wr->name, nlen + 1);
+    j->wr = (broker_write){.kind = wr->kind, .name = j->name};
+    if (wr->tc) {
+        j->tc = *wr->tc;
+        j->wr.tc = &j->tc;
+    }
+    if (wr->json) {
+        if (!(j->json = malloc(wr->json_len ? wr->json_len : 1)))
+            abort();
+        memcpy(j->json, wr->json, wr->json_len);
+        j->wr.json = j->json;
+        j->wr.json_len = wr->json_len;
+    }
+    answer_step(j, c);
+}
+
+void broker_answer_delete_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
+{
+    if (status == LSMQ_EBUSY) {
+        conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
         return;
     }
-    if (rc == 0)
-        lsmq_log("broker: %s %s deleted (asked by %s)", what, name, conn_peer(c));
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    if (status != 0 && status != LSMQ_ENOTFOUND) {
+        conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
+        return;
+    }
+    if (status == 0)
+        lsmq_log("broker: %s %s deleted (asked by %s)",
+                 wr->kind == BROKER_TOPIC_DELETE ? "topic" : "subscription group", wr->name,
+                 conn_peer(c));
+    conn_reply_code(c, opaque, RS_SUCCESS, NULL);
 }

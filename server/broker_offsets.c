@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "broker.h"
 #include "broker_hdr.h"
+#include "broker_internal.h"
 
 #define QUERY_NOT_FOUND_REMARK "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first"
 /* Undecodable records skipped while looking for the earliest store time. */
@@ -26,7 +26,7 @@
 
 /* A waiting UPDATE_CONSUMER_OFFSET, answered from the commit's completion. */
 typedef struct commit_job {
-    broker *b;
+    server *srv;
     uint64_t conn_id;
     int32_t opaque;
     int status;
@@ -51,13 +51,12 @@ static int topic_queue(const proto_cmd *req, const char **topic, int32_t *queue,
 }
 
 /* Min and max offset of a queue; an unknown topic or queue reads as empty. */
-static void queue_bounds(broker *b, const char *topic, int32_t queue, uint64_t *min,
+static void queue_bounds(engine *e, const char *topic, int32_t queue, uint64_t *min,
                          uint64_t *max)
 {
     *min = *max = 0;
     if (queue < 0 ||
-        engine_queue_offsets(broker_engine(b), topic, strlen(topic), (uint32_t)queue, min,
-                             max) != 0)
+        engine_queue_offsets(e, topic, strlen(topic), (uint32_t)queue, min, max) != 0)
         *min = *max = 0;
 }
 
@@ -71,9 +70,9 @@ static void queue_bounds(broker *b, const char *topic, int32_t queue, uint64_t *
  * the start; setZeroIfNotFound=false or a trimmed queue gives
  * QUERY_NOT_FOUND and the client applies its consumeFromWhere.
  */
-static void query_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_query_consumer_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_ctx *bx = ctx;
     char remark[BROKER_REMARK_MAX];
     const char *group, *topic;
     int32_t queue;
@@ -84,7 +83,7 @@ static void query_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     uint64_t off = 0;
     int rc = queue < 0 ? LSMQ_ENOTFOUND
-                       : engine_offset_get(broker_engine(b), group, strlen(group), topic,
+                       : engine_offset_get(bx->engine, group, strlen(group), topic,
                                            strlen(topic), (uint32_t)queue, &off);
     if (rc == 0) {
         reply_value(c, req, "offset", (int64_t)off);
@@ -97,7 +96,7 @@ static void query_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     }
     uint64_t min, max;
-    queue_bounds(b, topic, queue, &min, &max);
+    queue_bounds(bx->engine, topic, queue, &min, &max);
     if (min == 0 && broker__hdr_bool(req, "setZeroIfNotFound", NULL, true))
         reply_value(c, req, "offset", 0);
     else
@@ -109,10 +108,10 @@ static void query_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
 /* ------------------------------------------------------------------ */
 
 /* Loop thread: the commit is durable (or failed); answer if the client is there. */
-static void commit_done_loop(void *arg)
+static void commit_done_cb(void *arg)
 {
     commit_job *j = arg;
-    conn *c = server_conn_find(broker_server(j->b), j->conn_id);
+    conn *c = server_conn_find(j->srv, j->conn_id);
     if (c && j->status == 0) {
         proto_cmd *resp = proto_cmd_response(RS_SUCCESS, j->opaque, NULL);
         conn_reply(c, j->opaque, resp, NULL, 0);
@@ -126,17 +125,17 @@ static void commit_done_loop(void *arg)
 }
 
 /* Writer thread. */
-static void commit_done(void *ctx, int status)
+static void commit_cb(void *ctx, int status)
 {
     commit_job *j = ctx;
     j->status = status;
-    server_post(broker_server(j->b), commit_done_loop, j);
+    server_post(j->srv, commit_done_cb, j);
 }
 
-static void update_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_update_consumer_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    engine *e = broker_engine(b);
+    broker_ctx *bx = ctx;
+    engine *e = bx->engine;
     char remark[BROKER_REMARK_MAX];
     const char *group, *topic;
     int32_t queue;
@@ -168,11 +167,11 @@ static void update_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
         j = calloc(1, sizeof *j);
         if (!j)
             abort();
-        *j = (commit_job){.b = b, .conn_id = conn_id(c), .opaque = req->opaque};
+        *j = (commit_job){.srv = bx->srv, .conn_id = conn_id(c), .opaque = req->opaque};
     }
     int rc = engine_offset_set_async(e, group, strlen(group), topic, strlen(topic),
                                      (uint32_t)queue, (uint64_t)commit,
-                                     j ? commit_done : NULL, j);
+                                     j ? commit_cb : NULL, j);
     if (rc != 0) {
         free(j);
         snprintf(remark, sizeof remark, "cannot store the consumer offset: %s",
@@ -185,8 +184,9 @@ static void update_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
 /* Queue positions                                                     */
 /* ------------------------------------------------------------------ */
 
-static void max_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_max_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
+    broker_ctx *bx = ctx;
     char remark[BROKER_REMARK_MAX];
     const char *topic;
     int32_t queue;
@@ -195,12 +195,13 @@ static void max_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     }
     uint64_t min, max;
-    queue_bounds(ctx, topic, queue, &min, &max);
+    queue_bounds(bx->engine, topic, queue, &min, &max);
     reply_value(c, req, "offset", (int64_t)max);
 }
 
-static void min_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_min_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
+    broker_ctx *bx = ctx;
     char remark[BROKER_REMARK_MAX];
     const char *topic;
     int32_t queue;
@@ -209,7 +210,7 @@ static void min_offset_handler(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     }
     uint64_t min, max;
-    queue_bounds(ctx, topic, queue, &min, &max);
+    queue_bounds(bx->engine, topic, queue, &min, &max);
     reply_value(c, req, "offset", (int64_t)min);
 }
 
@@ -238,9 +239,9 @@ static int64_t earliest_store_time(engine *e, const char *topic, uint32_t queue)
     return -1;
 }
 
-static void earliest_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_earliest_msg_storetime(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_ctx *bx = ctx;
     char remark[BROKER_REMARK_MAX];
     const char *topic;
     int32_t queue;
@@ -248,15 +249,15 @@ static void earliest_handler(server *s, conn *c, proto_cmd *req, void *ctx)
         broker__reply_code(c, req, RS_SYSTEM_ERROR, remark);
         return;
     }
-    int64_t ts = queue < 0 ? -1 : earliest_store_time(broker_engine(b), topic, (uint32_t)queue);
+    int64_t ts = queue < 0 ? -1 : earliest_store_time(bx->engine, topic, (uint32_t)queue);
     reply_value(c, req, "timestamp", ts);
 }
 
 /* LOWER (default): first offset stored at or after the time; UPPER: last at or before. */
-static void search_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_search_offset_by_timestamp(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    engine *e = broker_engine(b);
+    broker_ctx *bx = ctx;
+    engine *e = bx->engine;
     char remark[BROKER_REMARK_MAX];
     const char *topic;
     int32_t queue;
@@ -280,13 +281,14 @@ static void search_handler(server *s, conn *c, proto_cmd *req, void *ctx)
     reply_value(c, req, "offset", (int64_t)off);
 }
 
-void broker_offsets_register(broker *b)
+/* Stateless: the handlers get the shared context. */
+void broker_offsets_register(broker_modules *m)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_QUERY_CONSUMER_OFFSET, query_offset_handler, b);
-    server_register(s, RC_UPDATE_CONSUMER_OFFSET, update_offset_handler, b);
-    server_register(s, RC_GET_MAX_OFFSET, max_offset_handler, b);
-    server_register(s, RC_GET_MIN_OFFSET, min_offset_handler, b);
-    server_register(s, RC_GET_EARLIEST_MSG_STORETIME, earliest_handler, b);
-    server_register(s, RC_SEARCH_OFFSET_BY_TIMESTAMP, search_handler, b);
+    server *s = m->ctx.srv;
+    server_register(s, RC_QUERY_CONSUMER_OFFSET, on_query_consumer_offset, &m->ctx);
+    server_register(s, RC_UPDATE_CONSUMER_OFFSET, on_update_consumer_offset, &m->ctx);
+    server_register(s, RC_GET_MAX_OFFSET, on_get_max_offset, &m->ctx);
+    server_register(s, RC_GET_MIN_OFFSET, on_get_min_offset, &m->ctx);
+    server_register(s, RC_GET_EARLIEST_MSG_STORETIME, on_get_earliest_msg_storetime, &m->ctx);
+    server_register(s, RC_SEARCH_OFFSET_BY_TIMESTAMP, on_search_offset_by_timestamp, &m->ctx);
 }

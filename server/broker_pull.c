@@ -35,8 +35,8 @@
 
 #include <uthash.h>
 
-#include "broker.h"
 #include "broker_hdr.h"
+#include "broker_internal.h"
 #include "log.h"
 #include "message_id.h"
 #include "props.h"
@@ -115,7 +115,8 @@ struct waiters {
 };
 
 struct broker_pull {
-    broker *b;
+    broker_ctx *ctx;
+    broker_clients *clients;    /* the heartbeat subscriptions that filter pulls */
     waiters *queues;
     parked **heap;
     size_t n, cap;
@@ -477,7 +478,7 @@ static void heap_remove(broker_pull *bp, parked *p)
 /* Arm the one timer for the earliest deadline. */
 static void timer_rearm(broker_pull *bp)
 {
-    struct ev_loop *loop = server_loop(broker_server(bp->b));
+    struct ev_loop *loop = server_loop(bp->ctx->srv);
     ev_timer_stop(loop, &bp->timer);
     if (bp->n == 0)
         return;
@@ -575,14 +576,13 @@ static parked *parked_new(const pull_args *a, const pull_out *o, conn *c, int32_
     return p;
 }
 
-static void park(broker *b, const pull_args *a, const pull_out *o, conn *c, int32_t opaque,
-                 int64_t hold_ms)
+static void park(broker_pull *bp, const pull_args *a, const pull_out *o, conn *c,
+                 int32_t opaque, int64_t hold_ms)
 {
-    broker_pull *bp = broker_pull_state(b);
-    struct ev_loop *loop = server_loop(broker_server(b));
+    struct ev_loop *loop = server_loop(bp->ctx->srv);
     double deadline = ev_now(loop) + (double)hold_ms / 1000.0;
     parked *p = parked_new(a, o, c, opaque, deadline);
-    if (broker_cfg(b)->long_polling_enable) {
+    if (bp->ctx->cfg.long_polling_enable) {
         char key[PROTO_TOPIC_MAX + 16];
         queue_key(key, sizeof key, a->topic, a->queue_id);
         list_push(waiters_get(bp, key, true), p);
@@ -603,8 +603,8 @@ static void reply_saved_not_found(conn *c, const parked *p)
 /* Time is up: answer with whatever the queue holds now. */
 static void answer_due(broker_pull *bp, parked *p)
 {
-    conn *c = server_conn_find(broker_server(bp->b), p->conn_id);
-    engine *e = broker_engine(bp->b);
+    conn *c = server_conn_find(bp->ctx->srv, p->conn_id);
+    engine *e = bp->ctx->engine;
     if (c && e) {
         pull_out o;
         pull_run(e, &p->a, &o);
@@ -632,7 +632,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
  */
 static bool wake_one(broker_pull *bp, engine *e, parked *p)
 {
-    conn *c = server_conn_find(broker_server(bp->b), p->conn_id);
+    conn *c = server_conn_find(bp->ctx->srv, p->conn_id);
     if (!c)
         return true;
     pull_out o;
@@ -648,11 +648,10 @@ static bool wake_one(broker_pull *bp, engine *e, parked *p)
     return true;
 }
 
-void broker_pull_notify(broker *b, const char *topic, uint32_t queue_id)
+void broker_pull_notify(broker_pull *bp, const char *topic, uint32_t queue_id)
 {
-    broker_pull *bp = broker_pull_state(b);
-    engine *e = broker_engine(b);
-    if (!bp || !e || !bp->queues)
+    engine *e = bp->ctx->engine;
+    if (!e || !bp->queues)
         return;
     char key[PROTO_TOPIC_MAX + 16];
     queue_key(key, sizeof key, topic, queue_id);
@@ -681,22 +680,25 @@ void broker_pull_notify(broker *b, const char *topic, uint32_t queue_id)
         timer_rearm(bp);
 }
 
-broker_pull *broker_pull_create(broker *b)
+/* Needs clients (subscriptions). */
+int broker_pull_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_pull *bp = calloc(1, sizeof *bp);
     if (!bp)
         abort();
-    bp->b = b;
+    bp->ctx = &m->ctx;
+    bp->clients = m->clients;
     ev_timer_init(&bp->timer, timer_cb, 0, 0);
     bp->timer.data = bp;
-    return bp;
+    m->pull = bp;
+    return 0;
 }
 
-void broker_pull_destroy(broker_pull *bp)
+/* After the store closed: every parked pull is answered with what it saw. */
+void broker_pull_destroy(broker_modules *m)
 {
-    if (!bp)
-        return;
-    server *s = broker_server(bp->b);
+    broker_pull *bp = m->pull;
+    server *s = bp->ctx->srv;
     ev_timer_stop(server_loop(s), &bp->timer);
     while (bp->n > 0) {
         parked *p = bp->heap[bp->n - 1];
@@ -707,6 +709,7 @@ void broker_pull_destroy(broker_pull *bp)
     }
     free(bp->heap);
     free(bp);
+    m->pull = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -756,16 +759,16 @@ static int parse_pull(const proto_cmd *req, pull_hdr *h, char *remark)
 }
 
 /* Broker and topic permissions, queue range (5.x PullMessageProcessor checks). */
-static int check_pull(broker *b, const pull_hdr *h, const conn *c, char *remark)
+static int check_pull(broker_pull *bp, const pull_hdr *h, const conn *c, char *remark)
 {
-    const broker_config *cfg = broker_cfg(b);
+    const broker_config *cfg = &bp->ctx->cfg;
     if (!(cfg->broker_permission & ENGINE_PERM_READ)) {
         snprintf(remark, BROKER_REMARK_MAX, "the broker[%s] pulling message is forbidden",
                  cfg->broker_name);
         return RS_NO_PERMISSION;
     }
     engine_topic_config tc;
-    if (engine_topic_get(broker_engine(b), h->a.topic, strlen(h->a.topic), &tc) != 0) {
+    if (engine_topic_get(bp->ctx->engine, h->a.topic, strlen(h->a.topic), &tc) != 0) {
         snprintf(remark, BROKER_REMARK_MAX, "topic[%.200s] not exist, apply first please!",
                  h->a.topic);
         return RS_TOPIC_NOT_EXIST;
@@ -795,7 +798,7 @@ static bool is_tag_type(const char *type)
  * from the group's heartbeat subscription; with neither, everything.
  * *owned receives codes the caller must free.
  */
-static int build_filter(broker *b, pull_hdr *h, int64_t **owned, char *remark)
+static int build_filter(broker_pull *bp, pull_hdr *h, int64_t **owned, char *remark)
 {
     *owned = NULL;
     if (h->sys_flag & PULL_FLAG_SUBSCRIPTION) {
@@ -810,7 +813,8 @@ static int build_filter(broker *b, pull_hdr *h, int64_t **owned, char *remark)
         filter_parse(h->subscription, &h->a.filter, owned);
         return 0;
     }
-    const broker_subscription *sub = broker_clients_subscription(b, h->a.group, h->a.topic);
+    const broker_subscription *sub =
+        broker_clients_subscription(bp->clients, h->a.group, h->a.topic);
     if (!sub) {
         h->a.filter.all = true;
         return 0;
@@ -831,54 +835,54 @@ static int build_filter(broker *b, pull_hdr *h, int64_t **owned, char *remark)
 }
 
 /* FLAG_COMMIT_OFFSET: store the consumer's offset without waiting for it. */
-static void commit_from_pull(broker *b, const pull_hdr *h)
+static void commit_from_pull(engine *e, const pull_hdr *h)
 {
     if (!(h->sys_flag & PULL_FLAG_COMMIT_OFFSET) || h->commit_offset < 0)
         return;
-    engine_offset_set_async(broker_engine(b), h->a.group, strlen(h->a.group), h->a.topic,
+    engine_offset_set_async(e, h->a.group, strlen(h->a.group), h->a.topic,
                             strlen(h->a.topic), h->a.queue_id, (uint64_t)h->commit_offset,
                             NULL, NULL);
 }
 
-static int64_t hold_ms(broker *b, const pull_hdr *h)
+static int64_t hold_ms(const broker_config *cfg, const pull_hdr *h)
 {
-    const broker_config *cfg = broker_cfg(b);
     int64_t ms = cfg->long_polling_enable ? h->suspend_ms : (int64_t)cfg->short_polling_time_ms;
     return ms < 0 ? 0 : ms > SUSPEND_MAX_MS ? SUSPEND_MAX_MS : ms;
 }
 
-static void pull_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_pull_message(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_pull *bp = ctx;
     char remark[BROKER_REMARK_MAX];
     pull_hdr h;
     int64_t *owned = NULL;
     int code = parse_pull(req, &h, remark);
     if (code == 0)
-        code = check_pull(b, &h, c, remark);
+        code = check_pull(bp, &h, c, remark);
     if (code == 0)
-        code = build_filter(b, &h, &owned, remark);
+        code = build_filter(bp, &h, &owned, remark);
     if (code != 0) {
         broker__reply_code(c, req, code, remark);
         free(owned);
         return;
     }
-    commit_from_pull(b, &h);
+    commit_from_pull(bp->ctx->engine, &h);
     pull_out o;
-    pull_run(broker_engine(b), &h.a, &o);
+    pull_run(bp->ctx->engine, &h.a, &o);
     if (proto_cmd_is_oneway(req)) {
         free(o.body);
     } else if (o.code == RS_PULL_NOT_FOUND && (h.sys_flag & PULL_FLAG_SUSPEND)) {
-        park(b, &h.a, &o, c, req->opaque, hold_ms(b, &h));
+        park(bp, &h.a, &o, c, req->opaque, hold_ms(&bp->ctx->cfg, &h));
     } else {
         reply_pull(c, req->opaque, &o);
     }
     free(owned);
 }
 
-void broker_pull_register(broker *b)
+/* LITE_PULL_MESSAGE is the same request from the lite pull consumer. */
+void broker_pull_register(broker_modules *m)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_PULL_MESSAGE, pull_handler, b);
-    server_register(s, RC_LITE_PULL_MESSAGE, pull_handler, b);
+    server *s = m->ctx.srv;
+    server_register(s, RC_PULL_MESSAGE, on_pull_message, m->pull);
+    server_register(s, RC_LITE_PULL_MESSAGE, on_pull_message, m->pull);
 }

@@ -53,8 +53,8 @@ static void collect_records(const engine_view *v, const index_key_hit *hits, siz
 
 static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
-    engine *e = broker_engine(b);
+    broker_ctx *bx = ctx;
+    engine *e = bx->engine;
     const char *topic = broker_require(c, req, "topic");
     const char *key = topic ? broker_require(c, req, "key") : NULL;
     int32_t max_num;
@@ -127,16 +127,16 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
         conn_reply(c, req->opaque, resp, NULL, 0);
 }
 
-static void on_view_message(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_view_message_by_id(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_ctx *bx = ctx;
     int64_t offset;
     if (broker_require_i64(c, req, "offset", &offset) != 0)
         return;
     uint8_t *rec = NULL;
     size_t len = 0;
     engine_view *v = NULL;
-    int rc = offset < 0 ? LSMQ_ENOTFOUND : engine_view_open(broker_engine(b), &v);
+    int rc = offset < 0 ? LSMQ_ENOTFOUND : engine_view_open(bx->engine, &v);
     if (rc == 0)
         rc = index_get_by_position(v, (uint64_t)offset, &rec, &len);
     engine_view_close(v);
@@ -150,9 +150,10 @@ static void on_view_message(server *s, conn *c, proto_cmd *req, void *ctx)
     conn_reply_owned(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), rec, len);
 }
 
-void broker_query_register(broker *b)
+/* Stateless: the handlers get the shared context. */
+void broker_query_register(broker_modules *m)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_QUERY_MESSAGE, on_query_message, b);
-    server_register(s, RC_VIEW_MESSAGE_BY_ID, on_view_message, b);
+    server *s = m->ctx.srv;
+    server_register(s, RC_QUERY_MESSAGE, on_query_message, &m->ctx);
+    server_register(s, RC_VIEW_MESSAGE_BY_ID, on_view_message_by_id, &m->ctx);
 }

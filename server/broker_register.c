@@ -31,7 +31,7 @@
 
 #include <jansson.h>
 
-#include "broker.h"
+#include "broker_internal.h"
 #include "log.h"
 #include "record.h"
 
@@ -51,7 +51,8 @@ typedef struct ns_peer {
 } ns_peer;
 
 struct broker_registrar {
-    broker *b;
+    broker_registration *owner;
+    server *srv;
     engine *e;
     broker_config cfg;
     char addr[96];
@@ -71,7 +72,7 @@ struct broker_registrar {
     struct broker_registrar *next;
 };
 
-/* broker_register_now only has the broker: running registrars, by broker. */
+/* broker_register_now only has the owner: running registrars, by owner. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static broker_registrar *registry;
 
@@ -414,14 +415,14 @@ static void unregister_all(broker_registrar *r)
 }
 
 typedef struct registered_msg {
-    broker *b;
+    broker_registration *owner;
     uint64_t gen;
 } registered_msg;
 
 static void registered_on_loop(void *arg)
 {
     registered_msg *m = arg;
-    broker__registered(m->b, m->gen);
+    broker__registered(m->owner, m->gen);
     free(m);
 }
 
@@ -432,9 +433,9 @@ static void post_registered(broker_registrar *r, uint64_t gen)
     registered_msg *m = malloc(sizeof *m);
     if (!m)
         abort();
-    m->b = r->b;
+    m->owner = r->owner;
     m->gen = gen;
-    server_post(broker_server(r->b), registered_on_loop, m);
+    server_post(r->srv, registered_on_loop, m);
 }
 
 static void *run(void *arg)
@@ -515,15 +516,16 @@ static size_t parse_addrs(broker_registrar *r, const char *list)
     return r->n_peers;
 }
 
-broker_registrar *broker_registrar_start(broker *b)
+broker_registrar *broker_registrar_start(broker_ctx *ctx, broker_registration *owner)
 {
     broker_registrar *r = calloc(1, sizeof *r);
     if (!r)
         abort();
-    r->b = b;
-    r->e = broker_engine(b);
-    r->cfg = *broker_cfg(b);
-    snprintf(r->addr, sizeof r->addr, "%s", broker_addr(b));
+    r->owner = owner;
+    r->srv = ctx->srv;
+    r->e = ctx->engine;
+    r->cfg = ctx->cfg;
+    snprintf(r->addr, sizeof r->addr, "%s", ctx->addr);
     snprintf(r->ha_addr, sizeof r->ha_addr, "%s:%d", r->cfg.broker_ip1, r->cfg.listen_port + 1);
     if (parse_addrs(r, r->cfg.namesrv_addr) == 0) {
         lsmq_log("broker: no namesrvAddr, not registering with any name server");
@@ -588,12 +590,12 @@ void broker_registrar_stop(broker_registrar *r)
     free(r);
 }
 
-uint64_t broker_register_now(broker *b)
+uint64_t broker_register_now(broker_registration *owner)
 {
     uint64_t gen = 0;
     pthread_mutex_lock(&registry_lock);
     for (broker_registrar *r = registry; r; r = r->next) {
-        if (r->b == b) {
+        if (r->owner == owner) {
             pthread_mutex_lock(&r->lock);
             r->now = true;
             gen = ++r->requested_gen;

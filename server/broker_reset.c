@@ -39,7 +39,7 @@ typedef struct reset_entry {
 
 /* A reset waiting for its commits; answered by the last completion. */
 typedef struct reset_job {
-    broker *b;
+    server *srv;
     uint64_t conn_id;
     int32_t opaque;
     size_t pending;   /* commits not yet completed (loop thread) */
@@ -93,10 +93,9 @@ static uint64_t apply_force(engine *e, const reset_args *a, uint32_t q, uint64_t
  * The entries to reset; 0, or a response code with the remark written.
  * *out is malloc'ed (*n entries).
  */
-static int plan_reset(broker *b, const reset_args *a, const engine_topic_config *tc,
+static int plan_reset(engine *e, const reset_args *a, const engine_topic_config *tc,
                       reset_entry **out, size_t *n, char *remark)
 {
-    engine *e = broker_engine(b);
     *out = NULL;
     *n = 0;
     if (a->queue_id >= 0 && (uint32_t)a->queue_id >= tc->read_queue_nums) {
@@ -135,14 +134,14 @@ static int plan_reset(broker *b, const reset_args *a, const engine_topic_config 
 }
 
 /* {"offsetTable":{{mq}:offset,...}} as fastjson writes a Map<MessageQueue, Long>. */
-static void reset_body(broker *b, const char *topic, const reset_entry *v, size_t n,
-                       broker_text *t)
+static void reset_body(const char *broker_name, const char *topic, const reset_entry *v,
+                       size_t n, broker_text *t)
 {
     broker_text_adds(t, "{\"offsetTable\":{");
     for (size_t i = 0; i < n; i++) {
         if (i)
             broker_text_adds(t, ",");
-        json_t *mq = broker_json_mq(broker_cfg(b)->broker_name, topic, v[i].queue_id);
+        json_t *mq = broker_json_mq(broker_name, topic, v[i].queue_id);
         broker_text_add_json(t, mq);
         json_decref(mq);
         char num[32];
@@ -153,7 +152,7 @@ static void reset_body(broker *b, const char *topic, const reset_entry *v, size_
 }
 
 /* RESET_CONSUMER_CLIENT_OFFSET to the group's connected members; how many got it. */
-static size_t notify_members(broker *b, const reset_args *a, const broker_text *body)
+static size_t notify_members(broker_clients *bc, const reset_args *a, const broker_text *body)
 {
     proto_cmd *n = proto_cmd_request(RC_RESET_CONSUMER_CLIENT_OFFSET);
     proto_cmd_set(n, "topic", a->topic);
@@ -161,7 +160,7 @@ static size_t notify_members(broker *b, const reset_args *a, const broker_text *
     proto_cmd_set_i64(n, "timestamp", a->timestamp);
     proto_cmd_set_bool(n, "isForce", a->force); /* @CFNotNull in the Java header */
     proto_cmd_set_i64(n, "queueId", a->queue_id);
-    size_t sent = broker_clients_send_to_group(b, a->group, n, body->p, body->len);
+    size_t sent = broker_clients_send_to_group(bc, a->group, n, body->p, body->len);
     proto_cmd_free(n);
     return sent;
 }
@@ -170,7 +169,7 @@ static size_t notify_members(broker *b, const reset_args *a, const broker_text *
 
 static void job_finish(reset_job *j)
 {
-    conn *c = server_conn_find(broker_server(j->b), j->conn_id);
+    conn *c = server_conn_find(j->srv, j->conn_id);
     if (c && j->status == 0) {
         conn_reply_owned(c, j->opaque, proto_cmd_response(RS_SUCCESS, j->opaque, NULL), j->body,
                          j->body_len);
@@ -186,7 +185,7 @@ static void job_finish(reset_job *j)
 }
 
 /* Loop thread: one commit completed. */
-static void commit_done_loop(void *arg)
+static void commit_done_cb(void *arg)
 {
     reset_done *d = arg;
     reset_job *j = d->job;
@@ -198,18 +197,17 @@ static void commit_done_loop(void *arg)
 }
 
 /* Writer thread. */
-static void commit_done(void *ctx, int status)
+static void commit_cb(void *ctx, int status)
 {
     reset_done *d = ctx;
     d->status = status;
-    server_post(broker_server(d->job->b), commit_done_loop, d);
+    server_post(d->job->srv, commit_done_cb, d);
 }
 
 /* Queue the commits; the job answers when the last one completes. */
-static void commit_all(broker *b, const reset_args *a, const reset_entry *v, size_t n,
+static void commit_all(engine *e, const reset_args *a, const reset_entry *v, size_t n,
                        reset_job *j)
 {
-    engine *e = broker_engine(b);
     j->pending = 1; /* held until every commit is queued */
     for (size_t i = 0; i < n; i++) {
         reset_done *d = calloc(1, sizeof *d);
@@ -219,7 +217,7 @@ static void commit_all(broker *b, const reset_args *a, const reset_entry *v, siz
         j->pending++;
         int rc = engine_offset_set_async(e, a->group, strlen(a->group), a->topic,
                                          strlen(a->topic), v[i].queue_id, v[i].offset,
-                                         commit_done, d);
+                                         commit_cb, d);
         if (rc != 0) {
             free(d);
             j->pending--;
@@ -251,47 +249,49 @@ static int parse_reset(conn *c, const proto_cmd *req, reset_args *a)
     return 0;
 }
 
-static void on_reset_offset(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_invoke_broker_to_reset_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
+    engine *e = ad->ctx->engine;
     char remark[BROKER_REMARK_MAX];
     reset_args a;
     if (parse_reset(c, req, &a) != 0)
         return;
     engine_topic_config tc;
-    if (engine_topic_get(broker_engine(b), a.topic, strlen(a.topic), &tc) != 0) {
+    if (engine_topic_get(e, a.topic, strlen(a.topic), &tc) != 0) {
         snprintf(remark, sizeof remark, "Topic %.200s does not exist", a.topic);
         conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
-    if (!broker_group_known(b, a.group)) {
+    if (!broker_group_known(e, ad->clients, a.group)) {
         snprintf(remark, sizeof remark, "Group %.200s does not exist", a.group);
         conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
         return;
     }
     reset_entry *v = NULL;
     size_t n = 0;
-    int code = plan_reset(b, &a, &tc, &v, &n, remark);
+    int code = plan_reset(e, &a, &tc, &v, &n, remark);
     if (code != 0) {
         conn_reply_code(c, req->opaque, code, remark);
         return;
     }
     broker_text body = {0};
-    reset_body(b, a.topic, v, n, &body);
-    size_t told = notify_members(b, &a, &body);
+    reset_body(ad->ctx->cfg.broker_name, a.topic, v, n, &body);
+    size_t told = notify_members(ad->clients, &a, &body);
     lsmq_log("broker: reset offsets of group %s in topic %s to time %lld (force %d, %zu "
              "queues, %zu online consumers told; asked by %s)",
              a.group, a.topic, (long long)a.timestamp, (int)a.force, n, told, conn_peer(c));
     reset_job *j = calloc(1, sizeof *j);
     if (!j)
         abort();
-    *j = (reset_job){.b = b, .conn_id = conn_id(c), .opaque = req->opaque, .body = body.p,
-                     .body_len = body.len};
-    commit_all(b, &a, v, n, j);
+    *j = (reset_job){.srv = ad->ctx->srv, .conn_id = conn_id(c), .opaque = req->opaque,
+                     .body = body.p, .body_len = body.len};
+    commit_all(e, &a, v, n, j);
     free(v);
 }
 
-void broker_reset_register(broker *b)
+void broker_reset_register(broker_modules *m)
 {
-    server_register(broker_server(b), RC_INVOKE_BROKER_TO_RESET_OFFSET, on_reset_offset, b);
+    server_register(m->ctx.srv, RC_INVOKE_BROKER_TO_RESET_OFFSET, on_invoke_broker_to_reset_offset,
+                    m->admin);
 }

@@ -26,8 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "broker.h"
 #include "broker_hdr.h"
+#include "broker_internal.h"
 #include "message_id.h"
 #include "props.h"
 
@@ -73,9 +73,18 @@ typedef struct send_hdr {
     bool retry;
 } send_hdr;
 
+/* The send module: what its handlers and completions use. */
+struct broker_send {
+    broker_ctx *ctx;
+    broker_meta *meta;                  /* auto-created topics */
+    broker_pull *pull;                  /* woken after a commit */
+    broker_registration *registration;  /* answers after a new topic's registration */
+    uint32_t next_queue_pick;           /* round robin for queueId < 0 */
+};
+
 /* One send waiting for the writer. Freed on the loop thread after the reply. */
 typedef struct send_job {
-    broker *b;
+    broker_send *bs;
     uint64_t conn_id;
     int32_t opaque;
     bool oneway;
@@ -96,9 +105,6 @@ typedef struct send_msgs {
     uint32_t n;
     char *first_uniq;           /* UNIQ_KEY of message 0 (malloc'ed) */
 } send_msgs;
-
-/* Round-robin position for sends with queueId < 0. Loop thread only. */
-static uint32_t next_queue_pick;
 
 /* ------------------------------------------------------------------ */
 /* Replies                                                             */
@@ -147,7 +153,7 @@ static void store_error_remark(int err, const char *topic, char *out, size_t len
 }
 
 /* Comma-joined offset message ids of the stored messages. */
-static char *join_msg_ids(broker *b, const uint64_t *positions, uint32_t n)
+static char *join_msg_ids(const proto_host *store_host, const uint64_t *positions, uint32_t n)
 {
     char *ids = malloc((size_t)n * (PROTO_MSGID_V6_LEN + 1) + 1);
     if (!ids)
@@ -156,7 +162,7 @@ static char *join_msg_ids(broker *b, const uint64_t *positions, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         if (i > 0)
             ids[at++] = ',';
-        at += proto_msgid_encode(broker_store_host(b), positions[i], ids + at);
+        at += proto_msgid_encode(store_host, positions[i], ids + at);
     }
     ids[at] = '\0';
     return ids;
@@ -165,7 +171,7 @@ static char *join_msg_ids(broker *b, const uint64_t *positions, uint32_t n)
 static void reply_stored(conn *c, send_job *j)
 {
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, j->opaque, NULL);
-    char *ids = join_msg_ids(j->b, j->positions, j->n);
+    char *ids = join_msg_ids(&j->bs->ctx->store_host, j->positions, j->n);
     proto_cmd_set(resp, "msgId", ids);
     free(ids);
     proto_cmd_set_i64(resp, "queueId", j->queue_id);
@@ -186,16 +192,16 @@ static void reply_store_error(conn *c, send_job *j)
 }
 
 /* Loop thread: answer the producer and wake the queue's pulls. */
-static void send_finish(void *arg)
+static void send_finish_cb(void *arg)
 {
     send_job *j = arg;
-    conn *c = j->oneway ? NULL : server_conn_find(broker_server(j->b), j->conn_id);
+    conn *c = j->oneway ? NULL : server_conn_find(j->bs->ctx->srv, j->conn_id);
     if (c && j->status == 0)
         reply_stored(c, j);
     else if (c)
         reply_store_error(c, j);
     if (j->status == 0)
-        broker_pull_notify(j->b, j->topic, j->queue_id);
+        broker_pull_notify(j->bs->pull, j->topic, j->queue_id);
     free(j->uniq_key);
     free(j);
 }
@@ -205,13 +211,13 @@ static void send_finish(void *arg)
  * just before (this send's, typically), wait until the name servers know
  * it, so the producer's next route lookup finds it.
  */
-static void send_done(void *arg)
+static void send_done_cb(void *arg)
 {
     send_job *j = arg;
     if (j->status == 0 && !j->oneway)
-        broker_after_register(j->b, j->register_gen, send_finish, j);
+        broker_registration_after(j->bs->registration, j->register_gen, send_finish_cb, j);
     else
-        send_finish(j);
+        send_finish_cb(j);
 }
 
 /* Writer thread: keep the outcome and hand the job back to the loop. */
@@ -224,7 +230,7 @@ static void append_cb(void *ctx, const engine_append_result *r)
         for (uint32_t i = 0; i < j->n && i < r->n; i++)
             j->positions[i] = r->log_positions ? r->log_positions[i] : r->log_position + i;
     }
-    server_post(broker_server(j->b), send_done, j);
+    server_post(j->bs->ctx->srv, send_done_cb, j);
 }
 
 /* ------------------------------------------------------------------ */
@@ -336,7 +342,7 @@ static int check_delay(const char *props, size_t len, bool retry, char *remark)
 }
 
 /* Transaction half messages are refused as upstream does with rejectTransactionMessage. */
-static int check_transaction(broker *b, const send_hdr *h, char *remark)
+static int check_transaction(const broker_config *cfg, const send_hdr *h, char *remark)
 {
     if (h->retry)
         return 0; /* upstream exempts re-published retries as well */
@@ -347,15 +353,15 @@ static int check_transaction(broker *b, const send_hdr *h, char *remark)
     if (tran || (h->sys_flag & PROTO_SYSFLAG_TXN_MASK) == PROTO_SYSFLAG_TXN_PREPARED) {
         snprintf(remark, BROKER_REMARK_MAX,
                  "the broker[%s] sending transaction message is forbidden",
-                 broker_cfg(b)->broker_name);
+                 cfg->broker_name);
         return RS_NO_PERMISSION;
     }
     return 0;
 }
 
-static int check_body(broker *b, size_t body_len, size_t props_len, char *remark)
+static int check_body(const broker_config *cfg, size_t body_len, size_t props_len, char *remark)
 {
-    uint32_t max = broker_cfg(b)->max_message_size;
+    uint32_t max = cfg->max_message_size;
     if (body_len == 0) {
         snprintf(remark, BROKER_REMARK_MAX, "the message body is empty");
         return RS_MESSAGE_ILLEGAL;
@@ -374,58 +380,96 @@ static int check_body(broker *b, size_t body_len, size_t props_len, char *remark
     return 0;
 }
 
-/*
- * A retry send past maxReconsumeTimes goes to the group's dead-letter
- * topic, queue 0 (5.x handleRetryAndDLQ). Rewrites h->topic and queue_id.
- */
-static int divert_to_dlq(broker *b, conn *c, const proto_cmd *req, send_hdr *h, char *remark)
+/* ------------------------------------------------------------------ */
+/* Topics                                                              */
+/* ------------------------------------------------------------------ */
+
+/* A retry send past maxReconsumeTimes goes to the group's dead-letter topic. */
+static bool needs_dlq(const send_hdr *h)
 {
-    if (!h->retry || h->reconsume_times <= h->max_reconsume_times)
-        return 0;
-    const char *group = h->topic + sizeof BROKER_RETRY_PREFIX - 1;
-    char dlq[PROTO_TOPIC_MAX + 2];
-    snprintf(dlq, sizeof dlq, "%s%s", BROKER_DLQ_PREFIX, group);
-    engine_topic_config tc;
-    int rc = broker_topic_ensure_for(b, c, req, dlq, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE, &tc);
-    if (rc == BROKER_DEFERRED)
-        return rc;
-    if (rc != 0) {
-        snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!", dlq);
-        return RS_SYSTEM_ERROR;
-    }
-    /* h->retry stays set: the message keeps the retry exemptions (no DELAY). */
-    strcpy(h->topic, dlq);
-    h->queue_id = 0;
-    return 0;
+    return h->retry && h->reconsume_times > h->max_reconsume_times;
 }
 
-/* Find or auto-create the topic; retry topics fall back to one queue. */
-static int resolve_topic(broker *b, conn *c, const proto_cmd *req, const send_hdr *h,
-                         engine_topic_config *tc, char *remark)
+/* %DLQ%<group> of a %RETRY%<group> topic; out has PROTO_TOPIC_MAX + 2 bytes. */
+static void dlq_name(const send_hdr *h, char *out)
 {
-    uint32_t want = h->default_queue_nums > 0 ? (uint32_t)h->default_queue_nums : 1;
-    int rc = broker_topic_get_or_create_for(b, c, req, h->topic, h->default_topic, want, tc);
-    if (rc != 0 && rc != BROKER_DEFERRED && h->retry)
-        rc = broker_topic_ensure_for(b, c, req, h->topic, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE,
-                                     tc);
-    if (rc == BROKER_DEFERRED)
+    snprintf(out, PROTO_TOPIC_MAX + 2, "%s%s", BROKER_DLQ_PREFIX,
+             h->topic + sizeof BROKER_RETRY_PREFIX - 1);
+}
+
+/*
+ * Send to the dead-letter topic, queue 0 (5.x handleRetryAndDLQ). h->retry
+ * stays set: the message keeps the retry exemptions (no DELAY).
+ */
+static void divert_to_dlq(send_hdr *h, const char *dlq)
+{
+    strcpy(h->topic, dlq);
+    h->queue_id = 0;
+}
+
+/*
+ * Find the topic, behind a write of it on its way; when absent and the
+ * send's defaultTopic is an inheritable topic (or TBW102 with
+ * autoCreateTopicEnable), create it with min(defaultTopicQueueNums,
+ * default's write queues) queues. Retry topics fall back to one queue.
+ * 0 and *tc, BROKER_WAITING, or an error (LSMQ_EBUSY: too many waiting).
+ */
+static int resolve_topic(broker_send *bs, const send_hdr *h, engine_topic_config *tc,
+                         broker_wait *w)
+{
+    const broker_config *cfg = &bs->ctx->cfg;
+    engine *e = bs->ctx->engine;
+    int rc = broker_meta_topic_wait(bs->meta, h->topic, w);
+    if (rc != 0)
         return rc;
-    if (rc != 0) {
-        snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!",
-                 h->topic);
-        return RS_TOPIC_NOT_EXIST;
+    if (engine_topic_get(e, h->topic, strlen(h->topic), tc) == 0)
+        return 0;
+    const char *def_topic = h->default_topic;
+    engine_topic_config def;
+    rc = LSMQ_ENOTFOUND;
+    if (def_topic && *def_topic && engine_topic_get(e, def_topic, strlen(def_topic), &def) == 0) {
+        uint32_t perm = def.perm;
+        if (strcmp(def_topic, BROKER_DEFAULT_TOPIC) == 0 && !cfg->auto_create_topic_enable)
+            perm = ENGINE_PERM_READ | ENGINE_PERM_WRITE; /* not inheritable */
+        uint32_t want = h->default_queue_nums > 0 ? (uint32_t)h->default_queue_nums : 1;
+        uint32_t queues = want < def.write_queue_nums ? want : def.write_queue_nums;
+        if (queues == 0)
+            queues = 1;
+        if (perm & ENGINE_PERM_INHERIT)
+            rc = broker_meta_topic_ensure(bs->meta, h->topic, queues,
+                                          perm & ~(uint32_t)ENGINE_PERM_INHERIT, tc, w);
     }
-    if (tc->order && !(broker_cfg(b)->broker_permission & ENGINE_PERM_WRITE)) {
+    if (rc < 0 && rc != LSMQ_EBUSY && h->retry)
+        rc = broker_meta_topic_ensure(bs->meta, h->topic, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE,
+                                      tc, w);
+    return rc;
+}
+
+/* An ordered topic takes sends only while the broker is writable. */
+static int check_writable(const broker_config *cfg, const engine_topic_config *tc, char *remark)
+{
+    if (tc->order && !(cfg->broker_permission & ENGINE_PERM_WRITE)) {
         snprintf(remark, BROKER_REMARK_MAX, "the broker[%s] sending message is forbidden",
-                 broker_cfg(b)->broker_name);
+                 cfg->broker_name);
         return RS_NO_PERMISSION;
     }
     return 0;
 }
 
+/* The answer when a topic could not be had: busy, or `missing` (it is not there). */
+static int topic_refusal(int rc, const char *topic, int32_t missing, char *remark)
+{
+    if (rc == LSMQ_EBUSY) {
+        snprintf(remark, BROKER_REMARK_MAX, "%s", BROKER_BUSY_REMARK);
+        return RS_SYSTEM_BUSY;
+    }
+    snprintf(remark, BROKER_REMARK_MAX, "topic[%s] not exist, apply first please!", topic);
+    return missing;
+}
+
 /* The queue to write: the requested one if it exists, else a round-robin pick. */
-static int pick_queue(const send_hdr *h, const engine_topic_config *tc, const conn *c,
-                      uint32_t *queue, char *remark)
+static int pick_queue(broker_send *bs, const send_hdr *h, const engine_topic_config *tc,
+                      const conn *c, uint32_t *queue, char *remark)
 {
     uint32_t limit = tc->read_queue_nums > tc->write_queue_nums ? tc->read_queue_nums
                                                                 : tc->write_queue_nums;
@@ -434,7 +478,7 @@ static int pick_queue(const send_hdr *h, const engine_topic_config *tc, const co
         return 0;
     }
     if (h->queue_id < 0 && tc->write_queue_nums > 0) {
-        *queue = next_queue_pick++ % tc->write_queue_nums;
+        *queue = bs->next_queue_pick++ % tc->write_queue_nums;
         return 0;
     }
     snprintf(remark, BROKER_REMARK_MAX,
@@ -522,8 +566,8 @@ static void copy_batch_props(char *out, size_t *at, const char *batch, size_t ba
  * MSG_REGION, TRACE_ON and CLUSTER. Returns a malloc'ed buffer, its length
  * in *len, and the message's UNIQ_KEY (malloc'ed) in *uniq if wanted.
  */
-static char *build_props(broker *b, const char *own, size_t own_len, const char *batch,
-                         size_t batch_len, bool retry, size_t *len, char **uniq)
+static char *build_props(const broker_ctx *ctx, const char *own, size_t own_len,
+                         const char *batch, size_t batch_len, bool retry, size_t *len, char **uniq)
 {
     char *out = malloc(own_len + batch_len + ADDED_PROPS_ROOM);
     if (!out)
@@ -535,14 +579,14 @@ static char *build_props(broker *b, const char *own, size_t own_len, const char 
     size_t ul;
     char fresh[33];
     if (!proto_props_get(own, own_len, PROTO_PROP_UNIQ_KEY, &uv, &ul)) {
-        proto_uniq_id_new(broker_store_host(b)->ip, fresh);
+        proto_uniq_id_new(ctx->store_host.ip, fresh);
         uv = fresh;
         ul = strlen(fresh);
         put_pair(out, &at, PROTO_PROP_UNIQ_KEY, strlen(PROTO_PROP_UNIQ_KEY), uv, ul);
     }
     if (uniq)
         *uniq = strndup(uv, ul);
-    const char *cluster = broker_cfg(b)->broker_cluster_name;
+    const char *cluster = ctx->cfg.broker_cluster_name;
     put_pair(out, &at, "MSG_REGION", 10, MSG_REGION_VALUE, strlen(MSG_REGION_VALUE));
     put_pair(out, &at, "TRACE_ON", 8, TRACE_ON_VALUE, strlen(TRACE_ON_VALUE));
     put_pair(out, &at, "CLUSTER", 7, cluster, strlen(cluster));
@@ -570,13 +614,13 @@ static void send_msgs_alloc(send_msgs *sm, uint32_t n)
 }
 
 /* Fill message i: common fields from the header, props built from own + batch. */
-static int fill_msg(broker *b, const send_hdr *h, const proto_host *born, send_msgs *sm,
+static int fill_msg(const broker_ctx *ctx, const send_hdr *h, const proto_host *born, send_msgs *sm,
                     uint32_t i, int32_t flag, const uint8_t *body, uint32_t body_len,
                     const char *own, size_t own_len, const char *batch, size_t batch_len,
                     char *remark)
 {
     size_t plen = 0;
-    sm->props[i] = build_props(b, own, own_len, batch, batch_len, h->retry, &plen,
+    sm->props[i] = build_props(ctx, own, own_len, batch, batch_len, h->retry, &plen,
                                i == 0 ? &sm->first_uniq : NULL);
     if (plen > PROTO_PROPS_MAX) {
         snprintf(remark, BROKER_REMARK_MAX,
@@ -598,16 +642,16 @@ static int fill_msg(broker *b, const send_hdr *h, const proto_host *born, send_m
 }
 
 /* One message from the request body. */
-static int prepare_single(broker *b, const send_hdr *h, const proto_cmd *req,
+static int prepare_single(const broker_ctx *ctx, const send_hdr *h, const proto_cmd *req,
                           const proto_host *born, send_msgs *sm, char *remark)
 {
     send_msgs_alloc(sm, 1);
-    return fill_msg(b, h, born, sm, 0, h->flag, req->body, (uint32_t)req->body_len, h->props,
+    return fill_msg(ctx, h, born, sm, 0, h->flag, req->body, (uint32_t)req->body_len, h->props,
                     h->props_len, "", 0, remark);
 }
 
 /* Count the entries of a batch body, checking each (§4.7). */
-static int count_batch(broker *b, const send_hdr *h, const proto_cmd *req, uint32_t *n,
+static int count_batch(const broker_ctx *ctx, const send_hdr *h, const proto_cmd *req, uint32_t *n,
                        char *remark)
 {
     size_t pos = 0;
@@ -615,7 +659,7 @@ static int count_batch(broker *b, const send_hdr *h, const proto_cmd *req, uint3
     int rc;
     *n = 0;
     while ((rc = proto_batch_next(req->body, req->body_len, &pos, &e)) == 1) {
-        int code = check_body(b, e.body_len, e.props_len, remark);
+        int code = check_body(&ctx->cfg, e.body_len, e.props_len, remark);
         if (code == 0)
             code = check_delay(e.props, e.props_len, h->retry, remark);
         if (code != 0)
@@ -635,11 +679,11 @@ static int count_batch(broker *b, const send_hdr *h, const proto_cmd *req, uint3
 }
 
 /* Every entry of a batch, each its own message. */
-static int prepare_batch(broker *b, const send_hdr *h, const proto_cmd *req,
+static int prepare_batch(const broker_ctx *ctx, const send_hdr *h, const proto_cmd *req,
                          const proto_host *born, send_msgs *sm, char *remark)
 {
     uint32_t n;
-    int code = count_batch(b, h, req, &n, remark);
+    int code = count_batch(ctx, h, req, &n, remark);
     if (code != 0)
         return code;
     send_msgs_alloc(sm, n);
@@ -647,7 +691,7 @@ static int prepare_batch(broker *b, const send_hdr *h, const proto_cmd *req,
     proto_batch_entry e;
     for (uint32_t i = 0; i < n && proto_batch_next(req->body, req->body_len, &pos, &e) == 1;
          i++) {
-        code = fill_msg(b, h, born, sm, i, e.flag, e.body, e.body_len, e.props, e.props_len,
+        code = fill_msg(ctx, h, born, sm, i, e.flag, e.body, e.body_len, e.props, e.props_len,
                         h->props, h->props_len, remark);
         if (code != 0)
             return code;
@@ -656,11 +700,12 @@ static int prepare_batch(broker *b, const send_hdr *h, const proto_cmd *req,
 }
 
 /* ------------------------------------------------------------------ */
-/* The handler                                                         */
+/* Storing                                                             */
 /* ------------------------------------------------------------------ */
 
 /* Everything that can be refused before the topic is looked up. */
-static int precheck(broker *b, conn *c, send_hdr *h, const proto_cmd *req, char *remark)
+static int precheck(const broker_config *cfg, const send_hdr *h, const proto_cmd *req,
+                    char *remark)
 {
     int code = check_topic_name(h, remark);
     if (code == 0 && h->batch && h->retry) {
@@ -673,29 +718,27 @@ static int precheck(broker *b, conn *c, send_hdr *h, const proto_cmd *req, char 
         code = RS_MESSAGE_ILLEGAL;
     }
     if (code == 0)
-        code = check_body(b, req->body_len, h->batch ? 0 : h->props_len, remark);
+        code = check_body(cfg, req->body_len, h->batch ? 0 : h->props_len, remark);
     if (code == 0 && !h->batch)
         code = check_delay(h->props, h->props_len, h->retry, remark);
     if (code == 0)
-        code = check_transaction(b, h, remark);
-    if (code == 0)
-        code = divert_to_dlq(b, c, req, h, remark);
+        code = check_transaction(cfg, h, remark);
     return code;
 }
 
-static send_job *job_new(broker *b, conn *c, const proto_cmd *req, const send_hdr *h,
+static send_job *job_new(broker_send *bs, conn *c, const proto_cmd *req, const send_hdr *h,
                          uint32_t queue, send_msgs *sm)
 {
     send_job *j = calloc(1, sizeof *j + sm->n * sizeof(uint64_t));
     if (!j)
         abort();
-    j->b = b;
+    j->bs = bs;
     j->conn_id = conn_id(c);
     j->opaque = req->opaque;
     j->oneway = proto_cmd_is_oneway(req);
     j->queue_id = queue;
     j->n = sm->n;
-    j->register_gen = broker_topics_register_gen(b);
+    j->register_gen = broker_registration_topics_gen(bs->registration);
     strcpy(j->topic, h->topic);
     if (!h->batch) {
         j->uniq_key = sm->first_uniq; /* the job owns it now */
@@ -704,54 +747,202 @@ static send_job *job_new(broker *b, conn *c, const proto_cmd *req, const send_hd
     return j;
 }
 
-static void send_handler(server *s, conn *c, proto_cmd *req, void *ctx)
+/*
+ * The topic is there: pick the queue, build the messages and hand them to
+ * the writer (append_cb -> send_done_cb -> send_finish_cb answer). Refusals
+ * are answered here.
+ */
+static void send_append(broker_send *bs, conn *c, const proto_cmd *req, const send_hdr *h,
+                        const engine_topic_config *tc)
 {
-    broker *b = ctx;
     char remark[BROKER_REMARK_MAX];
-    send_hdr h;
     send_msgs sm = {0};
-    engine_topic_config tc;
     uint32_t queue = 0;
-    int code = parse_header(req, &h, remark);
+    int code = check_writable(&bs->ctx->cfg, tc, remark);
     if (code == 0)
-        code = precheck(b, c, &h, req, remark);
-    if (code == 0)
-        code = resolve_topic(b, c, req, &h, &tc, remark);
-    if (code == BROKER_DEFERRED)
-        return; /* runs again once the topic is stored */
-    if (code == 0)
-        code = pick_queue(&h, &tc, c, &queue, remark);
-    if (code != 0)
-        goto refuse;
-
-    proto_host born = {.port = 0};
-    conn_peer_host(c, born.ip, &born.port);
-    code = h.batch ? prepare_batch(b, &h, req, &born, &sm, remark)
-                   : prepare_single(b, &h, req, &born, &sm, remark);
-    if (code != 0)
-        goto refuse;
-
-    send_job *j = job_new(b, c, req, &h, queue, &sm);
-    int rc = engine_append(broker_engine(b), h.topic, strlen(h.topic), queue, sm.msgs, sm.n,
+        code = pick_queue(bs, h, tc, c, &queue, remark);
+    if (code == 0) {
+        proto_host born = {.port = 0};
+        conn_peer_host(c, born.ip, &born.port);
+        code = h->batch ? prepare_batch(bs->ctx, h, req, &born, &sm, remark)
+                        : prepare_single(bs->ctx, h, req, &born, &sm, remark);
+    }
+    if (code != 0) {
+        send_msgs_free(&sm);
+        send_fail(c, req, code, remark);
+        return;
+    }
+    send_job *j = job_new(bs, c, req, h, queue, &sm);
+    int rc = engine_append(bs->ctx->engine, h->topic, strlen(h->topic), queue, sm.msgs, sm.n,
                            append_cb, j);
     send_msgs_free(&sm); /* the engine copied the messages */
     if (rc != 0) {
-        store_error_remark(rc, h.topic, remark, sizeof remark);
+        store_error_remark(rc, h->topic, remark, sizeof remark);
         free(j->uniq_key);
         free(j);
         send_fail(c, req, broker_store_error_code(rc), remark);
     }
-    return;
-
-refuse:
-    send_msgs_free(&sm);
-    send_fail(c, req, code, remark);
 }
 
-void broker_send_register(broker *b)
+/* ------------------------------------------------------------------ */
+/* Sends that wait for their topic                                     */
+/* ------------------------------------------------------------------ */
+
+/* Where a waiting send stopped. */
+typedef enum send_step {
+    SEND_AT_DLQ,     /* its dead-letter topic is being created */
+    SEND_AT_TOPIC,   /* its topic is being created or written */
+} send_step;
+
+/*
+ * A send whose topic has a config write on its way or must be created
+ * first (broker_internal.h, continuations). It owns a deep copy of the
+ * request; h's views point into that copy.
+ */
+typedef struct send_wait {
+    broker_wait wait;
+    broker_send *bs;
+    proto_cmd *req;
+    send_hdr h;
+    send_step at;
+} send_wait;
+
+static void send_wait_free(send_wait *sw)
 {
-    server *s = broker_server(b);
-    server_register(s, RC_SEND_MESSAGE, send_handler, b);
-    server_register(s, RC_SEND_MESSAGE_V2, send_handler, b);
-    server_register(s, RC_SEND_BATCH_MESSAGE, send_handler, b);
+    broker__cmd_copy_free(sw->req);
+    free(sw);
+}
+
+/* Go on from the step the send stopped at, to the append, a refusal, or another wait. */
+static void send_wait_run(send_wait *sw, conn *c)
+{
+    broker_send *bs = sw->bs;
+    char remark[BROKER_REMARK_MAX];
+    engine_topic_config tc;
+    int rc, code;
+    if (sw->at == SEND_AT_DLQ) {
+        char dlq[PROTO_TOPIC_MAX + 2];
+        dlq_name(&sw->h, dlq);
+        rc = broker_meta_topic_ensure(bs->meta, dlq, 1, ENGINE_PERM_READ | ENGINE_PERM_WRITE,
+                                      &tc, &sw->wait);
+        if (rc == BROKER_WAITING)
+            return;
+        if (rc != 0) {
+            code = topic_refusal(rc, dlq, RS_SYSTEM_ERROR, remark);
+            send_fail(c, sw->req, code, remark);
+            send_wait_free(sw);
+            return;
+        }
+        divert_to_dlq(&sw->h, dlq);
+        sw->at = SEND_AT_TOPIC;
+    }
+    rc = resolve_topic(bs, &sw->h, &tc, &sw->wait);
+    if (rc == BROKER_WAITING)
+        return;
+    if (rc == 0) {
+        send_append(bs, c, sw->req, &sw->h, &tc);
+    } else {
+        code = topic_refusal(rc, sw->h.topic, RS_TOPIC_NOT_EXIST, remark);
+        send_fail(c, sw->req, code, remark);
+    }
+    send_wait_free(sw);
+}
+
+static void send_resume_cb(broker_wait *w, conn *c)
+{
+    send_wait_run(BROKER_JOB_OF(w, send_wait, wait), c);
+}
+
+static void send_drop_cb(broker_wait *w)
+{
+    send_wait_free(BROKER_JOB_OF(w, send_wait, wait));
+}
+
+/*
+ * Keep the send until its topic can be had: copy the request, and take
+ * the header's views again from the copy (the same fields, so the same
+ * result), keeping the topic and queue a DLQ diversion may have set.
+ */
+static void send_wait_start(broker_send *bs, conn *c, const proto_cmd *req, const send_hdr *h,
+                            send_step at)
+{
+    send_wait *sw = calloc(1, sizeof *sw);
+    if (!sw)
+        abort();
+    broker_wait_init(&sw->wait, c, send_resume_cb, send_drop_cb);
+    sw->bs = bs;
+    sw->req = broker__cmd_copy(req);
+    char remark[BROKER_REMARK_MAX];
+    parse_header(sw->req, &sw->h, remark);
+    strcpy(sw->h.topic, h->topic);
+    sw->h.queue_id = h->queue_id;
+    sw->at = at;
+    send_wait_run(sw, c);
+}
+
+/* ------------------------------------------------------------------ */
+/* The handler                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The hot path stays free of copies: only a send whose topic (or
+ * dead-letter topic) is not ready at once becomes a send_wait.
+ */
+static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    broker_send *bs = ctx;
+    char remark[BROKER_REMARK_MAX];
+    send_hdr h;
+    engine_topic_config tc;
+    int code = parse_header(req, &h, remark);
+    if (code == 0)
+        code = precheck(&bs->ctx->cfg, &h, req, remark);
+    if (code != 0) {
+        send_fail(c, req, code, remark);
+        return;
+    }
+    if (needs_dlq(&h)) {
+        char dlq[PROTO_TOPIC_MAX + 2];
+        dlq_name(&h, dlq);
+        if (!broker_meta_topic_ready(bs->meta, dlq, &tc)) {
+            send_wait_start(bs, c, req, &h, SEND_AT_DLQ);
+            return;
+        }
+        divert_to_dlq(&h, dlq);
+    }
+    if (!broker_meta_topic_ready(bs->meta, h.topic, &tc)) {
+        send_wait_start(bs, c, req, &h, SEND_AT_TOPIC);
+        return;
+    }
+    send_append(bs, c, req, &h, &tc);
+}
+
+/* Needs meta, pull and registration. */
+int broker_send_create(broker_modules *m, char *errbuf, size_t errlen)
+{
+    broker_send *bs = calloc(1, sizeof *bs);
+    if (!bs)
+        abort();
+    bs->ctx = &m->ctx;
+    bs->meta = m->meta;
+    bs->pull = m->pull;
+    bs->registration = m->registration;
+    m->send = bs;
+    return 0;
+}
+
+/* Sends in flight hold bs: by now the store has closed and their completions ran. */
+void broker_send_destroy(broker_modules *m)
+{
+    free(m->send);
+    m->send = NULL;
+}
+
+/* SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE are the same request with other headers. */
+void broker_send_register(broker_modules *m)
+{
+    server *s = m->ctx.srv;
+    server_register(s, RC_SEND_MESSAGE, on_send_message, m->send);
+    server_register(s, RC_SEND_MESSAGE_V2, on_send_message, m->send);
+    server_register(s, RC_SEND_BATCH_MESSAGE, on_send_message, m->send);
 }

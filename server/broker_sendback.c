@@ -8,14 +8,18 @@
  * topic %DLQ%<group> instead. The first hand-back records where the message
  * came from in RETRY_TOPIC and ORIGIN_MESSAGE_ID.
  *
- * The append goes through the store's writer; its completion is posted back
- * to the loop, which answers the consumer and wakes pulls parked on the
- * target queue.
+ * The group's config and the retry or dead-letter topic are created when
+ * missing; the request then waits for those writes as a job that goes on
+ * where it stopped (broker_internal.h). The append goes through the
+ * store's writer; its completion is posted back to the loop, which answers
+ * the consumer and wakes pulls parked on the target queue.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
 #include "message_id.h"
@@ -34,15 +38,40 @@ typedef struct sendback_req {
     int32_t max_reconsume;    /* -1: the group's retryMaxTimes */
 } sendback_req;
 
-/* An append in flight: what the loop needs to answer when the writer is done. */
+struct broker_sendback {
+    broker_ctx *ctx;
+    broker_meta *meta;        /* groups, %RETRY% and %DLQ% topics created on the way */
+    broker_pull *pull;        /* woken after the append */
+};
+
+/* Where a send-back stopped while a config write it needs is on its way. */
+typedef enum sendback_step {
+    SENDBACK_AT_GROUP,        /* the group's config (auto-created) */
+    SENDBACK_AT_RETRY_TOPIC,  /* %RETRY%<group> */
+    SENDBACK_AT_DLQ,          /* %DLQ%<group>, the record already read */
+} sendback_step;
+
+/*
+ * One send-back from the request to its answer: it may wait for config
+ * writes (broker_internal.h, continuations), then for its append, whose
+ * completion answers and frees it.
+ */
 typedef struct sendback_job {
-    broker *b;
-    uint64_t conn_id;
+    broker_wait wait;
+    broker_sendback *sb;
     int32_t opaque;
-    uint32_t queue_id;
-    int status;
-    char error[128];
+    bool oneway;
+    sendback_req r;           /* r.group points at group[] */
+    sendback_step at;
+    broker_group_config gc;
+    engine_topic_config retry;
+    uint8_t *rec;             /* the consumed record once read (engine_free) */
+    proto_record old;         /* decoded from rec */
+    uint32_t queue_id;        /* the append's target */
     char topic[PROTO_TOPIC_MAX + 1];
+    int status;               /* the append's outcome */
+    char error[128];
+    char group[];
 } sendback_job;
 
 static int parse_request(conn *c, const proto_cmd *req, sendback_req *out)
@@ -60,31 +89,51 @@ static int parse_request(conn *c, const proto_cmd *req, sendback_req *out)
     return 0;
 }
 
-/* Loop thread: the append finished. */
-static void job_done_on_loop(void *arg)
+static void sendback_free(sendback_job *j)
 {
-    sendback_job *job = arg;
-    conn *c = server_conn_find(broker_server(job->b), job->conn_id);
-    if (job->status == 0) {
-        broker_pull_notify(job->b, job->topic, job->queue_id);
+    engine_free(j->rec);
+    free(j);
+}
+
+/* Reply unless the request was oneway (a resumed job is outside its dispatch). */
+static void sendback_reply(sendback_job *j, conn *c, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void sendback_reply(sendback_job *j, conn *c, int32_t code, const char *fmt, ...)
+{
+    if (j->oneway)
+        return;
+    char remark[BROKER_REMARK_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof remark, fmt, ap);
+    va_end(ap);
+    conn_reply_code(c, j->opaque, code, remark);
+}
+
+/* Loop thread: the append finished. */
+static void sendback_done_cb(void *arg)
+{
+    sendback_job *j = arg;
+    conn *c = j->oneway ? NULL : server_conn_find(j->sb->ctx->srv, j->wait.conn_id);
+    if (j->status == 0) {
+        broker_pull_notify(j->sb->pull, j->topic, j->queue_id);
         if (c)
-            conn_reply_code(c, job->opaque, RS_SUCCESS, NULL);
+            conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
     } else {
-        lsmq_log("broker: send-back to %s failed: %s", job->topic, job->error);
+        lsmq_log("broker: send-back to %s failed: %s", j->topic, j->error);
         if (c)
-            conn_reply_code(c, job->opaque, broker_store_error_code(job->status), job->error);
+            conn_reply_code(c, j->opaque, broker_store_error_code(j->status), j->error);
     }
-    free(job);
+    sendback_free(j);
 }
 
 /* Writer thread: keep the outcome and hand the job to the loop. */
 static void append_cb(void *ctx, const engine_append_result *r)
 {
-    sendback_job *job = ctx;
-    job->status = r->status;
-    snprintf(job->error, sizeof job->error, "%s",
-             r->error ? r->error : lsmq_strerror(r->status));
-    server_post(broker_server(job->b), job_done_on_loop, job);
+    sendback_job *j = ctx;
+    j->status = r->status;
+    snprintf(j->error, sizeof j->error, "%s", r->error ? r->error : lsmq_strerror(r->status));
+    server_post(j->sb->ctx->srv, sendback_done_cb, j);
 }
 
 /*
@@ -128,67 +177,42 @@ static char *build_props(const proto_record *old, const char *origin_msgid, uint
 
 /*
  * Ensure a retry or dead-letter topic of the group exists with `queues`
- * queues and is writable. Returns -1 when the request is done: answered
- * with an error, or kept until the topic is stored (it runs again then).
+ * queues and is writable; its name goes to j->topic. 0, BROKER_WAITING, or
+ * -1 once answered with an error.
  */
-static int ensure_topic(broker *b, conn *c, const proto_cmd *req, const char *prefix,
-                        const char *group, uint32_t queues, char *topic,
+static int ensure_topic(sendback_job *j, conn *c, const char *prefix, uint32_t queues,
                         engine_topic_config *tc)
 {
-    int32_t opaque = req->opaque;
-    int n = snprintf(topic, PROTO_TOPIC_MAX + 1, "%s%s", prefix, group);
+    int n = snprintf(j->topic, sizeof j->topic, "%s%s", prefix, j->r.group);
     if (n < 0 || n > PROTO_TOPIC_MAX) {
-        broker_reply_codef(c, opaque, RS_SYSTEM_ERROR,
-                           "the group name is too long for topic %s%.32s...", prefix, group);
+        sendback_reply(j, c, RS_SYSTEM_ERROR, "the group name is too long for topic %s%.32s...",
+                       prefix, j->r.group);
         return -1;
     }
-    int rc = broker_topic_ensure_for(b, c, req, topic, queues,
-                                     ENGINE_PERM_READ | ENGINE_PERM_WRITE, tc);
-    if (rc == BROKER_DEFERRED)
+    int rc = broker_meta_topic_ensure(j->sb->meta, j->topic, queues,
+                                      ENGINE_PERM_READ | ENGINE_PERM_WRITE, tc, &j->wait);
+    if (rc == BROKER_WAITING)
+        return rc;
+    if (rc == LSMQ_EBUSY) {
+        sendback_reply(j, c, RS_SYSTEM_BUSY, "%s", BROKER_BUSY_REMARK);
         return -1;
+    }
     if (rc != 0) {
-        broker_reply_codef(c, opaque, RS_SYSTEM_ERROR, "topic[%s] not exist", topic);
+        sendback_reply(j, c, RS_SYSTEM_ERROR, "topic[%s] not exist", j->topic);
         return -1;
     }
     if (!(tc->perm & ENGINE_PERM_WRITE)) {
-        broker_reply_codef(c, opaque, RS_NO_PERMISSION,
-                           "the topic[%s] sending message is forbidden", topic);
+        sendback_reply(j, c, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+                       j->topic);
         return -1;
     }
     return 0;
 }
 
-/*
- * Pick the target: the DLQ (queue 0) when retries are used up or the client
- * asks for it, else a queue of the retry topic (already ensured as `retry`).
- * On failure replies and returns -1.
- */
-static int choose_target(broker *b, conn *c, const proto_cmd *req, const sendback_req *r,
-                         const broker_group_config *gc, int32_t reconsume_times,
-                         const engine_topic_config *retry, char *topic, uint32_t *queue_id)
+/* Build the new record from the old one and queue its append; the job goes with it. */
+static void append_copy(sendback_job *j, conn *c)
 {
-    int32_t max = r->max_reconsume >= 0 ? r->max_reconsume : gc->retry_max_times;
-    if (reconsume_times >= max || r->delay_level < 0) {
-        engine_topic_config dlq;
-        if (ensure_topic(b, c, req, BROKER_DLQ_PREFIX, r->group, 1, topic, &dlq) != 0)
-            return -1;
-        lsmq_log("broker: message at %lld of group %s goes to %s after %d retries",
-                 (long long)r->offset, r->group, topic, reconsume_times);
-        *queue_id = 0;
-        return 0;
-    }
-    snprintf(topic, PROTO_TOPIC_MAX + 1, "%s", retry->name);
-    uint32_t queues = (uint32_t)gc->retry_queue_nums;
-    if (retry->write_queue_nums < queues)
-        queues = retry->write_queue_nums;
-    *queue_id = queues <= 1 ? 0 : (uint32_t)random() % queues;
-    return 0;
-}
-
-/* Build the new record from the old one and queue its append. */
-static void append_copy(broker *b, conn *c, int32_t opaque, const proto_record *old,
-                        const char *topic, uint32_t queue_id)
-{
+    const proto_record *old = &j->old;
     char origin[PROTO_MSGID_V6_LEN + 1];
     proto_msgid_encode(&old->store_host, (uint64_t)old->physical_offset, origin);
     engine_msg m;
@@ -202,73 +226,163 @@ static void append_copy(broker *b, conn *c, int32_t opaque, const proto_record *
     m.body_len = old->body_len;
     char *props = build_props(old, origin, &m.props_len);
     m.props = props;
-
-    sendback_job *job = calloc(1, sizeof *job);
-    if (!job)
-        abort();
-    job->b = b;
-    job->conn_id = conn_id(c);
-    job->opaque = opaque;
-    job->queue_id = queue_id;
-    snprintf(job->topic, sizeof job->topic, "%s", topic);
-    int rc = engine_append(broker_engine(b), topic, strlen(topic), queue_id, &m, 1, append_cb, job);
+    int rc = engine_append(j->sb->ctx->engine, j->topic, strlen(j->topic), j->queue_id, &m, 1,
+                           append_cb, j);
     free(props); /* the engine copied the message */
     if (rc != 0) {
-        conn_reply_code(c, opaque, broker_store_error_code(rc), lsmq_strerror(rc));
-        free(job);
+        sendback_reply(j, c, broker_store_error_code(rc), "%s", lsmq_strerror(rc));
+        sendback_free(j);
     }
 }
 
-static void on_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
+/* The group's config is known: check what is allowed before its retry topic. -1 once answered. */
+static int check_group(sendback_job *j, conn *c)
 {
-    broker *b = ctx;
+    const broker_config *cfg = &j->sb->ctx->cfg;
+    if (!(cfg->broker_permission & ENGINE_PERM_WRITE)) {
+        sendback_reply(j, c, RS_NO_PERMISSION, "the broker[%s] sending message is forbidden",
+                       j->sb->ctx->addr);
+        return -1;
+    }
+    if (j->gc.retry_queue_nums <= 0) { /* the group wants no retries: drop it (§6.7) */
+        if (!j->oneway)
+            conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the consumed message by its log position. -1 once answered. */
+static int read_record(sendback_job *j, conn *c)
+{
+    size_t len = 0;
+    engine_view *v = NULL;
+    int found = j->r.offset >= 0 && engine_view_open(j->sb->ctx->engine, &v) == 0 &&
+                index_get_by_position(v, (uint64_t)j->r.offset, &j->rec, &len) == 0;
+    engine_view_close(v);
+    if (!found || proto_record_decode(j->rec, len, &j->old) < 0) {
+        sendback_reply(j, c, RS_SYSTEM_ERROR, "look message by offset failed, %lld",
+                       (long long)j->r.offset);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The target: the DLQ (queue 0) when retries are used up or the client
+ * asks for it, else a queue of the retry topic (already ensured).
+ */
+static bool wants_dlq(const sendback_job *j)
+{
+    int32_t max = j->r.max_reconsume >= 0 ? j->r.max_reconsume : j->gc.retry_max_times;
+    return j->old.reconsume_times >= max || j->r.delay_level < 0;
+}
+
+static void pick_retry_queue(sendback_job *j)
+{
+    snprintf(j->topic, sizeof j->topic, "%s", j->retry.name);
+    uint32_t queues = (uint32_t)j->gc.retry_queue_nums;
+    if (j->retry.write_queue_nums < queues)
+        queues = j->retry.write_queue_nums;
+    j->queue_id = queues <= 1 ? 0 : (uint32_t)random() % queues;
+}
+
+/* Go on from the step the send-back stopped at, to its append, an answer, or a wait. */
+static void sendback_run(sendback_job *j, conn *c)
+{
+    int rc;
+    if (j->at == SENDBACK_AT_GROUP) {
+        rc = broker_group_find(j->sb->ctx, j->sb->meta, j->r.group, &j->gc, &j->wait);
+        if (rc == BROKER_WAITING)
+            return;
+        if (rc == LSMQ_EBUSY)
+            sendback_reply(j, c, RS_SYSTEM_BUSY, "%s", BROKER_BUSY_REMARK);
+        else if (rc != 0)
+            sendback_reply(j, c, RS_SUBSCRIPTION_GROUP_NOT_EXIST,
+                           "subscription group not exist, %s", j->r.group);
+        if (rc != 0 || check_group(j, c) != 0)
+            goto done;
+        j->at = SENDBACK_AT_RETRY_TOPIC;
+    }
+    if (j->at == SENDBACK_AT_RETRY_TOPIC) {
+        rc = ensure_topic(j, c, BROKER_RETRY_PREFIX, (uint32_t)j->gc.retry_queue_nums, &j->retry);
+        if (rc == BROKER_WAITING)
+            return;
+        if (rc != 0 || read_record(j, c) != 0)
+            goto done;
+        if (!wants_dlq(j)) {
+            pick_retry_queue(j);
+            append_copy(j, c);
+            return;
+        }
+        j->at = SENDBACK_AT_DLQ;
+    }
+    engine_topic_config dlq;
+    rc = ensure_topic(j, c, BROKER_DLQ_PREFIX, 1, &dlq);
+    if (rc == BROKER_WAITING)
+        return;
+    if (rc != 0)
+        goto done;
+    lsmq_log("broker: message at %lld of group %s goes to %s after %d retries",
+             (long long)j->r.offset, j->r.group, j->topic, j->old.reconsume_times);
+    j->queue_id = 0;
+    append_copy(j, c);
+    return;
+done:
+    sendback_free(j);
+}
+
+static void sendback_resume_cb(broker_wait *w, conn *c)
+{
+    sendback_run(BROKER_JOB_OF(w, sendback_job, wait), c);
+}
+
+static void sendback_drop_cb(broker_wait *w)
+{
+    sendback_free(BROKER_JOB_OF(w, sendback_job, wait));
+}
+
+static void on_consumer_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
+{
     sendback_req r;
     if (parse_request(c, req, &r) != 0)
         return;
-    broker_group_config gc;
-    int rc = broker_group_find_for(b, c, req, r.group, &gc);
-    if (rc == BROKER_DEFERRED)
-        return;
-    if (rc != 0) {
-        broker_reply_codef(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST,
-                           "subscription group not exist, %s", r.group);
-        return;
-    }
-    if (!(broker_cfg(b)->broker_permission & ENGINE_PERM_WRITE)) {
-        broker_reply_codef(c, req->opaque, RS_NO_PERMISSION,
-                           "the broker[%s] sending message is forbidden", broker_addr(b));
-        return;
-    }
-    if (gc.retry_queue_nums <= 0) { /* the group wants no retries: drop it (§6.7) */
-        conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
-        return;
-    }
-    char topic[PROTO_TOPIC_MAX + 1];
-    engine_topic_config retry;
-    if (ensure_topic(b, c, req, BROKER_RETRY_PREFIX, r.group,
-                     (uint32_t)gc.retry_queue_nums, topic, &retry) != 0)
-        return;
-    uint8_t *rec = NULL;
-    size_t len = 0;
-    proto_record old;
-    engine_view *v = NULL;
-    int found = r.offset >= 0 && engine_view_open(broker_engine(b), &v) == 0 &&
-                index_get_by_position(v, (uint64_t)r.offset, &rec, &len) == 0;
-    engine_view_close(v);
-    if (!found || proto_record_decode(rec, len, &old) < 0) {
-        broker_reply_codef(c, req->opaque, RS_SYSTEM_ERROR,
-                           "look message by offset failed, %lld", (long long)r.offset);
-        engine_free(rec);
-        return;
-    }
-    uint32_t queue_id = 0;
-    if (choose_target(b, c, req, &r, &gc, old.reconsume_times, &retry, topic,
-                      &queue_id) == 0)
-        append_copy(b, c, req->opaque, &old, topic, queue_id);
-    engine_free(rec);
+    size_t glen = strlen(r.group);
+    sendback_job *j = calloc(1, sizeof *j + glen + 1);
+    if (!j)
+        abort();
+    broker_wait_init(&j->wait, c, sendback_resume_cb, sendback_drop_cb);
+    j->sb = ctx;
+    j->opaque = req->opaque;
+    j->oneway = proto_cmd_is_oneway(req);
+    memcpy(j->group, r.group, glen + 1);
+    j->r = r;
+    j->r.group = j->group;
+    j->at = SENDBACK_AT_GROUP;
+    sendback_run(j, c);
 }
 
-void broker_sendback_register(broker *b)
+/* Needs meta and pull. */
+int broker_sendback_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    server_register(broker_server(b), RC_CONSUMER_SEND_MSG_BACK, on_send_msg_back, b);
+    broker_sendback *sb = calloc(1, sizeof *sb);
+    if (!sb)
+        abort();
+    sb->ctx = &m->ctx;
+    sb->meta = m->meta;
+    sb->pull = m->pull;
+    m->sendback = sb;
+    return 0;
+}
+
+void broker_sendback_destroy(broker_modules *m)
+{
+    free(m->sendback);
+    m->sendback = NULL;
+}
+
+void broker_sendback_register(broker_modules *m)
+{
+    server_register(m->ctx.srv, RC_CONSUMER_SEND_MSG_BACK, on_consumer_send_msg_back,
+                    m->sendback);
 }

@@ -24,7 +24,7 @@ typedef struct sample {
 } sample;
 
 struct broker_stats {
-    broker *b;
+    broker_ctx *ctx;
     _Atomic uint64_t puts;  /* written by the writer thread */
     uint64_t gets;          /* loop thread */
     int64_t boot_ms;
@@ -54,7 +54,7 @@ static int local_day(void)
 }
 
 /* Writer thread: a batch is durable. */
-static void on_commit(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs)
+static void commit_cb(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs)
 {
     broker_stats *st = x->ctx;
     atomic_fetch_add_explicit(&st->puts, n_msgs, memory_order_relaxed);
@@ -90,46 +90,41 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     roll_day(st);
 }
 
-broker_stats *broker_stats_create(broker *b)
+/* Before any append: the counter is an engine commit hook. */
+int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_stats *st = calloc(1, sizeof *st);
     if (!st)
         abort();
-    st->b = b;
+    st->ctx = &m->ctx;
     atomic_init(&st->puts, 0);
     st->boot_ms = wall_ms();
     st->data_version_ms = st->boot_ms;
     st->today = local_day();
-    engine_extension x = {.name = "broker-stats", .ctx = st, .hook.on_commit = on_commit};
-    if (engine_add_extension(broker_engine(b), &x) != 0)
+    engine_extension x = {.name = "broker-stats", .ctx = st, .hook.on_commit = commit_cb};
+    if (engine_add_extension(m->ctx.engine, &x) != 0)
         lsmq_log("broker: cannot add the stats hook; put counters stay at 0");
-    struct ev_loop *loop = server_loop(broker_server(b));
+    struct ev_loop *loop = server_loop(m->ctx.srv);
     take_sample(st, ev_now(loop));
     ev_timer_init(&st->timer, timer_cb, SAMPLE_INTERVAL_S, SAMPLE_INTERVAL_S);
     ev_timer_start(loop, &st->timer);
-    return st;
+    m->stats = st;
+    return 0;
 }
 
-void broker_stats_destroy(broker_stats *st)
+/* After the store closed: the commit hook is not called any more. */
+void broker_stats_destroy(broker_modules *m)
 {
-    if (!st)
-        return;
-    ev_timer_stop(server_loop(broker_server(st->b)), &st->timer);
+    broker_stats *st = m->stats;
+    ev_timer_stop(server_loop(st->ctx->srv), &st->timer);
     free(st);
+    m->stats = NULL;
 }
 
-void broker_stats_count_get(broker *b, uint64_t n)
-{
-    broker_stats *st = broker_clients_stats(b);
-    if (st)
-        st->gets += n;
-}
+void broker_stats_count_get(broker_stats *st, uint64_t n) { st->gets += n; }
 
-void broker_stats_config_changed(broker *b)
+void broker_stats_config_changed(broker_stats *st)
 {
-    broker_stats *st = broker_clients_stats(b);
-    if (!st)
-        return;
     st->data_version++;
     st->data_version_ms = wall_ms();
 }
@@ -150,12 +145,9 @@ static void rates(const broker_stats *st, double now, uint64_t puts, uint64_t ge
     *get_tps = dt > 0 ? (double)(gets - from->gets) / dt : 0;
 }
 
-void broker_stats_read(broker *b, broker_stats_view *out)
+void broker_stats_read(broker_stats *st, broker_stats_view *out)
 {
     memset(out, 0, sizeof *out);
-    broker_stats *st = broker_clients_stats(b);
-    if (!st)
-        return;
     roll_day(st);
     out->boot_ms = st->boot_ms;
     out->put_total = atomic_load_explicit(&st->puts, memory_order_relaxed);
@@ -166,7 +158,7 @@ void broker_stats_read(broker *b, broker_stats_view *out)
     out->get_yesterday_morning = st->get_yesterday_morning;
     out->data_version = st->data_version;
     out->data_version_ms = st->data_version_ms;
-    double now = ev_now(server_loop(broker_server(b)));
+    double now = ev_now(server_loop(st->ctx->srv));
     static const double windows[3] = {10, 60, 600};
     for (int i = 0; i < 3; i++)
         rates(st, now, out->put_total, out->get_total, windows[i], &out->put_tps[i],

@@ -59,10 +59,10 @@ static json_t *time_str(int64_t ms)
     return json_string(buf);
 }
 
-static json_t *queue_span(broker *b, const engine_topic_config *tc, const char *group,
-                          uint32_t q, int64_t now)
+static json_t *queue_span(const broker_ctx *bx, const engine_topic_config *tc,
+                          const char *group, uint32_t q, int64_t now)
 {
-    engine *e = broker_engine(b);
+    engine *e = bx->engine;
     uint64_t min = 0, max = 0, committed = 0;
     engine_queue_offsets_by_id(e, tc->topic_id, q, &min, &max);
     int64_t consumer = engine_offset_get(e, group, strlen(group), tc->name, strlen(tc->name), q,
@@ -86,7 +86,7 @@ static json_t *queue_span(broker *b, const engine_topic_config *tc, const char *
     json_object_set_new(o, "delayTime", json_integer(delay));
     json_object_set_new(o, "maxTimeStamp", json_integer(max_time));
     json_object_set_new(o, "maxTimeStampStr", time_str(max_time));
-    json_object_set_new(o, "messageQueue", broker_json_mq(broker_cfg(b)->broker_name, tc->name, q));
+    json_object_set_new(o, "messageQueue", broker_json_mq(bx->cfg.broker_name, tc->name, q));
     json_object_set_new(o, "minTimeStamp", json_integer(min_time));
     json_object_set_new(o, "minTimeStampStr", time_str(min_time));
     return o;
@@ -94,19 +94,19 @@ static json_t *queue_span(broker *b, const engine_topic_config *tc, const char *
 
 static void on_query_consume_time_span(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker *b = ctx;
+    broker_admin *ad = ctx;
     const char *topic = broker_require(c, req, "topic");
     const char *group = topic ? broker_require(c, req, "group") : NULL;
     if (!group)
         return;
     char remark[BROKER_REMARK_MAX];
     engine_topic_config tc;
-    if (engine_topic_get(broker_engine(b), topic, strlen(topic), &tc) != 0) {
+    if (engine_topic_get(ad->ctx->engine, topic, strlen(topic), &tc) != 0) {
         snprintf(remark, sizeof remark, "topic[%.200s] not exist", topic);
         conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
-    if (!broker_group_known(b, group)) {
+    if (!broker_group_known(ad->ctx->engine, ad->clients, group)) {
         snprintf(remark, sizeof remark, "Group %.200s does not exist", group);
         conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
         return;
@@ -114,13 +114,13 @@ static void on_query_consume_time_span(server *s, conn *c, proto_cmd *req, void 
     int64_t now = now_ms();
     json_t *set = json_array();
     for (uint32_t q = 0; q < tc.write_queue_nums; q++)
-        json_array_append_new(set, queue_span(b, &tc, group, q, now));
+        json_array_append_new(set, queue_span(ad->ctx, &tc, group, q, now));
     json_t *body = json_object();
     json_object_set_new(body, "consumeTimeSpanSet", set);
     broker_reply_json(c, req->opaque, body);
 }
 
-void broker_timespan_register(broker *b)
+void broker_timespan_register(broker_modules *m)
 {
-    server_register(broker_server(b), RC_QUERY_CONSUME_TIME_SPAN, on_query_consume_time_span, b);
+    server_register(m->ctx.srv, RC_QUERY_CONSUME_TIME_SPAN, on_query_consume_time_span, m->admin);
 }

@@ -63,9 +63,9 @@ int main(int argc, char **argv)
         server_destroy(srv);
         return 1;
     }
-    printf("broker %s of cluster %s listening on %s, store %s, name servers %s\n",
-           cfg.broker_name, cfg.broker_cluster_name, broker_addr(b), cfg.store_path_root_dir,
-           cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)");
+    printf("broker %s of cluster %s listening on %s:%d, store %s, name servers %s\n",
+           cfg.broker_name, cfg.broker_cluster_name, cfg.broker_ip1, cfg.listen_port,
+           cfg.store_path_root_dir, cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)");
     fflush(stdout);
 
     process_run_until_signal(loop, "broker");

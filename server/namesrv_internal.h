@@ -9,7 +9,8 @@
  *   live      broker addr  -> last registration, its connection, DataVersion
  * Everything lives on the loop thread, so nothing here is locked. Strings
  * are owned by the struct holding them; allocation failure aborts (sizes
- * are small and chosen by us, not by peers).
+ * are small and chosen by us, not by peers). As in the broker (broker.h),
+ * a request handler is named on_<request>, other callbacks end in _cb.
  */
 #ifndef LSMQ_SERVER_NAMESRV_INTERNAL_H
 #define LSMQ_SERVER_NAMESRV_INTERNAL_H

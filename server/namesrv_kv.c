@@ -77,7 +77,7 @@ char *ns__kv_table_json(namesrv *ns, const char *space, size_t *len)
     return text;
 }
 
-static void put_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_put_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space, *key, *value;
@@ -97,7 +97,7 @@ static void put_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     ns__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
-static void get_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space, *key;
@@ -115,7 +115,7 @@ static void get_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     ns__reply(c, req, resp, NULL, 0);
 }
 
-static void delete_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_delete_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space, *key;
@@ -133,7 +133,7 @@ static void delete_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     ns__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
-static void list_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_kvlist_by_namespace(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space = ns__need(c, req, "namespace");
@@ -153,8 +153,8 @@ static void list_cb(server *s, conn *c, proto_cmd *req, void *ctx)
 
 void ns__kv_handlers(namesrv *ns)
 {
-    server_register(ns->srv, RC_PUT_KV_CONFIG, put_cb, ns);
-    server_register(ns->srv, RC_GET_KV_CONFIG, get_cb, ns);
-    server_register(ns->srv, RC_DELETE_KV_CONFIG, delete_cb, ns);
-    server_register(ns->srv, RC_GET_KVLIST_BY_NAMESPACE, list_cb, ns);
+    server_register(ns->srv, RC_PUT_KV_CONFIG, on_put_kv_config, ns);
+    server_register(ns->srv, RC_GET_KV_CONFIG, on_get_kv_config, ns);
+    server_register(ns->srv, RC_DELETE_KV_CONFIG, on_delete_kv_config, ns);
+    server_register(ns->srv, RC_GET_KVLIST_BY_NAMESPACE, on_get_kvlist_by_namespace, ns);
 }

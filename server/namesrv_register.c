@@ -290,7 +290,7 @@ static bool update_queue_data(namesrv *ns, const char *broker_name, const reg_to
     return added;
 }
 
-static void register_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *name, *addr, *cluster, *ha;
@@ -389,7 +389,7 @@ static void register_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     free(kv);
 }
 
-static void unregister_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_unregister_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *name, *addr;
@@ -414,7 +414,7 @@ static void unregister_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     ns__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
-static void query_version_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_query_data_version(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *addr;
@@ -465,21 +465,21 @@ static void write_perm(conn *c, proto_cmd *req, namesrv *ns, bool add)
     ns__reply(c, req, resp, NULL, 0);
 }
 
-static void wipe_perm_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_wipe_write_perm_of_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     write_perm(c, req, ctx, false);
 }
 
-static void add_perm_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_add_write_perm_of_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     write_perm(c, req, ctx, true);
 }
 
 void ns__register_handlers(namesrv *ns)
 {
-    server_register(ns->srv, RC_REGISTER_BROKER, register_cb, ns);
-    server_register(ns->srv, RC_UNREGISTER_BROKER, unregister_cb, ns);
-    server_register(ns->srv, RC_QUERY_DATA_VERSION, query_version_cb, ns);
-    server_register(ns->srv, RC_WIPE_WRITE_PERM_OF_BROKER, wipe_perm_cb, ns);
-    server_register(ns->srv, NS_RC_ADD_WRITE_PERM_OF_BROKER, add_perm_cb, ns);
+    server_register(ns->srv, RC_REGISTER_BROKER, on_register_broker, ns);
+    server_register(ns->srv, RC_UNREGISTER_BROKER, on_unregister_broker, ns);
+    server_register(ns->srv, RC_QUERY_DATA_VERSION, on_query_data_version, ns);
+    server_register(ns->srv, RC_WIPE_WRITE_PERM_OF_BROKER, on_wipe_write_perm_of_broker, ns);
+    server_register(ns->srv, NS_RC_ADD_WRITE_PERM_OF_BROKER, on_add_write_perm_of_broker, ns);
 }

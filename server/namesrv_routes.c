@@ -92,7 +92,7 @@ static bool route_json(namesrv *ns, ns_topic *t, bool standard, ns_buf *b)
     return true;
 }
 
-static void route_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_routeinfo_by_topic(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *topic = ns__need(c, req, "topic");
@@ -112,7 +112,7 @@ static void route_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     free(b.p);
 }
 
-static void cluster_info_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_broker_cluster_info(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     bool standard = wants_standard(req);
@@ -172,7 +172,7 @@ static bool topic_on_cluster(namesrv *ns, ns_topic *t, const ns_cluster *cl)
     return false;
 }
 
-static void all_topics_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_all_topic_list_from_nameserver(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     json_t *list = json_array();
@@ -182,7 +182,7 @@ static void all_topics_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     reply_topic_list(c, req, list, NULL);
 }
 
-static void cluster_topics_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_topics_by_cluster(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *cluster = ns__need(c, req, "cluster");
@@ -199,7 +199,7 @@ static void cluster_topics_cb(server *s, conn *c, proto_cmd *req, void *ctx)
 
 /* Upstream's "system topics": every cluster name and broker name (each is a
  * topic on its brokers), with the address of one broker to ask about them. */
-static void system_topics_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_get_system_topic_list_from_ns(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     json_t *list = json_array();
@@ -218,7 +218,7 @@ static void system_topics_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     reply_topic_list(c, req, list, addr);
 }
 
-static void delete_topic_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+static void on_delete_topic_in_namesrv(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *topic = ns__need(c, req, "topic");
@@ -245,10 +245,12 @@ static void delete_topic_cb(server *s, conn *c, proto_cmd *req, void *ctx)
 
 void ns__routes_handlers(namesrv *ns)
 {
-    server_register(ns->srv, RC_GET_ROUTEINFO_BY_TOPIC, route_cb, ns);
-    server_register(ns->srv, RC_GET_BROKER_CLUSTER_INFO, cluster_info_cb, ns);
-    server_register(ns->srv, RC_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, all_topics_cb, ns);
-    server_register(ns->srv, RC_GET_TOPICS_BY_CLUSTER, cluster_topics_cb, ns);
-    server_register(ns->srv, RC_GET_SYSTEM_TOPIC_LIST_FROM_NS, system_topics_cb, ns);
-    server_register(ns->srv, RC_DELETE_TOPIC_IN_NAMESRV, delete_topic_cb, ns);
+    server_register(ns->srv, RC_GET_ROUTEINFO_BY_TOPIC, on_get_routeinfo_by_topic, ns);
+    server_register(ns->srv, RC_GET_BROKER_CLUSTER_INFO, on_get_broker_cluster_info, ns);
+    server_register(ns->srv, RC_GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+                    on_get_all_topic_list_from_nameserver, ns);
+    server_register(ns->srv, RC_GET_TOPICS_BY_CLUSTER, on_get_topics_by_cluster, ns);
+    server_register(ns->srv, RC_GET_SYSTEM_TOPIC_LIST_FROM_NS, on_get_system_topic_list_from_ns,
+                    ns);
+    server_register(ns->srv, RC_DELETE_TOPIC_IN_NAMESRV, on_delete_topic_in_namesrv, ns);
 }

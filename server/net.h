@@ -87,16 +87,6 @@ void conn_reply_code(conn *c, int32_t opaque, int32_t code, const char *remark);
 /* Send a server-initiated oneway request (e.g. NOTIFY_CONSUMER_IDS_CHANGED). Frees req. */
 void conn_send_oneway(conn *c, proto_cmd *req, const void *body, size_t body_len);
 
-/*
- * A request kept to be dispatched again later (loop thread): keep copies
- * it (NULL if it cannot be re-encoded); run dispatches the copy on its
- * connection if that is still open, then frees it; drop only frees.
- */
-typedef struct server_replay server_replay;
-server_replay *server_replay_keep(conn *c, const proto_cmd *req);
-void server_replay_run(server *s, server_replay *r);
-void server_replay_drop(server_replay *r);
-
 /* Close after the queued output is written. */
 void conn_close_after_write(conn *c);
 

@@ -1,0 +1,107 @@
+/*
+ * The registration row of the module table: it owns the registrar that
+ * talks to the name servers (broker_register.c) and the bookkeeping around
+ * it on the loop thread. Registrations are numbered (generations); a topic
+ * creation asks for one at once, and answers that must follow a
+ * registration (a send that auto-created its topic) wait here until it has
+ * finished. Once registration has stopped nothing waits any more: the
+ * waiters run at stop, and later ones run at once.
+ */
+#include <stdlib.h>
+
+#include "broker_internal.h"
+
+typedef struct register_waiter {
+    struct register_waiter *next;
+    uint64_t gen;
+    void (*fn)(void *arg);
+    void *arg;
+} register_waiter;
+
+struct broker_registration {
+    broker_registrar *registrar; /* NULL without name servers, and once stopped */
+    bool stopped;
+    uint64_t topics_gen;         /* asked for by the latest topic creation */
+    uint64_t registered_gen;     /* the latest finished */
+    register_waiter *waiters;
+};
+
+/* Run the waiters of generations up to gen (all of them when gen is UINT64_MAX). */
+static void run_waiters(broker_registration *r, uint64_t gen)
+{
+    register_waiter **pp = &r->waiters, *ready = NULL;
+    while (*pp) {
+        register_waiter *w = *pp;
+        if (w->gen <= gen) {
+            *pp = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    while (ready) {
+        register_waiter *w = ready;
+        ready = w->next;
+        w->fn(w->arg);
+        free(w);
+    }
+}
+
+void broker_registration_after(broker_registration *r, uint64_t gen, void (*fn)(void *),
+                               void *arg)
+{
+    if (gen <= r->registered_gen || r->stopped) {
+        fn(arg);
+        return;
+    }
+    register_waiter *w = malloc(sizeof *w);
+    if (!w)
+        abort();
+    *w = (register_waiter){r->waiters, gen, fn, arg};
+    r->waiters = w;
+}
+
+void broker__registered(broker_registration *r, uint64_t gen)
+{
+    if (gen > r->registered_gen)
+        r->registered_gen = gen;
+    run_waiters(r, r->registered_gen);
+}
+
+uint64_t broker_registration_topics_gen(broker_registration *r) { return r->topics_gen; }
+
+void broker_registration_topics_changed(broker_registration *r, bool created)
+{
+    uint64_t gen = broker_register_now(r);
+    if (created && gen > r->topics_gen)
+        r->topics_gen = gen;
+}
+
+int broker_registration_create(broker_modules *m, char *errbuf, size_t errlen)
+{
+    broker_registration *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->registrar = broker_registrar_start(&m->ctx, r);
+    m->registration = r;
+    return 0;
+}
+
+/* Before the store closes: the registrar reads topic configs from it. */
+void broker_registration_stop(broker_modules *m)
+{
+    broker_registration *r = m->registration;
+    broker_registrar_stop(r->registrar);
+    r->registrar = NULL;
+    r->stopped = true;
+    run_waiters(r, UINT64_MAX); /* answer what still waited for a registration */
+}
+
+void broker_registration_destroy(broker_modules *m)
+{
+    broker_registration *r = m->registration;
+    run_waiters(r, UINT64_MAX);
+    free(r);
+    m->registration = NULL;
+}
