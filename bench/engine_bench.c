@@ -36,7 +36,7 @@
  *   disk_write_mb          bytes the process wrote to storage (/proc/self/io)
  *   memtable_peak_mb       largest memtable total seen (sampled every 0.5 s)
  *   rss_mb                 peak resident memory of the process (ru_maxrss)
- *   open_secs              engine_open + index_attach
+ *   open_secs              engine_open, the index extension declared
  *   cpu_cores              this process's CPU over the timed part, in cores
  *   other_cpu_pct          share of the machine (all CPUs) other processes
  *                          used meanwhile: figures taken on a busy machine
@@ -57,8 +57,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <rocksdb/c.h>
 
 #include "bench_util.h"
 #include "engine.h"
@@ -615,6 +613,10 @@ static engine *store_open(const bench_opts *o, double *open_secs)
     c.store_host.ip[3] = 1;
     c.store_host.port = 10911;
 
+    index_options io = {.key_index = o->key_index};
+    if (index_declare(&c, &io) != 0)
+        bench_die("index_declare: no room in the engine config");
+
     char err[256] = "";
     engine *e = NULL;
     uint64_t t0 = bench_now_ns();
@@ -623,10 +625,6 @@ static engine *store_open(const bench_opts *o, double *open_secs)
         *open_secs = secs_since(t0);
     if (rc != 0)
         bench_die("engine_open %s: %s: %s", o->path, lsmq_strerror(rc), err);
-    index_options io = {.key_index = o->key_index};
-    rc = index_attach_with(e, &io);
-    if (rc != 0)
-        bench_die("index_attach: %s", lsmq_strerror(rc));
     return e;
 }
 
@@ -710,24 +708,14 @@ static void parse_cfstats(const char *text, db_figures *f)
     f->msg_comp_write_gb += strtod(last, NULL);
 }
 
-/*
- * Read RocksDB's statistics, under a pin (the writer may reopen the database
- * after a disk error); write the full text to o->stats_file if set.
- */
+/* Read RocksDB's statistics; write the full text to o->stats_file if set. */
 static void db_stats(engine *e, const bench_opts *o, db_figures *f)
 {
     memset(f, 0, sizeof(*f));
-    engine_db_pin(e);
-    rocksdb_t *db = engine_db(e);
-    rocksdb_column_family_handle_t *msg = engine_cf_handle(e, ENGINE_CF_MSG);
-    if (!db) {
-        engine_db_unpin(e);
-        return;
-    }
-    char *dbstats = rocksdb_property_value(db, "rocksdb.dbstats");
-    char *cfstats = msg ? rocksdb_property_value_cf(db, msg, "rocksdb.cfstats-no-file-histogram")
-                        : NULL;
-    char *pending = rocksdb_property_value(db, "rocksdb.estimate-pending-compaction-bytes");
+    char *dbstats = NULL, *cfstats = NULL, *pending = NULL;
+    engine_property(e, NULL, "rocksdb.dbstats", &dbstats);
+    engine_property(e, "msg", "rocksdb.cfstats-no-file-histogram", &cfstats);
+    engine_property(e, NULL, "rocksdb.estimate-pending-compaction-bytes", &pending);
     if (dbstats)
         parse_dbstats(dbstats, f);
     if (cfstats)
@@ -739,7 +727,8 @@ static void db_stats(engine *e, const bench_opts *o, db_figures *f)
         if (!out) {
             fprintf(stderr, "lsmq-engine-bench: %s: %s\n", o->stats_file, strerror(errno));
         } else {
-            char *all = rocksdb_property_value(db, "rocksdb.stats");
+            char *all = NULL;
+            engine_property(e, NULL, "rocksdb.stats", &all);
             fprintf(out, "%s\n", all ? all : "(rocksdb.stats unavailable)\n");
             if (cfstats)
                 fprintf(out, "==== msg family ====\n%s\n", cfstats);
@@ -751,18 +740,18 @@ static void db_stats(engine *e, const bench_opts *o, db_figures *f)
                 "rocksdb.estimate-table-readers-mem",
             };
             for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-                char *v = msg ? rocksdb_property_value_cf(db, msg, props[i]) : NULL;
+                char *v = NULL;
+                engine_property(e, "msg", props[i], &v);
                 fprintf(out, "msg %s: %s\n", props[i], v ? v : "n/a");
-                rocksdb_free(v);
+                engine_free(v);
             }
-            rocksdb_free(all);
+            engine_free(all);
             fclose(out);
         }
     }
-    rocksdb_free(dbstats);
-    rocksdb_free(cfstats);
-    rocksdb_free(pending);
-    engine_db_unpin(e);
+    engine_free(dbstats);
+    engine_free(cfstats);
+    engine_free(pending);
 }
 
 /* ==== Progress sampler =================================================== */
@@ -812,23 +801,15 @@ static void sampler_record(sampler *s, uint64_t t, uint64_t v)
 /* Size of every memtable of the store (all families, flushed or not), MB. */
 static double memtables_mb(engine *e)
 {
-    engine_db_pin(e);
-    rocksdb_t *db = engine_db(e);
-    double mb = 0;
-    rocksdb_memory_consumers_t *mc = db ? rocksdb_memory_consumers_create() : NULL;
-    if (mc) {
-        rocksdb_memory_consumers_add_db(mc, db);
-        char *err = NULL;
-        rocksdb_memory_usage_t *mu = rocksdb_approximate_memory_usage_create(mc, &err);
-        if (mu) {
-            mb = (double)rocksdb_approximate_memory_usage_get_mem_table_total(mu) / 1048576.0;
-            rocksdb_approximate_memory_usage_destroy(mu);
-        }
-        rocksdb_free(err);
-        rocksdb_memory_consumers_destroy(mc);
+    size_t n;
+    const char *const *families = engine_families(e, &n);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes;
+        if (engine_property_int(e, families[i], "rocksdb.size-all-mem-tables", &bytes) == 0)
+            total += bytes;
     }
-    engine_db_unpin(e);
-    return mb;
+    return (double)total / 1048576.0;
 }
 
 /* Resident memory now (not the peak), MB. */
@@ -1003,10 +984,9 @@ typedef struct commit_count {
     atomic_uint_fast64_t msgs;
 } commit_count;
 
-static void commit_count_cb(void *ctx, uint64_t batch_seq, size_t n_msgs)
+static void commit_count_cb(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs)
 {
-    commit_count *c = ctx;
-    (void)batch_seq;
+    commit_count *c = x->ctx;
     atomic_fetch_add_explicit(&c->groups, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->msgs, n_msgs, memory_order_relaxed);
 }
@@ -1236,11 +1216,11 @@ static int run_append(const bench_opts *o)
     b.e = store_open(o, &open_secs);
     atomic_init(&b.commits.groups, 0);
     atomic_init(&b.commits.msgs, 0);
-    engine_hook counter = { .name = "bench-commits", .ctx = &b.commits,
-                            .on_commit = commit_count_cb };
-    int hrc = engine_add_hook(b.e, &counter);
+    engine_extension counter = {.name = "bench-commits", .ctx = &b.commits,
+                                .hook.on_commit = commit_count_cb};
+    int hrc = engine_add_extension(b.e, &counter);
     if (hrc != 0)
-        bench_die("engine_add_hook: %s", lsmq_strerror(hrc));
+        bench_die("engine_add_extension: %s", lsmq_strerror(hrc));
     uint64_t t_setup = bench_now_ns();
     topics_create(b.e, &b.l);
     double setup_secs = secs_since(t_setup);

@@ -114,11 +114,11 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
     c.store_host.port = 10911;
     char err[256];
     engine *e;
+    if (index_declare(&c, NULL) != 0)
+        bench_die("index_declare: no room in the engine config");
     int rc = engine_open(&c, &e, err, sizeof err);
     if (rc != 0)
         bench_die("engine_open %s: %s", path, err);
-    if ((rc = index_attach(e)) != 0)
-        bench_die("index_attach: %s", lsmq_strerror(rc));
     engine_topic_config tc;
     memset(&tc, 0, sizeof tc);
     snprintf(tc.name, sizeof tc.name, "%s", TOPIC);

@@ -17,3 +17,11 @@ void engine_config_init(engine_config *c)
     c->blob_files = -1;
     c->universal_compaction = -1;
 }
+
+int engine_config_add_extension(engine_config *c, const engine_extension *x)
+{
+    if (c->n_extensions >= ENGINE_MAX_EXTENSIONS)
+        return LSMQ_ETOOBIG;
+    c->extensions[c->n_extensions++] = x;
+    return 0;
+}

@@ -2,17 +2,32 @@
  * engine: the RocksDB message store.
  *
  * Conventions (as in rocksdb/c.h):
- * (1) Opaque types and functions; structs are defined in the .c files.
+ * (1) Opaque types and functions; structs are defined in the .c files,
+ *     except plain data the caller fills or reads (configs, results).
  * (2) Byte strings travel as pointer + length.
  * (3) Functions return 0 or a negative LSMQ_E* code (protocol/errors.h);
  *     where a message helps, they also fill a caller buffer `errbuf`.
- * (4) Every returned buffer says who frees it and how.
+ * (4) Every returned buffer says who frees it and how; pointers into a
+ *     view or a cursor say until when they are valid.
+ * (5) No RocksDB type or handle crosses this header. Column families,
+ *     their options and reads of any family are for extensions (index/)
+ *     and live in engine_ext.h; server/ and tools/ use this header only.
+ *
+ * Two ways in: engine_open opens the broker's store for writing (writer and
+ * housekeeping threads); engine_open_readonly opens a store directory for
+ * tools, beside a running broker or not, and never writes to it. Both give
+ * an `engine` and both hand out views (engine_view_open): a consistent
+ * snapshot that the admin, query and tool reads go through. The pull path
+ * (engine_read) reads the published state directly, without a snapshot.
  *
  * Threads: every function may be called from any thread unless it says
  * otherwise. All writes go through one writer thread that drains a bounded
  * queue, assigns queue offsets and log positions, and commits ONE RocksDB
  * WriteBatch per group; completions run on the writer thread, so they must
- * be short (the server hands them to its loop with ev_async_send).
+ * be short (the server hands them to its loop with ev_async_send). A view
+ * belongs to the thread that opened it and must not be held while waiting
+ * for the writer (engine_topic_put, engine_offset_set, ...): after a write
+ * error the writer reopens the database once every view is closed.
  *
  * Layout on disk: everything lives under config.store_path
  * (storePathRootDir); the RocksDB database is <store_path>/db.
@@ -20,6 +35,7 @@
 #ifndef LSMQ_ENGINE_H
 #define LSMQ_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +43,8 @@
 #include "record.h"
 
 typedef struct engine engine;
+typedef struct engine_view engine_view;
+typedef struct engine_extension engine_extension;
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -37,6 +55,8 @@ typedef enum engine_flush_mode {
 
 /* Disk usage as a ratio 0..1 of the filesystem holding the store. Replaceable in tests. */
 typedef int (*engine_disk_usage_fn)(void *ctx, const char *path, double *used_ratio);
+
+#define ENGINE_MAX_EXTENSIONS 8
 
 typedef struct engine_config {
     const char *store_path;          /* storePathRootDir; required */
@@ -55,26 +75,56 @@ typedef struct engine_config {
     void *disk_usage_ctx;
     int (*clock_ms)(void *ctx, int64_t *now_ms); /* NULL = wall clock; for tests */
     void *clock_ctx;
+    /* What index/ and later features add to the store: column families and
+     * hooks (engine_config_add_extension). Each must outlive the engine. */
+    const engine_extension *extensions[ENGINE_MAX_EXTENSIONS];
+    size_t n_extensions;
 } engine_config;
 
-/* Fill c with the defaults above; store_path left NULL. */
+/* Fill c with the defaults above; store_path left NULL, no extensions. */
 void engine_config_init(engine_config *c);
+
+/* Declare an extension (engine_ext.h) for engine_open. LSMQ_ETOOBIG past the limit. */
+int engine_config_add_extension(engine_config *c, const engine_extension *x);
 
 /* ---- Open and close ----------------------------------------------------- */
 
 /*
- * Open (creating if missing) the store under c->store_path and start the
+ * Open (creating if missing) the store under c->store_path with the
+ * declared extensions' families, run their on_open callbacks, and start the
  * writer and housekeeping threads. The config is copied. On failure returns
- * the code and writes a message into errbuf (errlen bytes). LSMQ_ELOCKED when
- * another process has the store open; LSMQ_EVERSION for a newer format.
+ * the code and writes a message into errbuf (errlen bytes). LSMQ_ELOCKED
+ * when another process has the store open; LSMQ_EVERSION for a newer
+ * format; an extension's on_open error as it returned it.
  */
 int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errlen);
 
 /*
+ * Open the store under store_path (storePathRootDir) read-only, as a RocksDB
+ * secondary instance: it never takes the broker's lock and never writes
+ * into the store, so it works the same while the broker runs and after it
+ * stopped. Its own files live in a scratch directory made with mkdtemp
+ * under $TMPDIR (else /tmp) and removed by engine_close. What it sees is
+ * the store as of this call. Every column family on disk is opened, so
+ * index queries (index.h) run over its views. Writes (appends, topic,
+ * group and offset changes, retention) return LSMQ_EINVAL.
+ * Errors, each with a one-line message in errbuf: LSMQ_ENOTFOUND (no such
+ * directory), LSMQ_EINVAL (not a broker store: no db/, no RocksDB database
+ * there, a database without the engine's families, or no format version
+ * record), LSMQ_EVERSION (written by a newer format), LSMQ_ECORRUPT (the
+ * database or its topic records do not read), LSMQ_EIO.
+ */
+int engine_open_readonly(const char *store_path, engine **out, char *errbuf, size_t errlen);
+
+/*
  * Stop accepting work, complete everything queued, sync the WAL, close the
- * store and free e. Not to be called from a completion callback.
+ * store and free e (NULL is fine). Not to be called from a completion
+ * callback or with a view open.
  */
 void engine_close(engine *e);
+
+/* Nonzero for an engine from engine_open_readonly. */
+bool engine_is_readonly(const engine *e);
 
 /*
  * The store format version this build writes (recorded in the store).
@@ -85,32 +135,22 @@ void engine_close(engine *e);
 /* The format version recorded in the opened store (a new store gets the current one). */
 uint32_t engine_format_version(engine *e);
 
-/*
- * Record that the store now has format version v (synced). For upgrades run
- * right after engine_open, before any append.
- */
-int engine_set_format_version(engine *e, uint32_t v);
-
 /* A line on stderr with a UTC time stamp, as the engine logs its own events. */
 void engine_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- Batch hook: indexes and later features add to every commit ------- */
+/* ---- Extensions and hooks ----------------------------------------------- */
 
-typedef struct engine_batch engine_batch;  /* a WriteBatch being built by the writer */
+/*
+ * An extension (engine_ext.h) declares column families and hooks; index/
+ * is one. The hooks below are the part other code may use on its own: an
+ * extension without families, added after open (engine_add_extension),
+ * sees every commit, as the broker's statistics do.
+ */
 
-typedef enum engine_cf {
-    ENGINE_CF_MSG, ENGINE_CF_TOPIC, ENGINE_CF_GROUP, ENGINE_CF_OFFSET,
-    ENGINE_CF_IDX_ID, ENGINE_CF_IDX_KEY, ENGINE_CF_IDX_TIME, ENGINE_CF_TIMER,
-    ENGINE_CF_TXN,
-    ENGINE_CF_META, /* store bookkeeping: format version, high-water marks, id sequences */
-    ENGINE_CF_COUNT
-} engine_cf;
+typedef struct engine_batch engine_batch; /* a WriteBatch being built by the writer */
 
-void engine_batch_put(engine_batch *b, engine_cf cf, const void *key, size_t klen,
-                      const void *val, size_t vlen);
-void engine_batch_delete(engine_batch *b, engine_cf cf, const void *key, size_t klen);
-void engine_batch_delete_range(engine_batch *b, engine_cf cf, const void *begin,
-                               size_t blen, const void *end, size_t elen);
+/* A column family's number in one open store (engine_ext.h). */
+typedef uint32_t engine_cf;
 
 /* One message as the writer commits it. Pointers valid during the hook call only. */
 typedef struct engine_stored_msg {
@@ -124,26 +164,63 @@ typedef struct engine_stored_msg {
     const proto_record *fields; /* decoded views into record */
 } engine_stored_msg;
 
-typedef struct engine_hook {
+/* What a hook knows of its extension in this engine. Owned by the engine. */
+typedef struct engine_ext_env {
     const char *name;
-    void *ctx;
+    void *ctx;                  /* the declaration's ctx */
+    engine *e;
+    const engine_cf *families;  /* the numbers of the declared families, in order */
+    size_t n_families;
+} engine_ext_env;
+
+typedef struct engine_hook {
     /* Writer thread: add entries for one appended message to the batch. */
-    void (*on_append)(void *ctx, engine_batch *b, const engine_stored_msg *m);
+    void (*on_append)(const engine_ext_env *x, engine_batch *b, const engine_stored_msg *m);
     /*
      * Writer thread: messages [begin_offset, end_offset) of a queue are being
-     * removed by retention or topic deletion; add the deletes of their entries.
-     * The messages are still readable through engine_read while this runs.
+     * removed by retention; add the deletes of their entries. v is a view
+     * from just before the removal (the messages are still in it).
      */
-    void (*on_remove)(void *ctx, engine *e, engine_batch *b, uint32_t topic_id,
-                      uint32_t queue_id, uint64_t begin_offset, uint64_t end_offset);
+    void (*on_remove)(const engine_ext_env *x, const engine_view *v, engine_batch *b,
+                      uint32_t topic_id, uint32_t queue_id, uint64_t begin_offset,
+                      uint64_t end_offset);
     /* Writer thread: a whole topic is being deleted (its id will never return). */
-    void (*on_topic_delete)(void *ctx, engine *e, engine_batch *b, uint32_t topic_id);
-    /* Writer thread, after a batch is durable per the flush mode. */
-    void (*on_commit)(void *ctx, uint64_t batch_seq, size_t n_msgs);
+    void (*on_topic_delete)(const engine_ext_env *x, const engine_view *v, engine_batch *b,
+                            uint32_t topic_id);
+    /*
+     * Writer thread, after a batch holding n_msgs messages is durable per
+     * the flush mode. first_seq is the batch's first RocksDB sequence (a
+     * batch of N operations uses N sequences), the tag replication will
+     * ship it under.
+     */
+    void (*on_commit)(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs);
 } engine_hook;
 
-/* Register before any append (right after engine_open). At most 8 hooks. */
-int engine_add_hook(engine *e, const engine_hook *h);
+/* A column family an extension declares (engine_ext.h). */
+typedef struct engine_family_decl engine_family_decl;
+
+struct engine_extension {
+    const char *name;
+    void *ctx;
+    const engine_family_decl *families;
+    size_t n_families;
+    /*
+     * Once the store is open, before the writer starts and before anything
+     * else runs on it: upgrades and checks (engine_ext.h has the writes it
+     * may make). Nonzero fails engine_open with that code (and the message
+     * put in errbuf).
+     */
+    int (*on_open)(const engine_ext_env *x, char *errbuf, size_t errlen);
+    engine_hook hook;
+};
+
+/*
+ * Add an extension that declares no families and no on_open (hooks only)
+ * to an open engine, before any append. The declaration is copied.
+ * LSMQ_EINVAL for one with families (declare those in engine_config),
+ * LSMQ_ETOOBIG past ENGINE_MAX_EXTENSIONS.
+ */
+int engine_add_extension(engine *e, const engine_extension *x);
 
 /* ---- Appends ------------------------------------------------------------ */
 
@@ -176,13 +253,13 @@ typedef void (*engine_append_cb)(void *ctx, const engine_append_result *r);
 /*
  * Append n messages (n >= 1) to one queue; they get consecutive offsets.
  * Errors known at once are returned and cb is not called: LSMQ_EINVAL (empty
- * topic name, n == 0), LSMQ_ETOOBIG (topic name over PROTO_TOPIC_MAX, a
- * message over max_message_size), LSMQ_ENOTFOUND (unknown topic or queue),
- * LSMQ_EBUSY (writer queue full), LSMQ_ECLOSED. Otherwise returns 0 and cb
- * runs exactly once on the writer thread with the outcome (0, LSMQ_ENOSPC,
- * LSMQ_EIO, or LSMQ_ENOTFOUND if the topic was deleted meanwhile).
- * The messages are encoded (copied) before this returns: the caller may
- * free or reuse their bodies and properties at once.
+ * topic name, n == 0, a read-only engine), LSMQ_ETOOBIG (topic name over
+ * PROTO_TOPIC_MAX, a message over max_message_size), LSMQ_ENOTFOUND (unknown
+ * topic or queue), LSMQ_EBUSY (writer queue full), LSMQ_ECLOSED. Otherwise
+ * returns 0 and cb runs exactly once on the writer thread with the outcome
+ * (0, LSMQ_ENOSPC, LSMQ_EIO, or LSMQ_ENOTFOUND if the topic was deleted
+ * meanwhile). The messages are encoded (copied) before this returns: the
+ * caller may free or reuse their bodies and properties at once.
  */
 int engine_append(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                   const engine_msg *msgs, uint32_t n, engine_append_cb cb, void *ctx);
@@ -195,7 +272,7 @@ int engine_append(engine *e, const char *topic, size_t topic_len, uint32_t queue
 int engine_append_wait(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                        const engine_msg *msgs, uint32_t n, engine_append_result *out);
 
-/* ---- Reads -------------------------------------------------------------- */
+/* ---- The pull path ------------------------------------------------------ */
 
 typedef enum engine_read_status {
     ENGINE_READ_FOUND = 0,
@@ -217,7 +294,8 @@ typedef struct engine_read_result {
 
 /*
  * Read up to max_count records (and about max_bytes; at least one record is
- * returned when any is there) of one queue from `offset`. Returns 0 with
+ * returned when any is there) of one queue from `offset`, as the writer has
+ * published them (no snapshot: this is the hot path). Returns 0 with
  * out->status set, or LSMQ_ENOTFOUND (topic or queue), LSMQ_EIO, or
  * LSMQ_ECORRUPT when the record at `offset` does not decode (out->next_offset
  * then names the offset after it, so a reader can skip it). A corrupt record
@@ -227,7 +305,7 @@ int engine_read(engine *e, const char *topic, size_t topic_len, uint32_t queue_i
                 uint64_t offset, uint32_t max_count, size_t max_bytes,
                 engine_read_result *out);
 
-/* Same, by topic id (for indexes and tools). */
+/* Same, by topic id. */
 int engine_read_by_id(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t offset,
                       uint32_t max_count, size_t max_bytes, engine_read_result *out);
 
@@ -288,10 +366,14 @@ int engine_topic_put_async(engine *e, const engine_topic_config *c, engine_done_
 int engine_topic_delete_async(engine *e, const char *topic, size_t topic_len,
                               engine_done_fn done, void *ctx);
 
+/* The current config (not a view's). */
 int engine_topic_get(engine *e, const char *topic, size_t topic_len, engine_topic_config *out);
 
-/* All topics: *out malloc'ed array of *n configs; free with engine_free. */
+/* All topics now: *out malloc'ed array of *n configs; free with engine_free. */
 int engine_topic_list(engine *e, engine_topic_config **out, size_t *n);
+
+/* The topic id of a name, or LSMQ_ENOTFOUND. */
+int engine_topic_id(engine *e, const char *topic, size_t topic_len, uint32_t *topic_id);
 
 /* ---- Groups and consumer offsets ---------------------------------------- */
 
@@ -323,6 +405,143 @@ int engine_offset_set_async(engine *e, const char *group, size_t group_len,
 int engine_offset_get(engine *e, const char *group, size_t group_len, const char *topic,
                       size_t topic_len, uint32_t queue_id, uint64_t *offset);
 
+/* ---- Views: consistent reads ------------------------------------------- */
+
+/*
+ * A view is a pinned, consistent snapshot of the whole store: messages,
+ * topics, groups, consumer offsets, high-water marks and the extensions'
+ * families as of one committed sequence. On a live engine it holds a
+ * RocksDB snapshot and the pin against the writer's reopen after a write
+ * error; a read-only engine is frozen at its open, so its views see that.
+ * Creating one costs about a microsecond: fine on admin, query and tool
+ * paths, not per pull. Close it on the thread that opened it, and never
+ * wait for the writer while it is open.
+ */
+int engine_view_open(engine *e, engine_view **out); /* 0, or LSMQ_EIO (no database) */
+void engine_view_close(engine_view *v);             /* NULL is fine */
+engine *engine_view_engine(const engine_view *v);
+
+/*
+ * The RocksDB sequence the view sees: every batch whose sequences are at
+ * or below it is in the view, none after. (Should the writer commit
+ * throughout the view's opening, it is a lower bound: a later batch may be
+ * in the view too, and applying a batch twice changes nothing.)
+ * Replication starts from here: the committed batches after a sequence S,
+ * in order (each tagged with its first sequence, as on_commit reports it),
+ * will be read next to views.
+ */
+uint64_t engine_view_sequence(const engine_view *v);
+
+/* Store bookkeeping as the view sees it. */
+typedef struct engine_store_meta {
+    uint32_t format_version;
+    uint64_t next_log_position; /* total record bytes ever stored */
+} engine_store_meta;
+int engine_view_meta(const engine_view *v, engine_store_meta *out);
+
+/* All topics, sorted by name: *out malloc'ed array of *n (free with engine_free). */
+int engine_view_topics(const engine_view *v, engine_topic_config **out, size_t *n);
+/*
+ * One topic by name or id; LSMQ_ENOTFOUND when the view has none. By id,
+ * the name comes from the engine's current topics (a topic's name and id
+ * never change), so a topic deleted since the view opened is not found.
+ */
+int engine_view_topic(const engine_view *v, const char *name, size_t len,
+                      engine_topic_config *out);
+int engine_view_topic_by_id(const engine_view *v, uint32_t topic_id, engine_topic_config *out);
+
+typedef struct engine_queue_info {
+    uint64_t min_offset;   /* first stored offset; == max_offset when nothing is stored */
+    uint64_t max_offset;   /* next offset to be assigned (the high-water mark) */
+    int64_t last_store_ms; /* store time of the last message appended; 0 if none ever was */
+    bool in_config;        /* queue id below the topic's read/write queue counts */
+} engine_queue_info;
+
+/*
+ * One queue. LSMQ_ENOTFOUND for an unknown topic, or a queue id past the
+ * topic's queue counts that holds no high-water mark (a shrink keeps the
+ * queues that hold data: they are found, with in_config false).
+ */
+int engine_view_queue(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
+                      engine_queue_info *out);
+/*
+ * Every queue of a topic: its read/write counts, or more when a shrink left
+ * stored queues. *out malloc'ed array indexed by queue id (free with
+ * engine_free; NULL when *n is 0). LSMQ_ENOTFOUND for an unknown topic.
+ */
+int engine_view_queues(const engine_view *v, uint32_t topic_id, engine_queue_info **out,
+                       size_t *n);
+
+/* The position of one message: queue and offset. */
+typedef struct engine_msg_pos {
+    uint32_t topic_id;
+    uint32_t queue_id;
+    uint64_t queue_offset;
+} engine_msg_pos;
+
+/*
+ * One stored record, as stored (it may not decode). *rec malloc'ed (free
+ * with engine_free). LSMQ_ENOTFOUND when the view has no message there.
+ */
+int engine_view_message(const engine_view *v, const engine_msg_pos *at, uint8_t **rec,
+                        size_t *len);
+
+typedef enum engine_iter_flags {
+    ENGINE_ITER_LOOKUP = 0, /* short reads: use and fill the block cache */
+    ENGINE_ITER_SCAN = 1,   /* long sequential reads: readahead, leave the cache alone */
+} engine_iter_flags;
+
+/*
+ * Messages of the view in key order (topic id, queue id, queue offset),
+ * limited to [from, to); either may be NULL (open). Positioned nowhere:
+ * seek first. flags: ENGINE_ITER_*. Close it before its view.
+ */
+typedef struct engine_msg_cursor engine_msg_cursor;
+int engine_msg_cursor_open(const engine_view *v, const engine_msg_pos *from,
+                           const engine_msg_pos *to, unsigned flags, engine_msg_cursor **out);
+void engine_msg_cursor_close(engine_msg_cursor *c); /* NULL is fine */
+/* First message at or after `at` (clamped to `from`); NULL = the start of the range. */
+void engine_msg_cursor_seek(engine_msg_cursor *c, const engine_msg_pos *at);
+/* The last message of the range. */
+void engine_msg_cursor_seek_last(engine_msg_cursor *c);
+bool engine_msg_cursor_valid(const engine_msg_cursor *c);
+void engine_msg_cursor_next(engine_msg_cursor *c);
+/*
+ * The message under the cursor: its position and its record as stored
+ * (the record valid until the cursor moves). LSMQ_ECORRUPT when the stored
+ * key is not a message key (*at untouched; the record is still given).
+ */
+int engine_msg_cursor_get(const engine_msg_cursor *c, engine_msg_pos *at, const uint8_t **rec,
+                          size_t *len);
+/* After the cursor stops being valid: 0, or LSMQ_EIO with a message in errbuf. */
+int engine_msg_cursor_error(const engine_msg_cursor *c, char *errbuf, size_t errlen);
+
+/*
+ * Every subscription group config: fn(ctx, name, cfg) for each, by name.
+ * The bytes are valid during the call. A nonzero return from fn stops the
+ * walk and is returned; LSMQ_EIO when the family cannot be read.
+ */
+typedef int (*engine_group_fn)(void *ctx, const char *name, size_t name_len, const char *cfg,
+                               size_t cfg_len);
+int engine_view_groups(const engine_view *v, engine_group_fn fn, void *ctx);
+
+/* One committed consumer offset. The group bytes are valid during the call. */
+typedef struct engine_consumer_offset {
+    const char *group;
+    size_t group_len;
+    uint32_t topic_id;
+    uint32_t queue_id;
+    uint64_t offset;
+} engine_consumer_offset;
+typedef int (*engine_offset_fn)(void *ctx, const engine_consumer_offset *o);
+
+/*
+ * Committed consumer offsets, by group then topic id then queue id: of one
+ * group (group != NULL) or of every group. As engine_view_groups otherwise.
+ */
+int engine_view_offsets(const engine_view *v, const char *group, size_t group_len,
+                        engine_offset_fn fn, void *ctx);
+
 /* ---- Retention and health ----------------------------------------------- */
 
 /* Run one retention pass now (also runs every retention_interval_ms). */
@@ -334,26 +553,21 @@ uint64_t engine_retention_removed(engine *e);
 /* 0 when appends are accepted, else the code they currently get (ENOSPC, EIO). */
 int engine_write_health(engine *e);
 
-/* ---- Introspection (for indexes, tools and tests) ----------------------- */
+/* ---- Introspection (tools, benchmarks) ---------------------------------- */
 
-typedef struct rocksdb_t rocksdb_t;
-typedef struct rocksdb_column_family_handle_t rocksdb_column_family_handle_t;
+/* The column families the store has open, by name ("msg", "idx_key", ...). Owned by e. */
+const char *const *engine_families(const engine *e, size_t *n);
 
 /*
- * The RocksDB handle and a family's handle, owned by e; read-only use.
- * After a disk-full or I/O error the writer reopens the database once space
- * is back, so callers off the writer thread must hold a pin from before
- * they fetch the handles until they are done with them (iterators and
- * snapshots included). Pins nest with nothing: never pin twice, and never
- * wait for the writer (engine_topic_put, engine_offset_set, ...) while
- * pinned. Hooks run on the writer thread and need no pin.
+ * A RocksDB property ("rocksdb.stats", "rocksdb.estimate-num-keys", ...) of
+ * the whole database (family NULL) or of one family by name. The text form
+ * is malloc'ed (free with engine_free). LSMQ_ENOTFOUND when RocksDB does
+ * not know it or the family is absent.
  */
-void engine_db_pin(engine *e);
-void engine_db_unpin(engine *e);
-rocksdb_t *engine_db(engine *e);
-rocksdb_column_family_handle_t *engine_cf_handle(engine *e, engine_cf cf);
+int engine_property(engine *e, const char *family, const char *name, char **value);
+int engine_property_int(engine *e, const char *family, const char *name, uint64_t *value);
 
-/* The topic id of a name, or LSMQ_ENOTFOUND. */
-int engine_topic_id(engine *e, const char *topic, size_t topic_len, uint32_t *topic_id);
+/* Approximate bytes the table files hold for one topic's messages. */
+uint64_t engine_topic_disk_bytes(engine *e, uint32_t topic_id);
 
 #endif

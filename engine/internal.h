@@ -12,10 +12,12 @@
 #include <rocksdb/c.h>
 #include <uthash.h>
 
-#include "engine.h"
+#include "engine_ext.h"
 
-#define ENGINE_MAX_HOOKS 8
 #define MIN_OFFSET_UNKNOWN UINT64_MAX
+/* Column families of one store: the engine's, the extensions', the undeclared. */
+#define ENGINE_MAX_FAMILIES 32
+#define MAX_QUEUES_PER_TOPIC 65536
 
 /* One queue of a topic. Published fields are read by any thread. */
 typedef struct queue_state {
@@ -38,14 +40,29 @@ typedef struct topic {
 
 typedef struct writer writer;
 
+/* An extension as this engine runs it: its declaration and what hooks see. */
+typedef struct extension {
+    engine_extension decl;
+    engine_ext_env env;
+    engine_cf families[ENGINE_MAX_FAMILIES];
+} extension;
+
 struct engine {
     engine_config cfg;
     char *store_path;
     char *db_path;
+    bool read_only;
+    char *scratch_dir;             /* read-only: the secondary instance's files */
     rocksdb_t *db;
     rocksdb_options_t *db_opts;
-    rocksdb_options_t *cf_opts[ENGINE_CF_COUNT];
-    rocksdb_column_family_handle_t *cf[ENGINE_CF_COUNT];
+    /* Families by number (engine_cf): ENGINE_CF_* first, then each extension's
+     * declared ones, then those found on disk that nobody declared. A handle
+     * is NULL only for an engine family a read-only store lacks. */
+    size_t nfamilies;
+    char *cf_names[ENGINE_MAX_FAMILIES];
+    rocksdb_options_t *cf_opts[ENGINE_MAX_FAMILIES];
+    rocksdb_column_family_handle_t *cf[ENGINE_MAX_FAMILIES];
+    rocksdb_column_family_handle_t *default_cf; /* RocksDB's own, kept only to close it */
     rocksdb_cache_t *block_cache;
     rocksdb_writeoptions_t *wo_sync;
     rocksdb_writeoptions_t *wo_async;
@@ -65,8 +82,8 @@ struct engine {
     _Atomic uint64_t next_log_position; /* published */
     uint64_t w_next_log_position;       /* writer thread only */
 
-    engine_hook hooks[ENGINE_MAX_HOOKS];
-    int nhooks;
+    extension exts[ENGINE_MAX_EXTENSIONS];
+    int nexts;
 
     writer *w;
     _Atomic int write_health;      /* 0 or the code appends currently get */
@@ -100,25 +117,45 @@ struct engine_batch {
  */
 #define MSG_KEY_LEN 16
 #define HWM_KEY_LEN 9
-size_t key_msg(uint8_t out[MSG_KEY_LEN], uint32_t topic_id, uint32_t queue_id, uint64_t offset);
-size_t key_hwm(uint8_t out[HWM_KEY_LEN], uint32_t topic_id, uint32_t queue_id);
+#define HWM_VAL_LEN 16
+#define META_VERSION_KEY "V"
+#define META_LOGPOS_KEY "L"
+#define META_TOPICSEQ_KEY "T"
+size_t engine__key_msg(uint8_t out[MSG_KEY_LEN], uint32_t topic_id, uint32_t queue_id,
+                       uint64_t offset);
+/* Split a msg key; false when key is not one. */
+bool engine__key_msg_parse(const uint8_t *key, size_t len, engine_msg_pos *at);
+size_t engine__key_hwm(uint8_t out[HWM_KEY_LEN], uint32_t topic_id, uint32_t queue_id);
 /* Offset key into out (cap bytes); returns its length or 0 if it does not fit. */
-size_t key_offset(uint8_t *out, size_t cap, const char *group, size_t group_len,
-                  uint32_t topic_id, uint32_t queue_id);
-extern const char META_VERSION_KEY[1], META_LOGPOS_KEY[1], META_TOPICSEQ_KEY[1];
+size_t engine__key_offset(uint8_t *out, size_t cap, const char *group, size_t group_len,
+                          uint32_t topic_id, uint32_t queue_id);
+/* Split an offset key; false when key is not one. */
+bool engine__key_offset_parse(const uint8_t *key, size_t len, engine_consumer_offset *o);
 
-/* ---- key_prefix.c ---- */
-/* Prefix extractor of idx_key: topic id + key + its 0x00 (layout in index/index.h). */
-rocksdb_slicetransform_t *key_index_prefix_create(void);
+/* ---- families.c: the column families of a store and their options ---- */
+/* The engine's own families' names on disk, by ENGINE_CF_*. */
+extern const char *const engine__own_cf_names[ENGINE_CF_COUNT];
+/* A family's number by name, or -1. */
+int engine__family_index(const engine *e, const char *name);
+/* Add a family to e's table (name copied, options owned); its number or -1 when full. */
+int engine__family_add(engine *e, const char *name, rocksdb_options_t *opts);
+/* Options of a family of the live store ("default" options for o == NULL). */
+rocksdb_options_t *engine__family_options(engine *e, engine_cf cf,
+                                          const engine_family_options *o);
+/* Live open: the table of the engine's, the extensions' and the undeclared families. */
+int engine__families_plan(engine *e, char *errbuf, size_t errlen);
+/* Destroy the handles (before rocksdb_close) or the whole table. */
+void engine__families_close_handles(engine *e);
+void engine__families_free(engine *e);
 
 /* ---- store.c ---- */
-/* The column families' names on disk, by engine_cf ("default" is RocksDB's own). */
-extern const char *const engine__cf_names[ENGINE_CF_COUNT];
 /* Map a RocksDB error string to an LSMQ code (ENOSPC, ELOCKED, EIO). */
 int engine__rocks_err(const char *err);
 /* printf into a caller's error buffer (which may be NULL). */
 void engine__fail(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* First line of a RocksDB message, cut in place, so errors stay one line. */
+const char *engine__one_line(char *s);
 /*
  * Background threads (housekeeper, WAL sync): sleep interval_ms or until
  * engine__bg_stop; false once stopping. They share bg_lock/bg_cond/bg_stop.
@@ -128,23 +165,40 @@ void engine__bg_stop(engine *e);
 int64_t engine__now_ms(engine *e);
 /* Writer thread: close and reopen the database and reload the state from it. */
 int engine__reopen(engine *e);
+/*
+ * The pin against the writer's reopen after a write error: held around
+ * RocksDB use off the writer thread (views hold it). Never wait for the
+ * writer while pinned. The writer thread needs none.
+ */
+void engine__pin(engine *e);
+void engine__unpin(engine *e);
+/* A fresh engine struct (locks initialised) and its release. */
+engine *engine__alloc(const char *store_path);
+void engine__destroy(engine *e);
+
+/* ---- readonly.c ---- */
+/* Remove a read-only engine's scratch directory. */
+void engine__readonly_cleanup(engine *e);
 
 /* ---- topics.c ---- */
 /* Lookups; caller holds topics_lock (read or write) or is the writer thread. */
-topic *topics__find(engine *e, const char *name, size_t len);
-topic *topics__find_id(engine *e, uint32_t topic_id);
-int topics__load(engine *e, char *errbuf, size_t errlen);
-void topics__free_all(engine *e);
-int topics__validate_name(const char *name, size_t len);
+topic *engine__topics_find(engine *e, const char *name, size_t len);
+topic *engine__topics_find_id(engine *e, uint32_t topic_id);
+int engine__topics_load(engine *e, char *errbuf, size_t errlen);
+void engine__topics_free_all(engine *e);
+int engine__topics_validate_name(const char *name, size_t len);
 /* Writer thread: apply a topic put / delete with its own write. */
-int topics__apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out);
-int topics__apply_delete(engine *e, const char *name, size_t len);
+int engine__topics_apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out);
+int engine__topics_apply_delete(engine *e, const char *name, size_t len);
 /* Ensure t has at least n queue states; caller holds the write lock. */
-int topics__grow_queues(topic *t, uint32_t n);
+int engine__topics_grow_queues(topic *t, uint32_t n);
+/* A topic record (key = name, value = JSON) as a config; LSMQ_ECORRUPT. */
+int engine__topic_decode(const char *name, size_t name_len, const char *v, size_t vlen,
+                         engine_topic_config *c);
 
 /* ---- writer.c ---- */
-int writer__start(engine *e);
-void writer__stop(engine *e);
+int engine__writer_start(engine *e);
+void engine__writer_stop(engine *e);
 typedef enum wctl_kind {
     WCTL_TOPIC_PUT, WCTL_TOPIC_DELETE, WCTL_GROUP_PUT, WCTL_GROUP_DELETE,
     WCTL_OFFSET_SET, WCTL_REMOVE, WCTL_BARRIER
@@ -164,29 +218,42 @@ typedef struct wctl {
     uint64_t u64;
 } wctl;
 /* Run a control operation on the writer thread and wait for it. */
-int writer__control(engine *e, const wctl *op);
+int engine__writer_control(engine *e, const wctl *op);
 /* Queue one without waiting (strings and topic config copied; no topic_out); done (may be
  * NULL) runs on the writer thread. */
-int writer__control_async(engine *e, const wctl *op, void (*done)(void *ctx, int status),
-                          void *ctx);
-bool writer__on_writer_thread(engine *e);
+int engine__writer_control_async(engine *e, const wctl *op,
+                                 void (*done)(void *ctx, int status), void *ctx);
+bool engine__on_writer_thread(engine *e);
 /* Writer thread: write a batch unless an earlier write failed; records failures. */
-int writer__write(engine *e, rocksdb_writebatch_t *wb, int sync);
+int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync);
 
 /* ---- read.c ---- */
 /* First live offset of a queue (cached; computed with one seek). */
-uint64_t read__min_offset(engine *e, topic *t, uint32_t queue_id);
+uint64_t engine__min_offset(engine *e, topic *t, uint32_t queue_id);
+
+/* ---- view.c ---- */
+struct engine_view {
+    engine *e;
+    const rocksdb_snapshot_t *snap; /* NULL on a read-only engine: it is frozen */
+    rocksdb_readoptions_t *ro;      /* point reads, under the snapshot */
+    uint64_t sequence;
+};
+/* Read options under the view's snapshot; the caller destroys them. */
+rocksdb_readoptions_t *engine__view_readoptions(const engine_view *v);
+/* The first stored offset of a queue in [0, max) under the view; max if none. */
+uint64_t engine__view_first_offset(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
+                                   uint64_t max);
 
 /* ---- offsets.c ---- */
 /* Writer thread: add the deletes of every consumer offset of a topic. */
-int offsets__delete_topic(engine *e, engine_batch *b, uint32_t topic_id);
+int engine__offsets_delete_topic(engine *e, engine_batch *b, uint32_t topic_id);
 
 /* ---- wal_sync.c: ASYNC_FLUSH's WAL sync thread (shares bg_lock/bg_cond/bg_stop) ---- */
-int wal_sync__start(engine *e);
-void wal_sync__stop(engine *e);
+int engine__wal_sync_start(engine *e);
+void engine__wal_sync_stop(engine *e);
 
 /* ---- retention.c ---- */
-int retention__start(engine *e);
-void retention__stop(engine *e);
+int engine__retention_start(engine *e);
+void engine__retention_stop(engine *e);
 
 #endif

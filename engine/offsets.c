@@ -25,7 +25,7 @@ int engine_group_put(engine *e, const char *group, size_t group_len, const void 
         return rc;
     wctl op = {.kind = WCTL_GROUP_PUT, .name = group, .name_len = group_len, .value = cfg,
                .value_len = cfg_len};
-    return writer__control(e, &op);
+    return engine__writer_control(e, &op);
 }
 
 int engine_group_put_async(engine *e, const char *group, size_t group_len, const void *cfg,
@@ -36,7 +36,7 @@ int engine_group_put_async(engine *e, const char *group, size_t group_len, const
         return rc;
     wctl op = {.kind = WCTL_GROUP_PUT, .name = group, .name_len = group_len, .value = cfg,
                .value_len = cfg_len};
-    return writer__control_async(e, &op, done, ctx);
+    return engine__writer_control_async(e, &op, done, ctx);
 }
 
 int engine_group_delete(engine *e, const char *group, size_t group_len)
@@ -45,7 +45,7 @@ int engine_group_delete(engine *e, const char *group, size_t group_len)
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_GROUP_DELETE, .name = group, .name_len = group_len};
-    return writer__control(e, &op);
+    return engine__writer_control(e, &op);
 }
 
 int engine_group_delete_async(engine *e, const char *group, size_t group_len,
@@ -55,7 +55,7 @@ int engine_group_delete_async(engine *e, const char *group, size_t group_len,
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_GROUP_DELETE, .name = group, .name_len = group_len};
-    return writer__control_async(e, &op, done, ctx);
+    return engine__writer_control_async(e, &op, done, ctx);
 }
 
 int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
@@ -64,11 +64,13 @@ int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
     int rc = check_group(group, group_len);
     if (rc != 0)
         return rc;
+    if (!e->cf[ENGINE_CF_GROUP])
+        return LSMQ_ENOTFOUND; /* a read-only store without groups */
     char *err = NULL;
-    engine_db_pin(e);
+    engine__pin(e);
     char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_GROUP], group, group_len,
                              cfg_len, &err);
-    engine_db_unpin(e);
+    engine__unpin(e);
     if (err) {
         engine_log("group read failed: %s", err);
         rocksdb_free(err);
@@ -85,12 +87,12 @@ int engine_offset_set(engine *e, const char *group, size_t group_len, const char
 {
     int rc = check_group(group, group_len);
     if (rc == 0)
-        rc = topics__validate_name(topic_name, topic_len);
+        rc = engine__topics_validate_name(topic_name, topic_len);
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_OFFSET_SET, .name = group, .name_len = group_len, .name2 = topic_name,
                .name2_len = topic_len, .queue_id = queue_id, .u64 = offset};
-    return writer__control(e, &op);
+    return engine__writer_control(e, &op);
 }
 
 int engine_offset_set_async(engine *e, const char *group, size_t group_len,
@@ -99,12 +101,12 @@ int engine_offset_set_async(engine *e, const char *group, size_t group_len,
 {
     int rc = check_group(group, group_len);
     if (rc == 0)
-        rc = topics__validate_name(topic_name, topic_len);
+        rc = engine__topics_validate_name(topic_name, topic_len);
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_OFFSET_SET, .name = group, .name_len = group_len, .name2 = topic_name,
                .name2_len = topic_len, .queue_id = queue_id, .u64 = offset};
-    return writer__control_async(e, &op, done, ctx);
+    return engine__writer_control_async(e, &op, done, ctx);
 }
 
 int engine_offset_get(engine *e, const char *group, size_t group_len, const char *topic_name,
@@ -116,14 +118,16 @@ int engine_offset_get(engine *e, const char *group, size_t group_len, const char
     uint32_t topic_id;
     if ((rc = engine_topic_id(e, topic_name, topic_len, &topic_id)) != 0)
         return rc;
+    if (!e->cf[ENGINE_CF_OFFSET])
+        return LSMQ_ENOTFOUND;
     uint8_t key[GROUP_NAME_MAX + 9];
-    size_t klen = key_offset(key, sizeof key, group, group_len, topic_id, queue_id);
+    size_t klen = engine__key_offset(key, sizeof key, group, group_len, topic_id, queue_id);
     char *err = NULL;
     size_t vlen = 0;
-    engine_db_pin(e);
+    engine__pin(e);
     char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_OFFSET], (const char *)key,
                              klen, &vlen, &err);
-    engine_db_unpin(e);
+    engine__unpin(e);
     if (err) {
         engine_log("offset read failed: %s", err);
         rocksdb_free(err);
@@ -138,7 +142,7 @@ int engine_offset_get(engine *e, const char *group, size_t group_len, const char
     return rc;
 }
 
-int offsets__delete_topic(engine *e, engine_batch *b, uint32_t topic_id)
+int engine__offsets_delete_topic(engine *e, engine_batch *b, uint32_t topic_id)
 {
     /* Offsets are keyed by group first; the family is small, so scan it. */
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, e->ro_default,
@@ -146,7 +150,8 @@ int offsets__delete_topic(engine *e, engine_batch *b, uint32_t topic_id)
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        if (klen >= 9 && k[klen - 9] == 0 && proto_get_u32(k + klen - 8) == topic_id)
+        engine_consumer_offset o;
+        if (engine__key_offset_parse(k, klen, &o) && o.topic_id == topic_id)
             engine_batch_delete(b, ENGINE_CF_OFFSET, k, klen);
     }
     char *err = NULL;

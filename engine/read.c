@@ -13,8 +13,8 @@
 static uint64_t first_offset(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t fallback)
 {
     uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
-    key_msg(lo, topic_id, queue_id, 0);
-    key_msg(hi, topic_id, queue_id, UINT64_MAX);
+    engine__key_msg(lo, topic_id, queue_id, 0);
+    engine__key_msg(hi, topic_id, queue_id, UINT64_MAX);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof hi);
     rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
@@ -32,7 +32,7 @@ static uint64_t first_offset(engine *e, uint32_t topic_id, uint32_t queue_id, ui
     return off;
 }
 
-uint64_t read__min_offset(engine *e, topic *t, uint32_t queue_id)
+uint64_t engine__min_offset(engine *e, topic *t, uint32_t queue_id)
 {
     queue_state *q = &t->queues[queue_id];
     uint64_t min = atomic_load(&q->min_offset);
@@ -65,7 +65,7 @@ static int view_queue(engine *e, topic *t, uint32_t queue_id, queue_view *v)
         return LSMQ_ENOTFOUND;
     v->topic_id = t->cfg.topic_id;
     v->max_offset = atomic_load(&t->queues[queue_id].next_offset);
-    v->min_offset = read__min_offset(e, t, queue_id);
+    v->min_offset = engine__min_offset(e, t, queue_id);
     return 0;
 }
 
@@ -74,8 +74,8 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
                         uint32_t max_count, size_t max_bytes, engine_read_result *out)
 {
     uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
-    key_msg(lo, v->topic_id, queue_id, offset);
-    key_msg(hi, v->topic_id, queue_id, v->max_offset);
+    engine__key_msg(lo, v->topic_id, queue_id, offset);
+    engine__key_msg(hi, v->topic_id, queue_id, v->max_offset);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof hi);
     rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
@@ -192,13 +192,13 @@ int engine_read(engine *e, const char *topic_name, size_t topic_len, uint32_t qu
                 uint64_t offset, uint32_t max_count, size_t max_bytes, engine_read_result *out)
 {
     queue_view v;
-    engine_db_pin(e);
+    engine__pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
-    int rc = view_queue(e, topics__find(e, topic_name, topic_len), queue_id, &v);
+    int rc = view_queue(e, engine__topics_find(e, topic_name, topic_len), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
     if (rc == 0)
         rc = read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
-    engine_db_unpin(e);
+    engine__unpin(e);
     return rc;
 }
 
@@ -206,13 +206,13 @@ int engine_read_by_id(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t 
                       uint32_t max_count, size_t max_bytes, engine_read_result *out)
 {
     queue_view v;
-    engine_db_pin(e);
+    engine__pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
-    int rc = view_queue(e, topics__find_id(e, topic_id), queue_id, &v);
+    int rc = view_queue(e, engine__topics_find_id(e, topic_id), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
     if (rc == 0)
         rc = read_queue(e, &v, queue_id, offset, max_count, max_bytes, out);
-    engine_db_unpin(e);
+    engine__unpin(e);
     return rc;
 }
 
@@ -220,11 +220,11 @@ int engine_queue_offsets(engine *e, const char *topic_name, size_t topic_len, ui
                          uint64_t *min_offset, uint64_t *max_offset)
 {
     queue_view v;
-    engine_db_pin(e);
+    engine__pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
-    int rc = view_queue(e, topics__find(e, topic_name, topic_len), queue_id, &v);
+    int rc = view_queue(e, engine__topics_find(e, topic_name, topic_len), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
-    engine_db_unpin(e);
+    engine__unpin(e);
     if (rc != 0)
         return rc;
     *min_offset = v.min_offset;
@@ -236,11 +236,11 @@ int engine_queue_offsets_by_id(engine *e, uint32_t topic_id, uint32_t queue_id,
                                uint64_t *min_offset, uint64_t *max_offset)
 {
     queue_view v;
-    engine_db_pin(e);
+    engine__pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
-    int rc = view_queue(e, topics__find_id(e, topic_id), queue_id, &v);
+    int rc = view_queue(e, engine__topics_find_id(e, topic_id), queue_id, &v);
     pthread_rwlock_unlock(&e->topics_lock);
-    engine_db_unpin(e);
+    engine__unpin(e);
     if (rc != 0)
         return rc;
     *min_offset = v.min_offset;

@@ -32,7 +32,7 @@ static int statvfs_usage(void *ctx, const char *path, double *ratio)
 static int64_t store_ms_at(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t offset)
 {
     uint8_t key[MSG_KEY_LEN];
-    key_msg(key, topic_id, queue_id, offset);
+    engine__key_msg(key, topic_id, queue_id, offset);
     char *err = NULL;
     size_t len = 0;
     char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_MSG], (const char *)key,
@@ -87,14 +87,14 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
     queue_ref *refs = malloc(cap * sizeof *refs);
     if (!refs)
         abort();
-    engine_db_pin(e);
+    engine__pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     for (topic *t = e->topics_by_name; t; t = t->hh.next) {
         for (uint32_t qid = 0; qid < t->nqueues; qid++) {
             uint64_t max = atomic_load(&t->queues[qid].next_offset);
             if (max == 0)
                 continue;
-            uint64_t min = read__min_offset(e, t, qid);
+            uint64_t min = engine__min_offset(e, t, qid);
             if (min >= max)
                 continue;
             if (len == cap) {
@@ -107,7 +107,7 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
         }
     }
     pthread_rwlock_unlock(&e->topics_lock);
-    engine_db_unpin(e);
+    engine__unpin(e);
     *n = len;
     return refs;
 }
@@ -116,17 +116,17 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
 
 static int remove_before(engine *e, const queue_ref *q, int64_t cutoff_ms)
 {
-    engine_db_pin(e);
+    engine__pin(e);
     int64_t first = store_ms_from(e, q, q->min_offset, q->max_offset);
     uint64_t end = first < 0 || first >= cutoff_ms ? q->min_offset : cut_offset(e, q, cutoff_ms);
-    engine_db_unpin(e); /* never wait for the writer while pinned */
+    engine__unpin(e); /* never wait for the writer while pinned */
     /* In steps: index hooks read the removed messages on the writer thread,
      * and appends wait meanwhile. */
     for (uint64_t at = q->min_offset; at < end;) {
         at = end - at > REMOVE_STEP ? at + REMOVE_STEP : end;
         wctl op = {.kind = WCTL_REMOVE, .topic_id = q->topic_id, .queue_id = q->queue_id,
                    .u64 = at};
-        int rc = writer__control(e, &op);
+        int rc = engine__writer_control(e, &op);
         if (rc != 0)
             return rc == LSMQ_ENOTFOUND ? 0 : rc; /* topic deleted meanwhile */
     }
@@ -147,18 +147,20 @@ static int remove_all_before(engine *e, const queue_ref *refs, size_t n, int64_t
 static int64_t oldest_store_ms(engine *e, const queue_ref *refs, size_t n)
 {
     int64_t oldest = -1;
-    engine_db_pin(e);
+    engine__pin(e);
     for (size_t i = 0; i < n; i++) {
         int64_t ms = store_ms_from(e, &refs[i], refs[i].min_offset, refs[i].max_offset);
         if (ms >= 0 && (oldest < 0 || ms < oldest))
             oldest = ms;
     }
-    engine_db_unpin(e);
+    engine__unpin(e);
     return oldest;
 }
 
 int engine_retention_run(engine *e)
 {
+    if (e->read_only)
+        return LSMQ_EINVAL;
     int64_t now = engine__now_ms(e);
     size_t n;
     queue_ref *refs = snapshot_queues(e, &n);
@@ -203,7 +205,7 @@ static void *housekeeper_main(void *arg)
     return NULL;
 }
 
-int retention__start(engine *e)
+int engine__retention_start(engine *e)
 {
     if (pthread_create(&e->housekeeper_thread, NULL, housekeeper_main, e) != 0)
         return LSMQ_EIO;
@@ -211,7 +213,7 @@ int retention__start(engine *e)
     return 0;
 }
 
-void retention__stop(engine *e)
+void engine__retention_stop(engine *e)
 {
     if (!e->housekeeper_started)
         return;

@@ -1,6 +1,8 @@
 /*
- * Opening and closing the store: directories, RocksDB options per column
- * family, the format version, and recovery of the high-water marks.
+ * Opening and closing the live store: directories, the database with every
+ * column family (families.c), the format version, recovery of the
+ * high-water marks, the extensions' on_open, and the reopen after a write
+ * error. Shared helpers of engine/ (errors, clock, background waits) too.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,18 +14,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-const char *const engine__cf_names[ENGINE_CF_COUNT] = {
-    [ENGINE_CF_MSG] = "msg",         [ENGINE_CF_TOPIC] = "topic",
-    [ENGINE_CF_GROUP] = "group",     [ENGINE_CF_OFFSET] = "offset",
-    [ENGINE_CF_IDX_ID] = "idx_id",   [ENGINE_CF_IDX_KEY] = "idx_key",
-    [ENGINE_CF_IDX_TIME] = "idx_time", [ENGINE_CF_TIMER] = "timer",
-    [ENGINE_CF_TXN] = "txn",         [ENGINE_CF_META] = "meta",
-};
-
-/* Defaults chosen by bench/run.sh tuning (see bench/RESULTS.md). */
-#define DEFAULT_BLOB_FILES 0
-#define DEFAULT_UNIVERSAL 0
 
 void engine_log(const char *fmt, ...)
 {
@@ -48,6 +38,14 @@ int engine__rocks_err(const char *err)
     if (strstr(err, "lock") && strstr(err, "LOCK"))
         return LSMQ_ELOCKED;
     return LSMQ_EIO;
+}
+
+const char *engine__one_line(char *s)
+{
+    char *nl = strchr(s, '\n');
+    if (nl)
+        *nl = 0;
+    return s;
 }
 
 int64_t engine__now_ms(engine *e)
@@ -77,80 +75,6 @@ static int mkdir_p(const char *path)
         }
     }
     return 0;
-}
-
-static rocksdb_options_t *cf_options(engine *e, engine_cf cf)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_block_cache(t, e->block_cache);
-    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
-    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
-    rocksdb_options_set_compression(o, rocksdb_snappy_compression);
-    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-
-    switch (cf) {
-    case ENGINE_CF_MSG: {
-        /* Bodies are written once and read a few times: big memtables, and
-         * optionally key-value separation or universal compaction so
-         * compaction rewrites bodies less. Queue-prefix blooms make a pull on
-         * an empty or missing queue cheap. */
-        rocksdb_options_set_write_buffer_size(o, 64u << 20);
-        rocksdb_options_set_max_write_buffer_number(o, 4);
-        rocksdb_options_set_target_file_size_base(o, 64u << 20);
-        rocksdb_options_set_max_bytes_for_level_base(o, 256u << 20);
-        rocksdb_options_set_prefix_extractor(o, rocksdb_slicetransform_create_fixed_prefix(8));
-        rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
-        rocksdb_block_based_options_set_whole_key_filtering(t, 0);
-        rocksdb_block_based_options_set_block_size(t, 32u << 10);
-        int blob = e->cfg.blob_files >= 0 ? e->cfg.blob_files : DEFAULT_BLOB_FILES;
-        if (blob) {
-            rocksdb_options_set_enable_blob_files(o, 1);
-            rocksdb_options_set_min_blob_size(o, 256);
-            rocksdb_options_set_blob_file_size(o, 256u << 20);
-            rocksdb_options_set_blob_compression_type(o, rocksdb_snappy_compression);
-            rocksdb_options_set_enable_blob_gc(o, 1);
-            rocksdb_options_set_blob_gc_age_cutoff(o, 0.25);
-        }
-        int universal = e->cfg.universal_compaction >= 0 ? e->cfg.universal_compaction
-                                                         : DEFAULT_UNIVERSAL;
-        if (universal)
-            rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
-        break;
-    }
-    case ENGINE_CF_IDX_TIME:
-        rocksdb_options_set_write_buffer_size(o, 32u << 20);
-        rocksdb_options_set_prefix_extractor(o, rocksdb_slicetransform_create_fixed_prefix(8));
-        rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
-        rocksdb_block_based_options_set_whole_key_filtering(t, 0);
-        break;
-    case ENGINE_CF_IDX_KEY:
-        /* Lookups scan one (topic, key) prefix: prefix blooms make an absent
-         * key cost no data-block reads. */
-        rocksdb_options_set_write_buffer_size(o, 32u << 20);
-        rocksdb_options_set_prefix_extractor(o, key_index_prefix_create());
-        /* Keys arrive in random order: a hash of per-key skiplists makes each
-         * insert O(1) where one big skiplist costs a cache miss per level. */
-        rocksdb_options_set_hash_skip_list_rep(o, 1u << 20, 4, 4);
-        rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
-        rocksdb_block_based_options_set_whole_key_filtering(t, 0);
-        /* Entries are small and written once: fewer rewrites than leveled
-         * compaction leave the CPU to the writer (bench/RESULTS.md, Queries). */
-        rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
-        break;
-    case ENGINE_CF_IDX_ID:
-    case ENGINE_CF_OFFSET:
-        /* Point lookups: whole-key blooms. */
-        rocksdb_options_set_write_buffer_size(o, 32u << 20);
-        rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
-        break;
-    default:
-        rocksdb_options_set_write_buffer_size(o, 4u << 20);
-        break;
-    }
-    rocksdb_options_set_block_based_table_factory(o, t);
-    rocksdb_block_based_options_destroy(t);
-    return o;
 }
 
 void engine__fail(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -248,50 +172,26 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
 
 static void close_db(engine *e)
 {
-    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
-        if (e->cf[i])
-            rocksdb_column_family_handle_destroy(e->cf[i]);
-        e->cf[i] = NULL;
-    }
+    engine__families_close_handles(e);
     if (e->db)
         rocksdb_close(e->db);
     e->db = NULL;
 }
 
-static void engine_free_handles(engine *e)
-{
-    close_db(e);
-    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
-        if (e->cf_opts[i])
-            rocksdb_options_destroy(e->cf_opts[i]);
-        e->cf_opts[i] = NULL;
-    }
-    if (e->db_opts)
-        rocksdb_options_destroy(e->db_opts);
-    if (e->block_cache)
-        rocksdb_cache_destroy(e->block_cache);
-    if (e->wo_sync)
-        rocksdb_writeoptions_destroy(e->wo_sync);
-    if (e->wo_async)
-        rocksdb_writeoptions_destroy(e->wo_async);
-    if (e->ro_default)
-        rocksdb_readoptions_destroy(e->ro_default);
-}
-
-/* Open the database and its column families with the options in e. */
+/* Open the database and every family of e's table with its options. */
 static int open_db(engine *e, char *errbuf, size_t errlen)
 {
-    const char *names[ENGINE_CF_COUNT + 1];
-    const rocksdb_options_t *opts[ENGINE_CF_COUNT + 1];
-    rocksdb_column_family_handle_t *handles[ENGINE_CF_COUNT + 1];
+    const char *names[ENGINE_MAX_FAMILIES + 1];
+    const rocksdb_options_t *opts[ENGINE_MAX_FAMILIES + 1];
+    rocksdb_column_family_handle_t *handles[ENGINE_MAX_FAMILIES + 1];
     names[0] = "default";
     opts[0] = e->db_opts;
-    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
-        names[i + 1] = engine__cf_names[i];
+    for (size_t i = 0; i < e->nfamilies; i++) {
+        names[i + 1] = e->cf_names[i];
         opts[i + 1] = e->cf_opts[i];
     }
     char *err = NULL;
-    e->db = rocksdb_open_column_families(e->db_opts, e->db_path, ENGINE_CF_COUNT + 1, names,
+    e->db = rocksdb_open_column_families(e->db_opts, e->db_path, (int)e->nfamilies + 1, names,
                                          opts, handles, &err);
     if (err) {
         int rc = engine__rocks_err(err);
@@ -302,8 +202,8 @@ static int open_db(engine *e, char *errbuf, size_t errlen)
         e->db = NULL;
         return rc;
     }
-    rocksdb_column_family_handle_destroy(handles[0]);
-    for (int i = 0; i < ENGINE_CF_COUNT; i++)
+    e->default_cf = handles[0];
+    for (size_t i = 0; i < e->nfamilies; i++)
         e->cf[i] = handles[i + 1];
     return 0;
 }
@@ -314,12 +214,12 @@ int engine__reopen(engine *e)
     pthread_rwlock_wrlock(&e->db_lock);
     pthread_rwlock_wrlock(&e->topics_lock);
     close_db(e);
-    topics__free_all(e);
+    engine__topics_free_all(e);
     int rc = open_db(e, err, sizeof err);
     if (rc == 0)
         rc = load_meta(e, err, sizeof err);
     if (rc == 0)
-        rc = topics__load(e, err, sizeof err);
+        rc = engine__topics_load(e, err, sizeof err);
     pthread_rwlock_unlock(&e->topics_lock);
     pthread_rwlock_unlock(&e->db_lock);
     if (rc != 0)
@@ -329,21 +229,25 @@ int engine__reopen(engine *e)
     return rc;
 }
 
-void engine_db_pin(engine *e) { pthread_rwlock_rdlock(&e->db_lock); }
+void engine__pin(engine *e) { pthread_rwlock_rdlock(&e->db_lock); }
 
-void engine_db_unpin(engine *e) { pthread_rwlock_unlock(&e->db_lock); }
+void engine__unpin(engine *e) { pthread_rwlock_unlock(&e->db_lock); }
 
 uint32_t engine_format_version(engine *e) { return e->format_version; }
 
+bool engine_is_readonly(const engine *e) { return e->read_only; }
+
 int engine_set_format_version(engine *e, uint32_t v)
 {
+    if (e->read_only)
+        return LSMQ_EINVAL;
     uint8_t buf[4];
     proto_put_u32(buf, v);
     char *err = NULL;
-    engine_db_pin(e);
+    engine__pin(e);
     rocksdb_put_cf(e->db, e->wo_sync, e->cf[ENGINE_CF_META], META_VERSION_KEY, 1,
                    (const char *)buf, sizeof buf, &err);
-    engine_db_unpin(e);
+    engine__unpin(e);
     if (err) {
         int rc = engine__rocks_err(err);
         engine_log("recording format version %u failed: %s", v, err);
@@ -354,10 +258,37 @@ int engine_set_format_version(engine *e, uint32_t v)
     return 0;
 }
 
-static void engine_destroy(engine *e)
+engine *engine__alloc(const char *store_path)
 {
-    topics__free_all(e);
-    engine_free_handles(e);
+    engine *e = calloc(1, sizeof *e);
+    if (!e)
+        abort();
+    pthread_rwlock_init(&e->topics_lock, NULL);
+    pthread_rwlock_init(&e->db_lock, NULL);
+    pthread_mutex_init(&e->bg_lock, NULL);
+    pthread_cond_init(&e->bg_cond, NULL);
+    e->store_path = strdup(store_path);
+    if (!e->store_path || asprintf(&e->db_path, "%s/db", store_path) < 0)
+        abort();
+    return e;
+}
+
+void engine__destroy(engine *e)
+{
+    engine__topics_free_all(e);
+    close_db(e);
+    engine__families_free(e);
+    if (e->db_opts)
+        rocksdb_options_destroy(e->db_opts);
+    if (e->block_cache)
+        rocksdb_cache_destroy(e->block_cache);
+    if (e->wo_sync)
+        rocksdb_writeoptions_destroy(e->wo_sync);
+    if (e->wo_async)
+        rocksdb_writeoptions_destroy(e->wo_async);
+    if (e->ro_default)
+        rocksdb_readoptions_destroy(e->ro_default);
+    engine__readonly_cleanup(e);
     pthread_rwlock_destroy(&e->topics_lock);
     pthread_rwlock_destroy(&e->db_lock);
     pthread_mutex_destroy(&e->bg_lock);
@@ -367,6 +298,59 @@ static void engine_destroy(engine *e)
     free(e);
 }
 
+/* Copy the declared extensions; their families get numbers in engine__families_plan. */
+static int take_extensions(engine *e, const engine_config *c, char *errbuf, size_t errlen)
+{
+    for (size_t i = 0; i < c->n_extensions && i < ENGINE_MAX_EXTENSIONS; i++) {
+        const engine_extension *d = c->extensions[i];
+        if (!d || d->n_families > ENGINE_MAX_FAMILIES) {
+            engine__fail(errbuf, errlen, "extension %zu is missing or declares too much", i);
+            return LSMQ_EINVAL;
+        }
+        extension *x = &e->exts[e->nexts++];
+        x->decl = *d;
+        x->env = (engine_ext_env){.name = d->name, .ctx = d->ctx, .e = e,
+                                  .families = x->families, .n_families = d->n_families};
+    }
+    return 0;
+}
+
+/* Run the extensions' on_open callbacks, in declaration order. */
+static int run_on_open(engine *e, char *errbuf, size_t errlen)
+{
+    for (int i = 0; i < e->nexts; i++) {
+        extension *x = &e->exts[i];
+        if (!x->decl.on_open)
+            continue;
+        int rc = x->decl.on_open(&x->env, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void set_db_options(rocksdb_options_t *o)
+{
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    rocksdb_options_increase_parallelism(o, (int)cpus);
+    rocksdb_options_set_max_background_jobs(o, (int)(cpus < 2 ? 2 : cpus * 2));
+    rocksdb_options_set_bytes_per_sync(o, 1u << 20);
+    rocksdb_options_set_max_total_wal_size(o, 512u << 20);
+    rocksdb_options_set_keep_log_file_num(o, 5);
+    rocksdb_options_set_max_open_files(o, 1024);
+    /* One writer thread: concurrent memtable inserts buy nothing, and a
+     * hash memtable (index/'s idx_key) does not support them. */
+    rocksdb_options_set_allow_concurrent_memtable_write(o, 0);
+    /* RocksDB's info LOG shares the store's disk; this RocksDB build asserts
+     * when a log line follows a failed one, which a full disk causes. Keep
+     * only fatal lines there: the engine logs its own events to stderr. */
+    rocksdb_options_set_info_log_level(o, 4 /* FATAL_LEVEL */);
+}
+
 int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errlen)
 {
     *out = NULL;
@@ -374,18 +358,9 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
         engine__fail(errbuf, errlen, "storePathRootDir is not set");
         return LSMQ_EINVAL;
     }
-    engine *e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
+    engine *e = engine__alloc(c->store_path);
     e->cfg = *c;
     e->cfg.store_path = NULL;
-    pthread_rwlock_init(&e->topics_lock, NULL);
-    pthread_rwlock_init(&e->db_lock, NULL);
-    pthread_mutex_init(&e->bg_lock, NULL);
-    pthread_cond_init(&e->bg_cond, NULL);
-    e->store_path = strdup(c->store_path);
-    if (asprintf(&e->db_path, "%s/db", c->store_path) < 0)
-        abort();
     int rc = mkdir_p(e->store_path);
     if (rc != 0) {
         engine__fail(errbuf, errlen, "cannot create %s: %s", e->store_path, lsmq_strerror(rc));
@@ -395,28 +370,10 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     e->block_cache = rocksdb_cache_create_lru(c->block_cache_bytes ? c->block_cache_bytes
                                                                    : (8u << 20));
     e->db_opts = rocksdb_options_create();
-    rocksdb_options_set_create_if_missing(e->db_opts, 1);
-    rocksdb_options_set_create_missing_column_families(e->db_opts, 1);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1)
-        cpus = 1;
-    rocksdb_options_increase_parallelism(e->db_opts, (int)cpus);
-    rocksdb_options_set_max_background_jobs(e->db_opts, (int)(cpus < 2 ? 2 : cpus * 2));
-    rocksdb_options_set_bytes_per_sync(e->db_opts, 1u << 20);
-    rocksdb_options_set_max_total_wal_size(e->db_opts, 512u << 20);
-    rocksdb_options_set_keep_log_file_num(e->db_opts, 5);
-    rocksdb_options_set_max_open_files(e->db_opts, 1024);
-    /* One writer thread: concurrent memtable inserts buy nothing, and the
-     * hash memtable of idx_key does not support them. */
-    rocksdb_options_set_allow_concurrent_memtable_write(e->db_opts, 0);
-    /* RocksDB's info LOG shares the store's disk; this RocksDB build asserts
-     * when a log line follows a failed one, which a full disk causes. Keep
-     * only fatal lines there: the engine logs its own events to stderr. */
-    rocksdb_options_set_info_log_level(e->db_opts, 4 /* FATAL_LEVEL */);
-    for (int i = 0; i < ENGINE_CF_COUNT; i++)
-        e->cf_opts[i] = cf_options(e, (engine_cf)i);
-
-    if ((rc = open_db(e, errbuf, errlen)) != 0)
+    set_db_options(e->db_opts);
+    if ((rc = take_extensions(e, c, errbuf, errlen)) != 0 ||
+        (rc = engine__families_plan(e, errbuf, errlen)) != 0 ||
+        (rc = open_db(e, errbuf, errlen)) != 0)
         goto err;
 
     e->wo_sync = rocksdb_writeoptions_create();
@@ -424,17 +381,17 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     e->wo_async = rocksdb_writeoptions_create();
     e->ro_default = rocksdb_readoptions_create();
 
-    if ((rc = load_meta(e, errbuf, errlen)) != 0)
+    if ((rc = load_meta(e, errbuf, errlen)) != 0 ||
+        (rc = engine__topics_load(e, errbuf, errlen)) != 0 ||
+        (rc = run_on_open(e, errbuf, errlen)) != 0)
         goto err;
-    if ((rc = topics__load(e, errbuf, errlen)) != 0)
-        goto err;
-    if ((rc = writer__start(e)) != 0) {
+    if ((rc = engine__writer_start(e)) != 0) {
         engine__fail(errbuf, errlen, "cannot start the writer thread");
         goto err;
     }
-    if ((rc = retention__start(e)) != 0 || (rc = wal_sync__start(e)) != 0) {
-        retention__stop(e);
-        writer__stop(e);
+    if ((rc = engine__retention_start(e)) != 0 || (rc = engine__wal_sync_start(e)) != 0) {
+        engine__retention_stop(e);
+        engine__writer_stop(e);
         engine__fail(errbuf, errlen, "cannot start the housekeeping threads");
         goto err;
     }
@@ -442,7 +399,7 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
     return 0;
 
 err:
-    engine_destroy(e);
+    engine__destroy(e);
     return rc;
 }
 
@@ -450,32 +407,33 @@ void engine_close(engine *e)
 {
     if (!e)
         return;
-    retention__stop(e);
-    wal_sync__stop(e);
-    writer__stop(e);
-    char *err = NULL;
-    if (atomic_load(&e->write_health) == 0)
-        rocksdb_flush_wal(e->db, 1, &err);
-    if (err) {
-        engine_log("closing: WAL sync failed: %s", err);
-        rocksdb_free(err);
+    if (!e->read_only) {
+        engine__retention_stop(e);
+        engine__wal_sync_stop(e);
+        engine__writer_stop(e);
+        char *err = NULL;
+        if (atomic_load(&e->write_health) == 0 && e->db)
+            rocksdb_flush_wal(e->db, 1, &err);
+        if (err) {
+            engine_log("closing: WAL sync failed: %s", err);
+            rocksdb_free(err);
+        }
     }
-    engine_destroy(e);
+    engine__destroy(e);
 }
 
-int engine_add_hook(engine *e, const engine_hook *h)
+int engine_add_extension(engine *e, const engine_extension *x)
 {
-    if (e->nhooks >= ENGINE_MAX_HOOKS)
+    if (x->n_families || x->on_open)
+        return LSMQ_EINVAL;
+    if (e->nexts >= ENGINE_MAX_EXTENSIONS)
         return LSMQ_ETOOBIG;
-    e->hooks[e->nhooks++] = *h;
+    extension *slot = &e->exts[e->nexts];
+    slot->decl = *x;
+    slot->env = (engine_ext_env){.name = x->name, .ctx = x->ctx, .e = e,
+                                 .families = slot->families};
+    e->nexts++;
     return 0;
-}
-
-rocksdb_t *engine_db(engine *e) { return e->db; }
-
-rocksdb_column_family_handle_t *engine_cf_handle(engine *e, engine_cf cf)
-{
-    return cf < ENGINE_CF_COUNT ? e->cf[cf] : NULL;
 }
 
 void engine_free(void *p) { free(p); }
@@ -485,20 +443,3 @@ uint64_t engine_next_log_position(engine *e) { return atomic_load(&e->next_log_p
 int engine_write_health(engine *e) { return atomic_load(&e->write_health); }
 
 uint64_t engine_retention_removed(engine *e) { return atomic_load(&e->retention_removed); }
-
-void engine_batch_put(engine_batch *b, engine_cf cf, const void *key, size_t klen,
-                      const void *val, size_t vlen)
-{
-    rocksdb_writebatch_put_cf(b->wb, b->e->cf[cf], key, klen, val, vlen);
-}
-
-void engine_batch_delete(engine_batch *b, engine_cf cf, const void *key, size_t klen)
-{
-    rocksdb_writebatch_delete_cf(b->wb, b->e->cf[cf], key, klen);
-}
-
-void engine_batch_delete_range(engine_batch *b, engine_cf cf, const void *begin, size_t blen,
-                               const void *end, size_t elen)
-{
-    rocksdb_writebatch_delete_range_cf(b->wb, b->e->cf[cf], begin, blen, end, elen);
-}

@@ -15,23 +15,22 @@
 
 #include "internal.h"
 
-#define MAX_QUEUES_PER_TOPIC 65536
 
-topic *topics__find(engine *e, const char *name, size_t len)
+topic *engine__topics_find(engine *e, const char *name, size_t len)
 {
     topic *t = NULL;
     HASH_FIND(hh, e->topics_by_name, name, len, t);
     return t;
 }
 
-topic *topics__find_id(engine *e, uint32_t topic_id)
+topic *engine__topics_find_id(engine *e, uint32_t topic_id)
 {
     topic *t = NULL;
     HASH_FIND(hh_id, e->topics_by_id, &topic_id, sizeof topic_id, t);
     return t;
 }
 
-int topics__validate_name(const char *name, size_t len)
+int engine__topics_validate_name(const char *name, size_t len)
 {
     if (!name || len == 0)
         return LSMQ_EINVAL;
@@ -48,7 +47,7 @@ int topics__validate_name(const char *name, size_t len)
     return 0;
 }
 
-int topics__grow_queues(topic *t, uint32_t n)
+int engine__topics_grow_queues(topic *t, uint32_t n)
 {
     if (n <= t->nqueues)
         return 0;
@@ -88,7 +87,7 @@ static char *config_to_json(const engine_topic_config *c)
     return s;
 }
 
-static int config_from_json(const char *name, size_t name_len, const char *v, size_t vlen,
+int engine__topic_decode(const char *name, size_t name_len, const char *v, size_t vlen,
                             engine_topic_config *c)
 {
     json_error_t jerr;
@@ -124,7 +123,7 @@ static topic *topic_new(const engine_topic_config *c)
     if (!t)
         abort();
     t->cfg = *c;
-    if (topics__grow_queues(t, queue_count(c)) != 0)
+    if (engine__topics_grow_queues(t, queue_count(c)) != 0)
         abort();
     return t;
 }
@@ -135,7 +134,7 @@ static void topic_free(topic *t)
     free(t);
 }
 
-void topics__free_all(engine *e)
+void engine__topics_free_all(engine *e)
 {
     topic *t, *tmp;
     HASH_ITER(hh, e->topics_by_name, t, tmp) {
@@ -167,13 +166,13 @@ static int load_hwms(engine *e, char *errbuf, size_t errlen)
             rocksdb_iter_destroy(it);
             return LSMQ_ECORRUPT;
         }
-        topic *t = topics__find_id(e, proto_get_u32(k + 1));
+        topic *t = engine__topics_find_id(e, proto_get_u32(k + 1));
         uint32_t qid = proto_get_u32(k + 5);
         if (!t || qid >= MAX_QUEUES_PER_TOPIC) {
             stale++;
             continue;
         }
-        if (topics__grow_queues(t, qid + 1) != 0)
+        if (engine__topics_grow_queues(t, qid + 1) != 0)
             abort();
         queue_state *q = &t->queues[qid];
         uint64_t next = proto_get_u64(v);
@@ -197,7 +196,7 @@ static int load_hwms(engine *e, char *errbuf, size_t errlen)
     return 0;
 }
 
-int topics__load(engine *e, char *errbuf, size_t errlen)
+int engine__topics_load(engine *e, char *errbuf, size_t errlen)
 {
     char *err = NULL;
     size_t vlen;
@@ -217,7 +216,7 @@ int topics__load(engine *e, char *errbuf, size_t errlen)
         const char *k = rocksdb_iter_key(it, &klen);
         const char *val = rocksdb_iter_value(it, &vlen);
         engine_topic_config c;
-        if (config_from_json(k, klen, val, vlen, &c) != 0) {
+        if (engine__topic_decode(k, klen, val, vlen, &c) != 0) {
             snprintf(errbuf, errlen, "corrupt topic config for '%.*s'", (int)klen, k);
             rocksdb_iter_destroy(it);
             return LSMQ_ECORRUPT;
@@ -236,10 +235,10 @@ int topics__load(engine *e, char *errbuf, size_t errlen)
     return load_hwms(e, errbuf, errlen);
 }
 
-int topics__apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out)
+int engine__topics_apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out)
 {
     size_t name_len = strnlen(c->name, sizeof c->name);
-    topic *t = topics__find(e, c->name, name_len);
+    topic *t = engine__topics_find(e, c->name, name_len);
     engine_topic_config nc = *c;
     memset(nc.name, 0, sizeof nc.name);
     memcpy(nc.name, c->name, name_len);
@@ -255,14 +254,14 @@ int topics__apply_put(engine *e, const engine_topic_config *c, engine_topic_conf
         rocksdb_writebatch_put_cf(wb, e->cf[ENGINE_CF_META], META_TOPICSEQ_KEY, 1,
                                   (const char *)seq, 4);
     }
-    int rc = writer__write(e, wb, 1);
+    int rc = engine__writer_write(e, wb, 1);
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
         return rc;
 
     pthread_rwlock_wrlock(&e->topics_lock);
     if (t) {
-        if (topics__grow_queues(t, queue_count(&nc)) != 0)
+        if (engine__topics_grow_queues(t, queue_count(&nc)) != 0)
             abort();
         t->cfg = nc;
     } else {
@@ -275,9 +274,9 @@ int topics__apply_put(engine *e, const engine_topic_config *c, engine_topic_conf
     return 0;
 }
 
-int topics__apply_delete(engine *e, const char *name, size_t len)
+int engine__topics_apply_delete(engine *e, const char *name, size_t len)
 {
-    topic *t = topics__find(e, name, len);
+    topic *t = engine__topics_find(e, name, len);
     if (!t)
         return LSMQ_ENOTFOUND;
     uint32_t id = t->cfg.topic_id;
@@ -286,21 +285,27 @@ int topics__apply_delete(engine *e, const char *name, size_t len)
     rocksdb_writebatch_delete_cf(wb, e->cf[ENGINE_CF_TOPIC], name, len);
 
     uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
-    key_msg(lo, id, 0, 0);
-    key_msg(hi, id + 1, 0, 0);
+    engine__key_msg(lo, id, 0, 0);
+    engine__key_msg(hi, id + 1, 0, 0);
     rocksdb_writebatch_delete_range_cf(wb, e->cf[ENGINE_CF_MSG], (const char *)lo, 4,
                                        (const char *)hi, 4);
     uint8_t hlo[HWM_KEY_LEN], hhi[HWM_KEY_LEN];
-    key_hwm(hlo, id, 0);
-    key_hwm(hhi, id + 1, 0);
+    engine__key_hwm(hlo, id, 0);
+    engine__key_hwm(hhi, id + 1, 0);
     rocksdb_writebatch_delete_range_cf(wb, e->cf[ENGINE_CF_META], (const char *)hlo, 5,
                                        (const char *)hhi, 5);
-    int rc = offsets__delete_topic(e, &b, id);
-    for (int i = 0; rc == 0 && i < e->nhooks; i++)
-        if (e->hooks[i].on_topic_delete)
-            e->hooks[i].on_topic_delete(e->hooks[i].ctx, e, &b, id);
+    int rc = engine__offsets_delete_topic(e, &b, id);
+    engine_view *v = NULL;
+    if (rc == 0 && e->nexts)
+        rc = engine_view_open(e, &v);
+    for (int i = 0; rc == 0 && i < e->nexts; i++) {
+        extension *x = &e->exts[i];
+        if (x->decl.hook.on_topic_delete)
+            x->decl.hook.on_topic_delete(&x->env, v, &b, id);
+    }
+    engine_view_close(v);
     if (rc == 0)
-        rc = writer__write(e, wb, 1);
+        rc = engine__writer_write(e, wb, 1);
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
         return rc;
@@ -320,7 +325,7 @@ static int check_config(const engine_topic_config *c)
     size_t len = strnlen(c->name, sizeof c->name);
     if (len == sizeof c->name)
         return LSMQ_ETOOBIG;
-    int rc = topics__validate_name(c->name, len);
+    int rc = engine__topics_validate_name(c->name, len);
     if (rc != 0)
         return rc;
     if (c->read_queue_nums > MAX_QUEUES_PER_TOPIC || c->write_queue_nums > MAX_QUEUES_PER_TOPIC ||
@@ -341,7 +346,7 @@ int engine_topic_put(engine *e, const engine_topic_config *c, engine_topic_confi
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_TOPIC_PUT, .topic_cfg = c, .topic_out = out};
-    return writer__control(e, &op);
+    return engine__writer_control(e, &op);
 }
 
 int engine_topic_put_async(engine *e, const engine_topic_config *c, engine_done_fn done,
@@ -351,32 +356,32 @@ int engine_topic_put_async(engine *e, const engine_topic_config *c, engine_done_
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_TOPIC_PUT, .topic_cfg = c};
-    return writer__control_async(e, &op, done, ctx);
+    return engine__writer_control_async(e, &op, done, ctx);
 }
 
 int engine_topic_delete(engine *e, const char *name, size_t len)
 {
-    int rc = topics__validate_name(name, len);
+    int rc = engine__topics_validate_name(name, len);
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_TOPIC_DELETE, .name = name, .name_len = len};
-    return writer__control(e, &op);
+    return engine__writer_control(e, &op);
 }
 
 int engine_topic_delete_async(engine *e, const char *name, size_t len, engine_done_fn done,
                               void *ctx)
 {
-    int rc = topics__validate_name(name, len);
+    int rc = engine__topics_validate_name(name, len);
     if (rc != 0)
         return rc;
     wctl op = {.kind = WCTL_TOPIC_DELETE, .name = name, .name_len = len};
-    return writer__control_async(e, &op, done, ctx);
+    return engine__writer_control_async(e, &op, done, ctx);
 }
 
 int engine_topic_get(engine *e, const char *name, size_t len, engine_topic_config *out)
 {
     pthread_rwlock_rdlock(&e->topics_lock);
-    topic *t = topics__find(e, name, len);
+    topic *t = engine__topics_find(e, name, len);
     if (t)
         *out = t->cfg;
     pthread_rwlock_unlock(&e->topics_lock);
@@ -386,7 +391,7 @@ int engine_topic_get(engine *e, const char *name, size_t len, engine_topic_confi
 int engine_topic_id(engine *e, const char *name, size_t len, uint32_t *topic_id)
 {
     pthread_rwlock_rdlock(&e->topics_lock);
-    topic *t = topics__find(e, name, len);
+    topic *t = engine__topics_find(e, name, len);
     if (t)
         *topic_id = t->cfg.topic_id;
     pthread_rwlock_unlock(&e->topics_lock);

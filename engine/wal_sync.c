@@ -7,7 +7,7 @@
 
 static void sync_now(engine *e)
 {
-    engine_db_pin(e); /* the writer may reopen the database after an error */
+    engine__pin(e); /* the writer may reopen the database after an error */
     /* After a failed write this RocksDB must not touch its WAL again. */
     if (atomic_load(&e->write_health) == 0) {
         char *err = NULL;
@@ -20,7 +20,7 @@ static void sync_now(engine *e)
             rocksdb_free(err);
         }
     }
-    engine_db_unpin(e);
+    engine__unpin(e);
 }
 
 static void *wal_sync_main(void *arg)
@@ -33,7 +33,7 @@ static void *wal_sync_main(void *arg)
     return NULL;
 }
 
-int wal_sync__start(engine *e)
+int engine__wal_sync_start(engine *e)
 {
     if (e->cfg.flush_mode != ENGINE_ASYNC_FLUSH)
         return 0;
@@ -43,7 +43,7 @@ int wal_sync__start(engine *e)
     return 0;
 }
 
-void wal_sync__stop(engine *e)
+void engine__wal_sync_stop(engine *e)
 {
     if (!e->wal_sync_started)
         return;

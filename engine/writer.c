@@ -93,7 +93,7 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool writer__on_writer_thread(engine *e)
+bool engine__on_writer_thread(engine *e)
 {
     return e->w && pthread_equal(pthread_self(), e->w->thread);
 }
@@ -191,7 +191,7 @@ static uint32_t queue_limit(const topic *t)
 /* Stamp one request's records and add them (and the hooks' entries) to the batch. */
 static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
 {
-    topic *t = topics__find(e, r->topic, r->topic_len);
+    topic *t = engine__topics_find(e, r->topic, r->topic_len);
     if (!t || r->queue_id >= queue_limit(t)) {
         r->status = LSMQ_ENOTFOUND;
         return;
@@ -214,10 +214,10 @@ static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
         r->positions[i] = pos;
 
         uint8_t key[MSG_KEY_LEN];
-        key_msg(key, t->cfg.topic_id, r->queue_id, offset);
+        engine__key_msg(key, t->cfg.topic_id, r->queue_id, offset);
         rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_MSG], (const char *)key, sizeof key,
                                   (const char *)rec, size);
-        if (e->nhooks) {
+        if (e->nexts) {
             proto_record fields;
             if (proto_record_decode(rec, size, &fields) < 0)
                 abort(); /* we encoded it ourselves a moment ago */
@@ -226,9 +226,9 @@ static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
                 .log_position = pos, .store_ms = store_ms, .record = rec, .record_len = size,
                 .fields = &fields,
             };
-            for (int h = 0; h < e->nhooks; h++)
-                if (e->hooks[h].on_append)
-                    e->hooks[h].on_append(e->hooks[h].ctx, &b, &m);
+            for (int h = 0; h < e->nexts; h++)
+                if (e->exts[h].decl.hook.on_append)
+                    e->exts[h].decl.hook.on_append(&e->exts[h].env, &b, &m);
         }
         rec += size;
     }
@@ -238,13 +238,13 @@ static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
 static void add_offset_set(engine *e, writer *w, wreq *r)
 {
     const wctl *op = r->ctl;
-    topic *t = topics__find(e, op->name2, op->name2_len);
+    topic *t = engine__topics_find(e, op->name2, op->name2_len);
     if (!t) {
         r->status = LSMQ_ENOTFOUND;
         return;
     }
     uint8_t key[300];
-    size_t klen = key_offset(key, sizeof key, op->name, op->name_len, t->cfg.topic_id,
+    size_t klen = engine__key_offset(key, sizeof key, op->name, op->name_len, t->cfg.topic_id,
                              op->queue_id);
     if (!klen) {
         r->status = LSMQ_ETOOBIG;
@@ -263,7 +263,7 @@ static void add_marks(engine *e, writer *w)
         topic *t = w->touched[i].t;
         queue_state *q = &t->queues[w->touched[i].queue_id];
         uint8_t key[HWM_KEY_LEN], val[16];
-        key_hwm(key, t->cfg.topic_id, w->touched[i].queue_id);
+        engine__key_hwm(key, t->cfg.topic_id, w->touched[i].queue_id);
         proto_put_u64(val, q->w_next_offset);
         proto_put_u64(val + 8, (uint64_t)q->w_last_store_ms);
         rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_META], (const char *)key, sizeof key,
@@ -296,7 +296,7 @@ static void settle_marks(engine *e, writer *w, int ok)
     w->gen++;
 }
 
-int writer__write(engine *e, rocksdb_writebatch_t *wb, int sync)
+int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
 {
     int health = atomic_load(&e->write_health);
     if (health != 0)
@@ -379,9 +379,14 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
 {
     int rc = 0;
     size_t msgs = 0;
+    uint64_t first_seq = 0;
     if (rocksdb_writebatch_count(w->wb) > 0) {
         add_marks(e, w);
-        rc = writer__write(e, w->wb, e->cfg.flush_mode == ENGINE_SYNC_FLUSH);
+        rc = engine__writer_write(e, w->wb, e->cfg.flush_mode == ENGINE_SYNC_FLUSH);
+        /* Only this thread writes, so the latest sequence is this batch's last. */
+        if (rc == 0)
+            first_seq = rocksdb_get_latest_sequence_number(e->db) + 1 -
+                        (uint64_t)rocksdb_writebatch_count(w->wb);
         settle_marks(e, w, rc == 0);
     } else {
         settle_marks(e, w, 1);
@@ -391,9 +396,9 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
         if (!r->ctl && r->status == 0)
             msgs += r->n;
     if (rc == 0 && msgs)
-        for (int h = 0; h < e->nhooks; h++)
-            if (e->hooks[h].on_commit)
-                e->hooks[h].on_commit(e->hooks[h].ctx, 0, msgs);
+        for (int h = 0; h < e->nexts; h++)
+            if (e->exts[h].decl.hook.on_commit)
+                e->exts[h].decl.hook.on_commit(&e->exts[h].env, first_seq, msgs);
     wreq *r = first;
     while (r != end) {
         wreq *next = r->next;
@@ -406,26 +411,31 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
 
 static int remove_range(engine *e, const wctl *op)
 {
-    topic *t = topics__find_id(e, op->topic_id);
+    topic *t = engine__topics_find_id(e, op->topic_id);
     if (!t || op->queue_id >= t->nqueues)
         return LSMQ_ENOTFOUND;
     queue_state *q = &t->queues[op->queue_id];
-    uint64_t begin = read__min_offset(e, t, op->queue_id);
+    uint64_t begin = engine__min_offset(e, t, op->queue_id);
     uint64_t end = op->u64 < q->w_next_offset ? op->u64 : q->w_next_offset;
     if (end <= begin)
         return 0;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     engine_batch b = {.e = e, .wb = wb};
     uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
-    key_msg(lo, t->cfg.topic_id, op->queue_id, 0);
-    key_msg(hi, t->cfg.topic_id, op->queue_id, end);
+    engine__key_msg(lo, t->cfg.topic_id, op->queue_id, 0);
+    engine__key_msg(hi, t->cfg.topic_id, op->queue_id, end);
     rocksdb_writebatch_delete_range_cf(wb, e->cf[ENGINE_CF_MSG], (const char *)lo, sizeof lo,
                                        (const char *)hi, sizeof hi);
-    for (int h = 0; h < e->nhooks; h++)
-        if (e->hooks[h].on_remove)
-            e->hooks[h].on_remove(e->hooks[h].ctx, e, &b, t->cfg.topic_id, op->queue_id, begin,
-                                  end);
-    int rc = writer__write(e, wb, 0);
+    /* The hooks read the removed messages under a view from before the write. */
+    engine_view *v = NULL;
+    int rc = e->nexts ? engine_view_open(e, &v) : 0;
+    for (int h = 0; rc == 0 && h < e->nexts; h++)
+        if (e->exts[h].decl.hook.on_remove)
+            e->exts[h].decl.hook.on_remove(&e->exts[h].env, v, &b, t->cfg.topic_id,
+                                           op->queue_id, begin, end);
+    engine_view_close(v);
+    if (rc == 0)
+        rc = engine__writer_write(e, wb, 0);
     rocksdb_writebatch_destroy(wb);
     if (rc == 0) {
         atomic_store(&q->min_offset, end);
@@ -442,7 +452,7 @@ static int put_or_delete(engine *e, engine_cf cf, const wctl *op, int del)
     else
         rocksdb_writebatch_put_cf(wb, e->cf[cf], op->name, op->name_len, op->value,
                                   op->value_len);
-    int rc = writer__write(e, wb, 1);
+    int rc = engine__writer_write(e, wb, 1);
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
@@ -450,8 +460,8 @@ static int put_or_delete(engine *e, engine_cf cf, const wctl *op, int del)
 static int run_control(engine *e, const wctl *op)
 {
     switch (op->kind) {
-    case WCTL_TOPIC_PUT: return topics__apply_put(e, op->topic_cfg, op->topic_out);
-    case WCTL_TOPIC_DELETE: return topics__apply_delete(e, op->name, op->name_len);
+    case WCTL_TOPIC_PUT: return engine__topics_apply_put(e, op->topic_cfg, op->topic_out);
+    case WCTL_TOPIC_DELETE: return engine__topics_apply_delete(e, op->name, op->name_len);
     case WCTL_GROUP_PUT: return put_or_delete(e, ENGINE_CF_GROUP, op, 0);
     case WCTL_GROUP_DELETE: return put_or_delete(e, ENGINE_CF_GROUP, op, 1);
     case WCTL_REMOVE: return remove_range(e, op);
@@ -501,8 +511,9 @@ static bool splits_group(const wreq *r)
 /*
  * Reorder a group so each queue's appends sit together (each queue's in
  * arrival order, so offsets are unchanged): then consecutive inserts into
- * the `msg` and `idx_time` memtables mostly land next to each other, which
- * a skiplist does cheaply, instead of jumping between queues. Control
+ * the `msg` memtable (and an extension's queue-keyed ones) mostly land next
+ * to each other, which a skiplist does cheaply, instead of jumping between
+ * queues. Control
  * operations other than offset commits stay in place and split the group
  * into runs ordered apart.
  */
@@ -585,7 +596,7 @@ static void *writer_main(void *arg)
 
 /* ---- Start and stop --------------------------------------------------- */
 
-int writer__start(engine *e)
+int engine__writer_start(engine *e)
 {
     writer *w = calloc(1, sizeof *w);
     if (!w)
@@ -604,7 +615,7 @@ int writer__start(engine *e)
     return 0;
 }
 
-void writer__stop(engine *e)
+void engine__writer_stop(engine *e)
 {
     writer *w = e->w;
     if (!w)
@@ -623,9 +634,11 @@ void writer__stop(engine *e)
     e->w = NULL;
 }
 
-int writer__control(engine *e, const wctl *op)
+int engine__writer_control(engine *e, const wctl *op)
 {
-    if (writer__on_writer_thread(e))
+    if (e->read_only)
+        return LSMQ_EINVAL;
+    if (engine__on_writer_thread(e))
         return op->kind == WCTL_OFFSET_SET ? LSMQ_EINVAL : run_control(e, op);
     sync_wait wait = {.done = 0, .status = 0};
     pthread_mutex_init(&wait.lock, NULL);
@@ -650,9 +663,11 @@ int writer__control(engine *e, const wctl *op)
     return rc;
 }
 
-int writer__control_async(engine *e, const wctl *op, void (*done)(void *ctx, int status),
-                          void *ctx)
+int engine__writer_control_async(engine *e, const wctl *op,
+                                 void (*done)(void *ctx, int status), void *ctx)
 {
+    if (e->read_only)
+        return LSMQ_EINVAL;
     if (op->topic_out)
         return LSMQ_EINVAL; /* it points into the caller's memory */
     size_t extra = op->name_len + op->name2_len + op->value_len;
@@ -713,7 +728,7 @@ static void fill_record(engine *e, proto_record *pr, const char *topic_name, siz
 int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
                   const engine_msg *msgs, uint32_t n, engine_append_cb cb, void *ctx)
 {
-    if (!topic_name || topic_len == 0 || n == 0 || !cb)
+    if (!topic_name || topic_len == 0 || n == 0 || !cb || e->read_only)
         return LSMQ_EINVAL;
     if (topic_len > PROTO_TOPIC_MAX)
         return LSMQ_ETOOBIG;
@@ -721,7 +736,7 @@ int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t 
         return LSMQ_ETOOBIG;
 
     pthread_rwlock_rdlock(&e->topics_lock);
-    topic *t = topics__find(e, topic_name, topic_len);
+    topic *t = engine__topics_find(e, topic_name, topic_len);
     int rc = (!t || queue_id >= queue_limit(t)) ? LSMQ_ENOTFOUND : 0;
     pthread_rwlock_unlock(&e->topics_lock);
     if (rc != 0)

@@ -1,7 +1,10 @@
 /*
- * index: secondary indexes over the message store, written through the
- * engine's batch hook so each entry commits in the same WriteBatch as its
- * message, and removed with it by retention and topic deletion.
+ * index: secondary indexes over the message store. index/ is an engine
+ * extension (engine_ext.h): it declares its column families before the
+ * store opens and writes its entries through the writer's hooks, so each
+ * entry commits in the same WriteBatch as its message and is removed with
+ * it by retention and topic deletion. Queries run over a view
+ * (engine_view_open), of the live store or of a read-only open.
  *
  *   idx_id   key: log position u64                         value: topic_id u32, queue_id u32, queue_offset u64
  *   idx_time key: topic_id u32, queue_id u32, store_ms u64, queue_offset u64
@@ -15,9 +18,11 @@
  *            wants the newest N stops after N, and forward-only scans suit
  *            the family's hash memtable.
  * All integers big-endian. If you change an encoding, bump
- * ENGINE_FORMAT_VERSION and teach engine_open to upgrade older stores.
+ * ENGINE_FORMAT_VERSION and teach index/'s on_open to upgrade older stores.
  *
- * Threads: any thread, except where a function says otherwise.
+ * Conventions are engine.h's: 0 or a negative LSMQ_E* code, results in
+ * out-parameters, buffers freed with engine_free. Threads: any thread (a
+ * view stays on the thread that opened it).
  */
 #ifndef LSMQ_INDEX_H
 #define LSMQ_INDEX_H
@@ -27,12 +32,10 @@
 
 #include "engine.h"
 
-/*
- * Register the idx_id, idx_time and idx_key hooks on e and bring a store
- * written before idx_key existed up to date (indexing its messages, with
- * progress in the log). Call right after engine_open, before any append.
- */
-int index_attach(engine *e);
+/* The families' names on disk. */
+#define INDEX_FAMILY_ID "idx_id"
+#define INDEX_FAMILY_TIME "idx_time"
+#define INDEX_FAMILY_KEY "idx_key"
 
 typedef struct index_options {
     /* idx_key (messageIndexEnable). Messages stored while it is off are
@@ -40,25 +43,33 @@ typedef struct index_options {
     int key_index;
 } index_options;
 
-/* index_attach with a choice of indexes; idx_id and idx_time are always on. */
-int index_attach_with(engine *e, const index_options *o);
+/*
+ * Declare the index extension in c, before engine_open: idx_id and
+ * idx_time always, idx_key when o->key_index (o NULL: every index). When
+ * the store opens, a store written before idx_key existed is brought up to
+ * date (its messages indexed, with progress in the log) before the writer
+ * starts. LSMQ_ETOOBIG when c has no room for another extension.
+ */
+int index_declare(engine_config *c, const index_options *o);
 
 /* Where the message at a log position lives. LSMQ_ENOTFOUND if no live message has it. */
-int index_locate(engine *e, uint64_t log_position, uint32_t *topic_id, uint32_t *queue_id,
-                 uint64_t *queue_offset);
+int index_locate(const engine_view *v, uint64_t log_position, uint32_t *topic_id,
+                 uint32_t *queue_id, uint64_t *queue_offset);
 
 /*
- * The stored record at a log position, read under one snapshot with its
- * index entry. *rec is malloc'ed; free with engine_free.
+ * The stored record at a log position, as stored (it may not decode).
+ * *rec is malloc'ed; free with engine_free.
  */
-int index_get_by_position(engine *e, uint64_t log_position, uint8_t **rec, size_t *len);
+int index_get_by_position(const engine_view *v, uint64_t log_position, uint8_t **rec,
+                          size_t *len);
 
 /*
  * The oldest (newest = 0) or newest (newest = 1) live message of the whole
  * store: its log position and store time. LSMQ_ENOTFOUND when the store
  * holds none.
  */
-int index_edge_message(engine *e, int newest, uint64_t *log_position, int64_t *store_ms);
+int index_edge_message(const engine_view *v, int newest, uint64_t *log_position,
+                       int64_t *store_ms);
 
 typedef enum index_time_boundary {
     INDEX_TIME_LOWER = 0, /* first offset whose store time >= ts */
@@ -70,9 +81,10 @@ typedef enum index_time_boundary {
  * whose store time >= ts_ms, or the max offset when every message is older.
  * With UPPER: the last offset whose store time <= ts_ms, or the min offset
  * when every message is newer. An empty queue gives its max offset.
+ * LSMQ_ENOTFOUND for an unknown topic or a queue past its queue counts.
  */
-int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t ts_ms,
-                      index_time_boundary boundary, uint64_t *offset);
+int index_search_time(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
+                      int64_t ts_ms, index_time_boundary boundary, uint64_t *offset);
 
 /* Which property a key came from; a message may carry one key in both. */
 #define INDEX_KEY_KEYS 0x1u /* a word of KEYS */
@@ -96,12 +108,13 @@ typedef struct index_key_hit {
  * Hits are ordered by store time, then log position, oldest first. *hits is
  * malloc'ed (free with engine_free; NULL when *n is 0). Exact: every hit
  * carries the key; LSMQ_EINVAL for an empty key or one over INDEX_KEY_MAX.
+ * A store without idx_key gives no hits.
  */
-int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_len,
+int index_query_key(const engine_view *v, uint32_t topic_id, const char *key, size_t key_len,
                     unsigned kinds, int64_t begin_ms, int64_t end_ms, size_t max_hits,
                     index_key_hit **hits, size_t *n);
 
-/* Key encodings, exposed for tools and tests. Return the key length. */
+/* Key encodings, for tests that check the families entry by entry. Return the key length. */
 size_t index_id_key(uint8_t out[8], uint64_t log_position);
 size_t index_time_key(uint8_t out[24], uint32_t topic_id, uint32_t queue_id, uint64_t store_ms,
                       uint64_t queue_offset);

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
-
 #include "index.h"
 #include "index_internal.h"
 #include "props.h"
@@ -82,7 +80,39 @@ void index__for_each_key(const proto_record *r, index_key_fn fn, void *ctx)
         fn(ctx, uniq, uniq_len, INDEX_KEY_UNIQ);
 }
 
+int index__for_each_message(const engine_view *v, const engine_msg_pos *from,
+                            const engine_msg_pos *to, index_msg_fn fn, void *ctx,
+                            uint64_t *undecodable)
+{
+    engine_msg_cursor *c;
+    int rc = engine_msg_cursor_open(v, from, to, ENGINE_ITER_SCAN, &c);
+    if (rc != 0)
+        return rc;
+    for (engine_msg_cursor_seek(c, NULL); rc == 0 && engine_msg_cursor_valid(c);
+         engine_msg_cursor_next(c)) {
+        engine_msg_pos at;
+        const uint8_t *rec;
+        size_t len;
+        proto_record r;
+        if (engine_msg_cursor_get(c, &at, &rec, &len) != 0 ||
+            proto_record_decode(rec, len, &r) <= 0) {
+            if (undecodable)
+                (*undecodable)++;
+            continue;
+        }
+        rc = fn(ctx, &at, &r);
+    }
+    char err[256];
+    if (engine_msg_cursor_error(c, err, sizeof err) != 0) {
+        engine_log("index: reading messages failed: %s", err);
+        rc = LSMQ_EIO;
+    }
+    engine_msg_cursor_close(c);
+    return rc;
+}
+
 typedef struct put_ctx {
+    engine_cf cf;
     engine_batch *b;
     const engine_stored_msg *m;
 } put_ctx;
@@ -96,12 +126,12 @@ static void put_one(void *ctx, const char *key, size_t key_len, unsigned kinds)
     proto_put_u32(v, pc->m->queue_id);
     proto_put_u64(v + 4, pc->m->queue_offset);
     v[12] = (uint8_t)kinds;
-    engine_batch_put(pc->b, ENGINE_CF_IDX_KEY, k, klen, v, sizeof v);
+    engine_batch_put(pc->b, pc->cf, k, klen, v, sizeof v);
 }
 
-void index__key_on_append(void *ctx, engine_batch *b, const engine_stored_msg *m)
+void index__key_on_append(engine_cf key_cf, engine_batch *b, const engine_stored_msg *m)
 {
-    put_ctx pc = {.b = b, .m = m};
+    put_ctx pc = {.cf = key_cf, .b = b, .m = m};
     index__for_each_key(m->fields, put_one, &pc);
 }
 
@@ -125,7 +155,7 @@ static int hit_push(hit_list *l, const index_key_hit *h)
     return 0;
 }
 
-int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_len,
+int index_query_key(const engine_view *v, uint32_t topic_id, const char *key, size_t key_len,
                     unsigned kinds, int64_t begin_ms, int64_t end_ms, size_t max_hits,
                     index_key_hit **hits, size_t *n)
 {
@@ -148,39 +178,34 @@ int index_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_le
     size_t klen = index_key_key(from, cap, topic_id, key, key_len, (uint64_t)end_ms, UINT64_MAX);
     index_key_key(to, cap, topic_id, key, key_len, lo_ms, 0);
 
-    engine_db_pin(e);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_IDX_KEY));
-    for (rocksdb_iter_seek(it, (const char *)from, klen); rocksdb_iter_valid(it) && l.n < max_hits;
-         rocksdb_iter_next(it)) {
+    engine_cf cf;
+    engine_iter *it = NULL;
+    if (engine_family_find(v, INDEX_FAMILY_KEY, &cf) == 0)
+        it = engine_iter_create(v, cf, NULL, 0, NULL, 0, ENGINE_ITER_PREFIX);
+    if (!it)
+        goto out; /* no key index: no hits */
+    for (engine_iter_seek(it, from, klen); engine_iter_valid(it) && l.n < max_hits;
+         engine_iter_next(it)) {
         size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        const uint8_t *k = engine_iter_key(it, &kl);
+        const uint8_t *val = engine_iter_value(it, &vl);
         if (kl != klen || memcmp(k, to, klen) > 0)
             break; /* another key, or older than begin_ms */
-        if (vl != KEY_VAL_LEN || !(v[12] & kinds))
+        if (vl != KEY_VAL_LEN || !(val[12] & kinds))
             continue;
         index_key_hit h = {
-            .queue_id = proto_get_u32(v),
-            .queue_offset = proto_get_u64(v + 4),
+            .queue_id = proto_get_u32(val),
+            .queue_offset = proto_get_u64(val + 4),
             .store_ms = (int64_t)~proto_get_u64(k + 5 + key_len),
             .log_position = ~proto_get_u64(k + 13 + key_len),
-            .kinds = v[12],
+            .kinds = val[12],
         };
         if ((rc = hit_push(&l, &h)) != 0)
             break;
     }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    if (err) {
-        rocksdb_free(err);
-        if (rc == 0)
-            rc = LSMQ_EIO;
-    }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    engine_db_unpin(e);
+    if (engine_iter_error(it, NULL, 0) != 0 && rc == 0)
+        rc = LSMQ_EIO;
+    engine_iter_destroy(it);
 out:
     free(from);
     free(to);

@@ -5,8 +5,6 @@
  */
 #include <string.h>
 
-#include <rocksdb/c.h>
-
 #include "index.h"
 #include "index_internal.h"
 
@@ -20,104 +18,85 @@ size_t index_time_key(uint8_t out[24], uint32_t topic_id, uint32_t queue_id, uin
     return TIME_KEY_LEN;
 }
 
-void index__time_on_append(void *ctx, engine_batch *b, const engine_stored_msg *m)
+void index__time_on_append(engine_cf time_cf, engine_batch *b, const engine_stored_msg *m)
 {
     uint8_t key[TIME_KEY_LEN], val[8];
     index_time_key(key, m->topic_id, m->queue_id, (uint64_t)m->store_ms, m->queue_offset);
     proto_put_u64(val, m->log_position);
-    engine_batch_put(b, ENGINE_CF_IDX_TIME, key, sizeof key, val, sizeof val);
+    engine_batch_put(b, time_cf, key, sizeof key, val, sizeof val);
 }
 
-/* An iterator over idx_time keys in [lo, hi), by total order (not by prefix). */
-typedef struct time_iter {
-    rocksdb_readoptions_t *ro;
-    rocksdb_iterator_t *it;
-    uint8_t hi[TIME_KEY_LEN];
-} time_iter;
-
-static void time_iter_open(engine *e, time_iter *ti, const uint8_t *hi, size_t hlen)
+/* The idx_id entry an idx_time value names goes with it. */
+static void delete_id_of(engine_cf id_cf, engine_batch *b, const uint8_t *v, size_t vlen)
 {
-    memcpy(ti->hi, hi, hlen);
-    ti->ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_total_order_seek(ti->ro, 1);
-    rocksdb_readoptions_set_iterate_upper_bound(ti->ro, (const char *)ti->hi, hlen);
-    ti->it = rocksdb_create_iterator_cf(engine_db(e), ti->ro,
-                                        engine_cf_handle(e, ENGINE_CF_IDX_TIME));
+    if (vlen != 8)
+        return;
+    uint8_t idkey[ID_KEY_LEN];
+    index_id_key(idkey, proto_get_u64(v));
+    engine_batch_delete(b, id_cf, idkey, sizeof idkey);
 }
 
-static void time_iter_close(time_iter *ti)
-{
-    char *err = NULL;
-    rocksdb_iter_get_error(ti->it, &err);
-    if (err)
-        rocksdb_free(err); /* a failed scan only leaves stale entries behind */
-    rocksdb_iter_destroy(ti->it);
-    rocksdb_readoptions_destroy(ti->ro);
-}
-
-void index__time_on_remove(void *ctx, engine *e, engine_batch *b, uint32_t topic_id,
-                           uint32_t queue_id, uint64_t begin_offset, uint64_t end_offset)
+void index__time_on_remove(engine_cf time_cf, engine_cf id_cf, const engine_view *v,
+                           engine_batch *b, uint32_t topic_id, uint32_t queue_id,
+                           uint64_t begin_offset, uint64_t end_offset)
 {
     uint8_t lo[TIME_KEY_LEN], hi[TIME_KEY_LEN], last[TIME_KEY_LEN];
     index_time_key(lo, topic_id, queue_id, 0, 0);
     index_time_key(hi, topic_id, queue_id, UINT64_MAX, UINT64_MAX);
-    time_iter ti;
-    time_iter_open(e, &ti, hi, sizeof hi);
+    engine_iter *it = engine_iter_create(v, time_cf, NULL, 0, hi, sizeof hi, ENGINE_ITER_LOOKUP);
+    if (!it)
+        return;
     int any = 0;
     /* Store time never decreases with the offset, so the entries of the
      * removed offsets are a prefix of the queue's entries. */
-    for (rocksdb_iter_seek(ti.it, (const char *)lo, sizeof lo); rocksdb_iter_valid(ti.it);
-         rocksdb_iter_next(ti.it)) {
+    for (engine_iter_seek(it, lo, sizeof lo); engine_iter_valid(it); engine_iter_next(it)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(ti.it, &klen);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(ti.it, &vlen);
+        const uint8_t *k = engine_iter_key(it, &klen);
+        const uint8_t *val = engine_iter_value(it, &vlen);
         if (klen != TIME_KEY_LEN || proto_get_u64(k + 16) >= end_offset)
             break;
-        if (vlen == 8) {
-            uint8_t idkey[ID_KEY_LEN];
-            index_id_key(idkey, proto_get_u64(v));
-            engine_batch_delete(b, ENGINE_CF_IDX_ID, idkey, sizeof idkey);
-        }
+        delete_id_of(id_cf, b, val, vlen);
         memcpy(last, k, TIME_KEY_LEN);
         any = 1;
     }
-    time_iter_close(&ti);
+    /* A failed scan only leaves stale entries behind. */
+    engine_iter_destroy(it);
     if (!any)
         return;
     /* The range ends just past the last removed entry. */
     uint8_t end[TIME_KEY_LEN];
     index_time_key(end, topic_id, queue_id, proto_get_u64(last + 8), proto_get_u64(last + 16) + 1);
-    engine_batch_delete_range(b, ENGINE_CF_IDX_TIME, lo, sizeof lo, end, sizeof end);
+    engine_batch_delete_range(b, time_cf, lo, sizeof lo, end, sizeof end);
 }
 
-void index__time_on_topic_delete(void *ctx, engine *e, engine_batch *b, uint32_t topic_id)
+void index__time_on_topic_delete(engine_cf time_cf, engine_cf id_cf, const engine_view *v,
+                                 engine_batch *b, uint32_t topic_id)
 {
     uint8_t lo[4], hi[4];
     proto_put_u32(lo, topic_id);
     proto_put_u32(hi, topic_id + 1);
-    time_iter ti;
-    time_iter_open(e, &ti, hi, sizeof hi);
-    for (rocksdb_iter_seek(ti.it, (const char *)lo, sizeof lo); rocksdb_iter_valid(ti.it);
-         rocksdb_iter_next(ti.it)) {
-        size_t vlen;
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(ti.it, &vlen);
-        if (vlen == 8) {
-            uint8_t idkey[ID_KEY_LEN];
-            index_id_key(idkey, proto_get_u64(v));
-            engine_batch_delete(b, ENGINE_CF_IDX_ID, idkey, sizeof idkey);
+    engine_iter *it = engine_iter_create(v, time_cf, NULL, 0, hi, sizeof hi, ENGINE_ITER_LOOKUP);
+    if (it) {
+        for (engine_iter_seek(it, lo, sizeof lo); engine_iter_valid(it); engine_iter_next(it)) {
+            size_t vlen;
+            const uint8_t *val = engine_iter_value(it, &vlen);
+            delete_id_of(id_cf, b, val, vlen);
         }
+        engine_iter_destroy(it);
     }
-    time_iter_close(&ti);
-    engine_batch_delete_range(b, ENGINE_CF_IDX_TIME, lo, sizeof lo, hi, sizeof hi);
+    engine_batch_delete_range(b, time_cf, lo, sizeof lo, hi, sizeof hi);
 }
 
-int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t ts_ms,
-                      index_time_boundary boundary, uint64_t *offset)
+int index_search_time(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
+                      int64_t ts_ms, index_time_boundary boundary, uint64_t *offset)
 {
-    uint64_t min, max;
-    int rc = engine_queue_offsets_by_id(e, topic_id, queue_id, &min, &max);
+    engine_queue_info q;
+    int rc = engine_view_queue(v, topic_id, queue_id, &q);
+    if (rc == 0 && !q.in_config)
+        rc = LSMQ_ENOTFOUND;
     if (rc != 0)
         return rc;
+    uint64_t min = q.min_offset, max = q.max_offset;
     if (min >= max) {
         *offset = max;
         return 0;
@@ -126,36 +105,37 @@ int index_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t t
         *offset = min; /* every message is newer, whichever boundary */
         return 0;
     }
+    engine_cf cf;
+    if ((rc = engine_family_find(v, INDEX_FAMILY_TIME, &cf)) != 0)
+        return rc;
     uint64_t ts = (uint64_t)ts_ms;
     uint8_t lo[TIME_KEY_LEN], hi[TIME_KEY_LEN], target[TIME_KEY_LEN];
     index_time_key(lo, topic_id, queue_id, 0, 0);
     index_time_key(hi, topic_id, queue_id, UINT64_MAX, UINT64_MAX);
-    engine_db_pin(e);
-    time_iter ti;
-    time_iter_open(e, &ti, hi, sizeof hi);
+    engine_iter *it = engine_iter_create(v, cf, NULL, 0, hi, sizeof hi, ENGINE_ITER_LOOKUP);
+    if (!it)
+        return LSMQ_ENOTFOUND;
     uint64_t found;
+    size_t klen;
     if (boundary == INDEX_TIME_LOWER) {
         index_time_key(target, topic_id, queue_id, ts, 0);
-        rocksdb_iter_seek(ti.it, (const char *)target, sizeof target);
+        engine_iter_seek(it, target, sizeof target);
         found = max;
-        if (rocksdb_iter_valid(ti.it)) {
-            size_t klen;
-            const uint8_t *k = (const uint8_t *)rocksdb_iter_key(ti.it, &klen);
+        if (engine_iter_valid(it)) {
+            const uint8_t *k = engine_iter_key(it, &klen);
             found = proto_get_u64(k + 16);
         }
     } else {
         index_time_key(target, topic_id, queue_id, ts, UINT64_MAX);
-        rocksdb_iter_seek_for_prev(ti.it, (const char *)target, sizeof target);
+        engine_iter_seek_for_prev(it, target, sizeof target);
         found = min;
-        if (rocksdb_iter_valid(ti.it)) {
-            size_t klen;
-            const uint8_t *k = (const uint8_t *)rocksdb_iter_key(ti.it, &klen);
+        if (engine_iter_valid(it)) {
+            const uint8_t *k = engine_iter_key(it, &klen);
             if (klen == TIME_KEY_LEN && memcmp(k, lo, 8) == 0)
                 found = proto_get_u64(k + 16);
         }
     }
-    time_iter_close(&ti);
-    engine_db_unpin(e);
+    engine_iter_destroy(it);
     if (found < min)
         found = min;
     if (found > max)

@@ -69,7 +69,7 @@ static int create_system_topics(const broker_config *cfg, engine *e)
     return rc;
 }
 
-/* Open the engine under storePathRootDir, attach the indexes, create the system topics. */
+/* Open the engine under storePathRootDir with the indexes, create the system topics. */
 static int store_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_ctx *ctx = &m->ctx;
@@ -85,12 +85,13 @@ static int store_create(broker_modules *m, char *errbuf, size_t errlen)
     ec.block_cache_bytes = cfg->block_cache_bytes;
     ec.writer_queue_max = cfg->writer_queue_max;
     ec.store_host = ctx->store_host;
-    int rc = engine_open(&ec, &ctx->engine, errbuf, errlen);
+    index_options io = {.key_index = cfg->message_index_enable};
+    int rc = index_declare(&ec, &io);
+    if (rc == 0)
+        rc = engine_open(&ec, &ctx->engine, errbuf, errlen);
     if (rc != 0)
         return rc;
-    index_options io = {.key_index = cfg->message_index_enable};
-    if ((rc = index_attach_with(ctx->engine, &io)) != 0 ||
-        (rc = create_system_topics(cfg, ctx->engine)) != 0) {
+    if ((rc = create_system_topics(cfg, ctx->engine)) != 0) {
         snprintf(errbuf, errlen, "cannot prepare the store: %s", lsmq_strerror(rc));
         engine_close(ctx->engine);
         ctx->engine = NULL;

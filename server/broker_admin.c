@@ -272,10 +272,12 @@ static void add_store(json_t *t, const broker_ctx *ctx)
     engine *e = ctx->engine;
     uint64_t max = engine_next_log_position(e), min = max;
     int64_t earliest = 0;
-    if (index_edge_message(e, 0, &min, &earliest) != 0) {
+    engine_view *v = NULL;
+    if (engine_view_open(e, &v) != 0 || index_edge_message(v, 0, &min, &earliest) != 0) {
         min = max; /* an empty store */
         earliest = 0;
     }
+    engine_view_close(v);
     kv_u64(t, "commitLogMinOffset", min);
     kv_u64(t, "commitLogMaxOffset", max);
     kv_u64(t, "earliestMessageTimeStamp", (uint64_t)earliest);

@@ -10,17 +10,14 @@
  * That is not JSON, so those bodies are assembled as text around pieces
  * jansson writes (§5.1). Java admin tools parse exactly this form.
  *
- * Committed offsets are found by walking the `offset` column family, whose
- * key is DESIGN.md's (group bytes, 0x00, topic_id u32, queue_id u32).
+ * Committed offsets are found by walking a view's consumer offsets
+ * (engine_view_offsets), by group then topic id.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
-
 #include "broker_internal.h"
-#include "log.h"
 
 /* One (group, topic id) pair found in the offset family. */
 typedef struct offset_ref {
@@ -58,41 +55,24 @@ static void refs_free(offset_refs *r)
     free(r->v);
 }
 
+static int offset_found(void *ctx, const engine_consumer_offset *o)
+{
+    refs_add(ctx, o->group, o->group_len, o->topic_id);
+    return 0;
+}
+
 /*
  * Collect the (group, topic id) pairs with committed offsets: of one group
  * (group != NULL) or of all groups. Returns 0 or LSMQ_EIO.
  */
 static int offsets_collect(engine *e, const char *group, offset_refs *out)
 {
-    size_t plen = group ? strlen(group) + 1 : 0; /* the prefix includes the 0 byte */
-    engine_db_pin(e);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_OFFSET));
-    if (group)
-        rocksdb_iter_seek(it, group, plen);
-    else
-        rocksdb_iter_seek_to_first(it);
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t klen = 0;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        if (group && (klen < plen || memcmp(k, group, plen) != 0))
-            break;
-        if (klen < 9 || k[klen - 9] != 0)
-            continue; /* not an offset key */
-        refs_add(out, (const char *)k, klen - 9, proto_get_u32(k + klen - 8));
-    }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    engine_db_unpin(e);
-    if (err) {
-        lsmq_log("broker: reading consumer offsets failed: %s", err);
-        rocksdb_free(err);
-        return LSMQ_EIO;
-    }
-    return 0;
+    engine_view *v;
+    int rc = engine_view_open(e, &v);
+    if (rc == 0)
+        rc = engine_view_offsets(v, group, group ? strlen(group) : 0, offset_found, out);
+    engine_view_close(v); /* a failed read was logged by the engine */
+    return rc;
 }
 
 /* Name of a topic id, from a topic list. */

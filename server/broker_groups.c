@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
-
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
@@ -128,28 +126,11 @@ int broker_group_foreach(engine *e, broker_group_visit_fn fn, void *ctx)
 {
     if (!e)
         return LSMQ_ECLOSED;
-    /* The pin keeps the handles valid while the iterator lives (engine.h). */
-    engine_db_pin(e);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, ENGINE_CF_GROUP));
-    int rc = 0;
-    for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t klen = 0, vlen = 0;
-        const char *k = rocksdb_iter_key(it, &klen);
-        const char *v = rocksdb_iter_value(it, &vlen);
-        rc = fn(ctx, k, klen, v, vlen);
-    }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    if (err) {
-        lsmq_log("broker: listing groups failed: %s", err);
-        rocksdb_free(err);
-        rc = LSMQ_EIO;
-    }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    engine_db_unpin(e);
+    engine_view *v;
+    int rc = engine_view_open(e, &v);
+    if (rc == 0)
+        rc = engine_view_groups(v, fn, ctx);
+    engine_view_close(v); /* a failed read was logged by the engine */
     return rc < 0 ? rc : 0;
 }
 

@@ -272,9 +272,12 @@ static void on_search_offset_by_timestamp(server *s, conn *c, proto_cmd *req, vo
         bt && strcasecmp(bt, "upper") == 0 ? INDEX_TIME_UPPER : INDEX_TIME_LOWER;
     uint32_t topic_id;
     uint64_t off = 0;
+    engine_view *v = NULL;
     if (queue < 0 || engine_topic_id(e, topic, strlen(topic), &topic_id) != 0 ||
-        index_search_time(e, topic_id, (uint32_t)queue, ts, boundary, &off) != 0)
+        engine_view_open(e, &v) != 0 ||
+        index_search_time(v, topic_id, (uint32_t)queue, ts, boundary, &off) != 0)
         off = 0;
+    engine_view_close(v);
     reply_value(c, req, "offset", (int64_t)off);
 }
 

@@ -32,14 +32,14 @@
 #define NOT_FOUND_REMARK "can not find message, maybe time range not correct"
 
 /* The body: the records of the hits that are still there, oldest first. */
-static void collect_records(engine *e, const index_key_hit *hits, size_t n, broker_text *body,
-                            size_t *count)
+static void collect_records(const engine_view *v, const index_key_hit *hits, size_t n,
+                            broker_text *body, size_t *count)
 {
     *count = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t *rec = NULL;
         size_t len = 0;
-        if (index_get_by_position(e, hits[i].log_position, &rec, &len) != 0)
+        if (index_get_by_position(v, hits[i].log_position, &rec, &len) != 0)
             continue; /* removed by retention since the index was read */
         if (*count > 0 && body->len + len > QUERY_BODY_MAX) {
             engine_free(rec);
@@ -88,10 +88,15 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     index_key_hit *hits = NULL;
     size_t n = 0;
-    int rc = index_query_key(e, topic_id, key, strlen(key),
+    engine_view *v;
+    int rc = engine_view_open(e, &v);
+    if (rc == 0)
+        rc = index_query_key(v, topic_id, key, strlen(key),
                              unique ? INDEX_KEY_UNIQ : INDEX_KEY_KEYS, begin, end,
                              max_num < MAX_MSGS_NUM_BATCH ? (size_t)max_num : MAX_MSGS_NUM_BATCH,
                              &hits, &n);
+    if (rc != 0)
+        engine_view_close(v);
     if (rc == LSMQ_EINVAL) {
         snprintf(remark, sizeof remark, "the key is empty or longer than %d bytes",
                  INDEX_KEY_MAX);
@@ -105,12 +110,13 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     broker_text body = {0};
     size_t count = 0;
-    collect_records(e, hits, n, &body, &count);
+    collect_records(v, hits, n, &body, &count);
     engine_free(hits);
     uint64_t last_pos = 0;
     int64_t last_ts = 0;
-    if (index_edge_message(e, 1, &last_pos, &last_ts) != 0)
+    if (index_edge_message(v, 1, &last_pos, &last_ts) != 0)
         last_pos = 0, last_ts = 0; /* an empty store */
+    engine_view_close(v);
     proto_cmd *resp = proto_cmd_response(count ? RS_SUCCESS : RS_QUERY_NOT_FOUND, req->opaque,
                                          count ? NULL : NOT_FOUND_REMARK);
     proto_cmd_set_i64(resp, "indexLastUpdateTimestamp", last_ts);
@@ -129,7 +135,12 @@ static void on_view_message_by_id(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     uint8_t *rec = NULL;
     size_t len = 0;
-    if (offset < 0 || index_get_by_position(bx->engine, (uint64_t)offset, &rec, &len) != 0) {
+    engine_view *v = NULL;
+    int rc = offset < 0 ? LSMQ_ENOTFOUND : engine_view_open(bx->engine, &v);
+    if (rc == 0)
+        rc = index_get_by_position(v, (uint64_t)offset, &rec, &len);
+    engine_view_close(v);
+    if (rc != 0) {
         char remark[96];
         snprintf(remark, sizeof remark, "can not find message by the offset, %lld",
                  (long long)offset);

@@ -71,9 +71,12 @@ static uint64_t offset_for_time(engine *e, const engine_topic_config *tc, uint32
     engine_queue_offsets_by_id(e, tc->topic_id, q, &min, &max);
     if (timestamp < 0)
         return max;
-    if (index_search_time(e, tc->topic_id, q, timestamp, INDEX_TIME_LOWER, &off) != 0)
-        return max;
-    return off;
+    engine_view *v;
+    int rc = engine_view_open(e, &v);
+    if (rc == 0)
+        rc = index_search_time(v, tc->topic_id, q, timestamp, INDEX_TIME_LOWER, &off);
+    engine_view_close(v);
+    return rc == 0 ? off : max;
 }
 
 /* Without force a queue only moves back: keep a committed offset before the target. */

@@ -256,9 +256,11 @@ static int check_group(sendback_job *j, conn *c)
 static int read_record(sendback_job *j, conn *c)
 {
     size_t len = 0;
-    if (j->r.offset < 0 ||
-        index_get_by_position(j->sb->ctx->engine, (uint64_t)j->r.offset, &j->rec, &len) != 0 ||
-        proto_record_decode(j->rec, len, &j->old) < 0) {
+    engine_view *v = NULL;
+    int found = j->r.offset >= 0 && engine_view_open(j->sb->ctx->engine, &v) == 0 &&
+                index_get_by_position(v, (uint64_t)j->r.offset, &j->rec, &len) == 0;
+    engine_view_close(v);
+    if (!found || proto_record_decode(j->rec, len, &j->old) < 0) {
         sendback_reply(j, c, RS_SYSTEM_ERROR, "look message by offset failed, %lld",
                        (long long)j->r.offset);
         return -1;

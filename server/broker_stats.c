@@ -54,9 +54,9 @@ static int local_day(void)
 }
 
 /* Writer thread: a batch is durable. */
-static void commit_cb(void *ctx, uint64_t batch_seq, size_t n_msgs)
+static void commit_cb(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs)
 {
-    broker_stats *st = ctx;
+    broker_stats *st = x->ctx;
     atomic_fetch_add_explicit(&st->puts, n_msgs, memory_order_relaxed);
 }
 
@@ -101,8 +101,8 @@ int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen)
     st->boot_ms = wall_ms();
     st->data_version_ms = st->boot_ms;
     st->today = local_day();
-    engine_hook h = {.name = "broker-stats", .ctx = st, .on_commit = commit_cb};
-    if (engine_add_hook(m->ctx.engine, &h) != 0)
+    engine_extension x = {.name = "broker-stats", .ctx = st, .hook.on_commit = commit_cb};
+    if (engine_add_extension(m->ctx.engine, &x) != 0)
         lsmq_log("broker: cannot add the stats hook; put counters stay at 0");
     struct ev_loop *loop = server_loop(m->ctx.srv);
     take_sample(st, ev_now(loop));

@@ -50,13 +50,8 @@ int main(int argc, char **argv)
 
     engine *e;
     char err[512];
-    if (engine_open(&cfg, &e, err, sizeof err) != 0) {
+    if (index_declare(&cfg, NULL) != 0 || engine_open(&cfg, &e, err, sizeof err) != 0) {
         fprintf(stderr, "cannot open store: %s\n", err);
-        return 1;
-    }
-    if (index_attach(e) != 0) {
-        fprintf(stderr, "cannot attach indexes\n");
-        engine_close(e);
         return 1;
     }
     const char *topic = "TopicTest";

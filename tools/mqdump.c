@@ -8,9 +8,9 @@
  *   mqdump get ID STORE_DIR
  *   mqdump stats [--scan] STORE_DIR
  *
- * The store is opened as a RocksDB secondary instance (engine/reader.h):
- * nothing is ever written under STORE_DIR and a running broker is not
- * disturbed. Output is JSON Lines on stdout; errors go to stderr. Exit
+ * The store is opened read-only (engine_open_readonly, a RocksDB secondary
+ * instance) and read through one view: nothing is ever written under
+ * STORE_DIR and a running broker is not disturbed. Output is JSON Lines on stdout; errors go to stderr. Exit
  * status: 0 success, 1 when the store cannot be read or `get` finds
  * nothing, 2 for bad usage.
  *
@@ -32,7 +32,7 @@ volatile sig_atomic_t mqd_interrupted;
 typedef struct mqd_command {
     const char *name;
     int takes_arg; /* a positional argument before STORE_DIR */
-    int (*run)(engine_reader *rd, const mqd_opts *o);
+    int (*run)(const mqd_store *s, const mqd_opts *o);
 } mqd_command;
 
 static const mqd_command commands[] = {
@@ -263,6 +263,22 @@ static int parse_args(int argc, char **argv, mqd_opts *o, const mqd_command **cm
     return MQD_OK;
 }
 
+const engine_topic_config *mqd_topic(const mqd_store *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntopics; i++)
+        if (strcmp(s->topics[i].name, name) == 0)
+            return &s->topics[i];
+    return NULL;
+}
+
+const engine_topic_config *mqd_topic_by_id(const mqd_store *s, uint32_t topic_id)
+{
+    for (size_t i = 0; i < s->ntopics; i++)
+        if (s->topics[i].topic_id == topic_id)
+            return &s->topics[i];
+    return NULL;
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -285,19 +301,27 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    engine_reader *rd;
+    mqd_store store = {0};
     char err[512];
-    if (engine_reader_open(o.store_path, &rd, err, sizeof err) != 0) {
+    if (engine_open_readonly(o.store_path, &store.e, err, sizeof err) != 0) {
         mqd_errorf("%s", err);
         return MQD_FAIL;
     }
-    rc = cmd->run(rd, &o);
+    if (engine_view_open(store.e, &store.v) != 0 ||
+        engine_view_topics(store.v, &store.topics, &store.ntopics) != 0) {
+        mqd_errorf("%s: cannot read the store's topics", o.store_path);
+        rc = MQD_FAIL;
+    } else {
+        rc = cmd->run(&store, &o);
+    }
     /* A reader that went away (| head) is a normal end, not an error. */
     if (mqd_out_flush() != 0 && rc == MQD_OK && errno != EPIPE && !mqd_interrupted) {
         mqd_errorf("writing output: %s", strerror(errno));
         rc = MQD_FAIL;
     }
-    engine_reader_close(rd);
+    engine_free(store.topics);
+    engine_view_close(store.v);
+    engine_close(store.e);
     if (mqd_interrupted && rc == MQD_OK)
         rc = MQD_FAIL;
     return rc;

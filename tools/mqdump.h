@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "reader.h"
+#include "engine.h"
+#include "index.h"
 #include "record.h"
 
 /* Exit statuses. */
@@ -93,13 +94,27 @@ int mqd_match_props(const mqd_opts *o, const proto_record *r);
 void mqd_message_body(const proto_record *r, const uint8_t **body, size_t *len,
                       uint8_t **owned);
 
+/* ---- The store the commands read ---- */
+
+/* A read-only engine, one view of it, and its topics sorted by name. */
+typedef struct mqd_store {
+    engine *e;
+    engine_view *v;
+    engine_topic_config *topics;
+    size_t ntopics;
+} mqd_store;
+
+/* A topic of the store by name or by id; NULL when absent. */
+const engine_topic_config *mqd_topic(const mqd_store *s, const char *name);
+const engine_topic_config *mqd_topic_by_id(const mqd_store *s, uint32_t topic_id);
+
 /* ---- Commands; each returns an enum mqd_status ---- */
 
-int mqd_cmd_topics(engine_reader *rd, const mqd_opts *o);
-int mqd_cmd_queues(engine_reader *rd, const mqd_opts *o);
-int mqd_cmd_stats(engine_reader *rd, const mqd_opts *o);
-int mqd_cmd_dump(engine_reader *rd, const mqd_opts *o);
-int mqd_cmd_get(engine_reader *rd, const mqd_opts *o);
+int mqd_cmd_topics(const mqd_store *s, const mqd_opts *o);
+int mqd_cmd_queues(const mqd_store *s, const mqd_opts *o);
+int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o);
+int mqd_cmd_dump(const mqd_store *s, const mqd_opts *o);
+int mqd_cmd_get(const mqd_store *s, const mqd_opts *o);
 
 /* Print "mqdump: <message>" on stderr. */
 void mqd_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

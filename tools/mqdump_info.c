@@ -1,6 +1,7 @@
 /*
  * mqdump topics, queues and stats: what the store holds, from its topic
- * records, the per-queue high-water marks and RocksDB's own properties.
+ * records, the per-queue high-water marks (engine_view_queues) and
+ * RocksDB's own properties.
  * Message counts come from offsets (max offset minus min offset: retention
  * removes only whole prefixes of a queue, so what lies between is stored);
  * `stats --scan` counts by reading every message instead.
@@ -42,24 +43,33 @@ static void key_name(const char *name)
     mqd_out_char(':');
 }
 
-static uint64_t topic_messages(engine_reader *rd, uint32_t topic_id)
+/* Queues of a topic (NULL and 0 when unknown); free with engine_free. */
+static engine_queue_info *queues_of(const mqd_store *s, uint32_t topic_id, size_t *n)
 {
+    engine_queue_info *q = NULL;
+    if (engine_view_queues(s->v, topic_id, &q, n) != 0)
+        *n = 0;
+    return q;
+}
+
+static uint64_t topic_messages(const mqd_store *s, uint32_t topic_id)
+{
+    size_t nq;
+    engine_queue_info *q = queues_of(s, topic_id, &nq);
     uint64_t total = 0;
-    uint32_t nq = engine_reader_queue_count(rd, topic_id);
-    for (uint32_t q = 0; q < nq; q++) {
-        engine_reader_queue info;
-        if (engine_reader_queue_info(rd, topic_id, q, &info) == 0 &&
-            info.max_offset > info.min_offset)
-            total += info.max_offset - info.min_offset;
-    }
+    for (size_t i = 0; i < nq; i++)
+        if (q[i].max_offset > q[i].min_offset)
+            total += q[i].max_offset - q[i].min_offset;
+    engine_free(q);
     return total;
 }
 
-int mqd_cmd_topics(engine_reader *rd, const mqd_opts *o)
+int mqd_cmd_topics(const mqd_store *s, const mqd_opts *o)
 {
-    size_t n;
-    const engine_topic_config *t = engine_reader_topics(rd, &n);
-    for (size_t i = 0; i < n; i++) {
+    const engine_topic_config *t = s->topics;
+    for (size_t i = 0; i < s->ntopics; i++) {
+        size_t nq;
+        engine_free(queues_of(s, t[i].topic_id, &nq));
         mqd_out_char('{');
         key_str("topic", t[i].name, 1);
         key_u64("id", t[i].topic_id, 0);
@@ -69,130 +79,129 @@ int mqd_cmd_topics(engine_reader *rd, const mqd_opts *o)
         key_name("order");
         mqd_out_str(t[i].order ? "true" : "false");
         key_str("attributes", t[i].attributes, 0);
-        key_u64("queues", engine_reader_queue_count(rd, t[i].topic_id), 0);
-        key_u64("messages", topic_messages(rd, t[i].topic_id), 0);
+        key_u64("queues", nq, 0);
+        key_u64("messages", topic_messages(s, t[i].topic_id), 0);
         mqd_out("}\n", 2);
     }
     return MQD_OK;
 }
 
 /* Store time of the first (last = 0) or last message of a queue; 0 when empty. */
-static int queue_edge_time(engine_reader *rd, uint32_t topic_id, uint32_t queue_id, int last,
+static int queue_edge_time(const mqd_store *s, uint32_t topic_id, uint32_t queue_id, int last,
                            int64_t *ms)
 {
-    uint8_t lo[ENGINE_READER_MSG_KEY_LEN], hi[ENGINE_READER_MSG_KEY_LEN];
-    engine_reader_msg_key(lo, topic_id, queue_id, 0);
-    engine_reader_msg_key(hi, topic_id, queue_id, UINT64_MAX);
-    engine_reader_iter *it = engine_reader_iter_create(rd, ENGINE_CF_MSG, lo, sizeof lo, hi,
-                                                       sizeof hi, ENGINE_READER_LOOKUP);
-    if (!it)
+    engine_msg_pos lo = {topic_id, queue_id, 0}, hi = {topic_id, queue_id, UINT64_MAX};
+    engine_msg_cursor *c;
+    if (engine_msg_cursor_open(s->v, &lo, &hi, ENGINE_ITER_LOOKUP, &c) != 0)
         return 0;
     if (last)
-        engine_reader_iter_seek_last(it);
+        engine_msg_cursor_seek_last(c);
     else
-        engine_reader_iter_seek(it, NULL, 0);
+        engine_msg_cursor_seek(c, NULL);
     int found = 0;
-    if (engine_reader_iter_valid(it)) {
-        size_t len;
-        const uint8_t *v = engine_reader_iter_value(it, &len);
+    engine_msg_pos at;
+    const uint8_t *v;
+    size_t len;
+    if (engine_msg_cursor_valid(c) && engine_msg_cursor_get(c, &at, &v, &len) == 0) {
         proto_record r;
         if (proto_record_decode(v, len, &r) == (long)len) {
             *ms = r.store_timestamp;
             found = 1;
         }
     }
-    engine_reader_iter_destroy(it);
+    engine_msg_cursor_close(c);
     return found;
 }
 
-static void key_time(engine_reader *rd, const char *name, uint32_t topic_id, uint32_t queue_id,
-                     int last)
+static void key_time(const mqd_store *s, const char *name, uint32_t topic_id,
+                     uint32_t queue_id, int last)
 {
     int64_t ms;
     key_name(name);
-    if (queue_edge_time(rd, topic_id, queue_id, last, &ms))
+    if (queue_edge_time(s, topic_id, queue_id, last, &ms))
         mqd_out_i64(ms);
     else
         mqd_out("null", 4);
 }
 
-int mqd_cmd_queues(engine_reader *rd, const mqd_opts *o)
+int mqd_cmd_queues(const mqd_store *s, const mqd_opts *o)
 {
-    const engine_topic_config *t = engine_reader_topic(rd, o->arg, strlen(o->arg));
+    const engine_topic_config *t = mqd_topic(s, o->arg);
     if (!t) {
         mqd_errorf("no topic '%s' in %s", o->arg, o->store_path);
         return MQD_FAIL;
     }
-    uint32_t nq = engine_reader_queue_count(rd, t->topic_id);
-    for (uint32_t q = 0; q < nq; q++) {
-        engine_reader_queue info;
-        if (engine_reader_queue_info(rd, t->topic_id, q, &info) != 0)
-            continue;
+    size_t nq;
+    engine_queue_info *q = queues_of(s, t->topic_id, &nq);
+    for (uint32_t i = 0; i < nq; i++) {
         mqd_out_char('{');
         key_str("topic", t->name, 1);
-        key_u64("queueId", q, 0);
-        key_u64("minOffset", info.min_offset, 0);
-        key_u64("maxOffset", info.max_offset, 0);
-        key_u64("messages", info.max_offset > info.min_offset ? info.max_offset - info.min_offset
-                                                              : 0, 0);
-        key_time(rd, "earliestStoreTime", t->topic_id, q, 0);
-        key_time(rd, "latestStoreTime", t->topic_id, q, 1);
+        key_u64("queueId", i, 0);
+        key_u64("minOffset", q[i].min_offset, 0);
+        key_u64("maxOffset", q[i].max_offset, 0);
+        key_u64("messages", q[i].max_offset > q[i].min_offset
+                                ? q[i].max_offset - q[i].min_offset : 0, 0);
+        key_time(s, "earliestStoreTime", t->topic_id, i, 0);
+        key_time(s, "latestStoreTime", t->topic_id, i, 1);
         mqd_out("}\n", 2);
     }
+    engine_free(q);
     return MQD_OK;
 }
 
 /* Exact messages and record bytes of one topic, by reading them. */
-static int scan_topic(engine_reader *rd, uint32_t topic_id, uint64_t *msgs, uint64_t *bytes)
+static int scan_topic(const mqd_store *s, uint32_t topic_id, uint64_t *msgs, uint64_t *bytes)
 {
-    uint8_t lo[ENGINE_READER_MSG_KEY_LEN], hi[ENGINE_READER_MSG_KEY_LEN];
-    engine_reader_msg_key(lo, topic_id, 0, 0);
-    engine_reader_msg_key(hi, topic_id + 1, 0, 0);
-    engine_reader_iter *it = engine_reader_iter_create(rd, ENGINE_CF_MSG, lo, sizeof lo, hi,
-                                                       sizeof hi, ENGINE_READER_SCAN);
+    engine_msg_pos lo = {topic_id, 0, 0}, hi = {topic_id + 1, 0, 0};
+    engine_msg_cursor *c;
     *msgs = *bytes = 0;
-    if (!it)
+    if (engine_msg_cursor_open(s->v, &lo, topic_id == UINT32_MAX ? NULL : &hi,
+                               ENGINE_ITER_SCAN, &c) != 0)
         return 0;
-    for (engine_reader_iter_seek(it, NULL, 0); engine_reader_iter_valid(it) && !mqd_interrupted;
-         engine_reader_iter_next(it)) {
+    for (engine_msg_cursor_seek(c, NULL); engine_msg_cursor_valid(c) && !mqd_interrupted;
+         engine_msg_cursor_next(c)) {
+        engine_msg_pos at;
+        const uint8_t *v;
         size_t len;
-        engine_reader_iter_value(it, &len);
+        engine_msg_cursor_get(c, &at, &v, &len);
         (*msgs)++;
         *bytes += len;
         mqd_progress_add(1, len);
     }
     char err[256];
-    int rc = engine_reader_iter_error(it, err, sizeof err);
+    int rc = engine_msg_cursor_error(c, err, sizeof err);
     if (rc != 0)
         mqd_errorf("reading messages: %s", err);
-    engine_reader_iter_destroy(it);
+    engine_msg_cursor_close(c);
     return rc;
 }
 
-int mqd_cmd_stats(engine_reader *rd, const mqd_opts *o)
+int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o)
 {
-    size_t n;
-    const engine_topic_config *t = engine_reader_topics(rd, &n);
+    const engine_topic_config *t = s->topics;
+    size_t n = s->ntopics;
     uint64_t total = 0, scanned_total = 0, bytes_total = 0;
     int rc = MQD_OK;
 
     if (o->scan) {
         uint64_t in_scope = 0;
         for (size_t i = 0; i < n; i++)
-            in_scope += topic_messages(rd, t[i].topic_id);
+            in_scope += topic_messages(s, t[i].topic_id);
         mqd_progress_start(o->progress, in_scope);
+    }
+    engine_store_meta meta;
+    if (engine_view_meta(s->v, &meta) != 0) {
+        mqd_errorf("%s: cannot read the store's bookkeeping", o->store_path);
+        return MQD_FAIL;
     }
     mqd_out_char('{');
     key_str("store", o->store_path, 1);
-    key_u64("formatVersion", engine_reader_format_version(rd), 0);
-    key_u64("nextLogPosition", engine_reader_next_log_position(rd), 0);
+    key_u64("formatVersion", meta.format_version, 0);
+    key_u64("nextLogPosition", meta.next_log_position, 0);
     key_name("topics");
     mqd_out_char('[');
     for (size_t i = 0; i < n; i++) {
-        uint64_t msgs = topic_messages(rd, t[i].topic_id);
-        uint8_t lo[ENGINE_READER_MSG_KEY_LEN], hi[ENGINE_READER_MSG_KEY_LEN];
-        engine_reader_msg_key(lo, t[i].topic_id, 0, 0);
-        engine_reader_msg_key(hi, t[i].topic_id + 1, 0, 0);
+        uint64_t msgs = topic_messages(s, t[i].topic_id);
         total += msgs;
         if (i)
             mqd_out_char(',');
@@ -200,11 +209,10 @@ int mqd_cmd_stats(engine_reader *rd, const mqd_opts *o)
         key_str("topic", t[i].name, 1);
         key_u64("id", t[i].topic_id, 0);
         key_u64("messages", msgs, 0);
-        key_u64("approxDiskBytes",
-                engine_reader_approx_size(rd, ENGINE_CF_MSG, lo, sizeof lo, hi, sizeof hi), 0);
+        key_u64("approxDiskBytes", engine_topic_disk_bytes(s->e, t[i].topic_id), 0);
         if (o->scan) {
             uint64_t smsgs, sbytes;
-            if (scan_topic(rd, t[i].topic_id, &smsgs, &sbytes) != 0)
+            if (scan_topic(s, t[i].topic_id, &smsgs, &sbytes) != 0)
                 rc = MQD_FAIL;
             key_u64("scannedMessages", smsgs, 0);
             key_u64("bytes", sbytes, 0);
@@ -223,16 +231,17 @@ int mqd_cmd_stats(engine_reader *rd, const mqd_opts *o)
     }
     key_name("columnFamilies");
     mqd_out_char('{');
-    for (int cf = 0; cf < ENGINE_CF_COUNT; cf++) {
-        if (cf)
+    size_t nfam;
+    const char *const *families = engine_families(s->e, &nfam);
+    for (size_t f = 0; f < nfam; f++) {
+        if (f)
             mqd_out_char(',');
-        const char *name = engine_reader_cf_name((engine_cf)cf);
-        mqd_json_str(name, strlen(name));
+        mqd_json_str(families[f], strlen(families[f]));
         mqd_out(":{", 2);
         int first = 1;
         for (size_t p = 0; p < sizeof cf_properties / sizeof cf_properties[0]; p++) {
             uint64_t v;
-            if (engine_reader_cf_property(rd, (engine_cf)cf, cf_properties[p], &v) != 0)
+            if (engine_property_int(s->e, families[f], cf_properties[p], &v) != 0)
                 continue;
             key_u64(cf_properties[p], v, first);
             first = 0;

@@ -2,7 +2,8 @@
  * Whole-store index consistency, both ways: every stored message has its
  * idx_id, idx_time and idx_key entries, and every entry of those families
  * names a stored message that matches it. Keys are derived here on their
- * own (KEYS split on spaces, UNIQ_KEY) so the check does not trust index/.
+ * own (KEYS split on spaces, UNIQ_KEY) so the check does not trust index/;
+ * the families are read entry by entry through the engine's extension API.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,15 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
-
+#include "engine_ext.h"
 #include "props.h"
 #include "testsupport.h"
 
 typedef struct checker {
-    engine *e;
-    rocksdb_readoptions_t *ro;
-    const rocksdb_snapshot_t *snap;
+    const engine_view *v;
+    engine_cf id_cf, time_cf, key_cf;
     size_t problems;
     size_t max_report;
 } checker;
@@ -38,15 +37,11 @@ static void problem(checker *c, const char *fmt, ...)
 
 static char *get(checker *c, engine_cf cf, const void *key, size_t klen, size_t *vlen)
 {
-    char *err = NULL;
-    char *v = rocksdb_get_cf(engine_db(c->e), c->ro, engine_cf_handle(c->e, cf), key, klen,
-                             vlen, &err);
-    if (err) {
-        problem(c, "read error: %s", err);
-        rocksdb_free(err);
-        return NULL;
-    }
-    return v;
+    uint8_t *v = NULL;
+    int rc = engine_view_get(c->v, cf, key, klen, &v, vlen);
+    if (rc != 0 && rc != LSMQ_ENOTFOUND)
+        problem(c, "read error: %s", lsmq_strerror(rc));
+    return (char *)v;
 }
 
 /* The kinds a record carries `key` with (0 when it does not carry it). */
@@ -80,13 +75,13 @@ static void expect_key_entry(checker *c, uint32_t topic_id, uint32_t queue_id, u
     size_t kl = index_key_key(k, sizeof k, topic_id, key, klen, (uint64_t)r->store_timestamp,
                               (uint64_t)r->physical_offset);
     size_t vlen;
-    char *v = get(c, ENGINE_CF_IDX_KEY, k, kl, &vlen);
+    char *v = get(c, c->key_cf, k, kl, &vlen);
     const uint8_t *u = (const uint8_t *)v;
     if (!v || vlen != 13 || proto_get_u32(u) != queue_id || proto_get_u64(u + 4) != offset ||
         u[12] != kinds_of(r, key, klen))
         problem(c, "message %u:%u:%" PRIu64 " key '%.*s': entry %s", topic_id, queue_id, offset,
                 (int)klen, key, v ? "differs" : "missing");
-    rocksdb_free(v);
+    engine_free(v);
 }
 
 /* A stored message must have all its entries. */
@@ -96,20 +91,20 @@ static void check_message(checker *c, uint32_t topic_id, uint32_t queue_id, uint
     uint8_t k[24];
     size_t vlen;
     index_id_key(k, (uint64_t)r->physical_offset);
-    char *v = get(c, ENGINE_CF_IDX_ID, k, 8, &vlen);
+    char *v = get(c, c->id_cf, k, 8, &vlen);
     const uint8_t *u = (const uint8_t *)v;
     if (!v || vlen != 16 || proto_get_u32(u) != topic_id || proto_get_u32(u + 4) != queue_id ||
         proto_get_u64(u + 8) != offset)
         problem(c, "message %u:%u:%" PRIu64 ": idx_id entry %s", topic_id, queue_id, offset,
                 v ? "differs" : "missing");
-    rocksdb_free(v);
+    engine_free(v);
 
     index_time_key(k, topic_id, queue_id, (uint64_t)r->store_timestamp, offset);
-    v = get(c, ENGINE_CF_IDX_TIME, k, 24, &vlen);
+    v = get(c, c->time_cf, k, 24, &vlen);
     if (!v || vlen != 8 || proto_get_u64((const uint8_t *)v) != (uint64_t)r->physical_offset)
         problem(c, "message %u:%u:%" PRIu64 ": idx_time entry %s", topic_id, queue_id, offset,
                 v ? "differs" : "missing");
-    rocksdb_free(v);
+    engine_free(v);
 
     const char *w;
     size_t wlen;
@@ -130,16 +125,17 @@ static void check_message(checker *c, uint32_t topic_id, uint32_t queue_id, uint
 static char *message_at(checker *c, uint32_t topic_id, uint32_t queue_id, uint64_t offset,
                         proto_record *r, const char *what)
 {
-    uint8_t k[16];
-    proto_put_u32(k, topic_id);
-    proto_put_u32(k + 4, queue_id);
-    proto_put_u64(k + 8, offset);
+    engine_msg_pos at = {topic_id, queue_id, offset};
+    uint8_t *rec = NULL;
     size_t vlen;
-    char *v = get(c, ENGINE_CF_MSG, k, sizeof k, &vlen);
+    int rc = engine_view_message(c->v, &at, &rec, &vlen);
+    if (rc != 0 && rc != LSMQ_ENOTFOUND)
+        problem(c, "read error: %s", lsmq_strerror(rc));
+    char *v = (char *)rec;
     if (!v || proto_record_decode((const uint8_t *)v, vlen, r) <= 0) {
         problem(c, "%s names %u:%u:%" PRIu64 ": no such message", what, topic_id, queue_id,
                 offset);
-        rocksdb_free(v);
+        engine_free(v);
         return NULL;
     }
     return v;
@@ -149,19 +145,21 @@ typedef void (*entry_fn)(checker *c, const uint8_t *k, size_t kl, const uint8_t 
 
 static void scan(checker *c, engine_cf cf, entry_fn fn)
 {
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_total_order_seek(ro, 1);
-    rocksdb_readoptions_set_snapshot(ro, c->snap);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(engine_db(c->e), ro,
-                                                        engine_cf_handle(c->e, cf));
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    engine_iter *it = engine_iter_create(c->v, cf, NULL, 0, NULL, 0, ENGINE_ITER_SCAN);
+    if (!it) {
+        problem(c, "column family %u is missing", cf);
+        return;
+    }
+    for (engine_iter_seek(it, NULL, 0); engine_iter_valid(it); engine_iter_next(it)) {
         size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        const uint8_t *k = engine_iter_key(it, &kl);
+        const uint8_t *v = engine_iter_value(it, &vl);
         fn(c, k, kl, v, vl);
     }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
+    char err[256];
+    if (engine_iter_error(it, err, sizeof err) != 0)
+        problem(c, "scan error: %s", err);
+    engine_iter_destroy(it);
 }
 
 static void on_msg(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -186,7 +184,7 @@ static void on_id(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, siz
     if (m && (uint64_t)r.physical_offset != proto_get_u64(k))
         problem(c, "idx_id %" PRIu64 " names a message at %" PRId64, proto_get_u64(k),
                 r.physical_offset);
-    rocksdb_free(m);
+    engine_free(m);
 }
 
 static void on_time(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -201,7 +199,7 @@ static void on_time(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, s
     if (m && ((uint64_t)r.store_timestamp != proto_get_u64(k + 8) ||
               (uint64_t)r.physical_offset != proto_get_u64(v)))
         problem(c, "idx_time entry disagrees with its message");
-    rocksdb_free(m);
+    engine_free(m);
 }
 
 static void on_key(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -219,22 +217,21 @@ static void on_key(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, si
     if (m && ((uint64_t)r.store_timestamp != store_ms || (uint64_t)r.physical_offset != position ||
               kinds_of(&r, key, klen) != v[12]))
         problem(c, "idx_key '%.*s' disagrees with its message", (int)klen, key);
-    rocksdb_free(m);
+    engine_free(m);
 }
 
 size_t test_index_consistency(engine *e, size_t max_report)
 {
-    checker c = {.e = e, .ro = rocksdb_readoptions_create(), .max_report = max_report};
-    engine_db_pin(e);
-    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(engine_db(e));
-    c.snap = snap;
-    rocksdb_readoptions_set_snapshot(c.ro, snap);
+    engine_view *v;
+    assert_int_equal(engine_view_open(e, &v), 0);
+    checker c = {.v = v, .max_report = max_report};
+    assert_int_equal(engine_family_find(v, INDEX_FAMILY_ID, &c.id_cf), 0);
+    assert_int_equal(engine_family_find(v, INDEX_FAMILY_TIME, &c.time_cf), 0);
+    assert_int_equal(engine_family_find(v, INDEX_FAMILY_KEY, &c.key_cf), 0);
     scan(&c, ENGINE_CF_MSG, on_msg);
-    scan(&c, ENGINE_CF_IDX_ID, on_id);
-    scan(&c, ENGINE_CF_IDX_TIME, on_time);
-    scan(&c, ENGINE_CF_IDX_KEY, on_key);
-    rocksdb_release_snapshot(engine_db(e), snap);
-    engine_db_unpin(e);
-    rocksdb_readoptions_destroy(c.ro);
+    scan(&c, c.id_cf, on_id);
+    scan(&c, c.time_cf, on_time);
+    scan(&c, c.key_cf, on_key);
+    engine_view_close(v);
     return c.problems;
 }

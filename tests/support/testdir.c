@@ -37,12 +37,13 @@ void test_engine_config(engine_config *c, const char *path)
 
 engine *test_engine_open(const engine_config *c)
 {
+    engine_config with_index = *c;
+    assert_int_equal(index_declare(&with_index, NULL), 0);
     engine *e = NULL;
     char err[256] = "";
-    int rc = engine_open(c, &e, err, sizeof err);
+    int rc = engine_open(&with_index, &e, err, sizeof err);
     if (rc != 0)
         fail_msg("engine_open(%s): %s", c->store_path, err);
-    assert_int_equal(index_attach(e), 0);
     return e;
 }
 

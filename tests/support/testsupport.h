@@ -21,7 +21,7 @@ void test_rmdir_free(char *path);
 /* engine_config with defaults, the given path and a 127.0.0.1:10911 store host. */
 void test_engine_config(engine_config *c, const char *path);
 
-/* Open an engine with the index hooks attached; fails the test on error. */
+/* Open an engine with c's extensions and then the indexes; fails the test on error. */
 engine *test_engine_open(const engine_config *c);
 
 /* Create a topic with `queues` read and write queues; fails the test on error. */
@@ -31,9 +31,22 @@ void test_topic_create(engine *e, const char *topic, uint32_t queues);
 engine_msg test_msg(const char *body, const char *props);
 
 /*
+ * index/'s queries, each under a view of its own opened on e (as the
+ * broker's handlers make them); the view failing to open fails the test.
+ */
+int test_locate(engine *e, uint64_t log_position, uint32_t *topic_id, uint32_t *queue_id,
+                uint64_t *queue_offset);
+int test_get_by_position(engine *e, uint64_t log_position, uint8_t **rec, size_t *len);
+int test_search_time(engine *e, uint32_t topic_id, uint32_t queue_id, int64_t ts_ms,
+                     index_time_boundary boundary, uint64_t *offset);
+int test_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_len,
+                   unsigned kinds, int64_t begin_ms, int64_t end_ms, size_t max_hits,
+                   index_key_hit **hits, size_t *n);
+
+/*
  * Check every message against its idx_id, idx_time and idx_key entries and
- * every entry against its message, under one snapshot. Returns the number
- * of problems; the first max_report are printed on stderr.
+ * every entry against its message, under one view. Returns the number of
+ * problems; the first max_report are printed on stderr.
  */
 size_t test_index_consistency(engine *e, size_t max_report);
 

@@ -142,9 +142,10 @@ typedef struct stall {
     uint64_t committed;
 } stall;
 
-static void stall_on_append(void *ctx, engine_batch *b, const engine_stored_msg *m)
+static void stall_on_append(const engine_ext_env *x, engine_batch *b,
+                            const engine_stored_msg *m)
 {
-    stall *s = ctx;
+    stall *s = x->ctx;
     s->appended++;
     if (s->armed) {
         s->armed = 0;
@@ -153,9 +154,9 @@ static void stall_on_append(void *ctx, engine_batch *b, const engine_stored_msg 
     }
 }
 
-static void stall_on_commit(void *ctx, uint64_t seq, size_t n)
+static void stall_on_commit(const engine_ext_env *x, uint64_t seq, size_t n)
 {
-    ((stall *)ctx)->committed += n;
+    ((stall *)x->ctx)->committed += n;
 }
 
 static void count_cb(void *ctx, const engine_append_result *r)
@@ -176,9 +177,9 @@ static void test_full_queue_is_busy_and_hooks_see_commits(void **state)
     stall s = {.armed = 1};
     sem_init(&s.entered, 0, 0);
     sem_init(&s.release, 0, 0);
-    engine_hook h = {.name = "stall", .ctx = &s, .on_append = stall_on_append,
-                     .on_commit = stall_on_commit};
-    assert_int_equal(engine_add_hook(e, &h), 0);
+    engine_extension h = {.name = "stall", .ctx = &s, .hook.on_append = stall_on_append,
+                          .hook.on_commit = stall_on_commit};
+    assert_int_equal(engine_add_extension(e, &h), 0);
     test_topic_create(e, TOPIC, 1);
 
     int done = 0;

@@ -205,17 +205,11 @@ static int open_store(const char *dir, engine_flush_mode mode, engine **out)
     test_engine_config(&c, dir);
     c.flush_mode = mode;
     char err[256] = "";
-    int rc = engine_open(&c, out, err, sizeof err);
-    if (rc != 0) {
+    int rc = index_declare(&c, NULL);
+    if (rc == 0)
+        rc = engine_open(&c, out, err, sizeof err);
+    if (rc != 0)
         fprintf(stderr, "crash test child: engine_open(%s): %d %s\n", dir, rc, err);
-        return rc;
-    }
-    rc = index_attach(*out);
-    if (rc != 0) {
-        fprintf(stderr, "crash test child: index_attach: %d\n", rc);
-        engine_close(*out);
-        *out = NULL;
-    }
     return rc;
 }
 
@@ -697,7 +691,7 @@ static int check_stored(crash_verify *v, queue_scan *s, const proto_record *rec)
     if (s->offset + INDEX_TAIL >= s->max) {
         uint32_t tid = 0, qid = 0;
         uint64_t off = 0;
-        int rc = index_locate(v->e, (uint64_t)rec->physical_offset, &tid, &qid, &off);
+        int rc = test_locate(v->e, (uint64_t)rec->physical_offset, &tid, &qid, &off);
         if (rc != 0 || tid != s->topic_id || qid != s->queue || off != s->offset)
             problem(v, "%s:%u offset %" PRIu64 ": index_locate(%" PRId64 ") = %d -> %u:%u:%"
                     PRIu64, name, s->queue, s->offset, rec->physical_offset, rc, tid, qid, off);

@@ -268,7 +268,7 @@ static void check_search(engine *e, const queue_model *q, int64_t ts)
     static const index_time_boundary bounds[] = {INDEX_TIME_LOWER, INDEX_TIME_UPPER};
     for (size_t b = 0; b < 2; b++) {
         uint64_t got = UINT64_MAX;
-        assert_int_equal(index_search_time(e, q->topic_id, q->queue, ts, bounds[b], &got), 0);
+        assert_int_equal(test_search_time(e, q->topic_id, q->queue, ts, bounds[b], &got), 0);
         uint64_t want = model_search(q, ts, bounds[b]);
         if (got != want || got < q->live_from)
             fail_msg("%s:%u index_search_time(%" PRId64 ", %s) = %" PRIu64 ", expected %" PRIu64
@@ -348,8 +348,8 @@ static void check_positions(engine *e, const queue_model *q)
         uint64_t qoff = 0;
         uint8_t *bytes = NULL;
         size_t len = 0;
-        int lrc = index_locate(e, r->position, &tid, &qid, &qoff);
-        int grc = index_get_by_position(e, r->position, &bytes, &len);
+        int lrc = test_locate(e, r->position, &tid, &qid, &qoff);
+        int grc = test_get_by_position(e, r->position, &bytes, &len);
         if (off < q->live_from) {
             if (lrc != LSMQ_ENOTFOUND || grc != LSMQ_ENOTFOUND)
                 fail_msg("%s:%u removed offset %" PRIu64 " (log position %" PRIu64
@@ -555,7 +555,7 @@ static void test_retention_keeps_high_water_marks(void **state)
     assert_int_equal(engine_next_log_position(fx.e), old_end + qs[0].recs[old_max].len);
     uint32_t tid, qid;
     uint64_t qoff;
-    assert_int_equal(index_locate(fx.e, old_end, &tid, &qid, &qoff), 0);
+    assert_int_equal(test_locate(fx.e, old_end, &tid, &qid, &qoff), 0);
     assert_int_equal(tid, qs[0].topic_id);
     assert_int_equal(qid, 0);
     assert_int_equal(qoff, old_max);

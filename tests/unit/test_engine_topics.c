@@ -46,8 +46,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <rocksdb/c.h>
-
+#include "engine_ext.h"
 #include "testsupport.h"
 
 #define T0_MS INT64_C(1700000000000)
@@ -178,88 +177,31 @@ static void fill_name(char *buf, size_t len)
     memset(buf, 'a', len);
 }
 
-/* ---- Direct access to the RocksDB under a closed store -------------------- */
+/* ---- Writing behind the engine's back into a closed store ----------------- */
 
-typedef struct raw_db {
-    rocksdb_t *db;
-    rocksdb_options_t *opts;
-    rocksdb_writeoptions_t *wo;
-    char **names;
-    size_t n;
-    rocksdb_column_family_handle_t **handles;
-} raw_db;
-
-/* Open <store>/db with every column family it has (listed, not assumed). */
-static void raw_open(raw_db *r, const char *store)
+static void raw_put(const char *store, const char *family, const void *key, size_t klen,
+                    const void *val, size_t vlen)
 {
-    memset(r, 0, sizeof *r);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/db", store);
-    char *err = NULL;
-    r->opts = rocksdb_options_create();
-    r->names = rocksdb_list_column_families(r->opts, path, &r->n, &err);
-    if (err)
-        fail_msg("listing column families of %s: %s", path, err);
-    assert_true(r->n > 1);
-    const rocksdb_options_t **cf_opts = calloc(r->n, sizeof *cf_opts);
-    r->handles = calloc(r->n, sizeof *r->handles);
-    assert_non_null(cf_opts);
-    assert_non_null(r->handles);
-    for (size_t i = 0; i < r->n; i++)
-        cf_opts[i] = r->opts;
-    r->db = rocksdb_open_column_families(r->opts, path, (int)r->n, (const char *const *)r->names,
-                                         cf_opts, r->handles, &err);
-    free(cf_opts);
-    if (err)
-        fail_msg("opening %s: %s", path, err);
-    r->wo = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(r->wo, 1);
+    char err[256] = "";
+    if (engine_store_put(store, family, key, klen, val, vlen, err, sizeof err) != 0)
+        fail_msg("put into %s of %s: %s", family, store, err);
 }
 
-static void raw_put(raw_db *r, const char *cf, const void *key, size_t klen, const void *val,
-                    size_t vlen)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        if (strcmp(r->names[i], cf) != 0)
-            continue;
-        char *err = NULL;
-        rocksdb_put_cf(r->db, r->wo, r->handles[i], key, klen, val, vlen, &err);
-        if (err)
-            fail_msg("put into %s: %s", cf, err);
-        return;
-    }
-    fail_msg("the store has no column family '%s'", cf);
-}
-
-static void raw_close(raw_db *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        rocksdb_column_family_handle_destroy(r->handles[i]);
-    rocksdb_close(r->db);
-    free(r->handles);
-    rocksdb_list_column_families_destroy(r->names, r->n);
-    rocksdb_writeoptions_destroy(r->wo);
-    rocksdb_options_destroy(r->opts);
-}
-
-static void raw_put_msg(raw_db *r, uint32_t topic_id, uint32_t queue, uint64_t offset,
+static void raw_put_msg(const char *store, uint32_t topic_id, uint32_t queue, uint64_t offset,
                         const void *val, size_t vlen)
 {
     uint8_t key[16];
     proto_put_u32(key, topic_id);
     proto_put_u32(key + 4, queue);
     proto_put_u64(key + 8, offset);
-    raw_put(r, "msg", key, sizeof key, val, vlen);
+    raw_put(store, "msg", key, sizeof key, val, vlen);
 }
 
 static void raw_put_version(const char *store, uint32_t version)
 {
-    raw_db r;
-    raw_open(&r, store);
     uint8_t v[4];
     proto_put_u32(v, version);
-    raw_put(&r, "meta", "V", 1, v, sizeof v);
-    raw_close(&r);
+    raw_put(store, "meta", "V", 1, v, sizeof v);
 }
 
 /* ---- Scanning a live engine's families for a topic id --------------------- */
@@ -267,23 +209,25 @@ static void raw_put_version(const char *store, uint32_t version)
 typedef enum id_at { ID_KEY_PREFIX, ID_VALUE_PREFIX, ID_OFFSET_KEY, ID_HWM_KEY } id_at;
 
 /* Entries of one family that name topic_id (where `at` says the id sits). */
-static size_t count_naming(engine *e, engine_cf cf, id_at at, uint32_t topic_id)
+static size_t count_naming(engine *e, const char *family, id_at at, uint32_t topic_id)
 {
     size_t n = 0;
-    engine_db_pin(e);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_total_order_seek(ro, 1);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(engine_db(e), ro, engine_cf_handle(e, cf));
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    engine_view *v;
+    engine_cf cf;
+    assert_int_equal(engine_view_open(e, &v), 0);
+    assert_int_equal(engine_family_find(v, family, &cf), 0);
+    engine_iter *it = engine_iter_create(v, cf, NULL, 0, NULL, 0, ENGINE_ITER_LOOKUP);
+    assert_non_null(it);
+    for (engine_iter_seek(it, NULL, 0); engine_iter_valid(it); engine_iter_next(it)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+        const uint8_t *k = engine_iter_key(it, &klen);
+        const uint8_t *val = engine_iter_value(it, &vlen);
         switch (at) {
         case ID_KEY_PREFIX:
             n += klen >= 4 && proto_get_u32(k) == topic_id;
             break;
         case ID_VALUE_PREFIX:
-            n += vlen >= 4 && proto_get_u32(v) == topic_id;
+            n += vlen >= 4 && proto_get_u32(val) == topic_id;
             break;
         case ID_OFFSET_KEY:
             n += klen >= 9 && k[klen - 9] == 0 && proto_get_u32(k + klen - 8) == topic_id;
@@ -293,24 +237,23 @@ static size_t count_naming(engine *e, engine_cf cf, id_at at, uint32_t topic_id)
             break;
         }
     }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    engine_db_unpin(e);
-    if (err)
-        fail_msg("scanning: %s", err);
+    char err[256];
+    int rc = engine_iter_error(it, err, sizeof err);
+    engine_iter_destroy(it);
+    engine_view_close(v);
+    if (rc != 0)
+        fail_msg("scanning %s: %s", family, err);
     return n;
 }
 
 /* Nothing in the store refers to topic_id any more. */
 static void assert_no_trace(engine *e, uint32_t topic_id)
 {
-    size_t msgs = count_naming(e, ENGINE_CF_MSG, ID_KEY_PREFIX, topic_id);
-    size_t times = count_naming(e, ENGINE_CF_IDX_TIME, ID_KEY_PREFIX, topic_id);
-    size_t ids = count_naming(e, ENGINE_CF_IDX_ID, ID_VALUE_PREFIX, topic_id);
-    size_t offs = count_naming(e, ENGINE_CF_OFFSET, ID_OFFSET_KEY, topic_id);
-    size_t hwms = count_naming(e, ENGINE_CF_META, ID_HWM_KEY, topic_id);
+    size_t msgs = count_naming(e, "msg", ID_KEY_PREFIX, topic_id);
+    size_t times = count_naming(e, INDEX_FAMILY_TIME, ID_KEY_PREFIX, topic_id);
+    size_t ids = count_naming(e, INDEX_FAMILY_ID, ID_VALUE_PREFIX, topic_id);
+    size_t offs = count_naming(e, "offset", ID_OFFSET_KEY, topic_id);
+    size_t hwms = count_naming(e, "meta", ID_HWM_KEY, topic_id);
     if (msgs || times || ids || offs || hwms)
         fail_msg("topic id %u left behind %zu msg, %zu idx_time, %zu idx_id, %zu offset, "
                  "%zu high-water mark entries", topic_id, msgs, times, ids, offs, hwms);
@@ -636,7 +579,7 @@ static void test_topic_delete_recreate(void **state)
     assert_int_equal(engine_queue_offsets(e, "Re", 2, 0, &min, &max), LSMQ_ENOTFOUND);
     assert_int_equal(engine_offset_get(e, "G1", 2, "Re", 2, 0, &off), LSMQ_ENOTFOUND);
     assert_int_equal(engine_offset_set(e, "G1", 2, "Re", 2, 0, 9), LSMQ_ENOTFOUND);
-    assert_int_equal(index_search_time(e, old_id, 0, T0_MS, INDEX_TIME_LOWER, &off),
+    assert_int_equal(test_search_time(e, old_id, 0, T0_MS, INDEX_TIME_LOWER, &off),
                      LSMQ_ENOTFOUND);
     engine_msg m = test_msg("x", NULL);
     assert_int_equal(engine_append_wait(e, "Re", 2, 0, &m, 1, NULL), LSMQ_ENOTFOUND);
@@ -657,7 +600,7 @@ static void test_topic_delete_recreate(void **state)
         assert_int_equal(rr.status, ENGINE_READ_NO_MESSAGE);
         engine_free(rr.data);
         assert_int_equal(engine_offset_get(e, "G1", 2, "Re", 2, q, &off), LSMQ_ENOTFOUND);
-        assert_int_equal(index_search_time(e, new_id, q, T0_MS, INDEX_TIME_LOWER, &off), 0);
+        assert_int_equal(test_search_time(e, new_id, q, T0_MS, INDEX_TIME_LOWER, &off), 0);
         assert_int_equal(off, 0);
     }
     assert_int_equal(engine_offset_get(e, "G2", 2, "Re", 2, 0, &off), LSMQ_ENOTFOUND);
@@ -674,13 +617,13 @@ static void test_topic_delete_recreate(void **state)
     assert_memory_equal(rec.body, "new", 3);
     engine_free(keep_buf);
     /* idx_time of the new topic knows only the new message. */
-    assert_int_equal(index_search_time(e, new_id, 0, T0_MS, INDEX_TIME_LOWER, &off), 0);
+    assert_int_equal(test_search_time(e, new_id, 0, T0_MS, INDEX_TIME_LOWER, &off), 0);
     assert_int_equal(off, 0);
-    assert_int_equal(index_search_time(e, new_id, 0, T0_MS, INDEX_TIME_UPPER, &off), 0);
+    assert_int_equal(test_search_time(e, new_id, 0, T0_MS, INDEX_TIME_UPPER, &off), 0);
     assert_int_equal(off, 0);
-    assert_int_equal(index_search_time(e, new_id, 0, T0_MS + 5000, INDEX_TIME_UPPER, &off), 0);
+    assert_int_equal(test_search_time(e, new_id, 0, T0_MS + 5000, INDEX_TIME_UPPER, &off), 0);
     assert_int_equal(off, 0);
-    assert_int_equal(index_search_time(e, new_id, 0, T0_MS + 5001, INDEX_TIME_LOWER, &off), 0);
+    assert_int_equal(test_search_time(e, new_id, 0, T0_MS + 5001, INDEX_TIME_LOWER, &off), 0);
     assert_int_equal(off, 1);
 
     for (int pass = 0; pass < 2; pass++) {
@@ -689,13 +632,13 @@ static void test_topic_delete_recreate(void **state)
             uint32_t tid, qid;
             uint8_t *bytes = NULL;
             size_t len;
-            assert_int_equal(index_locate(e, re[i].position, &tid, &qid, &off), LSMQ_ENOTFOUND);
-            assert_int_equal(index_get_by_position(e, re[i].position, &bytes, &len),
+            assert_int_equal(test_locate(e, re[i].position, &tid, &qid, &off), LSMQ_ENOTFOUND);
+            assert_int_equal(test_get_by_position(e, re[i].position, &bytes, &len),
                              LSMQ_ENOTFOUND);
         }
         for (int i = 0; i < 3; i++) {
             uint32_t tid, qid;
-            assert_int_equal(index_locate(e, keep[i].position, &tid, &qid, &off), 0);
+            assert_int_equal(test_locate(e, keep[i].position, &tid, &qid, &off), 0);
             assert_int_equal(tid, keep_id);
             assert_int_equal(off, keep[i].offset);
         }
@@ -1104,12 +1047,9 @@ static void test_corrupt_record(void **state)
     assert_non_null(flipped);
     memcpy(flipped, orig[4], orig_len[4]);
     flipped[4] ^= 0xff;
-    raw_db raw;
-    raw_open(&raw, dir);
-    raw_put_msg(&raw, tid, 0, 2, junk, sizeof junk - 1);
-    raw_put_msg(&raw, tid, 0, 3, orig[3], 30);
-    raw_put_msg(&raw, tid, 0, 4, flipped, orig_len[4]);
-    raw_close(&raw);
+    raw_put_msg(dir, tid, 0, 2, junk, sizeof junk - 1);
+    raw_put_msg(dir, tid, 0, 3, orig[3], 30);
+    raw_put_msg(dir, tid, 0, 4, flipped, orig_len[4]);
     const uint8_t *stored[COR_MSGS] = {orig[0], orig[1], (const uint8_t *)junk, orig[3],
                                        flipped, orig[5]};
     const size_t stored_len[COR_MSGS] = {orig_len[0], orig_len[1], sizeof junk - 1, 30,
@@ -1141,7 +1081,7 @@ static void test_corrupt_record(void **state)
 
         /* The index still points at the slot; whatever it hands back is the stored bytes. */
         uint8_t *by_pos = NULL;
-        int rc = index_get_by_position(e, pos[i], &by_pos, &len);
+        int rc = test_get_by_position(e, pos[i], &by_pos, &len);
         if (rc == 0) {
             assert_int_equal(len, stored_len[i]);
             assert_memory_equal(by_pos, stored[i], len);
@@ -1173,7 +1113,7 @@ static void test_corrupt_record(void **state)
 
     /* Index searches, appends and a retention pass carry on. */
     uint64_t off;
-    assert_int_equal(index_search_time(e, tid, 0, T0_MS + 2, INDEX_TIME_LOWER, &off), 0);
+    assert_int_equal(test_search_time(e, tid, 0, T0_MS + 2, INDEX_TIME_LOWER, &off), 0);
     assert_int_equal(off, 2);
     atomic_store(&clk.now_ms, T0_MS + 10);
     assert_int_equal(append_one(e, "Cor", 0, "after", NULL), COR_MSGS);

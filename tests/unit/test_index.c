@@ -199,9 +199,9 @@ static uint64_t brute_upper(const queue_ref *q, int64_t ts)
 static void check_time(engine *e, const queue_ref *q, int64_t ts)
 {
     uint64_t lower = UINT64_MAX, upper = UINT64_MAX;
-    assert_int_equal(index_search_time(e, q->topic_id, q->queue, ts, INDEX_TIME_LOWER, &lower),
+    assert_int_equal(test_search_time(e, q->topic_id, q->queue, ts, INDEX_TIME_LOWER, &lower),
                      0);
-    assert_int_equal(index_search_time(e, q->topic_id, q->queue, ts, INDEX_TIME_UPPER, &upper),
+    assert_int_equal(test_search_time(e, q->topic_id, q->queue, ts, INDEX_TIME_UPPER, &upper),
                      0);
     uint64_t want_lower = brute_lower(q, ts), want_upper = brute_upper(q, ts);
     if (lower != want_lower || upper != want_upper)
@@ -243,36 +243,36 @@ static void check_search_time(engine *e)
         const queue_ref *q = &QUEUES[i];
         uint64_t off;
         if (q->n == 0) {
-            assert_int_equal(index_search_time(e, q->topic_id, q->queue, T0_MS,
-                                               INDEX_TIME_LOWER, &off), 0);
+            assert_int_equal(test_search_time(e, q->topic_id, q->queue, T0_MS,
+                                              INDEX_TIME_LOWER, &off), 0);
             assert_int_equal(off, 0);
-            assert_int_equal(index_search_time(e, q->topic_id, q->queue, T0_MS,
-                                               INDEX_TIME_UPPER, &off), 0);
+            assert_int_equal(test_search_time(e, q->topic_id, q->queue, T0_MS,
+                                              INDEX_TIME_UPPER, &off), 0);
             assert_int_equal(off, 0);
             continue;
         }
         int64_t first = q->recs[0].store_ms, last = q->recs[q->n - 1].store_ms;
-        assert_int_equal(index_search_time(e, q->topic_id, q->queue, first - 1,
-                                           INDEX_TIME_LOWER, &off), 0);
+        assert_int_equal(test_search_time(e, q->topic_id, q->queue, first - 1,
+                                          INDEX_TIME_LOWER, &off), 0);
         assert_int_equal(off, 0);
-        assert_int_equal(index_search_time(e, q->topic_id, q->queue, last + 1,
-                                           INDEX_TIME_LOWER, &off), 0);
+        assert_int_equal(test_search_time(e, q->topic_id, q->queue, last + 1,
+                                          INDEX_TIME_LOWER, &off), 0);
         assert_int_equal(off, q->n);
-        assert_int_equal(index_search_time(e, q->topic_id, q->queue, last + 1,
-                                           INDEX_TIME_UPPER, &off), 0);
+        assert_int_equal(test_search_time(e, q->topic_id, q->queue, last + 1,
+                                          INDEX_TIME_UPPER, &off), 0);
         assert_int_equal(off, q->n - 1);
-        assert_int_equal(index_search_time(e, q->topic_id, q->queue, last,
-                                           INDEX_TIME_UPPER, &off), 0);
+        assert_int_equal(test_search_time(e, q->topic_id, q->queue, last,
+                                          INDEX_TIME_UPPER, &off), 0);
         assert_int_equal(off, q->n - 1);
     }
 
     uint64_t off;
     uint32_t unknown = QUEUES[N_QUEUES - 1].topic_id + 100;
-    assert_int_equal(index_search_time(e, unknown, 0, T0_MS, INDEX_TIME_LOWER, &off),
+    assert_int_equal(test_search_time(e, unknown, 0, T0_MS, INDEX_TIME_LOWER, &off),
                      LSMQ_ENOTFOUND);
-    assert_int_equal(index_search_time(e, QUEUES[0].topic_id, 3, T0_MS, INDEX_TIME_LOWER, &off),
+    assert_int_equal(test_search_time(e, QUEUES[0].topic_id, 3, T0_MS, INDEX_TIME_LOWER, &off),
                      LSMQ_ENOTFOUND);
-    assert_int_equal(index_search_time(e, QUEUES[3].topic_id, 1, T0_MS, INDEX_TIME_UPPER, &off),
+    assert_int_equal(test_search_time(e, QUEUES[3].topic_id, 1, T0_MS, INDEX_TIME_UPPER, &off),
                      LSMQ_ENOTFOUND);
 }
 
@@ -284,8 +284,8 @@ static void expect_no_position(engine *e, uint64_t position)
     uint64_t off;
     uint8_t *bytes = NULL;
     size_t len = 0;
-    int lrc = index_locate(e, position, &tid, &qid, &off);
-    int grc = index_get_by_position(e, position, &bytes, &len);
+    int lrc = test_locate(e, position, &tid, &qid, &off);
+    int grc = test_get_by_position(e, position, &bytes, &len);
     if (lrc != LSMQ_ENOTFOUND || grc != LSMQ_ENOTFOUND)
         fail_msg("log position %" PRIu64 " starts no record, yet index_locate %d, "
                  "index_get_by_position %d", position, lrc, grc);
@@ -302,14 +302,14 @@ static void check_positions(engine *e)
             const stored *s = &q->recs[o];
             uint32_t tid = 0, qid = 0;
             uint64_t off = 0;
-            int rc = index_locate(e, s->position, &tid, &qid, &off);
+            int rc = test_locate(e, s->position, &tid, &qid, &off);
             if (rc != 0 || tid != q->topic_id || qid != q->queue || off != o)
                 fail_msg("index_locate(%" PRIu64 ") = %d -> %u:%u:%" PRIu64
                          ", expected %u:%u:%zu", s->position, rc, tid, qid, off, q->topic_id,
                          q->queue, o);
             uint8_t *bytes = NULL;
             size_t len = 0;
-            rc = index_get_by_position(e, s->position, &bytes, &len);
+            rc = test_get_by_position(e, s->position, &bytes, &len);
             if (rc != 0)
                 fail_msg("index_get_by_position(%" PRIu64 ") = %d", s->position, rc);
             if (len != s->len || memcmp(bytes, s->bytes, len) != 0)

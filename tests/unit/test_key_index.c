@@ -27,8 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
-
+#include "engine_ext.h"
 #include "testsupport.h"
 
 #define T0_MS INT64_C(1700000000000)
@@ -244,15 +243,15 @@ static void check_pool_key(engine *e, model *md, int t, int k, uint32_t *rng)
 
     index_key_hit *h;
     size_t n;
-    assert_int_equal(index_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, INT64_MIN,
-                                     INT64_MAX, SIZE_MAX, &h, &n), 0);
+    assert_int_equal(test_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, INT64_MIN,
+                                    INT64_MAX, SIZE_MAX, &h, &n), 0);
     expect_hits(h, n, want, nwant, what);
     engine_free(h);
 
     /* A cap keeps the newest. */
     size_t cap = 3;
-    assert_int_equal(index_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, INT64_MIN,
-                                     INT64_MAX, cap, &h, &n), 0);
+    assert_int_equal(test_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, INT64_MIN,
+                                    INT64_MAX, cap, &h, &n), 0);
     size_t keep = nwant < cap ? nwant : cap;
     expect_hits(h, n, want + (nwant - keep), keep, what);
     engine_free(h);
@@ -267,13 +266,13 @@ static void check_pool_key(engine *e, model *md, int t, int k, uint32_t *rng)
         size_t hi = lo;
         while (hi < nwant && want[hi]->store_ms <= en)
             hi++;
-        assert_int_equal(index_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, b, en,
-                                         SIZE_MAX, &h, &n), 0);
+        assert_int_equal(test_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, b, en,
+                                        SIZE_MAX, &h, &n), 0);
         expect_hits(h, n, want + lo, hi - lo, what);
         engine_free(h);
         /* End before begin: nothing. */
-        assert_int_equal(index_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, en + 1, b - 1,
-                                         SIZE_MAX, &h, &n), 0);
+        assert_int_equal(test_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS, en + 1, b - 1,
+                                        SIZE_MAX, &h, &n), 0);
         assert_int_equal(n, 0);
     }
     free(want);
@@ -284,8 +283,8 @@ static void check_message(engine *e, const model_msg *mm)
     index_key_hit *h;
     size_t n;
     if (mm->has_uniq) {
-        assert_int_equal(index_query_key(e, mm->topic_id, mm->uniq, strlen(mm->uniq),
-                                         INDEX_KEY_UNIQ, INT64_MIN, INT64_MAX, SIZE_MAX, &h, &n),
+        assert_int_equal(test_query_key(e, mm->topic_id, mm->uniq, strlen(mm->uniq),
+                                        INDEX_KEY_UNIQ, INT64_MIN, INT64_MAX, SIZE_MAX, &h, &n),
                          0);
         if (mm->dead) {
             if (n != 0)
@@ -302,7 +301,7 @@ static void check_message(engine *e, const model_msg *mm)
     }
     uint32_t tid, qid;
     uint64_t off;
-    int rc = index_locate(e, mm->position, &tid, &qid, &off);
+    int rc = test_locate(e, mm->position, &tid, &qid, &off);
     if (mm->dead) {
         assert_int_equal(rc, LSMQ_ENOTFOUND);
         return;
@@ -314,8 +313,8 @@ static void check_message(engine *e, const model_msg *mm)
     for (int i = 0; i < mm->nkeys; i++) {
         char key[8];
         pool_key(mm->keys[i], key);
-        assert_int_equal(index_query_key(e, mm->topic_id, key, strlen(key), INDEX_KEY_KEYS,
-                                         mm->store_ms, mm->store_ms, SIZE_MAX, &h, &n), 0);
+        assert_int_equal(test_query_key(e, mm->topic_id, key, strlen(key), INDEX_KEY_KEYS,
+                                        mm->store_ms, mm->store_ms, SIZE_MAX, &h, &n), 0);
         bool found = false;
         for (size_t j = 0; j < n; j++)
             found |= h[j].log_position == mm->position;
@@ -347,11 +346,11 @@ static void check_time_search(engine *e, model *md)
                         last = o->offset;
                 }
                 uint64_t got;
-                assert_int_equal(index_search_time(e, md->topic_id[t], q, mm->store_ms,
-                                                   INDEX_TIME_LOWER, &got), 0);
+                assert_int_equal(test_search_time(e, md->topic_id[t], q, mm->store_ms,
+                                                  INDEX_TIME_LOWER, &got), 0);
                 assert_int_equal(got, first);
-                assert_int_equal(index_search_time(e, md->topic_id[t], q, mm->store_ms,
-                                                   INDEX_TIME_UPPER, &got), 0);
+                assert_int_equal(test_search_time(e, md->topic_id[t], q, mm->store_ms,
+                                                  INDEX_TIME_UPPER, &got), 0);
                 assert_int_equal(got, last);
             }
         }
@@ -442,20 +441,20 @@ static void test_key_index_against_model(void **state)
     test_rmdir_free(dir);
 }
 
-/* Delete every idx_key entry and say the store is format 1, as an older build left it. */
-static void make_format_1(engine *e)
+/*
+ * In a closed store, delete every idx_key entry and say the store is format
+ * 1, as an older build left it.
+ */
+static void make_format_1(const char *dir)
 {
-    uint8_t lo[1] = {0}, hi[8];
+    uint8_t lo[1] = {0}, hi[8], v1[4];
     memset(hi, 0xff, sizeof hi);
-    char *err = NULL;
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    engine_db_pin(e);
-    rocksdb_delete_range_cf(engine_db(e), wo, engine_cf_handle(e, ENGINE_CF_IDX_KEY),
-                            (const char *)lo, 0, (const char *)hi, sizeof hi, &err);
-    engine_db_unpin(e);
-    rocksdb_writeoptions_destroy(wo);
-    assert_null(err);
-    assert_int_equal(engine_set_format_version(e, 1), 0);
+    proto_put_u32(v1, 1);
+    char err[256] = "";
+    if (engine_store_delete_range(dir, INDEX_FAMILY_KEY, lo, 0, hi, sizeof hi, err,
+                                  sizeof err) != 0 ||
+        engine_store_put(dir, "meta", "V", 1, v1, sizeof v1, err, sizeof err) != 0)
+        fail_msg("making %s a format 1 store: %s", dir, err);
 }
 
 static void test_key_index_upgrade(void **state)
@@ -476,15 +475,20 @@ static void test_key_index_upgrade(void **state)
         write_step(e, &md, &rng);
     }
     load_stamps(e, &md);
-    make_format_1(e);
+    engine_close(e);
+    make_format_1(dir);
+    char err[256] = "";
+    if (engine_open_readonly(dir, &e, err, sizeof err) != 0)
+        fail_msg("opening %s read-only: %s", dir, err);
+    assert_int_equal(engine_format_version(e), 1);
     index_key_hit *h;
     size_t n;
-    assert_int_equal(index_query_key(e, md.topic_id[0], "k1", 2, INDEX_KEY_KEYS, INT64_MIN,
-                                     INT64_MAX, SIZE_MAX, &h, &n), 0);
+    assert_int_equal(test_query_key(e, md.topic_id[0], "k1", 2, INDEX_KEY_KEYS, INT64_MIN,
+                                    INT64_MAX, SIZE_MAX, &h, &n), 0);
     assert_int_equal(n, 0); /* really gone */
     engine_close(e);
 
-    e = test_engine_open(&cfg); /* index_attach indexes the messages */
+    e = test_engine_open(&cfg); /* the index's on_open indexes the messages */
     assert_int_equal(engine_format_version(e), ENGINE_FORMAT_VERSION);
     check_all(e, &md, &rng);
     engine_close(e);
@@ -508,13 +512,13 @@ static void test_key_index_bad_keys(void **state)
     assert_int_equal(engine_topic_id(e, "KB", 2, &tid), 0);
     index_key_hit *h;
     size_t n;
-    assert_int_equal(index_query_key(e, tid, "", 0, INDEX_KEY_KEYS, INT64_MIN, INT64_MAX, 10,
-                                     &h, &n), LSMQ_EINVAL);
+    assert_int_equal(test_query_key(e, tid, "", 0, INDEX_KEY_KEYS, INT64_MIN, INT64_MAX, 10,
+                                    &h, &n), LSMQ_EINVAL);
     char *big = malloc(INDEX_KEY_MAX + 2);
     assert_non_null(big);
     memset(big, 'x', INDEX_KEY_MAX + 1);
-    assert_int_equal(index_query_key(e, tid, big, INDEX_KEY_MAX + 1, INDEX_KEY_KEYS, INT64_MIN,
-                                     INT64_MAX, 10, &h, &n), LSMQ_EINVAL);
+    assert_int_equal(test_query_key(e, tid, big, INDEX_KEY_MAX + 1, INDEX_KEY_KEYS, INT64_MIN,
+                                    INT64_MAX, 10, &h, &n), LSMQ_EINVAL);
     /* A message with an over-long key, empty words and a trailing space:
      * the usable words are indexed, the rest is skipped. */
     big[INDEX_KEY_MAX + 1] = 0;
@@ -527,19 +531,19 @@ static void test_key_index_bad_keys(void **state)
     assert_int_equal(engine_append_wait(e, "KB", 2, 0, &m, 1, &r), 0);
     const char *words[] = {"a", "b", "u1"};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(index_query_key(e, tid, words[i], strlen(words[i]),
-                                         INDEX_KEY_KEYS | INDEX_KEY_UNIQ, INT64_MIN, INT64_MAX,
-                                         10, &h, &n), 0);
+        assert_int_equal(test_query_key(e, tid, words[i], strlen(words[i]),
+                                        INDEX_KEY_KEYS | INDEX_KEY_UNIQ, INT64_MIN, INT64_MAX,
+                                        10, &h, &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(h[0].log_position, r.log_position);
         engine_free(h);
     }
     /* Kinds are told apart: "a" is not a unique key, "u1" is not in KEYS. */
-    assert_int_equal(index_query_key(e, tid, "a", 1, INDEX_KEY_UNIQ, INT64_MIN, INT64_MAX, 10,
-                                     &h, &n), 0);
+    assert_int_equal(test_query_key(e, tid, "a", 1, INDEX_KEY_UNIQ, INT64_MIN, INT64_MAX, 10,
+                                    &h, &n), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(index_query_key(e, tid, "u1", 2, INDEX_KEY_KEYS, INT64_MIN, INT64_MAX, 10,
-                                     &h, &n), 0);
+    assert_int_equal(test_query_key(e, tid, "u1", 2, INDEX_KEY_KEYS, INT64_MIN, INT64_MAX, 10,
+                                    &h, &n), 0);
     assert_int_equal(n, 0);
     free(props);
     free(big);
