@@ -18,17 +18,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "server_thread.h"
 
 #define BIG_REPLY (256u << 10)
 #define REQUESTS 200
 
 typedef struct fixture {
-    struct ev_loop *loop;
-    server *srv;
-    int port;
-    pthread_t thread;
-    ev_async stop;
+    server_thread st;
     uint8_t *big;
 } fixture;
 
@@ -37,18 +33,6 @@ static void big_handler(server *s, conn *c, proto_cmd *req, void *ctx)
     fixture *f = ctx;
     conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), f->big,
                BIG_REPLY);
-}
-
-static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void *loop_main(void *arg)
-{
-    fixture *f = arg;
-    ev_run(f->loop, 0);
-    return NULL;
 }
 
 typedef struct stats_query {
@@ -67,9 +51,9 @@ static void read_stats(void *arg)
 /* Requests the server has dispatched so far, read on its loop thread. */
 static uint64_t requests_handled(fixture *f)
 {
-    stats_query q = {.srv = f->srv};
+    stats_query q = {.srv = f->st.srv};
     sem_init(&q.done, 0, 0);
-    server_post(f->srv, read_stats, &q);
+    server_post(f->st.srv, read_stats, &q);
     sem_wait(&q.done);
     sem_destroy(&q.done);
     return q.out.requests;
@@ -79,18 +63,14 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     f->big = calloc(1, BIG_REPLY);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
     server_config cfg;
     server_config_init(&cfg);
     cfg.max_pending_output = 1u << 20;
     cfg.name = "test";
-    server_create(f->loop, &cfg, &f->srv);
-    server_register(f->srv, 1, big_handler, f);
-    if (server_listen(f->srv, "127.0.0.1", 0, &f->port) != 0)
+    if (server_thread_open(&f->st, &cfg) != 0)
         return -1;
-    ev_async_init(&f->stop, stop_cb);
-    ev_async_start(f->loop, &f->stop);
-    pthread_create(&f->thread, NULL, loop_main, f);
+    server_register(f->st.srv, 1, big_handler, f);
+    server_thread_run(&f->st);
     *state = f;
     return 0;
 }
@@ -98,11 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    ev_async_send(f->loop, &f->stop);
-    pthread_join(f->thread, NULL);
-    ev_async_stop(f->loop, &f->stop);
-    server_destroy(f->srv);
-    ev_loop_destroy(f->loop);
+    server_thread_close(&f->st);
     free(f->big);
     free(f);
     return 0;
@@ -132,7 +108,7 @@ static void read_exact(int fd, uint8_t *buf, size_t len)
 static void test_slow_reader_is_paused_then_served(void **state)
 {
     fixture *f = *state;
-    int fd = connect_to(f->port);
+    int fd = connect_to(f->st.port);
 
     /* All requests in one go; the socket takes them (they are small). */
     uint8_t *frames = NULL;

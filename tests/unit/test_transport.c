@@ -18,21 +18,14 @@
 #include <string.h>
 
 #include "clock.h"
-#include "net.h"
+#include "server_thread.h"
 #include "transport.h"
 
 #define RC_ECHO 1    /* answered at once, body echoed */
 #define RC_SILENT 2  /* never answered */
 #define RC_CHATTY 3  /* a oneway request of the server's own first, then the answer */
 
-typedef struct fixture {
-    struct ev_loop *loop;
-    server *srv;
-    int port;
-    pthread_t thread;
-    ev_async stop;
-    char addr[32];
-} fixture;
+typedef server_thread fixture;
 
 static void on_echo(server *s, conn *c, proto_cmd *req, void *ctx)
 {
@@ -51,48 +44,24 @@ static void on_chatty(server *s, conn *c, proto_cmd *req, void *ctx)
     on_echo(s, c, req, ctx);
 }
 
-static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void *loop_main(void *arg)
-{
-    fixture *f = arg;
-
-    ev_run(f->loop, 0);
-    return NULL;
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
 
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    if (server_create(f->loop, NULL, &f->srv) != 0 ||
-        server_listen(f->srv, "127.0.0.1", 0, &f->port) != 0)
+    if (server_thread_open(f, NULL) != 0)
         return -1;
     server_register(f->srv, RC_ECHO, on_echo, f);
     server_register(f->srv, RC_SILENT, on_silent, f);
     server_register(f->srv, RC_CHATTY, on_chatty, f);
-    snprintf(f->addr, sizeof f->addr, "127.0.0.1:%d", f->port);
-    ev_async_init(&f->stop, stop_cb);
-    ev_async_start(f->loop, &f->stop);
-    pthread_create(&f->thread, NULL, loop_main, f);
+    server_thread_run(f);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-
-    ev_async_send(f->loop, &f->stop);
-    pthread_join(f->thread, NULL);
-    ev_async_stop(f->loop, &f->stop);
-    server_destroy(f->srv);
-    ev_loop_destroy(f->loop);
-    free(f);
+    server_thread_close(*state);
+    free(*state);
     return 0;
 }
 
