@@ -1,5 +1,6 @@
 /* The benchmark programs' shared helpers (bench_util.h). */
 #include "bench_util.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +29,5 @@ void bench_die(const char *fmt, ...)
 
 uint64_t bench_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return (uint64_t)proto_mono_ns();
 }

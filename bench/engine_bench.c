@@ -58,6 +58,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "clock.h"
 #include "bench_util.h"
 #include "engine.h"
 #include "errors.h"
@@ -290,13 +292,6 @@ static double secs_since(uint64_t t0)
     return (double)(bench_now_ns() - t0) / 1e9;
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        bench_die("out of memory (%zu x %zu bytes)", n, size);
-    return p;
-}
 
 static double peak_rss_mb(void)
 {
@@ -502,7 +497,7 @@ static void layout_init(layout *l, uint32_t queues)
         l->per_topic = 8;
         l->n_topics = (queues + 7) / 8;
     }
-    l->topics = xcalloc(l->n_topics, sizeof(*l->topics));
+    l->topics = proto_xcalloc(l->n_topics, sizeof(*l->topics));
     for (uint32_t t = 0; t < l->n_topics; t++) {
         bench_topic *bt = &l->topics[t];
         if (l->n_topics == 1)
@@ -782,14 +777,8 @@ static void sampler_record(sampler *s, uint64_t t, uint64_t v)
     pthread_mutex_lock(&s->mu);
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
-        uint64_t *nt = realloc(s->t, cap * sizeof(*nt));
-        if (!nt)
-            bench_die("out of memory");
-        s->t = nt;
-        uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
-        if (!nv)
-            bench_die("out of memory");
-        s->v = nv;
+        s->t = proto_xrealloc(s->t, cap * sizeof(*s->t));
+        s->v = proto_xrealloc(s->v, cap * sizeof(*s->v));
         s->cap = cap;
     }
     s->t[s->n] = t;
@@ -920,7 +909,7 @@ static void sampler_stop(sampler *s, uint64_t end_ns, uint64_t total, double *ha
 static uint8_t *body_pool_make(uint32_t body_len)
 {
     size_t size = POOL_BYTES + body_len;
-    uint8_t *pool = xcalloc(1, size);
+    uint8_t *pool = proto_xcalloc(1, size);
     uint64_t seed = 0x9E3779B97F4A7C15ULL;
     for (size_t at = 0; at < size; at += 100) {
         uint8_t raw[50];
@@ -1098,7 +1087,7 @@ static void slot_submit(producer *p, slot *s)
 
     engine_msg m;
     memset(&m, 0, sizeof(m));
-    m.born_timestamp = (int64_t)time(NULL) * 1000;
+    m.born_timestamp = proto_wall_ms();
     m.born_host.ip[0] = 127;
     m.born_host.ip[3] = 1;
     m.born_host.port = 40000 + p->id;
@@ -1226,14 +1215,14 @@ static int run_append(const bench_opts *o)
     double setup_secs = secs_since(t_setup);
     double rss_setup = peak_rss_mb();
 
-    producer *ps = xcalloc(o->threads, sizeof(*ps));
+    producer *ps = proto_xcalloc(o->threads, sizeof(*ps));
     for (uint32_t i = 0; i < o->threads; i++) {
         producer *p = &ps[i];
         p->b = &b;
         p->id = i;
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, NULL);
-        p->slots = xcalloc(o->window, sizeof(slot));
+        p->slots = proto_xcalloc(o->window, sizeof(slot));
         for (uint32_t k = 0; k < o->window; k++) {
             p->slots[k].owner = p;
             p->slots[k].next = p->free_list;
@@ -1440,7 +1429,7 @@ static int run_read(const bench_opts *o)
     atomic_uint_fast64_t next_queue, records_done;
     atomic_init(&next_queue, 0);
     atomic_init(&records_done, 0);
-    reader *rs = xcalloc(o->threads, sizeof(*rs));
+    reader *rs = proto_xcalloc(o->threads, sizeof(*rs));
     sampler smp;
     cpu_mark c0 = cpu_mark_now();
     uint64_t t0 = bench_now_ns();

@@ -13,8 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "../tests/fuzz/header_json_ref.h"
 #include "remoting.h"
+#include "clock.h"
 
 /* As the Java 4.9/5.x client writes it (fastjson escapes the property separators). */
 static const char header[] =
@@ -27,19 +29,13 @@ static const char header[] =
 
 static double now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+    return (double)proto_mono_ns();
 }
 
 static uint8_t *frame_of(const char *hdr, size_t *len)
 {
     size_t n = strlen(hdr), total = 8 + n;
-    uint8_t *f = malloc(total);
-
-    if (f == NULL)
-        abort();
+    uint8_t *f = proto_xmalloc(total);
     f[0] = (uint8_t)((total - 4) >> 24);
     f[1] = (uint8_t)((total - 4) >> 16);
     f[2] = (uint8_t)((total - 4) >> 8);

@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "bench_util.h"
 #include "lsmq.h"
 
@@ -129,14 +130,6 @@ static void sleep_until_ns(uint64_t t)
         ;
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-
-    if (p == NULL)
-        bench_die("out of memory");
-    return p;
-}
 
 /* xorshift64*: cheap per-thread random bytes for bodies. */
 static uint64_t rand_next(uint64_t *s)
@@ -433,7 +426,7 @@ static void *sender_main(void *arg)
 {
     sender_thread *t = arg;
     const bench_opts *o = t->o;
-    unsigned char *body = xcalloc(1, o->size);
+    unsigned char *body = proto_xcalloc(1, o->size);
     uint64_t seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(t->index + 1), seq = 0;
     lsmq_out_message m;
     int i, rc;
@@ -470,7 +463,7 @@ static void *sender_main(void *arg)
             }
             continue;
         }
-        async_slot *s = xcalloc(1, sizeof *s);
+        async_slot *s = proto_xcalloc(1, sizeof *s);
 
         pthread_mutex_lock(&t->lock);
         while (t->inflight >= o->window)
@@ -577,13 +570,13 @@ static void chain_cb(int rc, const lsmq_send_result *res, void *arg)
 static chain_set *chains_create(const bench_opts *o, lsmq_producer **ps, int n_clients,
                                 hist *lat, uint64_t *warm)
 {
-    chain_set *cs = xcalloc(1, sizeof *cs);
+    chain_set *cs = proto_xcalloc(1, sizeof *cs);
     lsmq_out_message m;
     int i, w;
 
     cs->o = o;
     cs->lat = lat;
-    cs->chains = xcalloc((size_t)o->producers, sizeof *cs->chains);
+    cs->chains = proto_xcalloc((size_t)o->producers, sizeof *cs->chains);
     pthread_mutex_init(&cs->lock, NULL);
     pthread_cond_init(&cs->cv, NULL);
     memset(&m, 0, sizeof m);
@@ -594,7 +587,7 @@ static chain_set *chains_create(const bench_opts *o, lsmq_producer **ps, int n_c
 
         ch->set = cs;
         ch->p = ps[i % n_clients];
-        ch->body = xcalloc(1, o->size);
+        ch->body = proto_xcalloc(1, o->size);
         ch->seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1);
         m.body = ch->body;
         for (w = 0; w < o->warmup; w++) {
@@ -639,7 +632,7 @@ static void chains_destroy(chain_set *cs)
 static sender_thread *senders_start(const bench_opts *o, lsmq_producer **ps, int n_clients,
                                     pthread_barrier_t *ready, pthread_barrier_t *go)
 {
-    sender_thread *ts = xcalloc((size_t)o->producers, sizeof *ts);
+    sender_thread *ts = proto_xcalloc((size_t)o->producers, sizeof *ts);
     int i, rc;
 
     pthread_barrier_init(ready, NULL, (unsigned)o->producers + 1);
@@ -686,9 +679,9 @@ static void senders_finish(const bench_opts *o, sender_thread *ts, pthread_barri
 static int run_produce(const bench_opts *o)
 {
     int n_clients = o->clients > 0 && o->clients < o->producers ? o->clients : o->producers;
-    lsmq_producer **ps = xcalloc((size_t)n_clients, sizeof *ps);
+    lsmq_producer **ps = proto_xcalloc((size_t)n_clients, sizeof *ps);
     uint64_t ok = 0, errors = 0, warm = 0;
-    hist *lat = xcalloc(1, sizeof *lat);
+    hist *lat = proto_xcalloc(1, sizeof *lat);
     char group[96], lat_s[160], cpu_s[128];
     sender_thread *ts = NULL;
     chain_set *cs = NULL;
@@ -966,10 +959,10 @@ static void latency_warmup(const bench_opts *o, lsmq_producer *p, lat_state *st,
 
 static int run_latency(const bench_opts *o)
 {
-    lat_state *st = xcalloc(1, sizeof *st);
+    lat_state *st = proto_xcalloc(1, sizeof *st);
     lsmq_push_consumer *c = NULL;
     lsmq_producer *p;
-    unsigned char *body = xcalloc(1, o->size);
+    unsigned char *body = proto_xcalloc(1, o->size);
     uint64_t seed = 0x5DEECE66DULL, i, t0, t_end, t_wait, interval_ns, received;
     char group[96], lat_s[160], cpu_s[128];
     lsmq_out_message m;
@@ -978,7 +971,7 @@ static int run_latency(const bench_opts *o)
     int rc;
 
     st->n_planned = (uint64_t)(o->rate * o->seconds);
-    st->seen = xcalloc(st->n_planned ? st->n_planned : 1, 1);
+    st->seen = proto_xcalloc(st->n_planned ? st->n_planned : 1, 1);
     if (o->group)
         snprintf(group, sizeof group, "%s", o->group);
     else

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "clock.h"
 #include "bench_util.h"
 #include "codes.h"
 #include "engine.h"
@@ -133,7 +135,7 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
     if (!(l.sample_out = fopen(sample_path, "w")))
         bench_die("cannot write %s", sample_path);
     /* Bodies compress about 2:1: half random bytes, half a copy. */
-    uint8_t *pool = malloc((size_t)body_len * 2);
+    uint8_t *pool = proto_xmalloc((size_t)body_len * 2);
     uint64_t seed = 0x9e3779b97f4a7c15u;
     for (uint32_t k = 0; k < body_len; k++)
         pool[k] = (uint8_t)rand_next(&seed);
@@ -153,7 +155,7 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
                             i, uniq);
         engine_msg m;
         memset(&m, 0, sizeof m);
-        m.born_timestamp = (int64_t)time(NULL) * 1000;
+        m.born_timestamp = proto_wall_ms();
         m.born_host.ip[0] = 127;
         m.born_host.ip[3] = 1;
         m.born_host.port = 40000;
@@ -161,7 +163,7 @@ static int run_load(const char *path, uint64_t count, uint32_t queues, uint32_t 
         m.body_len = body_len;
         m.props = props;
         m.props_len = (uint32_t)plen;
-        pending *p = malloc(sizeof *p);
+        pending *p = proto_xmalloc(sizeof *p);
         *p = (pending){.l = &l, .i = i, .queue = (uint32_t)(i % queues)};
         for (;;) {
             rc = engine_append(e, TOPIC, strlen(TOPIC), p->queue, &m, 1, loaded, p);
@@ -242,7 +244,7 @@ static proto_cmd *call(int fd, proto_cmd *cmd, uint8_t **frame)
     uint8_t hdr[4];
     read_full(fd, hdr, 4);
     uint32_t flen = proto_get_u32(hdr);
-    *frame = malloc(flen + 4);
+    *frame = proto_xmalloc(flen + 4);
     memcpy(*frame, hdr, 4);
     read_full(fd, *frame + 4, flen);
     proto_cmd *resp;
@@ -292,12 +294,12 @@ static int run_query(const char *broker, const char *sample_path, size_t request
     if (!f)
         bench_die("cannot read %s", sample_path);
     size_t n = 0, cap = 1024;
-    sample *ss = malloc(cap * sizeof *ss);
+    sample *ss = proto_xmalloc(cap * sizeof *ss);
     sample s;
     while (fscanf(f, "%" SCNu64 " %u %" SCNu64 " %" SCNu64 " %" SCNd64, &s.i, &s.queue,
                   &s.offset, &s.position, &s.store_ms) == 5) {
         if (n == cap)
-            ss = realloc(ss, (cap *= 2) * sizeof *ss);
+            ss = proto_xrealloc(ss, (cap *= 2) * sizeof *ss);
         ss[n++] = s;
     }
     fclose(f);
@@ -309,7 +311,7 @@ static int run_query(const char *broker, const char *sample_path, size_t request
     lat l[4];
     uint64_t seed = 0x2545f4914f6cdd1du;
     for (int k = 0; k < 4; k++) {
-        l[k].ns = malloc(requests * sizeof(uint64_t));
+        l[k].ns = proto_xmalloc(requests * sizeof(uint64_t));
         l[k].n = 0;
     }
     for (size_t r = 0; r < requests * 4; r++) {

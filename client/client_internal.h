@@ -50,6 +50,7 @@
 #include "clock.h"
 #include "compress.h"
 #include "conn.h"
+#include "log.h"
 #include "lsmq.h"
 #include "message_id.h"
 #include "record.h"
@@ -76,7 +77,6 @@ int lsmq__broker_error(lsmq_errslot *e, const proto_cmd *resp, const char *what)
 /* Copy e's text into buf (cap bytes; "no error" when empty); its code. */
 int lsmq__err_copy(lsmq_errslot *e, char *buf, size_t cap);
 
-void lsmq__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* First non-loopback IPv4 address of this host (127.0.0.1 if none). */
 void lsmq__local_ip4(uint8_t ip[4]);

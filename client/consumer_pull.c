@@ -169,7 +169,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
             code == RS_PULL_OFFSET_MOVED) {
             prc = lsmq__pull_parse(reply, a->q.broker_name, &all_sub, &res, NULL);
         } else {
-            lsmq__log(LSMQ_LOG_WARN, "pull %s:%s:%d: response code %d %s", a->q.topic,
+            proto_log(PROTO_LOG_WARN, "liblsmq: pull %s:%s:%d: response code %d %s", a->q.topic,
                       a->q.broker_name, (int)a->q.queue_id, code,
                       reply->cmd->remark ? reply->cmd->remark : "");
             proto_reply_free(reply);
@@ -313,7 +313,7 @@ static void find_cb(int rc, proto_reply *reply, const char *why, void *arg)
         ctx_end(x);
         return;
     }
-    lsmq__log(LSMQ_LOG_INFO, "offset look-up for %s:%s:%d failed (%d); retrying",
+    proto_log(PROTO_LOG_INFO, "liblsmq: offset look-up for %s:%s:%d failed (%d); retrying",
               x->a->q.topic, x->a->q.broker_name, (int)x->a->q.queue_id, rc ? rc : code);
     lsmq__mqc_after(c->mqc, ERROR_DELAY_MS, refind_job, x);
 }
@@ -600,13 +600,7 @@ int lsmq_pull_consumer_poll(lsmq_pull_consumer *c, int timeout_ms, size_t max,
         return rc;
     if (max == 0)
         return LSMQ_EINVAL;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = proto_deadline_after(CLOCK_MONOTONIC, timeout_ms);
     out = proto_xcalloc(max, sizeof *out);
     pthread_mutex_lock(&c->lock);
     for (;;) {

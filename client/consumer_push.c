@@ -99,7 +99,7 @@ static void commit_job(mqclient *mqc, void *arg)
             HASH_ITER(hh, c->offsets.map, e, tmp)
                 e->dirty = 0;
         } else {
-            lsmq__log(LSMQ_LOG_WARN, "%s: %s", c->group, err.text);
+            proto_log(PROTO_LOG_WARN, "liblsmq: %s: %s", c->group, err.text);
         }
     }
 }
@@ -382,7 +382,7 @@ static int open_offset_file(lsmq_push_consumer *c)
     lsmq__err_init(&err, NULL);
     rc = lsmq__ostore_load_file(&c->offsets, c->offset_path, &err);
     if (rc == LSMQ_ECORRUPT)
-        lsmq__log(LSMQ_LOG_WARN, "%s; starting without it", err.text);
+        proto_log(PROTO_LOG_WARN, "liblsmq: %s; starting without it", err.text);
     return 0;
 }
 
@@ -439,7 +439,7 @@ int lsmq_push_consumer_start(lsmq_push_consumer *c)
         if (lsmq__mqc_route_get(c->mqc, c->subs[i]->topic, 0, &r, NULL) == 0)
             lsmq__route_unref(r);
         else
-            lsmq__log(LSMQ_LOG_INFO, "%s: no route for %s yet", c->group, c->subs[i]->topic);
+            proto_log(PROTO_LOG_INFO, "liblsmq: %s: no route for %s yet", c->group, c->subs[i]->topic);
     }
     /* Brokers must know us before the first rebalance asks for the group. */
     lsmq__mqc_heartbeat_sync(c->mqc, START_TIMEOUT_MS, NULL);
@@ -490,7 +490,7 @@ void lsmq_push_consumer_destroy(lsmq_push_consumer *c)
             pthread_cond_wait(&fc.cv, &fc.m);
         pthread_mutex_unlock(&fc.m);
         if (fc.failed)
-            lsmq__log(LSMQ_LOG_WARN, "%s: %d final offset commit(s) failed", c->group,
+            proto_log(PROTO_LOG_WARN, "liblsmq: %s: %d final offset commit(s) failed", c->group,
                       fc.failed);
         pthread_mutex_destroy(&fc.m);
         pthread_cond_destroy(&fc.cv);

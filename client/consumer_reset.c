@@ -214,7 +214,7 @@ static void reset_resume(mqclient *mqc, void *arg)
                 continue; /* cannot happen while resetting blocks rebalances */
             q = lsmq__push_pq_new(c, op->sub, e->broker, e->queue_id);
             q->next_offset = e->offset;
-            lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d reset to offset %lld", c->group,
+            proto_log(PROTO_LOG_INFO, "liblsmq: %s: queue %s:%s:%d reset to offset %lld", c->group,
                       op->sub->topic, e->broker, (int)e->queue_id, (long long)e->offset);
             lsmq__push_pq_start(q);
         }
@@ -269,7 +269,7 @@ static void reset_apply(lsmq_push_consumer *c, const char *topic, const uint8_t 
     if (sub == NULL)
         return;
     if (lsmq__reset_parse_body(body, len, topic, &table, &n, NULL) != 0) {
-        lsmq__log(LSMQ_LOG_WARN, "%s: offset reset of %s: body does not parse", c->group,
+        proto_log(PROTO_LOG_WARN, "liblsmq: %s: offset reset of %s: body does not parse", c->group,
                   topic);
         return;
     }
@@ -291,7 +291,7 @@ static void reset_apply(lsmq_push_consumer *c, const char *topic, const uint8_t 
         op->held[op->n] = table[i];
         op->old[op->n++] = q;
     }
-    lsmq__log(LSMQ_LOG_INFO, "%s: offsets of %s reset by the broker: %zu of %zu queues held here",
+    proto_log(PROTO_LOG_INFO, "liblsmq: %s: offsets of %s reset by the broker: %zu of %zu queues held here",
               c->group, topic, op->n, n);
     free(table);
     c->resetting++;
@@ -305,11 +305,11 @@ static void on_reset(lsmq_push_consumer *c, const proto_cmd *req)
 
     if (c->stopping || !group || !topic || strcmp(group, c->group) != 0 ||
         sub_of(c, topic) == NULL) {
-        lsmq__log(LSMQ_LOG_INFO, "%s: offset reset of group %s topic %s ignored", c->group,
+        proto_log(PROTO_LOG_INFO, "liblsmq: %s: offset reset of group %s topic %s ignored", c->group,
                   group ? group : "?", topic ? topic : "?");
         return;
     }
-    lsmq__log(LSMQ_LOG_INFO, "%s: offset reset of %s to timestamp %s", c->group, topic,
+    proto_log(PROTO_LOG_INFO, "liblsmq: %s: offset reset of %s to timestamp %s", c->group, topic,
               proto_cmd_get(req, "timestamp") ? proto_cmd_get(req, "timestamp") : "?");
     reset_apply(c, topic, req->body, req->body_len);
 }

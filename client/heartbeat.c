@@ -80,9 +80,9 @@ static void heartbeat_cb(int rc, proto_reply *reply, const char *why, void *arg)
     char *addr = arg;
 
     if (rc != 0)
-        lsmq__log(LSMQ_LOG_INFO, "heartbeat to %s failed: %s", addr, why);
+        proto_log(PROTO_LOG_INFO, "liblsmq: heartbeat to %s failed: %s", addr, why);
     else if (reply->cmd->code != RS_SUCCESS)
-        lsmq__log(LSMQ_LOG_WARN, "heartbeat to %s refused: code %d %s", addr, reply->cmd->code,
+        proto_log(PROTO_LOG_WARN, "liblsmq: heartbeat to %s refused: code %d %s", addr, reply->cmd->code,
                   reply->cmd->remark ? reply->cmd->remark : "");
     proto_reply_free(reply);
     free(addr);
@@ -132,7 +132,7 @@ int lsmq__mqc_heartbeat_sync(mqclient *mqc, int timeout_ms, lsmq_errslot *e)
         if (r == 0 && reply->cmd->code != RS_SUCCESS)
             r = lsmq__broker_error(&err, reply->cmd, "heartbeat");
         if (r != 0) {
-            lsmq__log(LSMQ_LOG_WARN, "heartbeat to %s: %s", addrs[i], err.text);
+            proto_log(PROTO_LOG_WARN, "liblsmq: heartbeat to %s: %s", addrs[i], err.text);
             if (rc == 0) {
                 rc = r;
                 lsmq__error(e, err.code, "heartbeat to %s: %s", addrs[i], err.text);
@@ -161,7 +161,7 @@ void lsmq__mqc_unregister(mqclient *mqc, const char *producer_group, const char 
         if (consumer_group)
             proto_cmd_set(cmd, "consumerGroup", consumer_group);
         if (lsmq__mqc_call_sync(mqc, addrs[i], cmd, NULL, 0, timeout_ms, &reply, NULL) != 0)
-            lsmq__log(LSMQ_LOG_INFO, "unregister from %s failed", addrs[i]);
+            proto_log(PROTO_LOG_INFO, "liblsmq: unregister from %s failed", addrs[i]);
         proto_reply_free(reply);
         proto_cmd_free(cmd);
     }

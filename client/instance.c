@@ -332,7 +332,7 @@ static void conn_kill(mqclient *mqc, conn_entry *e, int err, const char *why)
     /* Out of the table first, so failure callbacks that resend get a new connection. */
     HASH_DEL(mqc->conns, e);
     if (err != LSMQ_ECLOSED)
-        lsmq__log(LSMQ_LOG_INFO, "connection to %s closed: %s", e->addr,
+        proto_log(PROTO_LOG_INFO, "liblsmq: connection to %s closed: %s", e->addr,
                   why ? why : lsmq_strerror(err));
     transport_ev_close(&e->io);
     proto_conn_fail_all(e->pc, err, why);
@@ -361,7 +361,7 @@ static void peer_request_cb(proto_conn *pc, proto_cmd *req, void *arg)
     if (req->code == RC_NOTIFY_CONSUMER_IDS_CHANGED) {
         const char *group = proto_cmd_get(req, "consumerGroup");
 
-        lsmq__log(LSMQ_LOG_DEBUG, "%s: consumer ids of %s changed", proto_conn_name(pc),
+        proto_log(PROTO_LOG_DEBUG, "liblsmq: %s: consumer ids of %s changed", proto_conn_name(pc),
                   group ? group : "?");
         if (mqc->hooks.ids_changed)
             mqc->hooks.ids_changed(mqc->hooks.arg, group ? group : "");
@@ -542,13 +542,7 @@ int lsmq__mqc_call_sync(mqclient *mqc, const char *addr, proto_cmd *cmd, const v
         return rc;
     }
     /* The I/O thread times the request out; the extra second covers a stalled loop. */
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (timeout_ms + 1000) / 1000;
-    until.tv_nsec += (long)((timeout_ms + 1000) % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = proto_deadline_after(CLOCK_MONOTONIC, (int64_t)timeout_ms + 1000);
     pthread_mutex_lock(&w->m);
     while (!w->done) {
         if (pthread_cond_timedwait(&w->cv, &w->m, &until) == ETIMEDOUT)

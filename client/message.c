@@ -31,7 +31,7 @@ static void set_body(lsmq_message *m, const proto_record *rec)
             m->body_len = len;
             return;
         }
-        lsmq__log(LSMQ_LOG_WARN, "message %s: compressed body does not inflate (%s); "
+        proto_log(PROTO_LOG_WARN, "liblsmq: message %s: compressed body does not inflate (%s); "
                   "delivered as stored", m->offset_id, lsmq_strerror(rc));
     }
     m->body = proto_xmalloc(rec->body_len);
@@ -104,7 +104,7 @@ long lsmq__msg_decode_all(const uint8_t *body, size_t len, const char *broker_na
         long size = proto_record_decode(body + pos, len - pos, &rec);
 
         if (size <= 0) {
-            lsmq__log(LSMQ_LOG_ERROR, "pull body from %s: record at byte %zu does not decode",
+            proto_log(PROTO_LOG_ERROR, "liblsmq: pull body from %s: record at byte %zu does not decode",
                       broker_name, pos);
             return n ? n : LSMQ_ECORRUPT;
         }

@@ -166,7 +166,7 @@ void lsmq__push_pq_drop(pq *q)
         }
         lsmq__ostore_remove(&c->offsets, q->topic, q->broker, q->queue_id);
     }
-    lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d released", c->group, q->topic, q->broker,
+    proto_log(PROTO_LOG_INFO, "liblsmq: %s: queue %s:%s:%d released", c->group, q->topic, q->broker,
               (int)q->queue_id);
     lsmq__push_pq_unref(q);
 }
@@ -195,14 +195,14 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
         return;
     }
     if (rc != 0) {
-        lsmq__log(LSMQ_LOG_INFO, "pull %s:%s:%d failed: %s", q->topic, q->broker,
+        proto_log(PROTO_LOG_INFO, "liblsmq: pull %s:%s:%d failed: %s", q->topic, q->broker,
                   (int)q->queue_id, why);
         lsmq__mqc_after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
     }
     if (reply->cmd->code != RS_SUCCESS && reply->cmd->code != RS_PULL_NOT_FOUND &&
         reply->cmd->code != RS_PULL_RETRY_IMMEDIATELY && reply->cmd->code != RS_PULL_OFFSET_MOVED) {
-        lsmq__log(LSMQ_LOG_WARN, "pull %s:%s:%d: response code %d %s", q->topic, q->broker,
+        proto_log(PROTO_LOG_WARN, "liblsmq: pull %s:%s:%d: response code %d %s", q->topic, q->broker,
                   (int)q->queue_id, reply->cmd->code,
                   reply->cmd->remark ? reply->cmd->remark : "");
         proto_reply_free(reply);
@@ -213,7 +213,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
 
     lsmq__err_init(&err, NULL);
     if (lsmq__pull_parse(reply, q->broker, q->sub, &res, &err) != 0) {
-        lsmq__log(LSMQ_LOG_ERROR, "pull %s:%s:%d: %s", q->topic, q->broker, (int)q->queue_id,
+        proto_log(PROTO_LOG_ERROR, "liblsmq: pull %s:%s:%d: %s", q->topic, q->broker, (int)q->queue_id,
                   err.text);
         lsmq__mqc_after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
         return;
@@ -330,7 +330,7 @@ static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
     if (rc == 0 && reply->cmd->code != RS_SUCCESS)
         rc = lsmq__broker_error(&err, reply->cmd, "send-back");
     if (rc != 0)
-        lsmq__log(LSMQ_LOG_WARN, "send-back of %s to %s failed (%s); re-publishing",
+        proto_log(PROTO_LOG_WARN, "liblsmq: send-back of %s to %s failed (%s); re-publishing",
                   lsmq_message_id(m), addr, err.text);
     proto_reply_free(reply);
     free(addr);
@@ -397,7 +397,7 @@ static int republish(lsmq_push_consumer *c, const lsmq_message *m)
         lsmq__send_req_free(&req);
     }
     if (rc != 0)
-        lsmq__log(LSMQ_LOG_WARN, "re-publishing %s to %s failed: %s; retrying locally",
+        proto_log(PROTO_LOG_WARN, "liblsmq: re-publishing %s to %s failed: %s; retrying locally",
                   lsmq_message_id(m), c->retry_topic, err.text);
     free(props);
     return rc;
@@ -417,7 +417,7 @@ static void task_run(void *arg)
         if (status == LSMQ_CONSUME_SUCCESS)
             continue;
         if (c->model == LSMQ_BROADCASTING) {
-            lsmq__log(LSMQ_LOG_WARN, "broadcast message %s not consumed; dropped",
+            proto_log(PROTO_LOG_WARN, "liblsmq: broadcast message %s not consumed; dropped",
                       lsmq_message_id(m));
             continue;
         }

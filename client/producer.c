@@ -424,8 +424,7 @@ void lsmq_producer_destroy(lsmq_producer *p)
     if (p->started) {
         pthread_mutex_lock(&p->lock);
         atomic_store(&p->closing, 1);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += p->s.timeout_ms / 1000 + 1;
+        until = proto_deadline_after(CLOCK_REALTIME, (int64_t)p->s.timeout_ms + 1000);
         while (p->inflight > 0) {
             if (pthread_cond_timedwait(&p->cv, &p->lock, &until) == ETIMEDOUT)
                 break;
@@ -595,13 +594,7 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
     }
     /* Room in the in-flight window (never wait on the I/O thread). */
     pthread_mutex_lock(&p->lock);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += p->s.timeout_ms / 1000;
-    until.tv_nsec += (long)(p->s.timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = proto_deadline_after(CLOCK_REALTIME, p->s.timeout_ms);
     while (p->inflight >= p->max_inflight && !lsmq__mqc_in_loop(p->s.mqc)) {
         if (pthread_cond_timedwait(&p->cv, &p->lock, &until) == ETIMEDOUT)
             break;

@@ -117,7 +117,7 @@ static void queue_failed(pq *q, const char *what)
 {
     lsmq_push_consumer *c = q->c;
 
-    lsmq__log(LSMQ_LOG_INFO, "%s: %s for %s:%s:%d failed; retrying", c->group, what, q->topic,
+    proto_log(PROTO_LOG_INFO, "liblsmq: %s: %s for %s:%s:%d failed; retrying", c->group, what, q->topic,
               q->broker, (int)q->queue_id);
     if (!q->dropped)
         lsmq__push_pq_drop(q);
@@ -126,7 +126,7 @@ static void queue_failed(pq *q, const char *what)
 
 static void start_at(pq *q, int64_t offset)
 {
-    lsmq__log(LSMQ_LOG_INFO, "%s: queue %s:%s:%d assigned, from offset %lld", q->c->group,
+    proto_log(PROTO_LOG_INFO, "liblsmq: %s: queue %s:%s:%d assigned, from offset %lld", q->c->group,
               q->topic, q->broker, (int)q->queue_id, (long long)offset);
     q->next_offset = offset;
     lsmq__push_pq_start(q);
@@ -300,7 +300,7 @@ static void ids_cb(int rc, proto_reply *reply, const char *why, void *arg)
     if (rc == 0)
         rc = lsmq__rb_parse_ids(reply->cmd->body, reply->cmd->body_len, &ids, &n, &err);
     if (rc != 0) {
-        lsmq__log(LSMQ_LOG_INFO, "%s: consumer list for %s: %s", c->group, x->s->topic,
+        proto_log(PROTO_LOG_INFO, "liblsmq: %s: consumer list for %s: %s", c->group, x->s->topic,
                   err.text);
         lsmq__push_rebalance_soon(c, RETRY_SOON_MS);
         goto out;
@@ -308,7 +308,7 @@ static void ids_cb(int rc, proto_reply *reply, const char *why, void *arg)
     idx = lsmq__rb_index_of(ids, n, lsmq__mqc_client_id(c->mqc));
     if (idx < 0) {
         /* The broker has not seen our heartbeat yet: keep what we have, say hello. */
-        lsmq__log(LSMQ_LOG_INFO, "%s: %s not yet in the consumer list of %s", c->group,
+        proto_log(PROTO_LOG_INFO, "liblsmq: %s: %s not yet in the consumer list of %s", c->group,
                   lsmq__mqc_client_id(c->mqc), x->s->topic);
         lsmq__mqc_heartbeat_all(c->mqc);
         lsmq__push_rebalance_soon(c, RETRY_SOON_MS);

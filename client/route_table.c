@@ -202,7 +202,7 @@ static void fetch_cb(int rc, proto_reply *reply, const char *why, void *arg)
             fetch_next(f);
             return;
         }
-        lsmq__log(LSMQ_LOG_DEBUG, "route of %s: no name server answered", f->topic);
+        proto_log(PROTO_LOG_DEBUG, "liblsmq: route of %s: no name server answered", f->topic);
         fetch_done(f);
         return;
     }
@@ -226,7 +226,7 @@ static void fetch_cb(int rc, proto_reply *reply, const char *why, void *arg)
         if (entry_put(mqc, f->topic, r, f->for_publish) && mqc->hooks.route_changed)
             mqc->hooks.route_changed(mqc->hooks.arg, f->topic);
     } else {
-        lsmq__log(LSMQ_LOG_DEBUG, "route of %s: %s", f->topic, err.text);
+        proto_log(PROTO_LOG_DEBUG, "liblsmq: route of %s: %s", f->topic, err.text);
     }
     fetch_done(f);
 }

@@ -101,45 +101,15 @@ int lsmq__broker_error(lsmq_errslot *e, const proto_cmd *resp, const char *what)
 /* Logging                                                             */
 /* ------------------------------------------------------------------ */
 
-static lsmq_log_fn *log_fn;
-static void *log_arg;
-static atomic_int log_level = -1; /* -1: not read from the environment yet */
+/* The library's lines go through protocol's logger (log.h), whose levels
+ * are the same numbers as enum lsmq_log_level. */
+_Static_assert((int)LSMQ_LOG_ERROR == (int)PROTO_LOG_ERROR && (int)LSMQ_LOG_DEBUG == (int)PROTO_LOG_DEBUG,
+               "liblsmq's log levels are protocol's");
 
 void lsmq_set_log(lsmq_log_fn *fn, void *arg, int level)
 {
-    log_fn = fn;
-    log_arg = arg;
-    atomic_store(&log_level, level);
-}
-
-static int current_level(void)
-{
-    int lv = atomic_load(&log_level);
-
-    if (lv < 0) {
-        const char *env = getenv("LSMQ_LOG_LEVEL");
-
-        lv = env && *env >= '0' && *env <= '3' ? *env - '0' : LSMQ_LOG_WARN;
-        atomic_store(&log_level, lv);
-    }
-    return lv;
-}
-
-void lsmq__log(int level, const char *fmt, ...)
-{
-    static const char *names[] = {"error", "warn", "info", "debug"};
-    char line[1024];
-    va_list ap;
-
-    if (level > current_level())
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (log_fn)
-        log_fn(level, line, log_arg);
-    else
-        fprintf(stderr, "liblsmq %s: %s\n", names[level & 3], line);
+    proto_log_set_sink(fn, arg);
+    proto_log_set_level(level);
 }
 
 /* ------------------------------------------------------------------ */

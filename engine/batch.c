@@ -5,7 +5,9 @@
  */
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
 
 void engine_batch_put(engine_batch *b, engine_cf cf, const void *key, size_t klen,
                       const void *val, size_t vlen)
@@ -26,9 +28,7 @@ void engine_batch_delete_range(engine_batch *b, engine_cf cf, const void *begin,
 
 engine_batch *engine_batch_create(engine *e)
 {
-    engine_batch *b = malloc(sizeof *b);
-    if (!b)
-        abort();
+    engine_batch *b = proto_xmalloc(sizeof *b);
     b->e = e;
     b->wb = rocksdb_writebatch_create();
     return b;
@@ -49,7 +49,7 @@ int engine_batch_write(engine_batch *b, bool sync)
     rocksdb_writebatch_clear(b->wb);
     if (err) {
         int rc = engine__rocks_err(err);
-        engine_log("writing a batch failed: %s", err);
+        proto_log(PROTO_LOG_ERROR, "engine: writing a batch failed: %s", err);
         rocksdb_free(err);
         return rc;
     }

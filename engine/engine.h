@@ -135,9 +135,6 @@ bool engine_is_readonly(const engine *e);
 /* The format version recorded in the opened store (a new store gets the current one). */
 uint32_t engine_format_version(engine *e);
 
-/* A line on stderr with a UTC time stamp, as the engine logs its own events. */
-void engine_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* ---- Extensions and hooks ----------------------------------------------- */
 
 /*

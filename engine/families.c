@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "internal.h"
 
 const char *const engine__own_cf_names[ENGINE_CF_COUNT] = {
@@ -143,9 +144,7 @@ int engine__family_add(engine *e, const char *name, rocksdb_options_t *opts)
             rocksdb_options_destroy(opts);
         return -1;
     }
-    e->cf_names[e->nfamilies] = strdup(name);
-    if (!e->cf_names[e->nfamilies])
-        abort();
+    e->cf_names[e->nfamilies] = proto_xstrdup(name);
     e->cf_opts[e->nfamilies] = opts;
     return (int)e->nfamilies++;
 }

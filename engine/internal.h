@@ -191,7 +191,7 @@ int engine__topics_validate_name(const char *name, size_t len);
 int engine__topics_apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out);
 int engine__topics_apply_delete(engine *e, const char *name, size_t len);
 /* Ensure t has at least n queue states; caller holds the write lock. */
-int engine__topics_grow_queues(topic *t, uint32_t n);
+void engine__topics_grow_queues(topic *t, uint32_t n);
 /* A topic record (key = name, value = JSON) as a config; LSMQ_ECORRUPT. */
 int engine__topic_decode(const char *name, size_t name_len, const char *v, size_t vlen,
                          engine_topic_config *c);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "log.h"
 
 #define GROUP_NAME_MAX 255
 
@@ -72,7 +73,7 @@ int engine_group_get(engine *e, const char *group, size_t group_len, char **cfg,
                              cfg_len, &err);
     engine__unpin(e);
     if (err) {
-        engine_log("group read failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "engine: group read failed: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -129,7 +130,7 @@ int engine_offset_get(engine *e, const char *group, size_t group_len, const char
                              klen, &vlen, &err);
     engine__unpin(e);
     if (err) {
-        engine_log("offset read failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "engine: offset read failed: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -158,7 +159,7 @@ int engine__offsets_delete_topic(engine *e, engine_batch *b, uint32_t topic_id)
     rocksdb_iter_get_error(it, &err);
     rocksdb_iter_destroy(it);
     if (err) {
-        engine_log("scanning offsets failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "engine: scanning offsets failed: %s", err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "log.h"
 
 /* Seek the first record of (topic_id, queue_id); its offset, or `fallback`. */
 static uint64_t first_offset(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t fallback)
@@ -100,7 +101,7 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
         if (proto_record_decode((const uint8_t *)val, vlen, &pr) != (long)vlen) {
             /* Hand out the good records before it; report it when it comes first. */
             if (count == 0) {
-                engine_log("corrupt record at topic %u queue %u offset %llu", v->topic_id,
+                proto_log(PROTO_LOG_WARN, "engine: corrupt record at topic %u queue %u offset %llu", v->topic_id,
                             queue_id, (unsigned long long)off);
                 out->next_offset = off + 1;
                 rc = LSMQ_ECORRUPT;
@@ -131,7 +132,7 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     if (err) {
-        engine_log("read failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "engine: read failed: %s", err);
         rocksdb_free(err);
         rc = LSMQ_EIO;
     }

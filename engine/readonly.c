@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
 
 /* Read-mostly scans do not need the broker's 256 MiB. */
 #define READONLY_CACHE_BYTES (32u << 20)
@@ -43,8 +45,7 @@ static int make_scratch_dir(engine *e, char *errbuf, size_t errlen)
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
-    if (asprintf(&e->scratch_dir, "%s/lsmq-reader-XXXXXX", tmp) < 0)
-        abort();
+    e->scratch_dir = proto_xasprintf("%s/lsmq-reader-XXXXXX", tmp);
     if (!mkdtemp(e->scratch_dir)) {
         engine__fail(errbuf, errlen, "cannot create a scratch directory under %s: %s", tmp,
                      strerror(errno));
@@ -71,9 +72,7 @@ static int check_dirs(const char *store_path, const char *db_path, char *errbuf,
         engine__fail(errbuf, errlen, "%s is not a broker store (no db/ directory)", store_path);
         return LSMQ_EINVAL;
     }
-    char *current;
-    if (asprintf(&current, "%s/CURRENT", db_path) < 0)
-        abort();
+    char *current = proto_xasprintf("%s/CURRENT", db_path);
     int missing = stat(current, &st) != 0;
     free(current);
     if (missing) {
@@ -186,7 +185,7 @@ static int open_secondary(engine *e, const char *store_path, char *errbuf, size_
      * gap to a broker that keeps writing. Failing to is not fatal. */
     rocksdb_try_catch_up_with_primary(e->db, &err);
     if (err) {
-        engine_log("catching up with the running broker failed: %s", engine__one_line(err));
+        proto_log(PROTO_LOG_WARN, "engine: catching up with the running broker failed: %s", engine__one_line(err));
         rocksdb_free(err);
     }
     return 0;

@@ -10,7 +10,9 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
 
 typedef struct queue_ref {
     uint32_t topic_id;
@@ -84,9 +86,7 @@ static uint64_t cut_offset(engine *e, const queue_ref *q, int64_t cutoff_ms)
 static queue_ref *snapshot_queues(engine *e, size_t *n)
 {
     size_t cap = 256, len = 0;
-    queue_ref *refs = malloc(cap * sizeof *refs);
-    if (!refs)
-        abort();
+    queue_ref *refs = proto_xmalloc(cap * sizeof *refs);
     engine__pin(e);
     pthread_rwlock_rdlock(&e->topics_lock);
     for (topic *t = e->topics_by_name; t; t = t->hh.next) {
@@ -99,9 +99,7 @@ static queue_ref *snapshot_queues(engine *e, size_t *n)
                 continue;
             if (len == cap) {
                 cap *= 2;
-                refs = realloc(refs, cap * sizeof *refs);
-                if (!refs)
-                    abort();
+                refs = proto_xrealloc(refs, cap * sizeof *refs);
             }
             refs[len++] = (queue_ref){t->cfg.topic_id, qid, min, max};
         }
@@ -182,7 +180,7 @@ int engine_retention_run(engine *e)
         if (oldest >= 0) {
             int64_t step = (now - oldest) / 10;
             int64_t cutoff = oldest + (step > 1 ? step : 1);
-            engine_log("disk %.0f%% used (limit %u%%): removing messages stored before %lld",
+            proto_log(PROTO_LOG_INFO, "engine: disk %.0f%% used (limit %u%%): removing messages stored before %lld",
                         used * 100.0, e->cfg.disk_max_used_ratio, (long long)cutoff);
             rc = remove_all_before(e, refs, n, cutoff);
             if (rc == 0) /* Range deletes free space only once compacted. */
@@ -200,7 +198,7 @@ static void *housekeeper_main(void *arg)
     while (engine__bg_wait(e, interval)) {
         int rc = engine_retention_run(e);
         if (rc != 0 && rc != LSMQ_ECLOSED)
-            engine_log("retention pass failed: %s", lsmq_strerror(rc));
+            proto_log(PROTO_LOG_WARN, "engine: retention pass failed: %s", lsmq_strerror(rc));
     }
     return NULL;
 }

@@ -13,21 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "internal.h"
-
-void engine_log(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
-    fprintf(stderr, "%s engine: ", ts);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+#include "log.h"
+#include "clock.h"
 
 int engine__rocks_err(const char *err)
 {
@@ -53,9 +42,7 @@ int64_t engine__now_ms(engine *e)
     int64_t ms;
     if (e->cfg.clock_ms && e->cfg.clock_ms(e->cfg.clock_ctx, &ms) == 0)
         return ms;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return proto_wall_ms();
 }
 
 static int mkdir_p(const char *path)
@@ -89,14 +76,7 @@ void engine__fail(char *errbuf, size_t errlen, const char *fmt, ...)
 
 bool engine__bg_wait(engine *e, uint32_t interval_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += interval_ms / 1000;
-    ts.tv_nsec += (long)(interval_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = proto_deadline_after(CLOCK_REALTIME, interval_ms);
     pthread_mutex_lock(&e->bg_lock);
     if (!e->bg_stop)
         pthread_cond_timedwait(&e->bg_cond, &e->bg_lock, &ts);
@@ -223,9 +203,9 @@ int engine__reopen(engine *e)
     pthread_rwlock_unlock(&e->topics_lock);
     pthread_rwlock_unlock(&e->db_lock);
     if (rc != 0)
-        engine_log("reopening the store failed: %s", err);
+        proto_log(PROTO_LOG_ERROR, "engine: reopening the store failed: %s", err);
     else
-        engine_log("store reopened after a write error");
+        proto_log(PROTO_LOG_INFO, "engine: store reopened after a write error");
     return rc;
 }
 
@@ -250,7 +230,7 @@ int engine_set_format_version(engine *e, uint32_t v)
     engine__unpin(e);
     if (err) {
         int rc = engine__rocks_err(err);
-        engine_log("recording format version %u failed: %s", v, err);
+        proto_log(PROTO_LOG_ERROR, "engine: recording format version %u failed: %s", v, err);
         rocksdb_free(err);
         return rc;
     }
@@ -260,16 +240,13 @@ int engine_set_format_version(engine *e, uint32_t v)
 
 engine *engine__alloc(const char *store_path)
 {
-    engine *e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
+    engine *e = proto_xcalloc(1, sizeof *e);
     pthread_rwlock_init(&e->topics_lock, NULL);
     pthread_rwlock_init(&e->db_lock, NULL);
     pthread_mutex_init(&e->bg_lock, NULL);
     pthread_cond_init(&e->bg_cond, NULL);
-    e->store_path = strdup(store_path);
-    if (!e->store_path || asprintf(&e->db_path, "%s/db", store_path) < 0)
-        abort();
+    e->store_path = proto_xstrdup(store_path);
+    e->db_path = proto_xasprintf("%s/db", store_path);
     return e;
 }
 
@@ -415,7 +392,7 @@ void engine_close(engine *e)
         if (atomic_load(&e->write_health) == 0 && e->db)
             rocksdb_flush_wal(e->db, 1, &err);
         if (err) {
-            engine_log("closing: WAL sync failed: %s", err);
+            proto_log(PROTO_LOG_ERROR, "engine: closing: WAL sync failed: %s", err);
             rocksdb_free(err);
         }
     }

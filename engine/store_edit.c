@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "internal.h"
 
 typedef struct edit {
@@ -19,9 +20,7 @@ typedef struct edit {
 
 static int apply(const char *store_path, const edit *ed, char *errbuf, size_t errlen)
 {
-    char *db_path;
-    if (asprintf(&db_path, "%s/db", store_path) < 0)
-        abort();
+    char *db_path = proto_xasprintf("%s/db", store_path);
     rocksdb_options_t *opts = rocksdb_options_create();
     rocksdb_options_set_info_log_level(opts, 4 /* FATAL_LEVEL */);
     char *err = NULL;
@@ -31,10 +30,8 @@ static int apply(const char *store_path, const edit *ed, char *errbuf, size_t er
     rocksdb_t *db = NULL;
     rocksdb_column_family_handle_t **handles = NULL;
     if (!err) {
-        const rocksdb_options_t **cf_opts = calloc(n ? n : 1, sizeof *cf_opts);
-        handles = calloc(n ? n : 1, sizeof *handles);
-        if (!cf_opts || !handles)
-            abort();
+        const rocksdb_options_t **cf_opts = proto_xcalloc(n, sizeof *cf_opts);
+        handles = proto_xcalloc(n, sizeof *handles);
         for (size_t i = 0; i < n; i++)
             cf_opts[i] = opts;
         db = rocksdb_open_column_families(opts, db_path, (int)n, (const char *const *)names,

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
 
 
 topic *engine__topics_find(engine *e, const char *name, size_t len)
@@ -47,13 +49,11 @@ int engine__topics_validate_name(const char *name, size_t len)
     return 0;
 }
 
-int engine__topics_grow_queues(topic *t, uint32_t n)
+void engine__topics_grow_queues(topic *t, uint32_t n)
 {
     if (n <= t->nqueues)
-        return 0;
-    queue_state *q = realloc(t->queues, n * sizeof *q);
-    if (!q)
-        return LSMQ_ENOMEM;
+        return;
+    queue_state *q = proto_xrealloc(t->queues, n * sizeof *q);
     for (uint32_t i = t->nqueues; i < n; i++) {
         atomic_init(&q[i].next_offset, 0);
         atomic_init(&q[i].min_offset, 0);
@@ -64,7 +64,6 @@ int engine__topics_grow_queues(topic *t, uint32_t n)
     }
     t->queues = q;
     t->nqueues = n;
-    return 0;
 }
 
 static uint32_t queue_count(const engine_topic_config *c)
@@ -79,11 +78,11 @@ static char *config_to_json(const engine_topic_config *c)
                           (json_int_t)c->write_queue_nums, "perm", (json_int_t)c->perm,
                           "order", c->order, "attributes", c->attributes);
     if (!o)
-        abort();
+        proto_oom(0);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s)
-        abort();
+        proto_oom(0);
     return s;
 }
 
@@ -119,12 +118,9 @@ int engine__topic_decode(const char *name, size_t name_len, const char *v, size_
 
 static topic *topic_new(const engine_topic_config *c)
 {
-    topic *t = calloc(1, sizeof *t);
-    if (!t)
-        abort();
+    topic *t = proto_xcalloc(1, sizeof *t);
     t->cfg = *c;
-    if (engine__topics_grow_queues(t, queue_count(c)) != 0)
-        abort();
+    engine__topics_grow_queues(t, queue_count(c));
     return t;
 }
 
@@ -172,8 +168,7 @@ static int load_hwms(engine *e, char *errbuf, size_t errlen)
             stale++;
             continue;
         }
-        if (engine__topics_grow_queues(t, qid + 1) != 0)
-            abort();
+        engine__topics_grow_queues(t, qid + 1);
         queue_state *q = &t->queues[qid];
         uint64_t next = proto_get_u64(v);
         int64_t last_ms = (int64_t)proto_get_u64(v + 8);
@@ -192,7 +187,7 @@ static int load_hwms(engine *e, char *errbuf, size_t errlen)
         return LSMQ_EIO;
     }
     if (stale)
-        engine_log("ignored %zu high-water marks of deleted topics", stale);
+        proto_log(PROTO_LOG_WARN, "engine: ignored %zu high-water marks of deleted topics", stale);
     return 0;
 }
 
@@ -261,8 +256,7 @@ int engine__topics_apply_put(engine *e, const engine_topic_config *c, engine_top
 
     pthread_rwlock_wrlock(&e->topics_lock);
     if (t) {
-        if (engine__topics_grow_queues(t, queue_count(&nc)) != 0)
-            abort();
+        engine__topics_grow_queues(t, queue_count(&nc));
         t->cfg = nc;
     } else {
         e->next_topic_id++;
@@ -402,11 +396,7 @@ int engine_topic_list(engine *e, engine_topic_config **out, size_t *n)
 {
     pthread_rwlock_rdlock(&e->topics_lock);
     size_t count = HASH_CNT(hh, e->topics_by_name);
-    engine_topic_config *arr = malloc((count ? count : 1) * sizeof *arr);
-    if (!arr) {
-        pthread_rwlock_unlock(&e->topics_lock);
-        return LSMQ_ENOMEM;
-    }
+    engine_topic_config *arr = proto_xmalloc(count * sizeof *arr);
     size_t i = 0;
     for (topic *t = e->topics_by_name; t; t = t->hh.next)
         arr[i++] = t->cfg;

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
 
 #define SCAN_READAHEAD_BYTES (4u << 20)
 #define SNAPSHOT_ATTEMPTS 16
@@ -44,9 +46,7 @@ int engine_view_open(engine *e, engine_view **out)
         engine__unpin(e);
         return LSMQ_EIO;
     }
-    engine_view *v = calloc(1, sizeof *v);
-    if (!v)
-        abort();
+    engine_view *v = proto_xcalloc(1, sizeof *v);
     v->e = e;
     v->ro = rocksdb_readoptions_create();
     if (e->read_only) {
@@ -101,7 +101,7 @@ int engine_view_get(const engine_view *v, engine_cf cf, const void *key, size_t 
     char *err = NULL;
     char *got = rocksdb_get_cf(v->e->db, v->ro, v->e->cf[cf], key, klen, vlen, &err);
     if (err) {
-        engine_log("reading %s failed: %s", v->e->cf_names[cf], err);
+        proto_log(PROTO_LOG_WARN, "engine: reading %s failed: %s", v->e->cf_names[cf], err);
         rocksdb_free(err);
         return LSMQ_EIO;
     }
@@ -123,9 +123,7 @@ struct engine_iter {
 
 static char *copy_bound(const void *key, size_t len)
 {
-    char *c = malloc(len ? len : 1);
-    if (!c)
-        abort();
+    char *c = proto_xmalloc(len ? len : 1);
     memcpy(c, key, len);
     return c;
 }
@@ -136,9 +134,7 @@ engine_iter *engine_iter_create(const engine_view *v, engine_cf cf, const void *
 {
     if (cf >= v->e->nfamilies || !v->e->cf[cf])
         return NULL;
-    engine_iter *it = calloc(1, sizeof *it);
-    if (!it)
-        abort();
+    engine_iter *it = proto_xcalloc(1, sizeof *it);
     it->ro = engine__view_readoptions(v);
     if (lower) {
         it->lower = copy_bound(lower, lower_len);
@@ -241,9 +237,7 @@ int engine_msg_cursor_open(const engine_view *v, const engine_msg_pos *from,
                                          to ? hi : NULL, sizeof hi, flags);
     if (!it)
         return LSMQ_ENOTFOUND;
-    engine_msg_cursor *c = malloc(sizeof *c);
-    if (!c)
-        abort();
+    engine_msg_cursor *c = proto_xmalloc(sizeof *c);
     c->it = it;
     *out = c;
     return 0;

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
 
 int engine_view_meta(const engine_view *v, engine_store_meta *out)
 {
@@ -54,13 +56,11 @@ int engine_view_topics(const engine_view *v, engine_topic_config **out, size_t *
         const uint8_t *val = engine_iter_value(it, &vlen);
         if (len == cap) {
             cap = cap ? cap * 2 : 64;
-            arr = realloc(arr, cap * sizeof *arr);
-            if (!arr)
-                abort();
+            arr = proto_xrealloc(arr, cap * sizeof *arr);
         }
         if ((rc = engine__topic_decode((const char *)k, klen, (const char *)val, vlen,
                                        &arr[len])) != 0) {
-            engine_log("corrupt topic config for '%.*s'", (int)klen, (const char *)k);
+            proto_log(PROTO_LOG_WARN, "engine: corrupt topic config for '%.*s'", (int)klen, (const char *)k);
             break;
         }
         len++;
@@ -171,9 +171,7 @@ int engine_view_queues(const engine_view *v, uint32_t topic_id, engine_queue_inf
     if (rc != 0)
         return rc;
     size_t count = queue_nums(&c);
-    engine_queue_info *q = calloc(count ? count : 1, sizeof *q);
-    if (!q)
-        abort();
+    engine_queue_info *q = proto_xcalloc(count ? count : 1, sizeof *q);
     for (size_t i = 0; i < count; i++)
         q[i].in_config = true;
     uint8_t lo[HWM_KEY_LEN], hi[HWM_KEY_LEN];
@@ -193,9 +191,7 @@ int engine_view_queues(const engine_view *v, uint32_t topic_id, engine_queue_inf
         if (vlen != HWM_VAL_LEN || qid >= MAX_QUEUES_PER_TOPIC)
             continue;
         if (qid >= count) { /* a shrink kept this queue's data */
-            q = realloc(q, (qid + 1) * sizeof *q);
-            if (!q)
-                abort();
+            q = proto_xrealloc(q, (qid + 1) * sizeof *q);
             memset(q + count, 0, (qid + 1 - count) * sizeof *q);
             count = qid + 1;
         }
@@ -233,7 +229,7 @@ int engine_view_groups(const engine_view *v, engine_group_fn fn, void *ctx)
     }
     char err[256];
     if (engine_iter_error(it, err, sizeof err) != 0) {
-        engine_log("listing groups failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "engine: listing groups failed: %s", err);
         rc = LSMQ_EIO;
     }
     engine_iter_destroy(it);
@@ -246,10 +242,8 @@ int engine_view_offsets(const engine_view *v, const char *group, size_t group_le
     /* One group's keys share the prefix group bytes + 0x00; the next byte up ends them. */
     uint8_t *lo = NULL, *hi = NULL;
     if (group) {
-        lo = malloc(group_len + 1);
-        hi = malloc(group_len + 1);
-        if (!lo || !hi)
-            abort();
+        lo = proto_xmalloc(group_len + 1);
+        hi = proto_xmalloc(group_len + 1);
         memcpy(lo, group, group_len);
         lo[group_len] = 0;
         memcpy(hi, group, group_len);
@@ -274,7 +268,7 @@ int engine_view_offsets(const engine_view *v, const char *group, size_t group_le
     }
     char err[256];
     if (engine_iter_error(it, err, sizeof err) != 0) {
-        engine_log("reading consumer offsets failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "engine: reading consumer offsets failed: %s", err);
         rc = LSMQ_EIO;
     }
     engine_iter_destroy(it);

@@ -4,6 +4,7 @@
  * would show as a latency spike every flushIntervalCommitLog.
  */
 #include "internal.h"
+#include "log.h"
 
 static void sync_now(engine *e)
 {
@@ -15,7 +16,7 @@ static void sync_now(engine *e)
         if (err) {
             int rc = engine__rocks_err(err);
             atomic_store(&e->write_health, rc);
-            engine_log("WAL sync failed, appends get '%s' until it is resolved: %s",
+            proto_log(PROTO_LOG_ERROR, "engine: WAL sync failed, appends get '%s' until it is resolved: %s",
                        lsmq_strerror(rc), err);
             rocksdb_free(err);
         }

@@ -25,7 +25,10 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "internal.h"
+#include "log.h"
+#include "clock.h"
 
 #define GROUP_MAX_MSGS 8192
 #define GROUP_MAX_BYTES (32u << 20)
@@ -85,13 +88,6 @@ struct writer {
     uint32_t gen;
     int64_t last_recover_ms;   /* monotonic */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool engine__on_writer_thread(engine *e)
 {
@@ -174,9 +170,7 @@ static void touch(writer *w, topic *t, uint32_t qid)
     q->w_touched_gen = w->gen;
     if (w->ntouched == w->touched_cap) {
         w->touched_cap = w->touched_cap ? w->touched_cap * 2 : 64;
-        w->touched = realloc(w->touched, w->touched_cap * sizeof *w->touched);
-        if (!w->touched)
-            abort();
+        w->touched = proto_xrealloc(w->touched, w->touched_cap * sizeof *w->touched);
     }
     w->touched[w->ntouched++] = (touched){t, qid};
 }
@@ -306,7 +300,7 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
     if (err) {
         int rc = engine__rocks_err(err);
         atomic_store(&e->write_health, rc);
-        engine_log("write failed, appends get '%s' until it is resolved: %s",
+        proto_log(PROTO_LOG_ERROR, "engine: write failed, appends get '%s' until it is resolved: %s",
                     lsmq_strerror(rc), err);
         rocksdb_free(err);
         return rc;
@@ -326,7 +320,7 @@ static int ensure_writable(engine *e, writer *w)
     int health = atomic_load(&e->write_health);
     if (health == 0)
         return 0;
-    int64_t now = mono_ms();
+    int64_t now = proto_mono_ms();
     if (now - w->last_recover_ms < RECOVER_RETRY_MS)
         return health;
     w->last_recover_ms = now;
@@ -340,7 +334,7 @@ static int ensure_writable(engine *e, writer *w)
     w->ntouched = 0;
     w->gen++;
     atomic_store(&e->write_health, 0);
-    engine_log("writes accepted again");
+    proto_log(PROTO_LOG_INFO, "engine: writes accepted again");
     return 0;
 }
 
@@ -531,9 +525,7 @@ static wreq *sort_group(writer *w, wreq *group)
         for (; r && !splits_group(r); r = r->next) {
             if (n == w->sorted_cap) {
                 w->sorted_cap = w->sorted_cap ? w->sorted_cap * 2 : 256;
-                w->sorted = realloc(w->sorted, w->sorted_cap * sizeof *w->sorted);
-                if (!w->sorted)
-                    abort();
+                w->sorted = proto_xrealloc(w->sorted, w->sorted_cap * sizeof *w->sorted);
             }
             w->sorted[n] = (sort_slot){r, (uint32_t)n};
             n++;
@@ -598,9 +590,7 @@ static void *writer_main(void *arg)
 
 int engine__writer_start(engine *e)
 {
-    writer *w = calloc(1, sizeof *w);
-    if (!w)
-        abort();
+    writer *w = proto_xcalloc(1, sizeof *w);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     w->wb = rocksdb_writebatch_create();
@@ -643,9 +633,7 @@ int engine__writer_control(engine *e, const wctl *op)
     sync_wait wait = {.done = 0, .status = 0};
     pthread_mutex_init(&wait.lock, NULL);
     pthread_cond_init(&wait.cond, NULL);
-    wreq *r = calloc(1, sizeof *r);
-    if (!r)
-        abort();
+    wreq *r = proto_xcalloc(1, sizeof *r);
     r->ctl = op;
     r->wait = &wait;
     int rc = enqueue(e, r, 0, 0);
@@ -671,9 +659,7 @@ int engine__writer_control_async(engine *e, const wctl *op,
     if (op->topic_out)
         return LSMQ_EINVAL; /* it points into the caller's memory */
     size_t extra = op->name_len + op->name2_len + op->value_len;
-    wreq *r = calloc(1, sizeof *r + extra);
-    if (!r)
-        abort();
+    wreq *r = proto_xcalloc(1, sizeof *r + extra);
     r->own_ctl = *op;
     if (op->topic_cfg) {
         r->own_cfg = *op->topic_cfg;

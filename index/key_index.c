@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "index.h"
 #include "index_internal.h"
 #include "props.h"
+#include "log.h"
 
 size_t index_key_key(uint8_t *out, size_t cap, uint32_t topic_id, const char *key,
                      size_t key_len, uint64_t store_ms, uint64_t log_position)
@@ -104,7 +106,7 @@ int index__for_each_message(const engine_view *v, const engine_msg_pos *from,
     }
     char err[256];
     if (engine_msg_cursor_error(c, err, sizeof err) != 0) {
-        engine_log("index: reading messages failed: %s", err);
+        proto_log(PROTO_LOG_WARN, "index: reading messages failed: %s", err);
         rc = LSMQ_EIO;
     }
     engine_msg_cursor_close(c);
@@ -168,13 +170,9 @@ int index_query_key(const engine_view *v, uint32_t topic_id, const char *key, si
     uint64_t lo_ms = begin_ms < 0 ? 0 : (uint64_t)begin_ms;
     size_t cap = 4 + key_len + 1 + 16;
     /* Newest first: from (end_ms, newest position) to past (lo_ms, oldest). */
-    uint8_t *from = malloc(cap), *to = malloc(cap);
+    uint8_t *from = proto_xmalloc(cap), *to = proto_xmalloc(cap);
     hit_list l = {0};
     int rc = 0;
-    if (!from || !to) {
-        rc = LSMQ_ENOMEM;
-        goto out;
-    }
     size_t klen = index_key_key(from, cap, topic_id, key, key_len, (uint64_t)end_ms, UINT64_MAX);
     index_key_key(to, cap, topic_id, key, key_len, lo_ms, 0);
 

@@ -5,6 +5,7 @@
  */
 #include "index.h"
 #include "index_internal.h"
+#include "log.h"
 
 #define UPGRADE_BATCH_MSGS 4096
 #define UPGRADE_LOG_EVERY 1000000
@@ -36,7 +37,7 @@ static int index_one(void *ctx, const engine_msg_pos *at, const proto_record *r)
     u->r = r;
     index__for_each_key(r, put_one, u);
     if (++u->indexed % UPGRADE_LOG_EVERY == 0)
-        engine_log("indexing keys: %llu messages done", (unsigned long long)u->indexed);
+        proto_log(PROTO_LOG_INFO, "index: indexing keys: %llu messages done", (unsigned long long)u->indexed);
     return u->indexed % UPGRADE_BATCH_MSGS == 0 ? engine_batch_write(u->b, false) : 0;
 }
 
@@ -54,7 +55,7 @@ static int index_all_messages(engine *e, engine_cf key_cf, uint64_t *indexed)
     engine_batch_destroy(u.b);
     engine_view_close(v);
     if (corrupt)
-        engine_log("indexing keys: %llu undecodable records skipped",
+        proto_log(PROTO_LOG_WARN, "index: indexing keys: %llu undecodable records skipped",
                    (unsigned long long)corrupt);
     *indexed = u.indexed;
     return rc;
@@ -64,12 +65,12 @@ int index__key_upgrade(engine *e, engine_cf key_cf)
 {
     if (engine_format_version(e) >= KEY_INDEX_FORMAT_VERSION)
         return 0;
-    engine_log("store format %u predates the key index: indexing stored messages",
+    proto_log(PROTO_LOG_INFO, "index: store format %u predates the key index: indexing stored messages",
                engine_format_version(e));
     uint64_t n = 0;
     int rc = index_all_messages(e, key_cf, &n);
     if (rc != 0)
         return rc;
-    engine_log("indexing keys: %llu messages indexed", (unsigned long long)n);
+    proto_log(PROTO_LOG_INFO, "index: indexing keys: %llu messages indexed", (unsigned long long)n);
     return engine_set_format_version(e, KEY_INDEX_FORMAT_VERSION);
 }

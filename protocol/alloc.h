@@ -13,7 +13,8 @@
 
 #include <stddef.h>
 
-/* Print "lsmq: out of memory (N bytes)" and abort. */
+/* Print "lsmq: out of memory (N bytes)" and abort; N 0 when a library did
+ * not say (a JSON encoder returning NULL). */
 _Noreturn void proto_oom(size_t n);
 
 /* malloc/calloc/realloc that abort instead of returning NULL (0 bytes is 1). */
@@ -23,5 +24,7 @@ void *proto_xrealloc(void *p, size_t n);
 /* A copy of s, and of s[0..n) plus a NUL. */
 char *proto_xstrdup(const char *s);
 char *proto_xstrndup(const char *s, size_t n);
+/* A printf-formatted string. */
+char *proto_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -20,9 +20,6 @@
 /* jansson's JSON_PARSER_MAX_DEPTH: deeper values are refused. */
 #define HJ_MAX_DEPTH 2048
 
-#define HJ_EINVAL (-1) /* not JSON, or not a JSON object */
-#define HJ_ENOMEM (-2)
-
 typedef enum hj_type {
     HJ_ABSENT = 0, /* the key did not occur */
     HJ_NULL,
@@ -68,7 +65,7 @@ typedef struct hj_header {
     hj_member inline_members[HJ_INLINE_MEMBERS];
 } hj_header;
 
-/* Parse text[0..n). Returns 0, HJ_EINVAL or HJ_ENOMEM; release h in every case. */
+/* Parse text[0..n). Returns 0, LSMQ_EINVAL (not JSON, or not a JSON object) or LSMQ_ENOMEM; release h in every case. */
 int proto__hj_read_header(hj_header *h, const char *text, size_t n);
 void proto__hj_header_release(hj_header *h);
 

@@ -99,11 +99,11 @@ static int scan_string(lexer *lx, hj_value *v)
 
     for (;;) {
         if (p >= end)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         if (*p == '"')
             break;
         if (*p < 0x20)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         if (*p < 0x80 && *p != '\\') {
             p++;
             continue;
@@ -111,24 +111,24 @@ static int scan_string(lexer *lx, hj_value *v)
         if (*p >= 0x80) {
             p += proto_utf8_decode(p, (size_t)(end - p), &cp);
             if (cp == PROTO_UTF8_BAD)
-                return HJ_EINVAL;
+                return LSMQ_EINVAL;
             continue;
         }
         escaped = 1;
         if (p + 1 >= end)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         if (strchr("\"\\/bfnrt", p[1]) != NULL && p[1] != '\0') {
             p += 2;
             continue;
         }
         if ((u = escape_unit(p, end)) < 0 || u == 0)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         p += 6;
         if (u >= 0xDC00 && u <= 0xDFFF)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         if (u >= 0xD800 && u <= 0xDBFF) {
             if (p >= end || *p != '\\' || (lo = escape_unit(p, end)) < 0xDC00 || lo > 0xDFFF)
-                return HJ_EINVAL;
+                return LSMQ_EINVAL;
             p += 6;
         }
     }
@@ -147,7 +147,7 @@ static int read_real(const unsigned char *s, size_t n, double *out)
     double d;
 
     if (n >= sizeof small && (buf = malloc(n + 1)) == NULL)
-        return HJ_ENOMEM;
+        return LSMQ_ENOMEM;
     memcpy(buf, s, n);
     buf[n] = '\0';
     /* jansson hands strtod the locale's decimal point; so must we to read alike. */
@@ -158,7 +158,7 @@ static int read_real(const unsigned char *s, size_t n, double *out)
     if (buf != small)
         free(buf);
     if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE)
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     *out = d;
     return 0;
 }
@@ -178,7 +178,7 @@ static int scan_number(lexer *lx, hj_value *v)
     if (p < end && *p == '0') {
         p++;
         if (p < end && is_digit(*p))
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
     } else if (p < end && is_digit(*p)) {
         for (; p < end && is_digit(*p); p++) {
             unsigned d = (unsigned)(*p - '0');
@@ -189,12 +189,12 @@ static int scan_number(lexer *lx, hj_value *v)
                 acc = acc * 10 + d;
         }
     } else {
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     }
     if (p < end && *p == '.') {
         real = 1;
         if (++p >= end || !is_digit(*p))
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         while (p < end && is_digit(*p))
             p++;
     }
@@ -203,7 +203,7 @@ static int scan_number(lexer *lx, hj_value *v)
         if (++p < end && (*p == '+' || *p == '-'))
             p++;
         if (p >= end || !is_digit(*p))
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         while (p < end && is_digit(*p))
             p++;
     }
@@ -213,7 +213,7 @@ static int scan_number(lexer *lx, hj_value *v)
         v->type = HJ_REAL;
     } else {
         if (acc > limit)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         v->type = HJ_INT;
         v->i = neg ? (acc == 0 ? 0 : -(long long)(acc - 1) - 1) : (long long)acc;
     }
@@ -238,7 +238,7 @@ static int scan_literal(lexer *lx, hj_value *v)
     else if (n == 4 && memcmp(start, "null", 4) == 0)
         v->type = HJ_NULL;
     else
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     drop_pushed_back_nul(lx);
     return 0;
 }
@@ -253,7 +253,7 @@ static int scan_scalar(lexer *lx, hj_value *v)
         return scan_number(lx, v);
     if (is_alpha(c))
         return scan_literal(lx, v);
-    return HJ_EINVAL;
+    return LSMQ_EINVAL;
 }
 
 /*
@@ -284,15 +284,15 @@ open:
 member:
     if (obj) {
         if (peek(lx) != '"' || (rc = scan_string(lx, &v)) != 0)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         skip_ws(lx);
         if (peek(lx) != ':')
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         lx->p++;
         skip_ws(lx);
     }
     if (depth + level > HJ_MAX_DEPTH)
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     c = peek(lx);
     if (c == '{' || c == '[')
         goto open;
@@ -307,7 +307,7 @@ next:
         goto member;
     }
     if (c != (obj ? '}' : ']'))
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     lx->p++;
 close:
     if (--level == 0)
@@ -322,7 +322,7 @@ static int read_value(lexer *lx, unsigned depth, hj_value *v)
     int c = peek(lx);
 
     if (depth > HJ_MAX_DEPTH)
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     memset(v, 0, sizeof *v);
     if (c == '{' || c == '[') {
         v->type = c == '{' ? HJ_OBJECT : HJ_ARRAY;
@@ -335,7 +335,7 @@ static int read_value(lexer *lx, unsigned depth, hj_value *v)
 static int unescape_key(hj_header *h, hj_value *key, size_t text_len)
 {
     if (h->scratch == NULL && (h->scratch = malloc(text_len + 1)) == NULL)
-        return HJ_ENOMEM;
+        return LSMQ_ENOMEM;
     key->len = proto__hj_string_copy(key, h->scratch + h->scratch_used);
     key->s = h->scratch + h->scratch_used;
     key->escaped = 0;
@@ -351,7 +351,7 @@ static int push_member(hj_header *h, const hj_value *key, const hj_value *value)
     if (h->n_members == h->cap_members) {
         cap = h->cap_members * 2;
         if (cap > SIZE_MAX / sizeof *grown)
-            return HJ_ENOMEM;
+            return LSMQ_ENOMEM;
         if (h->members == h->inline_members) {
             if ((grown = malloc(cap * sizeof *grown)) != NULL)
                 memcpy(grown, h->members, h->n_members * sizeof *grown);
@@ -359,7 +359,7 @@ static int push_member(hj_header *h, const hj_value *key, const hj_value *value)
             grown = realloc(h->members, cap * sizeof *grown);
         }
         if (grown == NULL)
-            return HJ_ENOMEM;
+            return LSMQ_ENOMEM;
         h->members = grown;
         h->cap_members = cap;
     }
@@ -384,12 +384,12 @@ static int read_ext(hj_header *h, lexer *lx, size_t text_len)
     }
     for (;;) {
         if (peek(lx) != '"' || (rc = scan_string(lx, &key)) != 0)
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         if (key.escaped && (rc = unescape_key(h, &key, text_len)) != 0)
             return rc;
         skip_ws(lx);
         if (peek(lx) != ':')
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         lx->p++;
         skip_ws(lx);
         if ((rc = read_value(lx, 3, &value)) != 0 || (rc = push_member(h, &key, &value)) != 0)
@@ -397,7 +397,7 @@ static int read_ext(hj_header *h, lexer *lx, size_t text_len)
         skip_ws(lx);
         c = peek(lx);
         if (c != '}' && c != ',')
-            return HJ_EINVAL;
+            return LSMQ_EINVAL;
         lx->p++;
         if (c == '}')
             return 0;
@@ -448,11 +448,11 @@ static int read_root_member(hj_header *h, lexer *lx, size_t text_len)
     int rc;
 
     if (peek(lx) != '"' || scan_string(lx, &key) != 0)
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     slot = root_slot(h, &key);
     skip_ws(lx);
     if (peek(lx) != ':')
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     lx->p++;
     skip_ws(lx);
     if (slot == &h->ext && peek(lx) == '{') {
@@ -502,7 +502,7 @@ static int collapse_sorted(hj_header *h)
     if (refs == NULL || drop == NULL) {
         free(refs);
         free(drop);
-        return HJ_ENOMEM;
+        return LSMQ_ENOMEM;
     }
     for (i = 0; i < n; i++) {
         refs[i].m = &h->members[i];
@@ -553,7 +553,7 @@ int proto__hj_read_header(hj_header *h, const char *text, size_t n)
     h->cap_members = HJ_INLINE_MEMBERS;
     skip_ws(&lx);
     if (peek(&lx) != '{')
-        return HJ_EINVAL; /* jansson loads a root array, but it is no header either */
+        return LSMQ_EINVAL; /* jansson loads a root array, but it is no header either */
     lx.p++;
     skip_ws(&lx);
     if (peek(&lx) == '}') {
@@ -565,7 +565,7 @@ int proto__hj_read_header(hj_header *h, const char *text, size_t n)
             skip_ws(&lx);
             c = peek(&lx);
             if (c != '}' && c != ',')
-                return HJ_EINVAL;
+                return LSMQ_EINVAL;
             lx.p++;
             if (c == '}')
                 break;
@@ -574,7 +574,7 @@ int proto__hj_read_header(hj_header *h, const char *text, size_t n)
     }
     skip_ws(&lx);
     if (lx.p != lx.end)
-        return HJ_EINVAL;
+        return LSMQ_EINVAL;
     return h->n_members > 1 ? collapse_duplicates(h) : 0;
 }
 

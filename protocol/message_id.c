@@ -16,6 +16,7 @@
 
 #include "errors.h"
 #include "utf8.h"
+#include "clock.h"
 
 /* ------------------------------------------------------------------ */
 /* Hex                                                                 */
@@ -112,14 +113,6 @@ static pthread_mutex_t month_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t month_start_ms;  /* guarded by month_lock */
 static int64_t month_next_ms;   /* guarded by month_lock */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Local midnight of the 1st of the month holding now, and of the next month. */
 static void month_bounds(int64_t now, int64_t *start, int64_t *next)
 {
@@ -144,7 +137,7 @@ static void month_bounds(int64_t now, int64_t *start, int64_t *next)
  */
 static uint32_t ms_into_month(void)
 {
-    int64_t now = wall_ms(), diff;
+    int64_t now = proto_wall_ms(), diff;
 
     pthread_mutex_lock(&month_lock);
     /* Recomputed only at a month boundary (or a clock jump), as Java does. */

@@ -594,7 +594,7 @@ static int decode_json(proto_cmd *cmd, const uint8_t *text, size_t n, char *errb
     hj_header h;
     int rc = proto__hj_read_header(&h, (const char *)text, n);
 
-    if (rc == HJ_ENOMEM)
+    if (rc == LSMQ_ENOMEM)
         rc = fail_nomem(errbuf, errlen);
     else if (rc != 0)
         rc = fail(errbuf, errlen, "bad JSON header (not one JSON object)");

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 #include "log.h"
 
@@ -47,7 +48,7 @@ static int ensure_at_start(engine *e, const char *topic, uint32_t queues, uint32
     tc.perm = perm;
     int rc = engine_topic_put(e, &tc, NULL);
     if (rc == 0)
-        lsmq_log("broker: created topic %s (%u queues, perm %u)", topic, queues, perm);
+        proto_log(PROTO_LOG_INFO, "broker: created topic %s (%u queues, perm %u)", topic, queues, perm);
     return rc;
 }
 
@@ -165,13 +166,11 @@ static int ctx_init(broker_ctx *ctx, const broker_config *cfg, server *srv, char
 int broker_create(const broker_config *cfg, server *srv, broker **out, char *errbuf,
                   size_t errlen)
 {
-    broker *b = calloc(1, sizeof *b);
-    if (!b)
-        abort();
+    broker *b = proto_xcalloc(1, sizeof *b);
     int rc = ctx_init(&b->m.ctx, cfg, srv, errbuf, errlen);
     for (size_t i = 0; rc == 0 && i < N_MODULES; i++) {
         if (modules[i].create && (rc = modules[i].create(&b->m, errbuf, errlen)) != 0) {
-            lsmq_log("broker: module %s did not start", modules[i].name);
+            proto_log(PROTO_LOG_ERROR, "broker: module %s did not start", modules[i].name);
             shut_down(&b->m, i);
         }
     }

@@ -13,9 +13,11 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
+#include "clock.h"
 
 #define TOPIC_NAME_MAX 127
 
@@ -61,13 +63,13 @@ static const char *checked_topic(const broker_config *cfg, conn *c, const proto_
         return NULL;
     const char *why = topic_name_error(topic);
     if (why) {
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
         return NULL;
     }
     if (is_system_topic(cfg, topic)) {
         char remark[256];
         snprintf(remark, sizeof remark, "The topic[%s] is conflict with system topic.", topic);
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
         return NULL;
     }
     return topic;
@@ -79,9 +81,7 @@ static const char *checked_topic(const broker_config *cfg, conn *c, const proto_
 static json_t *attributes_json(const char *attrs)
 {
     json_t *o = json_object();
-    char *copy = strdup(attrs), *save = NULL;
-    if (!copy)
-        abort();
+    char *copy = proto_xstrdup(attrs), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (*tok == '+')
             tok++;
@@ -130,7 +130,7 @@ static int topic_from_header(conn *c, const proto_cmd *req, const char *topic,
     else if (attrs && strlen(attrs) >= sizeof tc->attributes)
         why = "attributes are too long";
     if (why) {
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
         return -1;
     }
     memset(tc, 0, sizeof *tc);
@@ -147,19 +147,19 @@ static int topic_from_header(conn *c, const proto_cmd *req, const char *topic,
 static void topic_updated_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
     if (status == LSMQ_EBUSY) {
-        conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+        server_conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
         return;
     }
     if (status != 0) {
-        conn_reply_code(c, opaque,
+        server_conn_reply_code(c, opaque,
                         status == LSMQ_EINVAL || status == LSMQ_ETOOBIG ? RS_INVALID_PARAMETER
                                                                         : RS_SYSTEM_ERROR,
                         lsmq_strerror(status));
         return;
     }
-    lsmq_log("broker: topic %s set to %u/%u queues, perm %u (asked by %s)", wr->name,
-             wr->tc->read_queue_nums, wr->tc->write_queue_nums, wr->tc->perm, conn_peer(c));
-    conn_reply_code(c, opaque, RS_SUCCESS, NULL);
+    proto_log(PROTO_LOG_INFO, "broker: topic %s set to %u/%u queues, perm %u (asked by %s)", wr->name,
+             wr->tc->read_queue_nums, wr->tc->write_queue_nums, wr->tc->perm, server_conn_peer(c));
+    server_conn_reply_code(c, opaque, RS_SUCCESS, NULL);
 }
 
 static void on_update_and_create_topic(server *s, conn *c, proto_cmd *req, void *ctx)
@@ -192,7 +192,7 @@ static void on_get_all_topic_config(server *s, conn *c, proto_cmd *req, void *ct
     engine_topic_config *topics = NULL;
     size_t n = 0;
     if (engine_topic_list(ad->ctx->engine, &topics, &n) != 0) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot list the topics");
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot list the topics");
         return;
     }
     json_t *table = json_object();
@@ -215,7 +215,7 @@ static void on_get_topic_config(server *s, conn *c, proto_cmd *req, void *ctx)
     if (engine_topic_get(ad->ctx->engine, topic, strlen(topic), &tc) != 0) {
         char remark[400];
         snprintf(remark, sizeof remark, "No topic in this broker. topic: %s", topic);
-        conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
     broker_reply_json(c, req->opaque, topic_json(&tc));
@@ -257,9 +257,7 @@ static void add_counters(json_t *t, const broker_stats_view *v)
 static void add_runtime(json_t *t, const broker_stats_view *v)
 {
     kv_u64(t, "bootTimestamp", (uint64_t)v->boot_ms);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t up = (int64_t)now.tv_sec - v->boot_ms / 1000;
+    int64_t up = (proto_wall_ms() - v->boot_ms) / 1000;
     char buf[96];
     snprintf(buf, sizeof buf, "[ %lld days, %lld hours, %lld minutes, %lld seconds ]",
              (long long)(up / 86400), (long long)(up / 3600 % 24), (long long)(up / 60 % 60),
@@ -308,9 +306,7 @@ static void on_get_broker_runtime_info(server *s, conn *c, proto_cmd *req, void 
 /* The state of every admin row. Needs meta, stats and clients. */
 int broker_admin_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_admin *ad = calloc(1, sizeof *ad);
-    if (!ad)
-        abort();
+    broker_admin *ad = proto_xcalloc(1, sizeof *ad);
     *ad = (broker_admin){.ctx = &m->ctx, .meta = m->meta, .stats = m->stats,
                          .clients = m->clients};
     m->admin = ad;

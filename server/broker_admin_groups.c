@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 #include "log.h"
 
@@ -15,15 +16,15 @@
 static void group_updated_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
     if (status == LSMQ_EBUSY) {
-        conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+        server_conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
         return;
     }
     if (status != 0) {
-        conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
+        server_conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
         return;
     }
-    lsmq_log("broker: updated subscription group %s (asked by %s)", wr->name, conn_peer(c));
-    conn_reply_code(c, opaque, RS_SUCCESS, NULL);
+    proto_log(PROTO_LOG_INFO, "broker: updated subscription group %s (asked by %s)", wr->name, server_conn_peer(c));
+    server_conn_reply_code(c, opaque, RS_SUCCESS, NULL);
 }
 
 static void on_update_and_create_subscriptiongroup(server *s, conn *c, proto_cmd *req,
@@ -32,7 +33,7 @@ static void on_update_and_create_subscriptiongroup(server *s, conn *c, proto_cmd
     broker_admin *ad = ctx;
     json_t *cfg = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
     if (!json_is_object(cfg)) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
                         "the body is not a SubscriptionGroupConfig JSON object");
         json_decref(cfg);
         return;
@@ -40,14 +41,14 @@ static void on_update_and_create_subscriptiongroup(server *s, conn *c, proto_cmd
     const char *name = json_string_value(json_object_get(cfg, "groupName"));
     const char *why = broker_group_name_error(name);
     if (why) {
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, why);
         json_decref(cfg);
         return;
     }
     size_t len = 0;
     char *json = broker_group_json_from(cfg, &len);
     if (!json) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(LSMQ_EINVAL));
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, lsmq_strerror(LSMQ_EINVAL));
         json_decref(cfg);
         return;
     }
@@ -74,13 +75,11 @@ static int add_group_cb(void *ctx, const char *name, size_t name_len, const char
 {
     json_t *table = ctx;
     json_t *o = json_loadb(cfg, cfg_len, 0, NULL);
-    char *key = strndup(name, name_len);
-    if (!key)
-        abort();
+    char *key = proto_xstrndup(name, name_len);
     if (json_is_object(o))
         json_object_set(table, key, o);
     else
-        lsmq_log("broker: stored config of group %s is not JSON; not listed", key);
+        proto_log(PROTO_LOG_WARN, "broker: stored config of group %s is not JSON; not listed", key);
     free(key);
     json_decref(o);
     return 0;
@@ -92,7 +91,7 @@ static void on_get_all_subscriptiongroup_config(server *s, conn *c, proto_cmd *r
     json_t *table = json_object();
     if (broker_group_foreach(ad->ctx->engine, add_group_cb, table) != 0) {
         json_decref(table);
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the subscription groups");
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the subscription groups");
         return;
     }
     json_t *body = json_object();
@@ -112,10 +111,10 @@ static void on_get_subscriptiongroup_config(server *s, conn *c, proto_cmd *req, 
     if (engine_group_get(ad->ctx->engine, group, strlen(group), &text, &len) != 0) {
         char remark[400];
         snprintf(remark, sizeof remark, "the consumer group[%s] not exist", group);
-        conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
         return;
     }
-    conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), text, len);
+    server_conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), text, len);
     engine_free(text);
 }
 

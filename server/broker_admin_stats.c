@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 
 /* One (group, topic id) pair found in the offset family. */
@@ -38,13 +39,9 @@ static void refs_add(offset_refs *r, const char *group, size_t glen, uint32_t to
         return;
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 16;
-        r->v = realloc(r->v, r->cap * sizeof *r->v);
-        if (!r->v)
-            abort();
+        r->v = proto_xrealloc(r->v, r->cap * sizeof *r->v);
     }
-    r->v[r->n].group = strndup(group, glen);
-    if (!r->v[r->n].group)
-        abort();
+    r->v[r->n].group = proto_xstrndup(group, glen);
     r->v[r->n++].topic_id = topic_id;
 }
 
@@ -118,7 +115,7 @@ static void map_entry(broker_text *t, bool *first, const char *broker_name, cons
 
 static void reply_text(conn *c, int32_t opaque, broker_text *t)
 {
-    conn_reply_owned(c, opaque, proto_cmd_response(RS_SUCCESS, opaque, NULL), t->p, t->len);
+    server_conn_reply_owned(c, opaque, proto_cmd_response(RS_SUCCESS, opaque, NULL), t->p, t->len);
 }
 
 /* ==== GET_TOPIC_STATS_INFO ================================================ */
@@ -146,7 +143,7 @@ static void on_get_topic_stats_info(server *s, conn *c, proto_cmd *req, void *ct
     if (engine_topic_get(e, topic, strlen(topic), &tc) != 0) {
         char remark[400];
         snprintf(remark, sizeof remark, "topic[%s] not exist", topic);
-        conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
     uint32_t queues = tc.read_queue_nums > tc.write_queue_nums ? tc.read_queue_nums
@@ -204,13 +201,10 @@ static int consume_topics(engine *e, const proto_cmd *req, const char *group, ch
     *out = NULL;
     *n = 0;
     if ((one && *one) || (list && *list)) {
-        char *copy = strdup(one && *one ? one : list), *save = NULL;
-        if (!copy)
-            abort();
+        char *copy = proto_xstrdup(one && *one ? one : list), *save = NULL;
         for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-            *out = realloc(*out, (*n + 1) * sizeof **out);
-            if (!*out || !((*out)[(*n)++] = strdup(tok)))
-                abort();
+            *out = proto_xrealloc(*out, (*n + 1) * sizeof **out);
+            (*out)[(*n)++] = proto_xstrdup(tok);
         }
         free(copy);
         return 0;
@@ -225,9 +219,8 @@ static int consume_topics(engine *e, const proto_cmd *req, const char *group, ch
         const engine_topic_config *tc = topic_by_id(topics, n_topics, refs.v[i].topic_id);
         if (!tc)
             continue;
-        *out = realloc(*out, (*n + 1) * sizeof **out);
-        if (!*out || !((*out)[(*n)++] = strdup(tc->name)))
-            abort();
+        *out = proto_xrealloc(*out, (*n + 1) * sizeof **out);
+        (*out)[(*n)++] = proto_xstrdup(tc->name);
     }
     engine_free(topics);
     refs_free(&refs);
@@ -248,7 +241,7 @@ static void on_get_consume_stats(server *s, conn *c, proto_cmd *req, void *ctx)
     char **topics = NULL;
     size_t n = 0;
     if (consume_topics(ad->ctx->engine, req, group, &topics, &n) != 0) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the consumer offsets");
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "cannot read the consumer offsets");
         return;
     }
     if (n > 1)
@@ -291,9 +284,7 @@ static void on_query_topic_consume_by_who(server *s, conn *c, proto_cmd *req, vo
                 add_group_cb(set, refs.v[i].group);
     }
     refs_free(&refs);
-    const char **names = calloc(json_object_size(set) + 1, sizeof *names);
-    if (!names)
-        abort();
+    const char **names = proto_xcalloc(json_object_size(set) + 1, sizeof *names);
     size_t n = 0;
     const char *key;
     json_t *v;

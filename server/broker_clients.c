@@ -20,6 +20,7 @@
 
 #include <uthash.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 #include "log.h"
 #include "message_id.h"
@@ -85,9 +86,7 @@ typedef struct member_info {
 
 static char *xstrdup(const char *s)
 {
-    char *d = strdup(s);
-    if (!d)
-        abort();
+    char *d = proto_xstrdup(s);
     return d;
 }
 
@@ -105,7 +104,7 @@ static bool member_upsert(member **list, const member_info *mi)
         if (m->conn_id != mi->conn_id)
             continue;
         if (strcmp(m->client_id, mi->client_id) != 0)
-            lsmq_log("broker: connection %s changed client id %s -> %s", mi->addr, m->client_id,
+            proto_log(PROTO_LOG_INFO, "broker: connection %s changed client id %s -> %s", mi->addr, m->client_id,
                      mi->client_id);
         copy_str(m->client_id, sizeof m->client_id, mi->client_id);
         m->language = mi->language;
@@ -113,9 +112,7 @@ static bool member_upsert(member **list, const member_info *mi)
         m->last_seen = mi->now;
         return false;
     }
-    member *m = calloc(1, sizeof *m);
-    if (!m)
-        abort();
+    member *m = proto_xcalloc(1, sizeof *m);
     m->conn_id = mi->conn_id;
     copy_str(m->client_id, sizeof m->client_id, mi->client_id);
     copy_str(m->addr, sizeof m->addr, mi->addr);
@@ -144,7 +141,7 @@ static int members_remove(member **list, uint64_t conn_id, double expired_before
             continue;
         }
         if (!conn_id)
-            lsmq_log("broker: client %s (%s) of group %s expired", m->client_id, m->addr, group);
+            proto_log(PROTO_LOG_INFO, "broker: client %s (%s) of group %s expired", m->client_id, m->addr, group);
         *pp = m->next;
         free(m);
         removed++;
@@ -192,13 +189,9 @@ static void sub_free(sub_entry *e)
 
 static void sub_add_tag(sub_entry *e, const char *tag, size_t len)
 {
-    char **tags = realloc(e->tags, (e->n_tags + 1) * sizeof *tags);
-    if (!tags)
-        abort();
+    char **tags = proto_xrealloc(e->tags, (e->n_tags + 1) * sizeof *tags);
     e->tags = tags;
-    char *t = malloc(len + 1);
-    if (!t)
-        abort();
+    char *t = proto_xmalloc(len + 1);
     memcpy(t, tag, len);
     t[len] = 0;
     e->tags[e->n_tags++] = t;
@@ -240,9 +233,7 @@ static void sub_fill_codes(sub_entry *e, json_t *code_set)
     size_t n = e->n_tags ? e->n_tags : json_is_array(code_set) ? json_array_size(code_set) : 0;
     if (n == 0)
         return;
-    e->pub.codes = calloc(n, sizeof *e->pub.codes);
-    if (!e->pub.codes)
-        abort();
+    e->pub.codes = proto_xcalloc(n, sizeof *e->pub.codes);
     for (size_t i = 0; i < n; i++) {
         if (e->n_tags)
             e->pub.codes[i] = proto_tag_hash(e->tags[i], strlen(e->tags[i]));
@@ -258,9 +249,7 @@ static sub_entry *sub_parse(json_t *sd)
     const char *topic = json_string_value(json_object_get(sd, "topic"));
     if (!topic || !*topic)
         return NULL;
-    sub_entry *e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
+    sub_entry *e = proto_xcalloc(1, sizeof *e);
     copy_str(e->pub.topic, sizeof e->pub.topic, topic);
     const char *sub = json_string_value(json_object_get(sd, "subString"));
     copy_str(e->pub.sub_string, sizeof e->pub.sub_string, sub ? sub : "*");
@@ -384,9 +373,7 @@ static consumer_group *consumer_get(broker_clients *bc, const char *name)
     consumer_group *g = consumer_find(bc, name);
     if (g)
         return g;
-    g = calloc(1, sizeof *g);
-    if (!g)
-        abort();
+    g = proto_xcalloc(1, sizeof *g);
     g->name = xstrdup(name);
     g->notify = true;
     HASH_ADD_KEYPTR(hh, bc->consumers, g->name, strlen(g->name), g);
@@ -398,9 +385,7 @@ static producer_group *producer_get(broker_clients *bc, const char *name)
     producer_group *g = producer_find(bc, name);
     if (g)
         return g;
-    g = calloc(1, sizeof *g);
-    if (!g)
-        abort();
+    g = proto_xcalloc(1, sizeof *g);
     g->name = xstrdup(name);
     HASH_ADD_KEYPTR(hh, bc->producers, g->name, strlen(g->name), g);
     return g;
@@ -440,7 +425,7 @@ static void notify_group(broker_clients *bc, consumer_group *g)
         proto_cmd *n = proto_cmd_request(RC_NOTIFY_CONSUMER_IDS_CHANGED);
         n->opaque = bc->next_opaque++;
         proto_cmd_set(n, "consumerGroup", g->name);
-        conn_send_oneway(c, n, NULL, 0);
+        server_conn_send_oneway(c, n, NULL, 0);
     }
 }
 
@@ -448,7 +433,7 @@ static void notify_group(broker_clients *bc, consumer_group *g)
 static void consumer_members_left(broker_clients *bc, consumer_group *g)
 {
     if (!g->members) {
-        lsmq_log("broker: consumer group %s has no members left", g->name);
+        proto_log(PROTO_LOG_INFO, "broker: consumer group %s has no members left", g->name);
         consumer_free(bc, g);
         return;
     }
@@ -532,7 +517,7 @@ static int ensure_retry_topic(broker_clients *bc, const broker_group_config *gc,
     if (rc == BROKER_WAITING || rc == LSMQ_EBUSY)
         return rc;
     if (rc != 0)
-        lsmq_log("broker: cannot create or update %s: %s", topic, lsmq_strerror(rc));
+        proto_log(PROTO_LOG_WARN, "broker: cannot create or update %s: %s", topic, lsmq_strerror(rc));
     return 0;
 }
 
@@ -551,7 +536,7 @@ static void join_consumer_group(broker_clients *bc, const member_info *mi, const
     consumer_group *g = consumer_get(bc, group);
     bool changed = member_upsert(&g->members, mi);
     if (changed)
-        lsmq_log("broker: consumer %s (%s) joined group %s", mi->client_id, mi->addr, group);
+        proto_log(PROTO_LOG_INFO, "broker: consumer %s (%s) joined group %s", mi->client_id, mi->addr, group);
     copy_enum(g->consume_type, sizeof g->consume_type, cd, "consumeType");
     copy_enum(g->message_model, sizeof g->message_model, cd, "messageModel");
     copy_enum(g->consume_from_where, sizeof g->consume_from_where, cd, "consumeFromWhere");
@@ -596,7 +581,7 @@ static void heartbeat_producer(broker_clients *bc, const member_info *mi, json_t
         return;
     producer_group *g = producer_get(bc, group);
     if (member_upsert(&g->members, mi))
-        lsmq_log("broker: producer %s (%s) joined group %s", mi->client_id, mi->addr, group);
+        proto_log(PROTO_LOG_INFO, "broker: producer %s (%s) joined group %s", mi->client_id, mi->addr, group);
 }
 
 static void heartbeat_free(heartbeat_job *j)
@@ -608,9 +593,9 @@ static void heartbeat_free(heartbeat_job *j)
 /* Apply the heartbeat from the consumer it stopped at; answer once all is applied. */
 static void heartbeat_run(heartbeat_job *j, conn *c)
 {
-    member_info mi = {.conn_id = conn_id(c),
+    member_info mi = {.conn_id = server_conn_id(c),
                       .client_id = json_string_value(json_object_get(j->hb, "clientID")),
-                      .addr = conn_peer(c), .language = j->language, .version = j->version,
+                      .addr = server_conn_peer(c), .language = j->language, .version = j->version,
                       .now = ev_now(server_loop(j->bc->ctx->srv))};
     size_t i;
     json_t *d;
@@ -622,7 +607,7 @@ static void heartbeat_run(heartbeat_job *j, conn *c)
             return; /* heartbeat_resume_cb goes on from here */
         if (rc == LSMQ_EBUSY) {
             if (!j->oneway)
-                conn_reply_code(c, j->opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+                server_conn_reply_code(c, j->opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
             heartbeat_free(j);
             return;
         }
@@ -632,7 +617,7 @@ static void heartbeat_run(heartbeat_job *j, conn *c)
         json_array_foreach(producers, i, d)
             heartbeat_producer(j->bc, &mi, d);
     if (!j->oneway)
-        conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
+        server_conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
     heartbeat_free(j);
 }
 
@@ -650,14 +635,12 @@ static void on_heart_beat(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     json_t *hb = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
     if (!json_is_object(hb) || !json_string_value(json_object_get(hb, "clientID"))) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
                         hb ? "HeartbeatData has no clientID" : "HeartbeatData body is not JSON");
         json_decref(hb);
         return;
     }
-    heartbeat_job *j = calloc(1, sizeof *j);
-    if (!j)
-        abort();
+    heartbeat_job *j = proto_xcalloc(1, sizeof *j);
     broker_wait_init(&j->wait, c, heartbeat_resume_cb, heartbeat_drop_cb);
     j->bc = ctx;
     j->hb = hb;
@@ -675,17 +658,17 @@ static void on_unregister_client(server *s, conn *c, proto_cmd *req, void *ctx)
     broker_clients *bc = ctx;
     if (!broker_require(c, req, "clientID"))
         return;
-    uint64_t id = conn_id(c);
+    uint64_t id = server_conn_id(c);
     producer_group *p = producer_find(bc, proto_cmd_get(req, "producerGroup"));
     if (p && members_remove(&p->members, id, 0, p->name) > 0 && !p->members)
         producer_free(bc, p);
     consumer_group *g = consumer_find(bc, proto_cmd_get(req, "consumerGroup"));
     if (g && members_remove(&g->members, id, 0, g->name) > 0) {
-        lsmq_log("broker: client %s left consumer group %s", proto_cmd_get(req, "clientID"),
+        proto_log(PROTO_LOG_INFO, "broker: client %s left consumer group %s", proto_cmd_get(req, "clientID"),
                  g->name);
         consumer_members_left(bc, g);
     }
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    server_conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 
 static void on_get_consumer_list_by_group(server *s, conn *c, proto_cmd *req, void *ctx)
@@ -759,14 +742,14 @@ static void on_check_client_config(server *s, conn *c, proto_cmd *req, void *ctx
     json_t *sd = json_object_get(body, "subscriptionData");
     const char *type = json_string_value(json_object_get(sd, "expressionType"));
     if (!type || !*type || strcmp(type, "TAG") == 0) {
-        conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+        server_conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
     } else if (strcmp(type, "SQL92") == 0) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, "SQL92 filtering is not enabled");
     } else {
         char remark[128];
         snprintf(remark, sizeof remark,
                  "The broker does not support consumer to filter message by %.64s", type);
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
     }
     json_decref(body);
 }
@@ -775,7 +758,7 @@ static void on_check_client_config(server *s, conn *c, proto_cmd *req, void *ctx
 
 static void conn_close_cb(server *s, conn *c, void *ctx)
 {
-    remove_members(ctx, conn_id(c), 0);
+    remove_members(ctx, server_conn_id(c), 0);
 }
 
 static void scan_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -789,9 +772,7 @@ static void scan_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Needs meta (heartbeats create groups and %RETRY% topics). */
 int broker_clients_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_clients *bc = calloc(1, sizeof *bc);
-    if (!bc)
-        abort();
+    broker_clients *bc = proto_xcalloc(1, sizeof *bc);
     bc->ctx = &m->ctx;
     bc->meta = m->meta;
     bc->next_opaque = 1;
@@ -886,7 +867,7 @@ size_t broker_clients_send_to_group(broker_clients *bc, const char *group, const
         copy->opaque = bc->next_opaque++;
         for (size_t i = 0; i < req->n_ext; i++)
             proto_cmd_set(copy, req->ext[i].key, req->ext[i].value);
-        conn_send_oneway(c, copy, body, body_len);
+        server_conn_send_oneway(c, copy, body, body_len);
         sent++;
     }
     return sent;

@@ -184,7 +184,7 @@ static int set_cb(void *cfg, const char *key, const char *value, char *why, size
 
 int broker_config_load(broker_config *c, const char *path, char *errbuf, size_t errlen)
 {
-    return config_file_load(path, set_cb, c, errbuf, errlen);
+    return server_config_file_load(path, set_cb, c, errbuf, errlen);
 }
 
 int broker_config_parse_args(broker_config *c, int argc, char **argv, char *errbuf,
@@ -204,7 +204,7 @@ int broker_config_parse_args(broker_config *c, int argc, char **argv, char *errb
         } else if (strcmp(a, "--embedded-namesrv") == 0) {
             c->embedded_namesrv = true;
             rc = 0;
-        } else if ((rc = config_apply_option(a, set_cb, c, errbuf, errlen)) != 0) {
+        } else if ((rc = server_config_apply_option(a, set_cb, c, errbuf, errlen)) != 0) {
             rc = rc > 0 ? 0 : rc;
         } else {
             say(errbuf, errlen, "unknown argument '%s' (use -c FILE, -n ADDRS, --key=value)", a);

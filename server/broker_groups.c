@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
@@ -68,7 +69,7 @@ static void group_from_json(const char *name, const char *text, size_t len,
     snprintf(out->name, sizeof out->name, "%s", name);
     json_t *o = json_loadb(text, len, 0, NULL);
     if (!json_is_object(o))
-        lsmq_log("broker: stored config of group %s is not a JSON object; using defaults", name);
+        proto_log(PROTO_LOG_WARN, "broker: stored config of group %s is not a JSON object; using defaults", name);
     out->consume_enable = get_bool(o, "consumeEnable", true);
     out->consume_broadcast_enable = get_bool(o, "consumeBroadcastEnable", true);
     out->notify_ids_changed = get_bool(o, "notifyConsumerIdsChangedEnable", true);
@@ -100,11 +101,11 @@ int broker_group_find(broker_ctx *ctx, broker_meta *m, const char *group,
     char *json = broker_json_dump(o, &n);
     json_decref(o);
     if (!json)
-        abort();
+        proto_oom(0);
     rc = broker_meta_group_create(m, group, json, n, w);
     free(json);
     if (rc != 0 && rc != BROKER_WAITING && rc != LSMQ_EBUSY)
-        lsmq_log("broker: cannot create subscription group %s: %s", group, lsmq_strerror(rc));
+        proto_log(PROTO_LOG_WARN, "broker: cannot create subscription group %s: %s", group, lsmq_strerror(rc));
     return rc;
 }
 
@@ -118,7 +119,7 @@ char *broker_group_json_from(json_t *cfg, size_t *len)
     json_decref(defaults);
     char *json = broker_json_dump(cfg, len);
     if (!json)
-        abort();
+        proto_oom(0);
     return json;
 }
 

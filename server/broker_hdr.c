@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 
@@ -114,7 +115,7 @@ bool broker__is_retry_topic(const char *topic)
 void broker__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark)
 {
     if (!proto_cmd_is_oneway(req))
-        conn_reply_code(c, req->opaque, code, remark);
+        server_conn_reply_code(c, req->opaque, code, remark);
 }
 
 proto_cmd *broker__cmd_copy(const proto_cmd *req)
@@ -131,9 +132,7 @@ proto_cmd *broker__cmd_copy(const proto_cmd *req)
     for (size_t i = 0; i < req->n_ext; i++)
         proto_cmd_set(copy, req->ext[i].key, req->ext[i].value);
     if (req->body_len > 0) {
-        uint8_t *body = malloc(req->body_len);
-        if (!body)
-            abort();
+        uint8_t *body = proto_xmalloc(req->body_len);
         memcpy(body, req->body, req->body_len);
         copy->body = body;
         copy->body_len = req->body_len;

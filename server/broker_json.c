@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 
@@ -18,9 +19,7 @@ json_t *broker_json_str(const char *s)
     if (v)
         return v;
     /* Client-supplied names need not be UTF-8; keep the ASCII, mark the rest. */
-    char *copy = strdup(s);
-    if (!copy)
-        abort();
+    char *copy = proto_xstrdup(s);
     for (char *p = copy; *p; p++)
         if ((unsigned char)*p >= 0x80)
             *p = '?';
@@ -55,7 +54,7 @@ void broker_text_add_json(broker_text *t, const json_t *v)
     size_t n = 0;
     char *text = broker_json_dump(v, &n);
     if (!text)
-        abort(); /* only fails on allocation */
+        proto_oom(0);
     broker_text_add(t, text, n);
     free(text);
 }
@@ -66,8 +65,8 @@ void broker_reply_json(conn *c, int32_t opaque, json_t *v)
     char *text = broker_json_dump(v, &n);
     json_decref(v);
     if (!text)
-        abort();
-    conn_reply_owned(c, opaque, proto_cmd_response(RS_SUCCESS, opaque, NULL), text, n);
+        proto_oom(0);
+    server_conn_reply_owned(c, opaque, proto_cmd_response(RS_SUCCESS, opaque, NULL), text, n);
 }
 
 void broker_reply_codef(conn *c, int32_t opaque, int32_t code, const char *fmt, ...)
@@ -77,7 +76,7 @@ void broker_reply_codef(conn *c, int32_t opaque, int32_t code, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(remark, sizeof remark, fmt, ap);
     va_end(ap);
-    conn_reply_code(c, opaque, code, remark);
+    server_conn_reply_code(c, opaque, code, remark);
 }
 
 /* The header readers of broker_hdr.c, answering SYSTEM_ERROR with their remark. */
@@ -87,7 +86,7 @@ const char *broker_require(conn *c, const proto_cmd *req, const char *name)
     const char *v = NULL;
     if (broker__hdr_str(req, name, NULL, &v, remark) == 0)
         return v;
-    conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+    server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
     return NULL;
 }
 
@@ -96,7 +95,7 @@ int broker_require_i32(conn *c, const proto_cmd *req, const char *name, int32_t 
     char remark[BROKER_REMARK_MAX];
     if (broker__hdr_i32(req, name, NULL, out, remark) == 0)
         return 0;
-    conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+    server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
     return -1;
 }
 
@@ -105,6 +104,6 @@ int broker_require_i64(conn *c, const proto_cmd *req, const char *name, int64_t 
     char remark[BROKER_REMARK_MAX];
     if (broker__hdr_i64(req, name, NULL, out, remark) == 0)
         return 0;
-    conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+    server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
     return -1;
 }

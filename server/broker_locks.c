@@ -18,6 +18,7 @@
 
 #include <uthash.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 #include "log.h"
 
@@ -77,9 +78,8 @@ static lock_group *group_find(broker_locks *bl, const char *name, bool create)
     HASH_FIND_STR(bl->groups, name, g);
     if (g || !create)
         return g;
-    g = calloc(1, sizeof *g);
-    if (!g || !(g->name = strdup(name)))
-        abort();
+    g = proto_xcalloc(1, sizeof *g);
+    g->name = proto_xstrdup(name);
     HASH_ADD_KEYPTR(hh, bl->groups, g->name, strlen(g->name), g);
     return g;
 }
@@ -92,11 +92,8 @@ static char *mq_key(json_t *mq)
     json_t *qid = json_object_get(mq, "queueId");
     if (!topic || !json_is_integer(qid))
         return NULL;
-    char *key = NULL;
-    if (asprintf(&key, "%s\001%s\001%lld", topic, broker_name ? broker_name : "",
-                 (long long)json_integer_value(qid)) < 0)
-        abort();
-    return key;
+    return proto_xasprintf("%s\001%s\001%lld", topic, broker_name ? broker_name : "",
+                           (long long)json_integer_value(qid));
 }
 
 /* Try to lock one queue for client; true when the client holds it afterwards. */
@@ -106,9 +103,7 @@ static bool lock_one(broker_locks *bl, lock_group *g, char *key, const char *cli
     lock_entry *e = NULL;
     HASH_FIND_STR(g->locks, key, e);
     if (!e) {
-        e = calloc(1, sizeof *e);
-        if (!e)
-            abort();
+        e = proto_xcalloc(1, sizeof *e);
         e->key = key;
         snprintf(e->client_id, sizeof e->client_id, "%s", client);
         e->locked_at = now;
@@ -119,7 +114,7 @@ static bool lock_one(broker_locks *bl, lock_group *g, char *key, const char *cli
     if (strcmp(e->client_id, client) != 0) {
         if (!expired(bl, e, now))
             return false;
-        lsmq_log("broker: queue lock of group %s taken over from expired %s by %s", g->name,
+        proto_log(PROTO_LOG_WARN, "broker: queue lock of group %s taken over from expired %s by %s", g->name,
                  e->client_id, client);
         snprintf(e->client_id, sizeof e->client_id, "%s", client);
     }
@@ -149,7 +144,7 @@ static int parse_request(conn *c, const proto_cmd *req, lock_request *out)
     out->mqs = json_object_get(out->root, "mqSet");
     if (out->group && *out->group && out->client_id && json_is_array(out->mqs))
         return 0;
-    conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
+    server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
                     "the body must be a JSON object with consumerGroup, clientId and mqSet");
     json_decref(out->root);
     return -1;
@@ -194,7 +189,7 @@ static void on_unlock_batch_mq(server *s, conn *c, proto_cmd *req, void *ctx)
         }
     }
     json_decref(lr.root);
-    conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
+    server_conn_reply_code(c, req->opaque, RS_SUCCESS, NULL);
 }
 
 bool broker_locks_group_locked(broker_locks *bl, const char *group)
@@ -211,9 +206,7 @@ bool broker_locks_group_locked(broker_locks *bl, const char *group)
 
 int broker_locks_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_locks *bl = calloc(1, sizeof *bl);
-    if (!bl)
-        abort();
+    broker_locks *bl = proto_xcalloc(1, sizeof *bl);
     bl->ctx = &m->ctx;
     bl->max_live_s = max_live_from_env();
     m->locks = bl;

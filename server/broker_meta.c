@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 #include "log.h"
 #include "uthash.h"
@@ -52,16 +53,14 @@ void broker_wait_init(broker_wait *w, const conn *c, broker_resume_cb resume_cb,
                       broker_drop_cb drop_cb)
 {
     memset(w, 0, sizeof *w);
-    w->conn_id = conn_id(c);
+    w->conn_id = server_conn_id(c);
     w->resume_cb = resume_cb;
     w->drop_cb = drop_cb;
 }
 
 int broker_meta_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_meta *mt = calloc(1, sizeof *mt);
-    if (!mt)
-        abort();
+    broker_meta *mt = proto_xcalloc(1, sizeof *mt);
     mt->ctx = &m->ctx;
     mt->stats = m->stats;
     mt->registration = m->registration;
@@ -134,14 +133,14 @@ static void after_write(broker_meta *m, const meta_write *mw)
 {
     const char *name = mw->key + 1;
     if (mw->status != 0) {
-        lsmq_log("broker: writing the config of %s failed: %s", name, lsmq_strerror(mw->status));
+        proto_log(PROTO_LOG_WARN, "broker: writing the config of %s failed: %s", name, lsmq_strerror(mw->status));
         return;
     }
     broker_stats_config_changed(m->stats);
     switch (mw->kind) {
     case BROKER_TOPIC_PUT:
         if (mw->creation)
-            lsmq_log("broker: created topic %s (%u queues, perm %u)", name,
+            proto_log(PROTO_LOG_INFO, "broker: created topic %s (%u queues, perm %u)", name,
                      mw->tc.write_queue_nums, mw->tc.perm);
         broker_registration_topics_changed(m->registration, mw->creation);
         break;
@@ -150,7 +149,7 @@ static void after_write(broker_meta *m, const meta_write *mw)
         break;
     case BROKER_GROUP_PUT:
         if (mw->creation)
-            lsmq_log("broker: created subscription group %s", name);
+            proto_log(PROTO_LOG_INFO, "broker: created subscription group %s", name);
         break;
     case BROKER_GROUP_DELETE:
         break;
@@ -217,9 +216,7 @@ static int start_write(broker_meta *m, const char *key, broker_write_kind kind, 
     if (too_many_waiting(m))
         return LSMQ_EBUSY;
     size_t klen = strlen(key);
-    meta_write *mw = calloc(1, sizeof *mw + klen + 1);
-    if (!mw)
-        abort();
+    meta_write *mw = proto_xcalloc(1, sizeof *mw + klen + 1);
     memcpy(mw->key, key, klen + 1);
     mw->m = m;
     mw->kind = kind;
@@ -384,9 +381,7 @@ void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
                                 const broker_write *wr, broker_answer_cb answer_cb)
 {
     size_t nlen = strlen(wr->name);
-    answer_job *j = calloc(1, sizeof *j + nlen + 1);
-    if (!j)
-        abort();
+    answer_job *j = proto_xcalloc(1, sizeof *j + nlen + 1);
     broker_wait_init(&j->wait, c, answer_resume_cb, answer_drop_cb);
     j->m = m;
     j->opaque = req->opaque;
@@ -399,8 +394,7 @@ void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
         j->wr.tc = &j->tc;
     }
     if (wr->json) {
-        if (!(j->json = malloc(wr->json_len ? wr->json_len : 1)))
-            abort();
+        j->json = proto_xmalloc(wr->json_len);
         memcpy(j->json, wr->json, wr->json_len);
         j->wr.json = j->json;
         j->wr.json_len = wr->json_len;
@@ -411,16 +405,16 @@ void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
 void broker_answer_delete_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
     if (status == LSMQ_EBUSY) {
-        conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+        server_conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
         return;
     }
     if (status != 0 && status != LSMQ_ENOTFOUND) {
-        conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
+        server_conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
         return;
     }
     if (status == 0)
-        lsmq_log("broker: %s %s deleted (asked by %s)",
+        proto_log(PROTO_LOG_INFO, "broker: %s %s deleted (asked by %s)",
                  wr->kind == BROKER_TOPIC_DELETE ? "topic" : "subscription group", wr->name,
-                 conn_peer(c));
-    conn_reply_code(c, opaque, RS_SUCCESS, NULL);
+                 server_conn_peer(c));
+    server_conn_reply_code(c, opaque, RS_SUCCESS, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 
@@ -38,7 +39,7 @@ static void reply_value(conn *c, const proto_cmd *req, const char *field, int64_
         return;
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_i64(resp, field, value);
-    conn_reply(c, req->opaque, resp, NULL, 0);
+    server_conn_reply(c, req->opaque, resp, NULL, 0);
 }
 
 /* topic! and queueId!, common to every request here. */
@@ -114,12 +115,12 @@ static void commit_done_cb(void *arg)
     conn *c = server_conn_find(j->srv, j->conn_id);
     if (c && j->status == 0) {
         proto_cmd *resp = proto_cmd_response(RS_SUCCESS, j->opaque, NULL);
-        conn_reply(c, j->opaque, resp, NULL, 0);
+        server_conn_reply(c, j->opaque, resp, NULL, 0);
     } else if (c) {
         char remark[BROKER_REMARK_MAX];
         snprintf(remark, sizeof remark, "cannot store the consumer offset: %s",
                  lsmq_strerror(j->status));
-        conn_reply_code(c, j->opaque, broker_store_error_code(j->status), remark);
+        server_conn_reply_code(c, j->opaque, broker_store_error_code(j->status), remark);
     }
     free(j);
 }
@@ -164,10 +165,8 @@ static void on_update_consumer_offset(server *s, conn *c, proto_cmd *req, void *
     }
     commit_job *j = NULL;
     if (!proto_cmd_is_oneway(req)) {
-        j = calloc(1, sizeof *j);
-        if (!j)
-            abort();
-        *j = (commit_job){.srv = bx->srv, .conn_id = conn_id(c), .opaque = req->opaque};
+        j = proto_xcalloc(1, sizeof *j);
+        *j = (commit_job){.srv = bx->srv, .conn_id = server_conn_id(c), .opaque = req->opaque};
     }
     int rc = engine_offset_set_async(e, group, strlen(group), topic, strlen(topic),
                                      (uint32_t)queue, (uint64_t)commit,

@@ -35,6 +35,7 @@
 
 #include <uthash.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
@@ -176,9 +177,7 @@ static void filter_parse(const char *expr, tag_filter *f, int64_t **codes)
     size_t cap = 1;
     for (const char *q = p; (q = strstr(q, "||")) && q < end; q += 2)
         cap++;
-    *codes = malloc(cap * sizeof **codes);
-    if (!*codes)
-        abort();
+    *codes = proto_xmalloc(cap * sizeof **codes);
     while (p < end) {
         const char *sep = strstr(p, "||");
         const char *stop = sep && sep < end ? sep : end;
@@ -256,9 +255,7 @@ static void scan_append(scan *s, const uint8_t *rec, size_t len)
         size_t cap = s->cap ? s->cap * 2 : 64u << 10;
         while (cap < s->len + len)
             cap *= 2;
-        uint8_t *nb = realloc(s->buf, cap);
-        if (!nb)
-            abort();
+        uint8_t *nb = proto_xrealloc(s->buf, cap);
         s->buf = nb;
         s->cap = cap;
     }
@@ -331,7 +328,7 @@ static void read_failed(int rc, const engine_read_result *r, int64_t offset, pul
         o->code = RS_PULL_RETRY_IMMEDIATELY;
         o->remark = "MESSAGE_WAS_REMOVING";
         o->next = r->next_offset;
-        lsmq_log("broker: pull skipped an undecodable record before offset %llu",
+        proto_log(PROTO_LOG_WARN, "broker: pull skipped an undecodable record before offset %llu",
                  (unsigned long long)r->next_offset);
         return;
     }
@@ -404,9 +401,9 @@ static void reply_pull(conn *c, int32_t opaque, pull_out *o)
     proto_cmd_set_i64(resp, "minOffset", (int64_t)o->min);
     proto_cmd_set_i64(resp, "maxOffset", (int64_t)o->max);
     if (o->body)
-        conn_reply_owned(c, opaque, resp, o->body, o->len);
+        server_conn_reply_owned(c, opaque, resp, o->body, o->len);
     else
-        conn_reply(c, opaque, resp, NULL, 0);
+        server_conn_reply(c, opaque, resp, NULL, 0);
     o->body = NULL;
 }
 
@@ -454,9 +451,7 @@ static void heap_push(broker_pull *bp, parked *p)
 {
     if (bp->n == bp->cap) {
         size_t cap = bp->cap ? bp->cap * 2 : 64;
-        parked **nh = realloc(bp->heap, cap * sizeof *nh);
-        if (!nh)
-            abort();
+        parked **nh = proto_xrealloc(bp->heap, cap * sizeof *nh);
         bp->heap = nh;
         bp->cap = cap;
     }
@@ -526,9 +521,8 @@ static waiters *waiters_get(broker_pull *bp, const char *key, bool create)
     HASH_FIND_STR(bp->queues, key, w);
     if (w || !create)
         return w;
-    w = calloc(1, sizeof *w);
-    if (!w || !(w->key = strdup(key)))
-        abort();
+    w = proto_xcalloc(1, sizeof *w);
+    w->key = proto_xstrdup(key);
     HASH_ADD_KEYPTR(hh, bp->queues, w->key, strlen(w->key), w);
     return w;
 }
@@ -554,9 +548,7 @@ static parked *parked_new(const pull_args *a, const pull_out *o, conn *c, int32_
 {
     size_t glen = strlen(a->group) + 1, tlen = strlen(a->topic) + 1;
     size_t codes = a->filter.all ? 0 : a->filter.n * sizeof(int64_t);
-    parked *p = calloc(1, sizeof *p + codes + glen + tlen);
-    if (!p)
-        abort();
+    parked *p = proto_xcalloc(1, sizeof *p + codes + glen + tlen);
     p->a = *a;
     int64_t *cp = (int64_t *)p->data;
     if (codes)
@@ -568,7 +560,7 @@ static parked *parked_new(const pull_args *a, const pull_out *o, conn *c, int32_
     p->a.group = g;
     p->a.topic = g + glen;
     p->a.offset = (int64_t)o->next;
-    p->conn_id = conn_id(c);
+    p->conn_id = server_conn_id(c);
     p->opaque = opaque;
     p->deadline = deadline;
     p->saved_min = o->min;
@@ -683,9 +675,7 @@ void broker_pull_notify(broker_pull *bp, const char *topic, uint32_t queue_id)
 /* Needs clients (subscriptions). */
 int broker_pull_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_pull *bp = calloc(1, sizeof *bp);
-    if (!bp)
-        abort();
+    broker_pull *bp = proto_xcalloc(1, sizeof *bp);
     bp->ctx = &m->ctx;
     bp->clients = m->clients;
     ev_timer_init(&bp->timer, timer_cb, 0, 0);
@@ -782,7 +772,7 @@ static int check_pull(broker_pull *bp, const pull_hdr *h, const conn *c, char *r
         snprintf(remark, BROKER_REMARK_MAX,
                  "queueId[%u] is illegal, topic:[%s] topicConfig.readQueueNums:[%u] "
                  "consumer:[%s]",
-                 h->a.queue_id, h->a.topic, tc.read_queue_nums, conn_peer(c));
+                 h->a.queue_id, h->a.topic, tc.read_queue_nums, server_conn_peer(c));
         return RS_INVALID_PARAMETER;
     }
     return 0;

@@ -71,19 +71,19 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
     uint32_t topic_id;
     if (engine_topic_id(e, topic, strlen(topic), &topic_id) != 0) {
         snprintf(remark, sizeof remark, "topic[%.200s] not exist", topic);
-        conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
     if (end < begin) {
         snprintf(remark, sizeof remark,
                  "endTimestamp %lld is before beginTimestamp %lld: nothing can match",
                  (long long)end, (long long)begin);
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
         return;
     }
     if (max_num <= 0) {
         snprintf(remark, sizeof remark, "maxNum must be at least 1, not %d", max_num);
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
         return;
     }
     index_key_hit *hits = NULL;
@@ -100,12 +100,12 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
     if (rc == LSMQ_EINVAL) {
         snprintf(remark, sizeof remark, "the key is empty or longer than %d bytes",
                  INDEX_KEY_MAX);
-        conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
+        server_conn_reply_code(c, req->opaque, RS_INVALID_PARAMETER, remark);
         return;
     }
     if (rc != 0) {
         snprintf(remark, sizeof remark, "cannot read the key index: %s", lsmq_strerror(rc));
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
         return;
     }
     broker_text body = {0};
@@ -122,9 +122,9 @@ static void on_query_message(server *s, conn *c, proto_cmd *req, void *ctx)
     proto_cmd_set_i64(resp, "indexLastUpdateTimestamp", last_ts);
     proto_cmd_set_i64(resp, "indexLastUpdatePhyoffset", (int64_t)last_pos);
     if (count)
-        conn_reply_owned(c, req->opaque, resp, body.p, body.len);
+        server_conn_reply_owned(c, req->opaque, resp, body.p, body.len);
     else
-        conn_reply(c, req->opaque, resp, NULL, 0);
+        server_conn_reply(c, req->opaque, resp, NULL, 0);
 }
 
 static void on_view_message_by_id(server *s, conn *c, proto_cmd *req, void *ctx)
@@ -144,10 +144,10 @@ static void on_view_message_by_id(server *s, conn *c, proto_cmd *req, void *ctx)
         char remark[96];
         snprintf(remark, sizeof remark, "can not find message by the offset, %lld",
                  (long long)offset);
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
         return;
     }
-    conn_reply_owned(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), rec, len);
+    server_conn_reply_owned(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), rec, len);
 }
 
 /* Stateless: the handlers get the shared context. */

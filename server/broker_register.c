@@ -107,21 +107,21 @@ static char *build_body(broker_registrar *r, size_t *n_topics)
     size_t n = 0;
     int rc = engine_topic_list(r->e, &tl, &n);
     if (rc != 0) {
-        lsmq_log("broker: cannot list topics for the name servers: %s", lsmq_strerror(rc));
+        proto_log(PROTO_LOG_WARN, "broker: cannot list topics for the name servers: %s", lsmq_strerror(rc));
         return NULL;
     }
     json_t *table = json_object();
     for (size_t i = 0; i < n; i++) {
         json_t *tc = topic_json(&tl[i]);
         if (!tc || json_object_set_new(table, tl[i].name, tc) != 0)
-            lsmq_log("broker: topic '%s' cannot be registered (not UTF-8)", tl[i].name);
+            proto_log(PROTO_LOG_WARN, "broker: topic '%s' cannot be registered (not UTF-8)", tl[i].name);
     }
     engine_free(tl);
     *n_topics = json_object_size(table);
 
     char *table_text = json_dumps(table, JSON_COMPACT | JSON_SORT_KEYS);
     if (!table_text)
-        abort();
+        proto_oom(0);
     uint64_t h = fnv1a(table_text);
     free(table_text);
     if (h != r->topics_hash) {
@@ -134,11 +134,11 @@ static char *build_body(broker_registrar *r, size_t *n_topics)
                              (json_int_t)r->dv_counter, "timestamp",
                              (json_int_t)r->dv_timestamp, "topicConfigTable", table);
     if (!root)
-        abort();
+        proto_oom(0);
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
-        abort();
+        proto_oom(0);
     return text;
 }
 
@@ -229,9 +229,9 @@ static void peer_outcome(ns_peer *p, bool ok, const char *why)
     broker_registrar *r = p->r;
 
     if (ok && (p->failing || !p->ever_ok))
-        lsmq_log("broker: registered with name server %s (%zu topics)", p->addr, r->round_topics);
+        proto_log(PROTO_LOG_INFO, "broker: registered with name server %s (%zu topics)", p->addr, r->round_topics);
     else if (!ok && !p->failing)
-        lsmq_log("broker: cannot register with name server %s: %s", p->addr, why);
+        proto_log(PROTO_LOG_WARN, "broker: cannot register with name server %s: %s", p->addr, why);
     p->failing = !ok;
     p->ever_ok = p->ever_ok || ok;
     if (!ok)
@@ -329,7 +329,7 @@ static size_t parse_addrs(broker_registrar *r, const char *list)
             *--end = 0;
         if (transport_split_addr(tok, host, sizeof host, port, sizeof port) != 0) {
             if (*tok)
-                lsmq_log("broker: ignoring name server address '%s' (want host:port)", tok);
+                proto_log(PROTO_LOG_WARN, "broker: ignoring name server address '%s' (want host:port)", tok);
             continue;
         }
         r->peers = proto_xrealloc(r->peers, (r->n_peers + 1) * sizeof *r->peers);
@@ -351,7 +351,7 @@ broker_registrar *broker_registrar_start(broker_ctx *ctx, broker_registration *o
     snprintf(r->addr, sizeof r->addr, "%s", ctx->addr);
     snprintf(r->ha_addr, sizeof r->ha_addr, "%s:%d", r->cfg.broker_ip1, r->cfg.listen_port + 1);
     if (parse_addrs(r, r->cfg.namesrv_addr) == 0) {
-        lsmq_log("broker: no namesrvAddr, not registering with any name server");
+        proto_log(PROTO_LOG_INFO, "broker: no namesrvAddr, not registering with any name server");
         free(r->peers);
         free(r);
         return NULL;

@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 
 typedef struct register_waiter {
@@ -55,9 +56,7 @@ void broker_registration_after(broker_registration *r, uint64_t gen, void (*fn)(
         fn(arg);
         return;
     }
-    register_waiter *w = malloc(sizeof *w);
-    if (!w)
-        abort();
+    register_waiter *w = proto_xmalloc(sizeof *w);
     *w = (register_waiter){r->waiters, gen, fn, arg};
     r->waiters = w;
 }
@@ -80,9 +79,7 @@ void broker_registration_topics_changed(broker_registration *r, bool created)
 
 int broker_registration_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_registration *r = calloc(1, sizeof *r);
-    if (!r)
-        abort();
+    broker_registration *r = proto_xcalloc(1, sizeof *r);
     r->registrar = broker_registrar_start(&m->ctx, r);
     m->registration = r;
     return 0;

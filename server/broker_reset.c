@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
@@ -119,9 +120,7 @@ static int plan_reset(engine *e, const reset_args *a, const engine_topic_config 
         snprintf(remark, BROKER_REMARK_MAX, "No queues to reset.");
         return RS_SYSTEM_ERROR;
     }
-    reset_entry *v = calloc(last - first, sizeof *v);
-    if (!v)
-        abort();
+    reset_entry *v = proto_xcalloc(last - first, sizeof *v);
     for (uint32_t q = first; q < last; q++) {
         uint64_t target = a->queue_id >= 0 && a->offset >= 0
                               ? (uint64_t)a->offset
@@ -171,14 +170,14 @@ static void job_finish(reset_job *j)
 {
     conn *c = server_conn_find(j->srv, j->conn_id);
     if (c && j->status == 0) {
-        conn_reply_owned(c, j->opaque, proto_cmd_response(RS_SUCCESS, j->opaque, NULL), j->body,
+        server_conn_reply_owned(c, j->opaque, proto_cmd_response(RS_SUCCESS, j->opaque, NULL), j->body,
                          j->body_len);
         j->body = NULL;
     } else if (c) {
         char remark[BROKER_REMARK_MAX];
         snprintf(remark, sizeof remark, "cannot store the reset offsets: %s",
                  lsmq_strerror(j->status));
-        conn_reply_code(c, j->opaque, broker_store_error_code(j->status), remark);
+        server_conn_reply_code(c, j->opaque, broker_store_error_code(j->status), remark);
     }
     free(j->body);
     free(j);
@@ -210,9 +209,7 @@ static void commit_all(engine *e, const reset_args *a, const reset_entry *v, siz
 {
     j->pending = 1; /* held until every commit is queued */
     for (size_t i = 0; i < n; i++) {
-        reset_done *d = calloc(1, sizeof *d);
-        if (!d)
-            abort();
+        reset_done *d = proto_xcalloc(1, sizeof *d);
         d->job = j;
         j->pending++;
         int rc = engine_offset_set_async(e, a->group, strlen(a->group), a->topic,
@@ -242,7 +239,7 @@ static int parse_reset(conn *c, const proto_cmd *req, reset_args *a)
         return -1;
     if (broker__hdr_opt_i32(req, "queueId", NULL, -1, &a->queue_id, remark) ||
         broker__hdr_opt_i64(req, "offset", NULL, -1, &a->offset, remark)) {
-        conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
+        server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR, remark);
         return -1;
     }
     a->force = broker__hdr_bool(req, "isForce", NULL, false);
@@ -260,31 +257,29 @@ static void on_invoke_broker_to_reset_offset(server *s, conn *c, proto_cmd *req,
     engine_topic_config tc;
     if (engine_topic_get(e, a.topic, strlen(a.topic), &tc) != 0) {
         snprintf(remark, sizeof remark, "Topic %.200s does not exist", a.topic);
-        conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
     if (!broker_group_known(e, ad->clients, a.group)) {
         snprintf(remark, sizeof remark, "Group %.200s does not exist", a.group);
-        conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
         return;
     }
     reset_entry *v = NULL;
     size_t n = 0;
     int code = plan_reset(e, &a, &tc, &v, &n, remark);
     if (code != 0) {
-        conn_reply_code(c, req->opaque, code, remark);
+        server_conn_reply_code(c, req->opaque, code, remark);
         return;
     }
     broker_text body = {0};
     reset_body(ad->ctx->cfg.broker_name, a.topic, v, n, &body);
     size_t told = notify_members(ad->clients, &a, &body);
-    lsmq_log("broker: reset offsets of group %s in topic %s to time %lld (force %d, %zu "
+    proto_log(PROTO_LOG_INFO, "broker: reset offsets of group %s in topic %s to time %lld (force %d, %zu "
              "queues, %zu online consumers told; asked by %s)",
-             a.group, a.topic, (long long)a.timestamp, (int)a.force, n, told, conn_peer(c));
-    reset_job *j = calloc(1, sizeof *j);
-    if (!j)
-        abort();
-    *j = (reset_job){.srv = ad->ctx->srv, .conn_id = conn_id(c), .opaque = req->opaque,
+             a.group, a.topic, (long long)a.timestamp, (int)a.force, n, told, server_conn_peer(c));
+    reset_job *j = proto_xcalloc(1, sizeof *j);
+    *j = (reset_job){.srv = ad->ctx->srv, .conn_id = server_conn_id(c), .opaque = req->opaque,
                      .body = body.p, .body_len = body.len};
     commit_all(e, &a, v, n, j);
     free(v);

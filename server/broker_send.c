@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "message_id.h"
@@ -123,7 +124,7 @@ static void send_fail(conn *c, const proto_cmd *req, int32_t code, const char *r
         return;
     proto_cmd *resp = proto_cmd_response(code, req->opaque, remark);
     add_region_fields(resp);
-    conn_reply(c, req->opaque, resp, NULL, 0);
+    server_conn_reply(c, req->opaque, resp, NULL, 0);
 }
 
 /* Remark for an engine error; the code comes from broker_store_error_code. */
@@ -155,9 +156,7 @@ static void store_error_remark(int err, const char *topic, char *out, size_t len
 /* Comma-joined offset message ids of the stored messages. */
 static char *join_msg_ids(const proto_host *store_host, const uint64_t *positions, uint32_t n)
 {
-    char *ids = malloc((size_t)n * (PROTO_MSGID_V6_LEN + 1) + 1);
-    if (!ids)
-        abort();
+    char *ids = proto_xmalloc((size_t)n * (PROTO_MSGID_V6_LEN + 1) + 1);
     size_t at = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (i > 0)
@@ -179,7 +178,7 @@ static void reply_stored(conn *c, send_job *j)
     if (j->uniq_key)
         proto_cmd_set(resp, "transactionId", j->uniq_key);
     add_region_fields(resp);
-    conn_reply(c, j->opaque, resp, NULL, 0);
+    server_conn_reply(c, j->opaque, resp, NULL, 0);
 }
 
 static void reply_store_error(conn *c, send_job *j)
@@ -188,7 +187,7 @@ static void reply_store_error(conn *c, send_job *j)
     store_error_remark(j->status, j->topic, remark, sizeof remark);
     proto_cmd *resp = proto_cmd_response(broker_store_error_code(j->status), j->opaque, remark);
     add_region_fields(resp);
-    conn_reply(c, j->opaque, resp, NULL, 0);
+    server_conn_reply(c, j->opaque, resp, NULL, 0);
 }
 
 /* Loop thread: answer the producer and wake the queue's pulls. */
@@ -484,7 +483,7 @@ static int pick_queue(broker_send *bs, const send_hdr *h, const engine_topic_con
     snprintf(remark, BROKER_REMARK_MAX,
              "request queueId[%d] is illegal, topic:[%s] topicConfig.writeQueueNums:[%u] "
              "topicConfig.readQueueNums:[%u] producer:[%s]",
-             h->queue_id, h->topic, tc->write_queue_nums, tc->read_queue_nums, conn_peer(c));
+             h->queue_id, h->topic, tc->write_queue_nums, tc->read_queue_nums, server_conn_peer(c));
     return RS_INVALID_PARAMETER;
 }
 
@@ -569,9 +568,7 @@ static void copy_batch_props(char *out, size_t *at, const char *batch, size_t ba
 static char *build_props(const broker_ctx *ctx, const char *own, size_t own_len,
                          const char *batch, size_t batch_len, bool retry, size_t *len, char **uniq)
 {
-    char *out = malloc(own_len + batch_len + ADDED_PROPS_ROOM);
-    if (!out)
-        abort();
+    char *out = proto_xmalloc(own_len + batch_len + ADDED_PROPS_ROOM);
     size_t at = 0;
     copy_own_props(out, &at, own, own_len, retry);
     copy_batch_props(out, &at, batch, batch_len, own, own_len, retry);
@@ -585,7 +582,7 @@ static char *build_props(const broker_ctx *ctx, const char *own, size_t own_len,
         put_pair(out, &at, PROTO_PROP_UNIQ_KEY, strlen(PROTO_PROP_UNIQ_KEY), uv, ul);
     }
     if (uniq)
-        *uniq = strndup(uv, ul);
+        *uniq = proto_xstrndup(uv, ul);
     const char *cluster = ctx->cfg.broker_cluster_name;
     put_pair(out, &at, "MSG_REGION", 10, MSG_REGION_VALUE, strlen(MSG_REGION_VALUE));
     put_pair(out, &at, "TRACE_ON", 8, TRACE_ON_VALUE, strlen(TRACE_ON_VALUE));
@@ -606,10 +603,8 @@ static void send_msgs_free(send_msgs *sm)
 
 static void send_msgs_alloc(send_msgs *sm, uint32_t n)
 {
-    sm->msgs = calloc(n, sizeof *sm->msgs);
-    sm->props = calloc(n, sizeof *sm->props);
-    if (!sm->msgs || !sm->props)
-        abort();
+    sm->msgs = proto_xcalloc(n, sizeof *sm->msgs);
+    sm->props = proto_xcalloc(n, sizeof *sm->props);
     sm->n = n;
 }
 
@@ -729,11 +724,9 @@ static int precheck(const broker_config *cfg, const send_hdr *h, const proto_cmd
 static send_job *job_new(broker_send *bs, conn *c, const proto_cmd *req, const send_hdr *h,
                          uint32_t queue, send_msgs *sm)
 {
-    send_job *j = calloc(1, sizeof *j + sm->n * sizeof(uint64_t));
-    if (!j)
-        abort();
+    send_job *j = proto_xcalloc(1, sizeof *j + sm->n * sizeof(uint64_t));
     j->bs = bs;
-    j->conn_id = conn_id(c);
+    j->conn_id = server_conn_id(c);
     j->opaque = req->opaque;
     j->oneway = proto_cmd_is_oneway(req);
     j->queue_id = queue;
@@ -763,7 +756,7 @@ static void send_append(broker_send *bs, conn *c, const proto_cmd *req, const se
         code = pick_queue(bs, h, tc, c, &queue, remark);
     if (code == 0) {
         proto_host born = {.port = 0};
-        conn_peer_host(c, born.ip, &born.port);
+        server_conn_peer_host(c, born.ip, &born.port);
         code = h->batch ? prepare_batch(bs->ctx, h, req, &born, &sm, remark)
                         : prepare_single(bs->ctx, h, req, &born, &sm, remark);
     }
@@ -866,9 +859,7 @@ static void send_drop_cb(broker_wait *w)
 static void send_wait_start(broker_send *bs, conn *c, const proto_cmd *req, const send_hdr *h,
                             send_step at)
 {
-    send_wait *sw = calloc(1, sizeof *sw);
-    if (!sw)
-        abort();
+    send_wait *sw = proto_xcalloc(1, sizeof *sw);
     broker_wait_init(&sw->wait, c, send_resume_cb, send_drop_cb);
     sw->bs = bs;
     sw->req = broker__cmd_copy(req);
@@ -920,9 +911,7 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
 /* Needs meta, pull and registration. */
 int broker_send_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_send *bs = calloc(1, sizeof *bs);
-    if (!bs)
-        abort();
+    broker_send *bs = proto_xcalloc(1, sizeof *bs);
     bs->ctx = &m->ctx;
     bs->meta = m->meta;
     bs->pull = m->pull;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
 #include "log.h"
@@ -107,7 +108,7 @@ static void sendback_reply(sendback_job *j, conn *c, int32_t code, const char *f
     va_start(ap, fmt);
     vsnprintf(remark, sizeof remark, fmt, ap);
     va_end(ap);
-    conn_reply_code(c, j->opaque, code, remark);
+    server_conn_reply_code(c, j->opaque, code, remark);
 }
 
 /* Loop thread: the append finished. */
@@ -118,11 +119,11 @@ static void sendback_done_cb(void *arg)
     if (j->status == 0) {
         broker_pull_notify(j->sb->pull, j->topic, j->queue_id);
         if (c)
-            conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
+            server_conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
     } else {
-        lsmq_log("broker: send-back to %s failed: %s", j->topic, j->error);
+        proto_log(PROTO_LOG_WARN, "broker: send-back to %s failed: %s", j->topic, j->error);
         if (c)
-            conn_reply_code(c, j->opaque, broker_store_error_code(j->status), j->error);
+            server_conn_reply_code(c, j->opaque, broker_store_error_code(j->status), j->error);
     }
     sendback_free(j);
 }
@@ -144,9 +145,7 @@ static void append_cb(void *ctx, const engine_append_result *r)
 static char *build_props(const proto_record *old, const char *origin_msgid, uint32_t *len)
 {
     size_t cap = old->props_len + old->topic_len + PROTO_MSGID_V6_LEN + 64;
-    char *buf = malloc(cap);
-    if (!buf)
-        abort();
+    char *buf = proto_xmalloc(cap);
     size_t used = 0;
     bool has_retry_topic = false, has_origin = false;
     proto_props_iter it;
@@ -246,7 +245,7 @@ static int check_group(sendback_job *j, conn *c)
     }
     if (j->gc.retry_queue_nums <= 0) { /* the group wants no retries: drop it (§6.7) */
         if (!j->oneway)
-            conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
+            server_conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
         return -1;
     }
     return 0;
@@ -323,7 +322,7 @@ static void sendback_run(sendback_job *j, conn *c)
         return;
     if (rc != 0)
         goto done;
-    lsmq_log("broker: message at %lld of group %s goes to %s after %d retries",
+    proto_log(PROTO_LOG_INFO, "broker: message at %lld of group %s goes to %s after %d retries",
              (long long)j->r.offset, j->r.group, j->topic, j->old.reconsume_times);
     j->queue_id = 0;
     append_copy(j, c);
@@ -348,9 +347,7 @@ static void on_consumer_send_msg_back(server *s, conn *c, proto_cmd *req, void *
     if (parse_request(c, req, &r) != 0)
         return;
     size_t glen = strlen(r.group);
-    sendback_job *j = calloc(1, sizeof *j + glen + 1);
-    if (!j)
-        abort();
+    sendback_job *j = proto_xcalloc(1, sizeof *j + glen + 1);
     broker_wait_init(&j->wait, c, sendback_resume_cb, sendback_drop_cb);
     j->sb = ctx;
     j->opaque = req->opaque;
@@ -365,9 +362,7 @@ static void on_consumer_send_msg_back(server *s, conn *c, proto_cmd *req, void *
 /* Needs meta and pull. */
 int broker_sendback_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_sendback *sb = calloc(1, sizeof *sb);
-    if (!sb)
-        abort();
+    broker_sendback *sb = proto_xcalloc(1, sizeof *sb);
     sb->ctx = &m->ctx;
     sb->meta = m->meta;
     sb->pull = m->pull;

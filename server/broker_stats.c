@@ -12,8 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "broker_internal.h"
 #include "log.h"
+#include "clock.h"
 
 #define SAMPLE_INTERVAL_S 10.0
 #define SAMPLES 61 /* ten minutes of 10 s samples, plus the newest */
@@ -38,16 +40,9 @@ struct broker_stats {
     ev_timer timer;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int local_day(void)
 {
-    time_t now = time(NULL);
+    time_t now = (time_t)(proto_wall_ms() / 1000);
     struct tm tm;
     localtime_r(&now, &tm);
     return tm.tm_year * 1000 + tm.tm_yday;
@@ -93,17 +88,15 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Before any append: the counter is an engine commit hook. */
 int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen)
 {
-    broker_stats *st = calloc(1, sizeof *st);
-    if (!st)
-        abort();
+    broker_stats *st = proto_xcalloc(1, sizeof *st);
     st->ctx = &m->ctx;
     atomic_init(&st->puts, 0);
-    st->boot_ms = wall_ms();
+    st->boot_ms = proto_wall_ms();
     st->data_version_ms = st->boot_ms;
     st->today = local_day();
     engine_extension x = {.name = "broker-stats", .ctx = st, .hook.on_commit = commit_cb};
     if (engine_add_extension(m->ctx.engine, &x) != 0)
-        lsmq_log("broker: cannot add the stats hook; put counters stay at 0");
+        proto_log(PROTO_LOG_WARN, "broker: cannot add the stats hook; put counters stay at 0");
     struct ev_loop *loop = server_loop(m->ctx.srv);
     take_sample(st, ev_now(loop));
     ev_timer_init(&st->timer, timer_cb, SAMPLE_INTERVAL_S, SAMPLE_INTERVAL_S);
@@ -126,7 +119,7 @@ void broker_stats_count_get(broker_stats *st, uint64_t n) { st->gets += n; }
 void broker_stats_config_changed(broker_stats *st)
 {
     st->data_version++;
-    st->data_version_ms = wall_ms();
+    st->data_version_ms = proto_wall_ms();
 }
 
 /* Rate over the last `window_s` seconds of samples (the oldest one there is, early on). */

@@ -22,6 +22,7 @@
 
 #include "broker_hdr.h"
 #include "broker_internal.h"
+#include "clock.h"
 
 /* Store time of the message at `offset`, or -1 (getMessageStoreTimeStamp). */
 static int64_t store_time_at(engine *e, uint32_t topic_id, uint32_t q, int64_t offset)
@@ -37,13 +38,6 @@ static int64_t store_time_at(engine *e, uint32_t topic_id, uint32_t q, int64_t o
         ts = r.store_timestamp;
     engine_free(rr.data);
     return ts;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* UtilAll.formatDate(ms, "yyyy-MM-dd#HH:mm:ss:SSS") in local time. */
@@ -103,15 +97,15 @@ static void on_query_consume_time_span(server *s, conn *c, proto_cmd *req, void 
     engine_topic_config tc;
     if (engine_topic_get(ad->ctx->engine, topic, strlen(topic), &tc) != 0) {
         snprintf(remark, sizeof remark, "topic[%.200s] not exist", topic);
-        conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_TOPIC_NOT_EXIST, remark);
         return;
     }
     if (!broker_group_known(ad->ctx->engine, ad->clients, group)) {
         snprintf(remark, sizeof remark, "Group %.200s does not exist", group);
-        conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
+        server_conn_reply_code(c, req->opaque, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
         return;
     }
-    int64_t now = now_ms();
+    int64_t now = proto_wall_ms();
     json_t *set = json_array();
     for (uint32_t q = 0; q < tc.write_queue_nums; q++)
         json_array_append_new(set, queue_span(ad->ctx, &tc, group, q, now));

@@ -17,7 +17,7 @@ static char *trim(char *s)
     return s;
 }
 
-int config_file_load(const char *path, config_setter set, void *cfg, char *errbuf,
+int server_config_file_load(const char *path, config_setter set, void *cfg, char *errbuf,
                      size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -54,7 +54,7 @@ int config_file_load(const char *path, config_setter set, void *cfg, char *errbu
     return rc;
 }
 
-int config_apply_option(const char *arg, config_setter set, void *cfg, char *errbuf,
+int server_config_apply_option(const char *arg, config_setter set, void *cfg, char *errbuf,
                         size_t errlen)
 {
     const char *eq = strchr(arg, '=');

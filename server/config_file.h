@@ -16,14 +16,14 @@ typedef int (*config_setter)(void *cfg, const char *key, const char *value, char
  * Load a file. Keys the setter does not know are reported on stderr and
  * skipped: upstream files carry many keys lsmq has no use for.
  */
-int config_file_load(const char *path, config_setter set, void *cfg, char *errbuf,
+int server_config_file_load(const char *path, config_setter set, void *cfg, char *errbuf,
                      size_t errlen);
 
 /*
  * If arg is "--key=value", apply it (unknown keys are errors here) and return
  * 1 or a negative error; return 0 when arg has another shape.
  */
-int config_apply_option(const char *arg, config_setter set, void *cfg, char *errbuf,
+int server_config_apply_option(const char *arg, config_setter set, void *cfg, char *errbuf,
                         size_t errlen);
 
 #endif

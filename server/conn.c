@@ -31,14 +31,14 @@ static void end_cb(transport_ev *a, int err, const char *why, void *arg)
 
     if (err == LSMQ_ECORRUPT || err == LSMQ_ETOOBIG) {
         s->stats.bad_frames++;
-        lsmq_log("%s: closing %s: %s", s->cfg.name, c->peer, why);
+        proto_log(PROTO_LOG_WARN, "%s: closing %s: %s", s->cfg.name, c->peer, why);
     } else if (err != 0) {
-        lsmq_log("%s: connection %s failed: %s", s->cfg.name, c->peer, why);
+        proto_log(PROTO_LOG_WARN, "%s: connection %s failed: %s", s->cfg.name, c->peer, why);
     }
-    conn__close(c);
+    server__conn_close(c);
 }
 
-conn *conn__new(server *s, int fd, const char *peer, const uint8_t ip[4], uint32_t port)
+conn *server__conn_new(server *s, int fd, const char *peer, const uint8_t ip[4], uint32_t port)
 {
     conn *c = proto_xcalloc(1, sizeof *c);
     proto_conn_options o = {.name = peer, .max_frame = s->cfg.max_frame,
@@ -55,20 +55,20 @@ conn *conn__new(server *s, int fd, const char *peer, const uint8_t ip[4], uint32
     return c;
 }
 
-uint64_t conn_id(const conn *c) { return c->id; }
-const char *conn_peer(const conn *c) { return c->peer; }
-int conn_language(const conn *c) { return c->language; }
-int conn_version(const conn *c) { return c->version; }
-void conn_set_data(conn *c, void *data) { c->data = data; }
-void *conn_get_data(const conn *c) { return c->data; }
+uint64_t server_conn_id(const conn *c) { return c->id; }
+const char *server_conn_peer(const conn *c) { return c->peer; }
+int server_conn_language(const conn *c) { return c->language; }
+int server_conn_version(const conn *c) { return c->version; }
+void server_conn_set_data(conn *c, void *data) { c->data = data; }
+void *server_conn_get_data(const conn *c) { return c->data; }
 
-void conn_peer_host(const conn *c, uint8_t ip[4], uint32_t *port)
+void server_conn_peer_host(const conn *c, uint8_t ip[4], uint32_t *port)
 {
     memcpy(ip, c->peer_ip, 4);
     *port = c->peer_port;
 }
 
-void conn__close(conn *c)
+void server__conn_close(conn *c)
 {
     server *s = c->srv;
 
@@ -83,7 +83,7 @@ void conn__close(conn *c)
     s->reap = c;
 }
 
-void conn__reap(server *s)
+void server__conn_reap(server *s)
 {
     while (s->reap) {
         conn *c = s->reap;
@@ -95,7 +95,7 @@ void conn__reap(server *s)
     }
 }
 
-void conn_close_after_write(conn *c)
+void server_conn_close_after_write(conn *c)
 {
     proto_conn_close_after_write(c->pc);
 }
@@ -104,27 +104,27 @@ void conn_close_after_write(conn *c)
 static void sent(conn *c, int rc)
 {
     if (rc == LSMQ_ETOOBIG)
-        lsmq_log("%s: dropping an unencodable frame to %s", c->srv->cfg.name, c->peer);
+        proto_log(PROTO_LOG_WARN, "%s: dropping an unencodable frame to %s", c->srv->cfg.name, c->peer);
 }
 
-void conn_reply(conn *c, int32_t opaque, proto_cmd *resp, const void *body, size_t body_len)
+void server_conn_reply(conn *c, int32_t opaque, proto_cmd *resp, const void *body, size_t body_len)
 {
     sent(c, proto_conn_reply(c->pc, opaque, resp, (void *)body, body_len, 0));
     proto_cmd_free(resp);
 }
 
-void conn_reply_owned(conn *c, int32_t opaque, proto_cmd *resp, void *body, size_t body_len)
+void server_conn_reply_owned(conn *c, int32_t opaque, proto_cmd *resp, void *body, size_t body_len)
 {
     sent(c, proto_conn_reply(c->pc, opaque, resp, body, body_len, PROTO_SEND_TAKE_BODY));
     proto_cmd_free(resp);
 }
 
-void conn_reply_code(conn *c, int32_t opaque, int32_t code, const char *remark)
+void server_conn_reply_code(conn *c, int32_t opaque, int32_t code, const char *remark)
 {
-    conn_reply(c, opaque, proto_cmd_response(code, opaque, remark), NULL, 0);
+    server_conn_reply(c, opaque, proto_cmd_response(code, opaque, remark), NULL, 0);
 }
 
-void conn_send_oneway(conn *c, proto_cmd *req, const void *body, size_t body_len)
+void server_conn_send_oneway(conn *c, proto_cmd *req, const void *body, size_t body_len)
 {
     req->flag = PROTO_FLAG_ONEWAY;
     sent(c, proto_conn_send(c->pc, req, (void *)body, body_len, 0));

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbroker: %s\n", err);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    server_process_init();
     struct ev_loop *loop = ev_default_loop(0);
 
     server *ns_srv = NULL;
@@ -37,7 +37,7 @@ int main(int argc, char **argv)
         namesrv_config_init(&nc);
         nc.listen_port = cfg.embedded_namesrv_port;
         int bound = 0;
-        int rc = process_listen(loop, "namesrv", nc.listen_port, &ns_srv, &bound);
+        int rc = server_process_listen(loop, "namesrv", nc.listen_port, &ns_srv, &bound);
         if (rc != 0 || namesrv_create(ns_srv, &nc, &ns) != 0) {
             fprintf(stderr, "mqbroker: cannot start the embedded name server on port %d: %s\n",
                     nc.listen_port, lsmq_strerror(rc));
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 
     server *srv;
     int bound = 0;
-    int rc = process_listen(loop, "broker", cfg.listen_port, &srv, &bound);
+    int rc = server_process_listen(loop, "broker", cfg.listen_port, &srv, &bound);
     if (rc != 0) {
         fprintf(stderr, "mqbroker: cannot listen on port %d: %s\n", cfg.listen_port,
                 lsmq_strerror(rc));
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
            cfg.store_path_root_dir, cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)");
     fflush(stdout);
 
-    process_run_until_signal(loop, "broker");
+    server_process_run_until_signal(loop, "broker");
 
     server_stop_listening(srv);
     if (ns_srv)
@@ -80,6 +80,6 @@ int main(int argc, char **argv)
         server_destroy(ns_srv);
     }
     ev_loop_destroy(loop);
-    lsmq_log("broker: stopped");
+    proto_log(PROTO_LOG_INFO, "broker: stopped");
     return 0;
 }

@@ -25,12 +25,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqnamesrv: %s\n", err);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    server_process_init();
     struct ev_loop *loop = ev_default_loop(0);
 
     server *srv;
     int bound = 0;
-    int rc = process_listen(loop, "namesrv", cfg.listen_port, &srv, &bound);
+    int rc = server_process_listen(loop, "namesrv", cfg.listen_port, &srv, &bound);
     if (rc != 0) {
         fprintf(stderr, "mqnamesrv: cannot listen on port %d: %s\n", cfg.listen_port,
                 lsmq_strerror(rc));
@@ -44,12 +44,12 @@ int main(int argc, char **argv)
            bound, cfg.broker_expire_ms, cfg.scan_interval_ms);
     fflush(stdout);
 
-    process_run_until_signal(loop, "namesrv");
+    server_process_run_until_signal(loop, "namesrv");
 
     server_stop_listening(srv);
     namesrv_destroy(ns); /* unhooks itself, so closing connections below is safe */
     server_destroy(srv);
     ev_loop_destroy(loop);
-    lsmq_log("namesrv: stopped");
+    proto_log(PROTO_LOG_INFO, "namesrv: stopped");
     return 0;
 }

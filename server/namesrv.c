@@ -9,65 +9,62 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "namesrv_internal.h"
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-void *ns__alloc(size_t n)
+void *namesrv__alloc(size_t n)
 {
-    void *p = calloc(1, n);
-    if (!p)
-        abort();
+    void *p = proto_xcalloc(1, n);
     return p;
 }
 
-char *ns__strdup(const char *s)
+char *namesrv__strdup(const char *s)
 {
-    char *p = strdup(s ? s : "");
-    if (!p)
-        abort();
+    char *p = proto_xstrdup(s ? s : "");
     return p;
 }
 
-void ns__reply(conn *c, const proto_cmd *req, proto_cmd *resp, const void *body, size_t len)
+void namesrv__reply(conn *c, const proto_cmd *req, proto_cmd *resp, const void *body, size_t len)
 {
     /* RocketMQ never answers a oneway request, not even with an error. */
     if (proto_cmd_is_oneway(req)) {
         proto_cmd_free(resp);
         return;
     }
-    conn_reply(c, req->opaque, resp, body, len);
+    server_conn_reply(c, req->opaque, resp, body, len);
 }
 
-void ns__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark)
+void namesrv__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark)
 {
-    ns__reply(c, req, proto_cmd_response(code, req->opaque, remark), NULL, 0);
+    namesrv__reply(c, req, proto_cmd_response(code, req->opaque, remark), NULL, 0);
 }
 
-const char *ns__need(conn *c, const proto_cmd *req, const char *key)
+const char *namesrv__need(conn *c, const proto_cmd *req, const char *key)
 {
     const char *v = proto_cmd_get(req, key);
     if (v)
         return v;
     char remark[160];
     snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
-    ns__reply_code(c, req, RS_SYSTEM_ERROR, remark);
+    namesrv__reply_code(c, req, RS_SYSTEM_ERROR, remark);
     return NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Clusters and brokers                                                 */
 
-ns_cluster *ns__cluster_get(namesrv *ns, const char *name, bool create)
+ns_cluster *namesrv__cluster_get(namesrv *ns, const char *name, bool create)
 {
     ns_cluster *cl = NULL;
     HASH_FIND_STR(ns->clusters, name, cl);
     if (cl || !create)
         return cl;
-    cl = ns__alloc(sizeof *cl);
-    cl->name = ns__strdup(name);
+    cl = namesrv__alloc(sizeof *cl);
+    cl->name = namesrv__strdup(name);
     HASH_ADD_KEYPTR(hh, ns->clusters, cl->name, strlen(cl->name), cl);
     return cl;
 }
@@ -88,16 +85,14 @@ static void cluster_add_broker(ns_cluster *cl, const char *broker_name)
             return;
     if (cl->n_brokers == cl->cap_brokers) {
         cl->cap_brokers = cl->cap_brokers ? cl->cap_brokers * 2 : 4;
-        cl->brokers = realloc(cl->brokers, cl->cap_brokers * sizeof *cl->brokers);
-        if (!cl->brokers)
-            abort();
+        cl->brokers = proto_xrealloc(cl->brokers, cl->cap_brokers * sizeof *cl->brokers);
     }
-    cl->brokers[cl->n_brokers++] = ns__strdup(broker_name);
+    cl->brokers[cl->n_brokers++] = namesrv__strdup(broker_name);
 }
 
 static void cluster_remove_broker(namesrv *ns, const char *cluster, const char *broker_name)
 {
-    ns_cluster *cl = ns__cluster_get(ns, cluster, false);
+    ns_cluster *cl = namesrv__cluster_get(ns, cluster, false);
     if (!cl)
         return;
     for (size_t i = 0; i < cl->n_brokers; i++) {
@@ -113,17 +108,17 @@ static void cluster_remove_broker(namesrv *ns, const char *cluster, const char *
     }
 }
 
-ns_broker *ns__broker_get(namesrv *ns, const char *name, const char *cluster, bool create)
+ns_broker *namesrv__broker_get(namesrv *ns, const char *name, const char *cluster, bool create)
 {
     ns_broker *bd = NULL;
     HASH_FIND_STR(ns->brokers, name, bd);
     if (bd || !create)
         return bd;
-    bd = ns__alloc(sizeof *bd);
-    bd->name = ns__strdup(name);
-    bd->cluster = ns__strdup(cluster);
+    bd = namesrv__alloc(sizeof *bd);
+    bd->name = namesrv__strdup(name);
+    bd->cluster = namesrv__strdup(cluster);
     HASH_ADD_KEYPTR(hh, ns->brokers, bd->name, strlen(bd->name), bd);
-    cluster_add_broker(ns__cluster_get(ns, cluster, true), name);
+    cluster_add_broker(namesrv__cluster_get(ns, cluster, true), name);
     return bd;
 }
 
@@ -137,7 +132,7 @@ static void broker_free(ns_broker *bd)
     free(bd);
 }
 
-const char *ns__broker_addr(const ns_broker *bd, int64_t id)
+const char *namesrv__broker_addr(const ns_broker *bd, int64_t id)
 {
     for (size_t i = 0; i < bd->n_addrs; i++)
         if (bd->addrs[i].id == id)
@@ -152,7 +147,7 @@ static void broker_remove_at(ns_broker *bd, size_t i)
     bd->n_addrs--;
 }
 
-void ns__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_new)
+void namesrv__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_new)
 {
     /* One address is one broker: a slave promoted to master keeps its address. */
     for (size_t i = 0; i < bd->n_addrs;) {
@@ -168,24 +163,22 @@ void ns__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_
         *was_new = false;
         if (strcmp(bd->addrs[i].addr, addr) != 0) {
             free(bd->addrs[i].addr);
-            bd->addrs[i].addr = ns__strdup(addr);
+            bd->addrs[i].addr = namesrv__strdup(addr);
         }
         return;
     }
     *was_new = true;
     if (bd->n_addrs == bd->cap_addrs) {
         bd->cap_addrs = bd->cap_addrs ? bd->cap_addrs * 2 : 2;
-        bd->addrs = realloc(bd->addrs, bd->cap_addrs * sizeof *bd->addrs);
-        if (!bd->addrs)
-            abort();
+        bd->addrs = proto_xrealloc(bd->addrs, bd->cap_addrs * sizeof *bd->addrs);
     }
     memmove(&bd->addrs[i + 1], &bd->addrs[i], (bd->n_addrs - i) * sizeof bd->addrs[0]);
     bd->addrs[i].id = id;
-    bd->addrs[i].addr = ns__strdup(addr);
+    bd->addrs[i].addr = namesrv__strdup(addr);
     bd->n_addrs++;
 }
 
-size_t ns__broker_remove_addr(ns_broker *bd, const char *addr)
+size_t namesrv__broker_remove_addr(ns_broker *bd, const char *addr)
 {
     size_t removed = 0;
     for (size_t i = 0; i < bd->n_addrs;) {
@@ -199,7 +192,7 @@ size_t ns__broker_remove_addr(ns_broker *bd, const char *addr)
     return removed;
 }
 
-bool ns__broker_remove_id(ns_broker *bd, int64_t id)
+bool namesrv__broker_remove_id(ns_broker *bd, int64_t id)
 {
     for (size_t i = 0; i < bd->n_addrs; i++) {
         if (bd->addrs[i].id == id) {
@@ -210,7 +203,7 @@ bool ns__broker_remove_id(ns_broker *bd, int64_t id)
     return false;
 }
 
-size_t ns__broker_drop(namesrv *ns, ns_broker *bd)
+size_t namesrv__broker_drop(namesrv *ns, ns_broker *bd)
 {
     /* Without a BrokerData its queue data would route to nowhere. */
     size_t gone = 0;
@@ -219,9 +212,9 @@ size_t ns__broker_drop(namesrv *ns, ns_broker *bd)
         ns_queue *q = NULL;
         HASH_FIND_STR(t->queues, bd->name, q);
         if (q) {
-            ns__queue_drop(t, q);
+            namesrv__queue_drop(t, q);
             if (!t->queues) {
-                ns__topic_drop(ns, t);
+                namesrv__topic_drop(ns, t);
                 gone++;
             }
         }
@@ -232,50 +225,50 @@ size_t ns__broker_drop(namesrv *ns, ns_broker *bd)
     return gone;
 }
 
-void ns__broker_set_cluster(namesrv *ns, ns_broker *bd, const char *cluster)
+void namesrv__broker_set_cluster(namesrv *ns, ns_broker *bd, const char *cluster)
 {
     if (strcmp(bd->cluster, cluster) == 0)
         return;
-    lsmq_log("namesrv: broker %s moved from cluster %s to %s", bd->name, bd->cluster, cluster);
+    proto_log(PROTO_LOG_INFO, "namesrv: broker %s moved from cluster %s to %s", bd->name, bd->cluster, cluster);
     cluster_remove_broker(ns, bd->cluster, bd->name);
     free(bd->cluster);
-    bd->cluster = ns__strdup(cluster);
-    cluster_add_broker(ns__cluster_get(ns, cluster, true), bd->name);
+    bd->cluster = namesrv__strdup(cluster);
+    cluster_add_broker(namesrv__cluster_get(ns, cluster, true), bd->name);
 }
 
 /* ------------------------------------------------------------------ */
 /* Topics and live brokers                                              */
 
-ns_topic *ns__topic_get(namesrv *ns, const char *name, bool create)
+ns_topic *namesrv__topic_get(namesrv *ns, const char *name, bool create)
 {
     ns_topic *t = NULL;
     HASH_FIND_STR(ns->topics, name, t);
     if (t || !create)
         return t;
-    t = ns__alloc(sizeof *t);
-    t->name = ns__strdup(name);
+    t = namesrv__alloc(sizeof *t);
+    t->name = namesrv__strdup(name);
     HASH_ADD_KEYPTR(hh, ns->topics, t->name, strlen(t->name), t);
     return t;
 }
 
-void ns__queue_drop(ns_topic *t, ns_queue *q)
+void namesrv__queue_drop(ns_topic *t, ns_queue *q)
 {
     HASH_DEL(t->queues, q);
     free(q->broker_name);
     free(q);
 }
 
-void ns__topic_drop(namesrv *ns, ns_topic *t)
+void namesrv__topic_drop(namesrv *ns, ns_topic *t)
 {
     ns_queue *q, *tmp;
     HASH_ITER(hh, t->queues, q, tmp)
-        ns__queue_drop(t, q);
+        namesrv__queue_drop(t, q);
     HASH_DEL(ns->topics, t);
     free(t->name);
     free(t);
 }
 
-void ns__live_drop(namesrv *ns, ns_live *l)
+void namesrv__live_drop(namesrv *ns, ns_live *l)
 {
     HASH_DEL(ns->live, l);
     free(l->addr);
@@ -285,22 +278,22 @@ void ns__live_drop(namesrv *ns, ns_live *l)
     free(l);
 }
 
-void ns__remove_broker_addr(namesrv *ns, const char *addr_in, const char *why)
+void namesrv__remove_broker_addr(namesrv *ns, const char *addr_in, const char *why)
 {
-    char *addr = ns__strdup(addr_in); /* addr_in may belong to the entry dropped below */
+    char *addr = namesrv__strdup(addr_in); /* addr_in may belong to the entry dropped below */
     ns_live *l = NULL;
     HASH_FIND_STR(ns->live, addr, l);
     char name[128];
     snprintf(name, sizeof name, "%s", l ? l->broker_name : "?");
     if (l)
-        ns__live_drop(ns, l);
+        namesrv__live_drop(ns, l);
     size_t gone = 0;
     ns_broker *bd, *tmp;
     HASH_ITER(hh, ns->brokers, bd, tmp) {
-        if (ns__broker_remove_addr(bd, addr) > 0 && bd->n_addrs == 0)
-            gone += ns__broker_drop(ns, bd);
+        if (namesrv__broker_remove_addr(bd, addr) > 0 && bd->n_addrs == 0)
+            gone += namesrv__broker_drop(ns, bd);
     }
-    lsmq_log("namesrv: broker %s (%s) removed: %s; %zu topics left without a route", addr,
+    proto_log(PROTO_LOG_INFO, "namesrv: broker %s (%s) removed: %s; %zu topics left without a route", addr,
              name, why, gone);
     free(addr);
 }
@@ -320,7 +313,7 @@ static void scan_cb(struct ev_loop *loop, ev_timer *w, int revents)
             snprintf(why, sizeof why, "silent for %.0f ms (brokerChannelExpiredTime %u)",
                      silent_ms, ns->cfg.broker_expire_ms);
             /* Only l's entry goes (addresses are unique keys), so tmp stays valid. */
-            ns__remove_broker_addr(ns, l->addr, why);
+            namesrv__remove_broker_addr(ns, l->addr, why);
         }
     }
 }
@@ -328,13 +321,13 @@ static void scan_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void close_cb(server *s, conn *c, void *ctx)
 {
     namesrv *ns = ctx;
-    uint64_t id = conn_id(c);
+    uint64_t id = server_conn_id(c);
     ns_live *l, *tmp;
     HASH_ITER(hh, ns->live, l, tmp) {
         /* Only the connection a broker last registered over speaks for it: a
          * broker that re-registered over a new connection survives the old one. */
         if (l->conn_id == id)
-            ns__remove_broker_addr(ns, l->addr, "its connection closed");
+            namesrv__remove_broker_addr(ns, l->addr, "its connection closed");
     }
 }
 
@@ -351,7 +344,7 @@ static const int all_codes[] = {
 
 int namesrv_create(server *srv, const namesrv_config *cfg, namesrv **out)
 {
-    namesrv *ns = ns__alloc(sizeof *ns);
+    namesrv *ns = namesrv__alloc(sizeof *ns);
     ns->srv = srv;
     ns->loop = server_loop(srv);
     if (cfg)
@@ -363,9 +356,9 @@ int namesrv_create(server *srv, const namesrv_config *cfg, namesrv **out)
     double every = ns->cfg.scan_interval_ms / 1000.0;
     ev_timer_init(&ns->scan, scan_cb, every, every);
     ev_timer_start(ns->loop, &ns->scan);
-    ns__register_handlers(ns);
-    ns__routes_handlers(ns);
-    ns__kv_handlers(ns);
+    namesrv__register_handlers(ns);
+    namesrv__routes_handlers(ns);
+    namesrv__kv_handlers(ns);
     server_on_close(srv, close_cb, ns);
     *out = ns;
     return 0;
@@ -384,10 +377,10 @@ void namesrv_destroy(namesrv *ns)
 
     ns_live *l, *ltmp;
     HASH_ITER(hh, ns->live, l, ltmp)
-        ns__live_drop(ns, l);
+        namesrv__live_drop(ns, l);
     ns_topic *t, *ttmp;
     HASH_ITER(hh, ns->topics, t, ttmp)
-        ns__topic_drop(ns, t);
+        namesrv__topic_drop(ns, t);
     ns_broker *bd, *btmp;
     HASH_ITER(hh, ns->brokers, bd, btmp) {
         HASH_DEL(ns->brokers, bd);
@@ -398,6 +391,6 @@ void namesrv_destroy(namesrv *ns)
         HASH_DEL(ns->clusters, cl);
         cluster_free(cl);
     }
-    ns__kv_free(ns);
+    namesrv__kv_free(ns);
     free(ns);
 }

@@ -99,8 +99,8 @@ int namesrv_config_parse_args(namesrv_config *c, int argc, char **argv, char *er
                 say(errbuf, errlen, "-c needs a file name");
                 return LSMQ_EINVAL;
             }
-            rc = config_file_load(argv[++i], set_key_cb, c, errbuf, errlen);
-        } else if ((rc = config_apply_option(a, set_key_cb, c, errbuf, errlen)) != 0) {
+            rc = server_config_file_load(argv[++i], set_key_cb, c, errbuf, errlen);
+        } else if ((rc = server_config_apply_option(a, set_key_cb, c, errbuf, errlen)) != 0) {
             rc = rc > 0 ? 0 : rc;
         } else {
             say(errbuf, errlen, "unknown argument '%s' (use -c FILE or --key=value)", a);

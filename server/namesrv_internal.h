@@ -110,49 +110,49 @@ struct namesrv {
 };
 
 /* ---- namesrv.c: tables ---- */
-char *ns__strdup(const char *s);
-void *ns__alloc(size_t n);           /* zeroed; aborts on failure */
-ns_cluster *ns__cluster_get(namesrv *ns, const char *name, bool create);
-ns_broker *ns__broker_get(namesrv *ns, const char *name, const char *cluster, bool create);
+char *namesrv__strdup(const char *s);
+void *namesrv__alloc(size_t n);           /* zeroed; aborts on failure */
+ns_cluster *namesrv__cluster_get(namesrv *ns, const char *name, bool create);
+ns_broker *namesrv__broker_get(namesrv *ns, const char *name, const char *cluster, bool create);
 /* Drop bd with its queue data and cluster entry; returns how many topics went with it. */
-size_t ns__broker_drop(namesrv *ns, ns_broker *bd);
+size_t namesrv__broker_drop(namesrv *ns, ns_broker *bd);
 /* A registration named another cluster for this broker name: move it there. */
-void ns__broker_set_cluster(namesrv *ns, ns_broker *bd, const char *cluster);
-const char *ns__broker_addr(const ns_broker *bd, int64_t id);
+void namesrv__broker_set_cluster(namesrv *ns, ns_broker *bd, const char *cluster);
+const char *namesrv__broker_addr(const ns_broker *bd, int64_t id);
 /* Set id -> addr; an entry with the same address under another id goes (slave became master). */
-void ns__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_new);
+void namesrv__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_new);
 /* Remove the entries of bd for `addr`; returns how many went. */
-size_t ns__broker_remove_addr(ns_broker *bd, const char *addr);
-bool ns__broker_remove_id(ns_broker *bd, int64_t id);
-ns_topic *ns__topic_get(namesrv *ns, const char *name, bool create);
-void ns__topic_drop(namesrv *ns, ns_topic *t);
-void ns__queue_drop(ns_topic *t, ns_queue *q);
-void ns__live_drop(namesrv *ns, ns_live *l);
+size_t namesrv__broker_remove_addr(ns_broker *bd, const char *addr);
+bool namesrv__broker_remove_id(ns_broker *bd, int64_t id);
+ns_topic *namesrv__topic_get(namesrv *ns, const char *name, bool create);
+void namesrv__topic_drop(namesrv *ns, ns_topic *t);
+void namesrv__queue_drop(ns_topic *t, ns_queue *q);
+void namesrv__live_drop(namesrv *ns, ns_live *l);
 /* A broker has gone (expired, connection closed): forget its address everywhere. */
-void ns__remove_broker_addr(namesrv *ns, const char *addr, const char *why);
+void namesrv__remove_broker_addr(namesrv *ns, const char *addr, const char *why);
 
 /* ---- reply helpers (namesrv.c) ---- */
 /* Reply unless the request was oneway; frees resp either way. */
-void ns__reply(conn *c, const proto_cmd *req, proto_cmd *resp, const void *body, size_t len);
-void ns__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark);
+void namesrv__reply(conn *c, const proto_cmd *req, proto_cmd *resp, const void *body, size_t len);
+void namesrv__reply_code(conn *c, const proto_cmd *req, int32_t code, const char *remark);
 /* A mandatory extField; when absent, answers SYSTEM_ERROR like Java's header decoder. */
-const char *ns__need(conn *c, const proto_cmd *req, const char *key);
+const char *namesrv__need(conn *c, const proto_cmd *req, const char *key);
 
 /* ---- JSON text built by hand (namesrv_json.c): for maps with numeric keys ----
  * Text goes into protocol/'s proto_buf; strings with proto_json_put_string,
  * ascii_only for fastjson's BrowserCompatible ("standard") route form. */
 /* BrokerData object; standard = quoted numeric brokerAddrs keys. */
-void ns__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard);
-void ns__buf_version(proto_buf *b, const ns_version *v);
+void namesrv__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard);
+void namesrv__buf_version(proto_buf *b, const ns_version *v);
 
 /* ---- per-file handler registration ---- */
-void ns__register_handlers(namesrv *ns);  /* namesrv_register.c */
-void ns__routes_handlers(namesrv *ns);    /* namesrv_routes.c */
-void ns__kv_handlers(namesrv *ns);        /* namesrv_kv.c */
-void ns__kv_free(namesrv *ns);
+void namesrv__register_handlers(namesrv *ns);  /* namesrv_register.c */
+void namesrv__routes_handlers(namesrv *ns);    /* namesrv_routes.c */
+void namesrv__kv_handlers(namesrv *ns);        /* namesrv_kv.c */
+void namesrv__kv_free(namesrv *ns);
 /* The value of namespace/key, or NULL; valid until the KV table changes. */
-const char *ns__kv_get(namesrv *ns, const char *space, const char *key);
+const char *namesrv__kv_get(namesrv *ns, const char *space, const char *key);
 /* KVTable JSON of a namespace (malloc'ed), or NULL when it is empty or absent. */
-char *ns__kv_table_json(namesrv *ns, const char *space, size_t *len);
+char *namesrv__kv_table_json(namesrv *ns, const char *space, size_t *len);
 
 #endif

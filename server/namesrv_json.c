@@ -14,7 +14,7 @@
 
 #include "namesrv_internal.h"
 
-void ns__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard)
+void namesrv__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard)
 {
     /* Fields in fastjson's alphabetical order; 4.x-compatible (no zoneName). */
     proto_buf_puts(b, "{\"brokerAddrs\":{");
@@ -34,7 +34,7 @@ void ns__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard)
     proto_buf_puts(b, ",\"enableActingMaster\":false}");
 }
 
-void ns__buf_version(proto_buf *b, const ns_version *v)
+void namesrv__buf_version(proto_buf *b, const ns_version *v)
 {
     if (v->has_state)
         proto_buf_printf(b, "{\"counter\":%" PRId64 ",\"stateVersion\":%" PRId64

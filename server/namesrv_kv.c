@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "namesrv_internal.h"
 
 static ns_kv_space *space_get(namesrv *ns, const char *name, bool create)
@@ -19,8 +20,8 @@ static ns_kv_space *space_get(namesrv *ns, const char *name, bool create)
     HASH_FIND_STR(ns->kv, name, sp);
     if (sp || !create)
         return sp;
-    sp = ns__alloc(sizeof *sp);
-    sp->name = ns__strdup(name);
+    sp = namesrv__alloc(sizeof *sp);
+    sp->name = namesrv__strdup(name);
     HASH_ADD_KEYPTR(hh, ns->kv, sp->name, strlen(sp->name), sp);
     return sp;
 }
@@ -43,14 +44,14 @@ static void space_drop(namesrv *ns, ns_kv_space *sp)
     free(sp);
 }
 
-void ns__kv_free(namesrv *ns)
+void namesrv__kv_free(namesrv *ns)
 {
     ns_kv_space *sp, *tmp;
     HASH_ITER(hh, ns->kv, sp, tmp)
         space_drop(ns, sp);
 }
 
-const char *ns__kv_get(namesrv *ns, const char *space, const char *key)
+const char *namesrv__kv_get(namesrv *ns, const char *space, const char *key)
 {
     ns_kv_space *sp = space_get(ns, space, false);
     ns_kv *it = NULL;
@@ -59,7 +60,7 @@ const char *ns__kv_get(namesrv *ns, const char *space, const char *key)
     return it ? it->value : NULL;
 }
 
-char *ns__kv_table_json(namesrv *ns, const char *space, size_t *len)
+char *namesrv__kv_table_json(namesrv *ns, const char *space, size_t *len)
 {
     ns_kv_space *sp = space_get(ns, space, false);
     if (!sp || !sp->items)
@@ -72,7 +73,7 @@ char *ns__kv_table_json(namesrv *ns, const char *space, size_t *len)
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
-        abort();
+        proto_oom(0);
     *len = strlen(text);
     return text;
 }
@@ -81,29 +82,29 @@ static void on_put_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space, *key, *value;
-    if (!(space = ns__need(c, req, "namespace")) || !(key = ns__need(c, req, "key")) ||
-        !(value = ns__need(c, req, "value")))
+    if (!(space = namesrv__need(c, req, "namespace")) || !(key = namesrv__need(c, req, "key")) ||
+        !(value = namesrv__need(c, req, "value")))
         return;
     ns_kv_space *sp = space_get(ns, space, true);
     ns_kv *it = NULL;
     HASH_FIND_STR(sp->items, key, it);
     if (!it) {
-        it = ns__alloc(sizeof *it);
-        it->key = ns__strdup(key);
+        it = namesrv__alloc(sizeof *it);
+        it->key = namesrv__strdup(key);
         HASH_ADD_KEYPTR(hh, sp->items, it->key, strlen(it->key), it);
     }
     free(it->value);
-    it->value = ns__strdup(value);
-    ns__reply_code(c, req, RS_SUCCESS, NULL);
+    it->value = namesrv__strdup(value);
+    namesrv__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
 static void on_get_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space, *key;
-    if (!(space = ns__need(c, req, "namespace")) || !(key = ns__need(c, req, "key")))
+    if (!(space = namesrv__need(c, req, "namespace")) || !(key = namesrv__need(c, req, "key")))
         return;
-    const char *value = ns__kv_get(ns, space, key);
+    const char *value = namesrv__kv_get(ns, space, key);
     proto_cmd *resp;
     if (value) {
         resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
@@ -112,14 +113,14 @@ static void on_get_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
         resp = proto_cmd_response(RS_QUERY_NOT_FOUND, req->opaque, NULL);
         proto_cmd_set_remarkf(resp, "No config item, Namespace: %s Key: %s", space, key);
     }
-    ns__reply(c, req, resp, NULL, 0);
+    namesrv__reply(c, req, resp, NULL, 0);
 }
 
 static void on_delete_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *space, *key;
-    if (!(space = ns__need(c, req, "namespace")) || !(key = ns__need(c, req, "key")))
+    if (!(space = namesrv__need(c, req, "namespace")) || !(key = namesrv__need(c, req, "key")))
         return;
     ns_kv_space *sp = space_get(ns, space, false);
     ns_kv *it = NULL;
@@ -130,28 +131,28 @@ static void on_delete_kv_config(server *s, conn *c, proto_cmd *req, void *ctx)
         if (!sp->items)
             space_drop(ns, sp);
     }
-    ns__reply_code(c, req, RS_SUCCESS, NULL);
+    namesrv__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
 static void on_get_kvlist_by_namespace(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
-    const char *space = ns__need(c, req, "namespace");
+    const char *space = namesrv__need(c, req, "namespace");
     if (!space)
         return;
     size_t len = 0;
-    char *text = ns__kv_table_json(ns, space, &len);
+    char *text = namesrv__kv_table_json(ns, space, &len);
     if (!text) {
         proto_cmd *resp = proto_cmd_response(RS_QUERY_NOT_FOUND, req->opaque, NULL);
         proto_cmd_set_remarkf(resp, "No config item, Namespace: %s", space);
-        ns__reply(c, req, resp, NULL, 0);
+        namesrv__reply(c, req, resp, NULL, 0);
         return;
     }
-    ns__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), text, len);
+    namesrv__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), text, len);
     free(text);
 }
 
-void ns__kv_handlers(namesrv *ns)
+void namesrv__kv_handlers(namesrv *ns)
 {
     server_register(ns->srv, RC_PUT_KV_CONFIG, on_put_kv_config, ns);
     server_register(ns->srv, RC_GET_KV_CONFIG, on_get_kv_config, ns);

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "compress.h"
 #include "log.h"
 #include "namesrv_internal.h"
@@ -49,13 +50,11 @@ static reg_topic *body_add(reg_body *rb, const char *name)
 {
     if (rb->n == rb->cap) {
         rb->cap = rb->cap ? rb->cap * 2 : 16;
-        rb->topics = realloc(rb->topics, rb->cap * sizeof *rb->topics);
-        if (!rb->topics)
-            abort();
+        rb->topics = proto_xrealloc(rb->topics, rb->cap * sizeof *rb->topics);
     }
     reg_topic *t = &rb->topics[rb->n++];
     memset(t, 0, sizeof *t);
-    t->name = ns__strdup(name);
+    t->name = namesrv__strdup(name);
     t->perm = 6;
     return t;
 }
@@ -233,12 +232,12 @@ static bool version_equal(const ns_version *a, const ns_version *b)
 static bool update_queue_data(namesrv *ns, const char *broker_name, const reg_topic *rt)
 {
     bool added = false;
-    ns_topic *t = ns__topic_get(ns, rt->name, true);
+    ns_topic *t = namesrv__topic_get(ns, rt->name, true);
     ns_queue *q = NULL;
     HASH_FIND_STR(t->queues, broker_name, q);
     if (!q) {
-        q = ns__alloc(sizeof *q);
-        q->broker_name = ns__strdup(broker_name);
+        q = namesrv__alloc(sizeof *q);
+        q->broker_name = namesrv__strdup(broker_name);
         HASH_ADD_KEYPTR(hh, t->queues, q->broker_name, strlen(q->broker_name), q);
         added = true;
     }
@@ -253,21 +252,21 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *name, *addr, *cluster, *ha;
-    if (!(name = ns__need(c, req, "brokerName")) || !(addr = ns__need(c, req, "brokerAddr")) ||
-        !(cluster = ns__need(c, req, "clusterName")) ||
-        !(ha = ns__need(c, req, "haServerAddr")) || !ns__need(c, req, "brokerId"))
+    if (!(name = namesrv__need(c, req, "brokerName")) || !(addr = namesrv__need(c, req, "brokerAddr")) ||
+        !(cluster = namesrv__need(c, req, "clusterName")) ||
+        !(ha = namesrv__need(c, req, "haServerAddr")) || !namesrv__need(c, req, "brokerId"))
         return;
     int64_t id;
     if (proto_cmd_get_i64(req, "brokerId", &id) != 0) {
-        ns__reply_code(c, req, RS_SYSTEM_ERROR, "brokerId is not a number");
+        namesrv__reply_code(c, req, RS_SYSTEM_ERROR, "brokerId is not a number");
         return;
     }
     int32_t crc = 0;
     if (proto_cmd_get_i32(req, "bodyCrc32", &crc) == 0 && crc != 0 &&
         (uint32_t)crc != proto_body_crc(req->body, req->body_len)) {
-        lsmq_log("namesrv: registration of %s from %s: body crc32 mismatch", addr,
-                 conn_peer(c));
-        ns__reply_code(c, req, RS_SYSTEM_ERROR, "crc32 not match");
+        proto_log(PROTO_LOG_WARN, "namesrv: registration of %s from %s: body crc32 mismatch", addr,
+                 server_conn_peer(c));
+        namesrv__reply_code(c, req, RS_SYSTEM_ERROR, "crc32 not match");
         return;
     }
     reg_body rb;
@@ -279,8 +278,8 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
     else if (req->body_len > 0)
         rc = parse_json_body(req->body, req->body_len, &rb, why, sizeof why);
     if (rc != 0) {
-        lsmq_log("namesrv: registration of %s from %s refused: %s", addr, conn_peer(c), why);
-        ns__reply_code(c, req, RS_SYSTEM_ERROR, why);
+        proto_log(PROTO_LOG_WARN, "namesrv: registration of %s from %s refused: %s", addr, server_conn_peer(c), why);
+        namesrv__reply_code(c, req, RS_SYSTEM_ERROR, why);
         body_free(&rb);
         return;
     }
@@ -290,18 +289,18 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
     if (l && strcmp(l->broker_name, name) != 0) {
         /* The process at this address came back under another broker name:
          * its old name must stop routing here. */
-        ns_broker *old = ns__broker_get(ns, l->broker_name, NULL, false);
-        if (old && ns__broker_remove_addr(old, addr) > 0 && old->n_addrs == 0)
-            ns__broker_drop(ns, old);
+        ns_broker *old = namesrv__broker_get(ns, l->broker_name, NULL, false);
+        if (old && namesrv__broker_remove_addr(old, addr) > 0 && old->n_addrs == 0)
+            namesrv__broker_drop(ns, old);
     }
 
-    ns_broker *bd = ns__broker_get(ns, name, cluster, false);
+    ns_broker *bd = namesrv__broker_get(ns, name, cluster, false);
     bool first = bd == NULL, new_addr = false;
     if (!bd)
-        bd = ns__broker_get(ns, name, cluster, true);
+        bd = namesrv__broker_get(ns, name, cluster, true);
     else
-        ns__broker_set_cluster(ns, bd, cluster);
-    ns__broker_set_addr(bd, id, addr, &new_addr);
+        namesrv__broker_set_cluster(ns, bd, cluster);
+    namesrv__broker_set_addr(bd, id, addr, &new_addr);
     first = first || new_addr;
 
     size_t added = 0;
@@ -310,30 +309,30 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
             added += update_queue_data(ns, name, &rb.topics[i]);
     }
     if (!l) {
-        l = ns__alloc(sizeof *l);
-        l->addr = ns__strdup(addr);
+        l = namesrv__alloc(sizeof *l);
+        l->addr = namesrv__strdup(addr);
         HASH_ADD_KEYPTR(hh, ns->live, l->addr, strlen(l->addr), l);
-        lsmq_log("namesrv: broker %s registered: %s id %" PRId64 " of %s, %zu topics, from %s",
-                 name, addr, id, cluster, rb.n, conn_peer(c));
+        proto_log(PROTO_LOG_INFO, "namesrv: broker %s registered: %s id %" PRId64 " of %s, %zu topics, from %s",
+                 name, addr, id, cluster, rb.n, server_conn_peer(c));
     } else if (added) {
-        lsmq_log("namesrv: broker %s (%s) now routes %zu more topics", name, addr, added);
+        proto_log(PROTO_LOG_INFO, "namesrv: broker %s (%s) now routes %zu more topics", name, addr, added);
     }
     free(l->cluster);
     free(l->broker_name);
     free(l->ha_addr);
-    l->cluster = ns__strdup(cluster);
-    l->broker_name = ns__strdup(name);
-    l->ha_addr = ns__strdup(ha);
+    l->cluster = namesrv__strdup(cluster);
+    l->broker_name = namesrv__strdup(name);
+    l->ha_addr = namesrv__strdup(ha);
     l->broker_id = id;
     l->version = rb.version;
     l->last_update = ev_now(ns->loop);
-    l->conn_id = conn_id(c);
+    l->conn_id = server_conn_id(c);
     body_free(&rb);
 
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     if (id != 0) {
         /* A slave learns where its master replicates from. */
-        const char *master = ns__broker_addr(bd, 0);
+        const char *master = namesrv__broker_addr(bd, 0);
         ns_live *ml = NULL;
         if (master)
             HASH_FIND_STR(ns->live, master, ml);
@@ -343,8 +342,8 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
         }
     }
     size_t kv_len = 0;
-    char *kv = ns__kv_table_json(ns, NS_ORDER_TOPIC_CONFIG, &kv_len);
-    ns__reply(c, req, resp, kv, kv_len);
+    char *kv = namesrv__kv_table_json(ns, NS_ORDER_TOPIC_CONFIG, &kv_len);
+    namesrv__reply(c, req, resp, kv, kv_len);
     free(kv);
 }
 
@@ -352,37 +351,37 @@ static void on_unregister_broker(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *name, *addr;
-    if (!(name = ns__need(c, req, "brokerName")) || !(addr = ns__need(c, req, "brokerAddr")) ||
-        !ns__need(c, req, "clusterName") || !ns__need(c, req, "brokerId"))
+    if (!(name = namesrv__need(c, req, "brokerName")) || !(addr = namesrv__need(c, req, "brokerAddr")) ||
+        !namesrv__need(c, req, "clusterName") || !namesrv__need(c, req, "brokerId"))
         return;
     int64_t id;
     if (proto_cmd_get_i64(req, "brokerId", &id) != 0) {
-        ns__reply_code(c, req, RS_SYSTEM_ERROR, "brokerId is not a number");
+        namesrv__reply_code(c, req, RS_SYSTEM_ERROR, "brokerId is not a number");
         return;
     }
     ns_live *l = NULL;
     HASH_FIND_STR(ns->live, addr, l);
     if (l)
-        ns__live_drop(ns, l);
-    ns_broker *bd = ns__broker_get(ns, name, NULL, false);
+        namesrv__live_drop(ns, l);
+    ns_broker *bd = namesrv__broker_get(ns, name, NULL, false);
     size_t gone = 0;
-    if (bd && ns__broker_remove_id(bd, id) && bd->n_addrs == 0)
-        gone = ns__broker_drop(ns, bd);
-    lsmq_log("namesrv: broker %s (%s id %" PRId64 ") unregistered; %zu topics left without a "
+    if (bd && namesrv__broker_remove_id(bd, id) && bd->n_addrs == 0)
+        gone = namesrv__broker_drop(ns, bd);
+    proto_log(PROTO_LOG_INFO, "namesrv: broker %s (%s id %" PRId64 ") unregistered; %zu topics left without a "
              "route", addr, name, id, gone);
-    ns__reply_code(c, req, RS_SUCCESS, NULL);
+    namesrv__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
 static void on_query_data_version(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
     const char *addr;
-    if (!ns__need(c, req, "brokerName") || !(addr = ns__need(c, req, "brokerAddr")) ||
-        !ns__need(c, req, "clusterName") || !ns__need(c, req, "brokerId"))
+    if (!namesrv__need(c, req, "brokerName") || !(addr = namesrv__need(c, req, "brokerAddr")) ||
+        !namesrv__need(c, req, "clusterName") || !namesrv__need(c, req, "brokerId"))
         return;
     ns_version v;
     if (!req->body_len || parse_version_text(req->body, req->body_len, &v) != 0) {
-        ns__reply_code(c, req, RS_SYSTEM_ERROR, "QUERY_DATA_VERSION needs a DataVersion body");
+        namesrv__reply_code(c, req, RS_SYSTEM_ERROR, "QUERY_DATA_VERSION needs a DataVersion body");
         return;
     }
     ns_live *l = NULL;
@@ -394,14 +393,14 @@ static void on_query_data_version(server *s, conn *c, proto_cmd *req, void *ctx)
     proto_cmd_set_bool(resp, "changed", changed);
     proto_buf b = {0};
     if (l)
-        ns__buf_version(&b, &l->version);
-    ns__reply(c, req, resp, b.p, b.len);
+        namesrv__buf_version(&b, &l->version);
+    namesrv__reply(c, req, resp, b.p, b.len);
     free(b.p);
 }
 
 static void write_perm(conn *c, proto_cmd *req, namesrv *ns, bool add)
 {
-    const char *name = ns__need(c, req, "brokerName");
+    const char *name = namesrv__need(c, req, "brokerName");
     if (!name)
         return;
     int64_t count = 0;
@@ -417,11 +416,11 @@ static void write_perm(conn *c, proto_cmd *req, namesrv *ns, bool add)
             q->perm &= ~2;
         count++;
     }
-    lsmq_log("namesrv: %s write permission of broker %s on %" PRId64 " topics",
+    proto_log(PROTO_LOG_INFO, "namesrv: %s write permission of broker %s on %" PRId64 " topics",
              add ? "added" : "wiped", name, count);
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_i64(resp, add ? "addTopicCount" : "wipeTopicCount", count);
-    ns__reply(c, req, resp, NULL, 0);
+    namesrv__reply(c, req, resp, NULL, 0);
 }
 
 static void on_wipe_write_perm_of_broker(server *s, conn *c, proto_cmd *req, void *ctx)
@@ -434,7 +433,7 @@ static void on_add_write_perm_of_broker(server *s, conn *c, proto_cmd *req, void
     write_perm(c, req, ctx, true);
 }
 
-void ns__register_handlers(namesrv *ns)
+void namesrv__register_handlers(namesrv *ns)
 {
     server_register(ns->srv, RC_REGISTER_BROKER, on_register_broker, ns);
     server_register(ns->srv, RC_UNREGISTER_BROKER, on_unregister_broker, ns);

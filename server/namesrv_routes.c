@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "namesrv_internal.h"
 
 /* Appended to TOPIC_NOT_EXIST, as Java's FAQUrl.suggestTodo does. */
@@ -60,18 +61,18 @@ static bool route_json(namesrv *ns, ns_topic *t, bool standard, proto_buf *b)
     size_t found = 0;
     proto_buf_puts(b, "{\"brokerDatas\":[");
     for (ns_queue *q = t->queues; q; q = q->hh.next) {
-        ns_broker *bd = ns__broker_get(ns, q->broker_name, NULL, false);
+        ns_broker *bd = namesrv__broker_get(ns, q->broker_name, NULL, false);
         if (!bd)
             continue;
         if (found++)
             proto_buf_put(b, ",", 1);
-        ns__buf_broker_data(b, bd, standard);
+        namesrv__buf_broker_data(b, bd, standard);
     }
     if (!found)
         return false;
     proto_buf_puts(b, "],\"filterServerTable\":{}");
     if (ns->cfg.order_message_enable) {
-        const char *conf = ns__kv_get(ns, NS_ORDER_TOPIC_CONFIG, t->name);
+        const char *conf = namesrv__kv_get(ns, NS_ORDER_TOPIC_CONFIG, t->name);
         if (conf) {
             proto_buf_puts(b, ",\"orderTopicConf\":");
             proto_json_put_string(b, conf, standard);
@@ -95,20 +96,20 @@ static bool route_json(namesrv *ns, ns_topic *t, bool standard, proto_buf *b)
 static void on_get_routeinfo_by_topic(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
-    const char *topic = ns__need(c, req, "topic");
+    const char *topic = namesrv__need(c, req, "topic");
     if (!topic)
         return;
-    ns_topic *t = ns__topic_get(ns, topic, false);
+    ns_topic *t = namesrv__topic_get(ns, topic, false);
     proto_buf b = {0};
     if (!t || !route_json(ns, t, wants_standard(req), &b)) {
         free(b.p);
         proto_cmd *resp = proto_cmd_response(RS_TOPIC_NOT_EXIST, req->opaque, NULL);
         proto_cmd_set_remarkf(resp, "No topic route info in name server for the topic: %s%s",
                               topic, NS_FAQ_SUFFIX);
-        ns__reply(c, req, resp, NULL, 0);
+        namesrv__reply(c, req, resp, NULL, 0);
         return;
     }
-    ns__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), b.p, b.len);
+    namesrv__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), b.p, b.len);
     free(b.p);
 }
 
@@ -125,7 +126,7 @@ static void on_get_broker_cluster_info(server *s, conn *c, proto_cmd *req, void 
             proto_buf_put(&b, ",", 1);
         proto_json_put_string(&b, bd->name, standard);
         proto_buf_put(&b, ":", 1);
-        ns__buf_broker_data(&b, bd, standard);
+        namesrv__buf_broker_data(&b, bd, standard);
     }
     proto_buf_puts(&b, "},\"clusterAddrTable\":{");
     for (ns_cluster *cl = ns->clusters; cl; cl = cl->hh.next) {
@@ -142,7 +143,7 @@ static void on_get_broker_cluster_info(server *s, conn *c, proto_cmd *req, void 
         proto_buf_put(&b, "]", 1);
     }
     proto_buf_puts(&b, "}}");
-    ns__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), b.p, b.len);
+    namesrv__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), b.p, b.len);
     free(b.p);
 }
 
@@ -156,8 +157,8 @@ static void reply_topic_list(conn *c, proto_cmd *req, json_t *list, const char *
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
-        abort();
-    ns__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), text, strlen(text));
+        proto_oom(0);
+    namesrv__reply(c, req, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), text, strlen(text));
     free(text);
 }
 
@@ -185,11 +186,11 @@ static void on_get_all_topic_list_from_nameserver(server *s, conn *c, proto_cmd 
 static void on_get_topics_by_cluster(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
-    const char *cluster = ns__need(c, req, "cluster");
+    const char *cluster = namesrv__need(c, req, "cluster");
     if (!cluster)
         return;
     json_t *list = json_array();
-    ns_cluster *cl = ns__cluster_get(ns, cluster, false);
+    ns_cluster *cl = namesrv__cluster_get(ns, cluster, false);
     HASH_SORT(ns->topics, by_topic_name);
     for (ns_topic *t = ns->topics; cl && t; t = t->hh.next)
         if (topic_on_cluster(ns, t, cl))
@@ -221,29 +222,29 @@ static void on_get_system_topic_list_from_ns(server *s, conn *c, proto_cmd *req,
 static void on_delete_topic_in_namesrv(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     namesrv *ns = ctx;
-    const char *topic = ns__need(c, req, "topic");
+    const char *topic = namesrv__need(c, req, "topic");
     if (!topic)
         return;
     const char *cluster = proto_cmd_get(req, "clusterName");
-    ns_topic *t = ns__topic_get(ns, topic, false);
+    ns_topic *t = namesrv__topic_get(ns, topic, false);
     if (t && cluster && *cluster) {
         /* 5.x: only the queues on that cluster's brokers go. */
-        ns_cluster *cl = ns__cluster_get(ns, cluster, false);
+        ns_cluster *cl = namesrv__cluster_get(ns, cluster, false);
         for (size_t i = 0; cl && i < cl->n_brokers; i++) {
             ns_queue *q = NULL;
             HASH_FIND_STR(t->queues, cl->brokers[i], q);
             if (q)
-                ns__queue_drop(t, q);
+                namesrv__queue_drop(t, q);
         }
         if (!t->queues)
-            ns__topic_drop(ns, t);
+            namesrv__topic_drop(ns, t);
     } else if (t) {
-        ns__topic_drop(ns, t);
+        namesrv__topic_drop(ns, t);
     }
-    ns__reply_code(c, req, RS_SUCCESS, NULL);
+    namesrv__reply_code(c, req, RS_SUCCESS, NULL);
 }
 
-void ns__routes_handlers(namesrv *ns)
+void namesrv__routes_handlers(namesrv *ns)
 {
     server_register(ns->srv, RC_GET_ROUTEINFO_BY_TOPIC, on_get_routeinfo_by_topic, ns);
     server_register(ns->srv, RC_GET_BROKER_CLUSTER_INFO, on_get_broker_cluster_info, ns);

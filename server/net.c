@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "net_internal.h"
 
@@ -30,7 +31,7 @@ void server_config_init(server_config *c)
 /* Last before the loop sleeps (after the flusher): free what closed this iteration. */
 static void reap_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    conn__reap((server *)((char *)w - offsetof(server, reap_prep)));
+    server__conn_reap((server *)((char *)w - offsetof(server, reap_prep)));
 }
 
 static void wakeup_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -55,9 +56,7 @@ void server_run_posted(server *s)
 
 void server_post(server *s, void (*fn)(void *), void *arg)
 {
-    posted *p = malloc(sizeof *p);
-    if (!p)
-        abort();
+    posted *p = proto_xmalloc(sizeof *p);
     p->next = NULL;
     p->fn = fn;
     p->arg = arg;
@@ -80,8 +79,8 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
         /* Never cut a connection that still has output going out. */
         if (proto_conn_state(c->pc) != PROTO_CONN_CLOSED && proto_conn_output_bytes(c->pc) == 0 &&
             now - transport_ev_last_read(&c->io) > s->cfg.idle_timeout_s) {
-            lsmq_log("%s: closing idle connection %s", s->cfg.name, c->peer);
-            conn__close(c);
+            proto_log(PROTO_LOG_INFO, "%s: closing idle connection %s", s->cfg.name, c->peer);
+            server__conn_close(c);
         }
     }
 }
@@ -95,7 +94,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                lsmq_log("%s: accept: %s", s->cfg.name, strerror(errno));
+                proto_log(PROTO_LOG_WARN, "%s: accept: %s", s->cfg.name, strerror(errno));
             return;
         }
         int one = 1;
@@ -117,7 +116,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof a);
             snprintf(peer, sizeof peer, "%s:%u", a, port);
         }
-        conn *c = conn__new(s, fd, peer, ip, port);
+        conn *c = server__conn_new(s, fd, peer, ip, port);
         HASH_ADD(hh, s->conns, id, sizeof c->id, c);
         s->stats.connections_open++;
         s->stats.connections_total++;
@@ -126,9 +125,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 int server_create(struct ev_loop *loop, const server_config *cfg, server **out)
 {
-    server *s = calloc(1, sizeof *s);
-    if (!s)
-        abort();
+    server *s = proto_xcalloc(1, sizeof *s);
     s->loop = loop;
     if (cfg)
         s->cfg = *cfg;
@@ -202,9 +199,9 @@ void server_destroy(server *s)
     conn *c, *tmp;
     HASH_ITER(hh, s->conns, c, tmp) {
         transport_ev_flush_now(&c->io);
-        conn__close(c);
+        server__conn_close(c);
     }
-    conn__reap(s);
+    server__conn_reap(s);
     ev_prepare_stop(s->loop, &s->reap_prep);
     transport_flusher_destroy(s->flusher);
     ev_async_stop(s->loop, &s->wakeup);
@@ -259,5 +256,5 @@ void server__dispatch(server *s, conn *c, proto_cmd *req)
         return;
     char remark[64];
     snprintf(remark, sizeof remark, " request type %d not supported", code);
-    conn_reply_code(c, req->opaque, RS_REQUEST_CODE_NOT_SUPPORTED, remark);
+    server_conn_reply_code(c, req->opaque, RS_REQUEST_CODE_NOT_SUPPORTED, remark);
 }

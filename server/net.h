@@ -61,34 +61,34 @@ void server_post(server *s, void (*fn)(void *arg), void *arg);
 void server_run_posted(server *s);
 
 /* Connections. */
-uint64_t conn_id(const conn *c);
+uint64_t server_conn_id(const conn *c);
 conn *server_conn_find(server *s, uint64_t id);
 /* "ip:port" of the peer; valid while the connection lives. */
-const char *conn_peer(const conn *c);
+const char *server_conn_peer(const conn *c);
 /* Peer address as a record host (IPv4; IPv6 peers map to 0.0.0.0). */
-void conn_peer_host(const conn *c, uint8_t ip[4], uint32_t *port);
-int conn_language(const conn *c);  /* of the last request seen */
-int conn_version(const conn *c);
+void server_conn_peer_host(const conn *c, uint8_t ip[4], uint32_t *port);
+int server_conn_language(const conn *c);  /* of the last request seen */
+int server_conn_version(const conn *c);
 /* Per-connection slot for the application (e.g. the client id from a heartbeat). */
-void conn_set_data(conn *c, void *data);
-void *conn_get_data(const conn *c);
+void server_conn_set_data(conn *c, void *data);
+void *server_conn_get_data(const conn *c);
 
 /*
  * Queue a reply to the request with `opaque` (resp's opaque and response
  * flag are set here). The body is copied. Frees resp. Does nothing for a
  * connection that is closing.
  */
-void conn_reply(conn *c, int32_t opaque, proto_cmd *resp, const void *body, size_t body_len);
+void server_conn_reply(conn *c, int32_t opaque, proto_cmd *resp, const void *body, size_t body_len);
 /* The same, taking ownership of a malloc'ed body (no copy): pull responses. */
-void conn_reply_owned(conn *c, int32_t opaque, proto_cmd *resp, void *body, size_t body_len);
+void server_conn_reply_owned(conn *c, int32_t opaque, proto_cmd *resp, void *body, size_t body_len);
 /* Reply with just a code and remark. */
-void conn_reply_code(conn *c, int32_t opaque, int32_t code, const char *remark);
+void server_conn_reply_code(conn *c, int32_t opaque, int32_t code, const char *remark);
 
 /* Send a server-initiated oneway request (e.g. NOTIFY_CONSUMER_IDS_CHANGED). Frees req. */
-void conn_send_oneway(conn *c, proto_cmd *req, const void *body, size_t body_len);
+void server_conn_send_oneway(conn *c, proto_cmd *req, const void *body, size_t body_len);
 
 /* Close after the queued output is written. */
-void conn_close_after_write(conn *c);
+void server_conn_close_after_write(conn *c);
 
 /* Counters for stats. */
 typedef struct server_stats {

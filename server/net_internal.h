@@ -62,11 +62,11 @@ struct server {
 };
 
 /* conn.c */
-conn *conn__new(server *s, int fd, const char *peer, const uint8_t ip[4], uint32_t port);
+conn *server__conn_new(server *s, int fd, const char *peer, const uint8_t ip[4], uint32_t port);
 /* Close now: the close hook runs, pending output is dropped, memory goes at reap time. */
-void conn__close(conn *c);
+void server__conn_close(conn *c);
 /* Free the connections closed so far. */
-void conn__reap(server *s);
+void server__conn_reap(server *s);
 /* net.c */
 void server__dispatch(server *s, conn *c, proto_cmd *req);
 

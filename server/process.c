@@ -5,11 +5,19 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "log.h"
 #include "process.h"
 
-int process_listen(struct ev_loop *loop, const char *name, int port, server **out, int *bound)
+void server_process_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (!getenv("LSMQ_LOG_LEVEL"))
+        proto_log_set_level(PROTO_LOG_INFO);
+}
+
+int server_process_listen(struct ev_loop *loop, const char *name, int port, server **out, int *bound)
 {
     server_config sc;
     server_config_init(&sc);
@@ -27,11 +35,11 @@ int process_listen(struct ev_loop *loop, const char *name, int port, server **ou
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    lsmq_log("%s: signal %d, shutting down", (const char *)w->data, w->signum);
+    proto_log(PROTO_LOG_INFO, "%s: signal %d, shutting down", (const char *)w->data, w->signum);
     ev_break(loop, EVBREAK_ALL);
 }
 
-void process_run_until_signal(struct ev_loop *loop, const char *name)
+void server_process_run_until_signal(struct ev_loop *loop, const char *name)
 {
     ev_signal sigterm, sigint;
     ev_signal_init(&sigterm, stop_cb, SIGTERM);

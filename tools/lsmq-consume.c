@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "lsmq.h"
 
 typedef struct opts {
@@ -140,7 +141,6 @@ int main(int argc, char **argv)
 {
     lsmq_push_consumer *c = NULL;
     struct sigaction sa;
-    struct timespec end;
     opts o;
     int rc, done;
 
@@ -171,31 +171,19 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    clock_gettime(CLOCK_REALTIME, &end);
-    end.tv_sec += o.timeout_s;
+    int64_t end_ms = proto_wall_ms() + (int64_t)o.timeout_s * 1000;
     pthread_mutex_lock(&lock);
     for (;;) {
-        struct timespec tick;
-
         if (signalled || (o.count >= 0 && received >= o.count))
             break;
         /* Wake at least every 200 ms to notice signals. */
-        clock_gettime(CLOCK_REALTIME, &tick);
-        tick.tv_nsec += 200000000L;
-        if (tick.tv_nsec >= 1000000000L) {
-            tick.tv_sec++;
-            tick.tv_nsec -= 1000000000L;
-        }
-        if (o.timeout_s > 0 && (tick.tv_sec > end.tv_sec ||
-                                (tick.tv_sec == end.tv_sec && tick.tv_nsec > end.tv_nsec)))
-            tick = end;
-        if (pthread_cond_timedwait(&cv, &lock, &tick) == ETIMEDOUT && o.timeout_s > 0) {
-            struct timespec now;
-
-            clock_gettime(CLOCK_REALTIME, &now);
-            if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
-                break;
-        }
+        int64_t wait_ms = 200;
+        if (o.timeout_s > 0 && end_ms - proto_wall_ms() < wait_ms)
+            wait_ms = end_ms - proto_wall_ms();
+        struct timespec tick = proto_deadline_after(CLOCK_REALTIME, wait_ms > 0 ? wait_ms : 0);
+        if (pthread_cond_timedwait(&cv, &lock, &tick) == ETIMEDOUT && o.timeout_s > 0 &&
+            proto_wall_ms() >= end_ms)
+            break;
     }
     done = o.count < 0 || received >= o.count;
     pthread_mutex_unlock(&lock);

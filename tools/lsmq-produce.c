@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "lsmq.h"
 
 typedef struct opts {
@@ -171,7 +172,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.count >= 0) {
-        char *body = malloc(o.size);
+        char *body = proto_xmalloc(o.size);
         long i;
 
         for (i = 0; i < o.count; i++) {

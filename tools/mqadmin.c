@@ -28,8 +28,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "mqadmin.h"
 #include "rocketmq_time.h"
+#include "clock.h"
 
 #define DEFAULT_NAMESRV "127.0.0.1:9876"
 #define DEFAULT_TIMEOUT_MS 5000
@@ -295,9 +297,7 @@ int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, i
     if (!v)
         return 0;
     if (allow_now && strcmp(v, "now") == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        *out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        *out = proto_wall_ms();
         return 0;
     }
     errno = 0;
@@ -545,9 +545,7 @@ int mqa_route_masters(const mqa_ctx *ctx, const char *topic, lsmq_admin_route **
     *n = 0;
     if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, route) != 0)
         return mqa_fail(ctx);
-    *addrs = calloc((*route)->n_brokers + 1, sizeof **addrs);
-    if (!*addrs)
-        abort();
+    *addrs = proto_xcalloc((*route)->n_brokers + 1, sizeof **addrs);
     for (size_t i = 0; i < (*route)->n_brokers; i++) {
         const char *m = lsmq_admin_broker_master(&(*route)->brokers[i]);
         if (m)

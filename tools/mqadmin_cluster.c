@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mqadmin.h"
+#include "clock.h"
 
 /* A runtime value, or `dflt` when the broker did not send it. */
 static const char *kv(const lsmq_admin_kv_table *t, const char *key, const char *dflt)
@@ -64,10 +65,7 @@ static void row_figures(const lsmq_admin_kv_table *t, broker_row *r)
     r->out_tps = kv_tps(t, "getTransferredTps", "getTransferedTps");
     long long earliest = kv_ll(t, "earliestMessageTimeStamp");
     if (earliest > 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-        r->hour = (double)(now_ms - earliest) / 1000.0 / 3600.0;
+        r->hour = (double)(proto_wall_ms() - earliest) / 1000.0 / 3600.0;
     }
     r->space = strtod(kv(t, "commitLogDiskRatio", "0"), NULL);
     r->in_yest = kv_ll(t, "msgPutTotalTodayMorning") - kv_ll(t, "msgPutTotalYesterdayMorning");

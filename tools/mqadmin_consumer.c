@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "mqadmin.h"
 
 /* Copy the master addresses of a route or a cluster list into a strings array. */
@@ -22,9 +23,8 @@ static void add_addr(char ***v, size_t *n, const char *addr)
     for (size_t i = 0; i < *n; i++)
         if (strcmp((*v)[i], addr) == 0)
             return;
-    *v = realloc(*v, (*n + 1) * sizeof **v);
-    if (!*v || !((*v)[*n] = strdup(addr)))
-        abort();
+    *v = proto_xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[*n] = proto_xstrdup(addr);
     (*n)++;
 }
 
@@ -120,9 +120,7 @@ static void find_owners(const mqa_ctx *ctx, const char *group, char *const *addr
             mqa_warn(ctx);
             continue;
         }
-        *owners = realloc(*owners, (*n_owners + nm + 1) * sizeof **owners);
-        if (!*owners)
-            abort();
+        *owners = proto_xrealloc(*owners, (*n_owners + nm + 1) * sizeof **owners);
         for (size_t k = 0; k < nm; k++) {
             queue_owner *o = &(*owners)[(*n_owners)++];
             o->mq = mqs[k];

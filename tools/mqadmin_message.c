@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "mqadmin.h"
 
 #define UNIQUE_QUERY_MAX 32 /* what upstream's unique-key look-ups ask for */
@@ -98,9 +99,7 @@ static int find_by_id(const mqa_ctx *ctx, const char *topic, const lsmq_admin_ro
     if (rc == MQA_OK && *n > 1) { /* keep the oldest, as upstream shows the first */
         lsmq_message **rest = *msgs + 1;
         size_t extra = *n - 1;
-        lsmq_message **copy = malloc(extra * sizeof *copy);
-        if (!copy)
-            abort();
+        lsmq_message **copy = proto_xmalloc(extra * sizeof *copy);
         memcpy(copy, rest, extra * sizeof *copy);
         lsmq_messages_free(copy, extra);
         *n = 1;
@@ -111,13 +110,11 @@ static int find_by_id(const mqa_ctx *ctx, const char *topic, const lsmq_admin_ro
 static int query_msg_by_id(mqa_ctx *ctx)
 {
     const char *topic = mqa_arg(ctx, 't');
-    char *ids = strdup(mqa_arg(ctx, 'i')), *save = NULL;
+    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
     lsmq_admin_route *r = NULL;
     json_t *found = json_array();
     int rc = MQA_OK, any = 0;
 
-    if (!ids)
-        abort();
     for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
          id = strtok_r(NULL, ",", &save)) {
         id += strspn(id, " ");
@@ -137,9 +134,7 @@ static int query_msg_by_id(mqa_ctx *ctx)
         json_decref(found);
         return mqa_fail(ctx);
     }
-    ids = strdup(mqa_arg(ctx, 'i'));
-    if (!ids)
-        abort();
+    ids = proto_xstrdup(mqa_arg(ctx, 'i'));
     int printed = 0;
     for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
          id = strtok_r(NULL, ",", &save)) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "mqadmin.h"
 
 static const mqa_opt reset_by_time_opts[] = {
@@ -108,9 +109,7 @@ static int reset_offset_by_time(mqa_ctx *ctx)
     if (broker && queue_id >= 0)
         return reset_one_queue(ctx, &r, broker, ts_text);
     if (broker) {
-        addrs = calloc(1, sizeof *addrs);
-        if (!addrs)
-            abort();
+        addrs = proto_xcalloc(1, sizeof *addrs);
         addrs[n++] = broker;
     } else if ((rc = mqa_route_masters(ctx, r.topic, &route_data, &addrs, &n)) != MQA_OK) {
         return rc;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "mqadmin.h"
+#include "clock.h"
 
 /* "RW-" style, as PermName.perm2String. */
 static const char *perm_string(int perm, char buf[4])
@@ -216,8 +217,7 @@ static int wait_for_route(const mqa_ctx *ctx, const lsmq_admin_topic_config *tc,
         mqa_warn(ctx);
         return 0;
     }
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t start_ms = proto_mono_ms();
     for (;;) {
         lsmq_admin_route *r = NULL;
         missing = NULL;
@@ -229,9 +229,7 @@ static int wait_for_route(const mqa_ctx *ctx, const lsmq_admin_topic_config *tc,
                 missing = addrs[i];
         }
         lsmq_admin_route_free(r);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long waited_ms = (long)(now.tv_sec - start.tv_sec) * 1000 +
-                         (now.tv_nsec - start.tv_nsec) / 1000000;
+        long waited_ms = (long)(proto_mono_ms() - start_ms);
         if (!missing || waited_ms >= ROUTE_WAIT_MS)
             break;
         struct timespec pause = {0, ROUTE_POLL_MS * 1000000L};

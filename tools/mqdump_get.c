@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "message_id.h"
 #include "mqdump.h"
 #include "props.h"
@@ -114,9 +115,7 @@ int mqd_cmd_get(const mqd_store *s, const mqd_opts *o)
     if (get_by_offset_id(s, id) || get_by_uniq_key(s, id))
         return MQD_OK;
     /* Unique keys are upper-case hex; accept them typed in lower case. */
-    char *upper = strdup(id);
-    if (!upper)
-        abort();
+    char *upper = proto_xstrdup(id);
     for (char *p = upper; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     int found = strcmp(upper, id) != 0 && get_by_uniq_key(s, upper);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mqdump.h"
+#include "clock.h"
 
 #define OUT_BUF_BYTES (4u << 20)
 #define PIPE_BYTES (1 << 20) /* the default /proc/sys/fs/pipe-max-size */
@@ -111,16 +112,9 @@ static struct {
     unsigned tick;
 } prog;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void progress_draw(void)
 {
-    int64_t now = mono_ms();
+    int64_t now = proto_mono_ms();
     double secs = (double)(now - prog.start_ms) / 1000.0;
     double mbps = secs > 0 ? (double)prog.bytes / (1024.0 * 1024.0) / secs : 0;
     char bar[PROGRESS_WIDTH + 1];
@@ -146,7 +140,7 @@ void mqd_progress_start(int enabled, uint64_t total_msgs)
     memset(&prog, 0, sizeof prog);
     prog.on = enabled < 0 ? isatty(STDERR_FILENO) : enabled;
     prog.total = total_msgs;
-    prog.start_ms = prog.last_ms = mono_ms();
+    prog.start_ms = prog.last_ms = proto_mono_ms();
 }
 
 void mqd_progress_add(uint64_t msgs, uint64_t bytes)
@@ -156,7 +150,7 @@ void mqd_progress_add(uint64_t msgs, uint64_t bytes)
     /* Look at the clock only now and then: this runs once per message. */
     if (!prog.on || (++prog.tick & 1023) != 0)
         return;
-    if (mono_ms() - prog.last_ms >= PROGRESS_EVERY_MS)
+    if (proto_mono_ms() - prog.last_ms >= PROGRESS_EVERY_MS)
         progress_draw();
 }
 

@@ -36,6 +36,8 @@
 
 #include <cmocka.h>
 
+#include "alloc.h"
+#include "clock.h"
 #include "e2e_msg.h"
 #include "e2e_topic.h"
 #include "lsmq.h"
@@ -149,9 +151,7 @@ static void map_reserve(offset_map *m, int q, int64_t offset)
         return;
     while (cap < need)
         cap = cap ? cap * 2 : 4096;
-    m->sum[q] = realloc(m->sum[q], cap * sizeof *m->sum[q]);
-    if (!m->sum[q])
-        abort();
+    m->sum[q] = proto_xrealloc(m->sum[q], cap * sizeof *m->sum[q]);
     memset(m->sum[q] + m->cap[q], 0, (cap - m->cap[q]) * sizeof *m->sum[q]);
     m->cap[q] = cap;
 }
@@ -221,9 +221,7 @@ static void *producer_main(void *arg)
         if (lsmq_producer_send(r->producer, &m, &res) == 0) {
             if (t->n == t->cap) {
                 t->cap = t->cap ? t->cap * 2 : 4096;
-                t->acks = realloc(t->acks, t->cap * sizeof *t->acks);
-                if (!t->acks)
-                    abort();
+                t->acks = proto_xrealloc(t->acks, t->cap * sizeof *t->acks);
             }
             t->acks[t->n++] = (ack){.offset = res.queue_offset,
                                     .sum = body_sum(body, (size_t)len),
@@ -668,7 +666,7 @@ int main(void)
         cmocka_unit_test_teardown(test_kill9_async_flush, run_teardown),
     };
 
-    seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
+    seed = env ? strtoull(env, NULL, 10) : (uint64_t)proto_wall_ms() ^ (uint64_t)getpid() << 16;
     if (seed == 0)
         seed = 1;
     fprintf(stderr, "test_e2e_kill9: KILL9_SEED=%llu\n", (unsigned long long)seed);

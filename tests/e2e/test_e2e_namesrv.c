@@ -24,6 +24,7 @@
 #include "e2e_procs.h"
 #include "testsupport.h"
 #include "wire.h"
+#include "clock.h"
 
 #define V_GO 317     /* Go client: legacy route JSON */
 #define V_4_9_8 409  /* standard JSON */
@@ -35,13 +36,6 @@ static int fd_main; /* a long-lived client connection */
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* A request with the given version; ext pairs key, value, ..., NULL. */
 static proto_cmd *req_new(int code, int version, ...)
@@ -172,10 +166,10 @@ static int route_code(int port, const char *topic)
 /* Poll (bounded) until the route code of topic is `code`; ms taken or -1. */
 static long wait_route_code(int port, const char *topic, int code, int timeout_ms)
 {
-    uint64_t start = now_ms();
-    while (now_ms() - start < (uint64_t)timeout_ms) {
+    uint64_t start = (uint64_t)proto_mono_ms();
+    while ((uint64_t)proto_mono_ms() - start < (uint64_t)timeout_ms) {
         if (route_code(port, topic) == code)
-            return (long)(now_ms() - start);
+            return (long)((uint64_t)proto_mono_ms() - start);
         usleep(20000);
     }
     return -1;
@@ -646,19 +640,19 @@ static void test_expiry(void **state)
     assert_int_equal(e2e_namesrv_start(&p, 0, extra), 0);
     int port = p.port;
     int fd = connect_ns(port); /* stays open: only silence can remove the broker */
-    uint64_t t0 = now_ms();
+    uint64_t t0 = (uint64_t)proto_mono_ms();
     reg_ok(fd, "C8", "broker-e", "10.0.6.1:10911", 0, "ExpT:1:1:6", 1);
     assert_int_equal(route_code(port, "ExpT"), RS_SUCCESS);
     /* Registering again keeps it alive past the first deadline. */
     usleep(700000);
     reg_ok(fd, "C8", "broker-e", "10.0.6.1:10911", 0, "ExpT:1:1:6", 1);
-    t0 = now_ms();
+    t0 = (uint64_t)proto_mono_ms();
     usleep(500000);
-    assert_true(now_ms() - t0 < 900); /* else the machine is too slow to tell */
+    assert_true((uint64_t)proto_mono_ms() - t0 < 900); /* else the machine is too slow to tell */
     assert_int_equal(route_code(port, "ExpT"), RS_SUCCESS);
     long waited = wait_route_code(port, "ExpT", RS_TOPIC_NOT_EXIST, 5000);
     assert_true(waited >= 0);
-    uint64_t gone_after = now_ms() - t0;
+    uint64_t gone_after = (uint64_t)proto_mono_ms() - t0;
     assert_true(gone_after >= 950 && gone_after < 5000);
     close(fd);
     assert_int_equal(wire_stop(&p, 10000), 0);
@@ -678,8 +672,8 @@ static void test_bad_arguments(void **state)
 
 static long wait_route_body(int port, const char *topic, const char *needle, int timeout_ms)
 {
-    uint64_t start = now_ms();
-    while (now_ms() - start < (uint64_t)timeout_ms) {
+    uint64_t start = (uint64_t)proto_mono_ms();
+    while ((uint64_t)proto_mono_ms() - start < (uint64_t)timeout_ms) {
         int fd = wire_connect(port, 2000);
         if (fd >= 0) {
             reply r = route_v(fd, topic, V_4_9_8, NULL);
@@ -687,7 +681,7 @@ static long wait_route_body(int port, const char *topic, const char *needle, int
             reply_free(&r);
             close(fd);
             if (ok)
-                return (long)(now_ms() - start);
+                return (long)((uint64_t)proto_mono_ms() - start);
         }
         usleep(10000);
     }

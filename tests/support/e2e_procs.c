@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "testsupport.h"
+#include "clock.h"
 
 #define MAX_ARGS 48
 
@@ -105,13 +106,6 @@ int e2e_namesrv_start(wire_proc *p, int port, const char *const *extra)
     return wire_start(p, "mqnamesrv", port, args);
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* GET_ROUTEINFO_BY_TOPIC's response code, or -1 when the name server did not answer. */
 static int route_code(int namesrv_port, const char *topic)
 {
@@ -133,11 +127,11 @@ static int route_code(int namesrv_port, const char *topic)
 
 long e2e_wait_route(int namesrv_port, const char *topic, int code, int timeout_ms)
 {
-    long start = now_ms();
+    long start = proto_mono_ms();
     do {
         if (route_code(namesrv_port, topic) == code)
-            return now_ms() - start;
+            return proto_mono_ms() - start;
         usleep(20000);
-    } while (now_ms() - start < timeout_ms);
+    } while (proto_mono_ms() - start < timeout_ms);
     return -1;
 }

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "testsupport.h"
+#include "clock.h"
 
 #define N_CYCLES 20
 #define FULL_CHECK_EVERY 4
@@ -153,13 +154,6 @@ static uint64_t fnv1a(const void *p, size_t len)
         h *= 0x100000001b3ull;
     }
     return h;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static unsigned queue_slot(unsigned topic, uint32_t queue)
@@ -475,7 +469,7 @@ static void take_rec(crash_run *run, ack_reader *rd, const ack_rec *a)
 static void pump(crash_run *run, ack_reader *rd, int64_t deadline_ms, int until_ready)
 {
     while (!rd->eof && !(until_ready && rd->ready) && !run->failed) {
-        int64_t left = deadline_ms - now_ms();
+        int64_t left = deadline_ms - proto_mono_ms();
         if (left <= 0)
             return;
         struct pollfd p = {.fd = rd->fd, .events = POLLIN};
@@ -568,15 +562,15 @@ static void run_writer_cycle(crash_run *run)
     assert_non_null(rd);
     rd->fd = fd;
 
-    pump(run, rd, now_ms() + READY_TIMEOUT_MS, 1);
+    pump(run, rd, proto_mono_ms() + READY_TIMEOUT_MS, 1);
     int ready = rd->ready;
     if (ready) {
         int64_t delay = KILL_MIN_MS + next_rand(&run->rng) % (KILL_MAX_MS - KILL_MIN_MS + 1);
-        pump(run, rd, now_ms() + delay, 0);
+        pump(run, rd, proto_mono_ms() + delay, 0);
     }
     kill(pid, SIGKILL);
     /* Whatever the child wrote before it died is still in the pipe. */
-    pump(run, rd, now_ms() + CHILD_TIMEOUT_MS, 0);
+    pump(run, rd, proto_mono_ms() + CHILD_TIMEOUT_MS, 0);
     int eof = rd->eof;
     close(rd->fd);
     int status = reap(pid);
@@ -930,7 +924,7 @@ static void run_verifier(crash_run *run)
     ack_reader *rd = calloc(1, sizeof *rd);
     assert_non_null(rd);
     rd->fd = fd;
-    pump(run, rd, now_ms() + CHILD_TIMEOUT_MS, 0);
+    pump(run, rd, proto_mono_ms() + CHILD_TIMEOUT_MS, 0);
     if (!rd->eof)
         kill(pid, SIGKILL);
     close(rd->fd);
@@ -989,7 +983,7 @@ static uint32_t pick_seed(engine_flush_mode mode)
     const char *env = getenv("LSMQ_CRASH_SEED");
     if (env && *env)
         return (uint32_t)strtoul(env, NULL, 0);
-    return (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^ ((uint32_t)mode << 8);
+    return (uint32_t)proto_wall_ms() ^ ((uint32_t)getpid() << 16) ^ ((uint32_t)mode << 8);
 }
 
 /* A fresh store and an empty ledger for each test. */
@@ -1021,7 +1015,7 @@ static void run_crash_test(crash_run *run, engine_flush_mode mode)
     run->rng = run->seed | 1u;
     print_message("crash %s: seed %u, store %s\n", mode_name(mode), run->seed, run->dir);
 
-    int64_t started = now_ms();
+    int64_t started = proto_mono_ms();
     run_setup(run);
     for (run->cycle = 0; run->cycle < N_CYCLES && !run->failed; run->cycle++) {
         run_writer_cycle(run);
@@ -1037,7 +1031,7 @@ static void run_crash_test(crash_run *run, engine_flush_mode mode)
 
     print_message("crash %s: %u cycles, %" PRIu64 " acknowledged messages checked, %u cycles"
                   " acknowledged something, %.1f s\n", mode_name(mode), N_CYCLES,
-                  run->acked_total, run->cycles_with_acks, (double)(now_ms() - started) / 1000);
+                  run->acked_total, run->cycles_with_acks, (double)(proto_mono_ms() - started) / 1000);
     if (run->cycles_with_acks < N_CYCLES / 2)
         fail_msg("crash %s: only %u of %u cycles acknowledged anything", mode_name(mode),
                  run->cycles_with_acks, N_CYCLES);

@@ -31,7 +31,7 @@ typedef struct fixture {
 static void big_handler(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     fixture *f = ctx;
-    conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), f->big,
+    server_conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), f->big,
                BIG_REPLY);
 }
 

@@ -29,7 +29,7 @@ typedef server_thread fixture;
 
 static void on_echo(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), req->body,
+    server_conn_reply(c, req->opaque, proto_cmd_response(RS_SUCCESS, req->opaque, NULL), req->body,
                req->body_len);
 }
 
@@ -40,7 +40,7 @@ static void on_chatty(server *s, conn *c, proto_cmd *req, void *ctx)
     proto_cmd *note = proto_cmd_request(RC_NOTIFY_CONSUMER_IDS_CHANGED);
 
     note->opaque = req->opaque; /* the server's counter may well collide with ours */
-    conn_send_oneway(c, note, NULL, 0);
+    server_conn_send_oneway(c, note, NULL, 0);
     on_echo(s, c, req, ctx);
 }
 
