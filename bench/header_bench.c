@@ -14,9 +14,9 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "../tests/fuzz/header_json_ref.h"
-#include "remoting.h"
 #include "clock.h"
+#include "header_json_ref.h"
+#include "remoting.h"
 
 /* As the Java 4.9/5.x client writes it (fastjson escapes the property separators). */
 static const char header[] =

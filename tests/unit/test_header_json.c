@@ -1,7 +1,7 @@
 /*
  * Differential tests of the JSON header reader and writer
  * (protocol/header_json_*.c) against the jansson codec they replaced,
- * which tests/fuzz/header_json_ref.h keeps as a reference: every header
+ * which protocol/reference/header_json_ref.h keeps as a reference: every header
  * must be accepted or refused alike, decode to the same fields, and
  * encode to the same bytes.
  *
@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "../fuzz/header_json_ref.h"
+#include "header_json_ref.h"
 #include "errors.h"
 #include "remoting.h"
 

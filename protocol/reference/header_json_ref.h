@@ -1,6 +1,8 @@
 /*
  * Reference JSON header codec built on jansson, for differential tests of
- * protocol/header_json_*.c (tests/unit/test_header_json.c, fuzz_frame.c).
+ * protocol/header_json_*.c (tests/unit/test_header_json.c, fuzz_frame.c)
+ * and for bench/header_bench.c's comparison. Not part of lsmq_protocol:
+ * the lsmq_protocol_reference target carries it (and jansson) to them.
  *
  * It is the codec remoting.c had before it got its own reader and writer:
  * json_loadb(text, n, 0) and the same field rules, and json_dumps with
@@ -8,8 +10,8 @@
  * with it on every input: accept exactly what it accepts, decode the same
  * fields, and encode the same bytes.
  */
-#ifndef LSMQ_TEST_HEADER_JSON_REF_H
-#define LSMQ_TEST_HEADER_JSON_REF_H
+#ifndef LSMQ_PROTO_HEADER_JSON_REF_H
+#define LSMQ_PROTO_HEADER_JSON_REF_H
 
 #include <stdint.h>
 #include <stdio.h>
