@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "byte_reader.h"
 #include "errors.h"
 
 /* Offsets of the fields that precede the born host; they never move. */
@@ -177,64 +178,16 @@ long proto_record_encode(proto_record *r, uint8_t *buf, size_t cap)
 /* Decode                                                              */
 /* ------------------------------------------------------------------ */
 
-/*
- * Read cursor bounded by the record. Once a read would overrun, `bad` sticks
- * and later reads return zeros, so the decoder checks only once at the end.
- */
-typedef struct reader {
-    const uint8_t *p;
-    size_t left;
-    int bad;
-} reader;
-
-static const uint8_t *take(reader *rd, size_t n)
-{
-    const uint8_t *at;
-
-    if (rd->bad || n > rd->left) {
-        rd->bad = 1;
-        return NULL;
-    }
-    at = rd->p;
-    rd->p += n;
-    rd->left -= n;
-    return at;
-}
-
-static uint8_t get_u8(reader *rd)
-{
-    const uint8_t *at = take(rd, 1);
-    return at ? at[0] : 0;
-}
-
-static uint16_t get_u16(reader *rd)
-{
-    const uint8_t *at = take(rd, 2);
-    return at ? (uint16_t)(at[0] << 8 | at[1]) : 0;
-}
-
-static uint32_t get_u32(reader *rd)
-{
-    const uint8_t *at = take(rd, 4);
-    return at ? proto_get_u32(at) : 0;
-}
-
-static uint64_t get_u64(reader *rd)
-{
-    const uint8_t *at = take(rd, 8);
-    return at ? proto_get_u64(at) : 0;
-}
-
-static void get_host(reader *rd, int v6, proto_host *h)
+static void get_host(byte_reader *rd, int v6, proto_host *h)
 {
     size_t n = host_addr_bytes(v6);
-    const uint8_t *at = take(rd, n);
+    const uint8_t *at = br_take(rd, n);
 
     memset(h, 0, sizeof *h);
     h->v6 = v6;
     if (at)
         memcpy(h->ip, at, n);
-    h->port = get_u32(rd);
+    h->port = br_u32(rd);
 }
 
 /*
@@ -242,60 +195,60 @@ static void get_host(reader *rd, int v6, proto_host *h)
  * decode there; v2 stores an int16, and we accept no more than the encoder
  * can write. An empty topic is never valid.
  */
-static void get_topic(reader *rd, uint32_t magic, proto_record *out)
+static void get_topic(byte_reader *rd, uint32_t magic, proto_record *out)
 {
     uint32_t n;
 
     if (magic == PROTO_MAGIC_V2) {
-        n = get_u16(rd);
+        n = br_u16(rd);
         if (n > PROTO_TOPIC_MAX)
             rd->bad = 1;
     } else {
-        n = get_u8(rd);
+        n = br_u8(rd);
         if (n > PROTO_TOPIC_V1_MAX)
             rd->bad = 1;
     }
     if (n == 0)
         rd->bad = 1;
     out->topic_len = n;
-    out->topic = (const char *)take(rd, n);
+    out->topic = (const char *)br_take(rd, n);
 }
 
-static void get_props(reader *rd, proto_record *out)
+static void get_props(byte_reader *rd, proto_record *out)
 {
-    uint32_t n = get_u16(rd);
+    uint32_t n = br_u16(rd);
 
     if (n > PROTO_PROPS_MAX) /* a negative Java short */
         rd->bad = 1;
     out->props_len = n;
-    out->props = (const char *)take(rd, n);
+    out->props = (const char *)br_take(rd, n);
 }
 
 /* Everything after TOTALSIZE and MAGIC, in wire order. */
-static void get_fields(reader *rd, proto_record *out)
+static void get_fields(byte_reader *rd, proto_record *out)
 {
-    out->body_crc = get_u32(rd);
-    out->queue_id = (int32_t)get_u32(rd);
-    out->flag = (int32_t)get_u32(rd);
-    out->queue_offset = (int64_t)get_u64(rd);
-    out->physical_offset = (int64_t)get_u64(rd);
-    out->sys_flag = (int32_t)get_u32(rd);
-    out->born_timestamp = (int64_t)get_u64(rd);
+    out->body_crc = br_u32(rd);
+    out->queue_id = (int32_t)br_u32(rd);
+    out->flag = (int32_t)br_u32(rd);
+    out->queue_offset = (int64_t)br_u64(rd);
+    out->physical_offset = (int64_t)br_u64(rd);
+    out->sys_flag = (int32_t)br_u32(rd);
+    out->born_timestamp = (int64_t)br_u64(rd);
     get_host(rd, (out->sys_flag & PROTO_SYSFLAG_BORNHOST_V6) != 0, &out->born_host);
-    out->store_timestamp = (int64_t)get_u64(rd);
+    out->store_timestamp = (int64_t)br_u64(rd);
     get_host(rd, (out->sys_flag & PROTO_SYSFLAG_STOREHOST_V6) != 0, &out->store_host);
-    out->reconsume_times = (int32_t)get_u32(rd);
-    out->prepared_txn_offset = (int64_t)get_u64(rd);
+    out->reconsume_times = (int32_t)br_u32(rd);
+    out->prepared_txn_offset = (int64_t)br_u64(rd);
     /* A negative Java int here cannot fit: TOTALSIZE is at most INT32_MAX. */
-    out->body_len = get_u32(rd);
-    out->body = take(rd, out->body_len);
+    out->body_len = br_u32(rd);
+    out->body = br_take(rd, out->body_len);
     get_topic(rd, out->magic, out);
     get_props(rd, out);
 }
 
 long proto_record_decode(const uint8_t *buf, size_t len, proto_record *out)
 {
-    reader rd;
+    byte_reader rd;
 
     memset(out, 0, sizeof *out);
     if (len < 8)

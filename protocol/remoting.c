@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "byte_reader.h"
 #include "header_json.h"
 #include "record.h"
 
@@ -608,59 +609,15 @@ static int decode_json(proto_cmd *cmd, const uint8_t *text, size_t n, char *errb
 /* ROCKETMQ binary header                                              */
 /* ------------------------------------------------------------------ */
 
-/*
- * Read cursor over the header. Once a read would overrun, `bad` sticks and
- * later reads return zeros, so callers check once per step.
- */
-typedef struct reader {
-    const uint8_t *p;
-    size_t left;
-    int bad;
-} reader;
-
-static const uint8_t *take(reader *rd, size_t n)
-{
-    const uint8_t *at;
-
-    if (rd->bad || n > rd->left) {
-        rd->bad = 1;
-        return NULL;
-    }
-    at = rd->p;
-    rd->p += n;
-    rd->left -= n;
-    return at;
-}
-
-static uint8_t rd_u8(reader *rd)
-{
-    const uint8_t *at = take(rd, 1);
-
-    return at ? at[0] : 0;
-}
-
-static uint16_t rd_u16(reader *rd)
-{
-    const uint8_t *at = take(rd, 2);
-
-    return at ? (uint16_t)(at[0] << 8 | at[1]) : 0;
-}
-
-static uint32_t rd_u32(reader *rd)
-{
-    const uint8_t *at = take(rd, 4);
-
-    return at ? proto_get_u32(at) : 0;
-}
 
 /*
  * A length-prefixed string of n bytes as a new C string. Embedded NULs are
  * refused: C callers would see a shorter string than Java does.
  */
-static int rd_string(reader *rd, size_t n, char **out, const char *what, char *errbuf,
+static int rd_string(byte_reader *rd, size_t n, char **out, const char *what, char *errbuf,
                      size_t errlen)
 {
-    const uint8_t *at = take(rd, n);
+    const uint8_t *at = br_take(rd, n);
 
     *out = NULL;
     if (at == NULL)
@@ -732,9 +689,9 @@ static int dedup_ext(proto_cmd *cmd)
 }
 
 /* One extFields entry: int16 key length, key, int32 value length, value. */
-static int binary_ext_entry(reader *rd, proto_cmd *cmd, char *errbuf, size_t errlen)
+static int binary_ext_entry(byte_reader *rd, proto_cmd *cmd, char *errbuf, size_t errlen)
 {
-    uint16_t klen = rd_u16(rd);
+    uint16_t klen = br_u16(rd);
     uint32_t vlen;
     char *key, *value;
     int rc;
@@ -745,7 +702,7 @@ static int binary_ext_entry(reader *rd, proto_cmd *cmd, char *errbuf, size_t err
         return fail(errbuf, errlen, "negative extFields key length");
     if ((rc = rd_string(rd, klen, &key, "extFields key", errbuf, errlen)) != 0)
         return rc;
-    vlen = rd_u32(rd);
+    vlen = br_u32(rd);
     if (rd->bad || vlen > INT32_MAX) {
         free(key);
         return fail(errbuf, errlen, "bad extFields value length");
@@ -770,7 +727,7 @@ static int binary_ext_entry(reader *rd, proto_cmd *cmd, char *errbuf, size_t err
 static int binary_ext(proto_cmd *cmd, const uint8_t *block, size_t n, char *errbuf,
                       size_t errlen)
 {
-    reader rd = {block, n, 0};
+    byte_reader rd = {block, n, 0};
     int rc;
 
     while (rd.left > 0)
@@ -780,37 +737,37 @@ static int binary_ext(proto_cmd *cmd, const uint8_t *block, size_t n, char *errb
 }
 
 /* The fixed fields: code, language, version, opaque, flag. */
-static void binary_fixed(reader *rd, proto_cmd *cmd)
+static void binary_fixed(byte_reader *rd, proto_cmd *cmd)
 {
-    cmd->code = (int16_t)rd_u16(rd);
-    cmd->language = language_from_number(rd_u8(rd));
-    cmd->version = (int16_t)rd_u16(rd);
-    cmd->opaque = (int32_t)rd_u32(rd);
-    cmd->flag = (int32_t)rd_u32(rd);
+    cmd->code = (int16_t)br_u16(rd);
+    cmd->language = language_from_number(br_u8(rd));
+    cmd->version = (int16_t)br_u16(rd);
+    cmd->opaque = (int32_t)br_u32(rd);
+    cmd->flag = (int32_t)br_u32(rd);
 }
 
 static int decode_binary(proto_cmd *cmd, const uint8_t *h, size_t n, char *errbuf,
                          size_t errlen)
 {
-    reader rd = {h, n, 0};
+    byte_reader rd = {h, n, 0};
     uint32_t rlen, elen;
     const uint8_t *block;
     int rc;
 
     binary_fixed(&rd, cmd);
-    rlen = rd_u32(&rd);
+    rlen = br_u32(&rd);
     if (rd.bad)
         return fail(errbuf, errlen, "binary header shorter than 17 bytes");
     if (rlen > INT32_MAX)
         return fail(errbuf, errlen, "negative remark length");
     if (rlen > 0 && (rc = rd_string(&rd, rlen, &cmd->remark, "remark", errbuf, errlen)) != 0)
         return rc;
-    elen = rd_u32(&rd);
+    elen = br_u32(&rd);
     if (rd.bad)
         return fail(errbuf, errlen, "binary header ends before the extFields length");
     if (elen > INT32_MAX)
         return fail(errbuf, errlen, "negative extFields length");
-    block = take(&rd, elen);
+    block = br_take(&rd, elen);
     if (block == NULL)
         return fail(errbuf, errlen, "extFields length %" PRIu32 " overruns the header", elen);
     /* Java ignores anything after the block; no encoder writes it, so refuse it. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "log.h"
 
 static char *trim(char *s)
 {
@@ -44,7 +45,7 @@ int server_config_file_load(const char *path, config_setter set, void *cfg, char
         char why[256] = "";
         rc = set(cfg, key, value, why, sizeof why);
         if (rc == LSMQ_ENOTFOUND) {
-            fprintf(stderr, "%s:%d: ignoring unsupported key %s\n", path, lineno, key);
+            proto_log(PROTO_LOG_WARN, "config: %s:%d: ignoring unsupported key %s", path, lineno, key);
             rc = 0;
         } else if (rc != 0) {
             snprintf(errbuf, errlen, "%s:%d: %s", path, lineno, why);

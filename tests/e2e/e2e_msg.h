@@ -35,7 +35,7 @@ static inline proto_cmd *e2e_send_v2(const char *topic, int queue, const char *p
     proto_cmd_set_i64(c, "d", 4);
     proto_cmd_set_i64(c, "e", queue);
     proto_cmd_set_i64(c, "f", 0);
-    proto_cmd_set_i64(c, "g", e2e_now_ms());
+    proto_cmd_set_i64(c, "g", proto_wall_ms());
     proto_cmd_set_i64(c, "h", 0);
     if (props)
         proto_cmd_set(c, "i", props);

@@ -140,9 +140,9 @@ static long tracker_distinct(tracker *t)
 /* Wait until every message was seen, or timeout_ms. */
 static int tracker_wait(tracker *t, long want, int timeout_ms)
 {
-    int64_t deadline = e2e_mono_ms() + timeout_ms;
+    int64_t deadline = proto_mono_ms() + timeout_ms;
 
-    while (tracker_distinct(t) < want && e2e_mono_ms() < deadline)
+    while (tracker_distinct(t) < want && proto_mono_ms() < deadline)
         e2e_sleep_ms(20);
     return tracker_distinct(t) >= want;
 }
@@ -316,7 +316,7 @@ static void test_bulk_100k(void **state)
     start_member(&members[1], "e2e-bulk", BULK_TOPIC, LSMQ_CLUSTERING, NULL);
     e2e_sleep_ms(2500); /* let the group settle: per-member order checks need stable owners */
 
-    start = e2e_mono_ms();
+    start = proto_mono_ms();
     for (i = 0; i < MAX_PRODUCERS; i++) {
         char group[32];
 
@@ -334,11 +334,11 @@ static void test_bulk_100k(void **state)
         assert_int_equal(atomic_load(&bps[i].failed), 0);
         assert_int_equal(atomic_load(&bps[i].acked), BULK_PER_PRODUCER);
     }
-    fprintf(stderr, "bulk: 100000 sent in %lld ms\n", (long long)(e2e_mono_ms() - start));
+    fprintf(stderr, "bulk: 100000 sent in %lld ms\n", (long long)(proto_mono_ms() - start));
     if (!tracker_wait(&t, (long)MAX_PRODUCERS * BULK_PER_PRODUCER, 40000))
         fail_msg("only %ld of 100000 messages arrived", tracker_distinct(&t));
     fprintf(stderr, "bulk: all received after %lld ms (%ld deliveries, %ld duplicates, "
-            "member a %ld, member b %ld)\n", (long long)(e2e_mono_ms() - start), t.total, t.dups,
+            "member a %ld, member b %ld)\n", (long long)(proto_mono_ms() - start), t.total, t.dups,
             members[0].received, members[1].received);
     assert_int_equal(t.order_errors, 0);
     assert_int_equal(t.foreign, 0);
@@ -529,7 +529,7 @@ static void test_reconsume_later(void **state)
     p = new_producer("retry-pg");
     send_sync(p, RETRY_TOPIC_NAME, "try-again");
     send_sync(p, RETRY_TOPIC_NAME, "fine");
-    for (deadline = e2e_mono_ms() + 20000; e2e_mono_ms() < deadline; e2e_sleep_ms(50)) {
+    for (deadline = proto_mono_ms() + 20000; proto_mono_ms() < deadline; e2e_sleep_ms(50)) {
         pthread_mutex_lock(&rs.lock);
         done = rs.second_seen && rs.others; /* the two messages may come in any order */
         pthread_mutex_unlock(&rs.lock);
@@ -673,7 +673,7 @@ static void test_pull_consumer(void **state)
     assert_int_equal(lsmq_pull_consumer_assign(c, qs, nq), 0);
     for (i = 0; i < MAX_QUEUES; i++)
         last[i] = -1;
-    for (deadline = e2e_mono_ms() + 10000; got < 17 && e2e_mono_ms() < deadline;) {
+    for (deadline = proto_mono_ms() + 10000; got < 17 && proto_mono_ms() < deadline;) {
         assert_int_equal(lsmq_pull_consumer_poll(c, 500, 4, &msgs, &n), 0);
         assert_true(n <= 4);
         for (i = 0; i < n; i++) {
@@ -704,8 +704,8 @@ static void test_pull_consumer(void **state)
     /* Seek back to the start of one queue: its messages come again. */
     assert_int_equal(lsmq_pull_consumer_seek(c, &qs[0], LSMQ_OFFSET_FIRST), 0);
     got = 0;
-    for (deadline = e2e_mono_ms() + 10000; got < (size_t)(last[qs[0].queue_id] + 1) &&
-                                      e2e_mono_ms() < deadline;) {
+    for (deadline = proto_mono_ms() + 10000; got < (size_t)(last[qs[0].queue_id] + 1) &&
+                                      proto_mono_ms() < deadline;) {
         assert_int_equal(lsmq_pull_consumer_poll(c, 500, 100, &msgs, &n), 0);
         for (i = 0; i < n; i++)
             assert_int_equal(lsmq_message_queue_id(msgs[i]), qs[0].queue_id);

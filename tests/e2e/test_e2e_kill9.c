@@ -517,12 +517,12 @@ static void check_store(run *r)
 /* Wait until *cond(r, arg) holds or timeout_ms passes; returns whether it held. */
 static int wait_for(run *r, int (*cond)(run *, int), int arg, int timeout_ms)
 {
-    int64_t deadline = e2e_mono_ms() + timeout_ms;
+    int64_t deadline = proto_mono_ms() + timeout_ms;
 
     for (;;) {
         if (cond(r, arg))
             return 1;
-        if (e2e_mono_ms() >= deadline)
+        if (proto_mono_ms() >= deadline)
             return 0;
         e2e_sleep_ms(20);
     }
@@ -550,7 +550,7 @@ static void run_mode(const char *flush)
 {
     run *r = &the_run;
     uint64_t rng = seed ^ (uint64_t)strlen(flush) * 0x9E3779B97F4A7C15ull;
-    int64_t t0 = e2e_mono_ms(), load_start;
+    int64_t t0 = proto_mono_ms(), load_start;
     long failed = 0;
     int status;
 
@@ -564,29 +564,29 @@ static void run_mode(const char *flush)
     producers_start(r);
     if (!wait_for(r, producers_resumed, 0, START_WAIT_MS))
         fail_msg("%s: producers got no acknowledgements at start", flush);
-    load_start = e2e_mono_ms();
+    load_start = proto_mono_ms();
 
     for (int cycle = 1; cycle <= CYCLES; cycle++) {
         int delay = 200 + (int)(xorshift(&rng) % 601);
-        int64_t since = e2e_mono_ms() - load_start, t_kill, t_up, t_prod, t_cons;
+        int64_t since = proto_mono_ms() - load_start, t_kill, t_up, t_prod, t_cons;
 
         if (since < delay)
             e2e_sleep_ms((int)(delay - since));
-        t_kill = e2e_mono_ms();
+        t_kill = proto_mono_ms();
         wire_kill9(&r->broker.proc);
         atomic_store(&r->cycle, cycle);
         if (broker_start(r, 1) != 0)
             fail_msg("%s: cycle %d: mqbroker did not restart on its store", flush, cycle);
-        t_up = e2e_mono_ms();
+        t_up = proto_mono_ms();
         if (!wait_for(r, producers_resumed, cycle, RESUME_WAIT_MS))
             fail_msg("%s: cycle %d: producers got no acknowledgements after the restart",
                      flush, cycle);
-        t_prod = e2e_mono_ms();
+        t_prod = proto_mono_ms();
         load_start = t_prod;
         if (!wait_for(r, consumer_resumed, cycle, RESUME_WAIT_MS))
             fail_msg("%s: cycle %d: the consumer received nothing sent after the restart",
                      flush, cycle);
-        t_cons = e2e_mono_ms();
+        t_cons = proto_mono_ms();
         fprintf(stderr,
                 "%s: cycle %d: killed %d ms into the load, restarted in %lld ms, producers "
                 "resumed after %lld ms, consumer after %lld ms; %ld acknowledged so far\n",
@@ -622,7 +622,7 @@ static void run_mode(const char *flush)
     status = e2e_broker_stop(&r->broker, STOP_WAIT_MS);
     if (status != 0)
         fail_msg("%s: mqbroker exited with status %d after SIGTERM", flush, status);
-    fprintf(stderr, "%s: passed in %lld ms\n", flush, (long long)(e2e_mono_ms() - t0));
+    fprintf(stderr, "%s: passed in %lld ms\n", flush, (long long)(proto_mono_ms() - t0));
 }
 
 /* Whatever a run left behind (also after a failed assertion). */

@@ -161,9 +161,9 @@ static int dlog_distinct(dlog *l, int from, int to)
 
 static void dlog_wait(dlog *l, int from, int to, int timeout_ms)
 {
-    int64_t deadline = e2e_mono_ms() + timeout_ms;
+    int64_t deadline = proto_mono_ms() + timeout_ms;
 
-    while (dlog_distinct(l, from, to) < to - from && e2e_mono_ms() < deadline)
+    while (dlog_distinct(l, from, to) < to - from && proto_mono_ms() < deadline)
         e2e_sleep_ms(20);
 }
 
@@ -258,13 +258,13 @@ static int produce(void **state)
 {
     lsmq_producer *p = NULL;
 
-    snprintf(topic, sizeof topic, "ResetT%lld", (long long)(e2e_now_ms() % 1000000));
+    snprintf(topic, sizeof topic, "ResetT%lld", (long long)(proto_wall_ms() % 1000000));
     e2e_topic_create_routed(&broker, topic, QUEUES);
     assert_int_equal(lsmq_producer_create(broker.namesrv, "ResetP", &p), 0);
     assert_int_equal(lsmq_producer_start(p), 0);
     send_half(p, 0);
     e2e_sleep_ms(MARGIN_MS);
-    t_split = e2e_now_ms();
+    t_split = proto_wall_ms();
     e2e_sleep_ms(MARGIN_MS);
     send_half(p, HALF);
     lsmq_producer_destroy(p);
