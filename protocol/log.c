@@ -39,7 +39,7 @@ bool proto_log_enabled(int level) { return level <= level_now(); }
 
 static void write_stderr(int level, const char *line)
 {
-    static const char *const names[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
+    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
     int64_t now_ms = proto_wall_ms();
     time_t secs = (time_t)(now_ms / 1000);
     struct tm tm;

@@ -5,7 +5,7 @@
  * (ERROR is the most severe). The default sink writes to stderr with a UTC
  * time stamp and the level:
  *
- *   2026-12-07 14:00:00.123 INFO  broker: created topic T (8 queues, perm 6)
+ *   2026-12-07 14:00:00.123 INFO broker: created topic T (8 queues, perm 6)
  *
  * Callers name their component at the start of the text ("engine: ",
  * "broker: ", "liblsmq: "). The level starts from the environment variable
