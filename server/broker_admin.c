@@ -146,10 +146,6 @@ static int topic_from_header(conn *c, const proto_cmd *req, const char *topic,
 /* The answer to an update once the write's outcome is known. */
 static void topic_updated_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
-    if (status == LSMQ_EBUSY) {
-        server_conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
-        return;
-    }
     if (status != 0) {
         server_conn_reply_code(c, opaque,
                         status == LSMQ_EINVAL || status == LSMQ_ETOOBIG ? RS_INVALID_PARAMETER

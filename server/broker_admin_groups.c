@@ -15,10 +15,6 @@
 /* The answer to an update once the write's outcome is known. */
 static void group_updated_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
-    if (status == LSMQ_EBUSY) {
-        server_conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
-        return;
-    }
     if (status != 0) {
         server_conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
         return;

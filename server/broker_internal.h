@@ -265,9 +265,10 @@ int broker_meta_write(broker_meta *m, const broker_write *wr, broker_wait *w);
 /*
  * A request answered with the outcome of its own write: runs the write as
  * a job of its own (wr is copied) and calls answer_cb once the outcome is
- * known, now (an error, LSMQ_EBUSY) or when it landed. answer_cb is not
- * called for a oneway request (the write still happens), nor when the
- * connection closed meanwhile.
+ * known, now (an error) or when it landed. LSMQ_EBUSY (too many waiting,
+ * or a full writer queue) is answered SYSTEM_BUSY here, without answer_cb.
+ * answer_cb is not called for a oneway request (the write still happens),
+ * nor when the connection closed meanwhile.
  */
 typedef void (*broker_answer_cb)(conn *c, int32_t opaque, int status, const broker_write *wr);
 void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,

@@ -362,7 +362,9 @@ static void answer_step(answer_job *j, conn *c)
     int rc = broker_meta_write(j->m, &j->wr, &j->wait);
     if (rc == BROKER_WAITING)
         return;
-    if (!j->oneway)
+    if (!j->oneway && rc == LSMQ_EBUSY) /* too many waiting, or the writer's queue is full */
+        server_conn_reply_code(c, j->opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
+    else if (!j->oneway)
         j->answer_cb(c, j->opaque, rc, &j->wr);
     answer_job_free(j);
 }
@@ -404,10 +406,6 @@ void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
 
 void broker_answer_delete_cb(conn *c, int32_t opaque, int status, const broker_write *wr)
 {
-    if (status == LSMQ_EBUSY) {
-        server_conn_reply_code(c, opaque, RS_SYSTEM_BUSY, BROKER_BUSY_REMARK);
-        return;
-    }
     if (status != 0 && status != LSMQ_ENOTFOUND) {
         server_conn_reply_code(c, opaque, RS_SYSTEM_ERROR, lsmq_strerror(status));
         return;

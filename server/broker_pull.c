@@ -118,6 +118,7 @@ struct waiters {
 struct broker_pull {
     broker_ctx *ctx;
     broker_clients *clients;    /* the heartbeat subscriptions that filter pulls */
+    broker_stats *stats;        /* counts the messages handed over */
     waiters *queues;
     parked **heap;
     size_t n, cap;
@@ -393,8 +394,9 @@ static void pull_run(engine *e, const pull_args *a, pull_out *o)
 /* ------------------------------------------------------------------ */
 
 /* Every pull code a client accepts carries the four offsets (§3.4). */
-static void reply_pull(conn *c, int32_t opaque, pull_out *o)
+static void reply_pull(broker_pull *bp, conn *c, int32_t opaque, pull_out *o)
 {
+    broker_stats_count_get(bp->stats, o->count);
     proto_cmd *resp = proto_cmd_response(o->code, opaque, o->remark);
     proto_cmd_set_i64(resp, "suggestWhichBrokerId", 0);
     proto_cmd_set_i64(resp, "nextBeginOffset", (int64_t)o->next);
@@ -585,11 +587,11 @@ static void park(broker_pull *bp, const pull_args *a, const pull_out *o, conn *c
 }
 
 /* PULL_NOT_FOUND from what the entry saw when parked (the store may be gone). */
-static void reply_saved_not_found(conn *c, const parked *p)
+static void reply_saved_not_found(broker_pull *bp, conn *c, const parked *p)
 {
     pull_out o = {.code = RS_PULL_NOT_FOUND, .remark = "OFFSET_OVERFLOW_ONE",
                   .next = (uint64_t)p->a.offset, .min = p->saved_min, .max = p->saved_max};
-    reply_pull(c, p->opaque, &o);
+    reply_pull(bp, c, p->opaque, &o);
 }
 
 /* Time is up: answer with whatever the queue holds now. */
@@ -600,9 +602,9 @@ static void answer_due(broker_pull *bp, parked *p)
     if (c && e) {
         pull_out o;
         pull_run(e, &p->a, &o);
-        reply_pull(c, p->opaque, &o);
+        reply_pull(bp, c, p->opaque, &o);
     } else if (c) {
-        reply_saved_not_found(c, p);
+        reply_saved_not_found(bp, c, p);
     }
     parked_release(bp, p);
 }
@@ -636,7 +638,7 @@ static bool wake_one(broker_pull *bp, engine *e, parked *p)
         p->saved_max = o.max;
         return false;
     }
-    reply_pull(c, p->opaque, &o);
+    reply_pull(bp, c, p->opaque, &o);
     return true;
 }
 
@@ -672,12 +674,13 @@ void broker_pull_notify(broker_pull *bp, const char *topic, uint32_t queue_id)
         timer_rearm(bp);
 }
 
-/* Needs clients (subscriptions). */
+/* Needs clients (subscriptions) and stats. */
 int broker_pull_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_pull *bp = proto_xcalloc(1, sizeof *bp);
     bp->ctx = &m->ctx;
     bp->clients = m->clients;
+    bp->stats = m->stats;
     ev_timer_init(&bp->timer, timer_cb, 0, 0);
     bp->timer.data = bp;
     m->pull = bp;
@@ -694,7 +697,7 @@ void broker_pull_destroy(broker_modules *m)
         parked *p = bp->heap[bp->n - 1];
         conn *c = server_conn_find(s, p->conn_id);
         if (c)
-            reply_saved_not_found(c, p);
+            reply_saved_not_found(bp, c, p);
         parked_release(bp, p);
     }
     free(bp->heap);
@@ -864,7 +867,7 @@ static void on_pull_message(server *s, conn *c, proto_cmd *req, void *ctx)
     } else if (o.code == RS_PULL_NOT_FOUND && (h.sys_flag & PULL_FLAG_SUSPEND)) {
         park(bp, &h.a, &o, c, req->opaque, hold_ms(&bp->ctx->cfg, &h));
     } else {
-        reply_pull(c, req->opaque, &o);
+        reply_pull(bp, c, req->opaque, &o);
     }
     free(owned);
 }

@@ -9,7 +9,7 @@
  * connection that failed is dropped and made again by the next round.
  *
  * The end of a round is reported with broker__registered, so answers that
- * wait for their topic's route (broker_after_register) go out once the
+ * wait for their topic's route (broker_registration_after) go out once the
  * name servers know it.
  *
  * Stopping happens after the loop has stopped running: each connection

@@ -132,7 +132,7 @@ static void store_error_remark(int err, const char *topic, char *out, size_t len
 {
     switch (err) {
     case LSMQ_EBUSY:
-        snprintf(out, len, "[PC_SYNCHRONIZED]broker busy, start flow control for a while");
+        snprintf(out, len, "%s", BROKER_BUSY_REMARK);
         break;
     case LSMQ_ENOSPC:
         snprintf(out, len, "service not available now: the disk is full, messages are refused "

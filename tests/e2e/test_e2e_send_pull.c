@@ -13,7 +13,7 @@
  *    topics, queue ids, delays, transactions, malformed headers), and that a
  *    oneway send gets no reply;
  *  - pull statuses (NOT_FOUND, OFFSET_MOVED below and above the queue),
- *    pull checks, maxMsgNums;
+ *    pull checks, maxMsgNums; the runtime info's get counter;
  *  - a tag that matches 1 message in 10,000: delivered, and the consumer
  *    reaches the queue end through PULL_RETRY_IMMEDIATELY answers;
  *  - consumer offsets (query, update, commit through a pull), min/max
@@ -499,6 +499,36 @@ static void test_pull_statuses(void **state)
     e2e_reply_free(&p);
 }
 
+/* msgGetTotalTodayNow of GET_BROKER_RUNTIME_INFO: the messages pulls handed over. */
+static uint64_t gets_total(void)
+{
+    e2e_reply r = call(proto_cmd_request(RC_GET_BROKER_RUNTIME_INFO), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *body = e2e_body_json(&r);
+    const char *v =
+        json_string_value(json_object_get(json_object_get(body, "table"), "msgGetTotalTodayNow"));
+    assert_non_null(v);
+    uint64_t n = strtoull(v, NULL, 10);
+    json_decref(body);
+    e2e_reply_free(&r);
+    return n;
+}
+
+static void test_pull_counts_gets(void **state)
+{
+    const char *topic = "SP_GETS";
+    for (int i = 0; i < 3; i++)
+        send_ok(topic, 0, "g", NULL);
+    uint64_t before = gets_total();
+    e2e_reply p = pull("g_gets", topic, 0, 0, 32, 0, NULL);
+    e2e_expect_code_has(&p, RS_SUCCESS, NULL);
+    e2e_reply_free(&p);
+    p = pull("g_gets", topic, 0, 3, 32, 0, NULL); /* nothing new: nothing counted */
+    e2e_expect_code_has(&p, RS_PULL_NOT_FOUND, NULL);
+    e2e_reply_free(&p);
+    assert_int_equal(gets_total(), before + 3);
+}
+
 /* ------------------------------------------------------------------ */
 
 #define SPARSE_TOTAL 30000
@@ -904,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_retry_topic_ignores_delay),
         cmocka_unit_test(test_oneway_send_gets_no_reply),
         cmocka_unit_test(test_pull_statuses),
+        cmocka_unit_test(test_pull_counts_gets),
         cmocka_unit_test(test_sparse_tag_filter),
         cmocka_unit_test(test_consumer_offsets),
         cmocka_unit_test(test_queue_positions),
