@@ -184,17 +184,19 @@ static void peer_end_cb(transport_ev *a, int err, const char *why, void *arg)
 static proto_conn *peer_conn(ns_peer *p, char *why, size_t why_len)
 {
     proto_conn_options o = {.name = p->addr, .connecting = 1};
-    int fd = -1;
+    proto_conn *pc;
 
     if (p->pc && proto_conn_state(p->pc) == PROTO_CONN_CLOSED)
         peer_forget(p);
     if (p->pc)
         return p->pc;
-    if (transport_connect_start(p->addr, &fd, why, why_len) != 0)
+    pc = proto_conn_create(&o);
+    if (transport_ev_connect(&p->io, pc, p->r->loop, p->r->flusher, p->addr, CONNECT_TIMEOUT_MS,
+                             peer_end_cb, p, why, why_len) != 0) {
+        proto_conn_free(pc);
         return NULL;
-    p->pc = proto_conn_create(&o);
-    transport_ev_attach(&p->io, p->pc, p->r->loop, p->r->flusher, fd, CONNECT_TIMEOUT_MS,
-                        peer_end_cb, p);
+    }
+    p->pc = pc;
     return p->pc;
 }
 

@@ -209,14 +209,14 @@ static void evclient_open(evclient *c, const char *addr)
 {
     proto_conn_options o = {.name = addr, .connecting = 1};
     char why[256];
-    int fd = -1;
 
     memset(c, 0, sizeof *c);
     c->loop = ev_loop_new(EVFLAG_AUTO);
     c->flusher = transport_flusher_create(c->loop);
-    assert_int_equal(transport_connect_start(addr, &fd, why, sizeof why), 0);
     c->pc = proto_conn_create(&o);
-    transport_ev_attach(&c->io, c->pc, c->loop, c->flusher, fd, 1000, end_cb, c);
+    assert_int_equal(transport_ev_connect(&c->io, c->pc, c->loop, c->flusher, addr, 1000, end_cb,
+                                          c, why, sizeof why),
+                     0);
 }
 
 static void evclient_close(evclient *c)
