@@ -294,8 +294,10 @@ static void round_start(broker_registrar *r)
         proto_cmd_set_bool(req, "compressed", 0);
         proto_cmd_set_i64(req, "bodyCrc32", proto_body_crc(body, len));
         r->round_waiting++;
-        int rc = proto_conn_request(pc, req, body, len, proto_mono_ms() + REQUEST_TIMEOUT_MS,
-                                    register_cb, p);
+        /* Still connecting: the connect has its deadline, then the answer its full time. */
+        int64_t wait_ms = REQUEST_TIMEOUT_MS +
+                          (proto_conn_state(pc) == PROTO_CONN_CONNECTING ? CONNECT_TIMEOUT_MS : 0);
+        int rc = proto_conn_request(pc, req, body, len, proto_mono_ms() + wait_ms, register_cb, p);
         proto_cmd_free(req);
         if (rc != 0) {
             snprintf(why, sizeof why, "request not sent: %s", lsmq_strerror(rc));
