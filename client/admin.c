@@ -153,6 +153,12 @@ static char *take_body(proto_reply *r, size_t *len)
     return body;
 }
 
+/* An LSMQ_E* code (they run up from LSMQ_EINVAL), not -errno: its text alone says little. */
+static int is_lsmq_code(int rc)
+{
+    return rc >= LSMQ_EINVAL && rc <= LSMQ_EVERSION;
+}
+
 int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const void *body,
                     size_t body_len, int timeout_ms, proto_cmd **resp, char **resp_body,
                     size_t *resp_body_len)
@@ -177,7 +183,7 @@ int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const
         return fail(a, rc, addr, req, rc == LSMQ_EINVAL || rc == -EHOSTUNREACH ? why : NULL);
     rc = transport_sync_call(s, req, body, body_len, deadline, &reply);
     if (rc != 0) {
-        fail(a, rc, addr, req, rc <= LSMQ_EINVAL ? transport_sync_why(s) : NULL);
+        fail(a, rc, addr, req, is_lsmq_code(rc) ? transport_sync_why(s) : NULL);
         transport_sync_close(s);
         return rc;
     }

@@ -386,20 +386,22 @@ static conn_entry *conn_get(mqclient *mqc, const char *addr, int *err, char *why
 {
     proto_conn_options o = {.name = addr, .connecting = 1};
     conn_entry *e = NULL;
-    int fd = -1;
 
     HASH_FIND_STR(mqc->conns, addr, e);
     if (e)
         return e;
-    if ((*err = transport_connect_start(addr, &fd, why, why_len)) != 0)
-        return NULL;
     e = proto_xcalloc(1, sizeof *e);
+    e->pc = proto_conn_create(&o);
+    *err = transport_ev_connect(&e->io, e->pc, mqc->loop, mqc->flusher, addr, CONNECT_TIMEOUT_MS,
+                                conn_end_cb, e, why, why_len);
+    if (*err != 0) {
+        proto_conn_free(e->pc);
+        free(e);
+        return NULL;
+    }
     e->addr = proto_xstrdup(addr);
     e->mqc = mqc;
-    e->pc = proto_conn_create(&o);
     proto_conn_set_request_cb(e->pc, peer_request_cb, mqc);
-    transport_ev_attach(&e->io, e->pc, mqc->loop, mqc->flusher, fd, CONNECT_TIMEOUT_MS,
-                        conn_end_cb, e);
     HASH_ADD_KEYPTR(hh, mqc->conns, e->addr, strlen(e->addr), e);
     return e;
 }

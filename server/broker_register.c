@@ -184,17 +184,19 @@ static void peer_end_cb(transport_ev *a, int err, const char *why, void *arg)
 static proto_conn *peer_conn(ns_peer *p, char *why, size_t why_len)
 {
     proto_conn_options o = {.name = p->addr, .connecting = 1};
-    int fd = -1;
+    proto_conn *pc;
 
     if (p->pc && proto_conn_state(p->pc) == PROTO_CONN_CLOSED)
         peer_forget(p);
     if (p->pc)
         return p->pc;
-    if (transport_connect_start(p->addr, &fd, why, why_len) != 0)
+    pc = proto_conn_create(&o);
+    if (transport_ev_connect(&p->io, pc, p->r->loop, p->r->flusher, p->addr, CONNECT_TIMEOUT_MS,
+                             peer_end_cb, p, why, why_len) != 0) {
+        proto_conn_free(pc);
         return NULL;
-    p->pc = proto_conn_create(&o);
-    transport_ev_attach(&p->io, p->pc, p->r->loop, p->r->flusher, fd, CONNECT_TIMEOUT_MS,
-                        peer_end_cb, p);
+    }
+    p->pc = pc;
     return p->pc;
 }
 
@@ -292,8 +294,10 @@ static void round_start(broker_registrar *r)
         proto_cmd_set_bool(req, "compressed", 0);
         proto_cmd_set_i64(req, "bodyCrc32", proto_body_crc(body, len));
         r->round_waiting++;
-        int rc = proto_conn_request(pc, req, body, len, proto_mono_ms() + REQUEST_TIMEOUT_MS,
-                                    register_cb, p);
+        /* Still connecting: the connect has its deadline, then the answer its full time. */
+        int64_t wait_ms = REQUEST_TIMEOUT_MS +
+                          (proto_conn_state(pc) == PROTO_CONN_CONNECTING ? CONNECT_TIMEOUT_MS : 0);
+        int rc = proto_conn_request(pc, req, body, len, proto_mono_ms() + wait_ms, register_cb, p);
         proto_cmd_free(req);
         if (rc != 0) {
             snprintf(why, sizeof why, "request not sent: %s", lsmq_strerror(rc));

@@ -12,11 +12,16 @@
  * socket is full. It drains its list until empty, since a write can end a
  * connection whose owner then queues output on others.
  *
+ * A connect started by transport_ev_connect that fails goes on to the next
+ * address the name resolved to, on a new socket, until the connect
+ * deadline; only the last failure ends the connection.
+ *
  * Every path that ends the connection stops the watchers and calls the
  * owner's end callback as its very last step, so the owner may free the
  * memory that holds the adapter right there.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,12 +111,48 @@ void transport_flusher_destroy(transport_flusher *f)
 /* Watchers                                                            */
 /* ------------------------------------------------------------------ */
 
+/* The connect is over, one way or the other: the other addresses are not needed. */
+static void forget_addresses(transport_ev *a)
+{
+    if (a->addrs)
+        freeaddrinfo(a->addrs);
+    a->addrs = NULL;
+    a->addr_next = NULL;
+}
+
 static void stop_watchers(transport_ev *a)
 {
     ev_io_stop(a->loop, &a->rio);
     ev_io_stop(a->loop, &a->wio);
     ev_timer_stop(a->loop, &a->timer);
     flush_remove(a);
+    forget_addresses(a);
+}
+
+/*
+ * The connect under way failed: start one to the next address, on a new
+ * socket, within the same connect deadline. 0, or -1 when none is left.
+ */
+static int connect_next(transport_ev *a)
+{
+    int fd;
+
+    while (a->addr_next) {
+        const struct addrinfo *ai = a->addr_next;
+
+        a->addr_next = ai->ai_next;
+        if (transport__connect_one(ai, &fd) != 0)
+            continue;
+        ev_io_stop(a->loop, &a->rio);
+        ev_io_stop(a->loop, &a->wio);
+        close(a->fd);
+        a->fd = fd;
+        ev_io_set(&a->rio, fd, EV_READ);
+        ev_io_set(&a->wio, fd, EV_WRITE);
+        ev_io_start(a->loop, &a->wio);
+        return 0;
+    }
+    return -1;
 }
 
 /* The connection ended: the owner hears it last. */
@@ -189,11 +230,14 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 
     if (proto_conn_state(a->conn) == PROTO_CONN_CONNECTING) {
         if ((rc = transport__connect_result(a->fd)) != 0) {
+            if (connect_next(a) == 0)
+                return;
             snprintf(why, sizeof why, "connect to %s: %s", proto_conn_name(a->conn),
                      strerror(-rc));
             end(a, rc, why);
             return;
         }
+        forget_addresses(a);
         a->connect_deadline_ms = INT64_MAX;
         arm_timer(a);
         proto_conn_connected(a->conn);
@@ -289,6 +333,31 @@ void transport_ev_attach(transport_ev *a, proto_conn *conn, struct ev_loop *loop
             flush_add(a);
         break;
     }
+}
+
+int transport_ev_connect(transport_ev *a, proto_conn *conn, struct ev_loop *loop,
+                         transport_flusher *f, const char *addr, int connect_timeout_ms,
+                         transport_ev_end_cb *end_cb, void *arg, char *why, size_t why_len)
+{
+    struct addrinfo *res;
+    const struct addrinfo *ai;
+    int fd = -1, rc;
+
+    if ((rc = transport__resolve(addr, &res, why, why_len)) != 0)
+        return rc;
+    rc = -ECONNREFUSED;
+    for (ai = res; ai; ai = ai->ai_next)
+        if ((rc = transport__connect_one(ai, &fd)) == 0)
+            break;
+    if (rc != 0) {
+        freeaddrinfo(res);
+        snprintf(why, why_len, "connect to %s: %s", addr, strerror(-rc));
+        return rc;
+    }
+    transport_ev_attach(a, conn, loop, f, fd, connect_timeout_ms, end_cb, arg);
+    a->addrs = res;
+    a->addr_next = ai->ai_next;
+    return 0;
 }
 
 int transport_ev_detach(transport_ev *a)

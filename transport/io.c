@@ -59,7 +59,9 @@ int transport__read(proto_conn *c, const int *fd)
 
 const char *transport__why(proto_conn *c, int err, char *buf, size_t len)
 {
-    if (err <= LSMQ_EINVAL && proto_conn_error(c)[0])
+    /* The core says in words why it refused input; the other codes say enough. */
+    if ((err == LSMQ_ECORRUPT || err == LSMQ_ETOOBIG || err == LSMQ_ENOMEM) &&
+        proto_conn_error(c)[0])
         snprintf(buf, len, "%s", proto_conn_error(c));
     else
         snprintf(buf, len, "%s", lsmq_strerror(err));

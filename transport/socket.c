@@ -43,8 +43,7 @@ int transport_split_addr(const char *addr, char *host, size_t host_cap, char *po
     return 0;
 }
 
-/* Resolve addr; *res to freeaddrinfo. */
-static int resolve(const char *addr, struct addrinfo **res, char *why, size_t why_len)
+int transport__resolve(const char *addr, struct addrinfo **res, char *why, size_t why_len)
 {
     struct addrinfo hints;
     char host[HOST_MAX], port[PORT_MAX];
@@ -69,8 +68,7 @@ static int resolve(const char *addr, struct addrinfo **res, char *why, size_t wh
     return 0;
 }
 
-/* A socket for ai with a connect started: 0 (in progress or done) or -errno. */
-static int start_one(const struct addrinfo *ai, int *out)
+int transport__connect_one(const struct addrinfo *ai, int *out)
 {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     int one = 1, rc;
@@ -85,23 +83,6 @@ static int start_one(const struct addrinfo *ai, int *out)
     }
     *out = fd;
     return 0;
-}
-
-int transport_connect_start(const char *addr, int *fd, char *why, size_t why_len)
-{
-    struct addrinfo *res, *ai;
-    int rc;
-
-    if ((rc = resolve(addr, &res, why, why_len)) != 0)
-        return rc;
-    rc = -ECONNREFUSED;
-    for (ai = res; ai; ai = ai->ai_next)
-        if ((rc = start_one(ai, fd)) == 0)
-            break;
-    freeaddrinfo(res);
-    if (rc != 0)
-        snprintf(why, why_len, "connect to %s: %s", addr, strerror(-rc));
-    return rc;
 }
 
 int transport__wait_fd(int fd, short events, int64_t deadline_ms)
@@ -139,11 +120,11 @@ int transport_connect_wait(const char *addr, int64_t deadline_ms, int *fd, char 
     struct addrinfo *res, *ai;
     int rc, s = -1;
 
-    if ((rc = resolve(addr, &res, why, why_len)) != 0)
+    if ((rc = transport__resolve(addr, &res, why, why_len)) != 0)
         return rc;
     rc = -ECONNREFUSED;
     for (ai = res; ai; ai = ai->ai_next) {
-        if ((rc = start_one(ai, &s)) != 0)
+        if ((rc = transport__connect_one(ai, &s)) != 0)
             continue;
         if ((rc = transport__wait_fd(s, POLLOUT, deadline_ms)) == 0)
             rc = transport__connect_result(s);

@@ -7,6 +7,15 @@
 
 #include "conn.h"
 
+struct addrinfo;
+
+/*
+ * Resolve "host:port" (transport_split_addr) into *res, to freeaddrinfo: 0,
+ * or LSMQ_EINVAL (malformed) / -EHOSTUNREACH (unresolvable) with why set.
+ */
+int transport__resolve(const char *addr, struct addrinfo **res, char *why, size_t why_len);
+/* A socket for ai (non-blocking, TCP_NODELAY) with its connect started: 0 or -errno. */
+int transport__connect_one(const struct addrinfo *ai, int *fd);
 /* Wait until fd is ready for events (POLLIN/POLLOUT) or the deadline: 0, -ETIMEDOUT, -errno. */
 int transport__wait_fd(int fd, short events, int64_t deadline_ms);
 /* How a connect on fd ended: 0 or -errno. */

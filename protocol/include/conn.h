@@ -28,11 +28,12 @@
  *   - Functions return 0 or a negative LSMQ_E* code; why input was refused
  *     is in proto_conn_error.
  *   - Callbacks (responses, peer requests, failures) run from
- *     proto_conn_input_done, proto_conn_output_done (input held back while
- *     PAUSED), proto_conn_expire and proto_conn_fail_all. They may queue
- *     output, send requests and change the state of this connection, but
- *     must not free it: the owner frees it once the call that reported its
- *     end has returned.
+ *     proto_conn_input_done and proto_conn_feed, proto_conn_output_done
+ *     (input held back while PAUSED), proto_conn_expire, proto_conn_fail_all
+ *     and proto_conn_expect (an older request on the same opaque). They
+ *     may queue output, send requests and change the state of this
+ *     connection, but must not free it: the owner frees it once the call
+ *     that reported its end has returned.
  *   - Not thread-safe: one thread at a time (the owner's loop thread).
  */
 #ifndef LSMQ_PROTO_CONN_H

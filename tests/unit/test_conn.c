@@ -8,6 +8,7 @@
 #include "testsupport.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ typedef struct seen {
     char why[200];
     size_t body_len;
     char body[64];
+    uintptr_t frame;    /* the reply's frame's address (freed since) */
 } seen;
 
 typedef struct hooks_seen {
@@ -70,6 +72,7 @@ static void reply_cb(int rc, proto_reply *reply, const char *why, void *arg)
     s->calls++;
     s->rc = rc;
     s->code = reply ? reply->cmd->code : -1;
+    s->frame = reply ? (uintptr_t)reply->frame : 0;
     snprintf(s->why, sizeof s->why, "%s", why ? why : "");
     s->body_len = reply && reply->cmd->body ? reply->cmd->body_len : 0;
     if (s->body_len && s->body_len < sizeof s->body) {
@@ -212,15 +215,18 @@ static void test_response_frame_owned(void **state)
     seen a = {0};
     size_t len, room;
     uint8_t *f = response(RS_SUCCESS, 9, "payload", &len), *space;
+    uintptr_t at;
 
     proto_conn_expect(c, 9, 1000, reply_cb, &a);
     space = proto_conn_input_space(c, &room);
+    at = (uintptr_t)space;
     assert_non_null(space);
     assert_true(room >= len);
     memcpy(space, f, len);
     assert_int_equal(proto_conn_input_done(c, len), 0);
     assert_int_equal(a.calls, 1);
     assert_string_equal(a.body, "payload");
+    assert_true(a.frame == at); /* the input buffer itself, handed over */
     free(f);
     proto_conn_free(c);
 }

@@ -3,7 +3,8 @@
  * against a real server (server/net.h) on a loop thread of its own:
  *  - blocking: a call gets its answer while a request the server sends
  *    first is skipped; a call the server never answers times out at its
- *    deadline; a refused connect fails at once;
+ *    deadline; a refused connect fails at once; a peer that sends garbage
+ *    fails the call with the connection core's reason;
  *  - libev: requests on a loop get their answers, one that gets none
  *    fails by the adapter's timer, and a connect to a closed port ends the
  *    connection with the error;
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "server_thread.h"
@@ -127,6 +130,38 @@ static void test_sync_call(void **state)
     assert_non_null(strstr(why, "host:port"));
 }
 
+/* A peer that sends garbage: the call fails with the core's verdict, in its words. */
+static void test_sync_garbage(void **state)
+{
+    static const uint8_t huge[8] = {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    static const uint8_t junk[12] = {0, 0, 0, 8, 0, 0, 0, 4, '{', '{', '{', '{'};
+    static const struct {
+        const uint8_t *bytes;
+        size_t len;
+        int rc;
+        const char *why;
+    } cases[] = {{huge, sizeof huge, LSMQ_ETOOBIG, "oversized frame"},
+                 {junk, sizeof junk, LSMQ_ECORRUPT, "undecodable frame"}};
+    proto_cmd *req = proto_cmd_request(RC_ECHO);
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int sv[2];
+        transport_sync *s;
+        proto_reply *reply = (proto_reply *)1;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+        assert_int_equal(write(sv[1], cases[i].bytes, cases[i].len), (ssize_t)cases[i].len);
+        s = transport_sync_adopt(proto_conn_create(&(proto_conn_options){.name = "pair"}), sv[0]);
+        assert_int_equal(transport_sync_call(s, req, NULL, 0, proto_mono_ms() + 2000, &reply),
+                         cases[i].rc);
+        assert_null(reply);
+        assert_non_null(strstr(transport_sync_why(s), cases[i].why));
+        transport_sync_close(s);
+        close(sv[1]);
+    }
+    proto_cmd_free(req);
+}
+
 /* ------------------------------------------------------------------ */
 /* libev                                                               */
 /* ------------------------------------------------------------------ */
@@ -174,14 +209,14 @@ static void evclient_open(evclient *c, const char *addr)
 {
     proto_conn_options o = {.name = addr, .connecting = 1};
     char why[256];
-    int fd = -1;
 
     memset(c, 0, sizeof *c);
     c->loop = ev_loop_new(EVFLAG_AUTO);
     c->flusher = transport_flusher_create(c->loop);
-    assert_int_equal(transport_connect_start(addr, &fd, why, sizeof why), 0);
     c->pc = proto_conn_create(&o);
-    transport_ev_attach(&c->io, c->pc, c->loop, c->flusher, fd, 1000, end_cb, c);
+    assert_int_equal(transport_ev_connect(&c->io, c->pc, c->loop, c->flusher, addr, 1000, end_cb,
+                                          c, why, sizeof why),
+                     0);
 }
 
 static void evclient_close(evclient *c)
@@ -278,6 +313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sync_call, setup, teardown),
+        cmocka_unit_test(test_sync_garbage),
         cmocka_unit_test_setup_teardown(test_ev_requests, setup, teardown),
         cmocka_unit_test(test_ev_connect_refused),
     };

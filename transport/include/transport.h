@@ -7,10 +7,11 @@
  * connections all do it the same way.
  *
  *   - The libev adapter (transport_ev) drives one proto_conn on a loop: read
- *     and write watchers, a non-blocking connect with a timeout, a timer
- *     for request deadlines, and, through a transport_flusher shared by the
- *     loop's connections, the write of everything one loop iteration
- *     queued just before the loop sleeps (Redis's beforeSleep).
+ *     and write watchers, a non-blocking connect with a timeout (to each
+ *     address a host name resolves to, in turn), a timer for request
+ *     deadlines, and, through a transport_flusher shared by the loop's
+ *     connections, the write of everything one loop iteration queued just
+ *     before the loop sleeps (Redis's beforeSleep).
  *   - The blocking adapter (transport_sync) runs one proto_conn on a socket
  *     with poll: connect with a deadline, call = send + wait for the
  *     matching response while the peer's own requests are answered (by a
@@ -39,6 +40,8 @@
 
 #include "conn.h"
 
+struct addrinfo;
+
 /* ------------------------------------------------------------------ */
 /* Sockets                                                             */
 /* ------------------------------------------------------------------ */
@@ -48,16 +51,10 @@ int transport_split_addr(const char *addr, char *host, size_t host_cap, char *po
                         size_t port_cap);
 
 /*
- * Start connecting to addr without waiting: *fd is a socket whose connect
- * is in progress (or done); its writability says when it finished. 0, or
- * LSMQ_EINVAL (malformed address), -EHOSTUNREACH (unresolvable), -errno.
- */
-int transport_connect_start(const char *addr, int *fd, char *why, size_t why_len);
-
-/*
  * Connect to addr, trying each address it resolves to, waiting at most
- * until deadline_ms. *fd is connected (and non-blocking). Errors as
- * transport_connect_start, and -ETIMEDOUT.
+ * until deadline_ms. *fd is connected (and non-blocking). 0, or
+ * LSMQ_EINVAL (malformed address), -EHOSTUNREACH (unresolvable),
+ * -ETIMEDOUT, -errno (the last address's failure).
  */
 int transport_connect_wait(const char *addr, int64_t deadline_ms, int *fd, char *why,
                           size_t why_len);
@@ -104,6 +101,8 @@ struct transport_ev {
     int64_t connect_deadline_ms;   /* INT64_MAX when not connecting */
     int64_t request_deadline_ms;   /* from the core's deadline hook */
     ev_tstamp last_read;           /* ev_now of the last bytes read */
+    struct addrinfo *addrs;        /* connecting: what the address resolved to */
+    const struct addrinfo *addr_next; /* tried when the connect under way fails */
     struct transport_ev *flush_prev, *flush_next;
     int flush_queued;              /* on the flusher's list */
     transport_ev_end_cb *end;
@@ -118,6 +117,17 @@ struct transport_ev {
 void transport_ev_attach(transport_ev *a, proto_conn *conn, struct ev_loop *loop,
                         transport_flusher *f, int fd, int connect_timeout_ms,
                         transport_ev_end_cb *end, void *arg);
+/*
+ * Connect conn (CONNECTING) to addr without waiting and drive it on loop,
+ * as transport_ev_attach does. The addresses addr resolves to are tried in
+ * turn, each after the one before failed, until one connects or
+ * connect_timeout_ms has passed since this call. Returns 0, or (nothing
+ * attached) LSMQ_EINVAL (malformed address), -EHOSTUNREACH (unresolvable),
+ * -errno, with why set.
+ */
+int transport_ev_connect(transport_ev *a, proto_conn *conn, struct ev_loop *loop,
+                         transport_flusher *f, const char *addr, int connect_timeout_ms,
+                         transport_ev_end_cb *end, void *arg, char *why, size_t why_len);
 /*
  * Stop every watcher and close the fd; conn is left to its owner (its hooks
  * are removed). Safe inside the adapter's and the core's callbacks: the

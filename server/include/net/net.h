@@ -12,7 +12,7 @@
  *
  * Lifetimes: a request (proto_cmd and its body) is valid only during the
  * handler call. A handler that answers later keeps the connection's id
- * (conn_id) and the request's opaque, and finds the connection again with
+ * (server_conn_id) and the request's opaque, and finds the connection again with
  * server_conn_find, which returns NULL once it has closed.
  */
 #ifndef LSMQ_SERVER_NET_H
