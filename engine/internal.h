@@ -228,6 +228,13 @@ bool engine__on_writer_thread(engine *e);
 int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync);
 
 /* ---- read.c ---- */
+/*
+ * The first stored offset of a queue below max, with one seek; max when
+ * there is none. Under snap when not NULL (a view's), else as published.
+ * The caller holds the pin or is the writer thread.
+ */
+uint64_t engine__first_offset(engine *e, const rocksdb_snapshot_t *snap, uint32_t topic_id,
+                              uint32_t queue_id, uint64_t max);
 /* First live offset of a queue (cached; computed with one seek). */
 uint64_t engine__min_offset(engine *e, topic *t, uint32_t queue_id);
 
@@ -240,9 +247,6 @@ struct engine_view {
 };
 /* Read options under the view's snapshot; the caller destroys them. */
 rocksdb_readoptions_t *engine__view_readoptions(const engine_view *v);
-/* The first stored offset of a queue in [0, max) under the view; max if none. */
-uint64_t engine__view_first_offset(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
-                                   uint64_t max);
 
 /* ---- offsets.c ---- */
 /* Writer thread: add the deletes of every consumer offset of a topic. */

@@ -286,21 +286,3 @@ int engine_view_message(const engine_view *v, const engine_msg_pos *at, uint8_t 
     msg_key(k, at);
     return engine_view_get(v, ENGINE_CF_MSG, k, sizeof k, rec, len);
 }
-
-uint64_t engine__view_first_offset(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
-                                   uint64_t max)
-{
-    engine_msg_pos from = {topic_id, queue_id, 0}, to = {topic_id, queue_id, max};
-    engine_msg_cursor *c;
-    if (max == 0 || engine_msg_cursor_open(v, &from, &to, ENGINE_ITER_LOOKUP, &c) != 0)
-        return max;
-    engine_msg_cursor_seek(c, NULL);
-    uint64_t first = max;
-    engine_msg_pos at;
-    const uint8_t *rec;
-    size_t len;
-    if (engine_msg_cursor_valid(c) && engine_msg_cursor_get(c, &at, &rec, &len) == 0)
-        first = at.queue_offset;
-    engine_msg_cursor_close(c);
-    return first < max ? first : max;
-}
