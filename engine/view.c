@@ -74,7 +74,8 @@ engine *engine_view_engine(const engine_view *v) { return v->e; }
 
 uint64_t engine_view_sequence(const engine_view *v) { return v->sequence; }
 
-rocksdb_readoptions_t *engine__view_readoptions(const engine_view *v)
+/* Read options under the view's snapshot; the caller destroys them. */
+static rocksdb_readoptions_t *view_readoptions(const engine_view *v)
 {
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     if (v->snap)
@@ -135,7 +136,7 @@ engine_iter *engine_iter_create(const engine_view *v, engine_cf cf, const void *
     if (cf >= v->e->nfamilies || !v->e->cf[cf])
         return NULL;
     engine_iter *it = proto_xcalloc(1, sizeof *it);
-    it->ro = engine__view_readoptions(v);
+    it->ro = view_readoptions(v);
     if (lower) {
         it->lower = copy_bound(lower, lower_len);
         it->lower_len = lower_len;

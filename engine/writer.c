@@ -89,7 +89,7 @@ struct writer {
     int64_t last_recover_ms;   /* monotonic */
 };
 
-bool engine__on_writer_thread(engine *e)
+static bool on_writer_thread(engine *e)
 {
     return e->w && pthread_equal(pthread_self(), e->w->thread);
 }
@@ -628,7 +628,7 @@ int engine__writer_control(engine *e, const wctl *op)
 {
     if (e->read_only)
         return LSMQ_EINVAL;
-    if (engine__on_writer_thread(e))
+    if (on_writer_thread(e))
         return op->kind == WCTL_OFFSET_SET ? LSMQ_EINVAL : run_control(e, op);
     sync_wait wait = {.done = 0, .status = 0};
     pthread_mutex_init(&wait.lock, NULL);
