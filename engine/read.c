@@ -103,8 +103,8 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
         if (proto_record_decode((const uint8_t *)val, vlen, &pr) != (long)vlen) {
             /* Hand out the good records before it; report it when it comes first. */
             if (count == 0) {
-                proto_log(PROTO_LOG_WARN, "engine: corrupt record at topic %u queue %u offset %llu", v->topic_id,
-                            queue_id, (unsigned long long)off);
+                proto_log(PROTO_LOG_WARN, "engine: corrupt record at topic %u queue %u offset %llu",
+                          v->topic_id, queue_id, (unsigned long long)off);
                 out->next_offset = off + 1;
                 rc = LSMQ_ECORRUPT;
             }

@@ -260,7 +260,10 @@ void engine_msg_cursor_seek(engine_msg_cursor *c, const engine_msg_pos *at)
     engine_iter_seek(c->it, at ? k : NULL, sizeof k);
 }
 
-void engine_msg_cursor_seek_last(engine_msg_cursor *c) { engine_iter_seek_for_prev(c->it, NULL, 0); }
+void engine_msg_cursor_seek_last(engine_msg_cursor *c)
+{
+    engine_iter_seek_for_prev(c->it, NULL, 0);
+}
 
 bool engine_msg_cursor_valid(const engine_msg_cursor *c) { return engine_iter_valid(c->it); }
 

@@ -60,7 +60,8 @@ int engine_view_topics(const engine_view *v, engine_topic_config **out, size_t *
         }
         if ((rc = engine__topic_decode((const char *)k, klen, (const char *)val, vlen,
                                        &arr[len])) != 0) {
-            proto_log(PROTO_LOG_WARN, "engine: corrupt topic config for '%.*s'", (int)klen, (const char *)k);
+            proto_log(PROTO_LOG_WARN, "engine: corrupt topic config for '%.*s'", (int)klen,
+                      (const char *)k);
             break;
         }
         len++;

@@ -300,8 +300,9 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
     if (err) {
         int rc = engine__rocks_err(err);
         atomic_store(&e->write_health, rc);
-        proto_log(PROTO_LOG_ERROR, "engine: write failed, appends get '%s' until it is resolved: %s",
-                    lsmq_strerror(rc), err);
+        proto_log(PROTO_LOG_ERROR,
+                  "engine: write failed, appends get '%s' until it is resolved: %s",
+                  lsmq_strerror(rc), err);
         rocksdb_free(err);
         return rc;
     }
