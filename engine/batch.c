@@ -42,7 +42,9 @@ size_t engine_batch_count(const engine_batch *b)
 int engine_batch_write(engine_batch *b, bool sync)
 {
     engine *e = b->e;
-    if (e->read_only)
+    /* Once the writer runs it must be the only one to write: on_commit's
+     * sequences and the published offsets rely on it. */
+    if (e->read_only || e->w)
         return LSMQ_EINVAL;
     char *err = NULL;
     rocksdb_write(e->db, sync ? e->wo_sync : e->wo_async, b->wb, &err);

@@ -89,8 +89,8 @@ static void msg_options(engine *e, rocksdb_options_t *o, rocksdb_block_based_tab
         rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
 }
 
-rocksdb_options_t *engine__family_options(engine *e, engine_cf cf,
-                                          const engine_family_options *fo)
+/* Options of a family of the live store (the defaults for fo == NULL). */
+static rocksdb_options_t *family_options(engine *e, engine_cf cf, const engine_family_options *fo)
 {
     static const engine_family_options defaults;
     if (!fo)
@@ -170,7 +170,7 @@ int engine__families_plan(engine *e, char *errbuf, size_t errlen)
 {
     for (int i = 0; i < ENGINE_CF_COUNT; i++)
         engine__family_add(e, engine__own_cf_names[i],
-                           engine__family_options(e, (engine_cf)i, &own_options[i]));
+                           family_options(e, (engine_cf)i, &own_options[i]));
     for (int x = 0; x < e->nexts; x++) {
         extension *ext = &e->exts[x];
         for (size_t i = 0; i < ext->decl.n_families; i++) {
@@ -181,7 +181,7 @@ int engine__families_plan(engine *e, char *errbuf, size_t errlen)
                              ext->decl.name, d->name ? d->name : "");
                 return LSMQ_EINVAL;
             }
-            int cf = engine__family_add(e, d->name, engine__family_options(
+            int cf = engine__family_add(e, d->name, family_options(
                                                         e, (engine_cf)e->nfamilies, &d->options));
             if (cf < 0) {
                 engine__fail(errbuf, errlen, "more than %d column families", ENGINE_MAX_FAMILIES);
@@ -196,7 +196,7 @@ int engine__families_plan(engine *e, char *errbuf, size_t errlen)
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (strcmp(found[i], "default") == 0 || engine__family_index(e, found[i]) >= 0)
             continue;
-        if (engine__family_add(e, found[i], engine__family_options(e, (engine_cf)e->nfamilies,
+        if (engine__family_add(e, found[i], family_options(e, (engine_cf)e->nfamilies,
                                                                    NULL)) < 0) {
             engine__fail(errbuf, errlen, "the store has more than %d column families",
                          ENGINE_MAX_FAMILIES);

@@ -139,9 +139,6 @@ extern const char *const engine__own_cf_names[ENGINE_CF_COUNT];
 int engine__family_index(const engine *e, const char *name);
 /* Add a family to e's table (name copied, options owned); its number or -1 when full. */
 int engine__family_add(engine *e, const char *name, rocksdb_options_t *opts);
-/* Options of a family of the live store ("default" options for o == NULL). */
-rocksdb_options_t *engine__family_options(engine *e, engine_cf cf,
-                                          const engine_family_options *o);
 /* Live open: the table of the engine's, the extensions' and the undeclared families. */
 int engine__families_plan(engine *e, char *errbuf, size_t errlen);
 /* Destroy the handles (before rocksdb_close) or the whole table. */
@@ -223,11 +220,17 @@ int engine__writer_control(engine *e, const wctl *op);
  * NULL) runs on the writer thread. */
 int engine__writer_control_async(engine *e, const wctl *op,
                                  void (*done)(void *ctx, int status), void *ctx);
-bool engine__on_writer_thread(engine *e);
 /* Writer thread: write a batch unless an earlier write failed; records failures. */
 int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync);
 
 /* ---- read.c ---- */
+/*
+ * The first stored offset of a queue below max, with one seek; max when
+ * there is none. Under snap when not NULL (a view's), else as published.
+ * The caller holds the pin or is the writer thread.
+ */
+uint64_t engine__first_offset(engine *e, const rocksdb_snapshot_t *snap, uint32_t topic_id,
+                              uint32_t queue_id, uint64_t max);
 /* First live offset of a queue (cached; computed with one seek). */
 uint64_t engine__min_offset(engine *e, topic *t, uint32_t queue_id);
 
@@ -238,11 +241,6 @@ struct engine_view {
     rocksdb_readoptions_t *ro;      /* point reads, under the snapshot */
     uint64_t sequence;
 };
-/* Read options under the view's snapshot; the caller destroys them. */
-rocksdb_readoptions_t *engine__view_readoptions(const engine_view *v);
-/* The first stored offset of a queue in [0, max) under the view; max if none. */
-uint64_t engine__view_first_offset(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
-                                   uint64_t max);
 
 /* ---- offsets.c ---- */
 /* Writer thread: add the deletes of every consumer offset of a topic. */

@@ -10,18 +10,22 @@
 #include "internal.h"
 #include "log.h"
 
-/* Seek the first record of (topic_id, queue_id); its offset, or `fallback`. */
-static uint64_t first_offset(engine *e, uint32_t topic_id, uint32_t queue_id, uint64_t fallback)
+uint64_t engine__first_offset(engine *e, const rocksdb_snapshot_t *snap, uint32_t topic_id,
+                             uint32_t queue_id, uint64_t max)
 {
+    if (max == 0)
+        return 0;
     uint8_t lo[MSG_KEY_LEN], hi[MSG_KEY_LEN];
     engine__key_msg(lo, topic_id, queue_id, 0);
-    engine__key_msg(hi, topic_id, queue_id, UINT64_MAX);
+    engine__key_msg(hi, topic_id, queue_id, max);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof hi);
     rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, ro, e->cf[ENGINE_CF_MSG]);
     rocksdb_iter_seek(it, (const char *)lo, sizeof lo);
-    uint64_t off = fallback;
+    uint64_t off = max;
     if (rocksdb_iter_valid(it)) {
         size_t klen;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
@@ -30,7 +34,7 @@ static uint64_t first_offset(engine *e, uint32_t topic_id, uint32_t queue_id, ui
     }
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
-    return off;
+    return off < max ? off : max;
 }
 
 uint64_t engine__min_offset(engine *e, topic *t, uint32_t queue_id)
@@ -39,10 +43,8 @@ uint64_t engine__min_offset(engine *e, topic *t, uint32_t queue_id)
     uint64_t min = atomic_load(&q->min_offset);
     if (min != MIN_OFFSET_UNKNOWN)
         return min;
-    uint64_t next = atomic_load(&q->next_offset);
-    uint64_t found = first_offset(e, t->cfg.topic_id, queue_id, next);
-    if (found > next)
-        found = next;
+    uint64_t found =
+        engine__first_offset(e, NULL, t->cfg.topic_id, queue_id, atomic_load(&q->next_offset));
     uint64_t expected = MIN_OFFSET_UNKNOWN;
     if (!atomic_compare_exchange_strong(&q->min_offset, &expected, found))
         return expected; /* retention set it meanwhile; trust that */
@@ -101,8 +103,8 @@ static int read_records(engine *e, const queue_view *v, uint32_t queue_id, uint6
         if (proto_record_decode((const uint8_t *)val, vlen, &pr) != (long)vlen) {
             /* Hand out the good records before it; report it when it comes first. */
             if (count == 0) {
-                proto_log(PROTO_LOG_WARN, "engine: corrupt record at topic %u queue %u offset %llu", v->topic_id,
-                            queue_id, (unsigned long long)off);
+                proto_log(PROTO_LOG_WARN, "engine: corrupt record at topic %u queue %u offset %llu",
+                          v->topic_id, queue_id, (unsigned long long)off);
                 out->next_offset = off + 1;
                 rc = LSMQ_ECORRUPT;
             }

@@ -185,7 +185,8 @@ static int open_secondary(engine *e, const char *store_path, char *errbuf, size_
      * gap to a broker that keeps writing. Failing to is not fatal. */
     rocksdb_try_catch_up_with_primary(e->db, &err);
     if (err) {
-        proto_log(PROTO_LOG_WARN, "engine: catching up with the running broker failed: %s", engine__one_line(err));
+        proto_log(PROTO_LOG_WARN, "engine: catching up with the running broker failed: %s",
+                  engine__one_line(err));
         rocksdb_free(err);
     }
     return 0;

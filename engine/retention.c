@@ -180,8 +180,9 @@ int engine_retention_run(engine *e)
         if (oldest >= 0) {
             int64_t step = (now - oldest) / 10;
             int64_t cutoff = oldest + (step > 1 ? step : 1);
-            proto_log(PROTO_LOG_INFO, "engine: disk %.0f%% used (limit %u%%): removing messages stored before %lld",
-                        used * 100.0, e->cfg.disk_max_used_ratio, (long long)cutoff);
+            proto_log(PROTO_LOG_INFO,
+                      "engine: disk %.0f%% used (limit %u%%): removing messages stored before %lld",
+                      used * 100.0, e->cfg.disk_max_used_ratio, (long long)cutoff);
             rc = remove_all_before(e, refs, n, cutoff);
             if (rc == 0) /* Range deletes free space only once compacted. */
                 rocksdb_compact_range_cf(e->db, e->cf[ENGINE_CF_MSG], NULL, 0, NULL, 0);

@@ -219,7 +219,7 @@ bool engine_is_readonly(const engine *e) { return e->read_only; }
 
 int engine_set_format_version(engine *e, uint32_t v)
 {
-    if (e->read_only)
+    if (e->read_only || e->w) /* on_open only: the writer must be the only one to write */
         return LSMQ_EINVAL;
     uint8_t buf[4];
     proto_put_u32(buf, v);

@@ -74,7 +74,8 @@ engine *engine_view_engine(const engine_view *v) { return v->e; }
 
 uint64_t engine_view_sequence(const engine_view *v) { return v->sequence; }
 
-rocksdb_readoptions_t *engine__view_readoptions(const engine_view *v)
+/* Read options under the view's snapshot; the caller destroys them. */
+static rocksdb_readoptions_t *view_readoptions(const engine_view *v)
 {
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     if (v->snap)
@@ -135,7 +136,7 @@ engine_iter *engine_iter_create(const engine_view *v, engine_cf cf, const void *
     if (cf >= v->e->nfamilies || !v->e->cf[cf])
         return NULL;
     engine_iter *it = proto_xcalloc(1, sizeof *it);
-    it->ro = engine__view_readoptions(v);
+    it->ro = view_readoptions(v);
     if (lower) {
         it->lower = copy_bound(lower, lower_len);
         it->lower_len = lower_len;
@@ -259,7 +260,10 @@ void engine_msg_cursor_seek(engine_msg_cursor *c, const engine_msg_pos *at)
     engine_iter_seek(c->it, at ? k : NULL, sizeof k);
 }
 
-void engine_msg_cursor_seek_last(engine_msg_cursor *c) { engine_iter_seek_for_prev(c->it, NULL, 0); }
+void engine_msg_cursor_seek_last(engine_msg_cursor *c)
+{
+    engine_iter_seek_for_prev(c->it, NULL, 0);
+}
 
 bool engine_msg_cursor_valid(const engine_msg_cursor *c) { return engine_iter_valid(c->it); }
 
@@ -285,22 +289,4 @@ int engine_view_message(const engine_view *v, const engine_msg_pos *at, uint8_t 
     uint8_t k[MSG_KEY_LEN];
     msg_key(k, at);
     return engine_view_get(v, ENGINE_CF_MSG, k, sizeof k, rec, len);
-}
-
-uint64_t engine__view_first_offset(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
-                                   uint64_t max)
-{
-    engine_msg_pos from = {topic_id, queue_id, 0}, to = {topic_id, queue_id, max};
-    engine_msg_cursor *c;
-    if (max == 0 || engine_msg_cursor_open(v, &from, &to, ENGINE_ITER_LOOKUP, &c) != 0)
-        return max;
-    engine_msg_cursor_seek(c, NULL);
-    uint64_t first = max;
-    engine_msg_pos at;
-    const uint8_t *rec;
-    size_t len;
-    if (engine_msg_cursor_valid(c) && engine_msg_cursor_get(c, &at, &rec, &len) == 0)
-        first = at.queue_offset;
-    engine_msg_cursor_close(c);
-    return first < max ? first : max;
 }

@@ -60,7 +60,8 @@ int engine_view_topics(const engine_view *v, engine_topic_config **out, size_t *
         }
         if ((rc = engine__topic_decode((const char *)k, klen, (const char *)val, vlen,
                                        &arr[len])) != 0) {
-            proto_log(PROTO_LOG_WARN, "engine: corrupt topic config for '%.*s'", (int)klen, (const char *)k);
+            proto_log(PROTO_LOG_WARN, "engine: corrupt topic config for '%.*s'", (int)klen,
+                      (const char *)k);
             break;
         }
         len++;
@@ -140,7 +141,7 @@ static int read_hwm(const engine_view *v, uint32_t topic_id, uint32_t queue_id, 
 static void fill_min(const engine_view *v, uint32_t topic_id, uint32_t queue_id,
                      engine_queue_info *q)
 {
-    q->min_offset = engine__view_first_offset(v, topic_id, queue_id, q->max_offset);
+    q->min_offset = engine__first_offset(v->e, v->snap, topic_id, queue_id, q->max_offset);
 }
 
 int engine_view_queue(const engine_view *v, uint32_t topic_id, uint32_t queue_id,

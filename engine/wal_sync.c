@@ -16,8 +16,9 @@ static void sync_now(engine *e)
         if (err) {
             int rc = engine__rocks_err(err);
             atomic_store(&e->write_health, rc);
-            proto_log(PROTO_LOG_ERROR, "engine: WAL sync failed, appends get '%s' until it is resolved: %s",
-                       lsmq_strerror(rc), err);
+            proto_log(PROTO_LOG_ERROR,
+                      "engine: WAL sync failed, appends get '%s' until it is resolved: %s",
+                      lsmq_strerror(rc), err);
             rocksdb_free(err);
         }
     }

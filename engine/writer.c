@@ -89,7 +89,7 @@ struct writer {
     int64_t last_recover_ms;   /* monotonic */
 };
 
-bool engine__on_writer_thread(engine *e)
+static bool on_writer_thread(engine *e)
 {
     return e->w && pthread_equal(pthread_self(), e->w->thread);
 }
@@ -300,8 +300,9 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
     if (err) {
         int rc = engine__rocks_err(err);
         atomic_store(&e->write_health, rc);
-        proto_log(PROTO_LOG_ERROR, "engine: write failed, appends get '%s' until it is resolved: %s",
-                    lsmq_strerror(rc), err);
+        proto_log(PROTO_LOG_ERROR,
+                  "engine: write failed, appends get '%s' until it is resolved: %s",
+                  lsmq_strerror(rc), err);
         rocksdb_free(err);
         return rc;
     }
@@ -628,7 +629,7 @@ int engine__writer_control(engine *e, const wctl *op)
 {
     if (e->read_only)
         return LSMQ_EINVAL;
-    if (engine__on_writer_thread(e))
+    if (on_writer_thread(e))
         return op->kind == WCTL_OFFSET_SET ? LSMQ_EINVAL : run_control(e, op);
     sync_wait wait = {.done = 0, .status = 0};
     pthread_mutex_init(&wait.lock, NULL);

@@ -37,7 +37,8 @@ static int index_one(void *ctx, const engine_msg_pos *at, const proto_record *r)
     u->r = r;
     index__for_each_key(r, put_one, u);
     if (++u->indexed % UPGRADE_LOG_EVERY == 0)
-        proto_log(PROTO_LOG_INFO, "index: indexing keys: %llu messages done", (unsigned long long)u->indexed);
+        proto_log(PROTO_LOG_INFO, "index: indexing keys: %llu messages done",
+                  (unsigned long long)u->indexed);
     return u->indexed % UPGRADE_BATCH_MSGS == 0 ? engine_batch_write(u->b, false) : 0;
 }
 
@@ -56,7 +57,7 @@ static int index_all_messages(engine *e, engine_cf key_cf, uint64_t *indexed)
     engine_view_close(v);
     if (corrupt)
         proto_log(PROTO_LOG_WARN, "index: indexing keys: %llu undecodable records skipped",
-                   (unsigned long long)corrupt);
+                  (unsigned long long)corrupt);
     *indexed = u.indexed;
     return rc;
 }
@@ -65,8 +66,9 @@ int index__key_upgrade(engine *e, engine_cf key_cf)
 {
     if (engine_format_version(e) >= KEY_INDEX_FORMAT_VERSION)
         return 0;
-    proto_log(PROTO_LOG_INFO, "index: store format %u predates the key index: indexing stored messages",
-               engine_format_version(e));
+    proto_log(PROTO_LOG_INFO,
+              "index: store format %u predates the key index: indexing stored messages",
+              engine_format_version(e));
     uint64_t n = 0;
     int rc = index_all_messages(e, key_cf, &n);
     if (rc != 0)

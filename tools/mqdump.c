@@ -10,9 +10,9 @@
  *
  * The store is opened read-only (engine_open_readonly, a RocksDB secondary
  * instance) and read through one view: nothing is ever written under
- * STORE_DIR and a running broker is not disturbed. Output is JSON Lines on stdout; errors go to stderr. Exit
- * status: 0 success, 1 when the store cannot be read or `get` finds
- * nothing, 2 for bad usage.
+ * STORE_DIR and a running broker is not disturbed. Output is JSON Lines on
+ * stdout; errors go to stderr. Exit status: 0 success, 1 when the store
+ * cannot be read or `get` finds nothing, 2 for bad usage.
  *
  * This file holds main() and option parsing; see mqdump.h for the rest.
  */

@@ -52,15 +52,18 @@ static engine_queue_info *queues_of(const mqd_store *s, uint32_t topic_id, size_
     return q;
 }
 
-static uint64_t topic_messages(const mqd_store *s, uint32_t topic_id)
+/* Messages of a topic; *nq (if not NULL) its queues. */
+static uint64_t topic_messages(const mqd_store *s, uint32_t topic_id, size_t *nq)
 {
-    size_t nq;
-    engine_queue_info *q = queues_of(s, topic_id, &nq);
+    size_t n;
+    engine_queue_info *q = queues_of(s, topic_id, &n);
     uint64_t total = 0;
-    for (size_t i = 0; i < nq; i++)
+    for (size_t i = 0; i < n; i++)
         if (q[i].max_offset > q[i].min_offset)
             total += q[i].max_offset - q[i].min_offset;
     engine_free(q);
+    if (nq)
+        *nq = n;
     return total;
 }
 
@@ -69,7 +72,7 @@ int mqd_cmd_topics(const mqd_store *s, const mqd_opts *o)
     const engine_topic_config *t = s->topics;
     for (size_t i = 0; i < s->ntopics; i++) {
         size_t nq;
-        engine_free(queues_of(s, t[i].topic_id, &nq));
+        uint64_t msgs = topic_messages(s, t[i].topic_id, &nq);
         mqd_out_char('{');
         key_str("topic", t[i].name, 1);
         key_u64("id", t[i].topic_id, 0);
@@ -80,7 +83,7 @@ int mqd_cmd_topics(const mqd_store *s, const mqd_opts *o)
         mqd_out_str(t[i].order ? "true" : "false");
         key_str("attributes", t[i].attributes, 0);
         key_u64("queues", nq, 0);
-        key_u64("messages", topic_messages(s, t[i].topic_id), 0);
+        key_u64("messages", msgs, 0);
         mqd_out("}\n", 2);
     }
     return MQD_OK;
@@ -186,7 +189,7 @@ int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o)
     if (o->scan) {
         uint64_t in_scope = 0;
         for (size_t i = 0; i < n; i++)
-            in_scope += topic_messages(s, t[i].topic_id);
+            in_scope += topic_messages(s, t[i].topic_id, NULL);
         mqd_progress_start(o->progress, in_scope);
     }
     engine_store_meta meta;
@@ -201,7 +204,7 @@ int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o)
     key_name("topics");
     mqd_out_char('[');
     for (size_t i = 0; i < n; i++) {
-        uint64_t msgs = topic_messages(s, t[i].topic_id);
+        uint64_t msgs = topic_messages(s, t[i].topic_id, NULL);
         total += msgs;
         if (i)
             mqd_out_char(',');

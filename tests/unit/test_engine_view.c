@@ -15,6 +15,7 @@
  *  - column families that an extension declared and a later open does not
  *    (old stores' timer and txn) open with the store, show in the family
  *    list and keep their data; a family name already taken fails the open;
+ *    an extension's own writes are refused once the writer runs;
  *  - with the key index off (messageIndexEnable=false) a store that has
  *    idx_key opens, new messages get no key entries and old ones keep theirs.
  */
@@ -384,6 +385,13 @@ static void test_undeclared_families(void **state)
     assert_int_equal(engine_config_add_extension(&c, &feature), 0);
     engine *e = test_engine_open(&c);
     assert_true(family_listed(e, "timer") && family_listed(e, "txn"));
+    /* Once the writer runs, nothing else writes: a batch of one's own is refused. */
+    engine_batch *own = engine_batch_create(e);
+    engine_batch_put(own, ENGINE_CF_META, "x", 1, "y", 1);
+    assert_int_equal(engine_batch_write(own, true), LSMQ_EINVAL);
+    engine_batch_destroy(own);
+    assert_int_equal(engine_set_format_version(e, 1), LSMQ_EINVAL);
+    assert_int_equal(engine_format_version(e), ENGINE_FORMAT_VERSION);
     test_topic_create(e, TOPIC, 1);
     append(e, TOPIC, 0, "m", NULL);
     engine_close(e);
