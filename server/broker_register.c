@@ -361,7 +361,7 @@ broker_registrar *broker_registrar_start(broker_ctx *ctx, broker_registration *o
         return NULL;
     }
     r->loop = server_loop(ctx->srv);
-    r->flusher = transport_flusher_create(r->loop);
+    r->flusher = server_flusher(ctx->srv); /* one per loop */
     ev_init(&r->round_timer, round_timer_cb);
     r->round_timer.data = r;
     schedule(r, 0); /* the first round as soon as the loop runs */
@@ -422,7 +422,6 @@ void broker_registrar_stop(broker_registrar *r)
         unregister_one(r, &r->peers[i]);
         peer_forget(&r->peers[i]);
     }
-    transport_flusher_destroy(r->flusher);
     free(r->peers);
     free(r);
 }

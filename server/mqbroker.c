@@ -50,7 +50,10 @@ int main(int argc, char **argv)
 
     server *srv;
     int bound = 0;
-    int rc = server_process_listen(loop, "broker", cfg.listen_port, &srv, &bound);
+    /* The embedded name server, when there is one, outlives the broker's server:
+     * they share its flusher, one per loop. */
+    int rc = ns_srv ? server_process_listen_beside(ns_srv, "broker", cfg.listen_port, &srv, &bound)
+                    : server_process_listen(loop, "broker", cfg.listen_port, &srv, &bound);
     if (rc != 0) {
         fprintf(stderr, "mqbroker: cannot listen on port %d: %s\n", cfg.listen_port,
                 lsmq_strerror(rc));

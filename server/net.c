@@ -123,6 +123,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+transport_flusher *server_flusher(server *s) { return s->flusher; }
+
 int server_create(struct ev_loop *loop, const server_config *cfg, server **out)
 {
     server *s = proto_xcalloc(1, sizeof *s);
@@ -134,7 +136,8 @@ int server_create(struct ev_loop *loop, const server_config *cfg, server **out)
     s->listen_fd = -1;
     s->next_conn_id = 1;
     pthread_mutex_init(&s->post_lock, NULL);
-    s->flusher = transport_flusher_create(loop);
+    s->owns_flusher = s->cfg.flusher == NULL;
+    s->flusher = s->owns_flusher ? transport_flusher_create(loop) : s->cfg.flusher;
     ev_prepare_init(&s->reap_prep, reap_cb);
     ev_set_priority(&s->reap_prep, EV_MINPRI);
     ev_prepare_start(loop, &s->reap_prep);
@@ -203,7 +206,8 @@ void server_destroy(server *s)
     }
     server__conn_reap(s);
     ev_prepare_stop(s->loop, &s->reap_prep);
-    transport_flusher_destroy(s->flusher);
+    if (s->owns_flusher)
+        transport_flusher_destroy(s->flusher);
     ev_async_stop(s->loop, &s->wakeup);
     if (s->cfg.idle_timeout_s > 0)
         ev_timer_stop(s->loop, &s->idle_timer);

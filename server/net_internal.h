@@ -44,6 +44,7 @@ struct server {
     ev_io accept_io;
     bool listening;
     transport_flusher *flusher;
+    bool owns_flusher;       /* made it (else server_config's, another server's) */
     ev_prepare reap_prep;    /* frees closed connections, after the flusher */
     ev_async wakeup;
     ev_timer idle_timer;

@@ -17,11 +17,13 @@ void server_process_init(void)
         proto_log_set_level(PROTO_LOG_INFO);
 }
 
-int server_process_listen(struct ev_loop *loop, const char *name, int port, server **out, int *bound)
+static int listen_with(struct ev_loop *loop, const char *name, int port,
+                       transport_flusher *flusher, server **out, int *bound)
 {
     server_config sc;
     server_config_init(&sc);
     sc.name = name;
+    sc.flusher = flusher;
     *out = NULL;
     int rc = server_create(loop, &sc, out);
     if (rc == 0)
@@ -31,6 +33,17 @@ int server_process_listen(struct ev_loop *loop, const char *name, int port, serv
         *out = NULL;
     }
     return rc;
+}
+
+int server_process_listen(struct ev_loop *loop, const char *name, int port, server **out, int *bound)
+{
+    return listen_with(loop, name, port, NULL, out, bound);
+}
+
+int server_process_listen_beside(server *first, const char *name, int port, server **out,
+                                 int *bound)
+{
+    return listen_with(server_loop(first), name, port, server_flusher(first), out, bound);
 }
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)

@@ -24,6 +24,7 @@
 #include <ev.h>
 
 #include "remoting.h"
+#include "transport.h"
 
 typedef struct server server;
 typedef struct conn conn;
@@ -33,6 +34,9 @@ typedef struct server_config {
     size_t max_pending_output; /* stop reading a connection past this; default 16 MiB */
     double idle_timeout_s;     /* close connections idle this long (nothing in flight); 120 */
     const char *name;          /* for log lines: "broker", "namesrv" */
+    /* The loop's flusher (transport.h: one per loop) when another server on
+     * the same loop made it and outlives this one; NULL: make one. */
+    transport_flusher *flusher;
 } server_config;
 
 void server_config_init(server_config *c);
@@ -41,6 +45,8 @@ typedef void (*server_handler)(server *s, conn *c, proto_cmd *req, void *ctx);
 typedef void (*server_close_hook)(server *s, conn *c, void *ctx);
 
 int server_create(struct ev_loop *loop, const server_config *cfg, server **out);
+/* The flusher of the server's loop, for other connections on that loop. */
+transport_flusher *server_flusher(server *s);
 /* Stop listening, close every connection (after flushing what can be written) and free. */
 void server_destroy(server *s);
 

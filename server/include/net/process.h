@@ -16,6 +16,10 @@ void server_process_init(void);
 /* A server named `name` (for log lines) listening on 0.0.0.0:port (0 picks
  * a free port, into *bound). 0, or an error with nothing left open. */
 int server_process_listen(struct ev_loop *loop, const char *name, int port, server **out, int *bound);
+/* The same for a second server on the loop, sharing first's flusher (first
+ * must be destroyed after it). */
+int server_process_listen_beside(server *first, const char *name, int port, server **out,
+                                 int *bound);
 
 /* Run the loop until SIGTERM or SIGINT, which is logged as `name`'s. */
 void server_process_run_until_signal(struct ev_loop *loop, const char *name);
