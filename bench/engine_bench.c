@@ -596,7 +596,8 @@ static void topics_check(engine *e, const layout *l)
 
 /* ==== Store open and statistics ========================================== */
 
-static engine *store_open(const bench_opts *o, double *open_secs)
+/* extra: a hooks-only extension to declare as well, or NULL. */
+static engine *store_open(const bench_opts *o, const engine_extension *extra, double *open_secs)
 {
     engine_config c;
     engine_config_init(&c);
@@ -611,6 +612,8 @@ static engine *store_open(const bench_opts *o, double *open_secs)
     index_options io = {.key_index = o->key_index};
     if (index_declare(&c, &io) != 0)
         bench_die("index_declare: no room in the engine config");
+    if (extra && engine_config_add_extension(&c, extra) != 0)
+        bench_die("engine_config_add_extension: no room in the engine config");
 
     char err[256] = "";
     engine *e = NULL;
@@ -1202,14 +1205,11 @@ static int run_append(const bench_opts *o)
     b.pool = body_pool_make(o->body_len);
 
     double open_secs;
-    b.e = store_open(o, &open_secs);
     atomic_init(&b.commits.groups, 0);
     atomic_init(&b.commits.msgs, 0);
     engine_extension counter = {.name = "bench-commits", .ctx = &b.commits,
                                 .hook.on_commit = commit_count_cb};
-    int hrc = engine_add_extension(b.e, &counter);
-    if (hrc != 0)
-        bench_die("engine_add_extension: %s", lsmq_strerror(hrc));
+    b.e = store_open(o, &counter, &open_secs);
     uint64_t t_setup = bench_now_ns();
     topics_create(b.e, &b.l);
     double setup_secs = secs_since(t_setup);
@@ -1423,7 +1423,7 @@ static int run_read(const bench_opts *o)
     layout l;
     layout_init(&l, o->queues);
     double open_secs;
-    engine *e = store_open(o, &open_secs);
+    engine *e = store_open(o, NULL, &open_secs);
     topics_check(e, &l);
 
     atomic_uint_fast64_t next_queue, records_done;
@@ -1499,7 +1499,7 @@ static int run_reopen(const bench_opts *o)
 
     double open_secs;
     cpu_mark c0 = cpu_mark_now();
-    engine *e = store_open(o, &open_secs);
+    engine *e = store_open(o, NULL, &open_secs);
     cpu_mark c1 = cpu_mark_now();
     double rss_open = peak_rss_mb();
 

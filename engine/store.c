@@ -399,20 +399,6 @@ void engine_close(engine *e)
     engine__destroy(e);
 }
 
-int engine_add_extension(engine *e, const engine_extension *x)
-{
-    if (x->n_families || x->on_open)
-        return LSMQ_EINVAL;
-    if (e->nexts >= ENGINE_MAX_EXTENSIONS)
-        return LSMQ_ETOOBIG;
-    extension *slot = &e->exts[e->nexts];
-    slot->decl = *x;
-    slot->env = (engine_ext_env){.name = x->name, .ctx = x->ctx, .e = e,
-                                 .families = slot->families};
-    e->nexts++;
-    return 0;
-}
-
 void engine_free(void *p) { free(p); }
 
 uint64_t engine_next_log_position(engine *e) { return atomic_load(&e->next_log_position); }

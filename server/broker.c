@@ -1,5 +1,5 @@
 /*
- * The broker object: the module table, and the store row at its head
+ * The broker object: the module table, and the store row near its head
  * (opens the engine, creates the system topics; closes the engine at
  * shutdown once every other module has stopped). broker_create walks the
  * table forwards, broker_destroy backwards (broker_internal.h says why the
@@ -89,6 +89,8 @@ static int store_create(broker_modules *m, char *errbuf, size_t errlen)
     index_options io = {.key_index = cfg->message_index_enable};
     int rc = index_declare(&ec, &io);
     if (rc == 0)
+        rc = engine_config_add_extension(&ec, broker_stats_extension(m->stats));
+    if (rc == 0)
         rc = engine_open(&ec, &ctx->engine, errbuf, errlen);
     if (rc != 0)
         return rc;
@@ -117,8 +119,8 @@ static void store_stop(broker_modules *m)
 
 /* Start-up order; shutdown runs it backwards (broker_internal.h). */
 static const broker_module modules[] = {
-    {"store", store_create, NULL, store_stop, NULL},
     {"stats", broker_stats_create, NULL, NULL, broker_stats_destroy},
+    {"store", store_create, NULL, store_stop, NULL},
     {"registration", broker_registration_create, NULL, broker_registration_stop,
      broker_registration_destroy},
     {"meta", broker_meta_create, NULL, NULL, broker_meta_destroy},

@@ -7,14 +7,15 @@
  * register_handlers, stop, destroy} of the table in broker.c. broker_create
  * runs every create in table order, then every register_handlers;
  * broker_destroy runs every stop in reverse order, then every destroy in
- * reverse order. The store is the first row, so its stop (close the
- * engine: its writer drains and the completions it posted run) comes after
- * every other module's stop and before any module is destroyed:
- * completions always find the state they touch.
+ * reverse order. The store comes first but for the counters, whose commit
+ * hook it declares when it opens the engine, and which have no stop: so the
+ * store's stop (close the engine: its writer drains and the completions it
+ * posted run) comes after every other module's stop and before any module
+ * is destroyed: completions always find the state they touch.
  *
  *   row            file(s)                 requests / role
- *   store          broker.c                opens the engine, system topics
  *   stats          broker_stats.c          put/get counters (engine commit hook)
+ *   store          broker.c                opens the engine, system topics
  *   registration   broker_registration.c,  REGISTER_BROKER to the name servers;
  *                  broker_register.c       answers that wait for a registration
  *   meta           broker_meta.c,          topic and subscription group config
@@ -152,6 +153,8 @@ typedef struct broker_module {
 
 int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_stats_destroy(broker_modules *m);
+/* The put counter's commit hook, for the store to declare; lives as long as st. */
+const engine_extension *broker_stats_extension(const broker_stats *st);
 int broker_registration_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_registration_stop(broker_modules *m);
 void broker_registration_destroy(broker_modules *m);

@@ -38,6 +38,7 @@ struct broker_stats {
     uint64_t data_version;
     int64_t data_version_ms;
     ev_timer timer;
+    engine_extension ext;   /* the commit hook the store declares */
 };
 
 static int local_day(void)
@@ -85,7 +86,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     roll_day(st);
 }
 
-/* Before any append: the counter is an engine commit hook. */
+/* Before the store: the put counter is a commit hook the store declares. */
 int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_stats *st = proto_xcalloc(1, sizeof *st);
@@ -94,9 +95,8 @@ int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen)
     st->boot_ms = proto_wall_ms();
     st->data_version_ms = st->boot_ms;
     st->today = local_day();
-    engine_extension x = {.name = "broker-stats", .ctx = st, .hook.on_commit = commit_cb};
-    if (engine_add_extension(m->ctx.engine, &x) != 0)
-        proto_log(PROTO_LOG_WARN, "broker: cannot add the stats hook; put counters stay at 0");
+    st->ext = (engine_extension){.name = "broker-stats", .ctx = st,
+                                 .hook.on_commit = commit_cb};
     struct ev_loop *loop = server_loop(m->ctx.srv);
     take_sample(st, ev_now(loop));
     ev_timer_init(&st->timer, timer_cb, SAMPLE_INTERVAL_S, SAMPLE_INTERVAL_S);
@@ -104,6 +104,8 @@ int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen)
     m->stats = st;
     return 0;
 }
+
+const engine_extension *broker_stats_extension(const broker_stats *st) { return &st->ext; }
 
 /* After the store closed: the commit hook is not called any more. */
 void broker_stats_destroy(broker_modules *m)

@@ -140,8 +140,8 @@ uint32_t engine_format_version(engine *e);
 /*
  * An extension (engine_ext.h) declares column families and hooks; index/
  * is one. The hooks below are the part other code may use on its own: an
- * extension without families, added after open (engine_add_extension),
- * sees every commit, as the broker's statistics do.
+ * extension without families sees every commit, as the broker's statistics
+ * do. Every extension is declared in engine_config before engine_open.
  */
 
 typedef struct engine_batch engine_batch; /* a WriteBatch being built by the writer */
@@ -210,14 +210,6 @@ struct engine_extension {
     int (*on_open)(const engine_ext_env *x, char *errbuf, size_t errlen);
     engine_hook hook;
 };
-
-/*
- * Add an extension that declares no families and no on_open (hooks only)
- * to an open engine, before any append. The declaration is copied.
- * LSMQ_EINVAL for one with families (declare those in engine_config),
- * LSMQ_ETOOBIG past ENGINE_MAX_EXTENSIONS.
- */
-int engine_add_extension(engine *e, const engine_extension *x);
 
 /* ---- Appends ------------------------------------------------------------ */
 

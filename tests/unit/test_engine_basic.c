@@ -172,14 +172,14 @@ static void test_full_queue_is_busy_and_hooks_see_commits(void **state)
     assert_true(asprintf(&path, "%s/busy", dir) > 0);
     test_engine_config(&c, path);
     c.writer_queue_max = 8;
-    engine *e = test_engine_open(&c);
-    free(path);
     stall s = {.armed = 1};
     sem_init(&s.entered, 0, 0);
     sem_init(&s.release, 0, 0);
     engine_extension h = {.name = "stall", .ctx = &s, .hook.on_append = stall_on_append,
                           .hook.on_commit = stall_on_commit};
-    assert_int_equal(engine_add_extension(e, &h), 0);
+    assert_int_equal(engine_config_add_extension(&c, &h), 0);
+    engine *e = test_engine_open(&c);
+    free(path);
     test_topic_create(e, TOPIC, 1);
 
     int done = 0;
