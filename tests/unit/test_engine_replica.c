@@ -99,49 +99,7 @@ static engine *open_replica(const char *dir, engine_config *c)
     return test_engine_open(c);
 }
 
-/* ---- Applying, with completion -------------------------------------------- */
-
-typedef struct applied_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t done;
-    size_t failed;
-    int last_error;
-} applied_wait;
-
-static void applied_wait_init(applied_wait *w)
-{
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
-}
-
-static void applied_wait_destroy(applied_wait *w)
-{
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->cond);
-}
-
-static void applied_cb(void *ctx, int status)
-{
-    applied_wait *w = ctx;
-    pthread_mutex_lock(&w->lock);
-    w->done++;
-    if (status != 0) {
-        w->failed++;
-        w->last_error = status;
-    }
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-static void wait_applied(applied_wait *w, size_t n)
-{
-    pthread_mutex_lock(&w->lock);
-    while (w->done < n)
-        pthread_cond_wait(&w->cond, &w->lock);
-    pthread_mutex_unlock(&w->lock);
-}
+/* ---- Applying -------------------------------------------------------------- */
 
 /*
  * Apply every batch the master's log has after the replica's applied
@@ -151,8 +109,8 @@ static size_t follow(engine *master, engine *replica)
 {
     engine_log_reader *r = NULL;
     assert_int_equal(engine_log_open(master, engine_applied_sequence(replica), &r), 0);
-    applied_wait w;
-    applied_wait_init(&w);
+    test_applied w;
+    test_applied_init(&w);
     size_t n = 0;
     uint64_t expect = engine_applied_sequence(replica) + 1;
     engine_log_batch b;
@@ -160,14 +118,13 @@ static size_t follow(engine *master, engine *replica)
     while ((rc = engine_log_next(r, &b)) == 1) {
         assert_int_equal(b.seq, expect);
         expect = b.seq + b.count;
-        assert_int_equal(engine_apply(replica, &b, applied_cb, &w), 0);
+        assert_int_equal(engine_apply(replica, &b, test_applied_cb, &w), 0);
         n++;
     }
     assert_int_equal(rc, 0);
     engine_log_close(r);
-    wait_applied(&w, n);
-    assert_int_equal(w.failed, 0);
-    applied_wait_destroy(&w);
+    assert_int_equal(test_applied_wait(&w, n), 0);
+    test_applied_destroy(&w);
     assert_int_equal(engine_applied_sequence(replica), engine_last_sequence(master));
     return n;
 }
@@ -560,19 +517,6 @@ static size_t save_log(engine *m, uint64_t after, saved_batch *out, size_t cap)
     return n;
 }
 
-static int apply_wait(engine *e, const engine_log_batch *b)
-{
-    applied_wait w;
-    applied_wait_init(&w);
-    int rc = engine_apply(e, b, applied_cb, &w);
-    if (rc == 0) {
-        wait_applied(&w, 1);
-        rc = w.last_error;
-    }
-    applied_wait_destroy(&w);
-    return rc;
-}
-
 static void test_apply_in_order_only(void **state)
 {
     (void)state;
@@ -593,7 +537,7 @@ static void test_apply_in_order_only(void **state)
     engine *r = open_replica(rdir, &rc);
     assert_int_equal(engine_set_applied_sequence(r, cp_seq), 0);
     assert_int_equal(engine_apply(r, &s[1].b, NULL, NULL), LSMQ_EINVAL); /* early */
-    assert_int_equal(apply_wait(r, &s[0].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[0].b), 0);
     assert_int_equal(engine_apply(r, &s[0].b, NULL, NULL), LSMQ_EINVAL); /* twice */
     assert_int_equal(engine_apply(r, &s[2].b, NULL, NULL), LSMQ_EINVAL); /* a gap */
     assert_int_equal(engine_applied_sequence(r), s[0].b.seq + s[0].b.count - 1);
@@ -620,13 +564,13 @@ static void test_apply_in_order_only(void **state)
     assert_int_equal(engine_applied_sequence(r), s[0].b.seq + s[0].b.count - 1);
 
     /* Still in order after all that; and across a reopen. */
-    assert_int_equal(apply_wait(r, &s[1].b), 0);
-    assert_int_equal(apply_wait(r, &s[2].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[1].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[2].b), 0);
     engine_close(r);
     r = open_replica(rdir, &rc);
     assert_int_equal(engine_applied_sequence(r), s[2].b.seq + s[2].b.count - 1);
     assert_int_equal(engine_apply(r, &s[2].b, NULL, NULL), LSMQ_EINVAL);
-    assert_int_equal(apply_wait(r, &s[3].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[3].b), 0);
     uint64_t min, max;
     assert_int_equal(engine_queue_offsets(r, "Ordered", 7, 0, &min, &max), 0);
     assert_int_equal(max, 4);
