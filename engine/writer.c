@@ -379,6 +379,19 @@ static void complete(wreq *r)
     free(r);
 }
 
+/* Complete the requests [first, end); those without an error of their own get rc. */
+static void complete_run(wreq *first, wreq *end, int rc)
+{
+    wreq *r = first;
+    while (r != end) {
+        wreq *next = r->next;
+        if (rc != 0 && r->status == 0)
+            r->status = rc;
+        complete(r);
+        r = next;
+    }
+}
+
 /* Commit the batched requests [first, end) and complete them. */
 static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
 {
@@ -407,14 +420,7 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
         for (int h = 0; h < e->nexts; h++)
             if (e->exts[h].decl.hook.on_commit)
                 e->exts[h].decl.hook.on_commit(&e->exts[h].env, first_seq, msgs);
-    wreq *r = first;
-    while (r != end) {
-        wreq *next = r->next;
-        if (rc != 0 && r->status == 0)
-            r->status = rc;
-        complete(r);
-        r = next;
-    }
+    complete_run(first, end, rc);
 }
 
 static int remove_range(engine *e, const wctl *op)
@@ -588,14 +594,7 @@ static void commit_applied(engine *e, wreq *first, wreq *end)
         e->w_applied_seq = atomic_load(&e->applied_seq);
         reset_apply_next(e); /* batches queued behind the failed ones fail too */
     }
-    wreq *r = first;
-    while (r != end) {
-        wreq *next = r->next;
-        if (rc != 0 && r->status == 0)
-            r->status = rc;
-        complete(r);
-        r = next;
-    }
+    complete_run(first, end, rc);
 }
 
 /* Arrival order is the log's order: no sorting. Control operations split the write. */

@@ -517,16 +517,38 @@ static size_t save_log(engine *m, uint64_t after, saved_batch *out, size_t cap)
     return n;
 }
 
+/* A master with one topic of one queue, and a checkpoint of it for a replica. */
+typedef struct pair {
+    char *mdir, *rdir;
+    engine *m;
+    uint64_t cp_seq;
+} pair;
+
+static pair pair_start(const char *topic)
+{
+    pair p = {.mdir = test_tmpdir("master"), .rdir = make_replica_dir()};
+    engine_config mc;
+    master_config(&mc, p.mdir, NULL);
+    p.m = test_engine_open(&mc);
+    test_topic_create(p.m, topic, 1);
+    p.cp_seq = checkpoint_into(p.m, p.rdir);
+    return p;
+}
+
+static void pair_end(pair *p)
+{
+    engine_close(p->m);
+    test_rmdir_free(p->rdir);
+    test_rmdir_free(p->mdir);
+}
+
 static void test_apply_in_order_only(void **state)
 {
     (void)state;
-    char *mdir = test_tmpdir("master");
-    char *rdir = make_replica_dir();
-    engine_config mc;
-    master_config(&mc, mdir, NULL);
-    engine *m = test_engine_open(&mc);
-    test_topic_create(m, "Ordered", 1);
-    uint64_t cp_seq = checkpoint_into(m, rdir);
+    pair p = pair_start("Ordered");
+    engine *m = p.m;
+    const char *rdir = p.rdir;
+    uint64_t cp_seq = p.cp_seq;
     for (int i = 0; i < 4; i++)
         append(m, "Ordered", 0, "x");
     saved_batch s[8];
@@ -579,9 +601,7 @@ static void test_apply_in_order_only(void **state)
     for (size_t i = 0; i < n; i++)
         free(s[i].bytes);
     engine_close(r);
-    engine_close(m);
-    test_rmdir_free(rdir);
-    test_rmdir_free(mdir);
+    pair_end(&p);
 }
 
 /* ---- Refusals ------------------------------------------------------------ */
@@ -596,13 +616,10 @@ static void done_never(void *ctx, int status)
 static void test_refusals(void **state)
 {
     (void)state;
-    char *mdir = test_tmpdir("master");
-    char *rdir = make_replica_dir();
-    engine_config mc;
-    master_config(&mc, mdir, NULL);
-    engine *m = test_engine_open(&mc);
-    test_topic_create(m, "Refused", 1);
-    uint64_t cp_seq = checkpoint_into(m, rdir);
+    pair p = pair_start("Refused");
+    engine *m = p.m;
+    const char *rdir = p.rdir;
+    uint64_t cp_seq = p.cp_seq;
     saved_batch s[1];
     append(m, "Refused", 0, "x");
     assert_int_equal(save_log(m, cp_seq, s, 1), 1);
@@ -651,9 +668,7 @@ static void test_refusals(void **state)
     engine_close(ro);
 
     free(s[0].bytes);
-    engine_close(m);
-    test_rmdir_free(rdir);
-    test_rmdir_free(mdir);
+    pair_end(&p);
 }
 
 int main(void)
