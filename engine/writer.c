@@ -299,6 +299,19 @@ static void settle_marks(engine *e, writer *w, int ok)
     w->gen++;
 }
 
+/* Tell the extensions that watch the log that it grew. */
+static void announce_write(engine *e)
+{
+    uint64_t last_seq = 0;
+    for (int h = 0; h < e->nexts; h++) {
+        if (!e->exts[h].decl.hook.on_write)
+            continue;
+        if (!last_seq) /* only this thread writes: the latest is this write's last */
+            last_seq = rocksdb_get_latest_sequence_number(e->db);
+        e->exts[h].decl.hook.on_write(&e->exts[h].env, last_seq);
+    }
+}
+
 int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
 {
     int health = atomic_load(&e->write_health);
@@ -317,6 +330,8 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
     }
     if (!sync)
         atomic_store(&e->wal_dirty, 1);
+    if (!e->cfg.replica)
+        announce_write(e);
     return 0;
 }
 

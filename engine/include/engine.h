@@ -199,6 +199,14 @@ typedef struct engine_hook {
      */
     void (*on_commit)(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs);
     /*
+     * Writer thread, master only: after every write of the store (a group of
+     * appends and offset commits, a topic or group change, a retention
+     * removal), before its callers learn the outcome; last_seq is its last
+     * sequence. The log (engine_log_next) holds it now: a shipper waits
+     * for this rather than polling. (In ASYNC_FLUSH it may not be synced yet.)
+     */
+    void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
+    /*
      * Writer thread, replica only: an applied batch of the master's log is
      * durable and moved this queue's max offset (the next offset to assign)
      * to max_offset. Once per queue per write, after the published offsets
@@ -575,6 +583,7 @@ int engine_write_health(engine *e);
  * write. A replica's own RocksDB sequences are its own; the master's are
  * only ever seen as b->seq and engine_applied_sequence.
  *
+ * A master's on_write hook says when the log grew (a shipper's wake-up).
  * On a replica (engine_config.replica) appends, topic, group and offset
  * writes and retention return LSMQ_EREADONLY; reads, views and index
  * queries work as on a master and see each applied batch once its `done`

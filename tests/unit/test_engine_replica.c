@@ -5,7 +5,7 @@
  *    batch in order, contiguous, the last ending at engine_last_sequence;
  *    at the tail it says "nothing yet" and resumes with what comes later,
  *    across a WAL roll (a flush); an append's last_seq ends the batch that
- *    holds it;
+ *    holds it, and on_write reports the end of every write;
  *  - the WAL kept for replicas: with retention a reader from the start
  *    still reads after the memtables were flushed; without it the log no
  *    longer reaches the start and both engine_log_open and a reader that
@@ -131,16 +131,29 @@ static size_t follow(engine *master, engine *replica)
 
 /* ---- The log --------------------------------------------------------------- */
 
+static void note_write(const engine_ext_env *x, uint64_t last_seq)
+{
+    atomic_store((_Atomic uint64_t *)x->ctx, last_seq);
+}
+
 static void test_log_reads_in_order_and_resumes(void **state)
 {
     (void)state;
     char *dir = test_tmpdir("log");
     engine_config c;
     master_config(&c, dir, NULL);
+    _Atomic uint64_t written = 0;
+    engine_extension watcher = {.name = "log-watch", .ctx = &written,
+                                .hook.on_write = note_write};
+    assert_int_equal(engine_config_add_extension(&c, &watcher), 0);
     engine *e = test_engine_open(&c);
     test_topic_create(e, "LogTopic", 2);
+    assert_int_equal(atomic_load(&written), engine_last_sequence(e)); /* every write says so */
     engine_append_result first = append(e, "LogTopic", 0, "one");
+    assert_int_equal(atomic_load(&written), first.last_seq);
     append(e, "LogTopic", 1, "two");
+    assert_int_equal(engine_offset_set(e, "LogGroup", 8, "LogTopic", 8, 0, 1), 0);
+    assert_int_equal(atomic_load(&written), engine_last_sequence(e));
 
     /* From the start: contiguous batches up to the latest sequence. */
     engine_log_reader *r = NULL;
