@@ -642,14 +642,17 @@ int engine_checkpoint(engine *e, const char *dir, uint64_t *seq);
  * b->count - 1 as the applied sequence (several queued batches share one
  * write). b->seq must be the applied sequence + 1, counting batches still
  * queued (a checkpoint's sequence is exact, so the first batch after it
- * follows it too), else LSMQ_EINVAL and nothing is queued. The bytes are
- * copied. LSMQ_EBUSY (queue full), LSMQ_ECLOSED. Otherwise returns 0 and
- * `done` (may be NULL) runs once on the writer thread: 0 once the batch is
- * durable and the replica's state shows it; LSMQ_ECORRUPT when the batch
- * holds what a replica cannot apply (a column family this store lacks, an
- * operation the engine never writes: retrying will not help, the log line
- * says which); LSMQ_ENOSPC / LSMQ_EIO (the write failed: batches queued
- * after it fail with LSMQ_EINVAL; resume from engine_applied_sequence).
+ * follows it too). The bytes are checked and copied before this returns.
+ * Refused at once, nothing queued: LSMQ_EINVAL (out of order, b->count not
+ * the header's), LSMQ_ECORRUPT (the batch holds what a replica cannot
+ * apply: bytes that do not parse, a column family this store lacks, an
+ * operation the engine never writes; retrying will not help, the log line
+ * says which), LSMQ_EVERSION (a store format newer than this build's),
+ * LSMQ_EBUSY (queue full), LSMQ_ECLOSED. Otherwise returns 0 and `done`
+ * (may be NULL) runs once on the writer thread: 0 once the batch is durable
+ * and the replica's state shows it; LSMQ_ENOSPC / LSMQ_EIO when the write
+ * failed (batches queued after it then fail with LSMQ_EINVAL: resume from
+ * engine_applied_sequence).
  */
 int engine_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
 

@@ -19,8 +19,8 @@
  *    next log position and index; what it applies is readable with
  *    engine_read at once, and on_advance names each queue that grew;
  *  - order: a batch that does not follow the applied sequence (early,
- *    twice, after a gap) is refused, as are malformed batches and ones
- *    naming a family the store lacks; the applied sequence survives a
+ *    twice, after a gap) is refused, as are malformed batches, ones naming
+ *    a family the store lacks and a newer store format; the applied sequence survives a
  *    reopen and applying continues;
  *  - refusals: a replica takes no append, topic, group, offset or
  *    retention write of its own (LSMQ_EREADONLY); a master takes no
@@ -555,6 +555,25 @@ static void pair_end(pair *p)
     test_rmdir_free(p->mdir);
 }
 
+/* The meta family's id in b: the cf of its put of "L", the next log position.
+ * Records are tag 0x05, varint cf, varint-length key, varint-length value;
+ * every length here is under 128. */
+static uint8_t meta_cf_id(const engine_log_batch *b)
+{
+    const uint8_t *p = b->data + 12, *end = b->data + b->len;
+    while (p < end) {
+        assert_int_equal(p[0], 0x05);
+        uint8_t cf = p[1], klen = p[2];
+        const uint8_t *key = p + 3;
+        uint8_t vlen = key[klen];
+        if (klen == 1 && key[0] == 'L')
+            return cf;
+        p = key + klen + 1 + vlen;
+    }
+    fail_msg("no log position in the batch");
+    return 0;
+}
+
 static void test_apply_in_order_only(void **state)
 {
     (void)state;
@@ -596,6 +615,11 @@ static void test_apply_in_order_only(void **state)
     memcpy(copy, s[1].b.data, s[1].b.len);
     assert_int_equal(engine_apply(r, &bad, NULL, NULL), LSMQ_ECORRUPT);
     free(copy);
+    /* A store format this build does not know. */
+    uint8_t newer[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+                       0x05, meta_cf_id(&s[1].b), 1, 'V', 4, 0, 0, 0, 99};
+    bad = (engine_log_batch){.seq = s[1].b.seq, .count = 1, .data = newer, .len = sizeof newer};
+    assert_int_equal(engine_apply(r, &bad, NULL, NULL), LSMQ_EVERSION);
     assert_int_equal(engine_applied_sequence(r), s[0].b.seq + s[0].b.count - 1);
 
     /* Still in order after all that; and across a reopen. */
