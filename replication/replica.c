@@ -132,7 +132,16 @@ static void backoff(repl_replica *r)
     r->retry_ms = r->retry_ms * 2 > r->cfg.retry_max_ms ? r->cfg.retry_max_ms : r->retry_ms * 2;
 }
 
-/* End the connection (never frees it: its callbacks may be on the stack). */
+/* Close the connection (never free it: its callbacks may be on the stack). */
+static void hang_up(repl_replica *r, int err, const char *why)
+{
+    r->state = FOLLOW_WAIT;
+    set_connected(r, false);
+    transport_ev_close(&r->io);
+    proto_conn_fail_all(r->pc, err, why);
+}
+
+/* The connection failed: say so once, close it, and retry after the back-off. */
 static void drop(repl_replica *r, int err, const char *why)
 {
     if (r->state == FOLLOW_WAIT)
@@ -144,10 +153,7 @@ static void drop(repl_replica *r, int err, const char *why)
         proto_log(PROTO_LOG_WARN, "repl: cannot follow master %s (retrying): %s", r->conn_addr,
                   why);
     r->failing = r->state != FOLLOW_STREAMING;
-    r->state = FOLLOW_WAIT;
-    set_connected(r, false);
-    transport_ev_close(&r->io);
-    proto_conn_fail_all(r->pc, err, why);
+    hang_up(r, err, why);
     backoff(r);
 }
 
@@ -422,7 +428,7 @@ static void *replica_thread(void *arg)
     ev_run(r->loop, 0);
     if (r->state != FOLLOW_WAIT) {
         transport_ev_flush_now(&r->io);
-        drop(r, LSMQ_ECLOSED, "stopping");
+        hang_up(r, LSMQ_ECLOSED, "stopping");
     }
     return NULL;
 }
@@ -514,6 +520,8 @@ void repl_replica_stop(repl_replica *r)
         pthread_cond_wait(&r->drained, &r->lock);
     r->loop_alive = false;
     pthread_mutex_unlock(&r->lock);
+    proto_log(PROTO_LOG_INFO, "repl: replica stopped following at applied seq %" PRIu64,
+              engine_applied_sequence(r->e));
     if (r->pc)
         proto_conn_free(r->pc);
     ev_timer_stop(r->loop, &r->tick);
