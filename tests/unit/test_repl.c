@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -428,10 +429,16 @@ static void test_resume_after_cuts(void **state)
     load_start(&l, c.master);
     usleep(150 * 1000);
 
-    /* The replica goes away mid-stream and comes back with its store. */
-    replica_close(&c);
+    /* The replica goes away mid-stream and comes back with its store,
+     * which it keeps: no checkpoint is fetched. */
+    repl_replica_stop(c.r);
+    c.r = NULL;
+    uint64_t applied = engine_applied_sequence(c.replica);
+    engine_close(c.replica);
+    c.replica = NULL;
     usleep(100 * 1000);
     replica_open(&c, false, &seq);
+    assert_int_equal(seq, applied);
     usleep(150 * 1000);
 
     /* The master's side of the link goes away and comes back. */
@@ -478,6 +485,36 @@ static void test_checkpoint_damaged_chunk(void **state)
     repl__test_chunk_hook = NULL;
     assert_int_equal(atomic_load(&damaged), 2);
     append_some(c.master, 300, 5);
+    wait_caught_up(&c);
+    compare_stores(c.master, c.replica);
+    cluster_down(&c);
+}
+
+/* A fetch that died halfway left files under ha/ and no db/: the next one starts clean. */
+static void test_prepare_after_crash(void **state)
+{
+    cluster c = {0};
+    cluster_up(&c);
+    create_topics(c.master);
+    append_some(c.master, 500, 10);
+    const char *leftovers[] = {"ha", "ha/incoming", "ha/incoming/db", "ha/old-db"};
+    for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++) {
+        char *p = proto_xasprintf("%s/%s", c.replica_dir, leftovers[i]);
+        assert_int_equal(mkdir(p, 0755), 0);
+        free(p);
+    }
+    char *junk = proto_xasprintf("%s/ha/incoming/db/000001.sst", c.replica_dir);
+    FILE *fp = fopen(junk, "w");
+    fputs("half a file", fp);
+    fclose(fp);
+    free(junk);
+    replica_open(&c, false, NULL);
+    char *incoming = proto_xasprintf("%s/ha/incoming", c.replica_dir);
+    char *old = proto_xasprintf("%s/ha/old-db", c.replica_dir);
+    assert_int_equal(access(incoming, F_OK), -1);
+    assert_int_equal(access(old, F_OK), -1);
+    free(incoming);
+    free(old);
     wait_caught_up(&c);
     compare_stores(c.master, c.replica);
     cluster_down(&c);
@@ -621,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_stream_matches),
         cmocka_unit_test(test_resume_after_cuts),
         cmocka_unit_test(test_checkpoint_damaged_chunk),
+        cmocka_unit_test(test_prepare_after_crash),
         cmocka_unit_test(test_checkpoint_needed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
