@@ -125,18 +125,7 @@ static void read_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     uint8_t *buf = proto_xmalloc((size_t)length);
     size_t got = 0;
-    while (got < (size_t)length) {
-        ssize_t n = pread(l->cp_fd, buf + got, (size_t)length - got, (off_t)offset + (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
+    rc = repl__pread_full(l->cp_fd, buf, (size_t)length, (uint64_t)offset, &got);
     if (rc != 0) {
         free(buf);
         reply_error(c, req->opaque, "cannot read", name, rc);

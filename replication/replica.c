@@ -436,6 +436,22 @@ static void *replica_thread(void *arg)
 /* ------------------------------------------------------------------ */
 /* Life cycle and status                                                */
 
+/* Free what start made (the thread has ended, nothing is in flight). */
+static void replica_free(repl_replica *r)
+{
+    if (r->pc)
+        proto_conn_free(r->pc);
+    ev_timer_stop(r->loop, &r->tick);
+    ev_async_stop(r->loop, &r->wake);
+    transport_flusher_destroy(r->flusher);
+    ev_loop_destroy(r->loop);
+    pthread_cond_destroy(&r->drained);
+    pthread_mutex_destroy(&r->lock);
+    free(r->store_path);
+    free(r->self_addr);
+    free(r);
+}
+
 int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **out)
 {
     *out = NULL;
@@ -478,14 +494,7 @@ int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **o
     r->loop_alive = true;
     int rc = pthread_create(&r->thread, NULL, replica_thread, r);
     if (rc != 0) {
-        r->loop_alive = false;
-        transport_flusher_destroy(r->flusher);
-        ev_loop_destroy(r->loop);
-        pthread_cond_destroy(&r->drained);
-        pthread_mutex_destroy(&r->lock);
-        free(r->store_path);
-        free(r->self_addr);
-        free(r);
+        replica_free(r);
         return -rc;
     }
     *out = r;
@@ -522,17 +531,7 @@ void repl_replica_stop(repl_replica *r)
     pthread_mutex_unlock(&r->lock);
     proto_log(PROTO_LOG_INFO, "repl: replica stopped following at applied seq %" PRIu64,
               engine_applied_sequence(r->e));
-    if (r->pc)
-        proto_conn_free(r->pc);
-    ev_timer_stop(r->loop, &r->tick);
-    ev_async_stop(r->loop, &r->wake);
-    transport_flusher_destroy(r->flusher);
-    ev_loop_destroy(r->loop);
-    pthread_cond_destroy(&r->drained);
-    pthread_mutex_destroy(&r->lock);
-    free(r->store_path);
-    free(r->self_addr);
-    free(r);
+    replica_free(r);
 }
 
 int repl_replica_status(repl_replica *r, repl_replica_state *out)

@@ -357,6 +357,16 @@ static void load_stop(loader *l)
     pthread_join(l->thread, NULL);
 }
 
+/* More appends, then the replica must catch up and match; tear down. */
+static void finish(cluster *c, int more, int salt)
+{
+    if (more)
+        append_some(c->master, more, salt);
+    wait_caught_up(c);
+    compare_stores(c->master, c->replica);
+    cluster_down(c);
+}
+
 /* ------------------------------------------------------------------ */
 /* Scenarios                                                            */
 
@@ -453,9 +463,7 @@ static void test_resume_after_cuts(void **state)
 
     load_stop(&l);
     assert_true(l.rounds > 0);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
-    cluster_down(&c);
+    finish(&c, 0, 0);
 }
 
 /* Damage the first chunk of the first file once. */
@@ -484,10 +492,7 @@ static void test_checkpoint_damaged_chunk(void **state)
     replica_open(&c, false, NULL);
     repl__test_chunk_hook = NULL;
     assert_int_equal(atomic_load(&damaged), 2);
-    append_some(c.master, 300, 5);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
-    cluster_down(&c);
+    finish(&c, 300, 5);
 }
 
 /* A fetch that died halfway left files under ha/ and no db/: the next one starts clean. */
@@ -515,9 +520,7 @@ static void test_prepare_after_crash(void **state)
     assert_int_equal(access(old, F_OK), -1);
     free(incoming);
     free(old);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
-    cluster_down(&c);
+    finish(&c, 0, 0);
 }
 
 static void test_checkpoint_needed(void **state)
@@ -563,10 +566,7 @@ static void test_checkpoint_needed(void **state)
     /* The broker's answer: make the store again, then follow. */
     replica_close(&c);
     replica_open(&c, true, NULL);
-    append_some(c.master, 100, 9);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
-    cluster_down(&c);
+    finish(&c, 100, 9);
 }
 
 /* ------------------------------------------------------------------ */
