@@ -159,7 +159,6 @@ static void ship(repl_link *l)
 
 void repl__ship_all(repl_master *m)
 {
-    m->seen_seq = engine_last_sequence(m->e);
     /* Links only go away in close hooks, which shipping may run (a failed read). */
     repl_link *next;
     for (repl_link *l = m->links; l; l = next) {
