@@ -351,6 +351,8 @@ int repl_master_status(repl_master *m, repl_replica_info **out, size_t *n)
         r->in_sync = l->in_sync;
         r->phase = l->phase;
         r->epoch = l->epoch;
+        r->checkpoint_bytes = l->cp_served < l->cp_total ? l->cp_served : l->cp_total;
+        r->checkpoint_total = l->cp_total;
     }
     pthread_mutex_unlock(&m->lock);
     for (i = 0; i < count; i++)

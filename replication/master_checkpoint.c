@@ -70,13 +70,25 @@ static void begin_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         proto_buf_free(&list);
         return;
     }
+    repl_file *files;
+    size_t n = 0;
+    uint64_t total = 0;
+    if (repl__parse_files((const uint8_t *)list.p, list.len, &files, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            total += files[i].size;
+        free(files);
+    }
     pthread_mutex_lock(&m->lock);
     l->phase = REPL_PHASE_CHECKPOINT;
     l->in_sync = false;
+    l->cp_total = total;
+    l->cp_served = 0;
     pthread_mutex_unlock(&m->lock);
     repl__master_recount(m);
-    proto_log(PROTO_LOG_INFO, "repl: checkpoint at seq %" PRIu64 " for replica %s (%s) made in %" PRId64 " ms",
-              seq, l->addr, l->peer, proto_mono_ms() - t0);
+    proto_log(PROTO_LOG_INFO,
+              "repl: checkpoint at seq %" PRIu64 " for replica %s (%s): %zu files, %" PRIu64
+              " MiB, made in %" PRId64 " ms",
+              seq, l->addr, l->peer, n, total >> 20, proto_mono_ms() - t0);
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_i64(resp, REPL_F_CHECKPOINT_ID, (int64_t)l->cp_id);
     proto_cmd_set_i64(resp, REPL_F_CHECKPOINT_SEQ, (int64_t)seq);
@@ -131,6 +143,9 @@ static void read_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         reply_error(c, req->opaque, "cannot read", name, rc);
         return;
     }
+    pthread_mutex_lock(&m->lock);
+    l->cp_served += got;
+    pthread_mutex_unlock(&m->lock);
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_i64(resp, REPL_F_CRC, repl__crc(0, buf, got));
     server_conn_reply_owned(c, req->opaque, resp, buf, got);

@@ -50,6 +50,8 @@ typedef struct repl_link {
     uint64_t cp_id;
     int cp_fd;                 /* the file last read, kept open */
     char cp_file[256];
+    uint64_t cp_total;         /* bytes in its files (status, under m->lock) */
+    uint64_t cp_served;        /* bytes answered so far (status, under m->lock) */
 } repl_link;
 
 /* Messages committed up to a sequence: the ring lag in messages is read from. */

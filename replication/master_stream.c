@@ -271,7 +271,14 @@ void repl__stream_tick(repl_master *m, int64_t now_ms)
             server_conn_close(l->c);
             continue;
         }
-        if (l->phase == REPL_PHASE_STREAMING && now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
+        if (l->phase != REPL_PHASE_STREAMING)
+            continue;
+        /* The master moves on while a replica may not: in sync is as of now. */
+        bool was_in_sync = l->in_sync;
+        publish(l, l->phase, l->acked_seq, l->replica_position);
+        if (l->in_sync != was_in_sync)
+            repl__master_recount(m);
+        if (now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
             proto_cmd *req = proto_cmd_request(REPL_RC_HEARTBEAT);
             set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(m->e));
             set_u64(req, REPL_F_EPOCH, m->cfg.epoch);

@@ -128,6 +128,8 @@ typedef struct repl_replica_info {
     bool in_sync;
     repl_phase phase;
     uint64_t epoch;                /* the replica's, as it announced it */
+    uint64_t checkpoint_bytes;     /* phase checkpoint: bytes it has fetched, */
+    uint64_t checkpoint_total;     /* of this many */
 } repl_replica_info;
 
 /* A copy of every connected replica's state: *out malloc'ed (free()), NULL when *n is 0. */

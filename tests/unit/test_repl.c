@@ -466,11 +466,20 @@ static void test_resume_after_cuts(void **state)
     finish(&c, 0, 0);
 }
 
-/* Damage the first chunk of the first file once. */
+/* Damage the first chunk of the first file once; look at the master's status meanwhile. */
 static atomic_int damaged;
 static char damaged_file[256];
+static repl_master *fetching_from;
+static repl_replica_info seen_fetching;
 static void damage_once(const char *file, uint64_t offset, uint8_t *data, size_t len)
 {
+    repl_replica_info *infos;
+    size_t n;
+
+    assert_int_equal(repl_master_status(fetching_from, &infos, &n), 0);
+    assert_int_equal(n, 1);
+    seen_fetching = infos[0];
+    free(infos);
     if (len == 0)
         return;
     if (atomic_load(&damaged) == 0) {
@@ -488,10 +497,16 @@ static void test_checkpoint_damaged_chunk(void **state)
     cluster_up(&c);
     create_topics(c.master);
     append_some(c.master, 3000, 4);
+    fetching_from = c.m;
     repl__test_chunk_hook = damage_once;
     replica_open(&c, false, NULL);
     repl__test_chunk_hook = NULL;
     assert_int_equal(atomic_load(&damaged), 2);
+    /* The last chunk's answer was counted before it arrived. */
+    assert_int_equal(seen_fetching.phase, REPL_PHASE_CHECKPOINT);
+    assert_true(seen_fetching.checkpoint_total > 0);
+    assert_int_equal(seen_fetching.checkpoint_bytes, seen_fetching.checkpoint_total);
+    assert_string_equal(seen_fetching.addr, "127.0.0.1:20911");
     finish(&c, 300, 5);
 }
 
