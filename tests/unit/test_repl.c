@@ -20,15 +20,22 @@
  *   - a checkpoint chunk damaged in transit is detected and fetched again;
  *   - a replica behind the retained WAL gets CHECKPOINT_NEEDED, reports
  *     it, and catches up once its store is made again;
+ *   - a peer that goes silent without closing is dropped within
+ *     dead_after_ms, on either side (a master that stops answering: the
+ *     replica reconnects);
  *   - the bodies of the protocol decode what they encode and refuse junk.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +45,7 @@
 #include "repl.h"
 #include "repl_internal.h"
 #include "testsupport.h"
+#include "wire.h"
 
 #define WAIT_MS 60000
 
@@ -584,6 +592,109 @@ static void test_checkpoint_needed(void **state)
     finish(&c, 100, 9);
 }
 
+/* A master that answers HELLO and then says nothing: the replica gives up on it and comes back. */
+static void test_silent_master(void **state)
+{
+    cluster c = {0};
+    cluster_up(&c);
+    create_topics(c.master);
+    replica_open(&c, false, NULL);
+    wait_caught_up(&c);
+    repl_replica_stop(c.r);
+    c.r = NULL;
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sin;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+    snprintf(c.master_addr, sizeof c.master_addr, "127.0.0.1:%d", ntohs(sin.sin_port));
+    repl_replica_config rc;
+    replica_config(&c, &rc);
+    assert_int_equal(repl_replica_start(&rc, c.replica, &c.r), 0);
+
+    int64_t answered_ms = 0;
+    int silent_fd = -1;
+    for (int conn_no = 0; conn_no < 2; conn_no++) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        int fd = accept(lfd, NULL, NULL);
+        assert_true(fd >= 0);
+        if (conn_no == 1) {
+            /* Back within dead_after_ms (2 s) and its back-off, not at TCP's pace. */
+            int64_t gone_after = proto_mono_ms() - answered_ms;
+            assert_true(gone_after >= 1500);
+            assert_true(gone_after < 5000);
+            close(fd);
+            close(silent_fd); /* open until now: only silence told */
+            break;
+        }
+        proto_cmd *hello;
+        uint8_t *frame;
+        assert_int_equal(wire_recv(fd, &hello, &frame), 0);
+        assert_int_equal(hello->code, REPL_RC_HELLO);
+        assert_int_equal(strtoull(proto_cmd_get(hello, REPL_F_APPLIED_SEQ), NULL, 10),
+                         engine_applied_sequence(c.replica));
+        proto_cmd *ok = proto_cmd_response(RS_SUCCESS, hello->opaque, NULL);
+        uint8_t *out;
+        size_t out_len;
+        assert_int_equal(proto_cmd_encode(ok, NULL, 0, &out, &out_len), 0);
+        assert_int_equal(write(fd, out, out_len), (ssize_t)out_len);
+        answered_ms = proto_mono_ms();
+        free(out);
+        proto_cmd_free(ok);
+        proto_cmd_free(hello);
+        free(frame);
+        repl_replica_state st;
+        int64_t until = proto_mono_ms() + 2000;
+        do {
+            usleep(5000);
+            repl_replica_status(c.r, &st);
+        } while (!st.connected && proto_mono_ms() < until);
+        assert_true(st.connected);
+        /* ACKs arrive; nothing goes back. The socket stays open. */
+        sleep(1);
+        repl_replica_status(c.r, &st);
+        assert_true(st.connected);
+        silent_fd = fd;
+    }
+    close(lfd);
+    cluster_down(&c);
+}
+
+/* A replica that says HELLO and then nothing: the master drops it. */
+static void test_silent_replica(void **state)
+{
+    cluster c = {0};
+    cluster_up(&c);
+    create_topics(c.master);
+    int fd = wire_connect(repl_master_port(c.m), 5000);
+    assert_true(fd >= 0);
+    proto_cmd *hello = proto_cmd_request(REPL_RC_HELLO);
+    uint64_t hello_seq = engine_last_sequence(c.master);
+    proto_cmd_set_i64(hello, REPL_F_APPLIED_SEQ, (int64_t)hello_seq);
+    proto_cmd_set(hello, REPL_F_REPLICA_ADDR, "fake:1");
+    proto_cmd *resp;
+    uint8_t *frame;
+    assert_int_equal(wire_call(fd, hello, NULL, 0, &resp, &frame), 0);
+    assert_int_equal(resp->code, RS_SUCCESS);
+    proto_cmd_free(resp);
+    free(frame);
+    assert_int_equal(repl_master_replicas(c.m), 1);
+    append_some(c.master, 50, 11); /* shipped to it, never acknowledged */
+    int64_t start = proto_mono_ms();
+    while (repl_master_replicas(c.m) == 1 && proto_mono_ms() - start < 10000)
+        usleep(10000);
+    int64_t took = proto_mono_ms() - start;
+    assert_int_equal(repl_master_replicas(c.m), 0);
+    assert_true(took >= 1500 && took < 4000);
+    /* What it held at HELLO counts; what it never acknowledged does not. */
+    assert_int_equal(repl_master_acked(c.m), hello_seq);
+    close(fd);
+    cluster_down(&c);
+}
+
 /* ------------------------------------------------------------------ */
 /* Bodies                                                               */
 
@@ -675,6 +786,8 @@ int main(void)
         cmocka_unit_test(test_checkpoint_damaged_chunk),
         cmocka_unit_test(test_prepare_after_crash),
         cmocka_unit_test(test_checkpoint_needed),
+        cmocka_unit_test(test_silent_master),
+        cmocka_unit_test(test_silent_replica),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
