@@ -206,6 +206,9 @@ typedef struct repl_replica_state {
     uint64_t epoch;
     bool connected;                /* streaming from the master now */
     bool checkpoint_needed;        /* see checkpoint_needed_cb */
+    int error;                     /* nonzero: replication stopped for good on this code
+                                      (LSMQ_ECORRUPT: a batch this store cannot apply;
+                                      the log says which); a restart tries again */
 } repl_replica_state;
 
 int repl_replica_status(repl_replica *r, repl_replica_state *out);

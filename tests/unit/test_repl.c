@@ -23,6 +23,7 @@
  *   - a peer that goes silent without closing is dropped within
  *     dead_after_ms, on either side (a master that stops answering: the
  *     replica reconnects);
+ *   - a batch the store cannot apply stops replication, visibly;
  *   - the bodies of the protocol decode what they encode and refuse junk.
  */
 #include <arpa/inet.h>
@@ -592,73 +593,130 @@ static void test_checkpoint_needed(void **state)
     finish(&c, 100, 9);
 }
 
-/* A master that answers HELLO and then says nothing: the replica gives up on it and comes back. */
-static void test_silent_master(void **state)
+/* A fake master on a free port of 127.0.0.1: the replica of c is pointed at it. */
+static int fake_master_listen(cluster *c)
 {
-    cluster c = {0};
-    cluster_up(&c);
-    create_topics(c.master);
-    replica_open(&c, false, NULL);
-    wait_caught_up(&c);
-    repl_replica_stop(c.r);
-    c.r = NULL;
-
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sin;
     assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof sin), 0);
     assert_int_equal(listen(lfd, 4), 0);
     assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
-    snprintf(c.master_addr, sizeof c.master_addr, "127.0.0.1:%d", ntohs(sin.sin_port));
-    repl_replica_config rc;
-    replica_config(&c, &rc);
-    assert_int_equal(repl_replica_start(&rc, c.replica, &c.r), 0);
+    snprintf(c->master_addr, sizeof c->master_addr, "127.0.0.1:%d", ntohs(sin.sin_port));
+    return lfd;
+}
 
-    int64_t answered_ms = 0;
-    int silent_fd = -1;
-    for (int conn_no = 0; conn_no < 2; conn_no++) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        assert_int_equal(poll(&p, 1, 10000), 1);
-        int fd = accept(lfd, NULL, NULL);
-        assert_true(fd >= 0);
-        if (conn_no == 1) {
-            /* Back within dead_after_ms (2 s) and its back-off, not at TCP's pace. */
-            int64_t gone_after = proto_mono_ms() - answered_ms;
-            assert_true(gone_after >= 1500);
-            assert_true(gone_after < 5000);
-            close(fd);
-            close(silent_fd); /* open until now: only silence told */
-            break;
-        }
-        proto_cmd *hello;
-        uint8_t *frame;
-        assert_int_equal(wire_recv(fd, &hello, &frame), 0);
-        assert_int_equal(hello->code, REPL_RC_HELLO);
-        assert_int_equal(strtoull(proto_cmd_get(hello, REPL_F_APPLIED_SEQ), NULL, 10),
-                         engine_applied_sequence(c.replica));
-        proto_cmd *ok = proto_cmd_response(RS_SUCCESS, hello->opaque, NULL);
-        uint8_t *out;
-        size_t out_len;
-        assert_int_equal(proto_cmd_encode(ok, NULL, 0, &out, &out_len), 0);
-        assert_int_equal(write(fd, out, out_len), (ssize_t)out_len);
-        answered_ms = proto_mono_ms();
-        free(out);
-        proto_cmd_free(ok);
-        proto_cmd_free(hello);
-        free(frame);
-        repl_replica_state st;
-        int64_t until = proto_mono_ms() + 2000;
-        do {
-            usleep(5000);
-            repl_replica_status(c.r, &st);
-        } while (!st.connected && proto_mono_ms() < until);
-        assert_true(st.connected);
-        /* ACKs arrive; nothing goes back. The socket stays open. */
-        sleep(1);
+/* The next connection to the fake master (fails the test after 10 s without one). */
+static int fake_master_accept(int lfd)
+{
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    int fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* Read the replica's HELLO on fd, answer SUCCESS, wait until it says it is connected. */
+static void fake_master_hello(int fd, cluster *c)
+{
+    proto_cmd *hello;
+    uint8_t *frame, *out;
+    size_t out_len;
+    repl_replica_state st;
+
+    assert_int_equal(wire_recv(fd, &hello, &frame), 0);
+    assert_int_equal(hello->code, REPL_RC_HELLO);
+    assert_int_equal(strtoull(proto_cmd_get(hello, REPL_F_APPLIED_SEQ), NULL, 10),
+                     engine_applied_sequence(c->replica));
+    proto_cmd *ok = proto_cmd_response(RS_SUCCESS, hello->opaque, NULL);
+    assert_int_equal(proto_cmd_encode(ok, NULL, 0, &out, &out_len), 0);
+    assert_int_equal(write(fd, out, out_len), (ssize_t)out_len);
+    free(out);
+    proto_cmd_free(ok);
+    proto_cmd_free(hello);
+    free(frame);
+    int64_t until = proto_mono_ms() + 2000;
+    do {
+        usleep(5000);
+        repl_replica_status(c->r, &st);
+    } while (!st.connected && proto_mono_ms() < until);
+    assert_true(st.connected);
+}
+
+/* A replica store that follows the fake master of lfd. */
+static int replica_of_fake(cluster *c)
+{
+    repl_replica_config rc;
+
+    cluster_up(c);
+    create_topics(c->master);
+    replica_open(c, false, NULL);
+    wait_caught_up(c);
+    repl_replica_stop(c->r);
+    c->r = NULL;
+    int lfd = fake_master_listen(c);
+    replica_config(c, &rc);
+    assert_int_equal(repl_replica_start(&rc, c->replica, &c->r), 0);
+    return lfd;
+}
+
+/* A master that answers HELLO and then says nothing: the replica gives up on it and comes back. */
+static void test_silent_master(void **state)
+{
+    cluster c = {0};
+    int lfd = replica_of_fake(&c);
+    int silent = fake_master_accept(lfd);
+    fake_master_hello(silent, &c);
+    int64_t answered_ms = proto_mono_ms();
+    /* ACKs arrive; nothing goes back. The socket stays open. */
+    sleep(1);
+    repl_replica_state st;
+    repl_replica_status(c.r, &st);
+    assert_true(st.connected);
+    int again = fake_master_accept(lfd);
+    /* Back within dead_after_ms (2 s) and its back-off, not at TCP's pace. */
+    int64_t gone_after = proto_mono_ms() - answered_ms;
+    assert_true(gone_after >= 1500);
+    assert_true(gone_after < 5000);
+    close(again);
+    close(silent);
+    close(lfd);
+    cluster_down(&c);
+}
+
+/* A batch the store cannot apply stops replication for good, with the reason in the status. */
+static void test_unappliable_batch(void **state)
+{
+    cluster c = {0};
+    int lfd = replica_of_fake(&c);
+    int fd = fake_master_accept(lfd);
+    fake_master_hello(fd, &c);
+    /* A WriteBatch of one record whose tag the engine never writes. */
+    uint8_t junk[13] = {0};
+    junk[8] = 1;      /* count */
+    junk[12] = 0x7f;  /* tag */
+    uint64_t next = engine_applied_sequence(c.replica) + 1;
+    engine_log_batch b = {.seq = next, .count = 1, .data = junk, .len = sizeof junk};
+    proto_buf body = {0};
+    repl__batch_put(&body, 0, &b);
+    proto_cmd *req = proto_cmd_request(REPL_RC_BATCHES);
+    req->flag = PROTO_FLAG_ONEWAY;
+    assert_true(wire_send(fd, req, body.p, body.len) >= 0);
+    proto_cmd_free(req);
+    proto_buf_free(&body);
+    repl_replica_state st;
+    int64_t until = proto_mono_ms() + 5000;
+    do {
+        usleep(5000);
         repl_replica_status(c.r, &st);
-        assert_true(st.connected);
-        silent_fd = fd;
-    }
+    } while (st.error == 0 && proto_mono_ms() < until);
+    assert_int_equal(st.error, LSMQ_ECORRUPT);
+    assert_false(st.connected);
+    assert_int_equal(st.applied_seq, next - 1);
+    /* No second try. */
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 1000), 0);
+    close(fd);
     close(lfd);
     cluster_down(&c);
 }
@@ -787,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_prepare_after_crash),
         cmocka_unit_test(test_checkpoint_needed),
         cmocka_unit_test(test_silent_master),
+        cmocka_unit_test(test_unappliable_batch),
         cmocka_unit_test(test_silent_replica),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
