@@ -621,7 +621,7 @@ static void test_silent_master(void **state)
     /* Back within dead_after_ms (2 s) and its back-off, not at TCP's pace. */
     int64_t gone_after = proto_mono_ms() - answered_ms;
     assert_true(gone_after >= 1500);
-    assert_true(gone_after < 5000);
+    assert_true(gone_after < 8000); /* loose: a loaded machine delays timers */
     close(again);
     close(silent);
     close(lfd);
@@ -690,7 +690,7 @@ static void test_silent_replica(void **state)
         usleep(10000);
     int64_t took = proto_mono_ms() - start;
     assert_int_equal(repl_master_replicas(c.m), 0);
-    assert_true(took >= 1500 && took < 4000);
+    assert_true(took >= 1500 && took < 8000); /* loose: a loaded machine delays timers */
     /* What it held at HELLO counts; what it never acknowledged does not. */
     assert_int_equal(repl_master_acked(c.m), hello_seq);
     close(fd);
