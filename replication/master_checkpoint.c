@@ -90,9 +90,9 @@ static void begin_cb(server *s, conn *c, proto_cmd *req, void *ctx)
               " MiB, made in %" PRId64 " ms",
               seq, l->addr, l->peer, n, total >> 20, proto_mono_ms() - t0);
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
-    proto_cmd_set_i64(resp, REPL_F_CHECKPOINT_ID, (int64_t)l->cp_id);
-    proto_cmd_set_i64(resp, REPL_F_CHECKPOINT_SEQ, (int64_t)seq);
-    proto_cmd_set_i64(resp, REPL_F_EPOCH, (int64_t)m->cfg.epoch);
+    repl__set_u64(resp, REPL_F_CHECKPOINT_ID, l->cp_id);
+    repl__set_u64(resp, REPL_F_CHECKPOINT_SEQ, seq);
+    repl__set_u64(resp, REPL_F_EPOCH, m->cfg.epoch);
     size_t len = list.len;
     server_conn_reply_owned(c, req->opaque, resp, proto_buf_take(&list), len);
 }

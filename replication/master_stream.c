@@ -19,18 +19,6 @@
 /* A checkpoint fetch silent this long is gone (its hard links go with it). */
 #define CHECKPOINT_SILENCE_MS 60000
 
-static uint64_t ext_u64(const proto_cmd *req, const char *key)
-{
-    int64_t v = 0;
-
-    return proto_cmd_get_i64(req, key, &v) == 0 && v > 0 ? (uint64_t)v : 0;
-}
-
-static void set_u64(proto_cmd *cmd, const char *key, uint64_t v)
-{
-    proto_cmd_set_i64(cmd, key, (int64_t)v);
-}
-
 void repl__stream_close(repl_link *l)
 {
     engine_log_close(l->reader);
@@ -113,7 +101,7 @@ static void send_checkpoint_needed(repl_link *l, const char *why)
 static void send_frame(repl_link *l, proto_buf *body, uint64_t last_seq, uint32_t batches)
 {
     proto_cmd *req = proto_cmd_request(REPL_RC_BATCHES);
-    set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(l->m->e));
+    repl__set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(l->m->e));
     server_conn_send_oneway(l->c, req, body->p, body->len);
     inflight_push(l, last_seq, (uint32_t)body->len, batches);
     l->shipped_seq = last_seq;
@@ -175,14 +163,14 @@ static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     repl_master *m = ctx;
     repl_link *l = repl__link_of(m, c);
-    uint64_t applied = ext_u64(req, REPL_F_APPLIED_SEQ);
+    uint64_t applied = repl__get_u64(req, REPL_F_APPLIED_SEQ);
     uint64_t last = engine_last_sequence(m->e);
     const char *addr = proto_cmd_get(req, REPL_F_REPLICA_ADDR);
     proto_cmd *resp;
     int rc;
 
     l->last_heard_ms = proto_mono_ms();
-    l->epoch = ext_u64(req, REPL_F_EPOCH);
+    l->epoch = repl__get_u64(req, REPL_F_EPOCH);
     if (addr && *addr)
         snprintf(l->addr, sizeof l->addr, "%s", addr);
     repl__stream_close(l);
@@ -216,11 +204,11 @@ static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         }
     } else {
         resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
-        set_u64(resp, REPL_F_MASTER_SEQ, last);
-        set_u64(resp, REPL_F_EPOCH, m->cfg.epoch);
+        repl__set_u64(resp, REPL_F_MASTER_SEQ, last);
+        repl__set_u64(resp, REPL_F_EPOCH, m->cfg.epoch);
         l->shipped_seq = applied;
         l->last_sent_ms = proto_mono_ms();
-        publish(l, REPL_PHASE_STREAMING, applied, ext_u64(req, REPL_F_LOG_POSITION));
+        publish(l, REPL_PHASE_STREAMING, applied, repl__get_u64(req, REPL_F_LOG_POSITION));
         proto_log(PROTO_LOG_INFO,
                   "repl: replica %s (%s) follows from seq %" PRIu64 " (master at %" PRIu64 ")",
                   l->addr, l->peer, applied, last);
@@ -235,7 +223,7 @@ static void ack_cb(server *s, conn *c, proto_cmd *req, void *ctx)
 {
     repl_master *m = ctx;
     repl_link *l = repl__link_of(m, c);
-    uint64_t applied = ext_u64(req, REPL_F_APPLIED_SEQ);
+    uint64_t applied = repl__get_u64(req, REPL_F_APPLIED_SEQ);
 
     l->last_heard_ms = proto_mono_ms();
     if (l->phase != REPL_PHASE_STREAMING)
@@ -250,7 +238,7 @@ static void ack_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     if (applied < l->acked_seq)
         applied = l->acked_seq;
     inflight_ack(l, applied);
-    publish(l, REPL_PHASE_STREAMING, applied, ext_u64(req, REPL_F_LOG_POSITION));
+    publish(l, REPL_PHASE_STREAMING, applied, repl__get_u64(req, REPL_F_LOG_POSITION));
     repl__master_recount(m);
     ship(l);
 }
@@ -280,8 +268,8 @@ void repl__stream_tick(repl_master *m, int64_t now_ms)
             repl__master_recount(m);
         if (now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
             proto_cmd *req = proto_cmd_request(REPL_RC_HEARTBEAT);
-            set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(m->e));
-            set_u64(req, REPL_F_EPOCH, m->cfg.epoch);
+            repl__set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(m->e));
+            repl__set_u64(req, REPL_F_EPOCH, m->cfg.epoch);
             server_conn_send_oneway(l->c, req, NULL, 0);
             l->last_sent_ms = now_ms;
         }

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "remoting.h"
 #include "repl.h"
 
 /*
@@ -61,6 +62,10 @@ enum {
 #define REPL_WINDOW_BATCHES 4096u
 /* A checkpoint file is read in chunks of this size. */
 #define REPL_CHUNK_BYTES (4u << 20)
+
+/* A sequence, position or id header field: 0 when absent or not a positive number. */
+uint64_t repl__get_u64(const proto_cmd *cmd, const char *key);
+void repl__set_u64(proto_cmd *cmd, const char *key, uint64_t v);
 
 /* ---- Batches (the body of REPL_RC_BATCHES) ------------------------------ */
 

@@ -108,24 +108,17 @@ static void set_connected(repl_replica *r, bool on)
 /* The master's last sequence as a frame from it says, for status. */
 static void heard_master_seq(repl_replica *r, const proto_cmd *cmd)
 {
-    int64_t v;
+    uint64_t seq = repl__get_u64(cmd, REPL_F_MASTER_SEQ);
 
-    if (proto_cmd_get_i64(cmd, REPL_F_MASTER_SEQ, &v) != 0 || v < 0)
+    if (seq == 0)
         return;
     pthread_mutex_lock(&r->lock);
-    r->master_seq = (uint64_t)v;
+    r->master_seq = seq;
     pthread_mutex_unlock(&r->lock);
 }
 
 /* ------------------------------------------------------------------ */
 /* The connection                                                       */
-
-static uint64_t ext_u64(const proto_cmd *cmd, const char *key)
-{
-    int64_t v = 0;
-
-    return proto_cmd_get_i64(cmd, key, &v) == 0 && v > 0 ? (uint64_t)v : 0;
-}
 
 /* Retry after the back-off, which doubles up to retry_max_ms. */
 static void backoff(repl_replica *r)
@@ -206,9 +199,9 @@ static void send_ack(repl_replica *r)
     uint64_t applied = engine_applied_sequence(r->e);
     proto_cmd *req = proto_cmd_request(REPL_RC_ACK);
 
-    proto_cmd_set_i64(req, REPL_F_APPLIED_SEQ, (int64_t)applied);
-    proto_cmd_set_i64(req, REPL_F_LOG_POSITION, (int64_t)engine_next_log_position(r->e));
-    proto_cmd_set_i64(req, REPL_F_EPOCH, (int64_t)r->cfg.epoch);
+    repl__set_u64(req, REPL_F_APPLIED_SEQ, applied);
+    repl__set_u64(req, REPL_F_LOG_POSITION, engine_next_log_position(r->e));
+    repl__set_u64(req, REPL_F_EPOCH, r->cfg.epoch);
     if (proto_conn_request(r->pc, req, NULL, 0, 0, NULL, NULL) == 0) {
         r->acked_sent = applied;
         r->last_ack_ms = proto_mono_ms();
@@ -319,7 +312,7 @@ static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
         drop(r, LSMQ_ECLOSED, text);
         return;
     }
-    uint64_t master_seq = ext_u64(resp, REPL_F_MASTER_SEQ);
+    uint64_t master_seq = repl__get_u64(resp, REPL_F_MASTER_SEQ);
     pthread_mutex_lock(&r->lock);
     r->master_seq = master_seq;
     r->connected = true;
@@ -365,9 +358,9 @@ static void connect_master(repl_replica *r)
         return;
     }
     proto_cmd *req = proto_cmd_request(REPL_RC_HELLO);
-    proto_cmd_set_i64(req, REPL_F_APPLIED_SEQ, (int64_t)r->queued_seq);
-    proto_cmd_set_i64(req, REPL_F_LOG_POSITION, (int64_t)engine_next_log_position(r->e));
-    proto_cmd_set_i64(req, REPL_F_EPOCH, (int64_t)r->cfg.epoch);
+    repl__set_u64(req, REPL_F_APPLIED_SEQ, r->queued_seq);
+    repl__set_u64(req, REPL_F_LOG_POSITION, engine_next_log_position(r->e));
+    repl__set_u64(req, REPL_F_EPOCH, r->cfg.epoch);
     if (r->self_addr)
         proto_cmd_set(req, REPL_F_REPLICA_ADDR, r->self_addr);
     int64_t deadline = proto_mono_ms() + r->cfg.connect_timeout_ms + HELLO_TIMEOUT_MS;

@@ -153,10 +153,10 @@ static int read_chunk(fetch *f, const repl_file *file, uint64_t offset, size_t l
         proto_reply *reply;
         int64_t sent_crc = -1;
 
-        proto_cmd_set_i64(req, REPL_F_CHECKPOINT_ID, (int64_t)f->id);
+        repl__set_u64(req, REPL_F_CHECKPOINT_ID, f->id);
         proto_cmd_set(req, REPL_F_FILE, file->name);
-        proto_cmd_set_i64(req, REPL_F_OFFSET, (int64_t)offset);
-        proto_cmd_set_i64(req, REPL_F_LENGTH, (int64_t)len);
+        repl__set_u64(req, REPL_F_OFFSET, offset);
+        repl__set_u64(req, REPL_F_LENGTH, len);
         int rc = call(f, req, READ_TIMEOUT_MS, &reply);
         if (rc != 0)
             return rc;
@@ -269,18 +269,17 @@ static int fetch_checkpoint(fetch *f, bool *local_error)
     proto_reply *reply;
     repl_file *files = NULL;
     size_t n = 0;
-    int64_t v = 0;
 
     *local_error = false;
-    proto_cmd_set_i64(req, REPL_F_EPOCH, (int64_t)f->cfg->epoch);
+    repl__set_u64(req, REPL_F_EPOCH, f->cfg->epoch);
     if (f->cfg->self_addr)
         proto_cmd_set(req, REPL_F_REPLICA_ADDR, f->cfg->self_addr);
     int rc = call(f, req, BEGIN_TIMEOUT_MS, &reply);
     if (rc != 0)
         return rc;
     rc = repl__parse_files(reply->cmd->body, reply->cmd->body_len, &files, &n);
-    f->id = proto_cmd_get_i64(reply->cmd, REPL_F_CHECKPOINT_ID, &v) == 0 ? (uint64_t)v : 0;
-    f->seq = proto_cmd_get_i64(reply->cmd, REPL_F_CHECKPOINT_SEQ, &v) == 0 ? (uint64_t)v : 0;
+    f->id = repl__get_u64(reply->cmd, REPL_F_CHECKPOINT_ID);
+    f->seq = repl__get_u64(reply->cmd, REPL_F_CHECKPOINT_SEQ);
     proto_reply_free(reply);
     if (rc != 0 || f->seq == 0) {
         snprintf(f->why, f->why_len, "master %s sent an unusable checkpoint list",
@@ -314,7 +313,7 @@ static int fetch_checkpoint(fetch *f, bool *local_error)
     if (rc == 0) {
         report(f, true);
         req = proto_cmd_request(REPL_RC_CHECKPOINT_END);
-        proto_cmd_set_i64(req, REPL_F_CHECKPOINT_ID, (int64_t)f->id);
+        repl__set_u64(req, REPL_F_CHECKPOINT_ID, f->id);
         if (call(f, req, READ_TIMEOUT_MS, &reply) == 0)
             proto_reply_free(reply); /* the master also drops it when we hang up */
         rc = repl__sync_dir(f->dir);

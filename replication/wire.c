@@ -14,6 +14,18 @@
 #include "record.h"
 #include "repl_internal.h"
 
+uint64_t repl__get_u64(const proto_cmd *cmd, const char *key)
+{
+    int64_t v = 0;
+
+    return proto_cmd_get_i64(cmd, key, &v) == 0 && v > 0 ? (uint64_t)v : 0;
+}
+
+void repl__set_u64(proto_cmd *cmd, const char *key, uint64_t v)
+{
+    proto_cmd_set_i64(cmd, key, (int64_t)v);
+}
+
 void repl__batch_put(proto_buf *out, uint64_t epoch, const engine_log_batch *b)
 {
     uint8_t head[REPL_BATCH_HEAD];
