@@ -158,7 +158,8 @@ typedef struct repl_replica_config {
      * applied sequence (or the store holds none): the store must be made
      * again from a checkpoint (stop, engine_close, repl_replica_prepare with
      * refetch, engine_open, start). The follower waits, reconnecting
-     * seldom, until then. NULL: the status says it.
+     * seldom, until then. NULL: the status says it. Never stop the
+     * replica from inside the callback (stop joins this thread): post.
      */
     void (*checkpoint_needed_cb)(void *ctx);
     void *ctx;
