@@ -36,14 +36,14 @@ if grep -nE 'tests/|\.\./tests' bench/CMakeLists.txt; then
     fail "bench/CMakeLists.txt reaches into tests/"
 fi
 
-if hits=$(sources protocol transport engine index server client tools bench tests |
+if hits=$(sources protocol transport engine index replication server client tools bench tests |
           grep -v '^protocol/clock.c$' |
           xargs grep -nE '\b(clock_gettime|gettimeofday)[[:space:]]*\(|\btime\(NULL\)' 2>/dev/null); then
     fail "a clock read outside protocol/clock.c (use proto_mono_ms / proto_wall_ms):"$'\n'"$hits"
 fi
 # Libraries log through proto_log; only the programs' main files print
 # their start-up errors, and the out-of-memory idiom its one line.
-if hits=$(find protocol transport engine index server client -name '*.c' |
+if hits=$(find protocol transport engine index replication server client -name '*.c' |
           grep -vE '^(protocol/log\.c|protocol/alloc\.c|server/mq(broker|namesrv)\.c)$' |
           xargs grep -nE '\bv?fprintf[[:space:]]*\([[:space:]]*stderr|\bvfprintf[[:space:]]*\(' \
           2>/dev/null); then
@@ -60,6 +60,7 @@ prefix_of() {
         lsmq_namesrv) echo '^namesrv_' ;;
         lsmq_broker) echo '^broker_' ;;
         lsmq_client) echo '^lsmq_' ;;
+        lsmq_replication) echo '^repl_' ;;
         *) return 1 ;;
     esac
 }
