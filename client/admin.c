@@ -156,7 +156,7 @@ static char *take_body(proto_reply *r, size_t *len)
 /* An LSMQ_E* code (they run up from LSMQ_EINVAL), not -errno: its text alone says little. */
 static int is_lsmq_code(int rc)
 {
-    return rc >= LSMQ_EINVAL && rc <= LSMQ_EVERSION;
+    return rc >= LSMQ_EINVAL && rc <= LSMQ_ELAST;
 }
 
 int lsmq_admin_call(lsmq_admin *a, const char *addr, const proto_cmd *req, const void *body,

@@ -16,6 +16,8 @@ void engine_config_init(engine_config *c)
     c->block_cache_bytes = 256u << 20;
     c->blob_files = -1;
     c->universal_compaction = -1;
+    c->wal_ttl_seconds = 3600;
+    c->wal_size_limit_mb = 4096;
 }
 
 int engine_config_add_extension(engine_config *c, const engine_extension *x)

@@ -348,6 +348,9 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
                                                                    : (8u << 20));
     e->db_opts = rocksdb_options_create();
     set_db_options(e->db_opts);
+    /* Replicas catch up from the WAL: archive it rather than delete it. */
+    rocksdb_options_set_WAL_ttl_seconds(e->db_opts, c->wal_ttl_seconds);
+    rocksdb_options_set_WAL_size_limit_MB(e->db_opts, c->wal_size_limit_mb);
     if ((rc = take_extensions(e, c, errbuf, errlen)) != 0 ||
         (rc = engine__families_plan(e, errbuf, errlen)) != 0 ||
         (rc = open_db(e, errbuf, errlen)) != 0)

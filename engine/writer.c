@@ -64,6 +64,7 @@ typedef struct wreq {
     uint8_t *records;         /* bytes of encoded records, after positions */
     uint64_t first_offset;
     int64_t first_store_ms;
+    uint64_t last_seq;        /* of the committed batch */
 } wreq;
 
 typedef struct touched {
@@ -364,6 +365,7 @@ static void complete(wreq *r)
         .log_positions = r->positions,
         .store_ms = r->first_store_ms,
         .n = r->n,
+        .last_seq = r->status == 0 ? r->last_seq : 0,
     };
     r->cb(r->ctx, &res);
     free(r);
@@ -374,22 +376,25 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
 {
     int rc = 0;
     size_t msgs = 0;
-    uint64_t first_seq = 0;
+    uint64_t first_seq = 0, last_seq = 0;
     if (rocksdb_writebatch_count(w->wb) > 0) {
         add_marks(e, w);
         rc = engine__writer_write(e, w->wb, e->cfg.flush_mode == ENGINE_SYNC_FLUSH);
         /* Only this thread writes, so the latest sequence is this batch's last. */
-        if (rc == 0)
-            first_seq = rocksdb_get_latest_sequence_number(e->db) + 1 -
-                        (uint64_t)rocksdb_writebatch_count(w->wb);
+        if (rc == 0) {
+            last_seq = rocksdb_get_latest_sequence_number(e->db);
+            first_seq = last_seq + 1 - (uint64_t)rocksdb_writebatch_count(w->wb);
+        }
         settle_marks(e, w, rc == 0);
     } else {
         settle_marks(e, w, 1);
     }
     rocksdb_writebatch_clear(w->wb);
-    for (wreq *r = first; r != end; r = r->next)
+    for (wreq *r = first; r != end; r = r->next) {
         if (!r->ctl && r->status == 0)
             msgs += r->n;
+        r->last_seq = last_seq;
+    }
     if (rc == 0 && msgs)
         for (int h = 0; h < e->nexts; h++)
             if (e->exts[h].decl.hook.on_commit)

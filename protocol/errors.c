@@ -18,6 +18,7 @@ const char *lsmq_strerror(int err)
     case LSMQ_ENOMEM: return "out of memory";
     case LSMQ_ELOCKED: return "store directory locked by another process";
     case LSMQ_EVERSION: return "unsupported store format version";
+    case LSMQ_EREADONLY: return "the store is a replica";
     }
     if (err < 0 && err > -4096)
         return strerror(-err);

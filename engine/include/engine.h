@@ -79,6 +79,10 @@ typedef struct engine_config {
      * hooks (engine_config_add_extension). Each must outlive the engine. */
     const engine_extension *extensions[ENGINE_MAX_EXTENSIONS];
     size_t n_extensions;
+    /* Replication (the "Replication" section below). */
+    bool replica;                    /* a replica: refuses its own writes, applies its master's */
+    uint32_t wal_ttl_seconds;        /* WAL kept for replicas to catch up from; default 3600 */
+    uint32_t wal_size_limit_mb;      /* and at most this much of it; default 4096 */
 } engine_config;
 
 /* Fill c with the defaults above; store_path left NULL, no extensions. */
@@ -191,6 +195,15 @@ typedef struct engine_hook {
      * ship it under.
      */
     void (*on_commit)(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs);
+    /*
+     * Writer thread, replica only: an applied batch of the master's log is
+     * durable and moved this queue's max offset (the next offset to assign)
+     * to max_offset. Once per queue per write, after the published offsets
+     * moved: a pull parked on the queue may be answered now. (A replica's
+     * writer runs no other hook; a master wakes its pulls from its sends.)
+     */
+    void (*on_advance)(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
+                       uint64_t max_offset);
 } engine_hook;
 
 /* A column family an extension declares (engine_ext.h). */
@@ -235,6 +248,8 @@ typedef struct engine_append_result {
     const uint64_t *log_positions; /* one per message; valid during the callback */
     int64_t store_ms;           /* of the first message */
     uint32_t n;
+    uint64_t last_seq;          /* the last RocksDB sequence of the committed batch holding
+                                   the messages (engine_log_next); 0 on failure */
 } engine_append_result;
 
 typedef void (*engine_append_cb)(void *ctx, const engine_append_result *r);
@@ -242,7 +257,7 @@ typedef void (*engine_append_cb)(void *ctx, const engine_append_result *r);
 /*
  * Append n messages (n >= 1) to one queue; they get consecutive offsets.
  * Errors known at once are returned and cb is not called: LSMQ_EINVAL (empty
- * topic name, n == 0, a read-only engine), LSMQ_ETOOBIG (topic name over
+ * topic name, n == 0, a read-only engine), LSMQ_EREADONLY (a replica), LSMQ_ETOOBIG (topic name over
  * PROTO_TOPIC_MAX, a message over max_message_size), LSMQ_ENOTFOUND (unknown
  * topic or queue), LSMQ_EBUSY (writer queue full), LSMQ_ECLOSED. Otherwise
  * returns 0 and cb runs exactly once on the writer thread with the outcome
@@ -541,6 +556,103 @@ uint64_t engine_retention_removed(engine *e);
 
 /* 0 when appends are accepted, else the code they currently get (ENOSPC, EIO). */
 int engine_write_health(engine *e);
+
+/* ---- Replication -------------------------------------------------------- */
+
+/*
+ * The replicated log is RocksDB's WAL: every change of the store is one
+ * WriteBatch committed by the writer, and a batch of N operations takes the
+ * N sequences after the previous one. A master hands out the batches
+ * committed after a sequence (engine_log_*), keeping its WAL for
+ * wal_ttl_seconds / wal_size_limit_mb so a replica that fell behind catches
+ * up from it; a replica that is new or too far behind starts from a
+ * checkpoint of the master (engine_checkpoint), then applies the master's
+ * batches in order through its own writer (engine_apply), each exactly
+ * once: the master sequence it has applied is written in the same synced
+ * write. A replica's own RocksDB sequences are its own; the master's are
+ * only ever seen as b->seq and engine_applied_sequence.
+ *
+ * On a replica (engine_config.replica) appends, topic, group and offset
+ * writes and retention return LSMQ_EREADONLY; reads, views and index
+ * queries work as on a master and see each applied batch once its `done`
+ * runs. Extensions' hooks do not run on a replica (the shipped batches
+ * already hold their entries) except on_advance.
+ */
+
+/* RocksDB's latest sequence: the last operation committed to this store. */
+uint64_t engine_last_sequence(engine *e);
+
+/* One committed batch of the log. */
+typedef struct engine_log_batch {
+    uint64_t seq;        /* the sequence of its first operation */
+    uint32_t count;      /* operations in it: the next batch starts at seq + count */
+    const uint8_t *data; /* the WriteBatch's bytes (RocksDB's format, 12-byte header) */
+    size_t len;
+} engine_log_batch;
+
+/*
+ * A reader of every batch committed after after_seq, in order (master
+ * side). after_seq must end a batch (the last sequence of a batch, a
+ * checkpoint's sequence, an applied sequence; 0 for the start of the log),
+ * else LSMQ_EINVAL. LSMQ_ENOTFOUND when the retained WAL no longer reaches
+ * after_seq + 1, or after_seq lies ahead of this store's log: the replica
+ * must start from a checkpoint. LSMQ_EINVAL on a read-only engine; LSMQ_EIO.
+ * Any thread but the writer's; a reader belongs to one thread at a time.
+ * Close it before the engine.
+ */
+typedef struct engine_log_reader engine_log_reader;
+int engine_log_open(engine *e, uint64_t after_seq, engine_log_reader **out);
+/*
+ * The next batch: 1 and *b filled (b->data owned by the reader, valid until
+ * the next call on it); 0 when nothing more is committed yet (call again
+ * later: it resumes where it stopped); LSMQ_ENOTFOUND when the WAL moved
+ * past the next batch before it was read; LSMQ_EIO. After an error the
+ * reader is spent: close it.
+ */
+int engine_log_next(engine_log_reader *r, engine_log_batch *b);
+void engine_log_close(engine_log_reader *r); /* NULL is fine */
+
+/*
+ * A checkpoint of the store into dir, which must not exist (its parent
+ * must; on the store's filesystem the files are hard links): the files a
+ * replica's <store_path>/db is made of. *seq is the last sequence it holds,
+ * exactly: engine_log_open(e, *seq) continues it. On a replica *seq is the
+ * master sequence it has applied. The writer pauses for the final flush
+ * and the links (the memtables are flushed first, outside it). Not on the
+ * writer thread. LSMQ_EEXISTS, LSMQ_EINVAL (read-only engine), LSMQ_ENOSPC,
+ * LSMQ_EIO.
+ */
+int engine_checkpoint(engine *e, const char *dir, uint64_t *seq);
+
+/*
+ * Replica only (else LSMQ_EINVAL). Queue a batch of the master's log for
+ * the writer; it writes the batch and, in the same synced write, b->seq +
+ * b->count - 1 as the applied sequence (several queued batches share one
+ * write). b->seq must be the applied sequence + 1, counting batches still
+ * queued (a checkpoint's sequence is exact, so the first batch after it
+ * follows it too), else LSMQ_EINVAL and nothing is queued. The bytes are
+ * copied. LSMQ_EBUSY (queue full), LSMQ_ECLOSED. Otherwise returns 0 and
+ * `done` (may be NULL) runs once on the writer thread: 0 once the batch is
+ * durable and the replica's state shows it; LSMQ_ECORRUPT when the batch
+ * holds what a replica cannot apply (a column family this store lacks, an
+ * operation the engine never writes: retrying will not help, the log line
+ * says which); LSMQ_ENOSPC / LSMQ_EIO (the write failed: batches queued
+ * after it fail with LSMQ_EINVAL; resume from engine_applied_sequence).
+ */
+int engine_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
+
+/* The master sequence this store has applied (durably); 0 when it has none. */
+uint64_t engine_applied_sequence(engine *e);
+
+/*
+ * A replica store just made from a checkpoint holding the master's
+ * sequence seq: record it (synced), before the first engine_apply. Replica
+ * only (else LSMQ_EINVAL); LSMQ_EIO, LSMQ_ENOSPC.
+ */
+int engine_set_applied_sequence(engine *e, uint64_t seq);
+
+/* Nonzero for an engine opened with engine_config.replica. */
+bool engine_is_replica(const engine *e);
 
 /* ---- Introspection (tools, benchmarks) ---------------------------------- */
 

@@ -23,7 +23,10 @@ enum lsmq_err {
     LSMQ_ENOMEM,            /* allocation sized by the caller failed */
     LSMQ_ELOCKED,           /* store directory in use by another process */
     LSMQ_EVERSION,          /* store written by a newer, unknown format */
+    LSMQ_EREADONLY,         /* the store is a replica: it takes only its master's writes */
 };
+/* The highest code: LSMQ_EINVAL..LSMQ_ELAST are lsmq's. Add new codes above and move it. */
+#define LSMQ_ELAST LSMQ_EREADONLY
 
 /* A static, human-readable description of an LSMQ_E* code (or -errno). */
 const char *lsmq_strerror(int err);

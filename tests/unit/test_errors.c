@@ -15,6 +15,7 @@
 static const int all_codes[] = {
     LSMQ_EINVAL, LSMQ_ETOOBIG, LSMQ_ECORRUPT, LSMQ_ENOTFOUND, LSMQ_EEXISTS, LSMQ_EBUSY,
     LSMQ_ENOSPC, LSMQ_EIO,     LSMQ_ECLOSED,  LSMQ_ENOMEM,   LSMQ_ELOCKED, LSMQ_EVERSION,
+    LSMQ_EREADONLY,
 };
 #define NCODES (sizeof all_codes / sizeof all_codes[0])
 
@@ -62,8 +63,9 @@ static void test_unknown_values(void **state)
     assert_string_equal(lsmq_strerror(1), "unknown error");
     assert_string_equal(lsmq_strerror(30000), "unknown error");
     assert_string_equal(lsmq_strerror(-4096), "unknown error");
-    /* Just past the last code: fails when a code is added, so add it to all_codes. */
-    assert_string_equal(lsmq_strerror(LSMQ_EVERSION + 1), "unknown error");
+    /* Just past the last code: add a new code to all_codes and make it LSMQ_ELAST. */
+    assert_int_equal(LSMQ_ELAST, all_codes[NCODES - 1]);
+    assert_string_equal(lsmq_strerror(LSMQ_ELAST + 1), "unknown error");
     assert_string_equal(lsmq_strerror(LSMQ_EINVAL - 1), "unknown error");
     assert_string_equal(lsmq_strerror(-2147483647 - 1), "unknown error");
 }
