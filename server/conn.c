@@ -100,6 +100,8 @@ void server_conn_close_after_write(conn *c)
     proto_conn_close_after_write(c->pc);
 }
 
+void server_conn_close(conn *c) { server__conn_close(c); }
+
 /* A frame over the protocol's limits is dropped with a line; closing is silent. */
 static void sent(conn *c, int rc)
 {

@@ -95,6 +95,9 @@ void server_conn_send_oneway(conn *c, proto_cmd *req, const void *body, size_t b
 
 /* Close after the queued output is written. */
 void server_conn_close_after_write(conn *c);
+/* Close now, dropping what is queued (a peer that stopped answering); the
+ * close hook runs. Safe in the connection's own handlers. */
+void server_conn_close(conn *c);
 
 /* Counters for stats. */
 typedef struct server_stats {
