@@ -45,6 +45,7 @@ static const mqa_command *const families[] = {
     mqa_message_commands,
     mqa_print_commands,
     mqa_offset_commands,
+    mqa_ha_commands,
 };
 
 /* Options every command takes, as upstream's ServerUtil adds them. */
