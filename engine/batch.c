@@ -46,6 +46,8 @@ int engine_batch_write(engine_batch *b, bool sync)
      * sequences and the published offsets rely on it. */
     if (e->read_only || e->w)
         return LSMQ_EINVAL;
+    if (e->cfg.replica)
+        return LSMQ_EREADONLY; /* a replica's store changes only by its master's batches */
     char *err = NULL;
     rocksdb_write(e->db, sync ? e->wo_sync : e->wo_async, b->wb, &err);
     rocksdb_writebatch_clear(b->wb);

@@ -208,6 +208,20 @@ int engine__families_plan(engine *e, char *errbuf, size_t errlen)
     return rc;
 }
 
+void engine__families_note_ids(engine *e)
+{
+    for (size_t i = 0; i < e->nfamilies; i++)
+        e->cf_ids[i] = e->cf[i] ? rocksdb_column_family_handle_get_id(e->cf[i]) : UINT32_MAX;
+}
+
+int engine__family_by_id(const engine *e, uint32_t id)
+{
+    for (size_t i = 0; i < e->nfamilies; i++)
+        if (e->cf[i] && e->cf_ids[i] == id)
+            return (int)i;
+    return -1;
+}
+
 void engine__families_close_handles(engine *e)
 {
     for (size_t i = 0; i < e->nfamilies; i++) {

@@ -62,6 +62,7 @@ struct engine {
     char *cf_names[ENGINE_MAX_FAMILIES];
     rocksdb_options_t *cf_opts[ENGINE_MAX_FAMILIES];
     rocksdb_column_family_handle_t *cf[ENGINE_MAX_FAMILIES];
+    uint32_t cf_ids[ENGINE_MAX_FAMILIES]; /* RocksDB's ids, as WriteBatch records name them */
     rocksdb_column_family_handle_t *default_cf; /* RocksDB's own, kept only to close it */
     rocksdb_cache_t *block_cache;
     rocksdb_writeoptions_t *wo_sync;
@@ -71,6 +72,7 @@ struct engine {
     /* Held for reading around RocksDB use off the writer thread; the writer
      * takes it for writing to reopen the database after a write error. */
     pthread_rwlock_t db_lock;
+    _Atomic uint64_t db_generation; /* counts those reopens: a log reader starts over */
 
     /* Topic map: modified by the writer thread under the write lock. */
     pthread_rwlock_t topics_lock;
@@ -84,6 +86,12 @@ struct engine {
 
     extension exts[ENGINE_MAX_EXTENSIONS];
     int nexts;
+
+    /* Replica: the master sequence applied, as published (durable) and as the
+     * writer has it while building a group (writer thread only). */
+    _Atomic uint64_t applied_seq;
+    uint64_t w_applied_seq;
+    struct replica_writer *rw;     /* replica.c's scratch, writer thread only */
 
     writer *w;
     _Atomic int write_health;      /* 0 or the code appends currently get */
@@ -111,6 +119,7 @@ struct engine_batch {
  * meta    "V" -> format version u32; "L" -> next log position u64;
  *         "T" -> next topic id u32;
  *         "H" topic_id u32 queue_id u32 -> next offset u64, last store ms i64
+ *         "A" -> (replicas) the master sequence applied u64
  * topic   key: name   value: JSON config (see topics.c)
  * If you change an encoding, bump ENGINE_FORMAT_VERSION and upgrade old stores
  * in store.c.
@@ -121,6 +130,7 @@ struct engine_batch {
 #define META_VERSION_KEY "V"
 #define META_LOGPOS_KEY "L"
 #define META_TOPICSEQ_KEY "T"
+#define META_APPLIED_KEY "A"
 size_t engine__key_msg(uint8_t out[MSG_KEY_LEN], uint32_t topic_id, uint32_t queue_id,
                        uint64_t offset);
 /* Split a msg key; false when key is not one. */
@@ -141,6 +151,10 @@ int engine__family_index(const engine *e, const char *name);
 int engine__family_add(engine *e, const char *name, rocksdb_options_t *opts);
 /* Live open: the table of the engine's, the extensions' and the undeclared families. */
 int engine__families_plan(engine *e, char *errbuf, size_t errlen);
+/* Note the RocksDB id of every open family (after opening). */
+void engine__families_note_ids(engine *e);
+/* A family's number by its RocksDB id, or -1. */
+int engine__family_by_id(const engine *e, uint32_t id);
 /* Destroy the handles (before rocksdb_close) or the whole table. */
 void engine__families_close_handles(engine *e);
 void engine__families_free(engine *e);
@@ -187,6 +201,10 @@ int engine__topics_validate_name(const char *name, size_t len);
 /* Writer thread: apply a topic put / delete with its own write. */
 int engine__topics_apply_put(engine *e, const engine_topic_config *c, engine_topic_config *out);
 int engine__topics_apply_delete(engine *e, const char *name, size_t len);
+/* Writer thread, after the write: show a stored topic put (create or update,
+ * by name) / delete in the map. Takes the write lock. */
+void engine__topics_publish_put(engine *e, const engine_topic_config *c);
+void engine__topics_publish_delete(engine *e, const char *name, size_t len);
 /* Ensure t has at least n queue states; caller holds the write lock. */
 void engine__topics_grow_queues(topic *t, uint32_t n);
 /* A topic record (key = name, value = JSON) as a config; LSMQ_ECORRUPT. */
@@ -198,7 +216,9 @@ int engine__writer_start(engine *e);
 void engine__writer_stop(engine *e);
 typedef enum wctl_kind {
     WCTL_TOPIC_PUT, WCTL_TOPIC_DELETE, WCTL_GROUP_PUT, WCTL_GROUP_DELETE,
-    WCTL_OFFSET_SET, WCTL_REMOVE, WCTL_BARRIER
+    WCTL_OFFSET_SET, WCTL_REMOVE, WCTL_BARRIER,
+    WCTL_CHECKPOINT,   /* name: the directory; u64_out: its sequence */
+    WCTL_SET_APPLIED   /* u64: the master sequence a replica's store holds */
 } wctl_kind;
 typedef struct wctl {
     wctl_kind kind;
@@ -213,6 +233,7 @@ typedef struct wctl {
     uint32_t topic_id;
     uint32_t queue_id;
     uint64_t u64;
+    uint64_t *u64_out;
 } wctl;
 /* Run a control operation on the writer thread and wait for it. */
 int engine__writer_control(engine *e, const wctl *op);
@@ -222,6 +243,48 @@ int engine__writer_control_async(engine *e, const wctl *op,
                                  void (*done)(void *ctx, int status), void *ctx);
 /* Writer thread: write a batch unless an earlier write failed; records failures. */
 int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync);
+/* Queue a checked batch of the master's log (engine_apply). */
+int engine__writer_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
+
+/* ---- batch_decode.c: RocksDB's WriteBatch bytes, as the engine writes them ---- */
+#define WRITEBATCH_HEADER_LEN 12 /* sequence u64, count u32, little-endian */
+typedef enum batch_op_kind { BATCH_PUT, BATCH_DELETE, BATCH_DELETE_RANGE } batch_op_kind;
+typedef struct batch_op {
+    batch_op_kind kind;
+    engine_cf cf;            /* the family, by this store's number */
+    const uint8_t *key;      /* a range's begin */
+    size_t klen;
+    const uint8_t *val;      /* a put's value, a range's end */
+    size_t vlen;
+} batch_op;
+/*
+ * Walk the records of a WriteBatch's bytes in order; a nonzero return of fn
+ * stops the walk and is returned. LSMQ_ECORRUPT with a message in errbuf
+ * when the bytes do not parse, the header's count disagrees, a record names
+ * a family this store lacks, or its kind is one the engine never writes.
+ */
+int engine__batch_walk(const engine *e, const uint8_t *data, size_t len,
+                       int (*fn)(void *ctx, const batch_op *op), void *ctx, char *errbuf,
+                       size_t errlen);
+/* The header's count (data holds at least WRITEBATCH_HEADER_LEN bytes). */
+uint32_t engine__batch_count(const uint8_t *data);
+
+/* ---- replica.c: the writer's side of engine_apply (writer thread only) ---- */
+/* Add one checked batch to the write being built. */
+void engine__replica_add(engine *e, const uint8_t *data, size_t len);
+/* Write what was added with the applied sequence e->w_applied_seq, synced (0
+ * when nothing was added). */
+int engine__replica_write(engine *e);
+/* After the write: show one batch's effects in the in-memory state. */
+void engine__replica_mirror(engine *e, const uint8_t *data, size_t len);
+/* Publish the applied sequence and run on_advance for the queues that moved. */
+void engine__replica_settle(engine *e);
+/* Record a checkpoint's sequence with its own synced write. */
+int engine__replica_record(engine *e, uint64_t seq);
+void engine__replica_free(engine *e);
+
+/* ---- checkpoint.c (writer thread) ---- */
+int engine__checkpoint_now(engine *e, const char *dir, uint64_t *seq);
 
 /* ---- read.c ---- */
 /*

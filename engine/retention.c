@@ -159,6 +159,8 @@ int engine_retention_run(engine *e)
 {
     if (e->read_only)
         return LSMQ_EINVAL;
+    if (e->cfg.replica)
+        return LSMQ_EREADONLY; /* its master's removals arrive in its batches */
     int64_t now = engine__now_ms(e);
     size_t n;
     queue_ref *refs = snapshot_queues(e, &n);
@@ -206,6 +208,8 @@ static void *housekeeper_main(void *arg)
 
 int engine__retention_start(engine *e)
 {
+    if (e->cfg.replica)
+        return 0;
     if (pthread_create(&e->housekeeper_thread, NULL, housekeeper_main, e) != 0)
         return LSMQ_EIO;
     e->housekeeper_started = true;

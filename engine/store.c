@@ -147,6 +147,20 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
     rocksdb_free(v);
     atomic_store(&e->next_log_position, logpos);
     e->w_next_log_position = logpos;
+
+    v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_META], META_APPLIED_KEY, 1, &vlen,
+                       &err);
+    if (err) {
+        engine__fail(errbuf, errlen, "reading the applied sequence: %s", err);
+        rocksdb_free(err);
+        return LSMQ_EIO;
+    }
+    uint64_t applied = 0;
+    if (v && vlen == 8)
+        applied = proto_get_u64((const uint8_t *)v);
+    rocksdb_free(v);
+    atomic_store(&e->applied_seq, applied);
+    e->w_applied_seq = applied;
     return 0;
 }
 
@@ -185,6 +199,7 @@ static int open_db(engine *e, char *errbuf, size_t errlen)
     e->default_cf = handles[0];
     for (size_t i = 0; i < e->nfamilies; i++)
         e->cf[i] = handles[i + 1];
+    engine__families_note_ids(e);
     return 0;
 }
 
@@ -200,6 +215,7 @@ int engine__reopen(engine *e)
         rc = load_meta(e, err, sizeof err);
     if (rc == 0)
         rc = engine__topics_load(e, err, sizeof err);
+    atomic_fetch_add(&e->db_generation, 1);
     pthread_rwlock_unlock(&e->topics_lock);
     pthread_rwlock_unlock(&e->db_lock);
     if (rc != 0)
@@ -221,6 +237,8 @@ int engine_set_format_version(engine *e, uint32_t v)
 {
     if (e->read_only || e->w) /* on_open only: the writer must be the only one to write */
         return LSMQ_EINVAL;
+    if (e->cfg.replica)
+        return LSMQ_EREADONLY; /* its master's batches upgrade it */
     uint8_t buf[4];
     proto_put_u32(buf, v);
     char *err = NULL;
@@ -266,6 +284,7 @@ void engine__destroy(engine *e)
     if (e->ro_default)
         rocksdb_readoptions_destroy(e->ro_default);
     engine__readonly_cleanup(e);
+    engine__replica_free(e);
     pthread_rwlock_destroy(&e->topics_lock);
     pthread_rwlock_destroy(&e->db_lock);
     pthread_mutex_destroy(&e->bg_lock);

@@ -254,18 +254,47 @@ int engine__topics_apply_put(engine *e, const engine_topic_config *c, engine_top
     if (rc != 0)
         return rc;
 
-    pthread_rwlock_wrlock(&e->topics_lock);
-    if (t) {
-        engine__topics_grow_queues(t, queue_count(&nc));
-        t->cfg = nc;
-    } else {
+    if (!t)
         e->next_topic_id++;
-        topic_insert(e, topic_new(&nc));
-    }
-    pthread_rwlock_unlock(&e->topics_lock);
+    engine__topics_publish_put(e, &nc);
     if (out)
         *out = nc;
     return 0;
+}
+
+void engine__topics_publish_put(engine *e, const engine_topic_config *c)
+{
+    pthread_rwlock_wrlock(&e->topics_lock);
+    topic *t = engine__topics_find(e, c->name, strnlen(c->name, sizeof c->name));
+    topic *stale = NULL;
+    if (t && t->cfg.topic_id != c->topic_id) { /* the id is a hash key: never change it */
+        HASH_DELETE(hh, e->topics_by_name, t);
+        HASH_DELETE(hh_id, e->topics_by_id, t);
+        stale = t;
+        t = NULL;
+    }
+    if (t) {
+        engine__topics_grow_queues(t, queue_count(c));
+        t->cfg = *c;
+    } else {
+        topic_insert(e, topic_new(c));
+    }
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (stale)
+        topic_free(stale);
+}
+
+void engine__topics_publish_delete(engine *e, const char *name, size_t len)
+{
+    pthread_rwlock_wrlock(&e->topics_lock);
+    topic *t = engine__topics_find(e, name, len);
+    if (t) {
+        HASH_DELETE(hh, e->topics_by_name, t);
+        HASH_DELETE(hh_id, e->topics_by_id, t);
+    }
+    pthread_rwlock_unlock(&e->topics_lock);
+    if (t)
+        topic_free(t);
 }
 
 int engine__topics_apply_delete(engine *e, const char *name, size_t len)
@@ -303,12 +332,7 @@ int engine__topics_apply_delete(engine *e, const char *name, size_t len)
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
         return rc;
-
-    pthread_rwlock_wrlock(&e->topics_lock);
-    HASH_DELETE(hh, e->topics_by_name, t);
-    HASH_DELETE(hh_id, e->topics_by_id, t);
-    pthread_rwlock_unlock(&e->topics_lock);
-    topic_free(t);
+    engine__topics_publish_delete(e, name, len);
     return 0;
 }
 

@@ -52,6 +52,10 @@ typedef struct wreq {
     wctl own_ctl;             /* an asynchronous control operation's copy */
     engine_topic_config own_cfg; /* and of its topic config */
     int status;
+    /* a replica's batch of its master's log: its bytes are `records`, n is 1 */
+    bool apply;
+    uint64_t log_seq;
+    uint32_t log_count;
     /* appends */
     engine_append_cb cb;
     void *ctx;
@@ -88,6 +92,7 @@ struct writer {
     size_t sorted_cap;
     uint32_t gen;
     int64_t last_recover_ms;   /* monotonic */
+    uint64_t apply_next;       /* replica, under lock: the master sequence engine_apply takes next */
 };
 
 static bool on_writer_thread(engine *e)
@@ -97,19 +102,14 @@ static bool on_writer_thread(engine *e)
 
 /* ---- Queueing -------------------------------------------------------- */
 
-static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
+/* Link r at the tail; the caller holds w->lock. */
+static int push_locked(engine *e, writer *w, wreq *r, uint32_t msgs, size_t bytes)
 {
-    writer *w = e->w;
-    pthread_mutex_lock(&w->lock);
-    if (w->stopping) {
-        pthread_mutex_unlock(&w->lock);
+    if (w->stopping)
         return LSMQ_ECLOSED;
-    }
     if (!r->ctl && (w->queued_msgs + msgs > e->cfg.writer_queue_max ||
-                    w->queued_bytes + bytes > QUEUE_MAX_BYTES)) {
-        pthread_mutex_unlock(&w->lock);
+                    w->queued_bytes + bytes > QUEUE_MAX_BYTES))
         return LSMQ_EBUSY;
-    }
     r->next = NULL;
     if (w->tail)
         w->tail->next = r;
@@ -120,8 +120,16 @@ static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
     w->queued_bytes += bytes;
     if (w->waiting)
         pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
     return 0;
+}
+
+static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
+{
+    writer *w = e->w;
+    pthread_mutex_lock(&w->lock);
+    int rc = push_locked(e, w, r, msgs, bytes);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
 }
 
 /* Take a group off the queue. Waits for work; NULL when stopping with none. */
@@ -351,7 +359,7 @@ static void complete(wreq *r)
         free(r); /* the control request, not the caller's wait */
         return;
     }
-    if (r->ctl) {
+    if (r->ctl || r->apply) {
         if (r->done)
             r->done(r->done_ctx, r->status);
         free(r);
@@ -457,6 +465,23 @@ static int put_or_delete(engine *e, engine_cf cf, const wctl *op, int del)
     return rc;
 }
 
+/* engine_apply's next expected sequence after the applied one changed outside a group. */
+static void reset_apply_next(engine *e)
+{
+    writer *w = e->w;
+    pthread_mutex_lock(&w->lock);
+    w->apply_next = e->w_applied_seq + 1;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static int set_applied(engine *e, uint64_t seq)
+{
+    int rc = engine__replica_record(e, seq);
+    if (rc == 0)
+        reset_apply_next(e);
+    return rc;
+}
+
 static int run_control(engine *e, const wctl *op)
 {
     switch (op->kind) {
@@ -466,6 +491,8 @@ static int run_control(engine *e, const wctl *op)
     case WCTL_GROUP_DELETE: return put_or_delete(e, ENGINE_CF_GROUP, op, 1);
     case WCTL_REMOVE: return remove_range(e, op);
     case WCTL_BARRIER: return 0;
+    case WCTL_CHECKPOINT: return engine__checkpoint_now(e, op->name, op->u64_out);
+    case WCTL_SET_APPLIED: return set_applied(e, op->u64);
     case WCTL_OFFSET_SET: break; /* batched, never here */
     }
     return LSMQ_EINVAL;
@@ -546,11 +573,71 @@ static wreq *sort_group(writer *w, wreq *group)
     return head;
 }
 
+/* ---- A replica's group: batches of its master's log ------------------- */
+
+/* Write the batches added from [first, end) with the applied sequence, then complete them. */
+static void commit_applied(engine *e, wreq *first, wreq *end)
+{
+    int rc = engine__replica_write(e);
+    if (rc == 0) {
+        for (wreq *r = first; r != end; r = r->next)
+            if (r->apply && r->status == 0)
+                engine__replica_mirror(e, r->records, r->bytes);
+        engine__replica_settle(e);
+    } else {
+        e->w_applied_seq = atomic_load(&e->applied_seq);
+        reset_apply_next(e); /* batches queued behind the failed ones fail too */
+    }
+    wreq *r = first;
+    while (r != end) {
+        wreq *next = r->next;
+        if (rc != 0 && r->status == 0)
+            r->status = rc;
+        complete(r);
+        r = next;
+    }
+}
+
+/* Arrival order is the log's order: no sorting. Control operations split the write. */
+static void process_replica_group(engine *e, wreq *group)
+{
+    wreq *first = group;
+    wreq *r = group;
+    while (r) {
+        wreq *next = r->next;
+        if (r->apply) {
+            if (r->log_seq == e->w_applied_seq + 1) {
+                engine__replica_add(e, r->records, r->bytes);
+                e->w_applied_seq = r->log_seq + r->log_count - 1;
+            } else {
+                r->status = LSMQ_EINVAL; /* behind a batch that failed */
+            }
+        } else {
+            commit_applied(e, first, r);
+            r->next = NULL;
+            r->status = run_control(e, r->ctl);
+            complete(r);
+            first = next;
+        }
+        r = next;
+    }
+    if (first)
+        commit_applied(e, first, NULL);
+}
+
 static void process_group(engine *e, writer *w, wreq *group)
 {
     int health = ensure_writable(e, w);
     if (health != 0) {
+        if (e->cfg.replica) {
+            e->w_applied_seq = atomic_load(&e->applied_seq);
+            reset_apply_next(e);
+        }
         fail_group(group, health);
+        return;
+    }
+    if (e->cfg.replica) {
+        process_replica_group(e, group);
         return;
     }
     int64_t now_ms = engine__now_ms(e);
@@ -601,6 +688,7 @@ int engine__writer_start(engine *e)
     pthread_cond_init(&w->cond, NULL);
     w->wb = rocksdb_writebatch_create();
     w->gen = 1;
+    w->apply_next = e->w_applied_seq + 1;
     e->w = w;
     if (pthread_create(&w->thread, NULL, writer_main, e) != 0) {
         rocksdb_writebatch_destroy(w->wb);
@@ -630,10 +718,19 @@ void engine__writer_stop(engine *e)
     e->w = NULL;
 }
 
+/* A replica's writer takes no change of its own: only its master's batches. */
+static bool refused_on_replica(const engine *e, const wctl *op)
+{
+    return e->cfg.replica && op->kind != WCTL_BARRIER && op->kind != WCTL_CHECKPOINT &&
+           op->kind != WCTL_SET_APPLIED;
+}
+
 int engine__writer_control(engine *e, const wctl *op)
 {
     if (e->read_only)
         return LSMQ_EINVAL;
+    if (refused_on_replica(e, op))
+        return LSMQ_EREADONLY;
     if (on_writer_thread(e))
         return op->kind == WCTL_OFFSET_SET ? LSMQ_EINVAL : run_control(e, op);
     sync_wait wait = {.done = 0, .status = 0};
@@ -662,7 +759,9 @@ int engine__writer_control_async(engine *e, const wctl *op,
 {
     if (e->read_only)
         return LSMQ_EINVAL;
-    if (op->topic_out)
+    if (refused_on_replica(e, op))
+        return LSMQ_EREADONLY;
+    if (op->topic_out || op->u64_out)
         return LSMQ_EINVAL; /* it points into the caller's memory */
     size_t extra = op->name_len + op->name2_len + op->value_len;
     wreq *r = proto_xcalloc(1, sizeof *r + extra);
@@ -722,6 +821,8 @@ int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t 
 {
     if (!topic_name || topic_len == 0 || n == 0 || !cb || e->read_only)
         return LSMQ_EINVAL;
+    if (e->cfg.replica)
+        return LSMQ_EREADONLY;
     if (topic_len > PROTO_TOPIC_MAX)
         return LSMQ_ETOOBIG;
     if (n > GROUP_MAX_MSGS)
@@ -775,6 +876,36 @@ int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t 
         p += len;
     }
     rc = enqueue(e, r, n, total);
+    if (rc != 0)
+        free(r);
+    return rc;
+}
+
+/* ---- A replica's batches ---------------------------------------------- */
+
+int engine__writer_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx)
+{
+    wreq *r = malloc(sizeof *r + b->len);
+    if (!r)
+        return LSMQ_ENOMEM;
+    memset(r, 0, sizeof *r);
+    r->apply = true;
+    r->done = done;
+    r->done_ctx = ctx;
+    r->log_seq = b->seq;
+    r->log_count = b->count;
+    r->n = 1;
+    r->bytes = b->len;
+    r->records = (uint8_t *)(r + 1);
+    memcpy(r->records, b->data, b->len);
+
+    writer *w = e->w;
+    pthread_mutex_lock(&w->lock);
+    /* In order, counting what is queued: the writer checks again when it gets there. */
+    int rc = b->seq == w->apply_next ? push_locked(e, w, r, 1, b->len) : LSMQ_EINVAL;
+    if (rc == 0)
+        w->apply_next = b->seq + b->count;
+    pthread_mutex_unlock(&w->lock);
     if (rc != 0)
         free(r);
     return rc;

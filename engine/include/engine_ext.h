@@ -77,7 +77,8 @@ void engine_batch_delete_range(engine_batch *b, engine_cf cf, const void *begin,
  * A batch of one's own, written straight to the store: for on_open only,
  * when no writer runs yet. engine_batch_write empties the batch; it returns
  * 0 or LSMQ_ENOSPC / LSMQ_EIO (logged), LSMQ_EINVAL once the writer runs or
- * on a read-only engine (the batch is then kept).
+ * on a read-only engine, LSMQ_EREADONLY on a replica (whose store changes
+ * only by its master's batches; the batch is then kept).
  */
 engine_batch *engine_batch_create(engine *e);
 size_t engine_batch_count(const engine_batch *b);
@@ -85,7 +86,7 @@ int engine_batch_write(engine_batch *b, bool sync);
 void engine_batch_destroy(engine_batch *b);
 
 /* Record that the store now has format version v (synced). In on_open only
- * (LSMQ_EINVAL after it, as engine_batch_write). */
+ * (LSMQ_EINVAL after it, LSMQ_EREADONLY on a replica, as engine_batch_write). */
 int engine_set_format_version(engine *e, uint32_t v);
 
 /* ---- Reading any family over a view ------------------------------------ */

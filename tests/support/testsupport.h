@@ -50,4 +50,11 @@ int test_query_key(engine *e, uint32_t topic_id, const char *key, size_t key_len
  */
 size_t test_index_consistency(engine *e, size_t max_report);
 
+/*
+ * Compare two stores family by family and key by key, each under a view
+ * of its own (a replica's meta "A" aside). Returns the number of
+ * differences; the first max_report are printed on stderr.
+ */
+size_t test_store_diff(engine *a, engine *b, size_t max_report);
+
 #endif
