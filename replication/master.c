@@ -231,6 +231,7 @@ int repl_master_start(repl_master *m, engine *e, char *errbuf, size_t errlen)
         return rc;
     m->e = e;
     m->seen_seq = engine_last_sequence(e);
+    atomic_store(&m->stopping, false);
     m->loop = ev_loop_new(EVFLAG_AUTO);
     if (!m->loop) {
         snprintf(errbuf, errlen, "replication: cannot make an event loop");
