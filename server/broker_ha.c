@@ -51,6 +51,8 @@
 #define RESEED_MIN_INTERVAL_S 30.0
 /* How often a replica looks at its link (held offsets go to a master that is back). */
 #define LINK_CHECK_S 1.0
+/* A replica that does not know its master registers this often (else every 30 s). */
+#define ASK_MASTER_EVERY_CHECKS 2
 
 /* The queues whose max offset moved, from the writer thread. */
 typedef struct advance {
@@ -84,6 +86,7 @@ struct broker_ha {
     double last_reseed;
     ev_timer reseed_timer;          /* a fetch put off by RESEED_MIN_INTERVAL_S */
     ev_timer link_timer;
+    unsigned link_checks;
     bool was_online;
     broker_forward *forward;        /* held offsets to a master that is back */
 };
@@ -298,10 +301,15 @@ bool broker_ha_master_online(broker_ha *h)
     return h->follower && repl_replica_status(h->follower, &st) == 0 && st.connected;
 }
 
-/* Once a second: a master that came back gets the offsets held meanwhile. */
+/*
+ * Once a second: a master that came back gets the offsets held meanwhile;
+ * a replica that does not know its master yet asks the name servers again.
+ */
 static void link_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     broker_ha *h = t->data;
+    if (!h->master_ha[0] && ++h->link_checks % ASK_MASTER_EVERY_CHECKS == 0)
+        broker_registration_again(h->m->registration);
     bool online = broker_ha_master_online(h);
     if (online && !h->was_online && h->master_addr[0] &&
         broker_held_offsets_count(h->m->held_offsets) > 0)

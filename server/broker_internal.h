@@ -435,6 +435,8 @@ void broker__registered(broker_registration *r, uint64_t gen);
  */
 typedef void (*broker_master_fn)(void *ctx, const char *master_addr, const char *ha_addr);
 void broker_registration_on_master(broker_registration *r, broker_master_fn fn, void *ctx);
+/* Register again now (a replica that does not know its master yet asks often). */
+void broker_registration_again(broker_registration *r);
 /* Called by the registrar with a name server's answer. */
 void broker__master_heard(broker_registration *r, const char *master_addr, const char *ha_addr);
 

@@ -83,6 +83,12 @@ void broker__master_heard(broker_registration *r, const char *master_addr, const
         r->master_fn(r->master_ctx, master_addr, ha_addr);
 }
 
+void broker_registration_again(broker_registration *r)
+{
+    if (!r->stopped)
+        broker_register_now(r->registrar);
+}
+
 uint64_t broker_registration_topics_gen(broker_registration *r) { return r->topics_gen; }
 
 void broker_registration_topics_changed(broker_registration *r, bool created)
