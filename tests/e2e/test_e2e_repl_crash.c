@@ -504,8 +504,33 @@ static void test_kill_master_under_sync_load(void **state)
     /* A consumer's commit goes to the replica while the master is away ... */
     commit_offset(r1.b.proc.port, "repl-crash-cg", "SyncT", 0, 42);
     assert_int_equal(query_offset(r1.b.proc.port, "repl-crash-cg", "SyncT", 0), 42);
-    /* ... and reaches the master once it is back. */
+    /* ... and a pull with nothing to read waits on the replica, */
+    uint64_t *sums = NULL;
+    int64_t end = (int64_t)pull_all(r1.b.proc.port, "SyncT", 1, &sums);
+    free(sums);
+    int parked = wire_connect(r1.b.proc.port, 30000);
+    assert_true(parked >= 0);
+    proto_cmd *pull = e2e_pull("repl-crash-cg", "SyncT", 1, end, 32, E2E_PULL_SUSPEND, 25000,
+                               NULL);
+    int32_t opaque = wire_send(parked, pull, NULL, 0);
+    proto_cmd_free(pull);
+    assert_true(opaque >= 0);
+    e2e_sleep_ms(200);
+    /* ... the master comes back, takes the commit held meanwhile, and a new
+     * message wakes that pull as soon as the replica has applied it. */
     node_start(&m, NULL, NULL, 0, NULL, true);
+    assert_true(wait_caught_up(&m, &r1));
+    int64_t t0 = proto_mono_ms();
+    e2e_reply sent = call_port(m.b.proc.port, e2e_send_v2("SyncT", 1, NULL), "wakes", 5);
+    e2e_expect_code(&sent, RS_SUCCESS, NULL);
+    e2e_reply_free(&sent);
+    e2e_reply woken = {0};
+    assert_int_equal(wire_recv(parked, &woken.cmd, &woken.frame), 0);
+    assert_int_equal(woken.cmd->opaque, opaque);
+    e2e_expect_code(&woken, RS_SUCCESS, NULL);
+    assert_true(proto_mono_ms() - t0 < 5000);
+    e2e_reply_free(&woken);
+    close(parked);
     int64_t got = -1;
     for (int waited = 0; waited < WAIT_MS && got != 42; waited += 100) {
         got = query_offset(m.b.proc.port, "repl-crash-cg", "SyncT", 0);
