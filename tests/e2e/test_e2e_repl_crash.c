@@ -376,8 +376,8 @@ static uint64_t dir_bytes(const char *dir, int depth)
             continue;
         char path[1200];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) != 0)
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode) && depth > 0)
             total += dir_bytes(path, depth - 1);
