@@ -95,6 +95,12 @@ int mqa_arg_i64(const mqa_ctx *ctx, char letter, int64_t dflt, int64_t *out);
  */
 int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, int64_t *out);
 
+/*
+ * Run once(ctx), and with -i SECONDS again every SECONDS until it fails or
+ * the tool is interrupted (clusterList, haStatus). Returns its status.
+ */
+int mqa_repeat(mqa_ctx *ctx, int (*once)(mqa_ctx *ctx));
+
 /* ---- Messages (mqadmin_msgfmt.c) ---- */
 
 /* The detail block of upstream's queryMsgById ("Topic:", "Keys:", ...), body included. */

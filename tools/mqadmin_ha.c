@@ -7,7 +7,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "mqadmin.h"
 
@@ -121,17 +120,7 @@ static int ha_status_once(mqa_ctx *ctx)
 
 static int ha_status(mqa_ctx *ctx)
 {
-    int interval = 0, rc;
-    if ((rc = mqa_arg_int(ctx, 'i', 0, &interval)) != 0)
-        return rc;
-    if (mqa_arg(ctx, 'i') && interval <= 0)
-        return mqa_usage_error(ctx, "the interval (-i) must be a positive number of seconds");
-    for (;;) {
-        if ((rc = ha_status_once(ctx)) != MQA_OK || interval <= 0)
-            return rc;
-        fflush(stdout);
-        sleep((unsigned)interval);
-    }
+    return mqa_repeat(ctx, ha_status_once);
 }
 
 const mqa_command mqa_ha_commands[] = {

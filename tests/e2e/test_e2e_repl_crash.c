@@ -36,13 +36,13 @@
 #include "clock.h"
 #include "e2e_msg.h"
 #include "e2e_procs.h"
+#include "e2e_repl.h"
 #include "e2e_reply.h"
 #include "engine.h"
 #include "lsmq.h"
 #include "testsupport.h"
 #include "wire.h"
 
-#define RC_GET_BROKER_HA_STATUS 907
 #define RC_UPDATE_SUBSCRIPTION_GROUP 200
 #define QUEUES 4
 #define WAIT_MS 60000
@@ -88,45 +88,10 @@ static void node_start(node *n, const char *tag, const char *role, int id, const
     }
 }
 
-static e2e_reply call_port(int port, proto_cmd *req, const void *body, size_t len)
-{
-    int fd = wire_connect(port, 10000);
-    assert_true(fd >= 0);
-    e2e_reply r = e2e_call(fd, req, body, len);
-    close(fd);
-    return r;
-}
-
-static json_t *ha_status(int port)
-{
-    e2e_reply r = call_port(port, proto_cmd_request(RC_GET_BROKER_HA_STATUS), NULL, 0);
-    assert_int_equal(r.cmd->code, RS_SUCCESS);
-    json_t *j = e2e_body_json(&r);
-    e2e_reply_free(&r);
-    return j;
-}
-
-static int64_t jint(json_t *o, const char *key)
-{
-    return (int64_t)json_integer_value(json_object_get(o, key));
-}
-
 /* The replica has applied everything the master committed and streams. */
 static bool wait_caught_up(const node *master, const node *replica)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += 100) {
-        json_t *m = ha_status(master->b.proc.port);
-        json_t *r = ha_status(replica->b.proc.port);
-        json_t *c = json_object_get(r, "haClientRuntimeInfo");
-        bool done = json_is_true(json_object_get(c, "connected")) &&
-                    jint(c, "appliedSequence") >= jint(m, "masterSequence");
-        json_decref(m);
-        json_decref(r);
-        if (done)
-            return true;
-        e2e_sleep_ms(100);
-    }
-    return false;
+    return e2e_wait_caught_up(master->b.proc.port, replica->b.proc.port, WAIT_MS);
 }
 
 /* Every family of the two stores, key by key (both brokers may run). */
@@ -144,36 +109,11 @@ static size_t store_diff(const node *a, const node *b)
 
 static void create_topic(const node *master, const char *topic)
 {
-    e2e_reply r = call_port(master->b.proc.port, e2e_create_topic(topic, QUEUES, QUEUES, 6),
+    e2e_reply r = e2e_call_port(master->b.proc.port, e2e_create_topic(topic, QUEUES, QUEUES, 6),
                             NULL, 0);
     e2e_expect_code(&r, RS_SUCCESS, NULL);
     e2e_reply_free(&r);
     assert_true(e2e_wait_route(namesrv.port, topic, RS_SUCCESS, 10000) >= 0);
-}
-
-static void commit_offset(int port, const char *group, const char *topic, int queue,
-                          int64_t offset)
-{
-    proto_cmd *u = proto_cmd_request(RC_UPDATE_CONSUMER_OFFSET);
-    proto_cmd_set(u, "consumerGroup", group);
-    proto_cmd_set(u, "topic", topic);
-    proto_cmd_set_i64(u, "queueId", queue);
-    proto_cmd_set_i64(u, "commitOffset", offset);
-    e2e_reply r = call_port(port, u, NULL, 0);
-    e2e_expect_code(&r, RS_SUCCESS, NULL);
-    e2e_reply_free(&r);
-}
-
-static int64_t query_offset(int port, const char *group, const char *topic, int queue)
-{
-    proto_cmd *q = proto_cmd_request(RC_QUERY_CONSUMER_OFFSET);
-    proto_cmd_set(q, "consumerGroup", group);
-    proto_cmd_set(q, "topic", topic);
-    proto_cmd_set_i64(q, "queueId", queue);
-    e2e_reply r = call_port(port, q, NULL, 0);
-    int64_t off = r.cmd->code == RS_SUCCESS ? e2e_i64(r.cmd, "offset") : -1;
-    e2e_reply_free(&r);
-    return off;
 }
 
 /* ---- Load --------------------------------------------------------------- */
@@ -296,7 +236,7 @@ static void test_bulk_replicas_identical(void **state)
     node_start(&r2, "e2e-rc-bulk-r2", "SLAVE", 2, NULL, false); /* asks the name server */
     create_topic(&m, "BulkT");
     const char group[] = "{\"groupName\":\"bulk-cg\",\"retryMaxTimes\":3}";
-    e2e_reply r = call_port(m.b.proc.port, proto_cmd_request(RC_UPDATE_SUBSCRIPTION_GROUP),
+    e2e_reply r = e2e_call_port(m.b.proc.port, proto_cmd_request(RC_UPDATE_SUBSCRIPTION_GROUP),
                             group, strlen(group));
     e2e_expect_code(&r, RS_SUCCESS, NULL);
     e2e_reply_free(&r);
@@ -325,13 +265,13 @@ static void test_bulk_replicas_identical(void **state)
     lsmq_producer_destroy(p);
     assert_int_equal(atomic_load(&bs.ok), BULK_MESSAGES);
     for (int q = 0; q < QUEUES; q++)
-        commit_offset(m.b.proc.port, "bulk-cg", "BulkT", q, 1000 + q);
+        e2e_commit_offset(m.b.proc.port, "bulk-cg", "BulkT", q, 1000 + q);
 
     assert_true(wait_caught_up(&m, &r1));
     assert_true(wait_caught_up(&m, &r2));
     assert_int_equal(store_diff(&m, &r1), 0);
     assert_int_equal(store_diff(&m, &r2), 0);
-    assert_int_equal(query_offset(r2.b.proc.port, "bulk-cg", "BulkT", 3), 1003);
+    assert_int_equal(e2e_query_offset(r2.b.proc.port, "bulk-cg", "BulkT", 3), 1003);
 
     assert_int_equal(e2e_broker_stop(&r1.b, 30000), 0);
     assert_int_equal(e2e_broker_stop(&r2.b, 30000), 0);
@@ -502,8 +442,8 @@ static void test_kill_master_under_sync_load(void **state)
     assert_int_equal(lost, 0);
 
     /* A consumer's commit goes to the replica while the master is away ... */
-    commit_offset(r1.b.proc.port, "repl-crash-cg", "SyncT", 0, 42);
-    assert_int_equal(query_offset(r1.b.proc.port, "repl-crash-cg", "SyncT", 0), 42);
+    e2e_commit_offset(r1.b.proc.port, "repl-crash-cg", "SyncT", 0, 42);
+    assert_int_equal(e2e_query_offset(r1.b.proc.port, "repl-crash-cg", "SyncT", 0), 42);
     /* ... and a pull with nothing to read waits on the replica, */
     uint64_t *sums = NULL;
     int64_t end = (int64_t)pull_all(r1.b.proc.port, "SyncT", 1, &sums);
@@ -521,7 +461,7 @@ static void test_kill_master_under_sync_load(void **state)
     node_start(&m, NULL, NULL, 0, NULL, true);
     assert_true(wait_caught_up(&m, &r1));
     int64_t t0 = proto_mono_ms();
-    e2e_reply sent = call_port(m.b.proc.port, e2e_send_v2("SyncT", 1, NULL), "wakes", 5);
+    e2e_reply sent = e2e_call_port(m.b.proc.port, e2e_send_v2("SyncT", 1, NULL), "wakes", 5);
     e2e_expect_code(&sent, RS_SUCCESS, NULL);
     e2e_reply_free(&sent);
     e2e_reply woken = {0};
@@ -533,7 +473,7 @@ static void test_kill_master_under_sync_load(void **state)
     close(parked);
     int64_t got = -1;
     for (int waited = 0; waited < WAIT_MS && got != 42; waited += 100) {
-        got = query_offset(m.b.proc.port, "repl-crash-cg", "SyncT", 0);
+        got = e2e_query_offset(m.b.proc.port, "repl-crash-cg", "SyncT", 0);
         e2e_sleep_ms(100);
     }
     assert_int_equal(got, 42);

@@ -35,12 +35,11 @@
 #include "clock.h"
 #include "e2e_msg.h"
 #include "e2e_procs.h"
+#include "e2e_repl.h"
 #include "e2e_reply.h"
 #include "testsupport.h"
 #include "wire.h"
 
-#define RC_GET_BROKER_HA_STATUS 907
-#define RS_FLUSH_SLAVE_TIMEOUT 12
 #define V_4_9_8 409 /* standard JSON bodies */
 #define WAIT_MS 30000
 #define SYNC_FLUSH_TIMEOUT_MS 1500
@@ -57,36 +56,12 @@ static char arg_ha_port[48], arg_ha_master[64], arg_ns[64], arg_r1_ha[48], arg_r
 
 /* ---- Helpers ------------------------------------------------------------ */
 
-static e2e_reply call_port(int port, proto_cmd *req, const void *body, size_t len)
-{
-    int fd = wire_connect(port, 10000);
-    assert_true(fd >= 0);
-    e2e_reply r = e2e_call(fd, req, body, len);
-    close(fd);
-    return r;
-}
-
-/* GET_BROKER_HA_STATUS of the broker on port, as JSON (decref it). */
-static json_t *ha_status(int port)
-{
-    e2e_reply r = call_port(port, proto_cmd_request(RC_GET_BROKER_HA_STATUS), NULL, 0);
-    assert_int_equal(r.cmd->code, RS_SUCCESS);
-    json_t *j = e2e_body_json(&r);
-    e2e_reply_free(&r);
-    return j;
-}
-
-static int64_t jint(json_t *o, const char *key)
-{
-    return (int64_t)json_integer_value(json_object_get(o, key));
-}
-
 /* Wait until the master counts `n` replicas in sync; false after WAIT_MS. */
 static bool wait_in_sync(int n)
 {
     for (int waited = 0; waited < WAIT_MS; waited += 100) {
-        json_t *j = ha_status(master.proc.port);
-        int64_t in_sync = jint(j, "inSyncSlaveNums");
+        json_t *j = e2e_ha_status(master.proc.port);
+        int64_t in_sync = e2e_jint(j, "inSyncSlaveNums");
         json_decref(j);
         if (in_sync >= n)
             return true;
@@ -95,63 +70,14 @@ static bool wait_in_sync(int n)
     return false;
 }
 
-/* Wait until the replica has applied everything the master committed. */
 static bool wait_caught_up(const e2e_broker *replica)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += 50) {
-        json_t *m = ha_status(master.proc.port);
-        json_t *r = ha_status(replica->proc.port);
-        int64_t want = jint(m, "masterSequence");
-        int64_t have = jint(json_object_get(r, "haClientRuntimeInfo"), "appliedSequence");
-        json_decref(m);
-        json_decref(r);
-        if (have >= want)
-            return true;
-        usleep(50 * 1000);
-    }
-    return false;
+    return e2e_wait_caught_up(master.proc.port, replica->proc.port, WAIT_MS);
 }
 
 static e2e_reply send_one(int port, const char *topic, int queue, const char *body)
 {
-    return call_port(port, e2e_send_v2(topic, queue, NULL), body, strlen(body));
-}
-
-static int64_t query_offset(int port, const char *group, const char *topic, int queue)
-{
-    proto_cmd *q = proto_cmd_request(RC_QUERY_CONSUMER_OFFSET);
-    proto_cmd_set(q, "consumerGroup", group);
-    proto_cmd_set(q, "topic", topic);
-    proto_cmd_set_i64(q, "queueId", queue);
-    e2e_reply r = call_port(port, q, NULL, 0);
-    int64_t off = r.cmd->code == RS_SUCCESS ? e2e_i64(r.cmd, "offset") : -1;
-    e2e_reply_free(&r);
-    return off;
-}
-
-static void commit_offset(int port, const char *group, const char *topic, int queue,
-                          int64_t offset)
-{
-    proto_cmd *u = proto_cmd_request(RC_UPDATE_CONSUMER_OFFSET);
-    proto_cmd_set(u, "consumerGroup", group);
-    proto_cmd_set(u, "topic", topic);
-    proto_cmd_set_i64(u, "queueId", queue);
-    proto_cmd_set_i64(u, "commitOffset", offset);
-    e2e_reply r = call_port(port, u, NULL, 0);
-    e2e_expect_code(&r, RS_SUCCESS, NULL);
-    e2e_reply_free(&r);
-}
-
-static int64_t max_offset(int port, const char *topic, int queue)
-{
-    proto_cmd *q = proto_cmd_request(RC_GET_MAX_OFFSET);
-    proto_cmd_set(q, "topic", topic);
-    proto_cmd_set_i64(q, "queueId", queue);
-    e2e_reply r = call_port(port, q, NULL, 0);
-    assert_int_equal(r.cmd->code, RS_SUCCESS);
-    int64_t off = e2e_i64(r.cmd, "offset");
-    e2e_reply_free(&r);
-    return off;
+    return e2e_call_port(port, e2e_send_v2(topic, queue, NULL), body, strlen(body));
 }
 
 /* ---- Set-up ------------------------------------------------------------- */
@@ -202,7 +128,7 @@ static void test_registration(void **state)
     for (int waited = 0; waited < WAIT_MS; waited += 100) {
         proto_cmd *q = proto_cmd_request(RC_GET_BROKER_CLUSTER_INFO);
         q->version = V_4_9_8;
-        e2e_reply r = call_port(master.namesrv_port, q, NULL, 0);
+        e2e_reply r = e2e_call_port(master.namesrv_port, q, NULL, 0);
         assert_int_equal(r.cmd->code, RS_SUCCESS);
         json_t *j = e2e_body_json(&r);
         e2e_reply_free(&r);
@@ -222,7 +148,7 @@ static void test_registration(void **state)
 
     /* Both replicas follow the master: r2 learned its HA address from the name server. */
     assert_true(wait_in_sync(2));
-    json_t *j = ha_status(r2.proc.port);
+    json_t *j = e2e_ha_status(r2.proc.port);
     assert_false(json_is_true(json_object_get(j, "master")));
     json_t *client = json_object_get(j, "haClientRuntimeInfo");
     assert_string_equal(json_string_value(json_object_get(client, "masterAddr")), ha_addr);
@@ -239,7 +165,7 @@ static void test_sync_send_waits_for_a_replica(void **state)
     e2e_reply_free(&r);
     assert_true(wait_caught_up(&r1));
     /* The replica serves it, and sends the consumer back to the master. */
-    r = call_port(r1.proc.port, e2e_pull("g_repl", TOPIC, 1, offset, 1, 0, 0, NULL), NULL, 0);
+    r = e2e_call_port(r1.proc.port, e2e_pull("g_repl", TOPIC, 1, offset, 1, 0, 0, NULL), NULL, 0);
     e2e_expect_code(&r, RS_SUCCESS, NULL);
     assert_int_equal(e2e_i64(r.cmd, "suggestWhichBrokerId"), 0);
     proto_record rec;
@@ -261,7 +187,7 @@ static void test_sync_master_without_replica(void **state)
     assert_non_null(proto_cmd_get(r.cmd, "msgId")); /* stored all the same */
     int64_t offset = e2e_i64(r.cmd, "queueOffset");
     e2e_reply_free(&r);
-    r = call_port(alone.proc.port, e2e_pull("g_alone", "AloneT", 0, offset, 1, 0, 0, NULL),
+    r = e2e_call_port(alone.proc.port, e2e_pull("g_alone", "AloneT", 0, offset, 1, 0, 0, NULL),
                   NULL, 0);
     e2e_expect_code(&r, RS_SUCCESS, NULL);
     e2e_reply_free(&r);
@@ -278,19 +204,19 @@ static void test_sync_timeout_when_replicas_stall(void **state)
     int64_t waited = proto_mono_ms() - t0;
     kill(r1.proc.pid, SIGCONT);
     kill(r2.proc.pid, SIGCONT);
-    e2e_expect_code(&r, RS_FLUSH_SLAVE_TIMEOUT, NULL);
+    e2e_expect_code(&r, E2E_RS_FLUSH_SLAVE_TIMEOUT, NULL);
     assert_non_null(proto_cmd_get(r.cmd, "msgId"));
     int64_t offset = e2e_i64(r.cmd, "queueOffset");
     e2e_reply_free(&r);
     assert_true(waited >= SYNC_FLUSH_TIMEOUT_MS - 100);
     assert_true(waited < SYNC_FLUSH_TIMEOUT_MS + 3000);
     /* Stored on the master, and on the replicas once they run again. */
-    r = call_port(master.proc.port, e2e_pull("g_repl", TOPIC, 2, offset, 1, 0, 0, NULL), NULL, 0);
+    r = e2e_call_port(master.proc.port, e2e_pull("g_repl", TOPIC, 2, offset, 1, 0, 0, NULL), NULL, 0);
     e2e_expect_code(&r, RS_SUCCESS, NULL);
     e2e_reply_free(&r);
     assert_true(wait_caught_up(&r1));
     assert_true(wait_caught_up(&r2));
-    assert_int_equal(max_offset(r2.proc.port, TOPIC, 2), offset + 1);
+    assert_int_equal(e2e_max_offset(r2.proc.port, TOPIC, 2), offset + 1);
 }
 
 static void test_replica_refuses_writes(void **state)
@@ -298,7 +224,7 @@ static void test_replica_refuses_writes(void **state)
     e2e_reply r = send_one(r1.proc.port, TOPIC, 0, "to a replica");
     e2e_expect_code_has(&r, RS_SERVICE_NOT_AVAILABLE, "replica");
     e2e_reply_free(&r);
-    r = call_port(r1.proc.port, e2e_create_topic("NotOnReplica", 1, 1, 6), NULL, 0);
+    r = e2e_call_port(r1.proc.port, e2e_create_topic("NotOnReplica", 1, 1, 6), NULL, 0);
     e2e_expect_code(&r, RS_SYSTEM_ERROR,
                     "Can't modify topic or subscription group from slave broker, please "
                     "execute it from master broker.");
@@ -308,9 +234,9 @@ static void test_replica_refuses_writes(void **state)
 static void test_replica_sends_pulls_back_to_master(void **state)
 {
     assert_true(wait_caught_up(&r1));
-    int64_t max = max_offset(r1.proc.port, TOPIC, 3);
+    int64_t max = e2e_max_offset(r1.proc.port, TOPIC, 3);
     /* Nothing new: with its master online a replica does not hold the pull. */
-    e2e_reply r = call_port(r1.proc.port,
+    e2e_reply r = e2e_call_port(r1.proc.port,
                             e2e_pull("g_repl", TOPIC, 3, max, 1, E2E_PULL_SUSPEND, 5000, NULL),
                             NULL, 0);
     e2e_expect_code(&r, RS_PULL_RETRY_IMMEDIATELY, NULL);
@@ -320,23 +246,23 @@ static void test_replica_sends_pulls_back_to_master(void **state)
 
 static void test_consumer_offsets(void **state)
 {
-    commit_offset(master.proc.port, "g_off", TOPIC, 0, 5);
+    e2e_commit_offset(master.proc.port, "g_off", TOPIC, 0, 5);
     assert_true(wait_caught_up(&r1));
-    assert_int_equal(query_offset(r1.proc.port, "g_off", TOPIC, 0), 5);
+    assert_int_equal(e2e_query_offset(r1.proc.port, "g_off", TOPIC, 0), 5);
     /* A commit to the replica is held there; the master does not have it. */
-    commit_offset(r1.proc.port, "g_off", TOPIC, 0, 7);
-    assert_int_equal(query_offset(r1.proc.port, "g_off", TOPIC, 0), 7);
-    assert_int_equal(query_offset(master.proc.port, "g_off", TOPIC, 0), 5);
+    e2e_commit_offset(r1.proc.port, "g_off", TOPIC, 0, 7);
+    assert_int_equal(e2e_query_offset(r1.proc.port, "g_off", TOPIC, 0), 7);
+    assert_int_equal(e2e_query_offset(master.proc.port, "g_off", TOPIC, 0), 5);
     /* The master's next word wins again. */
-    commit_offset(master.proc.port, "g_off", TOPIC, 0, 9);
+    e2e_commit_offset(master.proc.port, "g_off", TOPIC, 0, 9);
     assert_true(wait_caught_up(&r1));
-    assert_int_equal(query_offset(r1.proc.port, "g_off", TOPIC, 0), 9);
+    assert_int_equal(e2e_query_offset(r1.proc.port, "g_off", TOPIC, 0), 9);
 }
 
 static void test_ha_status(void **state)
 {
     assert_true(wait_in_sync(2));
-    json_t *j = ha_status(master.proc.port);
+    json_t *j = e2e_ha_status(master.proc.port);
     assert_true(json_is_true(json_object_get(j, "master")));
     json_t *list = json_object_get(j, "haConnectionInfo");
     assert_int_equal(json_array_size(list), 2);
@@ -352,7 +278,7 @@ static void test_ha_status(void **state)
         assert_non_null(json_object_get(c, "diff"));
     }
     assert_true(saw1 && saw2);
-    assert_true(jint(j, "masterCommitLogMaxOffset") > 0);
+    assert_true(e2e_jint(j, "masterCommitLogMaxOffset") > 0);
     json_decref(j);
 }
 
@@ -371,9 +297,9 @@ static void test_replicas_hold_the_masters_queues(void **state)
     assert_true(wait_caught_up(&r1));
     assert_true(wait_caught_up(&r2));
     for (int q = 0; q < QUEUES; q++) {
-        int64_t want = max_offset(master.proc.port, TOPIC, q);
-        assert_int_equal(max_offset(r1.proc.port, TOPIC, q), want);
-        assert_int_equal(max_offset(r2.proc.port, TOPIC, q), want);
+        int64_t want = e2e_max_offset(master.proc.port, TOPIC, q);
+        assert_int_equal(e2e_max_offset(r1.proc.port, TOPIC, q), want);
+        assert_int_equal(e2e_max_offset(r2.proc.port, TOPIC, q), want);
     }
 }
 
