@@ -15,7 +15,7 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: against-lsmq-replicas.sh BUILD_DIR SUITE [scenario...]}"
+build="$(cd "${1:?usage: against-lsmq-replicas.sh BUILD_DIR SUITE [scenario...]}" && pwd)"
 suite="${2:?usage: against-lsmq-replicas.sh BUILD_DIR SUITE [scenario...]}"
 shift 2
 [ $# -gt 0 ] || set -- replica-failover
@@ -50,6 +50,7 @@ pid=\$(cat "$work/master.pid")
 kill -9 "\$pid" && while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
 EOF
 export LSMQ_START_MASTER_CMD="bash $work/start-master.sh"
+export LSMQ_INTEROP_TIMEOUT="${LSMQ_INTEROP_TIMEOUT:-150}" # the scenarios wait out failovers and route refreshes
 export LSMQ_KILL_MASTER_CMD="bash $work/kill-master.sh"
 
 "$build/server/mqnamesrv" --listenPort="$ns_port" >"$work/namesrv.log" 2>&1 &
