@@ -14,6 +14,11 @@
  *    message acknowledged SEND_OK is on the replica, which a consumer
  *    (pulls that go on through the crash) reads to the end; offsets
  *    committed to the replica meanwhile reach the master when it is back.
+ *  - scale-out: two broker groups (broker-a, broker-b, a master and a
+ *    replica each) in one cluster; a topic created on both masters (as
+ *    updateTopic -c does) takes sends on both; when broker-a's master is
+ *    killed, broker-b takes every send, and broker-a's replica keeps
+ *    serving what broker-a stored.
  *
  * Every broker that is not killed exits 0 on SIGTERM (sanitizers clean).
  */
@@ -52,6 +57,7 @@
 #define BODY_MAX 256
 
 static wire_proc namesrv;
+static const char *group_name = "broker-a"; /* brokerName of the nodes node_start makes */
 static char namesrv_addr[32];
 static char arg_ns[64];
 
@@ -60,11 +66,11 @@ static char arg_ns[64];
 typedef struct node {
     e2e_broker b;
     int ha_port;
-    char args[6][96];
-    const char *argv[7];
+    char args[7][96];
+    const char *argv[8];
 } node;
 
-/* Start a broker of broker-a: the master (id 0) or a replica of `master`. */
+/* Start a broker of group_name: the master (id 0) or a replica of `master`. */
 static void node_start(node *n, const char *tag, const char *role, int id, const node *master,
                        bool restart)
 {
@@ -76,6 +82,7 @@ static void node_start(node *n, const char *tag, const char *role, int id, const
         snprintf(n->args[i++], sizeof n->args[0], "--brokerId=%d", id);
         snprintf(n->args[i++], sizeof n->args[0], "--haListenPort=%d", n->ha_port);
         snprintf(n->args[i++], sizeof n->args[0], "%s", arg_ns);
+        snprintf(n->args[i++], sizeof n->args[0], "--brokerName=%s", group_name);
         if (master)
             snprintf(n->args[i++], sizeof n->args[0], "--haMasterAddress=127.0.0.1:%d",
                      master->ha_port);
@@ -483,6 +490,80 @@ static void test_kill_master_under_sync_load(void **state)
     assert_int_equal(e2e_broker_stop(&m.b, 30000), 0);
 }
 
+
+/* ---- Scale-out: two broker groups ---------------------------------------- */
+
+static void test_two_broker_groups(void **state)
+{
+    node am, ar, bm, br;
+    group_name = "broker-a";
+    node_start(&am, "e2e-rc-two-am", "ASYNC_MASTER", 0, NULL, false);
+    node_start(&ar, "e2e-rc-two-ar", "SLAVE", 1, &am, false);
+    group_name = "broker-b";
+    node_start(&bm, "e2e-rc-two-bm", "ASYNC_MASTER", 0, NULL, false);
+    node_start(&br, "e2e-rc-two-br", "SLAVE", 1, &bm, false);
+    group_name = "broker-a";
+    /* updateTopic -c: the topic on every master of the cluster. */
+    const node *masters[] = {&am, &bm};
+    for (int i = 0; i < 2; i++) {
+        e2e_reply r = e2e_call_port(masters[i]->b.proc.port,
+                                    e2e_create_topic("TwoT", QUEUES, QUEUES, 6), NULL, 0);
+        e2e_expect_code(&r, RS_SUCCESS, NULL);
+        e2e_reply_free(&r);
+    }
+    assert_true(e2e_wait_route(namesrv.port, "TwoT", RS_SUCCESS, 10000) >= 0);
+
+    lsmq_producer *p;
+    assert_int_equal(lsmq_producer_create(namesrv_addr, "repl-two-pg", &p), 0);
+    assert_int_equal(lsmq_producer_start(p), 0);
+    int on_a = 0, on_b = 0;
+    for (int i = 0; i < 400; i++) {
+        lsmq_out_message m;
+        lsmq_send_result res;
+        memset(&m, 0, sizeof m);
+        m.topic = "TwoT";
+        m.body = "spread";
+        m.body_len = 6;
+        assert_int_equal(lsmq_producer_send(p, &m, &res), 0);
+        on_a += strcmp(res.broker_name, "broker-a") == 0;
+        on_b += strcmp(res.broker_name, "broker-b") == 0;
+    }
+    assert_true(on_a > 100 && on_b > 100);
+    assert_true(wait_caught_up(&am, &ar));
+
+    /* broker-a loses its master: broker-b takes every send. */
+    wire_kill9(&am.b.proc);
+    int failed = 0;
+    on_b = 0;
+    for (int i = 0; i < 400; i++) {
+        lsmq_out_message m;
+        lsmq_send_result res;
+        memset(&m, 0, sizeof m);
+        m.topic = "TwoT";
+        m.body = "after";
+        m.body_len = 5;
+        if (lsmq_producer_send(p, &m, &res) != 0 || res.status != LSMQ_SEND_OK)
+            failed++;
+        else
+            on_b += strcmp(res.broker_name, "broker-b") == 0;
+    }
+    lsmq_producer_destroy(p);
+    assert_int_equal(failed, 0);
+    assert_int_equal(on_b, 400);
+    /* broker-a's replica still serves what broker-a stored. */
+    int64_t stored = 0;
+    for (int q = 0; q < QUEUES; q++)
+        stored += e2e_max_offset(ar.b.proc.port, "TwoT", q);
+    assert_int_equal(stored, on_a);
+
+    node_start(&am, NULL, NULL, 0, NULL, true);
+    assert_true(wait_caught_up(&am, &ar));
+    assert_int_equal(e2e_broker_stop(&ar.b, 30000), 0);
+    assert_int_equal(e2e_broker_stop(&am.b, 30000), 0);
+    assert_int_equal(e2e_broker_stop(&br.b, 30000), 0);
+    assert_int_equal(e2e_broker_stop(&bm.b, 30000), 0);
+}
+
 static int setup(void **state)
 {
     if (e2e_namesrv_start(&namesrv, 0, NULL) != 0)
@@ -504,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_kill_replica_mid_stream),
         cmocka_unit_test(test_kill_replica_mid_checkpoint),
         cmocka_unit_test(test_kill_master_under_sync_load),
+        cmocka_unit_test(test_two_broker_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
