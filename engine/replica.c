@@ -64,6 +64,13 @@ void engine__replica_free(engine *e)
 static int check_op(void *ctx, const batch_op *op)
 {
     char *why = ctx;
+    if (op->cf == ENGINE_CF_META && op->kind == BATCH_PUT && op->klen == 1 &&
+        op->key[0] == META_VERSION_KEY[0] && op->vlen == 4 &&
+        proto_get_u32(op->val) > ENGINE_FORMAT_VERSION) {
+        snprintf(why, 256, "the master writes store format %u, this build knows up to %u",
+                 proto_get_u32(op->val), ENGINE_FORMAT_VERSION);
+        return LSMQ_EVERSION;
+    }
     if (op->cf != ENGINE_CF_TOPIC || op->kind != BATCH_PUT)
         return 0;
     engine_topic_config c;

@@ -93,7 +93,26 @@ void engine__bg_stop(engine *e)
     pthread_mutex_unlock(&e->bg_lock);
 }
 
-/* Read the format version and the next log position; write them for a new store. */
+/* A u64 meta record into *out (left alone when absent). */
+static int load_meta_u64(engine *e, const char *key, const char *what, uint64_t *out,
+                         char *errbuf, size_t errlen)
+{
+    char *err = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_META], key, 1, &vlen, &err);
+    if (err) {
+        engine__fail(errbuf, errlen, "reading %s: %s", what, err);
+        rocksdb_free(err);
+        return LSMQ_EIO;
+    }
+    if (v && vlen == 8)
+        *out = proto_get_u64((const uint8_t *)v);
+    rocksdb_free(v);
+    return 0;
+}
+
+/* Read the format version, the next log position and a replica's applied
+ * sequence; write the version for a new store. */
 static int load_meta(engine *e, char *errbuf, size_t errlen)
 {
     char *err = NULL;
@@ -134,31 +153,14 @@ static int load_meta(engine *e, char *errbuf, size_t errlen)
         }
     }
 
-    v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_META], META_LOGPOS_KEY, 1, &vlen,
-                       &err);
-    if (err) {
-        engine__fail(errbuf, errlen, "reading log position: %s", err);
-        rocksdb_free(err);
-        return LSMQ_EIO;
-    }
-    uint64_t logpos = 0;
-    if (v && vlen == 8)
-        logpos = proto_get_u64((const uint8_t *)v);
-    rocksdb_free(v);
+    uint64_t logpos = 0, applied = 0;
+    int rc = load_meta_u64(e, META_LOGPOS_KEY, "the log position", &logpos, errbuf, errlen);
+    if (rc == 0)
+        rc = load_meta_u64(e, META_APPLIED_KEY, "the applied sequence", &applied, errbuf, errlen);
+    if (rc != 0)
+        return rc;
     atomic_store(&e->next_log_position, logpos);
     e->w_next_log_position = logpos;
-
-    v = rocksdb_get_cf(e->db, e->ro_default, e->cf[ENGINE_CF_META], META_APPLIED_KEY, 1, &vlen,
-                       &err);
-    if (err) {
-        engine__fail(errbuf, errlen, "reading the applied sequence: %s", err);
-        rocksdb_free(err);
-        return LSMQ_EIO;
-    }
-    uint64_t applied = 0;
-    if (v && vlen == 8)
-        applied = proto_get_u64((const uint8_t *)v);
-    rocksdb_free(v);
     atomic_store(&e->applied_seq, applied);
     e->w_applied_seq = applied;
     return 0;

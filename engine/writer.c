@@ -299,6 +299,19 @@ static void settle_marks(engine *e, writer *w, int ok)
     w->gen++;
 }
 
+/* Tell the extensions that watch the log that it grew. */
+static void announce_write(engine *e)
+{
+    uint64_t last_seq = 0;
+    for (int h = 0; h < e->nexts; h++) {
+        if (!e->exts[h].decl.hook.on_write)
+            continue;
+        if (!last_seq) /* only this thread writes: the latest is this write's last */
+            last_seq = rocksdb_get_latest_sequence_number(e->db);
+        e->exts[h].decl.hook.on_write(&e->exts[h].env, last_seq);
+    }
+}
+
 int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
 {
     int health = atomic_load(&e->write_health);
@@ -317,6 +330,8 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
     }
     if (!sync)
         atomic_store(&e->wal_dirty, 1);
+    if (!e->cfg.replica)
+        announce_write(e);
     return 0;
 }
 
@@ -379,6 +394,19 @@ static void complete(wreq *r)
     free(r);
 }
 
+/* Complete the requests [first, end); those without an error of their own get rc. */
+static void complete_run(wreq *first, wreq *end, int rc)
+{
+    wreq *r = first;
+    while (r != end) {
+        wreq *next = r->next;
+        if (rc != 0 && r->status == 0)
+            r->status = rc;
+        complete(r);
+        r = next;
+    }
+}
+
 /* Commit the batched requests [first, end) and complete them. */
 static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
 {
@@ -407,14 +435,7 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
         for (int h = 0; h < e->nexts; h++)
             if (e->exts[h].decl.hook.on_commit)
                 e->exts[h].decl.hook.on_commit(&e->exts[h].env, first_seq, msgs);
-    wreq *r = first;
-    while (r != end) {
-        wreq *next = r->next;
-        if (rc != 0 && r->status == 0)
-            r->status = rc;
-        complete(r);
-        r = next;
-    }
+    complete_run(first, end, rc);
 }
 
 static int remove_range(engine *e, const wctl *op)
@@ -588,14 +609,7 @@ static void commit_applied(engine *e, wreq *first, wreq *end)
         e->w_applied_seq = atomic_load(&e->applied_seq);
         reset_apply_next(e); /* batches queued behind the failed ones fail too */
     }
-    wreq *r = first;
-    while (r != end) {
-        wreq *next = r->next;
-        if (rc != 0 && r->status == 0)
-            r->status = rc;
-        complete(r);
-        r = next;
-    }
+    complete_run(first, end, rc);
 }
 
 /* Arrival order is the log's order: no sorting. Control operations split the write. */

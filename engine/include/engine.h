@@ -19,6 +19,8 @@
  * an `engine` and both hand out views (engine_view_open): a consistent
  * snapshot that the admin, query and tool reads go through. The pull path
  * (engine_read) reads the published state directly, without a snapshot.
+ * With config.replica, engine_open opens a replica's store, which changes
+ * only by its master's batches ("Replication" below).
  *
  * Threads: every function may be called from any thread unless it says
  * otherwise. All writes go through one writer thread that drains a bounded
@@ -96,7 +98,8 @@ int engine_config_add_extension(engine_config *c, const engine_extension *x);
 /*
  * Open (creating if missing) the store under c->store_path with the
  * declared extensions' families, run their on_open callbacks, and start the
- * writer and housekeeping threads. The config is copied. On failure returns
+ * writer and housekeeping threads (a replica, c->replica, has no
+ * retention thread). The config is copied. On failure returns
  * the code and writes a message into errbuf (errlen bytes). LSMQ_ELOCKED
  * when another process has the store open; LSMQ_EVERSION for a newer
  * format; an extension's on_open error as it returned it.
@@ -191,10 +194,18 @@ typedef struct engine_hook {
     /*
      * Writer thread, after a batch holding n_msgs messages is durable per
      * the flush mode. first_seq is the batch's first RocksDB sequence (a
-     * batch of N operations uses N sequences), the tag replication will
-     * ship it under.
+     * batch of N operations uses N sequences), as engine_log_next hands it
+     * out. Masters only.
      */
     void (*on_commit)(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs);
+    /*
+     * Writer thread, master only: after every write of the store (a group of
+     * appends and offset commits, a topic or group change, a retention
+     * removal), before its callers learn the outcome; last_seq is its last
+     * sequence. The log (engine_log_next) holds it now: a shipper waits
+     * for this rather than polling. (In ASYNC_FLUSH it may not be synced yet.)
+     */
+    void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
     /*
      * Writer thread, replica only: an applied batch of the master's log is
      * durable and moved this queue's max offset (the next offset to assign)
@@ -429,10 +440,9 @@ engine *engine_view_engine(const engine_view *v);
  * The RocksDB sequence the view sees: every batch whose sequences are at
  * or below it is in the view, none after. (Should the writer commit
  * throughout the view's opening, it is a lower bound: a later batch may be
- * in the view too, and applying a batch twice changes nothing.)
- * Replication starts from here: the committed batches after a sequence S,
- * in order (each tagged with its first sequence, as on_commit reports it),
- * will be read next to views.
+ * in the view too.) The committed batches after a sequence are read in
+ * order with engine_log_open; on a replica the sequences are its own, not
+ * its master's (engine_applied_sequence is the master's).
  */
 uint64_t engine_view_sequence(const engine_view *v);
 
@@ -548,7 +558,8 @@ int engine_view_offsets(const engine_view *v, const char *group, size_t group_le
 
 /* ---- Retention and health ----------------------------------------------- */
 
-/* Run one retention pass now (also runs every retention_interval_ms). */
+/* Run one retention pass now (also runs every retention_interval_ms).
+ * LSMQ_EREADONLY on a replica: it never runs its own retention. */
 int engine_retention_run(engine *e);
 
 /* Messages removed by retention since open (for tests and stats). */
@@ -572,6 +583,7 @@ int engine_write_health(engine *e);
  * write. A replica's own RocksDB sequences are its own; the master's are
  * only ever seen as b->seq and engine_applied_sequence.
  *
+ * A master's on_write hook says when the log grew (a shipper's wake-up).
  * On a replica (engine_config.replica) appends, topic, group and offset
  * writes and retention return LSMQ_EREADONLY; reads, views and index
  * queries work as on a master and see each applied batch once its `done`
@@ -630,14 +642,17 @@ int engine_checkpoint(engine *e, const char *dir, uint64_t *seq);
  * b->count - 1 as the applied sequence (several queued batches share one
  * write). b->seq must be the applied sequence + 1, counting batches still
  * queued (a checkpoint's sequence is exact, so the first batch after it
- * follows it too), else LSMQ_EINVAL and nothing is queued. The bytes are
- * copied. LSMQ_EBUSY (queue full), LSMQ_ECLOSED. Otherwise returns 0 and
- * `done` (may be NULL) runs once on the writer thread: 0 once the batch is
- * durable and the replica's state shows it; LSMQ_ECORRUPT when the batch
- * holds what a replica cannot apply (a column family this store lacks, an
- * operation the engine never writes: retrying will not help, the log line
- * says which); LSMQ_ENOSPC / LSMQ_EIO (the write failed: batches queued
- * after it fail with LSMQ_EINVAL; resume from engine_applied_sequence).
+ * follows it too). The bytes are checked and copied before this returns.
+ * Refused at once, nothing queued: LSMQ_EINVAL (out of order, b->count not
+ * the header's), LSMQ_ECORRUPT (the batch holds what a replica cannot
+ * apply: bytes that do not parse, a column family this store lacks, an
+ * operation the engine never writes; retrying will not help, the log line
+ * says which), LSMQ_EVERSION (a store format newer than this build's),
+ * LSMQ_EBUSY (queue full), LSMQ_ECLOSED. Otherwise returns 0 and `done`
+ * (may be NULL) runs once on the writer thread: 0 once the batch is durable
+ * and the replica's state shows it; LSMQ_ENOSPC / LSMQ_EIO when the write
+ * failed (batches queued after it then fail with LSMQ_EINVAL: resume from
+ * engine_applied_sequence).
  */
 int engine_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
 

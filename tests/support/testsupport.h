@@ -2,10 +2,12 @@
 #ifndef LSMQ_TESTSUPPORT_H
 #define LSMQ_TESTSUPPORT_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -56,5 +58,22 @@ size_t test_index_consistency(engine *e, size_t max_report);
  * differences; the first max_report are printed on stderr.
  */
 size_t test_store_diff(engine *a, engine *b, size_t max_report);
+
+/* Completions of engine_apply: pass test_applied_cb and the struct as ctx. */
+typedef struct test_applied {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t done;
+    size_t failed;
+    int last_error; /* of the last that failed, 0 if none did */
+} test_applied;
+void test_applied_init(test_applied *w);
+void test_applied_destroy(test_applied *w);
+void test_applied_cb(void *ctx, int status);
+/* Wait until n have completed; the last error (0 when none failed). */
+int test_applied_wait(test_applied *w, size_t n);
+
+/* engine_apply one batch and wait until it is durable: its outcome. */
+int test_apply_wait(engine *e, const engine_log_batch *b);
 
 #endif

@@ -5,7 +5,7 @@
  *    batch in order, contiguous, the last ending at engine_last_sequence;
  *    at the tail it says "nothing yet" and resumes with what comes later,
  *    across a WAL roll (a flush); an append's last_seq ends the batch that
- *    holds it;
+ *    holds it, and on_write reports the end of every write;
  *  - the WAL kept for replicas: with retention a reader from the start
  *    still reads after the memtables were flushed; without it the log no
  *    longer reaches the start and both engine_log_open and a reader that
@@ -19,8 +19,8 @@
  *    next log position and index; what it applies is readable with
  *    engine_read at once, and on_advance names each queue that grew;
  *  - order: a batch that does not follow the applied sequence (early,
- *    twice, after a gap) is refused, as are malformed batches and ones
- *    naming a family the store lacks; the applied sequence survives a
+ *    twice, after a gap) is refused, as are malformed batches, ones naming
+ *    a family the store lacks and a newer store format; the applied sequence survives a
  *    reopen and applying continues;
  *  - refusals: a replica takes no append, topic, group, offset or
  *    retention write of its own (LSMQ_EREADONLY); a master takes no
@@ -99,49 +99,7 @@ static engine *open_replica(const char *dir, engine_config *c)
     return test_engine_open(c);
 }
 
-/* ---- Applying, with completion -------------------------------------------- */
-
-typedef struct applied_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t done;
-    size_t failed;
-    int last_error;
-} applied_wait;
-
-static void applied_wait_init(applied_wait *w)
-{
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
-}
-
-static void applied_wait_destroy(applied_wait *w)
-{
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->cond);
-}
-
-static void applied_cb(void *ctx, int status)
-{
-    applied_wait *w = ctx;
-    pthread_mutex_lock(&w->lock);
-    w->done++;
-    if (status != 0) {
-        w->failed++;
-        w->last_error = status;
-    }
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-static void wait_applied(applied_wait *w, size_t n)
-{
-    pthread_mutex_lock(&w->lock);
-    while (w->done < n)
-        pthread_cond_wait(&w->cond, &w->lock);
-    pthread_mutex_unlock(&w->lock);
-}
+/* ---- Applying -------------------------------------------------------------- */
 
 /*
  * Apply every batch the master's log has after the replica's applied
@@ -151,8 +109,8 @@ static size_t follow(engine *master, engine *replica)
 {
     engine_log_reader *r = NULL;
     assert_int_equal(engine_log_open(master, engine_applied_sequence(replica), &r), 0);
-    applied_wait w;
-    applied_wait_init(&w);
+    test_applied w;
+    test_applied_init(&w);
     size_t n = 0;
     uint64_t expect = engine_applied_sequence(replica) + 1;
     engine_log_batch b;
@@ -160,19 +118,23 @@ static size_t follow(engine *master, engine *replica)
     while ((rc = engine_log_next(r, &b)) == 1) {
         assert_int_equal(b.seq, expect);
         expect = b.seq + b.count;
-        assert_int_equal(engine_apply(replica, &b, applied_cb, &w), 0);
+        assert_int_equal(engine_apply(replica, &b, test_applied_cb, &w), 0);
         n++;
     }
     assert_int_equal(rc, 0);
     engine_log_close(r);
-    wait_applied(&w, n);
-    assert_int_equal(w.failed, 0);
-    applied_wait_destroy(&w);
+    assert_int_equal(test_applied_wait(&w, n), 0);
+    test_applied_destroy(&w);
     assert_int_equal(engine_applied_sequence(replica), engine_last_sequence(master));
     return n;
 }
 
 /* ---- The log --------------------------------------------------------------- */
+
+static void note_write(const engine_ext_env *x, uint64_t last_seq)
+{
+    atomic_store((_Atomic uint64_t *)x->ctx, last_seq);
+}
 
 static void test_log_reads_in_order_and_resumes(void **state)
 {
@@ -180,10 +142,18 @@ static void test_log_reads_in_order_and_resumes(void **state)
     char *dir = test_tmpdir("log");
     engine_config c;
     master_config(&c, dir, NULL);
+    _Atomic uint64_t written = 0;
+    engine_extension watcher = {.name = "log-watch", .ctx = &written,
+                                .hook.on_write = note_write};
+    assert_int_equal(engine_config_add_extension(&c, &watcher), 0);
     engine *e = test_engine_open(&c);
     test_topic_create(e, "LogTopic", 2);
+    assert_int_equal(atomic_load(&written), engine_last_sequence(e)); /* every write says so */
     engine_append_result first = append(e, "LogTopic", 0, "one");
+    assert_int_equal(atomic_load(&written), first.last_seq);
     append(e, "LogTopic", 1, "two");
+    assert_int_equal(engine_offset_set(e, "LogGroup", 8, "LogTopic", 8, 0, 1), 0);
+    assert_int_equal(atomic_load(&written), engine_last_sequence(e));
 
     /* From the start: contiguous batches up to the latest sequence. */
     engine_log_reader *r = NULL;
@@ -560,29 +530,57 @@ static size_t save_log(engine *m, uint64_t after, saved_batch *out, size_t cap)
     return n;
 }
 
-static int apply_wait(engine *e, const engine_log_batch *b)
+/* A master with one topic of one queue, and a checkpoint of it for a replica. */
+typedef struct pair {
+    char *mdir, *rdir;
+    engine *m;
+    uint64_t cp_seq;
+} pair;
+
+static pair pair_start(const char *topic)
 {
-    applied_wait w;
-    applied_wait_init(&w);
-    int rc = engine_apply(e, b, applied_cb, &w);
-    if (rc == 0) {
-        wait_applied(&w, 1);
-        rc = w.last_error;
+    pair p = {.mdir = test_tmpdir("master"), .rdir = make_replica_dir()};
+    engine_config mc;
+    master_config(&mc, p.mdir, NULL);
+    p.m = test_engine_open(&mc);
+    test_topic_create(p.m, topic, 1);
+    p.cp_seq = checkpoint_into(p.m, p.rdir);
+    return p;
+}
+
+static void pair_end(pair *p)
+{
+    engine_close(p->m);
+    test_rmdir_free(p->rdir);
+    test_rmdir_free(p->mdir);
+}
+
+/* The meta family's id in b: the cf of its put of "L", the next log position.
+ * Records are tag 0x05, varint cf, varint-length key, varint-length value;
+ * every length here is under 128. */
+static uint8_t meta_cf_id(const engine_log_batch *b)
+{
+    const uint8_t *p = b->data + 12, *end = b->data + b->len;
+    while (p < end) {
+        assert_int_equal(p[0], 0x05);
+        uint8_t cf = p[1], klen = p[2];
+        const uint8_t *key = p + 3;
+        uint8_t vlen = key[klen];
+        if (klen == 1 && key[0] == 'L')
+            return cf;
+        p = key + klen + 1 + vlen;
     }
-    applied_wait_destroy(&w);
-    return rc;
+    fail_msg("no log position in the batch");
+    return 0;
 }
 
 static void test_apply_in_order_only(void **state)
 {
     (void)state;
-    char *mdir = test_tmpdir("master");
-    char *rdir = make_replica_dir();
-    engine_config mc;
-    master_config(&mc, mdir, NULL);
-    engine *m = test_engine_open(&mc);
-    test_topic_create(m, "Ordered", 1);
-    uint64_t cp_seq = checkpoint_into(m, rdir);
+    pair p = pair_start("Ordered");
+    engine *m = p.m;
+    const char *rdir = p.rdir;
+    uint64_t cp_seq = p.cp_seq;
     for (int i = 0; i < 4; i++)
         append(m, "Ordered", 0, "x");
     saved_batch s[8];
@@ -593,7 +591,7 @@ static void test_apply_in_order_only(void **state)
     engine *r = open_replica(rdir, &rc);
     assert_int_equal(engine_set_applied_sequence(r, cp_seq), 0);
     assert_int_equal(engine_apply(r, &s[1].b, NULL, NULL), LSMQ_EINVAL); /* early */
-    assert_int_equal(apply_wait(r, &s[0].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[0].b), 0);
     assert_int_equal(engine_apply(r, &s[0].b, NULL, NULL), LSMQ_EINVAL); /* twice */
     assert_int_equal(engine_apply(r, &s[2].b, NULL, NULL), LSMQ_EINVAL); /* a gap */
     assert_int_equal(engine_applied_sequence(r), s[0].b.seq + s[0].b.count - 1);
@@ -617,16 +615,21 @@ static void test_apply_in_order_only(void **state)
     memcpy(copy, s[1].b.data, s[1].b.len);
     assert_int_equal(engine_apply(r, &bad, NULL, NULL), LSMQ_ECORRUPT);
     free(copy);
+    /* A store format this build does not know. */
+    uint8_t newer[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+                       0x05, meta_cf_id(&s[1].b), 1, 'V', 4, 0, 0, 0, 99};
+    bad = (engine_log_batch){.seq = s[1].b.seq, .count = 1, .data = newer, .len = sizeof newer};
+    assert_int_equal(engine_apply(r, &bad, NULL, NULL), LSMQ_EVERSION);
     assert_int_equal(engine_applied_sequence(r), s[0].b.seq + s[0].b.count - 1);
 
     /* Still in order after all that; and across a reopen. */
-    assert_int_equal(apply_wait(r, &s[1].b), 0);
-    assert_int_equal(apply_wait(r, &s[2].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[1].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[2].b), 0);
     engine_close(r);
     r = open_replica(rdir, &rc);
     assert_int_equal(engine_applied_sequence(r), s[2].b.seq + s[2].b.count - 1);
     assert_int_equal(engine_apply(r, &s[2].b, NULL, NULL), LSMQ_EINVAL);
-    assert_int_equal(apply_wait(r, &s[3].b), 0);
+    assert_int_equal(test_apply_wait(r, &s[3].b), 0);
     uint64_t min, max;
     assert_int_equal(engine_queue_offsets(r, "Ordered", 7, 0, &min, &max), 0);
     assert_int_equal(max, 4);
@@ -635,9 +638,7 @@ static void test_apply_in_order_only(void **state)
     for (size_t i = 0; i < n; i++)
         free(s[i].bytes);
     engine_close(r);
-    engine_close(m);
-    test_rmdir_free(rdir);
-    test_rmdir_free(mdir);
+    pair_end(&p);
 }
 
 /* ---- Refusals ------------------------------------------------------------ */
@@ -652,13 +653,10 @@ static void done_never(void *ctx, int status)
 static void test_refusals(void **state)
 {
     (void)state;
-    char *mdir = test_tmpdir("master");
-    char *rdir = make_replica_dir();
-    engine_config mc;
-    master_config(&mc, mdir, NULL);
-    engine *m = test_engine_open(&mc);
-    test_topic_create(m, "Refused", 1);
-    uint64_t cp_seq = checkpoint_into(m, rdir);
+    pair p = pair_start("Refused");
+    engine *m = p.m;
+    const char *rdir = p.rdir;
+    uint64_t cp_seq = p.cp_seq;
     saved_batch s[1];
     append(m, "Refused", 0, "x");
     assert_int_equal(save_log(m, cp_seq, s, 1), 1);
@@ -707,9 +705,7 @@ static void test_refusals(void **state)
     engine_close(ro);
 
     free(s[0].bytes);
-    engine_close(m);
-    test_rmdir_free(rdir);
-    test_rmdir_free(mdir);
+    pair_end(&p);
 }
 
 int main(void)
