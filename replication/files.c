@@ -65,27 +65,36 @@ uint32_t repl__crc_combine(uint32_t a, uint32_t b, uint64_t b_len)
     return (uint32_t)crc32_combine(a, b, (z_off_t)b_len);
 }
 
+int repl__pread_full(int fd, void *buf, size_t len, uint64_t offset, size_t *got)
+{
+    *got = 0;
+    while (*got < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + *got, len - *got, (off_t)(offset + *got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        *got += (size_t)n;
+    }
+    return 0;
+}
+
 int repl__file_crc(const char *path, uint32_t *crc)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0)
         return -errno;
-    size_t cap = 1u << 20;
+    size_t cap = 1u << 20, n;
     uint8_t *buf = proto_xmalloc(cap);
+    uint64_t offset = 0;
     uint32_t c = 0;
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, cap);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        c = repl__crc(c, buf, (size_t)n);
+    int rc;
+    while ((rc = repl__pread_full(fd, buf, cap, offset, &n)) == 0 && n > 0) {
+        c = repl__crc(c, buf, n);
+        offset += n;
     }
     free(buf);
     close(fd);

@@ -2,7 +2,7 @@
  * The master: a thread with its own libev loop serves replicas on
  * haListenPort through server/'s listener (lsmq_net: accept, frames,
  * dispatch by code), so WAL reads and checkpoint files never stall the
- * broker's loop. The engine's commit hook wakes the thread (ev_async);
+ * broker's loop. The engine's write hook wakes the thread (ev_async);
  * master_stream.c ships, master_checkpoint.c serves checkpoints. Status
  * readers on other threads see the links under a lock.
  */
@@ -18,8 +18,9 @@
 #include "master_internal.h"
 
 /* ------------------------------------------------------------------ */
-/* The commit hook (writer thread)                                      */
+/* The engine's hooks (writer thread)                                   */
 
+/* A batch with messages: remembered for the lag in messages. */
 static void commit_hook(const engine_ext_env *x, uint64_t first_seq, size_t n_msgs)
 {
     repl_master *m = x->ctx;
@@ -29,6 +30,15 @@ static void commit_hook(const engine_ext_env *x, uint64_t first_seq, size_t n_ms
         .first_seq = first_seq, .msgs_before = m->msgs_total, .msgs_total = m->msgs_total + n_msgs};
     m->msgs_total += n_msgs;
     m->marks_next++;
+    pthread_mutex_unlock(&m->hook_lock);
+}
+
+/* Every write (messages, offsets, topics, retention): the log grew, ship it. */
+static void write_hook(const engine_ext_env *x, uint64_t last_seq)
+{
+    repl_master *m = x->ctx;
+
+    pthread_mutex_lock(&m->hook_lock);
     if (m->hook_on)
         ev_async_send(m->loop, &m->wake);
     pthread_mutex_unlock(&m->hook_lock);
@@ -161,10 +171,6 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     repl_master *m = w->data;
 
     repl__stream_tick(m, proto_mono_ms());
-    /* Commits without messages (topics, offsets, retention) wake no hook. */
-    uint64_t last = engine_last_sequence(m->e);
-    if (last != m->seen_seq)
-        repl__ship_all(m);
 }
 
 static void *master_thread(void *arg)
@@ -204,6 +210,7 @@ int repl_master_create(const repl_master_config *c, repl_master **out)
     m->ext.name = "replication";
     m->ext.ctx = m;
     m->ext.hook.on_commit = commit_hook;
+    m->ext.hook.on_write = write_hook;
     *out = m;
     return 0;
 }
@@ -230,7 +237,6 @@ int repl_master_start(repl_master *m, engine *e, char *errbuf, size_t errlen)
     if (rc != 0)
         return rc;
     m->e = e;
-    m->seen_seq = engine_last_sequence(e);
     atomic_store(&m->stopping, false);
     m->loop = ev_loop_new(EVFLAG_AUTO);
     if (!m->loop) {
@@ -261,8 +267,6 @@ int repl_master_start(repl_master *m, engine *e, char *errbuf, size_t errlen)
     m->wake.data = m;
     ev_async_start(m->loop, &m->wake);
     double tick = m->cfg.heartbeat_ms / 1000.0 / 4;
-    if (tick > 0.02)
-        tick = 0.02;
     ev_timer_init(&m->tick, tick_cb, tick, tick);
     m->tick.data = m;
     ev_timer_start(m->loop, &m->tick);
@@ -347,6 +351,8 @@ int repl_master_status(repl_master *m, repl_replica_info **out, size_t *n)
         r->in_sync = l->in_sync;
         r->phase = l->phase;
         r->epoch = l->epoch;
+        r->checkpoint_bytes = l->cp_served < l->cp_total ? l->cp_served : l->cp_total;
+        r->checkpoint_total = l->cp_total;
     }
     pthread_mutex_unlock(&m->lock);
     for (i = 0; i < count; i++)

@@ -70,13 +70,25 @@ static void begin_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         proto_buf_free(&list);
         return;
     }
+    repl_file *files;
+    size_t n = 0;
+    uint64_t total = 0;
+    if (repl__parse_files((const uint8_t *)list.p, list.len, &files, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            total += files[i].size;
+        free(files);
+    }
     pthread_mutex_lock(&m->lock);
     l->phase = REPL_PHASE_CHECKPOINT;
     l->in_sync = false;
+    l->cp_total = total;
+    l->cp_served = 0;
     pthread_mutex_unlock(&m->lock);
     repl__master_recount(m);
-    proto_log(PROTO_LOG_INFO, "repl: checkpoint at seq %" PRIu64 " for replica %s (%s) made in %" PRId64 " ms",
-              seq, l->addr, l->peer, proto_mono_ms() - t0);
+    proto_log(PROTO_LOG_INFO,
+              "repl: checkpoint at seq %" PRIu64 " for replica %s (%s): %zu files, %" PRIu64
+              " MiB, made in %" PRId64 " ms",
+              seq, l->addr, l->peer, n, total >> 20, proto_mono_ms() - t0);
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_i64(resp, REPL_F_CHECKPOINT_ID, (int64_t)l->cp_id);
     proto_cmd_set_i64(resp, REPL_F_CHECKPOINT_SEQ, (int64_t)seq);
@@ -125,23 +137,15 @@ static void read_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     }
     uint8_t *buf = proto_xmalloc((size_t)length);
     size_t got = 0;
-    while (got < (size_t)length) {
-        ssize_t n = pread(l->cp_fd, buf + got, (size_t)length - got, (off_t)offset + (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
+    rc = repl__pread_full(l->cp_fd, buf, (size_t)length, (uint64_t)offset, &got);
     if (rc != 0) {
         free(buf);
         reply_error(c, req->opaque, "cannot read", name, rc);
         return;
     }
+    pthread_mutex_lock(&m->lock);
+    l->cp_served += got;
+    pthread_mutex_unlock(&m->lock);
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     proto_cmd_set_i64(resp, REPL_F_CRC, repl__crc(0, buf, got));
     server_conn_reply_owned(c, req->opaque, resp, buf, got);

@@ -50,6 +50,8 @@ typedef struct repl_link {
     uint64_t cp_id;
     int cp_fd;                 /* the file last read, kept open */
     char cp_file[256];
+    uint64_t cp_total;         /* bytes in its files (status, under m->lock) */
+    uint64_t cp_served;        /* bytes answered so far (status, under m->lock) */
 } repl_link;
 
 /* Messages committed up to a sequence: the ring lag in messages is read from. */
@@ -72,11 +74,9 @@ struct repl_master {
     struct ev_loop *loop;
     server *srv;
     int port;
-    ev_async wake;             /* commits, and stop */
-    ev_timer tick;             /* heartbeats, dead replicas, and the poll for commits
-                                  that carried no messages */
+    ev_async wake;             /* writes, and stop */
+    ev_timer tick;             /* heartbeats, dead replicas */
     atomic_bool stopping;
-    uint64_t seen_seq;         /* engine_last_sequence when the links were last shipped */
     uint64_t next_cp_id;
     /* The writer thread's hook meets the thread here. */
     pthread_mutex_t hook_lock;

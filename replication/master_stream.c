@@ -16,6 +16,9 @@
 #include "log.h"
 #include "master_internal.h"
 
+/* A checkpoint fetch silent this long is gone (its hard links go with it). */
+#define CHECKPOINT_SILENCE_MS 60000
+
 static uint64_t ext_u64(const proto_cmd *req, const char *key)
 {
     int64_t v = 0;
@@ -156,7 +159,6 @@ static void ship(repl_link *l)
 
 void repl__ship_all(repl_master *m)
 {
-    m->seen_seq = engine_last_sequence(m->e);
     /* Links only go away in close hooks, which shipping may run (a failed read). */
     repl_link *next;
     for (repl_link *l = m->links; l; l = next) {
@@ -259,14 +261,24 @@ void repl__stream_tick(repl_master *m, int64_t now_ms)
 
     for (repl_link *l = m->links; l; l = next) {
         next = l->next;
-        /* A checkpoint fetch is request by request; its client has its own deadlines. */
-        if (l->phase != REPL_PHASE_CHECKPOINT && now_ms - l->last_heard_ms > m->cfg.dead_after_ms) {
+        /* A checkpoint fetch asks chunk by chunk, and may pause to write one. */
+        int64_t limit = l->phase == REPL_PHASE_CHECKPOINT && m->cfg.dead_after_ms < CHECKPOINT_SILENCE_MS
+                            ? CHECKPOINT_SILENCE_MS
+                            : m->cfg.dead_after_ms;
+        if (now_ms - l->last_heard_ms > limit) {
             proto_log(PROTO_LOG_WARN, "repl: replica %s (%s) silent for %" PRId64 " ms: dropping it",
                       l->addr, l->peer, now_ms - l->last_heard_ms);
             server_conn_close(l->c);
             continue;
         }
-        if (l->phase == REPL_PHASE_STREAMING && now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
+        if (l->phase != REPL_PHASE_STREAMING)
+            continue;
+        /* The master moves on while a replica may not: in sync is as of now. */
+        bool was_in_sync = l->in_sync;
+        publish(l, l->phase, l->acked_seq, l->replica_position);
+        if (l->in_sync != was_in_sync)
+            repl__master_recount(m);
+        if (now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
             proto_cmd *req = proto_cmd_request(REPL_RC_HEARTBEAT);
             set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(m->e));
             set_u64(req, REPL_F_EPOCH, m->cfg.epoch);

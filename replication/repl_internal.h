@@ -103,6 +103,8 @@ bool repl__safe_name(const char *name);
 int repl__remove_tree(const char *path);
 /* fsync a directory (after creating, renaming or removing in it). 0 or -errno. */
 int repl__sync_dir(const char *path);
+/* Read len bytes at offset, fewer only at the end of the file (*got). 0 or -errno. */
+int repl__pread_full(int fd, void *buf, size_t len, uint64_t offset, size_t *got);
 /* CRC-32 (zlib's) of a whole file. 0 or -errno. */
 int repl__file_crc(const char *path, uint32_t *crc);
 /* CRC-32 of len (< 4 GiB) bytes, continuing from crc (0 to start). */

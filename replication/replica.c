@@ -31,6 +31,7 @@ enum follow_state {
     FOLLOW_WAIT,        /* no connection: connect when due, the applies drained and the master known */
     FOLLOW_HELLO,       /* connecting / HELLO sent */
     FOLLOW_STREAMING,   /* applying what the master pushes */
+    FOLLOW_FAILED,      /* a batch this store cannot apply: replication stopped */
 };
 
 struct repl_replica {
@@ -66,6 +67,7 @@ struct repl_replica {
     bool master_changed;
     bool connected;
     bool checkpoint_needed;
+    int failed;                /* why replication stopped for good (0: it did not) */
     uint64_t master_seq;
 };
 
@@ -132,10 +134,19 @@ static void backoff(repl_replica *r)
     r->retry_ms = r->retry_ms * 2 > r->cfg.retry_max_ms ? r->cfg.retry_max_ms : r->retry_ms * 2;
 }
 
-/* End the connection (never frees it: its callbacks may be on the stack). */
+/* Close the connection (never free it: its callbacks may be on the stack). */
+static void hang_up(repl_replica *r, int err, const char *why)
+{
+    r->state = FOLLOW_WAIT;
+    set_connected(r, false);
+    transport_ev_close(&r->io);
+    proto_conn_fail_all(r->pc, err, why);
+}
+
+/* The connection failed: say so once, close it, and retry after the back-off. */
 static void drop(repl_replica *r, int err, const char *why)
 {
-    if (r->state == FOLLOW_WAIT)
+    if (r->state == FOLLOW_WAIT || r->state == FOLLOW_FAILED)
         return;
     if (r->state == FOLLOW_STREAMING)
         proto_log(PROTO_LOG_WARN, "repl: lost master %s at applied seq %" PRIu64 ": %s",
@@ -144,11 +155,22 @@ static void drop(repl_replica *r, int err, const char *why)
         proto_log(PROTO_LOG_WARN, "repl: cannot follow master %s (retrying): %s", r->conn_addr,
                   why);
     r->failing = r->state != FOLLOW_STREAMING;
-    r->state = FOLLOW_WAIT;
-    set_connected(r, false);
-    transport_ev_close(&r->io);
-    proto_conn_fail_all(r->pc, err, why);
+    hang_up(r, err, why);
     backoff(r);
+}
+
+/* A batch this store cannot apply: retrying would fail the same way. Stop, and say so once. */
+static void stop_for_good(repl_replica *r, int err)
+{
+    proto_log(PROTO_LOG_ERROR, "repl: replication stopped at applied seq %" PRIu64
+              ": the master sent a batch this store cannot apply (the line above says why)",
+              engine_applied_sequence(r->e));
+    if (r->state == FOLLOW_HELLO || r->state == FOLLOW_STREAMING)
+        hang_up(r, err, "a batch cannot be applied");
+    r->state = FOLLOW_FAILED;
+    pthread_mutex_lock(&r->lock);
+    r->failed = err;
+    pthread_mutex_unlock(&r->lock);
 }
 
 static void end_cb(transport_ev *a, int err, const char *why, void *arg)
@@ -228,6 +250,10 @@ static void on_batches(repl_replica *r, const proto_cmd *req)
             if (r->in_flight == 0)
                 pthread_cond_broadcast(&r->drained);
             pthread_mutex_unlock(&r->lock);
+            if (rc == LSMQ_ECORRUPT) {
+                stop_for_good(r, rc);
+                return;
+            }
             snprintf(why, sizeof why, "cannot apply the batch at seq %" PRIu64 ": %s", b.b.seq,
                      lsmq_strerror(rc));
             drop(r, rc, why);
@@ -368,14 +394,16 @@ static void step(repl_replica *r)
     drained = r->in_flight == 0;
     pthread_mutex_unlock(&r->lock);
 
-    if (apply_error) {
+    if (apply_error == LSMQ_ECORRUPT) {
+        stop_for_good(r, apply_error);
+    } else if (apply_error) {
         char why[160];
         snprintf(why, sizeof why, "applying a batch failed: %s", lsmq_strerror(apply_error));
         proto_log(PROTO_LOG_ERROR, "repl: %s", why);
         drop(r, apply_error, why);
-        if (apply_error == LSMQ_ECORRUPT)
-            r->retry_ms = r->cfg.retry_max_ms;
     }
+    if (r->state == FOLLOW_FAILED)
+        return;
     if (changed && r->state != FOLLOW_WAIT) {
         drop(r, LSMQ_ECLOSED, "the master moved");
         r->next_try_ms = now;
@@ -420,15 +448,31 @@ static void *replica_thread(void *arg)
 
     step(r);
     ev_run(r->loop, 0);
-    if (r->state != FOLLOW_WAIT) {
+    if (r->state == FOLLOW_HELLO || r->state == FOLLOW_STREAMING) {
         transport_ev_flush_now(&r->io);
-        drop(r, LSMQ_ECLOSED, "stopping");
+        hang_up(r, LSMQ_ECLOSED, "stopping");
     }
     return NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Life cycle and status                                                */
+
+/* Free what start made (the thread has ended, nothing is in flight). */
+static void replica_free(repl_replica *r)
+{
+    if (r->pc)
+        proto_conn_free(r->pc);
+    ev_timer_stop(r->loop, &r->tick);
+    ev_async_stop(r->loop, &r->wake);
+    transport_flusher_destroy(r->flusher);
+    ev_loop_destroy(r->loop);
+    pthread_cond_destroy(&r->drained);
+    pthread_mutex_destroy(&r->lock);
+    free(r->store_path);
+    free(r->self_addr);
+    free(r);
+}
 
 int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **out)
 {
@@ -472,14 +516,7 @@ int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **o
     r->loop_alive = true;
     int rc = pthread_create(&r->thread, NULL, replica_thread, r);
     if (rc != 0) {
-        r->loop_alive = false;
-        transport_flusher_destroy(r->flusher);
-        ev_loop_destroy(r->loop);
-        pthread_cond_destroy(&r->drained);
-        pthread_mutex_destroy(&r->lock);
-        free(r->store_path);
-        free(r->self_addr);
-        free(r);
+        replica_free(r);
         return -rc;
     }
     *out = r;
@@ -514,17 +551,9 @@ void repl_replica_stop(repl_replica *r)
         pthread_cond_wait(&r->drained, &r->lock);
     r->loop_alive = false;
     pthread_mutex_unlock(&r->lock);
-    if (r->pc)
-        proto_conn_free(r->pc);
-    ev_timer_stop(r->loop, &r->tick);
-    ev_async_stop(r->loop, &r->wake);
-    transport_flusher_destroy(r->flusher);
-    ev_loop_destroy(r->loop);
-    pthread_cond_destroy(&r->drained);
-    pthread_mutex_destroy(&r->lock);
-    free(r->store_path);
-    free(r->self_addr);
-    free(r);
+    proto_log(PROTO_LOG_INFO, "repl: replica stopped following at applied seq %" PRIu64,
+              engine_applied_sequence(r->e));
+    replica_free(r);
 }
 
 int repl_replica_status(repl_replica *r, repl_replica_state *out)
@@ -535,6 +564,7 @@ int repl_replica_status(repl_replica *r, repl_replica_state *out)
     out->master_seq = r->master_seq;
     out->connected = r->connected;
     out->checkpoint_needed = r->checkpoint_needed;
+    out->error = r->failed;
     pthread_mutex_unlock(&r->lock);
     out->applied_seq = engine_applied_sequence(r->e);
     out->epoch = r->cfg.epoch;

@@ -11,7 +11,7 @@
  * WAL read, a checkpoint file or a replica (replication/README.md has the
  * frames and the flow).
  *
- *   master   repl_master_create (before engine_open: its commit hook wakes
+ *   master   repl_master_create (before engine_open: its engine hooks wake
  *            the shipper) -> repl_master_start (after engine_open) ->
  *            repl_master_stop -> engine_close -> repl_master_destroy.
  *   replica  repl_replica_prepare (before engine_open: makes <store>/db
@@ -84,7 +84,7 @@ void repl_master_config_init(repl_master_config *c);
  */
 int repl_master_create(const repl_master_config *c, repl_master **out);
 
-/* The commit hook (wakes the shipper); owned by m, valid until repl_master_destroy. */
+/* The engine hooks (every write wakes the shipper); owned by m, valid until repl_master_destroy. */
 const engine_extension *repl_master_extension(repl_master *m);
 
 /*
@@ -104,7 +104,8 @@ void repl_master_destroy(repl_master *m);
 
 /* Replicas connected and streaming (any phase but checkpoint transfer). */
 size_t repl_master_replicas(repl_master *m);
-/* Of those, the ones in sync (within max_gap_bytes): a SYNC send can wait for them. */
+/* Of those, the ones in sync (within max_gap_bytes, judged again every tick): fewer
+ * than in_sync means a SYNC send cannot be acknowledged soon (SLAVE_NOT_AVAILABLE). */
 size_t repl_master_in_sync(repl_master *m);
 /* The sequence acknowledged by `in_sync` replicas, as acked_cb last said (0: none yet). */
 uint64_t repl_master_acked(repl_master *m);
@@ -128,6 +129,8 @@ typedef struct repl_replica_info {
     bool in_sync;
     repl_phase phase;
     uint64_t epoch;                /* the replica's, as it announced it */
+    uint64_t checkpoint_bytes;     /* phase checkpoint: bytes it has fetched, */
+    uint64_t checkpoint_total;     /* of this many */
 } repl_replica_info;
 
 /* A copy of every connected replica's state: *out malloc'ed (free()), NULL when *n is 0. */
@@ -203,6 +206,9 @@ typedef struct repl_replica_state {
     uint64_t epoch;
     bool connected;                /* streaming from the master now */
     bool checkpoint_needed;        /* see checkpoint_needed_cb */
+    int error;                     /* nonzero: replication stopped for good on this code
+                                      (LSMQ_ECORRUPT: a batch this store cannot apply;
+                                      the log says which); a restart tries again */
 } repl_replica_state;
 
 int repl_replica_status(repl_replica *r, repl_replica_state *out);

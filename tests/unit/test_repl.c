@@ -5,10 +5,10 @@
  * a free port; a replica store is made with repl_replica_prepare (a
  * checkpoint of the master fetched file by file) and follows with
  * repl_replica_start. After each scenario the replica must hold exactly the
- * master's store: every column family but the bookkeeping one compared key
- * by key and value by value (messages, index entries, topics, groups,
- * consumer offsets), plus the queues' offsets and the next log position
- * through the engine's views.
+ * master's store: every column family compared key by key and value by
+ * value (messages, index entries, topics, groups, consumer offsets,
+ * high-water marks; test_store_diff), plus the queues' offsets and the next
+ * log position as the replica publishes them.
  *
  *   - 12,000 messages over several topics and queues, topic and group
  *     changes, offset commits and a topic deletion stream and match; the
@@ -20,15 +20,24 @@
  *   - a checkpoint chunk damaged in transit is detected and fetched again;
  *   - a replica behind the retained WAL gets CHECKPOINT_NEEDED, reports
  *     it, and catches up once its store is made again;
+ *   - a peer that goes silent without closing is dropped within
+ *     dead_after_ms, on either side (a master that stops answering: the
+ *     replica reconnects);
+ *   - a batch the store cannot apply stops replication, visibly;
  *   - the bodies of the protocol decode what they encode and refuse junk.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -37,6 +46,7 @@
 #include "repl.h"
 #include "repl_internal.h"
 #include "testsupport.h"
+#include "wire.h"
 
 #define WAIT_MS 60000
 
@@ -193,85 +203,29 @@ static void wait_caught_up(cluster *c)
 /* ------------------------------------------------------------------ */
 /* Comparing stores                                                     */
 
-/* Every key and value of one family, the same on both. */
-static void compare_family(const engine_view *a, const engine_view *b, const char *name)
-{
-    engine_cf cfa, cfb;
-    assert_int_equal(engine_family_find(a, name, &cfa), 0);
-    if (engine_family_find(b, name, &cfb) != 0)
-        fail_msg("the replica has no family %s", name);
-    engine_iter *ia = engine_iter_create(a, cfa, NULL, 0, NULL, 0, ENGINE_ITER_SCAN);
-    engine_iter *ib = engine_iter_create(b, cfb, NULL, 0, NULL, 0, ENGINE_ITER_SCAN);
-    size_t n = 0;
-    engine_iter_seek(ia, NULL, 0);
-    engine_iter_seek(ib, NULL, 0);
-    while (engine_iter_valid(ia) && engine_iter_valid(ib)) {
-        size_t ka, kb, va, vb;
-        const uint8_t *pka = engine_iter_key(ia, &ka), *pkb = engine_iter_key(ib, &kb);
-        const uint8_t *pva = engine_iter_value(ia, &va), *pvb = engine_iter_value(ib, &vb);
-        if (ka != kb || memcmp(pka, pkb, ka) != 0)
-            fail_msg("family %s: key %zu differs", name, n);
-        if (va != vb || memcmp(pva, pvb, va) != 0)
-            fail_msg("family %s: value of key %zu differs", name, n);
-        engine_iter_next(ia);
-        engine_iter_next(ib);
-        n++;
-    }
-    if (engine_iter_valid(ia) || engine_iter_valid(ib))
-        fail_msg("family %s: %s has more keys (after %zu)", name,
-                 engine_iter_valid(ia) ? "the master" : "the replica", n);
-    char err[200];
-    assert_int_equal(engine_iter_error(ia, err, sizeof err), 0);
-    assert_int_equal(engine_iter_error(ib, err, sizeof err), 0);
-    engine_iter_destroy(ia);
-    engine_iter_destroy(ib);
-}
-
-/* The replica holds exactly the master's store. Returns the messages compared. */
+/* The replica holds exactly the master's store. Returns the messages it holds. */
 static size_t compare_stores(engine *master, engine *replica)
 {
-    engine_view *a, *b;
-    size_t nf, msgs = 0;
-    const char *const *families = engine_families(master, &nf);
+    engine_topic_config *topics;
+    size_t n, msgs = 0;
 
-    assert_int_equal(engine_view_open(master, &a), 0);
-    assert_int_equal(engine_view_open(replica, &b), 0);
-    for (size_t i = 0; i < nf; i++)
-        if (strcmp(families[i], "meta") != 0) /* the replica's applied sequence lives there */
-            compare_family(a, b, families[i]);
-
-    engine_topic_config *ta, *tb;
-    size_t na, nb;
-    assert_int_equal(engine_view_topics(a, &ta, &na), 0);
-    assert_int_equal(engine_view_topics(b, &tb, &nb), 0);
-    assert_int_equal(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        assert_string_equal(ta[i].name, tb[i].name);
-        assert_int_equal(ta[i].topic_id, tb[i].topic_id);
-        assert_int_equal(ta[i].read_queue_nums, tb[i].read_queue_nums);
-        engine_queue_info *qa, *qb;
-        size_t nqa, nqb;
-        assert_int_equal(engine_view_queues(a, ta[i].topic_id, &qa, &nqa), 0);
-        assert_int_equal(engine_view_queues(b, tb[i].topic_id, &qb, &nqb), 0);
-        assert_int_equal(nqa, nqb);
-        for (size_t q = 0; q < nqa; q++) {
-            assert_int_equal(qa[q].min_offset, qb[q].min_offset);
-            assert_int_equal(qa[q].max_offset, qb[q].max_offset);
-            assert_int_equal(qa[q].last_store_ms, qb[q].last_store_ms);
-            msgs += qa[q].max_offset - qa[q].min_offset;
-            /* The published state the pull path reads moved with the applies too. */
-            uint64_t mn, mx;
-            assert_int_equal(engine_queue_offsets_by_id(replica, tb[i].topic_id, (uint32_t)q,
-                                                        &mn, &mx), 0);
-            assert_int_equal(mx, qa[q].max_offset);
+    /* Every family, key by key (but the replica's own applied sequence). */
+    assert_int_equal(test_store_diff(master, replica, 10), 0);
+    /* And what the replica publishes to pulls moved with its applies. */
+    assert_int_equal(engine_topic_list(master, &topics, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        for (uint32_t q = 0; q < topics[i].read_queue_nums; q++) {
+            uint64_t mmin, mmax, rmin, rmax;
+            assert_int_equal(engine_queue_offsets_by_id(master, topics[i].topic_id, q, &mmin,
+                                                        &mmax), 0);
+            assert_int_equal(engine_queue_offsets_by_id(replica, topics[i].topic_id, q, &rmin,
+                                                        &rmax), 0);
+            assert_int_equal(mmin, rmin);
+            assert_int_equal(mmax, rmax);
+            msgs += mmax - mmin;
         }
-        engine_free(qa);
-        engine_free(qb);
     }
-    engine_free(ta);
-    engine_free(tb);
-    engine_view_close(a);
-    engine_view_close(b);
+    engine_free(topics);
     assert_int_equal(engine_next_log_position(master), engine_next_log_position(replica));
     assert_int_equal(test_index_consistency(replica, 10), 0);
     return msgs;
@@ -356,6 +310,16 @@ static void load_stop(loader *l)
     pthread_join(l->thread, NULL);
 }
 
+/* More appends, then the replica must catch up and match; tear down. */
+static void finish(cluster *c, int more, int salt)
+{
+    if (more)
+        append_some(c->master, more, salt);
+    wait_caught_up(c);
+    compare_stores(c->master, c->replica);
+    cluster_down(c);
+}
+
 /* ------------------------------------------------------------------ */
 /* Scenarios                                                            */
 
@@ -368,6 +332,8 @@ static void test_stream_matches(void **state)
     replica_open(&c, false, NULL);
 
     uint64_t last = append_some(c.master, 12000, 2);
+    wait_caught_up(&c);
+    assert_true(compare_stores(c.master, c.replica) >= 12500);
     /* Changes that are not messages ship the same way. */
     test_topic_create(c.master, "ReplLate", 2);
     const char grp[] = "{\"groupName\":\"G1\"}";
@@ -378,8 +344,7 @@ static void test_stream_matches(void **state)
     assert_int_equal(engine_topic_delete(c.master, "ReplC", 5), 0);
     wait_caught_up(&c);
 
-    size_t msgs = compare_stores(c.master, c.replica);
-    assert_true(msgs >= 12000);
+    compare_stores(c.master, c.replica);
     /* Every append is acknowledged by the replica. */
     int64_t until = proto_mono_ms() + WAIT_MS;
     while (atomic_load(&c.acked) < last && proto_mono_ms() < until)
@@ -427,10 +392,16 @@ static void test_resume_after_cuts(void **state)
     load_start(&l, c.master);
     usleep(150 * 1000);
 
-    /* The replica goes away mid-stream and comes back with its store. */
-    replica_close(&c);
+    /* The replica goes away mid-stream and comes back with its store,
+     * which it keeps: no checkpoint is fetched. */
+    repl_replica_stop(c.r);
+    c.r = NULL;
+    uint64_t applied = engine_applied_sequence(c.replica);
+    engine_close(c.replica);
+    c.replica = NULL;
     usleep(100 * 1000);
     replica_open(&c, false, &seq);
+    assert_int_equal(seq, applied);
     usleep(150 * 1000);
 
     /* The master's side of the link goes away and comes back. */
@@ -445,16 +416,23 @@ static void test_resume_after_cuts(void **state)
 
     load_stop(&l);
     assert_true(l.rounds > 0);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
-    cluster_down(&c);
+    finish(&c, 0, 0);
 }
 
-/* Damage the first chunk of the first file once. */
+/* Damage the first chunk of the first file once; look at the master's status meanwhile. */
 static atomic_int damaged;
 static char damaged_file[256];
+static repl_master *fetching_from;
+static repl_replica_info seen_fetching;
 static void damage_once(const char *file, uint64_t offset, uint8_t *data, size_t len)
 {
+    repl_replica_info *infos;
+    size_t n;
+
+    assert_int_equal(repl_master_status(fetching_from, &infos, &n), 0);
+    assert_int_equal(n, 1);
+    seen_fetching = infos[0];
+    free(infos);
     if (len == 0)
         return;
     if (atomic_load(&damaged) == 0) {
@@ -472,21 +450,52 @@ static void test_checkpoint_damaged_chunk(void **state)
     cluster_up(&c);
     create_topics(c.master);
     append_some(c.master, 3000, 4);
+    fetching_from = c.m;
     repl__test_chunk_hook = damage_once;
     replica_open(&c, false, NULL);
     repl__test_chunk_hook = NULL;
     assert_int_equal(atomic_load(&damaged), 2);
-    append_some(c.master, 300, 5);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
-    cluster_down(&c);
+    /* The last chunk's answer was counted before it arrived. */
+    assert_int_equal(seen_fetching.phase, REPL_PHASE_CHECKPOINT);
+    assert_true(seen_fetching.checkpoint_total > 0);
+    assert_int_equal(seen_fetching.checkpoint_bytes, seen_fetching.checkpoint_total);
+    assert_string_equal(seen_fetching.addr, "127.0.0.1:20911");
+    finish(&c, 300, 5);
+}
+
+/* A fetch that died halfway left files under ha/ and no db/: the next one starts clean. */
+static void test_prepare_after_crash(void **state)
+{
+    cluster c = {0};
+    cluster_up(&c);
+    create_topics(c.master);
+    append_some(c.master, 500, 10);
+    const char *leftovers[] = {"ha", "ha/incoming", "ha/incoming/db", "ha/old-db"};
+    for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++) {
+        char *p = proto_xasprintf("%s/%s", c.replica_dir, leftovers[i]);
+        assert_int_equal(mkdir(p, 0755), 0);
+        free(p);
+    }
+    char *junk = proto_xasprintf("%s/ha/incoming/db/000001.sst", c.replica_dir);
+    FILE *fp = fopen(junk, "w");
+    fputs("half a file", fp);
+    fclose(fp);
+    free(junk);
+    replica_open(&c, false, NULL);
+    char *incoming = proto_xasprintf("%s/ha/incoming", c.replica_dir);
+    char *old = proto_xasprintf("%s/ha/old-db", c.replica_dir);
+    assert_int_equal(access(incoming, F_OK), -1);
+    assert_int_equal(access(old, F_OK), -1);
+    free(incoming);
+    free(old);
+    finish(&c, 0, 0);
 }
 
 static void test_checkpoint_needed(void **state)
 {
     cluster c = {0};
-    /* Keep no WAL beyond what the store needs: a replica away misses it. */
-    c.wal_ttl_seconds = 0;
+    /* Keep the WAL a second only: a replica away longer misses it. */
+    c.wal_ttl_seconds = 1;
     c.wal_size_limit_mb = 0;
     c.master_dir = test_tmpdir("repl-master");
     c.replica_dir = test_tmpdir("repl-replica");
@@ -498,12 +507,14 @@ static void test_checkpoint_needed(void **state)
     wait_caught_up(&c);
     replica_close(&c);
 
-    /* While it is away the master writes and flushes: its old WAL goes. */
+    /* While it is away the master writes and flushes, and its old WAL
+     * goes (RocksDB purges archived WAL past its TTL at a flush). */
     append_some(c.master, 2000, 7);
     char *flush1 = proto_xasprintf("%s/flush-1", c.master_dir);
     char *flush2 = proto_xasprintf("%s/flush-2", c.master_dir);
     uint64_t cp_seq;
     assert_int_equal(engine_checkpoint(c.master, flush1, &cp_seq), 0);
+    sleep(2);
     append_some(c.master, 2000, 8);
     assert_int_equal(engine_checkpoint(c.master, flush2, &cp_seq), 0);
     free(flush1);
@@ -523,9 +534,166 @@ static void test_checkpoint_needed(void **state)
     /* The broker's answer: make the store again, then follow. */
     replica_close(&c);
     replica_open(&c, true, NULL);
-    append_some(c.master, 100, 9);
-    wait_caught_up(&c);
-    compare_stores(c.master, c.replica);
+    finish(&c, 100, 9);
+}
+
+/* A fake master on a free port of 127.0.0.1: the replica of c is pointed at it. */
+static int fake_master_listen(cluster *c)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sin;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+    snprintf(c->master_addr, sizeof c->master_addr, "127.0.0.1:%d", ntohs(sin.sin_port));
+    return lfd;
+}
+
+/* The next connection to the fake master (fails the test after 10 s without one). */
+static int fake_master_accept(int lfd)
+{
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    int fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* Read the replica's HELLO on fd, answer SUCCESS, wait until it says it is connected. */
+static void fake_master_hello(int fd, cluster *c)
+{
+    proto_cmd *hello;
+    uint8_t *frame, *out;
+    size_t out_len;
+    repl_replica_state st;
+
+    assert_int_equal(wire_recv(fd, &hello, &frame), 0);
+    assert_int_equal(hello->code, REPL_RC_HELLO);
+    assert_int_equal(strtoull(proto_cmd_get(hello, REPL_F_APPLIED_SEQ), NULL, 10),
+                     engine_applied_sequence(c->replica));
+    proto_cmd *ok = proto_cmd_response(RS_SUCCESS, hello->opaque, NULL);
+    assert_int_equal(proto_cmd_encode(ok, NULL, 0, &out, &out_len), 0);
+    assert_int_equal(write(fd, out, out_len), (ssize_t)out_len);
+    free(out);
+    proto_cmd_free(ok);
+    proto_cmd_free(hello);
+    free(frame);
+    int64_t until = proto_mono_ms() + 2000;
+    do {
+        usleep(5000);
+        repl_replica_status(c->r, &st);
+    } while (!st.connected && proto_mono_ms() < until);
+    assert_true(st.connected);
+}
+
+/* A replica store that follows the fake master of lfd. */
+static int replica_of_fake(cluster *c)
+{
+    repl_replica_config rc;
+
+    cluster_up(c);
+    create_topics(c->master);
+    replica_open(c, false, NULL);
+    wait_caught_up(c);
+    repl_replica_stop(c->r);
+    c->r = NULL;
+    int lfd = fake_master_listen(c);
+    replica_config(c, &rc);
+    assert_int_equal(repl_replica_start(&rc, c->replica, &c->r), 0);
+    return lfd;
+}
+
+/* A master that answers HELLO and then says nothing: the replica gives up on it and comes back. */
+static void test_silent_master(void **state)
+{
+    cluster c = {0};
+    int lfd = replica_of_fake(&c);
+    int silent = fake_master_accept(lfd);
+    fake_master_hello(silent, &c);
+    int64_t answered_ms = proto_mono_ms();
+    /* ACKs arrive; nothing goes back. The socket stays open. */
+    sleep(1);
+    repl_replica_state st;
+    repl_replica_status(c.r, &st);
+    assert_true(st.connected);
+    int again = fake_master_accept(lfd);
+    /* Back within dead_after_ms (2 s) and its back-off, not at TCP's pace. */
+    int64_t gone_after = proto_mono_ms() - answered_ms;
+    assert_true(gone_after >= 1500);
+    assert_true(gone_after < 5000);
+    close(again);
+    close(silent);
+    close(lfd);
+    cluster_down(&c);
+}
+
+/* A batch the store cannot apply stops replication for good, with the reason in the status. */
+static void test_unappliable_batch(void **state)
+{
+    cluster c = {0};
+    int lfd = replica_of_fake(&c);
+    int fd = fake_master_accept(lfd);
+    fake_master_hello(fd, &c);
+    /* A WriteBatch of one record whose tag the engine never writes. */
+    uint8_t junk[13] = {0};
+    junk[8] = 1;      /* count */
+    junk[12] = 0x7f;  /* tag */
+    uint64_t next = engine_applied_sequence(c.replica) + 1;
+    engine_log_batch b = {.seq = next, .count = 1, .data = junk, .len = sizeof junk};
+    proto_buf body = {0};
+    repl__batch_put(&body, 0, &b);
+    proto_cmd *req = proto_cmd_request(REPL_RC_BATCHES);
+    req->flag = PROTO_FLAG_ONEWAY;
+    assert_true(wire_send(fd, req, body.p, body.len) >= 0);
+    proto_cmd_free(req);
+    proto_buf_free(&body);
+    repl_replica_state st;
+    int64_t until = proto_mono_ms() + 5000;
+    do {
+        usleep(5000);
+        repl_replica_status(c.r, &st);
+    } while (st.error == 0 && proto_mono_ms() < until);
+    assert_int_equal(st.error, LSMQ_ECORRUPT);
+    assert_false(st.connected);
+    assert_int_equal(st.applied_seq, next - 1);
+    /* No second try. */
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 1000), 0);
+    close(fd);
+    close(lfd);
+    cluster_down(&c);
+}
+
+/* A replica that says HELLO and then nothing: the master drops it. */
+static void test_silent_replica(void **state)
+{
+    cluster c = {0};
+    cluster_up(&c);
+    create_topics(c.master);
+    int fd = wire_connect(repl_master_port(c.m), 5000);
+    assert_true(fd >= 0);
+    proto_cmd *hello = proto_cmd_request(REPL_RC_HELLO);
+    uint64_t hello_seq = engine_last_sequence(c.master);
+    proto_cmd_set_i64(hello, REPL_F_APPLIED_SEQ, (int64_t)hello_seq);
+    proto_cmd_set(hello, REPL_F_REPLICA_ADDR, "fake:1");
+    proto_cmd *resp;
+    uint8_t *frame;
+    assert_int_equal(wire_call(fd, hello, NULL, 0, &resp, &frame), 0);
+    assert_int_equal(resp->code, RS_SUCCESS);
+    proto_cmd_free(resp);
+    free(frame);
+    assert_int_equal(repl_master_replicas(c.m), 1);
+    append_some(c.master, 50, 11); /* shipped to it, never acknowledged */
+    int64_t start = proto_mono_ms();
+    while (repl_master_replicas(c.m) == 1 && proto_mono_ms() - start < 10000)
+        usleep(10000);
+    int64_t took = proto_mono_ms() - start;
+    assert_int_equal(repl_master_replicas(c.m), 0);
+    assert_true(took >= 1500 && took < 4000);
+    /* What it held at HELLO counts; what it never acknowledged does not. */
+    assert_int_equal(repl_master_acked(c.m), hello_seq);
+    close(fd);
     cluster_down(&c);
 }
 
@@ -618,7 +786,11 @@ int main(void)
         cmocka_unit_test(test_stream_matches),
         cmocka_unit_test(test_resume_after_cuts),
         cmocka_unit_test(test_checkpoint_damaged_chunk),
+        cmocka_unit_test(test_prepare_after_crash),
         cmocka_unit_test(test_checkpoint_needed),
+        cmocka_unit_test(test_silent_master),
+        cmocka_unit_test(test_unappliable_batch),
+        cmocka_unit_test(test_silent_replica),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
