@@ -36,6 +36,8 @@ static json_t *client_info(broker_ctx *ctx, repl_replica *follower, const char *
     json_object_set_new(o, "checkpointNeeded", json_boolean(st.checkpoint_needed));
     json_object_set_new(o, "connected", json_boolean(st.connected));
     json_object_set_new(o, "epoch", json_integer((json_int_t)st.epoch));
+    if (st.error) /* replication stopped for good: say why */
+        json_object_set_new(o, "error", json_string(lsmq_strerror(st.error)));
     json_object_set_new(o, "lastReadTimestamp", json_integer(0));
     json_object_set_new(o, "lastWriteTimestamp", json_integer(0));
     json_object_set_new(o, "masterAddr", addr && *addr ? broker_json_str(addr) : json_null());
