@@ -46,22 +46,8 @@ rm -rf "$tmp"
 
 # ---- a master and its replica ----------------------------------------------
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-mqadmin-ha-XXXXXX")"
-data="$tmp/data"
-log="$tmp/broker.log"
-port="$(free_port)"
-ns_port="$(free_port)"
 master_ha_port="$(free_port)"
-addr="127.0.0.1:$port"
-ns="127.0.0.1:$ns_port"
-"$broker_bin" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-    --brokerIP1=127.0.0.1 --storePathRootDir="$data" --brokerRole=SYNC_MASTER \
-    --haListenPort="$master_ha_port" >"$log" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.05
-done
+start_broker mqadmin-ha --brokerRole=SYNC_MASTER --haListenPort="$master_ha_port"
 replica_port="$(free_port)"
 replica_addr="127.0.0.1:$replica_port"
 "$broker_bin" --listenPort="$replica_port" --haListenPort="$(free_port)" --brokerIP1=127.0.0.1 \

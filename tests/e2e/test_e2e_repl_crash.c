@@ -287,13 +287,29 @@ static void test_bulk_replicas_identical(void **state)
 
 /* ---- kill -9 a replica mid-stream ---------------------------------------- */
 
+/* A master (role) and one replica, streaming, with `topic` created and routed. */
+static void pair_start(node *m, node *r, const char *tag_m, const char *tag_r, const char *role,
+                       const char *topic)
+{
+    node_start(m, tag_m, role, 0, NULL, false);
+    node_start(r, tag_r, "SLAVE", 1, m, false);
+    create_topic(m, topic);
+    assert_true(wait_caught_up(m, r));
+}
+
+/* Both stores identical, then both brokers exit 0 on SIGTERM. */
+static void pair_finish(node *m, node *r)
+{
+    assert_true(wait_caught_up(m, r));
+    assert_int_equal(store_diff(m, r), 0);
+    assert_int_equal(e2e_broker_stop(&r->b, 30000), 0);
+    assert_int_equal(e2e_broker_stop(&m->b, 30000), 0);
+}
+
 static void test_kill_replica_mid_stream(void **state)
 {
     node m, r1;
-    node_start(&m, "e2e-rc-stream-m", "ASYNC_MASTER", 0, NULL, false);
-    node_start(&r1, "e2e-rc-stream-r1", "SLAVE", 1, &m, false);
-    create_topic(&m, "StreamT");
-    assert_true(wait_caught_up(&m, &r1));
+    pair_start(&m, &r1, "e2e-rc-stream-m", "e2e-rc-stream-r1", "ASYNC_MASTER", "StreamT");
     load_start("StreamT");
     for (int round = 0; round < 3; round++) {
         wait_sent(atomic_load(&the_load.sent_ok) + 500);
@@ -304,10 +320,7 @@ static void test_kill_replica_mid_stream(void **state)
     wait_sent(atomic_load(&the_load.sent_ok) + 500);
     load_stop();
     load_free();
-    assert_true(wait_caught_up(&m, &r1));
-    assert_int_equal(store_diff(&m, &r1), 0);
-    assert_int_equal(e2e_broker_stop(&r1.b, 30000), 0);
-    assert_int_equal(e2e_broker_stop(&m.b, 30000), 0);
+    pair_finish(&m, &r1);
 }
 
 /* ---- kill -9 a replica mid-checkpoint ------------------------------------ */
@@ -367,10 +380,7 @@ static void test_kill_replica_mid_checkpoint(void **state)
     wire_kill9(&r1.b.proc);
     assert_true(seen >= (8u << 20)); /* killed while the checkpoint came in */
     node_start(&r1, NULL, NULL, 0, NULL, true);
-    assert_true(wait_caught_up(&m, &r1));
-    assert_int_equal(store_diff(&m, &r1), 0);
-    assert_int_equal(e2e_broker_stop(&r1.b, 30000), 0);
-    assert_int_equal(e2e_broker_stop(&m.b, 30000), 0);
+    pair_finish(&m, &r1);
 }
 
 /* ---- kill -9 the master under SYNC_MASTER load --------------------------- */
@@ -414,10 +424,7 @@ static size_t pull_all(int port, const char *topic, int queue, uint64_t **sums)
 static void test_kill_master_under_sync_load(void **state)
 {
     node m, r1;
-    node_start(&m, "e2e-rc-sync-m", "SYNC_MASTER", 0, NULL, false);
-    node_start(&r1, "e2e-rc-sync-r1", "SLAVE", 1, &m, false);
-    create_topic(&m, "SyncT");
-    assert_true(wait_caught_up(&m, &r1));
+    pair_start(&m, &r1, "e2e-rc-sync-m", "e2e-rc-sync-r1", "SYNC_MASTER", "SyncT");
     load_start("SyncT");
     wait_sent(2000);
     wire_kill9(&m.b.proc);
@@ -484,14 +491,32 @@ static void test_kill_master_under_sync_load(void **state)
         e2e_sleep_ms(100);
     }
     assert_int_equal(got, 42);
-    assert_true(wait_caught_up(&m, &r1));
-    assert_int_equal(store_diff(&m, &r1), 0);
-    assert_int_equal(e2e_broker_stop(&r1.b, 30000), 0);
-    assert_int_equal(e2e_broker_stop(&m.b, 30000), 0);
+    pair_finish(&m, &r1);
 }
 
 
 /* ---- Scale-out: two broker groups ---------------------------------------- */
+
+/* Send n messages to TwoT; count where they went; the sends not acknowledged SEND_OK. */
+static int send_spread(lsmq_producer *p, int n, int *on_a, int *on_b)
+{
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        lsmq_out_message m;
+        lsmq_send_result res;
+        memset(&m, 0, sizeof m);
+        m.topic = "TwoT";
+        m.body = "spread";
+        m.body_len = 6;
+        if (lsmq_producer_send(p, &m, &res) != 0 || res.status != LSMQ_SEND_OK) {
+            failed++;
+            continue;
+        }
+        *on_a += strcmp(res.broker_name, "broker-a") == 0;
+        *on_b += strcmp(res.broker_name, "broker-b") == 0;
+    }
+    return failed;
+}
 
 static void test_two_broker_groups(void **state)
 {
@@ -517,39 +542,17 @@ static void test_two_broker_groups(void **state)
     assert_int_equal(lsmq_producer_create(namesrv_addr, "repl-two-pg", &p), 0);
     assert_int_equal(lsmq_producer_start(p), 0);
     int on_a = 0, on_b = 0;
-    for (int i = 0; i < 400; i++) {
-        lsmq_out_message m;
-        lsmq_send_result res;
-        memset(&m, 0, sizeof m);
-        m.topic = "TwoT";
-        m.body = "spread";
-        m.body_len = 6;
-        assert_int_equal(lsmq_producer_send(p, &m, &res), 0);
-        on_a += strcmp(res.broker_name, "broker-a") == 0;
-        on_b += strcmp(res.broker_name, "broker-b") == 0;
-    }
+    assert_int_equal(send_spread(p, 400, &on_a, &on_b), 0);
     assert_true(on_a > 100 && on_b > 100);
     assert_true(wait_caught_up(&am, &ar));
 
     /* broker-a loses its master: broker-b takes every send. */
     wire_kill9(&am.b.proc);
-    int failed = 0;
-    on_b = 0;
-    for (int i = 0; i < 400; i++) {
-        lsmq_out_message m;
-        lsmq_send_result res;
-        memset(&m, 0, sizeof m);
-        m.topic = "TwoT";
-        m.body = "after";
-        m.body_len = 5;
-        if (lsmq_producer_send(p, &m, &res) != 0 || res.status != LSMQ_SEND_OK)
-            failed++;
-        else
-            on_b += strcmp(res.broker_name, "broker-b") == 0;
-    }
+    int after_a = 0, after_b = 0;
+    int failed = send_spread(p, 400, &after_a, &after_b);
     lsmq_producer_destroy(p);
     assert_int_equal(failed, 0);
-    assert_int_equal(on_b, 400);
+    assert_int_equal(after_b, 400);
     /* broker-a's replica still serves what broker-a stored. */
     int64_t stored = 0;
     for (int q = 0; q < QUEUES; q++)

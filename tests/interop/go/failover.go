@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
@@ -53,38 +52,11 @@ func sendQuiet(c *Ctx, p interface {
 // than one per queue in memory, so that most of a topic is still unread on the broker
 // when a test breaks something.
 func slowConsumer(c *Ctx, group, topic string, log *Log) *Consumer {
-	instance := group + "_slow"
-	pc, err := rocketmq.NewPushConsumer(
-		consumer.WithNsResolver(c.resolver()),
-		consumer.WithGroupName(group),
-		consumer.WithInstance(instance),
-		consumer.WithConsumerModel(consumer.Clustering),
-		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
-		consumer.WithConsumeMessageBatchMaxSize(1),
-		consumer.WithPullBatchSize(1),
-		consumer.WithPullThresholdForQueue(1),
-		consumer.WithConsumeGoroutineNums(1),
-	)
-	if err != nil {
-		c.Fatal("new consumer %s: %v", group, err)
-	}
-	err = pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"},
-		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-			for _, m := range msgs {
-				log.Add(newRec("slow", m))
-			}
-			time.Sleep(20 * time.Millisecond)
-			return consumer.ConsumeSuccess, nil
-		})
-	if err != nil {
-		c.Fatal("subscribe %s to %s: %v", group, topic, err)
-	}
-	if err := pc.Start(); err != nil {
-		c.Fatal("start consumer %s: %v", group, err)
-	}
-	k := &Consumer{PC: pc, Instance: instance}
-	c.onClose(k.Shutdown)
-	return k
+	return c.Consumer(group, group+"_slow", topic, "*", func(m *primitive.MessageExt) consumer.ConsumeResult {
+		log.Add(newRec("slow", m))
+		time.Sleep(20 * time.Millisecond)
+		return consumer.ConsumeSuccess
+	}, consumer.WithPullBatchSize(1), consumer.WithPullThresholdForQueue(1), consumer.WithConsumeGoroutineNums(1))
 }
 
 // replicaFailover: 200 messages; a slow consumer has read some when the master is killed
