@@ -431,7 +431,7 @@ void broker_ha_stop(broker_modules *m)
     broker_registration_on_master(m->registration, NULL, NULL);
     ev_timer_stop(loop, &h->link_timer);
     ev_timer_stop(loop, &h->reseed_timer);
-    broker__forward_free(h->forward);
+    broker__forward_free(h->forward); /* a forward still running ends here */
     h->forward = NULL;
     repl_replica_stop(h->follower);
     h->follower = NULL;
@@ -445,6 +445,7 @@ void broker_ha_destroy(broker_modules *m)
         return;
     repl_master_destroy(h->master);
     broker__ack_waits_free(h->waits);
+    broker__forward_free(h->forward); /* when ha-serve never started */
     broker_held_offsets_free(m->held_offsets);
     m->held_offsets = NULL;
     free(h->advances);
