@@ -4,6 +4,11 @@
  * shutdown once every other module has stopped). broker_create walks the
  * table forwards, broker_destroy backwards (broker_internal.h says why the
  * order is safe). Also the mapping of store errors to response codes.
+ *
+ * A replica's store is opened the same way (replication declares what it
+ * needs, broker_ha_declare) but gets no system topics of its own: it has
+ * its master's. A replica made again from a checkpoint while it runs
+ * closes and reopens the store through broker__store_close/_open.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,7 @@ int broker_store_error_code(int err)
     case LSMQ_ETOOBIG: return RS_MESSAGE_ILLEGAL;
     case LSMQ_EINVAL: return RS_MESSAGE_ILLEGAL;
     case LSMQ_ENOTFOUND: return RS_TOPIC_NOT_EXIST;
+    case LSMQ_EREADONLY: return RS_SERVICE_NOT_AVAILABLE;
     default: return RS_SYSTEM_ERROR;
     }
 }
@@ -70,8 +76,8 @@ static int create_system_topics(const broker_config *cfg, engine *e)
     return rc;
 }
 
-/* Open the engine under storePathRootDir with the indexes, create the system topics. */
-static int store_create(broker_modules *m, char *errbuf, size_t errlen)
+/* Open the engine under storePathRootDir with the indexes and what replication declares. */
+int broker__store_open(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_ctx *ctx = &m->ctx;
     const broker_config *cfg = &ctx->cfg;
@@ -91,8 +97,26 @@ static int store_create(broker_modules *m, char *errbuf, size_t errlen)
     if (rc == 0)
         rc = engine_config_add_extension(&ec, broker_stats_extension(m->stats));
     if (rc == 0)
+        rc = broker_ha_declare(m->ha, &ec);
+    if (rc == 0)
         rc = engine_open(&ec, &ctx->engine, errbuf, errlen);
-    if (rc != 0)
+    return rc;
+}
+
+void broker__store_close(broker_modules *m)
+{
+    engine_close(m->ctx.engine);
+    m->ctx.engine = NULL;
+    server_run_posted(m->ctx.srv);
+}
+
+/* Open the store; a master makes the system topics it lacks. */
+static int store_create(broker_modules *m, char *errbuf, size_t errlen)
+{
+    broker_ctx *ctx = &m->ctx;
+    const broker_config *cfg = &ctx->cfg;
+    int rc = broker__store_open(m, errbuf, errlen);
+    if (rc != 0 || ctx->replica)
         return rc;
     if ((rc = create_system_topics(cfg, ctx->engine)) != 0) {
         snprintf(errbuf, errlen, "cannot prepare the store: %s", lsmq_strerror(rc));
@@ -110,9 +134,7 @@ static int store_create(broker_modules *m, char *errbuf, size_t errlen)
  */
 static void store_stop(broker_modules *m)
 {
-    engine_close(m->ctx.engine);
-    m->ctx.engine = NULL;
-    server_run_posted(m->ctx.srv);
+    broker__store_close(m);
 }
 
 /* ==== The table =========================================================== */
@@ -120,6 +142,7 @@ static void store_stop(broker_modules *m)
 /* Start-up order; shutdown runs it backwards (broker_internal.h). */
 static const broker_module modules[] = {
     {"stats", broker_stats_create, NULL, NULL, broker_stats_destroy},
+    {"ha", broker_ha_create, NULL, NULL, broker_ha_destroy},
     {"store", store_create, NULL, store_stop, NULL},
     {"registration", broker_registration_create, NULL, broker_registration_stop,
      broker_registration_destroy},
@@ -130,6 +153,7 @@ static const broker_module modules[] = {
     {"send", broker_send_create, broker_send_register, NULL, broker_send_destroy},
     {"sendback", broker_sendback_create, broker_sendback_register, NULL,
      broker_sendback_destroy},
+    {"ha-serve", broker_ha_start, broker_ha_register, broker_ha_stop, NULL},
     {"offsets", NULL, broker_offsets_register, NULL, NULL},
     {"admin", broker_admin_create, broker_admin_register, NULL, broker_admin_destroy},
     {"admin-stats", NULL, broker_admin_stats_register, NULL, NULL},
@@ -154,9 +178,15 @@ static void shut_down(broker_modules *m, size_t n)
 static int ctx_init(broker_ctx *ctx, const broker_config *cfg, server *srv, char *errbuf,
                     size_t errlen)
 {
+    int rc = broker_config_check(cfg, errbuf, errlen);
+    if (rc != 0)
+        return rc;
     ctx->cfg = *cfg;
     ctx->srv = srv;
+    ctx->replica = cfg->role == BROKER_SLAVE;
     snprintf(ctx->addr, sizeof ctx->addr, "%s:%d", cfg->broker_ip1, cfg->listen_port);
+    snprintf(ctx->ha_addr, sizeof ctx->ha_addr, "%s:%d", cfg->broker_ip1,
+             broker_config_ha_port(cfg));
     if (inet_pton(AF_INET, cfg->broker_ip1, ctx->store_host.ip) != 1) {
         snprintf(errbuf, errlen, "brokerIP1 '%s' is not an IPv4 address", cfg->broker_ip1);
         return LSMQ_EINVAL;

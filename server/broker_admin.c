@@ -291,6 +291,8 @@ static void on_get_broker_runtime_info(server *s, conn *c, proto_cmd *req, void 
     json_t *t = json_object();
     json_object_set_new(t, "brokerVersionDesc", json_string("V4_9_8"));
     kv_u64(t, "brokerVersion", PROTO_SERVER_VERSION);
+    /* 5.x's clusterList #ACTIVATED: true on a master, false on a replica. */
+    json_object_set_new(t, "brokerActive", json_string(ad->ctx->replica ? "false" : "true"));
     add_counters(t, &v);
     add_runtime(t, &v);
     add_store(t, ad->ctx);

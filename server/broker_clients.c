@@ -500,8 +500,8 @@ static bool subscribes_order_topic(engine *e, json_t *set)
 static int ensure_retry_topic(broker_clients *bc, const broker_group_config *gc, json_t *subs,
                               broker_wait *w)
 {
-    if (gc->retry_queue_nums <= 0)
-        return 0;
+    if (gc->retry_queue_nums <= 0 || bc->ctx->replica)
+        return 0; /* a replica has its master's retry topics, or none yet */
     char topic[PROTO_TOPIC_MAX + 1];
     int n = snprintf(topic, sizeof topic, "%s%s", BROKER_RETRY_PREFIX, gc->name);
     if (n < 0 || (size_t)n >= sizeof topic)

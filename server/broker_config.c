@@ -1,6 +1,7 @@
 /*
  * Broker configuration with RocketMQ's broker.conf key names, from a file
- * (-c), the name server list (-n) and --key=value on the command line.
+ * (-c), the name server list (-n) and --key=value on the command line, and
+ * the check that refuses combinations a broker cannot run with.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -39,6 +40,24 @@ void broker_config_init(broker_config *c)
     c->embedded_namesrv_port = 9876;
     c->writer_queue_max = 65536;
     c->kept_requests_max = 65536;
+    c->role = BROKER_ASYNC_MASTER;
+    c->in_sync_replicas = 1;
+    c->sync_flush_timeout_ms = 5000;
+    c->ha_max_gap_bytes = 256u << 20;
+    c->wal_ttl_seconds = 3600;
+    c->wal_size_limit_mb = 4096;
+}
+
+static const char *const role_names[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"};
+
+const char *broker_role_name(broker_role r)
+{
+    return (unsigned)r < sizeof role_names / sizeof role_names[0] ? role_names[r] : "?";
+}
+
+int broker_config_ha_port(const broker_config *c)
+{
+    return c->ha_listen_port ? c->ha_listen_port : c->listen_port + 1;
 }
 
 static void say(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -85,7 +104,7 @@ static int set_string(char *dst, size_t cap, const char *v)
     return 0;
 }
 
-typedef enum { K_STR, K_U32, K_I32, K_I64, K_U64, K_BOOL, K_FLUSH } kind;
+typedef enum { K_STR, K_U32, K_I32, K_I64, K_U64, K_BOOL, K_FLUSH, K_ROLE } kind;
 
 typedef struct key_def {
     const char *name;
@@ -129,7 +148,29 @@ static const key_def keys[] = {
     I32("embeddedNamesrvPort", embedded_namesrv_port, 65535),
     U32("writerQueueMax", writer_queue_max, 1u << 24),
     U32("keptRequestsMax", kept_requests_max, 1u << 24),
+    {"brokerRole", K_ROLE, offsetof(broker_config, role), 0, 0},
+    I32("haListenPort", ha_listen_port, 65535),
+    STR("haMasterAddress", ha_master_address),
+    U32("inSyncReplicas", in_sync_replicas, 64),
+    U32("syncFlushTimeout", sync_flush_timeout_ms, 3600000),
+    BOOL("slaveReadEnable", slave_read_enable),
+    BOOL("offsetCheckInSlave", offset_check_in_slave),
+    U32("haMaxGapNotInSync", ha_max_gap_bytes, UINT32_MAX),
+    U32("walTtlSeconds", wal_ttl_seconds, 30u * 24 * 3600),
+    U32("walSizeLimitMB", wal_size_limit_mb, 1u << 20),
 };
+
+/* brokerRole's values, as upstream spells them. */
+static int parse_role(const char *v, broker_role *out)
+{
+    for (size_t i = 0; i < sizeof role_names / sizeof role_names[0]; i++) {
+        if (strcmp(v, role_names[i]) == 0) {
+            *out = (broker_role)i;
+            return 0;
+        }
+    }
+    return LSMQ_EINVAL;
+}
 
 int broker_config_set(broker_config *c, const char *key, const char *value, char *errbuf,
                       size_t errlen)
@@ -152,6 +193,7 @@ int broker_config_set(broker_config *c, const char *key, const char *value, char
             else
                 rc = LSMQ_EINVAL;
             break;
+        case K_ROLE: rc = parse_role(value, (broker_role *)field); break;
         case K_U32:
             if ((rc = parse_u64(value, d->max, &u)) == 0)
                 *(uint32_t *)field = (uint32_t)u;
@@ -169,12 +211,71 @@ int broker_config_set(broker_config *c, const char *key, const char *value, char
                 *(uint64_t *)field = u;
             break;
         }
-        if (rc != 0)
+        if (rc != 0 && d->k == K_ROLE)
+            say(errbuf, errlen, "bad value for brokerRole: '%s' (ASYNC_MASTER, SYNC_MASTER or SLAVE)",
+                value);
+        else if (rc != 0)
             say(errbuf, errlen, "bad value for %s: '%s'", key, value);
         return rc;
     }
     say(errbuf, errlen, "unknown configuration key '%s'", key);
     return LSMQ_ENOTFOUND;
+}
+
+/* "host:port" with a port in 1..65535. */
+static bool is_host_port(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr)
+        return false;
+    uint64_t port;
+    return parse_u64(colon + 1, 65535, &port) == 0 && port > 0;
+}
+
+int broker_config_check(const broker_config *c, char *errbuf, size_t errlen)
+{
+    bool slave = c->role == BROKER_SLAVE;
+    const char *role = broker_role_name(c->role);
+    int ha_port = broker_config_ha_port(c);
+    if (slave && c->broker_id == 0) {
+        say(errbuf, errlen, "brokerRole=SLAVE needs brokerId > 0: brokerId 0 is the master of "
+                            "broker group %s", c->broker_name);
+        return LSMQ_EINVAL;
+    }
+    if (!slave && c->broker_id != 0) {
+        say(errbuf, errlen, "brokerRole=%s needs brokerId=0 (brokerId %lld is a replica's: set "
+                            "brokerRole=SLAVE)", role, (long long)c->broker_id);
+        return LSMQ_EINVAL;
+    }
+    if (!slave && c->ha_master_address[0]) {
+        say(errbuf, errlen, "haMasterAddress is for a replica (brokerRole=SLAVE); this broker is "
+                            "a %s", role);
+        return LSMQ_EINVAL;
+    }
+    if (c->ha_master_address[0] && !is_host_port(c->ha_master_address)) {
+        say(errbuf, errlen, "haMasterAddress '%s' is not host:port", c->ha_master_address);
+        return LSMQ_EINVAL;
+    }
+    if (slave && !c->ha_master_address[0] && !c->namesrv_addr[0] && !c->embedded_namesrv) {
+        say(errbuf, errlen, "a replica (brokerRole=SLAVE) needs haMasterAddress or a name server "
+                            "(namesrvAddr) to find its master");
+        return LSMQ_EINVAL;
+    }
+    if (ha_port <= 0 || ha_port > 65535 || (c->listen_port != 0 && ha_port == c->listen_port)) {
+        say(errbuf, errlen, "haListenPort %d cannot be used beside listenPort %d: set "
+                            "haListenPort to a free port of its own", ha_port, c->listen_port);
+        return LSMQ_EINVAL;
+    }
+    if (c->role == BROKER_SYNC_MASTER && c->in_sync_replicas == 0) {
+        say(errbuf, errlen, "brokerRole=SYNC_MASTER with inSyncReplicas=0 would wait for no "
+                            "replica: use ASYNC_MASTER, or inSyncReplicas >= 1");
+        return LSMQ_EINVAL;
+    }
+    if (c->role == BROKER_SYNC_MASTER && c->sync_flush_timeout_ms == 0) {
+        say(errbuf, errlen, "brokerRole=SYNC_MASTER needs syncFlushTimeout > 0 (ms)");
+        return LSMQ_EINVAL;
+    }
+    return 0;
 }
 
 static int set_cb(void *cfg, const char *key, const char *value, char *why, size_t why_len)

@@ -4,7 +4,8 @@
  * same object an admin sends and GET_ALL_SUBSCRIPTIONGROUP_CONFIG returns,
  * so fields lsmq does not act on survive a round trip. Unknown groups are
  * created with the defaults on first use when autoCreateSubscriptionGroup
- * is on.
+ * is on; a replica, which cannot write, uses the defaults without storing
+ * them (its master stores the group when the group uses the master).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,11 +103,32 @@ int broker_group_find(broker_ctx *ctx, broker_meta *m, const char *group,
     json_decref(o);
     if (!json)
         proto_oom(0);
+    if (ctx->replica) {
+        group_from_json(group, json, n, out);
+        free(json);
+        return 0;
+    }
     rc = broker_meta_group_create(m, group, json, n, w);
     free(json);
     if (rc != 0 && rc != BROKER_WAITING && rc != LSMQ_EBUSY)
         proto_log(PROTO_LOG_WARN, "broker: cannot create subscription group %s: %s", group, lsmq_strerror(rc));
     return rc;
+}
+
+int64_t broker_group_broker_id(engine *e, const char *group)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int64_t id = 0;
+    if (!e || engine_group_get(e, group, strlen(group), &text, &len) != 0)
+        return 0;
+    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *v = json_object_get(o, "brokerId");
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        id = (int64_t)json_integer_value(v);
+    json_decref(o);
+    engine_free(text);
+    return id;
 }
 
 char *broker_group_json_from(json_t *cfg, size_t *len)

@@ -15,6 +15,8 @@
  *
  *   row            file(s)                 requests / role
  *   stats          broker_stats.c          put/get counters (engine commit hook)
+ *   ha             broker_ha.c             master or replica: before the store opens
+ *                                          (a replica's store from a checkpoint)
  *   store          broker.c                opens the engine, system topics
  *   registration   broker_registration.c,  REGISTER_BROKER to the name servers;
  *                  broker_register.c       answers that wait for a registration
@@ -25,7 +27,11 @@
  *   pull           broker_pull.c           PULL_MESSAGE, LITE_PULL_MESSAGE, long polling
  *   send           broker_send.c           SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE
  *   sendback       broker_sendback.c       CONSUMER_SEND_MSG_BACK
- *   offsets        broker_offsets.c        consumer offsets, queue positions
+ *   ha-serve       broker_ha.c,            replication runs; SYNC_MASTER sends wait
+ *                  broker_ha_wait.c,       for replicas; GET_BROKER_HA_STATUS
+ *                  broker_ha_status.c
+ *   offsets        broker_offsets.c,       consumer offsets, queue positions (a
+ *                  broker_held_offsets.c   replica holds commits in memory)
  *   admin          broker_admin.c          topic admin, GET_BROKER_RUNTIME_INFO
  *   admin-stats    broker_admin_stats.c    topic/consume statistics
  *   admin-groups   broker_admin_groups.c   subscription group admin
@@ -89,6 +95,9 @@
 /* Request codes served here that protocol/codes.h does not list. */
 #define BROKER_RC_GET_TOPIC_CONFIG 351
 #define BROKER_RC_GET_SUBSCRIPTIONGROUP_CONFIG 352
+#define BROKER_RC_GET_BROKER_HA_STATUS 907
+/* A response code protocol/codes.h does not list: a SYNC_MASTER send no replica confirmed in time. */
+#define BROKER_RS_FLUSH_SLAVE_TIMEOUT 12
 
 /* The remark of SYSTEM_BUSY, for a full writer queue and too many waiting requests. */
 #define BROKER_BUSY_REMARK "[PC_SYNCHRONIZED]broker busy, start flow control for a while"
@@ -104,8 +113,15 @@ typedef struct broker_ctx {
     server *srv;
     engine *engine;          /* NULL once shutdown closed the store: late work checks it */
     char addr[96];           /* "brokerIP1:listenPort" */
+    char ha_addr[96];        /* "brokerIP1:haListenPort", where replicas connect */
     proto_host store_host;   /* the same, as stamped into stored records */
+    bool replica;            /* brokerRole=SLAVE: the store changes only through the master's log */
 } broker_ctx;
+
+/* The remark of a request a replica refuses because it writes (sends, send-backs). */
+#define BROKER_REPLICA_REMARK_FMT                                                          \
+    "service not available now: broker %s is a replica (brokerRole=SLAVE, brokerId %lld), "  \
+    "messages are put to its master"
 
 /* Map an engine error to a response code (remarks are the caller's). */
 int broker_store_error_code(int lsmq_err);
@@ -121,11 +137,14 @@ typedef struct broker_pull broker_pull;
 typedef struct broker_send broker_send;
 typedef struct broker_sendback broker_sendback;
 typedef struct broker_admin broker_admin;
+typedef struct broker_ha broker_ha;
+typedef struct broker_held_offsets broker_held_offsets;
 
 /* Every module, set in table order by the creates; NULL before and after. */
 typedef struct broker_modules {
     broker_ctx ctx;
     broker_stats *stats;
+    broker_ha *ha;
     broker_registration *registration;
     broker_meta *meta;
     broker_clients *clients;
@@ -134,6 +153,7 @@ typedef struct broker_modules {
     broker_send *send;
     broker_sendback *sendback;
     broker_admin *admin;     /* shared by the admin rows: admin, admin-*, reset, timespan */
+    broker_held_offsets *held_offsets; /* a replica's; NULL on a master */
 } broker_modules;
 
 /*
@@ -150,6 +170,15 @@ typedef struct broker_module {
     void (*stop)(broker_modules *m);
     void (*destroy)(broker_modules *m);
 } broker_module;
+
+/*
+ * The store row's open and close (broker.c), also for a replica made again
+ * from a checkpoint while it runs: open sets m->ctx.engine (0, or an
+ * error with errbuf set); close drains the writer, runs its completions
+ * and leaves m->ctx.engine NULL.
+ */
+int broker__store_open(broker_modules *m, char *errbuf, size_t errlen);
+void broker__store_close(broker_modules *m);
 
 int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_stats_destroy(broker_modules *m);
@@ -176,6 +205,11 @@ int broker_sendback_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_sendback_register(broker_modules *m);
 void broker_sendback_destroy(broker_modules *m);
 void broker_offsets_register(broker_modules *m);
+int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_ha_destroy(broker_modules *m);
+int broker_ha_start(broker_modules *m, char *errbuf, size_t errlen);
+void broker_ha_register(broker_modules *m);
+void broker_ha_stop(broker_modules *m);
 int broker_admin_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_admin_register(broker_modules *m);
 void broker_admin_destroy(broker_modules *m);
@@ -279,6 +313,102 @@ void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
 /* The answer of a delete: deleting what is not there succeeds, as in the Java broker. */
 void broker_answer_delete_cb(conn *c, int32_t opaque, int status, const broker_write *wr);
 
+/* ==== Replication (broker_ha.c, broker_ha_wait.c) ========================= */
+
+/*
+ * For the store row, before engine_open: a replica's engine config
+ * (replica, WAL retention) and the extensions replication needs (the
+ * master's commit hook, the replica's queue-advance hook).
+ */
+int broker_ha_declare(broker_ha *h, engine_config *ec);
+
+/* A replica streaming from its master right now (false on a master). */
+bool broker_ha_master_online(broker_ha *h);
+
+/*
+ * A SYNC_MASTER send waiting until inSyncReplicas replicas persisted the
+ * batch holding it. Embedded in the send's job; fields are broker_ha's.
+ */
+typedef struct broker_ack_wait broker_ack_wait;
+/* Loop thread, exactly once per broker_ha_await: w->code says how it ended. */
+typedef void (*broker_acked_cb)(broker_ack_wait *w);
+struct broker_ack_wait {
+    uint64_t seq;               /* the last sequence of the batch holding the send */
+    double deadline;            /* ev_now() time */
+    int32_t code;               /* RS_SUCCESS, BROKER_RS_FLUSH_SLAVE_TIMEOUT, RS_SLAVE_NOT_AVAILABLE */
+    broker_acked_cb done_cb;
+    broker_ack_wait *prev, *next;
+};
+
+/* Do sends wait for replicas (brokerRole=SYNC_MASTER)? The ASYNC path asks only this. */
+bool broker_ha_sync(const broker_ha *h);
+/*
+ * Wait for seq to be acknowledged by inSyncReplicas replicas, at most
+ * syncFlushTimeout: done_cb with RS_SUCCESS once it is, with
+ * BROKER_RS_FLUSH_SLAVE_TIMEOUT when the time passed first, at once with
+ * RS_SLAVE_NOT_AVAILABLE when fewer replicas are in sync than it needs
+ * (upstream's isSlaveOK), and with BROKER_RS_FLUSH_SLAVE_TIMEOUT at
+ * shutdown. Waiters are kept in sequence order and released together: one
+ * acknowledgement answers every send it covers.
+ */
+void broker_ha_await(broker_ha *h, broker_ack_wait *w, uint64_t seq, broker_acked_cb done_cb);
+
+/* broker_ha.c, for broker_ha_status.c: the replication objects (NULL when absent). */
+struct repl_master;
+struct repl_replica;
+void broker__ha_parts(broker_ha *h, struct repl_master **master,
+                      struct repl_replica **follower, const char **master_ha);
+/*
+ * broker_ha_forward.c: offer the held offsets to the master at
+ * master_addr (its remoting address) as UPDATE_CONSUMER_OFFSET requests,
+ * on a connection of their own; one forward at a time (a call while one
+ * runs does nothing). Loop thread.
+ */
+typedef struct broker_forward broker_forward;
+broker_forward *broker__forward_new(void);
+void broker__forward_offsets(broker_forward *f, broker_ctx *ctx, broker_held_offsets *held,
+                             const char *master_addr);
+void broker__forward_free(broker_forward *f); /* ends a forward that runs */
+
+/* broker_ha_wait.c, for broker_ha.c. */
+typedef struct broker_ack_waits broker_ack_waits;
+broker_ack_waits *broker__ack_waits_new(server *srv, uint32_t timeout_ms);
+/* The acknowledged sequence moved to seq: release what it covers. */
+void broker__ack_waits_acked(broker_ack_waits *aw, uint64_t seq);
+void broker__ack_waits_add(broker_ack_waits *aw, broker_ack_wait *w);
+/* Release every waiter with code (shutdown). */
+void broker__ack_waits_flush(broker_ack_waits *aw, int32_t code);
+void broker__ack_waits_free(broker_ack_waits *aw);
+
+/* ==== Offsets a replica holds (broker_held_offsets.c) ===================== */
+
+/*
+ * A replica's store changes only through its master's log, so consumer
+ * offsets committed to a replica (clients commit there when the master is
+ * gone, as with upstream's slaves) are held in memory. A held offset
+ * answers queries until the master's own value for that queue changes
+ * (the master has heard from the consumer again), and is offered to the
+ * master when it is back (broker_ha.c), so a commit made meanwhile is not
+ * lost.
+ */
+broker_held_offsets *broker_held_offsets_new(void);
+void broker_held_offsets_free(broker_held_offsets *h);
+/* Hold `offset`; `stored` is the store's value then (UINT64_MAX: none). */
+void broker_held_offset_set(broker_held_offsets *h, const char *group, const char *topic,
+                            uint32_t queue_id, uint64_t offset, uint64_t stored);
+/*
+ * The held offset when there is one and the store still holds `stored`
+ * (what it held when the offset was held): true and *out. A held offset
+ * the store has moved past since is forgotten.
+ */
+bool broker_held_offset_get(broker_held_offsets *h, const char *group, const char *topic,
+                            uint32_t queue_id, uint64_t stored, uint64_t *out);
+/* Every held offset: fn(ctx, group, topic, queue, offset); fn returns true to forget it. */
+typedef bool (*broker_held_fn)(void *ctx, const char *group, const char *topic,
+                               uint32_t queue_id, uint64_t offset);
+void broker_held_offsets_each(broker_held_offsets *h, broker_held_fn fn, void *ctx);
+size_t broker_held_offsets_count(const broker_held_offsets *h);
+
 /* ==== Registration with the name servers ================================== */
 
 /* broker_registration.c: generations, and answers that wait for one. */
@@ -298,6 +428,17 @@ void broker_registration_after(broker_registration *r, uint64_t gen, void (*fn)(
                                void *arg);
 /* Registration `gen` finished (called by the registrar, on the loop). */
 void broker__registered(broker_registration *r, uint64_t gen);
+/*
+ * A replica's master, as the name servers answer REGISTER_BROKER
+ * (masterAddr, haServerAddr): fn(ctx, master_addr, ha_addr) on the loop
+ * after each registration that named one. One listener (the ha-serve row).
+ */
+typedef void (*broker_master_fn)(void *ctx, const char *master_addr, const char *ha_addr);
+void broker_registration_on_master(broker_registration *r, broker_master_fn fn, void *ctx);
+/* Register again now (a replica that does not know its master yet asks often). */
+void broker_registration_again(broker_registration *r);
+/* Called by the registrar with a name server's answer. */
+void broker__master_heard(broker_registration *r, const char *master_addr, const char *ha_addr);
 
 /* broker_register.c: the registrar that talks to the name servers, on the loop. */
 typedef struct broker_registrar broker_registrar;
@@ -341,6 +482,9 @@ const char *broker_group_name_error(const char *name);
  */
 int broker_group_find(broker_ctx *ctx, broker_meta *m, const char *group,
                       broker_group_config *out, broker_wait *w);
+
+/* The brokerId a group's config names for its pulls (0, the master, when none). */
+int64_t broker_group_broker_id(engine *e, const char *group);
 
 /*
  * The text to store for a SubscriptionGroupConfig object an admin sent
@@ -399,6 +543,8 @@ size_t broker_clients_send_to_group(broker_clients *bc, const char *group, const
 
 /* Wake the pulls parked on (topic, queue): called after a commit to that queue. */
 void broker_pull_notify(broker_pull *bp, const char *topic, uint32_t queue_id);
+/* Is any pull parked on a queue now (nothing to wake otherwise)? */
+bool broker_pull_parked(const broker_pull *bp);
 
 /* ==== Counters (broker_stats.c) =========================================== */
 

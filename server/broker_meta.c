@@ -18,6 +18,10 @@
  * failed sees that failure.
  *
  * Names are keyed with a kind letter: "T<topic>" and "G<group>".
+ *
+ * A replica's configs change only through its master's log: the engine
+ * refuses the writes (LSMQ_EREADONLY), and admin requests are answered as
+ * upstream's slaves answer them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,6 +386,13 @@ static void answer_drop_cb(broker_wait *w)
 void broker_meta_write_answered(broker_meta *m, conn *c, const proto_cmd *req,
                                 const broker_write *wr, broker_answer_cb answer_cb)
 {
+    if (m->ctx->replica) {
+        if (!proto_cmd_is_oneway(req))
+            server_conn_reply_code(c, req->opaque, RS_SYSTEM_ERROR,
+                                   "Can't modify topic or subscription group from slave broker, "
+                                   "please execute it from master broker.");
+        return;
+    }
     size_t nlen = strlen(wr->name);
     answer_job *j = proto_xcalloc(1, sizeof *j + nlen + 1);
     broker_wait_init(&j->wait, c, answer_resume_cb, answer_drop_cb);

@@ -11,6 +11,11 @@
  *
  * Unknown topics and queues read as empty (offset 0), as the Java broker's
  * store answers for a consume queue it does not have.
+ *
+ * A replica cannot write its store: commits sent to it (clients send them
+ * there when the master is gone, as to upstream's slaves) are held in
+ * memory and answer queries until the master's log speaks for the queue
+ * again (broker_held_offsets.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +78,8 @@ static void queue_bounds(engine *e, const char *topic, int32_t queue, uint64_t *
  */
 static void on_query_consumer_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker_ctx *bx = ctx;
+    broker_modules *m = ctx;
+    broker_ctx *bx = &m->ctx;
     char remark[BROKER_REMARK_MAX];
     const char *group, *topic;
     int32_t queue;
@@ -86,6 +92,13 @@ static void on_query_consumer_offset(server *s, conn *c, proto_cmd *req, void *c
     int rc = queue < 0 ? LSMQ_ENOTFOUND
                        : engine_offset_get(bx->engine, group, strlen(group), topic,
                                            strlen(topic), (uint32_t)queue, &off);
+    uint64_t held;
+    if (m->held_offsets && queue >= 0 && (rc == 0 || rc == LSMQ_ENOTFOUND) &&
+        broker_held_offset_get(m->held_offsets, group, topic, (uint32_t)queue,
+                               rc == 0 ? off : UINT64_MAX, &held)) {
+        reply_value(c, req, "offset", (int64_t)held);
+        return;
+    }
     if (rc == 0) {
         reply_value(c, req, "offset", (int64_t)off);
         return;
@@ -133,9 +146,22 @@ static void commit_cb(void *ctx, int status)
     server_post(j->srv, commit_done_cb, j);
 }
 
+/* A replica holds the commit in memory (see the top of the file). */
+static void hold_offset(broker_modules *m, conn *c, const proto_cmd *req, const char *group,
+                        const char *topic, uint32_t queue, uint64_t commit)
+{
+    uint64_t stored;
+    if (engine_offset_get(m->ctx.engine, group, strlen(group), topic, strlen(topic), queue,
+                          &stored) != 0)
+        stored = UINT64_MAX;
+    broker_held_offset_set(m->held_offsets, group, topic, queue, commit, stored);
+    broker__reply_code(c, req, RS_SUCCESS, NULL);
+}
+
 static void on_update_consumer_offset(server *s, conn *c, proto_cmd *req, void *ctx)
 {
-    broker_ctx *bx = ctx;
+    broker_modules *m = ctx;
+    broker_ctx *bx = &m->ctx;
     engine *e = bx->engine;
     char remark[BROKER_REMARK_MAX];
     const char *group, *topic;
@@ -161,6 +187,10 @@ static void on_update_consumer_offset(server *s, conn *c, proto_cmd *req, void *
     /* ali-ons commits -1 for queues it has no offset for: nothing to store. */
     if (commit < 0) {
         broker__reply_code(c, req, RS_SUCCESS, NULL);
+        return;
+    }
+    if (m->held_offsets) {
+        hold_offset(m, c, req, group, topic, (uint32_t)queue, (uint64_t)commit);
         return;
     }
     commit_job *j = NULL;
@@ -280,12 +310,12 @@ static void on_search_offset_by_timestamp(server *s, conn *c, proto_cmd *req, vo
     reply_value(c, req, "offset", (int64_t)off);
 }
 
-/* Stateless: the handlers get the shared context. */
+/* The handlers get the shared context; the two of consumer offsets the modules (held offsets). */
 void broker_offsets_register(broker_modules *m)
 {
     server *s = m->ctx.srv;
-    server_register(s, RC_QUERY_CONSUMER_OFFSET, on_query_consumer_offset, &m->ctx);
-    server_register(s, RC_UPDATE_CONSUMER_OFFSET, on_update_consumer_offset, &m->ctx);
+    server_register(s, RC_QUERY_CONSUMER_OFFSET, on_query_consumer_offset, m);
+    server_register(s, RC_UPDATE_CONSUMER_OFFSET, on_update_consumer_offset, m);
     server_register(s, RC_GET_MAX_OFFSET, on_get_max_offset, &m->ctx);
     server_register(s, RC_GET_MIN_OFFSET, on_get_min_offset, &m->ctx);
     server_register(s, RC_GET_EARLIEST_MSG_STORETIME, on_get_earliest_msg_storetime, &m->ctx);

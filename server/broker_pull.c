@@ -26,6 +26,16 @@
  * PULL_NOT_FOUND with the offsets it saw when parked, since the store may
  * already be closed.
  *
+ * Masters and replicas (5.x PullMessageProcessor). suggestWhichBrokerId is
+ * the master (0), or with slaveReadEnable the group's brokerId. A replica
+ * serves pulls; while its master is online it sends the consumer back to
+ * it (suggest 0, and PULL_RETRY_IMMEDIATELY rather than a wait when it
+ * has nothing), and without offsetCheckInSlave it never corrects a
+ * consumer's offset (PULL_OFFSET_MOVED becomes PULL_RETRY_IMMEDIATELY at
+ * the same offset): a replica may be behind its master. Its parked pulls
+ * are woken when applied batches move their queue (broker_ha.c); offsets
+ * committed with a pull are held in memory (broker_held_offsets.c).
+ *
  * Everything here runs on the loop thread.
  */
 #include <stdio.h>
@@ -85,6 +95,7 @@ typedef struct pull_args {
 typedef struct pull_out {
     int32_t code;
     const char *remark;         /* store status name, static */
+    int64_t suggest;            /* suggestWhichBrokerId */
     uint64_t next;
     uint64_t min;
     uint64_t max;
@@ -119,6 +130,8 @@ struct broker_pull {
     broker_ctx *ctx;
     broker_clients *clients;    /* the heartbeat subscriptions that filter pulls */
     broker_stats *stats;        /* counts the messages handed over */
+    broker_ha *ha;              /* a replica: is its master online? */
+    broker_held_offsets *held;  /* a replica's commits */
     waiters *queues;
     parked **heap;
     size_t n, cap;
@@ -390,6 +403,33 @@ static void pull_run(engine *e, const pull_args *a, pull_out *o)
 }
 
 /* ------------------------------------------------------------------ */
+/* Masters and replicas                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Where the consumer should pull next, and what a replica changes in the
+ * answer (see the top of the file). `requested` is the offset asked for.
+ */
+static void route_answer(broker_pull *bp, const pull_args *a, int64_t requested, pull_out *o)
+{
+    const broker_config *cfg = &bp->ctx->cfg;
+    engine *e = bp->ctx->engine;
+    o->suggest = cfg->slave_read_enable ? broker_group_broker_id(e, a->group) : 0;
+    if (!bp->ctx->replica)
+        return;
+    if (o->code == RS_PULL_OFFSET_MOVED && !cfg->offset_check_in_slave) {
+        o->code = RS_PULL_RETRY_IMMEDIATELY;
+        o->next = requested < 0 ? 0 : (uint64_t)requested;
+        o->suggest = broker_group_broker_id(e, a->group);
+    }
+    if (broker_ha_master_online(bp->ha)) {
+        o->suggest = 0;
+        if (o->code != RS_SUCCESS)
+            o->code = RS_PULL_RETRY_IMMEDIATELY;
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Replies                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -398,7 +438,7 @@ static void reply_pull(broker_pull *bp, conn *c, int32_t opaque, pull_out *o)
 {
     broker_stats_count_get(bp->stats, o->count);
     proto_cmd *resp = proto_cmd_response(o->code, opaque, o->remark);
-    proto_cmd_set_i64(resp, "suggestWhichBrokerId", 0);
+    proto_cmd_set_i64(resp, "suggestWhichBrokerId", o->suggest);
     proto_cmd_set_i64(resp, "nextBeginOffset", (int64_t)o->next);
     proto_cmd_set_i64(resp, "minOffset", (int64_t)o->min);
     proto_cmd_set_i64(resp, "maxOffset", (int64_t)o->max);
@@ -602,6 +642,7 @@ static void answer_due(broker_pull *bp, parked *p)
     if (c && e) {
         pull_out o;
         pull_run(e, &p->a, &o);
+        route_answer(bp, &p->a, p->a.offset, &o);
         reply_pull(bp, c, p->opaque, &o);
     } else if (c) {
         reply_saved_not_found(bp, c, p);
@@ -632,6 +673,8 @@ static bool wake_one(broker_pull *bp, engine *e, parked *p)
     pull_out o;
     pull_run(e, &p->a, &o);
     bool caught_up = o.code == RS_PULL_RETRY_IMMEDIATELY && o.next >= o.max;
+    if (o.code != RS_PULL_NOT_FOUND && !caught_up)
+        route_answer(bp, &p->a, p->a.offset, &o);
     if (o.code == RS_PULL_NOT_FOUND || caught_up) {
         p->a.offset = (int64_t)o.next;
         p->saved_min = o.min;
@@ -640,6 +683,11 @@ static bool wake_one(broker_pull *bp, engine *e, parked *p)
     }
     reply_pull(bp, c, p->opaque, &o);
     return true;
+}
+
+bool broker_pull_parked(const broker_pull *bp)
+{
+    return bp->queues != NULL;
 }
 
 void broker_pull_notify(broker_pull *bp, const char *topic, uint32_t queue_id)
@@ -681,6 +729,8 @@ int broker_pull_create(broker_modules *m, char *errbuf, size_t errlen)
     bp->ctx = &m->ctx;
     bp->clients = m->clients;
     bp->stats = m->stats;
+    bp->ha = m->ha;
+    bp->held = m->held_offsets;
     ev_timer_init(&bp->timer, timer_cb, 0, 0);
     bp->timer.data = bp;
     m->pull = bp;
@@ -827,11 +877,21 @@ static int build_filter(broker_pull *bp, pull_hdr *h, int64_t **owned, char *rem
     return 0;
 }
 
-/* FLAG_COMMIT_OFFSET: store the consumer's offset without waiting for it. */
-static void commit_from_pull(engine *e, const pull_hdr *h)
+/* FLAG_COMMIT_OFFSET: store the consumer's offset without waiting for it (a replica holds it). */
+static void commit_from_pull(broker_pull *bp, const pull_hdr *h)
 {
+    engine *e = bp->ctx->engine;
     if (!(h->sys_flag & PULL_FLAG_COMMIT_OFFSET) || h->commit_offset < 0)
         return;
+    if (bp->held) {
+        uint64_t stored;
+        if (engine_offset_get(e, h->a.group, strlen(h->a.group), h->a.topic, strlen(h->a.topic),
+                              h->a.queue_id, &stored) != 0)
+            stored = UINT64_MAX;
+        broker_held_offset_set(bp->held, h->a.group, h->a.topic, h->a.queue_id,
+                               (uint64_t)h->commit_offset, stored);
+        return;
+    }
     engine_offset_set_async(e, h->a.group, strlen(h->a.group), h->a.topic,
                             strlen(h->a.topic), h->a.queue_id, (uint64_t)h->commit_offset,
                             NULL, NULL);
@@ -859,9 +919,10 @@ static void on_pull_message(server *s, conn *c, proto_cmd *req, void *ctx)
         free(owned);
         return;
     }
-    commit_from_pull(bp->ctx->engine, &h);
+    commit_from_pull(bp, &h);
     pull_out o;
     pull_run(bp->ctx->engine, &h.a, &o);
+    route_answer(bp, &h.a, h.a.offset, &o);
     if (proto_cmd_is_oneway(req)) {
         free(o.body);
     } else if (o.code == RS_PULL_NOT_FOUND && (h.sys_flag & PULL_FLAG_SUSPEND)) {

@@ -19,6 +19,10 @@
  * The DataVersion sent moves (counter + 1, timestamp now) only when the
  * topic configs change, so name servers re-read queue data only then.
  *
+ * Every registration carries haServerAddr, where this broker's replicas
+ * connect; a replica's answer names its master (masterAddr, and its
+ * haServerAddr), which is passed on with broker__master_heard.
+ *
  * Threads: everything on the loop thread.
  */
 #include <errno.h>
@@ -53,10 +57,9 @@ typedef struct ns_peer {
 
 struct broker_registrar {
     broker_registration *owner;
-    engine *e;
+    broker_ctx *ctx;         /* its engine may be replaced (a replica made again) */
     broker_config cfg;
     char addr[96];
-    char ha_addr[96];
     struct ev_loop *loop;
     transport_flusher *flusher;
     ev_timer round_timer;
@@ -105,7 +108,9 @@ static char *build_body(broker_registrar *r, size_t *n_topics)
 {
     engine_topic_config *tl = NULL;
     size_t n = 0;
-    int rc = engine_topic_list(r->e, &tl, &n);
+    if (!r->ctx->engine)
+        return NULL;
+    int rc = engine_topic_list(r->ctx->engine, &tl, &n);
     if (rc != 0) {
         proto_log(PROTO_LOG_WARN, "broker: cannot list topics for the name servers: %s", lsmq_strerror(rc));
         return NULL;
@@ -264,6 +269,10 @@ static void register_cb(int rc, proto_reply *reply, const char *why, void *arg)
         peer_outcome(p, false, text);
         return;
     }
+    const char *master = proto_cmd_get(reply->cmd, "masterAddr");
+    const char *master_ha = proto_cmd_get(reply->cmd, "haServerAddr");
+    if (master && *master && master_ha && *master_ha)
+        broker__master_heard(p->r->owner, master, master_ha);
     proto_reply_free(reply);
     peer_outcome(p, true, NULL);
 }
@@ -290,7 +299,7 @@ static void round_start(broker_registrar *r)
         }
         len = strlen(body);
         proto_cmd *req = broker_request(r, RC_REGISTER_BROKER);
-        proto_cmd_set(req, "haServerAddr", r->ha_addr);
+        proto_cmd_set(req, "haServerAddr", r->ctx->ha_addr); /* set once HA listens */
         proto_cmd_set_bool(req, "compressed", 0);
         proto_cmd_set_i64(req, "bodyCrc32", proto_body_crc(body, len));
         r->round_waiting++;
@@ -350,10 +359,9 @@ broker_registrar *broker_registrar_start(broker_ctx *ctx, broker_registration *o
 {
     broker_registrar *r = proto_xcalloc(1, sizeof *r);
     r->owner = owner;
-    r->e = ctx->engine;
+    r->ctx = ctx;
     r->cfg = ctx->cfg;
     snprintf(r->addr, sizeof r->addr, "%s", ctx->addr);
-    snprintf(r->ha_addr, sizeof r->ha_addr, "%s:%d", r->cfg.broker_ip1, r->cfg.listen_port + 1);
     if (parse_addrs(r, r->cfg.namesrv_addr) == 0) {
         proto_log(PROTO_LOG_INFO, "broker: no namesrvAddr, not registering with any name server");
         free(r->peers);

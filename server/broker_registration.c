@@ -5,7 +5,8 @@
  * creation asks for one at once, and answers that must follow a
  * registration (a send that auto-created its topic) wait here until it has
  * finished. Once registration has stopped nothing waits any more: the
- * waiters run at stop, and later ones run at once.
+ * waiters run at stop, and later ones run at once. A replica also learns
+ * its master from the answers; that news is handed to one listener.
  */
 #include <stdlib.h>
 
@@ -25,6 +26,8 @@ struct broker_registration {
     uint64_t topics_gen;         /* asked for by the latest topic creation */
     uint64_t registered_gen;     /* the latest finished */
     register_waiter *waiters;
+    broker_master_fn master_fn;  /* a replica's master heard of (the ha-serve row) */
+    void *master_ctx;
 };
 
 /* Run the waiters of generations up to gen (all of them when gen is UINT64_MAX). */
@@ -66,6 +69,24 @@ void broker__registered(broker_registration *r, uint64_t gen)
     if (gen > r->registered_gen)
         r->registered_gen = gen;
     run_waiters(r, r->registered_gen);
+}
+
+void broker_registration_on_master(broker_registration *r, broker_master_fn fn, void *ctx)
+{
+    r->master_fn = fn;
+    r->master_ctx = ctx;
+}
+
+void broker__master_heard(broker_registration *r, const char *master_addr, const char *ha_addr)
+{
+    if (r->master_fn && !r->stopped)
+        r->master_fn(r->master_ctx, master_addr, ha_addr);
+}
+
+void broker_registration_again(broker_registration *r)
+{
+    if (!r->stopped)
+        broker_register_now(r->registrar);
 }
 
 uint64_t broker_registration_topics_gen(broker_registration *r) { return r->topics_gen; }

@@ -10,7 +10,8 @@
  * (a committed offset before the target is kept). The 5.x optional
  * queueId / offset fields narrow the reset to one queue and may name the
  * offset outright. An unknown topic or group is refused with 5.x's codes
- * and remarks (TOPIC_NOT_EXIST, SUBSCRIPTION_GROUP_NOT_EXIST).
+ * and remarks (TOPIC_NOT_EXIST, SUBSCRIPTION_GROUP_NOT_EXIST). A replica
+ * refuses, as upstream's slaves do (SYSTEM_ERROR).
  *
  * Then two things happen, whether or not the group is online:
  *   - every connected member gets a oneway RESET_CONSUMER_CLIENT_OFFSET(220)
@@ -252,6 +253,10 @@ static void on_invoke_broker_to_reset_offset(server *s, conn *c, proto_cmd *req,
     engine *e = ad->ctx->engine;
     char remark[BROKER_REMARK_MAX];
     reset_args a;
+    if (ad->ctx->replica) {
+        broker__reply_code(c, req, RS_SYSTEM_ERROR, "Can not reset offset in slave broker");
+        return;
+    }
     if (parse_reset(c, req, &a) != 0)
         return;
     engine_topic_config tc;

@@ -9,7 +9,13 @@
  * the client sent none), and the messages go to the engine's writer. The
  * writer's completion comes back to the loop through server_post, which
  * answers the producer if its connection is still open and wakes the pulls
- * parked on that queue.
+ * parked on that queue. On a SYNC_MASTER the answer also waits until
+ * inSyncReplicas replicas have persisted the batch holding the messages
+ * (broker_ha_await): FLUSH_SLAVE_TIMEOUT when none confirmed within
+ * syncFlushTimeout, SLAVE_NOT_AVAILABLE when too few are in sync to wait
+ * for; either way the message stays stored and the answer carries its ids,
+ * as upstream's does. A replica refuses sends as upstream's slaves do
+ * (SERVICE_NOT_AVAILABLE), with a remark that says it is a replica.
  *
  * Not supported yet, and refused rather than delivered early in silence:
  * delay levels and 5.x timer properties, and transaction half messages.
@@ -80,6 +86,7 @@ struct broker_send {
     broker_meta *meta;                  /* auto-created topics */
     broker_pull *pull;                  /* woken after a commit */
     broker_registration *registration;  /* answers after a new topic's registration */
+    broker_ha *ha;                      /* SYNC_MASTER: answers after the replicas' */
     uint32_t next_queue_pick;           /* round robin for queueId < 0 */
 };
 
@@ -92,6 +99,9 @@ typedef struct send_job {
     uint32_t queue_id;
     int status;
     uint64_t queue_offset;
+    uint64_t last_seq;          /* of the committed batch holding the messages */
+    broker_ack_wait ack;        /* SYNC_MASTER: waiting for the replicas */
+    int32_t code;               /* the answer's code once stored (replicas may change it) */
     char *uniq_key;             /* transactionId of a single message, or NULL */
     uint64_t register_gen;      /* answer after this name-server registration */
     char topic[PROTO_TOPIC_MAX + 1];
@@ -169,7 +179,7 @@ static char *join_msg_ids(const proto_host *store_host, const uint64_t *position
 
 static void reply_stored(conn *c, send_job *j)
 {
-    proto_cmd *resp = proto_cmd_response(RS_SUCCESS, j->opaque, NULL);
+    proto_cmd *resp = proto_cmd_response(j->code, j->opaque, NULL);
     char *ids = join_msg_ids(&j->bs->ctx->store_host, j->positions, j->n);
     proto_cmd_set(resp, "msgId", ids);
     free(ids);
@@ -206,17 +216,34 @@ static void send_finish_cb(void *arg)
 }
 
 /*
- * Loop thread: the writer has finished this send. If a topic was created
- * just before (this send's, typically), wait until the name servers know
- * it, so the producer's next route lookup finds it.
+ * Loop thread: stored, and on a SYNC_MASTER confirmed (or not) by the
+ * replicas. If a topic was created just before (this send's, typically),
+ * wait until the name servers know it, so the producer's next route lookup
+ * finds it.
  */
-static void send_done_cb(void *arg)
+static void send_replicated(send_job *j)
 {
-    send_job *j = arg;
     if (j->status == 0 && !j->oneway)
         broker_registration_after(j->bs->registration, j->register_gen, send_finish_cb, j);
     else
         send_finish_cb(j);
+}
+
+static void send_acked_cb(broker_ack_wait *w)
+{
+    send_job *j = BROKER_JOB_OF(w, send_job, ack);
+    j->code = w->code;
+    send_replicated(j);
+}
+
+/* Loop thread: the writer has finished this send. */
+static void send_done_cb(void *arg)
+{
+    send_job *j = arg;
+    if (j->status == 0 && !j->oneway && broker_ha_sync(j->bs->ha))
+        broker_ha_await(j->bs->ha, &j->ack, j->last_seq, send_acked_cb);
+    else
+        send_replicated(j);
 }
 
 /* Writer thread: keep the outcome and hand the job back to the loop. */
@@ -226,6 +253,7 @@ static void append_cb(void *ctx, const engine_append_result *r)
     j->status = r->status;
     if (r->status == 0) {
         j->queue_offset = r->queue_offset;
+        j->last_seq = r->last_seq;
         for (uint32_t i = 0; i < j->n && i < r->n; i++)
             j->positions[i] = r->log_positions ? r->log_positions[i] : r->log_position + i;
     }
@@ -730,6 +758,7 @@ static send_job *job_new(broker_send *bs, conn *c, const proto_cmd *req, const s
     j->opaque = req->opaque;
     j->oneway = proto_cmd_is_oneway(req);
     j->queue_id = queue;
+    j->code = RS_SUCCESS;
     j->n = sm->n;
     j->register_gen = broker_registration_topics_gen(bs->registration);
     strcpy(j->topic, h->topic);
@@ -885,6 +914,12 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
     char remark[BROKER_REMARK_MAX];
     send_hdr h;
     engine_topic_config tc;
+    if (bs->ctx->replica) {
+        snprintf(remark, sizeof remark, BROKER_REPLICA_REMARK_FMT, bs->ctx->cfg.broker_name,
+                 (long long)bs->ctx->cfg.broker_id);
+        send_fail(c, req, RS_SERVICE_NOT_AVAILABLE, remark);
+        return;
+    }
     int code = parse_header(req, &h, remark);
     if (code == 0)
         code = precheck(&bs->ctx->cfg, &h, req, remark);
@@ -908,11 +943,12 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
     send_append(bs, c, req, &h, &tc);
 }
 
-/* Needs meta, pull and registration. */
+/* Needs meta, pull, registration and ha. */
 int broker_send_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_send *bs = proto_xcalloc(1, sizeof *bs);
     bs->ctx = &m->ctx;
+    bs->ha = m->ha;
     bs->meta = m->meta;
     bs->pull = m->pull;
     bs->registration = m->registration;

@@ -343,6 +343,16 @@ static void sendback_drop_cb(broker_wait *w)
 
 static void on_consumer_send_msg_back(server *s, conn *c, proto_cmd *req, void *ctx)
 {
+    broker_sendback *sb = ctx;
+    if (sb->ctx->replica) {
+        /* Upstream's slave fails the put (SERVICE_NOT_AVAILABLE) and answers SYSTEM_ERROR;
+         * the client then sends the message to its retry topic on a master. */
+        char remark[BROKER_REMARK_MAX];
+        snprintf(remark, sizeof remark, BROKER_REPLICA_REMARK_FMT, sb->ctx->cfg.broker_name,
+                 (long long)sb->ctx->cfg.broker_id);
+        broker__reply_code(c, req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
     sendback_req r;
     if (parse_request(c, req, &r) != 0)
         return;

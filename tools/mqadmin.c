@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "mqadmin.h"
@@ -45,6 +46,7 @@ static const mqa_command *const families[] = {
     mqa_message_commands,
     mqa_print_commands,
     mqa_offset_commands,
+    mqa_ha_commands,
 };
 
 /* Options every command takes, as upstream's ServerUtil adds them. */
@@ -518,6 +520,22 @@ const char *mqa_retry_topic(const char *group, char *buf, size_t cap)
 /* ------------------------------------------------------------------ */
 /* Look-ups the commands share                                         */
 /* ------------------------------------------------------------------ */
+
+int mqa_repeat(mqa_ctx *ctx, int (*once)(mqa_ctx *ctx))
+{
+    int interval = 0, rc;
+
+    if ((rc = mqa_arg_int(ctx, 'i', 0, &interval)) != 0)
+        return rc;
+    if (mqa_arg(ctx, 'i') && interval <= 0)
+        return mqa_usage_error(ctx, "the interval (-i) must be a positive number of seconds");
+    for (;;) {
+        if ((rc = once(ctx)) != MQA_OK || interval <= 0)
+            return rc;
+        fflush(stdout);
+        sleep((unsigned)interval);
+    }
+}
 
 int mqa_cluster_masters(const mqa_ctx *ctx, const char *cluster, lsmq_admin_cluster_info **ci,
                         const char ***addrs, size_t *n)

@@ -2,7 +2,7 @@
  * mqadmin internals: the command table, option values and the output
  * helpers shared by the command families (mqadmin_topic.c,
  * mqadmin_cluster.c, mqadmin_consumer.c, mqadmin_message.c,
- * mqadmin_print.c, mqadmin_offset.c; messages are shown by
+ * mqadmin_print.c, mqadmin_offset.c, mqadmin_ha.c; messages are shown by
  * mqadmin_msgfmt.c). mqadmin.c holds main(), option parsing and help.
  *
  * A command declares its options the way upstream's SubCommand does
@@ -64,6 +64,7 @@ extern const mqa_command mqa_consumer_commands[];
 extern const mqa_command mqa_message_commands[];  /* mqadmin_message.c, mqadmin_print.c */
 extern const mqa_command mqa_print_commands[];
 extern const mqa_command mqa_offset_commands[];   /* mqadmin_offset.c */
+extern const mqa_command mqa_ha_commands[];       /* mqadmin_ha.c */
 
 /*
  * The master addresses of a cluster's brokers. On success *ci owns the
@@ -93,6 +94,12 @@ int mqa_arg_i64(const mqa_ctx *ctx, char letter, int64_t dflt, int64_t *out);
  * "now".
  */
 int mqa_arg_time(const mqa_ctx *ctx, char letter, int allow_now, int64_t dflt, int64_t *out);
+
+/*
+ * Run once(ctx), and with -i SECONDS again every SECONDS until it fails or
+ * the tool is interrupted (clusterList, haStatus). Returns its status.
+ */
+int mqa_repeat(mqa_ctx *ctx, int (*once)(mqa_ctx *ctx));
 
 /* ---- Messages (mqadmin_msgfmt.c) ---- */
 

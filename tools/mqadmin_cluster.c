@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "mqadmin.h"
 #include "clock.h"
@@ -181,18 +180,7 @@ static int cluster_list_once(mqa_ctx *ctx)
 
 static int cluster_list(mqa_ctx *ctx)
 {
-    int interval = 0, rc;
-
-    if ((rc = mqa_arg_int(ctx, 'i', 0, &interval)) != 0)
-        return rc;
-    if (mqa_arg(ctx, 'i') && interval <= 0)
-        return mqa_usage_error(ctx, "the interval (-i) must be a positive number of seconds");
-    /* With -i, print again every interval seconds until interrupted. */
-    for (;;) {
-        if ((rc = cluster_list_once(ctx)) != MQA_OK || interval <= 0)
-            return rc;
-        sleep((unsigned)interval);
-    }
+    return mqa_repeat(ctx, cluster_list_once);
 }
 
 /* ==== brokerStatus ======================================================= */

@@ -370,6 +370,48 @@ void lsmq_admin_kv_table_free(lsmq_admin_kv_table *t);
 /** The value of key, or NULL. Valid while t lives. */
 const char *lsmq_admin_kv_table_get(const lsmq_admin_kv_table *t, const char *key);
 
+/* ------------------------------------------------------------------ */
+/* Broker: replication (haStatus)                                      */
+/* ------------------------------------------------------------------ */
+
+/** What a master knows of one of its replicas (HAConnectionRuntimeInfo). */
+typedef struct lsmq_admin_ha_replica {
+    char *addr;               /**< the replica broker's address */
+    int64_t ack_offset;       /**< slaveAckOffset: the log position it has acknowledged */
+    int64_t diff;             /**< bytes behind the master's log */
+    int64_t diff_messages;    /**< messages behind (lsmq brokers; -1 when not said) */
+    int64_t ack_sequence;     /**< the sequence it acknowledged (lsmq brokers; -1) */
+    int in_sync;              /**< inSync: within haMaxGapNotInSync */
+    char *phase;              /**< "streaming", "checkpoint", "handshake" (lsmq), or NULL */
+} lsmq_admin_ha_replica;
+
+/** HARuntimeInfo: a master's replicas, or a replica's master. */
+typedef struct lsmq_admin_ha_status {
+    int master;                   /**< the broker is a master */
+    char *role;                   /**< "ASYNC_MASTER", "SYNC_MASTER", "SLAVE" (lsmq), or NULL */
+    /* A master. */
+    int64_t master_max_offset;    /**< masterCommitLogMaxOffset: its next log position */
+    int64_t master_sequence;      /**< its last sequence (lsmq; -1) */
+    int64_t acked_sequence;       /**< acknowledged by inSyncReplicas replicas (lsmq; -1) */
+    int in_sync_replicas;         /**< inSyncSlaveNums */
+    lsmq_admin_ha_replica *replicas;
+    size_t n_replicas;
+    /* A replica. */
+    char *master_addr;            /**< its master's HA address, or NULL while unknown */
+    int64_t max_offset;           /**< its own next log position */
+    int64_t applied_sequence;     /**< the master sequence it has applied (lsmq; -1) */
+    int connected;                /**< streaming from its master now */
+} lsmq_admin_ha_status;
+
+/**
+ * GET_BROKER_HA_STATUS (907), the body upstream's `mqadmin haStatus`
+ * reads; lsmq brokers add the sequences and phases above.
+ * @param[out] out release with lsmq_admin_ha_status_free.
+ */
+int lsmq_admin_get_ha_status(lsmq_admin *a, const char *broker_addr, int timeout_ms,
+                             lsmq_admin_ha_status **out);
+void lsmq_admin_ha_status_free(lsmq_admin_ha_status *s);
+
 /** A group's position in one queue (OffsetWrapper). */
 typedef struct lsmq_admin_consume_offset {
     lsmq_admin_mq mq;

@@ -67,12 +67,14 @@ kill_running() {
     done
 }
 
-# start_broker NAME: make a temporary directory $tmp (lsmq-NAME-XXXXXX),
-# start mqbroker with its embedded name server on free loopback ports and
-# its store in $data, and wait until it listens. Sets tmp, data, log, port,
-# ns_port, addr (the broker) and ns (the name server), and pid.
+# start_broker NAME [OPTION...]: make a temporary directory $tmp
+# (lsmq-NAME-XXXXXX), start mqbroker with its embedded name server on free
+# loopback ports, its store in $data and the extra --key=value options, and
+# wait until it listens. Sets tmp, data, log, port, ns_port, addr (the
+# broker) and ns (the name server), and pid.
 start_broker() {
     tmp="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-$1-XXXXXX")"
+    shift
     data="$tmp/data"
     log="$tmp/broker.log"
     port="$(free_port)"
@@ -80,7 +82,7 @@ start_broker() {
     addr="127.0.0.1:$port"
     ns="127.0.0.1:$ns_port"
     "$broker_bin" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-        --brokerIP1=127.0.0.1 --storePathRootDir="$data" >"$log" 2>&1 &
+        --brokerIP1=127.0.0.1 --storePathRootDir="$data" "$@" >"$log" 2>&1 &
     pid=$!
     # Up to ~10 s; a broker that never listens shows as the first checks failing.
     for _ in $(seq 1 200); do

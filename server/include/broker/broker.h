@@ -28,6 +28,13 @@
 
 #include "net.h"
 
+/* brokerRole: a master (ASYNC or SYNC: does a send wait for a replica?) or a replica. */
+typedef enum broker_role {
+    BROKER_ASYNC_MASTER = 0,       /* answer sends after the local write (the default) */
+    BROKER_SYNC_MASTER,            /* answer sends once inSyncReplicas replicas persisted them */
+    BROKER_SLAVE,                  /* a replica: applies its master's log, serves reads */
+} broker_role;
+
 typedef struct broker_config {
     char broker_cluster_name[128]; /* brokerClusterName, DefaultCluster */
     char broker_name[128];         /* brokerName, broker-a */
@@ -55,6 +62,18 @@ typedef struct broker_config {
     int embedded_namesrv_port;          /* embeddedNamesrvPort, 9876 */
     uint32_t writer_queue_max;          /* writerQueueMax, 65536 */
     uint32_t kept_requests_max;         /* keptRequestsMax, 65536 (waiting for config writes) */
+    /* Replication (broker_ha.c). */
+    broker_role role;                   /* brokerRole, ASYNC_MASTER */
+    int ha_listen_port;                 /* haListenPort; 0 = listenPort + 1 */
+    char ha_master_address[256];        /* haMasterAddress "host:port"; "" = ask the name server */
+    uint32_t in_sync_replicas;          /* inSyncReplicas: replicas (the master not counted)
+                                           a SYNC_MASTER send waits for, 1 */
+    uint32_t sync_flush_timeout_ms;     /* syncFlushTimeout: how long such a send waits, 5000 */
+    bool slave_read_enable;             /* slaveReadEnable: a group's brokerId may name a replica */
+    bool offset_check_in_slave;         /* offsetCheckInSlave: a replica corrects pull offsets */
+    uint32_t ha_max_gap_bytes;          /* haMaxGapNotInSync: further behind is not in sync, 256 MiB */
+    uint32_t wal_ttl_seconds;           /* walTtlSeconds: WAL kept for replicas to catch up, 3600 */
+    uint32_t wal_size_limit_mb;         /* walSizeLimitMB: and at most this much of it, 4096 */
 } broker_config;
 
 void broker_config_init(broker_config *c);
@@ -66,6 +85,17 @@ int broker_config_set(broker_config *c, const char *key, const char *value, char
                       size_t errlen);
 /* Load a broker.conf file (key=value lines, # comments). */
 int broker_config_load(broker_config *c, const char *path, char *errbuf, size_t errlen);
+/*
+ * Refuse combinations that cannot work (a SLAVE with brokerId 0, a master
+ * with brokerId > 0, haListenPort equal to listenPort, ...): LSMQ_EINVAL
+ * with a sentence in errbuf saying which keys and what to change.
+ */
+int broker_config_check(const broker_config *c, char *errbuf, size_t errlen);
+/* "ASYNC_MASTER", "SYNC_MASTER" or "SLAVE" (static). */
+const char *broker_role_name(broker_role r);
+/* The port replicas connect to: haListenPort, else listenPort + 1. */
+int broker_config_ha_port(const broker_config *c);
+
 /*
  * Command line: -c FILE, -n 'addr;addr', --key=value for any key,
  * --embedded-namesrv. Later settings win. Returns 0 or an error with errbuf set.

@@ -203,17 +203,18 @@ func (k *Consumer) Shutdown() {
 
 // Consumer starts a CLUSTERING push consumer of group (instance name makes its client id
 // unique in this process) that starts from the first offset when the group has none, gets
-// one message per call and hands each to handle.
+// one message per call and hands each to handle. extra options come last (they win).
 func (c *Ctx) Consumer(group, instance, topic, expr string,
-	handle func(*primitive.MessageExt) consumer.ConsumeResult) *Consumer {
-	pc, err := rocketmq.NewPushConsumer(
+	handle func(*primitive.MessageExt) consumer.ConsumeResult, extra ...consumer.Option) *Consumer {
+	opts := append([]consumer.Option{
 		consumer.WithNsResolver(c.resolver()),
 		consumer.WithGroupName(group),
 		consumer.WithInstance(instance),
 		consumer.WithConsumerModel(consumer.Clustering),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithConsumeMessageBatchMaxSize(1),
-	)
+	}, extra...)
+	pc, err := rocketmq.NewPushConsumer(opts...)
 	if err != nil {
 		c.Fatal("new consumer %s/%s: %v", group, instance, err)
 	}

@@ -27,17 +27,20 @@ import (
 )
 
 type scenario struct {
-	name string
-	desc string
-	run  func(*Ctx)
+	name      string
+	desc      string
+	run       func(*Ctx)
+	onlyNamed bool // not in "all": needs a set-up of its own
 }
 
 var scenarios = []scenario{
-	{"produce-consume", "tags and keys round trip; a TagA subscriber gets exactly the TagA messages", produceConsume},
-	{"autocreate", "first send to an unknown topic creates it through TBW102", autoCreate},
-	{"clustering", "two members of one group share the queues without loss", clustering},
-	{"offset-resume", "a restarted member of the group resumes from the committed offsets", offsetResume},
-	{"retry", "a message answered ConsumeRetryLater comes back through %RETRY%<group>", retry},
+	{"produce-consume", "tags and keys round trip; a TagA subscriber gets exactly the TagA messages", produceConsume, false},
+	{"autocreate", "first send to an unknown topic creates it through TBW102", autoCreate, false},
+	{"clustering", "two members of one group share the queues without loss", clustering, false},
+	{"offset-resume", "a restarted member of the group resumes from the committed offsets", offsetResume, false},
+	{"retry", "a message answered ConsumeRetryLater comes back through %RETRY%<group>", retry, false},
+	{"replica-failover", "a consumer goes on from the replica when the master is killed (against-lsmq-replicas.sh)",
+		replicaFailover, true},
 }
 
 func main() {
@@ -91,7 +94,11 @@ func main() {
 
 	var todo []scenario
 	if *which == "all" {
-		todo = scenarios
+		for _, s := range scenarios {
+			if !s.onlyNamed {
+				todo = append(todo, s)
+			}
+		}
 	} else {
 		for _, n := range strings.Split(*which, ",") {
 			found := false

@@ -38,6 +38,7 @@ public final class InteropMain {
 
     static {
         SCENARIOS.put("ready", Scenarios::ready);
+        SCENARIOS.put("replica-failover", FailoverScenarios::replicaFailover);
     }
 
     private InteropMain() {

@@ -75,6 +75,26 @@ final class Scenarios {
         return sent;
     }
 
+    /** Sends count messages; key -> Sent when every one was acknowledged SEND_OK, else null (no check recorded). */
+    static Map<String, Sent> sendManyQuiet(DefaultMQProducer p, String topic, String keyPrefix, int count,
+                                           String runId) {
+        Map<String, Sent> sent = new LinkedHashMap<>();
+        for (int i = 0; i < count; i++) {
+            String key = keyPrefix + i + "_" + runId;
+            String body = "body of " + key;
+            try {
+                SendResult r = p.send(msg(topic, "TagF", key, body, i));
+                if (r.getSendStatus() != SendStatus.SEND_OK) {
+                    return null;
+                }
+                sent.put(key, new Sent(i, key, "TagF", body, r));
+            } catch (Exception e) {
+                return null;
+            }
+        }
+        return sent;
+    }
+
     /** Asks the name server (through the producer) for the topic's write queues, retrying up to timeoutMs. */
     static List<MessageQueue> routeOf(Ctx ctx, DefaultMQProducer p, String topic, long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;

@@ -1,0 +1,463 @@
+/*
+ * The broker as a master or a replica of its broker group: two rows of
+ * the module table around the store (broker_internal.h).
+ *
+ *   ha        before the store opens. A master creates its replication
+ *             server (repl_master_create: its commit hook is declared with
+ *             the store's other extensions). A replica whose master's HA
+ *             address is configured (haMasterAddress) makes its store from
+ *             a checkpoint of the master when it has none of its own
+ *             (repl_replica_prepare); one that must ask the name servers
+ *             opens what it has and is made again once it knows.
+ *   ha-serve  after the store, the registration and the pulls exist. A
+ *             master listens on haListenPort and serves its replicas; a
+ *             replica follows its master (repl_replica_start). Stops before
+ *             the store closes: replication reads and writes the store.
+ *
+ * Master. The replication library reports the sequence inSyncReplicas
+ * replicas have persisted from its own thread; the number is kept in an
+ * atomic and brought to the loop with one post at a time, where it
+ * releases the SYNC_MASTER sends it covers (broker_ha_wait.c).
+ *
+ * Replica. The store changes only through the master's log. Parked pulls
+ * are woken by the engine's on_advance hook (writer thread): the queues
+ * that moved are gathered under a mutex and handed to the loop with one
+ * post at a time. A replica that does not know its master's HA address
+ * learns it from the name servers' answers to REGISTER_BROKER. When the
+ * master no longer holds the log after the store's applied sequence (or
+ * the store holds none) the library says so, and the store is made again
+ * from a checkpoint on the loop: the follower stops, the store closes, a
+ * checkpoint is fetched (the loop waits: nothing can be served meanwhile)
+ * and the store reopens. Offsets committed to a replica are held in memory
+ * (broker_held_offsets.c) and offered to the master once it is back.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+
+#include "alloc.h"
+#include "broker_internal.h"
+#include "log.h"
+#include "repl.h"
+
+/* A replica that cannot reach its master at start opens what it has after this. */
+#define PREPARE_AT_START_MS 30000
+/* Fetching a checkpoint while running gives up after this (the loop waits for it). */
+#define PREPARE_RUNNING_MS 120000
+/* At most one checkpoint fetch per this many seconds. */
+#define RESEED_MIN_INTERVAL_S 30.0
+/* How often a replica looks at its link (held offsets go to a master that is back). */
+#define LINK_CHECK_S 1.0
+/* A replica that does not know its master registers this often (else every 30 s). */
+#define ASK_MASTER_EVERY_CHECKS 2
+
+/* The queues whose max offset moved, from the writer thread. */
+typedef struct advance {
+    uint32_t topic_id;
+    uint32_t queue_id;
+} advance;
+
+struct broker_ha {
+    broker_modules *m;
+    broker_ctx *ctx;
+    bool replica;
+    bool sync;                      /* SYNC_MASTER */
+    bool serving;                   /* between ha-serve's start and stop */
+    char work_dir[1100];            /* <store>/ha */
+    /* Master. */
+    repl_master *master;
+    broker_ack_waits *waits;
+    _Atomic uint64_t acked;         /* written by the replication thread */
+    atomic_bool acked_posted;
+    /* Replica. */
+    repl_replica *follower;
+    char master_ha[256];            /* the master's HA address: configured or learned */
+    char master_addr[256];          /* the master's remoting address, once learned */
+    engine_extension advance_ext;
+    pthread_mutex_t lock;           /* guards the fields up to the next blank line */
+    advance *advances;
+    size_t n_advances, cap_advances;
+    bool advance_posted;
+
+    atomic_bool reseed_posted;
+    double last_reseed;
+    ev_timer reseed_timer;          /* a fetch put off by RESEED_MIN_INTERVAL_S */
+    ev_timer link_timer;
+    unsigned link_checks;
+    bool was_online;
+    broker_forward *forward;        /* held offsets to a master that is back */
+};
+
+bool broker_ha_sync(const broker_ha *h)
+{
+    return h->sync;
+}
+
+/* ==== Master: acknowledgements ============================================ */
+
+/* Loop thread: release the sends the acknowledged sequence covers. */
+static void acked_post_cb(void *arg)
+{
+    broker_ha *h = arg;
+    atomic_store(&h->acked_posted, false); /* before reading: a later ack posts again */
+    if (h->serving)
+        broker__ack_waits_acked(h->waits, atomic_load(&h->acked));
+}
+
+/* Replication thread. */
+static void acked_cb(void *ctx, uint64_t seq)
+{
+    broker_ha *h = ctx;
+    uint64_t cur = atomic_load(&h->acked);
+    while (seq > cur && !atomic_compare_exchange_weak(&h->acked, &cur, seq))
+        ;
+    if (!atomic_exchange(&h->acked_posted, true))
+        server_post(h->ctx->srv, acked_post_cb, h);
+}
+
+void broker_ha_await(broker_ha *h, broker_ack_wait *w, uint64_t seq, broker_acked_cb done_cb)
+{
+    w->seq = seq;
+    w->done_cb = done_cb;
+    w->prev = w->next = NULL;
+    int32_t code = -1;
+    if (!h->serving || !h->master)
+        code = BROKER_RS_FLUSH_SLAVE_TIMEOUT; /* shutting down: nobody will confirm it */
+    else if (atomic_load(&h->acked) >= seq)
+        code = RS_SUCCESS;
+    else if (repl_master_in_sync(h->master) < h->ctx->cfg.in_sync_replicas)
+        code = RS_SLAVE_NOT_AVAILABLE;
+    if (code >= 0) {
+        w->code = code;
+        done_cb(w);
+        return;
+    }
+    broker__ack_waits_add(h->waits, w);
+}
+
+/* ==== Replica: waking parked pulls ======================================== */
+
+/* Loop thread: wake the pulls parked on the queues that moved. */
+static void advance_post_cb(void *arg)
+{
+    broker_ha *h = arg;
+    pthread_mutex_lock(&h->lock);
+    advance *list = h->advances;
+    size_t n = h->n_advances;
+    h->advances = NULL;
+    h->n_advances = h->cap_advances = 0;
+    h->advance_posted = false;
+    pthread_mutex_unlock(&h->lock);
+    engine *e = h->ctx->engine;
+    engine_view *v = NULL;
+    if (e && h->m->pull && broker_pull_parked(h->m->pull) && engine_view_open(e, &v) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            engine_topic_config tc;
+            if (engine_view_topic_by_id(v, list[i].topic_id, &tc) == 0)
+                broker_pull_notify(h->m->pull, tc.name, list[i].queue_id);
+        }
+        engine_view_close(v);
+    }
+    free(list);
+}
+
+/* Writer thread: remember the queue (once) and post when nothing is posted yet. */
+static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
+                       uint64_t max_offset)
+{
+    broker_ha *h = x->ctx;
+    bool post = false;
+    pthread_mutex_lock(&h->lock);
+    size_t i = 0;
+    while (i < h->n_advances &&
+           (h->advances[i].topic_id != topic_id || h->advances[i].queue_id != queue_id))
+        i++;
+    if (i == h->n_advances) {
+        if (h->n_advances == h->cap_advances) {
+            h->cap_advances = h->cap_advances ? h->cap_advances * 2 : 16;
+            h->advances = proto_xrealloc(h->advances, h->cap_advances * sizeof *h->advances);
+        }
+        h->advances[h->n_advances++] = (advance){topic_id, queue_id};
+    }
+    if (!h->advance_posted)
+        post = h->advance_posted = true;
+    pthread_mutex_unlock(&h->lock);
+    if (post)
+        server_post(h->ctx->srv, advance_post_cb, h);
+}
+
+/* ==== Replica: the follower and a store made again ======================== */
+
+static void reseed_cb(void *arg);
+
+/* Replication thread: the master no longer has our place in its log. */
+static void checkpoint_needed_cb(void *ctx)
+{
+    broker_ha *h = ctx;
+    if (!atomic_exchange(&h->reseed_posted, true))
+        server_post(h->ctx->srv, reseed_cb, h);
+}
+
+/* The follower's config; its strings point into h. */
+static void follower_config(broker_ha *h, repl_replica_config *rc, uint32_t prepare_ms)
+{
+    repl_replica_config_init(rc);
+    rc->store_path = h->ctx->cfg.store_path_root_dir;
+    rc->master_addr = h->master_ha[0] ? h->master_ha : NULL;
+    rc->self_addr = h->ctx->addr;
+    rc->prepare_timeout_ms = prepare_ms;
+    rc->checkpoint_needed_cb = checkpoint_needed_cb;
+    rc->ctx = h;
+}
+
+static int follower_start(broker_ha *h)
+{
+    repl_replica_config rc;
+    follower_config(h, &rc, 0);
+    int err = repl_replica_start(&rc, h->ctx->engine, &h->follower);
+    if (err != 0)
+        proto_log(PROTO_LOG_ERROR, "broker: cannot follow master %s: %s",
+                  h->master_ha[0] ? h->master_ha : "(not known yet)", lsmq_strerror(err));
+    return err;
+}
+
+/*
+ * Make the store again from a checkpoint of the master, on the loop (no
+ * request is served meanwhile). A store that cannot open afterwards stops
+ * the broker: nothing can be served without one.
+ */
+static void reseed_cb(void *arg)
+{
+    broker_ha *h = arg;
+    struct ev_loop *loop = server_loop(h->ctx->srv);
+    if (!h->serving || !h->master_ha[0]) {
+        atomic_store(&h->reseed_posted, false);
+        return;
+    }
+    double wait = h->last_reseed + RESEED_MIN_INTERVAL_S - ev_now(loop);
+    if (h->last_reseed > 0 && wait > 0) {
+        if (!ev_is_active(&h->reseed_timer)) {
+            ev_timer_set(&h->reseed_timer, wait, 0);
+            ev_timer_start(loop, &h->reseed_timer);
+        }
+        return; /* reseed_posted stays set: the timer runs it */
+    }
+    proto_log(PROTO_LOG_WARN, "broker: master %s no longer holds this replica's place in its "
+                              "log: making the store again from a checkpoint (requests wait)",
+              h->master_ha);
+    repl_replica_stop(h->follower);
+    h->follower = NULL;
+    broker__store_close(h->m);
+    repl_replica_config rc;
+    follower_config(h, &rc, PREPARE_RUNNING_MS);
+    uint64_t applied = 0;
+    char err[512] = "";
+    int rc_prep = repl_replica_prepare(&rc, true, &applied, err, sizeof err);
+    if (rc_prep != 0)
+        proto_log(PROTO_LOG_ERROR, "broker: no checkpoint from master %s: %s", h->master_ha, err);
+    else
+        proto_log(PROTO_LOG_INFO, "broker: store made from a checkpoint of %s (sequence %llu)",
+                  h->master_ha, (unsigned long long)applied);
+    if (broker__store_open(h->m, err, sizeof err) != 0) {
+        proto_log(PROTO_LOG_ERROR, "broker: the store does not open after the checkpoint: %s; "
+                                   "stopping",
+                  err);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    ev_now_update(loop); /* the loop waited */
+    h->last_reseed = ev_now(loop);
+    atomic_store(&h->reseed_posted, false);
+    follower_start(h);
+}
+
+static void reseed_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    broker_ha *h = t->data;
+    h->last_reseed = 0;
+    reseed_cb(h);
+}
+
+/* The name servers named our master (registration answers). */
+static void master_heard_cb(void *ctx, const char *master_addr, const char *ha_addr)
+{
+    broker_ha *h = ctx;
+    snprintf(h->master_addr, sizeof h->master_addr, "%s", master_addr);
+    if (h->ctx->cfg.ha_master_address[0] || strcmp(h->master_ha, ha_addr) == 0)
+        return; /* configured, or nothing new */
+    proto_log(PROTO_LOG_INFO, "broker: master of %s is %s (HA %s), from the name server",
+              h->ctx->cfg.broker_name, master_addr, ha_addr);
+    snprintf(h->master_ha, sizeof h->master_ha, "%s", ha_addr);
+    if (h->follower)
+        repl_replica_set_master(h->follower, h->master_ha);
+}
+
+bool broker_ha_master_online(broker_ha *h)
+{
+    repl_replica_state st;
+    return h->follower && repl_replica_status(h->follower, &st) == 0 && st.connected;
+}
+
+/*
+ * Once a second: a master that came back gets the offsets held meanwhile;
+ * a replica that does not know its master yet asks the name servers again.
+ */
+static void link_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    broker_ha *h = t->data;
+    if (!h->master_ha[0] && ++h->link_checks % ASK_MASTER_EVERY_CHECKS == 0)
+        broker_registration_again(h->m->registration);
+    bool online = broker_ha_master_online(h);
+    if (online && !h->was_online && h->master_addr[0] &&
+        broker_held_offsets_count(h->m->held_offsets) > 0)
+        broker__forward_offsets(h->forward, h->ctx, h->m->held_offsets, h->master_addr);
+    h->was_online = online;
+}
+
+/* ==== The rows ============================================================ */
+
+int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
+{
+    broker_ha *h = proto_xcalloc(1, sizeof *h);
+    const broker_config *cfg = &m->ctx.cfg;
+    h->m = m;
+    h->ctx = &m->ctx;
+    h->replica = m->ctx.replica;
+    h->sync = cfg->role == BROKER_SYNC_MASTER;
+    pthread_mutex_init(&h->lock, NULL);
+    snprintf(h->work_dir, sizeof h->work_dir, "%s/ha", cfg->store_path_root_dir);
+    ev_timer_init(&h->reseed_timer, reseed_timer_cb, 0, 0);
+    h->reseed_timer.data = h;
+    ev_timer_init(&h->link_timer, link_timer_cb, LINK_CHECK_S, LINK_CHECK_S);
+    h->link_timer.data = h;
+    m->ha = h;
+    if (!h->replica) {
+        repl_master_config mc;
+        repl_master_config_init(&mc);
+        mc.port = broker_config_ha_port(cfg);
+        mc.work_dir = h->work_dir;
+        mc.in_sync = cfg->in_sync_replicas ? cfg->in_sync_replicas : 1;
+        mc.max_gap_bytes = cfg->ha_max_gap_bytes;
+        mc.acked_cb = acked_cb;
+        mc.ctx = h;
+        int rc = repl_master_create(&mc, &h->master);
+        if (rc != 0) {
+            snprintf(errbuf, errlen, "cannot set up replication: %s", lsmq_strerror(rc));
+            broker_ha_destroy(m);
+            return rc;
+        }
+        return 0;
+    }
+    m->held_offsets = broker_held_offsets_new();
+    h->forward = broker__forward_new();
+    h->advance_ext.name = "broker-ha";
+    h->advance_ext.ctx = h;
+    h->advance_ext.hook.on_advance = on_advance;
+    snprintf(h->master_ha, sizeof h->master_ha, "%s", cfg->ha_master_address);
+    if (!h->master_ha[0]) {
+        proto_log(PROTO_LOG_INFO, "broker: replica %s id %lld: asking the name servers for its "
+                                  "master",
+                  cfg->broker_name, (long long)cfg->broker_id);
+        return 0;
+    }
+    repl_replica_config rc;
+    follower_config(h, &rc, PREPARE_AT_START_MS);
+    uint64_t applied = 0;
+    char why[512] = "";
+    int err = repl_replica_prepare(&rc, false, &applied, why, sizeof why);
+    if (err != 0)
+        proto_log(PROTO_LOG_WARN, "broker: replica store not made from master %s yet: %s",
+                  h->master_ha, why);
+    else
+        proto_log(PROTO_LOG_INFO, "broker: replica of %s (HA %s), store at master sequence %llu",
+                  cfg->broker_name, h->master_ha, (unsigned long long)applied);
+    return 0;
+}
+
+int broker_ha_declare(broker_ha *h, engine_config *ec)
+{
+    ec->replica = h->replica;
+    ec->wal_ttl_seconds = h->ctx->cfg.wal_ttl_seconds;
+    ec->wal_size_limit_mb = h->ctx->cfg.wal_size_limit_mb;
+    if (h->master)
+        return engine_config_add_extension(ec, repl_master_extension(h->master));
+    return engine_config_add_extension(ec, &h->advance_ext);
+}
+
+int broker_ha_start(broker_modules *m, char *errbuf, size_t errlen)
+{
+    broker_ha *h = m->ha;
+    broker_ctx *ctx = &m->ctx;
+    struct ev_loop *loop = server_loop(ctx->srv);
+    if (h->master) {
+        int rc = repl_master_start(h->master, ctx->engine, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+        snprintf(ctx->ha_addr, sizeof ctx->ha_addr, "%s:%d", ctx->cfg.broker_ip1,
+                 repl_master_port(h->master));
+        h->waits = broker__ack_waits_new(ctx->srv, ctx->cfg.sync_flush_timeout_ms);
+        h->serving = true;
+        proto_log(PROTO_LOG_INFO, "broker: %s of %s, replicas connect to %s%s",
+                  broker_role_name(ctx->cfg.role), ctx->cfg.broker_name, ctx->ha_addr,
+                  h->sync ? " (sends wait for them)" : "");
+        return 0;
+    }
+    h->serving = true;
+    broker_registration_on_master(m->registration, master_heard_cb, h);
+    ev_timer_start(loop, &h->link_timer);
+    int rc = follower_start(h);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot follow the master: %s", lsmq_strerror(rc));
+        broker_ha_stop(m);
+    }
+    return rc;
+}
+
+/* Before the store closes: replication reads and writes it. */
+void broker_ha_stop(broker_modules *m)
+{
+    broker_ha *h = m->ha;
+    struct ev_loop *loop = server_loop(m->ctx.srv);
+    h->serving = false;
+    if (h->master) {
+        repl_master_stop(h->master);
+        if (h->waits)
+            broker__ack_waits_flush(h->waits, BROKER_RS_FLUSH_SLAVE_TIMEOUT);
+        return;
+    }
+    broker_registration_on_master(m->registration, NULL, NULL);
+    ev_timer_stop(loop, &h->link_timer);
+    ev_timer_stop(loop, &h->reseed_timer);
+    broker__forward_free(h->forward); /* a forward still running ends here */
+    h->forward = NULL;
+    repl_replica_stop(h->follower);
+    h->follower = NULL;
+}
+
+/* After the store closed: the posts it ran have seen serving false. */
+void broker_ha_destroy(broker_modules *m)
+{
+    broker_ha *h = m->ha;
+    if (!h)
+        return;
+    repl_master_destroy(h->master);
+    broker__ack_waits_free(h->waits);
+    broker__forward_free(h->forward); /* when ha-serve never started */
+    broker_held_offsets_free(m->held_offsets);
+    m->held_offsets = NULL;
+    free(h->advances);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+    m->ha = NULL;
+}
+
+void broker__ha_parts(broker_ha *h, struct repl_master **master,
+                      struct repl_replica **follower, const char **master_ha)
+{
+    *master = h->master;
+    *follower = h->follower;
+    *master_ha = h->master_ha;
+}
