@@ -93,7 +93,7 @@ log "loading $N messages into $store"
 "$query_bench" load --path "$store" --count "$N" --sample "$dir/samples.txt" | tee "$dir/load.txt"
 
 port=$((20000 + RANDOM % 20000))
-nport=$((port + 1))
+nport=$((port + 2)) # port + 1 is the broker's HA port (haListenPort's default)
 "$mqbroker" --embedded-namesrv --embeddedNamesrvPort="$nport" --listenPort="$port" \
     --brokerIP1=127.0.0.1 --storePathRootDir="$store" >"$dir/broker.log" 2>&1 &
 broker_pid=$!

@@ -53,6 +53,13 @@
 #define LINK_CHECK_S 1.0
 /* A replica that does not know its master registers this often (else every 30 s). */
 #define ASK_MASTER_EVERY_CHECKS 2
+/*
+ * Held offsets go to a master that is back once the link has stayed up this
+ * long: consumers still running commit to the master themselves within a few
+ * seconds (Java every 5 s), their commits reach this store, and the held
+ * offsets they overtake are dropped instead of sent after them.
+ */
+#define FORWARD_AFTER_ONLINE_CHECKS 10
 
 /* The queues whose max offset moved, from the writer thread. */
 typedef struct advance {
@@ -87,7 +94,7 @@ struct broker_ha {
     ev_timer reseed_timer;          /* a fetch put off by RESEED_MIN_INTERVAL_S */
     ev_timer link_timer;
     unsigned link_checks;
-    bool was_online;
+    unsigned online_checks;         /* link checks in a row that found the master online */
     broker_forward *forward;        /* held offsets to a master that is back */
 };
 
@@ -302,7 +309,8 @@ bool broker_ha_master_online(broker_ha *h)
 }
 
 /*
- * Once a second: a master that came back gets the offsets held meanwhile;
+ * Once a second: a master that came back (and stayed) gets the offsets held
+ * meanwhile that it has not overtaken;
  * a replica that does not know its master yet asks the name servers again.
  */
 static void link_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -310,11 +318,10 @@ static void link_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     broker_ha *h = t->data;
     if (!h->master_ha[0] && ++h->link_checks % ASK_MASTER_EVERY_CHECKS == 0)
         broker_registration_again(h->m->registration);
-    bool online = broker_ha_master_online(h);
-    if (online && !h->was_online && h->master_addr[0] &&
+    h->online_checks = broker_ha_master_online(h) ? h->online_checks + 1 : 0;
+    if (h->online_checks == FORWARD_AFTER_ONLINE_CHECKS && h->master_addr[0] &&
         broker_held_offsets_count(h->m->held_offsets) > 0)
         broker__forward_offsets(h->forward, h->ctx, h->m->held_offsets, h->master_addr);
-    h->was_online = online;
 }
 
 /* ==== The rows ============================================================ */

@@ -2,15 +2,17 @@
  * A replica offers the consumer offsets it held while its master was away
  * (broker_held_offsets.c) to that master once it is back: one connection
  * to the master's remoting address, one UPDATE_CONSUMER_OFFSET per held
- * offset, closed once every one is answered. The held offsets stay until the
- * master's log brings its own value for their queues (the one sent here,
- * or a later one the consumer committed there itself).
+ * offset, closed once every one is answered. A held offset whose queue the
+ * master's log has spoken for since it was held is dropped, not sent after
+ * it; the others stay until the master's log brings its own value for their
+ * queues (the one sent here, or a later one the consumer committed there).
  *
  * One forward at a time, on the loop thread.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "broker_internal.h"
@@ -26,6 +28,7 @@ struct broker_forward {
     transport_ev io;
     bool done;                  /* pc is finished: freed by the next forward or at free */
     char addr[256];
+    engine *engine;             /* the replica's store, for what the master said since */
     size_t pending, stored;
 };
 
@@ -76,9 +79,15 @@ static void reply_cb(int rc, proto_reply *reply, const char *why, void *arg)
 }
 
 static bool queue_one(void *ctx, const char *group, const char *topic, uint32_t queue_id,
-                      uint64_t offset)
+                      uint64_t offset, uint64_t stored)
 {
     broker_forward *f = ctx;
+    uint64_t now;
+    if (engine_offset_get(f->engine, group, strlen(group), topic, strlen(topic), queue_id,
+                          &now) != 0)
+        now = UINT64_MAX;
+    if (now != stored)
+        return true; /* the master's log has a newer word for the queue: not sent after it */
     proto_cmd *req = proto_cmd_request(RC_UPDATE_CONSUMER_OFFSET);
     proto_cmd_set(req, "consumerGroup", group);
     proto_cmd_set(req, "topic", topic);
@@ -101,6 +110,7 @@ void broker__forward_offsets(broker_forward *f, broker_ctx *ctx, broker_held_off
     char why[256];
     proto_conn_options o = {.name = master_addr, .connecting = 1};
     snprintf(f->addr, sizeof f->addr, "%s", master_addr);
+    f->engine = ctx->engine;
     f->pending = f->stored = 0;
     f->done = false;
     f->pc = proto_conn_create(&o);

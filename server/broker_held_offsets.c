@@ -109,7 +109,7 @@ void broker_held_offsets_each(broker_held_offsets *h, broker_held_fn fn, void *c
 {
     held *e, *tmp;
     HASH_ITER(hh, h->map, e, tmp)
-        if (fn(ctx, e->group, e->topic, e->queue_id, e->offset))
+        if (fn(ctx, e->group, e->topic, e->queue_id, e->offset, e->stored))
             held_drop(h, e);
 }
 

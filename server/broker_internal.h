@@ -403,9 +403,10 @@ void broker_held_offset_set(broker_held_offsets *h, const char *group, const cha
  */
 bool broker_held_offset_get(broker_held_offsets *h, const char *group, const char *topic,
                             uint32_t queue_id, uint64_t stored, uint64_t *out);
-/* Every held offset: fn(ctx, group, topic, queue, offset); fn returns true to forget it. */
+/* Every held offset: fn(ctx, group, topic, queue, offset, stored), stored as
+ * at broker_held_offset_set; fn returns true to forget it. */
 typedef bool (*broker_held_fn)(void *ctx, const char *group, const char *topic,
-                               uint32_t queue_id, uint64_t offset);
+                               uint32_t queue_id, uint64_t offset, uint64_t stored);
 void broker_held_offsets_each(broker_held_offsets *h, broker_held_fn fn, void *ctx);
 size_t broker_held_offsets_count(const broker_held_offsets *h);
 

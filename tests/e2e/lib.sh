@@ -82,7 +82,8 @@ start_broker() {
     addr="127.0.0.1:$port"
     ns="127.0.0.1:$ns_port"
     "$broker_bin" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-        --brokerIP1=127.0.0.1 --storePathRootDir="$data" "$@" >"$log" 2>&1 &
+        --haListenPort="$(free_port)" --brokerIP1=127.0.0.1 --storePathRootDir="$data" "$@" \
+        >"$log" 2>&1 &
     pid=$!
     # Up to ~10 s; a broker that never listens shows as the first checks failing.
     for _ in $(seq 1 200); do

@@ -762,11 +762,12 @@ static void test_broker_standalone_namesrvs(void **state)
     char *dir = test_tmpdir("e2e-namesrv-standalone");
     wire_proc b = {0};
     int port = wire_free_port();
-    char a1[64], a2[600], a3[128];
+    char a1[64], a2[600], a3[128], a4[64];
     snprintf(a1, sizeof a1, "--listenPort=%d", port);
+    snprintf(a4, sizeof a4, "--haListenPort=%d", wire_free_port());
     snprintf(a2, sizeof a2, "--storePathRootDir=%s", dir);
     snprintf(a3, sizeof a3, "--namesrvAddr=127.0.0.1:%d; 127.0.0.1:%d", pa, pb);
-    const char *args[] = {a1, a2, a3, "--brokerIP1=127.0.0.1", "--brokerName=broker-real",
+    const char *args[] = {a1, a2, a3, a4, "--brokerIP1=127.0.0.1", "--brokerName=broker-real",
                           "--registerNameServerPeriod=300", NULL};
     assert_int_equal(wire_start(&b, "mqbroker", port, args), 0);
     wait_broker_serving(port);

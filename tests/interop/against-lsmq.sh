@@ -23,7 +23,8 @@ port="$(free_port)"
 ns_port="$(free_port)"
 log="$store/broker.log"
 "$build/server/mqbroker" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-    --brokerIP1=127.0.0.1 --storePathRootDir="$store/data" >"$log" 2>&1 &
+    --haListenPort="$(free_port)" --brokerIP1=127.0.0.1 --storePathRootDir="$store/data" \
+    >"$log" 2>&1 &
 pid=$!
 
 cleanup() {

@@ -28,12 +28,14 @@ static void join_args(const char **out, const char *const *own, const char *cons
 
 int e2e_broker_restart(e2e_broker *b, const char *const *extra)
 {
-    char port[64], ns_port[64], store[600];
+    char port[64], ns_port[64], ha_port[64], store[600];
     snprintf(port, sizeof port, "--listenPort=%d", b->proc.port);
     snprintf(ns_port, sizeof ns_port, "--embeddedNamesrvPort=%d", b->namesrv_port);
+    /* Not listenPort + 1, the default, which another test's free port can be. */
+    snprintf(ha_port, sizeof ha_port, "--haListenPort=%d", b->ha_port);
     snprintf(store, sizeof store, "--storePathRootDir=%s", b->store_dir);
-    const char *own[] = {port, ns_port, store, "--embedded-namesrv", "--brokerIP1=127.0.0.1",
-                         NULL};
+    const char *own[] = {port, ns_port, ha_port, store, "--embedded-namesrv",
+                         "--brokerIP1=127.0.0.1", NULL};
     const char *args[MAX_ARGS];
     join_args(args, own, extra);
     return wire_start(&b->proc, "mqbroker", b->proc.port, args);
@@ -43,11 +45,14 @@ int e2e_broker_start(e2e_broker *b, const char *tag, const char *const *extra)
 {
     memset(b, 0, sizeof *b);
     b->proc.port = wire_free_port();
-    /* Both are bound and released at once: the second can be the first again. */
+    /* Each is bound and released at once: a later one can be an earlier one again. */
     do
         b->namesrv_port = wire_free_port();
     while (b->namesrv_port == b->proc.port);
-    if (b->proc.port <= 0 || b->namesrv_port <= 0)
+    do
+        b->ha_port = wire_free_port();
+    while (b->ha_port == b->proc.port || b->ha_port == b->namesrv_port);
+    if (b->proc.port <= 0 || b->namesrv_port <= 0 || b->ha_port <= 0)
         return -1;
     snprintf(b->addr, sizeof b->addr, "127.0.0.1:%d", b->proc.port);
     snprintf(b->namesrv, sizeof b->namesrv, "127.0.0.1:%d", b->namesrv_port);

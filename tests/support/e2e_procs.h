@@ -18,13 +18,14 @@
 typedef struct e2e_broker {
     wire_proc proc;   /* proc.port is the broker's listen port */
     int namesrv_port; /* the embedded name server's */
+    int ha_port;      /* where it serves replicas (haListenPort), free like the others */
     char *store_dir;  /* owned; removed by e2e_broker_stop and e2e_broker_kill */
     char addr[32];    /* "127.0.0.1:<listen port>", for liblsmq's admin calls */
     char namesrv[32]; /* "127.0.0.1:<name server port>", for liblsmq clients */
 } e2e_broker;
 
 /*
- * Start mqbroker on two free ports (listen, embedded name server) and a new
+ * Start mqbroker on three free ports (listen, embedded name server, HA) and a new
  * store directory named after tag; returns once the listen port accepts.
  * On failure nothing is left running and the store is removed.
  */
