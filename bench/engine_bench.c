@@ -315,57 +315,6 @@ static uint64_t proc_write_bytes(void)
     return v;
 }
 
-/*
- * CPU time the whole machine was busy (all CPUs, /proc/stat) and this
- * process's own CPU time, in seconds: the difference over a run is what
- * other processes took from the cores while we measured.
- */
-typedef struct cpu_mark {
-    double machine_busy_s;
-    double self_s;
-    uint64_t at_ns;
-} cpu_mark;
-
-static cpu_mark cpu_mark_now(void)
-{
-    cpu_mark m = { 0, 0, bench_now_ns() };
-    FILE *f = fopen("/proc/stat", "r");
-    if (f) {
-        unsigned long long v[8] = { 0 };
-        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7]) == 8) {
-            /* user nice system idle iowait irq softirq steal: all but idle, iowait */
-            double busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-            m.machine_busy_s = busy / (double)sysconf(_SC_CLK_TCK);
-        }
-        fclose(f);
-    }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    m.self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    return m;
-}
-
-/* Share of the machine (all CPUs) other processes used between a and b, percent. */
-static double cpu_other_pct(const cpu_mark *a, const cpu_mark *b)
-{
-    double wall = (double)(b->at_ns - a->at_ns) / 1e9;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (wall <= 0 || ncpu <= 0)
-        return 0;
-    double other = (b->machine_busy_s - a->machine_busy_s) - (b->self_s - a->self_s);
-    double pct = 100.0 * other / (wall * (double)ncpu);
-    return pct < 0 ? 0 : pct;
-}
-
-/* This process's CPU over a run, in cores (1.0 = one core busy all the time). */
-static double cpu_self_cores(const cpu_mark *a, const cpu_mark *b)
-{
-    double wall = (double)(b->at_ns - a->at_ns) / 1e9;
-    return wall > 0 ? (b->self_s - a->self_s) / wall : 0;
-}
-
 static uint64_t du_total;
 
 static int du_cb(const char *p, const struct stat *st, int type, struct FTW *ftw)
@@ -1236,7 +1185,7 @@ static int run_append(const bench_opts *o)
     uint64_t pos0 = engine_next_log_position(b.e);
     uint64_t wr0 = proc_write_bytes();
     sampler smp;
-    cpu_mark c0 = cpu_mark_now();
+    bench_cpu_mark c0 = bench_cpu_mark_now();
     uint64_t t0 = bench_now_ns();
     sampler_start(&smp, b.e, &b.acked, &b.stop, o->seconds, o->progress_s);
     for (uint32_t i = 0; i < o->threads; i++)
@@ -1245,7 +1194,7 @@ static int run_append(const bench_opts *o)
     for (uint32_t i = 0; i < o->threads; i++)
         pthread_join(ps[i].tid, NULL);
     uint64_t elapsed = bench_now_ns() - t0;
-    cpu_mark c1 = cpu_mark_now();
+    bench_cpu_mark c1 = bench_cpu_mark_now();
     uint64_t acked = atomic_load(&b.acked);
     double steady, tail;
     sampler_stop(&smp, elapsed, acked, &steady, &tail);
@@ -1302,7 +1251,7 @@ static int run_append(const bench_opts *o)
            f.msg_wamp, f.msg_comp_write_gb, f.pending_bytes / mb,
            (double)(wr1 - wr0) / mb, (double)store / mb, open_secs, setup_secs,
            close_secs, smp.memtable_peak_mb, rss_setup, peak_rss_mb(),
-           cpu_self_cores(&c0, &c1), cpu_other_pct(&c0, &c1), error);
+           bench_cpu_self_cores(&c0, &c1), bench_cpu_other_pct(&c0, &c1), error);
     fflush(stdout);
 
     for (uint32_t i = 0; i < o->threads; i++) {
@@ -1431,7 +1380,7 @@ static int run_read(const bench_opts *o)
     atomic_init(&records_done, 0);
     reader *rs = proto_xcalloc(o->threads, sizeof(*rs));
     sampler smp;
-    cpu_mark c0 = cpu_mark_now();
+    bench_cpu_mark c0 = bench_cpu_mark_now();
     uint64_t t0 = bench_now_ns();
     sampler_start(&smp, e, &records_done, NULL, 0, o->progress_s);
     for (uint32_t i = 0; i < o->threads; i++) {
@@ -1446,7 +1395,7 @@ static int run_read(const bench_opts *o)
     for (uint32_t i = 0; i < o->threads; i++)
         pthread_join(rs[i].tid, NULL);
     uint64_t elapsed = bench_now_ns() - t0;
-    cpu_mark c1 = cpu_mark_now();
+    bench_cpu_mark c1 = bench_cpu_mark_now();
 
     uint64_t records = 0, rec_bytes = 0, body_bytes = 0, calls = 0;
     int error = 0;
@@ -1479,7 +1428,7 @@ static int run_read(const bench_opts *o)
            secs > 0 ? (double)body_bytes / mb / secs : 0.0,
            secs > 0 ? (double)rec_bytes / mb / secs : 0.0, steady, tail,
            (double)hist_pct(&lat, 50) / 1e3, (double)hist_pct(&lat, 99) / 1e3, open_secs,
-           peak_rss_mb(), cpu_self_cores(&c0, &c1), cpu_other_pct(&c0, &c1), error);
+           peak_rss_mb(), bench_cpu_self_cores(&c0, &c1), bench_cpu_other_pct(&c0, &c1), error);
     fflush(stdout);
     free(rs);
     free(l.topics);
@@ -1498,9 +1447,9 @@ static int run_reopen(const bench_opts *o)
     uint64_t store = dir_bytes(o->path);
 
     double open_secs;
-    cpu_mark c0 = cpu_mark_now();
+    bench_cpu_mark c0 = bench_cpu_mark_now();
     engine *e = store_open(o, NULL, &open_secs);
-    cpu_mark c1 = cpu_mark_now();
+    bench_cpu_mark c1 = bench_cpu_mark_now();
     double rss_open = peak_rss_mb();
 
     /* Every queue answers: the topic table is complete and usable. */
@@ -1527,7 +1476,7 @@ static int run_reopen(const bench_opts *o)
            " store_mb=%.0f open_secs=%.3f check_secs=%.3f close_secs=%.3f"
            " rss_open_mb=%.0f rss_mb=%.0f other_cpu_pct=%.0f error=0\n",
            o->queues, l.n_topics, msgs, (double)store / (1024.0 * 1024.0), open_secs,
-           check_secs, close_secs, rss_open, peak_rss_mb(), cpu_other_pct(&c0, &c1));
+           check_secs, close_secs, rss_open, peak_rss_mb(), bench_cpu_other_pct(&c0, &c1));
     fflush(stdout);
     free(l.topics);
     return 0;
