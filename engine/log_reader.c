@@ -9,6 +9,9 @@
  * moving it again reads what was committed since. When the WAL rolled to a
  * file it never listed, or RocksDB finds a hole, its status turns to an
  * error and a new iterator, made at the next sequence wanted, takes over.
+ * A new iterator reads its first WAL file from the start up to that
+ * sequence, so the reader keeps the one it has whenever it can: it moves
+ * it only once the latest sequence says a batch is there to read.
  *
  * RocksDB starts a new iterator at the first batch it still has at or
  * after the sequence asked for, without a word when the files holding that
@@ -98,6 +101,12 @@ static int read_batch(engine_log_reader *r)
         drop_iterator(r); /* made on the database before the reopen */
     if (!r->it)
         return start(r);
+    /* Move the iterator only when there is something to read: at the tail it
+     * compares the latest sequence twice, and a commit landing in between
+     * spends it (TryAgain), when a new one would read its whole WAL file
+     * again from the start to find its place: tens of ms on a large file. */
+    if (rocksdb_get_latest_sequence_number(r->e->db) < r->next_seq)
+        return 0;
     rocksdb_wal_iter_next(r->it);
     if (rocksdb_wal_iter_valid(r->it))
         return take(r);
