@@ -24,7 +24,10 @@
  *          one leaving from the previous one's callback, as redis-benchmark
  *          drives its clients from one event loop.
  *          Bodies differ per message and compress about 2:1 (half random
- *          bytes, half a copy of them), as db_bench's values do.
+ *          bytes, half a copy of them), as db_bench's values do. ops and
+ *          msgs_per_s count sends answered SEND_OK; not_ok counts those
+ *          stored with another status (a SYNC_MASTER's FLUSH_SLAVE_TIMEOUT
+ *          or SLAVE_NOT_AVAILABLE), errors those that failed.
  * consume  catch-up: a new consumer group reads the topic from the first
  *          offset, with a push consumer (listener per message) or a pull
  *          consumer (poll in batches). Ends at --count messages, or when
@@ -41,7 +44,8 @@
  * broker_bench.sh parses; progress and errors on stderr. Latencies in ms,
  * MB = 2^20 bytes. cpu_pct is this process's CPU time over the run's wall
  * time (100 = one core); with --broker-pid, broker_cpu_pct is the same for
- * that process over the same interval; machine_cpu_pct is every process's
+ * that process (the sum over a comma-separated list: a master and its
+ * replicas) over the same interval; machine_cpu_pct is every process's
  * (from /proc/stat), so the difference is what other processes took. Exit status 0, 1 when sends or
  * receives failed, 2 on bad usage or when the clients cannot start.
  */
@@ -87,7 +91,7 @@ typedef struct bench_opts {
     int idle_ms;             /* consume: stop after this long without messages */
     double rate;             /* latency: messages per second */
     int timeout_ms;          /* send timeout */
-    int broker_pid;          /* 0: do not sample */
+    const char *broker_pids; /* "PID[,PID...]"; NULL: do not sample */
 } bench_opts;
 
 /* ==== Small helpers ====================================================== */
@@ -170,7 +174,7 @@ static double self_cpu_s(void)
 }
 
 /* CPU seconds of another process from /proc/PID/stat, or -1. */
-static double proc_cpu_s(int pid)
+static double pid_cpu_s(int pid)
 {
     char path[64], buf[1024];
     unsigned long long utime, stime;
@@ -192,6 +196,29 @@ static double proc_cpu_s(int pid)
                &stime) != 2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of the processes in "PID[,PID...]" together, or -1 (none, or one is gone). */
+static double proc_cpu_s(const char *pids)
+{
+    double sum = 0;
+    const char *p = pids;
+
+    if (p == NULL || *p == '\0')
+        return -1;
+    while (*p) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        double s = end != p ? pid_cpu_s((int)pid) : -1;
+
+        if (s < 0)
+            return -1;
+        sum += s;
+        p = *end == ',' ? end + 1 : end;
+        if (*end != ',' && *end != '\0')
+            return -1;
+    }
+    return sum;
 }
 
 /* Busy CPU seconds of the whole machine (all cores) from /proc/stat, or -1. */
@@ -217,12 +244,12 @@ typedef struct cpu_mark {
     uint64_t t_ns;
 } cpu_mark;
 
-static cpu_mark cpu_mark_take(int broker_pid)
+static cpu_mark cpu_mark_take(const char *broker_pids)
 {
     cpu_mark m;
 
     m.self_s = self_cpu_s();
-    m.broker_s = proc_cpu_s(broker_pid);
+    m.broker_s = proc_cpu_s(broker_pids);
     m.machine_s = machine_cpu_s();
     m.t_ns = bench_now_ns();
     return m;
@@ -369,7 +396,7 @@ typedef struct sender_thread {
     pthread_barrier_t *ready;        /* warm-up done */
     pthread_barrier_t *go;           /* clock started */
     hist lat;                        /* send to answer */
-    uint64_t ok, errors, warm_ok;
+    uint64_t ok, not_ok, errors, warm_ok;
     /* async window */
     pthread_mutex_t lock;
     pthread_cond_t cv;
@@ -396,6 +423,16 @@ static int claim_send(const bench_opts *o)
     return bench_now_ns() < deadline_ns;
 }
 
+/*
+ * A stored send the broker answered with another status than SEND_OK
+ * (FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE, FLUSH_DISK_TIMEOUT): counted
+ * apart (not_ok), not as throughput.
+ */
+static int confirmed(const lsmq_send_result *res)
+{
+    return res == NULL || res->status == LSMQ_SEND_OK;
+}
+
 typedef struct async_slot {
     sender_thread *t;
     uint64_t t0_ns;
@@ -410,7 +447,9 @@ static void produce_async_cb(int rc, const lsmq_send_result *res, void *arg)
     if (rc != 0)
         log_send_error(rc, producer_error(t->p, rc));
     pthread_mutex_lock(&t->lock);
-    if (rc == 0) {
+    if (rc == 0 && !confirmed(res)) {
+        t->not_ok++;
+    } else if (rc == 0) {
         t->ok++;
         hist_add(&t->lat, dt);
     } else {
@@ -452,9 +491,13 @@ static void *sender_main(void *arg)
             body_fill(body, 8, o->size, &seed);
         if (!o->async) {
             uint64_t t0 = bench_now_ns();
+            lsmq_send_result res;
 
-            rc = lsmq_producer_send(t->p, &m, NULL);
-            if (rc == 0) {
+            memset(&res, 0, sizeof res);
+            rc = lsmq_producer_send(t->p, &m, &res);
+            if (rc == 0 && !confirmed(&res)) {
+                t->not_ok++;
+            } else if (rc == 0) {
                 hist_add(&t->lat, bench_now_ns() - t0);
                 t->ok++;
             } else {
@@ -507,7 +550,7 @@ struct chain_set {
     const bench_opts *o;
     chain *chains;
     hist *lat;                       /* hist_add is atomic */
-    _Atomic uint64_t ok, errors;
+    _Atomic uint64_t ok, not_ok, errors;
     pthread_mutex_t lock;            /* live */
     pthread_cond_t cv;
     int live;
@@ -556,7 +599,9 @@ static void chain_cb(int rc, const lsmq_send_result *res, void *arg)
 {
     chain *ch = arg;
 
-    if (rc == 0) {
+    if (rc == 0 && !confirmed(res)) {
+        atomic_fetch_add(&ch->set->not_ok, 1);
+    } else if (rc == 0) {
         hist_add(ch->set->lat, bench_now_ns() - ch->t0_ns);
         atomic_fetch_add(&ch->set->ok, 1);
     } else {
@@ -656,8 +701,8 @@ static sender_thread *senders_start(const bench_opts *o, lsmq_producer **ps, int
 
 /* Release the threads (clock started), join them and add up their counts. */
 static void senders_finish(const bench_opts *o, sender_thread *ts, pthread_barrier_t *ready,
-                           pthread_barrier_t *go, hist *lat, uint64_t *ok, uint64_t *errors,
-                           uint64_t *warm)
+                           pthread_barrier_t *go, hist *lat, uint64_t *ok, uint64_t *not_ok,
+                           uint64_t *errors, uint64_t *warm)
 {
     int i;
 
@@ -665,6 +710,7 @@ static void senders_finish(const bench_opts *o, sender_thread *ts, pthread_barri
     for (i = 0; i < o->producers; i++) {
         pthread_join(ts[i].tid, NULL);
         *ok += ts[i].ok;
+        *not_ok += ts[i].not_ok;
         *errors += ts[i].errors;
         *warm += ts[i].warm_ok;
         hist_merge(lat, &ts[i].lat);
@@ -680,7 +726,7 @@ static int run_produce(const bench_opts *o)
 {
     int n_clients = o->clients > 0 && o->clients < o->producers ? o->clients : o->producers;
     lsmq_producer **ps = proto_xcalloc((size_t)n_clients, sizeof *ps);
-    uint64_t ok = 0, errors = 0, warm = 0;
+    uint64_t ok = 0, not_ok = 0, errors = 0, warm = 0;
     hist *lat = proto_xcalloc(1, sizeof *lat);
     char group[96], lat_s[160], cpu_s[128];
     sender_thread *ts = NULL;
@@ -703,26 +749,27 @@ static int run_produce(const bench_opts *o)
         ts = senders_start(o, ps, n_clients, &ready, &go);
     fprintf(stderr, "mqbench: %d %s producers on %d client(s), %zu B bodies\n", o->producers,
             o->chained ? "chained sync" : o->async ? "async" : "sync", n_clients, o->size);
-    c0 = cpu_mark_take(o->broker_pid);
+    c0 = cpu_mark_take(o->broker_pids);
     deadline_ns = c0.t_ns + (uint64_t)(o->seconds * 1e9);
     if (cs) {
         chains_run(cs);
         ok = cs->ok;
+        not_ok = cs->not_ok;
         errors = cs->errors;
         chains_destroy(cs);
     } else {
-        senders_finish(o, ts, &ready, &go, lat, &ok, &errors, &warm);
+        senders_finish(o, ts, &ready, &go, lat, &ok, &not_ok, &errors, &warm);
     }
-    c1 = cpu_mark_take(o->broker_pid);
+    c1 = cpu_mark_take(o->broker_pids);
     secs = (double)(c1.t_ns - c0.t_ns) / 1e9;
     hist_format(lat, lat_s, sizeof lat_s);
     cpu_format(&c0, &c1, cpu_s, sizeof cpu_s);
     printf("result mode=produce label=%s size=%zu producers=%d clients=%d send=%s window=%d "
-           "ops=%" PRIu64 " errors=%" PRIu64 " warmup_msgs=%" PRIu64 " secs=%.3f "
-           "msgs_per_s=%.0f mb_per_s=%.1f%s%s\n",
+           "ops=%" PRIu64 " not_ok=%" PRIu64 " errors=%" PRIu64 " warmup_msgs=%" PRIu64
+           " secs=%.3f msgs_per_s=%.0f mb_per_s=%.1f%s%s\n",
            o->label, o->size, o->producers, n_clients,
            o->chained ? "chained" : o->async ? "async" : "sync", o->async ? o->window : 1, ok,
-           errors, warm, secs, (double)ok / secs, (double)ok * (double)o->size / secs / 1048576.0,
+           not_ok, errors, warm, secs, (double)ok / secs, (double)ok * (double)o->size / secs / 1048576.0,
            lat_s, cpu_s);
     fflush(stdout);
     for (i = 0; i < n_clients; i++)
@@ -777,7 +824,7 @@ static void consume_push(const bench_opts *o, const char *group, cpu_mark *end)
         bench_die("cannot start the push consumer: %s", push_error(c, rc));
     while (!consume_done(o, t0))
         usleep(2000);
-    *end = cpu_mark_take(o->broker_pid);
+    *end = cpu_mark_take(o->broker_pids);
     lsmq_push_consumer_destroy(c);
 }
 
@@ -808,7 +855,7 @@ static void consume_pull(const bench_opts *o, const char *group, cpu_mark *end)
             consume_listener(msgs[i], NULL);
         lsmq_messages_free(msgs, n);
     }
-    *end = cpu_mark_take(o->broker_pid);
+    *end = cpu_mark_take(o->broker_pids);
     free(qs);
     lsmq_pull_consumer_destroy(c);
 }
@@ -824,7 +871,7 @@ static int run_consume(const bench_opts *o)
         snprintf(group, sizeof group, "%s", o->group);
     else
         snprintf(group, sizeof group, "mqbench-consume-%d", (int)getpid());
-    c0 = cpu_mark_take(o->broker_pid);
+    c0 = cpu_mark_take(o->broker_pids);
     t0 = c0.t_ns;
     if (o->push)
         consume_push(o, group, &c1);
@@ -995,7 +1042,7 @@ static int run_latency(const bench_opts *o)
     m.body = body;
     m.body_len = o->size;
     interval_ns = (uint64_t)(1e9 / o->rate);
-    c0 = cpu_mark_take(o->broker_pid);
+    c0 = cpu_mark_take(o->broker_pids);
     t0 = c0.t_ns;
     for (i = 0; i < st->n_planned; i++) {
         uint64_t due = t0 + i * interval_ns;
@@ -1015,7 +1062,7 @@ static int run_latency(const bench_opts *o)
     while (atomic_load(&st->received) + atomic_load(&st->send_errors) < st->n_planned &&
            bench_now_ns() - t_wait < 10000000000u)
         usleep(1000);
-    c1 = cpu_mark_take(o->broker_pid);
+    c1 = cpu_mark_take(o->broker_pids);
     received = atomic_load(&st->received);
     hist_format(&st->lat, lat_s, sizeof lat_s);
     cpu_format(&c0, &c1, cpu_s, sizeof cpu_s);
@@ -1048,7 +1095,7 @@ static void usage(void)
             "                       [--count N] [--idle-ms MS] [--seconds S] [--group G]\n"
             "       mqbench latency -n NAMESRV -t TOPIC --rate R --seconds S [--size B]\n"
             "                       [--threads T] [--group G]\n"
-            "  common: [--label TEXT] [--broker-pid PID] (report the broker's CPU use)\n");
+            "  common: [--label TEXT] [--broker-pid PID[,PID...]] (report the brokers' CPU use)\n");
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o)
@@ -1117,7 +1164,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         case 'i': o->idle_ms = atoi(optarg); break;
         case 'r': o->rate = atof(optarg); break;
         case 'o': o->timeout_ms = atoi(optarg); break;
-        case 'B': o->broker_pid = atoi(optarg); break;
+        case 'B': o->broker_pids = optarg; break;
         default: return -1;
         }
     }
