@@ -272,8 +272,8 @@ uint32_t engine__batch_count(const uint8_t *data);
 /* ---- replica.c: the writer's side of engine_apply (writer thread only) ---- */
 /* Add one checked batch to the write being built. */
 void engine__replica_add(engine *e, const uint8_t *data, size_t len);
-/* Write what was added with the applied sequence e->w_applied_seq, synced (0
- * when nothing was added). */
+/* Write what was added with the applied sequence e->w_applied_seq, synced in
+ * SYNC_FLUSH (0 when nothing was added). */
 int engine__replica_write(engine *e);
 /* After the write: show one batch's effects in the in-memory state. */
 void engine__replica_mirror(engine *e, const uint8_t *data, size_t len);

@@ -5,10 +5,15 @@
  * and name only families this store has) and queues it. The writer takes
  * the queued batches of a group, joins their records under one header,
  * adds the applied sequence (meta "A": the last master sequence in the
- * group) and commits it all in ONE synced write, so the sequence and the
- * batches it names are durable together: a crash at any point leaves the
- * store at a batch boundary that "A" names, and resuming from A + 1 applies
- * nothing twice and skips nothing.
+ * group) and commits it all in ONE write, so the sequence and the batches
+ * it names are durable together: a crash at any point leaves the store at
+ * a batch boundary that "A" names (RocksDB recovers a prefix of the WAL's
+ * writes), and resuming from A + 1 applies nothing twice and skips nothing.
+ *
+ * The write is synced as the replica's own flush mode says, as upstream's
+ * slaves do: SYNC_FLUSH syncs it before anyone hears of it; ASYNC_FLUSH
+ * hands it to the OS (it survives the process's crash, not the machine's)
+ * and leaves the sync to wal_sync.c, every flush_interval_ms.
  *
  * Only after the write does the writer walk each batch again to show it in
  * memory, as the master's own writer would have after its write: topics
@@ -140,6 +145,7 @@ static void put_le32(uint8_t *p, uint32_t v)
 
 int engine__replica_write(engine *e)
 {
+    int sync = e->cfg.flush_mode == ENGINE_SYNC_FLUSH;
     struct replica_writer *rw = scratch(e);
     if (!rw->len)
         return 0;
@@ -149,7 +155,7 @@ int engine__replica_write(engine *e)
     proto_put_u64(applied, e->w_applied_seq);
     rocksdb_writebatch_put_cf(wb, e->cf[ENGINE_CF_META], META_APPLIED_KEY, 1,
                               (const char *)applied, sizeof applied);
-    int rc = engine__writer_write(e, wb, 1);
+    int rc = engine__writer_write(e, wb, sync);
     rocksdb_writebatch_destroy(wb);
     rw->len = 0;
     rw->count = 0;

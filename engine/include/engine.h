@@ -208,10 +208,11 @@ typedef struct engine_hook {
     void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
     /*
      * Writer thread, replica only: an applied batch of the master's log is
-     * durable and moved this queue's max offset (the next offset to assign)
-     * to max_offset. Once per queue per write, after the published offsets
-     * moved: a pull parked on the queue may be answered now. (A replica's
-     * writer runs no other hook; a master wakes its pulls from its sends.)
+     * written (as engine_apply says) and moved this queue's max offset (the
+     * next offset to assign) to max_offset. Once per queue per write, after
+     * the published offsets moved: a pull parked on the queue may be
+     * answered now. (A replica's writer runs no other hook; a master wakes
+     * its pulls from its sends.)
      */
     void (*on_advance)(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
                        uint64_t max_offset);
@@ -579,9 +580,12 @@ int engine_write_health(engine *e);
  * up from it; a replica that is new or too far behind starts from a
  * checkpoint of the master (engine_checkpoint), then applies the master's
  * batches in order through its own writer (engine_apply), each exactly
- * once: the master sequence it has applied is written in the same synced
- * write. A replica's own RocksDB sequences are its own; the master's are
- * only ever seen as b->seq and engine_applied_sequence.
+ * once: the master sequence it has applied is written in the same write,
+ * synced as the replica's flush_mode says (SYNC_FLUSH: before anyone hears
+ * of it; ASYNC_FLUSH: handed to the OS, which keeps it through a crash of
+ * the process but not of the machine, and synced every flush_interval_ms,
+ * as upstream's slaves do). A replica's own RocksDB sequences are its own;
+ * the master's are only ever seen as b->seq and engine_applied_sequence.
  *
  * A master's on_write hook says when the log grew (a shipper's wake-up).
  * On a replica (engine_config.replica) appends, topic, group and offset
@@ -638,25 +642,26 @@ int engine_checkpoint(engine *e, const char *dir, uint64_t *seq);
 
 /*
  * Replica only (else LSMQ_EINVAL). Queue a batch of the master's log for
- * the writer; it writes the batch and, in the same synced write, b->seq +
- * b->count - 1 as the applied sequence (several queued batches share one
- * write). b->seq must be the applied sequence + 1, counting batches still
- * queued (a checkpoint's sequence is exact, so the first batch after it
- * follows it too). The bytes are checked and copied before this returns.
+ * the writer; it writes the batch and, in the same write (synced in
+ * SYNC_FLUSH), b->seq + b->count - 1 as the applied sequence (several
+ * queued batches share one write). b->seq must be the applied sequence +
+ * 1, counting batches still queued (a checkpoint's sequence is exact, so
+ * the first batch after it follows it too). The bytes are checked and
+ * copied before this returns.
  * Refused at once, nothing queued: LSMQ_EINVAL (out of order, b->count not
  * the header's), LSMQ_ECORRUPT (the batch holds what a replica cannot
  * apply: bytes that do not parse, a column family this store lacks, an
  * operation the engine never writes; retrying will not help, the log line
  * says which), LSMQ_EVERSION (a store format newer than this build's),
  * LSMQ_EBUSY (queue full), LSMQ_ECLOSED. Otherwise returns 0 and `done`
- * (may be NULL) runs once on the writer thread: 0 once the batch is durable
- * and the replica's state shows it; LSMQ_ENOSPC / LSMQ_EIO when the write
- * failed (batches queued after it then fail with LSMQ_EINVAL: resume from
- * engine_applied_sequence).
+ * (may be NULL) runs once on the writer thread: 0 once the batch is
+ * written as the flush mode says and the replica's state shows it;
+ * LSMQ_ENOSPC / LSMQ_EIO when the write failed (batches queued after it
+ * then fail with LSMQ_EINVAL: resume from engine_applied_sequence).
  */
 int engine_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
 
-/* The master sequence this store has applied (durably); 0 when it has none. */
+/* The master sequence this store has applied (written as engine_apply says); 0: none. */
 uint64_t engine_applied_sequence(engine *e);
 
 /*
