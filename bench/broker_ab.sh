@@ -15,8 +15,12 @@
 # (add --chained or --async as needed) on a topic of 8 queues.
 #
 # Environment: FLUSH (ASYNC_FLUSH or SYNC_FLUSH, default ASYNC_FLUSH),
-# WORK_DIR (parent of the scratch stores, default ${TMPDIR:-/tmp}).
+# WORK_DIR (parent of the scratch stores, default ${TMPDIR:-/tmp}),
+# QUIET_MAX (before each run, wait up to 10 min until the machine's busy CPU
+# is under this %, 100 = one core; default 0: no wait). Each round's line
+# ends with others=, the CPU % other processes took during that run.
 set -euo pipefail
+. "$(dirname "$0")/bench_lib.sh"
 
 if [ $# -lt 2 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
@@ -51,14 +55,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 # run DIR: one broker, one mqbench run; prints the msgs/s and CPU fields.
 run() {
     local dir=$1 port ns_port i line
     rm -rf "$work/store"
+    wait_quiet "${QUIET_MAX:-0}"
     port=$(free_port)
     ns_port=$(free_port)
     "$dir/server/mqbroker" --embedded-namesrv --embeddedNamesrvPort="$ns_port" \
@@ -78,10 +79,10 @@ run() {
     broker_pid=
     grep -o ' \(msgs_per_s\|p99_ms\|cpu_pct\|broker_cpu_pct\|machine_cpu_pct\)=[0-9.]*' <<<"$line" |
         tr -d '\n'
+    echo " others=$(others "$line")"
 }
 
 rate() { sed -n 's/.*msgs_per_s=\([0-9]*\).*/\1/p' <<<"$1"; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "A: $a_dir"
 echo "B: $b_dir"
