@@ -6,7 +6,7 @@
 #
 # COMMAND sees NAMESRV_ADDR (127.0.0.1:NAMESRV_PORT), BROKER_ADDR (127.0.0.1:BROKER_PORT),
 # UPSTREAM_VERSION and UPSTREAM_WORK (the work dir, kept when COMMAND fails) in its
-# environment. Example:
+# environment, and SLAVE_ADDR with UPSTREAM_SLAVE=1. Example:
 #   tests/interop/upstream/with-upstream.sh bash -c 'tests/interop/go/run.sh "$NAMESRV_ADDR"'
 #
 # Environment:
@@ -17,20 +17,29 @@
 #                     BROKER_PORT-2 and BROKER_PORT+1). The defaults differ from
 #                     run-upstream.sh's so both can run at once.
 #   KEEP=1            keep the work dir (stores, logs) even when the command passed.
+#   UPSTREAM_ROLE     the broker's brokerRole (ASYNC_MASTER, the default, or SYNC_MASTER).
+#   UPSTREAM_SLAVE=1  also start a SLAVE (brokerId 1, same brokerName) on SLAVE_PORT
+#                     (default BROKER_PORT+10, which it takes -2 and +1 of too); it finds
+#                     its master through the name server.
+#   UPSTREAM_FLUSH    flushDiskType of the brokers (default ASYNC_FLUSH).
+#   UPSTREAM_IN_SYNC_REPLICAS  the master's inSyncReplicas (default 1; 5.x counts the
+#                     master itself, so a SYNC_MASTER waits for one slave at 2).
 #
 # Memory: name server -Xmx256m, broker -Xmx512m with 256 MiB direct memory and a 64 MiB
 # commit log file. Everything listens on 127.0.0.1 (the broker's HA port binds the wildcard
-# address; nothing connects to it).
+# address; only the slave connects to it).
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 if [[ $# -eq 0 || "$1" == "-h" || "$1" == "--help" ]]; then
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 2
 fi
 version="${UPSTREAM_VERSION:-5.4.0}"
 ns_port="${NAMESRV_PORT:-19876}"
 broker_port="${BROKER_PORT:-20911}"
+slave="${UPSTREAM_SLAVE:-0}"
+slave_port="${SLAVE_PORT:-$((broker_port + 10))}"
 lib="$here/target/lib-$version"
 t_all=$SECONDS
 
@@ -54,7 +63,9 @@ if [[ ! -f "$lib/.complete" ]]; then
     touch "$lib/.complete"
 fi
 
-for port in "$ns_port" "$((broker_port - 2))" "$broker_port" "$((broker_port + 1))"; do
+ports=("$ns_port" "$((broker_port - 2))" "$broker_port" "$((broker_port + 1))")
+[[ "$slave" == 1 ]] && ports+=("$((slave_port - 2))" "$slave_port" "$((slave_port + 1))")
+for port in "${ports[@]}"; do
     if ss -Hltn "( sport = :$port )" | grep -q .; then
         say "port $port is in use; choose other NAMESRV_PORT/BROKER_PORT"
         exit 2
@@ -62,7 +73,7 @@ for port in "$ns_port" "$((broker_port - 2))" "$broker_port" "$((broker_port + 1
 done
 
 work="$(mktemp -d /tmp/lsmq-upstream-clients.XXXXXX)"
-mkdir -p "$work/home" "$work/store"
+mkdir -p "$work/home" "$work/store" "$work/store-slave"
 pids=()
 
 stop_all() {
@@ -92,7 +103,7 @@ jvm=(-XX:+UseSerialGC
 # 4.x reads its logback configuration from $ROCKETMQ_HOME/conf and exits without one (5.x
 # ships its own): give it one that logs to a file in the work dir.
 mkdir -p "$work/home/conf" "$work/home/logs"
-for who in namesrv broker; do
+for who in namesrv broker broker-slave; do
     printf '%s\n' '<configuration>' \
         '  <appender name="F" class="ch.qos.logback.core.FileAppender">' \
         "    <file>$work/home/logs/$who.log</file>" \
@@ -103,24 +114,32 @@ for who in namesrv broker; do
 done
 
 printf 'listenPort=%s\nbindAddress=127.0.0.1\n' "$ns_port" >"$work/namesrv.conf"
-cat >"$work/broker.conf" <<CONF
+# broker_conf ID ROLE PORT STORE: a broker.conf of broker-a on stdout
+broker_conf() {
+    cat <<CONF
 brokerClusterName=DefaultCluster
 brokerName=broker-a
-brokerId=0
+brokerId=$1
+brokerRole=$2
 brokerIP1=127.0.0.1
 bindAddress=127.0.0.1
-listenPort=$broker_port
+listenPort=$3
+haListenPort=$(($3 + 1))
 namesrvAddr=127.0.0.1:$ns_port
 autoCreateTopicEnable=true
 autoCreateSubscriptionGroup=true
-storePathRootDir=$work/store
-storePathCommitLog=$work/store/commitlog
+storePathRootDir=$4
+storePathCommitLog=$4/commitlog
 mappedFileSizeCommitLog=67108864
-flushDiskType=ASYNC_FLUSH
+flushDiskType=${UPSTREAM_FLUSH:-ASYNC_FLUSH}
+inSyncReplicas=${UPSTREAM_IN_SYNC_REPLICAS:-1}
 # default 200 ms: on a busy 2-core machine a just-started JVM otherwise sheds sends with
 # SYSTEM_BUSY "[TIMEOUT_CLEAN_QUEUE]broker busy"
 waitTimeMillsInSendQueue=1000
 CONF
+}
+broker_conf 0 "${UPSTREAM_ROLE:-ASYNC_MASTER}" "$broker_port" "$work/store" >"$work/broker.conf"
+broker_conf 1 SLAVE "$slave_port" "$work/store-slave" >"$work/broker-slave.conf"
 
 # started FILE SECONDS PID: waits until FILE says "boot success"; fails if PID dies first
 started() {
@@ -156,9 +175,27 @@ fi
 sleep 2 # the broker registers with the name server right after "boot success"
 say "broker $version up on 127.0.0.1:$broker_port in $((SECONDS - t)) s"
 
+if [[ "$slave" == 1 ]]; then
+    t=$SECONDS
+    ROCKETMQ_HOME="$work/home" java -Xms128m -Xmx512m -XX:MaxDirectMemorySize=256m "${jvm[@]}" \
+        -Dlogback.configurationFile="$work/home/conf/logback_broker-slave.xml" -cp "$lib/*" \
+        org.apache.rocketmq.broker.BrokerStartup -c "$work/broker-slave.conf" \
+        >"$work/broker-slave.out" 2>&1 &
+    pids+=($!)
+    if ! started "$work/broker-slave.out" 90 "${pids[2]}"; then
+        tail -20 "$work/broker-slave.out" >&2
+        say "slave did not start (logs in $work)"
+        exit 2
+    fi
+    sleep 2
+    say "slave $version up on 127.0.0.1:$slave_port in $((SECONDS - t)) s"
+fi
+
 t=$SECONDS
+slave_addr=""
+[[ "$slave" == 1 ]] && slave_addr="127.0.0.1:$slave_port"
 NAMESRV_ADDR="127.0.0.1:$ns_port" BROKER_ADDR="127.0.0.1:$broker_port" UPSTREAM_VERSION="$version" \
-    UPSTREAM_WORK="$work" "$@"
+    UPSTREAM_WORK="$work" SLAVE_ADDR="$slave_addr" "$@"
 rc=$?
 say "command finished in $((SECONDS - t)) s with status $rc"
 stop_all
