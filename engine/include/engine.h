@@ -203,7 +203,10 @@ typedef struct engine_hook {
      * appends and offset commits, a topic or group change, a retention
      * removal), before its callers learn the outcome; last_seq is its last
      * sequence. The log (engine_log_next) holds it now: a shipper waits
-     * for this rather than polling. (In ASYNC_FLUSH it may not be synced yet.)
+     * for this rather than polling. It may not be synced yet: in ASYNC_FLUSH
+     * until the periodic sync; in SYNC_FLUSH a master with this hook writes
+     * unsynced, runs it, then syncs, so that its replicas receive the batch
+     * while the fsync runs (the callers learn the outcome after the sync).
      */
     void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
     /*

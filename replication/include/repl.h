@@ -68,7 +68,8 @@ typedef struct repl_master_config {
     /*
      * Replication thread: the sequence acknowledged by at least `in_sync`
      * replicas moved up to seq (every batch whose last sequence is <= seq
-     * is persisted there). Never goes back while the master runs.
+     * is applied there, as each replica's flush mode says). Never goes back
+     * while the master runs.
      */
     void (*acked_cb)(void *ctx, uint64_t seq);
     void *ctx;
@@ -123,7 +124,7 @@ const char *repl_phase_name(repl_phase p);
 typedef struct repl_replica_info {
     char addr[REPL_ADDR_MAX];      /* the replica broker's address, as it announced it */
     char peer[REPL_ADDR_MAX];      /* the connection's remote address */
-    uint64_t acked_seq;            /* the last sequence it has persisted */
+    uint64_t acked_seq;            /* the last sequence it has applied (as its flush mode says) */
     uint64_t lag_bytes;            /* master's next log position - the replica's */
     uint64_t lag_msgs;             /* messages committed after acked_seq */
     bool in_sync;
@@ -188,8 +189,9 @@ int repl_replica_prepare(const repl_replica_config *c, bool refetch, uint64_t *a
 /*
  * After engine_open with config.replica: follow the master from the
  * store's applied sequence on a thread of its own, applying batches
- * through engine_apply in order, each once, acknowledging what is durable,
- * and reconnecting with back-off when the link breaks. The config is
+ * through engine_apply in order, each once, acknowledging what is applied
+ * (written as the store's flush mode says: engine_apply), and
+ * reconnecting with back-off when the link breaks. The config is
  * copied. 0, or LSMQ_EINVAL (no store path; the engine is not a replica).
  */
 int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **out);
@@ -202,7 +204,7 @@ void repl_replica_stop(repl_replica *r);
 
 typedef struct repl_replica_state {
     char master_addr[REPL_ADDR_MAX]; /* "" while unknown */
-    uint64_t applied_seq;          /* durable in this store */
+    uint64_t applied_seq;          /* applied in this store (engine_applied_sequence) */
     uint64_t master_seq;           /* the master's last sequence, as last heard */
     uint64_t epoch;
     bool connected;                /* streaming from the master now */
