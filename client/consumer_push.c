@@ -83,7 +83,7 @@ static void commit_job(mqclient *mqc, void *arg)
         dirty = 1;
         if (c->model == LSMQ_BROADCASTING)
             continue;
-        if ((addr = lsmq__push_broker_addr(mqc, e->topic, e->broker)) == NULL)
+        if ((addr = lsmq__mqc_offset_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
         cmd = lsmq__ostore_commit_cmd(c->group, e);
         if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL, NULL) == 0)
@@ -148,7 +148,7 @@ static void final_commit_job(mqclient *mqc, void *arg)
         char *addr;
         proto_cmd *cmd;
 
-        if (e->offset < 0 || (addr = lsmq__push_broker_addr(mqc, e->topic, e->broker)) == NULL)
+        if (e->offset < 0 || (addr = lsmq__mqc_offset_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
         cmd = lsmq__ostore_commit_cmd(c->group, e);
         pthread_mutex_lock(&fc->m);
