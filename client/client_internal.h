@@ -567,13 +567,14 @@ typedef struct pull_source {
 void lsmq__pull_source_init(pull_source *s);
 void lsmq__pull_source_free(pull_source *s);
 /*
- * The address for the next pull of topic's queue on broker, from `offset`
+ * The address for the next pull of a queue (topic, broker, queue_id) from `offset`
  * (owned by s, valid until the next call), or NULL when the route does not
  * know the broker. *replica: the address is not the master's, so the pull
  * must not carry a commit offset (Java clears the flag for slaves).
  */
 const char *lsmq__pull_source_next(mqclient *mqc, pull_source *s, const char *topic,
-                                   const char *broker, int64_t offset, int *replica);
+                                   const char *broker, int32_t queue_id, int64_t offset,
+                                   int *replica);
 /*
  * The pull sent to s->addr came back: rc is the transport's result, res the
  * parsed answer (NULL when there is none or the broker refused the pull).

@@ -262,7 +262,8 @@ static void pull_now(mqclient *mqc, void *arg)
         lsmq__mqc_after(mqc, FLOW_DELAY_MS, pull_now, x);
         return;
     }
-    addr = lsmq__pull_source_next(mqc, &a->src, a->q.topic, a->q.broker_name, offset, &replica);
+    addr = lsmq__pull_source_next(mqc, &a->src, a->q.topic, a->q.broker_name, a->q.queue_id,
+                                  offset, &replica);
     if (addr == NULL) {
         lsmq__mqc_route_refresh(mqc, a->q.topic, 0);
         lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, x);

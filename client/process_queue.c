@@ -254,7 +254,8 @@ static void pull_now(mqclient *mqc, void *arg)
         lsmq__mqc_after(mqc, PULL_FLOW_DELAY_MS, pull_now, q);
         return;
     }
-    addr = lsmq__pull_source_next(mqc, &q->src, q->topic, q->broker, q->next_offset, &replica);
+    addr = lsmq__pull_source_next(mqc, &q->src, q->topic, q->broker, q->queue_id,
+                                  q->next_offset, &replica);
     if (addr == NULL) {
         lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, q);
         return;

@@ -42,7 +42,8 @@ void lsmq__pull_source_free(pull_source *s)
 }
 
 const char *lsmq__pull_source_next(mqclient *mqc, pull_source *s, const char *topic,
-                                   const char *broker, int64_t offset, int *replica)
+                                   const char *broker, int32_t queue_id, int64_t offset,
+                                   int *replica)
 {
     int64_t id = -1;
     char *addr = lsmq__mqc_broker_addr(mqc, topic, broker, s->want, &id);
@@ -51,8 +52,8 @@ const char *lsmq__pull_source_next(mqclient *mqc, pull_source *s, const char *to
         return NULL;
     if (s->addr == NULL || strcmp(s->addr, addr) != 0)
         proto_log(s->addr ? PROTO_LOG_INFO : PROTO_LOG_DEBUG,
-                  "liblsmq: %s:%s pulled from %s (brokerId %lld)", topic, broker, addr,
-                  (long long)id);
+                  "liblsmq: %s:%s:%d pulled from %s (brokerId %lld)", topic, broker,
+                  (int)queue_id, addr, (long long)id);
     free(s->addr);
     s->addr = addr;
     s->id = id;

@@ -312,18 +312,21 @@ static int addr_down_cb(void *arg, const char *addr)
     return lsmq__mqc_addr_down(arg, addr);
 }
 
-char *lsmq__mqc_broker_addr(mqclient *mqc, const char *topic, const char *broker, int64_t want,
-                            int64_t *id)
+/*
+ * A copy of the address of broker (in topic's cached route) for brokerId
+ * want; master_only: the master's or none (sends), else lsmq__route_pick.
+ */
+static char *cached_addr(mqclient *mqc, const char *topic, const char *broker, int master_only,
+                         int64_t want, int64_t *id)
 {
     route *r = lsmq__mqc_route_cached(mqc, topic);
     const char *addr = NULL;
     char *out = NULL;
-    int idx;
+    int idx = r ? lsmq__route_broker_index(r, broker) : -1;
 
-    if (r == NULL)
-        return NULL;
-    idx = lsmq__route_broker_index(r, broker);
-    if (idx >= 0)
+    if (idx >= 0 && master_only)
+        addr = lsmq__route_master(r, (uint32_t)idx);
+    else if (idx >= 0)
         addr = lsmq__route_pick(r, (uint32_t)idx, want, addr_down_cb, mqc, id);
     if (addr)
         out = proto_xstrdup(addr);
@@ -331,27 +334,20 @@ char *lsmq__mqc_broker_addr(mqclient *mqc, const char *topic, const char *broker
     return out;
 }
 
+char *lsmq__mqc_broker_addr(mqclient *mqc, const char *topic, const char *broker, int64_t want,
+                            int64_t *id)
+{
+    return cached_addr(mqc, topic, broker, 0, want, id);
+}
+
 char *lsmq__mqc_offset_addr(mqclient *mqc, const char *topic, const char *broker)
 {
-    return lsmq__mqc_broker_addr(mqc, topic, broker, 0, NULL);
+    return cached_addr(mqc, topic, broker, 0, 0, NULL);
 }
 
 char *lsmq__mqc_master_addr(mqclient *mqc, const char *topic, const char *broker)
 {
-    route *r = lsmq__mqc_route_cached(mqc, topic);
-    const char *addr = NULL;
-    char *out = NULL;
-    int idx;
-
-    if (r == NULL)
-        return NULL;
-    idx = lsmq__route_broker_index(r, broker);
-    if (idx >= 0)
-        addr = lsmq__route_master(r, (uint32_t)idx);
-    if (addr)
-        out = proto_xstrdup(addr);
-    lsmq__route_unref(r);
-    return out;
+    return cached_addr(mqc, topic, broker, 1, 0, NULL);
 }
 
 const char *lsmq__mqc_list_addr(mqclient *mqc, const route *r)
