@@ -11,7 +11,8 @@
  *   instance.c       mqclient: the I/O thread, cross-thread job queue,
  *                    timers, connection table, RPCs from any thread
  *   addr_down.c      broker addresses that refused connects lately
- *   route.c          TopicRouteData JSON -> route (pure)
+ *   route.c          TopicRouteData JSON -> route, which address of a
+ *                    broker group to use (pure)
  *   route_table.c    route cache, name server look-ups, periodic refresh
  *   message.c        received records -> lsmq_message (pure)
  *   outmsg.c         properties, send headers, batch bodies (pure)
@@ -21,6 +22,7 @@
  *                    consumer's rebalance
  *   offset_store.c   per-queue offsets in memory and in a local file
  *   pull.c           PULL_MESSAGE request and response
+ *   pull_source.c    which broker of its group a queue is pulled from
  *   workers.c        the listener worker pool
  *   consumer_reset.c the push consumer's answers to broker-initiated
  *                    requests: offset resets by time, consumer status
@@ -569,8 +571,9 @@ void lsmq__pull_source_free(pull_source *s);
 /*
  * The address for the next pull of a queue (topic, broker, queue_id) from `offset`
  * (owned by s, valid until the next call), or NULL when the route does not
- * know the broker. *replica: the address is not the master's, so the pull
- * must not carry a commit offset (Java clears the flag for slaves).
+ * know the broker. *replica (may be NULL): the address is not the master's,
+ * so the pull must not carry a commit offset (Java clears the flag for
+ * slaves).
  */
 const char *lsmq__pull_source_next(mqclient *mqc, pull_source *s, const char *topic,
                                    const char *broker, int32_t queue_id, int64_t offset,

@@ -247,7 +247,7 @@ static void pull_now(mqclient *mqc, void *arg)
     proto_cmd *cmd;
     const char *addr;
     int64_t offset;
-    int full, replica;
+    int full;
 
     pthread_mutex_lock(&c->lock);
     if (!ctx_live(x)) {
@@ -263,7 +263,7 @@ static void pull_now(mqclient *mqc, void *arg)
         return;
     }
     addr = lsmq__pull_source_next(mqc, &a->src, a->q.topic, a->q.broker_name, a->q.queue_id,
-                                  offset, &replica);
+                                  offset, NULL); /* its pulls carry no commit offset */
     if (addr == NULL) {
         lsmq__mqc_route_refresh(mqc, a->q.topic, 0);
         lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, x);

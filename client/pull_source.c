@@ -58,7 +58,8 @@ const char *lsmq__pull_source_next(mqclient *mqc, pull_source *s, const char *to
     s->addr = addr;
     s->id = id;
     s->offset = offset;
-    *replica = id != 0;
+    if (replica)
+        *replica = id != 0;
     return addr;
 }
 
