@@ -58,7 +58,17 @@ static void ids_changed(void *arg, const char *group)
 static void route_changed(void *arg, const char *topic)
 {
     lsmq_push_consumer *c = arg;
+    ostore_entry *e, *tmp;
 
+    /*
+     * The broker that takes the topic's offsets may be another now (a
+     * master gone, or back): the next commit sends them all there, as
+     * Java's periodic persistAll would, not only those that moved.
+     */
+    HASH_ITER(hh, c->offsets.map, e, tmp) {
+        if (strcmp(e->topic, topic) == 0)
+            e->dirty = 1;
+    }
     /* A new broker must know us before we ask it for the group (queued first). */
     lsmq__mqc_heartbeat_all(c->mqc);
     lsmq__push_rebalance_soon(c, 0);
