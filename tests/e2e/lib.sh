@@ -150,9 +150,9 @@ stop_broker() {
 ha_caught_up() {
     local master="$1" want got r
     shift
-    want="$("$mqadmin" haStatus -b "$master" --json 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["brokers"][0]["masterSequence"])')" ||
-        return 1
+    want="$("$mqadmin" haStatus -b "$master" --json 2>/dev/null | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["brokers"][0]["masterSequence"])')" || return 1
     for r in "$@"; do
         got="$("$mqadmin" haStatus -b "$r" --json 2>/dev/null | python3 -c '
 import json, sys
