@@ -10,7 +10,9 @@
  *   util.c           strings, error slots, logging
  *   instance.c       mqclient: the I/O thread, cross-thread job queue,
  *                    timers, connection table, RPCs from any thread
- *   route.c          TopicRouteData JSON -> route (pure)
+ *   addr_down.c      broker addresses that refused connects lately
+ *   route.c          TopicRouteData JSON -> route, which address of a
+ *                    broker group to use (pure)
  *   route_table.c    route cache, name server look-ups, periodic refresh
  *   message.c        received records -> lsmq_message (pure)
  *   outmsg.c         properties, send headers, batch bodies (pure)
@@ -20,6 +22,7 @@
  *                    consumer's rebalance
  *   offset_store.c   per-queue offsets in memory and in a local file
  *   pull.c           PULL_MESSAGE request and response
+ *   pull_source.c    which broker of its group a queue is pulled from
  *   workers.c        the listener worker pool
  *   consumer_reset.c the push consumer's answers to broker-initiated
  *                    requests: offset resets by time, consumer status
@@ -178,6 +181,7 @@ typedef struct route_entry {
 
 typedef struct conn_entry conn_entry;
 typedef struct mq_job mq_job;
+typedef struct addr_down addr_down;
 
 typedef struct transport_flusher transport_flusher;
 
@@ -202,9 +206,18 @@ struct mqclient {
     mq_owner_hooks hooks;
     pthread_mutex_t routes_lock; /* guards routes (read by user threads) */
     route_entry *routes;
+    pthread_mutex_t down_lock;   /* guards down */
+    addr_down *down;             /* addr_down.c */
     pthread_mutex_t err_lock;
     lsmq_errslot err;           /* the owning object's last error */
 };
+
+/* addr_down.c: a connect to addr failed (I/O thread); why may be NULL. */
+void lsmq__mqc_mark_down(mqclient *mqc, const char *addr, const char *why);
+/* Did a connect to addr fail within the last few seconds? Any thread. */
+int lsmq__mqc_addr_down(mqclient *mqc, const char *addr);
+/* Internal to instance.c: free the table. */
+void lsmq__mqc_down_free(mqclient *mqc);
 
 /* ------------------------------------------------------------------ */
 /* route.c — TopicRouteData                                            */
@@ -250,6 +263,22 @@ route *lsmq__route_ref(route *r);
 void lsmq__route_unref(route *r);
 /* Master address of a broker (id 0), or NULL. */
 const char *lsmq__route_master(const route *r, uint32_t broker);
+/* Is addr unreachable now? (the mqclient's answer: lsmq__mqc_addr_down) */
+typedef int route_down_fn(void *arg, const char *addr);
+/*
+ * The address of a broker group to read from, or to commit offsets to,
+ * when brokerId `want` is asked for (Java's findBrokerAddressInSubscribe,
+ * onlyThisBroker false): want's address; for a replica (want > 0) the next
+ * replica's (want + 1); else the group's lowest brokerId, the master when
+ * the route has it. Addresses down(arg, addr) says are unreachable are
+ * passed over while the group has another; down NULL: none is. Returns an
+ * address owned by r (NULL when the group has none) and its brokerId in
+ * *id (may be NULL). Pure.
+ */
+const char *lsmq__route_pick(const route *r, uint32_t broker, int64_t want, route_down_fn *down,
+                             void *arg, int64_t *id);
+/* Does a broker group with queues of the topic have no master in r? */
+int lsmq__route_masterless(const route *r);
 /* Index of a broker by name, or -1. */
 int lsmq__route_broker_index(const route *r, const char *name);
 
@@ -273,6 +302,28 @@ void lsmq__mqc_route_refresh(mqclient *mqc, const char *topic, int for_publish);
  * every second those not known yet or borrowed from TBW102.
  */
 void lsmq__mqc_route_refresh_all(mqclient *mqc);
+/*
+ * The address of a broker group to use for brokerId `want` (0: the master,
+ * which offset commits and queries want), from the topic's cached route
+ * and the addresses that refused connects lately (lsmq__route_pick).
+ * malloc'ed, or NULL when the route does not know the broker; *id (may be
+ * NULL) the brokerId chosen. Any thread.
+ */
+char *lsmq__mqc_broker_addr(mqclient *mqc, const char *topic, const char *broker, int64_t want,
+                            int64_t *id);
+/*
+ * Where a queue's consumer offsets are committed and asked for: the
+ * master when the route has it and it takes connections, else a replica
+ * (which holds them for the master). malloc'ed or NULL. Any thread.
+ */
+char *lsmq__mqc_offset_addr(mqclient *mqc, const char *topic, const char *broker);
+/* The master's address only (sends, send-backs); malloc'ed or NULL. Any thread. */
+char *lsmq__mqc_master_addr(mqclient *mqc, const char *topic, const char *broker);
+/*
+ * Where to ask for a group's consumer ids among r's brokers: a reachable
+ * master, else a reachable replica, else any. Owned by r. Any thread.
+ */
+const char *lsmq__mqc_list_addr(mqclient *mqc, const route *r);
 /* Every distinct broker address of every cached route; free with lsmq__mqc_addrs_free. */
 size_t lsmq__mqc_broker_addrs(mqclient *mqc, char ***addrs);
 void lsmq__mqc_addrs_free(char **addrs, size_t n);
@@ -493,6 +544,7 @@ typedef struct pull_result {
     int64_t next_begin;
     int64_t min_offset;
     int64_t max_offset;
+    int64_t suggest;         /* suggestWhichBrokerId: where to pull next (0 = master) */
     lsmq_message *head, *tail;
     size_t n;
 } pull_result;
@@ -502,6 +554,39 @@ proto_cmd *lsmq__pull_request(const pull_args *a);
 int lsmq__pull_parse(proto_reply *reply, const char *broker_name, const subscription *sub,
                 pull_result *out, lsmq_errslot *e);
 void lsmq__pull_result_free(pull_result *r);
+
+/*
+ * pull_source.c: which address of its broker group a consumer pulls a
+ * queue from. I/O thread only.
+ */
+typedef struct pull_source {
+    int64_t want;            /* brokerId the last answer suggested; 0 (master) at first */
+    int64_t id;              /* brokerId of the last pull sent */
+    char *addr;              /* its address (malloc'ed), NULL before the first */
+    int64_t offset;          /* the queue offset it asked for */
+} pull_source;
+
+void lsmq__pull_source_init(pull_source *s);
+void lsmq__pull_source_free(pull_source *s);
+/*
+ * The address for the next pull of a queue (topic, broker, queue_id) from `offset`
+ * (owned by s, valid until the next call), or NULL when the route does not
+ * know the broker. *replica (may be NULL): the address is not the master's,
+ * so the pull must not carry a commit offset (Java clears the flag for
+ * slaves).
+ */
+const char *lsmq__pull_source_next(mqclient *mqc, pull_source *s, const char *topic,
+                                   const char *broker, int32_t queue_id, int64_t offset,
+                                   int *replica);
+/*
+ * The pull sent to s->addr came back: rc is the transport's result, res the
+ * parsed answer (NULL when there is none or the broker refused the pull).
+ * Follows the answer's suggestion. Returns the milliseconds to wait before
+ * the next pull: 0, error_delay_ms after a failure, or a short pause when
+ * the suggested broker cannot be reached and the stand-in had nothing.
+ */
+int lsmq__pull_source_done(mqclient *mqc, pull_source *s, const char *topic, const char *broker,
+                           int rc, const pull_result *res, int error_delay_ms);
 
 /* Offset queries against a broker (blocking or async helpers). */
 proto_cmd *lsmq__offset_query_cmd(const char *group, const char *topic, int32_t queue_id);
@@ -532,6 +617,7 @@ typedef struct pq {
     int ready;                  /* start offset known */
     int64_t next_offset;        /* next pull */
     int pulling;                /* a pull is in flight or scheduled */
+    pull_source src;            /* which broker of the group it is pulled from */
     lsmq_message *head, *tail;  /* pulled, waiting for a worker */
     size_t n_msgs;
     int consuming;              /* a task is on the workers */
@@ -583,8 +669,6 @@ void lsmq__push_pq_start(pq *q);
 void lsmq__push_pq_drop(pq *q);
 /* Free every process queue (after the I/O thread stopped). */
 void lsmq__push_pq_free_all(struct lsmq_push_consumer *c);
-/* Broker master address of a queue's broker, from the cached route (malloc'ed) or NULL. */
-char *lsmq__push_broker_addr(mqclient *mqc, const char *topic, const char *broker);
 
 /* rebalance.c (I/O thread) */
 void lsmq__push_rebalance(mqclient *mqc, void *arg);

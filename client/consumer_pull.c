@@ -11,9 +11,15 @@
  * are thrown away and their loop ends, and a loop for the new generation
  * starts at once, without waiting for a long poll of the old one.
  *
+ * Brokers: a queue is pulled from the broker its last pull answer
+ * suggested, or another of its group while that one is gone
+ * (pull_source.c); offsets are committed to and asked of the group's
+ * master, or a replica while there is none.
+ *
  * Locking: every assigned-queue field is guarded by the consumer's lock,
  * taken by user threads and by the I/O thread alike; it is never held
- * across a call into the mqclient.
+ * across a call into the mqclient. A queue's pull_source is the I/O
+ * thread's alone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,6 +50,7 @@ typedef struct aq {
     int64_t position;       /* next offset poll returns: what commit stores */
     lsmq_message *head, *tail;
     size_t n_buf;
+    pull_source src;        /* I/O thread only */
     UT_hash_handle hh;
     struct aq *all_prev, *all_next;
 } aq;
@@ -84,6 +91,7 @@ static aq *aq_new(lsmq_pull_consumer *c, const lsmq_queue *q)
     a->c = c;
     a->refs = 1;
     a->next_offset = a->position = -1;
+    lsmq__pull_source_init(&a->src);
     HASH_ADD_KEYPTR(hh, c->assigned, a->key, strlen(a->key), a);
     a->all_next = c->all;
     if (c->all)
@@ -103,6 +111,7 @@ static void aq_free(aq *a)
     if (a->all_next)
         a->all_next->all_prev = a->all_prev;
     lsmq__msg_free_list(a->head);
+    lsmq__pull_source_free(&a->src);
     free(a->key);
     free(a);
 }
@@ -153,13 +162,22 @@ static int ctx_live(const loop_ctx *x)
 
 static void pull_now(mqclient *mqc, void *arg);
 
+/* The loop's next pull, after delay_ms (0: now). */
+static void pull_after(loop_ctx *x, int delay_ms)
+{
+    if (delay_ms > 0)
+        lsmq__mqc_after(x->a->c->mqc, delay_ms, pull_now, x);
+    else
+        pull_now(x->a->c->mqc, x);
+}
+
 static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     loop_ctx *x = arg;
     aq *a = x->a;
     lsmq_pull_consumer *c = a->c;
     pull_result res;
-    int prc = -1;
+    int prc = -1, delay_ms;
 
     memset(&res, 0, sizeof res);
     if (rc == 0) {
@@ -182,9 +200,21 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
         ctx_end(x);
         return;
     }
+    pthread_mutex_unlock(&c->lock);
+    if (rc != 0)
+        proto_log(PROTO_LOG_INFO, "liblsmq: pull %s:%s:%d from %s failed: %s", a->q.topic,
+                  a->q.broker_name, (int)a->q.queue_id, a->src.addr, why);
+    delay_ms = lsmq__pull_source_done(c->mqc, &a->src, a->q.topic, a->q.broker_name, rc,
+                                      prc == 0 ? &res : NULL, ERROR_DELAY_MS);
     if (prc != 0) {
+        pull_after(x, delay_ms);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (!ctx_live(x)) {
         pthread_mutex_unlock(&c->lock);
-        lsmq__mqc_after(c->mqc, ERROR_DELAY_MS, pull_now, x);
+        lsmq__pull_result_free(&res);
+        ctx_end(x);
         return;
     }
     if (res.next_begin >= 0)
@@ -205,7 +235,7 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
     }
     pthread_mutex_unlock(&c->lock);
     lsmq__pull_result_free(&res);
-    pull_now(c->mqc, x);
+    pull_after(x, delay_ms);
 }
 
 static void pull_now(mqclient *mqc, void *arg)
@@ -215,7 +245,7 @@ static void pull_now(mqclient *mqc, void *arg)
     lsmq_pull_consumer *c = a->c;
     pull_args pa;
     proto_cmd *cmd;
-    char *addr;
+    const char *addr;
     int64_t offset;
     int full;
 
@@ -232,7 +262,8 @@ static void pull_now(mqclient *mqc, void *arg)
         lsmq__mqc_after(mqc, FLOW_DELAY_MS, pull_now, x);
         return;
     }
-    addr = lsmq__push_broker_addr(mqc, a->q.topic, a->q.broker_name);
+    addr = lsmq__pull_source_next(mqc, &a->src, a->q.topic, a->q.broker_name, a->q.queue_id,
+                                  offset, NULL); /* its pulls carry no commit offset */
     if (addr == NULL) {
         lsmq__mqc_route_refresh(mqc, a->q.topic, 0);
         lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, x);
@@ -249,7 +280,6 @@ static void pull_now(mqclient *mqc, void *arg)
     if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, x, NULL) != 0)
         ctx_end(x);
     proto_cmd_free(cmd);
-    free(addr);
 }
 
 /* Offset known for x's generation: set it and start that generation's loop. */
@@ -322,7 +352,7 @@ static void find_offset(loop_ctx *x, int what)
 {
     aq *a = x->a;
     lsmq_pull_consumer *c = a->c;
-    char *addr = lsmq__push_broker_addr(c->mqc, a->q.topic, a->q.broker_name);
+    char *addr = lsmq__mqc_offset_addr(c->mqc, a->q.topic, a->q.broker_name);
     proto_cmd *cmd;
     int live;
 
@@ -669,7 +699,7 @@ int lsmq_pull_consumer_commit(lsmq_pull_consumer *c)
     }
     pthread_mutex_unlock(&c->lock);
     for (i = 0; i < n; i++) {
-        char *addr = lsmq__push_broker_addr(c->mqc, items[i].q.topic, items[i].q.broker_name);
+        char *addr = lsmq__mqc_offset_addr(c->mqc, items[i].q.topic, items[i].q.broker_name);
         proto_cmd *cmd;
         proto_reply *reply = NULL;
 
@@ -709,7 +739,7 @@ int lsmq_pull_consumer_committed(lsmq_pull_consumer *c, const lsmq_queue *q, int
         return rc;
     if (lsmq__mqc_route_get(c->mqc, q->topic, 0, &r, NULL) == 0)
         lsmq__route_unref(r);
-    if ((addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker_name)) == NULL) {
+    if ((addr = lsmq__mqc_offset_addr(c->mqc, q->topic, q->broker_name)) == NULL) {
         lsmq__error(lsmq__mqc_err(c->mqc), -1, "no route to broker %s", q->broker_name);
         return LSMQ_ENOTFOUND;
     }

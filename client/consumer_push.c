@@ -58,7 +58,17 @@ static void ids_changed(void *arg, const char *group)
 static void route_changed(void *arg, const char *topic)
 {
     lsmq_push_consumer *c = arg;
+    ostore_entry *e, *tmp;
 
+    /*
+     * The broker that takes the topic's offsets may be another now (a
+     * master gone, or back): the next commit sends them all there, as
+     * Java's periodic persistAll would, not only those that moved.
+     */
+    HASH_ITER(hh, c->offsets.map, e, tmp) {
+        if (strcmp(e->topic, topic) == 0)
+            e->dirty = 1;
+    }
     /* A new broker must know us before we ask it for the group (queued first). */
     lsmq__mqc_heartbeat_all(c->mqc);
     lsmq__push_rebalance_soon(c, 0);
@@ -83,7 +93,7 @@ static void commit_job(mqclient *mqc, void *arg)
         dirty = 1;
         if (c->model == LSMQ_BROADCASTING)
             continue;
-        if ((addr = lsmq__push_broker_addr(mqc, e->topic, e->broker)) == NULL)
+        if ((addr = lsmq__mqc_offset_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
         cmd = lsmq__ostore_commit_cmd(c->group, e);
         if (lsmq__mqc_call(mqc, addr, cmd, NULL, 0, STOP_TIMEOUT_MS, NULL, NULL, NULL) == 0)
@@ -148,7 +158,7 @@ static void final_commit_job(mqclient *mqc, void *arg)
         char *addr;
         proto_cmd *cmd;
 
-        if (e->offset < 0 || (addr = lsmq__push_broker_addr(mqc, e->topic, e->broker)) == NULL)
+        if (e->offset < 0 || (addr = lsmq__mqc_offset_addr(mqc, e->topic, e->broker)) == NULL)
             continue;
         cmd = lsmq__ostore_commit_cmd(c->group, e);
         pthread_mutex_lock(&fc->m);

@@ -168,7 +168,7 @@ static void store_and_commit(lsmq_push_consumer *c, const char *topic, const res
     if (c->model != LSMQ_CLUSTERING)
         return; /* the periodic commit writes the local file */
     oe = lsmq__ostore_find(&c->offsets, topic, e->broker, e->queue_id);
-    if ((addr = lsmq__push_broker_addr(c->mqc, topic, e->broker)) != NULL) {
+    if ((addr = lsmq__mqc_offset_addr(c->mqc, topic, e->broker)) != NULL) {
         proto_cmd *cmd = lsmq__ostore_commit_cmd(c->group, oe);
 
         if (lsmq__mqc_call(c->mqc, addr, cmd, NULL, 0, COMMIT_TIMEOUT_MS, NULL, NULL, NULL) == 0)

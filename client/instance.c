@@ -100,6 +100,7 @@ int lsmq__mqc_create(const char *namesrv, const char *instance, mqclient **out, 
     mqc = proto_xcalloc(1, sizeof *mqc);
     pthread_mutex_init(&mqc->lock, NULL);
     pthread_mutex_init(&mqc->routes_lock, NULL);
+    pthread_mutex_init(&mqc->down_lock, NULL);
     pthread_mutex_init(&mqc->err_lock, NULL);
     lsmq__err_init(&mqc->err, &mqc->err_lock);
     if (parse_namesrv(mqc, namesrv) != 0) {
@@ -346,6 +347,8 @@ static void conn_end_cb(transport_ev *a, int err, const char *why, void *arg)
 {
     conn_entry *e = arg;
 
+    if (proto_conn_state(e->pc) == PROTO_CONN_CONNECTING)
+        lsmq__mqc_mark_down(e->mqc, e->addr, why); /* it never answered the connect */
     conn_kill(e->mqc, e, err ? err : -ECONNRESET, why);
 }
 
@@ -428,6 +431,7 @@ static void rpc_job_run(mqclient *mqc, void *arg)
     conn_entry *e = conn_get(mqc, j->addr, &err, why, sizeof why);
 
     if (e == NULL) {
+        lsmq__mqc_mark_down(mqc, j->addr, why);
         free(j->frame);
         if (j->cb)
             j->cb(err, NULL, why, j->arg);
@@ -680,11 +684,13 @@ void lsmq__mqc_destroy(mqclient *mqc)
         ev_loop_destroy(mqc->loop);
     free(mqc->wake);
     lsmq__mqc_routes_free(mqc);
+    lsmq__mqc_down_free(mqc);
     for (i = 0; i < mqc->n_namesrv; i++)
         free(mqc->namesrv[i]);
     free(mqc->namesrv);
     pthread_mutex_destroy(&mqc->lock);
     pthread_mutex_destroy(&mqc->routes_lock);
+    pthread_mutex_destroy(&mqc->down_lock);
     pthread_mutex_destroy(&mqc->err_lock);
     free(mqc);
 }

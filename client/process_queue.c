@@ -15,6 +15,11 @@
  * rest of its task go back to the head of the queue and are retried a
  * second later. Broadcasting consumers drop failed messages, as Java does.
  *
+ * Brokers: a queue is pulled from the broker its last pull answer
+ * suggested, or another of its group while that one is gone
+ * (pull_source.c); offsets go to the group's master, or to a replica while
+ * there is none; send-backs only to the master.
+ *
  * Everything here runs on the I/O thread except task_run (a worker).
  */
 #include <errno.h>
@@ -57,6 +62,7 @@ pq *lsmq__push_pq_new(lsmq_push_consumer *c, const subscription *sub, const char
     q->sub = sub;
     q->refs = 1; /* the assignment table's */
     q->next_offset = -1;
+    lsmq__pull_source_init(&q->src);
     HASH_ADD_KEYPTR(hh, c->pqs, q->key, strlen(q->key), q);
     q->all_next = c->all;
     if (c->all)
@@ -76,6 +82,7 @@ static void pq_free(pq *q)
     if (q->all_next)
         q->all_next->all_prev = q->all_prev;
     lsmq__msg_free_list(q->head);
+    lsmq__pull_source_free(&q->src);
     free(q->key);
     free(q->topic);
     free(q->broker);
@@ -102,27 +109,6 @@ int64_t lsmq__push_pq_commit_offset(const pq *q)
     if (q->head)
         return q->head->queue_offset;
     return q->next_offset;
-}
-
-char *lsmq__push_broker_addr(mqclient *mqc, const char *topic, const char *broker)
-{
-    route *r = lsmq__mqc_route_cached(mqc, topic);
-    const char *addr = NULL;
-    char *out = NULL;
-    int idx;
-
-    if (r == NULL)
-        return NULL;
-    idx = lsmq__route_broker_index(r, broker);
-    if (idx >= 0) {
-        addr = lsmq__route_master(r, (uint32_t)idx);
-        if (addr == NULL && r->brokers[idx].n_addrs > 0)
-            addr = r->brokers[idx].addrs[0]; /* no master: a slave serves pulls */
-    }
-    if (addr)
-        out = proto_xstrdup(addr);
-    lsmq__route_unref(r);
-    return out;
 }
 
 /* Record the offset of an idle queue, so that a restart resumes there. */
@@ -154,7 +140,7 @@ void lsmq__push_pq_drop(pq *q)
         /* Hand the position over now; the next owner queries it (§6.3). */
         e = lsmq__ostore_find(&c->offsets, q->topic, q->broker, q->queue_id);
         if (e && e->offset >= 0) {
-            char *addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker);
+            char *addr = lsmq__mqc_offset_addr(c->mqc, q->topic, q->broker);
 
             if (addr) {
                 proto_cmd *cmd = lsmq__ostore_commit_cmd(c->group, e);
@@ -183,11 +169,21 @@ static void pull_stop(pq *q)
 
 static void pull_now(mqclient *mqc, void *arg);
 
+/* The next pull of q, after delay_ms (0: now). */
+static void pull_after(pq *q, int delay_ms)
+{
+    if (delay_ms > 0)
+        lsmq__mqc_after(q->c->mqc, delay_ms, pull_now, q);
+    else
+        pull_now(q->c->mqc, q);
+}
+
 static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
 {
     pq *q = arg;
     lsmq_push_consumer *c = q->c;
     pull_result res;
+    int delay_ms;
 
     if (c->stopping || q->dropped || rc == LSMQ_ECLOSED) {
         proto_reply_free(reply);
@@ -195,9 +191,10 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
         return;
     }
     if (rc != 0) {
-        proto_log(PROTO_LOG_INFO, "liblsmq: pull %s:%s:%d failed: %s", q->topic, q->broker,
-                  (int)q->queue_id, why);
-        lsmq__mqc_after(c->mqc, PULL_ERROR_DELAY_MS, pull_now, q);
+        proto_log(PROTO_LOG_INFO, "liblsmq: pull %s:%s:%d from %s failed: %s", q->topic, q->broker,
+                  (int)q->queue_id, q->src.addr, why);
+        pull_after(q, lsmq__pull_source_done(c->mqc, &q->src, q->topic, q->broker, rc, NULL,
+                                             PULL_ERROR_DELAY_MS));
         return;
     }
     if (reply->cmd->code != RS_SUCCESS && reply->cmd->code != RS_PULL_NOT_FOUND &&
@@ -232,8 +229,10 @@ static void pull_cb(int rc, proto_reply *reply, const char *why, void *arg)
     }
     /* An idle queue's position is the next pull; OFFSET_MOVED may go backwards. */
     store_offset(q, res.code == RS_PULL_OFFSET_MOVED);
+    delay_ms = lsmq__pull_source_done(c->mqc, &q->src, q->topic, q->broker, 0, &res,
+                                      PULL_ERROR_DELAY_MS);
     lsmq__pull_result_free(&res);
-    pull_now(c->mqc, q);
+    pull_after(q, delay_ms);
 }
 
 static void pull_now(mqclient *mqc, void *arg)
@@ -243,8 +242,8 @@ static void pull_now(mqclient *mqc, void *arg)
     ostore_entry *e;
     pull_args a;
     proto_cmd *cmd;
-    char *addr;
-    int rc;
+    const char *addr;
+    int rc, replica = 0;
 
     if (c->stopping || q->dropped) {
         pull_stop(q);
@@ -255,7 +254,8 @@ static void pull_now(mqclient *mqc, void *arg)
         lsmq__mqc_after(mqc, PULL_FLOW_DELAY_MS, pull_now, q);
         return;
     }
-    addr = lsmq__push_broker_addr(mqc, q->topic, q->broker);
+    addr = lsmq__pull_source_next(mqc, &q->src, q->topic, q->broker, q->queue_id,
+                                  q->next_offset, &replica);
     if (addr == NULL) {
         lsmq__mqc_after(mqc, NO_ROUTE_DELAY_MS, pull_now, q);
         return;
@@ -268,13 +268,13 @@ static void pull_now(mqclient *mqc, void *arg)
     a.max_msgs = PULL_BATCH;
     a.suspend_ms = PULL_SUSPEND_MS;
     a.sub = q->sub;
-    if (c->model == LSMQ_CLUSTERING &&
+    /* A replica keeps no offsets from pulls: the periodic commit reaches it. */
+    if (c->model == LSMQ_CLUSTERING && !replica &&
         (e = lsmq__ostore_find(&c->offsets, q->topic, q->broker, q->queue_id)) != NULL)
         a.commit_offset = e->offset;
     cmd = lsmq__pull_request(&a);
     rc = lsmq__mqc_call(mqc, addr, cmd, NULL, 0, PULL_TIMEOUT_MS, pull_cb, q, NULL);
     proto_cmd_free(cmd);
-    free(addr);
     if (rc != 0)
         pull_stop(q);
 }
@@ -302,7 +302,8 @@ typedef struct consume_task {
 /* Retry through the broker: CONSUMER_SEND_MSG_BACK (worker thread). */
 static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
 {
-    char *addr = lsmq__push_broker_addr(c->mqc, m->queue_topic, m->broker_name);
+    /* A write: only a master takes it (Java's findBrokerAddressInPublish). */
+    char *addr = lsmq__mqc_master_addr(c->mqc, m->queue_topic, m->broker_name);
     proto_cmd *cmd;
     proto_reply *reply = NULL;
     lsmq_errslot err; /* the library's own retry: logged, not the user's last error */
@@ -310,7 +311,7 @@ static int send_back(lsmq_push_consumer *c, const lsmq_message *m)
 
     lsmq__err_init(&err, NULL);
     if (addr == NULL) {
-        /* No route: the store host is the broker that has the message. */
+        /* No master in the route: the store host is the broker that stored it. */
         char ip[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 16];
 
         inet_ntop(m->store_host.v6 ? AF_INET6 : AF_INET, m->store_host.ip, ip, sizeof ip);

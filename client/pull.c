@@ -53,6 +53,8 @@ int lsmq__pull_parse(proto_reply *reply, const char *broker_name, const subscrip
     memset(out, 0, sizeof *out);
     out->code = cmd->code;
     out->next_begin = out->min_offset = out->max_offset = -1;
+    out->suggest = 0; /* the master, when a broker does not say */
+    proto_cmd_get_i64(cmd, "suggestWhichBrokerId", &out->suggest);
     proto_cmd_get_i64(cmd, "nextBeginOffset", &out->next_begin);
     proto_cmd_get_i64(cmd, "minOffset", &out->min_offset);
     proto_cmd_get_i64(cmd, "maxOffset", &out->max_offset);

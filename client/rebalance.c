@@ -161,7 +161,7 @@ static void start_by_policy(pq *q)
         start_at(q, 0);
         return;
     }
-    if ((addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
+    if ((addr = lsmq__mqc_offset_addr(c->mqc, q->topic, q->broker)) == NULL) {
         queue_failed(q, "route");
         return;
     }
@@ -210,7 +210,7 @@ static void begin_queue(pq *q)
             start_by_policy(q);
         return;
     }
-    if ((addr = lsmq__push_broker_addr(c->mqc, q->topic, q->broker)) == NULL) {
+    if ((addr = lsmq__mqc_offset_addr(c->mqc, q->topic, q->broker)) == NULL) {
         queue_failed(q, "route");
         return;
     }
@@ -323,20 +323,6 @@ out:
     free(x);
 }
 
-/* A broker of the route to ask for the consumer list: the first master by name. */
-static const char *list_broker(const route *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->n_brokers; i++) {
-        const char *addr = lsmq__route_master(r, (uint32_t)i);
-
-        if (addr)
-            return addr;
-    }
-    return r->n_brokers && r->brokers[0].n_addrs ? r->brokers[0].addrs[0] : NULL;
-}
-
 void lsmq__push_rebalance(mqclient *mqc, void *arg)
 {
     lsmq_push_consumer *c = arg;
@@ -364,7 +350,7 @@ void lsmq__push_rebalance(mqclient *mqc, void *arg)
             lsmq__route_unref(r);
             continue;
         }
-        if ((addr = list_broker(r)) == NULL) {
+        if ((addr = lsmq__mqc_list_addr(mqc, r)) == NULL) {
             lsmq__route_unref(r);
             continue;
         }

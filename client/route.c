@@ -11,6 +11,9 @@
  * (perm & 2) queues of brokers with a master (id 0), subscribe queues the
  * readable (perm & 4) ones, both ordered by broker name, then queue id. An
  * orderTopicConf ("broker:n;broker:n") replaces the publish list.
+ *
+ * Every address of a broker group is kept (brokerId -> address): sends go
+ * to its master only, reads may go to any of them (lsmq__route_pick).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -68,6 +71,78 @@ const char *lsmq__route_master(const route *r, uint32_t broker)
         if (b->ids[i] == 0)
             return b->addrs[i];
     return NULL;
+}
+
+/*
+ * Broker choice for reads (MQClientInstance.findBrokerAddressInSubscribe
+ * with onlyThisBroker false): the wanted id, for a replica the next one,
+ * else the group's lowest id, which is the master when it is there. An
+ * address down() calls unreachable is passed over while another will do.
+ */
+static const char *addr_of(const route_broker *b, int64_t id, route_down_fn *down, void *arg,
+                           int64_t *got)
+{
+    size_t i;
+
+    for (i = 0; i < b->n_addrs; i++) {
+        if (b->ids[i] != id || (down && down(arg, b->addrs[i])))
+            continue;
+        *got = id;
+        return b->addrs[i];
+    }
+    return NULL;
+}
+
+static const char *lowest_of(const route_broker *b, route_down_fn *down, void *arg, int64_t *got)
+{
+    const char *best = NULL;
+    size_t i;
+
+    for (i = 0; i < b->n_addrs; i++) {
+        if ((down && down(arg, b->addrs[i])) || (best && b->ids[i] >= *got))
+            continue;
+        best = b->addrs[i];
+        *got = b->ids[i];
+    }
+    return best;
+}
+
+static const char *pick_once(const route_broker *b, int64_t want, route_down_fn *down, void *arg,
+                             int64_t *got)
+{
+    const char *addr = addr_of(b, want, down, arg, got);
+
+    if (addr == NULL && want != 0)
+        addr = addr_of(b, want + 1, down, arg, got);
+    if (addr == NULL)
+        addr = lowest_of(b, down, arg, got);
+    return addr;
+}
+
+const char *lsmq__route_pick(const route *r, uint32_t broker, int64_t want, route_down_fn *down,
+                             void *arg, int64_t *id)
+{
+    const char *addr;
+    int64_t got = -1;
+
+    if (broker >= r->n_brokers)
+        return NULL;
+    addr = pick_once(&r->brokers[broker], want, down, arg, &got);
+    if (addr == NULL && down)
+        addr = pick_once(&r->brokers[broker], want, NULL, NULL, &got); /* all down: try anyway */
+    if (id)
+        *id = got;
+    return addr;
+}
+
+int lsmq__route_masterless(const route *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_brokers; i++)
+        if (r->brokers[i].has_qd && lsmq__route_master(r, (uint32_t)i) == NULL)
+            return 1;
+    return 0;
 }
 
 static int json_int(json_t *obj, const char *key, int dflt)

@@ -2,7 +2,13 @@
  * The route cache of an mqclient: topic -> route, fetched from the name
  * servers with GET_ROUTEINFO_BY_TOPIC (REMOTING.md §3.11) and refreshed in
  * the background every 30 s (every second while a topic is still unknown
- * or only known through TBW102).
+ * or only known through TBW102, every 3 s while a broker group of the
+ * topic has no master, so that consumers reading from a replica see the
+ * master come back soon).
+ *
+ * Which address of a broker group a request goes to is chosen here, from
+ * the cached route and the addresses that refused connects lately
+ * (addr_down.c): lsmq__mqc_broker_addr.
  *
  * Producers read routes from their own threads, so the table is guarded by
  * routes_lock and routes are immutable, reference-counted snapshots: a
@@ -21,6 +27,7 @@
 #define NAMESRV_TIMEOUT_MS 3000
 #define REFRESH_MS 30000
 #define RETRY_MS 1000
+#define MASTERLESS_MS 3000
 
 static proto_cmd *route_cmd(const char *topic)
 {
@@ -276,7 +283,9 @@ void lsmq__mqc_route_refresh_all(mqclient *mqc)
 
     pthread_mutex_lock(&mqc->routes_lock);
     HASH_ITER(hh, mqc->routes, e, tmp) {
-        int64_t every = e->r == NULL || e->r->from_default ? RETRY_MS : REFRESH_MS;
+        int64_t every = e->r == NULL || e->r->from_default ? RETRY_MS
+                        : lsmq__route_masterless(e->r)    ? MASTERLESS_MS
+                                                          : REFRESH_MS;
 
         if (e->fetching || now - e->fetched_ms < every)
             continue;
@@ -292,6 +301,76 @@ void lsmq__mqc_route_refresh_all(mqclient *mqc)
     }
     free(due);
     free(pub);
+}
+
+/* ------------------------------------------------------------------ */
+/* Broker addresses                                                    */
+/* ------------------------------------------------------------------ */
+
+static int addr_down_cb(void *arg, const char *addr)
+{
+    return lsmq__mqc_addr_down(arg, addr);
+}
+
+/*
+ * A copy of the address of broker (in topic's cached route) for brokerId
+ * want; master_only: the master's or none (sends), else lsmq__route_pick.
+ */
+static char *cached_addr(mqclient *mqc, const char *topic, const char *broker, int master_only,
+                         int64_t want, int64_t *id)
+{
+    route *r = lsmq__mqc_route_cached(mqc, topic);
+    const char *addr = NULL;
+    char *out = NULL;
+    int idx = r ? lsmq__route_broker_index(r, broker) : -1;
+
+    if (idx >= 0 && master_only)
+        addr = lsmq__route_master(r, (uint32_t)idx);
+    else if (idx >= 0)
+        addr = lsmq__route_pick(r, (uint32_t)idx, want, addr_down_cb, mqc, id);
+    if (addr)
+        out = proto_xstrdup(addr);
+    lsmq__route_unref(r);
+    return out;
+}
+
+char *lsmq__mqc_broker_addr(mqclient *mqc, const char *topic, const char *broker, int64_t want,
+                            int64_t *id)
+{
+    return cached_addr(mqc, topic, broker, 0, want, id);
+}
+
+char *lsmq__mqc_offset_addr(mqclient *mqc, const char *topic, const char *broker)
+{
+    return cached_addr(mqc, topic, broker, 0, 0, NULL);
+}
+
+char *lsmq__mqc_master_addr(mqclient *mqc, const char *topic, const char *broker)
+{
+    return cached_addr(mqc, topic, broker, 1, 0, NULL);
+}
+
+const char *lsmq__mqc_list_addr(mqclient *mqc, const route *r)
+{
+    const char *first = NULL, *first_up = NULL;
+    size_t i;
+
+    for (i = 0; i < r->n_brokers; i++) {
+        int64_t id = -1;
+        const char *addr = lsmq__route_pick(r, (uint32_t)i, 0, addr_down_cb, mqc, &id);
+
+        if (addr == NULL)
+            continue;
+        if (first == NULL)
+            first = addr;
+        if (lsmq__mqc_addr_down(mqc, addr))
+            continue;
+        if (id == 0)
+            return addr;
+        if (first_up == NULL)
+            first_up = addr;
+    }
+    return first_up ? first_up : first;
 }
 
 size_t lsmq__mqc_broker_addrs(mqclient *mqc, char ***addrs)

@@ -10,6 +10,9 @@ packages=(
   clang libclang-rt-14-dev
   rocksdb-tools
   python3
+  # ip netns, tc and nft: the replication test that cuts and slows the link
+  # between a master and its replica (tests/e2e/repl_netfault_test.sh)
+  iproute2 nftables
 )
 
 # The interop suites need Java + Maven, Go and Node.js; the machine images

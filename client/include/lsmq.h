@@ -65,6 +65,13 @@
  * - Bodies compressed with LZ4 or ZSTD (Java's rocketmq.message.compressType)
  *   are delivered as received, still compressed; lsmq_message_sys_flag()
  *   tells. zlib bodies (the default of every client) are inflated.
+ * - Broker groups with replicas: sends go to masters only (a group with
+ *   no master takes none; the producer tries another group's queue).
+ *   Consumers pull each queue from the broker the last pull answer
+ *   suggested, and commit offsets to the group's master; while the master
+ *   is unreachable they pull from and commit to a replica, which holds the
+ *   offsets for the master, and they go back once the name server lists
+ *   the master again (within a few seconds).
  * - Only TAG subscriptions ("*", "TagA || TagB"); no SQL92.
  * - Broadcasting consumers keep offsets in a local file (see
  *   lsmq_push_consumer_set_offset_dir); two instances of one group in one

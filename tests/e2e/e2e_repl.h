@@ -1,7 +1,8 @@
 /*
  * Requests the replication end-to-end tests make of masters and replicas,
  * each over a fresh connection to a broker's port: its HA status, whether
- * a replica has caught up, consumer offsets and queue ends. They fail the
+ * a replica has caught up, consumer offsets, queue ends and how many
+ * messages its pulls handed over. They fail the
  * running cmocka test rather than return errors. Header-only (static
  * inline); include it after <cmocka.h>.
  */
@@ -102,6 +103,21 @@ static inline int64_t e2e_max_offset(int port, const char *topic, int queue)
     int64_t off = e2e_i64(r.cmd, "offset");
     e2e_reply_free(&r);
     return off;
+}
+
+/* msgGetTotalTodayNow of GET_BROKER_RUNTIME_INFO: the messages pulls handed over. */
+static inline uint64_t e2e_gets_total(int port)
+{
+    e2e_reply r = e2e_call_port(port, proto_cmd_request(RC_GET_BROKER_RUNTIME_INFO), NULL, 0);
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    json_t *body = e2e_body_json(&r);
+    const char *v =
+        json_string_value(json_object_get(json_object_get(body, "table"), "msgGetTotalTodayNow"));
+    assert_non_null(v);
+    uint64_t n = strtoull(v, NULL, 10);
+    json_decref(body);
+    e2e_reply_free(&r);
+    return n;
 }
 
 #endif

@@ -1,11 +1,13 @@
 # Shared pieces of the end-to-end shell tests (mqadmin_test.sh,
-# mqadmin_query_test.sh, mqdump_test.sh), sourced by each after
-# `set -uo pipefail` and setting $build to the CMake build directory:
+# mqadmin_query_test.sh, mqdump_test.sh, the replication ones), sourced by
+# each after `set -uo pipefail` and setting $build to the CMake build
+# directory:
 #
 #   . "$(dirname "$0")/lib.sh"
 #
 # Every test starts one mqbroker with an embedded name server on free
-# loopback ports and a temporary store, runs commands against it, prints one
+# loopback ports and a temporary store (and maybe replicas of it), runs
+# commands against it, prints one
 # "ok - NAME" or "FAIL - NAME" line per check and a final
 # "N passed, M failed", and exits 0 only when nothing failed.
 #
@@ -85,27 +87,90 @@ start_broker() {
         --haListenPort="$(free_port)" --brokerIP1=127.0.0.1 --storePathRootDir="$data" "$@" \
         >"$log" 2>&1 &
     pid=$!
-    # Up to ~10 s; a broker that never listens shows as the first checks failing.
+    wait_listening "$port"
+}
+
+# wait_listening PORT [HOST]: wait up to ~10 s until PORT accepts
+# connections; a server that never listens shows as the first checks failing.
+wait_listening() {
     for _ in $(seq 1 200); do
-        if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+        if (echo >"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; then return 0; fi
         sleep 0.05
+    done
+    return 1
+}
+
+# start_replica ID MASTER_HA_PORT [OPTION...]: start a replica
+# (brokerRole=SLAVE, brokerId ID) of the master listening for replicas on
+# 127.0.0.1:MASTER_HA_PORT, registering with $ns, its store in
+# $tmp/replica-ID and its log in $tmp/replica-ID.log, with the extra
+# --key=value options, and wait until it listens. Sets replica_port,
+# replica_addr and replica_pid, and adds the pid to replica_pids (for the
+# EXIT trap's kill_running).
+replica_pids=()
+start_replica() {
+    local id="$1" master_ha="$2"
+    shift 2
+    replica_port="$(free_port)"
+    replica_addr="127.0.0.1:$replica_port"
+    "$broker_bin" --listenPort="$replica_port" --haListenPort="$(free_port)" \
+        --brokerIP1=127.0.0.1 --storePathRootDir="$tmp/replica-$id" --namesrvAddr="$ns" \
+        --brokerRole=SLAVE --brokerId="$id" --haMasterAddress="127.0.0.1:$master_ha" "$@" \
+        >"$tmp/replica-$id.log" 2>&1 &
+    replica_pid=$!
+    replica_pids+=("$replica_pid")
+    wait_listening "$replica_port"
+}
+
+# stop_process PID LOG NAME: SIGTERM PID (a child of this shell) and check,
+# as "NAME exits 0 after SIGTERM", that it exits 0 within ~30 s, with the
+# end of LOG shown if not: a clean shutdown is part of every test.
+stop_process() {
+    local status=0
+    kill -TERM "$1"
+    for _ in $(seq 1 300); do
+        if ! kill -0 "$1" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    wait "$1" || status=$?
+    rc=$status
+    out=""
+    err="$(tail -20 "$2")"
+    check_rc "$3 exits 0 after SIGTERM" 0
+}
+
+# stop_broker: stop_process for the broker start_broker started.
+stop_broker() {
+    stop_process "$pid" "$log" mqbroker
+}
+
+# ha_caught_up MASTER_ADDR REPLICA_ADDR...: true when every replica streams
+# from its master and has applied all the master had committed just before
+# (mqadmin haStatus of each); needs NAMESRV_ADDR.
+ha_caught_up() {
+    local master="$1" want got r
+    shift
+    want="$("$mqadmin" haStatus -b "$master" --json 2>/dev/null | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["brokers"][0]["masterSequence"])')" || return 1
+    for r in "$@"; do
+        got="$("$mqadmin" haStatus -b "$r" --json 2>/dev/null | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["brokers"][0]
+print(b["appliedSequence"] if b["connected"] else -1)')" || return 1
+        [ "$got" -ge "$want" ] || return 1
     done
 }
 
-# stop_broker: SIGTERM the broker and check that it exits 0 within ~30 s,
-# with the end of its log shown if not: a clean shutdown is part of every test.
-stop_broker() {
-    local status=0
-    kill -TERM "$pid"
-    for _ in $(seq 1 300); do
-        if ! kill -0 "$pid" 2>/dev/null; then break; fi
-        sleep 0.1
+# wait_caught_up SECONDS MASTER_ADDR REPLICA_ADDR...: ha_caught_up within SECONDS.
+wait_caught_up() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        ha_caught_up "$@" && return 0
+        sleep 0.2
     done
-    wait "$pid" || status=$?
-    rc=$status
-    out=""
-    err="$(tail -20 "$log")"
-    check_rc "mqbroker exits 0 after SIGTERM" 0
+    return 1
 }
 
 # Run a command; keep its stdout in $out and $tmp/out (for checks that read

@@ -17,8 +17,7 @@ build="${1:?usage: mqadmin_ha_test.sh BUILD_DIR}"
 
 require_bins "$mqadmin" "$broker_bin"
 
-replica_pid=""
-trap 'kill_running "$replica_pid" "$pid"' EXIT
+trap 'kill_running "${replica_pids[@]}" "$pid"' EXIT
 
 # ---- settings refused at start ---------------------------------------------
 
@@ -48,12 +47,7 @@ rm -rf "$tmp"
 
 master_ha_port="$(free_port)"
 start_broker mqadmin-ha --brokerRole=SYNC_MASTER --haListenPort="$master_ha_port"
-replica_port="$(free_port)"
-replica_addr="127.0.0.1:$replica_port"
-"$broker_bin" --listenPort="$replica_port" --haListenPort="$(free_port)" --brokerIP1=127.0.0.1 \
-    --storePathRootDir="$tmp/replica" --namesrvAddr="$ns" --brokerRole=SLAVE --brokerId=1 \
-    --haMasterAddress="127.0.0.1:$master_ha_port" >"$tmp/replica.log" 2>&1 &
-replica_pid=$!
+start_replica 1 "$master_ha_port"
 export NAMESRV_ADDR="$ns"
 
 if wait_json "len([b for c in j['clusters'] for b in c['brokers']])==2" \
@@ -98,12 +92,6 @@ check_err "updateTopic on a replica: upstream's slave remark" \
 run "$mqadmin" updateTopic -b "$addr" -t OnTheMaster
 check_rc "updateTopic on the master" 0
 
-kill -TERM "$replica_pid"
-status=0
-wait "$replica_pid" || status=$?
-replica_pid=""
-rc=$status
-err="$(tail -20 "$tmp/replica.log")"
-check_rc "the replica exits 0 after SIGTERM" 0
+stop_process "$replica_pid" "$tmp/replica-1.log" "the replica"
 stop_broker
 finish

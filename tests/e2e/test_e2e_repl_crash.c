@@ -22,7 +22,6 @@
  *
  * Every broker that is not killed exits 0 on SIGTERM (sanitizers clean).
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -43,7 +41,6 @@
 #include "e2e_procs.h"
 #include "e2e_repl.h"
 #include "e2e_reply.h"
-#include "engine.h"
 #include "lsmq.h"
 #include "testsupport.h"
 #include "wire.h"
@@ -104,14 +101,7 @@ static bool wait_caught_up(const node *master, const node *replica)
 /* Every family of the two stores, key by key (both brokers may run). */
 static size_t store_diff(const node *a, const node *b)
 {
-    char err[256];
-    engine *ea = NULL, *eb = NULL;
-    assert_int_equal(engine_open_readonly(a->b.store_dir, &ea, err, sizeof err), 0);
-    assert_int_equal(engine_open_readonly(b->b.store_dir, &eb, err, sizeof err), 0);
-    size_t n = test_store_diff(ea, eb, 10);
-    engine_close(ea);
-    engine_close(eb);
-    return n;
+    return test_store_dir_diff(a->b.store_dir, b->b.store_dir, 10);
 }
 
 static void create_topic(const node *master, const char *topic)
@@ -325,30 +315,6 @@ static void test_kill_replica_mid_stream(void **state)
 
 /* ---- kill -9 a replica mid-checkpoint ------------------------------------ */
 
-/* Bytes of the files under dir (one level of subdirectories). */
-static uint64_t dir_bytes(const char *dir, int depth)
-{
-    uint64_t total = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1200];
-        struct stat st;
-        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode) && depth > 0)
-            total += dir_bytes(path, depth - 1);
-        else if (S_ISREG(st.st_mode))
-            total += (uint64_t)st.st_size;
-    }
-    if (d)
-        closedir(d);
-    return total;
-}
-
 static void test_kill_replica_mid_checkpoint(void **state)
 {
     node m, r1;
@@ -374,7 +340,7 @@ static void test_kill_replica_mid_checkpoint(void **state)
     char ha_dir[1100];
     snprintf(ha_dir, sizeof ha_dir, "%s/ha", r1.b.store_dir);
     uint64_t seen = 0;
-    for (int waited = 0; waited < WAIT_MS && (seen = dir_bytes(ha_dir, 2)) < (8u << 20);
+    for (int waited = 0; waited < WAIT_MS && (seen = test_dir_bytes(ha_dir, 2)) < (8u << 20);
          waited += 1)
         e2e_sleep_ms(1);
     wire_kill9(&r1.b.proc);
@@ -497,6 +463,32 @@ static void test_kill_master_under_sync_load(void **state)
 
 /* ---- Scale-out: two broker groups ---------------------------------------- */
 
+/*
+ * Wait until the name server routes topic to `groups` broker groups: each
+ * master registers a new topic on its own, and a producer that fetched the
+ * route in between would keep sending to one group until its next refresh.
+ */
+static bool wait_route_groups(const char *topic, size_t groups)
+{
+    for (int waited = 0; waited < WAIT_MS; waited += 50) {
+        proto_cmd *q = proto_cmd_request(RC_GET_ROUTEINFO_BY_TOPIC);
+        q->version = 409; /* standard JSON */
+        proto_cmd_set(q, "topic", topic);
+        e2e_reply r = e2e_call_port(namesrv.port, q, NULL, 0);
+        size_t n = 0;
+        if (r.cmd->code == RS_SUCCESS) {
+            json_t *j = e2e_body_json(&r);
+            n = json_array_size(json_object_get(j, "queueDatas"));
+            json_decref(j);
+        }
+        e2e_reply_free(&r);
+        if (n >= groups)
+            return true;
+        e2e_sleep_ms(50);
+    }
+    return false;
+}
+
 /* Send n messages to TwoT; count where they went; the sends not acknowledged SEND_OK. */
 static int send_spread(lsmq_producer *p, int n, int *on_a, int *on_b)
 {
@@ -536,7 +528,7 @@ static void test_two_broker_groups(void **state)
         e2e_expect_code(&r, RS_SUCCESS, NULL);
         e2e_reply_free(&r);
     }
-    assert_true(e2e_wait_route(namesrv.port, "TwoT", RS_SUCCESS, 10000) >= 0);
+    assert_true(wait_route_groups("TwoT", 2));
 
     lsmq_producer *p;
     assert_int_equal(lsmq_producer_create(namesrv_addr, "repl-two-pg", &p), 0);

@@ -35,8 +35,9 @@
 #include <cmocka.h>
 
 #include "e2e_msg.h"
-#include "e2e_reply.h"
 #include "e2e_procs.h"
+#include "e2e_repl.h"
+#include "e2e_reply.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -499,34 +500,19 @@ static void test_pull_statuses(void **state)
     e2e_reply_free(&p);
 }
 
-/* msgGetTotalTodayNow of GET_BROKER_RUNTIME_INFO: the messages pulls handed over. */
-static uint64_t gets_total(void)
-{
-    e2e_reply r = call(proto_cmd_request(RC_GET_BROKER_RUNTIME_INFO), NULL, 0);
-    e2e_expect_code(&r, RS_SUCCESS, NULL);
-    json_t *body = e2e_body_json(&r);
-    const char *v =
-        json_string_value(json_object_get(json_object_get(body, "table"), "msgGetTotalTodayNow"));
-    assert_non_null(v);
-    uint64_t n = strtoull(v, NULL, 10);
-    json_decref(body);
-    e2e_reply_free(&r);
-    return n;
-}
-
 static void test_pull_counts_gets(void **state)
 {
     const char *topic = "SP_GETS";
     for (int i = 0; i < 3; i++)
         send_ok(topic, 0, "g", NULL);
-    uint64_t before = gets_total();
+    uint64_t before = e2e_gets_total(broker.proc.port);
     e2e_reply p = pull("g_gets", topic, 0, 0, 32, 0, NULL);
     e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     e2e_reply_free(&p);
     p = pull("g_gets", topic, 0, 3, 32, 0, NULL); /* nothing new: nothing counted */
     e2e_expect_code_has(&p, RS_PULL_NOT_FOUND, NULL);
     e2e_reply_free(&p);
-    assert_int_equal(gets_total(), before + 3);
+    assert_int_equal(e2e_gets_total(broker.proc.port), before + 3);
 }
 
 /* ------------------------------------------------------------------ */

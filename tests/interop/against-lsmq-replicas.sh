@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs an interop suite's failover scenarios against a real lsmq broker
-# group: mqnamesrv, a SYNC_MASTER and one replica on free loopback ports,
-# each with a temporary store. The scenarios kill the master (kill -9) and
-# start it again on its store through the commands this script exports:
+# Runs an interop suite's broker-group scenarios against a real lsmq broker
+# group: mqnamesrv, a SYNC_MASTER and its replicas (LSMQ_REPLICAS, default
+# 1) on free loopback ports, each with a temporary store. The failover
+# scenarios kill the master (kill -9) and start it again on its store
+# through the commands this script exports:
 #
 #   LSMQ_KILL_MASTER_CMD   kill -9 the master
 #   LSMQ_START_MASTER_CMD  start it again and wait until it listens
 #
-# Afterwards every process is stopped with SIGTERM and must exit 0.
+# Once the suite passed, every replica must have applied all the master
+# committed and hold exactly its messages (mqdump dump of each store, the
+# same lines). Afterwards every process is stopped with SIGTERM and must
+# exit 0.
 #
 #   tests/interop/against-lsmq-replicas.sh BUILD_DIR SUITE [scenario...]
 #
@@ -28,8 +32,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-interop-replicas-$suite-XXXXXX")"
 ns_port="$(free_port)"
 master_port="$(free_port)"
 master_ha="$(free_port)"
-replica_port="$(free_port)"
 ns="127.0.0.1:$ns_port"
+replicas="${LSMQ_REPLICAS:-1}"
 
 # The master's start and kill, as scripts the scenario runs (its pid changes).
 cat >"$work/start-master.sh" <<EOF
@@ -55,10 +59,11 @@ export LSMQ_KILL_MASTER_CMD="bash $work/kill-master.sh"
 
 "$build/server/mqnamesrv" --listenPort="$ns_port" >"$work/namesrv.log" 2>&1 &
 ns_pid=$!
-replica_pid=""
+replica_pids=()
+replica_ports=()
 
 cleanup() {
-    for p in "$replica_pid" "$(cat "$work/master.pid" 2>/dev/null)" "$ns_pid"; do
+    for p in "${replica_pids[@]}" "$(cat "$work/master.pid" 2>/dev/null)" "$ns_pid"; do
         if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
             kill -9 "$p" 2>/dev/null
             wait "$p" 2>/dev/null
@@ -72,14 +77,67 @@ for _ in $(seq 1 200); do
     sleep 0.05
 done
 bash "$work/start-master.sh"
-"$build/server/mqbroker" --listenPort="$replica_port" --haListenPort="$(free_port)" \
-    --brokerIP1=127.0.0.1 --storePathRootDir="$work/replica" --namesrvAddr="$ns" \
-    --brokerRole=SLAVE --brokerId=1 --haMasterAddress="127.0.0.1:$master_ha" \
-    >"$work/replica.log" 2>&1 &
-replica_pid=$!
+for id in $(seq 1 "$replicas"); do
+    port="$(free_port)"
+    "$build/server/mqbroker" --listenPort="$port" --haListenPort="$(free_port)" \
+        --brokerIP1=127.0.0.1 --storePathRootDir="$work/replica-$id" --namesrvAddr="$ns" \
+        --brokerRole=SLAVE --brokerId="$id" --haMasterAddress="127.0.0.1:$master_ha" \
+        >"$work/replica-$id.log" 2>&1 &
+    replica_pids+=($!)
+    replica_ports+=("$port")
+done
 
 "$here/$suite/run.sh" "$ns" "$@"
 rc=$?
+
+# ha_json ADDR EXPR: EXPR (Python, over the broker's mqadmin haStatus as b) holds.
+ha_json() {
+    NAMESRV_ADDR="$ns" "$build/tools/mqadmin" haStatus -b "$1" --json 2>/dev/null |
+        python3 -c '
+import json, sys
+b = json.load(sys.stdin)["brokers"][0]
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"
+}
+
+# replicas_hold_the_masters_messages: each replica applied all the master had
+# committed (within 60 s), then `mqdump dump` prints the same on every store.
+replicas_hold_the_masters_messages() {
+    local seq id i deadline
+    seq="$(NAMESRV_ADDR="$ns" "$build/tools/mqadmin" haStatus -b "127.0.0.1:$master_port" --json |
+        python3 -c '
+import json, sys
+print(json.load(sys.stdin)["brokers"][0]["masterSequence"])')" ||
+        { echo "FAIL stores: no haStatus from the master"; return 1; }
+    for i in "${!replica_ports[@]}"; do
+        id=$((i + 1))
+        deadline=$((SECONDS + 60))
+        until ha_json "127.0.0.1:${replica_ports[$i]}" \
+            "b['connected'] and b['appliedSequence'] >= $seq"; do
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                echo "FAIL stores: replica $id has not applied the master's sequence $seq after 60 s"
+                return 1
+            fi
+            sleep 0.2
+        done
+    done
+    mkdir -p "$work/scratch"
+    TMPDIR="$work/scratch" "$build/tools/mqdump" dump --no-progress "$work/master" \
+        >"$work/master.dump" || { echo "FAIL stores: mqdump cannot read the master's store"; return 1; }
+    for id in $(seq 1 "$replicas"); do
+        TMPDIR="$work/scratch" "$build/tools/mqdump" dump --no-progress "$work/replica-$id" \
+            >"$work/replica-$id.dump" ||
+            { echo "FAIL stores: mqdump cannot read replica $id's store"; return 1; }
+        if ! cmp -s "$work/master.dump" "$work/replica-$id.dump"; then
+            echo "FAIL stores: replica $id's messages differ from the master's:"
+            diff "$work/master.dump" "$work/replica-$id.dump" | head -c 1500
+            return 1
+        fi
+    done
+    echo "PASS stores: the $replicas replica(s) hold the master's $(wc -l <"$work/master.dump") messages"
+}
+if [ "$rc" -eq 0 ] && kill -0 "$(cat "$work/master.pid")" 2>/dev/null; then
+    replicas_hold_the_masters_messages || rc=1
+fi
 
 # stop PID NAME LOG: SIGTERM, wait up to 30 s, require exit 0.
 stop() {
@@ -96,8 +154,10 @@ stop() {
         rc=1
     fi
 }
-stop "$replica_pid" "the replica" "$work/replica.log"
-replica_pid=""
+for i in "${!replica_pids[@]}"; do
+    stop "${replica_pids[$i]}" "replica $((i + 1))" "$work/replica-$((i + 1)).log"
+done
+replica_pids=()
 master_pid="$(cat "$work/master.pid")"
 if kill -0 "$master_pid" 2>/dev/null; then
     # Started by the scenario's shell: not our child, so watch it instead of wait.

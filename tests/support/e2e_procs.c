@@ -41,7 +41,7 @@ int e2e_broker_restart(e2e_broker *b, const char *const *extra)
     return wire_start(&b->proc, "mqbroker", b->proc.port, args);
 }
 
-int e2e_broker_start(e2e_broker *b, const char *tag, const char *const *extra)
+int e2e_broker_init(e2e_broker *b, const char *tag)
 {
     memset(b, 0, sizeof *b);
     b->proc.port = wire_free_port();
@@ -57,6 +57,13 @@ int e2e_broker_start(e2e_broker *b, const char *tag, const char *const *extra)
     snprintf(b->addr, sizeof b->addr, "127.0.0.1:%d", b->proc.port);
     snprintf(b->namesrv, sizeof b->namesrv, "127.0.0.1:%d", b->namesrv_port);
     b->store_dir = test_tmpdir(tag);
+    return 0;
+}
+
+int e2e_broker_start(e2e_broker *b, const char *tag, const char *const *extra)
+{
+    if (e2e_broker_init(b, tag) != 0)
+        return -1;
     if (e2e_broker_restart(b, extra) != 0) {
         test_rmdir_free(b->store_dir);
         b->store_dir = NULL;

@@ -31,6 +31,13 @@ typedef struct e2e_broker {
  */
 int e2e_broker_start(e2e_broker *b, const char *tag, const char *const *extra);
 
+/*
+ * e2e_broker_start's first half: the ports and the store directory, for a
+ * test that watches the store while the broker starts (e2e_broker_restart
+ * starts it; e2e_broker_kill removes the directory of one never started).
+ */
+int e2e_broker_init(e2e_broker *b, const char *tag);
+
 /* Start it again on the same ports and store, after wire_kill9(&b->proc). */
 int e2e_broker_restart(e2e_broker *b, const char *const *extra);
 

@@ -123,3 +123,17 @@ size_t test_store_diff(engine *a, engine *b, size_t max_report)
     engine_view_close(vb);
     return d.problems;
 }
+
+size_t test_store_dir_diff(const char *dir_a, const char *dir_b, size_t max_report)
+{
+    char err[256];
+    engine *a = NULL, *b = NULL;
+    if (engine_open_readonly(dir_a, &a, err, sizeof err) != 0)
+        fail_msg("engine_open_readonly(%s): %s", dir_a, err);
+    if (engine_open_readonly(dir_b, &b, err, sizeof err) != 0)
+        fail_msg("engine_open_readonly(%s): %s", dir_b, err);
+    size_t n = test_store_diff(a, b, max_report);
+    engine_close(a);
+    engine_close(b);
+    return n;
+}

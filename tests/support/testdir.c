@@ -1,8 +1,10 @@
 #include "testsupport.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 char *test_tmpdir(const char *tag)
 {
@@ -23,6 +25,29 @@ void test_rmdir_free(char *path)
     if (system(cmd) != 0)
         fprintf(stderr, "warning: could not remove %s\n", path);
     free(path);
+}
+
+uint64_t test_dir_bytes(const char *dir, int depth)
+{
+    uint64_t total = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1200];
+        struct stat st;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0)
+            continue; /* gone meanwhile: the directory may be changing */
+        if (S_ISDIR(st.st_mode) && depth > 0)
+            total += test_dir_bytes(path, depth - 1);
+        else if (S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    if (d)
+        closedir(d);
+    return total;
 }
 
 void test_engine_config(engine_config *c, const char *path)

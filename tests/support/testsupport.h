@@ -20,6 +20,12 @@ char *test_tmpdir(const char *tag);
 /* rm -rf path (best effort) and free it. */
 void test_rmdir_free(char *path);
 
+/*
+ * Bytes of the regular files under dir, down to depth levels of
+ * subdirectories; 0 for a directory that is not there (or not yet).
+ */
+uint64_t test_dir_bytes(const char *dir, int depth);
+
 /* engine_config with defaults, the given path and a 127.0.0.1:10911 store host. */
 void test_engine_config(engine_config *c, const char *path);
 
@@ -58,6 +64,12 @@ size_t test_index_consistency(engine *e, size_t max_report);
  * differences; the first max_report are printed on stderr.
  */
 size_t test_store_diff(engine *a, engine *b, size_t max_report);
+
+/*
+ * test_store_diff of the stores under two storePathRootDirs, each opened
+ * read-only (a RocksDB secondary), so their brokers may be running.
+ */
+size_t test_store_dir_diff(const char *dir_a, const char *dir_b, size_t max_report);
 
 /* Completions of engine_apply: pass test_applied_cb and the struct as ctx. */
 typedef struct test_applied {

@@ -3,7 +3,8 @@
  * against §6.3's algorithm written out independently here), route JSON in
  * both brokerAddrs forms, received-message decoding with decompression,
  * send and batch encoding, the offsets file, subscriptions, heartbeat JSON
- * and the connection core's frame matching fed byte by byte.
+ * and the connection core's frame matching fed byte by byte; which broker
+ * of a group a consumer reads from and commits to.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -262,6 +263,100 @@ static void test_route_default_and_errors(void **state)
                      LSMQ_ECORRUPT);
     assert_int_equal(lsmq__route_parse("{\"brokerDat", 11, &r, err, sizeof err), LSMQ_ECORRUPT);
     assert_null(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Which broker of a group: reads and offsets                         */
+/* ------------------------------------------------------------------ */
+
+/* A group of a master (0) and replicas 1 and 3 (2 left the group), listed out of order. */
+static const char *route_group =
+    "{\"brokerDatas\":["
+    "{\"brokerAddrs\":{\"3\":\"r3:1\",\"0\":\"m:1\",\"1\":\"r1:1\"},\"brokerName\":\"g\"},"
+    "{\"brokerAddrs\":{\"2\":\"x2:1\",\"1\":\"x1:1\"},\"brokerName\":\"headless\"}],"
+    "\"queueDatas\":["
+    "{\"brokerName\":\"g\",\"perm\":6,\"readQueueNums\":4,\"writeQueueNums\":4},"
+    "{\"brokerName\":\"headless\",\"perm\":6,\"readQueueNums\":2,\"writeQueueNums\":2}]}";
+
+/* The addresses a test says are down: a NULL-terminated list. */
+static int listed_down(void *arg, const char *addr)
+{
+    for (const char *const *p = arg; *p; p++)
+        if (strcmp(*p, addr) == 0)
+            return 1;
+    return 0;
+}
+
+/* lsmq__route_pick's address for want, with its id checked against expect_id. */
+static const char *pick(const route *r, const char *name, int64_t want, const char *const *down,
+                        int64_t expect_id)
+{
+    int64_t id = -7;
+    const char *addr = lsmq__route_pick(r, (uint32_t)lsmq__route_broker_index(r, name), want,
+                                        down ? listed_down : NULL, (void *)down, &id);
+
+    assert_int_equal(id, expect_id);
+    return addr;
+}
+
+static void test_route_pick(void **state)
+{
+    char err[256];
+    route *r = NULL;
+
+    assert_int_equal(lsmq__route_parse(route_group, strlen(route_group), &r, err, sizeof err), 0);
+    /* What was suggested, when the route has it. */
+    assert_string_equal(pick(r, "g", 0, NULL, 0), "m:1");
+    assert_string_equal(pick(r, "g", 1, NULL, 1), "r1:1");
+    assert_string_equal(pick(r, "g", 3, NULL, 3), "r3:1");
+    /* A replica that left: the next one (Java's brokerId + 1) ... */
+    assert_string_equal(pick(r, "g", 2, NULL, 3), "r3:1");
+    /* ... else the lowest id, the master when there is one. */
+    assert_string_equal(pick(r, "g", 7, NULL, 0), "m:1");
+    /* No master: the lowest replica, whatever was asked for. */
+    assert_string_equal(pick(r, "headless", 0, NULL, 1), "x1:1");
+    assert_string_equal(pick(r, "headless", 5, NULL, 1), "x1:1");
+    /* Producers still see only masters: headless has no publish queue. */
+    assert_int_equal(r->n_pub, 4);
+    assert_int_equal(r->n_sub, 6);
+
+    /* Unreachable addresses are passed over while the group has another. */
+    const char *const master_down[] = {"m:1", NULL};
+    assert_string_equal(pick(r, "g", 0, master_down, 1), "r1:1");
+    assert_string_equal(pick(r, "g", 3, master_down, 3), "r3:1");
+    const char *const two_down[] = {"m:1", "r1:1", NULL};
+    assert_string_equal(pick(r, "g", 0, two_down, 3), "r3:1");
+    assert_string_equal(pick(r, "g", 1, two_down, 3), "r3:1");
+    /* Every one down: what would be picked without marks (a connect may work again). */
+    const char *const all_down[] = {"m:1", "r1:1", "r3:1", "x1:1", "x2:1", NULL};
+    assert_string_equal(pick(r, "g", 0, all_down, 0), "m:1");
+    assert_string_equal(pick(r, "g", 2, all_down, 3), "r3:1");
+    assert_string_equal(pick(r, "headless", 0, all_down, 1), "x1:1");
+
+    /* No such broker. */
+    int64_t id = -7;
+    assert_null(lsmq__route_pick(r, (uint32_t)r->n_brokers, 0, NULL, NULL, &id));
+    assert_int_equal(id, -7);
+    lsmq__route_unref(r);
+}
+
+static void test_route_masterless(void **state)
+{
+    char err[256];
+    route *r = NULL;
+
+    assert_int_equal(lsmq__route_parse(route_group, strlen(route_group), &r, err, sizeof err), 0);
+    assert_true(lsmq__route_masterless(r));
+    lsmq__route_unref(r);
+    /* A group whose queues are not the topic's does not count. */
+    const char *json =
+        "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"m:1\",\"1\":\"r:1\"},\"brokerName\":\"a\"},"
+        "{\"brokerAddrs\":{\"1\":\"x:1\"},\"brokerName\":\"b\"}],"
+        "\"queueDatas\":[{\"brokerName\":\"a\",\"perm\":6,\"readQueueNums\":4,"
+        "\"writeQueueNums\":4}]}";
+    assert_int_equal(lsmq__route_parse(json, strlen(json), &r, err, sizeof err), 0);
+    assert_false(lsmq__route_masterless(r));
+    lsmq__route_unref(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -794,13 +889,22 @@ static void test_pull_codec(void **state)
     assert_int_equal(res.next_begin, 102);
     assert_int_equal(res.head->queue_offset, 100);
     assert_ptr_equal(res.head, res.tail);
+    assert_int_equal(res.suggest, 0);
     lsmq__pull_result_free(&res);
+
+    /* Where to pull next: the broker's word, the master when it says nothing. */
+    cmd = proto_cmd_response(RS_PULL_RETRY_IMMEDIATELY, 1, NULL);
+    proto_cmd_set_i64(cmd, "nextBeginOffset", 102);
+    proto_cmd_set_i64(cmd, "suggestWhichBrokerId", 1);
+    assert_int_equal(lsmq__pull_parse(make_reply(cmd, NULL, 0), "b", sub, &res, NULL), 0);
+    assert_int_equal(res.suggest, 1);
 
     cmd = proto_cmd_response(RS_PULL_NOT_FOUND, 1, "OFFSET_OVERFLOW_ONE");
     proto_cmd_set_i64(cmd, "nextBeginOffset", 102);
     assert_int_equal(lsmq__pull_parse(make_reply(cmd, NULL, 0), "b", sub, &res, NULL), 0);
     assert_int_equal(res.code, RS_PULL_NOT_FOUND);
     assert_int_equal(res.n, 0);
+    assert_int_equal(res.suggest, 0);
 
     /* SUCCESS without offsets is unusable. */
     cmd = proto_cmd_response(RS_SUCCESS, 1, NULL);
@@ -931,6 +1035,8 @@ int main(void)
         cmocka_unit_test(test_route_normalise),
         cmocka_unit_test(test_route_perms_and_order_conf),
         cmocka_unit_test(test_route_default_and_errors),
+        cmocka_unit_test(test_route_pick),
+        cmocka_unit_test(test_route_masterless),
         cmocka_unit_test(test_message_decode),
         cmocka_unit_test(test_message_bad_compression),
         cmocka_unit_test(test_inflate_limits),

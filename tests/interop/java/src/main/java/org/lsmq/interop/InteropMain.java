@@ -39,6 +39,7 @@ public final class InteropMain {
     static {
         SCENARIOS.put("ready", Scenarios::ready);
         SCENARIOS.put("replica-failover", FailoverScenarios::replicaFailover);
+        SCENARIOS.put("replicas-bulk", ReplicaScenarios::replicasBulk);
     }
 
     private InteropMain() {
