@@ -69,6 +69,8 @@ struct repl_replica {
     bool checkpoint_needed;
     int failed;                /* why replication stopped for good (0: it did not) */
     uint64_t master_seq;
+    int64_t read_wall_ms;      /* when the last frame from the master came (0: none yet) */
+    int64_t write_wall_ms;     /* when the last ACK went to it (0: none yet) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -105,15 +107,16 @@ static void set_connected(repl_replica *r, bool on)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* The master's last sequence as a frame from it says, for status. */
-static void heard_master_seq(repl_replica *r, const proto_cmd *cmd)
+/* A frame from the master: when, and its last sequence if it says, for status. */
+static void heard_master(repl_replica *r, const proto_cmd *cmd)
 {
     uint64_t seq = repl__get_u64(cmd, REPL_F_MASTER_SEQ);
 
-    if (seq == 0)
-        return;
+    r->last_heard_ms = proto_mono_ms();
     pthread_mutex_lock(&r->lock);
-    r->master_seq = seq;
+    if (seq != 0)
+        r->master_seq = seq;
+    r->read_wall_ms = proto_wall_ms();
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -205,6 +208,9 @@ static void send_ack(repl_replica *r)
     if (proto_conn_request(r->pc, req, NULL, 0, 0, NULL, NULL) == 0) {
         r->acked_sent = applied;
         r->last_ack_ms = proto_mono_ms();
+        pthread_mutex_lock(&r->lock);
+        r->write_wall_ms = proto_wall_ms();
+        pthread_mutex_unlock(&r->lock);
     }
     proto_cmd_free(req);
 }
@@ -265,8 +271,7 @@ static void request_cb(proto_conn *c, proto_cmd *req, void *arg)
 
     if (r->state != FOLLOW_STREAMING || c != r->pc)
         return;
-    r->last_heard_ms = proto_mono_ms();
-    heard_master_seq(r, req);
+    heard_master(r, req);
     switch (req->code) {
     case REPL_RC_BATCHES:
         on_batches(r, req);
@@ -315,6 +320,7 @@ static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
     uint64_t master_seq = repl__get_u64(resp, REPL_F_MASTER_SEQ);
     pthread_mutex_lock(&r->lock);
     r->master_seq = master_seq;
+    r->read_wall_ms = proto_wall_ms();
     r->connected = true;
     r->checkpoint_needed = false;
     pthread_mutex_unlock(&r->lock);
@@ -558,6 +564,8 @@ int repl_replica_status(repl_replica *r, repl_replica_state *out)
     out->connected = r->connected;
     out->checkpoint_needed = r->checkpoint_needed;
     out->error = r->failed;
+    out->last_read_ms = r->read_wall_ms;
+    out->last_write_ms = r->write_wall_ms;
     pthread_mutex_unlock(&r->lock);
     out->applied_seq = engine_applied_sequence(r->e);
     out->epoch = r->cfg.epoch;

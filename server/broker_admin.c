@@ -242,10 +242,16 @@ static void add_counters(json_t *t, const broker_stats_view *v)
     kv_u64(t, "msgPutTotalYesterdayMorning", v->put_yesterday_morning);
     kv_u64(t, "msgGetTotalYesterdayMorning", v->get_yesterday_morning);
     kv_tps(t, "putTps", v->put_tps);
-    kv_tps(t, "getTransferedTps", v->get_tps); /* spelling as upstream */
-    kv_u64(t, "sendThreadPoolQueueSize", 0);   /* no request queues: handled inline */
+    /* 4.x's clusterList reads the first spelling, 5.x's the second. */
+    kv_tps(t, "getTransferedTps", v->get_tps);
+    kv_tps(t, "getTransferredTps", v->get_tps);
+    /* No request queues (requests are handled inline): nothing queued, no wait. */
+    kv_u64(t, "sendThreadPoolQueueSize", 0);
     kv_u64(t, "pullThreadPoolQueueSize", 0);
     kv_u64(t, "queryThreadPoolQueueSize", 0);
+    kv_u64(t, "sendThreadPoolQueueHeadWaitTimeMills", 0);
+    kv_u64(t, "pullThreadPoolQueueHeadWaitTimeMills", 0);
+    kv_u64(t, "queryThreadPoolQueueHeadWaitTimeMills", 0);
     kv_u64(t, "pageCacheLockTimeMills", 0);
     kv_u64(t, "dispatchBehindBytes", 0);       /* indexes commit with the messages */
 }

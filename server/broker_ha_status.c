@@ -6,7 +6,9 @@
  * position (total record bytes stored), so a master reports its next log
  * position as masterCommitLogMaxOffset and each replica's acknowledged
  * position as slaveAckOffset (diff is the lag in those bytes), and a
- * replica its own next log position as maxOffset. Fields of lsmq's own
+ * replica its own next log position as maxOffset and, as lastReadTimestamp
+ * and lastWriteTimestamp, when it last heard from its master and last
+ * acknowledged to it (wall-clock ms, 0 before the first). Fields of lsmq's own
  * ride along (fastjson readers ignore them): sequences, lag in messages,
  * the replica's phase.
  *
@@ -38,8 +40,8 @@ static json_t *client_info(broker_ctx *ctx, repl_replica *follower, const char *
     json_object_set_new(o, "epoch", json_integer((json_int_t)st.epoch));
     if (st.error) /* replication stopped for good: say why */
         json_object_set_new(o, "error", json_string(lsmq_strerror(st.error)));
-    json_object_set_new(o, "lastReadTimestamp", json_integer(0));
-    json_object_set_new(o, "lastWriteTimestamp", json_integer(0));
+    json_object_set_new(o, "lastReadTimestamp", json_integer((json_int_t)st.last_read_ms));
+    json_object_set_new(o, "lastWriteTimestamp", json_integer((json_int_t)st.last_write_ms));
     json_object_set_new(o, "masterAddr", addr && *addr ? broker_json_str(addr) : json_null());
     json_object_set_new(o, "masterFlushOffset", json_integer(0));
     json_object_set_new(o, "masterSequence", json_integer((json_int_t)st.master_seq));

@@ -212,6 +212,8 @@ typedef struct repl_replica_state {
     int error;                     /* nonzero: replication stopped for good on this code
                                       (LSMQ_ECORRUPT: a batch this store cannot apply;
                                       the log says which); a restart tries again */
+    int64_t last_read_ms;          /* wall clock of the last frame from the master, 0: none */
+    int64_t last_write_ms;         /* wall clock of the last ACK sent to it, 0: none */
 } repl_replica_state;
 
 int repl_replica_status(repl_replica *r, repl_replica_state *out);

@@ -359,6 +359,9 @@ static void test_runtime_info(void **state)
     assert_true(tps[2] > 0);
     assert_non_null(strstr(kv(t, "runtime"), "days"));
     kv(t, "getTransferedTps");
+    kv(t, "getTransferredTps");
+    assert_string_equal(kv(t, "sendThreadPoolQueueHeadWaitTimeMills"), "0");
+    assert_string_equal(kv(t, "pullThreadPoolQueueHeadWaitTimeMills"), "0");
     kv(t, "commitLogDiskRatio");
     json_decref(j);
     e2e_reply_free(&r);

@@ -8,6 +8,9 @@
 #   LSMQ_KILL_MASTER_CMD   kill -9 the master
 #   LSMQ_START_MASTER_CMD  start it again and wait until it listens
 #
+# and LSMQ_MASTER_HA_ADDR, where the replicas reach the master (its
+# haListenPort), which they report as their master.
+#
 # Once the suite passed, every replica must have applied all the master
 # committed and hold exactly its messages (mqdump dump of each store, the
 # same lines). Afterwards every process is stopped with SIGTERM and must
@@ -56,6 +59,7 @@ EOF
 export LSMQ_START_MASTER_CMD="bash $work/start-master.sh"
 export LSMQ_INTEROP_TIMEOUT="${LSMQ_INTEROP_TIMEOUT:-150}" # the scenarios wait out failovers and route refreshes
 export LSMQ_KILL_MASTER_CMD="bash $work/kill-master.sh"
+export LSMQ_MASTER_HA_ADDR="127.0.0.1:$master_ha" # where the replicas reach the master
 
 "$build/server/mqnamesrv" --listenPort="$ns_port" >"$work/namesrv.log" 2>&1 &
 ns_pid=$!

@@ -372,6 +372,10 @@ static void test_stream_matches(void **state)
     assert_false(st.checkpoint_needed);
     assert_string_equal(st.master_addr, c.master_addr);
     assert_int_equal(st.applied_seq, engine_last_sequence(c.master));
+    /* It heard from the master and acknowledged to it, just now (wall clock). */
+    int64_t now = proto_wall_ms();
+    assert_true(st.last_read_ms > now - 30000 && st.last_read_ms <= now);
+    assert_true(st.last_write_ms > now - 30000 && st.last_write_ms <= now);
 
     /* A replica refuses writes of its own. */
     engine_msg one = test_msg("x", NULL);

@@ -22,6 +22,8 @@ final class Ctx {
     final String clientVersion;
     /** short tag of this run, part of every topic/group name */
     final String runId;
+    /** Said on the PASS line, e.g. what this client version could not check. */
+    String note = "";
     private final long t0 = System.nanoTime();
     private final List<String> failures = new ArrayList<>();
     private final List<DefaultMQProducer> producers = new ArrayList<>();

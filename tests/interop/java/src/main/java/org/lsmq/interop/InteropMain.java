@@ -40,6 +40,7 @@ public final class InteropMain {
         SCENARIOS.put("ready", Scenarios::ready);
         SCENARIOS.put("replica-failover", FailoverScenarios::replicaFailover);
         SCENARIOS.put("replicas-bulk", ReplicaScenarios::replicasBulk);
+        SCENARIOS.put("replica-admin", AdminScenarios::replicaAdmin);
     }
 
     private InteropMain() {
@@ -118,7 +119,8 @@ public final class InteropMain {
                 ctx.failures().add("threw " + thrown[0]);
             }
             if (ctx.failures().isEmpty()) {
-                System.out.printf(Locale.ROOT, "PASS %s client=%s %.1fs%n", name, version, ctx.elapsed());
+                System.out.printf(Locale.ROOT, "PASS %s client=%s %.1fs%s%n", name, version, ctx.elapsed(),
+                    ctx.note.isEmpty() ? "" : " (" + ctx.note + ")");
                 passed++;
             } else {
                 System.out.printf(Locale.ROOT, "FAIL %s client=%s %.1fs: %s%n", name, version, ctx.elapsed(),
