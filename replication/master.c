@@ -33,11 +33,19 @@ static void commit_hook(const engine_ext_env *x, uint64_t first_seq, size_t n_ms
     pthread_mutex_unlock(&m->hook_lock);
 }
 
-/* Every write (messages, offsets, topics, retention): the log grew, ship it. */
+/*
+ * Every write (messages, offsets, topics, retention): the log grew, ship it.
+ * With no replica streaming there is nobody to ship to, and waking the
+ * thread on every write would cost the writer a syscall and a core a
+ * context switch. A link counts as streaming before its first read of the
+ * log (hello_cb), so a write this skips is one that read will find.
+ */
 static void write_hook(const engine_ext_env *x, uint64_t last_seq)
 {
     repl_master *m = x->ctx;
 
+    if (atomic_load(&m->n_streaming) == 0)
+        return;
     pthread_mutex_lock(&m->hook_lock);
     if (m->hook_on)
         ev_async_send(m->loop, &m->wake);
