@@ -86,7 +86,7 @@ struct engine {
 
     extension exts[ENGINE_MAX_EXTENSIONS];
     int nexts;
-    bool log_watched;              /* a master with an on_write hook: its log is shipped */
+    atomic_bool log_watched;       /* replicas read the log now (engine_log_watch) */
 
     /* Replica: the master sequence applied, as published (durable) and as the
      * writer has it while building a group (writer thread only). */

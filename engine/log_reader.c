@@ -211,3 +211,8 @@ void engine_log_close(engine_log_reader *r)
         rocksdb_writebatch_destroy(r->batch);
     free(r);
 }
+
+void engine_log_watch(engine *e, bool on)
+{
+    atomic_store_explicit(&e->log_watched, on, memory_order_relaxed);
+}

@@ -307,8 +307,6 @@ static int take_extensions(engine *e, const engine_config *c, char *errbuf, size
         }
         extension *x = &e->exts[e->nexts++];
         x->decl = *d;
-        if (d->hook.on_write && !c->replica)
-            e->log_watched = true;
         x->env = (engine_ext_env){.name = d->name, .ctx = d->ctx, .e = e,
                                   .families = x->families, .n_families = d->n_families};
     }

@@ -324,7 +324,7 @@ static int write_failed(engine *e, char *err, const char *what)
 }
 
 /*
- * A master whose log is watched (its replicas) writes a synced batch
+ * A master whose log is watched (engine_log_watch) writes a synced batch
  * unsynced, announces it, and only then syncs the WAL: the shipper sends
  * the batch while the fsync runs, so a SYNC_MASTER send waits for the
  * longer of the two rather than for both in turn. Nobody is answered
@@ -335,7 +335,7 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync)
     int health = atomic_load(&e->write_health);
     if (health != 0)
         return health; /* never touch the WAL again after a failed write */
-    bool ship_first = sync && e->log_watched;
+    bool ship_first = sync && atomic_load_explicit(&e->log_watched, memory_order_relaxed);
     char *err = NULL;
     rocksdb_write(e->db, sync && !ship_first ? e->wo_sync : e->wo_async, wb, &err);
     if (err)

@@ -151,6 +151,7 @@ void repl__master_recount(repl_master *m)
     }
     pthread_mutex_unlock(&m->lock);
     atomic_store(&m->n_streaming, streaming);
+    engine_log_watch(m->e, streaming > 0);
     atomic_store(&m->n_in_sync, in_sync);
     uint64_t quorum = best[k - 1];
     if (quorum > atomic_load(&m->acked)) {

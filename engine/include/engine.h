@@ -204,9 +204,10 @@ typedef struct engine_hook {
      * removal), before its callers learn the outcome; last_seq is its last
      * sequence. The log (engine_log_next) holds it now: a shipper waits
      * for this rather than polling. It may not be synced yet: in ASYNC_FLUSH
-     * until the periodic sync; in SYNC_FLUSH a master with this hook writes
-     * unsynced, runs it, then syncs, so that its replicas receive the batch
-     * while the fsync runs (the callers learn the outcome after the sync).
+     * until the periodic sync; in SYNC_FLUSH, while the log is watched
+     * (engine_log_watch), the writer writes unsynced, runs this, then
+     * syncs, so that replicas receive the batch while the fsync runs (the
+     * callers learn the outcome after the sync).
      */
     void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
     /*
@@ -630,6 +631,15 @@ int engine_log_open(engine *e, uint64_t after_seq, engine_log_reader **out);
  */
 int engine_log_next(engine_log_reader *r, engine_log_batch *b);
 void engine_log_close(engine_log_reader *r); /* NULL is fine */
+
+/*
+ * A shipper says whether replicas read the log now. While on, a SYNC_FLUSH
+ * write is announced (on_write) before its WAL sync rather than after, so
+ * it travels while the fsync runs; either way nobody learns its outcome
+ * before the sync. Off by default: a master without replicas keeps the
+ * plain synced write. Any thread.
+ */
+void engine_log_watch(engine *e, bool on);
 
 /*
  * A checkpoint of the store into dir, which must not exist (its parent
