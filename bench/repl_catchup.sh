@@ -14,7 +14,8 @@
 # ${TMPDIR:-/tmp} (twice SIZE and a little more).
 #
 # Environment:
-#   BUILD_DIR   CMake build directory (default build/release; built as Release)
+#   BUILD_DIR   CMake build directory (default build/release-tests; built as
+#               Release with the tests)
 #   CMAKE_ARGS  extra arguments for the CMake configure step
 set -euo pipefail
 
@@ -33,13 +34,13 @@ case "${1:-1G}" in
     ;;
 esac
 
-build_dir=${BUILD_DIR:-build/release}
+build_dir=${BUILD_DIR:-build/release-tests} # Release with the tests (the end-to-end test is the probe)
 note() { printf 'repl_catchup: %s\n' "$*" >&2; }
 
 note "building Release in $build_dir"
 log=$(mktemp "${TMPDIR:-/tmp}/lsmq-repl-catchup-build-XXXXXX.log")
 # shellcheck disable=SC2086 # CMAKE_ARGS is a list of words
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >"$log" 2>&1 ||
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DLSMQ_TESTS=ON ${CMAKE_ARGS:-} >"$log" 2>&1 ||
     { cat "$log" >&2; exit 1; }
 cmake --build "$build_dir" -j2 --target mqbroker test_e2e_repl_catchup >>"$log" 2>&1 ||
     { tail -40 "$log" >&2; exit 1; }
