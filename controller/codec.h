@@ -7,6 +7,8 @@
  *     REGISTER    u64 broker_id | str addr
  *     ELECT       u64 candidate (two's complement, -1 any)
  *     ALTER_SYNC  u64 master_id | u64 epoch | u8 n | n x u64 id
+ *   then zero bytes up to a multiple of 8: raft's TCP transport lays
+ *   entries out at 8-byte boundaries and reads past one that is not.
  * State, version 1:
  *   u8 'S' | u8 version | u32 groups | per group, names ascending:
  *     str name | u64 epoch | u64 master_id (-1 none) |
@@ -16,7 +18,8 @@
  * different builds: any change to either layout must bump its version and
  * keep decoding the old ones (a log written by version 1 is replayed after
  * an upgrade). Decoders refuse truncated input, trailing bytes, unknown
- * magic, type or version, counts and lengths over the limits of
+ * magic, type or version, padding that is not zeros up to a multiple of
+ * 8 (commands), counts and lengths over the limits of
  * controller.h and, for the state, groups that break ctl_sm_group_check.
  */
 #ifndef LSMQ_CONTROLLER_CODEC_H

@@ -75,6 +75,9 @@ void ctl_cmd_encode(const ctl_cmd *c, uint8_t **data, size_t *len)
             ctl_w_u64(&w, (uint64_t)c->sync[i]);
         break;
     }
+    static const uint8_t zeros[8];
+    if (w.len % 8)
+        ctl_w_bytes(&w, zeros, 8 - w.len % 8);
     *data = w.data;
     *len = w.len;
 }
@@ -113,7 +116,10 @@ int ctl_cmd_decode(const uint8_t *data, size_t len, ctl_cmd *c)
     default:
         return LSMQ_ECORRUPT;
     }
-    if (r.bad || r.left != 0)
+    if (r.bad || r.left >= 8 || len % 8 != 0)
         return LSMQ_ECORRUPT;
+    for (const uint8_t *pad = ctl_r_take(&r, r.left); pad && pad < data + len; pad++)
+        if (*pad)
+            return LSMQ_ECORRUPT;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -226,7 +227,15 @@ int ctl_node_start(const ctl_node_config *cfg, ctl_node **out)
         node_free(n);
         return LSMQ_EIO;
     }
+    /* The loop thread writes to peers that may have gone: with SIGPIPE
+     * blocked there (it inherits the mask) a write fails with EPIPE
+     * instead of killing the process, whatever the program's handlers. */
+    sigset_t pipe_only, old_mask;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
     rv = pthread_create(&n->thread, NULL, loop_main, n);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (rv != 0) {
         proto_log(PROTO_LOG_ERROR, "controller: thread: %s", strerror(rv));
         abort_started(n);

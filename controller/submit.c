@@ -68,6 +68,8 @@ static void applied_cb(struct raft_apply *a, int status, void *result)
 static void start_one(ctl_node *n, ctl_request *req)
 {
     if (raft_state(&n->raft) != RAFT_LEADER) {
+        raft_free(req->buf.base);
+        req->buf.base = NULL;
         ctl_node__leader_of(n, req->res.leader_id, req->res.leader_addr);
         finish(req, LSMQ_ENOTLEADER);
         return;

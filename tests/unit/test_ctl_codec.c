@@ -37,11 +37,32 @@ static void roundtrip_cmd(const ctl_cmd *c)
     /* Every proper prefix is refused, and so is one byte more. */
     for (size_t cut = 0; cut < len; cut++)
         assert_int_equal(ctl_cmd_decode(data, cut, &back), LSMQ_ECORRUPT);
-    uint8_t *longer = malloc(len + 1);
+    assert_int_equal(len % 8, 0);
+    uint8_t *longer = calloc(1, len + 8);
     memcpy(longer, data, len);
-    longer[len] = 0;
     assert_int_equal(ctl_cmd_decode(longer, len + 1, &back), LSMQ_ECORRUPT);
+    assert_int_equal(ctl_cmd_decode(longer, len + 8, &back), LSMQ_ECORRUPT);
     free(longer);
+    free(data);
+}
+
+/* Padding is zeros up to a multiple of 8, nothing else. */
+static void test_cmd_padding(void **state)
+{
+    ctl_cmd c;
+    assert_int_equal(ctl_cmd_elect(&c, "abcd", 1), 0); /* 3 + 6 + 8 = 17 bytes: 7 of padding */
+    uint8_t *data;
+    size_t len;
+    ctl_cmd_encode(&c, &data, &len);
+    assert_int_equal(len, 24);
+    ctl_cmd back;
+    for (size_t i = 17; i < 24; i++) {
+        data[i] = 1;
+        assert_int_equal(ctl_cmd_decode(data, len, &back), LSMQ_ECORRUPT);
+        data[i] = 0;
+    }
+    assert_int_equal(ctl_cmd_decode(data, len, &back), 0);
+    assert_int_equal(ctl_cmd_decode(data, 17, &back), LSMQ_ECORRUPT); /* unpadded */
     free(data);
 }
 
@@ -73,16 +94,23 @@ static void test_cmd_layout(void **state)
     size_t len;
     ctl_cmd_encode(&c, &data, &len);
     const uint8_t want[] = {'C', 1, 1, 0, 2, 'a', 'b', 0, 0, 0, 0, 0, 0, 1, 2,
-                            0, 3, 'h', ':', '1'};
+                            0, 3, 'h', ':', '1', 0, 0, 0, 0};
     assert_int_equal(len, sizeof(want));
     assert_memory_equal(data, want, len);
     free(data);
 }
 
-static int decode_bytes(const ctl_wbuf *w)
+/* Decode w's bytes, padded with zeros as the encoder does. */
+static int decode_bytes(ctl_wbuf *w)
 {
+    static const uint8_t zeros[8];
     ctl_cmd c;
-    return ctl_cmd_decode(w->data, w->len, &c);
+    size_t len = w->len;
+    if (len % 8)
+        ctl_w_bytes(w, zeros, 8 - len % 8);
+    int rc = ctl_cmd_decode(w->data, w->len, &c);
+    w->len = len;
+    return rc;
 }
 
 static void test_cmd_bad(void **state)
@@ -314,6 +342,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cmd_roundtrip),
         cmocka_unit_test(test_cmd_layout),
+        cmocka_unit_test(test_cmd_padding),
         cmocka_unit_test(test_cmd_bad),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_bad),
