@@ -204,6 +204,9 @@ int ctl_node_start(const ctl_node_config *cfg, ctl_node **out)
                                                                  : DEFAULT_ELECTION_MS);
     raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms
                                                                    : DEFAULT_HEARTBEAT_MS);
+    /* A controller cut off for a while asks first whether it could win
+     * before it bumps the term, so rejoining does not unseat the leader. */
+    raft_set_pre_vote(&n->raft, true);
     if (cfg->snapshot_threshold)
         raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
     if (cfg->snapshot_trailing)
@@ -221,8 +224,10 @@ int ctl_node_start(const ctl_node_config *cfg, ctl_node **out)
         rv = raft_start(&n->raft);
     }
     if (rv != 0) {
-        proto_log(PROTO_LOG_ERROR, "controller: %s: %s: %s (%s)", n->self->id, step,
-                  raft_strerror(rv), raft_errmsg(&n->raft));
+        const char *why = raft_errmsg(&n->raft);
+        proto_log(PROTO_LOG_ERROR, "controller: %s on %s (store %s): %s: %s%s%s", n->self->id,
+                  n->self->addr, cfg->store_dir, step, raft_strerror(rv), why[0] ? ": " : "",
+                  why);
         abort_started(n);
         node_free(n);
         return LSMQ_EIO;

@@ -53,7 +53,7 @@ static void pick_ports(void)
 
 static void start(int i)
 {
-    char id[8];
+    char id[CTL_ID_MAX + 1];
     snprintf(id, sizeof(id), "n%d", i);
     ctl_node_config cfg = {
         .self_id = id,
@@ -91,7 +91,7 @@ static int wait_leader(int64_t wait_ms)
             }
         bool agreed = leaders == 1;
         for (int i = 0; agreed && i < N; i++) {
-            char id[CTL_ID_MAX + 1], want[8];
+            char id[CTL_ID_MAX + 1], want[CTL_ID_MAX + 1];
             snprintf(want, sizeof(want), "n%d", leader);
             if (nodes[i] && (!ctl_node_leader(nodes[i], id, NULL) || strcmp(id, want) != 0))
                 agreed = false;
@@ -135,12 +135,22 @@ static void wait_converged(int64_t wait_ms)
     fail_msg("states differ after %lld ms", (long long)wait_ms);
 }
 
-static int submit(int i, const ctl_cmd *c, ctl_result *res)
+/*
+ * Submit on the leader *leader. Should leadership move between finding the
+ * leader and submitting (nothing was submitted then), find it again.
+ */
+static int submit(int *leader, const ctl_cmd *c, ctl_result *res)
 {
-    return ctl_node_submit(nodes[i], c, SUBMIT_MS, res);
+    int rc = LSMQ_ENOTLEADER;
+    for (int tries = 0; tries < 3 && rc == LSMQ_ENOTLEADER; tries++) {
+        if (tries > 0)
+            *leader = wait_leader(ELECT_WAIT_MS);
+        rc = ctl_node_submit(nodes[*leader], c, SUBMIT_MS, res);
+    }
+    return rc;
 }
 
-static void do_register(int leader, const char *name, int64_t id)
+static void do_register(int *leader, const char *name, int64_t id)
 {
     ctl_cmd c;
     char addr[32];
@@ -178,26 +188,26 @@ static void test_three_controllers(void **state)
     ctl_cmd c;
     ctl_result res;
     assert_int_equal(ctl_cmd_register(&c, "broker-a", 0, "10.1.0.0:10911"), 0);
-    assert_int_equal(submit(follower, &c, &res), LSMQ_ENOTLEADER);
-    char want[8];
+    assert_int_equal(ctl_node_submit(nodes[follower], &c, SUBMIT_MS, &res), LSMQ_ENOTLEADER);
+    char want[CTL_ID_MAX + 1];
     snprintf(want, sizeof(want), "n%d", leader);
     assert_string_equal(res.leader_id, want);
     assert_string_equal(res.leader_addr, addrs[leader]);
 
     /* Commands on the leader, applied on all three alike. */
     for (int64_t id = 0; id < 3; id++)
-        do_register(leader, "broker-a", id);
-    do_register(leader, "broker-b", 5);
+        do_register(&leader, "broker-a", id);
+    do_register(&leader, "broker-b", 5);
     assert_int_equal(ctl_cmd_elect(&c, "broker-a", CTL_NO_BROKER), 0);
-    assert_int_equal(submit(leader, &c, &res), 0);
+    assert_int_equal(submit(&leader, &c, &res), 0);
     assert_int_equal(res.epoch, 1);
     assert_int_equal(res.master_id, 0);
     const int64_t all[] = {0, 1, 2};
     assert_int_equal(ctl_cmd_alter_sync(&c, "broker-a", 0, 1, all, 3), 0);
-    assert_int_equal(submit(leader, &c, &res), 0);
+    assert_int_equal(submit(&leader, &c, &res), 0);
     /* A refusal is an answer too, and changes nothing. */
     assert_int_equal(ctl_cmd_elect(&c, "nobody", CTL_NO_BROKER), 0);
-    assert_int_equal(submit(leader, &c, &res), LSMQ_ENOTFOUND);
+    assert_int_equal(submit(&leader, &c, &res), LSMQ_ENOTFOUND);
     wait_converged(CONVERGE_WAIT_MS);
     for (int i = 0; i < N; i++) {
         assert_group(i, "broker-a", 1, 0, 3, 3);
@@ -208,14 +218,14 @@ static void test_three_controllers(void **state)
 
     /* A new master in epoch 2; the old master's alter with epoch 1 is fenced. */
     assert_int_equal(ctl_cmd_elect(&c, "broker-a", 1), 0);
-    assert_int_equal(submit(leader, &c, &res), 0);
+    assert_int_equal(submit(&leader, &c, &res), 0);
     assert_int_equal(res.epoch, 2);
     assert_int_equal(res.master_id, 1);
     assert_int_equal(ctl_cmd_alter_sync(&c, "broker-a", 0, 1, all, 3), 0);
-    assert_int_equal(submit(leader, &c, &res), LSMQ_ESTALE);
+    assert_int_equal(submit(&leader, &c, &res), LSMQ_ESTALE);
     assert_int_equal(res.epoch, 2);
     assert_int_equal(ctl_cmd_alter_sync(&c, "broker-a", 1, 1, all, 3), 0);
-    assert_int_equal(submit(leader, &c, &res), LSMQ_ESTALE);
+    assert_int_equal(submit(&leader, &c, &res), LSMQ_ESTALE);
     wait_converged(CONVERGE_WAIT_MS);
     for (int i = 0; i < N; i++)
         assert_group(i, "broker-a", 2, 1, 3, 1);
@@ -233,11 +243,11 @@ static void test_three_controllers(void **state)
     /* ...and keep taking commands: more than a snapshot's worth, so the
      * old leader's log falls behind what the others keep. */
     assert_int_equal(ctl_cmd_alter_sync(&c, "broker-a", 1, 2, all, 3), 0);
-    assert_int_equal(submit(leader, &c, &res), 0);
+    assert_int_equal(submit(&leader, &c, &res), 0);
     for (int64_t id = 10; id < 10 + 24; id++)
-        do_register(leader, "broker-c", id);
+        do_register(&leader, "broker-c", id);
     assert_int_equal(ctl_cmd_elect(&c, "broker-c", CTL_NO_BROKER), 0);
-    assert_int_equal(submit(leader, &c, &res), 0);
+    assert_int_equal(submit(&leader, &c, &res), 0);
     assert_int_equal(res.master_id, 10);
     wait_converged(CONVERGE_WAIT_MS);
 
@@ -248,7 +258,7 @@ static void test_three_controllers(void **state)
     assert_group(old, "broker-c", 1, 10, 24, 1);
     assert_true(ctl_node_applied_index(nodes[old]) >= res.index);
     leader = wait_leader(ELECT_WAIT_MS);
-    do_register(leader, "broker-b", 6);
+    do_register(&leader, "broker-b", 6);
     wait_converged(CONVERGE_WAIT_MS);
     assert_group(old, "broker-b", 0, CTL_NO_BROKER, 2, 0);
 
@@ -261,7 +271,7 @@ static void test_three_controllers(void **state)
     for (int i = 0; i < N; i++)
         start(i);
     leader = wait_leader(ELECT_WAIT_MS);
-    do_register(leader, "broker-b", 6); /* the same again: no change */
+    do_register(&leader, "broker-b", 6); /* the same again: no change */
     wait_converged(CONVERGE_WAIT_MS);
     uint8_t *after;
     size_t after_len;
@@ -278,6 +288,7 @@ static void test_three_controllers(void **state)
             stop(i);
     assert_int_equal(ctl_cmd_elect(&c, "broker-b", CTL_NO_BROKER), 0);
     int rc = ctl_node_submit(nodes[alone], &c, 2500, &res);
+    print_message("alone: %s\n", lsmq_strerror(rc));
     assert_true(rc == LSMQ_ETIMEDOUT || rc == LSMQ_ENOTLEADER);
     assert_group(alone, "broker-b", 0, CTL_NO_BROKER, 2, 0);
     stop(alone);
@@ -306,6 +317,22 @@ static void test_bad_config(void **state)
     cfg.peers = "";
     assert_int_equal(ctl_node_start(&cfg, &n), LSMQ_EINVAL);
     assert_null(n);
+
+    /* Its port taken by someone else: raft cannot start, nothing is left over. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char taken[64];
+    snprintf(taken, sizeof(taken), "n0=127.0.0.1:%u", ntohs(a.sin_port));
+    cfg.peers = taken;
+    cfg.self_id = "n0";
+    assert_int_equal(ctl_node_start(&cfg, &n), LSMQ_EIO);
+    assert_null(n);
+    close(fd);
     test_rmdir_free(dir);
 }
 
