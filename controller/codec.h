@@ -34,7 +34,12 @@
 #define CTL_CMD_VERSION 1
 #define CTL_STATE_VERSION 1
 
-/* *data is malloc'ed, the caller frees it. */
+/* Whether c can be encoded: a known type, NUL-terminated name (and
+ * address for REGISTER) within their limits, at most CTL_BROKERS_MAX ids.
+ * 0 or LSMQ_EINVAL. The rules (sm.c) judge the rest. */
+int ctl_cmd_check(const ctl_cmd *c);
+
+/* A checked command; *data is malloc'ed, the caller frees it. */
 void ctl_cmd_encode(const ctl_cmd *c, uint8_t **data, size_t *len);
 /* 0, LSMQ_EVERSION (a newer version) or LSMQ_ECORRUPT. */
 int ctl_cmd_decode(const uint8_t *data, size_t len, ctl_cmd *c);

@@ -3,6 +3,7 @@
  */
 #include "codec.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "bytes.h"
@@ -52,6 +53,24 @@ int ctl_cmd_alter_sync(ctl_cmd *c, const char *name, int64_t master_id, uint64_t
     if (n)
         memcpy(c->sync, ids, n * sizeof(ids[0]));
     return 0;
+}
+
+static bool str_ok(const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+    return n > 0 && n < cap;
+}
+
+int ctl_cmd_check(const ctl_cmd *c)
+{
+    if (!str_ok(c->name, sizeof(c->name)))
+        return LSMQ_EINVAL;
+    switch (c->type) {
+    case CTL_CMD_REGISTER: return str_ok(c->addr, sizeof(c->addr)) ? 0 : LSMQ_EINVAL;
+    case CTL_CMD_ELECT: return 0;
+    case CTL_CMD_ALTER_SYNC: return c->n_sync <= CTL_BROKERS_MAX ? 0 : LSMQ_EINVAL;
+    }
+    return LSMQ_EINVAL;
 }
 
 void ctl_cmd_encode(const ctl_cmd *c, uint8_t **data, size_t *len)

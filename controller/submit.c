@@ -106,6 +106,8 @@ void ctl_submit__drain(ctl_node *n)
 
 int ctl_node_submit(ctl_node *n, const ctl_cmd *cmd, int64_t timeout_ms, ctl_result *res)
 {
+    if (ctl_cmd_check(cmd) != 0)
+        return LSMQ_EINVAL;
     uint8_t *data;
     size_t len;
     ctl_cmd_encode(cmd, &data, &len);

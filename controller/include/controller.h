@@ -127,6 +127,8 @@ void ctl_node_stop(ctl_node *n);
 /*
  * Replicate cmd and wait until this node has applied it, at most timeout_ms.
  * Returns what the rules said (0 or a refusal listed at the top), or:
+ * LSMQ_EINVAL (a command ctl_cmd_* would not build: unknown type, names
+ * not NUL-terminated within their limits, too many ids; not submitted),
  * LSMQ_ENOTLEADER (nothing submitted; res names the leader if known),
  * LSMQ_ETIMEDOUT (no answer in time, or leadership lost before the commit:
  * the command may still be applied later), LSMQ_ECLOSED (node stopping).

@@ -46,6 +46,26 @@ static void roundtrip_cmd(const ctl_cmd *c)
     free(data);
 }
 
+/* What cannot be encoded is caught before. */
+static void test_cmd_check(void **state)
+{
+    ctl_cmd c;
+    assert_int_equal(ctl_cmd_register(&c, "b", 1, "h:1"), 0);
+    assert_int_equal(ctl_cmd_check(&c), 0);
+    c.type = (ctl_cmd_type)0;
+    assert_int_equal(ctl_cmd_check(&c), LSMQ_EINVAL);
+    c.type = CTL_CMD_REGISTER;
+    c.addr[0] = '\0';
+    assert_int_equal(ctl_cmd_check(&c), LSMQ_EINVAL);
+    assert_int_equal(ctl_cmd_elect(&c, "b", 1), 0);
+    memset(c.name, 'x', sizeof(c.name)); /* no NUL */
+    assert_int_equal(ctl_cmd_check(&c), LSMQ_EINVAL);
+    assert_int_equal(ctl_cmd_alter_sync(&c, "b", 1, 1, NULL, 0), 0);
+    assert_int_equal(ctl_cmd_check(&c), 0); /* empty: the rules refuse it */
+    c.n_sync = CTL_BROKERS_MAX + 1;
+    assert_int_equal(ctl_cmd_check(&c), LSMQ_EINVAL);
+}
+
 /* Padding is zeros up to a multiple of 8, nothing else. */
 static void test_cmd_padding(void **state)
 {
@@ -343,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_cmd_roundtrip),
         cmocka_unit_test(test_cmd_layout),
         cmocka_unit_test(test_cmd_padding),
+        cmocka_unit_test(test_cmd_check),
         cmocka_unit_test(test_cmd_bad),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_bad),

@@ -194,6 +194,11 @@ static void test_three_controllers(void **state)
     assert_string_equal(res.leader_id, want);
     assert_string_equal(res.leader_addr, addrs[leader]);
 
+    /* A command that cannot be encoded never reaches raft. */
+    ctl_cmd bad = c;
+    bad.type = (ctl_cmd_type)7;
+    assert_int_equal(submit(&leader, &bad, &res), LSMQ_EINVAL);
+
     /* Commands on the leader, applied on all three alike. */
     for (int64_t id = 0; id < 3; id++)
         do_register(&leader, "broker-a", id);
