@@ -6,7 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "buf.h"
+#include "byte_reader.h"
 #include "errors.h"
 
 #define CMD_MAGIC 'C'
@@ -75,69 +76,69 @@ int ctl_cmd_check(const ctl_cmd *c)
 
 void ctl_cmd_encode(const ctl_cmd *c, uint8_t **data, size_t *len)
 {
-    ctl_wbuf w = {0};
-    ctl_w_u8(&w, CMD_MAGIC);
-    ctl_w_u8(&w, CTL_CMD_VERSION);
-    ctl_w_u8(&w, (uint8_t)c->type);
-    ctl_w_str(&w, c->name);
-    ctl_w_u64(&w, (uint64_t)c->broker_id);
+    proto_buf w = {0};
+    proto_buf_put_u8(&w, CMD_MAGIC);
+    proto_buf_put_u8(&w, CTL_CMD_VERSION);
+    proto_buf_put_u8(&w, (uint8_t)c->type);
+    proto_buf_put_str16(&w, c->name);
+    proto_buf_put_u64(&w, (uint64_t)c->broker_id);
     switch (c->type) {
     case CTL_CMD_REGISTER:
-        ctl_w_str(&w, c->addr);
+        proto_buf_put_str16(&w, c->addr);
         break;
     case CTL_CMD_ELECT:
         break;
     case CTL_CMD_ALTER_SYNC:
-        ctl_w_u64(&w, c->epoch);
-        ctl_w_u8(&w, (uint8_t)c->n_sync);
+        proto_buf_put_u64(&w, c->epoch);
+        proto_buf_put_u8(&w, (uint8_t)c->n_sync);
         for (size_t i = 0; i < c->n_sync; i++)
-            ctl_w_u64(&w, (uint64_t)c->sync[i]);
+            proto_buf_put_u64(&w, (uint64_t)c->sync[i]);
         break;
     }
     static const uint8_t zeros[8];
     if (w.len % 8)
-        ctl_w_bytes(&w, zeros, 8 - w.len % 8);
-    *data = w.data;
+        proto_buf_put(&w, zeros, 8 - w.len % 8);
     *len = w.len;
+    *data = (uint8_t *)proto_buf_take(&w);
 }
 
 int ctl_cmd_decode(const uint8_t *data, size_t len, ctl_cmd *c)
 {
-    ctl_rbuf r = {data, len, false};
+    proto_reader r = {data, len, 0};
     memset(c, 0, sizeof(*c));
-    if (ctl_r_u8(&r) != CMD_MAGIC)
+    if (proto_rd_u8(&r) != CMD_MAGIC)
         return LSMQ_ECORRUPT;
-    uint8_t version = ctl_r_u8(&r);
+    uint8_t version = proto_rd_u8(&r);
     if (r.bad)
         return LSMQ_ECORRUPT;
     if (version != CTL_CMD_VERSION)
         return version > CTL_CMD_VERSION ? LSMQ_EVERSION : LSMQ_ECORRUPT;
-    uint8_t type = ctl_r_u8(&r);
-    ctl_r_str(&r, c->name, CTL_NAME_MAX);
-    c->broker_id = (int64_t)ctl_r_u64(&r);
+    uint8_t type = proto_rd_u8(&r);
+    proto_rd_str16(&r, c->name, CTL_NAME_MAX);
+    c->broker_id = (int64_t)proto_rd_u64(&r);
     switch (type) {
     case CTL_CMD_REGISTER:
         c->type = CTL_CMD_REGISTER;
-        ctl_r_str(&r, c->addr, CTL_ADDR_MAX);
+        proto_rd_str16(&r, c->addr, CTL_ADDR_MAX);
         break;
     case CTL_CMD_ELECT:
         c->type = CTL_CMD_ELECT;
         break;
     case CTL_CMD_ALTER_SYNC:
         c->type = CTL_CMD_ALTER_SYNC;
-        c->epoch = ctl_r_u64(&r);
-        c->n_sync = ctl_r_u8(&r);
+        c->epoch = proto_rd_u64(&r);
+        c->n_sync = proto_rd_u8(&r);
         if (c->n_sync > CTL_BROKERS_MAX)
             return LSMQ_ECORRUPT;
         for (size_t i = 0; i < c->n_sync; i++)
-            c->sync[i] = (int64_t)ctl_r_u64(&r);
+            c->sync[i] = (int64_t)proto_rd_u64(&r);
         break;
     default:
         return LSMQ_ECORRUPT;
     }
     if (r.bad || r.left >= 8 || len % 8 != 0)
         return LSMQ_ECORRUPT;
-    for (const uint8_t *pad = ctl_r_take(&r, r.left); pad && pad < data + len; pad++)
+    for (const uint8_t *pad = proto_rd_take(&r, r.left); pad && pad < data + len; pad++)
         if (*pad)
             return LSMQ_ECORRUPT;
     return 0;

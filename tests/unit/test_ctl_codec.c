@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "bytes.h"
+#include "buf.h"
 #include "codec.h"
 #include "errors.h"
 #include "sm.h"
@@ -121,80 +121,77 @@ static void test_cmd_layout(void **state)
 }
 
 /* Decode w's bytes, padded with zeros as the encoder does. */
-static int decode_bytes(ctl_wbuf *w)
+static int decode_bytes(proto_buf *w)
 {
     static const uint8_t zeros[8];
     ctl_cmd c;
     size_t len = w->len;
     if (len % 8)
-        ctl_w_bytes(w, zeros, 8 - len % 8);
-    int rc = ctl_cmd_decode(w->data, w->len, &c);
+        proto_buf_put(w, zeros, 8 - len % 8);
+    int rc = ctl_cmd_decode((const uint8_t *)w->p, w->len, &c);
     w->len = len;
     return rc;
 }
 
 static void test_cmd_bad(void **state)
 {
-    ctl_wbuf w = {0};
+    proto_buf w = {0};
     /* The base: a valid ELECT, then variations. */
-    ctl_w_u8(&w, 'C');
-    ctl_w_u8(&w, 1);
-    ctl_w_u8(&w, CTL_CMD_ELECT);
-    ctl_w_str(&w, "b");
-    ctl_w_u64(&w, 1);
+    proto_buf_put_u8(&w, 'C');
+    proto_buf_put_u8(&w, 1);
+    proto_buf_put_u8(&w, CTL_CMD_ELECT);
+    proto_buf_put_str16(&w, "b");
+    proto_buf_put_u64(&w, 1);
     assert_int_equal(decode_bytes(&w), 0);
 
-    w.data[0] = 'X';
+    w.p[0] = 'X';
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    w.data[0] = 'C';
-    w.data[1] = 2;
+    w.p[0] = 'C';
+    w.p[1] = 2;
     assert_int_equal(decode_bytes(&w), LSMQ_EVERSION);
-    w.data[1] = 0;
+    w.p[1] = 0;
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    w.data[1] = 1;
-    w.data[2] = 4;
+    w.p[1] = 1;
+    w.p[2] = 4;
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    w.data[2] = 0;
+    w.p[2] = 0;
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    w.data[2] = CTL_CMD_ELECT;
-    w.data[5] = 0; /* a NUL inside the name */
+    w.p[2] = CTL_CMD_ELECT;
+    w.p[5] = 0; /* a NUL inside the name */
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    free(w.data);
+    proto_buf_free(&w);
 
-    /* An empty name; a name one byte over the limit. */
-    memset(&w, 0, sizeof(w));
-    ctl_w_u8(&w, 'C');
-    ctl_w_u8(&w, 1);
-    ctl_w_u8(&w, CTL_CMD_ELECT);
-    ctl_w_u16(&w, 0);
-    ctl_w_u64(&w, 1);
+    /* An empty name; a name one byte over the limit (the buffer is empty again after a free). */
+    proto_buf_put_u8(&w, 'C');
+    proto_buf_put_u8(&w, 1);
+    proto_buf_put_u8(&w, CTL_CMD_ELECT);
+    proto_buf_put_u16(&w, 0);
+    proto_buf_put_u64(&w, 1);
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    free(w.data);
-    memset(&w, 0, sizeof(w));
+    proto_buf_free(&w);
     char name[CTL_NAME_MAX + 2];
     memset(name, 'n', CTL_NAME_MAX + 1);
     name[CTL_NAME_MAX + 1] = '\0';
-    ctl_w_u8(&w, 'C');
-    ctl_w_u8(&w, 1);
-    ctl_w_u8(&w, CTL_CMD_ELECT);
-    ctl_w_str(&w, name);
-    ctl_w_u64(&w, 1);
+    proto_buf_put_u8(&w, 'C');
+    proto_buf_put_u8(&w, 1);
+    proto_buf_put_u8(&w, CTL_CMD_ELECT);
+    proto_buf_put_str16(&w, name);
+    proto_buf_put_u64(&w, 1);
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    free(w.data);
+    proto_buf_free(&w);
 
     /* A sync state set with more ids than the limit (all present). */
-    memset(&w, 0, sizeof(w));
-    ctl_w_u8(&w, 'C');
-    ctl_w_u8(&w, 1);
-    ctl_w_u8(&w, CTL_CMD_ALTER_SYNC);
-    ctl_w_str(&w, "b");
-    ctl_w_u64(&w, 0);
-    ctl_w_u64(&w, 1);
-    ctl_w_u8(&w, CTL_BROKERS_MAX + 1);
+    proto_buf_put_u8(&w, 'C');
+    proto_buf_put_u8(&w, 1);
+    proto_buf_put_u8(&w, CTL_CMD_ALTER_SYNC);
+    proto_buf_put_str16(&w, "b");
+    proto_buf_put_u64(&w, 0);
+    proto_buf_put_u64(&w, 1);
+    proto_buf_put_u8(&w, CTL_BROKERS_MAX + 1);
     for (int i = 0; i < CTL_BROKERS_MAX + 1; i++)
-        ctl_w_u64(&w, (uint64_t)i);
+        proto_buf_put_u64(&w, (uint64_t)i);
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
-    free(w.data);
+    proto_buf_free(&w);
 }
 
 static ctl_sm *sample_state(void)
@@ -283,27 +280,27 @@ typedef struct raw_group {
 
 static int decode_groups(const raw_group *gs, size_t n)
 {
-    ctl_wbuf w = {0};
-    ctl_w_u8(&w, 'S');
-    ctl_w_u8(&w, 1);
-    ctl_w_u32(&w, (uint32_t)n);
+    proto_buf w = {0};
+    proto_buf_put_u8(&w, 'S');
+    proto_buf_put_u8(&w, 1);
+    proto_buf_put_u32(&w, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
-        ctl_w_str(&w, gs[i].name);
-        ctl_w_u64(&w, gs[i].epoch);
-        ctl_w_u64(&w, (uint64_t)gs[i].master);
-        ctl_w_u8(&w, (uint8_t)gs[i].n_brokers);
+        proto_buf_put_str16(&w, gs[i].name);
+        proto_buf_put_u64(&w, gs[i].epoch);
+        proto_buf_put_u64(&w, (uint64_t)gs[i].master);
+        proto_buf_put_u8(&w, (uint8_t)gs[i].n_brokers);
         for (size_t b = 0; b < gs[i].n_brokers; b++) {
-            ctl_w_u64(&w, (uint64_t)gs[i].ids[b]);
-            ctl_w_str(&w, "h:1");
+            proto_buf_put_u64(&w, (uint64_t)gs[i].ids[b]);
+            proto_buf_put_str16(&w, "h:1");
         }
-        ctl_w_u8(&w, (uint8_t)gs[i].n_sync);
+        proto_buf_put_u8(&w, (uint8_t)gs[i].n_sync);
         for (size_t s = 0; s < gs[i].n_sync; s++)
-            ctl_w_u64(&w, (uint64_t)gs[i].sync[s]);
+            proto_buf_put_u64(&w, (uint64_t)gs[i].sync[s]);
     }
     ctl_sm *sm = NULL;
-    int rc = ctl_state_decode(w.data, w.len, &sm);
+    int rc = ctl_state_decode((const uint8_t *)w.p, w.len, &sm);
     ctl_sm_destroy(sm);
-    free(w.data);
+    proto_buf_free(&w);
     return rc;
 }
 
