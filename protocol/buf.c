@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "record.h"
 
 void proto_buf_reserve(proto_buf *b, size_t more)
 {
@@ -35,6 +36,45 @@ void proto_buf_put(proto_buf *b, const void *s, size_t n)
 void proto_buf_puts(proto_buf *b, const char *s)
 {
     proto_buf_put(b, s, strlen(s));
+}
+
+void proto_buf_put_u8(proto_buf *b, uint8_t v)
+{
+    proto_buf_put(b, &v, 1);
+}
+
+void proto_buf_put_u16(proto_buf *b, uint16_t v)
+{
+    uint8_t be[2];
+
+    proto_put_u16(be, v);
+    proto_buf_put(b, be, sizeof be);
+}
+
+void proto_buf_put_u32(proto_buf *b, uint32_t v)
+{
+    uint8_t be[4];
+
+    proto_put_u32(be, v);
+    proto_buf_put(b, be, sizeof be);
+}
+
+void proto_buf_put_u64(proto_buf *b, uint64_t v)
+{
+    uint8_t be[8];
+
+    proto_put_u64(be, v);
+    proto_buf_put(b, be, sizeof be);
+}
+
+void proto_buf_put_str16(proto_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > UINT16_MAX)
+        abort(); /* the length would not fit its u16: a bug, not a condition */
+    proto_buf_put_u16(b, (uint16_t)n);
+    proto_buf_put(b, s, n);
 }
 
 void proto_buf_printf(proto_buf *b, const char *fmt, ...)

@@ -19,6 +19,10 @@ const char *lsmq_strerror(int err)
     case LSMQ_ELOCKED: return "store directory locked by another process";
     case LSMQ_EVERSION: return "unsupported store format version";
     case LSMQ_EREADONLY: return "the store is a replica";
+    case LSMQ_ENOTLEADER: return "not the controller leader";
+    case LSMQ_ETIMEDOUT: return "timed out, outcome unknown";
+    case LSMQ_ESTALE: return "stale epoch";
+    case LSMQ_EREFUSED: return "refused by the controller";
     }
     if (err < 0 && err > -4096)
         return strerror(-err);

@@ -80,8 +80,7 @@ static void put_u8(writer *w, uint8_t v)
 
 static void put_u16(writer *w, uint16_t v)
 {
-    w->p[0] = (uint8_t)(v >> 8);
-    w->p[1] = (uint8_t)v;
+    proto_put_u16(w->p, v);
     w->p += 2;
 }
 
@@ -178,16 +177,16 @@ long proto_record_encode(proto_record *r, uint8_t *buf, size_t cap)
 /* Decode                                                              */
 /* ------------------------------------------------------------------ */
 
-static void get_host(byte_reader *rd, int v6, proto_host *h)
+static void get_host(proto_reader *rd, int v6, proto_host *h)
 {
     size_t n = host_addr_bytes(v6);
-    const uint8_t *at = br_take(rd, n);
+    const uint8_t *at = proto_rd_take(rd, n);
 
     memset(h, 0, sizeof *h);
     h->v6 = v6;
     if (at)
         memcpy(h->ip, at, n);
-    h->port = br_u32(rd);
+    h->port = proto_rd_u32(rd);
 }
 
 /*
@@ -195,60 +194,60 @@ static void get_host(byte_reader *rd, int v6, proto_host *h)
  * decode there; v2 stores an int16, and we accept no more than the encoder
  * can write. An empty topic is never valid.
  */
-static void get_topic(byte_reader *rd, uint32_t magic, proto_record *out)
+static void get_topic(proto_reader *rd, uint32_t magic, proto_record *out)
 {
     uint32_t n;
 
     if (magic == PROTO_MAGIC_V2) {
-        n = br_u16(rd);
+        n = proto_rd_u16(rd);
         if (n > PROTO_TOPIC_MAX)
             rd->bad = 1;
     } else {
-        n = br_u8(rd);
+        n = proto_rd_u8(rd);
         if (n > PROTO_TOPIC_V1_MAX)
             rd->bad = 1;
     }
     if (n == 0)
         rd->bad = 1;
     out->topic_len = n;
-    out->topic = (const char *)br_take(rd, n);
+    out->topic = (const char *)proto_rd_take(rd, n);
 }
 
-static void get_props(byte_reader *rd, proto_record *out)
+static void get_props(proto_reader *rd, proto_record *out)
 {
-    uint32_t n = br_u16(rd);
+    uint32_t n = proto_rd_u16(rd);
 
     if (n > PROTO_PROPS_MAX) /* a negative Java short */
         rd->bad = 1;
     out->props_len = n;
-    out->props = (const char *)br_take(rd, n);
+    out->props = (const char *)proto_rd_take(rd, n);
 }
 
 /* Everything after TOTALSIZE and MAGIC, in wire order. */
-static void get_fields(byte_reader *rd, proto_record *out)
+static void get_fields(proto_reader *rd, proto_record *out)
 {
-    out->body_crc = br_u32(rd);
-    out->queue_id = (int32_t)br_u32(rd);
-    out->flag = (int32_t)br_u32(rd);
-    out->queue_offset = (int64_t)br_u64(rd);
-    out->physical_offset = (int64_t)br_u64(rd);
-    out->sys_flag = (int32_t)br_u32(rd);
-    out->born_timestamp = (int64_t)br_u64(rd);
+    out->body_crc = proto_rd_u32(rd);
+    out->queue_id = (int32_t)proto_rd_u32(rd);
+    out->flag = (int32_t)proto_rd_u32(rd);
+    out->queue_offset = (int64_t)proto_rd_u64(rd);
+    out->physical_offset = (int64_t)proto_rd_u64(rd);
+    out->sys_flag = (int32_t)proto_rd_u32(rd);
+    out->born_timestamp = (int64_t)proto_rd_u64(rd);
     get_host(rd, (out->sys_flag & PROTO_SYSFLAG_BORNHOST_V6) != 0, &out->born_host);
-    out->store_timestamp = (int64_t)br_u64(rd);
+    out->store_timestamp = (int64_t)proto_rd_u64(rd);
     get_host(rd, (out->sys_flag & PROTO_SYSFLAG_STOREHOST_V6) != 0, &out->store_host);
-    out->reconsume_times = (int32_t)br_u32(rd);
-    out->prepared_txn_offset = (int64_t)br_u64(rd);
+    out->reconsume_times = (int32_t)proto_rd_u32(rd);
+    out->prepared_txn_offset = (int64_t)proto_rd_u64(rd);
     /* A negative Java int here cannot fit: TOTALSIZE is at most INT32_MAX. */
-    out->body_len = br_u32(rd);
-    out->body = br_take(rd, out->body_len);
+    out->body_len = proto_rd_u32(rd);
+    out->body = proto_rd_take(rd, out->body_len);
     get_topic(rd, out->magic, out);
     get_props(rd, out);
 }
 
 long proto_record_decode(const uint8_t *buf, size_t len, proto_record *out)
 {
-    byte_reader rd;
+    proto_reader rd;
 
     memset(out, 0, sizeof *out);
     if (len < 8)

@@ -614,10 +614,10 @@ static int decode_json(proto_cmd *cmd, const uint8_t *text, size_t n, char *errb
  * A length-prefixed string of n bytes as a new C string. Embedded NULs are
  * refused: C callers would see a shorter string than Java does.
  */
-static int rd_string(byte_reader *rd, size_t n, char **out, const char *what, char *errbuf,
+static int rd_string(proto_reader *rd, size_t n, char **out, const char *what, char *errbuf,
                      size_t errlen)
 {
-    const uint8_t *at = br_take(rd, n);
+    const uint8_t *at = proto_rd_take(rd, n);
 
     *out = NULL;
     if (at == NULL)
@@ -689,9 +689,9 @@ static int dedup_ext(proto_cmd *cmd)
 }
 
 /* One extFields entry: int16 key length, key, int32 value length, value. */
-static int binary_ext_entry(byte_reader *rd, proto_cmd *cmd, char *errbuf, size_t errlen)
+static int binary_ext_entry(proto_reader *rd, proto_cmd *cmd, char *errbuf, size_t errlen)
 {
-    uint16_t klen = br_u16(rd);
+    uint16_t klen = proto_rd_u16(rd);
     uint32_t vlen;
     char *key, *value;
     int rc;
@@ -702,7 +702,7 @@ static int binary_ext_entry(byte_reader *rd, proto_cmd *cmd, char *errbuf, size_
         return fail(errbuf, errlen, "negative extFields key length");
     if ((rc = rd_string(rd, klen, &key, "extFields key", errbuf, errlen)) != 0)
         return rc;
-    vlen = br_u32(rd);
+    vlen = proto_rd_u32(rd);
     if (rd->bad || vlen > INT32_MAX) {
         free(key);
         return fail(errbuf, errlen, "bad extFields value length");
@@ -727,7 +727,7 @@ static int binary_ext_entry(byte_reader *rd, proto_cmd *cmd, char *errbuf, size_
 static int binary_ext(proto_cmd *cmd, const uint8_t *block, size_t n, char *errbuf,
                       size_t errlen)
 {
-    byte_reader rd = {block, n, 0};
+    proto_reader rd = {block, n, 0};
     int rc;
 
     while (rd.left > 0)
@@ -737,37 +737,37 @@ static int binary_ext(proto_cmd *cmd, const uint8_t *block, size_t n, char *errb
 }
 
 /* The fixed fields: code, language, version, opaque, flag. */
-static void binary_fixed(byte_reader *rd, proto_cmd *cmd)
+static void binary_fixed(proto_reader *rd, proto_cmd *cmd)
 {
-    cmd->code = (int16_t)br_u16(rd);
-    cmd->language = language_from_number(br_u8(rd));
-    cmd->version = (int16_t)br_u16(rd);
-    cmd->opaque = (int32_t)br_u32(rd);
-    cmd->flag = (int32_t)br_u32(rd);
+    cmd->code = (int16_t)proto_rd_u16(rd);
+    cmd->language = language_from_number(proto_rd_u8(rd));
+    cmd->version = (int16_t)proto_rd_u16(rd);
+    cmd->opaque = (int32_t)proto_rd_u32(rd);
+    cmd->flag = (int32_t)proto_rd_u32(rd);
 }
 
 static int decode_binary(proto_cmd *cmd, const uint8_t *h, size_t n, char *errbuf,
                          size_t errlen)
 {
-    byte_reader rd = {h, n, 0};
+    proto_reader rd = {h, n, 0};
     uint32_t rlen, elen;
     const uint8_t *block;
     int rc;
 
     binary_fixed(&rd, cmd);
-    rlen = br_u32(&rd);
+    rlen = proto_rd_u32(&rd);
     if (rd.bad)
         return fail(errbuf, errlen, "binary header shorter than 17 bytes");
     if (rlen > INT32_MAX)
         return fail(errbuf, errlen, "negative remark length");
     if (rlen > 0 && (rc = rd_string(&rd, rlen, &cmd->remark, "remark", errbuf, errlen)) != 0)
         return rc;
-    elen = br_u32(&rd);
+    elen = proto_rd_u32(&rd);
     if (rd.bad)
         return fail(errbuf, errlen, "binary header ends before the extFields length");
     if (elen > INT32_MAX)
         return fail(errbuf, errlen, "negative extFields length");
-    block = br_take(&rd, elen);
+    block = proto_rd_take(&rd, elen);
     if (block == NULL)
         return fail(errbuf, errlen, "extFields length %" PRIu32 " overruns the header", elen);
     /* Java ignores anything after the block; no encoder writes it, so refuse it. */

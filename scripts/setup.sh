@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   librocksdb-dev libsnappy-dev libzstd-dev liblz4-dev zlib1g-dev libbz2-dev
   libev-dev libcmocka-dev libjansson-dev uthash-dev
+  # the controller's raft (canonical raft over libuv)
+  libraft-dev libuv1-dev
   clang libclang-rt-14-dev
   rocksdb-tools
   python3

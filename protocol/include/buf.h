@@ -11,6 +11,7 @@
 #define LSMQ_PROTO_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct proto_buf {
     char *p;      /* NULL until the first byte; then p[len] == '\0' */
@@ -22,6 +23,14 @@ typedef struct proto_buf {
 void proto_buf_reserve(proto_buf *b, size_t more);
 void proto_buf_put(proto_buf *b, const void *s, size_t n);
 void proto_buf_puts(proto_buf *b, const char *s);
+/* Integers big-endian, for binary encodings (read back with byte_reader.h). */
+void proto_buf_put_u8(proto_buf *b, uint8_t v);
+void proto_buf_put_u16(proto_buf *b, uint16_t v);
+void proto_buf_put_u32(proto_buf *b, uint32_t v);
+void proto_buf_put_u64(proto_buf *b, uint64_t v);
+/* s as u16 length + its bytes, no NUL (proto_rd_str16 reads it back); s
+ * must be shorter than 64 KiB, a longer one aborts (a bug of the caller). */
+void proto_buf_put_str16(proto_buf *b, const char *s);
 void proto_buf_printf(proto_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The text, never NULL ("" for an empty buffer); the buffer is reset and the caller frees it. */
 char *proto_buf_take(proto_buf *b);

@@ -24,9 +24,13 @@ enum lsmq_err {
     LSMQ_ELOCKED,           /* store directory in use by another process */
     LSMQ_EVERSION,          /* store written by a newer, unknown format */
     LSMQ_EREADONLY,         /* the store is a replica: it takes only its master's writes */
+    LSMQ_ENOTLEADER,        /* this controller is not the raft leader; ask the one it names */
+    LSMQ_ETIMEDOUT,         /* no answer in time; what was asked may still happen */
+    LSMQ_ESTALE,            /* an epoch older than the current one */
+    LSMQ_EREFUSED,          /* the controller's rules refuse the command (see controller.h) */
 };
 /* The highest code: LSMQ_EINVAL..LSMQ_ELAST are lsmq's. Add new codes above and move it. */
-#define LSMQ_ELAST LSMQ_EREADONLY
+#define LSMQ_ELAST LSMQ_EREFUSED
 
 /* A static, human-readable description of an LSMQ_E* code (or -errno). */
 const char *lsmq_strerror(int err);

@@ -117,6 +117,10 @@ void proto_record_stamp(uint8_t *rec, const proto_stamp_layout *at, int64_t queu
                         int64_t physical_offset, int64_t store_timestamp);
 
 /* Big-endian helpers used by the codecs and the store's key encodings. */
+static inline void proto_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v;
+}
 static inline void proto_put_u32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
@@ -126,6 +130,10 @@ static inline void proto_put_u64(uint8_t *p, uint64_t v)
 {
     proto_put_u32(p, (uint32_t)(v >> 32));
     proto_put_u32(p + 4, (uint32_t)v);
+}
+static inline uint16_t proto_get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
 }
 static inline uint32_t proto_get_u32(const uint8_t *p)
 {

@@ -19,7 +19,7 @@ fail() { echo "structure: $*" >&2; failed=1; }
 sources() { find "$@" -name '*.c' -o -name '*.h' 2>/dev/null; }
 
 # RocksDB's C API: its functions are called, its types end in _t.
-if hits=$(sources protocol transport server client tools bench tests replication |
+if hits=$(sources protocol transport server client tools bench tests replication controller |
           xargs grep -nE '\brocksdb_[a-z0-9_]+(_t\b|[[:space:]]*\()' 2>/dev/null); then
     fail "RocksDB used outside engine/ and index/:"$'\n'"$hits"
 fi
@@ -36,14 +36,14 @@ if grep -nE 'tests/|\.\./tests' bench/CMakeLists.txt; then
     fail "bench/CMakeLists.txt reaches into tests/"
 fi
 
-if hits=$(sources protocol transport engine index replication server client tools bench tests |
+if hits=$(sources protocol transport engine index replication controller server client tools bench tests |
           grep -v '^protocol/clock.c$' |
           xargs grep -nE '\b(clock_gettime|gettimeofday)[[:space:]]*\(|\btime\(NULL\)' 2>/dev/null); then
     fail "a clock read outside protocol/clock.c (use proto_mono_ms / proto_wall_ms):"$'\n'"$hits"
 fi
 # Libraries log through proto_log; only the programs' main files print
 # their start-up errors, and the out-of-memory idiom its one line.
-if hits=$(find protocol transport engine index replication server client -name '*.c' |
+if hits=$(find protocol transport engine index replication controller server client -name '*.c' |
           grep -vE '^(protocol/log\.c|protocol/alloc\.c|server/mq(broker|namesrv)\.c)$' |
           xargs grep -nE '\bv?fprintf[[:space:]]*\([[:space:]]*stderr|\bvfprintf[[:space:]]*\(' \
           2>/dev/null); then
@@ -61,6 +61,7 @@ prefix_of() {
         lsmq_broker) echo '^broker_' ;;
         lsmq_client) echo '^lsmq_' ;;
         lsmq_replication) echo '^repl_' ;;
+        lsmq_controller) echo '^ctl_' ;;
         *) return 1 ;;
     esac
 }
