@@ -52,11 +52,16 @@ static size_t group_slot(const ctl_sm *sm, const char *name, bool *found)
     return lo;
 }
 
-const ctl_group *ctl_sm_find(const ctl_sm *sm, const char *name)
+static ctl_group *group_find(const ctl_sm *sm, const char *name)
 {
     bool found;
     size_t i = group_slot(sm, name, &found);
     return found ? sm->groups[i] : NULL;
+}
+
+const ctl_group *ctl_sm_find(const ctl_sm *sm, const char *name)
+{
+    return group_find(sm, name);
 }
 
 size_t ctl_sm_count(const ctl_sm *sm)
@@ -206,11 +211,9 @@ static int do_elect(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
 {
     if (c->broker_id < CTL_NO_BROKER)
         return LSMQ_EINVAL;
-    bool found;
-    size_t at = group_slot(sm, c->name, &found);
-    if (!found)
+    ctl_group *g = group_find(sm, c->name);
+    if (!g)
         return LSMQ_ENOTFOUND;
-    ctl_group *g = sm->groups[at];
     *out = g;
     int64_t pick;
     int rc = pick_candidate(g, c->broker_id, &pick);
@@ -240,11 +243,9 @@ static int do_alter_sync(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
     for (size_t i = 1; i < c->n_sync; i++)
         if (ids[i - 1] == ids[i])
             return LSMQ_EINVAL;
-    bool found;
-    size_t at = group_slot(sm, c->name, &found);
-    if (!found)
+    ctl_group *g = group_find(sm, c->name);
+    if (!g)
         return LSMQ_ENOTFOUND;
-    ctl_group *g = sm->groups[at];
     *out = g;
     if (g->master_id == CTL_NO_BROKER)
         return LSMQ_EREFUSED;
