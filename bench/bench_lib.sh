@@ -1,6 +1,18 @@
-# Shell helpers of the broker benchmark scripts (sourced, not run): ports,
-# processes, result lines and medians. The caller sets `set -euo pipefail`
-# and keeps the pids it starts (stop_pid stops one).
+# Shell helpers of the broker benchmark scripts (sourced, not run): log
+# directories, ports, processes, result lines and medians. The caller sets
+# `set -euo pipefail` and keeps the pids it starts (stop_pid stops one).
+
+# log_dirs NAME MODE: build_dir (BUILD_DIR, default build/release), stamp,
+# log_dir (LOG_DIR, default $build_dir/bench-logs/NAME-<time>-MODE; created,
+# absolute) and summary ($log_dir/summary.md).
+log_dirs() {
+    build_dir=${BUILD_DIR:-build/release}
+    stamp=$(date -u +%Y%m%dT%H%M%SZ)
+    log_dir=${LOG_DIR:-$build_dir/bench-logs/$1-$stamp-$2}
+    mkdir -p "$log_dir"
+    log_dir=$(cd "$log_dir" && pwd)
+    summary=$log_dir/summary.md
+}
 
 # free_port: a TCP port nothing listens on now.
 free_port() {

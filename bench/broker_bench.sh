@@ -39,6 +39,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. bench/bench_lib.sh
 what=${1:-full}
 case "$what" in
 full | quick) ;;
@@ -52,12 +53,7 @@ full | quick) ;;
     ;;
 esac
 
-build_dir=${BUILD_DIR:-build/release}
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-log_dir=${LOG_DIR:-$build_dir/bench-logs/broker-$stamp-$what}
-mkdir -p "$log_dir"
-log_dir=$(cd "$log_dir" && pwd)
-summary=$log_dir/summary.md
+log_dirs broker "$what"
 : >"$summary"
 
 say() { printf '%s\n' "$*" | tee -a "$summary"; }
@@ -133,22 +129,6 @@ work=$(mktemp -d "${WORK_DIR:-${TMPDIR:-/tmp}}/lsmq-broker-bench.XXXXXX")
 broker_pid=
 redis_pid=
 
-# stop_pid PID: SIGTERM, wait up to 30 s, then SIGKILL.
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        note "process $pid ignored SIGTERM for 30 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     [ -z "$broker_pid" ] || stop_pid "$broker_pid"
     [ -z "$redis_pid" ] || stop_pid "$redis_pid"
@@ -161,10 +141,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 # wait_port PORT: until something listens on 127.0.0.1:PORT (10 s at most).
 wait_port() {
     local i
@@ -176,34 +152,6 @@ wait_port() {
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
-
-# machine_ticks: busy clock ticks of all cores together (/proc/stat).
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-
-# others LINE: CPU % that processes other than the benchmark's own took
-# during a run (machine - client - server), from a result line.
-others() {
-    local m c b
-    m=$(field "$1" machine_cpu_pct)
-    c=$(field "$1" cpu_pct)
-    b=$(field "$1" broker_cpu_pct)
-    [ -n "$m" ] || { echo "?"; return; }
-    awk -v m="$m" -v c="${c:-0}" -v b="${b:-0}" 'BEGIN { v = m - c - b; printf "%.0f", v < 0 ? 0 : v }'
-}
-
-# wait_quiet: between runs (our processes idle), wait up to 2 min until the
-# machine's busy CPU over 2 s is under others_max.
-wait_quiet() {
-    local i m0 m1 pct
-    for ((i = 0; i < 60; i++)); do
-        m0=$(machine_ticks)
-        sleep 2
-        m1=$(machine_ticks)
-        pct=$(((m1 - m0) * 100 / $(getconf CLK_TCK) / 2))
-        [ "$pct" -lt "$others_max" ] && return 0
-    done
-    note "the machine stayed busy ($pct% CPU) for 2 min; going on"
-}
 
 # with_quiet FUNC ARGS...: run FUNC (which sets $out) again while other
 # processes disturbed it, within the retry limits; $out = the least disturbed
@@ -225,7 +173,7 @@ with_quiet() {
         fi
         retry_budget=$((retry_budget - 1))
         note "other processes took $o% CPU during that run; running it again once they calm down"
-        wait_quiet
+        wait_quiet "$others_max" 120
     done
     attempt=1
     out=$best
@@ -233,9 +181,6 @@ with_quiet() {
 
 # cpu_ticks PID: utime + stime of a process, in clock ticks.
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
-# field LINE KEY: the value of key=value in a result line.
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 # calc EXPR: floating-point arithmetic.
 calc() { awk "BEGIN { printf \"%.2f\", $* }"; }
@@ -388,7 +333,7 @@ if [ -n "${MAX_LOAD:-}" ]; then
     done
 fi
 
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+load_start=$(loadavg)
 say "# lsmq broker benchmark ($what)"
 say ""
 say "- command: bench/broker_bench.sh $what"
@@ -490,7 +435,7 @@ with_quiet mqbench_run catchup-pull consume -n "$ns" -t catchup --consumer pull 
 cpull=$out
 latency ASYNC_FLUSH
 stop_broker
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+load_end=$(loadavg)
 
 # ---- Tables ----------------------------------------------------------------
 

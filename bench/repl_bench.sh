@@ -65,12 +65,7 @@ sync | lag | catchup | upstream | upstream-inner | all) ;;
     ;;
 esac
 
-build_dir=${BUILD_DIR:-build/release}
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-log_dir=${LOG_DIR:-$build_dir/bench-logs/repl-$stamp-$what}
-mkdir -p "$log_dir"
-log_dir=$(cd "$log_dir" && pwd)
-summary=$log_dir/summary.md
+log_dirs repl "$what"
 results=$log_dir/results.txt
 if [ "${APPEND:-0}" != 1 ]; then
     : >"$summary"
@@ -218,22 +213,47 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 max_of() { printf '%s\n' "$@" | sed 's/?/0/' | sort -n | tail -1; }
 
+# quiet_rounds N RUN LABEL1 LABEL2: N rounds of `RUN ROUND ATTEMPT`, which
+# sets one and two to two result lines, each shown as a table row. A round
+# during which other processes took more than others_max % CPU is run again
+# (at most retries times); ones and twos get the msgs/s of the least
+# disturbed attempt of each round.
+quiet_rounds() {
+    local n=$1 run=$2 r a o best_o best1 best2
+    ones=() twos=()
+    for ((r = 1; r <= n; r++)); do
+        best_o=1000000
+        for ((a = 1; a <= retries + 1; a++)); do
+            wait_quiet "$quiet_max"
+            "$run" "$r" "$a"
+            row "round $r.$a: $3" "$one"
+            row "round $r.$a: $4" "$two"
+            o=$(max_of "$(others "$one")" "$(others "$two")")
+            if [ "$o" -lt "$best_o" ]; then best_o=$o best1=$one best2=$two; fi
+            [ "$o" -le "$others_max" ] && break
+            [ "$a" -le "$retries" ] && note "other processes took $o% CPU during round $r; running it again"
+        done
+        ones+=("$(field "$best1" msgs_per_s)")
+        twos+=("$(field "$best2" msgs_per_s)")
+    done
+}
+
 # ---- sync ----------------------------------------------------------------------
 
 # One round of mode_sync: the single broker and the pair, in the order the
-# round number says; sets s and p to their result lines.
+# round number says; sets one (single) and two (pair) to their result lines.
 sync_round() {
     if (($1 % 2)); then
-        run_single "$1-$2"; s=$out
-        run_pair "$1-$2"; p=$out
+        run_single "$1-$2"; one=$out
+        run_pair "$1-$2"; two=$out
     else
-        run_pair "$1-$2"; p=$out
-        run_single "$1-$2"; s=$out
+        run_pair "$1-$2"; two=$out
+        run_single "$1-$2"; one=$out
     fi
 }
 
 mode_sync() {
-    local rounds=${1:-5} r a o best_o best_s best_p single=() pair=() ms mp
+    local rounds=${1:-5} single=() pair=() ms mp
     say "## SYNC_MASTER with one replica vs one broker (brokers $master_flush; replica $replica_flush)"
     say ""
     machine_header
@@ -241,21 +261,8 @@ mode_sync() {
     say ""
     say "| run | msgs/s | not_ok | errors | p50 / p99 ms | mqbench / brokers CPU % | others CPU % |"
     say "|---|---:|---:|---:|---:|---:|---:|"
-    for ((r = 1; r <= rounds; r++)); do
-        best_o=1000000
-        for ((a = 1; a <= retries + 1; a++)); do
-            wait_quiet "$quiet_max"
-            sync_round "$r" "$a"
-            row "round $r.$a: one broker" "$s"
-            row "round $r.$a: SYNC_MASTER + replica" "$p"
-            o=$(max_of "$(others "$s")" "$(others "$p")")
-            if [ "$o" -lt "$best_o" ]; then best_o=$o best_s=$s best_p=$p; fi
-            [ "$o" -le "$others_max" ] && break
-            [ "$a" -le "$retries" ] && note "other processes took $o% CPU during round $r; running it again"
-        done
-        single+=("$(field "$best_s" msgs_per_s)")
-        pair+=("$(field "$best_p" msgs_per_s)")
-    done
+    quiet_rounds "$rounds" sync_round "one broker" "SYNC_MASTER + replica"
+    single=("${ones[@]}") pair=("${twos[@]}")
     ms=$(printf '%s\n' "${single[@]}" | median)
     mp=$(printf '%s\n' "${pair[@]}" | median)
     say ""
@@ -394,8 +401,8 @@ mode_catchup() {
 # Inside with-upstream.sh (NAMESRV_ADDR, BROKER_ADDR, SLAVE_ADDR set): lsmq's
 # pair beside upstream's, mqbench runs alternating between them.
 mode_upstream_inner() {
-    local rounds=${1:-5} r a o best_o best_l best_u lsmq=() up=() ml mu u_ns=$NAMESRV_ADDR
-    local up_pids dir=$work/pair-up l u
+    local rounds=${1:-5} lsmq=() up=() ml mu u_ns=$NAMESRV_ADDR
+    local up_pids dir=$work/pair-up
     up_pids=$(pgrep -f "BrokerStartup -c $UPSTREAM_WORK/broker" | paste -sd, -)
     start_master "$dir/master" SYNC_MASTER "$master_flush"
     start_replica "$dir/replica" "$replica_flush"
@@ -411,6 +418,17 @@ mode_upstream_inner() {
             produce "upstream-$UPSTREAM_VERSION" "$2" "$up_pids"
         fi
     }
+    # upstream_round ROUND ATTEMPT: both pairs, in the order the round number
+    # says; sets one (lsmq) and two (upstream).
+    upstream_round() {
+        if (($1 % 2)); then
+            produce_on lsmq "l-$1-$2"; one=$out
+            produce_on upstream "u-$1-$2"; two=$out
+        else
+            produce_on upstream "u-$1-$2"; two=$out
+            produce_on lsmq "l-$1-$2"; one=$out
+        fi
+    }
     say "## The SYNC_MASTER workload on upstream RocketMQ $UPSTREAM_VERSION and on lsmq"
     say ""
     machine_header
@@ -421,27 +439,8 @@ mode_upstream_inner() {
     produce_on lsmq warm-l; row "warm-up: lsmq" "$out"
     say "| run | msgs/s | not_ok | errors | p50 / p99 ms | mqbench / brokers CPU % | others CPU % |"
     say "|---|---:|---:|---:|---:|---:|---:|"
-    for ((r = 1; r <= rounds; r++)); do
-        best_o=1000000
-        for ((a = 1; a <= retries + 1; a++)); do
-            wait_quiet "$quiet_max"
-            if ((r % 2)); then
-                produce_on lsmq "l-$r-$a"; l=$out
-                produce_on upstream "u-$r-$a"; u=$out
-            else
-                produce_on upstream "u-$r-$a"; u=$out
-                produce_on lsmq "l-$r-$a"; l=$out
-            fi
-            row "round $r.$a: lsmq" "$l"
-            row "round $r.$a: upstream $UPSTREAM_VERSION" "$u"
-            o=$(max_of "$(others "$l")" "$(others "$u")")
-            if [ "$o" -lt "$best_o" ]; then best_o=$o best_l=$l best_u=$u; fi
-            [ "$o" -le "$others_max" ] && break
-            [ "$a" -le "$retries" ] && note "other processes took $o% CPU during round $r; running it again"
-        done
-        lsmq+=("$(field "$best_l" msgs_per_s)")
-        up+=("$(field "$best_u" msgs_per_s)")
-    done
+    quiet_rounds "$rounds" upstream_round lsmq "upstream $UPSTREAM_VERSION"
+    lsmq=("${ones[@]}") up=("${twos[@]}")
     ml=$(printf '%s\n' "${lsmq[@]}" | median)
     mu=$(printf '%s\n' "${up[@]}" | median)
     say ""
