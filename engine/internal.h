@@ -22,6 +22,13 @@
 /* One queue of a topic. Published fields are read by any thread. */
 typedef struct queue_state {
     _Atomic uint64_t next_offset;  /* published high-water mark: max offset */
+    /*
+     * The writer's high-water mark of the write under way, set before it
+     * goes to the log: offsets from next_offset up to here are assigned,
+     * and may be on a replica already (a write is shipped once on_write
+     * announced it), but not published yet. next_offset once settled.
+     */
+    _Atomic uint64_t written_offset;
     _Atomic uint64_t min_offset;   /* first live offset, or MIN_OFFSET_UNKNOWN */
     _Atomic int64_t last_store_ms; /* store time of the last committed message */
     /* Writer thread only: state of the group being built. */

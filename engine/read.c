@@ -2,7 +2,8 @@
  * Reads: a run of one queue's stored records from an offset, returned
  * concatenated as a pull response body needs them, and the queue's min and
  * max offsets. Reads never take the writer's path; they see only what the
- * writer has published.
+ * writer has published, and how far the write under way reaches (an offset
+ * within it is "nothing yet", not a bad offset).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ typedef struct queue_view {
     uint32_t topic_id;
     uint64_t min_offset;
     uint64_t max_offset;
+    uint64_t written_offset; /* max_offset, or beyond it while a write is under way */
 } queue_view;
 
 /* Resolve a queue under the topics lock; LSMQ_ENOTFOUND if absent. */
@@ -68,6 +70,8 @@ static int view_queue(engine *e, topic *t, uint32_t queue_id, queue_view *v)
         return LSMQ_ENOTFOUND;
     v->topic_id = t->cfg.topic_id;
     v->max_offset = atomic_load(&t->queues[queue_id].next_offset);
+    /* Loaded after max_offset: the writer moves it first, and back only when it fails. */
+    v->written_offset = atomic_load(&t->queues[queue_id].written_offset);
     v->min_offset = engine__min_offset(e, t, queue_id);
     return 0;
 }
@@ -159,6 +163,18 @@ static int read_queue(engine *e, const queue_view *v, uint32_t queue_id, uint64_
     out->min_offset = v->min_offset;
     out->max_offset = v->max_offset;
     out->next_offset = offset;
+    if (offset > v->max_offset && offset <= v->written_offset) {
+        /*
+         * Offsets of a write under way: the log holds them and a replica
+         * may have served them already (a master's write is announced to
+         * its shipper, on_write, before it is published; under SYNC_FLUSH
+         * before its sync), so a consumer that read them there asks for
+         * what follows. Nothing new yet, as at max_offset; not an offset
+         * to correct, which would send it back to read them again.
+         */
+        out->status = ENGINE_READ_OFFSET_OVERFLOW_ONE;
+        return 0;
+    }
     if (v->max_offset == 0) {
         out->status = ENGINE_READ_NO_MESSAGE;
         out->next_offset = 0;

@@ -267,6 +267,7 @@ static void add_marks(engine *e, writer *w)
         queue_state *q = &t->queues[w->touched[i].queue_id];
         uint8_t key[HWM_KEY_LEN], val[16];
         engine__key_hwm(key, t->cfg.topic_id, w->touched[i].queue_id);
+        atomic_store(&q->written_offset, q->w_next_offset);
         proto_put_u64(val, q->w_next_offset);
         proto_put_u64(val + 8, (uint64_t)q->w_last_store_ms);
         rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_META], (const char *)key, sizeof key,
@@ -289,6 +290,7 @@ static void settle_marks(engine *e, writer *w, int ok)
         } else {
             q->w_next_offset = atomic_load(&q->next_offset);
             q->w_last_store_ms = atomic_load(&q->last_store_ms);
+            atomic_store(&q->written_offset, q->w_next_offset);
         }
     }
     if (ok)

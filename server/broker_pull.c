@@ -34,7 +34,10 @@
  * consumer's offset (PULL_OFFSET_MOVED becomes PULL_RETRY_IMMEDIATELY at
  * the same offset): a replica may be behind its master. Its parked pulls
  * are woken when applied batches move their queue (broker_ha.c); offsets
- * committed with a pull are held in memory (broker_held_offsets.c).
+ * committed with a pull are held in memory (broker_held_offsets.c). A
+ * replica may serve a write its master has shipped and not yet published;
+ * a consumer that read it there and asks the master for what follows gets
+ * PULL_NOT_FOUND (held), not PULL_OFFSET_MOVED back to it (engine_read).
  *
  * Everything here runs on the loop thread.
  */

@@ -298,8 +298,9 @@ typedef enum engine_read_status {
     ENGINE_READ_FOUND = 0,
     ENGINE_READ_NO_MESSAGE,        /* queue holds nothing at all */
     ENGINE_READ_OFFSET_TOO_SMALL,  /* offset below the min offset (removed) */
-    ENGINE_READ_OFFSET_OVERFLOW_ONE,   /* offset == max offset: nothing new yet */
-    ENGINE_READ_OFFSET_OVERFLOW_BADLY, /* offset > max offset */
+    /* offset == max offset, or up to the end of a write under way: nothing new yet */
+    ENGINE_READ_OFFSET_OVERFLOW_ONE,
+    ENGINE_READ_OFFSET_OVERFLOW_BADLY, /* offset > max offset, beyond any write under way */
 } engine_read_status;
 
 typedef struct engine_read_result {
@@ -320,6 +321,13 @@ typedef struct engine_read_result {
  * LSMQ_ECORRUPT when the record at `offset` does not decode (out->next_offset
  * then names the offset after it, so a reader can skip it). A corrupt record
  * after the first ends the run before it.
+ *
+ * A master's write reaches its log, and may be shipped to a replica and
+ * read there, before the writer publishes it (on_write). An offset past
+ * max_offset that such a write has assigned is OVERFLOW_ONE (with
+ * next_offset = offset, max_offset still the published one), not
+ * OVERFLOW_BADLY: a consumer that came from a replica with those messages
+ * waits for what follows instead of being sent back to them.
  */
 int engine_read(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                 uint64_t offset, uint32_t max_count, size_t max_bytes,

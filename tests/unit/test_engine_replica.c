@@ -24,7 +24,12 @@
  *    reopen and applying continues;
  *  - refusals: a replica takes no append, topic, group, offset or
  *    retention write of its own (LSMQ_EREADONLY); a master takes no
- *    engine_apply.
+ *    engine_apply;
+ *  - a write under way: shipped to a replica before its master publishes
+ *    it, its message is served there; the master answers a read of the
+ *    offset after it with "nothing yet" (OVERFLOW_ONE), not with a
+ *    correction back to the message, which would make a consumer that
+ *    moved from the replica read it twice.
  * The replica's crash is test_engine_replica_crash.
  */
 #include <pthread.h>
@@ -708,6 +713,135 @@ static void test_refusals(void **state)
     pair_end(&p);
 }
 
+/* ---- A write under way ------------------------------------------------------ */
+
+/*
+ * What a replica and its master say about a queue while the master's write
+ * of the message at `offset` is under way: on_write runs after the write
+ * reached the log and before the writer publishes it (before the WAL sync
+ * of a SYNC_FLUSH master whose log is watched). A helper thread does the
+ * shipping, since the log is not read on the writer's thread.
+ */
+typedef struct underway {
+    engine *master, *replica;
+    engine_log_reader *log;
+    const char *topic;
+    uint32_t queue;
+    uint64_t offset;
+    atomic_bool armed;
+    int rc_ship, rc_reads;
+    engine_read_result on_replica, next_on_master, beyond_on_master;
+} underway;
+
+static void *ship_and_read(void *arg)
+{
+    underway *u = arg;
+    size_t tlen = strlen(u->topic);
+    test_applied w;
+    test_applied_init(&w);
+    engine_log_batch b;
+    size_t n = 0;
+    int rc;
+    while ((rc = engine_log_next(u->log, &b)) == 1 &&
+           (rc = engine_apply(u->replica, &b, test_applied_cb, &w)) == 0)
+        n++;
+    u->rc_ship = rc == 0 ? test_applied_wait(&w, n) : rc;
+    test_applied_destroy(&w);
+    u->rc_reads = engine_read(u->replica, u->topic, tlen, u->queue, u->offset, READ_COUNT,
+                              READ_BYTES, &u->on_replica) ||
+                  engine_read(u->master, u->topic, tlen, u->queue, u->offset + 1, READ_COUNT,
+                              READ_BYTES, &u->next_on_master) ||
+                  engine_read(u->master, u->topic, tlen, u->queue, u->offset + 2, READ_COUNT,
+                              READ_BYTES, &u->beyond_on_master);
+    return NULL;
+}
+
+static void read_while_written(const engine_ext_env *x, uint64_t last_seq)
+{
+    (void)last_seq;
+    underway *u = x->ctx;
+    if (!atomic_exchange(&u->armed, false))
+        return;
+    pthread_t th;
+    if (pthread_create(&th, NULL, ship_and_read, u) != 0)
+        abort();
+    pthread_join(th, NULL);
+}
+
+/* Append one message to u's queue, shipping it and reading around it meanwhile. */
+static void append_underway(underway *u, engine *master, uint32_t queue, uint64_t offset)
+{
+    memset(&u->on_replica, 0, sizeof u->on_replica);
+    u->queue = queue;
+    u->offset = offset;
+    u->rc_ship = u->rc_reads = -1;
+    atomic_store(&u->armed, true);
+    engine_append_result r = append(master, u->topic, queue, "under way");
+    assert_int_equal(r.queue_offset, offset);
+    assert_false(atomic_load(&u->armed));
+    assert_int_equal(u->rc_ship, 0);
+    assert_int_equal(u->rc_reads, 0);
+    /* The replica serves the message already... */
+    assert_int_equal(u->on_replica.status, ENGINE_READ_FOUND);
+    assert_int_equal(u->on_replica.count, 1);
+    assert_int_equal(u->on_replica.next_offset, offset + 1);
+    engine_free(u->on_replica.data);
+    /* ...and a consumer that read it there and asks its master for the next
+     * one is told to wait for it, not sent back to read it again. */
+    assert_int_equal(u->next_on_master.status, ENGINE_READ_OFFSET_OVERFLOW_ONE);
+    assert_int_equal(u->next_on_master.next_offset, offset + 1);
+    assert_int_equal(u->next_on_master.max_offset, offset); /* not published yet */
+    assert_int_equal(u->next_on_master.count, 0);
+    /* Beyond that write the offset is bad: the answer is the published end
+     * (of an empty queue, as published: no message at all). */
+    assert_int_equal(u->beyond_on_master.status,
+                     offset == 0 ? ENGINE_READ_NO_MESSAGE : ENGINE_READ_OFFSET_OVERFLOW_BADLY);
+    assert_int_equal(u->beyond_on_master.next_offset, offset);
+}
+
+static void test_offsets_of_a_write_under_way(void **state)
+{
+    (void)state;
+    char *mdir = test_tmpdir("master"), *rdir = make_replica_dir();
+    underway u = {.topic = "WayTopic"};
+    engine_config mc, rc;
+    master_config(&mc, mdir, NULL);
+    engine_extension probe = {.name = "under-way", .ctx = &u,
+                              .hook.on_write = read_while_written};
+    assert_int_equal(engine_config_add_extension(&mc, &probe), 0);
+    engine *m = test_engine_open(&mc);
+    test_topic_create(m, u.topic, 2);
+    append(m, u.topic, 0, "first");
+    checkpoint_into(m, rdir);
+    engine *r = open_replica(rdir, &rc);
+    u.master = m;
+    u.replica = r;
+    assert_int_equal(engine_log_open(m, engine_applied_sequence(r), &u.log), 0);
+
+    /* Queue 0 holds a message; the second is being written. */
+    append_underway(&u, m, 0, 1);
+    /* Queue 1 is empty: its first message is being written. */
+    append_underway(&u, m, 1, 0);
+
+    /* Once published, the next offset is the queue's end, and past it is bad again. */
+    engine_read_result res;
+    assert_int_equal(engine_read(m, u.topic, 8, 0, 2, READ_COUNT, READ_BYTES, &res), 0);
+    assert_int_equal(res.status, ENGINE_READ_OFFSET_OVERFLOW_ONE);
+    assert_int_equal(res.max_offset, 2);
+    assert_int_equal(engine_read(m, u.topic, 8, 0, 3, READ_COUNT, READ_BYTES, &res), 0);
+    assert_int_equal(res.status, ENGINE_READ_OFFSET_OVERFLOW_BADLY);
+    assert_int_equal(res.next_offset, 2);
+    assert_int_equal(engine_read(m, u.topic, 8, 1, 2, READ_COUNT, READ_BYTES, &res), 0);
+    assert_int_equal(res.status, ENGINE_READ_OFFSET_OVERFLOW_BADLY);
+    assert_int_equal(res.next_offset, 1);
+
+    engine_log_close(u.log);
+    engine_close(r);
+    engine_close(m);
+    test_rmdir_free(rdir);
+    test_rmdir_free(mdir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_replica_holds_the_masters_store),
         cmocka_unit_test(test_apply_in_order_only),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_offsets_of_a_write_under_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
