@@ -18,14 +18,17 @@
 #
 #   tests/interop/against-lsmq-controller.sh BUILD_DIR SUITE [scenario...]
 #
-# (default scenarios: controller-admin controller-failover)
+# (default scenarios: controller-admin controller-failover for java,
+# controller-failover for the others)
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$(cd "${1:?usage: against-lsmq-controller.sh BUILD_DIR SUITE [scenario...]}" && pwd)"
 suite="${2:?usage: against-lsmq-controller.sh BUILD_DIR SUITE [scenario...]}"
 shift 2
-[ $# -gt 0 ] || set -- controller-admin controller-failover
+if [ $# -eq 0 ]; then
+    if [ "$suite" = java ]; then set -- controller-admin controller-failover; else set -- controller-failover; fi
+fi
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
