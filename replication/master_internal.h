@@ -105,6 +105,7 @@ struct repl_master {
     uint64_t epoch;
     engine_epoch_entry promotion; /* the newest history entry: epoch 0 when none is ours */
     atomic_uint_fast64_t last_seq; /* as the write hook last saw it */
+    int64_t stale_logged_ms;   /* the last "this master is stale" line (thread's) */
 };
 
 /* master.c */

@@ -18,6 +18,8 @@
 
 /* A checkpoint fetch silent this long is gone (its hard links go with it). */
 #define CHECKPOINT_SILENCE_MS 60000
+/* A replica of a newer epoch retries until it is moved: its refusal is logged this seldom. */
+#define STALE_LOG_EVERY_MS 60000
 
 void repl__stream_close(repl_link *l)
 {
@@ -262,10 +264,14 @@ static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         snprintf(l->addr, sizeof l->addr, "%s", addr);
     repl__stream_close(l);
     if (epoch > m->epoch) {
-        proto_log(PROTO_LOG_WARN,
+        int64_t now = proto_mono_ms();
+        if (m->stale_logged_ms == 0 || now - m->stale_logged_ms >= STALE_LOG_EVERY_MS) {
+            m->stale_logged_ms = now;
+            proto_log(PROTO_LOG_WARN,
                   "repl: replica %s (%s) is at epoch %" PRIu64 ", newer than this master's %" PRIu64
                   ": this master is stale",
                   l->addr, l->peer, epoch, m->epoch);
+        }
         resp = proto_cmd_response(REPL_RS_STALE_EPOCH, req->opaque, NULL);
         proto_cmd_set_remarkf(resp, "stale master epoch %" PRIu64 " (the replica is at %" PRIu64 ")",
                               m->epoch, epoch);

@@ -189,10 +189,12 @@ static void need_checkpoint(repl_replica *r, const char *why)
     r->checkpoint_needed = true;
     pthread_mutex_unlock(&r->lock);
     if (first) {
+        uint64_t epoch = 0, seq = 0;
+        engine_position(r->e, &epoch, &seq);
         proto_log(PROTO_LOG_ERROR,
-                  "repl: master %s cannot continue this replica (applied seq %" PRIu64
+                  "repl: master %s cannot continue this replica (at epoch %" PRIu64 " seq %" PRIu64
                   "): %s; its store must be made again from a checkpoint",
-                  r->conn_addr, engine_applied_sequence(r->e), why);
+                  r->conn_addr, epoch, seq, why);
         if (r->cfg.checkpoint_needed_cb)
             r->cfg.checkpoint_needed_cb(r->cfg.ctx);
     }

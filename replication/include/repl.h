@@ -15,8 +15,8 @@
  *            the shipper) -> repl_master_start (after engine_open) ->
  *            repl_master_stop -> engine_close -> repl_master_destroy.
  *   replica  repl_replica_prepare (before engine_open: makes <store>/db
- *            from a checkpoint of the master when the store holds no applied
- *            sequence) -> engine_open with config.replica ->
+ *            from a checkpoint of the master when the store has no
+ *            position) -> engine_open with config.replica ->
  *            repl_replica_start -> repl_replica_stop (before engine_close).
  *
  * Conventions:
