@@ -56,6 +56,7 @@ struct repl_replica {
     uint64_t queued_seq;       /* the last sequence handed to engine_apply */
     uint64_t acked_sent;       /* the last applied sequence ACKed */
     uint64_t follow_epoch;     /* the master's epoch since HELLO: older frames are refused */
+    uint64_t hello_epoch;      /* the store's position's epoch, as the last HELLO said */
     bool failing;              /* the last attempt failed (logged once until one works) */
     bool stale_logged;         /* a stale master was logged (once until one is followed) */
     /* Shared with the writer's callbacks and status readers. */
@@ -378,6 +379,8 @@ static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
     pthread_mutex_lock(&r->lock);
     uint64_t min_epoch = r->min_epoch;
     pthread_mutex_unlock(&r->lock);
+    if (r->hello_epoch > min_epoch)
+        min_epoch = r->hello_epoch; /* nor one older than the store's own epoch */
     if (master_epoch < min_epoch) {
         snprintf(text, sizeof text, "stale master epoch %" PRIu64 " (this replica follows epoch %"
                  PRIu64 " or newer)", master_epoch, min_epoch);
@@ -449,6 +452,7 @@ static void connect_master(repl_replica *r)
     repl__set_u64(req, REPL_F_APPLIED_SEQ, pos_seq);
     repl__set_u64(req, REPL_F_LOG_POSITION, engine_next_log_position(r->e));
     repl__set_u64(req, REPL_F_EPOCH, pos_epoch);
+    r->hello_epoch = pos_epoch;
     if (r->self_addr)
         proto_cmd_set(req, REPL_F_REPLICA_ADDR, r->self_addr);
     int64_t deadline = proto_mono_ms() + r->cfg.connect_timeout_ms + HELLO_TIMEOUT_MS;

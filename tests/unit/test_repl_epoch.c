@@ -14,7 +14,8 @@
  *     extra batches are gone;
  *   - stale masters: a replica told to follow epoch 2 refuses a master of
  *     epoch 1, and a master asked by a store of a newer epoch answers
- *     "stale master epoch"; neither side streams;
+ *     "stale master epoch"; neither side streams; a master drops a
+ *     follower whose ACK names a newer epoch than its own;
  *   - the acknowledgement set: with {R1} of two replicas, R2 away holds
  *     nothing back and R1 away holds the acknowledged sequence; an empty
  *     set acknowledges every write as it is written;
@@ -32,6 +33,7 @@
 #include "repl.h"
 #include "repl_internal.h"
 #include "testsupport.h"
+#include "wire.h"
 
 #define WAIT_MS 60000
 
@@ -371,6 +373,32 @@ static void test_stale_master(void **state)
     node_stop(&r);
     as_replica(&r, &m, 0, false, NULL);
     assert_refused(&r, engine_applied_sequence(r.e));
+
+    /* A follower whose ACK comes from a newer epoch: M drops it at once. */
+    int fd = wire_connect(repl_master_port(m.m), 5000);
+    assert_true(fd >= 0);
+    proto_cmd *hello = proto_cmd_request(REPL_RC_HELLO);
+    uint64_t at = engine_last_sequence(m.e);
+    repl__set_u64(hello, REPL_F_APPLIED_SEQ, at);
+    repl__set_u64(hello, REPL_F_EPOCH, 1);
+    proto_cmd *resp;
+    uint8_t *frame;
+    assert_int_equal(wire_call(fd, hello, NULL, 0, &resp, &frame), 0);
+    assert_int_equal(resp->code, RS_SUCCESS);
+    proto_cmd_free(resp);
+    free(frame);
+    assert_int_equal(repl_master_replicas(m.m), 1);
+    proto_cmd *ack = proto_cmd_request(REPL_RC_ACK);
+    ack->flag = PROTO_FLAG_ONEWAY;
+    repl__set_u64(ack, REPL_F_APPLIED_SEQ, at);
+    repl__set_u64(ack, REPL_F_EPOCH, 2);
+    assert_true(wire_send(fd, ack, NULL, 0) >= 0);
+    proto_cmd_free(ack);
+    int64_t until = proto_mono_ms() + 1000; /* well before dead_after_ms */
+    while (repl_master_replicas(m.m) == 1 && proto_mono_ms() < until)
+        usleep(5000);
+    assert_int_equal(repl_master_replicas(m.m), 0);
+    close(fd);
 
     /* The controller names a master of the right epoch: it is followed. */
     node_stop(&m);
