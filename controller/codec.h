@@ -15,7 +15,8 @@
  * State, version 2:
  *   u8 'S' | u8 version | u32 groups | per group, names ascending:
  *     str name | u64 epoch | u64 master_id (-1 none) |
- *     u8 brokers | brokers x (u64 id | str addr) | u8 n_sync | n_sync x u64 id
+ *     u8 brokers | brokers x (u64 id | str addr) | u8 n_sync | n_sync x u64 id |
+ *     u64 sync_epoch (version 2; version 1 starts it at the epoch)
  *   | u8 controllers | per controller, ids ascending: str id | str addr
  *   (version 1 ends after the groups: no controller addresses)
  *

@@ -232,6 +232,7 @@ static int do_elect(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
     g->master_id = pick;
     memcpy(g->master_addr, broker_find(g, pick)->addr, sizeof(g->master_addr));
     g->epoch++;
+    g->sync_epoch++;
     g->n_sync = 1;
     g->sync[0] = pick;
     return 0;
@@ -275,6 +276,7 @@ static int do_alter_sync(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
         return LSMQ_EREFUSED;
     memcpy(g->sync, ids, c->n_sync * sizeof(ids[0]));
     g->n_sync = c->n_sync;
+    g->sync_epoch++;
     return 0;
 }
 

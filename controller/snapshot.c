@@ -35,6 +35,7 @@ void ctl_state_encode(const ctl_sm *sm, uint8_t **data, size_t *len)
         proto_buf_put_u8(&w, (uint8_t)g->n_sync);
         for (size_t s = 0; s < g->n_sync; s++)
             proto_buf_put_u64(&w, (uint64_t)g->sync[s]);
+        proto_buf_put_u64(&w, g->sync_epoch);
     }
     size_t n_ctls = ctl_sm_controller_count(sm);
     proto_buf_put_u8(&w, (uint8_t)n_ctls);
@@ -49,7 +50,7 @@ void ctl_state_encode(const ctl_sm *sm, uint8_t **data, size_t *len)
 }
 
 /* One group into g; false when the input runs out or a count is too big. */
-static bool read_group(proto_reader *r, ctl_group *g)
+static bool read_group(proto_reader *r, ctl_group *g, uint8_t version)
 {
     memset(g, 0, sizeof(*g));
     proto_rd_str16(r, g->name, CTL_NAME_MAX);
@@ -67,6 +68,8 @@ static bool read_group(proto_reader *r, ctl_group *g)
         return false;
     for (size_t s = 0; s < g->n_sync; s++)
         g->sync[s] = (int64_t)proto_rd_u64(r);
+    /* Version 1 kept no count of set changes: start from the epoch. */
+    g->sync_epoch = version >= 2 ? proto_rd_u64(r) : g->epoch;
     return !r->bad;
 }
 
@@ -103,7 +106,7 @@ int ctl_state_decode(const uint8_t *data, size_t len, ctl_sm **out)
     ctl_group *g = proto_xmalloc(sizeof(*g));
     int rc = r.bad ? LSMQ_ECORRUPT : 0;
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
-        if (!read_group(&r, g) || ctl_sm_load(sm, g) != 0)
+        if (!read_group(&r, g, version) || ctl_sm_load(sm, g) != 0)
             rc = LSMQ_ECORRUPT;
     }
     if (rc == 0 && version >= 2)

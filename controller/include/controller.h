@@ -62,6 +62,7 @@ typedef struct ctl_group {
     ctl_broker brokers[CTL_BROKERS_MAX];
     size_t n_sync;                    /* ascending ids */
     int64_t sync[CTL_BROKERS_MAX];
+    uint64_t sync_epoch;              /* +1 at each election and each set change */
 } ctl_group;
 
 typedef enum ctl_cmd_type {

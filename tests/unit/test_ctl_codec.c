@@ -258,6 +258,7 @@ static void test_state_roundtrip(void **state)
         const ctl_group *a = ctl_sm_at(sm, i), *b = ctl_sm_at(back, i);
         assert_string_equal(a->name, b->name);
         assert_int_equal(a->epoch, b->epoch);
+        assert_int_equal(a->sync_epoch, b->sync_epoch);
         assert_int_equal(a->master_id, b->master_id);
         assert_string_equal(a->master_addr, b->master_addr);
         assert_int_equal(a->n_brokers, b->n_brokers);

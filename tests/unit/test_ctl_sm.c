@@ -209,10 +209,13 @@ static void test_elect_compare_epoch(void **state)
     assert_int_equal(ctl_sm_apply(sm, &c, &res), 0);
     assert_int_equal(res.epoch, 1);
     const int64_t both[] = {1, 2};
+    assert_int_equal(ctl_sm_find(sm, "b")->sync_epoch, 1);
     assert_int_equal(alter(sm, "b", 1, 1, both, 2), 0);
+    assert_int_equal(ctl_sm_find(sm, "b")->sync_epoch, 2);
     assert_int_equal(ctl_cmd_elect_at(&c, "b", 2, 1), 0);
     assert_int_equal(ctl_sm_apply(sm, &c, &res), 0);
     assert_int_equal(res.master_id, 2);
+    assert_int_equal(ctl_sm_find(sm, "b")->sync_epoch, 3);
     /* The same decision submitted again (a retry): refused, nothing changes. */
     size_t len;
     char *before = state_bytes(sm, &len);
