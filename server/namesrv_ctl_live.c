@@ -73,7 +73,7 @@ static void elect_done(ns_ctl *sc, ns_ctl_job *job)
     sc->jobs_in_flight--;
     if (job->rc == 0)
         proto_log(PROTO_LOG_WARN, "controller: %s: elected broker %" PRId64 " master at epoch %"
-                  PRIu64 " (was %" PRId64 "): %s", job->cmd.name, job->res.master_id,
+                  PRIu64 ", replacing %" PRId64 ": %s", job->cmd.name, job->res.master_id,
                   job->res.epoch, job->old_master, job->why);
     else
         proto_log(PROTO_LOG_WARN, "controller: %s: election of %" PRId64 " not applied (%s): %s",

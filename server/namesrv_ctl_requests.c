@@ -288,7 +288,7 @@ static void elect_done(ns_ctl *sc, ns_ctl_job *job)
     conn *c = namesrv__ctl_job_conn(sc, job);
     if (job->rc == 0)
         proto_log(PROTO_LOG_WARN, "controller: %s: elected broker %" PRId64 " master at epoch %"
-                  PRIu64 " (was %" PRId64 "): asked by an admin", job->cmd.name,
+                  PRIu64 ", replacing %" PRId64 ": asked by an admin", job->cmd.name,
                   job->res.master_id, job->res.epoch, job->old_master);
     if (!c || answer_unsubmitted(sc, c, job))
         return;
