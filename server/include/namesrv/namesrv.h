@@ -8,7 +8,9 @@
  * QUERY_DATA_VERSION, write-perm switches), namesrv_routes.c
  * (GET_ROUTEINFO_BY_TOPIC, cluster info, topic lists, topic delete),
  * namesrv_kv.c (KV config), namesrv_json.c (hand-built JSON text),
- * namesrv_config.c (options), mqnamesrv.c (the program).
+ * namesrv_config.c (options), mqnamesrv.c (the program); with
+ * enableControllerInNamesrv, the controller service: namesrv_ctl*.c
+ * (namesrv_ctl.h; its one worker thread waits for raft commits).
  *
  * Threads: loop thread only. namesrv_destroy unhooks itself from the
  * server, so the server may be destroyed after it.
