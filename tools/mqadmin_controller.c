@@ -12,6 +12,14 @@
 
 #include "mqadmin.h"
 
+/* -a as upstream reads it: the first address of a "a;b;c" list. */
+static const char *ctrl_addr(const mqa_ctx *ctx, char *buf, size_t cap)
+{
+    const char *a = mqa_arg(ctx, 'a');
+    snprintf(buf, cap, "%.*s", (int)strcspn(a, ";"), a);
+    return buf;
+}
+
 static const mqa_opt meta_opts[] = {
     {'a', "controllerAddress", 1, MQA_REQUIRED, "the address of controller"},
     {0, NULL, 0, 0, NULL},
@@ -20,7 +28,9 @@ static const mqa_opt meta_opts[] = {
 static int get_meta(mqa_ctx *ctx)
 {
     lsmq_admin_controller_meta *m = NULL;
-    if (lsmq_admin_get_controller_meta(ctx->admin, mqa_arg(ctx, 'a'), ctx->timeout_ms, &m) != 0)
+    char addr[256];
+    if (lsmq_admin_get_controller_meta(ctx->admin, ctrl_addr(ctx, addr, sizeof addr),
+                                       ctx->timeout_ms, &m) != 0)
         return mqa_fail(ctx);
     if (ctx->json) {
         json_t *o = json_object();
@@ -124,7 +134,8 @@ static int sync_once(mqa_ctx *ctx)
     }
     lsmq_admin_sync_state *states = NULL;
     size_t n = 0;
-    int rc = lsmq_admin_get_sync_states(ctx->admin, mqa_arg(ctx, 'a'), names, n_names,
+    char addr[256];
+    int rc = lsmq_admin_get_sync_states(ctx->admin, ctrl_addr(ctx, addr, sizeof addr), names, n_names,
                                         ctx->timeout_ms, &states, &n);
     lsmq_admin_cluster_info_free(ci);
     if (rc != 0)
@@ -164,7 +175,8 @@ static int elect_master(mqa_ctx *ctx)
         return mqa_usage_error(ctx, "brokerId must be >= 0");
     const char *cluster = mqa_arg(ctx, 'c'), *name = mqa_arg(ctx, 'b');
     lsmq_admin_elect_result r;
-    if (lsmq_admin_elect_master(ctx->admin, mqa_arg(ctx, 'a'), cluster, name, id,
+    char addr[256];
+    if (lsmq_admin_elect_master(ctx->admin, ctrl_addr(ctx, addr, sizeof addr), cluster, name, id,
                                 ctx->timeout_ms, &r) != 0)
         return mqa_fail(ctx);
     if (ctx->json) {

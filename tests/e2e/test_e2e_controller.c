@@ -345,7 +345,8 @@ static void test_controller(void **state)
     snprintf(leader_addr, sizeof leader_addr, "127.0.0.1:%d", ctl_port[leader]);
     char args[512];
     int st;
-    snprintf(args, sizeof args, "getControllerMetaData -a 127.0.0.1:%d", ctl_port[other]);
+    snprintf(args, sizeof args, "getControllerMetaData -a '127.0.0.1:%d;127.0.0.1:1'",
+             ctl_port[other]);
     char *out = mqadmin(&st, args);
     printf("%s", out);
     assert_int_equal(st, 0);
@@ -453,6 +454,13 @@ static void test_controller(void **state)
             e2e_sleep_ms(100);
     }
     assert_true(routed);
+    /* getSyncStateSet -c: the cluster's groups come from the name server. */
+    snprintf(args, sizeof args, "getSyncStateSet -a 127.0.0.1:%d -c c1 -n 127.0.0.1:%d",
+             ctl_port[other], ctl_port[other]);
+    out = mqadmin(&st, args);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "#brokerName\tbroker-g\n#MasterBrokerId\t2\n"));
+    free(out);
     close(ns_fd);
 
     pthread_mutex_lock(&hb_mu);
@@ -484,6 +492,16 @@ static void test_bad_config(void **state)
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 2);
     }
+    /* Upstream's controllerDLegerPeers shape is read as ours. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s/mqnamesrv --listenPort=0 --enableControllerInNamesrv=true "
+             "--controllerDLegerPeers='n0-127.0.0.1:1;n1-127.0.0.1:2' "
+             "--controllerDLegerSelfId=n5 2>&1", LSMQ_BIN_DIR);
+    FILE *f = popen(cmd, "r");
+    char line[512] = "";
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_int_equal(WEXITSTATUS(pclose(f)), 2);
+    assert_non_null(strstr(line, "'n0=127.0.0.1:1;n1=127.0.0.1:2'"));
 }
 
 int main(void)
