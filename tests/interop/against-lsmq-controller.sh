@@ -139,12 +139,19 @@ for i in 0 1 2; do
         sleep 0.05
     done
 done
+rc=0
 for id in 1 2 3; do
-    bash "$work/start-broker-$id.sh"
+    if ! bash "$work/start-broker-$id.sh"; then
+        echo "FAIL setup: broker $id did not start; its log:"
+        tail -5 "$work/broker-$id.log"
+        rc=1
+    fi
 done
 
-"$here/$suite/run.sh" "$ns" "$@"
-rc=$?
+if [ "$rc" -eq 0 ]; then
+    "$here/$suite/run.sh" "$ns" "$@"
+    rc=$?
+fi
 
 # routed_master: the address of broker-a's brokerId 0 at the first name server.
 routed_master() {
