@@ -3,10 +3,12 @@ package org.lsmq.interop;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -72,7 +74,7 @@ final class ControllerScenarios {
      * rejoins as a replica) and 20 more sends reach the consumer too.
      */
     static void controllerFailover(Ctx ctx) throws Exception {
-        controllers();
+        controllers(); // outside against-lsmq-controller.sh: fail now, not after the sends
         String topic = ctx.name("ctlfo");
         DefaultMQProducer p = ctx.producer(ctx.name("ctlfo_pg"), 4, pr -> {
             pr.setSendMsgTimeout(3000);
@@ -94,7 +96,7 @@ final class ControllerScenarios {
             (msgs, cctx) -> {
                 for (MessageExt m : msgs) {
                     got.computeIfAbsent(new String(m.getBody(), StandardCharsets.UTF_8),
-                        b -> java.util.Collections.synchronizedList(new ArrayList<>())).add(m.getMsgId());
+                        b -> Collections.synchronizedList(new ArrayList<>())).add(m.getMsgId());
                     deliveries.incrementAndGet();
                 }
                 return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
@@ -151,7 +153,7 @@ final class ControllerScenarios {
         ctx.check(unknown.stream().allMatch(b -> b.endsWith(" " + ctx.runId)),
             "every delivery is a message sent (%d bodies beyond the acknowledged, from failed attempts)",
             unknown.size());
-        ctx.note = String.format(java.util.Locale.ROOT,
+        ctx.note = String.format(Locale.ROOT,
             "acknowledged %d, lost %d, duplicates %d, failed sends %d, longest gap %d ms across the failover, "
                 + "%d ms after the restart", acked.size(), lost, duplicates, st.failures, gapMs, st.longestGapMs);
     }
