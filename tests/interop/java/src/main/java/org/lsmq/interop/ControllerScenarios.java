@@ -351,8 +351,8 @@ final class ControllerScenarios {
                 kv.get("#ControllerLeaderAddress"), peers);
 
             // One message through the group, so the epoch entries have a length.
-            SendResult r = ctx.producer(ctx.name("ctladm_pg"), 1).send(new Message(ctx.name("ctladm"), "TagA",
-                "admin".getBytes(StandardCharsets.UTF_8)));
+            DefaultMQProducer p = ctx.producer(ctx.name("ctladm_pg"), 1, pr -> pr.setPollNameServerInterval(1000));
+            SendResult r = p.send(new Message(ctx.name("ctladm"), "TagA", "admin".getBytes(StandardCharsets.UTF_8)));
             ctx.check(r.getSendStatus() == SendStatus.SEND_OK, "one send through the group: %s", r.getSendStatus());
 
             // getSyncStateSet: the routed master, all three in sync.
@@ -415,8 +415,29 @@ final class ControllerScenarios {
                     && String.valueOf(s.masterEpoch + 1).equals(kv.get("#MasterEpoch")),
                 "electMaster: #BrokerMasterAddr %s (broker %d's %s), #MasterEpoch %s (was %d)", kv.get("#BrokerMasterAddr"),
                 next.id, next.addr, kv.get("#MasterEpoch"), s.masterEpoch);
-            boolean moved = Ctx.waitFor(5_000, () -> next.addr.equals(route(admin, null).get(0L)));
-            ctx.check(moved, "the name servers route brokerId 0 at %s within 5 s: %s", next.addr, route(admin, null));
+            // The old master registers again as a replica: the route holds all three, the
+            // new master as brokerId 0, and keeps it.
+            boolean moved = Ctx.waitFor(5_000, () -> {
+                Map<Long, String> rt = route(admin, null);
+                return next.addr.equals(rt.get(0L)) && rt.size() == 3;
+            });
+            ctx.check(moved, "the name servers route brokerId 0 at %s and the other two within 5 s: %s", next.addr,
+                route(admin, null));
+            Thread.sleep(2000);
+            Map<Long, String> later = route(admin, null);
+            ctx.check(next.addr.equals(later.get(0L)) && later.size() == 3, "2 s later still: %s", later);
+            SendResult r2 = null;
+            String why = "";
+            for (long end = System.currentTimeMillis() + 10_000; r2 == null && System.currentTimeMillis() < end; ) {
+                try {
+                    r2 = p.send(new Message(ctx.name("ctladm"), "TagA", "after".getBytes(StandardCharsets.UTF_8)));
+                } catch (Exception e) {
+                    why = e.toString();
+                    Thread.sleep(200);
+                }
+            }
+            ctx.check(r2 != null && r2.getSendStatus() == SendStatus.SEND_OK,
+                "a send through the group after electMaster (within 10 s): %s", r2 == null ? why : r2.getSendStatus());
             SyncStateSet after = syncStateSet(ctx, leader, true);
             ctx.check(after != null && after.masterId == next.id && after.masterEpoch == s.masterEpoch + 1,
                 "getSyncStateSet after electMaster: master %s, epoch %s", after == null ? "?" : after.masterId,
