@@ -87,6 +87,7 @@ load_pids=()
 # (and with them the veth pairs and the bridge) removed.
 cleanup() {
     local n p
+    exec 2>/dev/null # not the shell's word on each server it reaps
     for n in "$ns_cl" "$(host_ns 0)" "$(host_ns 1)" "$(host_ns 2)" "$ns_sw"; do
         for p in $(ip netns pids "$n" 2>/dev/null); do
             kill -9 "$p" 2>/dev/null
