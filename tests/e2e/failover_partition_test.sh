@@ -16,7 +16,9 @@
 #      - lease: no SEND_OK from the old master later than its lease
 #        (controllerHeartBeatTimeoutMills - brokerHeartbeatInterval) + 1 s
 #        after the cut; the producer beside it is refused, the remark
-#        naming the lease;
+#        naming the lease, before the new master acknowledges anything,
+#        and within the lease + 1 s of the cut unless the controller leader
+#        was on the cut host (it answers heartbeats until it steps down);
 #      - election: the controller majority names another broker master
 #        with a higher epoch, and the clients' producers get SEND_OK from
 #        it within 10 s of the cut.
@@ -67,6 +69,9 @@ ELECTION_MS=10000 # from the cut to SEND_OK from the new master
 PRODUCERS=4       # in the clients' namespace; one more beside the master
 RATE=50           # sends per second per producer, at most
 SEND_TIMEOUT_MS=3000
+# The producer beside the master gives up on a send soon, so that a send
+# waiting for the cut replicas does not hide when the master starts refusing.
+BESIDE_TIMEOUT_MS=500
 CUT_S=12
 HOSTS=(0 1 2)
 host_ip() { echo "10.201.0.$(($1 + 1))"; }
@@ -322,24 +327,31 @@ for line in sys.stdin:
     sys.stdout.write("%d %s" % (time.time() * 1000, line))
     sys.stdout.flush()
 '
-# load P NS: producer P sending from namespace NS. A send that fails is
-# printed as FAILED and the producer goes on; so its status is not checked.
+# load P NS TIMEOUT_MS: producer P sending from namespace NS. A send that
+# fails is printed as FAILED and the producer goes on; so its status is not
+# checked.
 load() {
     (
         python3 -c "$generate" "$1" "$RATE" "$tmp/stop" |
             ip netns exec "$2" "$produce" -n "$NAMESRVS" -t "$TOPIC" -g "part-pg-$1" \
-                --timeout "$SEND_TIMEOUT_MS" 2>"$tmp/produce-$1.err" |
+                --timeout "$3" 2>"$tmp/produce-$1.err" |
             python3 -c "$stamp" >"$tmp/produce-$1.out"
     ) &
     load_pids+=($!)
 }
 for p in $(seq 1 "$PRODUCERS"); do
-    load "$p" "$ns_cl"
+    load "$p" "$ns_cl" "$SEND_TIMEOUT_MS"
 done
 beside=$((PRODUCERS + 1)) # the producer on the master's host
-load "$beside" "$(host_ns "$old_host")"
+load "$beside" "$(host_ns "$old_host")" "$BESIDE_TIMEOUT_MS"
 
 sleep 3
+# Where the controller leader is decides what bounds the old master's
+# lease: on the cut host, it answers heartbeats until it steps down.
+controller_view
+leader_on_cut=0
+[ "${leader%:*}" != "$(host_ip "$old_host")" ] || leader_on_cut=1
+echo "# at the cut: controller leader $leader"
 mark cut
 cut_host "$old_host" || missing "nft cannot cut the master's host off"
 
@@ -350,6 +362,7 @@ while [ "$SECONDS" -lt "$deadline" ]; do
     if controller_view && [ "$master_addr" != "$old_master" ] && [ "$master_epoch" -ge 2 ]; then
         elected=1
         mark elected
+        took_ms=$(($(now_ms) - $(awk '$1 == "cut" { print $2 }' "$tmp/phases")))
         break
     fi
     sleep 0.2
@@ -357,7 +370,7 @@ done
 new_master="$master_addr"
 rc=$((1 - elected)) out="master $master_addr epoch $master_epoch leader $leader" err=""
 if [ "$elected" -eq 1 ]; then
-    pass "the majority elects a new master, epoch $master_epoch ($new_master, broker $master_id)"
+    pass "the majority elects a new master, epoch $master_epoch ($new_master, broker $master_id, ${took_ms} ms after the cut)"
 else
     fail "the majority elects a new master with a higher epoch"
 fi
@@ -457,8 +470,9 @@ done
 judge='
 import json, sys
 tmp, producers = sys.argv[1], int(sys.argv[2])
-lease_ms, election_ms, timeout_ms = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-old, new, dump = sys.argv[6], sys.argv[7], sys.argv[8]
+lease_ms, election_ms, beside_timeout_ms = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+leader_on_cut = sys.argv[6] == "1"
+old, new, dump = sys.argv[7], sys.argv[8], sys.argv[9]
 beside = producers + 1
 phase = {}
 for line in open(tmp + "/phases"):
@@ -499,18 +513,34 @@ late = [a for a in every if a[0] > fence and a[1] == "SEND_OK" and a[2] == old]
 check(not late, "no SEND_OK from the old master later than lease + 1 s after the cut",
       "%d, the first %d ms after the cut: %s" % (len(late), late[0][0] - phase["cut"], late[0][5])
       if late else "")
-# Once a send waiting from before the fence has had its timeout, every
+# When the old master began refusing, as the producer beside it saw it.
+refusals = [a for a in answers[beside] if phase["cut"] < a[0] < phase["heal"] and
+            a[1] == "FAILED" and "lease" in a[5]]
+fenced = refusals[0][0] - phase["cut"] if refusals else None
+from_new = [a[0] for p in range(1, producers + 1) for a in answers[p]
+            if a[0] > phase["cut"] and a[1] == "SEND_OK" and a[2] == new]
+first = min(from_new) - phase["cut"] if from_new else None
+check(fenced is not None and (first is None or fenced < first),
+      "the old master refuses sends for its lease %s ms after the cut, before the new "
+      "master acknowledges any (%s ms)" % (fenced, first), "no refusal naming the lease"
+      if fenced is None else "the new master acknowledged first")
+if leader_on_cut:
+    print("# the controller leader shared the host of the old master and answered its heartbeats "
+          "until it stepped down: the lease is not held to lease + 1 s")
+else:
+    check(fenced is not None and fenced <= lease_ms + 1000,
+          "the old master refuses within its lease + 1 s of the cut (%s ms)" % fenced,
+          "%s ms" % fenced)
+# Once a send waiting from before the refusals has had its timeout, every
 # answer beside the old master is a refusal for the lease.
-cut_beside = [a for a in answers[beside] if fence + timeout_ms < a[0] < phase["heal"]]
+cut_beside = [a for a in answers[beside] if fenced is not None and
+              phase["cut"] + fenced + beside_timeout_ms < a[0] < phase["heal"]]
 other = [a for a in cut_beside if not (a[1] == "FAILED" and "lease" in a[5])]
 check(cut_beside and not other,
-      "the old master refuses the producer beside it, naming its lease (%d answers)" %
+      "from then on every send beside the old master is refused for its lease (%d answers)" %
       len(cut_beside), "%d of %d answers otherwise; e.g. %s" %
       (len(other), len(cut_beside), [a[1] + " " + a[5] for a in other[:2]]))
 
-first = [a for p in range(1, producers + 1) for a in answers[p]
-         if a[0] > phase["cut"] and a[1] == "SEND_OK" and a[2] == new]
-first = min(a[0] for a in first) - phase["cut"] if first else None
 check(new != old and first is not None and first <= election_ms,
       "the clients get SEND_OK from the new master within %d ms of the cut (%s ms)" %
       (election_ms, first), "first one %s ms after the cut" % first)
@@ -551,7 +581,8 @@ check(held and not doubles and not gaps and len(set(held.values())) == len(held)
       "%d doubles, queues with gaps %s, %d bodies for %d messages" %
       (doubles, gaps, len(set(held.values())), len(held)))
 '
-python3 -c "$judge" "$tmp" "$PRODUCERS" "$LEASE_MS" "$ELECTION_MS" "$SEND_TIMEOUT_MS" "$old_master" \
+python3 -c "$judge" "$tmp" "$PRODUCERS" "$LEASE_MS" "$ELECTION_MS" "$BESIDE_TIMEOUT_MS" \
+    "$leader_on_cut" "$old_master" \
     "${new_master:-none}" "$tmp/h$ref.dump" >"$tmp/judged" 2>"$tmp/pyerr"
 rc=$?
 out=""
@@ -560,6 +591,7 @@ err="$(cat "$tmp/pyerr")"
 while IFS= read -r line; do
     case "$line" in
     "ok "*) pass "${line#ok }" ;;
+    "# "*) echo "$line" ;;
     *)
         rc=1 out="${line#fail }" err=""
         fail "${line#fail }"
