@@ -33,6 +33,13 @@
 #   Every name server exits 0 on SIGTERM too. The namespaces are removed
 #   however the test ends.
 #
+# The scenario runs twice, on fresh processes and stores: first with the
+# master on a host other than the controller leader's ("controller leader
+# apart": the cut leaves the raft leader on the majority side), then on the
+# same host ("controller leader with": the cut also takes the raft leader,
+# which keeps answering the old master's heartbeats until it steps down).
+# Each check's name starts with its round.
+#
 # Which broker answered a send is read from the answer's offsetMsgId, whose
 # first 16 hex digits are the storing broker's address (IPv4 and port).
 #
@@ -48,6 +55,13 @@ build="${1:?usage: failover_partition_test.sh BUILD_DIR}"
 namesrv_bin="$build/server/mqnamesrv"
 
 require_bins "$mqadmin" "$mqdump" "$produce" "$broker_bin" "$namesrv_bin"
+
+# Each check is named after its round.
+round_name=""
+eval "lib_$(declare -f pass)"
+eval "lib_$(declare -f fail)"
+pass() { lib_pass "${round_name:+$round_name: }$1"; }
+fail() { lib_fail "${round_name:+$round_name: }$1"; }
 
 # missing WHAT: stop at once, as one failed check: nothing can run without it.
 missing() {
@@ -92,7 +106,6 @@ load_pids=()
 # (and with them the veth pairs and the bridge) removed.
 cleanup() {
     local n p
-    exec 2>/dev/null # not the shell's word on each server it reaps
     for n in "$ns_cl" "$(host_ns 0)" "$(host_ns 1)" "$(host_ns 2)" "$ns_sw"; do
         for p in $(ip netns pids "$n" 2>/dev/null); do
             kill -9 "$p" 2>/dev/null
@@ -103,7 +116,8 @@ cleanup() {
         ip netns del "$n" 2>/dev/null
     done
 }
-trap cleanup EXIT
+# Quietly: not the shell's word on each server it reaps.
+trap 'cleanup 2>/dev/null' EXIT
 
 in_cl() { ip netns exec "$ns_cl" "$@"; }
 in_host() {
@@ -114,7 +128,7 @@ in_host() {
 
 # mark NAME: the time a phase began, in the clock the answers are stamped with.
 mark() {
-    echo "$1 $(now_ms)" >>"$tmp/phases"
+    echo "$1 $(now_ms)" >>"$rd/phases"
 }
 
 # ---- the network -------------------------------------------------------------
@@ -128,14 +142,14 @@ attach() {
         ip -n "$1" link set lo up && ip -n "$1" link set eth0 up &&
         ip -n "$ns_sw" link set "$2" master br0 && ip -n "$ns_sw" link set "$2" up
 }
-{
+make_network() {
     ip netns add "$ns_sw" && ip -n "$ns_sw" link add br0 type bridge &&
         ip -n "$ns_sw" link set br0 up &&
         attach "$(host_ns 0)" p0 "$(host_ip 0)" &&
         attach "$(host_ns 1)" p1 "$(host_ip 1)" &&
         attach "$(host_ns 2)" p2 "$(host_ip 2)" &&
         attach "$ns_cl" pc "$CLIENT_IP"
-} || missing "cannot make the network namespaces, their veth pairs and the bridge"
+}
 
 # cut_host I: host I loses its link: nothing in or out but its own loopback.
 cut_host() {
@@ -165,47 +179,11 @@ wait_up() {
     return 1
 }
 
-for i in "${HOSTS[@]}"; do
-    mkdir -p "$tmp/h$i"
-    # ip netns exec runs the program in place: $! is the server itself.
-    ip netns exec "$(host_ns "$i")" "$namesrv_bin" --listenPort=9876 \
-        --enableControllerInNamesrv=true --controllerPeers="$PEERS" --controllerSelfId="n$i" \
-        --controllerStorePath="$tmp/h$i/controller" >"$tmp/h$i/namesrv.log" 2>&1 &
-    namesrv_pids[i]=$!
-done
-for i in "${HOSTS[@]}"; do
-    if wait_up "$i" 9876 "${namesrv_pids[i]}"; then
-        pass "name server $i with the controller listens"
-    else
-        rc=1 out="" err="$(tail -n 5 "$tmp/h$i/namesrv.log")"
-        fail "name server $i with the controller listens"
-    fi
-done
-[ "$failed" -eq 0 ] || finish # nothing below can run without them
-for i in "${HOSTS[@]}"; do
-    ip netns exec "$(host_ns "$i")" "$broker_bin" --brokerIP1="$(host_ip "$i")" \
-        --brokerName=broker-a --brokerId=$((i + 1)) --brokerRole=SYNC_MASTER \
-        --enableControllerMode=true --controllerAddr="$NAMESRVS" --namesrvAddr="$NAMESRVS" \
-        --controllerHeartBeatTimeoutMills="$HEARTBEAT_TIMEOUT_MS" \
-        --brokerHeartbeatInterval="$HEARTBEAT_INTERVAL_MS" --haMaxTimeSlaveNotCatchup=3000 \
-        --listenPort=10911 --storePathRootDir="$tmp/h$i/store" >"$tmp/h$i/broker.log" 2>&1 &
-    broker_pids[i]=$!
-done
-for i in "${HOSTS[@]}"; do
-    if wait_up "$i" 10911 "${broker_pids[i]}"; then
-        pass "broker $((i + 1)) listens"
-    else
-        rc=1 out="" err="$(tail -n 5 "$tmp/h$i/broker.log")"
-        fail "broker $((i + 1)) listens"
-    fi
-done
-[ "$failed" -eq 0 ] || finish
-export NAMESRV_ADDR="$NAMESRVS"
-
 # The controller's view of broker-a: CONTROLLER_GET_REPLICA_INFO (1004) to
 # each name server in turn until one answers as the raft leader (followers
 # answer CONTROLLER_NOT_LEADER, 2007). Prints "masterAddress masterEpoch
-# masterBrokerId leader"; fails when no controller answered.
+# masterBrokerId leader"; fails when no controller answered. With "leader"
+# after the addresses, prints only the leader's address.
 replica_info='
 import json, socket, struct, sys
 
@@ -226,12 +204,17 @@ def request(addr, code, ext):
     hlen = struct.unpack(">I", data[4:8])[0] & 0xFFFFFF
     return json.loads(data[8:8 + hlen])
 
+leader_only = sys.argv[2:] == ["leader"]
 for addr in sys.argv[1].split(";"):
     try:
         r = request(addr, 1004, {"brokerName": "broker-a"})
     except Exception:
         continue
-    if r.get("code") == 0:
+    if leader_only:
+        if r.get("code") != 2007:
+            print(addr)
+            sys.exit(0)
+    elif r.get("code") == 0:
         x = r.get("extFields") or {}
         print(x.get("masterAddress") or "-", x.get("masterEpoch", "-"),
               x.get("masterBrokerId", "-"), addr)
@@ -261,52 +244,6 @@ host_of() {
     return 1
 }
 
-got=0
-for _ in $(seq 1 100); do
-    if controller_view && old_host="$(host_of "$master_addr")"; then
-        got=1
-        break
-    fi
-    sleep 0.2
-done
-rc=$((1 - got)) out="$master_addr epoch $master_epoch" err="$(tail -q -n 3 "$tmp"/h*/namesrv.log)"
-if [ "$got" -eq 1 ] && [ "$master_epoch" = 1 ]; then
-    pass "the controller names a master, epoch 1 ($master_addr, broker $master_id, leader $leader)"
-else
-    fail "the controller names a master, epoch 1"
-    finish # nothing below can run without a master
-fi
-old_master="$master_addr"
-echo "# old master $old_master on host $old_host; controller leader $leader"
-
-# in_sync_within SECONDS ADDR N: the master at ADDR counts N replicas in sync.
-in_sync_within() {
-    local deadline=$((SECONDS + $1))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        run in_cl "$mqadmin" haStatus -b "$2" --json
-        if [ "$rc" -eq 0 ] && json_true "j['brokers'][0]['inSyncSlaveNums'] >= $3" <<<"$out"; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
-if in_sync_within 20 "$old_master" 2; then
-    pass "both replicas follow the master in sync"
-else
-    fail "both replicas follow the master in sync"
-fi
-run in_cl "$mqadmin" updateTopic -b "$old_master" -t "$TOPIC" -r 4 -w 4
-check_rc "updateTopic $TOPIC (4 queues) on the master" 0
-if wait_json "len(j['queueDatas']) > 0 and any(b['brokerAddrs'].get('0') == '$old_master'
-              for b in j['brokerDatas'])" in_cl "$mqadmin" topicRoute -t "$TOPIC" --json; then
-    pass "the name servers route $TOPIC to the master"
-else
-    fail "the name servers route $TOPIC to the master"
-fi
-
-# ---- load, the cut, the heal --------------------------------------------------
-
 # Writes "p<producer> s<seq> " and filler (1 KiB a line) RATE times a second
 # until the stop file appears.
 generate='
@@ -332,138 +269,13 @@ for line in sys.stdin:
 # checked.
 load() {
     (
-        python3 -c "$generate" "$1" "$RATE" "$tmp/stop" |
+        python3 -c "$generate" "$1" "$RATE" "$rd/stop" |
             ip netns exec "$2" "$produce" -n "$NAMESRVS" -t "$TOPIC" -g "part-pg-$1" \
-                --timeout "$3" 2>"$tmp/produce-$1.err" |
-            python3 -c "$stamp" >"$tmp/produce-$1.out"
+                --timeout "$3" 2>"$rd/produce-$1.err" |
+            python3 -c "$stamp" >"$rd/produce-$1.out"
     ) &
     load_pids+=($!)
 }
-for p in $(seq 1 "$PRODUCERS"); do
-    load "$p" "$ns_cl" "$SEND_TIMEOUT_MS"
-done
-beside=$((PRODUCERS + 1)) # the producer on the master's host
-load "$beside" "$(host_ns "$old_host")" "$BESIDE_TIMEOUT_MS"
-
-sleep 3
-# Where the controller leader is decides what bounds the old master's
-# lease: on the cut host, it answers heartbeats until it steps down.
-controller_view
-leader_on_cut=0
-[ "${leader%:*}" != "$(host_ip "$old_host")" ] || leader_on_cut=1
-echo "# at the cut: controller leader $leader"
-mark cut
-cut_host "$old_host" || missing "nft cannot cut the master's host off"
-
-# The majority elects: a master other than the old one, a higher epoch.
-elected=0
-deadline=$((SECONDS + CUT_S))
-while [ "$SECONDS" -lt "$deadline" ]; do
-    if controller_view && [ "$master_addr" != "$old_master" ] && [ "$master_epoch" -ge 2 ]; then
-        elected=1
-        mark elected
-        took_ms=$(($(now_ms) - $(awk '$1 == "cut" { print $2 }' "$tmp/phases")))
-        break
-    fi
-    sleep 0.2
-done
-new_master="$master_addr"
-rc=$((1 - elected)) out="master $master_addr epoch $master_epoch leader $leader" err=""
-if [ "$elected" -eq 1 ]; then
-    pass "the majority elects a new master, epoch $master_epoch ($new_master, broker $master_id, ${took_ms} ms after the cut)"
-else
-    fail "the majority elects a new master with a higher epoch"
-fi
-echo "# new master $new_master; controller leader $leader"
-# The rest of the cut, then the heal.
-sleep "$(python3 -c "
-import sys
-t = {}
-for l in open('$tmp/phases'):
-    n, v = l.split(); t[n] = int(v)
-print(max(0, $CUT_S - ($(now_ms) - t['cut']) / 1000.0))")"
-mark heal
-heal_host "$old_host"
-
-# The old master rejoins: a replica streaming from the new master's host.
-rejoined=0
-if [ "$elected" -eq 1 ]; then
-    for _ in $(seq 1 100); do
-        run in_cl "$mqadmin" haStatus -b "$old_master" --json
-        if [ "$rc" -eq 0 ] && json_true "(not j['brokers'][0]['master'] and
-                j['brokers'][0]['connected'] and
-                (j['brokers'][0].get('masterAddr') or '').split(':')[0] == '${new_master%:*}')" \
-            <<<"$out"; then
-            rejoined=1
-            break
-        fi
-        sleep 0.2
-    done
-fi
-if [ "$rejoined" -eq 1 ]; then
-    pass "healed, the old master follows the new master as a replica"
-else
-    fail "healed, the old master follows the new master as a replica"
-fi
-mark rejoined
-sleep 3
-mark end
-touch "$tmp/stop"
-for p in "${load_pids[@]}"; do
-    wait "$p"
-done
-load_pids=()
-
-# Every replica has applied all the new master committed.
-if [ "$elected" -eq 1 ]; then
-    run in_cl "$mqadmin" haStatus -b "$new_master" --json
-    master_seq="$(python3 -c '
-import json, sys
-print(json.load(sys.stdin)["brokers"][0]["masterSequence"])' <<<"$out" 2>/dev/null || echo 0)"
-    lagging=""
-    for i in "${HOSTS[@]}"; do
-        addr="$(host_ip "$i"):10911"
-        [ "$addr" != "$new_master" ] || continue
-        caught=0
-        for _ in $(seq 1 150); do
-            run in_cl "$mqadmin" haStatus -b "$addr" --json
-            if [ "$rc" -eq 0 ] && [ "$master_seq" -gt 0 ] &&
-                json_true "(j['brokers'][0]['connected'] and
-                            j['brokers'][0]['appliedSequence'] >= $master_seq)" <<<"$out"; then
-                caught=1
-                break
-            fi
-            sleep 0.2
-        done
-        [ "$caught" -eq 1 ] || lagging="$lagging $addr"
-    done
-    rc=0
-    [ -z "$lagging" ] || rc=1
-    check_rc "both replicas catch up with the new master (sequence $master_seq)${lagging:+; behind:$lagging}" 0
-else
-    rc=1 out="" err=""
-    fail "both replicas catch up with the new master (no new master)"
-fi
-
-for i in "${HOSTS[@]}"; do
-    stop_process "${broker_pids[i]}" "$tmp/h$i/broker.log" "broker $((i + 1))"
-    broker_pids[i]=""
-done
-
-mkdir -p "$tmp/scratch"
-for i in "${HOSTS[@]}"; do
-    TMPDIR="$tmp/scratch" run "$mqdump" dump -t "$TOPIC" --no-progress "$tmp/h$i/store"
-    cp "$tmp/out" "$tmp/h$i.dump"
-    check_rc "mqdump dump of broker $((i + 1))'s store" 0
-done
-ref="$(host_of "${new_master:-$old_master}")"
-for i in "${HOSTS[@]}"; do
-    [ "$i" != "$ref" ] || continue
-    rc=0
-    out="$(diff "$tmp/h$ref.dump" "$tmp/h$i.dump" | head -c 1500)" || rc=1
-    err=""
-    check_rc "mqdump dump: broker $((i + 1)) holds the same messages as broker $((ref + 1))" 0
-done
 
 # The answers against the phases and the reference store: one "ok NAME"
 # or "fail NAME: WHY" line per check.
@@ -581,26 +393,275 @@ check(held and not doubles and not gaps and len(set(held.values())) == len(held)
       "%d doubles, queues with gaps %s, %d bodies for %d messages" %
       (doubles, gaps, len(set(held.values())), len(held)))
 '
-python3 -c "$judge" "$tmp" "$PRODUCERS" "$LEASE_MS" "$ELECTION_MS" "$BESIDE_TIMEOUT_MS" \
-    "$leader_on_cut" "$old_master" \
-    "${new_master:-none}" "$tmp/h$ref.dump" >"$tmp/judged" 2>"$tmp/pyerr"
-rc=$?
-out=""
-err="$(cat "$tmp/pyerr")"
-[ "$rc" -eq 0 ] || fail "the answers and the stores could be judged"
-while IFS= read -r line; do
-    case "$line" in
-    "ok "*) pass "${line#ok }" ;;
-    "# "*) echo "$line" ;;
-    *)
-        rc=1 out="${line#fail }" err=""
-        fail "${line#fail }"
-        ;;
-    esac
-done <"$tmp/judged"
 
-for i in "${HOSTS[@]}"; do
-    stop_process "${namesrv_pids[i]}" "$tmp/h$i/namesrv.log" "name server $i"
-    namesrv_pids[i]=""
-done
+# start_member I: broker I+1 of broker-a on host I.
+start_member() {
+    ip netns exec "$(host_ns "$1")" "$broker_bin" --brokerIP1="$(host_ip "$1")" \
+        --brokerName=broker-a --brokerId=$(($1 + 1)) --brokerRole=SYNC_MASTER \
+        --enableControllerMode=true --controllerAddr="$NAMESRVS" --namesrvAddr="$NAMESRVS" \
+        --controllerHeartBeatTimeoutMills="$HEARTBEAT_TIMEOUT_MS" \
+        --brokerHeartbeatInterval="$HEARTBEAT_INTERVAL_MS" --haMaxTimeSlaveNotCatchup=3000 \
+        --listenPort=10911 --storePathRootDir="$rd/h$1/store" >"$rd/h$1/broker.log" 2>&1 &
+    broker_pids[$1]=$!
+}
+
+# partition_round PLACEMENT: the whole scenario on a fresh network, with
+# the first master on the controller leader's host (with) or on another
+# (apart). Leaves its processes and namespaces to cleanup.
+partition_round() {
+    placement="$1"
+    round_name="controller leader $placement"
+    rd="$tmp/$placement"
+    failed_before=$failed
+    namesrv_pids=("" "" "")
+    broker_pids=("" "" "")
+    mkdir -p "$rd"
+    echo "# ---- the master's host and the controller leader's: $placement"
+    make_network || missing "cannot make the network namespaces, their veth pairs and the bridge"
+    for i in "${HOSTS[@]}"; do
+        mkdir -p "$rd/h$i"
+        # ip netns exec runs the program in place: $! is the server itself.
+        ip netns exec "$(host_ns "$i")" "$namesrv_bin" --listenPort=9876 \
+            --enableControllerInNamesrv=true --controllerPeers="$PEERS" --controllerSelfId="n$i" \
+            --controllerStorePath="$rd/h$i/controller" >"$rd/h$i/namesrv.log" 2>&1 &
+        namesrv_pids[i]=$!
+    done
+    for i in "${HOSTS[@]}"; do
+        if wait_up "$i" 9876 "${namesrv_pids[i]}"; then
+            pass "name server $i with the controller listens"
+        else
+            rc=1 out="" err="$(tail -n 5 "$rd/h$i/namesrv.log")"
+            fail "name server $i with the controller listens"
+        fi
+    done
+    [ "$failed" -eq "$failed_before" ] || return 0 # nothing below can run without them
+    # The placement decides the host of the first broker, the one the
+    # controller makes master: the raft leader's host or the next one.
+    leader_host=""
+    for _ in $(seq 1 100); do
+        view="$(in_cl python3 -c "$replica_info" "$NAMESRVS" leader 2>/dev/null)" &&
+            leader_host="$(host_of "$view")" && break
+        sleep 0.2
+    done
+    rc=1 out="" err="$(tail -q -n 3 "$rd"/h*/namesrv.log)"
+    if [ -z "$leader_host" ]; then
+        fail "the controllers elect a raft leader"
+        return 0
+    fi
+    pass "the controllers elect a raft leader (on host $leader_host)"
+    first_host=$(((leader_host + 1) % 3))
+    [ "$placement" != with ] || first_host=$leader_host
+    start_member "$first_host"
+    for _ in $(seq 1 100); do
+        controller_view && break
+        sleep 0.2
+    done
+    for i in "${HOSTS[@]}"; do
+        [ "$i" = "$first_host" ] || start_member "$i"
+    done
+    for i in "${HOSTS[@]}"; do
+        if wait_up "$i" 10911 "${broker_pids[i]}"; then
+            pass "broker $((i + 1)) listens"
+        else
+            rc=1 out="" err="$(tail -n 5 "$rd/h$i/broker.log")"
+            fail "broker $((i + 1)) listens"
+        fi
+    done
+    [ "$failed" -eq "$failed_before" ] || return 0
+    export NAMESRV_ADDR="$NAMESRVS"
+
+    got=0
+    for _ in $(seq 1 100); do
+        if controller_view && old_host="$(host_of "$master_addr")"; then
+            got=1
+            break
+        fi
+        sleep 0.2
+    done
+    rc=$((1 - got)) out="$master_addr epoch $master_epoch" err="$(tail -q -n 3 "$rd"/h*/namesrv.log)"
+    if [ "$got" -eq 1 ] && [ "$master_epoch" = 1 ]; then
+        pass "the controller names a master, epoch 1 ($master_addr, broker $master_id, leader $leader)"
+    else
+        fail "the controller names a master, epoch 1"
+        return 0 # nothing below can run without a master
+    fi
+    old_master="$master_addr"
+    echo "# old master $old_master on host $old_host; controller leader $leader"
+
+    # in_sync_within SECONDS ADDR N: the master at ADDR counts N replicas in sync.
+    in_sync_within() {
+        local deadline=$((SECONDS + $1))
+        while [ "$SECONDS" -lt "$deadline" ]; do
+            run in_cl "$mqadmin" haStatus -b "$2" --json
+            if [ "$rc" -eq 0 ] && json_true "j['brokers'][0]['inSyncSlaveNums'] >= $3" <<<"$out"; then
+                return 0
+            fi
+            sleep 0.2
+        done
+        return 1
+    }
+    if in_sync_within 20 "$old_master" 2; then
+        pass "both replicas follow the master in sync"
+    else
+        fail "both replicas follow the master in sync"
+    fi
+    run in_cl "$mqadmin" updateTopic -b "$old_master" -t "$TOPIC" -r 4 -w 4
+    check_rc "updateTopic $TOPIC (4 queues) on the master" 0
+    if wait_json "len(j['queueDatas']) > 0 and any(b['brokerAddrs'].get('0') == '$old_master'
+                  for b in j['brokerDatas'])" in_cl "$mqadmin" topicRoute -t "$TOPIC" --json; then
+        pass "the name servers route $TOPIC to the master"
+    else
+        fail "the name servers route $TOPIC to the master"
+    fi
+
+    # ---- load, the cut, the heal ----------------------------------------------
+
+    for p in $(seq 1 "$PRODUCERS"); do
+        load "$p" "$ns_cl" "$SEND_TIMEOUT_MS"
+    done
+    beside=$((PRODUCERS + 1)) # the producer on the master's host
+    load "$beside" "$(host_ns "$old_host")" "$BESIDE_TIMEOUT_MS"
+
+    sleep 3
+    # Where the controller leader is decides what bounds the old master's
+    # lease: on the cut host, it answers heartbeats until it steps down.
+    controller_view
+    leader_on_cut=0
+    [ "${leader%:*}" != "$(host_ip "$old_host")" ] || leader_on_cut=1
+    echo "# at the cut: controller leader $leader"
+    mark cut
+    cut_ms="$(awk '$1 == "cut" { print $2 }' "$rd/phases")"
+    cut_host "$old_host" || missing "nft cannot cut the master's host off"
+
+    # The majority elects: a master other than the old one, a higher epoch.
+    elected=0
+    deadline=$((SECONDS + CUT_S))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if controller_view && [ "$master_addr" != "$old_master" ] && [ "$master_epoch" -ge 2 ]; then
+            elected=1
+            mark elected
+            took_ms=$(($(now_ms) - cut_ms))
+            break
+        fi
+        sleep 0.2
+    done
+    new_master="$master_addr"
+    rc=$((1 - elected)) out="master $master_addr epoch $master_epoch leader $leader" err=""
+    if [ "$elected" -eq 1 ]; then
+        pass "the majority elects a new master, epoch $master_epoch ($new_master, broker $master_id, ${took_ms} ms after the cut)"
+    else
+        fail "the majority elects a new master with a higher epoch"
+    fi
+    echo "# new master $new_master; controller leader $leader"
+    # The rest of the cut, then the heal.
+    sleep "$(python3 -c "print(max(0, $CUT_S - ($(now_ms) - $cut_ms) / 1000.0))")"
+    mark heal
+    heal_host "$old_host"
+
+    # The old master rejoins: a replica streaming from the new master's host.
+    rejoined=0
+    if [ "$elected" -eq 1 ]; then
+        for _ in $(seq 1 100); do
+            run in_cl "$mqadmin" haStatus -b "$old_master" --json
+            if [ "$rc" -eq 0 ] && json_true "(not j['brokers'][0]['master'] and
+                    j['brokers'][0]['connected'] and
+                    (j['brokers'][0].get('masterAddr') or '').split(':')[0] == '${new_master%:*}')" \
+                <<<"$out"; then
+                rejoined=1
+                break
+            fi
+            sleep 0.2
+        done
+    fi
+    if [ "$rejoined" -eq 1 ]; then
+        pass "healed, the old master follows the new master as a replica"
+    else
+        fail "healed, the old master follows the new master as a replica"
+    fi
+    mark rejoined
+    sleep 3
+    mark end
+    touch "$rd/stop"
+    for p in "${load_pids[@]}"; do
+        wait "$p"
+    done
+    load_pids=()
+
+    # Every replica has applied all the new master committed.
+    if [ "$elected" -eq 1 ]; then
+        run in_cl "$mqadmin" haStatus -b "$new_master" --json
+        master_seq="$(python3 -c 'import json, sys
+print(json.load(sys.stdin)["brokers"][0]["masterSequence"])' <<<"$out" 2>/dev/null || echo 0)"
+        lagging=""
+        for i in "${HOSTS[@]}"; do
+            addr="$(host_ip "$i"):10911"
+            [ "$addr" != "$new_master" ] || continue
+            caught=0
+            for _ in $(seq 1 150); do
+                run in_cl "$mqadmin" haStatus -b "$addr" --json
+                if [ "$rc" -eq 0 ] && [ "$master_seq" -gt 0 ] &&
+                    json_true "(j['brokers'][0]['connected'] and
+                                j['brokers'][0]['appliedSequence'] >= $master_seq)" <<<"$out"; then
+                    caught=1
+                    break
+                fi
+                sleep 0.2
+            done
+            [ "$caught" -eq 1 ] || lagging="$lagging $addr"
+        done
+        rc=0
+        [ -z "$lagging" ] || rc=1
+        check_rc "both replicas catch up with the new master (sequence $master_seq)${lagging:+; behind:$lagging}" 0
+    else
+        rc=1 out="" err=""
+        fail "both replicas catch up with the new master (no new master)"
+    fi
+
+    for i in "${HOSTS[@]}"; do
+        stop_process "${broker_pids[i]}" "$rd/h$i/broker.log" "broker $((i + 1))"
+        broker_pids[i]=""
+    done
+
+    mkdir -p "$rd/scratch"
+    for i in "${HOSTS[@]}"; do
+        TMPDIR="$rd/scratch" run "$mqdump" dump -t "$TOPIC" --no-progress "$rd/h$i/store"
+        cp "$tmp/out" "$rd/h$i.dump"
+        check_rc "mqdump dump of broker $((i + 1))'s store" 0
+    done
+    ref="$(host_of "${new_master:-$old_master}")"
+    for i in "${HOSTS[@]}"; do
+        [ "$i" != "$ref" ] || continue
+        rc=0
+        out="$(diff "$rd/h$ref.dump" "$rd/h$i.dump" | head -c 1500)" || rc=1
+        err=""
+        check_rc "mqdump dump: broker $((i + 1)) holds the same messages as broker $((ref + 1))" 0
+    done
+
+    python3 -c "$judge" "$rd" "$PRODUCERS" "$LEASE_MS" "$ELECTION_MS" "$BESIDE_TIMEOUT_MS" \
+        "$leader_on_cut" "$old_master" \
+        "${new_master:-none}" "$rd/h$ref.dump" >"$rd/judged" 2>"$rd/pyerr"
+    rc=$?
+    out=""
+    err="$(cat "$rd/pyerr")"
+    [ "$rc" -eq 0 ] || fail "the answers and the stores could be judged"
+    while IFS= read -r line; do
+        case "$line" in
+        "ok "*) pass "${line#ok }" ;;
+        "# "*) echo "$line" ;;
+        *)
+            rc=1 out="${line#fail }" err=""
+            fail "${line#fail }"
+            ;;
+        esac
+    done <"$rd/judged"
+
+    for i in "${HOSTS[@]}"; do
+        stop_process "${namesrv_pids[i]}" "$rd/h$i/namesrv.log" "name server $i"
+        namesrv_pids[i]=""
+    done
+}
+
+partition_round apart
+cleanup 2>/dev/null
+partition_round with
 finish
