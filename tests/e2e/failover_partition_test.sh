@@ -294,7 +294,8 @@ for line in open(tmp + "/phases"):
 def store_host(offset_msg_id):
     """The broker that stored a message, from its offsetMsgId (IPv4)."""
     h = offset_msg_id[:16]
-    return "%d.%d.%d.%d:%d" % tuple([int(h[i:i + 2], 16) for i in range(0, 8, 2)] + [int(h[8:], 16)])
+    ip = ".".join(str(int(h[i:i + 2], 16)) for i in range(0, 8, 2))
+    return "%s:%d" % (ip, int(h[8:], 16))
 
 STORED = ("SEND_OK", "FLUSH_SLAVE_TIMEOUT", "SLAVE_NOT_AVAILABLE", "FLUSH_DISK_TIMEOUT")
 # answers[p] = [(time, status, broker, queue, offset, text)], in send order
@@ -356,7 +357,8 @@ check(cut_beside and not other,
 check(new != old and first is not None and first <= election_ms,
       "the clients get SEND_OK from the new master within %d ms of the cut (%s ms)" %
       (election_ms, first), "first one %s ms after the cut" % first)
-tail = [a for p in range(1, producers + 1) for a in answers[p] if phase["rejoined"] < a[0] < phase["end"]]
+tail = [a for p in range(1, producers + 1) for a in answers[p]
+        if phase["rejoined"] < a[0] < phase["end"]]
 bad = sorted(set(a[1] for a in tail if a[1] != "SEND_OK" or a[2] != new))
 check(tail and not bad, "after the heal every client answer is SEND_OK from the new master (%d)"
       % len(tail), "also %s" % bad)
@@ -478,9 +480,10 @@ partition_round() {
         fi
         sleep 0.2
     done
-    rc=$((1 - got)) out="$master_addr epoch $master_epoch" err="$(tail -q -n 3 "$rd"/h*/namesrv.log)"
+    rc=$((1 - got)) out="$master_addr epoch $master_epoch"
+    err="$(tail -q -n 3 "$rd"/h*/namesrv.log)"
     if [ "$got" -eq 1 ] && [ "$master_epoch" = 1 ]; then
-        pass "the controller names a master, epoch 1 ($master_addr, broker $master_id, leader $leader)"
+        pass "the controller names a master, epoch 1 ($master_addr, broker $master_id)"
     else
         fail "the controller names a master, epoch 1"
         return 0 # nothing below can run without a master
@@ -493,7 +496,8 @@ partition_round() {
         local deadline=$((SECONDS + $1))
         while [ "$SECONDS" -lt "$deadline" ]; do
             run in_cl "$mqadmin" haStatus -b "$2" --json
-            if [ "$rc" -eq 0 ] && json_true "j['brokers'][0]['inSyncSlaveNums'] >= $3" <<<"$out"; then
+            if [ "$rc" -eq 0 ] &&
+                json_true "j['brokers'][0]['inSyncSlaveNums'] >= $3" <<<"$out"; then
                 return 0
             fi
             sleep 0.2
@@ -548,7 +552,8 @@ partition_round() {
     new_master="$master_addr"
     rc=$((1 - elected)) out="master $master_addr epoch $master_epoch leader $leader" err=""
     if [ "$elected" -eq 1 ]; then
-        pass "the majority elects a new master, epoch $master_epoch ($new_master, broker $master_id, ${took_ms} ms after the cut)"
+        why="$new_master, broker $master_id, $took_ms ms after the cut"
+        pass "the majority elects a new master, epoch $master_epoch ($why)"
     else
         fail "the majority elects a new master with a higher epoch"
     fi
@@ -565,7 +570,8 @@ partition_round() {
             run in_cl "$mqadmin" haStatus -b "$old_master" --json
             if [ "$rc" -eq 0 ] && json_true "(not j['brokers'][0]['master'] and
                     j['brokers'][0]['connected'] and
-                    (j['brokers'][0].get('masterAddr') or '').split(':')[0] == '${new_master%:*}')" \
+                    (j['brokers'][0].get('masterAddr') or '').split(':')[0] ==
+                    '${new_master%:*}')" \
                 <<<"$out"; then
                 rejoined=1
                 break
@@ -611,7 +617,8 @@ print(json.load(sys.stdin)["brokers"][0]["masterSequence"])' <<<"$out" 2>/dev/nu
         done
         rc=0
         [ -z "$lagging" ] || rc=1
-        check_rc "both replicas catch up with the new master (sequence $master_seq)${lagging:+; behind:$lagging}" 0
+        why="sequence $master_seq${lagging:+; behind:$lagging}"
+        check_rc "both replicas catch up with the new master ($why)" 0
     else
         rc=1 out="" err=""
         fail "both replicas catch up with the new master (no new master)"
