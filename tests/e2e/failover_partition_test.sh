@@ -82,7 +82,7 @@ LEASE_MS=$((HEARTBEAT_TIMEOUT_MS - HEARTBEAT_INTERVAL_MS))
 ELECTION_MS=10000 # from the cut to SEND_OK from the new master
 PRODUCERS=4       # in the clients' namespace; one more beside the master
 RATE=50           # sends per second per producer, at most
-SEND_TIMEOUT_MS=3000
+SEND_TIMEOUT_MS=2000
 # The producer beside the master gives up on a send soon, so that a send
 # waiting for the cut replicas does not hide when the master starts refusing.
 BESIDE_TIMEOUT_MS=500
@@ -357,8 +357,10 @@ check(cut_beside and not other,
 check(new != old and first is not None and first <= election_ms,
       "the clients get SEND_OK from the new master within %d ms of the cut (%s ms)" %
       (election_ms, first), "first one %s ms after the cut" % first)
+# The name server that was cut off routes the new master once its registration,
+# retried every 3 s, gets through: from then on.
 tail = [a for p in range(1, producers + 1) for a in answers[p]
-        if phase["rejoined"] < a[0] < phase["end"]]
+        if phase["rejoined"] + 3000 < a[0] < phase["end"]]
 bad = sorted(set(a[1] for a in tail if a[1] != "SEND_OK" or a[2] != new))
 check(tail and not bad, "after the heal every client answer is SEND_OK from the new master (%d)"
       % len(tail), "also %s" % bad)
@@ -585,7 +587,7 @@ partition_round() {
         fail "healed, the old master follows the new master as a replica"
     fi
     mark rejoined
-    sleep 3
+    sleep 6 # the check looks at the last 3 s (the judge says why)
     mark end
     touch "$rd/stop"
     for p in "${load_pids[@]}"; do
