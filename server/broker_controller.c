@@ -26,6 +26,10 @@
  * member; the master proposes members in and out as they catch up or fall
  * behind (CONTROLLER_ALTER_SYNC_STATE_SET, one at a time).
  *
+ * After an election the leader also pushes the answer's fields to the
+ * brokers of the group on their connections (NOTIFY_BROKER_ROLE_CHANGED),
+ * so a switch-over does not wait for the next heartbeat.
+ *
  * The controllers are tried in turn: a follower answers
  * CONTROLLER_NOT_LEADER (with the leader's address when it knows it) and
  * the next request goes to the leader, or to the next address.
@@ -103,6 +107,16 @@ static void peer_forget(ctl_peer *p)
     p->pc = NULL;
 }
 
+static void role_from_answer(broker_controller *bc, const proto_cmd *ans);
+
+/* NOTIFY_BROKER_ROLE_CHANGED, pushed by the leader after an election: act on it at once. */
+static void notify_cb(proto_conn *c, proto_cmd *req, void *arg)
+{
+    broker_controller *bc = arg;
+    if (req->code == RC_NOTIFY_BROKER_ROLE_CHANGED && !bc->stopping)
+        role_from_answer(bc, req);
+}
+
 static proto_conn *peer_conn(broker_controller *bc, ctl_peer *p)
 {
     char why[256];
@@ -112,6 +126,7 @@ static proto_conn *peer_conn(broker_controller *bc, ctl_peer *p)
         return p->pc;
     proto_conn_options o = {.name = p->addr, .connecting = 1};
     proto_conn *pc = proto_conn_create(&o);
+    proto_conn_set_request_cb(pc, notify_cb, bc);
     if (transport_ev_connect(&p->io, pc, bc->loop, bc->flusher, p->addr, CONNECT_TIMEOUT_MS,
                              peer_end_cb, p, why, sizeof why) != 0) {
         proto_conn_free(pc);
@@ -280,6 +295,8 @@ static void role_from_answer(broker_controller *bc, const proto_cmd *ans)
     const char *master_ha = proto_cmd_get(ans, "masterHaAddress");
     if (master_id < 0)
         return; /* no master yet: stay as we are (a replica answers no sends) */
+    if (epoch < (int64_t)bc->epoch)
+        return; /* older than what we serve: a late answer */
     if (master_id == bc->cfg.broker_id) {
         if (!bc->b || !bc->master || (uint64_t)epoch != bc->epoch) {
             proto_log(PROTO_LOG_INFO, "broker: %s id %" PRId64 " is the master in epoch %" PRId64,

@@ -43,6 +43,7 @@ typedef struct ns_ctl_live {
     uint64_t epoch;                 /* the epoch it says it holds */
     int64_t max_offset;
     bool warned;                    /* "no successor" logged; its next heartbeat clears it */
+    uint64_t conn_id;               /* the connection it last spoke on (server_conn_id) */
     UT_hash_handle hh;
 } ns_ctl_live;
 
@@ -117,6 +118,13 @@ void namesrv__ctl_reply_not_leader(ns_ctl *sc, conn *c, int32_t opaque, bool one
 /* The group's master, epochs, sync state set and registry, as extFields,
  * and the sync state set body (malloc'ed text into *body). */
 void namesrv__ctl_put_state(ns_ctl *sc, proto_cmd *resp, const ctl_group *g, char **body);
+/*
+ * After an election: tell every broker of the group that spoke to this
+ * leader, on its own connection (NOTIFY_BROKER_ROLE_CHANGED, oneway, the
+ * fields of a heartbeat's answer), so a switch-over does not wait for
+ * the next heartbeats.
+ */
+void namesrv__ctl_notify_group(ns_ctl *sc, const char *name);
 /* {"syncStateSet":[..],"syncStateSetEpoch":N} */
 char *namesrv__ctl_sync_json(const ctl_group *g);
 /* upstream BrokerReplicasInfo.ReplicasInfo of one group. */

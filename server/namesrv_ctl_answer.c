@@ -111,3 +111,19 @@ json_t *namesrv__ctl_replicas_info(ns_ctl *sc, const ctl_group *g)
         json_object_set_new(info, "masterBrokerId", json_integer(g->master_id));
     return info;
 }
+
+void namesrv__ctl_notify_group(ns_ctl *sc, const char *name)
+{
+    ctl_group g;
+    if (ctl_node_query(sc->node, name, &g) != 0)
+        return;
+    for (size_t i = 0; i < g.n_brokers; i++) {
+        ns_ctl_live *l = namesrv__ctl_live_get(sc, g.name, g.brokers[i].id, false);
+        conn *c = l && l->conn_id ? server_conn_find(sc->ns->srv, l->conn_id) : NULL;
+        if (!c)
+            continue; /* it learns at its next heartbeat */
+        proto_cmd *req = proto_cmd_request(RC_NOTIFY_BROKER_ROLE_CHANGED);
+        namesrv__ctl_put_state(sc, req, &g, NULL);
+        server_conn_send_oneway(c, req, NULL, 0);
+    }
+}

@@ -71,10 +71,12 @@ void namesrv__ctl_live_free(ns_ctl *sc)
 static void elect_done(ns_ctl *sc, ns_ctl_job *job)
 {
     sc->jobs_in_flight--;
-    if (job->rc == 0)
+    if (job->rc == 0) {
         proto_log(PROTO_LOG_WARN, "controller: %s: elected broker %" PRId64 " master at epoch %"
                   PRIu64 ", replacing %" PRId64 ": %s", job->cmd.name, job->res.master_id,
                   job->res.epoch, job->old_master, job->why);
+        namesrv__ctl_notify_group(sc, job->cmd.name);
+    }
     else
         proto_log(PROTO_LOG_WARN, "controller: %s: election of %" PRId64 " not applied (%s): %s",
                   job->cmd.name, job->cmd.broker_id, lsmq_strerror(job->rc), job->why);

@@ -97,11 +97,13 @@ static bool answer_unsubmitted(ns_ctl *sc, conn *c, ns_ctl_job *job)
 }
 
 /* Heard from a broker now (register or heartbeat). */
-static ns_ctl_live *heard(ns_ctl *sc, const proto_cmd *req, const char *name, int64_t id)
+static ns_ctl_live *heard(ns_ctl *sc, conn *c, const proto_cmd *req, const char *name,
+                          int64_t id)
 {
     ns_ctl_live *l = namesrv__ctl_live_get(sc, name, id, true);
     l->last_heard = ev_now(sc->ns->loop);
     l->warned = false;
+    l->conn_id = server_conn_id(c);
     const char *ha = proto_cmd_get(req, "haServerAddr");
     if (ha && *ha)
         snprintf(l->ha_addr, sizeof l->ha_addr, "%s", ha);
@@ -157,7 +159,7 @@ static void on_register(server *s, conn *c, proto_cmd *req, void *ctx)
         reply_code(c, req, RS_CONTROLLER_INVALID_REQUEST, "brokerName or brokerAddress too long");
         return;
     }
-    heard(sc, req, name, id);
+    heard(sc, c, req, name, id);
     ctl_group g;
     const char *known;
     if (ctl_node_query(sc->node, name, &g) == 0 && registered(&g, id, &known) &&
@@ -186,7 +188,7 @@ static void on_heartbeat(server *s, conn *c, proto_cmd *req, void *ctx)
                    "broker not registered with the controller");
         return;
     }
-    ns_ctl_live *l = heard(sc, req, name, id);
+    ns_ctl_live *l = heard(sc, c, req, name, id);
     int64_t v;
     if (proto_cmd_get_i64(req, "epoch", &v) == 0 && v >= 0)
         l->epoch = (uint64_t)v;
@@ -292,6 +294,8 @@ static void elect_done(ns_ctl *sc, ns_ctl_job *job)
         proto_log(PROTO_LOG_WARN, "controller: %s: elected broker %" PRId64 " master at epoch %"
                   PRIu64 ", replacing %" PRId64 ": asked by an admin", job->cmd.name,
                   job->res.master_id, job->res.epoch, job->old_master);
+    if (job->rc == 0)
+        namesrv__ctl_notify_group(sc, job->cmd.name);
     if (!c || answer_unsubmitted(sc, c, job))
         return;
     ctl_group g;
