@@ -46,6 +46,9 @@ void broker_config_init(broker_config *c)
     c->ha_max_gap_bytes = 256u << 20;
     c->wal_ttl_seconds = 3600;
     c->wal_size_limit_mb = 4096;
+    c->controller_heartbeat_timeout_ms = 10000;
+    c->broker_heartbeat_interval_ms = 1000;
+    c->ha_max_time_slave_not_catchup_ms = 15000;
 }
 
 static const char *const role_names[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"};
@@ -158,6 +161,11 @@ static const key_def keys[] = {
     U32("haMaxGapNotInSync", ha_max_gap_bytes, UINT32_MAX),
     U32("walTtlSeconds", wal_ttl_seconds, 30u * 24 * 3600),
     U32("walSizeLimitMB", wal_size_limit_mb, 1u << 20),
+    BOOL("enableControllerMode", enable_controller_mode),
+    STR("controllerAddr", controller_addr),
+    U32("controllerHeartBeatTimeoutMills", controller_heartbeat_timeout_ms, 3600000),
+    U32("brokerHeartbeatInterval", broker_heartbeat_interval_ms, 3600000),
+    U32("haMaxTimeSlaveNotCatchup", ha_max_time_slave_not_catchup_ms, 3600000),
 };
 
 /* brokerRole's values, as upstream spells them. */
@@ -232,6 +240,56 @@ static bool is_host_port(const char *addr)
     return parse_u64(colon + 1, 65535, &port) == 0 && port > 0;
 }
 
+/* Controller mode: the controller names the master; brokerId names the broker in its group. */
+static int check_controller_mode(const broker_config *c, char *errbuf, size_t errlen)
+{
+    if (!c->controller_addr[0]) {
+        say(errbuf, errlen, "enableControllerMode=true needs controllerAddr (the controllers' "
+                            "addresses, 'host:port;host:port;host:port')");
+        return LSMQ_EINVAL;
+    }
+    if (c->broker_id < 1) {
+        say(errbuf, errlen, "in controller mode brokerId names this broker in group %s and the "
+                            "controller decides who is master: set brokerId to 1, 2, 3, ... (one "
+                            "per broker of the group)", c->broker_name);
+        return LSMQ_EINVAL;
+    }
+    if (c->role == BROKER_SLAVE) {
+        say(errbuf, errlen, "in controller mode the controller decides who is master; brokerRole "
+                            "says how a master answers sends: SYNC_MASTER (after its sync state "
+                            "set has the message) or ASYNC_MASTER");
+        return LSMQ_EINVAL;
+    }
+    if (c->ha_master_address[0]) {
+        say(errbuf, errlen, "in controller mode the controller names the master: remove "
+                            "haMasterAddress");
+        return LSMQ_EINVAL;
+    }
+    if (c->broker_heartbeat_interval_ms == 0 ||
+        c->controller_heartbeat_timeout_ms < 2 * c->broker_heartbeat_interval_ms) {
+        say(errbuf, errlen, "controllerHeartBeatTimeoutMills (%u) must be at least twice "
+                            "brokerHeartbeatInterval (%u, > 0): a master's lease is what is left "
+                            "between them",
+            c->controller_heartbeat_timeout_ms, c->broker_heartbeat_interval_ms);
+        return LSMQ_EINVAL;
+    }
+    return 0;
+}
+
+int broker_config_check_controller_mode(const broker_config *c, char *errbuf, size_t errlen)
+{
+    int rc = check_controller_mode(c, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    int ha_port = broker_config_ha_port(c);
+    if (ha_port <= 0 || ha_port > 65535 || (c->listen_port != 0 && ha_port == c->listen_port)) {
+        say(errbuf, errlen, "haListenPort %d cannot be used beside listenPort %d: set "
+                            "haListenPort to a free port of its own", ha_port, c->listen_port);
+        return LSMQ_EINVAL;
+    }
+    return 0;
+}
+
 int broker_config_check(const broker_config *c, char *errbuf, size_t errlen)
 {
     bool slave = c->role == BROKER_SLAVE;
@@ -256,7 +314,8 @@ int broker_config_check(const broker_config *c, char *errbuf, size_t errlen)
         say(errbuf, errlen, "haMasterAddress '%s' is not host:port", c->ha_master_address);
         return LSMQ_EINVAL;
     }
-    if (slave && !c->ha_master_address[0] && !c->namesrv_addr[0] && !c->embedded_namesrv) {
+    if (slave && !c->ha_master_address[0] && !c->namesrv_addr[0] && !c->embedded_namesrv &&
+        !c->enable_controller_mode) {
         say(errbuf, errlen, "a replica (brokerRole=SLAVE) needs haMasterAddress or a name server "
                             "(namesrvAddr) to find its master");
         return LSMQ_EINVAL;

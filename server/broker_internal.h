@@ -116,7 +116,14 @@ typedef struct broker_ctx {
     char ha_addr[96];        /* "brokerIP1:haListenPort", where replicas connect */
     proto_host store_host;   /* the same, as stamped into stored records */
     bool replica;            /* brokerRole=SLAVE: the store changes only through the master's log */
+    bool fenced;             /* controller mode: a master without its lease takes no sends */
 } broker_ctx;
+
+/* The remark of a send a master without its controller lease refuses. */
+#define BROKER_FENCED_REMARK_FMT                                                            \
+    "service not available now: master %s has lost its controller lease (a new master may be " \
+    "elected), send to another broker"
+
 
 /* The remark of a request a replica refuses because it writes (sends, send-backs). */
 #define BROKER_REPLICA_REMARK_FMT                                                          \
@@ -342,6 +349,11 @@ struct broker_ack_wait {
 
 /* Do sends wait for replicas (brokerRole=SYNC_MASTER)? The ASYNC path asks only this. */
 bool broker_ha_sync(const broker_ha *h);
+/* Controller mode (broker.h's broker_follow, broker_set_ack_set, broker_replicas, broker_position). */
+void broker_ha_follow(broker_ha *h, const char *ha_addr, uint64_t epoch);
+void broker_ha_set_ack_set(broker_ha *h, const char *const *addrs, size_t n);
+int broker_ha_replicas(broker_ha *h, broker_replica_state **out, size_t *n, uint64_t *last_seq);
+uint64_t broker_ha_position(broker_ha *h);
 /*
  * Wait for seq to be acknowledged by inSyncReplicas replicas, at most
  * syncFlushTimeout: done_cb with RS_SUCCESS once it is, with

@@ -920,6 +920,11 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
         send_fail(c, req, RS_SERVICE_NOT_AVAILABLE, remark);
         return;
     }
+    if (bs->ctx->fenced) {
+        snprintf(remark, sizeof remark, BROKER_FENCED_REMARK_FMT, bs->ctx->cfg.broker_name);
+        send_fail(c, req, RS_SERVICE_NOT_AVAILABLE, remark);
+        return;
+    }
     int code = parse_header(req, &h, remark);
     if (code == 0)
         code = precheck(&bs->ctx->cfg, &h, req, remark);

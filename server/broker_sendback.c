@@ -353,6 +353,12 @@ static void on_consumer_send_msg_back(server *s, conn *c, proto_cmd *req, void *
         broker__reply_code(c, req, RS_SYSTEM_ERROR, remark);
         return;
     }
+    if (sb->ctx->fenced) {
+        char remark[BROKER_REMARK_MAX];
+        snprintf(remark, sizeof remark, BROKER_FENCED_REMARK_FMT, sb->ctx->cfg.broker_name);
+        broker__reply_code(c, req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
     sendback_req r;
     if (parse_request(c, req, &r) != 0)
         return;

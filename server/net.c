@@ -225,6 +225,13 @@ void server_register(server *s, int code, server_handler fn, void *ctx)
     }
 }
 
+void server_clear_handlers(server *s)
+{
+    memset(s->handlers, 0, sizeof s->handlers);
+    s->close_hook = NULL;
+    s->close_ctx = NULL;
+}
+
 void server_on_close(server *s, server_close_hook fn, void *ctx)
 {
     s->close_hook = fn;

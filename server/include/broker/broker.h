@@ -74,6 +74,15 @@ typedef struct broker_config {
     uint32_t ha_max_gap_bytes;          /* haMaxGapNotInSync: further behind is not in sync, 256 MiB */
     uint32_t wal_ttl_seconds;           /* walTtlSeconds: WAL kept for replicas to catch up, 3600 */
     uint32_t wal_size_limit_mb;         /* walSizeLimitMB: and at most this much of it, 4096 */
+    /* Controller mode: a controller decides who is master (broker_controller.c). */
+    bool enable_controller_mode;        /* enableControllerMode */
+    char controller_addr[1024];         /* controllerAddr, "host:port;host:port" */
+    uint32_t controller_heartbeat_timeout_ms; /* controllerHeartBeatTimeoutMills, 10000 */
+    uint32_t broker_heartbeat_interval_ms;    /* brokerHeartbeatInterval, 1000 */
+    uint32_t ha_max_time_slave_not_catchup_ms;/* haMaxTimeSlaveNotCatchup: leaves the sync
+                                                 state set after, 15000 */
+    /* Set by the controller agent for the broker it builds, not configuration keys. */
+    uint64_t controller_epoch;          /* the epoch this broker serves in (0: no controller) */
 } broker_config;
 
 void broker_config_init(broker_config *c);
@@ -91,6 +100,8 @@ int broker_config_load(broker_config *c, const char *path, char *errbuf, size_t 
  * with a sentence in errbuf saying which keys and what to change.
  */
 int broker_config_check(const broker_config *c, char *errbuf, size_t errlen);
+/* The same for enableControllerMode: what the controller agent needs before it builds a broker. */
+int broker_config_check_controller_mode(const broker_config *c, char *errbuf, size_t errlen);
 /* "ASYNC_MASTER", "SYNC_MASTER" or "SLAVE" (static). */
 const char *broker_role_name(broker_role r);
 /* The port replicas connect to: haListenPort, else listenPort + 1. */
@@ -120,5 +131,45 @@ int broker_create(const broker_config *cfg, server *srv, broker **out, char *err
  * answered. Then frees. Loop thread, with the loop stopped.
  */
 void broker_destroy(broker *b);
+
+/* ---- What the controller agent (broker_controller.c) drives ----------- */
+
+/* A master that has lost its lease refuses sends until it is renewed (SERVICE_NOT_AVAILABLE). */
+void broker_set_fenced(broker *b, bool fenced);
+/* True for a replica (brokerRole=SLAVE). */
+bool broker_is_replica(const broker *b);
+/*
+ * Where the store stands in its epoch: a master's own last sequence, a
+ * replica's applied master sequence (what the controller compares).
+ */
+uint64_t broker_position(broker *b);
+/* A replica follows the master at haAddr in epoch (reconnects when either changes). */
+void broker_follow(broker *b, const char *ha_addr, uint64_t epoch);
+/*
+ * A master in controller mode acknowledges a SYNC send once every replica
+ * named (by its broker address) has it; none: at once.
+ */
+void broker_set_ack_set(broker *b, const char *const *addrs, size_t n);
+
+/* What a master knows of one replica, for the sync state set. */
+typedef struct broker_replica_state {
+    char addr[128];             /* its broker address, as it announced it */
+    uint64_t acked_seq;         /* the last master sequence it has applied */
+    bool streaming;             /* following the log now (not fetching a checkpoint) */
+    bool in_sync;               /* within haMaxGapNotInSync */
+} broker_replica_state;
+/* A master's replicas (*out malloc'ed, free()) and its own last sequence; replicas: none. */
+int broker_replicas(broker *b, broker_replica_state **out, size_t *n, uint64_t *last_seq);
+
+/*
+ * Controller mode: the agent that builds the broker in the role the
+ * controller gives it (broker_controller.c). Start on the loop thread
+ * before it runs (the broker starts as a replica until a controller
+ * names the master); stop after the loop stopped (destroys the broker).
+ */
+typedef struct broker_controller broker_controller;
+int broker_controller_start(const broker_config *cfg, server *srv, broker_controller **out,
+                            char *errbuf, size_t errlen);
+void broker_controller_stop(broker_controller *bc);
 
 #endif

@@ -56,6 +56,8 @@ int server_listen(server *s, const char *host, int port, int *bound_port);
 void server_stop_listening(server *s);
 
 void server_register(server *s, int code, server_handler fn, void *ctx);
+/* Forget every handler and the close hook (a broker built again registers its own). */
+void server_clear_handlers(server *s);
 /* Called on the loop thread when a connection closes, before it is freed. */
 void server_on_close(server *s, server_close_hook fn, void *ctx);
 
