@@ -208,17 +208,32 @@ static proto_cmd *controller_call(int i, proto_cmd *req, uint8_t **frame)
     return resp;
 }
 
-/* The index of the raft leader among the controllers, or -1. */
+/* Controller i's answer to req (taken) has code `code`; with flag, also that flag true. */
+static bool controller_answers(int i, proto_cmd *req, int code, const char *flag)
+{
+    uint8_t *frame = NULL;
+    proto_cmd *resp = controller_call(i, req, &frame);
+    bool yes = resp && resp->code == code && (!flag || proto_cmd_get_bool(resp, flag, 0));
+    proto_cmd_free(resp);
+    free(frame);
+    return yes;
+}
+
+/*
+ * The index of the raft leader among the controllers, or -1: the one whose
+ * metadata says isLeader, or else the one that answers a replica-info
+ * request itself (followers answer CONTROLLER_NOT_LEADER).
+ */
 static int controller_leader(void)
 {
+    for (int i = 0; i < NODES; i++)
+        if (controller_answers(i, proto_cmd_request(RC_CONTROLLER_GET_METADATA_INFO), RS_SUCCESS,
+                               "isLeader"))
+            return i;
     for (int i = 0; i < NODES; i++) {
-        uint8_t *frame = NULL;
-        proto_cmd *resp = controller_call(i, proto_cmd_request(RC_CONTROLLER_GET_METADATA_INFO),
-                                          &frame);
-        bool leader = resp && resp->code == RS_SUCCESS && proto_cmd_get_bool(resp, "isLeader", 0);
-        proto_cmd_free(resp);
-        free(frame);
-        if (leader)
+        proto_cmd *req = proto_cmd_request(RC_CONTROLLER_GET_REPLICA_INFO);
+        proto_cmd_set(req, "brokerName", BROKER_NAME);
+        if (controller_answers(i, req, RS_SUCCESS, NULL))
             return i;
     }
     return -1;
