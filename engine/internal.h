@@ -128,6 +128,9 @@ struct engine_batch {
  *         "T" -> next topic id u32;
  *         "H" topic_id u32 queue_id u32 -> next offset u64, last store ms i64
  *         "A" -> (replicas) the master sequence applied u64
+ *         "R" -> (replicas) the master epoch followed u64, never shipped
+ *         "E" -> epoch history: entries of epoch, start_seq, prev_epoch,
+ *                prev_end_seq (u64 each), oldest first (epoch.c)
  * topic   key: name   value: JSON config (see topics.c)
  * If you change an encoding, bump ENGINE_FORMAT_VERSION and upgrade old stores
  * in store.c.
@@ -139,6 +142,8 @@ struct engine_batch {
 #define META_LOGPOS_KEY "L"
 #define META_TOPICSEQ_KEY "T"
 #define META_APPLIED_KEY "A"
+#define META_FOLLOWED_KEY "R"
+#define META_EPOCHS_KEY "E"
 size_t engine__key_msg(uint8_t out[MSG_KEY_LEN], uint32_t topic_id, uint32_t queue_id,
                        uint64_t offset);
 /* Split a msg key; false when key is not one. */
@@ -226,7 +231,9 @@ typedef enum wctl_kind {
     WCTL_TOPIC_PUT, WCTL_TOPIC_DELETE, WCTL_GROUP_PUT, WCTL_GROUP_DELETE,
     WCTL_OFFSET_SET, WCTL_REMOVE, WCTL_BARRIER,
     WCTL_CHECKPOINT,   /* name: the directory; u64_out: its sequence */
-    WCTL_SET_APPLIED   /* u64: the master sequence a replica's store holds */
+    WCTL_SET_APPLIED,  /* u64: the master sequence a replica's store holds */
+    WCTL_EPOCH_BEGIN,  /* u64: the master's new epoch; epoch_out: its history entry */
+    WCTL_SET_POSITION  /* u64: seq, epoch, history (may be empty): a replica's position */
 } wctl_kind;
 typedef struct wctl {
     wctl_kind kind;
@@ -242,6 +249,10 @@ typedef struct wctl {
     uint32_t queue_id;
     uint64_t u64;
     uint64_t *u64_out;
+    uint64_t epoch;
+    const engine_epoch_entry *history;
+    size_t history_len;
+    engine_epoch_entry *epoch_out;
 } wctl;
 /* Run a control operation on the writer thread and wait for it. */
 int engine__writer_control(engine *e, const wctl *op);
@@ -290,6 +301,13 @@ void engine__replica_settle(engine *e);
 /* Record a checkpoint's sequence with its own synced write. */
 int engine__replica_record(engine *e, uint64_t seq);
 void engine__replica_free(engine *e);
+
+/* ---- epoch.c (writer thread) ---- */
+/* Append a master's promotion record for epoch (engine_epoch_begin). */
+int engine__epoch_begin_now(engine *e, uint64_t epoch, engine_epoch_entry *entry);
+/* Write a replica's position (and its master's history when n > 0), synced. */
+int engine__epoch_position_now(engine *e, uint64_t epoch, uint64_t seq,
+                               const engine_epoch_entry *h, size_t n);
 
 /* ---- checkpoint.c (writer thread) ---- */
 int engine__checkpoint_now(engine *e, const char *dir, uint64_t *seq);

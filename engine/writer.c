@@ -522,6 +522,14 @@ static int set_applied(engine *e, uint64_t seq)
     return rc;
 }
 
+static int set_position(engine *e, const wctl *op)
+{
+    int rc = engine__epoch_position_now(e, op->epoch, op->u64, op->history, op->history_len);
+    if (rc == 0)
+        reset_apply_next(e);
+    return rc;
+}
+
 static int run_control(engine *e, const wctl *op)
 {
     switch (op->kind) {
@@ -533,6 +541,8 @@ static int run_control(engine *e, const wctl *op)
     case WCTL_BARRIER: return 0;
     case WCTL_CHECKPOINT: return engine__checkpoint_now(e, op->name, op->u64_out);
     case WCTL_SET_APPLIED: return set_applied(e, op->u64);
+    case WCTL_EPOCH_BEGIN: return engine__epoch_begin_now(e, op->u64, op->epoch_out);
+    case WCTL_SET_POSITION: return set_position(e, op);
     case WCTL_OFFSET_SET: break; /* batched, never here */
     }
     return LSMQ_EINVAL;
@@ -755,7 +765,7 @@ void engine__writer_stop(engine *e)
 static bool refused_on_replica(const engine *e, const wctl *op)
 {
     return e->cfg.replica && op->kind != WCTL_BARRIER && op->kind != WCTL_CHECKPOINT &&
-           op->kind != WCTL_SET_APPLIED;
+           op->kind != WCTL_SET_APPLIED && op->kind != WCTL_SET_POSITION;
 }
 
 int engine__writer_control(engine *e, const wctl *op)
@@ -794,7 +804,7 @@ int engine__writer_control_async(engine *e, const wctl *op,
         return LSMQ_EINVAL;
     if (refused_on_replica(e, op))
         return LSMQ_EREADONLY;
-    if (op->topic_out || op->u64_out)
+    if (op->topic_out || op->u64_out || op->epoch_out || op->history)
         return LSMQ_EINVAL; /* it points into the caller's memory */
     size_t extra = op->name_len + op->name2_len + op->value_len;
     wreq *r = proto_xcalloc(1, sizeof *r + extra);

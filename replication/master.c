@@ -44,7 +44,9 @@ static void write_hook(const engine_ext_env *x, uint64_t last_seq)
 {
     repl_master *m = x->ctx;
 
-    if (atomic_load(&m->n_streaming) == 0)
+    atomic_store(&m->last_seq, last_seq);
+    /* Acknowledged by the master alone: the thread reports it (acked_cb). */
+    if (atomic_load(&m->n_streaming) == 0 && !atomic_load(&m->ack_alone))
         return;
     pthread_mutex_lock(&m->hook_lock);
     if (m->hook_on)
@@ -126,7 +128,8 @@ static void close_hook(server *s, conn *c, void *ctx)
     repl__master_recount(m);
 }
 
-/* The `in_sync`-th highest acknowledged sequence of the streaming links. */
+/* The `in_sync`-th highest acknowledged sequence of the streaming links, or
+ * the acknowledgement set's (master_ackset.c) once the broker gave one. */
 void repl__master_recount(repl_master *m)
 {
     uint64_t best[16] = {0}; /* the in_sync highest, descending (in_sync is capped) */
@@ -149,11 +152,11 @@ void repl__master_recount(repl_master *m)
             }
         }
     }
+    uint64_t quorum = atomic_load(&m->ack_set_on) ? repl__ack_set_quorum(m) : best[k - 1];
     pthread_mutex_unlock(&m->lock);
     atomic_store(&m->n_streaming, streaming);
     engine_log_watch(m->e, streaming > 0);
     atomic_store(&m->n_in_sync, in_sync);
-    uint64_t quorum = best[k - 1];
     if (quorum > atomic_load(&m->acked)) {
         atomic_store(&m->acked, quorum);
         if (m->cfg.acked_cb)
@@ -173,6 +176,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         return;
     }
     repl__ship_all(m);
+    if (atomic_load(&m->ack_set_on))
+        repl__master_recount(m); /* a new set, or a write the master alone acknowledges */
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -238,14 +243,57 @@ static int clean_work_dir(repl_master *m, char *errbuf, size_t errlen)
     return rc;
 }
 
+/*
+ * The epoch served: the config's when it is newer than the store's
+ * position, after the promotion record (written once, synced); else the
+ * store's own (a restart in the same epoch, or a config without epochs).
+ */
+static int enter_epoch(repl_master *m, engine *e, char *errbuf, size_t errlen)
+{
+    engine_epoch_entry h[ENGINE_EPOCHS_KEPT];
+    uint64_t pos_epoch = 0, pos_seq = 0;
+    size_t n = 0;
+    int rc = engine_position(e, &pos_epoch, &pos_seq);
+
+    if (rc != 0 && rc != LSMQ_ENOTFOUND)
+        goto fail;
+    if (m->cfg.epoch > pos_epoch) {
+        rc = engine_epoch_begin(e, m->cfg.epoch, NULL);
+        if (rc != 0)
+            goto fail;
+        proto_log(PROTO_LOG_INFO, "repl: master enters epoch %llu (was at epoch %llu seq %llu)",
+                  (unsigned long long)m->cfg.epoch, (unsigned long long)pos_epoch,
+                  (unsigned long long)pos_seq);
+    } else if (m->cfg.epoch && m->cfg.epoch < pos_epoch) {
+        proto_log(PROTO_LOG_WARN, "repl: configured epoch %llu is older than the store's %llu: "
+                  "serving epoch %llu", (unsigned long long)m->cfg.epoch,
+                  (unsigned long long)pos_epoch, (unsigned long long)pos_epoch);
+    }
+    m->epoch = m->cfg.epoch > pos_epoch ? m->cfg.epoch : pos_epoch;
+    rc = engine_epoch_history(e, h, &n);
+    if (rc != 0)
+        goto fail;
+    memset(&m->promotion, 0, sizeof m->promotion);
+    if (n > 0 && h[n - 1].epoch == m->epoch)
+        m->promotion = h[n - 1];
+    return 0;
+fail:
+    snprintf(errbuf, errlen, "replication: cannot record epoch %llu in the store: %s",
+             (unsigned long long)m->cfg.epoch, lsmq_strerror(rc));
+    return rc;
+}
+
 int repl_master_start(repl_master *m, engine *e, char *errbuf, size_t errlen)
 {
     if (m->started)
         return LSMQ_EINVAL;
     int rc = clean_work_dir(m, errbuf, errlen);
+    if (rc == 0)
+        rc = enter_epoch(m, e, errbuf, errlen);
     if (rc != 0)
         return rc;
     m->e = e;
+    atomic_store(&m->last_seq, engine_last_sequence(e));
     atomic_store(&m->stopping, false);
     m->loop = ev_loop_new(EVFLAG_AUTO);
     if (!m->loop) {
@@ -295,8 +343,11 @@ int repl_master_start(repl_master *m, engine *e, char *errbuf, size_t errlen)
         return -rc;
     }
     m->started = true;
-    proto_log(PROTO_LOG_INFO, "repl: master serving replicas on port %d (inSyncReplicas %u)",
-              m->port, m->cfg.in_sync);
+    proto_log(PROTO_LOG_INFO,
+              "repl: master serving replicas on port %d (inSyncReplicas %u, epoch %llu)", m->port,
+              m->cfg.in_sync, (unsigned long long)m->epoch);
+    if (atomic_load(&m->ack_set_on))
+        ev_async_send(m->loop, &m->wake); /* a set given before start: report its sequence */
     return 0;
 }
 
@@ -326,6 +377,7 @@ void repl_master_destroy(repl_master *m)
     repl_master_stop(m);
     pthread_mutex_destroy(&m->hook_lock);
     pthread_mutex_destroy(&m->lock);
+    repl__ack_set_free(m);
     free(m->marks);
     free(m->host);
     free(m->work_dir);
@@ -338,6 +390,8 @@ void repl_master_destroy(repl_master *m)
 size_t repl_master_replicas(repl_master *m) { return atomic_load(&m->n_streaming); }
 size_t repl_master_in_sync(repl_master *m) { return atomic_load(&m->n_in_sync); }
 uint64_t repl_master_acked(repl_master *m) { return atomic_load(&m->acked); }
+uint64_t repl_master_last_seq(repl_master *m) { return atomic_load(&m->last_seq); }
+uint64_t repl_master_epoch(repl_master *m) { return m->epoch; }
 
 int repl_master_status(repl_master *m, repl_replica_info **out, size_t *n)
 {

@@ -92,7 +92,7 @@ static void begin_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     proto_cmd *resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
     repl__set_u64(resp, REPL_F_CHECKPOINT_ID, l->cp_id);
     repl__set_u64(resp, REPL_F_CHECKPOINT_SEQ, seq);
-    repl__set_u64(resp, REPL_F_EPOCH, m->cfg.epoch);
+    repl__set_u64(resp, REPL_F_EPOCH, m->epoch);
     size_t len = list.len;
     server_conn_reply_owned(c, req->opaque, resp, proto_buf_take(&list), len);
 }

@@ -63,6 +63,12 @@ typedef struct repl_commit_mark {
 
 #define REPL_MARKS 65536
 
+/* A member of the acknowledgement set (repl_master_set_ack_set). */
+typedef struct repl_ack_member {
+    char addr[REPL_ADDR_MAX];
+    uint64_t acked;            /* the last sequence it acknowledged, kept while it is away */
+} repl_ack_member;
+
 struct repl_master {
     repl_master_config cfg;    /* host and work_dir point at the copies below */
     char *host;
@@ -90,6 +96,16 @@ struct repl_master {
     atomic_uint_fast64_t acked;
     atomic_size_t n_streaming;
     atomic_size_t n_in_sync;
+    /* The acknowledgement set, under lock; ack_set_on and ack_alone also for the hook. */
+    atomic_bool ack_set_on;    /* acked is the set's minimum, not the in_sync-th highest */
+    atomic_bool ack_alone;     /* the set is empty: every write is acked as it is written */
+    repl_ack_member *ack_set;
+    size_t ack_n;
+    /* The epoch it serves (its store's, after the promotion record) and its history. */
+    uint64_t epoch;
+    engine_epoch_entry promotion; /* the newest history entry: epoch 0 when none is ours */
+    atomic_uint_fast64_t last_seq; /* as the write hook last saw it */
+    int64_t stale_logged_ms;   /* the last "this master is stale" line (thread's) */
 };
 
 /* master.c */
@@ -99,6 +115,13 @@ repl_link *repl__link_of(struct repl_master *m, conn *c);
 uint64_t repl__msgs_after(struct repl_master *m, uint64_t seq);
 /* Recount streaming and in-sync replicas and move the acknowledged sequence. */
 void repl__master_recount(struct repl_master *m);
+
+/* master_ackset.c */
+/* Under m->lock: a link's acknowledged sequence moved; its set member keeps it. */
+void repl__ack_set_note(struct repl_master *m, const char *addr, uint64_t acked);
+/* Under m->lock, with the set on: the sequence the whole set holds. */
+uint64_t repl__ack_set_quorum(struct repl_master *m);
+void repl__ack_set_free(struct repl_master *m);
 
 /* master_stream.c */
 void repl__stream_register(struct repl_master *m);

@@ -18,6 +18,8 @@
 
 /* A checkpoint fetch silent this long is gone (its hard links go with it). */
 #define CHECKPOINT_SILENCE_MS 60000
+/* A replica of a newer epoch retries until it is moved: its refusal is logged this seldom. */
+#define STALE_LOG_EVERY_MS 60000
 
 void repl__stream_close(repl_link *l)
 {
@@ -42,6 +44,8 @@ static void publish(repl_link *l, repl_phase phase, uint64_t acked, uint64_t pos
     l->acked_seq = acked;
     l->replica_position = position;
     l->in_sync = phase == REPL_PHASE_STREAMING && lag <= m->cfg.max_gap_bytes;
+    if (phase == REPL_PHASE_STREAMING)
+        repl__ack_set_note(m, l->addr, acked);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -124,7 +128,7 @@ static void ship(repl_link *l)
             rc = engine_log_next(l->reader, &b);
             if (rc != 1)
                 break;
-            repl__batch_put(&body, m->cfg.epoch, &b);
+            repl__batch_put(&body, m->epoch, &b);
             batches++;
             last = b.seq + b.count - 1;
         }
@@ -159,25 +163,21 @@ void repl__ship_all(repl_master *m)
 /* ------------------------------------------------------------------ */
 /* Requests                                                             */
 
-static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+/*
+ * A replica at the master's epoch: follow from its applied sequence, if
+ * the retained log holds what comes next. NULL and l->reader open: go.
+ */
+static proto_cmd *same_epoch(repl_link *l, const proto_cmd *req, uint64_t applied)
 {
-    repl_master *m = ctx;
-    repl_link *l = repl__link_of(m, c);
-    uint64_t applied = repl__get_u64(req, REPL_F_APPLIED_SEQ);
+    repl_master *m = l->m;
     uint64_t last = engine_last_sequence(m->e);
-    const char *addr = proto_cmd_get(req, REPL_F_REPLICA_ADDR);
     proto_cmd *resp;
     int rc;
 
-    l->last_heard_ms = proto_mono_ms();
-    l->epoch = repl__get_u64(req, REPL_F_EPOCH);
-    if (addr && *addr)
-        snprintf(l->addr, sizeof l->addr, "%s", addr);
-    repl__stream_close(l);
-    if (applied == 0) {
-        resp = proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque,
+    if (applied == 0)
+        return proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque,
                                   "the replica holds no applied sequence");
-    } else if (applied > last) {
+    if (applied > last) {
         proto_log(PROTO_LOG_ERROR,
                   "repl: replica %s (%s) applied seq %" PRIu64 " but the master is at %" PRIu64
                   ": their stores diverged, refusing it",
@@ -185,33 +185,129 @@ static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         resp = proto_cmd_response(REPL_RS_DIVERGED, req->opaque, NULL);
         proto_cmd_set_remarkf(resp, "replica at seq %" PRIu64 " is ahead of the master (%" PRIu64 ")",
                               applied, last);
-    } else if ((rc = engine_log_open(m->e, applied, &l->reader)) != 0) {
-        l->reader = NULL;
-        if (rc == LSMQ_ENOTFOUND) {
-            proto_log(PROTO_LOG_WARN,
-                      "repl: replica %s (%s) at seq %" PRIu64 " is behind the retained log: it needs a checkpoint",
-                      l->addr, l->peer, applied);
-            resp = proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque, NULL);
-            proto_cmd_set_remarkf(resp, "the retained log no longer reaches seq %" PRIu64,
-                                  applied + 1);
-        } else if (rc == LSMQ_EINVAL) {
-            resp = proto_cmd_response(REPL_RS_DIVERGED, req->opaque, NULL);
-            proto_cmd_set_remarkf(resp, "seq %" PRIu64 " ends no batch of the master's log",
-                                  applied);
-        } else {
-            resp = proto_cmd_response(RS_SYSTEM_ERROR, req->opaque, NULL);
-            proto_cmd_set_remarkf(resp, "cannot read the log: %s", lsmq_strerror(rc));
-        }
+        return resp;
+    }
+    rc = engine_log_open(m->e, applied, &l->reader);
+    if (rc == 0)
+        return NULL;
+    l->reader = NULL;
+    if (rc == LSMQ_ENOTFOUND) {
+        proto_log(PROTO_LOG_WARN,
+                  "repl: replica %s (%s) at seq %" PRIu64 " is behind the retained log: it needs a checkpoint",
+                  l->addr, l->peer, applied);
+        resp = proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque, NULL);
+        proto_cmd_set_remarkf(resp, "the retained log no longer reaches seq %" PRIu64, applied + 1);
+    } else if (rc == LSMQ_EINVAL) {
+        resp = proto_cmd_response(REPL_RS_DIVERGED, req->opaque, NULL);
+        proto_cmd_set_remarkf(resp, "seq %" PRIu64 " ends no batch of the master's log", applied);
     } else {
+        resp = proto_cmd_response(RS_SYSTEM_ERROR, req->opaque, NULL);
+        proto_cmd_set_remarkf(resp, "cannot read the log: %s", lsmq_strerror(rc));
+    }
+    return resp;
+}
+
+/*
+ * A replica of an older epoch. Standing exactly where this master stood
+ * when it was promoted (a replica that followed the old master that far,
+ * or the old master itself with nothing more), it holds what this master
+ * held then: it continues after the promotion record, rebased into this
+ * master's sequences (*rebase_seq). Anywhere else it diverged: checkpoint.
+ */
+static proto_cmd *older_epoch(repl_link *l, const proto_cmd *req, uint64_t epoch, uint64_t seq,
+                              uint64_t *rebase_seq)
+{
+    repl_master *m = l->m;
+    const engine_epoch_entry *p = &m->promotion;
+    proto_cmd *resp;
+    int rc;
+
+    if (p->epoch == m->epoch && p->epoch != 0 && epoch == p->prev_epoch &&
+        seq == p->prev_end_seq) {
+        rc = engine_log_open(m->e, p->start_seq, &l->reader);
+        if (rc == 0) {
+            *rebase_seq = p->start_seq;
+            return NULL;
+        }
+        l->reader = NULL;
+        resp = proto_cmd_response(rc == LSMQ_ENOTFOUND ? REPL_RS_CHECKPOINT_NEEDED : RS_SYSTEM_ERROR,
+                                  req->opaque, NULL);
+        proto_cmd_set_remarkf(resp, "cannot read the log after the promotion record: %s",
+                              lsmq_strerror(rc));
+        return resp;
+    }
+    proto_log(PROTO_LOG_WARN,
+              "repl: replica %s (%s) at epoch %" PRIu64 " seq %" PRIu64 " diverged from epoch %" PRIu64
+              " at seq %" PRIu64 ": it needs a checkpoint",
+              l->addr, l->peer, epoch, seq, p->prev_epoch, p->prev_end_seq);
+    resp = proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque, NULL);
+    proto_cmd_set_remarkf(resp, "diverged from epoch %" PRIu64 " at sequence %" PRIu64
+                          " (the replica is at epoch %" PRIu64 " sequence %" PRIu64 ")",
+                          p->prev_epoch, p->prev_end_seq, epoch, seq);
+    return resp;
+}
+
+static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
+{
+    repl_master *m = ctx;
+    repl_link *l = repl__link_of(m, c);
+    uint64_t applied = repl__get_u64(req, REPL_F_APPLIED_SEQ);
+    uint64_t epoch = repl__get_u64(req, REPL_F_EPOCH);
+    uint64_t last = engine_last_sequence(m->e);
+    uint64_t rebase_seq = 0;
+    const char *addr = proto_cmd_get(req, REPL_F_REPLICA_ADDR);
+    proto_cmd *resp;
+
+    l->last_heard_ms = proto_mono_ms();
+    l->epoch = epoch;
+    if (addr && *addr)
+        snprintf(l->addr, sizeof l->addr, "%s", addr);
+    repl__stream_close(l);
+    if (epoch > m->epoch) {
+        int64_t now = proto_mono_ms();
+        if (m->stale_logged_ms == 0 || now - m->stale_logged_ms >= STALE_LOG_EVERY_MS) {
+            m->stale_logged_ms = now;
+            proto_log(PROTO_LOG_WARN,
+                  "repl: replica %s (%s) is at epoch %" PRIu64 ", newer than this master's %" PRIu64
+                  ": this master is stale",
+                  l->addr, l->peer, epoch, m->epoch);
+        }
+        resp = proto_cmd_response(REPL_RS_STALE_EPOCH, req->opaque, NULL);
+        proto_cmd_set_remarkf(resp, "stale master epoch %" PRIu64 " (the replica is at %" PRIu64 ")",
+                              m->epoch, epoch);
+    } else if (epoch == m->epoch) {
+        resp = same_epoch(l, req, applied);
+    } else {
+        resp = older_epoch(l, req, epoch, applied, &rebase_seq);
+    }
+    if (!resp) {
+        uint64_t from = rebase_seq ? rebase_seq : applied;
         resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
         repl__set_u64(resp, REPL_F_MASTER_SEQ, last);
-        repl__set_u64(resp, REPL_F_EPOCH, m->cfg.epoch);
-        l->shipped_seq = applied;
+        repl__set_u64(resp, REPL_F_EPOCH, m->epoch);
+        if (rebase_seq) {
+            engine_epoch_entry h[ENGINE_EPOCHS_KEPT];
+            size_t n = 0;
+            char text[REPL_HISTORY_TEXT_MAX];
+            repl__set_u64(resp, REPL_F_REBASE_SEQ, rebase_seq);
+            if (engine_epoch_history(m->e, h, &n) == 0 && n > 0) {
+                repl__history_format(text, sizeof text, h, n);
+                proto_cmd_set(resp, REPL_F_HISTORY, text);
+            }
+        }
+        l->shipped_seq = from;
         l->last_sent_ms = proto_mono_ms();
-        publish(l, REPL_PHASE_STREAMING, applied, repl__get_u64(req, REPL_F_LOG_POSITION));
-        proto_log(PROTO_LOG_INFO,
-                  "repl: replica %s (%s) follows from seq %" PRIu64 " (master at %" PRIu64 ")",
-                  l->addr, l->peer, applied, last);
+        l->epoch = m->epoch;
+        publish(l, REPL_PHASE_STREAMING, from, repl__get_u64(req, REPL_F_LOG_POSITION));
+        if (rebase_seq)
+            proto_log(PROTO_LOG_INFO,
+                      "repl: replica %s (%s) at epoch %" PRIu64 " seq %" PRIu64
+                      " rebased to epoch %" PRIu64 " seq %" PRIu64 " (master at %" PRIu64 ")",
+                      l->addr, l->peer, epoch, applied, m->epoch, rebase_seq, last);
+        else
+            proto_log(PROTO_LOG_INFO,
+                      "repl: replica %s (%s) follows from seq %" PRIu64 " (master at %" PRIu64 ")",
+                      l->addr, l->peer, applied, last);
     }
     server_conn_reply(c, req->opaque, resp, NULL, 0);
     repl__master_recount(m);
@@ -228,6 +324,13 @@ static void ack_cb(server *s, conn *c, proto_cmd *req, void *ctx)
     l->last_heard_ms = proto_mono_ms();
     if (l->phase != REPL_PHASE_STREAMING)
         return;
+    if (repl__get_u64(req, REPL_F_EPOCH) > m->epoch) {
+        proto_log(PROTO_LOG_WARN, "repl: replica %s acknowledges at epoch %" PRIu64
+                  ", newer than this master's %" PRIu64 ": this master is stale, dropping it",
+                  l->addr, repl__get_u64(req, REPL_F_EPOCH), m->epoch);
+        server_conn_close(c);
+        return;
+    }
     if (applied > l->shipped_seq) {
         proto_log(PROTO_LOG_WARN, "repl: replica %s acknowledged seq %" PRIu64
                   " beyond what it was sent (%" PRIu64 "): dropping it",
@@ -269,7 +372,7 @@ void repl__stream_tick(repl_master *m, int64_t now_ms)
         if (now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
             proto_cmd *req = proto_cmd_request(REPL_RC_HEARTBEAT);
             repl__set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(m->e));
-            repl__set_u64(req, REPL_F_EPOCH, m->cfg.epoch);
+            repl__set_u64(req, REPL_F_EPOCH, m->epoch);
             server_conn_send_oneway(l->c, req, NULL, 0);
             l->last_sent_ms = now_ms;
         }

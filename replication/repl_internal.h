@@ -39,6 +39,7 @@ enum {
 enum {
     REPL_RS_CHECKPOINT_NEEDED = 960, /* HELLO: the retained log does not reach appliedSeq + 1 */
     REPL_RS_DIVERGED = 961,          /* HELLO: the replica holds more than the master */
+    REPL_RS_STALE_EPOCH = 962,       /* HELLO: the replica knows a newer epoch than the master */
 };
 
 /* Header fields (extFields). */
@@ -53,6 +54,8 @@ enum {
 #define REPL_F_OFFSET "offset"
 #define REPL_F_LENGTH "length"
 #define REPL_F_CRC "crc"
+#define REPL_F_REBASE_SEQ "rebaseSeq"
+#define REPL_F_HISTORY "epochHistory"
 
 /* Frames a replica accepts: one batch can be as large as a writer group. */
 #define REPL_MAX_FRAME (256u << 20)
@@ -101,6 +104,16 @@ int repl__list_files(const char *dir, proto_buf *out);
 int repl__parse_files(const uint8_t *body, size_t len, repl_file **out, size_t *n);
 /* A file name a peer may name: no '/', not "." or "..", not empty, fits. */
 bool repl__safe_name(const char *name);
+
+/* ---- Epoch histories (HELLO's rebase answer) ----------------------------- */
+
+/* Room for ENGINE_EPOCHS_KEPT entries of four u64 in decimal. */
+#define REPL_HISTORY_TEXT_MAX (ENGINE_EPOCHS_KEPT * 84)
+
+/* "epoch:start:prevEpoch:prevEnd,..." oldest first; out holds REPL_HISTORY_TEXT_MAX. */
+void repl__history_format(char *out, size_t cap, const engine_epoch_entry *h, size_t n);
+/* The entries of such a text (h has room for ENGINE_EPOCHS_KEPT): 0 or LSMQ_ECORRUPT. */
+int repl__history_parse(const char *text, engine_epoch_entry *h, size_t *n);
 
 /* ---- Files -------------------------------------------------------------- */
 

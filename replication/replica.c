@@ -55,7 +55,10 @@ struct repl_replica {
     int64_t last_ack_ms;
     uint64_t queued_seq;       /* the last sequence handed to engine_apply */
     uint64_t acked_sent;       /* the last applied sequence ACKed */
+    uint64_t follow_epoch;     /* the master's epoch since HELLO: older frames are refused */
+    uint64_t hello_epoch;      /* the store's position's epoch, as the last HELLO said */
     bool failing;              /* the last attempt failed (logged once until one works) */
+    bool stale_logged;         /* a stale master was logged (once until one is followed) */
     /* Shared with the writer's callbacks and status readers. */
     pthread_mutex_t lock;
     pthread_cond_t drained;
@@ -64,6 +67,8 @@ struct repl_replica {
     size_t in_flight;          /* applies queued, their done not run yet */
     int apply_error;           /* the first failed apply's code, until the loop sees it */
     char master_addr[REPL_ADDR_MAX];
+    uint64_t min_epoch;        /* no master of an older epoch is followed (the controller's) */
+    uint64_t epoch;            /* for status: the epoch followed */
     bool master_changed;
     bool connected;
     bool checkpoint_needed;
@@ -185,10 +190,12 @@ static void need_checkpoint(repl_replica *r, const char *why)
     r->checkpoint_needed = true;
     pthread_mutex_unlock(&r->lock);
     if (first) {
+        uint64_t epoch = 0, seq = 0;
+        engine_position(r->e, &epoch, &seq);
         proto_log(PROTO_LOG_ERROR,
-                  "repl: master %s cannot continue this replica (applied seq %" PRIu64
+                  "repl: master %s cannot continue this replica (at epoch %" PRIu64 " seq %" PRIu64
                   "): %s; its store must be made again from a checkpoint",
-                  r->conn_addr, engine_applied_sequence(r->e), why);
+                  r->conn_addr, epoch, seq, why);
         if (r->cfg.checkpoint_needed_cb)
             r->cfg.checkpoint_needed_cb(r->cfg.ctx);
     }
@@ -204,7 +211,7 @@ static void send_ack(repl_replica *r)
 
     repl__set_u64(req, REPL_F_APPLIED_SEQ, applied);
     repl__set_u64(req, REPL_F_LOG_POSITION, engine_next_log_position(r->e));
-    repl__set_u64(req, REPL_F_EPOCH, r->cfg.epoch);
+    repl__set_u64(req, REPL_F_EPOCH, r->follow_epoch);
     if (proto_conn_request(r->pc, req, NULL, 0, 0, NULL, NULL) == 0) {
         r->acked_sent = applied;
         r->last_ack_ms = proto_mono_ms();
@@ -225,9 +232,9 @@ static void on_batches(repl_replica *r, const proto_cmd *req)
     while ((rc = repl__batch_next(req->body, req->body_len, &pos, &b)) == 1) {
         uint64_t last = b.b.seq + b.b.count - 1;
         char why[200];
-        if (b.epoch < r->cfg.epoch) {
+        if (b.epoch < r->follow_epoch) {
             snprintf(why, sizeof why, "a batch of epoch %" PRIu64 " is older than ours (%" PRIu64 ")",
-                     b.epoch, r->cfg.epoch);
+                     b.epoch, r->follow_epoch);
             drop(r, LSMQ_ECORRUPT, why);
             return;
         }
@@ -277,6 +284,8 @@ static void request_cb(proto_conn *c, proto_cmd *req, void *arg)
         on_batches(r, req);
         break;
     case REPL_RC_HEARTBEAT:
+        if (repl__get_u64(req, REPL_F_EPOCH) < r->follow_epoch)
+            drop(r, LSMQ_ECLOSED, "a heartbeat of an older epoch");
         break;
     case REPL_RC_CHECKPOINT_NEEDED:
         need_checkpoint(r, req->remark ? req->remark : "the log moved past this replica");
@@ -284,6 +293,48 @@ static void request_cb(proto_conn *c, proto_cmd *req, void *arg)
     default:
         break;
     }
+}
+
+/* A master of an older epoch than we know: never followed; say so once, retry seldom. */
+static void refuse_master(repl_replica *r, const char *why)
+{
+    if (!r->stale_logged)
+        proto_log(PROTO_LOG_WARN, "repl: not following master %s: %s (waiting for a newer one)",
+                  r->conn_addr, why);
+    r->stale_logged = true;
+    r->retry_ms = r->cfg.retry_max_ms;
+    r->failing = true;
+    drop(r, LSMQ_ECLOSED, why);
+}
+
+/*
+ * A master of a newer epoch took this store as it stands (HELLO's
+ * rebaseSeq): from now on the store stands at rebaseSeq of that master's
+ * log and holds its epoch history, both written at once before any of
+ * its batches. No apply is in flight (HELLO waits for that). 0 or an error.
+ */
+static int rebase(repl_replica *r, const proto_cmd *resp, uint64_t epoch, char *why, size_t len)
+{
+    uint64_t seq = repl__get_u64(resp, REPL_F_REBASE_SEQ);
+    engine_epoch_entry h[ENGINE_EPOCHS_KEPT];
+    size_t n = 0;
+
+    if (seq == 0)
+        return 0;
+    if (repl__history_parse(proto_cmd_get(resp, REPL_F_HISTORY), h, &n) != 0) {
+        snprintf(why, len, "the epoch history of a rebase does not decode");
+        return LSMQ_ECORRUPT;
+    }
+    int rc = engine_set_position(r->e, epoch, seq, h, n);
+    if (rc != 0) {
+        snprintf(why, len, "cannot record the rebase to epoch %" PRIu64 " seq %" PRIu64 ": %s",
+                 epoch, seq, lsmq_strerror(rc));
+        return rc;
+    }
+    proto_log(PROTO_LOG_INFO, "repl: store rebased on master %s: epoch %" PRIu64 " seq %" PRIu64,
+              r->conn_addr, epoch, seq);
+    r->queued_seq = seq;
+    return 0;
 }
 
 static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
@@ -301,6 +352,12 @@ static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
         return;
     }
     const proto_cmd *resp = reply->cmd;
+    if (resp->code == REPL_RS_STALE_EPOCH) {
+        snprintf(text, sizeof text, "%s", resp->remark ? resp->remark : "stale master epoch");
+        proto_reply_free(reply);
+        refuse_master(r, text);
+        return;
+    }
     if (resp->code == REPL_RS_CHECKPOINT_NEEDED) {
         snprintf(text, sizeof text, "%s", resp->remark ? resp->remark : "checkpoint needed");
         proto_reply_free(reply);
@@ -318,7 +375,31 @@ static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
         return;
     }
     uint64_t master_seq = repl__get_u64(resp, REPL_F_MASTER_SEQ);
+    uint64_t master_epoch = repl__get_u64(resp, REPL_F_EPOCH);
     pthread_mutex_lock(&r->lock);
+    uint64_t min_epoch = r->min_epoch;
+    pthread_mutex_unlock(&r->lock);
+    if (r->hello_epoch > min_epoch)
+        min_epoch = r->hello_epoch; /* nor one older than the store's own epoch */
+    if (master_epoch < min_epoch) {
+        snprintf(text, sizeof text, "stale master epoch %" PRIu64 " (this replica follows epoch %"
+                 PRIu64 " or newer)", master_epoch, min_epoch);
+        proto_reply_free(reply);
+        refuse_master(r, text);
+        return;
+    }
+    rc = rebase(r, resp, master_epoch, text, sizeof text);
+    if (rc != 0) {
+        proto_reply_free(reply);
+        proto_log(PROTO_LOG_ERROR, "repl: master %s: %s", r->conn_addr, text);
+        r->failing = true;
+        drop(r, rc, text);
+        return;
+    }
+    r->follow_epoch = master_epoch;
+    r->stale_logged = false;
+    pthread_mutex_lock(&r->lock);
+    r->epoch = master_epoch;
     r->master_seq = master_seq;
     r->read_wall_ms = proto_wall_ms();
     r->connected = true;
@@ -363,10 +444,15 @@ static void connect_master(repl_replica *r)
         backoff(r);
         return;
     }
+    /* The store's position: a former master's is its own epoch and last sequence. */
+    uint64_t pos_epoch = 0, pos_seq = r->queued_seq;
+    if (engine_position(r->e, &pos_epoch, &pos_seq) != 0)
+        pos_epoch = 0, pos_seq = r->queued_seq;
     proto_cmd *req = proto_cmd_request(REPL_RC_HELLO);
-    repl__set_u64(req, REPL_F_APPLIED_SEQ, r->queued_seq);
+    repl__set_u64(req, REPL_F_APPLIED_SEQ, pos_seq);
     repl__set_u64(req, REPL_F_LOG_POSITION, engine_next_log_position(r->e));
-    repl__set_u64(req, REPL_F_EPOCH, r->cfg.epoch);
+    repl__set_u64(req, REPL_F_EPOCH, pos_epoch);
+    r->hello_epoch = pos_epoch;
     if (r->self_addr)
         proto_cmd_set(req, REPL_F_REPLICA_ADDR, r->self_addr);
     int64_t deadline = proto_mono_ms() + r->cfg.connect_timeout_ms + HELLO_TIMEOUT_MS;
@@ -500,6 +586,13 @@ int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **o
     r->state = FOLLOW_WAIT;
     if (c->master_addr)
         snprintf(r->master_addr, sizeof r->master_addr, "%s", c->master_addr);
+    r->min_epoch = c->epoch;
+    uint64_t pos_seq;
+    if (engine_position(e, &r->follow_epoch, &pos_seq) != 0)
+        r->follow_epoch = 0;
+    if (r->follow_epoch < r->min_epoch)
+        r->follow_epoch = r->min_epoch;
+    r->epoch = r->follow_epoch;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->drained, NULL);
     r->loop = ev_loop_new(EVFLAG_AUTO);
@@ -520,6 +613,20 @@ int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **o
     }
     *out = r;
     return 0;
+}
+
+void repl_replica_set_master_epoch(repl_replica *r, const char *addr, uint64_t epoch)
+{
+    pthread_mutex_lock(&r->lock);
+    if (epoch > r->min_epoch) {
+        r->min_epoch = epoch;
+        r->master_changed = true; /* HELLO again: the master must be of this epoch */
+        if (r->loop_alive)
+            ev_async_send(r->loop, &r->wake);
+        proto_log(PROTO_LOG_INFO, "repl: following epoch %" PRIu64 " or newer", epoch);
+    }
+    pthread_mutex_unlock(&r->lock);
+    repl_replica_set_master(r, addr);
 }
 
 void repl_replica_set_master(repl_replica *r, const char *addr)
@@ -568,6 +675,8 @@ int repl_replica_status(repl_replica *r, repl_replica_state *out)
     out->last_write_ms = r->write_wall_ms;
     pthread_mutex_unlock(&r->lock);
     out->applied_seq = engine_applied_sequence(r->e);
-    out->epoch = r->cfg.epoch;
+    pthread_mutex_lock(&r->lock);
+    out->epoch = r->epoch;
+    pthread_mutex_unlock(&r->lock);
     return 0;
 }

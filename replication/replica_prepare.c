@@ -42,6 +42,7 @@ typedef struct fetch {
     transport_sync *s;
     uint64_t id;
     uint64_t seq;
+    uint64_t epoch;             /* the master's, which the store then follows */
     const char *dir;            /* incoming/db */
     uint64_t total_bytes;
     uint64_t done_bytes;
@@ -77,28 +78,41 @@ static int open_store(const char *store_path, engine **e, char *errbuf, size_t e
     return engine_open(&ec, e, errbuf, errlen);
 }
 
-/* The applied sequence of the store under store_path. */
-static int read_applied(const char *store_path, uint64_t *seq, char *errbuf, size_t errlen)
+/*
+ * The position of the store under store_path (engine_position): *seq 0
+ * when it has none. A store with one (a replica's, or a former master's)
+ * is kept: the master's answer to HELLO decides whether it continues.
+ */
+static int read_position(const char *store_path, uint64_t *epoch, uint64_t *seq, char *errbuf,
+                         size_t errlen)
 {
     engine *e;
     int rc = open_store(store_path, &e, errbuf, errlen);
 
     if (rc != 0)
         return rc;
-    *seq = engine_applied_sequence(e);
+    rc = engine_position(e, epoch, seq);
+    if (rc == LSMQ_ENOTFOUND) {
+        *epoch = *seq = 0;
+        rc = 0;
+    } else if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot read the position of %s: %s", store_path,
+                 lsmq_strerror(rc));
+    }
     engine_close(e);
-    return 0;
+    return rc;
 }
 
-/* Record the checkpoint's sequence in the copy under incoming/ before it becomes db/. */
-static int record_applied(const char *incoming, uint64_t seq, char *errbuf, size_t errlen)
+/* Record the checkpoint's position in the copy under incoming/ before it becomes db/. */
+static int record_position(const char *incoming, uint64_t epoch, uint64_t seq, char *errbuf,
+                           size_t errlen)
 {
     engine *e;
     int rc = open_store(incoming, &e, errbuf, errlen);
 
     if (rc != 0)
         return rc;
-    rc = engine_set_applied_sequence(e, seq);
+    rc = engine_set_position(e, epoch, seq, NULL, 0);
     if (rc != 0)
         snprintf(errbuf, errlen, "cannot record the applied sequence in %s: %s", incoming,
                  lsmq_strerror(rc));
@@ -280,7 +294,14 @@ static int fetch_checkpoint(fetch *f, bool *local_error)
     rc = repl__parse_files(reply->cmd->body, reply->cmd->body_len, &files, &n);
     f->id = repl__get_u64(reply->cmd, REPL_F_CHECKPOINT_ID);
     f->seq = repl__get_u64(reply->cmd, REPL_F_CHECKPOINT_SEQ);
+    f->epoch = repl__get_u64(reply->cmd, REPL_F_EPOCH);
     proto_reply_free(reply);
+    if (rc == 0 && f->epoch < f->cfg->epoch) {
+        snprintf(f->why, f->why_len, "stale master epoch %" PRIu64 " (this replica follows epoch %"
+                 PRIu64 " or newer)", f->epoch, f->cfg->epoch);
+        free(files);
+        return LSMQ_ECLOSED;
+    }
     if (rc != 0 || f->seq == 0) {
         snprintf(f->why, f->why_len, "master %s sent an unusable checkpoint list",
                  f->cfg->master_addr);
@@ -365,7 +386,7 @@ int repl_replica_prepare(const repl_replica_config *c, bool refetch, uint64_t *a
     uint32_t retry_max = c->retry_max_ms > retry_min ? c->retry_max_ms : retry_min;
     uint32_t retry = retry_min;
     int64_t deadline = c->prepare_timeout_ms ? proto_mono_ms() + c->prepare_timeout_ms : INT64_MAX;
-    uint64_t seq = 0;
+    uint64_t seq = 0, epoch = 0;
     int rc;
 
     *applied_seq = 0;
@@ -375,12 +396,12 @@ int repl_replica_prepare(const repl_replica_config *c, bool refetch, uint64_t *a
         goto out;
     }
     if (!refetch && exists(db)) {
-        rc = read_applied(c->store_path, &seq, errbuf, errlen);
+        rc = read_position(c->store_path, &epoch, &seq, errbuf, errlen);
         if (rc != 0 || seq > 0) {
             *applied_seq = seq;
             goto out;
         }
-        proto_log(PROTO_LOG_WARN, "repl: the store in %s holds no applied sequence: replacing it "
+        proto_log(PROTO_LOG_WARN, "repl: the store in %s holds no position: replacing it "
                   "with a checkpoint of the master", db);
     }
     if (!c->master_addr || !*c->master_addr) {
@@ -405,6 +426,7 @@ int repl_replica_prepare(const repl_replica_config *c, bool refetch, uint64_t *a
         }
         if (rc == 0) {
             seq = f.seq;
+            epoch = f.epoch;
             break;
         }
         repl__remove_tree(incoming);
@@ -419,14 +441,15 @@ int repl_replica_prepare(const repl_replica_config *c, bool refetch, uint64_t *a
         usleep(retry * 1000u);
         retry = retry * 2 > retry_max ? retry_max : retry * 2;
     }
-    rc = record_applied(incoming, seq, errbuf, errlen);
+    rc = record_position(incoming, epoch, seq, errbuf, errlen);
     if (rc == 0)
         rc = install(c->store_path, ha, incoming_db, errbuf, errlen);
     repl__remove_tree(incoming);
     if (rc == 0) {
         *applied_seq = seq;
-        proto_log(PROTO_LOG_INFO, "repl: store %s made from the master's checkpoint at seq %" PRIu64,
-                  db, seq);
+        proto_log(PROTO_LOG_INFO,
+                  "repl: store %s made from the master's checkpoint at epoch %" PRIu64 " seq %" PRIu64,
+                  db, epoch, seq);
     }
 out:
     free(db);

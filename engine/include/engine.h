@@ -695,6 +695,60 @@ int engine_set_applied_sequence(engine *e, uint64_t seq);
 /* Nonzero for an engine opened with engine_config.replica. */
 bool engine_is_replica(const engine *e);
 
+/* ---- Epochs (failover) -------------------------------------------------- */
+
+/*
+ * A controller numbers a broker group's masters by epoch; each master's
+ * sequences are its own, so a store's place in the group is a position
+ * (epoch, seq): for a replica the epoch of the master it follows and the
+ * master sequence it applied; for a store last run as a master (even if
+ * opened with config.replica since) its epoch and engine_last_sequence.
+ * A master entering a newer epoch writes a promotion record into its
+ * epoch history, which ships in checkpoints like any meta value.
+ */
+#define ENGINE_EPOCHS_KEPT 16
+
+typedef struct engine_epoch_entry {
+    uint64_t epoch;
+    uint64_t start_seq;     /* its first own sequence: the promotion record's */
+    uint64_t prev_epoch;    /* the store's position when it was promoted: */
+    uint64_t prev_end_seq;  /* epoch and sequence */
+} engine_epoch_entry;
+
+/*
+ * The store's position. LSMQ_ENOTFOUND when it has none: no applied
+ * sequence and no history (a new store, or one that never knew epochs and
+ * never followed a master). LSMQ_EIO, LSMQ_ECORRUPT. Any thread.
+ */
+int engine_position(engine *e, uint64_t *epoch, uint64_t *seq);
+
+/*
+ * The epochs this store knows, oldest first, at most ENGINE_EPOCHS_KEPT
+ * (out has room for that many): its own promotions and those of the
+ * masters it was made from or rebased on. The end of entry i is entry
+ * i+1's prev_end_seq; of the last, the store's position. Any thread.
+ */
+int engine_epoch_history(engine *e, engine_epoch_entry *out, size_t *n);
+
+/*
+ * A master entering epoch (newer than its position's): append {epoch,
+ * start_seq, position} to the history in one synced write of one
+ * operation, whose sequence is start_seq (*entry, may be NULL). The older
+ * entries beyond ENGINE_EPOCHS_KEPT go. LSMQ_EINVAL on a replica or when
+ * epoch is not newer; LSMQ_EIO, LSMQ_ENOSPC. Not on the writer thread.
+ */
+int engine_epoch_begin(engine *e, uint64_t epoch, engine_epoch_entry *entry);
+
+/*
+ * Replica only (else LSMQ_EINVAL): the store now stands at (epoch, seq)
+ * of its master's log (a checkpoint's, or the point it was rebased on),
+ * and, when n > 0, holds the master's epoch history: all of it in one
+ * synced write, before the first engine_apply from there. LSMQ_EIO,
+ * LSMQ_ENOSPC. Not on the writer thread.
+ */
+int engine_set_position(engine *e, uint64_t epoch, uint64_t seq,
+                        const engine_epoch_entry *history, size_t n);
+
 /* ---- Introspection (tools, benchmarks) ---------------------------------- */
 
 /* The column families the store has open, by name ("msg", "idx_key", ...). Owned by e. */

@@ -15,8 +15,8 @@
  *            the shipper) -> repl_master_start (after engine_open) ->
  *            repl_master_stop -> engine_close -> repl_master_destroy.
  *   replica  repl_replica_prepare (before engine_open: makes <store>/db
- *            from a checkpoint of the master when the store holds no applied
- *            sequence) -> engine_open with config.replica ->
+ *            from a checkpoint of the master when the store has no
+ *            position) -> engine_open with config.replica ->
  *            repl_replica_start -> repl_replica_stop (before engine_close).
  *
  * Conventions:
@@ -28,8 +28,15 @@
  *     by the caller with free().
  *   - Addresses are "host:port". Sequences are the master's RocksDB
  *     sequences; a batch of N operations uses N of them. Every shipped
- *     batch carries (epoch, seq, count); the epoch is 0 until failover
- *     exists.
+ *     batch carries (epoch, seq, count).
+ *   - Epochs (failover): a controller numbers the group's masters. Each
+ *     master's sequences are its own, so a store stands at a position
+ *     (epoch, seq) (engine_position). A master entering a newer epoch
+ *     writes a promotion record (engine_epoch_begin) at start; a replica
+ *     of an older epoch standing exactly where the new master stood when
+ *     promoted is rebased onto it, any other is made again from a
+ *     checkpoint. Older epochs are refused both ways (README.md, "Epochs
+ *     and divergence"). With every epoch 0 nothing of this happens.
  *   - Threads: the functions here may be called from any thread unless
  *     they say otherwise. Callbacks run on the replication thread (or, for
  *     the engine hook, the writer thread) and must be short: hand the news
@@ -58,7 +65,8 @@ typedef struct repl_master_config {
     const char *host;              /* haListenPort's address; NULL or "" = every interface */
     int port;                      /* haListenPort; 0 picks a free one (repl_master_port) */
     const char *work_dir;          /* checkpoints are made here (<store>/ha); created */
-    uint64_t epoch;                /* 0 until failover exists */
+    uint64_t epoch;                /* the controller's; newer than the store's position: a
+                                      promotion record is written at start. 0: the store's */
     uint32_t in_sync;              /* inSyncReplicas: acks that make a batch "acked"; default 1 */
     uint64_t max_gap_bytes;        /* a replica further behind (log bytes) is not in sync;
                                       default 256 MiB (haMaxGapNotInSync) */
@@ -89,9 +97,12 @@ int repl_master_create(const repl_master_config *c, repl_master **out);
 const engine_extension *repl_master_extension(repl_master *m);
 
 /*
- * After engine_open: listen on haListenPort and serve replicas from a
- * thread of its own. Old checkpoints in work_dir are removed. 0, or
- * -errno (the port is taken: errbuf says so), LSMQ_EINVAL (started twice).
+ * After engine_open: enter the configured epoch (a promotion record,
+ * synced, when it is newer than the store's position), listen on
+ * haListenPort and serve replicas from a thread of its own. Old
+ * checkpoints in work_dir are removed. 0, or -errno (the port is taken:
+ * errbuf says so), LSMQ_EINVAL (started twice), LSMQ_EIO / LSMQ_ENOSPC
+ * (the promotion record).
  */
 int repl_master_start(repl_master *m, engine *e, char *errbuf, size_t errlen);
 
@@ -108,8 +119,25 @@ size_t repl_master_replicas(repl_master *m);
 /* Of those, the ones in sync (within max_gap_bytes, judged again every tick): fewer
  * than in_sync means a SYNC send cannot be acknowledged soon (SLAVE_NOT_AVAILABLE). */
 size_t repl_master_in_sync(repl_master *m);
-/* The sequence acknowledged by `in_sync` replicas, as acked_cb last said (0: none yet). */
+/* The sequence acknowledged by `in_sync` replicas (or the acknowledgement
+ * set), as acked_cb last said (0: none yet). */
 uint64_t repl_master_acked(repl_master *m);
+/* The last sequence written on the master, as the write hook saw it (engine_last_sequence at start). */
+uint64_t repl_master_last_seq(repl_master *m);
+/* The epoch it serves (after start): the config's, or the store's when that is newer. */
+uint64_t repl_master_epoch(repl_master *m);
+
+/*
+ * Controller mode: from now on a batch is acknowledged once every replica
+ * listed (by the address it announces, repl_replica_config.self_addr)
+ * has it: acked is the minimum of their acknowledged sequences, a listed
+ * replica that is not connected holding it at what it last acknowledged
+ * (0 if never heard). n == 0: the master alone is the set, every write is
+ * acknowledged as it is written. Never called: inSyncReplicas rules.
+ * The acknowledged sequence never moves back; acked_cb reports it on the
+ * replication thread. Any thread, any time (before start too); copied.
+ */
+void repl_master_set_ack_set(repl_master *m, const char *const *replica_addrs, size_t n);
 
 typedef enum repl_phase {
     REPL_PHASE_HANDSHAKE = 0,      /* connected, HELLO not answered yet */
@@ -147,7 +175,8 @@ typedef struct repl_replica_config {
     const char *store_path;        /* storePathRootDir; the store is <store_path>/db */
     const char *master_addr;       /* "host:haPort"; NULL: wait for repl_replica_set_master */
     const char *self_addr;         /* this broker's address, for the master's haStatus; may be NULL */
-    uint64_t epoch;                /* 0 until failover exists */
+    uint64_t epoch;                /* the oldest master epoch followed (the controller's);
+                                      a master of an older one is refused */
     uint32_t connect_timeout_ms;   /* default 3000 */
     uint32_t retry_min_ms;         /* reconnect back-off: first wait, default 100, */
     uint32_t retry_max_ms;         /* doubling up to this, default 5000 */
@@ -170,16 +199,18 @@ typedef struct repl_replica_config {
 void repl_replica_config_init(repl_replica_config *c);
 
 /*
- * Before engine_open. Unless the store already holds an applied sequence
- * (and refetch is false): fetch a checkpoint of the master into a
- * temporary directory under <store_path>/ha, verify every file's size and
- * checksum (a bad file is fetched again), record the checkpoint's
- * sequence as the applied sequence in it, and only then rename it to
+ * Before engine_open. Unless the store already has a position (a
+ * replica's, or a former master's: engine_position; refetch false): fetch
+ * a checkpoint of the master into a temporary directory under
+ * <store_path>/ha, verify every file's size and checksum (a bad file is
+ * fetched again), record the checkpoint's (epoch, sequence) as its
+ * position, and only then rename it to
  * <store_path>/db (an old db/ is removed). A crash at any point leaves
  * either the old store or no db/ at all, so the next call fetches again.
  * Blocks, logging progress, and retries a master that cannot be reached
- * with back-off until prepare_timeout_ms. *applied_seq: the store's
- * applied sequence now (for the log). 0, or -ETIMEDOUT, LSMQ_EINVAL (no
+ * with back-off until prepare_timeout_ms; a master of an epoch older than
+ * c->epoch is not used. *applied_seq: the sequence of the store's
+ * position now (for the log). 0, or -ETIMEDOUT, LSMQ_EINVAL (no
  * master address), LSMQ_EIO, LSMQ_ECORRUPT (the store does not open), with
  * errbuf set.
  */
@@ -188,7 +219,8 @@ int repl_replica_prepare(const repl_replica_config *c, bool refetch, uint64_t *a
 
 /*
  * After engine_open with config.replica: follow the master from the
- * store's applied sequence on a thread of its own, applying batches
+ * store's position on a thread of its own (rebased onto a master of a
+ * newer epoch when HELLO says so), applying batches
  * through engine_apply in order, each once, acknowledging what is applied
  * (written as the store's flush mode says: engine_apply), and
  * reconnecting with back-off when the link breaks. The config is
@@ -198,6 +230,9 @@ int repl_replica_start(const repl_replica_config *c, engine *e, repl_replica **o
 
 /* A master address learned later (the name server's brokerId 0); copied. Reconnects. */
 void repl_replica_set_master(repl_replica *r, const char *addr);
+/* Follow addr at epoch or newer (the controller's word): a newer epoch raises the
+ * replica's minimum (never lowered) and says HELLO again. */
+void repl_replica_set_master_epoch(repl_replica *r, const char *addr, uint64_t epoch);
 
 /* Close the connection, wait for applies in flight, join the thread, free r. NULL is fine. */
 void repl_replica_stop(repl_replica *r);
@@ -206,7 +241,7 @@ typedef struct repl_replica_state {
     char master_addr[REPL_ADDR_MAX]; /* "" while unknown */
     uint64_t applied_seq;          /* applied in this store (engine_applied_sequence) */
     uint64_t master_seq;           /* the master's last sequence, as last heard */
-    uint64_t epoch;
+    uint64_t epoch;                /* the master epoch followed */
     bool connected;                /* streaming from the master now */
     bool checkpoint_needed;        /* see checkpoint_needed_cb */
     int error;                     /* nonzero: replication stopped for good on this code

@@ -29,7 +29,13 @@
  *    it, its message is served there; the master answers a read of the
  *    offset after it with "nothing yet" (OVERFLOW_ONE), not with a
  *    correction back to the message, which would make a consumer that
- *    moved from the replica read it twice.
+ *    moved from the replica read it twice;
+ *  - epochs: a store's position is none, then a master's (epoch, last
+ *    sequence) after each promotion record (one synced operation, the
+ *    newest 16 kept, each naming the position before it), and stays that
+ *    when the store reopens as a replica; a replica's position is what
+ *    engine_set_position wrote, with the history it was given, across a
+ *    reopen; a master sets no position and a replica begins no epoch.
  * The replica's crash is test_engine_replica_crash.
  */
 #include <pthread.h>
@@ -842,6 +848,76 @@ static void test_offsets_of_a_write_under_way(void **state)
     test_rmdir_free(mdir);
 }
 
+static void test_epochs(void **state)
+{
+    (void)state;
+    pair p = pair_start("Epochs");
+    engine *m = p.m;
+    uint64_t epoch, seq;
+    engine_epoch_entry h[ENGINE_EPOCHS_KEPT], x;
+    size_t n;
+
+    assert_int_equal(engine_position(m, &epoch, &seq), LSMQ_ENOTFOUND);
+    assert_int_equal(engine_epoch_history(m, h, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(engine_epoch_begin(m, 0, NULL), LSMQ_EINVAL);
+    uint64_t before = engine_last_sequence(m);
+    assert_int_equal(engine_epoch_begin(m, 1, &x), 0);
+    assert_int_equal(x.epoch, 1);
+    assert_int_equal(x.start_seq, before + 1);
+    assert_int_equal(engine_last_sequence(m), before + 1); /* one operation */
+    assert_int_equal(x.prev_epoch, 0);
+    assert_int_equal(x.prev_end_seq, before);
+    assert_int_equal(engine_epoch_begin(m, 1, NULL), LSMQ_EINVAL);
+    append(m, "Epochs", 0, "in epoch 1");
+    assert_int_equal(engine_position(m, &epoch, &seq), 0);
+    assert_int_equal(epoch, 1);
+    assert_int_equal(seq, engine_last_sequence(m));
+    for (uint64_t e = 2; e <= 21; e++) {
+        uint64_t end = engine_last_sequence(m);
+        assert_int_equal(engine_epoch_begin(m, e, &x), 0);
+        assert_int_equal(x.prev_epoch, e - 1);
+        assert_int_equal(x.prev_end_seq, end);
+    }
+    assert_int_equal(engine_epoch_history(m, h, &n), 0);
+    assert_int_equal(n, ENGINE_EPOCHS_KEPT);
+    assert_int_equal(h[0].epoch, 21 - ENGINE_EPOCHS_KEPT + 1);
+    assert_memory_equal(&h[n - 1], &x, sizeof x);
+    assert_int_equal(engine_set_position(m, 30, 5, NULL, 0), LSMQ_EINVAL);
+
+    /* Last a master: reopened as a replica it still stands where it wrote last. */
+    uint64_t m_last = engine_last_sequence(m);
+    engine_close(m);
+    engine_config rc;
+    p.m = m = open_replica(p.mdir, &rc);
+    assert_int_equal(engine_position(m, &epoch, &seq), 0);
+    assert_int_equal(epoch, 21);
+    assert_int_equal(seq, m_last);
+    assert_int_equal(engine_epoch_begin(m, 22, NULL), LSMQ_EINVAL);
+
+    /* Rebased: the given position and history, kept across a reopen. */
+    engine_epoch_entry given[2] = {{21, 100, 20, 99}, {22, 180, 21, m_last}};
+    assert_int_equal(engine_set_position(m, 22, 180, given, 2), 0);
+    assert_int_equal(engine_applied_sequence(m), 180);
+    engine_close(m);
+    p.m = m = open_replica(p.mdir, &rc);
+    assert_int_equal(engine_position(m, &epoch, &seq), 0);
+    assert_int_equal(epoch, 22);
+    assert_int_equal(seq, 180);
+    assert_int_equal(engine_epoch_history(m, h, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(h, given, sizeof given);
+
+    /* A replica made from a checkpoint: the position set_position names. */
+    engine *r = open_replica(p.rdir, &rc);
+    assert_int_equal(engine_set_position(r, 3, p.cp_seq, NULL, 0), 0);
+    assert_int_equal(engine_position(r, &epoch, &seq), 0);
+    assert_int_equal(epoch, 3);
+    assert_int_equal(seq, p.cp_seq);
+    engine_close(r);
+    pair_end(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_apply_in_order_only),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_offsets_of_a_write_under_way),
+        cmocka_unit_test(test_epochs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,8 @@
  *     dead_after_ms, on either side (a master that stops answering: the
  *     replica reconnects);
  *   - a batch the store cannot apply stops replication, visibly;
+ *   - batches and heartbeats of an epoch older than the master's answer
+ *     to HELLO break the link (applying nothing), not replication;
  *   - the bodies of the protocol decode what they encode and refuse junk.
  */
 #include <arpa/inet.h>
@@ -564,8 +566,8 @@ static int fake_master_accept(int lfd)
     return fd;
 }
 
-/* Read the replica's HELLO on fd, answer SUCCESS, wait until it says it is connected. */
-static void fake_master_hello(int fd, cluster *c)
+/* Read the replica's HELLO on fd, answer SUCCESS at epoch, wait until it says it is connected. */
+static void fake_master_hello_at(int fd, cluster *c, uint64_t epoch)
 {
     proto_cmd *hello;
     uint8_t *frame, *out;
@@ -577,6 +579,7 @@ static void fake_master_hello(int fd, cluster *c)
     assert_int_equal(strtoull(proto_cmd_get(hello, REPL_F_APPLIED_SEQ), NULL, 10),
                      engine_applied_sequence(c->replica));
     proto_cmd *ok = proto_cmd_response(RS_SUCCESS, hello->opaque, NULL);
+    repl__set_u64(ok, REPL_F_EPOCH, epoch);
     assert_int_equal(proto_cmd_encode(ok, NULL, 0, &out, &out_len), 0);
     assert_int_equal(write(fd, out, out_len), (ssize_t)out_len);
     free(out);
@@ -590,6 +593,8 @@ static void fake_master_hello(int fd, cluster *c)
     } while (!st.connected && proto_mono_ms() < until);
     assert_true(st.connected);
 }
+
+static void fake_master_hello(int fd, cluster *c) { fake_master_hello_at(fd, c, 0); }
 
 /* A replica store that follows the fake master of lfd. */
 static int replica_of_fake(cluster *c)
@@ -665,6 +670,66 @@ static void test_unappliable_batch(void **state)
     struct pollfd p = {.fd = lfd, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 1000), 0);
     close(fd);
+    close(lfd);
+    cluster_down(&c);
+}
+
+/* Accept the replica's next connection and answer its HELLO at epoch. */
+static int fake_master_hello_accept_at(int lfd, cluster *c, uint64_t epoch)
+{
+    int fd = fake_master_accept(lfd);
+    fake_master_hello_at(fd, c, epoch);
+    return fd;
+}
+
+/* A oneway frame from the fake master: BATCHES (with body) or HEARTBEAT at epoch. */
+static void fake_master_send(int fd, int code, uint64_t epoch, const proto_buf *body)
+{
+    proto_cmd *req = proto_cmd_request(code);
+    req->flag = PROTO_FLAG_ONEWAY;
+    repl__set_u64(req, REPL_F_EPOCH, epoch);
+    assert_true(wire_send(fd, req, body ? body->p : NULL, body ? body->len : 0) >= 0);
+    proto_cmd_free(req);
+}
+
+/*
+ * A master of epoch 2 whose frames then come from epoch 1 (a stale master
+ * behind the same address): the replica drops the link and says HELLO
+ * again, applying nothing, and stays able to follow (no error).
+ */
+static void test_older_epoch_refused(void **state)
+{
+    cluster c = {0};
+    int lfd = replica_of_fake(&c);
+    uint64_t applied = engine_applied_sequence(c.replica);
+    repl_replica_state st;
+
+    int fd = fake_master_hello_accept_at(lfd, &c, 2);
+    assert_int_equal(repl_replica_status(c.r, &st), 0);
+    assert_int_equal(st.epoch, 2);
+    /* A batch of epoch 1 (it would not apply anyway: refused before the engine sees it). */
+    uint8_t junk[13] = {0};
+    junk[8] = 1;
+    junk[12] = 0x7f;
+    engine_log_batch b = {.seq = applied + 1, .count = 1, .data = junk, .len = sizeof junk};
+    proto_buf body = {0};
+    repl__batch_put(&body, 1, &b);
+    fake_master_send(fd, REPL_RC_BATCHES, 2, &body);
+    proto_buf_free(&body);
+    int again = fake_master_accept(lfd);
+    assert_int_equal(repl_replica_status(c.r, &st), 0);
+    assert_int_equal(st.error, 0);
+    assert_int_equal(st.applied_seq, applied);
+    close(fd);
+
+    /* A heartbeat of epoch 1 likewise. */
+    fake_master_hello_at(again, &c, 2);
+    fake_master_send(again, REPL_RC_HEARTBEAT, 1, NULL);
+    int third = fake_master_accept(lfd);
+    assert_int_equal(repl_replica_status(c.r, &st), 0);
+    assert_int_equal(st.error, 0);
+    close(again);
+    close(third);
     close(lfd);
     cluster_down(&c);
 }
@@ -795,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_silent_master),
         cmocka_unit_test(test_unappliable_batch),
         cmocka_unit_test(test_silent_replica),
+        cmocka_unit_test(test_older_epoch_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
