@@ -2,17 +2,23 @@
  * The controller's two encodings: a command (a raft log entry) and the
  * whole state (a raft snapshot). Big-endian, strings as u16 length + bytes.
  *
- * Command, version 1:
+ * Command, version 2:
  *   u8 'C' | u8 version | u8 type | str name | by type:
  *     REGISTER    u64 broker_id | str addr
- *     ELECT       u64 candidate (two's complement, -1 any)
+ *     ELECT       u64 candidate (two's complement, -1 any) | u64 expect_epoch
+ *                 (UINT64_MAX: any; version 1 has no such field: any)
  *     ALTER_SYNC  u64 master_id | u64 epoch | u8 n | n x u64 id
+ *     CONTROLLER_ADDR (version 2 on; name is the controller id)
+ *                 u64 0 | str addr
  *   then zero bytes up to a multiple of 8: raft's TCP transport lays
  *   entries out at 8-byte boundaries and reads past one that is not.
- * State, version 1:
+ * State, version 2:
  *   u8 'S' | u8 version | u32 groups | per group, names ascending:
  *     str name | u64 epoch | u64 master_id (-1 none) |
- *     u8 brokers | brokers x (u64 id | str addr) | u8 n_sync | n_sync x u64 id
+ *     u8 brokers | brokers x (u64 id | str addr) | u8 n_sync | n_sync x u64 id |
+ *     u64 sync_epoch (version 2; version 1 starts it at the epoch)
+ *   | u8 controllers | per controller, ids ascending: str id | str addr
+ *   (version 1 ends after the groups: no controller addresses)
  *
  * Raft keeps both on disk and ships them between controllers of possibly
  * different builds: any change to either layout must bump its version and
@@ -31,8 +37,8 @@
 #include "controller.h"
 #include "sm.h"
 
-#define CTL_CMD_VERSION 1
-#define CTL_STATE_VERSION 1
+#define CTL_CMD_VERSION 2
+#define CTL_STATE_VERSION 2
 
 /* Whether c can be encoded: a known type, NUL-terminated name (and
  * address for REGISTER) within their limits, at most CTL_BROKERS_MAX ids.

@@ -38,7 +38,22 @@ int ctl_cmd_register(ctl_cmd *c, const char *name, int64_t broker_id, const char
 
 int ctl_cmd_elect(ctl_cmd *c, const char *name, int64_t candidate)
 {
-    return cmd_init(c, CTL_CMD_ELECT, name, candidate);
+    return ctl_cmd_elect_at(c, name, candidate, CTL_ANY_EPOCH);
+}
+
+int ctl_cmd_elect_at(ctl_cmd *c, const char *name, int64_t candidate, uint64_t expect_epoch)
+{
+    int rc = cmd_init(c, CTL_CMD_ELECT, name, candidate);
+    c->expect_epoch = expect_epoch;
+    return rc;
+}
+
+int ctl_cmd_controller_addr(ctl_cmd *c, const char *controller_id, const char *addr)
+{
+    memset(c, 0, sizeof(*c));
+    c->type = CTL_CMD_CONTROLLER_ADDR;
+    int rc = copy_str(c->name, CTL_ID_MAX + 1, controller_id);
+    return rc ? rc : copy_str(c->addr, sizeof(c->addr), addr);
 }
 
 int ctl_cmd_alter_sync(ctl_cmd *c, const char *name, int64_t master_id, uint64_t epoch,
@@ -70,6 +85,9 @@ int ctl_cmd_check(const ctl_cmd *c)
     case CTL_CMD_REGISTER: return str_ok(c->addr, sizeof(c->addr)) ? 0 : LSMQ_EINVAL;
     case CTL_CMD_ELECT: return 0;
     case CTL_CMD_ALTER_SYNC: return c->n_sync <= CTL_BROKERS_MAX ? 0 : LSMQ_EINVAL;
+    case CTL_CMD_CONTROLLER_ADDR:
+        return str_ok(c->name, CTL_ID_MAX + 1) && str_ok(c->addr, sizeof(c->addr)) ? 0
+                                                                                   : LSMQ_EINVAL;
     }
     return LSMQ_EINVAL;
 }
@@ -84,9 +102,11 @@ void ctl_cmd_encode(const ctl_cmd *c, uint8_t **data, size_t *len)
     proto_buf_put_u64(&w, (uint64_t)c->broker_id);
     switch (c->type) {
     case CTL_CMD_REGISTER:
+    case CTL_CMD_CONTROLLER_ADDR:
         proto_buf_put_str16(&w, c->addr);
         break;
     case CTL_CMD_ELECT:
+        proto_buf_put_u64(&w, c->expect_epoch);
         break;
     case CTL_CMD_ALTER_SYNC:
         proto_buf_put_u64(&w, c->epoch);
@@ -111,8 +131,10 @@ int ctl_cmd_decode(const uint8_t *data, size_t len, ctl_cmd *c)
     uint8_t version = proto_rd_u8(&r);
     if (r.bad)
         return LSMQ_ECORRUPT;
-    if (version != CTL_CMD_VERSION)
-        return version > CTL_CMD_VERSION ? LSMQ_EVERSION : LSMQ_ECORRUPT;
+    if (version > CTL_CMD_VERSION)
+        return LSMQ_EVERSION;
+    if (version < 1)
+        return LSMQ_ECORRUPT;
     uint8_t type = proto_rd_u8(&r);
     proto_rd_str16(&r, c->name, CTL_NAME_MAX);
     c->broker_id = (int64_t)proto_rd_u64(&r);
@@ -123,6 +145,16 @@ int ctl_cmd_decode(const uint8_t *data, size_t len, ctl_cmd *c)
         break;
     case CTL_CMD_ELECT:
         c->type = CTL_CMD_ELECT;
+        /* Version 1 elections compared no epoch. */
+        c->expect_epoch = version >= 2 ? proto_rd_u64(&r) : CTL_ANY_EPOCH;
+        break;
+    case CTL_CMD_CONTROLLER_ADDR:
+        if (version < 2)
+            return LSMQ_ECORRUPT;
+        c->type = CTL_CMD_CONTROLLER_ADDR;
+        proto_rd_str16(&r, c->addr, CTL_ADDR_MAX);
+        if (!r.bad && strlen(c->name) > CTL_ID_MAX)
+            return LSMQ_ECORRUPT;
         break;
     case CTL_CMD_ALTER_SYNC:
         c->type = CTL_CMD_ALTER_SYNC;

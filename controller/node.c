@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -291,6 +292,26 @@ int ctl_node_query(ctl_node *n, const char *name, ctl_group *out)
         *out = *g;
     pthread_mutex_unlock(&n->state_mu);
     return g ? 0 : LSMQ_ENOTFOUND;
+}
+
+int ctl_node_query_at(ctl_node *n, size_t i, ctl_group *out)
+{
+    pthread_mutex_lock(&n->state_mu);
+    bool found = i < ctl_sm_count(n->sm);
+    if (found)
+        *out = *ctl_sm_at(n->sm, i);
+    pthread_mutex_unlock(&n->state_mu);
+    return found ? 0 : LSMQ_ENOTFOUND;
+}
+
+int ctl_node_controller_addr(ctl_node *n, const char *id, char addr[CTL_ADDR_MAX + 1])
+{
+    pthread_mutex_lock(&n->state_mu);
+    const char *a = ctl_sm_controller_addr(n->sm, id);
+    if (a)
+        snprintf(addr, CTL_ADDR_MAX + 1, "%s", a);
+    pthread_mutex_unlock(&n->state_mu);
+    return a ? 0 : LSMQ_ENOTFOUND;
 }
 
 bool ctl_node_is_leader(ctl_node *n)

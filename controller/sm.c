@@ -12,9 +12,16 @@
 #include "alloc.h"
 #include "errors.h"
 
+typedef struct ctl_addr {
+    char id[CTL_ID_MAX + 1];
+    char addr[CTL_ADDR_MAX + 1];
+} ctl_addr;
+
 struct ctl_sm {
     ctl_group **groups;
     size_t n, cap;
+    ctl_addr ctls[CTL_CONTROLLERS_MAX]; /* ascending ids */
+    size_t n_ctls;
 };
 
 ctl_sm *ctl_sm_create(void)
@@ -215,6 +222,9 @@ static int do_elect(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
     if (!g)
         return LSMQ_ENOTFOUND;
     *out = g;
+    /* Decided at another epoch: something else happened since (a retry). */
+    if (c->expect_epoch != CTL_ANY_EPOCH && c->expect_epoch != g->epoch)
+        return LSMQ_ESTALE;
     int64_t pick;
     int rc = pick_candidate(g, c->broker_id, &pick);
     if (rc != 0)
@@ -222,6 +232,7 @@ static int do_elect(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
     g->master_id = pick;
     memcpy(g->master_addr, broker_find(g, pick)->addr, sizeof(g->master_addr));
     g->epoch++;
+    g->sync_epoch++;
     g->n_sync = 1;
     g->sync[0] = pick;
     return 0;
@@ -265,8 +276,70 @@ static int do_alter_sync(ctl_sm *sm, const ctl_cmd *c, ctl_group **out)
         return LSMQ_EREFUSED;
     memcpy(g->sync, ids, c->n_sync * sizeof(ids[0]));
     g->n_sync = c->n_sync;
+    g->sync_epoch++;
     return 0;
 }
+
+/* ---- controller addresses ------------------------------------------------ */
+
+static ctl_addr *ctl_find(const ctl_sm *sm, const char *id, size_t *slot)
+{
+    size_t i = 0;
+    while (i < sm->n_ctls && strcmp(sm->ctls[i].id, id) < 0)
+        i++;
+    if (slot)
+        *slot = i;
+    return i < sm->n_ctls && strcmp(sm->ctls[i].id, id) == 0 ? (ctl_addr *)&sm->ctls[i] : NULL;
+}
+
+static int do_controller_addr(ctl_sm *sm, const ctl_cmd *c)
+{
+    if (strlen(c->name) > CTL_ID_MAX || !str_ok(c->addr, CTL_ADDR_MAX))
+        return LSMQ_EINVAL;
+    size_t at;
+    ctl_addr *a = ctl_find(sm, c->name, &at);
+    if (!a) {
+        if (sm->n_ctls == CTL_CONTROLLERS_MAX)
+            return LSMQ_EINVAL;
+        memmove(&sm->ctls[at + 1], &sm->ctls[at], (sm->n_ctls - at) * sizeof(sm->ctls[0]));
+        sm->n_ctls++;
+        a = &sm->ctls[at];
+        memcpy(a->id, c->name, strlen(c->name) + 1);
+    }
+    memcpy(a->addr, c->addr, sizeof(a->addr));
+    return 0;
+}
+
+const char *ctl_sm_controller_addr(const ctl_sm *sm, const char *id)
+{
+    const ctl_addr *a = ctl_find(sm, id, NULL);
+    return a ? a->addr : NULL;
+}
+
+size_t ctl_sm_controller_count(const ctl_sm *sm)
+{
+    return sm->n_ctls;
+}
+
+void ctl_sm_controller_at(const ctl_sm *sm, size_t i, const char **id, const char **addr)
+{
+    *id = sm->ctls[i].id;
+    *addr = sm->ctls[i].addr;
+}
+
+int ctl_sm_load_controller(ctl_sm *sm, const char *id, const char *addr)
+{
+    if (sm->n_ctls == CTL_CONTROLLERS_MAX || !str_ok(id, CTL_ID_MAX) ||
+        !str_ok(addr, CTL_ADDR_MAX) ||
+        (sm->n_ctls && strcmp(sm->ctls[sm->n_ctls - 1].id, id) >= 0))
+        return LSMQ_ECORRUPT;
+    ctl_addr *a = &sm->ctls[sm->n_ctls++];
+    memcpy(a->id, id, strlen(id) + 1);
+    memcpy(a->addr, addr, strlen(addr) + 1);
+    return 0;
+}
+
+/* ---- apply ------------------------------------------------------------- */
 
 int ctl_sm_apply(ctl_sm *sm, const ctl_cmd *c, ctl_result *res)
 {
@@ -280,6 +353,8 @@ int ctl_sm_apply(ctl_sm *sm, const ctl_cmd *c, ctl_result *res)
         rc = do_elect(sm, c, &g);
     else if (c->type == CTL_CMD_ALTER_SYNC)
         rc = do_alter_sync(sm, c, &g);
+    else if (c->type == CTL_CMD_CONTROLLER_ADDR)
+        rc = do_controller_addr(sm, c);
     else
         rc = LSMQ_EINVAL;
     if (res) {

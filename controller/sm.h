@@ -39,6 +39,15 @@ const ctl_group *ctl_sm_at(const ctl_sm *sm, size_t i);
  */
 int ctl_sm_load(ctl_sm *sm, const ctl_group *g);
 
+/* The remoting address controller `id` announced, NULL if none; valid
+ * until the next apply, load or destroy. */
+const char *ctl_sm_controller_addr(const ctl_sm *sm, const char *id);
+/* The announced addresses in ascending id order, for the snapshot. */
+size_t ctl_sm_controller_count(const ctl_sm *sm);
+void ctl_sm_controller_at(const ctl_sm *sm, size_t i, const char **id, const char **addr);
+/* Add one as a snapshot holds it: ids strictly ascending, else LSMQ_ECORRUPT. */
+int ctl_sm_load_controller(ctl_sm *sm, const char *id, const char *addr);
+
 /*
  * The invariants of a group: a name, at most CTL_BROKERS_MAX brokers with
  * distinct ids >= 0 and addresses; no master, epoch 0 and an empty sync

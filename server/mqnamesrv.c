@@ -4,6 +4,9 @@
  *   mqnamesrv [-c namesrv.conf] [--listenPort=9876]
  *             [--brokerChannelExpiredTime=ms] [--scanNotActiveBrokerInterval=ms]
  *             [--orderMessageEnable=true]
+ *             [--enableControllerInNamesrv=true --controllerPeers=n0=h:p;n1=h:p;n2=h:p
+ *              --controllerSelfId=n0 [--controllerStorePath=dir]
+ *              [--scanInactiveMasterInterval=ms]]
  *
  * Brokers register with it; clients ask it for routes. SIGTERM or SIGINT:
  * stop accepting, flush what is queued, exit 0.
@@ -39,9 +42,16 @@ int main(int argc, char **argv)
     }
     cfg.listen_port = bound; /* --listenPort=0 picks a free port */
     namesrv *ns;
-    namesrv_create(srv, &cfg, &ns);
-    printf("name server listening on 0.0.0.0:%d (broker expiry %u ms, scan every %u ms)\n",
-           bound, cfg.broker_expire_ms, cfg.scan_interval_ms);
+    rc = namesrv_create(srv, &cfg, &ns);
+    if (rc != 0) {
+        fprintf(stderr, "mqnamesrv: cannot start: %s\n", lsmq_strerror(rc));
+        server_destroy(srv);
+        ev_loop_destroy(loop);
+        return 1;
+    }
+    printf("name server listening on 0.0.0.0:%d (broker expiry %u ms, scan every %u ms)%s\n",
+           bound, cfg.broker_expire_ms, cfg.scan_interval_ms,
+           cfg.enable_controller ? ", controller on" : "");
     fflush(stdout);
 
     server_process_run_until_signal(loop, "namesrv");

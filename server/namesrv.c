@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "namesrv_ctl.h"
 #include "namesrv_internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -360,6 +361,13 @@ int namesrv_create(server *srv, const namesrv_config *cfg, namesrv **out)
     namesrv__routes_handlers(ns);
     namesrv__kv_handlers(ns);
     server_on_close(srv, close_cb, ns);
+    if (ns->cfg.enable_controller) {
+        int rc = namesrv__ctl_start(ns);
+        if (rc != 0) {
+            namesrv_destroy(ns);
+            return rc;
+        }
+    }
     *out = ns;
     return 0;
 }
@@ -368,6 +376,7 @@ void namesrv_destroy(namesrv *ns)
 {
     if (!ns)
         return;
+    namesrv__ctl_stop(ns);
     /* The server may outlive us: its connections still close (and call the
      * hook) when it is destroyed, and requests could still arrive. */
     server_on_close(ns->srv, NULL, NULL);

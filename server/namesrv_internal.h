@@ -107,6 +107,7 @@ struct namesrv {
     ns_topic *topics;
     ns_live *live;
     ns_kv_space *kv;
+    struct ns_ctl *ctl;      /* the controller (namesrv_ctl.h), NULL unless enabled */
 };
 
 /* ---- namesrv.c: tables ---- */
@@ -144,6 +145,12 @@ const char *namesrv__need(conn *c, const proto_cmd *req, const char *key);
 /* BrokerData object; standard = quoted numeric brokerAddrs keys. */
 void namesrv__buf_broker_data(proto_buf *b, const ns_broker *bd, bool standard);
 void namesrv__buf_version(proto_buf *b, const ns_version *v);
+
+/* ---- the controller's say on routes (namesrv_ctl.c) ---- */
+/* With the controller on: a group it gave a master to, registering as
+ * brokerId 0 from another address, must not take the route's id 0. */
+bool namesrv__ctl_refuses_master(namesrv *ns, const char *broker_name, const char *addr,
+                                 char *master, size_t master_len);
 
 /* ---- per-file handler registration ---- */
 void namesrv__register_handlers(namesrv *ns);  /* namesrv_register.c */

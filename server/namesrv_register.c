@@ -284,6 +284,17 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
         return;
     }
 
+    char ctl_master[128];
+    if (id == 0 && namesrv__ctl_refuses_master(ns, name, addr, ctl_master, sizeof ctl_master)) {
+        /* An old master that has not learnt yet: keep it out of the routes,
+         * and answer success so it does not retry in a loop. */
+        proto_log(PROTO_LOG_WARN, "namesrv: %s registers as master of %s, but the controller's "
+                  "master is %s: not routed", addr, name, ctl_master);
+        namesrv__reply_code(c, req, RS_SUCCESS, "not the controller's master");
+        body_free(&rb);
+        return;
+    }
+
     ns_live *l = NULL;
     HASH_FIND_STR(ns->live, addr, l);
     if (l && strcmp(l->broker_name, name) != 0) {

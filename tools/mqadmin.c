@@ -47,6 +47,7 @@ static const mqa_command *const families[] = {
     mqa_print_commands,
     mqa_offset_commands,
     mqa_ha_commands,
+    mqa_controller_commands,
 };
 
 /* Options every command takes, as upstream's ServerUtil adds them. */

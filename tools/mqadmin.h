@@ -2,7 +2,7 @@
  * mqadmin internals: the command table, option values and the output
  * helpers shared by the command families (mqadmin_topic.c,
  * mqadmin_cluster.c, mqadmin_consumer.c, mqadmin_message.c,
- * mqadmin_print.c, mqadmin_offset.c, mqadmin_ha.c; messages are shown by
+ * mqadmin_print.c, mqadmin_offset.c, mqadmin_ha.c, mqadmin_controller.c; messages are shown by
  * mqadmin_msgfmt.c). mqadmin.c holds main(), option parsing and help.
  *
  * A command declares its options the way upstream's SubCommand does
@@ -65,6 +65,7 @@ extern const mqa_command mqa_message_commands[];  /* mqadmin_message.c, mqadmin_
 extern const mqa_command mqa_print_commands[];
 extern const mqa_command mqa_offset_commands[];   /* mqadmin_offset.c */
 extern const mqa_command mqa_ha_commands[];       /* mqadmin_ha.c */
+extern const mqa_command mqa_controller_commands[]; /* mqadmin_controller.c */
 
 /*
  * The master addresses of a cluster's brokers. On success *ci owns the

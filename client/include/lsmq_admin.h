@@ -412,6 +412,71 @@ int lsmq_admin_get_ha_status(lsmq_admin *a, const char *broker_addr, int timeout
                              lsmq_admin_ha_status **out);
 void lsmq_admin_ha_status_free(lsmq_admin_ha_status *s);
 
+/** GET_METADATA_INFO of a controller (upstream GetMetaDataResponseHeader). */
+typedef struct lsmq_admin_controller_meta {
+    char *group;       /**< the controllers' raft group */
+    char *leader_id;   /**< "n0", or NULL while none is known */
+    char *leader_addr; /**< the leader's remoting address, or NULL while unknown */
+    int is_leader;     /**< the controller asked is the leader */
+    char *peers;       /**< "n0=host:port;..." (raft addresses) */
+} lsmq_admin_controller_meta;
+
+/**
+ * CONTROLLER_GET_METADATA_INFO (1005) from the controller at ctrl_addr.
+ * @param[out] out release with lsmq_admin_controller_meta_free.
+ */
+int lsmq_admin_get_controller_meta(lsmq_admin *a, const char *ctrl_addr, int timeout_ms,
+                                   lsmq_admin_controller_meta **out);
+void lsmq_admin_controller_meta_free(lsmq_admin_controller_meta *m);
+
+/** One broker of a group as the controller knows it (ReplicaIdentity). */
+typedef struct lsmq_admin_replica_id {
+    int64_t id;
+    char *addr;
+    int alive; /**< heard from within its heartbeat timeout */
+} lsmq_admin_replica_id;
+
+/** A group's master and sync state set (BrokerReplicasInfo.ReplicasInfo). */
+typedef struct lsmq_admin_sync_state {
+    char *broker_name;
+    int64_t master_id;    /**< -1 before the first election */
+    char *master_addr;    /**< "" before the first election */
+    int64_t master_epoch;
+    int64_t sync_epoch;   /**< syncStateSetEpoch */
+    lsmq_admin_replica_id *in_sync, *not_in_sync;
+    size_t n_in_sync, n_not_in_sync;
+} lsmq_admin_sync_state;
+
+/**
+ * CONTROLLER_GET_SYNC_STATE_DATA (1006) of the named groups, asked of the
+ * leader (found through ctrl_addr's metadata, as upstream's admin does).
+ * Groups the controller does not know are left out.
+ * @param[out] out an array of *n, sorted by name; release with
+ *             lsmq_admin_sync_states_free.
+ */
+int lsmq_admin_get_sync_states(lsmq_admin *a, const char *ctrl_addr,
+                               const char *const *broker_names, size_t n_names, int timeout_ms,
+                               lsmq_admin_sync_state **out, size_t *n);
+void lsmq_admin_sync_states_free(lsmq_admin_sync_state *s, size_t n);
+
+/** What CONTROLLER_ELECT_MASTER decided (ElectMasterResponseHeader). */
+typedef struct lsmq_admin_elect_result {
+    int64_t master_id;
+    char master_addr[128];
+    int64_t master_epoch;
+    int64_t sync_epoch;
+} lsmq_admin_elect_result;
+
+/**
+ * CONTROLLER_ELECT_MASTER (1002): make broker_id master of broker_name
+ * (a planned switch-over), sent to the leader found through ctrl_addr.
+ * The controller refuses a broker that is not alive or not in the sync
+ * state set (RS_CONTROLLER_ELECT_MASTER_FAILED, see lsmq_admin_last_error).
+ */
+int lsmq_admin_elect_master(lsmq_admin *a, const char *ctrl_addr, const char *cluster,
+                            const char *broker_name, int64_t broker_id, int timeout_ms,
+                            lsmq_admin_elect_result *out);
+
 /** A group's position in one queue (OffsetWrapper). */
 typedef struct lsmq_admin_consume_offset {
     lsmq_admin_mq mq;

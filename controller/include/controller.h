@@ -21,6 +21,10 @@
  *   - alter sync state set: only the current master, giving the current
  *     epoch (an older one is LSMQ_ESTALE), and the new set must hold the
  *     master and registered brokers only.
+ *     An elect may carry the epoch it was decided at: applied at another
+ *     epoch it is LSMQ_ESTALE (a retried submit cannot elect twice).
+ *   - controller address: a controller (raft id "nK") says where it serves
+ *     requests (its remoting address), so followers can name the leader's.
  * Refusals: LSMQ_ENOTFOUND (no such group, or broker not registered),
  * LSMQ_EREFUSED (not allowed by the rules above), LSMQ_ESTALE,
  * LSMQ_EINVAL (malformed: negative id, duplicate ids, too many). A refused
@@ -40,6 +44,8 @@
 #define CTL_BROKERS_MAX 32 /* brokers registered in one group */
 #define CTL_NO_BROKER (-1) /* "no master", "any candidate" */
 #define CTL_ID_MAX 15      /* bytes of a controller id ("n0") */
+#define CTL_CONTROLLERS_MAX 9 /* controllers with a known address */
+#define CTL_ANY_EPOCH UINT64_MAX /* an elect that does not compare epochs */
 
 typedef struct ctl_broker {
     int64_t id;
@@ -56,12 +62,14 @@ typedef struct ctl_group {
     ctl_broker brokers[CTL_BROKERS_MAX];
     size_t n_sync;                    /* ascending ids */
     int64_t sync[CTL_BROKERS_MAX];
+    uint64_t sync_epoch;              /* +1 at each election and each set change */
 } ctl_group;
 
 typedef enum ctl_cmd_type {
     CTL_CMD_REGISTER = 1,
     CTL_CMD_ELECT = 2,
     CTL_CMD_ALTER_SYNC = 3,
+    CTL_CMD_CONTROLLER_ADDR = 4, /* name: controller id, addr: its remoting address */
 } ctl_cmd_type;
 
 typedef struct ctl_cmd {
@@ -69,8 +77,9 @@ typedef struct ctl_cmd {
     char name[CTL_NAME_MAX + 1];
     int64_t broker_id;           /* register: the broker; elect: the candidate or
                                   * CTL_NO_BROKER; alter: the master asking */
-    char addr[CTL_ADDR_MAX + 1]; /* register */
+    char addr[CTL_ADDR_MAX + 1]; /* register, controller address */
     uint64_t epoch;              /* alter: the epoch the master holds */
+    uint64_t expect_epoch;       /* elect: only at this epoch (CTL_ANY_EPOCH: any) */
     size_t n_sync;               /* alter: the new sync state set */
     int64_t sync[CTL_BROKERS_MAX];
 } ctl_cmd;
@@ -78,7 +87,10 @@ typedef struct ctl_cmd {
 /* Build a command; LSMQ_EINVAL when a name or address is empty or too long,
  * or the set too large. */
 int ctl_cmd_register(ctl_cmd *c, const char *name, int64_t broker_id, const char *addr);
-int ctl_cmd_elect(ctl_cmd *c, const char *name, int64_t candidate);
+int ctl_cmd_elect(ctl_cmd *c, const char *name, int64_t candidate); /* any epoch */
+int ctl_cmd_elect_at(ctl_cmd *c, const char *name, int64_t candidate, uint64_t expect_epoch);
+/* controller_id at most CTL_ID_MAX bytes. */
+int ctl_cmd_controller_addr(ctl_cmd *c, const char *controller_id, const char *addr);
 int ctl_cmd_alter_sync(ctl_cmd *c, const char *name, int64_t master_id, uint64_t epoch,
                        const int64_t *ids, size_t n);
 
@@ -138,6 +150,14 @@ int ctl_node_submit(ctl_node *n, const ctl_cmd *cmd, int64_t timeout_ms, ctl_res
 
 /* A copy of a group's state as applied on this node; LSMQ_ENOTFOUND if none. */
 int ctl_node_query(ctl_node *n, const char *name, ctl_group *out);
+
+/* The i-th group in name order as applied here; LSMQ_ENOTFOUND past the end.
+ * Groups only get added, so a walk may see one twice or miss a new one. */
+int ctl_node_query_at(ctl_node *n, size_t i, ctl_group *out);
+
+/* The remoting address a controller announced (CTL_CMD_CONTROLLER_ADDR);
+ * LSMQ_ENOTFOUND if none yet. */
+int ctl_node_controller_addr(ctl_node *n, const char *id, char addr[CTL_ADDR_MAX + 1]);
 
 /* Whether this node is the raft leader (as of its loop's last turn). */
 bool ctl_node_is_leader(ctl_node *n);

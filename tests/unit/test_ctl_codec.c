@@ -30,6 +30,7 @@ static void roundtrip_cmd(const ctl_cmd *c)
     assert_int_equal(back.broker_id, c->broker_id);
     assert_string_equal(back.addr, c->addr);
     assert_int_equal(back.epoch, c->epoch);
+    assert_int_equal(back.expect_epoch, c->expect_epoch);
     assert_int_equal(back.n_sync, c->n_sync);
     for (size_t i = 0; i < c->n_sync; i++)
         assert_int_equal(back.sync[i], c->sync[i]);
@@ -70,19 +71,19 @@ static void test_cmd_check(void **state)
 static void test_cmd_padding(void **state)
 {
     ctl_cmd c;
-    assert_int_equal(ctl_cmd_elect(&c, "abcd", 1), 0); /* 3 + 6 + 8 = 17 bytes: 7 of padding */
+    assert_int_equal(ctl_cmd_elect(&c, "abcd", 1), 0); /* 3 + 6 + 8 + 8 = 25 bytes: 7 of padding */
     uint8_t *data;
     size_t len;
     ctl_cmd_encode(&c, &data, &len);
-    assert_int_equal(len, 24);
+    assert_int_equal(len, 32);
     ctl_cmd back;
-    for (size_t i = 17; i < 24; i++) {
+    for (size_t i = 25; i < 32; i++) {
         data[i] = 1;
         assert_int_equal(ctl_cmd_decode(data, len, &back), LSMQ_ECORRUPT);
         data[i] = 0;
     }
     assert_int_equal(ctl_cmd_decode(data, len, &back), 0);
-    assert_int_equal(ctl_cmd_decode(data, 17, &back), LSMQ_ECORRUPT); /* unpadded */
+    assert_int_equal(ctl_cmd_decode(data, 25, &back), LSMQ_ECORRUPT); /* unpadded */
     free(data);
 }
 
@@ -105,7 +106,33 @@ static void test_cmd_roundtrip(void **state)
     roundtrip_cmd(&c);
 }
 
-/* The fixed layout of version 1, byte for byte. */
+/* Version 2: elections compare epochs, controllers announce addresses. */
+static void test_cmd_v2(void **state)
+{
+    ctl_cmd c;
+    assert_int_equal(ctl_cmd_elect_at(&c, "b", 3, 7), 0);
+    roundtrip_cmd(&c);
+    assert_int_equal(ctl_cmd_elect(&c, "b", 3), 0);
+    assert_true(c.expect_epoch == CTL_ANY_EPOCH);
+    roundtrip_cmd(&c);
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n1", "10.0.0.1:9876"), 0);
+    roundtrip_cmd(&c);
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n1234567890123456", "h:1"), LSMQ_EINVAL);
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n1", ""), LSMQ_EINVAL);
+
+    /* An election written by version 1 still decodes, comparing no epoch. */
+    const uint8_t v1[] = {'C', 1, CTL_CMD_ELECT, 0, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5, 0, 0};
+    assert_int_equal(ctl_cmd_decode(v1, sizeof(v1), &c), 0);
+    assert_int_equal(c.type, CTL_CMD_ELECT);
+    assert_int_equal(c.broker_id, 5);
+    assert_true(c.expect_epoch == CTL_ANY_EPOCH);
+    /* Version 1 had no controller addresses. */
+    const uint8_t v1addr[] = {'C', 1, CTL_CMD_CONTROLLER_ADDR, 0, 1, 'n', 0, 0, 0, 0, 0, 0, 0, 0,
+                              0, 1, 'h', 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(ctl_cmd_decode(v1addr, sizeof(v1addr), &c), LSMQ_ECORRUPT);
+}
+
+/* The fixed layout of version 2, byte for byte. */
 static void test_cmd_layout(void **state)
 {
     ctl_cmd c;
@@ -113,7 +140,7 @@ static void test_cmd_layout(void **state)
     uint8_t *data;
     size_t len;
     ctl_cmd_encode(&c, &data, &len);
-    const uint8_t want[] = {'C', 1, 1, 0, 2, 'a', 'b', 0, 0, 0, 0, 0, 0, 1, 2,
+    const uint8_t want[] = {'C', 2, 1, 0, 2, 'a', 'b', 0, 0, 0, 0, 0, 0, 1, 2,
                             0, 3, 'h', ':', '1', 0, 0, 0, 0};
     assert_int_equal(len, sizeof(want));
     assert_memory_equal(data, want, len);
@@ -147,12 +174,12 @@ static void test_cmd_bad(void **state)
     w.p[0] = 'X';
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
     w.p[0] = 'C';
-    w.p[1] = 2;
+    w.p[1] = 3;
     assert_int_equal(decode_bytes(&w), LSMQ_EVERSION);
     w.p[1] = 0;
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
     w.p[1] = 1;
-    w.p[2] = 4;
+    w.p[2] = 5;
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
     w.p[2] = 0;
     assert_int_equal(decode_bytes(&w), LSMQ_ECORRUPT);
@@ -231,6 +258,7 @@ static void test_state_roundtrip(void **state)
         const ctl_group *a = ctl_sm_at(sm, i), *b = ctl_sm_at(back, i);
         assert_string_equal(a->name, b->name);
         assert_int_equal(a->epoch, b->epoch);
+        assert_int_equal(a->sync_epoch, b->sync_epoch);
         assert_int_equal(a->master_id, b->master_id);
         assert_string_equal(a->master_addr, b->master_addr);
         assert_int_equal(a->n_brokers, b->n_brokers);
@@ -259,7 +287,7 @@ static void test_state_roundtrip(void **state)
     /* The empty state. */
     sm = ctl_sm_create();
     ctl_state_encode(sm, &data, &len);
-    assert_int_equal(len, 6);
+    assert_int_equal(len, 7); /* no groups, no controllers */
     assert_int_equal(ctl_state_decode(data, len, &back), 0);
     assert_int_equal(ctl_sm_count(back), 0);
     ctl_sm_destroy(back);
@@ -343,7 +371,7 @@ static void test_state_bad(void **state)
     g.sync[0] = -3;
     assert_int_equal(decode_groups(&g, 1), LSMQ_ECORRUPT);
 
-    const uint8_t newer[] = {'S', 2, 0, 0, 0, 0};
+    const uint8_t newer[] = {'S', 3, 0, 0, 0, 0};
     ctl_sm *sm = NULL;
     assert_int_equal(ctl_state_decode(newer, sizeof(newer), &sm), LSMQ_EVERSION);
     const uint8_t magic[] = {'C', 1, 0, 0, 0, 0};
@@ -354,11 +382,53 @@ static void test_state_bad(void **state)
     assert_null(sm);
 }
 
+/* Controller addresses travel in the snapshot; version 1 has none. */
+static void test_state_controllers(void **state)
+{
+    ctl_sm *sm = ctl_sm_create();
+    ctl_cmd c;
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n2", "h2:9876"), 0);
+    assert_int_equal(ctl_sm_apply(sm, &c, NULL), 0);
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n0", "h0:9876"), 0);
+    assert_int_equal(ctl_sm_apply(sm, &c, NULL), 0);
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n2", "h2b:9876"), 0);
+    assert_int_equal(ctl_sm_apply(sm, &c, NULL), 0);
+    uint8_t *data;
+    size_t len;
+    ctl_state_encode(sm, &data, &len);
+    ctl_sm *back = NULL;
+    assert_int_equal(ctl_state_decode(data, len, &back), 0);
+    assert_int_equal(ctl_sm_controller_count(back), 2);
+    assert_string_equal(ctl_sm_controller_addr(back, "n0"), "h0:9876");
+    assert_string_equal(ctl_sm_controller_addr(back, "n2"), "h2b:9876");
+    assert_null(ctl_sm_controller_addr(back, "n1"));
+    ctl_sm_destroy(back);
+    for (size_t cut = 0; cut < len; cut++) {
+        back = NULL;
+        assert_int_equal(ctl_state_decode(data, cut, &back), LSMQ_ECORRUPT);
+    }
+    free(data);
+
+    const uint8_t v1[] = {'S', 1, 0, 0, 0, 0};
+    back = NULL;
+    assert_int_equal(ctl_state_decode(v1, sizeof(v1), &back), 0);
+    assert_int_equal(ctl_sm_controller_count(back), 0);
+    ctl_sm_destroy(back);
+    /* Out of order ids. */
+    const uint8_t unsorted[] = {'S', 2, 0, 0, 0, 0, 2, 0, 2, 'n', '1', 0, 1, 'h',
+                                0, 2, 'n', '0', 0, 1, 'h'};
+    back = NULL;
+    assert_int_equal(ctl_state_decode(unsorted, sizeof(unsorted), &back), LSMQ_ECORRUPT);
+    ctl_sm_destroy(sm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cmd_roundtrip),
         cmocka_unit_test(test_cmd_layout),
+        cmocka_unit_test(test_cmd_v2),
+        cmocka_unit_test(test_state_controllers),
         cmocka_unit_test(test_cmd_padding),
         cmocka_unit_test(test_cmd_check),
         cmocka_unit_test(test_cmd_bad),

@@ -213,12 +213,25 @@ static void test_three_controllers(void **state)
     /* A refusal is an answer too, and changes nothing. */
     assert_int_equal(ctl_cmd_elect(&c, "nobody", CTL_NO_BROKER), 0);
     assert_int_equal(submit(&leader, &c, &res), LSMQ_ENOTFOUND);
+    /* A controller's address, known everywhere once applied. */
+    assert_int_equal(ctl_cmd_controller_addr(&c, "n1", "10.1.1.1:9876"), 0);
+    assert_int_equal(submit(&leader, &c, &res), 0);
     wait_converged(CONVERGE_WAIT_MS);
     for (int i = 0; i < N; i++) {
         assert_group(i, "broker-a", 1, 0, 3, 3);
         assert_group(i, "broker-b", 0, CTL_NO_BROKER, 1, 0);
         ctl_group g;
         assert_int_equal(ctl_node_query(nodes[i], "nobody", &g), LSMQ_ENOTFOUND);
+        /* Groups by index, in name order. */
+        assert_int_equal(ctl_node_query_at(nodes[i], 0, &g), 0);
+        assert_string_equal(g.name, "broker-a");
+        assert_int_equal(ctl_node_query_at(nodes[i], 1, &g), 0);
+        assert_string_equal(g.name, "broker-b");
+        assert_int_equal(ctl_node_query_at(nodes[i], 2, &g), LSMQ_ENOTFOUND);
+        char addr[CTL_ADDR_MAX + 1];
+        assert_int_equal(ctl_node_controller_addr(nodes[i], "n1", addr), 0);
+        assert_string_equal(addr, "10.1.1.1:9876");
+        assert_int_equal(ctl_node_controller_addr(nodes[i], "n2", addr), LSMQ_ENOTFOUND);
     }
 
     /* A new master in epoch 2; the old master's alter with epoch 1 is fenced. */

@@ -195,6 +195,37 @@ static void test_alter_fencing(void **state)
     ctl_sm_destroy(sm);
 }
 
+/* An election decided at one epoch does nothing once the epoch moved. */
+static void test_elect_compare_epoch(void **state)
+{
+    ctl_sm *sm = ctl_sm_create();
+    ctl_result res;
+    ctl_cmd c;
+    reg(sm, "b", 1, "h1:1");
+    reg(sm, "b", 2, "h2:1");
+    assert_int_equal(ctl_cmd_elect_at(&c, "b", CTL_NO_BROKER, 1), 0);
+    assert_int_equal(ctl_sm_apply(sm, &c, &res), LSMQ_ESTALE); /* epoch is 0 */
+    assert_int_equal(ctl_cmd_elect_at(&c, "b", CTL_NO_BROKER, 0), 0);
+    assert_int_equal(ctl_sm_apply(sm, &c, &res), 0);
+    assert_int_equal(res.epoch, 1);
+    const int64_t both[] = {1, 2};
+    assert_int_equal(ctl_sm_find(sm, "b")->sync_epoch, 1);
+    assert_int_equal(alter(sm, "b", 1, 1, both, 2), 0);
+    assert_int_equal(ctl_sm_find(sm, "b")->sync_epoch, 2);
+    assert_int_equal(ctl_cmd_elect_at(&c, "b", 2, 1), 0);
+    assert_int_equal(ctl_sm_apply(sm, &c, &res), 0);
+    assert_int_equal(res.master_id, 2);
+    assert_int_equal(ctl_sm_find(sm, "b")->sync_epoch, 3);
+    /* The same decision submitted again (a retry): refused, nothing changes. */
+    size_t len;
+    char *before = state_bytes(sm, &len);
+    assert_int_equal(ctl_sm_apply(sm, &c, &res), LSMQ_ESTALE);
+    assert_int_equal(res.epoch, 2);
+    assert_unchanged(sm, before, len);
+    free(before);
+    ctl_sm_destroy(sm);
+}
+
 static void test_master_readdress(void **state)
 {
     ctl_sm *sm = ctl_sm_create();
@@ -263,6 +294,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register),
         cmocka_unit_test(test_first_election),
+        cmocka_unit_test(test_elect_compare_epoch),
         cmocka_unit_test(test_elect_from_sync_set_only),
         cmocka_unit_test(test_alter_fencing),
         cmocka_unit_test(test_master_readdress),

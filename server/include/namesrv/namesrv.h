@@ -8,7 +8,9 @@
  * QUERY_DATA_VERSION, write-perm switches), namesrv_routes.c
  * (GET_ROUTEINFO_BY_TOPIC, cluster info, topic lists, topic delete),
  * namesrv_kv.c (KV config), namesrv_json.c (hand-built JSON text),
- * namesrv_config.c (options), mqnamesrv.c (the program).
+ * namesrv_config.c (options), mqnamesrv.c (the program); with
+ * enableControllerInNamesrv, the controller service: namesrv_ctl*.c
+ * (namesrv_ctl.h; its one worker thread waits for raft commits).
  *
  * Threads: loop thread only. namesrv_destroy unhooks itself from the
  * server, so the server may be destroyed after it.
@@ -16,6 +18,7 @@
 #ifndef LSMQ_SERVER_NAMESRV_H
 #define LSMQ_SERVER_NAMESRV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "net.h"
@@ -25,10 +28,19 @@ typedef struct namesrv_config {
     uint32_t broker_expire_ms;         /* brokerChannelExpiredTime, 120000 */
     uint32_t scan_interval_ms;         /* scanNotActiveBrokerInterval, 5000 */
     int order_message_enable;          /* orderMessageEnable, false */
+
+    /* The controller (namesrv_ctl*.c), upstream ControllerConfig names. */
+    bool enable_controller;            /* enableControllerInNamesrv, false */
+    char controller_peers[1024];       /* controllerPeers "n0=host:port;..." (raft
+                                        * addresses); controllerDLegerPeers "n0-host:port;..." */
+    char controller_self_id[16];       /* controllerSelfId / controllerDLegerSelfId */
+    char controller_store_path[512];   /* controllerStorePath, ~/lsmq/controller */
+    uint32_t controller_scan_ms;       /* scanInactiveMasterInterval, 1000 */
 } namesrv_config;
 
 void namesrv_config_init(namesrv_config *c);
-/* --key=value (RocketMQ namesrv key names) and -c FILE; 0 or an error with errbuf set. */
+/* --key=value (RocketMQ namesrv key names) and -c FILE; 0 or an error with errbuf set.
+ * The result is checked as a whole too (controller keys that go together). */
 int namesrv_config_parse_args(namesrv_config *c, int argc, char **argv, char *errbuf,
                               size_t errlen);
 
