@@ -298,6 +298,13 @@ int lsmq__mqc_route_get(mqclient *mqc, const char *topic, int for_publish, route
 /* Ask the name servers in the background and cache the answer. I/O thread. */
 void lsmq__mqc_route_refresh(mqclient *mqc, const char *topic, int for_publish);
 /*
+ * A send could not reach the master of one of topic's queues, or it
+ * refused the send as a retry code says (a master moved by failover): look
+ * the route up now rather than at the next periodic refresh, at most once
+ * a second. Any thread; never waits.
+ */
+void lsmq__mqc_route_suspect(mqclient *mqc, const char *topic);
+/*
  * Called every second (I/O thread): refresh routes older than 30 s, and
  * every second those not known yet or borrowed from TBW102.
  */

@@ -137,6 +137,7 @@ static int publish_route(sender *s, const char *topic, route **out, lsmq_errslot
         return rc;
     if (r->n_pub == 0) {
         lsmq__route_unref(r);
+        lsmq__mqc_route_suspect(s->mqc, topic); /* a master may be on its way (failover) */
         lsmq__error(e, RS_NO_PERMISSION, "topic %s has no writable queue", topic);
         return LSMQ_ENOTFOUND;
     }
@@ -155,6 +156,25 @@ static long selected_queue(const route *r, const lsmq_out_message *m,
         return -1;
     }
     return idx;
+}
+
+/*
+ * After a failed attempt: ask for the route again (its master may have
+ * moved) and take a newer one already fetched, unless the queue was
+ * selected by the caller (its index belongs to this route).
+ */
+static route *route_after_failure(sender *s, const char *topic, route *r, long fixed)
+{
+    lsmq__mqc_route_suspect(s->mqc, topic);
+    if (fixed >= 0)
+        return r;
+    route *now = lsmq__mqc_route_cached(s->mqc, topic);
+    if (now == NULL || now == r || now->n_pub == 0) {
+        lsmq__route_unref(now);
+        return r;
+    }
+    lsmq__route_unref(r);
+    return now;
 }
 
 int lsmq__sender_send(sender *s, send_req *req, const lsmq_out_message *m,
@@ -190,8 +210,10 @@ int lsmq__sender_send(sender *s, send_req *req, const lsmq_out_message *m,
         lsmq__outmsg_set_queue(req, q->queue_id);
         rc = lsmq__mqc_call_sync(s->mqc, addr, req->cmd, req->body, req->body_len, (int)left,
                                  &reply, e);
-        if (rc != 0)
+        if (rc != 0) {
+            r = route_after_failure(s, req->topic, r, fixed);
             continue; /* transport failure: another broker */
+        }
         if (stored_code(reply->cmd->code)) {
             fill_results(req, r, q, reply->cmd, res);
             proto_reply_free(reply);
@@ -204,6 +226,7 @@ int lsmq__sender_send(sender *s, send_req *req, const lsmq_out_message *m,
             break;
         }
         proto_reply_free(reply);
+        r = route_after_failure(s, req->topic, r, fixed);
     }
     lsmq__route_unref(r);
     return rc;
@@ -278,6 +301,7 @@ static void op_reply_cb(int rc, proto_reply *reply, const char *why, void *arg)
     }
     op->last_rc = rc;
     op->attempt++;
+    lsmq__mqc_route_suspect(op->p->s.mqc, op->req.topic);
     if (rc == LSMQ_ECLOSED || op->attempt > op->p->s.retries ||
         proto_mono_ms() >= op->deadline) {
         op_finish(op, rc, why, NULL);
@@ -582,6 +606,7 @@ int lsmq_producer_send_async(lsmq_producer *p, const lsmq_out_message *m, lsmq_s
         rc = LSMQ_ENOTFOUND;
     }
     if (rc == 0 && op->r->n_pub == 0) {
+        lsmq__mqc_route_suspect(p->s.mqc, op->req.topic);
         lsmq__error(lsmq__mqc_err(p->s.mqc), RS_NO_PERMISSION, "topic %s has no writable queue",
                     op->req.topic);
         rc = LSMQ_ENOTFOUND;

@@ -28,6 +28,7 @@
 #define REFRESH_MS 30000
 #define RETRY_MS 1000
 #define MASTERLESS_MS 3000
+#define SUSPECT_MS 1000 /* a failed send looks the route up again at most this often */
 
 static proto_cmd *route_cmd(const char *topic)
 {
@@ -271,6 +272,19 @@ void lsmq__mqc_route_refresh(mqclient *mqc, const char *topic, int for_publish)
     f->for_publish = for_publish;
     f->idx = atomic_load(&mqc->ns_next);
     fetch_next(f);
+}
+
+void lsmq__mqc_route_suspect(mqclient *mqc, const char *topic)
+{
+    route_entry *e;
+    int due;
+
+    pthread_mutex_lock(&mqc->routes_lock);
+    e = entry_get(mqc, topic, 0);
+    due = e && !e->fetching && proto_mono_ms() - e->fetched_ms >= SUSPECT_MS;
+    pthread_mutex_unlock(&mqc->routes_lock);
+    if (due)
+        lsmq__mqc_route_refresh(mqc, topic, 1);
 }
 
 void lsmq__mqc_route_refresh_all(mqclient *mqc)

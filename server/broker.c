@@ -154,6 +154,7 @@ static const broker_module modules[] = {
     {"sendback", broker_sendback_create, broker_sendback_register, NULL,
      broker_sendback_destroy},
     {"ha-serve", broker_ha_start, broker_ha_register, broker_ha_stop, NULL},
+    {"epoch", NULL, broker_epoch_register, NULL, NULL},
     {"offsets", NULL, broker_offsets_register, NULL, NULL},
     {"admin", broker_admin_create, broker_admin_register, NULL, broker_admin_destroy},
     {"admin-stats", NULL, broker_admin_stats_register, NULL, NULL},
@@ -215,6 +216,38 @@ int broker_create(const broker_config *cfg, server *srv, broker **out, char *err
             modules[i].register_handlers(&b->m);
     *out = b;
     return 0;
+}
+
+/* ==== What the controller agent drives =================================== */
+
+void broker_set_fenced(broker *b, bool fenced)
+{
+    b->m.ctx.fenced = fenced;
+}
+
+bool broker_is_replica(const broker *b)
+{
+    return b->m.ctx.replica;
+}
+
+uint64_t broker_position(broker *b)
+{
+    return broker_ha_position(b->m.ha);
+}
+
+void broker_follow(broker *b, const char *ha_addr, uint64_t epoch)
+{
+    broker_ha_follow(b->m.ha, ha_addr, epoch);
+}
+
+void broker_set_ack_set(broker *b, const char *const *addrs, size_t n)
+{
+    broker_ha_set_ack_set(b->m.ha, addrs, n);
+}
+
+int broker_replicas(broker *b, broker_replica_state **out, size_t *n, uint64_t *last_seq)
+{
+    return broker_ha_replicas(b->m.ha, out, n, last_seq);
 }
 
 void broker_destroy(broker *b)

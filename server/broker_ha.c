@@ -73,6 +73,8 @@ struct broker_ha {
     bool replica;
     bool sync;                      /* SYNC_MASTER */
     bool serving;                   /* between ha-serve's start and stop */
+    bool controlled;                /* controller mode: the controller names the master */
+    uint64_t epoch;                 /* controller mode: the epoch served or followed */
     char work_dir[1100];            /* <store>/ha */
     /* Master. */
     repl_master *master;
@@ -135,8 +137,8 @@ void broker_ha_await(broker_ha *h, broker_ack_wait *w, uint64_t seq, broker_acke
         code = BROKER_RS_FLUSH_SLAVE_TIMEOUT; /* shutting down: nobody will confirm it */
     else if (atomic_load(&h->acked) >= seq)
         code = RS_SUCCESS;
-    else if (repl_master_in_sync(h->master) < h->ctx->cfg.in_sync_replicas)
-        code = RS_SLAVE_NOT_AVAILABLE;
+    else if (!h->controlled && repl_master_in_sync(h->master) < h->ctx->cfg.in_sync_replicas)
+        code = RS_SLAVE_NOT_AVAILABLE; /* with a controller the sync state set decides */
     if (code >= 0) {
         w->code = code;
         done_cb(w);
@@ -215,6 +217,7 @@ static void follower_config(broker_ha *h, repl_replica_config *rc, uint32_t prep
     rc->store_path = h->ctx->cfg.store_path_root_dir;
     rc->master_addr = h->master_ha[0] ? h->master_ha : NULL;
     rc->self_addr = h->ctx->addr;
+    rc->epoch = h->epoch;
     rc->prepare_timeout_ms = prepare_ms;
     rc->checkpoint_needed_cb = checkpoint_needed_cb;
     rc->ctx = h;
@@ -293,8 +296,8 @@ static void master_heard_cb(void *ctx, const char *master_addr, const char *ha_a
 {
     broker_ha *h = ctx;
     snprintf(h->master_addr, sizeof h->master_addr, "%s", master_addr);
-    if (h->ctx->cfg.ha_master_address[0] || strcmp(h->master_ha, ha_addr) == 0)
-        return; /* configured, or nothing new */
+    if (h->controlled || h->ctx->cfg.ha_master_address[0] || strcmp(h->master_ha, ha_addr) == 0)
+        return; /* the controller's or configured, or nothing new */
     proto_log(PROTO_LOG_INFO, "broker: master of %s is %s (HA %s), from the name server",
               h->ctx->cfg.broker_name, master_addr, ha_addr);
     snprintf(h->master_ha, sizeof h->master_ha, "%s", ha_addr);
@@ -316,7 +319,7 @@ bool broker_ha_master_online(broker_ha *h)
 static void link_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     broker_ha *h = t->data;
-    if (!h->master_ha[0] && ++h->link_checks % ASK_MASTER_EVERY_CHECKS == 0)
+    if (!h->master_ha[0] && !h->controlled && ++h->link_checks % ASK_MASTER_EVERY_CHECKS == 0)
         broker_registration_again(h->m->registration);
     h->online_checks = broker_ha_master_online(h) ? h->online_checks + 1 : 0;
     if (h->online_checks == FORWARD_AFTER_ONLINE_CHECKS && h->master_addr[0] &&
@@ -334,6 +337,8 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
     h->ctx = &m->ctx;
     h->replica = m->ctx.replica;
     h->sync = cfg->role == BROKER_SYNC_MASTER;
+    h->controlled = cfg->enable_controller_mode;
+    h->epoch = cfg->controller_epoch;
     pthread_mutex_init(&h->lock, NULL);
     snprintf(h->work_dir, sizeof h->work_dir, "%s/ha", cfg->store_path_root_dir);
     ev_timer_init(&h->reseed_timer, reseed_timer_cb, 0, 0);
@@ -346,6 +351,7 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
         repl_master_config_init(&mc);
         mc.port = broker_config_ha_port(cfg);
         mc.work_dir = h->work_dir;
+        mc.epoch = h->epoch;
         mc.in_sync = cfg->in_sync_replicas ? cfg->in_sync_replicas : 1;
         mc.max_gap_bytes = cfg->ha_max_gap_bytes;
         mc.acked_cb = acked_cb;
@@ -365,9 +371,10 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
     h->advance_ext.hook.on_advance = on_advance;
     snprintf(h->master_ha, sizeof h->master_ha, "%s", cfg->ha_master_address);
     if (!h->master_ha[0]) {
-        proto_log(PROTO_LOG_INFO, "broker: replica %s id %lld: asking the name servers for its "
-                                  "master",
-                  cfg->broker_name, (long long)cfg->broker_id);
+        proto_log(PROTO_LOG_INFO, "broker: replica %s id %lld: %s", cfg->broker_name,
+                  (long long)cfg->broker_id,
+                  h->controlled ? "waiting for the controller to name a master"
+                                : "asking the name servers for its master");
         return 0;
     }
     repl_replica_config rc;
@@ -459,6 +466,58 @@ void broker_ha_destroy(broker_modules *m)
     pthread_mutex_destroy(&h->lock);
     free(h);
     m->ha = NULL;
+}
+
+/* ==== Controller mode ===================================================== */
+
+void broker_ha_follow(broker_ha *h, const char *ha_addr, uint64_t epoch)
+{
+    if (!h->replica)
+        return;
+    snprintf(h->master_ha, sizeof h->master_ha, "%s", ha_addr);
+    h->epoch = epoch;
+    if (h->follower)
+        repl_replica_set_master_epoch(h->follower, h->master_ha, epoch);
+}
+
+void broker_ha_set_ack_set(broker_ha *h, const char *const *addrs, size_t n)
+{
+    if (h->master)
+        repl_master_set_ack_set(h->master, addrs, n);
+}
+
+int broker_ha_replicas(broker_ha *h, broker_replica_state **out, size_t *n, uint64_t *last_seq)
+{
+    *out = NULL;
+    *n = 0;
+    *last_seq = 0;
+    if (!h->master || !h->serving)
+        return LSMQ_EINVAL;
+    repl_replica_info *info = NULL;
+    size_t count = 0;
+    int rc = repl_master_status(h->master, &info, &count);
+    if (rc != 0)
+        return rc;
+    *out = count ? proto_xcalloc(count, sizeof **out) : NULL;
+    for (size_t i = 0; i < count; i++) {
+        broker_replica_state *r = &(*out)[i];
+        snprintf(r->addr, sizeof r->addr, "%s", info[i].addr);
+        r->acked_seq = info[i].acked_seq;
+        r->streaming = info[i].phase == REPL_PHASE_STREAMING;
+        r->in_sync = info[i].in_sync;
+    }
+    *n = count;
+    free(info);
+    *last_seq = repl_master_last_seq(h->master);
+    return 0;
+}
+
+uint64_t broker_ha_position(broker_ha *h)
+{
+    uint64_t epoch = 0, seq = 0;
+    if (!h->ctx->engine || engine_position(h->ctx->engine, &epoch, &seq) != 0)
+        return 0;
+    return seq;
 }
 
 void broker__ha_parts(broker_ha *h, struct repl_master **master,

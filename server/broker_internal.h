@@ -30,6 +30,7 @@
  *   ha-serve       broker_ha.c,            replication runs; SYNC_MASTER sends wait
  *                  broker_ha_wait.c,       for replicas; GET_BROKER_HA_STATUS
  *                  broker_ha_status.c
+ *   epoch          broker_epoch.c          GET_BROKER_EPOCH_CACHE (the store's epochs)
  *   offsets        broker_offsets.c,       consumer offsets, queue positions (a
  *                  broker_held_offsets.c   replica holds commits in memory)
  *   admin          broker_admin.c          topic admin, GET_BROKER_RUNTIME_INFO
@@ -216,6 +217,8 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_ha_destroy(broker_modules *m);
 int broker_ha_start(broker_modules *m, char *errbuf, size_t errlen);
 void broker_ha_register(broker_modules *m);
+/* broker_epoch.c: GET_BROKER_EPOCH_CACHE. */
+void broker_epoch_register(broker_modules *m);
 void broker_ha_stop(broker_modules *m);
 int broker_admin_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_admin_register(broker_modules *m);

@@ -10,14 +10,14 @@
 
 #include "broker_sync_set.h"
 
-void sss_init(broker_sync_set *s, int64_t self_id, uint32_t not_catchup_ms)
+void broker_sync_set_init(broker_sync_set *s, int64_t self_id, uint32_t not_catchup_ms)
 {
     memset(s, 0, sizeof *s);
     s->self_id = self_id;
     s->not_catchup_ms = not_catchup_ms;
 }
 
-int sss_parse_ids(const char *text, int64_t *ids, size_t cap)
+int broker_sync_set_parse_ids(const char *text, int64_t *ids, size_t cap)
 {
     size_t n = 0;
     const char *p = text ? text : "";
@@ -37,7 +37,7 @@ int sss_parse_ids(const char *text, int64_t *ids, size_t cap)
     return (int)n;
 }
 
-void sss_set_registry(broker_sync_set *s, const char *brokers)
+void broker_sync_set_registry(broker_sync_set *s, const char *brokers)
 {
     s->n_reg = 0;
     const char *p = brokers ? brokers : "";
@@ -86,10 +86,10 @@ static sss_track *track_of(broker_sync_set *s, int64_t id, int64_t now_ms)
     return &s->track[s->n_track++];
 }
 
-void sss_set_committed(broker_sync_set *s, const char *ids, int64_t now_ms)
+void broker_sync_set_committed(broker_sync_set *s, const char *ids, int64_t now_ms)
 {
     int64_t set[SSS_MAX];
-    int n = sss_parse_ids(ids, set, SSS_MAX);
+    int n = broker_sync_set_parse_ids(ids, set, SSS_MAX);
     if (n < 0)
         return;
     memcpy(s->set, set, (size_t)n * sizeof set[0]);
@@ -178,7 +178,7 @@ static bool same_set(const int64_t *a, size_t na, const int64_t *b, size_t nb)
     return true;
 }
 
-bool sss_review(broker_sync_set *s, const broker_replica_state *reps, size_t n_reps,
+bool broker_sync_set_review(broker_sync_set *s, const broker_replica_state *reps, size_t n_reps,
                 uint64_t last_seq, int64_t now_ms, int64_t *proposal, size_t *n_proposal)
 {
     int64_t next[SSS_MAX];
@@ -195,7 +195,7 @@ bool sss_review(broker_sync_set *s, const broker_replica_state *reps, size_t n_r
     return true;
 }
 
-void sss_arm(broker_sync_set *s, uint64_t last_seq)
+void broker_sync_set_arm(broker_sync_set *s, uint64_t last_seq)
 {
     for (size_t i = 0; i < s->n_cand; i++) {
         if (!s->cand[i].armed) {
@@ -205,7 +205,7 @@ void sss_arm(broker_sync_set *s, uint64_t last_seq)
     }
 }
 
-void sss_proposal_done(broker_sync_set *s)
+void broker_sync_set_proposal_done(broker_sync_set *s)
 {
     s->proposing = false;
     s->n_proposal = 0;
@@ -224,7 +224,7 @@ static size_t add_addr(const broker_sync_set *s, int64_t id, const char **addrs,
     return n + 1;
 }
 
-size_t sss_ack_addrs(const broker_sync_set *s, const char **addrs, size_t cap)
+size_t broker_sync_set_ack_addrs(const broker_sync_set *s, const char **addrs, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n_set; i++)
@@ -236,7 +236,7 @@ size_t sss_ack_addrs(const broker_sync_set *s, const char **addrs, size_t cap)
     return n;
 }
 
-void sss_format(const int64_t *ids, size_t n, char *out, size_t cap)
+void broker_sync_set_format(const int64_t *ids, size_t n, char *out, size_t cap)
 {
     size_t len = 0;
     out[0] = 0;

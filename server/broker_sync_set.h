@@ -11,7 +11,7 @@
  *     proposal in flight (the widest set while a change is undecided).
  *   - Joining: a streaming, in-sync replica becomes a candidate first: it
  *     enters the ack set, and only then is the master's last sequence
- *     read (sss_arm); once the replica has acknowledged that sequence it
+ *     read (broker_sync_set_arm); once the replica has acknowledged that sequence it
  *     holds every send acknowledged before it entered, and the master
  *     proposes it.
  *   - Leaving: a member that is gone, or has not caught up with what the
@@ -63,35 +63,35 @@ typedef struct broker_sync_set {
     size_t n_proposal;
 } broker_sync_set;
 
-void sss_init(broker_sync_set *s, int64_t self_id, uint32_t not_catchup_ms);
+void broker_sync_set_init(broker_sync_set *s, int64_t self_id, uint32_t not_catchup_ms);
 
 /* The registry as the controller answers it: "1=host:port,2=host:port". */
-void sss_set_registry(broker_sync_set *s, const char *brokers);
+void broker_sync_set_registry(broker_sync_set *s, const char *brokers);
 
 /* The committed set, "1,2" (ids). Candidates that became members leave the candidates. */
-void sss_set_committed(broker_sync_set *s, const char *ids, int64_t now_ms);
+void broker_sync_set_committed(broker_sync_set *s, const char *ids, int64_t now_ms);
 
 /* Parse "1,2" into ids; returns how many (at most cap), -1 when malformed. */
-int sss_parse_ids(const char *text, int64_t *ids, size_t cap);
+int broker_sync_set_parse_ids(const char *text, int64_t *ids, size_t cap);
 
 /*
  * One review of the replicas. Returns true and fills proposal (ids, the
  * master included) when the set should change and no proposal is in
  * flight; the caller sends it and calls sss_proposal_done.
  */
-bool sss_review(broker_sync_set *s, const broker_replica_state *reps, size_t n_reps,
+bool broker_sync_set_review(broker_sync_set *s, const broker_replica_state *reps, size_t n_reps,
                 uint64_t last_seq, int64_t now_ms, int64_t *proposal, size_t *n_proposal);
 
 /* After the ack set was applied: candidates not armed yet need what is written now. */
-void sss_arm(broker_sync_set *s, uint64_t last_seq);
+void broker_sync_set_arm(broker_sync_set *s, uint64_t last_seq);
 
-/* The ALTER ended (committed or not); on success the answer's set follows with sss_set_committed. */
-void sss_proposal_done(broker_sync_set *s);
+/* The ALTER ended (committed or not); on success the answer's set follows (_committed). */
+void broker_sync_set_proposal_done(broker_sync_set *s);
 
 /* The replicas a SYNC send waits for, as addresses (pointers into s); how many. */
-size_t sss_ack_addrs(const broker_sync_set *s, const char **addrs, size_t cap);
+size_t broker_sync_set_ack_addrs(const broker_sync_set *s, const char **addrs, size_t cap);
 
 /* "1,2" of the committed set, for logs. */
-void sss_format(const int64_t *ids, size_t n, char *out, size_t cap);
+void broker_sync_set_format(const int64_t *ids, size_t n, char *out, size_t cap);
 
 #endif

@@ -60,15 +60,18 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.listen_port = bound; /* --listenPort=0 picks a free port */
-    broker *b;
-    if (broker_create(&cfg, srv, &b, err, sizeof err) != 0) {
+    broker *b = NULL;
+    broker_controller *bc = NULL;
+    if (cfg.enable_controller_mode ? broker_controller_start(&cfg, srv, &bc, err, sizeof err) != 0
+                                   : broker_create(&cfg, srv, &b, err, sizeof err) != 0) {
         fprintf(stderr, "mqbroker: %s\n", err);
         server_destroy(srv);
         return 1;
     }
-    printf("broker %s of cluster %s listening on %s:%d, store %s, name servers %s\n",
+    printf("broker %s of cluster %s listening on %s:%d, store %s, name servers %s%s%s\n",
            cfg.broker_name, cfg.broker_cluster_name, cfg.broker_ip1, cfg.listen_port,
-           cfg.store_path_root_dir, cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)");
+           cfg.store_path_root_dir, cfg.namesrv_addr[0] ? cfg.namesrv_addr : "(none)",
+           bc ? ", controllers " : "", bc ? cfg.controller_addr : "");
     fflush(stdout);
 
     server_process_run_until_signal(loop, "broker");
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
     server_stop_listening(srv);
     if (ns_srv)
         server_stop_listening(ns_srv);
+    broker_controller_stop(bc);
     broker_destroy(b);
     server_destroy(srv);
     if (ns) {

@@ -48,6 +48,7 @@ static const mqa_command *const families[] = {
     mqa_offset_commands,
     mqa_ha_commands,
     mqa_controller_commands,
+    mqa_epoch_commands,
 };
 
 /* Options every command takes, as upstream's ServerUtil adds them. */

@@ -66,6 +66,7 @@ extern const mqa_command mqa_print_commands[];
 extern const mqa_command mqa_offset_commands[];   /* mqadmin_offset.c */
 extern const mqa_command mqa_ha_commands[];       /* mqadmin_ha.c */
 extern const mqa_command mqa_controller_commands[]; /* mqadmin_controller.c */
+extern const mqa_command mqa_epoch_commands[];      /* mqadmin_epoch.c */
 
 /*
  * The master addresses of a cluster's brokers. On success *ci owns the

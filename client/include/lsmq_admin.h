@@ -412,6 +412,31 @@ int lsmq_admin_get_ha_status(lsmq_admin *a, const char *broker_addr, int timeout
                              lsmq_admin_ha_status **out);
 void lsmq_admin_ha_status_free(lsmq_admin_ha_status *s);
 
+/** One epoch a broker's store knows (EpochEntry): its master's sequences. */
+typedef struct lsmq_admin_epoch {
+    int64_t epoch;
+    int64_t start_offset;  /**< the sequence of its master's promotion */
+    int64_t end_offset;    /**< where the next epoch took over; the last: maxOffset */
+} lsmq_admin_epoch;
+
+/** GET_BROKER_EPOCH_CACHE of a broker (upstream EpochEntryCache). */
+typedef struct lsmq_admin_epoch_cache {
+    char *cluster;
+    char *broker_name;
+    int64_t broker_id;
+    lsmq_admin_epoch *epochs;  /**< oldest first */
+    size_t n_epochs;
+    int64_t max_offset;        /**< the store's position in the last epoch */
+} lsmq_admin_epoch_cache;
+
+/**
+ * GET_BROKER_EPOCH_CACHE (1007) from the broker at broker_addr.
+ * @param[out] out release with lsmq_admin_epoch_cache_free.
+ */
+int lsmq_admin_get_broker_epochs(lsmq_admin *a, const char *broker_addr, int timeout_ms,
+                                 lsmq_admin_epoch_cache **out);
+void lsmq_admin_epoch_cache_free(lsmq_admin_epoch_cache *c);
+
 /** GET_METADATA_INFO of a controller (upstream GetMetaDataResponseHeader). */
 typedef struct lsmq_admin_controller_meta {
     char *group;       /**< the controllers' raft group */
