@@ -191,7 +191,19 @@ typedef struct master_info {
     int64_t id;    /* brokerId, 1..NODES */
     int64_t epoch;
     char addr[64];
+    int in_sync;   /* brokers in the sync state set, the master included */
 } master_info;
+
+/* How many ids a "1,2,3" list names. */
+static int ids_count(const char *list)
+{
+    if (!list || !*list)
+        return 0;
+    int n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    return n;
+}
 
 /* req (taken) to controller i over a new connection; the response or NULL (down, no answer). */
 static proto_cmd *controller_call(int i, proto_cmd *req, uint8_t **frame)
@@ -253,6 +265,7 @@ static bool master_query(master_info *out)
             out->epoch = e2e_i64(resp, "masterEpoch");
             const char *addr = proto_cmd_get(resp, "masterAddress");
             snprintf(out->addr, sizeof out->addr, "%s", addr ? addr : "");
+            out->in_sync = ids_count(proto_cmd_get(resp, "syncStateSet"));
             found = out->id >= 1 && out->id <= NODES;
         }
         proto_cmd_free(resp);
@@ -306,11 +319,16 @@ static bool replica_caught_up(int master_port, int replica_port)
     return done;
 }
 
-/* Wait until every broker but the master (index) is a caught-up replica of it. */
+/*
+ * Wait until every broker but the master (index) is a caught-up replica of
+ * it and the controllers hold all of them in the sync state set: then any
+ * replica may take over.
+ */
 static bool wait_replicas_caught_up(int master, int timeout_ms)
 {
     for (int64_t t0 = proto_mono_ms(); proto_mono_ms() - t0 < timeout_ms; e2e_sleep_ms(100)) {
-        bool all = true;
+        master_info m;
+        bool all = master_query(&m) && m.id == master + 1 && m.in_sync == NODES;
         for (int i = 0; i < NODES && all; i++)
             if (i != master)
                 all = replica_caught_up(cl.broker[master].proc.port, cl.broker[i].proc.port);
@@ -318,6 +336,24 @@ static bool wait_replicas_caught_up(int master, int timeout_ms)
             return true;
     }
     return false;
+}
+
+/* What the controllers and the brokers say, on stderr: for a failure's message. */
+static void group_report(void)
+{
+    master_info m;
+    if (master_query(&m))
+        fprintf(stderr, "controllers: master broker %lld (%s), epoch %lld, %d in sync\n",
+                (long long)m.id, m.addr, (long long)m.epoch, m.in_sync);
+    else
+        fprintf(stderr, "controllers: no leader answers, or no master\n");
+    for (int i = 0; i < NODES; i++) {
+        json_t *j = cl.broker[i].proc.pid > 0 ? ha_status(cl.broker[i].proc.port) : NULL;
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        fprintf(stderr, "broker %d: %s\n", i + 1, text ? text : "down or no HA status");
+        free(text);
+        json_decref(j);
+    }
 }
 
 /* ---- Load: producers and a push consumer ------------------------------------ */
@@ -488,8 +524,10 @@ static int cluster_start(void)
     for (int i = 1; i < NODES; i++)
         assert_int_equal(broker_start(i), 0);
     assert_true(e2e_wait_route(cl.ctl[0].port, TOPIC, RS_SUCCESS, START_MS) >= 0);
-    if (!wait_replicas_caught_up(master, CATCH_UP_MS))
+    if (!wait_replicas_caught_up(master, CATCH_UP_MS)) {
+        group_report();
         fail_msg("the replicas did not catch up with broker %d", master + 1);
+    }
     return master;
 }
 
@@ -517,8 +555,10 @@ static void finish_and_check(const outages *o)
     master_info m;
     if (!wait_master(&m, 0, 0, NEW_MASTER_MS))
         fail_msg("no master at the end");
-    if (!wait_replicas_caught_up((int)m.id - 1, CATCH_UP_MS))
+    if (!wait_replicas_caught_up((int)m.id - 1, CATCH_UP_MS)) {
+        group_report();
         fail_msg("the replicas did not catch up with broker %lld at the end", (long long)m.id);
+    }
     drain_consumer();
     lsmq_push_consumer_destroy(ld.consumer);
     ld.consumer = NULL;
@@ -594,12 +634,14 @@ static void failover_cycle(int cycle, bool kill_ctl, outages *o)
         wire_kill9(&cl.ctl[leader].proc);
     int64_t served = wait_ack_elsewhere(t0, cl.broker[victim].proc.port, NEW_MASTER_MS);
     int64_t left = NEW_MASTER_MS - (proto_mono_ms() - t0);
-    if (served < 0 || !wait_master(&now, old.id, old.epoch, left > 0 ? (int)left : 1))
+    if (served < 0 || !wait_master(&now, old.id, old.epoch, left > 0 ? (int)left : 1)) {
+        group_report();
         fail_msg("cycle %d: broker %lld (epoch %lld) killed%s: no new master serving within "
                  "%d ms (a SEND_OK elsewhere: %s)",
                  cycle, (long long)old.id, (long long)old.epoch,
                  leader >= 0 ? " with the controller leader" : "", NEW_MASTER_MS,
                  served < 0 ? "no" : "yes");
+    }
     int64_t unavailable = served - t0;
     o->cycles++;
     o->total_ms += unavailable;
@@ -610,9 +652,11 @@ static void failover_cycle(int cycle, bool kill_ctl, outages *o)
         assert_int_equal(controller_start(leader), 0);
     assert_int_equal(broker_start(victim), 0);
     int64_t t1 = proto_mono_ms();
-    if (!wait_replicas_caught_up((int)now.id - 1, CATCH_UP_MS))
+    if (!wait_replicas_caught_up((int)now.id - 1, CATCH_UP_MS)) {
+        group_report();
         fail_msg("cycle %d: broker %d did not rejoin as a caught-up replica of broker %lld",
                  cycle, victim + 1, (long long)now.id);
+    }
     fprintf(stderr,
             "cycle %d: broker %lld (epoch %lld) killed%s; broker %lld master in epoch %lld; "
             "unavailable %lld ms; replicas caught up %lld ms after the restart\n",
