@@ -378,10 +378,26 @@ static void client_log_cb(int level, const char *line, void *arg)
         fprintf(stderr, "lsmq: %s\n", line);
 }
 
+/* A failed send on stderr, at most one a second per producer: the outage's timeline. */
+static void send_failure_report(long t, int rc, const lsmq_send_result *res, int64_t *last_ms)
+{
+    int64_t now = proto_mono_ms();
+    if (now - *last_ms < 1000)
+        return;
+    *last_ms = now;
+    char why[256];
+    if (rc == 0)
+        snprintf(why, sizeof why, "stored with status %d", res->status);
+    else
+        lsmq_producer_last_error(ld.producer[t], why, sizeof why);
+    fprintf(stderr, "producer %ld: send failed (%d): %s\n", t, rc, why);
+}
+
 /* Producer t: "p<t>-<n>" synchronously until told to stop, each outcome in the history. */
 static void *produce(void *arg)
 {
     long t = (long)(intptr_t)arg;
+    int64_t last_report_ms = 0;
     for (long n = 0; !atomic_load(&ld.stop); n++) {
         char body[48];
         snprintf(body, sizeof body, "p%ld-%ld", t, n);
@@ -391,11 +407,13 @@ static void *produce(void *arg)
         m.body = body;
         m.body_len = strlen(body);
         lsmq_send_result res;
-        if (lsmq_producer_send(ld.producer[t], &m, &res) == 0 && res.status == LSMQ_SEND_OK) {
+        int rc = lsmq_producer_send(ld.producer[t], &m, &res);
+        if (rc == 0 && res.status == LSMQ_SEND_OK) {
             e2e_history_acked(ld.history, body, res.queue_id, res.queue_offset,
                               res.offset_msg_id);
         } else {
             e2e_history_failed(ld.history);
+            send_failure_report(t, rc, &res, &last_report_ms);
             usleep(FAIL_PAUSE_US);
         }
         usleep(SEND_PAUSE_US);
@@ -429,6 +447,7 @@ static void load_start(void)
 {
     memset(&ld, 0, sizeof ld);
     ld.history = e2e_history_create();
+    atomic_store(&client_log_lines, 0);
     lsmq_set_log(client_log_cb, NULL, LSMQ_LOG_WARN);
     consumer_start();
     for (long t = 0; t < PRODUCERS; t++) {
@@ -693,7 +712,7 @@ static int elect_master(int64_t broker_id)
         uint8_t *frame = NULL;
         proto_cmd *resp = controller_call(i, req, &frame);
         int code = resp ? resp->code : -1;
-        if (resp && code != RS_SUCCESS)
+        if (resp && code != RS_SUCCESS && code != RS_CONTROLLER_NOT_LEADER)
             fprintf(stderr, "elect broker %lld at n%d: code %d %s\n", (long long)broker_id, i,
                     code, resp->remark ? resp->remark : "");
         proto_cmd_free(resp);
@@ -740,8 +759,11 @@ static void test_planned_switch_over(void **state)
     cluster_stop();
 }
 
+/* LSMQ_FAILOVER_TESTS, a cmocka pattern ("*switch*"), runs only the tests it matches. */
 int main(void)
 {
+    if (getenv("LSMQ_FAILOVER_TESTS"))
+        cmocka_set_test_filter(getenv("LSMQ_FAILOVER_TESTS"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover_nemesis, cluster_teardown),
         cmocka_unit_test_teardown(test_planned_switch_over, cluster_teardown),
