@@ -8,9 +8,9 @@
  *    consumer reads; in each cycle (LSMQ_FAILOVER_CYCLES, default 20) the
  *    master is killed (-9), another must be elected and take sends within
  *    10 s, and the killed broker comes back on its store as a caught-up
- *    replica of the new master. Every fifth cycle the raft leader among
- *    the controllers is killed too, right after the broker, and restarted
- *    once the new master is in place.
+ *    replica of the new master. Every fifth cycle (LSMQ_FAILOVER_CTL_EVERY)
+ *    the raft leader among the controllers is killed too, right after the
+ *    broker, and restarted once the new master is in place.
  *  - switch-over: the controller leader is asked to make a caught-up
  *    replica master (CONTROLLER_ELECT_MASTER, designateElect); it must
  *    become master with no gap of 2 s or more between SEND_OKs.
@@ -65,7 +65,7 @@
 #define DRAIN_MS 30000
 #define SWITCH_GAP_MAX_MS 2000
 #define CYCLES_DEFAULT 20
-#define CTL_KILL_EVERY 5      /* cycles */
+#define CTL_KILL_EVERY 5      /* cycles (LSMQ_FAILOVER_CTL_EVERY; 0: never) */
 #define CLIENT_LOG_MAX 300    /* liblsmq log lines shown */
 
 /* ---- The processes ---------------------------------------------------------- */
@@ -617,6 +617,14 @@ static int cycles_wanted(void)
     return n > 0 ? n : CYCLES_DEFAULT;
 }
 
+/* Every how many cycles the controller leader dies too (0: never). */
+static int ctl_kill_every(void)
+{
+    const char *v = getenv("LSMQ_FAILOVER_CTL_EVERY");
+    int n = v ? atoi(v) : CTL_KILL_EVERY;
+    return n >= 0 ? n : CTL_KILL_EVERY;
+}
+
 /*
  * Wait until a SEND_OK stored by any broker but the one on killed_port
  * arrives after t0; its time, or -1 after timeout_ms from t0.
@@ -690,9 +698,9 @@ static void test_failover_nemesis(void **state)
     cluster_start();
     load_start();
     outages o = {0};
-    int cycles = cycles_wanted();
+    int cycles = cycles_wanted(), every = ctl_kill_every();
     for (int c = 1; c <= cycles; c++)
-        failover_cycle(c, c % CTL_KILL_EVERY == 0, &o);
+        failover_cycle(c, every > 0 && c % every == 0, &o);
     finish_and_check(&o);
     load_free();
     cluster_stop();
