@@ -236,11 +236,15 @@ static proto_cmd *older_epoch(repl_link *l, const proto_cmd *req, uint64_t epoch
                               lsmq_strerror(rc));
         return resp;
     }
+    resp = proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque, NULL);
+    if (epoch == 0 && seq == 0) { /* a new store: nothing diverged */
+        proto_cmd_set_remark(resp, "the replica's store holds nothing yet");
+        return resp;
+    }
     proto_log(PROTO_LOG_WARN,
               "repl: replica %s (%s) at epoch %" PRIu64 " seq %" PRIu64 " diverged from epoch %" PRIu64
               " at seq %" PRIu64 ": it needs a checkpoint",
               l->addr, l->peer, epoch, seq, p->prev_epoch, p->prev_end_seq);
-    resp = proto_cmd_response(REPL_RS_CHECKPOINT_NEEDED, req->opaque, NULL);
     proto_cmd_set_remarkf(resp, "diverged from epoch %" PRIu64 " at sequence %" PRIu64
                           " (the replica is at epoch %" PRIu64 " sequence %" PRIu64 ")",
                           p->prev_epoch, p->prev_end_seq, epoch, seq);

@@ -192,7 +192,7 @@ static void need_checkpoint(repl_replica *r, const char *why)
     if (first) {
         uint64_t epoch = 0, seq = 0;
         engine_position(r->e, &epoch, &seq);
-        proto_log(PROTO_LOG_ERROR,
+        proto_log(epoch == 0 && seq == 0 ? PROTO_LOG_INFO : PROTO_LOG_WARN,
                   "repl: master %s cannot continue this replica (at epoch %" PRIu64 " seq %" PRIu64
                   "): %s; its store must be made again from a checkpoint",
                   r->conn_addr, epoch, seq, why);

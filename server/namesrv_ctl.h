@@ -39,6 +39,7 @@ typedef struct ns_ctl_live {
     char ha_addr[CTL_ADDR_MAX + 1]; /* "" until a heartbeat names it */
     double last_heard;              /* ev_now() */
     uint32_t timeout_ms;            /* its heartbeatTimeoutMills */
+    bool timeout_heard;             /* timeout_ms is its own, not the default */
     uint64_t epoch;                 /* the epoch it says it holds */
     int64_t max_offset;
     bool warned;                    /* "no successor" logged; its next heartbeat clears it */

@@ -108,6 +108,24 @@ int64_t namesrv__ctl_successor(ns_ctl *sc, const ctl_group *g)
     return pick;
 }
 
+/*
+ * The master's timeout. A leader elected after the master went silent
+ * never heard its own: take the longest its group's brokers declare
+ * (they share a configuration), rather than the default.
+ */
+static uint32_t master_timeout(ns_ctl *sc, const ctl_group *g, const ns_ctl_live *m)
+{
+    if (m->timeout_heard)
+        return m->timeout_ms;
+    uint32_t longest = 0;
+    for (size_t i = 0; i < g->n_brokers; i++) {
+        ns_ctl_live *l = namesrv__ctl_live_get(sc, g->name, g->brokers[i].id, false);
+        if (l && l->timeout_heard && l->timeout_ms > longest)
+            longest = l->timeout_ms;
+    }
+    return longest ? longest : m->timeout_ms;
+}
+
 static void scan_group(ns_ctl *sc, const ctl_group *g)
 {
     char why[160];
@@ -118,7 +136,8 @@ static void scan_group(ns_ctl *sc, const ctl_group *g)
     }
     ns_ctl_live *m = namesrv__ctl_live_get(sc, g->name, g->master_id, true);
     double silent_ms = (ev_now(sc->ns->loop) - m->last_heard) * 1000.0;
-    if (silent_ms <= (double)m->timeout_ms)
+    uint32_t timeout_ms = master_timeout(sc, g, m);
+    if (silent_ms <= (double)timeout_ms)
         return;
     int64_t pick = namesrv__ctl_successor(sc, g);
     if (pick == CTL_NO_BROKER) {
@@ -131,7 +150,7 @@ static void scan_group(ns_ctl *sc, const ctl_group *g)
         return;
     }
     snprintf(why, sizeof why, "master %" PRId64 " silent for %.0f ms (timeout %u ms)",
-             g->master_id, silent_ms, m->timeout_ms);
+             g->master_id, silent_ms, timeout_ms);
     elect(sc, g, pick, why);
 }
 

@@ -192,8 +192,10 @@ static void on_heartbeat(server *s, conn *c, proto_cmd *req, void *ctx)
         l->epoch = (uint64_t)v;
     if (proto_cmd_get_i64(req, "maxOffset", &v) == 0)
         l->max_offset = v;
-    if (proto_cmd_get_i64(req, "heartbeatTimeoutMills", &v) == 0 && v > 0 && v <= UINT32_MAX)
+    if (proto_cmd_get_i64(req, "heartbeatTimeoutMills", &v) == 0 && v > 0 && v <= UINT32_MAX) {
         l->timeout_ms = (uint32_t)v;
+        l->timeout_heard = true;
+    }
     reply_state(sc, c, req->opaque, proto_cmd_is_oneway(req), name);
 }
 
