@@ -193,17 +193,6 @@ size_t namesrv__broker_remove_addr(ns_broker *bd, const char *addr)
     return removed;
 }
 
-bool namesrv__broker_remove_id(ns_broker *bd, int64_t id)
-{
-    for (size_t i = 0; i < bd->n_addrs; i++) {
-        if (bd->addrs[i].id == id) {
-            broker_remove_at(bd, i);
-            return true;
-        }
-    }
-    return false;
-}
-
 size_t namesrv__broker_drop(namesrv *ns, ns_broker *bd)
 {
     /* Without a BrokerData its queue data would route to nowhere. */

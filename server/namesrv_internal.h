@@ -124,7 +124,6 @@ const char *namesrv__broker_addr(const ns_broker *bd, int64_t id);
 void namesrv__broker_set_addr(ns_broker *bd, int64_t id, const char *addr, bool *was_new);
 /* Remove the entries of bd for `addr`; returns how many went. */
 size_t namesrv__broker_remove_addr(ns_broker *bd, const char *addr);
-bool namesrv__broker_remove_id(ns_broker *bd, int64_t id);
 ns_topic *namesrv__topic_get(namesrv *ns, const char *name, bool create);
 void namesrv__topic_drop(namesrv *ns, ns_topic *t);
 void namesrv__queue_drop(ns_topic *t, ns_queue *q);

@@ -376,7 +376,9 @@ static void on_unregister_broker(server *s, conn *c, proto_cmd *req, void *ctx)
         namesrv__live_drop(ns, l);
     ns_broker *bd = namesrv__broker_get(ns, name, NULL, false);
     size_t gone = 0;
-    if (bd && namesrv__broker_remove_id(bd, id) && bd->n_addrs == 0)
+    /* By address, as upstream 5.x does: a demoted master unregistering as brokerId 0
+     * must not remove the new master that registered as 0 meanwhile. */
+    if (bd && namesrv__broker_remove_addr(bd, addr) > 0 && bd->n_addrs == 0)
         gone = namesrv__broker_drop(ns, bd);
     proto_log(PROTO_LOG_INFO, "namesrv: broker %s (%s id %" PRId64 ") unregistered; %zu topics left without a "
              "route", addr, name, id, gone);

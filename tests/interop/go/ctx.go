@@ -30,6 +30,9 @@ type Ctx struct {
 	start    time.Time
 	deadline time.Time
 
+	// note is said on the PASS line (figures a scenario measured).
+	note string
+
 	mu       sync.Mutex
 	failures []string
 	log      []string
@@ -104,6 +107,9 @@ func (c *Ctx) verdict() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.failures) == 0 {
+		if c.note != "" {
+			return fmt.Sprintf("PASS %s %.1fs (%s)", c.scenario, c.elapsed(), c.note)
+		}
 		return fmt.Sprintf("PASS %s %.1fs", c.scenario, c.elapsed())
 	}
 	var b strings.Builder
@@ -164,8 +170,9 @@ func boundedCall(d time.Duration, f func()) bool {
 	}
 }
 
+// resolver gives the name servers: c.namesrv, one host:port or several separated by ";".
 func (c *Ctx) resolver() primitive.NsResolver {
-	return primitive.NewPassthroughResolver([]string{c.namesrv})
+	return primitive.NewPassthroughResolver(strings.Split(c.namesrv, ";"))
 }
 
 // Producer starts a producer of the given group (its own client instance).

@@ -41,6 +41,8 @@ var scenarios = []scenario{
 	{"retry", "a message answered ConsumeRetryLater comes back through %RETRY%<group>", retry, false},
 	{"replica-failover", "a consumer goes on from the replica when the master is killed (against-lsmq-replicas.sh)",
 		replicaFailover, true},
+	{"controller-failover", "sends and a consumer go on when the controller replaces a killed master (against-lsmq-controller.sh)",
+		controllerFailover, true},
 }
 
 func main() {

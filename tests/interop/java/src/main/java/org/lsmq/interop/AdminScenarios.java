@@ -266,7 +266,7 @@ final class AdminScenarios {
     }
 
     /** The value of a public no-argument getter of a 5.x type this source cannot name. */
-    private static Object get(Object o, String getter) {
+    static Object get(Object o, String getter) {
         try {
             return o.getClass().getMethod(getter).invoke(o);
         } catch (ReflectiveOperationException e) {
@@ -275,7 +275,7 @@ final class AdminScenarios {
     }
 
     /** "#Key<TAB>value" lines. */
-    private static Map<String, String> keyed(String out) {
+    static Map<String, String> keyed(String out) {
         Map<String, String> kv = new HashMap<>();
         for (String line : out.split("\n")) {
             String[] f = line.split("\t", 2);
@@ -290,7 +290,7 @@ final class AdminScenarios {
      * Runs the mqadmin command line in this JVM, as the mqadmin script does; returns what it
      * printed to stdout and to stderr (where it prints the stack of a command that failed).
      */
-    private static synchronized String[] mqadmin(String... args) throws IOException {
+    static synchronized String[] mqadmin(String... args) throws IOException {
         if (System.getProperty(MixAll.ROCKETMQ_HOME_PROPERTY, System.getenv(MixAll.ROCKETMQ_HOME_ENV)) == null) {
             // 4.x's mqadmin configures its logging from ROCKETMQ_HOME/conf/logback_tools.xml.
             Path home = Path.of(System.getProperty("rocketmq.client.logRoot", System.getProperty("java.io.tmpdir")),

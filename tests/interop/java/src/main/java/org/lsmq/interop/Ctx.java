@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
@@ -86,12 +87,20 @@ final class Ctx {
     }
 
     DefaultMQProducer producer(String group, int defaultTopicQueueNums) throws Exception {
+        return producer(group, defaultTopicQueueNums, p -> {
+        });
+    }
+
+    /** As producer(group, n), with tune applied before it starts (some options are read at start). */
+    DefaultMQProducer producer(String group, int defaultTopicQueueNums, Consumer<DefaultMQProducer> tune)
+        throws Exception {
         DefaultMQProducer p = new DefaultMQProducer(group);
         p.setNamesrvAddr(namesrv);
         p.setInstanceName("p_" + group);
         p.setSendMsgTimeout(5000);
         p.setRetryTimesWhenSendFailed(2);
         p.setDefaultTopicQueueNums(defaultTopicQueueNums);
+        tune.accept(p);
         p.start();
         producers.add(p);
         return p;

@@ -41,6 +41,8 @@ public final class InteropMain {
         SCENARIOS.put("replica-failover", FailoverScenarios::replicaFailover);
         SCENARIOS.put("replicas-bulk", ReplicaScenarios::replicasBulk);
         SCENARIOS.put("replica-admin", AdminScenarios::replicaAdmin);
+        SCENARIOS.put("controller-admin", ControllerScenarios::controllerAdmin);
+        SCENARIOS.put("controller-failover", ControllerScenarios::controllerFailover);
     }
 
     private InteropMain() {
