@@ -561,6 +561,7 @@ static void drain_consumer(void)
 /* Unavailability after each master kill. */
 typedef struct outages {
     int cycles;
+    int late;      /* cycles whose new master took sends after NEW_MASTER_MS */
     int64_t worst_ms, total_ms;
 } outages;
 
@@ -660,17 +661,23 @@ static void failover_cycle(int cycle, bool kill_ctl, outages *o)
     wire_kill9(&cl.broker[victim].proc);
     if (leader >= 0)
         wire_kill9(&cl.ctl[leader].proc);
-    int64_t served = wait_ack_from(t0, -cl.broker[victim].proc.port, NEW_MASTER_MS);
-    int64_t left = NEW_MASTER_MS - (proto_mono_ms() - t0);
-    if (served < 0 || !wait_master(&now, old.id, old.epoch, left > 0 ? (int)left : 1)) {
+    /* Late is a failure judged at the end, after the history check; never is one now. */
+    int64_t served = wait_ack_from(t0, -cl.broker[victim].proc.port, CATCH_UP_MS);
+    bool elected = wait_master(&now, old.id, old.epoch, CATCH_UP_MS);
+    if (served < 0 || !elected || served - t0 > NEW_MASTER_MS)
         group_report();
+    if (served < 0 || !elected)
         fail_msg("cycle %d: broker %lld (epoch %lld) killed%s: no new master serving within "
-                 "%d ms (a SEND_OK elsewhere: %s)",
+                 "%d ms (elected: %s, a SEND_OK elsewhere: %s)",
                  cycle, (long long)old.id, (long long)old.epoch,
-                 leader >= 0 ? " with the controller leader" : "", NEW_MASTER_MS,
-                 served < 0 ? "no" : "yes");
-    }
+                 leader >= 0 ? " with the controller leader" : "", CATCH_UP_MS,
+                 elected ? "yes" : "no", served < 0 ? "no" : "yes");
     int64_t unavailable = served - t0;
+    if (unavailable > NEW_MASTER_MS) {
+        fprintf(stderr, "cycle %d: LATE: the new master took sends after %lld ms (limit %d)\n",
+                cycle, (long long)unavailable, NEW_MASTER_MS);
+        o->late++;
+    }
     o->cycles++;
     o->total_ms += unavailable;
     if (unavailable > o->worst_ms)
@@ -703,6 +710,9 @@ static void test_failover_nemesis(void **state)
     for (int c = 1; c <= cycles; c++)
         failover_cycle(c, every > 0 && c % every == 0, &o);
     finish_and_check(&o);
+    if (o.late > 0)
+        fail_msg("%d of %d cycles had no new master taking sends within %d ms", o.late, o.cycles,
+                 NEW_MASTER_MS);
     load_free();
     cluster_stop();
 }
