@@ -154,6 +154,8 @@ static proto_cmd *broker_request(broker_registrar *r, int code)
     proto_cmd_set(req, "brokerAddr", r->addr);
     proto_cmd_set(req, "clusterName", r->cfg.broker_cluster_name);
     proto_cmd_set_i64(req, "brokerId", r->cfg.broker_id);
+    if (r->cfg.enable_controller_mode) /* name servers with a lagging controller trust a newer one */
+        proto_cmd_set_i64(req, "controllerEpoch", (int64_t)r->cfg.controller_epoch);
     return req;
 }
 

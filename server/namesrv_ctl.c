@@ -139,11 +139,14 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Routes                                                               */
 
 bool namesrv__ctl_refuses_master(namesrv *ns, const char *broker_name, const char *addr,
-                                 char *master, size_t master_len)
+                                 int64_t epoch, char *master, size_t master_len)
 {
     ctl_group g;
     if (!ns->ctl || ctl_node_query(ns->ctl->node, broker_name, &g) != 0 ||
         g.master_id == CTL_NO_BROKER || strcmp(g.master_addr, addr) == 0)
+        return false;
+    /* A master of a newer epoch than this node has applied yet: this node lags, not it. */
+    if (epoch > 0 && (uint64_t)epoch > g.epoch)
         return false;
     snprintf(master, master_len, "%s", g.master_addr);
     return true;

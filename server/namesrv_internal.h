@@ -147,9 +147,10 @@ void namesrv__buf_version(proto_buf *b, const ns_version *v);
 
 /* ---- the controller's say on routes (namesrv_ctl.c) ---- */
 /* With the controller on: a group it gave a master to, registering as
- * brokerId 0 from another address, must not take the route's id 0. */
+ * brokerId 0 from another address, must not take the route's id 0 -
+ * unless it says an epoch newer than this node's state (which lags). */
 bool namesrv__ctl_refuses_master(namesrv *ns, const char *broker_name, const char *addr,
-                                 char *master, size_t master_len);
+                                 int64_t epoch, char *master, size_t master_len);
 
 /* ---- per-file handler registration ---- */
 void namesrv__register_handlers(namesrv *ns);  /* namesrv_register.c */

@@ -285,7 +285,11 @@ static void on_register_broker(server *s, conn *c, proto_cmd *req, void *ctx)
     }
 
     char ctl_master[128];
-    if (id == 0 && namesrv__ctl_refuses_master(ns, name, addr, ctl_master, sizeof ctl_master)) {
+    int64_t epoch = 0; /* brokers in controller mode say theirs */
+    if (proto_cmd_get_i64(req, "controllerEpoch", &epoch) != 0)
+        epoch = 0;
+    if (id == 0 &&
+        namesrv__ctl_refuses_master(ns, name, addr, epoch, ctl_master, sizeof ctl_master)) {
         /* An old master that has not learnt yet: keep it out of the routes,
          * and answer success so it does not retry in a loop. */
         proto_log(PROTO_LOG_WARN, "namesrv: %s registers as master of %s, but the controller's "
