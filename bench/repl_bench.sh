@@ -9,7 +9,10 @@
 #                                          holding SIZE (default 1G) on disk
 #   bench/repl_bench.sh upstream [ROUNDS]  the sync workload on upstream RocketMQ's
 #                                          SYNC_MASTER + SLAVE beside lsmq's pair
-#   bench/repl_bench.sh all                the four, in that order
+#   bench/repl_bench.sh controller [ROUNDS]  a SYNC_MASTER and two replicas in
+#                                          controller mode (sends wait for the whole sync
+#                                          state set) against one broker
+#   bench/repl_bench.sh all                sync, lag, catchup and upstream, in that order
 #
 # sync: each round runs one broker (brokerRole ASYNC_MASTER, no replica) and
 #   a pair (master SYNC_MASTER + replica SLAVE), each on fresh stores with
@@ -24,6 +27,10 @@
 #   SIZE, then a replica starts from an empty directory: the time from its
 #   start until it follows the master, and the checkpoint's bytes over the
 #   transfer, from its log.
+# controller: like sync, the pair replaced by three name servers running
+#   the controller and three brokers in controller mode (SYNC_MASTER,
+#   every broker REPLICA_FLUSH but the master, which takes MASTER_FLUSH as
+#   it was elected), once all three are in the sync state set.
 # upstream: the upstream name server and a SYNC_MASTER + SLAVE pair (jars
 #   from Maven Central, tests/interop/upstream/with-upstream.sh with
 #   UPSTREAM_PAIR=1) and lsmq's pair run side by side; mqbench runs alternate
@@ -57,7 +64,7 @@ root=$(pwd)
 what=${1:-}
 arg=${2:-}
 case "$what" in
-sync | lag | catchup | upstream | upstream-inner | all) ;;
+sync | lag | catchup | controller | upstream | upstream-inner | all) ;;
 *)
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     [ "$what" = -h ] || [ "$what" = --help ] && exit 0
@@ -79,11 +86,12 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
     note "building Release in $build_dir"
     cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >"$log_dir/cmake.log" 2>&1 ||
         { cat "$log_dir/cmake.log" >&2; exit 1; }
-    cmake --build "$build_dir" -j2 --target mqbroker mqbench mqadmin lsmq-repl-lag \
+    cmake --build "$build_dir" -j2 --target mqbroker mqnamesrv mqbench mqadmin lsmq-repl-lag \
         >>"$log_dir/cmake.log" 2>&1 || { tail -40 "$log_dir/cmake.log" >&2; exit 1; }
 fi
 build_abs=$(cd "$build_dir" && pwd)
 mqbroker=$build_abs/server/mqbroker
+mqnamesrv=$build_abs/server/mqnamesrv
 mqbench=$build_abs/bench/mqbench
 mqadmin=$build_abs/tools/mqadmin
 repl_lag=$build_abs/bench/lsmq-repl-lag
@@ -205,6 +213,51 @@ run_pair() {
     rm -rf "$dir"
 }
 
+# run_controller ROUND: three controllers and three brokers in controller
+# mode, once the sync state set holds all three; sets $out.
+run_controller() {
+    local dir=$work/ctl-$1 i id peers="" ctls="" group=() leader
+    for i in 0 1 2; do
+        peers+="${peers:+;}n$i=127.0.0.1:$(free_port)"
+        ctl_ports[$i]=$(free_port)
+        ctls+="${ctls:+;}127.0.0.1:${ctl_ports[$i]}"
+    done
+    for i in 0 1 2; do
+        mkdir -p "$dir/ns-$i"
+        "$mqnamesrv" --listenPort="${ctl_ports[$i]}" --enableControllerInNamesrv=true \
+            --controllerPeers="$peers" --controllerSelfId="n$i" \
+            --controllerStorePath="$dir/ns-$i/controller" >"$dir/ns-$i/namesrv.log" 2>&1 &
+        group+=($!)
+        pids+=($!)
+    done
+    for id in 1 2 3; do
+        mkdir -p "$dir/b-$id"
+        "$mqbroker" --listenPort="$(free_port)" --haListenPort="$(free_port)" \
+            --brokerIP1=127.0.0.1 --namesrvAddr="$ctls" --storePathRootDir="$dir/b-$id/store" \
+            --flushDiskType="$([ "$id" = 1 ] && echo "$master_flush" || echo "$replica_flush")" \
+            --brokerRole=SYNC_MASTER --brokerId="$id" --enableControllerMode=true \
+            --controllerAddr="$ctls" >"$dir/b-$id/broker.log" 2>&1 &
+        group+=($!)
+        pids+=($!)
+        [ "$id" = 1 ] && sleep 2 # the first registered is the first master
+    done
+    ns="127.0.0.1:${ctl_ports[0]}"
+    for ((i = 0; i < 300; i++)); do
+        leader=$("$mqadmin" getSyncStateSet -a "$ns" -b broker-a --json 2>/dev/null |
+            python3 -c 'import json,sys
+g = json.load(sys.stdin)["replicasInfoTable"]["broker-a"]
+print(g["masterAddress"] if len(g["inSyncReplicas"]) == 3 else "")' 2>/dev/null || true)
+        [ -n "$leader" ] && break
+        sleep 0.2
+    done
+    [ -n "$leader" ] || { note "the sync state set never held all three: $dir"; exit 1; }
+    master_addr=$leader
+    ns=$ctls
+    produce controller bench "$(IFS=,; echo "${group[*]:3}")"
+    for i in "${group[@]}"; do stop_pid "$i"; forget "$i"; done
+    rm -rf "$dir"
+}
+
 row() { # LABEL LINE: a table row of an mqbench result line
     say "| $1 | $(field "$2" msgs_per_s) | $(field "$2" not_ok) | $(field "$2" errors) | $(field "$2" p50_ms) / $(field "$2" p99_ms) | $(field "$2" cpu_pct) / $(field "$2" broker_cpu_pct) | $(others "$2") |"
 }
@@ -271,6 +324,42 @@ mode_sync() {
     say "| target | measured | needed | result |"
     say "|---|---:|---:|---|"
     say "| SYNC_MASTER + 1 replica vs one broker, $master_flush, median msgs/s | $mp / $ms = $(ratio "$mp" "$ms")x | >= 0.7x | $(verdict "$mp >= 0.7 * $ms && $ms > 0") |"
+    say ""
+    say "- load average at the end: $(loadavg)"
+    say ""
+}
+
+# ---- controller ----------------------------------------------------------------
+
+controller_round() {
+    if (($1 % 2)); then
+        run_single "$1-$2"; one=$out
+        run_controller "$1-$2"; two=$out
+    else
+        run_controller "$1-$2"; two=$out
+        run_single "$1-$2"; one=$out
+    fi
+}
+
+mode_controller() {
+    local rounds=${1:-5} single=() group=() ms mg
+    say "## Controller mode: a SYNC_MASTER and two replicas, sends waiting for the sync state set, vs one broker (master $master_flush; replicas $replica_flush)"
+    say ""
+    machine_header
+    say "- each run: fresh stores; the group: three mqnamesrv running the controller and three brokers in controller mode (heartbeats every 1 s), measured once all three are in the sync state set; topic of 8 queues, \`mqbench produce ${bench_args[*]}\`; $rounds rounds, the order alternating; disturbed rounds run again as in sync"
+    say ""
+    say "| run | msgs/s | not_ok | errors | p50 / p99 ms | mqbench / brokers CPU % | others CPU % |"
+    say "|---|---:|---:|---:|---:|---:|---:|"
+    quiet_rounds "$rounds" controller_round "one broker" "controller group (3 brokers)"
+    single=("${ones[@]}") group=("${twos[@]}")
+    ms=$(printf '%s\n' "${single[@]}" | median)
+    mg=$(printf '%s\n' "${group[@]}" | median)
+    say ""
+    say "Counted: one broker ${single[*]}; controller group ${group[*]}."
+    say ""
+    say "| figure | measured |"
+    say "|---|---:|"
+    say "| controller group (every send on all three brokers) vs one broker, median msgs/s | $mg / $ms = $(ratio "$mg" "$ms")x |"
     say ""
     say "- load average at the end: $(loadavg)"
     say ""
@@ -468,6 +557,7 @@ case "$what" in
 sync) mode_sync "$arg" ;;
 lag) mode_lag "$arg" ;;
 catchup) mode_catchup "$arg" ;;
+controller) mode_controller "$arg" ;;
 upstream) mode_upstream "$arg" ;;
 upstream-inner) mode_upstream_inner "$arg" ;;
 all)
