@@ -93,6 +93,38 @@ static int cmp_opt(const void *a, const void *b)
     return c ? c : x->letter - y->letter;
 }
 
+/*
+ * Options upstream writes short with more than one letter ("-bn"): the
+ * letter only keys the value; usage and help show the word, and the word
+ * on the command line is read as the long option.
+ */
+static const struct {
+    const char *cmd;
+    char letter;
+    const char *word;
+} upstream_words[] = {
+    {"electMaster", 'N', "bn"},
+};
+
+static const char *word_of(const char *cmd, const mqa_opt *o)
+{
+    for (size_t i = 0; i < sizeof upstream_words / sizeof upstream_words[0]; i++)
+        if (strcmp(upstream_words[i].cmd, cmd) == 0 && upstream_words[i].letter == o->letter)
+            return upstream_words[i].word;
+    return NULL;
+}
+
+/* How an option is written short: "-b", or upstream's word ("-bn"), into buf. */
+static const char *short_form(const char *cmd, const mqa_opt *o, char *buf, size_t cap)
+{
+    const char *w = word_of(cmd, o);
+    if (w)
+        snprintf(buf, cap, "-%s", w);
+    else
+        snprintf(buf, cap, "-%c", o->letter);
+    return buf;
+}
+
 /* The command's options and the common ones, sorted as commons-cli does. */
 static size_t sorted_opts(const mqa_command *cmd, const mqa_opt **out, size_t cap)
 {
@@ -142,14 +174,18 @@ static void print_usage_line(FILE *out, const mqa_command *cmd)
             for (size_t j = 0; j < n; j++) {
                 if (opts[j]->need != MQA_ONE_OF)
                     continue;
-                len += (size_t)snprintf(tok + len, sizeof tok - len, "%s-%c%s", len ? " | " : "",
-                                        opts[j]->letter, opts[j]->has_arg ? " <arg>" : "");
+                char s[16];
+                len += (size_t)snprintf(tok + len, sizeof tok - len, "%s%s%s", len ? " | " : "",
+                                        short_form(cmd->name, opts[j], s, sizeof s),
+                                        opts[j]->has_arg ? " <arg>" : "");
                 if (len >= sizeof tok)
                     break;
             }
         } else {
-            snprintf(tok, sizeof tok, "%s-%c%s%s", o->need == MQA_REQUIRED ? "" : "[",
-                     o->letter, o->has_arg ? " <arg>" : "", o->need == MQA_REQUIRED ? "" : "]");
+            char s[16];
+            snprintf(tok, sizeof tok, "%s%s%s%s", o->need == MQA_REQUIRED ? "" : "[",
+                     short_form(cmd->name, o, s, sizeof s), o->has_arg ? " <arg>" : "",
+                     o->need == MQA_REQUIRED ? "" : "]");
         }
         usage_token(out, tok, indent, &col);
     }
@@ -165,15 +201,17 @@ static void print_command_help(FILE *out, const mqa_command *cmd)
 
     print_usage_line(out, cmd);
     fprintf(out, "%s\n", cmd->desc);
+    char s[16];
     for (size_t i = 0; i < n; i++) {
-        size_t len = (size_t)snprintf(head, sizeof head, " -%c,--%s%s", opts[i]->letter,
-                                      opts[i]->long_name, opts[i]->has_arg ? " <arg>" : "");
+        size_t len = (size_t)snprintf(head, sizeof head, " %s,--%s%s",
+                                      short_form(cmd->name, opts[i], s, sizeof s), opts[i]->long_name,
+                                      opts[i]->has_arg ? " <arg>" : "");
         if (len > width)
             width = len;
     }
     for (size_t i = 0; i < n; i++) {
-        snprintf(head, sizeof head, " -%c,--%s%s", opts[i]->letter, opts[i]->long_name,
-                 opts[i]->has_arg ? " <arg>" : "");
+        snprintf(head, sizeof head, " %s,--%s%s", short_form(cmd->name, opts[i], s, sizeof s),
+                 opts[i]->long_name, opts[i]->has_arg ? " <arg>" : "");
         fprintf(out, "%-*s   %s\n", (int)width, head, opts[i]->desc);
     }
     fprintf(out, "%-*s   %s\n", (int)width, "    --json",
@@ -181,7 +219,7 @@ static void print_command_help(FILE *out, const mqa_command *cmd)
     const char *sep = "Exactly one of ";
     for (size_t i = 0; i < n; i++)
         if (opts[i]->need == MQA_ONE_OF) {
-            fprintf(out, "%s-%c", sep, opts[i]->letter);
+            fprintf(out, "%s%s", sep, short_form(cmd->name, opts[i], s, sizeof s));
             sep = ", ";
         }
     if (*sep == ',')
@@ -386,6 +424,18 @@ static int parse_options(mqa_ctx *ctx, const mqa_command *cmd, int argc, char **
     shorts[ns] = '\0';
     longs[nl++] = (struct option){"json", no_argument, NULL, OPT_JSON};
     longs[nl] = (struct option){NULL, 0, NULL, 0};
+
+    /* Upstream's word forms ("-bn") become the long option before getopt sees them. */
+    char long_arg[64][72];
+    size_t n_long = 0;
+    for (int i = 1; i < argc && n_long < 64; i++)
+        for (const mqa_opt *o = cmd->opts; o->letter; o++)
+            if (word_of(cmd->name, o) && argv[i][0] == '-' &&
+                strcmp(argv[i] + 1, word_of(cmd->name, o)) == 0) {
+                snprintf(long_arg[n_long], sizeof long_arg[n_long], "--%s", o->long_name);
+                argv[i] = long_arg[n_long++];
+                break;
+            }
 
     opterr = 0;
     optind = 1;

@@ -160,20 +160,20 @@ static int get_sync_state_set(mqa_ctx *ctx)
 static const mqa_opt elect_opts[] = {
     {'a', "controllerAddress", 1, MQA_REQUIRED, "the address of controller"},
     {'c', "clusterName", 1, MQA_REQUIRED, "the clusterName of broker"},
-    {'b', "brokerName", 1, MQA_REQUIRED, "the broker name of the replicas to switch"},
-    {'i', "brokerId", 1, MQA_REQUIRED, "the id of the broker which requires to become master"},
+    {'N', "brokerName", 1, MQA_REQUIRED, "the broker name of the replicas to switch"}, /* -bn */
+    {'b', "brokerId", 1, MQA_REQUIRED, "the id of the broker which requires to become master"},
     {0, NULL, 0, 0, NULL},
 };
 
 static int elect_master(mqa_ctx *ctx)
 {
     int64_t id;
-    int rc = mqa_arg_i64(ctx, 'i', -1, &id);
+    int rc = mqa_arg_i64(ctx, 'b', -1, &id);
     if (rc != 0)
         return rc;
     if (id < 0)
         return mqa_usage_error(ctx, "brokerId must be >= 0");
-    const char *cluster = mqa_arg(ctx, 'c'), *name = mqa_arg(ctx, 'b');
+    const char *cluster = mqa_arg(ctx, 'c'), *name = mqa_arg(ctx, 'N');
     lsmq_admin_elect_result r;
     char addr[256];
     if (lsmq_admin_elect_master(ctx->admin, ctrl_addr(ctx, addr, sizeof addr), cluster, name, id,

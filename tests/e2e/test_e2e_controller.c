@@ -381,14 +381,14 @@ static void test_controller(void **state)
     free(out);
 
     /* A broker outside the set cannot be elected; one inside can. */
-    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -b " GROUP " -i 1",
+    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -bn " GROUP " -b 1",
              ctl_port[other]);
     out = mqadmin(&st, args);
     printf("%s", out);
     assert_int_equal(st, 1);
     assert_non_null(strstr(out, "CODE: 2012"));
     free(out);
-    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -b " GROUP " -i 2",
+    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -bn " GROUP " -b 2",
              ctl_port[other]);
     out = mqadmin(&st, args);
     printf("%s", out);
