@@ -154,17 +154,10 @@ int engine__epoch_position_now(engine *e, uint64_t epoch, uint64_t seq,
                                const engine_epoch_entry *h, size_t n)
 {
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    put_u64_meta(e, wb, META_APPLIED_KEY, seq);
     put_u64_meta(e, wb, META_FOLLOWED_KEY, epoch);
     if (n > 0)
         put_history(e, wb, h, n);
-    int rc = engine__writer_write(e, wb, 1);
-    rocksdb_writebatch_destroy(wb);
-    if (rc == 0) {
-        e->w_applied_seq = seq;
-        atomic_store(&e->applied_seq, seq);
-    }
-    return rc;
+    return engine__replica_record(e, wb, seq);
 }
 
 /* ---- The public calls (any thread but the writer's) ---- */

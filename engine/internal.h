@@ -298,8 +298,8 @@ int engine__replica_write(engine *e);
 void engine__replica_mirror(engine *e, const uint8_t *data, size_t len);
 /* Publish the applied sequence and run on_advance for the queues that moved. */
 void engine__replica_settle(engine *e);
-/* Record a checkpoint's sequence with its own synced write. */
-int engine__replica_record(engine *e, uint64_t seq);
+/* Record a checkpoint's sequence (with what wb already holds) in one synced write; frees wb. */
+int engine__replica_record(engine *e, rocksdb_writebatch_t *wb, uint64_t seq);
 void engine__replica_free(engine *e);
 
 /* ---- epoch.c (writer thread) ---- */

@@ -162,9 +162,8 @@ int engine__replica_write(engine *e)
     return rc;
 }
 
-int engine__replica_record(engine *e, uint64_t seq)
+int engine__replica_record(engine *e, rocksdb_writebatch_t *wb, uint64_t seq)
 {
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     uint8_t applied[8];
     proto_put_u64(applied, seq);
     rocksdb_writebatch_put_cf(wb, e->cf[ENGINE_CF_META], META_APPLIED_KEY, 1,

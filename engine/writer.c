@@ -516,7 +516,7 @@ static void reset_apply_next(engine *e)
 
 static int set_applied(engine *e, uint64_t seq)
 {
-    int rc = engine__replica_record(e, seq);
+    int rc = engine__replica_record(e, rocksdb_writebatch_create(), seq);
     if (rc == 0)
         reset_apply_next(e);
     return rc;

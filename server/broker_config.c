@@ -88,17 +88,6 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-    if (strcasecmp(v, "true") == 0)
-        *out = true;
-    else if (strcasecmp(v, "false") == 0)
-        *out = false;
-    else
-        return LSMQ_EINVAL;
-    return 0;
-}
-
 static int set_string(char *dst, size_t cap, const char *v)
 {
     if (strlen(v) >= cap)
@@ -192,7 +181,7 @@ int broker_config_set(broker_config *c, const char *key, const char *value, char
         int rc = 0;
         switch (d->k) {
         case K_STR: rc = set_string(field, d->size, value); break;
-        case K_BOOL: rc = parse_bool(value, (bool *)field); break;
+        case K_BOOL: rc = server_config_parse_bool(value, (bool *)field); break;
         case K_FLUSH:
             if (strcmp(value, "SYNC_FLUSH") == 0)
                 *(int *)field = 1;

@@ -99,12 +99,7 @@ static void peer_end_cb(transport_ev *a, int err, const char *why, void *arg)
 
 static void peer_forget(ctl_peer *p)
 {
-    if (!p->pc)
-        return;
-    transport_ev_close(&p->io);
-    proto_conn_fail_all(p->pc, LSMQ_ECLOSED, NULL);
-    proto_conn_free(p->pc);
-    p->pc = NULL;
+    transport_ev_discard(&p->io, &p->pc);
 }
 
 static void role_from_answer(broker_controller *bc, const proto_cmd *ans);

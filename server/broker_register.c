@@ -165,12 +165,7 @@ static proto_cmd *broker_request(broker_registrar *r, int code)
 /* Forget a connection that died (never from inside its own callbacks). */
 static void peer_forget(ns_peer *p)
 {
-    if (!p->pc)
-        return;
-    transport_ev_close(&p->io);
-    proto_conn_fail_all(p->pc, LSMQ_ECLOSED, NULL);
-    proto_conn_free(p->pc);
-    p->pc = NULL;
+    transport_ev_discard(&p->io, &p->pc);
 }
 
 /* Stop using a connection: its requests fail now, its memory goes at the next round. */

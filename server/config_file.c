@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "errors.h"
 #include "log.h"
@@ -71,4 +72,15 @@ int server_config_apply_option(const char *arg, config_setter set, void *cfg, ch
     key[klen] = 0;
     int rc = set(cfg, key, eq + 1, errbuf, errlen);
     return rc == 0 ? 1 : rc;
+}
+
+int server_config_parse_bool(const char *v, bool *out)
+{
+    if (strcasecmp(v, "true") == 0)
+        *out = true;
+    else if (strcasecmp(v, "false") == 0)
+        *out = false;
+    else
+        return LSMQ_EINVAL;
+    return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef LSMQ_SERVER_CONFIG_FILE_H
 #define LSMQ_SERVER_CONFIG_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Apply one key; 0, LSMQ_ENOTFOUND for an unknown key, or an error; why says which. */
@@ -25,5 +26,8 @@ int server_config_file_load(const char *path, config_setter set, void *cfg, char
  */
 int server_config_apply_option(const char *arg, config_setter set, void *cfg, char *errbuf,
                         size_t errlen);
+
+/* "true" or "false" (any case) as upstream's configs write them: 0, or LSMQ_EINVAL. */
+int server_config_parse_bool(const char *v, bool *out);
 
 #endif

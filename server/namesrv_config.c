@@ -39,17 +39,6 @@ static void say(char *errbuf, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-    if (strcasecmp(v, "true") == 0)
-        *out = true;
-    else if (strcasecmp(v, "false") == 0)
-        *out = false;
-    else
-        return LSMQ_EINVAL;
-    return 0;
-}
-
 static int copy_value(char *dst, size_t cap, const char *v)
 {
     if (!*v || strlen(v) >= cap)
@@ -112,7 +101,7 @@ static int set_key(namesrv_config *c, const char *key, const char *value, char *
         else
             rc = LSMQ_EINVAL;
     } else if (strcmp(key, "enableControllerInNamesrv") == 0) {
-        rc = parse_bool(value, &c->enable_controller);
+        rc = server_config_parse_bool(value, &c->enable_controller);
     } else if (strcmp(key, "controllerPeers") == 0 || strcmp(key, "controllerDLegerPeers") == 0) {
         rc = copy_peers(c->controller_peers, sizeof c->controller_peers, value);
     } else if (strcmp(key, "controllerSelfId") == 0 ||
@@ -127,7 +116,7 @@ static int set_key(namesrv_config *c, const char *key, const char *value, char *
             c->controller_scan_ms = (uint32_t)n;
     } else if (strcmp(key, "enableElectUncleanMaster") == 0) {
         bool unclean = false;
-        if ((rc = parse_bool(value, &unclean)) == 0 && unclean) {
+        if ((rc = server_config_parse_bool(value, &unclean)) == 0 && unclean) {
             /* Electing outside the sync state set loses acknowledged messages. */
             say(errbuf, errlen, "enableElectUncleanMaster=true is not supported");
             return LSMQ_EINVAL;

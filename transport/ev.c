@@ -381,6 +381,16 @@ void transport_ev_close(transport_ev *a)
         close(fd);
 }
 
+void transport_ev_discard(transport_ev *a, proto_conn **conn)
+{
+    if (!*conn)
+        return;
+    transport_ev_close(a);
+    proto_conn_fail_all(*conn, LSMQ_ECLOSED, NULL);
+    proto_conn_free(*conn);
+    *conn = NULL;
+}
+
 void transport_ev_flush_now(transport_ev *a)
 {
     enum proto_conn_state st;

@@ -244,26 +244,6 @@ host_of() {
     return 1
 }
 
-# Writes "p<producer> s<seq> " and filler (1 KiB a line) RATE times a second
-# until the stop file appears.
-generate='
-import os, sys, time
-producer, rate, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-fill = "x" * 1000
-seq = 0
-while not os.path.exists(stop):
-    sys.stdout.write("p%s s%d %s\n" % (producer, seq, fill))
-    sys.stdout.flush()
-    seq += 1
-    time.sleep(1.0 / rate)
-'
-# Prefixes each line with the time it arrived, in ms since the epoch.
-stamp='
-import sys, time
-for line in sys.stdin:
-    sys.stdout.write("%d %s" % (time.time() * 1000, line))
-    sys.stdout.flush()
-'
 # load P NS TIMEOUT_MS: producer P sending from namespace NS. A send that
 # fails is printed as FAILED and the producer goes on; so its status is not
 # checked.

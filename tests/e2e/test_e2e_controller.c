@@ -231,6 +231,16 @@ static char *mqadmin(int *status, const char *args)
     return out;
 }
 
+/* mqadmin electMaster of broker `id` through the controller on port; its output, printed too. */
+static char *mqadmin_elect(int port, int id, int *status)
+{
+    char args[256];
+    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -bn " GROUP " -b %d", port, id);
+    char *out = mqadmin(status, args);
+    printf("%s", out);
+    return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* The test                                                             */
 
@@ -381,17 +391,11 @@ static void test_controller(void **state)
     free(out);
 
     /* A broker outside the set cannot be elected; one inside can. */
-    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -bn " GROUP " -b 1",
-             ctl_port[other]);
-    out = mqadmin(&st, args);
-    printf("%s", out);
+    out = mqadmin_elect(ctl_port[other], 1, &st);
     assert_int_equal(st, 1);
     assert_non_null(strstr(out, "CODE: 2012"));
     free(out);
-    snprintf(args, sizeof args, "electMaster -a 127.0.0.1:%d -c c1 -bn " GROUP " -b 2",
-             ctl_port[other]);
-    out = mqadmin(&st, args);
-    printf("%s", out);
+    out = mqadmin_elect(ctl_port[other], 2, &st);
     assert_int_equal(st, 0);
     assert_non_null(strstr(out, "#BrokerMasterAddr\t127.0.0.1:20912\n#MasterEpoch\t3"));
     free(out);

@@ -134,6 +134,12 @@ int transport_ev_connect(transport_ev *a, proto_conn *conn, struct ev_loop *loop
  * struct stays readable until its owner frees it. Again: no-op.
  */
 void transport_ev_close(transport_ev *a);
+/*
+ * A client connection given up: close it, fail what waits on *conn with
+ * LSMQ_ECLOSED, free it and set *conn to NULL (NULL is fine). Not from
+ * inside the connection's own callbacks.
+ */
+void transport_ev_discard(transport_ev *a, proto_conn **conn);
 /* Stop every watcher and hand the fd back instead of closing it (-1 if closed). */
 int transport_ev_detach(transport_ev *a);
 /* Write what is queued now, without waiting for the socket (shutdown). */
