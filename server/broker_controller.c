@@ -150,9 +150,10 @@ typedef struct ctl_call {
     ctl_answer_fn *fn;
     int64_t sent_ms;
     int code;
+    size_t peer;                /* the controller it went to */
 } ctl_call;
 
-static void call_done(broker_controller *bc, int code, bool ok);
+static void call_done(broker_controller *bc, int code);
 static void check_lease(broker_controller *bc);
 
 /* A heartbeat sent at sent_ms was answered: the lease runs until the timeout less one interval. */
@@ -173,39 +174,40 @@ static void call_cb(int rc, proto_reply *reply, const char *why, void *arg)
     broker_controller *bc = call->bc;
     int64_t sent = call->sent_ms;
     int code = call->code;
+    size_t peer = call->peer;
     ctl_answer_fn *fn = call->fn;
     free(call);
     if (bc->stopping) {
         proto_reply_free(reply);
         return;
     }
-    bool ok = false;
     if (rc != 0) {
-        ctl_peer *p = &bc->peers[bc->current];
+        ctl_peer *p = &bc->peers[peer];
         if (!bc->warned_unreachable)
             proto_log(PROTO_LOG_WARN, "broker: controller %s: %s", p->addr,
                       why ? why : lsmq_strerror(rc));
         bc->warned_unreachable = true;
         if (p->pc && proto_conn_state(p->pc) != PROTO_CONN_CLOSED)
             peer_end_cb(&p->io, rc, why, p); /* not to be trusted; forgotten at the next use */
-        next_peer(bc, NULL);
+        if (bc->current == peer) /* else another answer moved on already */
+            next_peer(bc, NULL);
     } else if (reply->cmd->code == RS_CONTROLLER_NOT_LEADER) {
-        next_peer(bc, proto_cmd_get(reply->cmd, "controllerLeaderAddress"));
+        if (bc->current == peer)
+            next_peer(bc, proto_cmd_get(reply->cmd, "controllerLeaderAddress"));
     } else if (reply->cmd->code == RS_CONTROLLER_BROKER_NEED_TO_BE_REGISTERED) {
         bc->registered = false;
     } else if (reply->cmd->code != RS_SUCCESS) {
         proto_log(PROTO_LOG_WARN, "broker: controller %s refused request %d: code %d %s",
-                  bc->peers[bc->current].addr, code, (int)reply->cmd->code,
+                  bc->peers[peer].addr, code, (int)reply->cmd->code,
                   reply->cmd->remark ? reply->cmd->remark : "");
     } else {
-        ok = true;
         bc->warned_unreachable = false;
         if (code != RC_CONTROLLER_ALTER_SYNC_STATE_SET)
             renew_lease(bc, sent);
         fn(bc, reply);
     }
     proto_reply_free(reply);
-    call_done(bc, code, ok);
+    call_done(bc, code);
 }
 
 /* Send a request to the current controller; false when it could not be sent. */
@@ -220,7 +222,7 @@ static bool call(broker_controller *bc, proto_cmd *req, const void *body, size_t
         return false;
     }
     ctl_call *c = proto_xcalloc(1, sizeof *c);
-    *c = (ctl_call){bc, fn, proto_mono_ms(), req->code};
+    *c = (ctl_call){bc, fn, proto_mono_ms(), req->code, bc->current};
     int64_t wait = (int64_t)bc->cfg.broker_heartbeat_interval_ms * 2 + CONNECT_TIMEOUT_MS;
     int rc = proto_conn_request(pc, req, body, len, proto_mono_ms() + wait, call_cb, c);
     proto_cmd_free(req);
@@ -355,7 +357,7 @@ static void altered_cb(broker_controller *bc, proto_reply *reply)
     }
 }
 
-static void call_done(broker_controller *bc, int code, bool ok)
+static void call_done(broker_controller *bc, int code)
 {
     if (code == RC_CONTROLLER_ALTER_SYNC_STATE_SET) {
         bc->altering = false;
