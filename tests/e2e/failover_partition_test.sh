@@ -179,6 +179,17 @@ wait_up() {
     return 1
 }
 
+# check_up I PORT PID LOG NAME: "NAME listens" passes when wait_up does;
+# else it fails showing the end of $rd/hI/LOG.log.
+check_up() {
+    if wait_up "$1" "$2" "$3"; then
+        pass "$5 listens"
+    else
+        rc=1 out="" err="$(tail -n 5 "$rd/h$1/$4.log")"
+        fail "$5 listens"
+    fi
+}
+
 # The controller's view of broker-a: CONTROLLER_GET_REPLICA_INFO (1004) to
 # each name server in turn until one answers as the raft leader (followers
 # answer CONTROLLER_NOT_LEADER, 2007). Prints "masterAddress masterEpoch
@@ -411,12 +422,7 @@ partition_round() {
         namesrv_pids[i]=$!
     done
     for i in "${HOSTS[@]}"; do
-        if wait_up "$i" 9876 "${namesrv_pids[i]}"; then
-            pass "name server $i with the controller listens"
-        else
-            rc=1 out="" err="$(tail -n 5 "$rd/h$i/namesrv.log")"
-            fail "name server $i with the controller listens"
-        fi
+        check_up "$i" 9876 "${namesrv_pids[i]}" namesrv "name server $i with the controller"
     done
     [ "$failed" -eq "$failed_before" ] || return 0 # nothing below can run without them
     # The placement decides the host of the first broker, the one the
@@ -444,12 +450,7 @@ partition_round() {
         [ "$i" = "$first_host" ] || start_member "$i"
     done
     for i in "${HOSTS[@]}"; do
-        if wait_up "$i" 10911 "${broker_pids[i]}"; then
-            pass "broker $((i + 1)) listens"
-        else
-            rc=1 out="" err="$(tail -n 5 "$rd/h$i/broker.log")"
-            fail "broker $((i + 1)) listens"
-        fi
+        check_up "$i" 10911 "${broker_pids[i]}" broker "broker $((i + 1))"
     done
     [ "$failed" -eq "$failed_before" ] || return 0
     export NAMESRV_ADDR="$NAMESRVS"

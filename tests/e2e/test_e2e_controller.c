@@ -231,6 +231,22 @@ static char *mqadmin(int *status, const char *args)
     return out;
 }
 
+/* REGISTER_BROKER as brokerId 0 of GROUP on fd, then the cluster info's body (free it). */
+static char *register_as_master(int fd, const char *addr, const char *ha_addr)
+{
+    proto_cmd *r = call_on(fd, req_new(RC_REGISTER_BROKER, "brokerName", GROUP, "brokerAddr", addr,
+                                       "clusterName", "c1", "haServerAddr", ha_addr, "brokerId",
+                                       "0", NULL),
+                           NULL, NULL);
+    assert_int_equal(r->code, RS_SUCCESS);
+    proto_cmd_free(r);
+    char *body = NULL;
+    r = call_on(fd, req_new(RC_GET_BROKER_CLUSTER_INFO, NULL), NULL, &body);
+    assert_int_equal(r->code, RS_SUCCESS);
+    proto_cmd_free(r);
+    return body;
+}
+
 /* mqadmin electMaster of broker `id` through the controller on port; its output, printed too. */
 static char *mqadmin_elect(int port, int id, int *status)
 {
@@ -425,34 +441,16 @@ static void test_controller(void **state)
      * the name server forgets a broker whose registering connection closes.) */
     int ns_fd = wire_connect(ctl_port[other], 4000);
     assert_true(ns_fd >= 0);
-    r = call_on(ns_fd, req_new(RC_REGISTER_BROKER, "brokerName", GROUP, "brokerAddr",
-                                      "127.0.0.1:20911", "clusterName", "c1", "haServerAddr",
-                                      "127.0.0.1:20921", "brokerId", "0", NULL),
-             NULL, NULL);
-    assert_int_equal(r->code, RS_SUCCESS);
-    proto_cmd_free(r);
-    body = NULL;
-    r = call_on(ns_fd, req_new(RC_GET_BROKER_CLUSTER_INFO, NULL), NULL, &body);
-    assert_int_equal(r->code, RS_SUCCESS);
+    body = register_as_master(ns_fd, "127.0.0.1:20911", "127.0.0.1:20921");
     assert_null(strstr(body, "20911"));
-    proto_cmd_free(r);
     free(body);
     /* (Retried: this name server applies the election a moment after the leader.) */
     bool routed = false;
     for (int waited = 0; !routed && waited < 3000; waited += 100) {
-        r = call_on(ns_fd, req_new(RC_REGISTER_BROKER, "brokerName", GROUP, "brokerAddr",
-                                          "127.0.0.1:20912", "clusterName", "c1", "haServerAddr",
-                                          "127.0.0.1:20922", "brokerId", "0", NULL),
-                 NULL, NULL);
-        assert_int_equal(r->code, RS_SUCCESS);
-        proto_cmd_free(r);
-        body = NULL;
-        r = call_on(ns_fd, req_new(RC_GET_BROKER_CLUSTER_INFO, NULL), NULL, &body);
-        assert_int_equal(r->code, RS_SUCCESS);
+        body = register_as_master(ns_fd, "127.0.0.1:20912", "127.0.0.1:20922");
         routed = strstr(body, "\"127.0.0.1:20912\"") != NULL; /* the only address, as 0 */
         if (!routed)
             printf("# cluster info: %s\n", body);
-        proto_cmd_free(r);
         free(body);
         if (!routed)
             e2e_sleep_ms(100);
