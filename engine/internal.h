@@ -22,6 +22,7 @@
 /* One queue of a topic. Published fields are read by any thread. */
 typedef struct queue_state {
     _Atomic uint64_t next_offset;  /* published high-water mark: max offset */
+    _Atomic uint64_t visible_offset; /* what reads see: next_offset, or less (confirm.c) */
     /*
      * The writer's high-water mark of the write under way, set before it
      * goes to the log: offsets from next_offset up to here are assigned,
@@ -100,6 +101,13 @@ struct engine {
     _Atomic uint64_t applied_seq;
     uint64_t w_applied_seq;
     struct replica_writer *rw;     /* replica.c's scratch, writer thread only */
+
+    /* Confirmed reads (confirm.c): the queues' published offsets waiting
+     * for their batch's confirmation, oldest first, under confirm_lock. */
+    pthread_mutex_t confirm_lock;
+    struct confirm_mark *marks;
+    size_t marks_head, marks_len, marks_cap;
+    uint64_t confirmed_seq;
 
     writer *w;
     _Atomic int write_health;      /* 0 or the code appends currently get */
@@ -196,6 +204,12 @@ int engine__reopen(engine *e);
  */
 void engine__pin(engine *e);
 void engine__unpin(engine *e);
+/* ---- confirm.c ---- */
+/* Writer thread: a queue published next_offset in the batch ending at seq (0: none written). */
+void engine__confirm_mark(engine *e, uint32_t topic_id, uint32_t queue_id, queue_state *q,
+                          uint64_t next_offset, uint64_t seq);
+void engine__confirm_free(engine *e);
+
 /* A fresh engine struct (locks initialised) and its release. */
 engine *engine__alloc(const char *store_path);
 void engine__destroy(engine *e);

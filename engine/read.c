@@ -69,7 +69,7 @@ static int view_queue(engine *e, topic *t, uint32_t queue_id, queue_view *v)
     if (queue_id >= limit)
         return LSMQ_ENOTFOUND;
     v->topic_id = t->cfg.topic_id;
-    v->max_offset = atomic_load(&t->queues[queue_id].next_offset);
+    v->max_offset = atomic_load(&t->queues[queue_id].visible_offset);
     /* Loaded after max_offset: the writer moves it first, and back only when it fails. */
     v->written_offset = atomic_load(&t->queues[queue_id].written_offset);
     v->min_offset = engine__min_offset(e, t, queue_id);

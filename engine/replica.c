@@ -213,6 +213,7 @@ static void mirror_hwm(engine *e, const batch_op *op)
     uint64_t before = atomic_load(&q->next_offset);
     atomic_store(&q->last_store_ms, last_ms);
     atomic_store(&q->next_offset, next);
+    atomic_store(&q->visible_offset, next);
     atomic_store(&q->written_offset, next);
     q->w_next_offset = next;
     q->w_last_store_ms = last_ms;

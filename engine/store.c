@@ -264,6 +264,7 @@ engine *engine__alloc(const char *store_path)
     pthread_rwlock_init(&e->topics_lock, NULL);
     pthread_rwlock_init(&e->db_lock, NULL);
     pthread_mutex_init(&e->bg_lock, NULL);
+    pthread_mutex_init(&e->confirm_lock, NULL);
     pthread_cond_init(&e->bg_cond, NULL);
     e->store_path = proto_xstrdup(store_path);
     e->db_path = proto_xasprintf("%s/db", store_path);
@@ -287,6 +288,7 @@ void engine__destroy(engine *e)
         rocksdb_readoptions_destroy(e->ro_default);
     engine__readonly_cleanup(e);
     engine__replica_free(e);
+    engine__confirm_free(e);
     pthread_rwlock_destroy(&e->topics_lock);
     pthread_rwlock_destroy(&e->db_lock);
     pthread_mutex_destroy(&e->bg_lock);

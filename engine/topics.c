@@ -56,6 +56,7 @@ void engine__topics_grow_queues(topic *t, uint32_t n)
     queue_state *q = proto_xrealloc(t->queues, n * sizeof *q);
     for (uint32_t i = t->nqueues; i < n; i++) {
         atomic_init(&q[i].next_offset, 0);
+        atomic_init(&q[i].visible_offset, 0);
         atomic_init(&q[i].written_offset, 0);
         atomic_init(&q[i].min_offset, 0);
         atomic_init(&q[i].last_store_ms, 0);
@@ -174,6 +175,7 @@ static int load_hwms(engine *e, char *errbuf, size_t errlen)
         uint64_t next = proto_get_u64(v);
         int64_t last_ms = (int64_t)proto_get_u64(v + 8);
         atomic_store(&q->next_offset, next);
+        atomic_store(&q->visible_offset, next);
         atomic_store(&q->written_offset, next);
         atomic_store(&q->last_store_ms, last_ms);
         atomic_store(&q->min_offset, MIN_OFFSET_UNKNOWN);

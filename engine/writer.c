@@ -279,14 +279,20 @@ static void add_marks(engine *e, writer *w)
                               (const char *)pos, sizeof pos);
 }
 
-/* After the write: publish (ok) or roll back (failed) the touched queues. */
-static void settle_marks(engine *e, writer *w, int ok)
+/*
+ * After the write: publish (ok) or roll back (failed) the touched queues.
+ * seq is the batch's last sequence; readers see it once confirmed (confirm.c).
+ */
+static void settle_marks(engine *e, writer *w, int ok, uint64_t seq)
 {
     for (size_t i = 0; i < w->ntouched; i++) {
-        queue_state *q = &w->touched[i].t->queues[w->touched[i].queue_id];
+        topic *t = w->touched[i].t;
+        uint32_t qid = w->touched[i].queue_id;
+        queue_state *q = &t->queues[qid];
         if (ok) {
             atomic_store(&q->last_store_ms, q->w_last_store_ms);
             atomic_store(&q->next_offset, q->w_next_offset);
+            engine__confirm_mark(e, t->cfg.topic_id, qid, q, q->w_next_offset, seq);
         } else {
             q->w_next_offset = atomic_load(&q->next_offset);
             q->w_last_store_ms = atomic_load(&q->last_store_ms);
@@ -440,9 +446,9 @@ static void commit_batched(engine *e, writer *w, wreq *first, wreq *end)
             last_seq = rocksdb_get_latest_sequence_number(e->db);
             first_seq = last_seq + 1 - (uint64_t)rocksdb_writebatch_count(w->wb);
         }
-        settle_marks(e, w, rc == 0);
+        settle_marks(e, w, rc == 0, last_seq);
     } else {
-        settle_marks(e, w, 1);
+        settle_marks(e, w, 1, 0);
     }
     rocksdb_writebatch_clear(w->wb);
     for (wreq *r = first; r != end; r = r->next) {

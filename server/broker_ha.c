@@ -17,7 +17,12 @@
  * Master. The replication library reports the sequence inSyncReplicas
  * replicas have persisted from its own thread; the number is kept in an
  * atomic and brought to the loop with one post at a time, where it
- * releases the SYNC_MASTER sends it covers (broker_ha_wait.c).
+ * releases the SYNC_MASTER sends it covers (broker_ha_wait.c). A
+ * SYNC_MASTER in controller mode also lets consumers read a message only
+ * once it is acknowledged (engine_confirm): the controller may elect a
+ * replica without the unacknowledged tail, whose offsets the new master
+ * then gives to other messages, and a consumer that had read the tail
+ * would skip those.
  *
  * Replica. The store changes only through the master's log. Parked pulls
  * are woken by the engine's on_advance hook (writer thread): the queues
@@ -81,6 +86,8 @@ struct broker_ha {
     broker_ack_waits *waits;
     _Atomic uint64_t acked;         /* written by the replication thread */
     atomic_bool acked_posted;
+    advance *confirmed;             /* loop thread: queues engine_confirm moved */
+    size_t n_confirmed, cap_confirmed;
     /* Replica. */
     repl_replica *follower;
     char master_ha[256];            /* the master's HA address: configured or learned */
@@ -107,13 +114,34 @@ bool broker_ha_sync(const broker_ha *h)
 
 /* ==== Master: acknowledgements ============================================ */
 
-/* Loop thread: release the sends the acknowledged sequence covers. */
+static void wake_queues(broker_ha *h, const advance *list, size_t n);
+
+/* Loop thread: a queue whose confirmed messages became readable (engine_confirm). */
+static void confirmed_queue(void *ctx, uint32_t topic_id, uint32_t queue_id)
+{
+    broker_ha *h = ctx;
+    if (h->n_confirmed == h->cap_confirmed) {
+        h->cap_confirmed = h->cap_confirmed ? h->cap_confirmed * 2 : 16;
+        h->confirmed = proto_xrealloc(h->confirmed, h->cap_confirmed * sizeof *h->confirmed);
+    }
+    h->confirmed[h->n_confirmed++] = (advance){topic_id, queue_id};
+}
+
+/*
+ * Loop thread: make what the acknowledged sequence covers readable (in
+ * controller mode, engine_confirm), then release the sends it covers.
+ */
 static void acked_post_cb(void *arg)
 {
     broker_ha *h = arg;
     atomic_store(&h->acked_posted, false); /* before reading: a later ack posts again */
-    if (h->serving)
-        broker__ack_waits_acked(h->waits, atomic_load(&h->acked));
+    if (!h->serving)
+        return;
+    uint64_t acked = atomic_load(&h->acked);
+    h->n_confirmed = 0;
+    engine_confirm(h->ctx->engine, acked, confirmed_queue, h);
+    wake_queues(h, h->confirmed, h->n_confirmed);
+    broker__ack_waits_acked(h->waits, acked);
 }
 
 /* Replication thread. */
@@ -160,17 +188,24 @@ static void advance_post_cb(void *arg)
     h->n_advances = h->cap_advances = 0;
     h->advance_posted = false;
     pthread_mutex_unlock(&h->lock);
+    wake_queues(h, list, n);
+    free(list);
+}
+
+/* Loop thread: wake the pulls parked on these queues. */
+static void wake_queues(broker_ha *h, const advance *list, size_t n)
+{
     engine *e = h->ctx->engine;
     engine_view *v = NULL;
-    if (e && h->m->pull && broker_pull_parked(h->m->pull) && engine_view_open(e, &v) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            engine_topic_config tc;
-            if (engine_view_topic_by_id(v, list[i].topic_id, &tc) == 0)
-                broker_pull_notify(h->m->pull, tc.name, list[i].queue_id);
-        }
-        engine_view_close(v);
+    if (n == 0 || !e || !h->m->pull || !broker_pull_parked(h->m->pull) ||
+        engine_view_open(e, &v) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        engine_topic_config tc;
+        if (engine_view_topic_by_id(v, list[i].topic_id, &tc) == 0)
+            broker_pull_notify(h->m->pull, tc.name, list[i].queue_id);
     }
-    free(list);
+    engine_view_close(v);
 }
 
 /* Writer thread: remember the queue (once) and post when nothing is posted yet. */
@@ -394,6 +429,8 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
 int broker_ha_declare(broker_ha *h, engine_config *ec)
 {
     ec->replica = h->replica;
+    /* A controller may elect a replica without this master's unconfirmed tail. */
+    ec->confirmed_reads = h->master && h->controlled && h->sync;
     ec->wal_ttl_seconds = h->ctx->cfg.wal_ttl_seconds;
     ec->wal_size_limit_mb = h->ctx->cfg.wal_size_limit_mb;
     if (h->master)
@@ -463,6 +500,7 @@ void broker_ha_destroy(broker_modules *m)
     broker_held_offsets_free(m->held_offsets);
     m->held_offsets = NULL;
     free(h->advances);
+    free(h->confirmed);
     pthread_mutex_destroy(&h->lock);
     free(h);
     m->ha = NULL;

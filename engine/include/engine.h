@@ -83,6 +83,7 @@ typedef struct engine_config {
     size_t n_extensions;
     /* Replication (the "Replication" section below). */
     bool replica;                    /* a replica: refuses its own writes, applies its master's */
+    bool confirmed_reads;            /* reads see only what engine_confirm released */
     uint32_t wal_ttl_seconds;        /* WAL kept for replicas to catch up from; default 3600 */
     uint32_t wal_size_limit_mb;      /* and at most this much of it; default 4096 */
 } engine_config;
@@ -648,6 +649,21 @@ void engine_log_close(engine_log_reader *r); /* NULL is fine */
  * plain synced write. Any thread.
  */
 void engine_log_watch(engine *e, bool on);
+
+/*
+ * Confirmed reads (engine_config.confirmed_reads): a master whose replicas
+ * may take over with a shorter log (controller mode) lets readers see a
+ * message only once its batch is confirmed, so no consumer moves past an
+ * offset that a new master may give to another message. Until then a read
+ * at those offsets is OVERFLOW_ONE, as for a write under way. Releases
+ * every write whose batch's last sequence (engine_append_result.last_seq)
+ * is at most seq, and calls moved(ctx, topic_id, queue_id) for each queue
+ * that moved (after the release, once per queue). Without confirmed_reads
+ * writes are readable once published and this does nothing. Any thread;
+ * moved runs on the caller's.
+ */
+void engine_confirm(engine *e, uint64_t seq,
+                    void (*moved)(void *ctx, uint32_t topic_id, uint32_t queue_id), void *ctx);
 
 /*
  * A checkpoint of the store into dir, which must not exist (its parent

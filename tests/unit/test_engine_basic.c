@@ -265,6 +265,79 @@ static void test_async_offset_commit(void **state)
     engine_close(e);
 }
 
+/* Queues engine_confirm reported as moved. */
+typedef struct moved_list {
+    int n;
+    uint32_t queue[8];
+} moved_list;
+
+static void note_moved(void *ctx, uint32_t topic_id, uint32_t queue_id)
+{
+    (void)topic_id;
+    moved_list *l = ctx;
+    if (l->n < 8)
+        l->queue[l->n++] = queue_id;
+}
+
+/*
+ * With confirmed_reads a written message is readable only once its batch is
+ * confirmed: before, a read at its offset is OVERFLOW_ONE (nothing yet), and
+ * the queue's max offset in the answer excludes it.
+ */
+static void test_confirmed_reads(void **state)
+{
+    engine_config c;
+    test_engine_config(&c, NULL);
+    char *path;
+    assert_true(asprintf(&path, "%s/confirmed", dir) > 0);
+    c.store_path = path;
+    c.confirmed_reads = true;
+    engine *e = test_engine_open(&c);
+    free(path);
+    test_topic_create(e, TOPIC, 2);
+
+    engine_msg m = test_msg("waits", NULL);
+    engine_append_result a0, a1;
+    assert_int_equal(engine_append_wait(e, TOPIC, TLEN, 0, &m, 1, &a0), 0);
+    assert_int_equal(engine_append_wait(e, TOPIC, TLEN, 1, &m, 1, &a1), 0);
+    assert_true(a0.last_seq > 0 && a1.last_seq > a0.last_seq);
+
+    engine_read_result rr;
+    /* An empty queue as far as readers know. */
+    assert_int_equal(engine_read(e, TOPIC, TLEN, 0, 0, 32, 1 << 20, &rr), 0);
+    assert_int_equal(rr.status, ENGINE_READ_NO_MESSAGE);
+    assert_int_equal(rr.max_offset, 0);
+
+    /* Confirming the first batch releases queue 0 only. */
+    moved_list l = {0};
+    engine_confirm(e, a0.last_seq, note_moved, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.queue[0], 0);
+    assert_int_equal(engine_read(e, TOPIC, TLEN, 0, 0, 32, 1 << 20, &rr), 0);
+    assert_int_equal(rr.status, ENGINE_READ_FOUND);
+    assert_int_equal(rr.count, 1);
+    engine_free(rr.data);
+    assert_int_equal(engine_read(e, TOPIC, TLEN, 1, 0, 32, 1 << 20, &rr), 0);
+    assert_int_equal(rr.status, ENGINE_READ_NO_MESSAGE);
+
+    /* Past the first message of queue 0, a second unconfirmed one: nothing yet. */
+    assert_int_equal(engine_append_wait(e, TOPIC, TLEN, 0, &m, 1, &a0), 0);
+    assert_int_equal(engine_read(e, TOPIC, TLEN, 0, 1, 32, 1 << 20, &rr), 0);
+    assert_int_equal(rr.status, ENGINE_READ_OFFSET_OVERFLOW_ONE);
+    assert_int_equal(rr.max_offset, 1);
+
+    /* A confirmation ahead of the writer: the next write is readable at once. */
+    l.n = 0;
+    engine_confirm(e, a0.last_seq + 1000, note_moved, &l);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(engine_append_wait(e, TOPIC, TLEN, 0, &m, 1, &a0), 0);
+    assert_int_equal(engine_read(e, TOPIC, TLEN, 0, 1, 32, 1 << 20, &rr), 0);
+    assert_int_equal(rr.status, ENGINE_READ_FOUND);
+    assert_int_equal(rr.count, 2);
+    engine_free(rr.data);
+    engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_full_queue_is_busy_and_hooks_see_commits),
         cmocka_unit_test(test_store_time_and_reopen),
         cmocka_unit_test(test_async_offset_commit),
+        cmocka_unit_test(test_confirmed_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
