@@ -16,14 +16,19 @@ import (
 
 // Delayed delivery. The broker's delay table comes from LSMQ_DELAY_LEVELS (what
 // against-lsmq.sh starts the broker with; upstream's default otherwise). A delivery may not
-// come before its due time minus delayTolerance, nor later than lateBound after it.
+// come before its due time minus delayTolerance (LSMQ_DELAY_TOLERANCE_MS), nor later than lateBound after it.
 
 const upstreamLevels = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 
-const (
-	delayTolerance = 50 * time.Millisecond
-	lateBound      = 10 * time.Second
-)
+const lateBound = 10 * time.Second
+
+// delayTolerance is LSMQ_DELAY_TOLERANCE_MS, default 50 ms (the broker runs on this machine).
+var delayTolerance = func() time.Duration {
+	if ms, err := strconv.Atoi(os.Getenv("LSMQ_DELAY_TOLERANCE_MS")); err == nil {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return 50 * time.Millisecond
+}()
 
 // levelDelay is the delay of level (1-based) in the broker's table; past the end, the last.
 func levelDelay(level int) time.Duration {

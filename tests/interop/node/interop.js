@@ -455,9 +455,9 @@ async function offsetResume(ctx) {
 
 // The broker's delay table: LSMQ_DELAY_LEVELS (what against-lsmq.sh starts it with),
 // upstream's default otherwise. A delivery may come no earlier than its due time minus
-// DELAY_TOLERANCE_MS and no later than LATE_MS after it.
+// DELAY_TOLERANCE_MS (LSMQ_DELAY_TOLERANCE_MS, default 50) and no later than LATE_MS after it.
 const UPSTREAM_LEVELS = '1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h';
-const DELAY_TOLERANCE_MS = 50;
+const DELAY_TOLERANCE_MS = Number(process.env.LSMQ_DELAY_TOLERANCE_MS || 50);
 const LATE_MS = 10000;
 
 function levelMs(level) {
