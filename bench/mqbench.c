@@ -6,10 +6,11 @@
  *
  *   mqbench produce -n NAMESRV -t TOPIC [--producers N] [--clients K] [--size B]
  *                   [--count N | --seconds S] [--async [--window W] | --chained]
- *                   [--warmup N]
+ *                   [--warmup N] [--deliver-in MS]
  *   mqbench consume -n NAMESRV -t TOPIC [--consumer push|pull] [--threads T]
  *                   [--count N] [--idle-ms MS] [--seconds S]
  *   mqbench latency -n NAMESRV -t TOPIC --rate R --seconds S [--size B]
+ *   mqbench timer ...     delayed delivery: see mqbench_timer.c
  *
  * produce  N threads send --size byte bodies. A synchronous sender waits for
  *          each answer (lsmq_producer_send), so "50 producers" is 50 sends in
@@ -19,6 +20,9 @@
  *          i % K; --clients 0 gives each thread its own). Before the clock
  *          starts each thread sends --warmup messages (routes, connections).
  *          The run ends after --count acknowledged sends or --seconds.
+ *          --deliver-in MS makes every send a timer message due MS after
+ *          it is sent (TIMER_DELIVER_MS): the pending store's append rate,
+ *          and how timer_bench.sh fills a store with pending messages.
  *          --chained keeps the synchronous semantics without the threads:
  *          N chains of asynchronous sends with one in flight each, the next
  *          one leaving from the previous one's callback, as redis-benchmark
@@ -66,6 +70,7 @@
 #include "alloc.h"
 #include "bench_util.h"
 #include "lsmq.h"
+#include "mqbench_timer.h"
 
 /* ==== Options ============================================================ */
 
@@ -92,6 +97,7 @@ typedef struct bench_opts {
     double rate;             /* latency: messages per second */
     int timeout_ms;          /* send timeout */
     const char *broker_pids; /* "PID[,PID...]"; NULL: do not sample */
+    int64_t deliver_in_ms;   /* produce: timed sends due this long after sending; 0 = plain */
 } bench_opts;
 
 /* ==== Small helpers ====================================================== */
@@ -124,6 +130,17 @@ static const char *pull_error(lsmq_pull_consumer *c, int rc)
         return lsmq_strerror(rc);
     lsmq_pull_consumer_last_error(c, error_text, sizeof error_text);
     return error_text;
+}
+
+/* The due time of a timed send made now (0: plain), ms since the epoch. */
+static int64_t deliver_at(const bench_opts *o)
+{
+    struct timespec ts;
+
+    if (o->deliver_in_ms <= 0)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + o->deliver_in_ms;
 }
 
 static void sleep_until_ns(uint64_t t)
@@ -489,6 +506,7 @@ static void *sender_main(void *arg)
         memcpy(body, &seq, o->size < 8 ? o->size : 8);
         if (o->size > 8)
             body_fill(body, 8, o->size, &seed);
+        m.deliver_ms = deliver_at(o);
         if (!o->async) {
             uint64_t t0 = bench_now_ns();
             lsmq_send_result res;
@@ -587,6 +605,7 @@ static void chain_next(chain *ch)
     m.topic = o->topic;
     m.body = ch->body;
     m.body_len = o->size;
+    m.deliver_ms = deliver_at(o);
     ch->t0_ns = bench_now_ns();
     if ((rc = lsmq_producer_send_async(ch->p, &m, chain_cb, ch)) != 0) {
         log_send_error(rc, producer_error(ch->p, rc));
@@ -1090,12 +1109,13 @@ static void usage(void)
             "usage: mqbench produce -n NAMESRV -t TOPIC [--producers N] [--clients K]\n"
             "                       [--size B] [--count N | --seconds S]\n"
             "                       [--async [--window W] | --chained]\n"
-            "                       [--warmup N] [--timeout MS]\n"
+            "                       [--warmup N] [--timeout MS] [--deliver-in MS]\n"
             "       mqbench consume -n NAMESRV -t TOPIC [--consumer push|pull] [--threads T]\n"
             "                       [--count N] [--idle-ms MS] [--seconds S] [--group G]\n"
             "       mqbench latency -n NAMESRV -t TOPIC --rate R --seconds S [--size B]\n"
             "                       [--threads T] [--group G]\n"
             "  common: [--label TEXT] [--broker-pid PID[,PID...]] (report the brokers' CPU use)\n");
+    mqbench_timer_usage();
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o)
@@ -1111,6 +1131,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         {"idle-ms", required_argument, NULL, 'i'},  {"rate", required_argument, NULL, 'r'},
         {"timeout", required_argument, NULL, 'o'},  {"broker-pid", required_argument, NULL, 'B'},
         {"chained", no_argument, NULL, 'X'},        {"help", no_argument, NULL, 'h'},
+        {"deliver-in", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -1165,6 +1186,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         case 'r': o->rate = atof(optarg); break;
         case 'o': o->timeout_ms = atoi(optarg); break;
         case 'B': o->broker_pids = optarg; break;
+        case 'D': o->deliver_in_ms = strtoll(optarg, NULL, 10); break;
         default: return -1;
         }
     }
@@ -1199,6 +1221,8 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "timer") == 0)
+        return mqbench_timer_main(argc, argv);
     if (parse_args(argc, argv, &o) != 0) {
         usage();
         return 2;
