@@ -165,6 +165,7 @@ static const broker_module modules[] = {
     {"query", NULL, broker_query_register, NULL, NULL},
     {"reset", NULL, broker_reset_register, NULL, NULL},
     {"timespan", NULL, broker_timespan_register, NULL, NULL},
+    {"timer-status", NULL, broker_timer_status_register, NULL, NULL},
 };
 #define N_MODULES (sizeof modules / sizeof modules[0])
 

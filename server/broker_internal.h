@@ -41,6 +41,7 @@
  *   query          broker_query.c          QUERY_MESSAGE, VIEW_MESSAGE_BY_ID
  *   reset          broker_reset.c          INVOKE_BROKER_TO_RESET_OFFSET
  *   timespan       broker_timespan.c       QUERY_CONSUME_TIME_SPAN
+ *   timer-status   broker_timer_status.c   LSMQ_GET_TIMER_STATUS (pending delayed messages)
  *
  * A module's create reads the shared context and the modules created
  * before it (the fields of broker_modules already set) and keeps typed
@@ -252,6 +253,7 @@ void broker_admin_groups_register(broker_modules *m);
 void broker_query_register(broker_modules *m);
 void broker_reset_register(broker_modules *m);
 void broker_timespan_register(broker_modules *m);
+void broker_timer_status_register(broker_modules *m);
 
 /* ==== Continuations: requests that wait for a config write ================ */
 
