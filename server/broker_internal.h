@@ -92,15 +92,6 @@
 #include "engine.h"
 #include "index.h"
 
-#ifndef ENGINE_QUEUE_PENDING /* TEMP until timers merges */
-#define ENGINE_QUEUE_PENDING UINT32_MAX
-int engine_append_timed(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
-                        const engine_msg *msgs, uint32_t n, int64_t deliver_ms,
-                        engine_append_cb cb, void *ctx);
-uint64_t engine_timer_pending(engine *e, uint32_t topic_id);
-uint64_t engine_timer_pending_total(engine *e);
-#endif
-
 #define BROKER_DEFAULT_TOPIC "TBW102"
 #define BROKER_RETRY_PREFIX "%RETRY%"
 #define BROKER_DLQ_PREFIX "%DLQ%"
