@@ -291,6 +291,75 @@ static void test_deleted_topic_drops_pending(void **state)
     engine_close(e);
 }
 
+/* The one hit of key in topic tid (kinds any); its queue, offset and position. */
+static index_key_hit one_hit(engine *e, uint32_t tid, const char *key)
+{
+    index_key_hit *hits;
+    size_t n;
+    assert_int_equal(test_query_key(e, tid, key, strlen(key), INDEX_KEY_KEYS | INDEX_KEY_UNIQ,
+                                    INT64_MIN, INT64_MAX, 16, &hits, &n), 0);
+    assert_int_equal(n, 1);
+    index_key_hit h = hits[0];
+    engine_free(hits);
+    return h;
+}
+
+static void test_index_finds_pending_then_delivered(void **state)
+{
+    engine *e = open_store("index");
+    test_topic_create(e, "Idx", 2);
+    uint32_t tid = topic_id(e, "Idx");
+    engine_msg m = test_msg("wait", "KEYSorder-7 otherUNIQ_KEYUQ7");
+    engine_append_result r = append_timed(e, "Idx", 1, &m, 1, T0 + 300);
+    assert_int_equal(test_index_consistency(e, 5), 0);
+
+    uint32_t t, q;
+    uint64_t off;
+    assert_int_equal(test_locate(e, r.log_position, &t, &q, &off), 0);
+    assert_int_equal(t, tid);
+    assert_int_equal(q, ENGINE_QUEUE_PENDING);
+    assert_int_equal(off, T0 + 300);
+    uint8_t *rec;
+    size_t len;
+    proto_record pr;
+    assert_int_equal(test_get_by_position(e, r.log_position, &rec, &len), 0);
+    assert_true(proto_record_decode(rec, len, &pr) > 0);
+    assert_int_equal(pr.physical_offset, r.log_position);
+    assert_int_equal(pr.store_timestamp, T0);
+    assert_int_equal(pr.queue_id, 1);
+    assert_memory_equal(pr.body, "wait", 4);
+    engine_free(rec);
+    const char *keys[] = {"order-7", "other", "UQ7"};
+    for (size_t i = 0; i < 3; i++) {
+        index_key_hit h = one_hit(e, tid, keys[i]);
+        assert_int_equal(h.queue_id, ENGINE_QUEUE_PENDING);
+        assert_int_equal(h.queue_offset, T0 + 300);
+        assert_int_equal(h.log_position, r.log_position);
+        assert_int_equal(h.store_ms, T0);
+    }
+
+    set_clock(e, "Idx", T0 + 300);
+    assert_int_equal(test_locate(e, r.log_position, &t, &q, &off), LSMQ_ENOTFOUND);
+    index_key_hit h = one_hit(e, tid, "UQ7");
+    assert_int_equal(h.queue_id, 1);
+    assert_int_equal(h.queue_offset, 0);
+    assert_int_equal(h.store_ms, T0 + 300);
+    assert_true(h.log_position != r.log_position);
+    assert_int_equal(one_hit(e, tid, "order-7").log_position, h.log_position);
+    assert_int_equal(test_locate(e, h.log_position, &t, &q, &off), 0);
+    assert_int_equal(q, 1);
+    assert_int_equal(off, 0);
+    assert_int_equal(test_get_by_position(e, h.log_position, &rec, &len), 0);
+    assert_true(proto_record_decode(rec, len, &pr) > 0);
+    assert_int_equal(pr.physical_offset, h.log_position);
+    engine_free(rec);
+    uint64_t at;
+    assert_int_equal(test_search_time(e, tid, 1, T0 + 300, INDEX_TIME_LOWER, &at), 0);
+    assert_int_equal(at, 0);
+    assert_int_equal(test_index_consistency(e, 5), 0);
+    engine_close(e);
+}
+
 #define BURST 100000
 #define BURST_BATCH 1000
 
@@ -354,6 +423,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_order_across_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_topic_drops_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_finds_pending_then_delivered, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_burst_does_not_starve_appends, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
