@@ -61,7 +61,13 @@ typedef struct timer_opts {
     int threads, plain_producers, window, timeout_ms, drain_s;
 } timer_opts;
 
-/* Body header, host order (one process writes and reads it). */
+/*
+ * Body header, host order (one process writes and reads it): magic, run id
+ * and phase (run << 8 | phase: 0 warm-up, 1 timed, 2 plain), sequence
+ * number, due time. A new group may start at a queue's first offset (as
+ * upstream's CONSUME_FROM_LAST_OFFSET does while the queue is young): the
+ * run id keeps an earlier run's messages out of the figures.
+ */
 #define TB_MAGIC 0x52454D4954514D42ULL /* "BMQTIMER" */
 #define TB_HEADER 32
 #define TB_MAX_QUEUES 1024
@@ -140,9 +146,11 @@ static void body_filler(unsigned char *body, size_t len, uint64_t seed)
         body[len - 1] = 'x';
 }
 
+static uint64_t run_id;
+
 static void stamp(unsigned char *body, uint64_t phase, uint64_t seq, int64_t due_ms)
 {
-    uint64_t hdr[4] = {TB_MAGIC, phase, seq, (uint64_t)due_ms};
+    uint64_t hdr[4] = {TB_MAGIC, run_id << 8 | phase, seq, (uint64_t)due_ms};
 
     memcpy(body, hdr, sizeof hdr);
 }
@@ -185,15 +193,15 @@ static int timer_listener(const lsmq_message *m, void *arg)
         return LSMQ_CONSUME_SUCCESS;
     }
     memcpy(hdr, body, sizeof hdr);
-    if (hdr[0] != TB_MAGIC) {
+    if (hdr[0] != TB_MAGIC || hdr[1] >> 8 != run_id) {
         atomic_fetch_add(&st->foreign, 1);
-    } else if (hdr[1] == 0) {
+    } else if ((hdr[1] & 0xFF) == 0) {
         int32_t q = lsmq_message_queue_id(m);
 
         if (q >= 0 && q < TB_MAX_QUEUES)
             atomic_store(&st->warm_seen[q], 1);
         atomic_fetch_add(&st->warm_received, 1);
-    } else if (hdr[2] < st->n) {
+    } else if ((hdr[1] & 0xFF) == 1 && hdr[2] < st->n) {
         record_timed(st, hdr[2], (int64_t)hdr[3], now);
     } else {
         atomic_fetch_add(&st->foreign, 1);
@@ -408,12 +416,12 @@ static int run_rate(const timer_opts *o, timer_state *st, unsigned char *body)
     printf("result mode=timer kind=rate label=%s size=%zu rate=%.0f secs=%.0f lead_ms=%" PRId64
            " sent=%" PRIu64 " send_ok=%" PRIu64 " send_not_ok=%" PRIu64 " send_errors=%" PRIu64
            " send_lag_max_ms=%.1f received=%" PRIu64 " lost=%" PRIu64 " dups=%" PRIu64
-           " deliver_per_s=%.0f%s cpu_pct=%.0f others_pct=%.0f\n",
+           " foreign=%" PRIu64 " deliver_per_s=%.0f%s cpu_pct=%.0f others_pct=%.0f\n",
            o->label, o->size, o->rate, o->seconds, o->lead_ms, st->n,
            (uint64_t)atomic_load(&st->send_ok), (uint64_t)atomic_load(&st->send_not_ok),
            (uint64_t)atomic_load(&st->send_errors), (double)lag_max_ns / 1e6, received,
            st->n - received, (uint64_t)atomic_load(&st->dups),
-           span > 0 ? (double)(received - 1) / span : 0.0, lat_s,
+           (uint64_t)atomic_load(&st->foreign), span > 0 ? (double)(received - 1) / span : 0.0, lat_s,
            100 * bench_cpu_self_cores(&c0, &c1), bench_cpu_other_pct(&c0, &c1));
     fflush(stdout);
     return received < st->n || early > 0 || atomic_load(&st->send_errors) > 0 ? 1 : 0;
@@ -637,6 +645,7 @@ int mqbench_timer_main(int argc, char **argv)
         mqbench_timer_usage();
         return 2;
     }
+    run_id = ((uint64_t)wall_ns() ^ (uint64_t)getpid() << 32) & 0xFFFFFFFFFFFFFFULL;
     st = proto_xcalloc(1, sizeof *st);
     st->o = &o;
     st->n = o.burst > 0 ? o.burst : (uint64_t)(o.rate * o.seconds);
