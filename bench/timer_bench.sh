@@ -211,8 +211,30 @@ mode_lateness() {
     stop_broker
 }
 
+# sample_offsets NAMESRV TOPIC FILE: every 50 ms until stopped, "<ns since
+# epoch> <sum of the topic's max offsets>" to FILE: the broker's side of the
+# due moves, whatever the consumer's speed.
+sample_offsets() {
+    local s
+    while :; do
+        s=$("$mqadmin" topicStatus -n "$1" -t "$2" 2>/dev/null | awk 'NR > 1 { s += $4 } END { print s + 0 }')
+        echo "$(date +%s%N) $s" >>"$3"
+        sleep 0.05
+    done
+}
+
+# moved_rate FILE N: "<moves/s> <seconds>" over the last N offsets (the
+# warm-up messages come before them): from the first sample past the final
+# sum minus N to the first at the final sum.
+moved_rate() {
+    awk -v n="$2" '{ t[NR] = $1; v[NR] = $2 } END {
+        base = v[NR] - n
+        for (i = 1; i <= NR; i++) { if (!t0 && v[i] > base) { t0 = t[i]; s0 = v[i - 1] } if (!t1 && v[i] >= v[NR]) t1 = t[i] }
+        if (t0 && t1 > t0) printf "%.0f %.2f", (v[NR] - s0) / ((t1 - t0) / 1e9), (t1 - t0) / 1e9; else print "? ?" }' "$1"
+}
+
 mode_burst() {
-    local append timed lead line ratio
+    local append timed lead line ratio sampler moved
     say "## burst: $burst_n due in one millisecond ($(date -u +%FT%TZ))"
     start_broker
     serving 30
@@ -228,11 +250,15 @@ mode_burst() {
         'BEGIN { printf "%.0f", (n / (r > 0 ? r : 1000) * 1.5 + 10) * 1000 }')
     create_topic "$ns" burst
     create_topic "$ns" burst-plain
+    sample_offsets "$ns" burst "$log_dir/burst-offsets.txt" &
+    sampler=$!
     run_timer lsmq-burst "$ns" -t burst --burst "$burst_n" --plain-topic burst-plain \
         --lead-ms "$lead" --drain-s 300 --timeout 30000
     line=$out
+    stop_pid "$sampler"
+    moved=$(moved_rate "$log_dir/burst-offsets.txt" "$burst_n")
     ratio=$(awk -v m="$(field "$line" moves_per_s)" -v a="$(field "$append" msgs_per_s)" \
-        'BEGIN { printf "%.2f", a > 0 ? m / a : 0 }')
+        'BEGIN { printf "%.2f", (a > 0 ? m / a : 0) }')
     say "| figure | value |"
     say "|---|---|"
     say "| plain append, 4 async producers x 64, 1 KiB (msgs/s) | $(field "$append" msgs_per_s) |"
@@ -241,6 +267,8 @@ mode_burst() {
     say "| burst sent before due | $(field "$line" sent_before_due) (margin $(field "$line" sent_margin_s) s) |"
     say "| due moves/s (first to last delivery, $(field "$line" move_secs) s) | $(field "$line" moves_per_s) |"
     say "| due moves / plain append (target >= 0.7) | $ratio |"
+    say "| broker side: queue offsets moved/s (50 ms samples, over ${moved#* } s) | ${moved% *} |"
+    say "| broker side moves / plain append | $(awk -v m="${moved% *}" -v a="$(field "$append" msgs_per_s)" 'BEGIN { printf "%.2f", (a > 0 ? m / a : 0) }') |"
     say "| first / median / last delivery after due (ms) | $(field "$line" min_ms) / $(field "$line" p50_ms) / $(field "$line" max_ms) |"
     say "| plain sync sends/s before / during the burst ($(field "$line" plain_producers) producers) | $(field "$line" plain_before_per_s) / $(field "$line" plain_during_per_s) |"
     say "| plain send p99 ms before / during | $(field "$line" plain_before_p99_ms) / $(field "$line" plain_during_p99_ms) |"
