@@ -113,10 +113,11 @@ start_broker() {
         mkdir -p "$broker_dir"
         port=$(free_port)
         ns_port=$(free_port)
+        ha_port=$(free_port)
     fi
     t_start=$(date +%s%N)
     "$mqbroker" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
-        --brokerIP1=127.0.0.1 --namesrvAddr="127.0.0.1:$ns_port" \
+        --haListenPort="$ha_port" --brokerIP1=127.0.0.1 --namesrvAddr="127.0.0.1:$ns_port" \
         --storePathRootDir="$broker_dir/data" >>"$log_dir/broker.log" 2>&1 &
     broker_pid=$!
     ns=127.0.0.1:$ns_port
