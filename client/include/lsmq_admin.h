@@ -782,7 +782,7 @@ typedef struct lsmq_admin_timer_status {
 /**
  * Pending delayed messages on one broker, in all and per topic: for
  * `topic` only (NULL: every topic holding some). lsmq's own request
- * (code 30001); upstream brokers answer REQUEST_CODE_NOT_SUPPORTED.
+ * (code 801); upstream brokers answer REQUEST_CODE_NOT_SUPPORTED.
  * @param[out] out release with lsmq_admin_timer_status_free.
  */
 int lsmq_admin_get_timer_status(lsmq_admin *a, const char *broker_addr, const char *topic,

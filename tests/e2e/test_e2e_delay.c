@@ -21,6 +21,8 @@
  *    retry is delivered, the dead-letter topic at once past
  *    maxReconsumeTimes, and a group's EXPONENTIAL retry policy instead of
  *    the levels; a client's re-publish to %RETRY% with DELAY is delayed;
+ *  - a dead letter sent back to its original topic through the admin API
+ *    (lsmq_admin_resend_message): at once, without its retry pairs;
  *  - a bad messageDelayLevel stops mqbroker at start with a sentence.
  * The broker is stopped with SIGTERM and must exit 0 (sanitizers clean).
  */
@@ -39,6 +41,7 @@
 #include "e2e_msg.h"
 #include "e2e_procs.h"
 #include "e2e_reply.h"
+#include "lsmq_admin.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -395,6 +398,33 @@ static void test_send_back_backoff_and_dlq(void **state)
     assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
     assert_false(e2e_prop(&rec, "REAL_TOPIC", v, sizeof v));
     expect_prop(&rec, "RETRY_TOPIC", "DT_SB");
+    uint64_t dead_pos = (uint64_t)rec.physical_offset;
+    e2e_reply_free(&p);
+
+    /* Back to its original topic (RETRY_TOPIC), at once and as a fresh message. */
+    lsmq_admin *a = NULL;
+    lsmq_message **msgs = NULL;
+    size_t n = 0;
+    char id[64] = "";
+    assert_int_equal(lsmq_admin_create(&a), 0);
+    assert_int_equal(lsmq_admin_view_message(a, broker.addr, (int64_t)dead_pos, 5000, &msgs, &n),
+                     0);
+    const char *origin = lsmq_message_property(msgs[0], "RETRY_TOPIC");
+    assert_non_null(origin);
+    assert_int_equal(lsmq_admin_resend_message(a, broker.addr, msgs[0], origin, 0, 5000, id,
+                                               sizeof id),
+                     0);
+    assert_int_equal(strlen(id), PROTO_MSGID_V4_LEN);
+    lsmq_messages_free(msgs, n);
+    lsmq_admin_destroy(a);
+    p = call(e2e_pull("g_peek", "DT_SB", 0, 1, 8, 0, 0, NULL), NULL, 0);
+    e2e_expect_code(&p, RS_SUCCESS, NULL);
+    assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
+    assert_string_equal(e2e_body(&rec, v, sizeof v), "fails");
+    assert_int_equal(rec.reconsume_times, 0);
+    assert_false(e2e_prop(&rec, "RETRY_TOPIC", v, sizeof v));
+    assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
+    expect_prop(&rec, "TAGS", "TagB");
     e2e_reply_free(&p);
 }
 
