@@ -54,6 +54,8 @@ static const char *request_name(int32_t code)
     case RC_CONTROLLER_GET_METADATA_INFO: return "CONTROLLER_GET_METADATA_INFO";
     case RC_CONTROLLER_GET_SYNC_STATE_DATA: return "CONTROLLER_GET_SYNC_STATE_DATA";
     case RC_CONTROLLER_ELECT_MASTER: return "CONTROLLER_ELECT_MASTER";
+    case RC_LSMQ_GET_TIMER_STATUS: return "LSMQ_GET_TIMER_STATUS";
+    case RC_SEND_MESSAGE: return "SEND_MESSAGE";
     default: return NULL;
     }
 }

@@ -1,6 +1,6 @@
 /*
  * The column families of a store: the engine's own (msg, topic, group,
- * offset, meta) at fixed numbers, then each extension's declared families
+ * offset, meta, timer) at fixed numbers, then each extension's declared families
  * in declaration order, then the families found on disk that nobody
  * declared, which open with default options and are left alone. The
  * options come from engine_family_options, the engine's own description,
@@ -15,7 +15,7 @@
 const char *const engine__own_cf_names[ENGINE_CF_COUNT] = {
     [ENGINE_CF_MSG] = "msg",       [ENGINE_CF_TOPIC] = "topic",
     [ENGINE_CF_GROUP] = "group",   [ENGINE_CF_OFFSET] = "offset",
-    [ENGINE_CF_META] = "meta",
+    [ENGINE_CF_META] = "meta",     [ENGINE_CF_TIMER] = "timer",
 };
 
 /* The engine's own families; msg gets more below (msg_options). */

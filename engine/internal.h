@@ -36,6 +36,7 @@ typedef struct queue_state {
     uint64_t w_next_offset;
     int64_t w_last_store_ms;
     uint32_t w_touched_gen;        /* == writer generation when already in touched list */
+    uint32_t w_moved_gen;          /* == writer generation when a due move advanced it */
 } queue_state;
 
 typedef struct topic {
@@ -47,6 +48,40 @@ typedef struct topic {
 } topic;
 
 typedef struct writer writer;
+
+/* Pending messages of one topic (timers.c): meta "P" as published and as being written. */
+typedef struct pend_count {
+    uint32_t topic_id;
+    _Atomic uint64_t count;
+    uint64_t w_count;              /* writer thread only */
+    uint32_t w_touched_gen;
+    UT_hash_handle hh;
+} pend_count;
+
+/* A queue a due move advanced, for on_advance after the write. */
+typedef struct moved_queue {
+    uint32_t topic_id;
+    uint32_t queue_id;
+} moved_queue;
+
+/* Delayed delivery's state (timers.c, timer_move.c). */
+typedef struct timer_state {
+    pthread_mutex_t lock;          /* guards the shape of `counts` (the writer adds) */
+    pend_count *counts;            /* by topic id */
+    _Atomic uint64_t total;
+    /* Writer thread only. */
+    uint64_t w_total;
+    pend_count **touched;          /* counts changed by the group being built */
+    size_t ntouched, touched_cap;
+    uint32_t gen;
+    int64_t next_due_ms;           /* <= every pending entry's due time; INT64_MAX: none */
+    int64_t due_before_move;       /* next_due_ms before the group's move, for a failed write */
+    moved_queue *moved;
+    size_t nmoved, moved_cap;
+    uint8_t *buf;                  /* a moved record being restamped */
+    size_t buf_cap;
+    rocksdb_readoptions_t *ro;     /* the due scan's bounds */
+} timer_state;
 
 /* An extension as this engine runs it: its declaration and what hooks see. */
 typedef struct extension {
@@ -109,6 +144,8 @@ struct engine {
     size_t marks_head, marks_len, marks_cap;
     uint64_t confirmed_seq;
 
+    timer_state tm;
+
     writer *w;
     _Atomic int write_health;      /* 0 or the code appends currently get */
     _Atomic uint64_t retention_removed;
@@ -139,7 +176,13 @@ struct engine_batch {
  *         "R" -> (replicas) the master epoch followed u64, never shipped
  *         "E" -> epoch history: entries of epoch, start_seq, prev_epoch,
  *                prev_end_seq (u64 each), oldest first (epoch.c)
+ *         "P" topic_id u32 -> pending messages of the topic u64 (timers.c),
+ *                absolute, written in the batch that changes it; absent = 0
  * topic   key: name   value: JSON config (see topics.c)
+ * timer   key: deliver_ms u64, log_position u64 (engine_timer_key)
+ *         value: topic_id u32, queue_id u32, the stamped record (real topic and
+ *         queue id, its own log position, store time = when it was sent,
+ *         queue offset 0). Deleted in the batch that delivers it.
  * If you change an encoding, bump ENGINE_FORMAT_VERSION and upgrade old stores
  * in store.c.
  */
@@ -152,6 +195,9 @@ struct engine_batch {
 #define META_APPLIED_KEY "A"
 #define META_FOLLOWED_KEY "R"
 #define META_EPOCHS_KEY "E"
+#define META_PENDING_KEY "P"
+#define PENDING_KEY_LEN 5
+#define TIMER_VAL_HEADER 8
 size_t engine__key_msg(uint8_t out[MSG_KEY_LEN], uint32_t topic_id, uint32_t queue_id,
                        uint64_t offset);
 /* Split a msg key; false when key is not one. */
@@ -238,6 +284,30 @@ void engine__topics_grow_queues(topic *t, uint32_t n);
 int engine__topic_decode(const char *name, size_t name_len, const char *v, size_t vlen,
                          engine_topic_config *c);
 
+/* ---- timers.c: pending counts and the earliest due time ---- */
+void engine__timers_init(engine *e);
+void engine__timers_free(engine *e);
+/* Load "P" and (live, master) the earliest due time; replaces what was loaded. */
+int engine__timers_load(engine *e, char *errbuf, size_t errlen);
+/* Writer thread: a topic's pending count changes by delta in the group being built. */
+void engine__timers_count(engine *e, uint32_t topic_id, int64_t delta);
+/* Writer thread: add the changed "P" records to wb. */
+void engine__timers_add_counts(engine *e, rocksdb_writebatch_t *wb);
+/* Writer thread, after the write: publish (ok) or roll back the group's changes and
+ * run on_advance for the queues a due move advanced. */
+void engine__timers_settle(engine *e, bool ok);
+/* Replica: a "P" record of an applied batch. */
+void engine__timers_mirror(engine *e, const uint8_t *key, size_t klen, const uint8_t *val,
+                           size_t vlen, bool deleted);
+
+/* ---- timer_move.c (writer thread) ---- */
+/* Store one stamped pending record (timed append) in the writer's batch b. */
+void engine__timer_put(engine *e, engine_batch *b, uint32_t topic_id, uint32_t queue_id,
+                       int64_t deliver_ms, uint64_t log_position, int64_t store_ms,
+                       uint8_t *rec, uint32_t size);
+/* Move up to max due messages into the writer's batch b; returns how many went. */
+size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max);
+
 /* ---- writer.c ---- */
 int engine__writer_start(engine *e);
 void engine__writer_stop(engine *e);
@@ -278,6 +348,8 @@ int engine__writer_control_async(engine *e, const wctl *op,
 int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync);
 /* Queue a checked batch of the master's log (engine_apply). */
 int engine__writer_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
+/* Writer thread: the group being built changes this queue (its mark is written). */
+void engine__writer_touch(engine *e, topic *t, uint32_t queue_id);
 
 /* ---- batch_decode.c: RocksDB's WriteBatch bytes, as the engine writes them ---- */
 #define WRITEBATCH_HEADER_LEN 12 /* sequence u64, count u32, little-endian */

@@ -276,7 +276,8 @@ int engine_open_readonly(const char *store_path, engine **out, char *errbuf, siz
 
     if ((rc = open_secondary(e, store_path, errbuf, errlen)) != 0 ||
         (rc = load_version(e, store_path, errbuf, errlen)) != 0 ||
-        (rc = load_topics(e, store_path, errbuf, errlen)) != 0)
+        (rc = load_topics(e, store_path, errbuf, errlen)) != 0 ||
+        (rc = engine__timers_load(e, errbuf, errlen)) != 0)
         goto err;
     *out = e;
     return 0;

@@ -223,6 +223,9 @@ static void mirror_hwm(engine *e, const batch_op *op)
 
 static void mirror_meta(engine *e, const batch_op *op)
 {
+    if (op->klen > 0 && op->key[0] == META_PENDING_KEY[0] && op->kind != BATCH_DELETE_RANGE)
+        engine__timers_mirror(e, op->key, op->klen, op->val, op->vlen,
+                              op->kind == BATCH_DELETE);
     if (op->kind != BATCH_PUT || op->klen == 0)
         return; /* deletes: the marks of a deleted topic */
     if (op->key[0] == 'H' && op->klen == HWM_KEY_LEN) {

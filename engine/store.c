@@ -217,6 +217,8 @@ int engine__reopen(engine *e)
         rc = load_meta(e, err, sizeof err);
     if (rc == 0)
         rc = engine__topics_load(e, err, sizeof err);
+    if (rc == 0)
+        rc = engine__timers_load(e, err, sizeof err);
     atomic_fetch_add(&e->db_generation, 1);
     pthread_rwlock_unlock(&e->topics_lock);
     pthread_rwlock_unlock(&e->db_lock);
@@ -268,6 +270,7 @@ engine *engine__alloc(const char *store_path)
     pthread_cond_init(&e->bg_cond, NULL);
     e->store_path = proto_xstrdup(store_path);
     e->db_path = proto_xasprintf("%s/db", store_path);
+    engine__timers_init(e);
     return e;
 }
 
@@ -289,6 +292,7 @@ void engine__destroy(engine *e)
     engine__readonly_cleanup(e);
     engine__replica_free(e);
     engine__confirm_free(e);
+    engine__timers_free(e);
     pthread_rwlock_destroy(&e->topics_lock);
     pthread_rwlock_destroy(&e->db_lock);
     pthread_mutex_destroy(&e->bg_lock);
@@ -386,6 +390,7 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
 
     if ((rc = load_meta(e, errbuf, errlen)) != 0 ||
         (rc = engine__topics_load(e, errbuf, errlen)) != 0 ||
+        (rc = engine__timers_load(e, errbuf, errlen)) != 0 ||
         (rc = run_on_open(e, errbuf, errlen)) != 0)
         goto err;
     if ((rc = engine__writer_start(e)) != 0) {

@@ -35,6 +35,10 @@
 #define QUEUE_MAX_BYTES (512u << 20)
 #define RECOVER_MIN_FREE_BYTES (16u << 20)
 #define RECOVER_RETRY_MS 1000
+/* Due messages moved per group at most: a burst never starves the appends queued behind. */
+#define TIMER_MOVE_MAX 1024
+/* The longest sleep towards a due time: a clock that jumps is noticed within it. */
+#define TIMER_WAIT_MAX_MS 1000
 
 typedef struct sync_wait {
     pthread_mutex_t lock;
@@ -57,6 +61,8 @@ typedef struct wreq {
     uint64_t log_seq;
     uint32_t log_count;
     /* appends */
+    bool timed;               /* engine_append_timed: to the timer family */
+    int64_t deliver_ms;
     engine_append_cb cb;
     void *ctx;
     uint32_t n;
@@ -132,14 +138,26 @@ static int enqueue(engine *e, wreq *r, uint32_t msgs, size_t bytes)
     return rc;
 }
 
-/* Take a group off the queue. Waits for work; NULL when stopping with none. */
-static wreq *take_group(engine *e, writer *w)
+/*
+ * Take a group off the queue. Waits for work, at most wait_ms when that is
+ * >= 0 (a due time); NULL when stopping with none, or when the wait ran out.
+ */
+static wreq *take_group(engine *e, writer *w, int64_t wait_ms)
 {
     pthread_mutex_lock(&w->lock);
-    while (!w->head && !w->stopping) {
+    struct timespec until;
+    if (wait_ms > 0)
+        until = proto_deadline_after(CLOCK_REALTIME, wait_ms);
+    while (!w->head && !w->stopping && wait_ms != 0) {
         w->waiting = 1;
-        pthread_cond_wait(&w->cond, &w->lock);
+        int rc = 0;
+        if (wait_ms < 0)
+            pthread_cond_wait(&w->cond, &w->lock);
+        else
+            rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);
         w->waiting = 0;
+        if (rc != 0)
+            break;
     }
     wreq *first = w->head, *last = NULL, *r = first;
     size_t msgs = 0, bytes = 0;
@@ -184,11 +202,36 @@ static void touch(writer *w, topic *t, uint32_t qid)
     w->touched[w->ntouched++] = (touched){t, qid};
 }
 
+void engine__writer_touch(engine *e, topic *t, uint32_t queue_id)
+{
+    touch(e->w, t, queue_id);
+}
+
 static uint32_t queue_limit(const topic *t)
 {
     uint32_t n = t->cfg.read_queue_nums > t->cfg.write_queue_nums ? t->cfg.read_queue_nums
                                                                   : t->cfg.write_queue_nums;
     return n < t->nqueues ? n : t->nqueues;
+}
+
+/* Stamp a timed request's records and add them to the timer family. */
+static void add_timed(engine *e, writer *w, wreq *r, topic *t, int64_t now_ms)
+{
+    engine_batch b = {.e = e, .wb = w->wb};
+    r->first_offset = 0;
+    r->first_store_ms = now_ms;
+    uint8_t *rec = r->records;
+    for (uint32_t i = 0; i < r->n; i++) {
+        uint32_t size = proto_get_u32(rec);
+        proto_stamp_layout at = proto_record_stamp_layout((int32_t)proto_get_u32(rec + 36));
+        uint64_t pos = e->w_next_log_position;
+        e->w_next_log_position += size;
+        proto_record_stamp(rec, &at, 0, (int64_t)pos, now_ms);
+        r->positions[i] = pos;
+        engine__timer_put(e, &b, t->cfg.topic_id, r->queue_id, r->deliver_ms, pos, now_ms, rec,
+                          size);
+        rec += size;
+    }
 }
 
 /* Stamp one request's records and add them (and the hooks' entries) to the batch. */
@@ -197,6 +240,10 @@ static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
     topic *t = engine__topics_find(e, r->topic, r->topic_len);
     if (!t || r->queue_id >= queue_limit(t)) {
         r->status = LSMQ_ENOTFOUND;
+        return;
+    }
+    if (r->timed) {
+        add_timed(e, w, r, t, now_ms);
         return;
     }
     touch(w, t, r->queue_id);
@@ -273,6 +320,7 @@ static void add_marks(engine *e, writer *w)
         rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_META], (const char *)key, sizeof key,
                                   (const char *)val, sizeof val);
     }
+    engine__timers_add_counts(e, w->wb);
     uint8_t pos[8];
     proto_put_u64(pos, e->w_next_log_position);
     rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_META], META_LOGPOS_KEY, 1,
@@ -305,6 +353,7 @@ static void settle_marks(engine *e, writer *w, int ok, uint64_t seq)
         e->w_next_log_position = atomic_load(&e->next_log_position);
     w->ntouched = 0;
     w->gen++;
+    engine__timers_settle(e, ok);
 }
 
 /* Tell the extensions that watch the log that it grew. */
@@ -690,6 +739,8 @@ static void process_group(engine *e, writer *w, wreq *group)
         return;
     }
     int64_t now_ms = engine__now_ms(e);
+    engine_batch b = {.e = e, .wb = w->wb};
+    engine__timers_move_due(e, &b, now_ms, TIMER_MOVE_MAX);
     group = sort_group(w, group);
     wreq *batched_first = group;
     wreq *r = group;
@@ -710,8 +761,19 @@ static void process_group(engine *e, writer *w, wreq *group)
         }
         r = next;
     }
-    if (batched_first)
-        commit_batched(e, w, batched_first, NULL);
+    if (batched_first || rocksdb_writebatch_count(w->wb) > 0)
+        commit_batched(e, w, batched_first, NULL); /* the due moves may be alone */
+}
+
+/* How long the writer may sleep before a pending message is due: -1 = until work comes. */
+static int64_t due_wait_ms(engine *e)
+{
+    if (e->cfg.replica || e->tm.next_due_ms == INT64_MAX)
+        return -1;
+    if (atomic_load(&e->write_health) != 0)
+        return RECOVER_RETRY_MS;
+    int64_t left = e->tm.next_due_ms - engine__now_ms(e);
+    return left <= 0 ? 0 : left < TIMER_WAIT_MAX_MS ? left : TIMER_WAIT_MAX_MS;
 }
 
 static void *writer_main(void *arg)
@@ -719,8 +781,9 @@ static void *writer_main(void *arg)
     engine *e = arg;
     writer *w = e->w;
     for (;;) {
-        wreq *group = take_group(e, w);
-        if (group)
+        int64_t wait_ms = due_wait_ms(e);
+        wreq *group = take_group(e, w, wait_ms);
+        if (group || (wait_ms >= 0 && e->tm.next_due_ms <= engine__now_ms(e)))
             process_group(e, w, group);
         if (!group && stopped_and_drained(w))
             break;
@@ -865,8 +928,10 @@ static void fill_record(engine *e, proto_record *pr, const char *topic_name, siz
     pr->props_len = m->props_len;
 }
 
-int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
-                  const engine_msg *msgs, uint32_t n, engine_append_cb cb, void *ctx)
+/* engine_append and engine_append_timed (timed: deliver_ms is the due time). */
+static int append_request(engine *e, const char *topic_name, size_t topic_len,
+                          uint32_t queue_id, const engine_msg *msgs, uint32_t n, bool timed,
+                          int64_t deliver_ms, engine_append_cb cb, void *ctx)
 {
     if (!topic_name || topic_len == 0 || n == 0 || !cb || e->read_only)
         return LSMQ_EINVAL;
@@ -904,6 +969,8 @@ int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t 
     if (!r)
         return LSMQ_ENOMEM;
     memset(r, 0, sizeof *r);
+    r->timed = timed;
+    r->deliver_ms = deliver_ms;
     r->cb = cb;
     r->ctx = ctx;
     r->n = n;
@@ -928,6 +995,22 @@ int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t 
     if (rc != 0)
         free(r);
     return rc;
+}
+
+int engine_append(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
+                  const engine_msg *msgs, uint32_t n, engine_append_cb cb, void *ctx)
+{
+    return append_request(e, topic_name, topic_len, queue_id, msgs, n, false, 0, cb, ctx);
+}
+
+int engine_append_timed(engine *e, const char *topic_name, size_t topic_len, uint32_t queue_id,
+                        const engine_msg *msgs, uint32_t n, int64_t deliver_ms,
+                        engine_append_cb cb, void *ctx)
+{
+    if (deliver_ms < 0)
+        return LSMQ_EINVAL;
+    return append_request(e, topic_name, topic_len, queue_id, msgs, n, true, deliver_ms, cb,
+                          ctx);
 }
 
 /* ---- A replica's batches ---------------------------------------------- */

@@ -41,6 +41,26 @@ static void on_append(const engine_ext_env *x, engine_batch *b, const engine_sto
         index__key_on_append(x->families[INDEX_FAM_KEY], b, m);
 }
 
+/* A pending message: found by its position and keys, never by time. */
+static void on_pend(const engine_ext_env *x, engine_batch *b, const engine_stored_msg *m)
+{
+    index__id_on_append(x->families[INDEX_FAM_ID], b, m);
+    if (has_key_index(x))
+        index__key_on_append(x->families[INDEX_FAM_KEY], b, m);
+}
+
+/* Delivered (on_append indexed m) or dropped: the pending entries go. */
+static void on_deliver(const engine_ext_env *x, engine_batch *b, uint64_t old_position,
+                       int64_t old_store_ms, const engine_stored_msg *m)
+{
+    uint8_t key[ID_KEY_LEN];
+    index_id_key(key, old_position);
+    engine_batch_delete(b, x->families[INDEX_FAM_ID], key, sizeof key);
+    /* A dropped message's topic is gone, and its key entries with it. */
+    if (m && has_key_index(x))
+        index__key_on_deliver(x->families[INDEX_FAM_KEY], b, old_position, old_store_ms, m);
+}
+
 static void on_remove(const engine_ext_env *x, const engine_view *v, engine_batch *b,
                       uint32_t topic_id, uint32_t queue_id, uint64_t begin_offset,
                       uint64_t end_offset)
@@ -73,7 +93,8 @@ static int on_open(const engine_ext_env *x, char *errbuf, size_t errlen)
 }
 
 #define INDEX_HOOKS {.on_append = on_append, .on_remove = on_remove, \
-                     .on_topic_delete = on_topic_delete}
+                     .on_topic_delete = on_topic_delete, .on_pend = on_pend, \
+                     .on_deliver = on_deliver}
 
 static const engine_extension with_keys = {
     .name = "index", .families = families, .n_families = INDEX_FAM_COUNT,

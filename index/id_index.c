@@ -3,7 +3,9 @@
  * offset message id (store host + log position) to a stored message.
  */
 #include <stdlib.h>
+#include <string.h>
 
+#include "engine_ext.h"
 #include "index.h"
 #include "index_internal.h"
 
@@ -44,7 +46,36 @@ int index_locate(const engine_view *v, uint64_t log_position, uint32_t *topic_id
         rc = LSMQ_ECORRUPT;
     }
     engine_free(val);
+    /* A pending message of a deleted topic waits for its due time to be dropped. */
+    engine_topic_config tc;
+    if (rc == 0 && *queue_id == ENGINE_QUEUE_PENDING &&
+        engine_view_topic_by_id(v, *topic_id, &tc) != 0)
+        rc = LSMQ_ENOTFOUND;
     return rc;
+}
+
+/* A pending message's record: the timer family's value after topic and queue ids. */
+static int pending_record(const engine_view *v, uint64_t log_position, int64_t deliver_ms,
+                          uint8_t **rec, size_t *len)
+{
+    engine_cf cf;
+    int rc = engine_family_find(v, "timer", &cf);
+    if (rc != 0)
+        return rc;
+    uint8_t key[ENGINE_TIMER_KEY_LEN];
+    engine_timer_key(key, deliver_ms, log_position);
+    uint8_t *val;
+    size_t vlen;
+    if ((rc = engine_view_get(v, cf, key, sizeof key, &val, &vlen)) != 0)
+        return rc;
+    if (vlen <= 8) {
+        engine_free(val);
+        return LSMQ_ECORRUPT;
+    }
+    memmove(val, val + 8, vlen - 8);
+    *rec = val;
+    *len = vlen - 8;
+    return 0;
 }
 
 int index_get_by_position(const engine_view *v, uint64_t log_position, uint8_t **rec,
@@ -55,6 +86,8 @@ int index_get_by_position(const engine_view *v, uint64_t log_position, uint8_t *
     int rc = index_locate(v, log_position, &at.topic_id, &at.queue_id, &at.queue_offset);
     if (rc != 0)
         return rc;
+    if (at.queue_id == ENGINE_QUEUE_PENDING)
+        return pending_record(v, log_position, (int64_t)at.queue_offset, rec, len);
     return engine_view_message(v, &at, rec, len);
 }
 

@@ -58,6 +58,9 @@ void index__key_on_remove(engine_cf key_cf, const engine_view *v, engine_batch *
                           uint32_t topic_id, uint32_t queue_id, uint64_t begin_offset,
                           uint64_t end_offset);
 void index__key_on_topic_delete(engine_cf key_cf, engine_batch *b, uint32_t topic_id);
+/* A pending message stored at old_position / old_store_ms was delivered as m. */
+void index__key_on_deliver(engine_cf key_cf, engine_batch *b, uint64_t old_position,
+                           int64_t old_store_ms, const engine_stored_msg *m);
 
 /* Index the messages of a store written before idx_key existed. From on_open. */
 int index__key_upgrade(engine *e, engine_cf key_cf);

@@ -1,7 +1,8 @@
 /*
  * Removal of idx_key entries. Retention passes the removed offsets of one
  * queue: their messages are read under the hook's view (still there) to
- * learn their keys. A deleted topic's entries share its id prefix: one range.
+ * learn their keys. A deleted topic's entries share its id prefix: one range
+ * (its pending messages' too). A delivered pending message names its keys.
  */
 #include <stdlib.h>
 
@@ -12,23 +13,24 @@ typedef struct delete_ctx {
     engine_cf cf;
     engine_batch *b;
     uint32_t topic_id;
-    const proto_record *r;
+    uint64_t store_ms;
+    uint64_t log_position;
 } delete_ctx;
 
 static void delete_one(void *ctx, const char *key, size_t key_len, unsigned kinds)
 {
     delete_ctx *dc = ctx;
     uint8_t k[4 + INDEX_KEY_MAX + 1 + 16];
-    size_t klen = index_key_key(k, sizeof k, dc->topic_id, key, key_len,
-                                (uint64_t)dc->r->store_timestamp,
-                                (uint64_t)dc->r->physical_offset);
+    size_t klen = index_key_key(k, sizeof k, dc->topic_id, key, key_len, dc->store_ms,
+                                dc->log_position);
     engine_batch_delete(dc->b, dc->cf, k, klen);
 }
 
 static int delete_keys_of(void *ctx, const engine_msg_pos *at, const proto_record *r)
 {
     delete_ctx *dc = ctx;
-    dc->r = r;
+    dc->store_ms = (uint64_t)r->store_timestamp;
+    dc->log_position = (uint64_t)r->physical_offset;
     index__for_each_key(r, delete_one, dc);
     return 0;
 }
@@ -52,4 +54,13 @@ void index__key_on_topic_delete(engine_cf key_cf, engine_batch *b, uint32_t topi
     proto_put_u32(lo, topic_id);
     proto_put_u32(hi, topic_id + 1);
     engine_batch_delete_range(b, key_cf, lo, sizeof lo, hi, sizeof hi);
+}
+
+void index__key_on_deliver(engine_cf key_cf, engine_batch *b, uint64_t old_position,
+                           int64_t old_store_ms, const engine_stored_msg *m)
+{
+    /* The delivered message carries the pending one's keys: same properties. */
+    delete_ctx dc = {.cf = key_cf, .b = b, .topic_id = m->topic_id,
+                     .store_ms = (uint64_t)old_store_ms, .log_position = old_position};
+    index__for_each_key(m->fields, delete_one, &dc);
 }

@@ -76,6 +76,7 @@ static void group_from_json(const char *name, const char *text, size_t len,
     out->notify_ids_changed = get_bool(o, "notifyConsumerIdsChangedEnable", true);
     out->retry_queue_nums = get_i32(o, "retryQueueNums", 1);
     out->retry_max_times = get_i32(o, "retryMaxTimes", 16);
+    broker_retry_policy_from_json(o, &out->retry_policy);
     json_decref(o);
 }
 

@@ -221,6 +221,20 @@ typedef struct engine_hook {
      */
     void (*on_advance)(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
                        uint64_t max_offset);
+    /*
+     * Writer thread, master: a pending message was stored (engine_append_timed):
+     * m->queue_id == ENGINE_QUEUE_PENDING, m->queue_offset == deliver_ms,
+     * m->log_position its own, m->topic_id the real one. on_append does not
+     * run for it, only for its delivery.
+     */
+    void (*on_pend)(const engine_ext_env *x, engine_batch *b, const engine_stored_msg *m);
+    /*
+     * Writer thread, master: the pending message stored at old_position with
+     * old_store_ms was delivered as m (on_append ran for m just before), or
+     * dropped because its topic is gone (m == NULL).
+     */
+    void (*on_deliver)(const engine_ext_env *x, engine_batch *b, uint64_t old_position,
+                       int64_t old_store_ms, const engine_stored_msg *m);
 } engine_hook;
 
 /* A column family an extension declares (engine_ext.h). */
@@ -242,6 +256,9 @@ struct engine_extension {
 };
 
 /* ---- Appends ------------------------------------------------------------ */
+
+/* Queue id of a pending message (engine_append_timed) in index entries and hooks. */
+#define ENGINE_QUEUE_PENDING UINT32_MAX
 
 /* What a producer supplies for one message; the store fills in the rest. */
 typedef struct engine_msg {
@@ -292,6 +309,57 @@ int engine_append(engine *e, const char *topic, size_t topic_len, uint32_t queue
  */
 int engine_append_wait(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
                        const engine_msg *msgs, uint32_t n, engine_append_result *out);
+
+/* ---- Delayed delivery --------------------------------------------------- */
+
+/*
+ * Append n messages to be delivered to topic/queue_id at deliver_ms (engine
+ * clock, ms since the epoch). Same errors and callback contract as
+ * engine_append, plus LSMQ_EINVAL for a negative deliver_ms. The result:
+ * queue_offset 0, log_position(s) of the pending records (they make the
+ * offset message ids), store_ms now, last_seq. deliver_ms <= now is fine:
+ * the message moves in the writer's next group.
+ *
+ * A pending record waits in the `timer` family. When the engine clock
+ * reaches deliver_ms, the master's writer appends it to its queue like any
+ * append (new queue offset, new log position, store time = the move's) and
+ * deletes the pending entry in the same batch, due order first, at most a
+ * bounded number per group so appends keep flowing. A replica never moves:
+ * it applies its master's moves. A message whose topic was deleted is
+ * dropped at its due time.
+ */
+int engine_append_timed(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
+                        const engine_msg *msgs, uint32_t n, int64_t deliver_ms,
+                        engine_append_cb cb, void *ctx);
+
+/* Pending messages of one topic (from "P"), and of the whole store. Any thread. */
+uint64_t engine_timer_pending(engine *e, uint32_t topic_id);
+uint64_t engine_timer_pending_total(engine *e);
+
+/* One pending message as a view sees it; pointers valid during the call. */
+typedef struct engine_pending_msg {
+    int64_t deliver_ms;
+    uint64_t log_position;      /* its own, as engine_append_timed returned it */
+    uint32_t topic_id;          /* the real topic (it may have been deleted since) */
+    uint32_t queue_id;          /* the real queue */
+    const uint8_t *record;      /* as stored: real topic, store time = when sent */
+    size_t record_len;
+} engine_pending_msg;
+
+/*
+ * The view's pending messages due in [from_ms, to_ms), in due order:
+ * fn(ctx, m) for each until it returns nonzero, which is returned.
+ * LSMQ_EIO when the family cannot be read; a store without it has none.
+ */
+typedef int (*engine_pending_fn)(void *ctx, const engine_pending_msg *m);
+int engine_view_timers(const engine_view *v, int64_t from_ms, int64_t to_ms,
+                       engine_pending_fn fn, void *ctx);
+
+/* Timer-family keys (deliver_ms u64 BE, log_position u64 BE), for mqdump and tests. */
+#define ENGINE_TIMER_KEY_LEN 16
+void engine_timer_key(uint8_t out[16], int64_t deliver_ms, uint64_t log_position);
+bool engine_timer_key_parse(const uint8_t *k, size_t len, int64_t *deliver_ms,
+                            uint64_t *log_position);
 
 /* ---- The pull path ------------------------------------------------------ */
 

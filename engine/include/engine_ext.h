@@ -11,9 +11,10 @@
  * numbers at open (engine_ext_env.families); views read any family with the
  * iterator below.
  *
- * Families found on disk that nobody declares (old stores have empty
- * `timer` and `txn` families; a broker without the key index does not
- * declare `idx_key`) open with default options and are left alone.
+ * Families found on disk that nobody declares (old stores have an empty
+ * `txn` family; a broker without the key index does not declare `idx_key`)
+ * open with default options and are left alone. `timer` is the engine's
+ * own since delayed delivery (engine_append_timed).
  *
  * Conventions are engine.h's. Declarations, names and prefix extractors
  * are the caller's and must outlive the engine. Threads: hooks run on the
@@ -32,6 +33,8 @@ enum {
     ENGINE_CF_GROUP,   /* group name -> subscription group config */
     ENGINE_CF_OFFSET,  /* group, 0x00, topic_id u32, queue_id u32 -> consumer offset u64 */
     ENGINE_CF_META,    /* store bookkeeping: format version, high-water marks, id sequences */
+    ENGINE_CF_TIMER,   /* deliver_ms u64, log_position u64 -> topic_id u32, queue_id u32,
+                          the pending record (engine_append_timed) */
     ENGINE_CF_COUNT
 };
 

@@ -17,6 +17,10 @@
  *            stored inverted (bitwise not), newest first: a lookup that
  *            wants the newest N stops after N, and forward-only scans suit
  *            the family's hash memtable.
+ * A pending message (engine_append_timed) has an idx_id entry (topic id,
+ * ENGINE_QUEUE_PENDING, deliver_ms) and its idx_key entries (queue id
+ * ENGINE_QUEUE_PENDING, queue offset deliver_ms), no idx_time entry; they
+ * are replaced by the delivered message's when it moves.
  * All integers big-endian. If you change an encoding, bump
  * ENGINE_FORMAT_VERSION and teach index/'s on_open to upgrade older stores.
  *
@@ -52,12 +56,16 @@ typedef struct index_options {
  */
 int index_declare(engine_config *c, const index_options *o);
 
-/* Where the message at a log position lives. LSMQ_ENOTFOUND if no live message has it. */
+/*
+ * Where the message at a log position lives. LSMQ_ENOTFOUND if no live message has it.
+ * A pending message: queue ENGINE_QUEUE_PENDING, queue offset its deliver_ms.
+ */
 int index_locate(const engine_view *v, uint64_t log_position, uint32_t *topic_id,
                  uint32_t *queue_id, uint64_t *queue_offset);
 
 /*
- * The stored record at a log position, as stored (it may not decode).
+ * The stored record at a log position, as stored (it may not decode); a
+ * pending message's as it waits (read from the timer family).
  * *rec is malloc'ed; free with engine_free.
  */
 int index_get_by_position(const engine_view *v, uint64_t log_position, uint8_t **rec,
@@ -108,7 +116,8 @@ typedef struct index_key_hit {
  * Hits are ordered by store time, then log position, oldest first. *hits is
  * malloc'ed (free with engine_free; NULL when *n is 0). Exact: every hit
  * carries the key; LSMQ_EINVAL for an empty key or one over INDEX_KEY_MAX.
- * A store without idx_key gives no hits.
+ * A store without idx_key gives no hits. A pending message's hit has queue
+ * ENGINE_QUEUE_PENDING and queue offset its deliver_ms.
  */
 int index_query_key(const engine_view *v, uint32_t topic_id, const char *key, size_t key_len,
                     unsigned kinds, int64_t begin_ms, int64_t end_ms, size_t max_hits,

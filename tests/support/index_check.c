@@ -141,6 +141,25 @@ static char *message_at(checker *c, uint32_t topic_id, uint32_t queue_id, uint64
     return v;
 }
 
+/* A pending message's record an entry names (queue ENGINE_QUEUE_PENDING); NULL when none. */
+static char *pending_at(checker *c, uint64_t deliver_ms, uint64_t position, proto_record *r,
+                        const char *what)
+{
+    engine_cf cf;
+    uint8_t k[ENGINE_TIMER_KEY_LEN], *v = NULL;
+    size_t vlen = 0;
+    engine_timer_key(k, (int64_t)deliver_ms, position);
+    if (engine_family_find(c->v, "timer", &cf) != 0 ||
+        engine_view_get(c->v, cf, k, sizeof k, &v, &vlen) != 0 || vlen <= 8 ||
+        proto_record_decode(v + 8, vlen - 8, r) <= 0) {
+        problem(c, "%s names pending %" PRIu64 "@%" PRIu64 ": no such message", what, position,
+                deliver_ms);
+        engine_free(v);
+        return NULL;
+    }
+    return (char *)v;
+}
+
 typedef void (*entry_fn)(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
 
 static void scan(checker *c, engine_cf cf, entry_fn fn)
@@ -179,8 +198,10 @@ static void on_id(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, siz
         return;
     }
     proto_record r;
-    char *m = message_at(c, proto_get_u32(v), proto_get_u32(v + 4), proto_get_u64(v + 8), &r,
-                         "idx_id");
+    char *m = proto_get_u32(v + 4) == ENGINE_QUEUE_PENDING
+                  ? pending_at(c, proto_get_u64(v + 8), proto_get_u64(k), &r, "idx_id")
+                  : message_at(c, proto_get_u32(v), proto_get_u32(v + 4), proto_get_u64(v + 8),
+                               &r, "idx_id");
     if (m && (uint64_t)r.physical_offset != proto_get_u64(k))
         problem(c, "idx_id %" PRIu64 " names a message at %" PRId64, proto_get_u64(k),
                 r.physical_offset);
@@ -213,11 +234,35 @@ static void on_key(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, si
         return;
     }
     proto_record r;
-    char *m = message_at(c, topic_id, proto_get_u32(v), proto_get_u64(v + 4), &r, "idx_key");
+    char *m = proto_get_u32(v) == ENGINE_QUEUE_PENDING
+                  ? pending_at(c, proto_get_u64(v + 4), position, &r, "idx_key")
+                  : message_at(c, topic_id, proto_get_u32(v), proto_get_u64(v + 4), &r,
+                               "idx_key");
     if (m && ((uint64_t)r.store_timestamp != store_ms || (uint64_t)r.physical_offset != position ||
               kinds_of(&r, key, klen) != v[12]))
         problem(c, "idx_key '%.*s' disagrees with its message", (int)klen, key);
     engine_free(m);
+}
+
+/* A pending message has its idx_id entry (its keys are checked from idx_key's side). */
+static void on_timer(checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    int64_t due;
+    uint64_t pos;
+    if (!engine_timer_key_parse(k, kl, &due, &pos) || vl <= 8) {
+        problem(c, "timer entry of %zu/%zu bytes", kl, vl);
+        return;
+    }
+    uint8_t ik[8];
+    size_t ilen;
+    index_id_key(ik, pos);
+    char *iv = get(c, c->id_cf, ik, sizeof ik, &ilen);
+    const uint8_t *u = (const uint8_t *)iv;
+    if (!iv || ilen != 16 || proto_get_u32(u) != proto_get_u32(v) ||
+        proto_get_u32(u + 4) != ENGINE_QUEUE_PENDING || proto_get_u64(u + 8) != (uint64_t)due)
+        problem(c, "pending %" PRIu64 "@%" PRId64 ": idx_id entry %s", pos, due,
+                iv ? "disagrees" : "missing");
+    engine_free(iv);
 }
 
 size_t test_index_consistency(engine *e, size_t max_report)
@@ -232,6 +277,7 @@ size_t test_index_consistency(engine *e, size_t max_report)
     scan(&c, c.id_cf, on_id);
     scan(&c, c.time_cf, on_time);
     scan(&c, c.key_cf, on_key);
+    scan(&c, ENGINE_CF_TIMER, on_timer);
     engine_view_close(v);
     return c.problems;
 }

@@ -13,7 +13,7 @@
  *    read), refuses every write with LSMQ_EINVAL, and leaves the store
  *    unchanged for the live engine;
  *  - column families that an extension declared and a later open does not
- *    (old stores' timer and txn) open with the store, show in the family
+ *    (old stores' txn, a feature's own) open with the store, show in the family
  *    list and keep their data; a family name already taken fails the open;
  *    an extension's own writes are refused once the writer runs;
  *  - with the key index off (messageIndexEnable=false) a store that has
@@ -330,7 +330,7 @@ static void test_readonly_beside_live(void **state)
 
 /* ---- Families nobody declares --------------------------------------------- */
 
-static const engine_family_decl feature_families[] = {{"timer", {0}}, {"txn", {0}}};
+static const engine_family_decl feature_families[] = {{"txn", {0}}, {"sched", {0}}};
 
 static int feature_on_open(const engine_ext_env *x, char *errbuf, size_t errlen)
 {
@@ -358,12 +358,12 @@ static int family_listed(engine *e, const char *name)
     return 0;
 }
 
-static void expect_timer_value(engine *e)
+static void expect_txn_value(engine *e)
 {
     engine_view *v;
     engine_cf cf;
     assert_int_equal(engine_view_open(e, &v), 0);
-    assert_int_equal(engine_family_find(v, "timer", &cf), 0);
+    assert_int_equal(engine_family_find(v, "txn", &cf), 0);
     assert_true(cf >= ENGINE_CF_COUNT);
     uint8_t *val;
     size_t len;
@@ -380,7 +380,7 @@ static void test_undeclared_families(void **state)
     char *path = fresh_config(&c, "families");
     assert_int_equal(engine_config_add_extension(&c, &feature), 0);
     engine *e = test_engine_open(&c);
-    assert_true(family_listed(e, "timer") && family_listed(e, "txn"));
+    assert_true(family_listed(e, "txn") && family_listed(e, "sched"));
     /* Once the writer runs, nothing else writes: a batch of one's own is refused. */
     engine_batch *own = engine_batch_create(e);
     engine_batch_put(own, ENGINE_CF_META, "x", 1, "y", 1);
@@ -396,8 +396,8 @@ static void test_undeclared_families(void **state)
     engine_config plain;
     test_engine_config(&plain, path);
     e = test_engine_open(&plain);
-    assert_true(family_listed(e, "timer") && family_listed(e, "txn"));
-    expect_timer_value(e);
+    assert_true(family_listed(e, "txn") && family_listed(e, "sched"));
+    expect_txn_value(e);
     append(e, TOPIC, 0, "m", NULL);
     engine_view *v;
     engine_cf cf;
@@ -410,7 +410,7 @@ static void test_undeclared_families(void **state)
     engine *ro;
     char err[256] = "";
     assert_int_equal(engine_open_readonly(path, &ro, err, sizeof err), 0);
-    expect_timer_value(ro);
+    expect_txn_value(ro);
     engine_close(ro);
 
     /* A family name already taken fails the open and leaves nothing open. */
