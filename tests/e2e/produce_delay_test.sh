@@ -31,7 +31,7 @@ check_bad_args "a negative --delay-ms" "$produce" -n "$ns" -t DT --delay-ms -5
 
 # ---- sends -------------------------------------------------------------------
 
-run "$mqadmin" updateTopic -n "$ns" -c DefaultCluster -t DT -r 4 -w 4
+run "$mqadmin" updateTopic -n "$ns" -b "$addr" -t DT -r 4 -w 4
 check_rc "updateTopic DT" 0
 sleep 1
 
