@@ -151,6 +151,11 @@ create_topic() { # NAMESRV TOPIC
         >>"$log_dir/mqadmin.log" 2>&1 || note "mqadmin updateTopic $2 failed; the first send creates it"
 }
 
+# pending NAMESRV: the broker's pending delayed messages (mqadmin timerStatus).
+pending() {
+    "$mqadmin" timerStatus -n "$1" 2>>"$log_dir/mqadmin.log" | awk '/\(all topics\)/ { p = $NF } END { print p == "" ? "?" : p }'
+}
+
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 hwm_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
@@ -292,8 +297,9 @@ mode_reopen() {
         filled=$((filled + $(field "$line" ops)))
         note "filled $filled pending ($(field "$line" msgs_per_s) msgs/s, RSS $(rss_mb "$broker_pid") MB)"
     done
-    local fill_s=$((SECONDS - t0))
+    local fill_s=$((SECONDS - t0)) pend_fill pend_kill pend_stop
     sleep 5
+    pend_fill=$(pending "$ns")
     rss_fill=$(rss_mb "$broker_pid")
     local hwm_fill
     hwm_fill=$(hwm_mb "$broker_pid")
@@ -305,6 +311,7 @@ mode_reopen() {
     start_broker "$broker_dir"
     serving 600
     kill_serve=$serve_s kill_listen=$listen_s
+    pend_kill=$(pending "$ns")
     sleep 5
     local rss_kill
     rss_kill=$(rss_mb "$broker_pid")
@@ -312,17 +319,19 @@ mode_reopen() {
     start_broker "$broker_dir"
     serving 600
     stop_serve=$serve_s stop_listen=$listen_s
+    pend_stop=$(pending "$ns")
     sleep 5
     local rss_stop
     rss_stop=$(rss_mb "$broker_pid")
     say "| figure | value |"
     say "|---|---|"
     say "| pending messages filled (1 KiB, due in a day) | $filled of $reopen_n in $fill_s s |"
+    say "| pending (mqadmin timerStatus): after the fill / after kill -9 and restart / after stop and restart | $pend_fill / $pend_kill / $pend_stop |"
     say "| store on disk (MB) | $disk |"
     say "| broker RSS after the fill (MB; peak during it) | $rss_fill ($hwm_fill) |"
-    say "| after kill -9: start to listening / first acknowledged send (s, target <= 5) | $kill_listen / $kill_serve |"
+    say "| after kill -9: start to port open / first acknowledged send (s, target <= 5) | $kill_listen / $kill_serve |"
     say "| RSS 5 s after that restart (MB) | $rss_kill |"
-    say "| after a clean stop: start to listening / first acknowledged send (s) | $stop_listen / $stop_serve |"
+    say "| after a clean stop: start to port open / first acknowledged send (s) | $stop_listen / $stop_serve |"
     say "| RSS 5 s after that restart (MB) | $rss_stop |"
     say "| load average at the end | $(loadavg) |"
     stop_broker
