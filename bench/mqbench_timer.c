@@ -5,7 +5,7 @@
  *
  *   mqbench timer -n NAMESRV -t TOPIC --rate R --seconds S [--lead-ms L]
  *   mqbench timer -n NAMESRV -t TOPIC --burst N --plain-topic T2 [--lead-ms L]
- *                 [--plain-producers P] [--window W]
+ *                 [--plain-producers P] [--window W (timed sends in flight, 256)]
  *   common: [--size B] [--threads T] [--drain-s D] [--label TEXT] [--timeout MS]
  *
  * A push consumer subscribes first and is warmed up with plain messages
@@ -89,6 +89,10 @@ typedef struct timer_state {
     _Atomic uint64_t send_ok, send_not_ok, send_errors;
     _Atomic int first_error_logged;
     lsmq_producer *p;
+    /* timed sends in flight: a window of our own, as mqbench produce --async keeps */
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int inflight;
     /* burst: the plain producers */
     int64_t due_ms;                        /* the burst's due time */
     _Atomic int plain_stop;
@@ -272,6 +276,10 @@ static void timed_send_cb(int rc, const lsmq_send_result *res, void *arg)
 {
     timer_state *st = arg;
 
+    pthread_mutex_lock(&st->lock);
+    st->inflight--;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->lock);
     if (rc != 0) {
         if (atomic_exchange(&st->first_error_logged, 1) == 0) {
             lsmq_producer_last_error(st->p, err_text, sizeof err_text);
@@ -298,6 +306,11 @@ static void send_timed(timer_state *st, unsigned char *body, uint64_t seq, int64
     m.body_len = o->size;
     m.deliver_ms = due_ms;
     stamp(body, 1, seq, due_ms);
+    pthread_mutex_lock(&st->lock);
+    while (st->inflight >= o->window)
+        pthread_cond_wait(&st->cv, &st->lock);
+    st->inflight++;
+    pthread_mutex_unlock(&st->lock);
     if ((rc = lsmq_producer_send_async(st->p, &m, timed_send_cb, st)) != 0)
         timed_send_cb(rc, NULL, st);
 }
@@ -591,7 +604,7 @@ static int parse(int argc, char **argv, timer_opts *o)
     o->size = 1024;
     o->threads = 4;
     o->plain_producers = 4;
-    o->window = 1024;
+    o->window = 256;
     o->timeout_ms = 10000;
     o->drain_s = 10;
     optind = 2;
@@ -648,13 +661,17 @@ int mqbench_timer_main(int argc, char **argv)
     run_id = ((uint64_t)wall_ns() ^ (uint64_t)getpid() << 32) & 0xFFFFFFFFFFFFFFULL;
     st = proto_xcalloc(1, sizeof *st);
     st->o = &o;
+    if (o.burst == 0)
+        o.window = 1 << 30; /* on a schedule: a stall shows as lateness, not as a wait */
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->cv, NULL);
     st->n = o.burst > 0 ? o.burst : (uint64_t)(o.rate * o.seconds);
     st->seen = proto_xcalloc(st->n, 1);
     st->late_us = proto_xcalloc(st->n, sizeof *st->late_us);
     body = proto_xcalloc(1, o.size);
     body_filler(body, o.size, 0x5DEECE66DULL);
     c = consumer_start(&o, st);
-    st->p = producer_new(&o, "mqbench-timer", o.burst > 0 ? o.window : 100000);
+    st->p = producer_new(&o, "mqbench-timer", 100000);
     warmup(&o, st, body);
     rc = o.burst > 0 ? run_burst(&o, st, body) : run_rate(&o, st, body);
     lsmq_producer_destroy(st->p);

@@ -251,9 +251,9 @@ mode_burst() {
     timed=$("$mqbench" produce -n "$ns" -t timed-rate --producers 4 --async --window 64 \
         --seconds 10 --deliver-in 86400000 --label timed-append 2>>"$log_dir/produce.err" |
         tee -a "$log_dir/results.txt")
-    # Long enough to send them all at the timed append rate, with room.
+    # Long enough to send them all at half the timed append rate.
     lead=$(awk -v n="$burst_n" -v r="$(field "$timed" msgs_per_s)" \
-        'BEGIN { printf "%.0f", (n / (r > 0 ? r : 1000) * 1.5 + 10) * 1000 }')
+        'BEGIN { printf "%.0f", (n / (r > 0 ? r : 1000) * 2 + 10) * 1000 }')
     create_topic "$ns" burst
     create_topic "$ns" burst-plain
     sample_offsets "$ns" burst "$log_dir/burst-offsets.txt" &
@@ -370,7 +370,8 @@ mode_upstream() {
     stop_broker
 }
 
-say "machine: $(nproc) cores, load $(loadavg), $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')"
+[ "$what" = _upstream_inner ] ||
+    say "machine: $(nproc) cores, load $(loadavg), $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')"
 case "$what" in
 lateness) mode_lateness ;;
 burst) mode_burst ;;
