@@ -434,7 +434,8 @@ static int run_rate(const timer_opts *o, timer_state *st, unsigned char *body)
            (uint64_t)atomic_load(&st->send_ok), (uint64_t)atomic_load(&st->send_not_ok),
            (uint64_t)atomic_load(&st->send_errors), (double)lag_max_ns / 1e6, received,
            st->n - received, (uint64_t)atomic_load(&st->dups),
-           (uint64_t)atomic_load(&st->foreign), span > 0 ? (double)(received - 1) / span : 0.0, lat_s,
+           (uint64_t)atomic_load(&st->foreign),
+           span > 0 ? (double)(received - 1) / span : 0.0, lat_s,
            100 * bench_cpu_self_cores(&c0, &c1), bench_cpu_other_pct(&c0, &c1));
     fflush(stdout);
     return received < st->n || early > 0 || atomic_load(&st->send_errors) > 0 ? 1 : 0;

@@ -88,6 +88,7 @@ say() { printf '%s\n' "$*" | tee -a "$summary"; }
 
 work=$(mktemp -d "${WORK_DIR:-${TMPDIR:-/tmp}}/lsmq-timer-bench.XXXXXX")
 broker_pid=
+server_pids=
 cleanup() {
     [ -z "$broker_pid" ] || stop_pid "$broker_pid"
     if [ "${KEEP:-0}" = 1 ]; then note "scratch kept in $work"; else rm -rf "$work"; fi
@@ -120,6 +121,7 @@ start_broker() {
         --haListenPort="$ha_port" --brokerIP1=127.0.0.1 --namesrvAddr="127.0.0.1:$ns_port" \
         --storePathRootDir="$broker_dir/data" >>"$log_dir/broker.log" 2>&1 &
     broker_pid=$!
+    server_pids=$broker_pid
     ns=127.0.0.1:$ns_port
 }
 
@@ -128,11 +130,13 @@ start_broker() {
 serving() {
     local i
     wait_port "$port" "$1" || { note "mqbroker did not listen; see $log_dir/broker.log"; exit 1; }
-    listen_s=$(awk -v a="$t_start" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+    listen_s=$(awk -v a="$t_start" -v b="$(date +%s%N)" \
+        'BEGIN { printf "%.2f", (b - a) / 1e9 }')
     for ((i = 0; i < $1 * 10; i++)); do
         if "$mqbench" produce -n "$ns" -t serving --count 1 --warmup 0 --timeout 1000 \
             >/dev/null 2>>"$log_dir/serving.err"; then
-            serve_s=$(awk -v a="$t_start" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+            serve_s=$(awk -v a="$t_start" -v b="$(date +%s%N)" \
+                'BEGIN { printf "%.2f", (b - a) / 1e9 }')
             return 0
         fi
         sleep 0.1
@@ -148,27 +152,56 @@ stop_broker() {
 
 create_topic() { # NAMESRV TOPIC
     "$mqadmin" updateTopic -n "$1" -c DefaultCluster -t "$2" -r 8 -w 8 \
-        >>"$log_dir/mqadmin.log" 2>&1 || note "mqadmin updateTopic $2 failed; the first send creates it"
+        >>"$log_dir/mqadmin.log" 2>&1 ||
+        note "mqadmin updateTopic $2 failed; the first send creates it"
 }
 
 # pending NAMESRV: the broker's pending delayed messages (mqadmin timerStatus).
 pending() {
-    "$mqadmin" timerStatus -n "$1" 2>>"$log_dir/mqadmin.log" | awk '/\(all topics\)/ { p = $NF } END { print p == "" ? "?" : p }'
+    "$mqadmin" timerStatus -n "$1" 2>>"$log_dir/mqadmin.log" |
+        awk '/\(all topics\)/ { p = $NF } END { print p == "" ? "?" : p }'
 }
 
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 hwm_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
+# cpu_ticks PIDS: utime + stime of the processes (space-separated), in clock ticks.
+cpu_ticks() {
+    local p s=0 t
+    for p in $1; do
+        t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+        s=$((s + t))
+    done
+    echo "$s"
+}
+
+# listener_pids PORT...: the processes listening on those local ports (upstream's JVMs).
+listener_pids() {
+    local port
+    for port in "$@"; do
+        ss -Hltnp "( sport = :$port )" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1
+    done | sort -u | tr '\n' ' '
+}
+
 # run_timer NAME NAMESRV ARGS...: one mqbench timer run; $out = its result line
-# with load=<1-min load average before it> appended.
+# with load=<1-min load average before it>, broker_cpu_pct (the processes in
+# $server_pids: broker, name server) and others_ext_pct (the machine minus
+# them and the client: what other people's processes took, 100 = one core).
 run_timer() {
-    local name=$1 nsrv=$2 load
+    local name=$1 nsrv=$2 load m0 b0 t0 m1 b1 t1 line
     shift 2
     load=$(cut -d' ' -f1 /proc/loadavg)
     note "$name: mqbench timer $*"
+    m0=$(machine_ticks) b0=$(cpu_ticks "$server_pids") t0=$(date +%s%N)
     "$mqbench" timer -n "$nsrv" --label "$name" "$@" >"$log_dir/$name.out" 2>"$log_dir/$name.err" ||
         note "$name: exit status $? (see $log_dir/$name.err)"
-    out="$(grep '^result ' "$log_dir/$name.out" || echo "result label=$name failed=1") load=$load"
+    m1=$(machine_ticks) b1=$(cpu_ticks "$server_pids") t1=$(date +%s%N)
+    line=$(grep '^result ' "$log_dir/$name.out" || echo "result label=$name failed=1")
+    out="$line load=$load $(awk -v dm=$((m1 - m0)) -v db=$((b1 - b0)) \
+        -v s="$(((t1 - t0) / 1000000))" \
+        -v hz="$(getconf CLK_TCK)" -v c="$(field "$line" cpu_pct)" 'BEGIN {
+        w = s / 1000 * hz; b = 100 * db / w; o = 100 * dm / w - b - c
+        printf "broker_cpu_pct=%.0f others_ext_pct=%.0f", b, o < 0 ? 0 : o }')"
     printf '%s\n' "$out" >>"$log_dir/results.txt"
 }
 
@@ -189,11 +222,13 @@ lateness_row() { # WHO RATE LINES...
     shift 2
     say "| $who | $rate | $# | $(med p50_ms "$@") | $(med p90_ms "$@") | $(med p99_ms "$@") |" \
         "$(med max_ms "$@") | $(med min_ms "$@") | $(sum early "$@") | $(sum lost "$@") |" \
-        "$(sum dups "$@") | $(med deliver_per_s "$@") | $(med others_pct "$@") | $(med load "$@") |"
+        "$(sum dups "$@") | $(med deliver_per_s "$@") | $(med broker_cpu_pct "$@") |" \
+        "$(med others_ext_pct "$@") | $(med load "$@") |"
 }
 lateness_head() {
-    say "| broker | due/s | runs | p50 ms | p90 ms | p99 ms | max ms | min ms | early | lost | dups | delivered/s | other CPU % | load |"
-    say "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    say "| broker | due/s | runs | p50 ms | p90 ms | p99 ms | max ms | min ms | early | lost |" \
+        "dups | delivered/s | broker CPU % | others' CPU % | load |"
+    say "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 }
 
 # ---- Modes -----------------------------------------------------------------
@@ -223,7 +258,8 @@ mode_lateness() {
 sample_offsets() {
     local s
     while :; do
-        s=$("$mqadmin" topicStatus -n "$1" -t "$2" 2>/dev/null | awk 'NR > 1 { s += $4 } END { print s + 0 }')
+        s=$("$mqadmin" topicStatus -n "$1" -t "$2" 2>/dev/null |
+            awk 'NR > 1 { s += $4 } END { print s + 0 }')
         echo "$(date +%s%N) $s" >>"$3"
         sleep 0.05
     done
@@ -235,8 +271,12 @@ sample_offsets() {
 moved_rate() {
     awk -v n="$2" '{ t[NR] = $1; v[NR] = $2 } END {
         base = v[NR] - n
-        for (i = 1; i <= NR; i++) { if (!t0 && v[i] > base) { t0 = t[i]; s0 = v[i - 1] } if (!t1 && v[i] >= v[NR]) t1 = t[i] }
-        if (t0 && t1 > t0) printf "%.0f %.2f", (v[NR] - s0) / ((t1 - t0) / 1e9), (t1 - t0) / 1e9; else print "? ?" }' "$1"
+        for (i = 1; i <= NR; i++) {
+            if (!t0 && v[i] > base) { t0 = t[i]; s0 = v[i - 1] }
+            if (!t1 && v[i] >= v[NR]) t1 = t[i]
+        }
+        if (t0 && t1 > t0) printf "%.0f %.2f", (v[NR] - s0) / ((t1 - t0) / 1e9), (t1 - t0) / 1e9
+        else print "? ?" }' "$1"
 }
 
 mode_burst() {
@@ -261,6 +301,7 @@ mode_burst() {
     run_timer lsmq-burst "$ns" -t burst --burst "$burst_n" --plain-topic burst-plain \
         --lead-ms "$lead" --drain-s 300 --timeout 30000
     line=$out
+    f() { field "$line" "$1"; }
     stop_pid "$sampler"
     moved=$(moved_rate "$log_dir/burst-offsets.txt" "$burst_n")
     ratio=$(awk -v m="$(field "$line" moves_per_s)" -v a="$(field "$append" msgs_per_s)" \
@@ -269,16 +310,22 @@ mode_burst() {
     say "|---|---|"
     say "| plain append, 4 async producers x 64, 1 KiB (msgs/s) | $(field "$append" msgs_per_s) |"
     say "| timed append (due in a day), same producers (msgs/s) | $(field "$timed" msgs_per_s) |"
-    say "| burst: messages, all due at one ms | $(field "$line" burst) (received $(field "$line" received), lost $(field "$line" lost), early $(field "$line" early), dups $(field "$line" dups)) |"
-    say "| burst sent before due | $(field "$line" sent_before_due) (margin $(field "$line" sent_margin_s) s) |"
-    say "| due moves/s (first to last delivery, $(field "$line" move_secs) s) | $(field "$line" moves_per_s) |"
+    say "| burst: messages, all due at one ms | $(f burst) (received $(f received)," \
+        "lost $(f lost), early $(f early), dups $(f dups)) |"
+    say "| burst sent before due | $(f sent_before_due) (margin $(f sent_margin_s) s) |"
+    say "| due moves/s (first to last delivery, $(f move_secs) s) | $(f moves_per_s) |"
     say "| due moves / plain append (target >= 0.7) | $ratio |"
     say "| broker side: queue offsets moved/s (50 ms samples, over ${moved#* } s) | ${moved% *} |"
-    say "| broker side moves / plain append | $(awk -v m="${moved% *}" -v a="$(field "$append" msgs_per_s)" 'BEGIN { printf "%.2f", (a > 0 ? m / a : 0) }') |"
-    say "| first / median / last delivery after due (ms) | $(field "$line" min_ms) / $(field "$line" p50_ms) / $(field "$line" max_ms) |"
-    say "| plain sync sends/s before / during the burst ($(field "$line" plain_producers) producers) | $(field "$line" plain_before_per_s) / $(field "$line" plain_during_per_s) |"
-    say "| plain send p99 ms before / during | $(field "$line" plain_before_p99_ms) / $(field "$line" plain_during_p99_ms) |"
-    say "| other CPU % (burst run) / load | $(field "$line" others_pct) / $(field "$line" load) |"
+    say "| broker side moves / plain append | $(awk -v m="${moved% *}" \
+        -v a="$(field "$append" msgs_per_s)" 'BEGIN { printf "%.2f", (a > 0 ? m / a : 0) }') |"
+    say "| first / median / last delivery after due (ms) |" \
+        "$(f min_ms) / $(f p50_ms) / $(f max_ms) |"
+    say "| plain sync sends/s before / during the burst ($(f plain_producers) producers) |" \
+        "$(f plain_before_per_s) / $(f plain_during_per_s) |"
+    say "| plain send p99 ms before / during |" \
+        "$(f plain_before_p99_ms) / $(f plain_during_p99_ms) |"
+    say "| broker CPU % / others' CPU % (burst run) / load |" \
+        "$(f broker_cpu_pct) / $(f others_ext_pct) / $(f load) |"
     stop_broker
 }
 
@@ -295,7 +342,8 @@ mode_reopen() {
             --count "$chunk" --deliver-in 86400000 --label fill 2>>"$log_dir/produce.err" || true)
         printf '%s\n' "$line" >>"$log_dir/results.txt"
         filled=$((filled + $(field "$line" ops)))
-        note "filled $filled pending ($(field "$line" msgs_per_s) msgs/s, RSS $(rss_mb "$broker_pid") MB)"
+        note "filled $filled pending ($(field "$line" msgs_per_s) msgs/s," \
+            "RSS $(rss_mb "$broker_pid") MB)"
     done
     local fill_s=$((SECONDS - t0)) pend_fill pend_kill pend_stop
     sleep 5
@@ -326,12 +374,15 @@ mode_reopen() {
     say "| figure | value |"
     say "|---|---|"
     say "| pending messages filled (1 KiB, due in a day) | $filled of $reopen_n in $fill_s s |"
-    say "| pending (mqadmin timerStatus): after the fill / after kill -9 and restart / after stop and restart | $pend_fill / $pend_kill / $pend_stop |"
+    say "| pending (mqadmin timerStatus): after the fill / the kill -9 restart /" \
+        "the clean restart | $pend_fill / $pend_kill / $pend_stop |"
     say "| store on disk (MB) | $disk |"
     say "| broker RSS after the fill (MB; peak during it) | $rss_fill ($hwm_fill) |"
-    say "| after kill -9: start to port open / first acknowledged send (s, target <= 5) | $kill_listen / $kill_serve |"
+    say "| after kill -9: start to port open / first acknowledged send (s, target <= 5) |" \
+        "$kill_listen / $kill_serve |"
     say "| RSS 5 s after that restart (MB) | $rss_kill |"
-    say "| after a clean stop: start to port open / first acknowledged send (s) | $stop_listen / $stop_serve |"
+    say "| after a clean stop: start to port open / first acknowledged send (s) |" \
+        "$stop_listen / $stop_serve |"
     say "| RSS 5 s after that restart (MB) | $rss_stop |"
     say "| load average at the end | $(loadavg) |"
     stop_broker
@@ -346,10 +397,12 @@ mode_upstream_inner() {
         for ((i = 1; i <= reps; i++)); do
             name=up-$rate-$i
             create_topic "$LSMQ_NS" "$name"
+            server_pids=${LSMQ_PID:-}
             run_timer "lsmq-$name" "$LSMQ_NS" -t "$name" --rate "$rate" --seconds "$secs" \
                 --lead-ms "$lead_ms"
             l_lines+=("$out")
             create_topic "$NAMESRV_ADDR" "$name"
+            server_pids=$(listener_pids "${NAMESRV_ADDR##*:}" "${BROKER_ADDR##*:}")
             run_timer "upstream-$name" "$NAMESRV_ADDR" -t "$name" --rate "$rate" \
                 --seconds "$secs" --lead-ms "$lead_ms"
             u_lines+=("$out")
@@ -360,18 +413,21 @@ mode_upstream_inner() {
 }
 
 mode_upstream() {
-    say "## upstream: $secs s per run, $reps alternating runs per rate, lead $lead_ms ms ($(date -u +%FT%TZ))"
+    say "## upstream: $secs s per run, $reps alternating runs per rate, lead $lead_ms ms" \
+        "($(date -u +%FT%TZ))"
     start_broker
     serving 30
     lateness_head
-    LSMQ_NS=$ns RATES=$rates SECS=$secs REPS=$reps LEAD_MS=$lead_ms UPSTREAM_VERSION=$upstream_version \
-        tests/interop/upstream/with-upstream.sh "$root/bench/timer_bench.sh" _upstream_inner \
+    LSMQ_NS=$ns LSMQ_PID=$broker_pid RATES=$rates SECS=$secs REPS=$reps LEAD_MS=$lead_ms \
+        UPSTREAM_VERSION=$upstream_version tests/interop/upstream/with-upstream.sh \
+        "$root/bench/timer_bench.sh" _upstream_inner \
         2>>"$log_dir/upstream.err" || note "the upstream runs failed (see $log_dir/upstream.err)"
     stop_broker
 }
 
 [ "$what" = _upstream_inner ] ||
-    say "machine: $(nproc) cores, load $(loadavg), $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')"
+    say "machine: $(nproc) cores, load $(loadavg)," \
+        "$(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')"
 case "$what" in
 lateness) mode_lateness ;;
 burst) mode_burst ;;
