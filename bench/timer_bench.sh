@@ -265,22 +265,22 @@ sample_offsets() {
     done
 }
 
-# moved_rate FILE N: "<moves/s> <seconds>" over the last N offsets (the
-# warm-up messages come before them): from the first sample past the final
-# sum minus N to the first at the final sum.
+# moved_rate FILE: "<moves/s> <seconds> <moves>" from the first sample that
+# jumped by 500 or more (the first move group; warm-up sends add a few per
+# sample) to the first at the final sum.
 moved_rate() {
-    awk -v n="$2" '{ t[NR] = $1; v[NR] = $2 } END {
-        base = v[NR] - n
-        for (i = 1; i <= NR; i++) {
-            if (!t0 && v[i] > base) { t0 = t[i]; s0 = v[i - 1] }
-            if (!t1 && v[i] >= v[NR]) t1 = t[i]
+    awk '{ t[NR] = $1; v[NR] = $2 } END {
+        for (i = 2; i <= NR; i++) {
+            if (!t0 && v[i] - v[i - 1] >= 500) { t0 = t[i - 1]; s0 = v[i - 1] }
+            if (t0 && !t1 && v[i] >= v[NR]) t1 = t[i]
         }
-        if (t0 && t1 > t0) printf "%.0f %.2f", (v[NR] - s0) / ((t1 - t0) / 1e9), (t1 - t0) / 1e9
-        else print "? ?" }' "$1"
+        if (t0 && t1 > t0)
+            printf "%.0f %.2f %d", (v[NR] - s0) / ((t1 - t0) / 1e9), (t1 - t0) / 1e9, v[NR] - s0
+        else print "? ? ?" }' "$1"
 }
 
 mode_burst() {
-    local append timed lead line ratio sampler moved
+    local append timed lead line ratio sampler moved m_rate m_secs m_n
     say "## burst: $burst_n due in one millisecond ($(date -u +%FT%TZ))"
     start_broker
     serving 30
@@ -303,7 +303,7 @@ mode_burst() {
     line=$out
     f() { field "$line" "$1"; }
     stop_pid "$sampler"
-    moved=$(moved_rate "$log_dir/burst-offsets.txt" "$burst_n")
+    moved=$(moved_rate "$log_dir/burst-offsets.txt")
     ratio=$(awk -v m="$(field "$line" moves_per_s)" -v a="$(field "$append" msgs_per_s)" \
         'BEGIN { printf "%.2f", (a > 0 ? m / a : 0) }')
     say "| figure | value |"
@@ -315,8 +315,9 @@ mode_burst() {
     say "| burst sent before due | $(f sent_before_due) (margin $(f sent_margin_s) s) |"
     say "| due moves/s (first to last delivery, $(f move_secs) s) | $(f moves_per_s) |"
     say "| due moves / plain append (target >= 0.7) | $ratio |"
-    say "| broker side: queue offsets moved/s (50 ms samples, over ${moved#* } s) | ${moved% *} |"
-    say "| broker side moves / plain append | $(awk -v m="${moved% *}" \
+    read -r m_rate m_secs m_n <<<"$moved"
+    say "| broker side: queue offsets moved/s (50 ms samples; $m_n in $m_secs s) | $m_rate |"
+    say "| broker side moves / plain append | $(awk -v m="$m_rate" \
         -v a="$(field "$append" msgs_per_s)" 'BEGIN { printf "%.2f", (a > 0 ? m / a : 0) }') |"
     say "| first / median / last delivery after due (ms) |" \
         "$(f min_ms) / $(f p50_ms) / $(f max_ms) |"
