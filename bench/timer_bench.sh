@@ -352,8 +352,11 @@ mode_reopen() {
     rss_fill=$(rss_mb "$broker_pid")
     local hwm_fill
     hwm_fill=$(hwm_mb "$broker_pid")
-    local disk
+    local disk wal
     disk=$(du -sm "$broker_dir/data" | cut -f1)
+    # The write-ahead log a crash leaves to replay (RocksDB's *.log files).
+    wal=$(find "$broker_dir/data" -name '*.log' -printf '%s\n' |
+        awk '{ s += $1 } END { printf "%.0f", s / 1048576 }')
     kill -KILL "$broker_pid"
     wait "$broker_pid" 2>/dev/null || true
     broker_pid=
@@ -377,7 +380,7 @@ mode_reopen() {
     say "| pending messages filled (1 KiB, due in a day) | $filled of $reopen_n in $fill_s s |"
     say "| pending (mqadmin timerStatus): after the fill / the kill -9 restart /" \
         "the clean restart | $pend_fill / $pend_kill / $pend_stop |"
-    say "| store on disk (MB) | $disk |"
+    say "| store on disk (MB); write-ahead log at the kill (MB) | $disk; $wal |"
     say "| broker RSS after the fill (MB; peak during it) | $rss_fill ($hwm_fill) |"
     say "| after kill -9: start to port open / first acknowledged send (s, target <= 5) |" \
         "$kill_listen / $kill_serve |"
