@@ -306,8 +306,10 @@ void engine__timers_mirror(engine *e, const uint8_t *key, size_t klen, const uin
 void engine__timer_put(engine *e, engine_batch *b, uint32_t topic_id, uint32_t queue_id,
                        int64_t deliver_ms, uint64_t log_position, int64_t store_ms,
                        uint8_t *rec, uint32_t size);
-/* Move up to max due messages into the writer's batch b; returns how many went. */
-size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max);
+/* Move due messages into the writer's batch b, up to max of them and about max_bytes;
+ * returns how many went. */
+size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max,
+                               size_t max_bytes);
 
 /* ---- writer.c ---- */
 int engine__writer_start(engine *e);

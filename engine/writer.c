@@ -35,7 +35,8 @@
 #define QUEUE_MAX_BYTES (512u << 20)
 #define RECOVER_MIN_FREE_BYTES (16u << 20)
 #define RECOVER_RETRY_MS 1000
-/* Due messages moved per group at most: a burst never starves the appends queued behind. */
+/* Due messages moved per group at most (and GROUP_MAX_BYTES): a burst never starves
+ * the appends queued behind. */
 #define TIMER_MOVE_MAX 1024
 /* The longest sleep towards a due time: a clock that jumps is noticed within it. */
 #define TIMER_WAIT_MAX_MS 1000
@@ -740,7 +741,7 @@ static void process_group(engine *e, writer *w, wreq *group)
     }
     int64_t now_ms = engine__now_ms(e);
     engine_batch b = {.e = e, .wb = w->wb};
-    engine__timers_move_due(e, &b, now_ms, TIMER_MOVE_MAX);
+    engine__timers_move_due(e, &b, now_ms, TIMER_MOVE_MAX, GROUP_MAX_BYTES);
     group = sort_group(w, group);
     wreq *batched_first = group;
     wreq *r = group;

@@ -78,6 +78,7 @@ static int open_store(engine **out)
     engine_config c;
     test_engine_config(&c, RUN.dir);
     c.flush_mode = RUN.mode;
+    c.disk_max_used_ratio = 0; /* retention would remove messages on a full shared disk */
     char err[256] = "";
     int rc = index_declare(&c, NULL);
     if (rc == 0)

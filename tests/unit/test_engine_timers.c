@@ -60,6 +60,7 @@ static engine *open_store(const char *sub)
     test_engine_config(&c, path);
     c.clock_ms = fake_clock_ms;
     c.clock_ctx = &clk;
+    c.disk_max_used_ratio = 0; /* no removals on a shared disk */
     engine *e = test_engine_open(&c);
     free(path);
     return e;
@@ -371,6 +372,7 @@ static engine *open_with_clock(const char *sub, fake_clock *fc, bool replica)
     test_engine_config(&c, path);
     c.clock_ms = fake_clock_ms;
     c.clock_ctx = fc;
+    c.disk_max_used_ratio = 0;
     c.replica = replica;
     engine *e = test_engine_open(&c);
     free(path);
@@ -496,6 +498,7 @@ static void test_hooks_see_pend_deliver_advance(void **state)
     test_engine_config(&c, path);
     c.clock_ms = fake_clock_ms;
     c.clock_ctx = &clk;
+    c.disk_max_used_ratio = 0; /* no removals on a shared disk */
     assert_int_equal(engine_config_add_extension(&c, &x), 0);
     engine *e = test_engine_open(&c);
     free(path);
