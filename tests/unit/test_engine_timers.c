@@ -192,6 +192,27 @@ static void test_delivered_exactly_at_due_time(void **state)
     engine_close(e);
 }
 
+typedef struct pending_walk {
+    int n;
+    char bodies[8][8];
+    int64_t due[8];
+    uint32_t topic_ids[8];
+} pending_walk;
+
+static int note_pending(void *ctx, const engine_pending_msg *m)
+{
+    pending_walk *w = ctx;
+    proto_record r;
+    assert_true(proto_record_decode(m->record, m->record_len, &r) > 0);
+    assert_int_equal(r.physical_offset, m->log_position);
+    assert_true(w->n < 8 && r.body_len < 8);
+    memcpy(w->bodies[w->n], r.body, r.body_len);
+    w->bodies[w->n][r.body_len] = 0;
+    w->due[w->n] = m->deliver_ms;
+    w->topic_ids[w->n++] = m->topic_id;
+    return 0;
+}
+
 static void test_due_order_across_topics(void **state)
 {
     engine *e = open_store("order");
@@ -205,6 +226,23 @@ static void test_due_order_across_topics(void **state)
     append_timed(e, "OrdB", 0, &b5, 1, T0 + 5);
     assert_int_equal(engine_timer_pending(e, topic_id(e, "OrdA")), 2);
     assert_int_equal(engine_timer_pending(e, topic_id(e, "OrdB")), 2);
+
+    /* A view lists them in due order, within a due range. */
+    pending_walk w = {0};
+    engine_view *v;
+    assert_int_equal(engine_view_open(e, &v), 0);
+    assert_int_equal(engine_view_timers(v, 0, INT64_MAX, note_pending, &w), 0);
+    assert_int_equal(w.n, 4);
+    const char *want[] = {"b5", "a10", "b20", "a30"};
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(w.bodies[i], want[i]);
+    assert_int_equal(w.due[0], T0 + 5);
+    assert_int_equal(w.topic_ids[1], topic_id(e, "OrdA"));
+    memset(&w, 0, sizeof w);
+    assert_int_equal(engine_view_timers(v, T0 + 10, T0 + 30, note_pending, &w), 0);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.bodies[0], "a10");
+    engine_view_close(v);
 
     set_clock(e, "OrdA", T0 + 100);
     proto_record a[4], b[4];
