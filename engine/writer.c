@@ -10,6 +10,11 @@
  * completions. If the write fails, nothing is published and every request of
  * the group gets the error.
  *
+ * Delayed messages (engine_append_timed) go to the timer family in the
+ * group like any append. Each master group first moves the messages that
+ * are due (timer_move.c), a bounded number, into the same batch; between
+ * groups the writer sleeps no longer than until the earliest due time.
+ *
  * Control operations (topic changes, group configs, retention removals) take
  * their own write between groups; consumer offset commits ride in the group.
  * In ASYNC_FLUSH the WAL is synced every flush_interval_ms by wal_sync.c.
