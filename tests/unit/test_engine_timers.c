@@ -331,6 +331,41 @@ static void test_deleted_topic_drops_pending(void **state)
     engine_close(e);
 }
 
+/* A topic shrunk below a pending message's queue (and reopened) still gets it. */
+static void test_delivered_into_a_queue_shrunk_away(void **state)
+{
+    engine *e = open_store("shrink");
+    test_topic_create(e, "Shr", 4);
+    engine_msg m = test_msg("late", NULL);
+    append_timed(e, "Shr", 3, &m, 1, T0 + 10);
+    engine_topic_config tc;
+    assert_int_equal(engine_topic_get(e, "Shr", 3, &tc), 0);
+    tc.read_queue_nums = tc.write_queue_nums = 1;
+    assert_int_equal(engine_topic_put(e, &tc, NULL), 0);
+    uint32_t tid = tc.topic_id;
+    engine_close(e);
+
+    e = open_store("shrink");
+    set_clock(e, "Shr", T0 + 10);
+    assert_int_equal(engine_timer_pending_total(e), 0);
+    engine_view *v;
+    assert_int_equal(engine_view_open(e, &v), 0);
+    engine_msg_pos at = {tid, 3, 0};
+    uint8_t *rec;
+    size_t len;
+    assert_int_equal(engine_view_message(v, &at, &rec, &len), 0);
+    proto_record r;
+    assert_true(proto_record_decode(rec, len, &r) > 0);
+    assert_int_equal(r.queue_id, 3);
+    assert_memory_equal(r.body, "late", 4);
+    engine_free(rec);
+    engine_queue_info qi;
+    assert_int_equal(engine_view_queue(v, tid, 3, &qi), 0);
+    assert_int_equal(qi.max_offset, 1);
+    engine_view_close(v);
+    engine_close(e);
+}
+
 /* The one hit of key in topic tid (kinds any); its queue, offset and position. */
 static index_key_hit one_hit(engine *e, uint32_t tid, const char *key)
 {
@@ -625,6 +660,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_order_across_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_topic_drops_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_into_a_queue_shrunk_away, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_index_finds_pending_then_delivered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replica_applies_moves_only, setup, teardown),
