@@ -75,6 +75,7 @@ typedef struct timer_state {
     size_t ntouched, touched_cap;
     uint32_t gen;
     int64_t next_due_ms;           /* <= every pending entry's due time; INT64_MAX: none */
+    uint64_t next_due_pos;         /* and no entry of that due time has a smaller position */
     int64_t due_before_move;       /* next_due_ms before the group's move, for a failed write */
     moved_queue *moved;
     size_t nmoved, moved_cap;
@@ -305,8 +306,10 @@ void engine__timers_mirror(engine *e, const uint8_t *key, size_t klen, const uin
 void engine__timer_put(engine *e, engine_batch *b, uint32_t topic_id, uint32_t queue_id,
                        int64_t deliver_ms, uint64_t log_position, int64_t store_ms,
                        uint8_t *rec, uint32_t size);
-/* Move up to max due messages into the writer's batch b; returns how many went. */
-size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max);
+/* Move due messages into the writer's batch b, up to max of them and about max_bytes;
+ * returns how many went. */
+size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max,
+                               size_t max_bytes);
 
 /* ---- writer.c ---- */
 int engine__writer_start(engine *e);

@@ -30,8 +30,10 @@ void engine__timer_put(engine *e, engine_batch *b, uint32_t topic_id, uint32_t q
     size_t ks[1] = {sizeof key}, vs[2] = {sizeof head, size};
     rocksdb_writebatch_putv_cf(b->wb, e->cf[ENGINE_CF_TIMER], 1, kp, ks, 2, vp, vs);
     engine__timers_count(e, topic_id, 1);
-    if (deliver_ms < e->tm.next_due_ms)
+    if (deliver_ms < e->tm.next_due_ms) {
         e->tm.next_due_ms = deliver_ms;
+        e->tm.next_due_pos = 0;
+    }
     if (!e->nexts)
         return;
     proto_record fields;
@@ -169,7 +171,8 @@ static int64_t first_due_from(engine *e, int64_t from_ms)
     return due;
 }
 
-size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max)
+size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max,
+                               size_t max_bytes)
 {
     timer_state *tm = &e->tm;
     if (tm->next_due_ms > now_ms || now_ms < 0 || !e->cf[ENGINE_CF_TIMER])
@@ -177,29 +180,34 @@ size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_
     if (!tm->ro)
         tm->ro = rocksdb_readoptions_create();
     tm->due_before_move = tm->next_due_ms;
-    /* Everything before next_due_ms is gone (tombstones only): start past it. */
+    /* Only tombstones lie before the next due key (a burst of one due time leaves
+     * many): start past them rather than skip them again in every group. */
     uint8_t lo[ENGINE_TIMER_KEY_LEN], hi[ENGINE_TIMER_KEY_LEN];
-    engine_timer_key(lo, tm->next_due_ms < 0 ? 0 : tm->next_due_ms, 0);
+    engine_timer_key(lo, tm->next_due_ms < 0 ? 0 : tm->next_due_ms,
+                     tm->next_due_ms < 0 ? 0 : tm->next_due_pos);
     engine_timer_key(hi, now_ms + 1, 0);
     rocksdb_readoptions_set_iterate_lower_bound(tm->ro, (const char *)lo, sizeof lo);
     rocksdb_readoptions_set_iterate_upper_bound(tm->ro, (const char *)hi, sizeof hi);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, tm->ro, e->cf[ENGINE_CF_TIMER]);
-    size_t n = 0;
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && n < max;
+    size_t n = 0, bytes = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && n < max && bytes < max_bytes;
          rocksdb_iter_next(it), n++) {
         size_t klen, vlen;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
         const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
         move_one(e, b, k, klen, v, vlen, now_ms);
+        bytes += vlen;
     }
     bool more = rocksdb_iter_valid(it);
     int64_t more_due = now_ms;
+    uint64_t more_pos = 0;
     if (more) {
         size_t klen;
-        uint64_t pos;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        if (!engine_timer_key_parse(k, klen, &more_due, &pos))
+        if (!engine_timer_key_parse(k, klen, &more_due, &more_pos)) {
             more_due = now_ms;
+            more_pos = 0;
+        }
     }
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);
@@ -210,7 +218,7 @@ size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_
         return n; /* next_due_ms stays: the next group tries again */
     }
     /* The group's timed appends come after this and lower it again if need be. */
-    int64_t next = more ? more_due : first_due_from(e, now_ms + 1);
-    tm->next_due_ms = next;
+    tm->next_due_ms = more ? more_due : first_due_from(e, now_ms + 1);
+    tm->next_due_pos = more ? more_pos : 0;
     return n;
 }
