@@ -360,7 +360,7 @@ static void crash_run(engine_flush_mode mode)
     RUN.dir = test_tmpdir("timercrash");
     RUN.mode = mode;
     const char *s = getenv("LSMQ_CRASH_SEED");
-    RUN.seed = s ? (uint32_t)strtoul(s, NULL, 10) : (uint32_t)time(NULL) ^ (uint32_t)getpid();
+    RUN.seed = s ? (uint32_t)strtoul(s, NULL, 10) : (uint32_t)proto_wall_ms() ^ (uint32_t)getpid();
     fprintf(stderr, "timer crash test (%s): seed %u\n",
             mode == ENGINE_SYNC_FLUSH ? "SYNC_FLUSH" : "ASYNC_FLUSH", RUN.seed);
     for (unsigned c = 0; c < N_CYCLES; c++)
