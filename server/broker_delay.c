@@ -124,7 +124,11 @@ static int timer_due(const broker_config *cfg, const delay_pairs *p, int64_t now
                  p->v[which]);
         return RS_MESSAGE_ILLEGAL;
     }
-    /* Relative delays past the limit are refused before they can overflow. */
+    /* Relative delays past the limit are refused, and negative ones are none, before
+     * they can overflow. */
+    bool relative = which == P_DELAY_SEC || which == P_DELAY_MS;
+    if (relative && x < 0)
+        x = 0;
     if ((which == P_DELAY_SEC && x > max_ms / 1000 + 1) || (which == P_DELAY_MS && x > max_ms + 1))
         x = max_ms + 1, which = P_DELAY_MS;
     if (which == P_DELAY_SEC)

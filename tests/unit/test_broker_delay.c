@@ -158,6 +158,8 @@ static void test_timers(void **state)
     assert_false(d.delayed);
     assert_int_equal(delay_of("TIMER_DELAY_SEC|-5;", &d, remark), 0);
     assert_false(d.delayed);
+    assert_int_equal(delay_of("TIMER_DELAY_SEC|-9000000000000000000;", &d, remark), 0);
+    assert_false(d.delayed);
     /* Timed once already. */
     assert_int_equal(delay_of("TIMER_DELAY_SEC|5;TIMER_OUT_MS|1;", &d, remark), 0);
     assert_false(d.delayed);
