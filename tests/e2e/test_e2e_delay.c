@@ -141,6 +141,10 @@ static void check_timing(int64_t sent_ms, int64_t arrived_ms, const proto_record
     printf("  due after %lld ms, stored %lld ms after the send, at the consumer after %lld\n",
            (long long)delay_ms, (long long)(r->store_timestamp - sent_ms),
            (long long)(arrived_ms - sent_ms));
+    char out_ms[32];
+    if (e2e_prop(r, "TIMER_OUT_MS", out_ms, sizeof out_ms)) /* the broker's own due time */
+        printf("  stored %lld ms after its due time\n",
+               (long long)(r->store_timestamp - strtoll(out_ms, NULL, 10)));
 }
 
 /* ------------------------------------------------------------------ */
