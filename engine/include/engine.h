@@ -214,12 +214,13 @@ typedef struct engine_hook {
      */
     void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
     /*
-     * Writer thread, replica only: an applied batch of the master's log is
+     * Writer thread: on a replica, an applied batch of the master's log is
      * written (as engine_apply says) and moved this queue's max offset (the
-     * next offset to assign) to max_offset. Once per queue per write, after
-     * the published offsets moved: a pull parked on the queue may be
+     * next offset to assign) to max_offset; on a master, a due move of
+     * delayed messages (engine_append_timed) did. Once per queue per write,
+     * after the published offsets moved: a pull parked on the queue may be
      * answered now. (A replica's writer runs no other hook; a master wakes
-     * its pulls from its sends.)
+     * its pulls from its sends, and from this for its delayed messages.)
      */
     void (*on_advance)(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
                        uint64_t max_offset);
