@@ -581,6 +581,8 @@ int64_t broker_group_broker_id(engine *e, const char *group);
  * malloc'ed, length in *len; NULL (LSMQ_EINVAL) when cfg is not such an object.
  */
 char *broker_group_json_from(json_t *cfg, size_t *len);
+/* retryMaxTimes of a stored group, 16 for one not stored yet. Loop thread. */
+int32_t broker_group_retry_max_times(engine *e, const char *group);
 
 /*
  * Call fn for every stored group config (name and JSON, views valid during

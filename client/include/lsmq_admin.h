@@ -300,6 +300,15 @@ int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr,
 int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, const char *topic,
                                       int timeout_ms);
 
+/**
+ * UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: create or replace a subscription
+ * group's config on one broker. config_json is upstream's
+ * SubscriptionGroupConfig object (groupName, retryMaxTimes,
+ * groupRetryPolicy, ...), sent as given.
+ */
+int lsmq_admin_update_subscription_group(lsmq_admin *a, const char *broker_addr,
+                                         const char *config_json, int timeout_ms);
+
 /** A message queue. */
 typedef struct lsmq_admin_mq {
     char *topic;

@@ -2,12 +2,14 @@
 # End-to-end test of mqadmin's commands for delayed messages against a real
 # mqbroker (messageDelayLevel "1s 2s 3s 30s"): lsmq-produce sends messages
 # at level 4 (30 s, pending for the whole test) and timerStatus counts them
-# per topic and in all, in text and --json form, with -t, -c and -b;
+# per topic and in all, in text and --json form, with -t, -c and -b
+# (brokerStatus shows the total as delayedMessagesPending);
 # queryMsgById finds a pending one by the offset id its send returned, shown
 # in SCHEDULE_TOPIC_XXXX with REAL_TOPIC; resendDeadLetter sends a message
 # of a %DLQ% topic on to another topic at once (-d), and refuses one without
-# RETRY_TOPIC when no -d is given; bad input exits 2. Finally stops the
-# broker with SIGTERM and requires a clean exit.
+# RETRY_TOPIC when no -d is given; updateSubGroup sends a group's config
+# with its groupRetryPolicy (the policy's effect: test_e2e_delay); bad input
+# exits 2. Finally stops the broker with SIGTERM and requires a clean exit.
 #
 #   tests/e2e/mqadmin_delay_test.sh BUILD_DIR
 #
@@ -51,6 +53,10 @@ check_json "timerStatus --json: counts per broker and topic" \
     "j[0]['broker']=='$addr' and j[0]['pendingTotal']==3 and \
 j[0]['topics']==[{'topic':'DQ','pending':3}]"
 
+run "$mqadmin" brokerStatus -b "$addr"
+check_rc "brokerStatus" 0
+check_out "brokerStatus counts the pending messages" "^delayedMessagesPending +: 3$"
+
 run "$mqadmin" timerStatus -b "$addr" -t NoSuchTopic
 check_rc "timerStatus of an unknown topic is refused" 1
 check_err "the refusal names the topic" "topic\[NoSuchTopic\] not exist"
@@ -85,6 +91,23 @@ check_out "with its message id" "$uniq_id"
 check_bad_args "bad input: resendDeadLetter without -i" "$mqadmin" resendDeadLetter -t "%DLQ%g"
 check_bad_args "bad input: resendDeadLetter with a bad id" "$mqadmin" resendDeadLetter \
     -t "%DLQ%g" -i not-an-id
+
+# ---- a group's retry policy -------------------------------------------------------
+
+policy='{"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":1000,"max":60000,"multiplier":3}}'
+run "$mqadmin" updateSubGroup -b "$addr" -g g_pol -r 5 -p "$policy"
+check_rc "updateSubGroup -p EXPONENTIAL" 0
+check_out "it says so" "^create subscription group to $addr success\.$"
+check_out "the config sent carries the policy and the limit" \
+    '"groupName":"g_pol",.*"groupRetryPolicy":\{"exponentialRetryPolicy":\{"initial":1000,'
+check_out "and the retry limit" '"retryMaxTimes":5'
+custom='{"type":"CUSTOMIZED","customizedRetryPolicy":{"next":[1000,2000]}}'
+run "$mqadmin" updateSubGroup -c DefaultCluster -g g_pol2 -p "$custom"
+check_rc "updateSubGroup -c with a CUSTOMIZED policy" 0
+check_bad_args "bad input: updateSubGroup with a policy that is not JSON" "$mqadmin" \
+    updateSubGroup -b "$addr" -g g_bad -p '{type:'
+check_bad_args "bad input: updateSubGroup with an unknown policy type" "$mqadmin" \
+    updateSubGroup -b "$addr" -g g_bad -p '{"type":"LINEAR"}'
 
 # ---- shutdown -----------------------------------------------------------------
 
