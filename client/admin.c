@@ -56,6 +56,7 @@ static const char *request_name(int32_t code)
     case RC_CONTROLLER_ELECT_MASTER: return "CONTROLLER_ELECT_MASTER";
     case RC_LSMQ_GET_TIMER_STATUS: return "LSMQ_GET_TIMER_STATUS";
     case RC_SEND_MESSAGE: return "SEND_MESSAGE";
+    case RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: return "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP";
     default: return NULL;
     }
 }

@@ -75,6 +75,7 @@ typedef struct timer_state {
     size_t ntouched, touched_cap;
     uint32_t gen;
     int64_t next_due_ms;           /* <= every pending entry's due time; INT64_MAX: none */
+    uint64_t next_due_pos;         /* and no entry of that due time has a smaller position */
     int64_t due_before_move;       /* next_due_ms before the group's move, for a failed write */
     moved_queue *moved;
     size_t nmoved, moved_cap;

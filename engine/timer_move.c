@@ -30,8 +30,10 @@ void engine__timer_put(engine *e, engine_batch *b, uint32_t topic_id, uint32_t q
     size_t ks[1] = {sizeof key}, vs[2] = {sizeof head, size};
     rocksdb_writebatch_putv_cf(b->wb, e->cf[ENGINE_CF_TIMER], 1, kp, ks, 2, vp, vs);
     engine__timers_count(e, topic_id, 1);
-    if (deliver_ms < e->tm.next_due_ms)
+    if (deliver_ms < e->tm.next_due_ms) {
         e->tm.next_due_ms = deliver_ms;
+        e->tm.next_due_pos = 0;
+    }
     if (!e->nexts)
         return;
     proto_record fields;
@@ -177,9 +179,11 @@ size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_
     if (!tm->ro)
         tm->ro = rocksdb_readoptions_create();
     tm->due_before_move = tm->next_due_ms;
-    /* Everything before next_due_ms is gone (tombstones only): start past it. */
+    /* Only tombstones lie before the next due key (a burst of one due time leaves
+     * many): start past them rather than skip them again in every group. */
     uint8_t lo[ENGINE_TIMER_KEY_LEN], hi[ENGINE_TIMER_KEY_LEN];
-    engine_timer_key(lo, tm->next_due_ms < 0 ? 0 : tm->next_due_ms, 0);
+    engine_timer_key(lo, tm->next_due_ms < 0 ? 0 : tm->next_due_ms,
+                     tm->next_due_ms < 0 ? 0 : tm->next_due_pos);
     engine_timer_key(hi, now_ms + 1, 0);
     rocksdb_readoptions_set_iterate_lower_bound(tm->ro, (const char *)lo, sizeof lo);
     rocksdb_readoptions_set_iterate_upper_bound(tm->ro, (const char *)hi, sizeof hi);
@@ -194,12 +198,14 @@ size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_
     }
     bool more = rocksdb_iter_valid(it);
     int64_t more_due = now_ms;
+    uint64_t more_pos = 0;
     if (more) {
         size_t klen;
-        uint64_t pos;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        if (!engine_timer_key_parse(k, klen, &more_due, &pos))
+        if (!engine_timer_key_parse(k, klen, &more_due, &more_pos)) {
             more_due = now_ms;
+            more_pos = 0;
+        }
     }
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);
@@ -210,7 +216,7 @@ size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_
         return n; /* next_due_ms stays: the next group tries again */
     }
     /* The group's timed appends come after this and lower it again if need be. */
-    int64_t next = more ? more_due : first_due_from(e, now_ms + 1);
-    tm->next_due_ms = next;
+    tm->next_due_ms = more ? more_due : first_due_from(e, now_ms + 1);
+    tm->next_due_pos = more ? more_pos : 0;
     return n;
 }

@@ -115,6 +115,7 @@ static int load_counts(engine *e, char *errbuf, size_t errlen)
 static int load_next_due(engine *e, char *errbuf, size_t errlen)
 {
     e->tm.next_due_ms = INT64_MAX;
+    e->tm.next_due_pos = 0;
     if (!e->cf[ENGINE_CF_TIMER])
         return 0;
     rocksdb_iterator_t *it =
@@ -127,6 +128,7 @@ static int load_next_due(engine *e, char *errbuf, size_t errlen)
         uint64_t pos;
         if (engine_timer_key_parse(k, klen, &due, &pos)) {
             e->tm.next_due_ms = due;
+            e->tm.next_due_pos = pos;
             break;
         }
     }
@@ -204,6 +206,7 @@ void engine__timers_settle(engine *e, bool ok)
         /* The moved entries are still there: look from where the move began. */
         if (tm->due_before_move < tm->next_due_ms)
             tm->next_due_ms = tm->due_before_move;
+        tm->next_due_pos = 0;
     }
     tm->due_before_move = tm->next_due_ms;
     tm->ntouched = 0;

@@ -132,6 +132,18 @@ int64_t broker_group_broker_id(engine *e, const char *group)
     return id;
 }
 
+int32_t broker_group_retry_max_times(engine *e, const char *group)
+{
+    char *text = NULL;
+    size_t len = 0;
+    broker_group_config gc;
+    if (!e || engine_group_get(e, group, strlen(group), &text, &len) != 0)
+        return 16; /* the default of a group created on first use */
+    group_from_json(group, text, len, &gc);
+    engine_free(text);
+    return gc.retry_max_times;
+}
+
 char *broker_group_json_from(json_t *cfg, size_t *len)
 {
     const char *name = json_string_value(json_object_get(cfg, "groupName"));

@@ -25,8 +25,9 @@
  * would skip those.
  *
  * Replica. The store changes only through the master's log. Parked pulls
- * are woken by the engine's on_advance hook (broker_wake.c). A replica that does not know its master's HA address
- * learns it from the name servers' answers to REGISTER_BROKER. When the
+ * are woken by the engine's on_advance hook (broker_wake.c). A replica
+ * that does not know its master's HA address learns it from the name
+ * servers' answers to REGISTER_BROKER. When the
  * master no longer holds the log after the store's applied sequence (or
  * the store holds none) the library says so, and the store is made again
  * from a checkpoint on the loop: the follower stops, the store closes, a

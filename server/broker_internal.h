@@ -92,15 +92,6 @@
 #include "engine.h"
 #include "index.h"
 
-#ifndef ENGINE_QUEUE_PENDING /* TEMP until timers merges */
-#define ENGINE_QUEUE_PENDING UINT32_MAX
-int engine_append_timed(engine *e, const char *topic, size_t topic_len, uint32_t queue_id,
-                        const engine_msg *msgs, uint32_t n, int64_t deliver_ms,
-                        engine_append_cb cb, void *ctx);
-uint64_t engine_timer_pending(engine *e, uint32_t topic_id);
-uint64_t engine_timer_pending_total(engine *e);
-#endif
-
 #define BROKER_DEFAULT_TOPIC "TBW102"
 #define BROKER_RETRY_PREFIX "%RETRY%"
 #define BROKER_DLQ_PREFIX "%DLQ%"
@@ -590,6 +581,8 @@ int64_t broker_group_broker_id(engine *e, const char *group);
  * malloc'ed, length in *len; NULL (LSMQ_EINVAL) when cfg is not such an object.
  */
 char *broker_group_json_from(json_t *cfg, size_t *len);
+/* retryMaxTimes of a stored group, 16 for one not stored yet. Loop thread. */
+int32_t broker_group_retry_max_times(engine *e, const char *group);
 
 /*
  * Call fn for every stored group config (name and JSON, views valid during

@@ -47,8 +47,8 @@
 #define ADDED_PROPS_ROOM (64 + 128 + 128 + 64 + 16)
 /* Most messages the store takes in one append (engine writer's group limit). */
 #define BATCH_MAX_MSGS 8192
-/* Group default when a retry send does not say (subscription group retryMaxTimes). */
-#define DEFAULT_MAX_RECONSUME 16
+/* maxReconsumeTimes of a retry send that does not say: the group's retryMaxTimes. */
+#define GROUP_MAX_RECONSUME (-1)
 /* Request version from which maxReconsumeTimes in the header is honoured (V3_4_9). */
 #define VERSION_HONOURS_MAX_RECONSUME 121
 
@@ -89,6 +89,7 @@ struct broker_send {
     broker_pull *pull;                  /* woken after a commit */
     broker_registration *registration;  /* answers after a new topic's registration */
     broker_ha *ha;                      /* SYNC_MASTER: answers after the replicas' */
+    broker_locks *locks;                /* an orderly group's retries go to its DLQ */
     uint32_t next_queue_pick;           /* round robin for queueId < 0 */
 };
 
@@ -281,7 +282,7 @@ static int parse_header(const proto_cmd *req, send_hdr *h, char *remark)
         broker__hdr_i64(req, "bornTimestamp", "g", &h->born_ts, remark) ||
         broker__hdr_i32(req, "flag", "h", &h->flag, remark) ||
         broker__hdr_opt_i32(req, "reconsumeTimes", "j", 0, &h->reconsume_times, remark) ||
-        broker__hdr_opt_i32(req, "maxReconsumeTimes", "l", DEFAULT_MAX_RECONSUME,
+        broker__hdr_opt_i32(req, "maxReconsumeTimes", "l", GROUP_MAX_RECONSUME,
                             &h->max_reconsume_times, remark))
         return RS_SYSTEM_ERROR;
     if (strlen(topic) > PROTO_TOPIC_MAX) {
@@ -298,7 +299,7 @@ static int parse_header(const proto_cmd *req, send_hdr *h, char *remark)
     h->retry = broker__is_retry_topic(h->topic);
     if (req->version < VERSION_HONOURS_MAX_RECONSUME ||
         !proto_cmd_get2(req, "maxReconsumeTimes", "l"))
-        h->max_reconsume_times = DEFAULT_MAX_RECONSUME;
+        h->max_reconsume_times = GROUP_MAX_RECONSUME;
     return 0;
 }
 
@@ -394,10 +395,22 @@ static int check_body(const broker_config *cfg, size_t body_len, size_t props_le
 /* Topics                                                              */
 /* ------------------------------------------------------------------ */
 
-/* A retry send past maxReconsumeTimes goes to the group's dead-letter topic. */
-static bool needs_dlq(const send_hdr *h)
+/*
+ * A retry send past maxReconsumeTimes (the request's, else the group's
+ * retryMaxTimes) goes to the group's dead-letter topic, and so does every
+ * retry of a group that holds queue locks: an orderly consumer hands a
+ * message back only once its local retries are used up (upstream's
+ * handleRetryAndDLQ).
+ */
+static bool needs_dlq(broker_send *bs, const send_hdr *h)
 {
-    return h->retry && h->reconsume_times > h->max_reconsume_times;
+    if (!h->retry)
+        return false;
+    const char *group = h->topic + sizeof BROKER_RETRY_PREFIX - 1;
+    int32_t max = h->max_reconsume_times != GROUP_MAX_RECONSUME
+                      ? h->max_reconsume_times
+                      : broker_group_retry_max_times(bs->ctx->engine, group);
+    return h->reconsume_times > max || broker_locks_group_locked(bs->locks, group);
 }
 
 /* %DLQ%<group> of a %RETRY%<group> topic; out has PROTO_TOPIC_MAX + 2 bytes. */
@@ -930,7 +943,7 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
         send_fail(c, req, code, remark);
         return;
     }
-    if (needs_dlq(&h)) {
+    if (needs_dlq(bs, &h)) {
         char dlq[PROTO_TOPIC_MAX + 2];
         dlq_name(&h, dlq);
         if (!broker_meta_topic_ready(bs->meta, dlq, &tc)) {
@@ -946,12 +959,13 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
     send_append(bs, c, req, &h, &tc);
 }
 
-/* Needs meta, pull, registration and ha. */
+/* Needs meta, locks, pull, registration and ha. */
 int broker_send_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_send *bs = proto_xcalloc(1, sizeof *bs);
     bs->ctx = &m->ctx;
     bs->ha = m->ha;
+    bs->locks = m->locks;
     bs->meta = m->meta;
     bs->pull = m->pull;
     bs->registration = m->registration;

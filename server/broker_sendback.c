@@ -17,7 +17,7 @@
  * applies those policies only through its proxy, lsmq to every client. The
  * retry is appended with engine_append_timed and carries DELAY (or
  * TIMER_OUT_MS), REAL_TOPIC and REAL_QID like any delayed message; a dead
- * letter goes at once.
+ * letter goes at once, with DELAY=0 as upstream's.
  *
  * The group's config and the retry or dead-letter topic are created when
  * missing; the request then waits for those writes as a job that goes on
@@ -190,6 +190,8 @@ static char *build_props(const sendback_job *j, const char *origin_msgid, uint32
     if (j->delay.delayed)
         broker_delay_add_props(&j->delay, j->topic, j->queue_id, j->delay.now_ms, buf, cap,
                                &used);
+    else /* a dead letter, with the level 0 upstream's send-back gives it */
+        proto_props_append(buf, cap, &used, PROTO_PROP_DELAY, strlen(PROTO_PROP_DELAY), "0", 1);
     *len = (uint32_t)used;
     return buf;
 }

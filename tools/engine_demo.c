@@ -4,11 +4,17 @@
  * exists, so the README's run command exercises the real store.
  *
  *   lsmq-engine-demo [--storePathRootDir=DIR] [--count=N] [--flushDiskType=SYNC_FLUSH]
+ *                    [--delayMs=MS]
+ *
+ * With --delayMs the messages are sent delayed (engine_append_timed), due
+ * MS from now: a store with pending messages, for mqdump's tests.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "index.h"
 
@@ -22,12 +28,46 @@ static const char *opt(int argc, char **argv, const char *name, const char *dflt
     return dflt;
 }
 
+typedef struct timed_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    int status;
+} timed_wait;
+
+static void timed_done_cb(void *ctx, const engine_append_result *r)
+{
+    timed_wait *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->status = r->status;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* engine_append_timed, waiting for the outcome. */
+static int append_delayed(engine *e, const char *topic, uint32_t queue, const engine_msg *m,
+                          int64_t deliver_ms)
+{
+    timed_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    int rc = engine_append_timed(e, topic, strlen(topic), queue, m, 1, deliver_ms,
+                                 timed_done_cb, &w);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    return w.status;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) != 0 || !strchr(argv[i], '=')) {
             fprintf(stderr, "usage: %s [--storePathRootDir=DIR] [--count=N] "
-                            "[--flushDiskType=ASYNC_FLUSH|SYNC_FLUSH]\n", argv[0]);
+                            "[--flushDiskType=ASYNC_FLUSH|SYNC_FLUSH] [--delayMs=MS]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -43,7 +83,8 @@ int main(int argc, char **argv)
     cfg.store_host.ip[3] = 1;
     cfg.store_host.port = 10911;
     long count = strtol(opt(argc, argv, "count", "1000"), NULL, 10);
-    if (count <= 0) {
+    long long delay_ms = strtoll(opt(argc, argv, "delayMs", "0"), NULL, 10);
+    if (count <= 0 || delay_ms < 0) {
         fprintf(stderr, "--count must be a positive number\n");
         return 2;
     }
@@ -78,7 +119,10 @@ int main(int argc, char **argv)
         engine_msg m = {.body = body, .body_len = (uint32_t)strlen(body), .props = props,
                         .props_len = (uint32_t)strlen(props)};
         engine_append_result r;
-        rc = engine_append_wait(e, topic, strlen(topic), (uint32_t)(i % 4), &m, 1, &r);
+        if (delay_ms > 0)
+            rc = append_delayed(e, topic, (uint32_t)(i % 4), &m, proto_wall_ms() + delay_ms);
+        else
+            rc = engine_append_wait(e, topic, strlen(topic), (uint32_t)(i % 4), &m, 1, &r);
         if (rc != 0)
             fprintf(stderr, "append failed: %s\n", lsmq_strerror(rc));
     }
@@ -92,7 +136,8 @@ int main(int argc, char **argv)
         if (rc == 0)
             engine_free(rr.data);
     }
-    printf("appended %ld messages; next log position %llu\n", count,
+    printf("appended %ld messages (%llu pending); next log position %llu\n", count,
+           (unsigned long long)engine_timer_pending_total(e),
            (unsigned long long)engine_next_log_position(e));
     engine_close(e);
     return rc == 0 ? 0 : 1;

@@ -381,21 +381,27 @@ static const mqa_opt resend_dead_letter_opts[] = {
 static int resend_dead_letter(mqa_ctx *ctx)
 {
     const char *topic = mqa_arg(ctx, 't'), *dest = mqa_arg(ctx, 'd');
-    lsmq_admin_route *r = NULL;
-    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
-        return mqa_fail(ctx);
     char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
     int rc = MQA_OK;
     for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
          id = strtok_r(NULL, ",", &save)) {
         id += strspn(id, " ");
         id[strcspn(id, " ")] = '\0';
+        if (*id && !looks_like_msg_id(id))
+            rc = mqa_usage_error(ctx, "'%s' is not a message id (32 or 56 hex characters)", id);
+    }
+    free(ids);
+    lsmq_admin_route *r = NULL;
+    if (rc == MQA_OK &&
+        lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
+        rc = mqa_fail(ctx);
+    ids = proto_xstrdup(mqa_arg(ctx, 'i'));
+    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
+         id = strtok_r(NULL, ",", &save)) {
+        id += strspn(id, " ");
+        id[strcspn(id, " ")] = '\0';
         if (!*id)
             continue;
-        if (!looks_like_msg_id(id)) {
-            rc = mqa_usage_error(ctx, "'%s' is not a message id (32 or 56 hex characters)", id);
-            break;
-        }
         lsmq_message **msgs = NULL;
         size_t n = 0;
         rc = find_by_id(ctx, topic, r, id, &msgs, &n);

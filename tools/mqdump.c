@@ -7,6 +7,7 @@
  *   mqdump dump [filters] [--format jsonl|raw] STORE_DIR
  *   mqdump get ID STORE_DIR
  *   mqdump stats [--scan] STORE_DIR
+ *   mqdump timers [--topic T] [--due-before TIME] STORE_DIR
  *
  * The store is opened read-only (engine_open_readonly, a RocksDB secondary
  * instance) and read through one view: nothing is ever written under
@@ -38,7 +39,8 @@ typedef struct mqd_command {
 static const mqd_command commands[] = {
     {"topics", 0, mqd_cmd_topics}, {"queues", 1, mqd_cmd_queues},
     {"dump", 0, mqd_cmd_dump},     {"get", 1, mqd_cmd_get},
-    {"stats", 0, mqd_cmd_stats},   {NULL, 0, NULL},
+    {"stats", 0, mqd_cmd_stats},   {"timers", 0, mqd_cmd_timers},
+    {NULL, 0, NULL},
 };
 
 static void usage(FILE *out)
@@ -56,6 +58,9 @@ static void usage(FILE *out)
             "  get ID                  one message by offset message id or unique key (UNIQ_KEY)\n"
             "  stats [--scan]          message counts, bytes, column family sizes\n"
             "                          (--scan: exact counts and bytes by reading every message)\n"
+            "  timers [--topic T] [--due-before TIME]\n"
+            "                          pending delayed messages in due order: due time, topic,\n"
+            "                          queue, message id, keys, size\n"
             "\n"
             "dump filters (all must hold):\n"
             "  -t, --topic TOPIC       only this topic\n"
@@ -133,6 +138,7 @@ static int add_tags(mqd_opts *o, char *expr)
 
 enum {
     OPT_FROM = 1000, OPT_TO, OPT_TAG, OPT_FORMAT, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_SCAN,
+    OPT_DUE_BEFORE,
 };
 
 /* Parse argv into o. MQD_OK, or MQD_USAGE after saying why. */
@@ -148,9 +154,10 @@ static int parse_args(int argc, char **argv, mqd_opts *o, const mqd_command **cm
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"scan", no_argument, NULL, OPT_SCAN},     {"help", no_argument, NULL, 'h'},
+        {"due-before", required_argument, NULL, OPT_DUE_BEFORE},
         {NULL, 0, NULL, 0},
     };
-    int ch, filters = 0;
+    int ch, filters = 0, timer_opts = 0;
 
     memset(o, 0, sizeof *o);
     o->progress = -1;
@@ -231,6 +238,14 @@ static int parse_args(int argc, char **argv, mqd_opts *o, const mqd_command **cm
             break;
         case OPT_PROGRESS: o->progress = 1; filters--; break;
         case OPT_NO_PROGRESS: o->progress = 0; filters--; break;
+        case OPT_DUE_BEFORE:
+            if (strcmp(o->command, "timers") != 0)
+                return usage_error("--due-before applies to timers only");
+            if (mqd_parse_time(optarg, &o->due_before_ms) != 0)
+                return usage_error("bad time '%s' (ms or yyyy-MM-dd#HH:mm:ss:SSS)", optarg);
+            o->has_due_before = 1;
+            filters--;
+            break;
         case OPT_SCAN:
             if (strcmp(o->command, "stats") != 0)
                 return usage_error("--scan applies to stats only");
@@ -246,8 +261,11 @@ static int parse_args(int argc, char **argv, mqd_opts *o, const mqd_command **cm
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (filters && strcmp(o->command, "dump") != 0)
-        return usage_error("filters and --format apply to dump only");
+    /* timers takes --topic (and --due-before) and no other filter. */
+    if (strcmp(o->command, "timers") == 0 && o->topic)
+        timer_opts = 1;
+    if (filters > timer_opts && strcmp(o->command, "dump") != 0)
+        return usage_error("filters and --format apply to dump only (timers: --topic)");
     if (o->has_to_offset && o->to_offset < o->from_offset)
         return usage_error("--to-offset is below --from-offset");
 

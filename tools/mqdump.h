@@ -3,7 +3,7 @@
  * message and the commands. mqdump.c holds main() and option parsing;
  * mqdump_out.c the output and progress bar; mqdump_json.c the message as
  * JSON (and base64); mqdump_filter.c time parsing and the message filters;
- * mqdump_dump.c, mqdump_get.c and mqdump_info.c the commands.
+ * mqdump_dump.c, mqdump_get.c, mqdump_info.c and mqdump_timers.c the commands.
  */
 #ifndef LSMQ_TOOLS_MQDUMP_H
 #define LSMQ_TOOLS_MQDUMP_H
@@ -49,6 +49,8 @@ typedef struct mqd_opts {
     mqd_format format;
     int progress;             /* -1 auto (stderr is a terminal), 0 never, 1 always */
     int scan;                 /* stats: exact counts by reading every message */
+    int has_due_before;       /* timers: due time < due_before_ms */
+    int64_t due_before_ms;
 } mqd_opts;
 
 /* Set by SIGINT/SIGTERM: long loops stop early and clean up. */
@@ -115,6 +117,7 @@ int mqd_cmd_queues(const mqd_store *s, const mqd_opts *o);
 int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o);
 int mqd_cmd_dump(const mqd_store *s, const mqd_opts *o);
 int mqd_cmd_get(const mqd_store *s, const mqd_opts *o);
+int mqd_cmd_timers(const mqd_store *s, const mqd_opts *o);
 
 /* Print "mqdump: <message>" on stderr. */
 void mqd_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -5,7 +5,8 @@
  * hosts, so an id is tried as an offset message id first, accepted only
  * when the message at that log position has that store host, then as a
  * unique key under every topic. Every match is printed as one JSON line,
- * in dump's shape.
+ * in dump's shape; a pending (delayed) message as it waits, with queue
+ * offset 0 and the store time of its send.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -26,6 +27,24 @@ static int load_message(const mqd_store *s, const engine_msg_pos *at, uint8_t **
     if (proto_record_decode(*buf, len, r) != (long)len) {
         mqd_errorf("corrupt record at topic id %u queue %u offset %llu", at->topic_id,
                    at->queue_id, (unsigned long long)at->queue_offset);
+        engine_free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* A message an index entry names, pending or not; as load_message. */
+static int load_indexed(const mqd_store *s, const engine_msg_pos *at, uint64_t pos,
+                        uint8_t **buf, proto_record *r)
+{
+    if (at->queue_id != ENGINE_QUEUE_PENDING)
+        return load_message(s, at, buf, r);
+    size_t len;
+    if (index_get_by_position(s->v, pos, buf, &len) != 0)
+        return -1;
+    if (proto_record_decode(*buf, len, r) != (long)len) {
+        mqd_errorf("corrupt pending record at log position %llu", (unsigned long long)pos);
         engine_free(*buf);
         *buf = NULL;
         return -1;
@@ -59,7 +78,7 @@ static int get_by_offset_id(const mqd_store *s, const char *id)
         return 0;
     uint8_t *buf;
     proto_record r;
-    if (load_message(s, &at, &buf, &r) != 0)
+    if (load_indexed(s, &at, pos, &buf, &r) != 0)
         return 0;
     int found = (uint64_t)r.physical_offset == pos && same_host(&r.store_host, &host);
     if (found)
@@ -81,7 +100,7 @@ static int get_by_uniq_key_in(const mqd_store *s, uint32_t topic_id, const char 
         engine_msg_pos at = {topic_id, hits[i].queue_id, hits[i].queue_offset};
         uint8_t *buf;
         proto_record r;
-        if (load_message(s, &at, &buf, &r) != 0)
+        if (load_indexed(s, &at, hits[i].log_position, &buf, &r) != 0)
             continue;
         const char *u;
         size_t ulen;

@@ -4,7 +4,8 @@
  * RocksDB's own properties.
  * Message counts come from offsets (max offset minus min offset: retention
  * removes only whole prefixes of a queue, so what lies between is stored);
- * `stats --scan` counts by reading every message instead.
+ * `stats --scan` counts by reading every message instead. Pending (delayed)
+ * messages are counted apart, from the store's pending counts.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,7 @@ int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o)
         key_str("topic", t[i].name, 1);
         key_u64("id", t[i].topic_id, 0);
         key_u64("messages", msgs, 0);
+        key_u64("pendingMessages", engine_timer_pending(s->e, t[i].topic_id), 0);
         key_u64("approxDiskBytes", engine_topic_disk_bytes(s->e, t[i].topic_id), 0);
         if (o->scan) {
             uint64_t smsgs, sbytes;
@@ -228,6 +230,8 @@ int mqd_cmd_stats(const mqd_store *s, const mqd_opts *o)
     if (o->scan)
         mqd_progress_end();
     key_u64("messages", total, 0);
+    /* Delayed messages not yet due (their topics' and any deleted topic's). */
+    key_u64("pendingMessages", engine_timer_pending_total(s->e), 0);
     if (o->scan) {
         key_u64("scannedMessages", scanned_total, 0);
         key_u64("bytes", bytes_total, 0);

@@ -300,6 +300,15 @@ int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr,
 int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, const char *topic,
                                       int timeout_ms);
 
+/**
+ * UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: create or replace a subscription
+ * group's config on one broker. config_json is upstream's
+ * SubscriptionGroupConfig object (groupName, retryMaxTimes,
+ * groupRetryPolicy, ...), sent as given.
+ */
+int lsmq_admin_update_subscription_group(lsmq_admin *a, const char *broker_addr,
+                                         const char *config_json, int timeout_ms);
+
 /** A message queue. */
 typedef struct lsmq_admin_mq {
     char *topic;
@@ -782,7 +791,7 @@ typedef struct lsmq_admin_timer_status {
 /**
  * Pending delayed messages on one broker, in all and per topic: for
  * `topic` only (NULL: every topic holding some). lsmq's own request
- * (code 30001); upstream brokers answer REQUEST_CODE_NOT_SUPPORTED.
+ * (code 801); upstream brokers answer REQUEST_CODE_NOT_SUPPORTED.
  * @param[out] out release with lsmq_admin_timer_status_free.
  */
 int lsmq_admin_get_timer_status(lsmq_admin *a, const char *broker_addr, const char *topic,

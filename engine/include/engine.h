@@ -137,6 +137,8 @@ bool engine_is_readonly(const engine *e);
 /*
  * The store format version this build writes (recorded in the store).
  * 1: messages, idx_id, idx_time. 2: idx_key too (index/ upgrades a 1 store).
+ * Delayed messages (the `timer` family, meta "P") came without a new
+ * version: older stores have an empty `timer` family and no "P" records.
  */
 #define ENGINE_FORMAT_VERSION 2
 

@@ -5,7 +5,8 @@
 #     binary bodies through lsmq-produce, consumes them with lsmq-consume
 #     and checks that `mqdump dump` shows exactly what was consumed; then
 #     each dump filter, topics, queues, stats and get (by offset message id
-#     and by unique key);
+#     and by unique key); timers and the pending counts of stats on a store
+#     holding delayed messages (made by lsmq-engine-demo --delayMs);
 #  2. runs mqdump while a producer keeps the broker busy (every run
 #     succeeds, the producer sees no error), stops the broker, and checks
 #     that running every command leaves every file of the store unchanged
@@ -262,7 +263,8 @@ assert s["messages"] == sum(x["messages"] for x in s["topics"]) >= int(sys.argv[
 assert s["nextLogPosition"] > 0 and s["formatVersion"] >= 1
 cfs = s["columnFamilies"]
 # A store made by this build: the engine families and the index families.
-assert sorted(cfs) == sorted(["msg", "topic", "group", "offset", "meta", "idx_id", "idx_key", "idx_time"]), cfs
+assert sorted(cfs) == sorted(["msg", "topic", "group", "offset", "meta", "timer", "idx_id", "idx_key", "idx_time"]), cfs
+assert s["pendingMessages"] == 0 and t["pendingMessages"] == 0, s
 for name in ("rocksdb.estimate-num-keys", "rocksdb.total-sst-files-size", "rocksdb.size-all-mem-tables"):
     assert name in cfs["msg"], cfs["msg"]
 assert cfs["msg"]["rocksdb.estimate-num-keys"] >= int(sys.argv[2])
@@ -298,6 +300,55 @@ check_rc "get by a unique key in lower case" 0
 mqd get 7F000001000000000000000000FFFFFF "$data"
 check_rc "get of an unknown id exits 1" 1
 check_err "get of an unknown id says so" "no message with"
+
+# timers: a store with delayed messages, 3 due in an hour and 2 in two hours.
+demo="$build/tools/lsmq-engine-demo"
+delayed="$tmp/delayed"
+run "$demo" --storePathRootDir="$delayed" --count=3 --delayMs=3600000
+check_rc "a store with delayed messages" 0
+run "$demo" --storePathRootDir="$delayed" --count=2 --delayMs=7200000
+check_rc "more delayed messages" 0
+run "$demo" --storePathRootDir="$delayed" --count=4
+check_rc "and plain ones" 0
+mqd timers "$delayed"
+check_rc "timers" 0
+pycheck "timers lists every pending message in due order" '
+ms = load(sys.argv[1])
+assert len(ms) == 5, ms
+assert [m["deliverMs"] for m in ms] == sorted(m["deliverMs"] for m in ms), ms
+now = int(time.time() * 1000)
+for m in ms:
+    assert m["topic"] == "TopicTest" and m["topicId"] >= 1 and 0 <= m["queueId"] < 4, m
+    assert len(m["msgId"]) == 32 and m["keys"].startswith("key-") and m["size"] > m["bodySize"], m
+    assert m["storeTimestamp"] <= now < m["deliverMs"], m
+# Due MS after the send (stored a moment after the tool read the clock).
+delays = [m["deliverMs"] - m["storeTimestamp"] for m in ms]
+want = [3600000] * 3 + [7200000] * 2
+assert all(abs(d - w) < 60000 for d, w in zip(delays, want)), delays
+' "$tmp/out"
+cp "$tmp/out" "$tmp/timers.jsonl"
+cut_ms="$(python3 -c "$PRELUDE"'
+ms = load(sys.argv[1])
+print(ms[3]["deliverMs"])' "$tmp/timers.jsonl")"
+mqd timers --topic TopicTest --due-before "$cut_ms" "$delayed"
+check_rc "timers --topic --due-before" 0
+pycheck "timers --due-before lists those due before it" '
+assert load(sys.argv[1]) == load(sys.argv[2])[:3]
+' "$tmp/out" "$tmp/timers.jsonl"
+mqd timers --topic NoSuchTopic "$delayed"
+check_rc "timers of an unknown topic exits 1" 1
+mqd stats "$delayed"
+check_rc "stats of a store with delayed messages" 0
+pycheck "stats counts pending messages apart, per topic and in total" '
+s = load(sys.argv[1])[0]
+t = [x for x in s["topics"] if x["topic"] == "TopicTest"][0]
+assert t["messages"] == 4 and t["pendingMessages"] == 5 and s["pendingMessages"] == 5, s
+' "$tmp/out"
+pending_id="$(python3 -c "$PRELUDE"'
+print(load(sys.argv[1])[0]["msgId"])' "$tmp/timers.jsonl")"
+mqd get "$pending_id" "$delayed"
+check_rc "get of a pending message by its offset message id" 0
+check_out "get shows the pending message as it waits" '"queueOffset":0,"msgId":"'"$pending_id"'"'
 
 # ---- 2. under load, then read-only -----------------------------------------
 
@@ -450,6 +501,8 @@ bad_usage "a filter on topics" topics --topic X "$data"
 bad_usage "bad offset" dump --from-offset ten "$data"
 bad_usage "bad time" dump --begin yesterday "$data"
 bad_usage "bad format" dump --format xml "$data"
+bad_usage "a dump filter on timers" timers --tag A "$data"
+bad_usage "--due-before on dump" dump --due-before 0 "$data"
 bad_usage "--prop without =" dump --prop TAGS "$data"
 mqd --help
 check_rc "--help exits 0" 0

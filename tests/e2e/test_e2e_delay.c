@@ -20,7 +20,11 @@
  *  - CONSUMER_SEND_MSG_BACK: delay level 3 + reconsumeTimes before the
  *    retry is delivered, the dead-letter topic at once past
  *    maxReconsumeTimes, and a group's EXPONENTIAL retry policy instead of
- *    the levels; a client's re-publish to %RETRY% with DELAY is delayed;
+ *    the levels; a client's re-publish to %RETRY% with DELAY is delayed,
+ *    one past the group's retryMaxTimes, or of a group holding queue locks
+ *    (an orderly consumer), goes to the DLQ at once;
+ *  - a dead letter sent back to its original topic through the admin API
+ *    (lsmq_admin_resend_message): at once, without its retry pairs;
  *  - a bad messageDelayLevel stops mqbroker at start with a sentence.
  * The broker is stopped with SIGTERM and must exit 0 (sanitizers clean).
  */
@@ -39,6 +43,7 @@
 #include "e2e_msg.h"
 #include "e2e_procs.h"
 #include "e2e_reply.h"
+#include "lsmq_admin.h"
 #include "testsupport.h"
 #include "wire.h"
 
@@ -392,9 +397,36 @@ static void test_send_back_backoff_and_dlq(void **state)
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
     assert_int_equal(rec.reconsume_times, 2);
     char v[64];
-    assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
+    expect_prop(&rec, "DELAY", "0");
     assert_false(e2e_prop(&rec, "REAL_TOPIC", v, sizeof v));
     expect_prop(&rec, "RETRY_TOPIC", "DT_SB");
+    uint64_t dead_pos = (uint64_t)rec.physical_offset;
+    e2e_reply_free(&p);
+
+    /* Back to its original topic (RETRY_TOPIC), at once and as a fresh message. */
+    lsmq_admin *a = NULL;
+    lsmq_message **msgs = NULL;
+    size_t n = 0;
+    char id[64] = "";
+    assert_int_equal(lsmq_admin_create(&a), 0);
+    assert_int_equal(lsmq_admin_view_message(a, broker.addr, (int64_t)dead_pos, 5000, &msgs, &n),
+                     0);
+    const char *origin = lsmq_message_property(msgs[0], "RETRY_TOPIC");
+    assert_non_null(origin);
+    assert_int_equal(lsmq_admin_resend_message(a, broker.addr, msgs[0], origin, 0, 5000, id,
+                                               sizeof id),
+                     0);
+    assert_int_equal(strlen(id), PROTO_MSGID_V4_LEN);
+    lsmq_messages_free(msgs, n);
+    lsmq_admin_destroy(a);
+    p = call(e2e_pull("g_peek", "DT_SB", 0, 1, 8, 0, 0, NULL), NULL, 0);
+    e2e_expect_code(&p, RS_SUCCESS, NULL);
+    assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
+    assert_string_equal(e2e_body(&rec, v, sizeof v), "fails");
+    assert_int_equal(rec.reconsume_times, 0);
+    assert_false(e2e_prop(&rec, "RETRY_TOPIC", v, sizeof v));
+    assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
+    expect_prop(&rec, "TAGS", "TagB");
     e2e_reply_free(&p);
 }
 
@@ -451,6 +483,53 @@ static void test_retry_topic_send_delayed(void **state)
     e2e_reply_free(&p);
 }
 
+/* A retry send of `group` with reconsumeTimes `times` and no maxReconsumeTimes. */
+static void send_retry(const char *group, int times, const char *body)
+{
+    char topic[128];
+    snprintf(topic, sizeof topic, "%%RETRY%%%s", group);
+    proto_cmd *c = e2e_send_v2(topic, 0, "DELAY\0013\002");
+    c->version = 409;
+    proto_cmd_set_i64(c, "j", times);
+    e2e_reply r = call(c, body, strlen(body));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
+}
+
+static void expect_dead_letter(const char *group, const char *body)
+{
+    char dlq[128], v[64];
+    snprintf(dlq, sizeof dlq, "%%DLQ%%%s", group);
+    e2e_reply p = call(e2e_pull("g_peek", dlq, 0, 0, 8, 0, 0, NULL), NULL, 0);
+    e2e_expect_code(&p, RS_SUCCESS, NULL);
+    proto_record rec;
+    assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
+    assert_string_equal(e2e_body(&rec, v, sizeof v), body);
+    e2e_reply_free(&p);
+}
+
+static void test_retry_send_dead_letters(void **state)
+{
+    /* Without maxReconsumeTimes in the request, the group's retryMaxTimes (2) holds. */
+    const char *cfg = "{\"groupName\":\"g_max2\",\"retryMaxTimes\":2}";
+    e2e_reply r = call(proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), cfg,
+                       strlen(cfg));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
+    send_retry("g_max2", 3, "third");
+    expect_dead_letter("g_max2", "third");
+
+    /* An orderly consumer's group holds queue locks: its retries are dead letters at once. */
+    const char *lock = "{\"consumerGroup\":\"g_ord\",\"clientId\":\"10.0.0.9@1\","
+                       "\"mqSet\":[{\"brokerName\":\"broker-a\",\"queueId\":0,"
+                       "\"topic\":\"DT_ORD\"}]}";
+    r = call(proto_cmd_request(RC_LOCK_BATCH_MQ), lock, strlen(lock));
+    e2e_expect_code(&r, RS_SUCCESS, NULL);
+    e2e_reply_free(&r);
+    send_retry("g_ord", 1, "orderly");
+    expect_dead_letter("g_ord", "orderly");
+}
+
 static void test_bad_delay_levels_refused_at_start(void **state)
 {
     char cmd[1024];
@@ -479,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_send_back_backoff_and_dlq),
         cmocka_unit_test(test_group_retry_policy),
         cmocka_unit_test(test_retry_topic_send_delayed),
+        cmocka_unit_test(test_retry_send_dead_letters),
         cmocka_unit_test(test_bad_delay_levels_refused_at_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,7 +5,8 @@
  * time) with body and properties unchanged; moves run in due order across
  * topics; the pending counts follow; a reopen keeps pending messages, their
  * counts and the next due time; a burst of due messages never starves the
- * appends queued behind it; a deleted topic's pending messages are dropped.
+ * appends queued behind it; a deleted topic's pending messages are dropped;
+ * a replica applies its master's moves and never moves by itself.
  *
  * The writer is woken after each clock step by a consumer offset commit,
  * which rides in the writer's next group: once it returns, the moves of
@@ -360,6 +361,81 @@ static void test_index_finds_pending_then_delivered(void **state)
     engine_close(e);
 }
 
+/* ---- A replica: it applies its master's moves and never moves by itself ---- */
+
+static engine *open_with_clock(const char *sub, fake_clock *fc, bool replica)
+{
+    char *path;
+    assert_true(asprintf(&path, "%s/%s", dir, sub) > 0);
+    engine_config c;
+    test_engine_config(&c, path);
+    c.clock_ms = fake_clock_ms;
+    c.clock_ctx = fc;
+    c.replica = replica;
+    engine *e = test_engine_open(&c);
+    free(path);
+    return e;
+}
+
+/* Apply every batch of the master's log the replica lacks. */
+static void follow(engine *master, engine *replica)
+{
+    engine_log_reader *r = NULL;
+    assert_int_equal(engine_log_open(master, engine_applied_sequence(replica), &r), 0);
+    engine_log_batch b;
+    int rc;
+    while ((rc = engine_log_next(r, &b)) == 1)
+        assert_int_equal(test_apply_wait(replica, &b), 0);
+    assert_int_equal(rc, 0);
+    engine_log_close(r);
+    assert_int_equal(engine_applied_sequence(replica), engine_last_sequence(master));
+}
+
+static void test_replica_applies_moves_only(void **state)
+{
+    fake_clock mclk, rclk;
+    atomic_init(&mclk.now_ms, T0);
+    atomic_init(&rclk.now_ms, T0 + 10000); /* long past every due time */
+    engine *m = open_with_clock("rm", &mclk, false);
+    engine *r = open_with_clock("rr", &rclk, true);
+    test_topic_create(m, "Rep", 1);
+    engine_msg first = test_msg("first", "UNIQ_KEY\001R1\002");
+    engine_msg second = test_msg("second", "UNIQ_KEY\001R2\002");
+    append_timed(m, "Rep", 0, &first, 1, T0 + 100);
+    append_timed(m, "Rep", 0, &second, 1, T0 + 200);
+    follow(m, r);
+    uint32_t tid = topic_id(m, "Rep");
+    assert_int_equal(engine_timer_pending(r, tid), 2);
+    assert_int_equal(engine_timer_pending_total(r), 2);
+    uint64_t min, max;
+    assert_int_equal(engine_queue_offsets(r, "Rep", 3, 0, &min, &max), 0);
+    assert_int_equal(max, 0); /* its own clock says due: it still waits for the master */
+
+    atomic_store(&mclk.now_ms, T0 + 100);
+    kick(m, "Rep");
+    follow(m, r);
+    assert_int_equal(engine_timer_pending(r, tid), 1);
+    proto_record recs[2];
+    engine_read_result rr;
+    assert_int_equal(read_queue(r, "Rep", 0, 0, recs, 2, &rr), 1);
+    assert_memory_equal(recs[0].body, "first", 5);
+    assert_int_equal(recs[0].store_timestamp, T0 + 100);
+    engine_free(rr.data);
+    assert_int_equal(test_index_consistency(r, 5), 0);
+    engine_close(m);
+    engine_close(r);
+
+    /* The replica's store opened as a master: it moves what is due at once. */
+    r = open_with_clock("rr", &rclk, false);
+    kick(r, "Rep");
+    assert_int_equal(engine_timer_pending_total(r), 0);
+    assert_int_equal(read_queue(r, "Rep", 0, 1, recs, 2, &rr), 1);
+    assert_memory_equal(recs[0].body, "second", 6);
+    assert_int_equal(recs[0].store_timestamp, T0 + 10000);
+    engine_free(rr.data);
+    engine_close(r);
+}
+
 #define BURST 100000
 #define BURST_BATCH 1000
 
@@ -425,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deleted_topic_drops_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_finds_pending_then_delivered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_replica_applies_moves_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_does_not_starve_appends, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
