@@ -174,6 +174,9 @@ static void writer_child(int fd)
     engine *e = NULL;
     if (open_store(&e) != 0)
         _exit(2);
+    /* Ready before the first ack can be written. */
+    ack_rec ready = {.kind = 1};
+    send_all(fd, &ready, sizeof ready);
     static tc_writer writers[N_WRITERS];
     for (unsigned i = 0; i < N_WRITERS; i++) {
         writers[i] = (tc_writer){.id = i, .e = e, .fd = fd,
@@ -182,8 +185,6 @@ static void writer_child(int fd)
         if (pthread_create(&tid, NULL, writer_thread, &writers[i]) != 0)
             _exit(5);
     }
-    ack_rec ready = {.kind = 1};
-    send_all(fd, &ready, sizeof ready);
     for (;;)
         pause();
 }

@@ -436,6 +436,91 @@ static void test_replica_applies_moves_only(void **state)
     engine_close(r);
 }
 
+/* ---- Hooks ---------------------------------------------------------------- */
+
+typedef struct hook_log {
+    int pends, appends, delivered, dropped;
+    uint64_t pend_queue, pend_offset, delivered_old_pos;
+    int64_t delivered_old_store_ms;
+    int advances;
+    uint32_t advance_queue;
+    uint64_t advance_max;
+} hook_log;
+
+static void log_pend(const engine_ext_env *x, engine_batch *b, const engine_stored_msg *m)
+{
+    hook_log *l = x->ctx;
+    l->pends++;
+    l->pend_queue = m->queue_id;
+    l->pend_offset = m->queue_offset;
+}
+
+static void log_append(const engine_ext_env *x, engine_batch *b, const engine_stored_msg *m)
+{
+    ((hook_log *)x->ctx)->appends++;
+}
+
+static void log_deliver(const engine_ext_env *x, engine_batch *b, uint64_t old_position,
+                        int64_t old_store_ms, const engine_stored_msg *m)
+{
+    hook_log *l = x->ctx;
+    if (!m) {
+        l->dropped++;
+        return;
+    }
+    l->delivered++;
+    l->delivered_old_pos = old_position;
+    l->delivered_old_store_ms = old_store_ms;
+}
+
+static void log_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
+                        uint64_t max_offset)
+{
+    hook_log *l = x->ctx;
+    l->advances++;
+    l->advance_queue = queue_id;
+    l->advance_max = max_offset;
+}
+
+static void test_hooks_see_pend_deliver_advance(void **state)
+{
+    static hook_log l;
+    memset(&l, 0, sizeof l);
+    static engine_extension x = {.name = "hooklog", .ctx = &l,
+                                 .hook = {.on_pend = log_pend, .on_append = log_append,
+                                          .on_deliver = log_deliver,
+                                          .on_advance = log_advance}};
+    char *path;
+    assert_true(asprintf(&path, "%s/hooks", dir) > 0);
+    engine_config c;
+    test_engine_config(&c, path);
+    c.clock_ms = fake_clock_ms;
+    c.clock_ctx = &clk;
+    assert_int_equal(engine_config_add_extension(&c, &x), 0);
+    engine *e = test_engine_open(&c);
+    free(path);
+    test_topic_create(e, "Hk", 2);
+    test_topic_create(e, "HkGone", 1);
+    engine_msg m = test_msg("h", NULL);
+    engine_append_result r = append_timed(e, "Hk", 1, &m, 1, T0 + 40);
+    append_timed(e, "HkGone", 0, &m, 1, T0 + 40);
+    assert_int_equal(l.pends, 2);
+    assert_int_equal(l.appends, 0); /* not for a pending message */
+    assert_int_equal(l.pend_queue, ENGINE_QUEUE_PENDING);
+    assert_int_equal(l.pend_offset, T0 + 40);
+    assert_int_equal(engine_topic_delete(e, "HkGone", 6), 0);
+    set_clock(e, "Hk", T0 + 41);
+    assert_int_equal(l.appends, 1);
+    assert_int_equal(l.delivered, 1);
+    assert_int_equal(l.dropped, 1);
+    assert_int_equal(l.delivered_old_pos, r.log_position);
+    assert_int_equal(l.delivered_old_store_ms, T0);
+    assert_int_equal(l.advances, 1); /* a master hears of the queue a move advanced */
+    assert_int_equal(l.advance_queue, 1);
+    assert_int_equal(l.advance_max, 1);
+    engine_close(e);
+}
+
 #define BURST 100000
 #define BURST_BATCH 1000
 
@@ -502,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_finds_pending_then_delivered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replica_applies_moves_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hooks_see_pend_deliver_advance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_does_not_starve_appends, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
