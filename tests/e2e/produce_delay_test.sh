@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of lsmq-produce's delayed sends against a real mqbroker
-# (messageDelayLevel "1s 2s 3s"): --delay 2, --delay-ms 2000, --deliver-at
-# in ms since the epoch and in RocketMQ's date text, each sent about 2 s
-# ahead. A consumer running from before the sends must get each message
+# (messageDelayLevel "1s 2s 8s"): --delay 3, --delay-ms 8000, --deliver-at
+# in ms since the epoch and in RocketMQ's date text, each sent about 8 s
+# ahead (long enough for every send to be done while they are pending). A consumer running from before the sends must get each message
 # once, not before its due time (50 ms of tolerance: one machine's clock);
 # topicStatus shows nothing in the topic's queues while they are pending.
 # Bad combinations are usage errors. Finally SIGTERM, and a clean exit.
@@ -20,7 +20,7 @@ require_bins "$mqadmin" "$produce" "$consume" "$broker_bin"
 
 consumer_pid=""
 trap 'kill_running "$consumer_pid" "$pid"' EXIT
-start_broker produce-delay "--messageDelayLevel=1s 2s 3s"
+start_broker produce-delay "--messageDelayLevel=1s 2s 8s"
 export NAMESRV_ADDR="$ns"
 
 # ---- usage -------------------------------------------------------------------
@@ -50,12 +50,12 @@ send() { # send BODY DUE_MS OPTION...
     due[$body]="$at"
 }
 t="$(now_ms)"
-send level "$((t + 2000))" --delay 2
+send level "$((t + 8000))" --delay 3
 t="$(now_ms)"
-send delayms "$((t + 2000))" --delay-ms 2000
-at="$(($(now_ms) + 2000))"
+send delayms "$((t + 8000))" --delay-ms 8000
+at="$(($(now_ms) + 8000))"
 send epoch "$at" --deliver-at "$at"
-at="$(($(now_ms) + 2500))"
+at="$(($(now_ms) + 8500))"
 text="$(python3 -c "import time,sys; s=int(sys.argv[1]); print(time.strftime('%Y-%m-%d#%H:%M:%S', time.localtime(s//1000)) + ':%03d' % (s%1000))" "$at")"
 send datetext "$at" --deliver-at "$text"
 

@@ -162,19 +162,24 @@ static void send_one(run *r, long i, int64_t due)
         sent_cb(rc, NULL, (void *)(intptr_t)i);
 }
 
+static long in_flight(run *r)
+{
+    long n;
+
+    pthread_mutex_lock(&r->lock);
+    n = r->in_flight;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
 static void wait_answers(run *r)
 {
-    struct timespec until;
+    int64_t deadline = proto_mono_ms() + SEND_WAIT_MS;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SEND_WAIT_MS / 1000;
-    pthread_mutex_lock(&r->lock);
-    while (r->in_flight > 0)
-        if (pthread_cond_timedwait(&r->cv, &r->lock, &until) != 0)
-            break;
-    pthread_mutex_unlock(&r->lock);
-    if (r->in_flight > 0)
-        fail_msg("%ld sends still unanswered after %d s", r->in_flight, SEND_WAIT_MS / 1000);
+    while (in_flight(r) > 0 && proto_mono_ms() < deadline)
+        e2e_sleep_ms(10);
+    if (in_flight(r) > 0)
+        fail_msg("%ld sends still unanswered after %d s", in_flight(r), SEND_WAIT_MS / 1000);
 }
 
 /*
@@ -213,7 +218,7 @@ static int64_t send_all(run *r)
 
 static void kill_cycles(run *r, int64_t window)
 {
-    uint64_t rng = (uint64_t)env_long("LSMQ_TIMER_KILL9_SEED", (long)time(NULL)) | 1;
+    uint64_t rng = (uint64_t)env_long("LSMQ_TIMER_KILL9_SEED", (long)proto_wall_ms()) | 1;
     int period = r->spread_ms / r->cycles;
     int64_t now = proto_wall_ms();
 
@@ -265,6 +270,31 @@ static int found(run *r, const proto_record *rec)
     return 1;
 }
 
+/*
+ * One pull over *fd, connecting again (and saying so) while the broker, busy
+ * with a backlog after its restart, does not answer within the timeout.
+ */
+static void pull_call(run *r, int *fd, int q, int64_t offset, proto_cmd **resp,
+                      uint8_t **frame)
+{
+    int64_t deadline = proto_mono_ms() + VERIFY_WAIT_MS;
+
+    for (;;) {
+        if (*fd >= 0 && wire_call(*fd, e2e_pull(VERIFY_GROUP, TOPIC, q, offset, PULL_BATCH, 0,
+                                                0, NULL),
+                                  NULL, 0, resp, frame) == 0)
+            return;
+        if (proto_mono_ms() > deadline)
+            fail_msg("no answer to a pull of queue %d at offset %lld", q, (long long)offset);
+        fprintf(stderr, "pull of queue %d at offset %lld: no answer, connecting again\n", q,
+                (long long)offset);
+        if (*fd >= 0)
+            close(*fd);
+        e2e_sleep_ms(200);
+        *fd = wire_connect(r->broker.proc.port, 10000);
+    }
+}
+
 /* Pull every queue on from where the last call stopped; returns the records read. */
 static long pull_more(run *r)
 {
@@ -272,7 +302,6 @@ static long pull_more(run *r)
     static proto_record recs[PULL_BATCH];
     long total = 0;
 
-    assert_true(fd >= 0);
     for (int q = 0; q < QUEUES; q++) {
         for (;;) {
             proto_cmd *resp = NULL;
@@ -280,19 +309,21 @@ static long pull_more(run *r)
             int64_t offset = r->next_offset[q];
             size_t n;
 
-            assert_int_equal(wire_call(fd, e2e_pull(VERIFY_GROUP, TOPIC, q, offset, PULL_BATCH,
-                                                    0, 0, NULL),
-                                       NULL, 0, &resp, &frame),
-                             0);
+            pull_call(r, &fd, q, offset, &resp, &frame);
             if (resp->code != RS_SUCCESS) {
                 int code = resp->code;
 
-                proto_cmd_free(resp);
-                free(frame);
+                if (getenv("LSMQ_TIMER_KILL9_TRACE"))
+                    fprintf(stderr, "pull q%d@%lld: code %d, min %lld max %lld next %lld\n", q,
+                            (long long)offset, code, (long long)e2e_i64(resp, "minOffset"),
+                            (long long)e2e_i64(resp, "maxOffset"),
+                            (long long)e2e_i64(resp, "nextBeginOffset"));
                 if (code != RS_PULL_NOT_FOUND && code != RS_PULL_OFFSET_MOVED &&
                     code != RS_PULL_RETRY_IMMEDIATELY)
                     fail_msg("pull of queue %d at offset %lld: code %d", q, (long long)offset,
                              code);
+                proto_cmd_free(resp);
+                free(frame);
                 break;
             }
             n = e2e_records(resp->body, resp->body_len, recs, PULL_BATCH);
@@ -308,7 +339,8 @@ static long pull_more(run *r)
             free(frame);
         }
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return total;
 }
 

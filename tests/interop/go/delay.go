@@ -162,6 +162,18 @@ func retryBackoff(c *Ctx) {
 	group := c.Name("rbC")
 	dlq := "%DLQ%" + group
 	p := c.Producer(c.Name("rbP"))
+	// A first member's heartbeat makes the broker create %RETRY%<group>; the member that
+	// then starts finds its route at once (the client polls routes every 30 s and
+	// rebalances every 20 s: the back-off would drown in that otherwise).
+	create := primitive.NewMessage(topic, []byte("creates the topic"))
+	create.WithKeys([]string{"create_" + c.runID})
+	sendOne(c, p, create)
+	first := c.Consumer(group, group+"_0", topic, "*", func(*primitive.MessageExt) consumer.ConsumeResult {
+		return consumer.ConsumeSuccess
+	})
+	_, err := WaitRoute(c.Admin(), "%RETRY%"+group, c.budget(20*time.Second))
+	c.Check(err == nil, "the name server routes %%RETRY%%%s (%v)", group, err)
+	first.Shutdown()
 	seen := &seenLog{}
 	warmConsumer(c, p, topic, group, seen, consumer.ConsumeRetryLater,
 		consumer.WithMaxReconsumeTimes(maxReconsume))

@@ -226,6 +226,9 @@ final class DelayScenarios {
     static void retryDlq(Ctx ctx) throws Exception {
         final int n = 2;
         final int maxReconsume = 2;
+        // The client takes the retry topic's queue at its next rebalance (every 20 s by
+        // default); read when the first client instance starts, so set before any.
+        System.setProperty("rocketmq.client.rebalance.waitInterval", "1000");
         String topic = ctx.name("rd");
         String group = ctx.name("rdC");
         String dlq = "%DLQ%" + group;
@@ -248,6 +251,9 @@ final class DelayScenarios {
         c.setMaxReconsumeTimes(maxReconsume);
         c.start();
         ctx.check(Ctx.waitFor(30_000, () -> seen.count(warmKey) > 0), "the consumer is running (warm-up received)");
+        String retryTopic = "%RETRY%" + group;
+        ctx.check(Ctx.waitFor(30_000, () -> !Scenarios.owned(c, retryTopic).isEmpty()),
+            "the consumer pulls %s %s", retryTopic, Scenarios.owned(c, retryTopic));
 
         Map<String, String> ids = new ConcurrentHashMap<>();
         for (int i = 0; i < n; i++) {
