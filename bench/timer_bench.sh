@@ -187,13 +187,17 @@ listener_pids() {
 # with load=<1-min load average before it>, broker_cpu_pct (the processes in
 # $server_pids: broker, name server) and others_ext_pct (the machine minus
 # them and the client: what other people's processes took, 100 = one core).
-run_timer() {
-    local name=$1 nsrv=$2 load m0 b0 t0 m1 b1 t1 line
-    shift 2
+run_timer() { run_mq timer "$@"; }
+
+# run_mq MODE NAME NAMESRV ARGS...: the same for any mqbench mode.
+run_mq() {
+    local mode=$1 name=$2 nsrv=$3 load m0 b0 t0 m1 b1 t1 line
+    shift 3
     load=$(cut -d' ' -f1 /proc/loadavg)
-    note "$name: mqbench timer $*"
+    note "$name: mqbench $mode $*"
     m0=$(machine_ticks) b0=$(cpu_ticks "$server_pids") t0=$(date +%s%N)
-    "$mqbench" timer -n "$nsrv" --label "$name" "$@" >"$log_dir/$name.out" 2>"$log_dir/$name.err" ||
+    "$mqbench" "$mode" -n "$nsrv" --label "$name" "$@" \
+        >"$log_dir/$name.out" 2>"$log_dir/$name.err" ||
         note "$name: exit status $? (see $log_dir/$name.err)"
     m1=$(machine_ticks) b1=$(cpu_ticks "$server_pids") t1=$(date +%s%N)
     line=$(grep '^result ' "$log_dir/$name.out" || echo "result label=$name failed=1")
@@ -233,21 +237,33 @@ lateness_head() {
 
 # ---- Modes -----------------------------------------------------------------
 
+# Each timer run is followed by a plain publish-to-consume run at the same
+# rate (mqbench latency, its own topic): what delivery costs without a timer
+# on the machine as it is at that moment.
 mode_lateness() {
-    local rate i lines
+    local rate i lines plain
     say "## lateness: $secs s per run, $reps runs per rate, lead $lead_ms ms ($(date -u +%FT%TZ))"
     start_broker
     serving 30
     lateness_head
     for rate in $rates; do
-        lines=()
+        lines=() plain=()
         for ((i = 1; i <= reps; i++)); do
             create_topic "$ns" "lat-$rate-$i"
             run_timer "lsmq-lat-$rate-$i" "$ns" -t "lat-$rate-$i" --rate "$rate" \
                 --seconds "$secs" --lead-ms "$lead_ms"
             lines+=("$out")
+            create_topic "$ns" "plain-$rate-$i"
+            run_mq latency "lsmq-plain-$rate-$i" "$ns" -t "plain-$rate-$i" --rate "$rate" \
+                --seconds "$secs"
+            plain+=("$out")
         done
         lateness_row mqbroker "$rate" "${lines[@]}"
+        say "| plain send to receive, same rate | $rate | $reps | $(med p50_ms "${plain[@]}") | |" \
+            "$(med p99_ms "${plain[@]}") | $(med max_ms "${plain[@]}") | | |" \
+            "$(sum lost "${plain[@]}")" \
+            "| $(sum dups "${plain[@]}") | | $(med broker_cpu_pct "${plain[@]}") |" \
+            "$(med others_ext_pct "${plain[@]}") | $(med load "${plain[@]}") |"
     done
     stop_broker
 }
