@@ -69,6 +69,7 @@
 
 #include "alloc.h"
 #include "bench_util.h"
+#include "clock.h"
 #include "lsmq.h"
 #include "mqbench_timer.h"
 
@@ -135,12 +136,7 @@ static const char *pull_error(lsmq_pull_consumer *c, int rc)
 /* The due time of a timed send made now (0: plain), ms since the epoch. */
 static int64_t deliver_at(const bench_opts *o)
 {
-    struct timespec ts;
-
-    if (o->deliver_in_ms <= 0)
-        return 0;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + o->deliver_in_ms;
+    return o->deliver_in_ms > 0 ? proto_wall_ms() + o->deliver_in_ms : 0;
 }
 
 static void sleep_until_ns(uint64_t t)

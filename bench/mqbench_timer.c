@@ -49,6 +49,7 @@
 
 #include "alloc.h"
 #include "bench_util.h"
+#include "clock.h"
 #include "lsmq.h"
 #include "mqbench_timer.h"
 
@@ -102,13 +103,7 @@ typedef struct timer_state {
 
 static _Thread_local char err_text[512];
 
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+static int64_t wall_ns(void) { return proto_wall_ns(); }
 
 static void sleep_until_wall_ns(int64_t t)
 {

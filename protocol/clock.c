@@ -1,4 +1,4 @@
-/* Millisecond clocks (clock.h). */
+/* The clocks of the tree (clock.h). */
 #include "clock.h"
 
 #include <time.h>
@@ -14,13 +14,17 @@ static int64_t clock_ms(clockid_t id)
 int64_t proto_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 int64_t proto_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
 
-int64_t proto_mono_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+int64_t proto_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+int64_t proto_wall_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 struct timespec proto_deadline_after(clockid_t clock, int64_t in_ms)
 {

@@ -14,6 +14,7 @@
 int64_t proto_mono_ms(void);
 int64_t proto_mono_ns(void); /* the same clock, for measuring short spans */
 int64_t proto_wall_ms(void);
+int64_t proto_wall_ns(void); /* the wall clock finer, to compare with a due time sub-ms */
 
 /*
  * The absolute time in_ms from now on `clock`, for pthread_cond_timedwait:
