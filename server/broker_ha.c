@@ -22,7 +22,8 @@
  * once it is acknowledged (engine_confirm): the controller may elect a
  * replica without the unacknowledged tail, whose offsets the new master
  * then gives to other messages, and a consumer that had read the tail
- * would skip those.
+ * would skip those. Its replicas do the same with the confirmed sequence
+ * the master ships, and open with nothing readable until it comes.
  *
  * Replica. The store changes only through the master's log. Parked pulls
  * are woken by the engine's on_advance hook (writer thread): the queues
@@ -208,11 +209,10 @@ static void wake_queues(broker_ha *h, const advance *list, size_t n)
     engine_view_close(v);
 }
 
-/* Writer thread: remember the queue (once) and post when nothing is posted yet. */
-static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
-                       uint64_t max_offset)
+/* Any thread: remember the queue (once) and post when nothing is posted yet. */
+static void remember_advance(void *ctx, uint32_t topic_id, uint32_t queue_id)
 {
-    broker_ha *h = x->ctx;
+    broker_ha *h = ctx;
     bool post = false;
     pthread_mutex_lock(&h->lock);
     size_t i = 0;
@@ -231,6 +231,27 @@ static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queu
     pthread_mutex_unlock(&h->lock);
     if (post)
         server_post(h->ctx->srv, advance_post_cb, h);
+}
+
+/* Writer thread: an applied batch moved a queue. */
+static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
+                       uint64_t max_offset)
+{
+    (void)max_offset;
+    remember_advance(x->ctx, topic_id, queue_id);
+}
+
+/*
+ * Replication thread: the master confirmed up to seq. Applied here, before
+ * the follower applies anything more, so a restart renumbers only what
+ * the store held when following began.
+ */
+static void replica_confirmed_cb(void *ctx, uint64_t seq, uint64_t since, bool restart)
+{
+    broker_ha *h = ctx;
+    if (restart)
+        engine_confirm_restart(h->ctx->engine, since);
+    engine_confirm(h->ctx->engine, seq, remember_advance, h);
 }
 
 /* ==== Replica: the follower and a store made again ======================== */
@@ -255,6 +276,7 @@ static void follower_config(broker_ha *h, repl_replica_config *rc, uint32_t prep
     rc->epoch = h->epoch;
     rc->prepare_timeout_ms = prepare_ms;
     rc->checkpoint_needed_cb = checkpoint_needed_cb;
+    rc->confirmed_cb = replica_confirmed_cb;
     rc->ctx = h;
 }
 
@@ -429,8 +451,8 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
 int broker_ha_declare(broker_ha *h, engine_config *ec)
 {
     ec->replica = h->replica;
-    /* A controller may elect a replica without this master's unconfirmed tail. */
-    ec->confirmed_reads = h->master && h->controlled && h->sync;
+    /* A controller may elect a replica without a master's unconfirmed tail. */
+    ec->confirmed_reads = h->controlled && h->sync;
     ec->wal_ttl_seconds = h->ctx->cfg.wal_ttl_seconds;
     ec->wal_size_limit_mb = h->ctx->cfg.wal_size_limit_mb;
     if (h->master)
