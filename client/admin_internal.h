@@ -7,6 +7,7 @@
  *   admin_messages.c  message look-ups: view by id, key queries, pulls
  *   admin_offsets.c   offsets by time: search, reset, consume time span
  *   admin_ha.c        a broker's replication state (haStatus)
+ *   admin_timers.c    pending delayed messages (timerStatus), resending a message
  * Nothing here is public.
  */
 #ifndef LSMQ_CLIENT_ADMIN_INTERNAL_H

@@ -160,6 +160,22 @@ int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, co
     return lsmq__admin_rpc(a, broker_addr, 0, req, timeout_ms, NULL);
 }
 
+int lsmq_admin_update_subscription_group(lsmq_admin *a, const char *broker_addr,
+                                         const char *config_json, int timeout_ms)
+{
+    if (empty(broker_addr) || empty(config_json))
+        return lsmq__admin_bad_arg(a, __func__);
+    proto_cmd *req = proto_cmd_request(RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP);
+    proto_cmd *resp = NULL;
+    int rc = lsmq_admin_call(a, broker_addr, req, config_json, strlen(config_json), timeout_ms,
+                             &resp, NULL, NULL);
+    if (rc == 0 && resp->code != RS_SUCCESS)
+        rc = lsmq__admin_refused(a, resp, broker_addr, req);
+    proto_cmd_free(resp);
+    proto_cmd_free(req);
+    return rc;
+}
+
 int lsmq_admin_get_topic_stats(lsmq_admin *a, const char *broker_addr, const char *topic,
                                int timeout_ms, lsmq_admin_topic_stats **stats)
 {

@@ -99,6 +99,8 @@ int broker__store_open(broker_modules *m, char *errbuf, size_t errlen)
     if (rc == 0)
         rc = broker_ha_declare(m->ha, &ec);
     if (rc == 0)
+        rc = engine_config_add_extension(&ec, broker_wake_extension(m->wake));
+    if (rc == 0)
         rc = engine_open(&ec, &ctx->engine, errbuf, errlen);
     return rc;
 }
@@ -143,6 +145,7 @@ static void store_stop(broker_modules *m)
 static const broker_module modules[] = {
     {"stats", broker_stats_create, NULL, NULL, broker_stats_destroy},
     {"ha", broker_ha_create, NULL, NULL, broker_ha_destroy},
+    {"wake", broker_wake_create, NULL, NULL, broker_wake_destroy},
     {"store", store_create, NULL, store_stop, NULL},
     {"registration", broker_registration_create, NULL, broker_registration_stop,
      broker_registration_destroy},
@@ -162,6 +165,7 @@ static const broker_module modules[] = {
     {"query", NULL, broker_query_register, NULL, NULL},
     {"reset", NULL, broker_reset_register, NULL, NULL},
     {"timespan", NULL, broker_timespan_register, NULL, NULL},
+    {"timer-status", NULL, broker_timer_status_register, NULL, NULL},
 };
 #define N_MODULES (sizeof modules / sizeof modules[0])
 

@@ -49,6 +49,10 @@ void broker_config_init(broker_config *c)
     c->controller_heartbeat_timeout_ms = 10000;
     c->broker_heartbeat_interval_ms = 1000;
     c->ha_max_time_slave_not_catchup_ms = 15000;
+    c->timer_max_delay_sec = 259200;
+    c->timer_wheel_enable = true;
+    c->timer_precision_ms = 1000;
+    broker_config_set(c, "messageDelayLevel", BROKER_DEFAULT_DELAY_LEVELS, NULL, 0);
 }
 
 static const char *const role_names[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"};
@@ -96,7 +100,7 @@ static int set_string(char *dst, size_t cap, const char *v)
     return 0;
 }
 
-typedef enum { K_STR, K_U32, K_I32, K_I64, K_U64, K_BOOL, K_FLUSH, K_ROLE } kind;
+typedef enum { K_STR, K_U32, K_I32, K_I64, K_U64, K_BOOL, K_FLUSH, K_ROLE, K_DELAY } kind;
 
 typedef struct key_def {
     const char *name;
@@ -155,7 +159,71 @@ static const key_def keys[] = {
     U32("controllerHeartBeatTimeoutMills", controller_heartbeat_timeout_ms, 3600000),
     U32("brokerHeartbeatInterval", broker_heartbeat_interval_ms, 3600000),
     U32("haMaxTimeSlaveNotCatchup", ha_max_time_slave_not_catchup_ms, 3600000),
+    {"messageDelayLevel", K_DELAY, offsetof(broker_config, message_delay_level),
+     sizeof(((broker_config *)0)->message_delay_level), 0},
+    U32("timerMaxDelaySec", timer_max_delay_sec, 100u * 365 * 24 * 3600),
+    BOOL("timerWheelEnable", timer_wheel_enable),
+    U32("timerPrecisionMs", timer_precision_ms, 3600000),
 };
+
+/*
+ * messageDelayLevel as upstream reads it: tokens split by single spaces,
+ * each a number and a unit s, m, h or d (lowercase). Level i+1 waits
+ * token i. Fills c's table only when the whole string is good.
+ */
+static int parse_delay_levels(broker_config *c, const char *v, char *errbuf, size_t errlen)
+{
+    static const struct { char unit; int64_t ms; } units[] = {
+        {'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000},
+    };
+    int64_t table[BROKER_DELAY_LEVELS_MAX];
+    uint32_t n = 0;
+    const char *p = v;
+    while (*p) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        int64_t unit_ms = 0;
+        for (size_t u = 0; len > 1 && u < sizeof units / sizeof units[0]; u++)
+            if (p[len - 1] == units[u].unit)
+                unit_ms = units[u].ms;
+        char num[24];
+        uint64_t count = 0;
+        bool ok = unit_ms > 0 && len - 1 < sizeof num;
+        if (ok) {
+            memcpy(num, p, len - 1);
+            num[len - 1] = '\0';
+            ok = parse_u64(num, (uint64_t)INT64_MAX / (uint64_t)unit_ms, &count) == 0;
+        }
+        if (!ok) {
+            say(errbuf, errlen, "bad messageDelayLevel '%s': level %u ('%.*s') is not a number "
+                                "followed by s, m, h or d (levels are separated by one space, "
+                                "e.g. \"1s 5s 10s 30s 1m 2h 1d\")",
+                v, n + 1, (int)(len < 32 ? len : 32), p);
+            return LSMQ_EINVAL;
+        }
+        if (n == BROKER_DELAY_LEVELS_MAX) {
+            say(errbuf, errlen, "messageDelayLevel names more than %d levels",
+                BROKER_DELAY_LEVELS_MAX);
+            return LSMQ_EINVAL;
+        }
+        table[n++] = (int64_t)count * unit_ms;
+        p += len;
+        if (*p == ' ' && *++p == '\0') {
+            say(errbuf, errlen, "bad messageDelayLevel '%s': it ends with a space", v);
+            return LSMQ_EINVAL;
+        }
+    }
+    if (n == 0) {
+        say(errbuf, errlen, "messageDelayLevel is empty: name at least one level, e.g. \"1s\"");
+        return LSMQ_EINVAL;
+    }
+    if (strlen(v) >= sizeof c->message_delay_level)
+        return LSMQ_ETOOBIG;
+    memcpy(c->delay_level_ms, table, n * sizeof table[0]);
+    c->delay_levels = n;
+    strcpy(c->message_delay_level, v);
+    return 0;
+}
 
 /* brokerRole's values, as upstream spells them. */
 static int parse_role(const char *v, broker_role *out)
@@ -191,6 +259,7 @@ int broker_config_set(broker_config *c, const char *key, const char *value, char
                 rc = LSMQ_EINVAL;
             break;
         case K_ROLE: rc = parse_role(value, (broker_role *)field); break;
+        case K_DELAY: return parse_delay_levels(c, value, errbuf, errlen);
         case K_U32:
             if ((rc = parse_u64(value, d->max, &u)) == 0)
                 *(uint32_t *)field = (uint32_t)u;

@@ -76,6 +76,7 @@ static void group_from_json(const char *name, const char *text, size_t len,
     out->notify_ids_changed = get_bool(o, "notifyConsumerIdsChangedEnable", true);
     out->retry_queue_nums = get_i32(o, "retryQueueNums", 1);
     out->retry_max_times = get_i32(o, "retryMaxTimes", 16);
+    broker_retry_policy_from_json(o, &out->retry_policy);
     json_decref(o);
 }
 
@@ -129,6 +130,18 @@ int64_t broker_group_broker_id(engine *e, const char *group)
     json_decref(o);
     engine_free(text);
     return id;
+}
+
+int32_t broker_group_retry_max_times(engine *e, const char *group)
+{
+    char *text = NULL;
+    size_t len = 0;
+    broker_group_config gc;
+    if (!e || engine_group_get(e, group, strlen(group), &text, &len) != 0)
+        return 16; /* the default of a group created on first use */
+    group_from_json(group, text, len, &gc);
+    engine_free(text);
+    return gc.retry_max_times;
 }
 
 char *broker_group_json_from(json_t *cfg, size_t *len)

@@ -26,10 +26,9 @@
  * the master ships, and open with nothing readable until it comes.
  *
  * Replica. The store changes only through the master's log. Parked pulls
- * are woken by the engine's on_advance hook (writer thread): the queues
- * that moved are gathered under a mutex and handed to the loop with one
- * post at a time. A replica that does not know its master's HA address
- * learns it from the name servers' answers to REGISTER_BROKER. When the
+ * are woken by the engine's on_advance hook (broker_wake.c). A replica
+ * that does not know its master's HA address learns it from the name
+ * servers' answers to REGISTER_BROKER. When the
  * master no longer holds the log after the store's applied sequence (or
  * the store holds none) the library says so, and the store is made again
  * from a checkpoint on the loop: the follower stops, the store closes, a
@@ -41,8 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <pthread.h>
 
 #include "alloc.h"
 #include "broker_internal.h"
@@ -67,12 +64,6 @@
  */
 #define FORWARD_AFTER_ONLINE_CHECKS 10
 
-/* The queues whose max offset moved, from the writer thread. */
-typedef struct advance {
-    uint32_t topic_id;
-    uint32_t queue_id;
-} advance;
-
 struct broker_ha {
     broker_modules *m;
     broker_ctx *ctx;
@@ -87,18 +78,12 @@ struct broker_ha {
     broker_ack_waits *waits;
     _Atomic uint64_t acked;         /* written by the replication thread */
     atomic_bool acked_posted;
-    advance *confirmed;             /* loop thread: queues engine_confirm moved */
+    broker_queue_ref *confirmed;    /* loop thread: queues engine_confirm moved */
     size_t n_confirmed, cap_confirmed;
     /* Replica. */
     repl_replica *follower;
     char master_ha[256];            /* the master's HA address: configured or learned */
     char master_addr[256];          /* the master's remoting address, once learned */
-    engine_extension advance_ext;
-    pthread_mutex_t lock;           /* guards the fields up to the next blank line */
-    advance *advances;
-    size_t n_advances, cap_advances;
-    bool advance_posted;
-
     atomic_bool reseed_posted;
     double last_reseed;
     ev_timer reseed_timer;          /* a fetch put off by RESEED_MIN_INTERVAL_S */
@@ -115,8 +100,6 @@ bool broker_ha_sync(const broker_ha *h)
 
 /* ==== Master: acknowledgements ============================================ */
 
-static void wake_queues(broker_ha *h, const advance *list, size_t n);
-
 /* Loop thread: a queue whose confirmed messages became readable (engine_confirm). */
 static void confirmed_queue(void *ctx, uint32_t topic_id, uint32_t queue_id)
 {
@@ -125,7 +108,7 @@ static void confirmed_queue(void *ctx, uint32_t topic_id, uint32_t queue_id)
         h->cap_confirmed = h->cap_confirmed ? h->cap_confirmed * 2 : 16;
         h->confirmed = proto_xrealloc(h->confirmed, h->cap_confirmed * sizeof *h->confirmed);
     }
-    h->confirmed[h->n_confirmed++] = (advance){topic_id, queue_id};
+    h->confirmed[h->n_confirmed++] = (broker_queue_ref){topic_id, queue_id};
 }
 
 /*
@@ -141,7 +124,7 @@ static void acked_post_cb(void *arg)
     uint64_t acked = atomic_load(&h->acked);
     h->n_confirmed = 0;
     engine_confirm(h->ctx->engine, acked, confirmed_queue, h);
-    wake_queues(h, h->confirmed, h->n_confirmed);
+    broker_wake_queues(h->m, h->confirmed, h->n_confirmed);
     broker__ack_waits_acked(h->waits, acked);
 }
 
@@ -176,70 +159,7 @@ void broker_ha_await(broker_ha *h, broker_ack_wait *w, uint64_t seq, broker_acke
     broker__ack_waits_add(h->waits, w);
 }
 
-/* ==== Replica: waking parked pulls ======================================== */
-
-/* Loop thread: wake the pulls parked on the queues that moved. */
-static void advance_post_cb(void *arg)
-{
-    broker_ha *h = arg;
-    pthread_mutex_lock(&h->lock);
-    advance *list = h->advances;
-    size_t n = h->n_advances;
-    h->advances = NULL;
-    h->n_advances = h->cap_advances = 0;
-    h->advance_posted = false;
-    pthread_mutex_unlock(&h->lock);
-    wake_queues(h, list, n);
-    free(list);
-}
-
-/* Loop thread: wake the pulls parked on these queues. */
-static void wake_queues(broker_ha *h, const advance *list, size_t n)
-{
-    engine *e = h->ctx->engine;
-    engine_view *v = NULL;
-    if (n == 0 || !e || !h->m->pull || !broker_pull_parked(h->m->pull) ||
-        engine_view_open(e, &v) != 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        engine_topic_config tc;
-        if (engine_view_topic_by_id(v, list[i].topic_id, &tc) == 0)
-            broker_pull_notify(h->m->pull, tc.name, list[i].queue_id);
-    }
-    engine_view_close(v);
-}
-
-/* Any thread: remember the queue (once) and post when nothing is posted yet. */
-static void remember_advance(void *ctx, uint32_t topic_id, uint32_t queue_id)
-{
-    broker_ha *h = ctx;
-    bool post = false;
-    pthread_mutex_lock(&h->lock);
-    size_t i = 0;
-    while (i < h->n_advances &&
-           (h->advances[i].topic_id != topic_id || h->advances[i].queue_id != queue_id))
-        i++;
-    if (i == h->n_advances) {
-        if (h->n_advances == h->cap_advances) {
-            h->cap_advances = h->cap_advances ? h->cap_advances * 2 : 16;
-            h->advances = proto_xrealloc(h->advances, h->cap_advances * sizeof *h->advances);
-        }
-        h->advances[h->n_advances++] = (advance){topic_id, queue_id};
-    }
-    if (!h->advance_posted)
-        post = h->advance_posted = true;
-    pthread_mutex_unlock(&h->lock);
-    if (post)
-        server_post(h->ctx->srv, advance_post_cb, h);
-}
-
-/* Writer thread: an applied batch moved a queue. */
-static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
-                       uint64_t max_offset)
-{
-    (void)max_offset;
-    remember_advance(x->ctx, topic_id, queue_id);
-}
+/* ==== Replica: confirmations ============================================= */
 
 /*
  * Replication thread: the master confirmed up to seq. Applied here, before
@@ -251,7 +171,7 @@ static void replica_confirmed_cb(void *ctx, uint64_t seq, uint64_t since, bool r
     broker_ha *h = ctx;
     if (restart)
         engine_confirm_restart(h->ctx->engine, since);
-    engine_confirm(h->ctx->engine, seq, remember_advance, h);
+    engine_confirm(h->ctx->engine, seq, broker_wake_note, h->m->wake);
 }
 
 /* ==== Replica: the follower and a store made again ======================== */
@@ -396,7 +316,6 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
     h->sync = cfg->role == BROKER_SYNC_MASTER;
     h->controlled = cfg->enable_controller_mode;
     h->epoch = cfg->controller_epoch;
-    pthread_mutex_init(&h->lock, NULL);
     snprintf(h->work_dir, sizeof h->work_dir, "%s/ha", cfg->store_path_root_dir);
     ev_timer_init(&h->reseed_timer, reseed_timer_cb, 0, 0);
     h->reseed_timer.data = h;
@@ -423,9 +342,6 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
     }
     m->held_offsets = broker_held_offsets_new();
     h->forward = broker__forward_new();
-    h->advance_ext.name = "broker-ha";
-    h->advance_ext.ctx = h;
-    h->advance_ext.hook.on_advance = on_advance;
     snprintf(h->master_ha, sizeof h->master_ha, "%s", cfg->ha_master_address);
     if (!h->master_ha[0]) {
         proto_log(PROTO_LOG_INFO, "broker: replica %s id %lld: %s", cfg->broker_name,
@@ -455,9 +371,8 @@ int broker_ha_declare(broker_ha *h, engine_config *ec)
     ec->confirmed_reads = h->controlled && h->sync;
     ec->wal_ttl_seconds = h->ctx->cfg.wal_ttl_seconds;
     ec->wal_size_limit_mb = h->ctx->cfg.wal_size_limit_mb;
-    if (h->master)
-        return engine_config_add_extension(ec, repl_master_extension(h->master));
-    return engine_config_add_extension(ec, &h->advance_ext);
+    /* A replica's parked pulls are woken by broker_wake.c's extension. */
+    return h->master ? engine_config_add_extension(ec, repl_master_extension(h->master)) : 0;
 }
 
 int broker_ha_start(broker_modules *m, char *errbuf, size_t errlen)
@@ -521,9 +436,7 @@ void broker_ha_destroy(broker_modules *m)
     broker__forward_free(h->forward); /* when ha-serve never started */
     broker_held_offsets_free(m->held_offsets);
     m->held_offsets = NULL;
-    free(h->advances);
     free(h->confirmed);
-    pthread_mutex_destroy(&h->lock);
     free(h);
     m->ha = NULL;
 }

@@ -17,6 +17,8 @@
  *   stats          broker_stats.c          put/get counters (engine commit hook)
  *   ha             broker_ha.c             master or replica: before the store opens
  *                                          (a replica's store from a checkpoint)
+ *   wake           broker_wake.c           wakes pulls on queues the writer advanced
+ *                                          itself (replica batches, due delayed messages)
  *   store          broker.c                opens the engine, system topics
  *   registration   broker_registration.c,  REGISTER_BROKER to the name servers;
  *                  broker_register.c       answers that wait for a registration
@@ -39,6 +41,7 @@
  *   query          broker_query.c          QUERY_MESSAGE, VIEW_MESSAGE_BY_ID
  *   reset          broker_reset.c          INVOKE_BROKER_TO_RESET_OFFSET
  *   timespan       broker_timespan.c       QUERY_CONSUME_TIME_SPAN
+ *   timer-status   broker_timer_status.c   LSMQ_GET_TIMER_STATUS (pending delayed messages)
  *
  * A module's create reads the shared context and the modules created
  * before it (the fields of broker_modules already set) and keeps typed
@@ -147,12 +150,14 @@ typedef struct broker_sendback broker_sendback;
 typedef struct broker_admin broker_admin;
 typedef struct broker_ha broker_ha;
 typedef struct broker_held_offsets broker_held_offsets;
+typedef struct broker_wake broker_wake;
 
 /* Every module, set in table order by the creates; NULL before and after. */
 typedef struct broker_modules {
     broker_ctx ctx;
     broker_stats *stats;
     broker_ha *ha;
+    broker_wake *wake;
     broker_registration *registration;
     broker_meta *meta;
     broker_clients *clients;
@@ -192,6 +197,19 @@ int broker_stats_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_stats_destroy(broker_modules *m);
 /* The put counter's commit hook, for the store to declare; lives as long as st. */
 const engine_extension *broker_stats_extension(const broker_stats *st);
+int broker_wake_create(broker_modules *m, char *errbuf, size_t errlen);
+void broker_wake_destroy(broker_modules *m);
+/* The on_advance hook, for the store to declare on masters and replicas; lives as long as w. */
+const engine_extension *broker_wake_extension(const broker_wake *w);
+/* A queue by ids, as the engine's hooks name it. */
+typedef struct broker_queue_ref {
+    uint32_t topic_id;
+    uint32_t queue_id;
+} broker_queue_ref;
+/* Loop thread: wake the pulls parked on these queues (when any is parked). */
+void broker_wake_queues(broker_modules *m, const broker_queue_ref *list, size_t n);
+/* Any thread: wake the pulls parked on this queue soon (a broker_wake; engine_confirm's moved). */
+void broker_wake_note(void *wake, uint32_t topic_id, uint32_t queue_id);
 int broker_registration_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_registration_stop(broker_modules *m);
 void broker_registration_destroy(broker_modules *m);
@@ -228,6 +246,7 @@ void broker_admin_groups_register(broker_modules *m);
 void broker_query_register(broker_modules *m);
 void broker_reset_register(broker_modules *m);
 void broker_timespan_register(broker_modules *m);
+void broker_timer_status_register(broker_modules *m);
 
 /* ==== Continuations: requests that wait for a config write ================ */
 
@@ -469,6 +488,61 @@ void broker_registrar_stop(broker_registrar *r);
  */
 uint64_t broker_register_now(broker_registrar *r);
 
+/* ==== Delivery in time (broker_delay.c) ==================================== */
+
+/* What a message asks for in time. */
+typedef struct broker_delay {
+    bool delayed;          /* pending until deliver_ms (engine_append_timed) */
+    int32_t level;         /* the DELAY level it came from (clamped), else 0 (a timer) */
+    int64_t deliver_ms;    /* wall clock, ms since the epoch */
+    int64_t now_ms;        /* when it was read (0 for a message without delay pairs) */
+} broker_delay;
+
+/*
+ * Read DELAY, TIMER_DELAY_SEC, TIMER_DELAY_MS, TIMER_DELIVER_MS and
+ * __STARTDELIVERTIME in one pass (a plain message costs one byte test per
+ * pair). 0 and *d (d->delayed false: deliver now), or a response code with
+ * the remark (BROKER_REMARK_MAX bytes) set: MESSAGE_ILLEGAL for a bad value
+ * or a due time past timerMaxDelaySec, SYSTEM_ERROR when timerWheelEnable
+ * is false.
+ */
+int broker_delay_of_props(const broker_config *cfg, const char *props, size_t len,
+                          broker_delay *d, char *remark);
+/* A level clamped to the highest messageDelayLevel names; its delay (0 for level < 1). */
+int32_t broker_delay_level_clamp(const broker_config *cfg, int32_t level);
+int64_t broker_delay_level_ms(const broker_config *cfg, int32_t level);
+/* Is this client pair replaced by what broker_delay_add_props adds to a delayed message? */
+bool broker_delay_replaces(const broker_delay *d, const char *name, size_t nlen);
+/* Room broker_delay_add_props needs beside the topic's length. */
+#define BROKER_DELAY_PROPS_ROOM 160
+/*
+ * The pairs a pending message carries, as upstream's delivered one does:
+ * DELAY (level) or TIMER_OUT_MS and TIMER_ENQUEUE_MS (timer), then
+ * REAL_TOPIC and REAL_QID.
+ */
+void broker_delay_add_props(const broker_delay *d, const char *topic, uint32_t queue_id,
+                            int64_t now_ms, char *out, size_t cap, size_t *at);
+/* A pending record from a timer (TIMER_OUT_MS) rather than a delay level. */
+bool broker_delay_is_timer_record(const char *props, size_t len);
+
+/* Upstream's topics a pending message is shown in (queries). */
+#define BROKER_SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
+#define BROKER_TIMER_TOPIC "rmq_sys_wheel_timer"
+
+/* A group's 5.x groupRetryPolicy (SubscriptionGroupConfig JSON). */
+enum { BROKER_RETRY_LEVELS = 0, BROKER_RETRY_EXPONENTIAL, BROKER_RETRY_CUSTOMIZED };
+typedef struct broker_retry_policy {
+    int kind;              /* BROKER_RETRY_LEVELS: none set, the delay levels apply */
+    int64_t initial_ms, max_ms, multiplier;          /* EXPONENTIAL */
+    int64_t next_ms[BROKER_DELAY_LEVELS_MAX];        /* CUSTOMIZED */
+    uint32_t n_next;
+} broker_retry_policy;
+
+/* Parse groupRetryPolicy of a group's JSON object (absent or odd: BROKER_RETRY_LEVELS). */
+void broker_retry_policy_from_json(json_t *group, broker_retry_policy *out);
+/* The policy's wait before retry number reconsume_times + 1, or -1 for BROKER_RETRY_LEVELS. */
+int64_t broker_retry_policy_delay_ms(const broker_retry_policy *p, int32_t reconsume_times);
+
 /* ==== Subscription groups (broker_groups.c) =============================== */
 
 /* RocketMQ 5.x caps group names at 120 characters (REMOTING.md §6.1). */
@@ -482,6 +556,7 @@ typedef struct broker_group_config {
     bool notify_ids_changed;        /* notifyConsumerIdsChangedEnable */
     int32_t retry_queue_nums;       /* retryQueueNums */
     int32_t retry_max_times;        /* retryMaxTimes */
+    broker_retry_policy retry_policy; /* groupRetryPolicy (5.x) */
 } broker_group_config;
 
 /*
@@ -508,6 +583,8 @@ int64_t broker_group_broker_id(engine *e, const char *group);
  * malloc'ed, length in *len; NULL (LSMQ_EINVAL) when cfg is not such an object.
  */
 char *broker_group_json_from(json_t *cfg, size_t *len);
+/* retryMaxTimes of a stored group, 16 for one not stored yet. Loop thread. */
+int32_t broker_group_retry_max_times(engine *e, const char *group);
 
 /*
  * Call fn for every stored group config (name and JSON, views valid during

@@ -14,6 +14,19 @@
  * Java broker would silently find nothing, an unknown topic, a time range
  * that ends before it begins and a maxNum below 1 are refused with a
  * remark that says which.
+ *
+ * A delayed message still pending is found by its keys, its unique key
+ * and its offset id (the one its send returned), and is shown the way
+ * upstream's store holds it until due: in topic SCHEDULE_TOPIC_XXXX, queue
+ * level - 1, for a DELAY level, in rmq_sys_wheel_timer, queue 0, for a
+ * timer message, with REAL_TOPIC and REAL_QID naming where it will go (the
+ * record is re-encoded for the answer; the store keeps it under its real
+ * topic). Upstream indexes it under those system topics, so a key query
+ * for the real topic finds it only once delivered there; here the broker
+ * answers it under the real topic too, and clients that keep only records
+ * of the topic they asked for (Java's queryMsgByKey) drop it, as upstream
+ * finds none. Once due, the delivered copy has its own offset id and the
+ * same unique key.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +35,7 @@
 
 #include "broker_hdr.h"
 #include "broker_internal.h"
+#include "props.h"
 
 #define UNIQUE_QUERY_FLAG "_UNIQUE_KEY_QUERY"
 #define DEFAULT_QUERY_MAX_NUM 32  /* MessageStoreConfig.defaultQueryMaxNum */
@@ -30,6 +44,41 @@
 #define QUERY_BODY_MAX (12u << 20)
 
 #define NOT_FOUND_REMARK "can not find message, maybe time range not correct"
+
+/*
+ * A pending record as upstream shows it (top of the file): *rec is replaced
+ * by a malloc'ed copy when it can be re-encoded (engine_free is free(3), so
+ * the caller frees either the same way).
+ */
+static void show_pending(uint8_t **rec, size_t *len)
+{
+    proto_record r;
+    if (proto_record_decode(*rec, *len, &r) < 0)
+        return;
+    if (broker_delay_is_timer_record(r.props, r.props_len)) {
+        r.topic = BROKER_TIMER_TOPIC;
+        r.queue_id = 0;
+    } else {
+        const char *v;
+        size_t vl;
+        char num[8] = "1";
+        if (proto_props_get(r.props, r.props_len, PROTO_PROP_DELAY, &v, &vl) && vl < sizeof num)
+            snprintf(num, sizeof num, "%.*s", (int)vl, v);
+        int level = atoi(num);
+        r.topic = BROKER_SCHEDULE_TOPIC;
+        r.queue_id = level > 0 ? level - 1 : 0;
+    }
+    r.topic_len = (uint32_t)strlen(r.topic);
+    size_t size = proto_record_size(&r);
+    uint8_t *out = size ? malloc(size) : NULL;
+    if (!out || proto_record_encode(&r, out, size) < 0) {
+        free(out);
+        return;
+    }
+    engine_free(*rec);
+    *rec = out;
+    *len = size;
+}
 
 /* The body: the records of the hits that are still there, oldest first. */
 static void collect_records(const engine_view *v, const index_key_hit *hits, size_t n,
@@ -40,7 +89,9 @@ static void collect_records(const engine_view *v, const index_key_hit *hits, siz
         uint8_t *rec = NULL;
         size_t len = 0;
         if (index_get_by_position(v, hits[i].log_position, &rec, &len) != 0)
-            continue; /* removed by retention since the index was read */
+            continue; /* removed by retention, or delivered, since the index was read */
+        if (hits[i].queue_id == ENGINE_QUEUE_PENDING)
+            show_pending(&rec, &len);
         if (*count > 0 && body->len + len > QUERY_BODY_MAX) {
             engine_free(rec);
             break;
@@ -136,10 +187,16 @@ static void on_view_message_by_id(server *s, conn *c, proto_cmd *req, void *ctx)
     uint8_t *rec = NULL;
     size_t len = 0;
     engine_view *v = NULL;
+    uint32_t topic_id = 0, queue_id = 0;
+    uint64_t queue_offset = 0;
     int rc = offset < 0 ? LSMQ_ENOTFOUND : engine_view_open(bx->engine, &v);
+    if (rc == 0)
+        rc = index_locate(v, (uint64_t)offset, &topic_id, &queue_id, &queue_offset);
     if (rc == 0)
         rc = index_get_by_position(v, (uint64_t)offset, &rec, &len);
     engine_view_close(v);
+    if (rc == 0 && queue_id == ENGINE_QUEUE_PENDING)
+        show_pending(&rec, &len);
     if (rc != 0) {
         char remark[96];
         snprintf(remark, sizeof remark, "can not find message by the offset, %lld",

@@ -17,15 +17,18 @@
  * as upstream's does. A replica refuses sends as upstream's slaves do
  * (SERVICE_NOT_AVAILABLE), with a remark that says it is a replica.
  *
- * Not supported yet, and refused rather than delivered early in silence:
- * delay levels and 5.x timer properties, and transaction half messages.
- * Sends to %RETRY% topics are the exception for delays: a client that
- * re-publishes a failed message puts DELAY=3+reconsumeTimes on it, and
- * refusing those would lose the retry, so for retry topics DELAY and the
- * timer properties are dropped and the message is delivered at once
- * (upstream would hold it for that level's delay). A retry send whose
- * reconsumeTimes is over maxReconsumeTimes goes to %DLQ%<group>, as
- * upstream's handleRetryAndDLQ does.
+ * Delays (broker_delay.c says which properties and how): a delayed
+ * message gets the properties upstream's delivered one carries (DELAY or
+ * TIMER_OUT_MS, REAL_TOPIC, REAL_QID) and goes to engine_append_timed; the
+ * answer is SEND_OK with the offset id of the pending record, queue offset
+ * 0 (the real one is given when it is due). A plain send pays one byte test
+ * per property for this. As upstream: a batch whose header asks for a delay
+ * is refused (the entries' own DELAY is not read: they go at once), and a
+ * send to a %RETRY% topic is delayed like any other: a client that
+ * re-publishes a failed message puts DELAY=3+reconsumeTimes on it. A retry
+ * send whose reconsumeTimes is over maxReconsumeTimes goes to
+ * %DLQ%<group> at once with DELAY=-1, as upstream's handleRetryAndDLQ does.
+ * Transaction half messages are refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +43,12 @@
 
 #define MSG_REGION_VALUE "DefaultRegion"
 #define TRACE_ON_VALUE "true"
-/* Room for MSG_REGION, TRACE_ON, CLUSTER and UNIQ_KEY pairs. */
-#define ADDED_PROPS_ROOM (64 + 128 + 128 + 64)
+/* Room for MSG_REGION, TRACE_ON, CLUSTER and UNIQ_KEY pairs, and a DLQ's DELAY. */
+#define ADDED_PROPS_ROOM (64 + 128 + 128 + 64 + 16)
 /* Most messages the store takes in one append (engine writer's group limit). */
 #define BATCH_MAX_MSGS 8192
-/* Group default when a retry send does not say (subscription group retryMaxTimes). */
-#define DEFAULT_MAX_RECONSUME 16
+/* maxReconsumeTimes of a retry send that does not say: the group's retryMaxTimes. */
+#define GROUP_MAX_RECONSUME (-1)
 /* Request version from which maxReconsumeTimes in the header is honoured (V3_4_9). */
 #define VERSION_HONOURS_MAX_RECONSUME 121
 
@@ -57,9 +60,6 @@ static const char *const forbidden_topics[] = {
 
 /* Properties the broker sets itself; a client's values are replaced. */
 static const char *const broker_owned_props[] = {"MSG_REGION", "TRACE_ON", "CLUSTER", NULL};
-/* Properties that ask for later delivery. */
-static const char *const timer_props[] = {"TIMER_DELIVER_MS", "TIMER_DELAY_SEC",
-                                          "TIMER_DELAY_MS", NULL};
 
 /* The parsed send header (V1 and V2 alike). Strings are views into the
  * request, except the topic, which a DLQ diversion may rewrite. */
@@ -78,6 +78,8 @@ typedef struct send_hdr {
     int32_t max_reconsume_times;
     bool batch;
     bool retry;
+    bool dlq;                        /* diverted to %DLQ%<group>: DELAY=-1, at once */
+    broker_delay delay;              /* of a single message (a delayed batch is refused) */
 } send_hdr;
 
 /* The send module: what its handlers and completions use. */
@@ -87,6 +89,7 @@ struct broker_send {
     broker_pull *pull;                  /* woken after a commit */
     broker_registration *registration;  /* answers after a new topic's registration */
     broker_ha *ha;                      /* SYNC_MASTER: answers after the replicas' */
+    broker_locks *locks;                /* an orderly group's retries go to its DLQ */
     uint32_t next_queue_pick;           /* round robin for queueId < 0 */
 };
 
@@ -97,6 +100,7 @@ typedef struct send_job {
     int32_t opaque;
     bool oneway;
     uint32_t queue_id;
+    bool pending;               /* appended for later: nothing to wake */
     int status;
     uint64_t queue_offset;
     uint64_t last_seq;          /* of the committed batch holding the messages */
@@ -209,7 +213,7 @@ static void send_finish_cb(void *arg)
         reply_stored(c, j);
     else if (c)
         reply_store_error(c, j);
-    if (j->status == 0)
+    if (j->status == 0 && !j->pending)
         broker_pull_notify(j->bs->pull, j->topic, j->queue_id);
     free(j->uniq_key);
     free(j);
@@ -278,7 +282,7 @@ static int parse_header(const proto_cmd *req, send_hdr *h, char *remark)
         broker__hdr_i64(req, "bornTimestamp", "g", &h->born_ts, remark) ||
         broker__hdr_i32(req, "flag", "h", &h->flag, remark) ||
         broker__hdr_opt_i32(req, "reconsumeTimes", "j", 0, &h->reconsume_times, remark) ||
-        broker__hdr_opt_i32(req, "maxReconsumeTimes", "l", DEFAULT_MAX_RECONSUME,
+        broker__hdr_opt_i32(req, "maxReconsumeTimes", "l", GROUP_MAX_RECONSUME,
                             &h->max_reconsume_times, remark))
         return RS_SYSTEM_ERROR;
     if (strlen(topic) > PROTO_TOPIC_MAX) {
@@ -295,7 +299,7 @@ static int parse_header(const proto_cmd *req, send_hdr *h, char *remark)
     h->retry = broker__is_retry_topic(h->topic);
     if (req->version < VERSION_HONOURS_MAX_RECONSUME ||
         !proto_cmd_get2(req, "maxReconsumeTimes", "l"))
-        h->max_reconsume_times = DEFAULT_MAX_RECONSUME;
+        h->max_reconsume_times = GROUP_MAX_RECONSUME;
     return 0;
 }
 
@@ -333,39 +337,19 @@ static bool is_name_in(const char *name, size_t len, const char *const *list)
 }
 
 /*
- * Refuse what would need delayed delivery. Retry topics are exempt (see the
- * top of the file); their DELAY and timer properties are dropped later.
+ * What a single message asks for in time (broker_delay.c); a batch header
+ * that asks for a delay is refused as upstream's store refuses it.
  */
-static int check_delay(const char *props, size_t len, bool retry, char *remark)
+static int check_delay(const broker_config *cfg, send_hdr *h, char *remark)
 {
-    if (retry)
-        return 0;
-    const char *v;
-    size_t vlen;
-    if (proto_props_get(props, len, PROTO_PROP_DELAY, &v, &vlen)) {
-        char num[24];
-        snprintf(num, sizeof num, "%.*s", (int)(vlen < 23 ? vlen : 23), v);
-        char *end;
-        long level = strtol(num, &end, 10);
-        if (*end != '\0' || vlen > 23) {
-            snprintf(remark, BROKER_REMARK_MAX, "invalid DELAY property \"%s\"", num);
-            return RS_MESSAGE_ILLEGAL;
-        }
-        if (level > 0) {
-            snprintf(remark, BROKER_REMARK_MAX,
-                     "delayed messages are not supported yet (DELAY=%ld)", level);
-            return RS_MESSAGE_ILLEGAL;
-        }
+    int code = broker_delay_of_props(cfg, h->props, h->props_len, &h->delay, remark);
+    if (code == 0 && h->batch && h->delay.delayed) {
+        snprintf(remark, BROKER_REMARK_MAX,
+                 "the message is illegal: a batch cannot be delayed (DELAY or TIMER_* in the "
+                 "batch's properties); send delayed messages one by one");
+        code = RS_MESSAGE_ILLEGAL;
     }
-    for (int i = 0; timer_props[i]; i++) {
-        if (proto_props_get(props, len, timer_props[i], &v, &vlen)) {
-            snprintf(remark, BROKER_REMARK_MAX,
-                     "delayed messages are not supported yet (%s=%.*s)", timer_props[i],
-                     (int)(vlen < 32 ? vlen : 32), v);
-            return RS_MESSAGE_ILLEGAL;
-        }
-    }
-    return 0;
+    return code;
 }
 
 /* Transaction half messages are refused as upstream does with rejectTransactionMessage. */
@@ -411,10 +395,22 @@ static int check_body(const broker_config *cfg, size_t body_len, size_t props_le
 /* Topics                                                              */
 /* ------------------------------------------------------------------ */
 
-/* A retry send past maxReconsumeTimes goes to the group's dead-letter topic. */
-static bool needs_dlq(const send_hdr *h)
+/*
+ * A retry send past maxReconsumeTimes (the request's, else the group's
+ * retryMaxTimes) goes to the group's dead-letter topic, and so does every
+ * retry of a group that holds queue locks: an orderly consumer hands a
+ * message back only once its local retries are used up (upstream's
+ * handleRetryAndDLQ).
+ */
+static bool needs_dlq(broker_send *bs, const send_hdr *h)
 {
-    return h->retry && h->reconsume_times > h->max_reconsume_times;
+    if (!h->retry)
+        return false;
+    const char *group = h->topic + sizeof BROKER_RETRY_PREFIX - 1;
+    int32_t max = h->max_reconsume_times != GROUP_MAX_RECONSUME
+                      ? h->max_reconsume_times
+                      : broker_group_retry_max_times(bs->ctx->engine, group);
+    return h->reconsume_times > max || broker_locks_group_locked(bs->locks, group);
 }
 
 /* %DLQ%<group> of a %RETRY%<group> topic; out has PROTO_TOPIC_MAX + 2 bytes. */
@@ -425,13 +421,15 @@ static void dlq_name(const send_hdr *h, char *out)
 }
 
 /*
- * Send to the dead-letter topic, queue 0 (5.x handleRetryAndDLQ). h->retry
- * stays set: the message keeps the retry exemptions (no DELAY).
+ * Send to the dead-letter topic, queue 0, at once with DELAY=-1 (5.x
+ * handleRetryAndDLQ).
  */
 static void divert_to_dlq(send_hdr *h, const char *dlq)
 {
     strcpy(h->topic, dlq);
     h->queue_id = 0;
+    h->dlq = true;
+    memset(&h->delay, 0, sizeof h->delay);
 }
 
 /*
@@ -532,14 +530,13 @@ static void put_pair(char *out, size_t *len, const char *name, size_t nlen, cons
 }
 
 /* Does this pair stay in the stored properties? */
-static bool keep_prop(const char *name, size_t nlen, bool retry)
+static bool keep_prop(const char *name, size_t nlen, const send_hdr *h)
 {
     if (is_name_in(name, nlen, broker_owned_props))
         return false;
-    if (retry && (is_name_in(name, nlen, timer_props) ||
-                  (nlen == 5 && memcmp(name, PROTO_PROP_DELAY, 5) == 0)))
+    if (h->delay.delayed && broker_delay_replaces(&h->delay, name, nlen))
         return false;
-    return true;
+    return !(h->dlq && nlen == 5 && memcmp(name, PROTO_PROP_DELAY, 5) == 0);
 }
 
 /* Does the properties string hold a pair named name[0..nlen)? */
@@ -556,14 +553,15 @@ static bool has_prop(const char *props, size_t len, const char *name, size_t nle
 }
 
 /* The message's own pairs, less those the broker sets. */
-static void copy_own_props(char *out, size_t *at, const char *own, size_t own_len, bool retry)
+static void copy_own_props(char *out, size_t *at, const char *own, size_t own_len,
+                           const send_hdr *h)
 {
     proto_props_iter it;
     const char *n, *v;
     size_t nl, vl;
     proto_props_iter_init(&it, own, own_len);
     while (proto_props_next(&it, &n, &nl, &v, &vl))
-        if (keep_prop(n, nl, retry))
+        if (keep_prop(n, nl, h))
             put_pair(out, at, n, nl, v, vl);
 }
 
@@ -573,7 +571,7 @@ static void copy_own_props(char *out, size_t *at, const char *own, size_t own_le
  * so that each message keeps its own.
  */
 static void copy_batch_props(char *out, size_t *at, const char *batch, size_t batch_len,
-                             const char *own, size_t own_len, bool retry)
+                             const char *own, size_t own_len, const send_hdr *h)
 {
     proto_props_iter it;
     const char *n, *v;
@@ -582,7 +580,7 @@ static void copy_batch_props(char *out, size_t *at, const char *batch, size_t ba
     proto_props_iter_init(&it, batch, batch_len);
     while (proto_props_next(&it, &n, &nl, &v, &vl)) {
         bool uniq = nl == uniq_len && memcmp(n, PROTO_PROP_UNIQ_KEY, nl) == 0;
-        if (!uniq && keep_prop(n, nl, retry) && !has_prop(own, own_len, n, nl))
+        if (!uniq && keep_prop(n, nl, h) && !has_prop(own, own_len, n, nl))
             put_pair(out, at, n, nl, v, vl);
     }
 }
@@ -590,16 +588,21 @@ static void copy_batch_props(char *out, size_t *at, const char *batch, size_t ba
 /*
  * The stored properties of one message: its own pairs, the batch header's
  * pairs it lacks, a UNIQ_KEY when it has none (as 5.x does), then
- * MSG_REGION, TRACE_ON and CLUSTER. Returns a malloc'ed buffer, its length
- * in *len, and the message's UNIQ_KEY (malloc'ed) in *uniq if wanted.
+ * MSG_REGION, TRACE_ON and CLUSTER, and what a delay or a DLQ diversion
+ * adds. Returns a malloc'ed buffer, its length in *len, and the message's
+ * UNIQ_KEY (malloc'ed) in *uniq if wanted.
  */
 static char *build_props(const broker_ctx *ctx, const char *own, size_t own_len,
-                         const char *batch, size_t batch_len, bool retry, size_t *len, char **uniq)
+                         const char *batch, size_t batch_len, const send_hdr *h, uint32_t queue,
+                         size_t *len, char **uniq)
 {
-    char *out = proto_xmalloc(own_len + batch_len + ADDED_PROPS_ROOM);
+    size_t cap = own_len + batch_len + ADDED_PROPS_ROOM;
+    if (h->delay.delayed)
+        cap += BROKER_DELAY_PROPS_ROOM + strlen(h->topic);
+    char *out = proto_xmalloc(cap);
     size_t at = 0;
-    copy_own_props(out, &at, own, own_len, retry);
-    copy_batch_props(out, &at, batch, batch_len, own, own_len, retry);
+    copy_own_props(out, &at, own, own_len, h);
+    copy_batch_props(out, &at, batch, batch_len, own, own_len, h);
     const char *uv;
     size_t ul;
     char fresh[33];
@@ -615,6 +618,10 @@ static char *build_props(const broker_ctx *ctx, const char *own, size_t own_len,
     put_pair(out, &at, "MSG_REGION", 10, MSG_REGION_VALUE, strlen(MSG_REGION_VALUE));
     put_pair(out, &at, "TRACE_ON", 8, TRACE_ON_VALUE, strlen(TRACE_ON_VALUE));
     put_pair(out, &at, "CLUSTER", 7, cluster, strlen(cluster));
+    if (h->delay.delayed)
+        broker_delay_add_props(&h->delay, h->topic, queue, h->delay.now_ms, out, cap, &at);
+    if (h->dlq)
+        put_pair(out, &at, PROTO_PROP_DELAY, 5, "-1", 2);
     *len = at;
     return out;
 }
@@ -640,10 +647,10 @@ static void send_msgs_alloc(send_msgs *sm, uint32_t n)
 static int fill_msg(const broker_ctx *ctx, const send_hdr *h, const proto_host *born, send_msgs *sm,
                     uint32_t i, int32_t flag, const uint8_t *body, uint32_t body_len,
                     const char *own, size_t own_len, const char *batch, size_t batch_len,
-                    char *remark)
+                    uint32_t queue, char *remark)
 {
     size_t plen = 0;
-    sm->props[i] = build_props(ctx, own, own_len, batch, batch_len, h->retry, &plen,
+    sm->props[i] = build_props(ctx, own, own_len, batch, batch_len, h, queue, &plen,
                                i == 0 ? &sm->first_uniq : NULL);
     if (plen > PROTO_PROPS_MAX) {
         snprintf(remark, BROKER_REMARK_MAX,
@@ -666,11 +673,11 @@ static int fill_msg(const broker_ctx *ctx, const send_hdr *h, const proto_host *
 
 /* One message from the request body. */
 static int prepare_single(const broker_ctx *ctx, const send_hdr *h, const proto_cmd *req,
-                          const proto_host *born, send_msgs *sm, char *remark)
+                          const proto_host *born, uint32_t queue, send_msgs *sm, char *remark)
 {
     send_msgs_alloc(sm, 1);
     return fill_msg(ctx, h, born, sm, 0, h->flag, req->body, (uint32_t)req->body_len, h->props,
-                    h->props_len, "", 0, remark);
+                    h->props_len, "", 0, queue, remark);
 }
 
 /* Count the entries of a batch body, checking each (§4.7). */
@@ -683,8 +690,6 @@ static int count_batch(const broker_ctx *ctx, const send_hdr *h, const proto_cmd
     *n = 0;
     while ((rc = proto_batch_next(req->body, req->body_len, &pos, &e)) == 1) {
         int code = check_body(&ctx->cfg, e.body_len, e.props_len, remark);
-        if (code == 0)
-            code = check_delay(e.props, e.props_len, h->retry, remark);
         if (code != 0)
             return code;
         if (++*n > BATCH_MAX_MSGS) {
@@ -703,7 +708,7 @@ static int count_batch(const broker_ctx *ctx, const send_hdr *h, const proto_cmd
 
 /* Every entry of a batch, each its own message. */
 static int prepare_batch(const broker_ctx *ctx, const send_hdr *h, const proto_cmd *req,
-                         const proto_host *born, send_msgs *sm, char *remark)
+                         const proto_host *born, uint32_t queue, send_msgs *sm, char *remark)
 {
     uint32_t n;
     int code = count_batch(ctx, h, req, &n, remark);
@@ -715,7 +720,7 @@ static int prepare_batch(const broker_ctx *ctx, const send_hdr *h, const proto_c
     for (uint32_t i = 0; i < n && proto_batch_next(req->body, req->body_len, &pos, &e) == 1;
          i++) {
         code = fill_msg(ctx, h, born, sm, i, e.flag, e.body, e.body_len, e.props, e.props_len,
-                        h->props, h->props_len, remark);
+                        h->props, h->props_len, queue, remark);
         if (code != 0)
             return code;
     }
@@ -727,7 +732,7 @@ static int prepare_batch(const broker_ctx *ctx, const send_hdr *h, const proto_c
 /* ------------------------------------------------------------------ */
 
 /* Everything that can be refused before the topic is looked up. */
-static int precheck(const broker_config *cfg, const send_hdr *h, const proto_cmd *req,
+static int precheck(const broker_config *cfg, send_hdr *h, const proto_cmd *req,
                     char *remark)
 {
     int code = check_topic_name(h, remark);
@@ -742,8 +747,8 @@ static int precheck(const broker_config *cfg, const send_hdr *h, const proto_cmd
     }
     if (code == 0)
         code = check_body(cfg, req->body_len, h->batch ? 0 : h->props_len, remark);
-    if (code == 0 && !h->batch)
-        code = check_delay(h->props, h->props_len, h->retry, remark);
+    if (code == 0)
+        code = check_delay(cfg, h, remark);
     if (code == 0)
         code = check_transaction(cfg, h, remark);
     return code;
@@ -758,6 +763,7 @@ static send_job *job_new(broker_send *bs, conn *c, const proto_cmd *req, const s
     j->opaque = req->opaque;
     j->oneway = proto_cmd_is_oneway(req);
     j->queue_id = queue;
+    j->pending = h->delay.delayed;
     j->code = RS_SUCCESS;
     j->n = sm->n;
     j->register_gen = broker_registration_topics_gen(bs->registration);
@@ -786,8 +792,8 @@ static void send_append(broker_send *bs, conn *c, const proto_cmd *req, const se
     if (code == 0) {
         proto_host born = {.port = 0};
         server_conn_peer_host(c, born.ip, &born.port);
-        code = h->batch ? prepare_batch(bs->ctx, h, req, &born, &sm, remark)
-                        : prepare_single(bs->ctx, h, req, &born, &sm, remark);
+        code = h->batch ? prepare_batch(bs->ctx, h, req, &born, queue, &sm, remark)
+                        : prepare_single(bs->ctx, h, req, &born, queue, &sm, remark);
     }
     if (code != 0) {
         send_msgs_free(&sm);
@@ -795,8 +801,11 @@ static void send_append(broker_send *bs, conn *c, const proto_cmd *req, const se
         return;
     }
     send_job *j = job_new(bs, c, req, h, queue, &sm);
-    int rc = engine_append(bs->ctx->engine, h->topic, strlen(h->topic), queue, sm.msgs, sm.n,
-                           append_cb, j);
+    engine *e = bs->ctx->engine;
+    int rc = h->delay.delayed
+                 ? engine_append_timed(e, h->topic, strlen(h->topic), queue, sm.msgs, sm.n,
+                                       h->delay.deliver_ms, append_cb, j)
+                 : engine_append(e, h->topic, strlen(h->topic), queue, sm.msgs, sm.n, append_cb, j);
     send_msgs_free(&sm); /* the engine copied the messages */
     if (rc != 0) {
         store_error_remark(rc, h->topic, remark, sizeof remark);
@@ -896,6 +905,8 @@ static void send_wait_start(broker_send *bs, conn *c, const proto_cmd *req, cons
     parse_header(sw->req, &sw->h, remark);
     strcpy(sw->h.topic, h->topic);
     sw->h.queue_id = h->queue_id;
+    sw->h.dlq = h->dlq;
+    sw->h.delay = h->delay; /* due from the send's arrival, not its resumption */
     sw->at = at;
     send_wait_run(sw, c);
 }
@@ -932,7 +943,7 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
         send_fail(c, req, code, remark);
         return;
     }
-    if (needs_dlq(&h)) {
+    if (needs_dlq(bs, &h)) {
         char dlq[PROTO_TOPIC_MAX + 2];
         dlq_name(&h, dlq);
         if (!broker_meta_topic_ready(bs->meta, dlq, &tc)) {
@@ -948,12 +959,13 @@ static void on_send_message(server *s, conn *c, proto_cmd *req, void *ctx)
     send_append(bs, c, req, &h, &tc);
 }
 
-/* Needs meta, pull, registration and ha. */
+/* Needs meta, locks, pull, registration and ha. */
 int broker_send_create(broker_modules *m, char *errbuf, size_t errlen)
 {
     broker_send *bs = proto_xcalloc(1, sizeof *bs);
     bs->ctx = &m->ctx;
     bs->ha = m->ha;
+    bs->locks = m->locks;
     bs->meta = m->meta;
     bs->pull = m->pull;
     bs->registration = m->registration;

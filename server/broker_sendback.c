@@ -8,6 +8,17 @@
  * topic %DLQ%<group> instead. The first hand-back records where the message
  * came from in RETRY_TOPIC and ORIGIN_MESSAGE_ID.
  *
+ * A retry is delivered after a back-off, as upstream's: delay level
+ * 3 + reconsumeTimes when the client leaves it to the broker (delayLevel
+ * 0), the client's level when positive, clamped to the highest level of
+ * messageDelayLevel. A group with a 5.x groupRetryPolicy (EXPONENTIAL, or
+ * CUSTOMIZED with its own `next` list; set by updateSubGroup) waits what
+ * the policy says instead when the level is left to the broker: upstream
+ * applies those policies only through its proxy, lsmq to every client. The
+ * retry is appended with engine_append_timed and carries DELAY (or
+ * TIMER_OUT_MS), REAL_TOPIC and REAL_QID like any delayed message; a dead
+ * letter goes at once, with DELAY=0 as upstream's.
+ *
  * The group's config and the retry or dead-letter topic are created when
  * missing; the request then waits for those writes as a job that goes on
  * where it stopped (broker_internal.h). The append goes through the
@@ -22,6 +33,7 @@
 #include "alloc.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
+#include "clock.h"
 #include "log.h"
 #include "message_id.h"
 #include "props.h"
@@ -70,6 +82,7 @@ typedef struct sendback_job {
     proto_record old;         /* decoded from rec */
     uint32_t queue_id;        /* the append's target */
     char topic[PROTO_TOPIC_MAX + 1];
+    broker_delay delay;       /* of a retry; a dead letter has none */
     int status;               /* the append's outcome */
     char error[128];
     char group[];
@@ -117,7 +130,8 @@ static void sendback_done_cb(void *arg)
     sendback_job *j = arg;
     conn *c = j->oneway ? NULL : server_conn_find(j->sb->ctx->srv, j->wait.conn_id);
     if (j->status == 0) {
-        broker_pull_notify(j->sb->pull, j->topic, j->queue_id);
+        if (!j->delay.delayed)
+            broker_pull_notify(j->sb->pull, j->topic, j->queue_id);
         if (c)
             server_conn_reply_code(c, j->opaque, RS_SUCCESS, NULL);
     } else {
@@ -138,13 +152,17 @@ static void append_cb(void *ctx, const engine_append_result *r)
 }
 
 /*
- * The new record's properties: the old ones without DELAY, plus RETRY_TOPIC
- * and ORIGIN_MESSAGE_ID when the message has none yet. Returns the malloc'ed
- * string and its length through *len.
+ * The new record's properties: the old ones without DELAY and the pending
+ * pairs of an earlier delay, plus RETRY_TOPIC and ORIGIN_MESSAGE_ID when the
+ * message has none yet, then the retry's own delay pairs. Returns the
+ * malloc'ed string and its length through *len.
  */
-static char *build_props(const proto_record *old, const char *origin_msgid, uint32_t *len)
+static char *build_props(const sendback_job *j, const char *origin_msgid, uint32_t *len)
 {
-    size_t cap = old->props_len + old->topic_len + PROTO_MSGID_V6_LEN + 64;
+    const proto_record *old = &j->old;
+    broker_delay any = {.delayed = true};
+    size_t cap = old->props_len + old->topic_len + PROTO_MSGID_V6_LEN + 64 +
+                 BROKER_DELAY_PROPS_ROOM + strlen(j->topic);
     char *buf = proto_xmalloc(cap);
     size_t used = 0;
     bool has_retry_topic = false, has_origin = false;
@@ -153,9 +171,8 @@ static char *build_props(const proto_record *old, const char *origin_msgid, uint
     size_t nlen, vlen;
     proto_props_iter_init(&it, old->props, old->props_len);
     while (proto_props_next(&it, &name, &nlen, &value, &vlen)) {
-        /* Redelivery delays are not implemented yet, so a retry is appended
-         * for immediate delivery and a stale DELAY must not travel with it. */
-        if (nlen == strlen(PROTO_PROP_DELAY) && memcmp(name, PROTO_PROP_DELAY, nlen) == 0)
+        /* The last delivery's DELAY, REAL_TOPIC, ... are replaced by this one's. */
+        if (broker_delay_replaces(&any, name, nlen))
             continue;
         if (nlen == strlen(PROP_RETRY_TOPIC) && memcmp(name, PROP_RETRY_TOPIC, nlen) == 0)
             has_retry_topic = true;
@@ -170,6 +187,11 @@ static char *build_props(const proto_record *old, const char *origin_msgid, uint
     if (!has_origin)
         proto_props_append(buf, cap, &used, PROP_ORIGIN_MESSAGE_ID,
                            strlen(PROP_ORIGIN_MESSAGE_ID), origin_msgid, strlen(origin_msgid));
+    if (j->delay.delayed)
+        broker_delay_add_props(&j->delay, j->topic, j->queue_id, j->delay.now_ms, buf, cap,
+                               &used);
+    else /* a dead letter, with the level 0 upstream's send-back gives it */
+        proto_props_append(buf, cap, &used, PROTO_PROP_DELAY, strlen(PROTO_PROP_DELAY), "0", 1);
     *len = (uint32_t)used;
     return buf;
 }
@@ -223,10 +245,13 @@ static void append_copy(sendback_job *j, conn *c)
     m.reconsume_times = old->reconsume_times + 1;
     m.body = old->body;
     m.body_len = old->body_len;
-    char *props = build_props(old, origin, &m.props_len);
+    char *props = build_props(j, origin, &m.props_len);
     m.props = props;
-    int rc = engine_append(j->sb->ctx->engine, j->topic, strlen(j->topic), j->queue_id, &m, 1,
-                           append_cb, j);
+    engine *e = j->sb->ctx->engine;
+    size_t tlen = strlen(j->topic);
+    int rc = j->delay.delayed ? engine_append_timed(e, j->topic, tlen, j->queue_id, &m, 1,
+                                                    j->delay.deliver_ms, append_cb, j)
+                              : engine_append(e, j->topic, tlen, j->queue_id, &m, 1, append_cb, j);
     free(props); /* the engine copied the message */
     if (rc != 0) {
         sendback_reply(j, c, broker_store_error_code(rc), "%s", lsmq_strerror(rc));
@@ -286,6 +311,27 @@ static void pick_retry_queue(sendback_job *j)
     j->queue_id = queues <= 1 ? 0 : (uint32_t)random() % queues;
 }
 
+/* The retry's back-off: the group's retry policy, or a delay level (top of the file). */
+static void retry_delay(sendback_job *j)
+{
+    const broker_config *cfg = &j->sb->ctx->cfg;
+    broker_delay *d = &j->delay;
+    int32_t times = j->old.reconsume_times;
+    d->delayed = true;
+    d->now_ms = proto_wall_ms();
+    int64_t policy_ms = j->r.delay_level == 0
+                            ? broker_retry_policy_delay_ms(&j->gc.retry_policy, times)
+                            : -1;
+    if (policy_ms >= 0) {
+        d->deliver_ms = d->now_ms + policy_ms;
+        return;
+    }
+    int32_t level = j->r.delay_level > 0 ? j->r.delay_level
+                                         : 3 + (times < 0 ? 0 : times > 1000 ? 1000 : times);
+    d->level = broker_delay_level_clamp(cfg, level);
+    d->deliver_ms = d->now_ms + broker_delay_level_ms(cfg, d->level);
+}
+
 /* Go on from the step the send-back stopped at, to its append, an answer, or a wait. */
 static void sendback_run(sendback_job *j, conn *c)
 {
@@ -311,6 +357,7 @@ static void sendback_run(sendback_job *j, conn *c)
             goto done;
         if (!wants_dlq(j)) {
             pick_retry_queue(j);
+            retry_delay(j);
             append_copy(j, c);
             return;
         }

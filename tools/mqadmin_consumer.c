@@ -1,9 +1,10 @@
 /*
  * mqadmin consumer commands: consumerProgress (a group's offsets against
- * the queues' max offsets, or one summary line per group) and
- * consumerConnection (a group's connected clients and subscriptions).
- * Option letters and tables follow upstream's ConsumerProgressSubCommand
- * and ConsumerConnectionSubCommand.
+ * the queues' max offsets, or one summary line per group),
+ * consumerConnection (a group's connected clients and subscriptions) and
+ * updateSubGroup (a group's config, its groupRetryPolicy included).
+ * Option letters and tables follow upstream's ConsumerProgressSubCommand,
+ * ConsumerConnectionSubCommand and UpdateSubGroupSubCommand.
  *
  * A group's brokers are found as the Java admin finds them: through the
  * route of its retry topic %RETRY%<group>, which every broker the group
@@ -431,7 +432,115 @@ static int consumer_connection(mqa_ctx *ctx)
     return rc;
 }
 
+/* ==== updateSubGroup ====================================================== */
+
+static const mqa_opt update_sub_group_opts[] = {
+    {'b', "brokerAddr", 1, MQA_ONE_OF, "create subscription group to which broker"},
+    {'c', "clusterName", 1, MQA_ONE_OF, "create subscription group to which cluster"},
+    {'g', "groupName", 1, MQA_REQUIRED, "consumer group name"},
+    {'s', "consumeEnable", 1, MQA_OPTIONAL, "consume enable"},
+    {'m', "consumeFromMinEnable", 1, MQA_OPTIONAL, "from min offset"},
+    {'d', "consumeBroadcastEnable", 1, MQA_OPTIONAL, "broadcast"},
+    {'o', "consumeMessageOrderly", 1, MQA_OPTIONAL, "consume message orderly"},
+    {'q', "retryQueueNums", 1, MQA_OPTIONAL, "retry queue nums"},
+    {'r', "retryMaxTimes", 1, MQA_OPTIONAL, "retry max times"},
+    {'p', "groupRetryPolicy", 1, MQA_OPTIONAL,
+     "the json string of retry policy ( exp: "
+     "{\"type\":\"EXPONENTIAL\",\"exponentialRetryPolicy\":{\"initial\":5000,\"max\":7200000,"
+     "\"multiplier\":2}} {\"type\":\"CUSTOMIZED\",\"customizedRetryPolicy\":{\"next\":"
+     "[1000,5000,10000]}} )"},
+    {'i', "brokerId", 1, MQA_OPTIONAL, "consumer from which broker id"},
+    {'w', "whichBrokerWhenConsumeSlowly", 1, MQA_OPTIONAL, "which broker id when consume slowly"},
+    {'a', "notifyConsumerIdsChanged", 1, MQA_OPTIONAL, "notify consumerId changed"},
+    {0, NULL, 0, 0, NULL},
+};
+
+/*
+ * The config upstream's command sends: a fresh SubscriptionGroupConfig
+ * (broadcast and from-min off), with the options given. NULL after
+ * printing why an option is bad (*rc set).
+ */
+static json_t *sub_group_config(const mqa_ctx *ctx, int *rc)
+{
+    static const struct { char letter; const char *field; int dflt; } bools[] = {
+        {'s', "consumeEnable", 1}, {'m', "consumeFromMinEnable", 0},
+        {'d', "consumeBroadcastEnable", 0}, {'o', "consumeMessageOrderly", 0},
+        {'a', "notifyConsumerIdsChangedEnable", 1},
+    };
+    static const struct { char letter; const char *field; int dflt; } ints[] = {
+        {'q', "retryQueueNums", 1}, {'r', "retryMaxTimes", 16}, {'i', "brokerId", 0},
+        {'w', "whichBrokerWhenConsumeSlowly", 1},
+    };
+    json_t *o = json_object();
+    json_object_set_new(o, "groupName", mqa_json_str(mqa_arg(ctx, 'g')));
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        int v;
+        if ((*rc = mqa_arg_bool(ctx, bools[i].letter, bools[i].dflt, &v)) != 0)
+            goto bad;
+        json_object_set_new(o, bools[i].field, json_boolean(v));
+    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        int v;
+        if ((*rc = mqa_arg_int(ctx, ints[i].letter, ints[i].dflt, &v)) != 0)
+            goto bad;
+        json_object_set_new(o, ints[i].field, json_integer(v));
+    }
+    const char *policy = mqa_arg(ctx, 'p');
+    if (policy) {
+        json_t *p = json_loads(policy, 0, NULL);
+        const char *type = json_string_value(json_object_get(p, "type"));
+        if (!json_is_object(p) || !type ||
+            (strcmp(type, "EXPONENTIAL") != 0 && strcmp(type, "CUSTOMIZED") != 0)) {
+            json_decref(p);
+            *rc = mqa_usage_error(ctx, "bad groupRetryPolicy '%s': want a JSON object with "
+                                       "\"type\" EXPONENTIAL or CUSTOMIZED", policy);
+            goto bad;
+        }
+        json_object_set_new(o, "groupRetryPolicy", p);
+    }
+    return o;
+bad:
+    json_decref(o);
+    return NULL;
+}
+
+static int update_sub_group(mqa_ctx *ctx)
+{
+    const char *addr = mqa_arg(ctx, 'b'), *cluster = mqa_arg(ctx, 'c');
+    int rc = MQA_OK;
+    json_t *cfg = sub_group_config(ctx, &rc);
+    if (!cfg)
+        return rc;
+    char *body = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(cfg);
+    lsmq_admin_cluster_info *ci = NULL;
+    const char **targets = &addr;
+    size_t n = 1;
+    if (cluster && (rc = mqa_cluster_masters(ctx, cluster, &ci, &targets, &n)) != 0) {
+        free(body);
+        return rc;
+    }
+    if (n == 0)
+        rc = mqa_failf(ctx, "cluster %s has no master broker", cluster);
+    for (size_t i = 0; i < n; i++) {
+        if (lsmq_admin_update_subscription_group(ctx->admin, targets[i], body,
+                                                 ctx->timeout_ms) != 0)
+            rc = mqa_fail(ctx);
+        else
+            printf("create subscription group to %s success.\n", targets[i]);
+    }
+    if (rc == MQA_OK)
+        printf("%s\n", body);
+    free(body);
+    if (cluster)
+        free(targets);
+    lsmq_admin_cluster_info_free(ci);
+    return rc;
+}
+
 const mqa_command mqa_consumer_commands[] = {
+    {"updateSubGroup", "Update or create subscription group.", update_sub_group_opts,
+     update_sub_group},
     {"consumerProgress", "Query consumer's progress, speed.", consumer_progress_opts,
      consumer_progress},
     {"consumerConnection", "Query consumer's socket connection, client version and subscription.",

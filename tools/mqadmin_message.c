@@ -1,9 +1,11 @@
 /*
  * mqadmin message look-ups: queryMsgById, queryMsgByKey,
  * queryMsgByUniqueKey and queryMsgByOffset, with the option letters of
- * upstream's tools/.../command/message/QueryMsgBy*SubCommand. The options
- * that push a message to a consumer or resend it (-g -d -s -u) are not
- * offered.
+ * upstream's tools/.../command/message/QueryMsgBy*SubCommand. queryMsgById
+ * -s true resends what it found to the same topic, as upstream's does;
+ * resendDeadLetter (lsmq's own, plainly named) sends dead letters back to
+ * their original topic (RETRY_TOPIC) or to -d. The options that push a
+ * message to a consumer (-g -d -u) are not offered.
  *
  * As upstream's admin does, queryMsgById takes an offset message id
  * (store host + log position) to the broker it names, and anything else,
@@ -76,8 +78,33 @@ static const mqa_opt query_by_id_opts[] = {
     {'i', "msgId", 1, MQA_REQUIRED, "Message Id (several separated by commas)"},
     {'c', "cluster", 1, MQA_OPTIONAL, "Cluster name (accepted; the topic's route is used)"},
     {'f', "bodyFormat", 1, MQA_OPTIONAL, "print message body by the specified format"},
+    {'s', "sendMessage", 1, MQA_OPTIONAL, "resend message (true: send it again to its topic)"},
     {0, NULL, 0, 0, NULL},
 };
+
+/*
+ * Send a copy of m to `dest` through the first master of dest's route,
+ * queue 0, and say so. MQA_OK or MQA_FAIL after printing why.
+ */
+static int resend(const mqa_ctx *ctx, const lsmq_message *m, const char *dest)
+{
+    lsmq_admin_route *route = NULL;
+    const char **addrs = NULL;
+    size_t n = 0;
+    char id[64] = "";
+    int rc = mqa_route_masters(ctx, dest, &route, &addrs, &n);
+    if (rc == MQA_OK && n == 0)
+        rc = mqa_failf(ctx, "no master broker serves topic %s", dest);
+    if (rc == MQA_OK &&
+        lsmq_admin_resend_message(ctx->admin, addrs[0], m, dest, 0, ctx->timeout_ms, id,
+                                  sizeof id) != 0)
+        rc = mqa_fail(ctx);
+    if (rc == MQA_OK)
+        printf("resent %s to %s: SEND_OK, offsetMsgId %s\n", lsmq_message_id(m), dest, id);
+    free(addrs);
+    lsmq_admin_route_free(route);
+    return rc;
+}
 
 /* One id: *msg set (array of 1) or MQA_FAIL after printing why. */
 static int find_by_id(const mqa_ctx *ctx, const char *topic, const lsmq_admin_route *r,
@@ -134,6 +161,12 @@ static int query_msg_by_id(mqa_ctx *ctx)
         json_decref(found);
         return mqa_fail(ctx);
     }
+    int send_again = 0;
+    if (mqa_arg_bool(ctx, 's', 0, &send_again) != 0) {
+        json_decref(found);
+        lsmq_admin_route_free(r);
+        return MQA_USAGE;
+    }
     ids = proto_xstrdup(mqa_arg(ctx, 'i'));
     int printed = 0;
     for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
@@ -147,7 +180,9 @@ static int query_msg_by_id(mqa_ctx *ctx)
         rc = find_by_id(ctx, topic, r, id, &msgs, &n);
         if (rc != MQA_OK)
             break;
-        if (ctx->json) {
+        if (send_again) {
+            rc = resend(ctx, msgs[0], topic);
+        } else if (ctx->json) {
             json_array_append_new(found, mqa_message_json(msgs[0], 1));
         } else {
             if (printed++)
@@ -158,6 +193,10 @@ static int query_msg_by_id(mqa_ctx *ctx)
     }
     free(ids);
     lsmq_admin_route_free(r);
+    if (send_again) {
+        json_decref(found);
+        return rc;
+    }
     if (rc == MQA_OK && ctx->json) {
         json_t *o = json_object();
         json_object_set_new(o, "topic", mqa_json_str(topic));
@@ -329,11 +368,64 @@ static int query_msg_by_offset(mqa_ctx *ctx)
     return rc;
 }
 
+/* ==== resendDeadLetter ==================================================== */
+
+static const mqa_opt resend_dead_letter_opts[] = {
+    {'t', "topic", 1, MQA_REQUIRED, "the dead-letter topic, %DLQ%<group>"},
+    {'i', "msgId", 1, MQA_REQUIRED, "Message Id (several separated by commas)"},
+    {'d', "destTopic", 1, MQA_OPTIONAL,
+     "send to this topic (default: each message's original topic, its RETRY_TOPIC)"},
+    {0, NULL, 0, 0, NULL},
+};
+
+static int resend_dead_letter(mqa_ctx *ctx)
+{
+    const char *topic = mqa_arg(ctx, 't'), *dest = mqa_arg(ctx, 'd');
+    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
+    int rc = MQA_OK;
+    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
+         id = strtok_r(NULL, ",", &save)) {
+        id += strspn(id, " ");
+        id[strcspn(id, " ")] = '\0';
+        if (*id && !looks_like_msg_id(id))
+            rc = mqa_usage_error(ctx, "'%s' is not a message id (32 or 56 hex characters)", id);
+    }
+    free(ids);
+    lsmq_admin_route *r = NULL;
+    if (rc == MQA_OK &&
+        lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
+        rc = mqa_fail(ctx);
+    ids = proto_xstrdup(mqa_arg(ctx, 'i'));
+    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
+         id = strtok_r(NULL, ",", &save)) {
+        id += strspn(id, " ");
+        id[strcspn(id, " ")] = '\0';
+        if (!*id)
+            continue;
+        lsmq_message **msgs = NULL;
+        size_t n = 0;
+        rc = find_by_id(ctx, topic, r, id, &msgs, &n);
+        if (rc != MQA_OK)
+            break;
+        const char *to = dest ? dest : lsmq_message_property(msgs[0], "RETRY_TOPIC");
+        if (!to)
+            rc = mqa_failf(ctx, "message %s has no RETRY_TOPIC (not a dead letter?): give -d", id);
+        else
+            rc = resend(ctx, msgs[0], to);
+        lsmq_messages_free(msgs, n);
+    }
+    free(ids);
+    lsmq_admin_route_free(r);
+    return rc;
+}
+
 const mqa_command mqa_message_commands[] = {
     {"queryMsgById", "Query Message by Id.", query_by_id_opts, query_msg_by_id},
     {"queryMsgByKey", "Query Message by Key.", query_by_key_opts, query_msg_by_key},
     {"queryMsgByUniqueKey", "Query Message by Unique key.", query_by_unique_key_opts,
      query_msg_by_unique_key},
     {"queryMsgByOffset", "Query Message by offset.", query_by_offset_opts, query_msg_by_offset},
+    {"resendDeadLetter", "Send dead letters back to their original topic (lsmq).",
+     resend_dead_letter_opts, resend_dead_letter},
     {NULL, NULL, NULL, NULL},
 };

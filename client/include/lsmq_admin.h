@@ -300,6 +300,15 @@ int lsmq_admin_create_topic(lsmq_admin *a, const char *broker_addr,
 int lsmq_admin_delete_topic_in_broker(lsmq_admin *a, const char *broker_addr, const char *topic,
                                       int timeout_ms);
 
+/**
+ * UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: create or replace a subscription
+ * group's config on one broker. config_json is upstream's
+ * SubscriptionGroupConfig object (groupName, retryMaxTimes,
+ * groupRetryPolicy, ...), sent as given.
+ */
+int lsmq_admin_update_subscription_group(lsmq_admin *a, const char *broker_addr,
+                                         const char *config_json, int timeout_ms);
+
 /** A message queue. */
 typedef struct lsmq_admin_mq {
     char *topic;
@@ -761,6 +770,47 @@ int lsmq_admin_query_consume_time_span(lsmq_admin *a, const char *broker_addr, c
                                        const char *group, int timeout_ms,
                                        lsmq_admin_time_spans **spans);
 void lsmq_admin_time_spans_free(lsmq_admin_time_spans *s);
+
+/* ------------------------------------------------------------------ */
+/* Delayed messages                                                    */
+/* ------------------------------------------------------------------ */
+
+/** Pending delayed messages of one topic on one broker. */
+typedef struct lsmq_admin_timer_topic {
+    char *topic;
+    int64_t pending;
+} lsmq_admin_timer_topic;
+
+/** What LSMQ_GET_TIMER_STATUS answers (lsmq brokers only). */
+typedef struct lsmq_admin_timer_status {
+    int64_t pending_total;           /**< every pending message of the broker */
+    lsmq_admin_timer_topic *topics;  /**< by name; only topics with pending ones unless asked */
+    size_t n_topics;
+} lsmq_admin_timer_status;
+
+/**
+ * Pending delayed messages on one broker, in all and per topic: for
+ * `topic` only (NULL: every topic holding some). lsmq's own request
+ * (code 801); upstream brokers answer REQUEST_CODE_NOT_SUPPORTED.
+ * @param[out] out release with lsmq_admin_timer_status_free.
+ */
+int lsmq_admin_get_timer_status(lsmq_admin *a, const char *broker_addr, const char *topic,
+                                int timeout_ms, lsmq_admin_timer_status **out);
+void lsmq_admin_timer_status_free(lsmq_admin_timer_status *s);
+
+/**
+ * Send a copy of message m to `topic` on the broker at broker_addr, queue
+ * queue_id: its body, flag, keys, tags, UNIQ_KEY and user properties,
+ * without what a retry or a delay added (DELAY, TIMER_*, REAL_TOPIC,
+ * REAL_QID, RETRY_TOPIC), so it is delivered at once. This is how a dead
+ * letter goes back to its original topic (lsmq_message_property(m,
+ * "RETRY_TOPIC")), as upstream's queryMsgById -s resends client-side.
+ * @param[out] offset_msg_id the new record's offset id (cap >= 57), or NULL.
+ * @return 0 once the broker answered SEND_OK, or an error recorded on a.
+ */
+int lsmq_admin_resend_message(lsmq_admin *a, const char *broker_addr, const lsmq_message *m,
+                              const char *topic, int32_t queue_id, int timeout_ms,
+                              char *offset_msg_id, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -72,6 +72,9 @@ enum proto_request_code {
     RC_CONTROLLER_GET_SYNC_STATE_DATA = 1006,
     RC_GET_BROKER_EPOCH_CACHE = 1007,         /* to a broker */
     RC_NOTIFY_BROKER_ROLE_CHANGED = 1008,     /* controller to broker */
+    /* lsmq's own requests, 800-899: upstream's RequestCode uses none there, and the
+     * server's handler table ends at 1023. */
+    RC_LSMQ_GET_TIMER_STATUS = 801,           /* pending delayed messages, to a broker */
 };
 
 enum proto_response_code {

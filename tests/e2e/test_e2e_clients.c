@@ -14,9 +14,11 @@
  *    channelExpiredTimeout);
  *  - LOCK_BATCH_MQ / UNLOCK_BATCH_MQ: owner, refusal, release, expiry
  *    (LSMQ_LOCK_MAX_LIVE_MS shortens the lock lifetime), oneway unlock;
- *  - CONSUMER_SEND_MSG_BACK: retry records, then the DLQ after
- *    maxReconsumeTimes (header and group setting), delayLevel < 0, a parked
- *    pull on the retry queue woken by a send-back;
+ *  - CONSUMER_SEND_MSG_BACK: retry records (DELAY 3 + reconsumeTimes;
+ *    the broker's levels are all 0 s here, test_e2e_delay times them),
+ *    then the DLQ after maxReconsumeTimes (header and group setting),
+ *    delayLevel < 0, a parked pull on the retry queue woken when the retry
+ *    is moved there;
  *  - bad inputs answered with their exact codes and remarks.
  * Each broker is stopped with SIGTERM and must exit 0 (sanitizers clean).
  */
@@ -220,7 +222,8 @@ static int setup(void **state)
     char live[32];
     snprintf(live, sizeof live, "%d", LOCK_LIVE_MS);
     setenv("LSMQ_LOCK_MAX_LIVE_MS", live, 1); /* inherited by the broker */
-    return e2e_broker_setup(&broker, "e2e-clients", NULL, &fd);
+    const char *extra[] = {"--messageDelayLevel=0s 0s 0s 0s 0s 0s", NULL};
+    return e2e_broker_setup(&broker, "e2e-clients", extra, &fd);
 }
 
 static int teardown(void **state)
@@ -617,17 +620,24 @@ static void send_back_ok(uint64_t offset, const char *group, int delay, int max,
     e2e_reply_free(&r);
 }
 
-/* Pull the record at `offset` of queue 0; copies it into *rec (buffer in *frame). */
+/*
+ * Pull the record at `offset` of queue 0; copies it into *rec (buffer in
+ * *keep). A retry is moved to its queue when due (at once here, by the
+ * writer), so the pull parks until it is there.
+ */
 static void pull_one(const char *topic, int64_t offset, e2e_reply *keep, proto_record *rec)
 {
-    *keep = call(e2e_pull("g_reader", topic, 0, offset, 1, E2E_PULL_SUBSCRIPTION, 0, "*"), NULL, 0);
+    *keep = call(e2e_pull("g_reader", topic, 0, offset, 1,
+                          E2E_PULL_SUBSCRIPTION | E2E_PULL_SUSPEND, 5000, "*"),
+                 NULL, 0);
     e2e_expect_code(keep, RS_SUCCESS, NULL);
     assert_int_equal(e2e_records(keep->cmd->body, keep->cmd->body_len, rec, 1), 1);
     assert_int_equal(rec->queue_offset, offset);
 }
 
+/* delay: the retry's DELAY level, or "0" for a dead letter (at once, as upstream's). */
 static void check_copy(const proto_record *r, const char *topic, int reconsume,
-                       const proto_record *orig, const char *origin_id)
+                       const proto_record *orig, const char *origin_id, const char *delay)
 {
     char v[128];
     assert_int_equal(r->topic_len, strlen(topic));
@@ -644,7 +654,11 @@ static void check_copy(const proto_record *r, const char *topic, int reconsume,
     assert_string_equal(v, origin_id);
     assert_true(e2e_prop(r, "TAGS", v, sizeof v));
     assert_string_equal(v, "TagS");
-    assert_false(e2e_prop(r, "DELAY", v, sizeof v));
+    assert_true(e2e_prop(r, "DELAY", v, sizeof v));
+    assert_string_equal(v, delay);
+    assert_int_equal(e2e_prop(r, "REAL_TOPIC", v, sizeof v), strcmp(delay, "0") != 0);
+    if (strcmp(delay, "0") != 0)
+        assert_string_equal(v, topic);
 }
 
 static void test_send_back_retry_then_dlq(void **state)
@@ -680,21 +694,21 @@ static void test_send_back_retry_then_dlq(void **state)
     e2e_reply r1;
     proto_record rec1;
     pull_one("%RETRY%g_sb", 0, &r1, &rec1);
-    check_copy(&rec1, "%RETRY%g_sb", 1, &orig, msgid);
+    check_copy(&rec1, "%RETRY%g_sb", 1, &orig, msgid, "3");
 
     /* Retrying the retry: the origin stays the first message. */
     send_back_ok((uint64_t)rec1.physical_offset, "g_sb", 0, 2, 409);
     e2e_reply r2;
     proto_record rec2;
     pull_one("%RETRY%g_sb", 1, &r2, &rec2);
-    check_copy(&rec2, "%RETRY%g_sb", 2, &orig, msgid);
+    check_copy(&rec2, "%RETRY%g_sb", 2, &orig, msgid, "4");
 
     /* reconsumeTimes 2 >= maxReconsumeTimes 2: dead letter, queue 0. */
     send_back_ok((uint64_t)rec2.physical_offset, "g_sb", 0, 2, 409);
     e2e_reply r3;
     proto_record rec3;
     pull_one("%DLQ%g_sb", 0, &r3, &rec3);
-    check_copy(&rec3, "%DLQ%g_sb", 3, &orig, msgid);
+    check_copy(&rec3, "%DLQ%g_sb", 3, &orig, msgid, "0");
     e2e_reply tc = call(req_with(RC_GET_TOPIC_CONFIG, "topic", "%DLQ%g_sb"), NULL, 0);
     e2e_expect_code(&tc, RS_SUCCESS, NULL);
     json_t *j = e2e_body_json(&tc);
@@ -708,7 +722,7 @@ static void test_send_back_retry_then_dlq(void **state)
     e2e_reply r4;
     proto_record rec4;
     pull_one("%DLQ%g_sb", 1, &r4, &rec4);
-    check_copy(&rec4, "%DLQ%g_sb", 1, &orig, msgid);
+    check_copy(&rec4, "%DLQ%g_sb", 1, &orig, msgid, "0");
 
     e2e_reply_free(&ro);
     e2e_reply_free(&r1);

@@ -10,7 +10,7 @@
  *    the record's physical offset;
  *  - auto-create through TBW102 and queue picking for queueId -1;
  *  - every refusal with its code and remark (names, sizes, forbidden
- *    topics, queue ids, delays, transactions, malformed headers), and that a
+ *    topics, queue ids, bad delays, transactions, malformed headers), and that a
  *    oneway send gets no reply;
  *  - pull statuses (NOT_FOUND, OFFSET_MOVED below and above the queue),
  *    pull checks, maxMsgNums; the runtime info's get counter;
@@ -325,10 +325,10 @@ static void test_send_refusals(void **state)
     /* The queue id is checked once the topic exists, so this one auto-creates it. */
     expect_send_refused("SP_REF_Q", 9, "x", 1, NULL, RS_INVALID_PARAMETER,
                         "queueId[9] is illegal");
-    expect_send_refused("SP_REF", 0, "x", 1, "DELAY\0013\002", RS_MESSAGE_ILLEGAL,
-                        "not supported yet (DELAY=3)");
-    expect_send_refused("SP_REF", 0, "x", 1, "TIMER_DELAY_SEC\00110\002", RS_MESSAGE_ILLEGAL,
-                        "not supported yet (TIMER_DELAY_SEC=10)");
+    expect_send_refused("SP_REF", 0, "x", 1, "DELAY\001three\002", RS_MESSAGE_ILLEGAL,
+                        "invalid DELAY property \"three\"");
+    expect_send_refused("SP_REF", 0, "x", 1, "TIMER_DELAY_SEC\001259201\002", RS_MESSAGE_ILLEGAL,
+                        "the delay time should not be bigger than the max delay 259200000ms");
     expect_send_refused("SP_REF", 0, "x", 1, "TRAN_MSG\001true\002", RS_NO_PERMISSION,
                         "transaction");
 
@@ -379,10 +379,11 @@ static void test_send_refusals(void **state)
     e2e_reply_free(&p);
 }
 
-static void test_retry_topic_ignores_delay(void **state)
+/* A DELAY of 0 (ali-ons' re-publish) is no delay; other delays: test_e2e_delay. */
+static void test_retry_topic_send(void **state)
 {
     const char *topic = "%RETRY%g_retry";
-    proto_cmd *c = e2e_send_v2(topic, 0, "DELAY\0013\002RETRY_TOPIC\001SP_V2\002");
+    proto_cmd *c = e2e_send_v2(topic, 0, "DELAY\0010\002RETRY_TOPIC\001SP_V2\002");
     proto_cmd_set_i64(c, "j", 1);
     e2e_reply r = call(c, "again", 5);
     e2e_expect_code_has(&r, RS_SUCCESS, NULL);
@@ -392,7 +393,8 @@ static void test_retry_topic_ignores_delay(void **state)
     proto_record rec;
     char v[64];
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
-    assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
+    assert_true(e2e_prop(&rec, "DELAY", v, sizeof v));
+    assert_string_equal(v, "0");
     assert_true(e2e_prop(&rec, "RETRY_TOPIC", v, sizeof v));
     assert_int_equal(rec.reconsume_times, 1);
     e2e_reply_free(&p);
@@ -409,7 +411,8 @@ static void test_retry_topic_ignores_delay(void **state)
     e2e_expect_code_has(&p, RS_SUCCESS, NULL);
     assert_int_equal(e2e_records(p.cmd->body, p.cmd->body_len, &rec, 1), 1);
     assert_string_equal(e2e_body(&rec, v, sizeof v), "dead");
-    assert_false(e2e_prop(&rec, "DELAY", v, sizeof v));
+    assert_true(e2e_prop(&rec, "DELAY", v, sizeof v));
+    assert_string_equal(v, "-1"); /* as upstream's handleRetryAndDLQ puts it */
     assert_int_equal(rec.reconsume_times, 3);
     e2e_reply_free(&p);
 }
@@ -421,7 +424,7 @@ static void test_oneway_send_gets_no_reply(void **state)
     assert_true(wire_send(fd, c, "quiet", 5) != -1);
     proto_cmd_free(c);
     /* A oneway refusal is silent too. */
-    c = e2e_send_v2("SP_ONEWAY", 0, "DELAY\0012\002");
+    c = e2e_send_v2("SP_ONEWAY", 0, "DELAY\001two\002");
     c->flag |= PROTO_FLAG_ONEWAY;
     assert_true(wire_send(fd, c, "quiet", 5) != -1);
     proto_cmd_free(c);
@@ -917,7 +920,7 @@ int main(void)
         cmocka_unit_test(test_send_batch),
         cmocka_unit_test(test_queue_pick),
         cmocka_unit_test(test_send_refusals),
-        cmocka_unit_test(test_retry_topic_ignores_delay),
+        cmocka_unit_test(test_retry_topic_send),
         cmocka_unit_test(test_oneway_send_gets_no_reply),
         cmocka_unit_test(test_pull_statuses),
         cmocka_unit_test(test_pull_counts_gets),

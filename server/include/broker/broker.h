@@ -35,6 +35,10 @@ typedef enum broker_role {
     BROKER_SLAVE,                  /* a replica: applies its master's log, serves reads */
 } broker_role;
 
+/* Most delay levels messageDelayLevel may name. */
+#define BROKER_DELAY_LEVELS_MAX 64
+#define BROKER_DEFAULT_DELAY_LEVELS "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+
 typedef struct broker_config {
     char broker_cluster_name[128]; /* brokerClusterName, DefaultCluster */
     char broker_name[128];         /* brokerName, broker-a */
@@ -81,6 +85,13 @@ typedef struct broker_config {
     uint32_t broker_heartbeat_interval_ms;    /* brokerHeartbeatInterval, 1000 */
     uint32_t ha_max_time_slave_not_catchup_ms;/* haMaxTimeSlaveNotCatchup: leaves the sync
                                                  state set after, 15000 */
+    /* Delayed delivery (broker_delay.c). */
+    char message_delay_level[512];      /* messageDelayLevel, "1s 5s 10s 30s 1m ... 2h" */
+    int64_t delay_level_ms[BROKER_DELAY_LEVELS_MAX]; /* parsed from it: level i+1's delay */
+    uint32_t delay_levels;              /* how many levels it names (18 by default) */
+    uint32_t timer_max_delay_sec;       /* timerMaxDelaySec: longest timer delay, 259200 */
+    bool timer_wheel_enable;            /* timerWheelEnable: take 5.x timer messages, true */
+    uint32_t timer_precision_ms;        /* timerPrecisionMs: accepted; delivery is ms-exact */
     /* Set by the controller agent for the broker it builds, not configuration keys. */
     uint64_t controller_epoch;          /* the epoch this broker serves in (0: no controller) */
 } broker_config;
