@@ -255,6 +255,8 @@ void engine__unpin(engine *e);
 /* Writer thread: a queue published next_offset in the batch ending at seq (0: none written). */
 void engine__confirm_mark(engine *e, uint32_t topic_id, uint32_t queue_id, queue_state *q,
                           uint64_t next_offset, uint64_t seq);
+/* At open: a replica's store is readable only once its master confirms its position. */
+void engine__confirm_open(engine *e);
 void engine__confirm_free(engine *e);
 
 /* A fresh engine struct (locks initialised) and its release. */

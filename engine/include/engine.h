@@ -737,6 +737,15 @@ void engine_confirm(engine *e, uint64_t seq,
                     void (*moved)(void *ctx, uint32_t topic_id, uint32_t queue_id), void *ctx);
 
 /*
+ * A replica follows a master whose log numbers this store's batches anew
+ * from `since` (its position now): every write not released yet waits for
+ * a confirmation of `since` or later, and confirmations start over.
+ * A replica's store opens with nothing readable until such a confirmation
+ * (it may end in batches its master never confirmed). Any thread.
+ */
+void engine_confirm_restart(engine *e, uint64_t since);
+
+/*
  * A checkpoint of the store into dir, which must not exist (its parent
  * must; on the store's filesystem the files are hard links): the files a
  * replica's <store_path>/db is made of. *seq is the last sequence it holds,
