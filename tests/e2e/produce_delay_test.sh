@@ -20,7 +20,7 @@ require_bins "$mqadmin" "$produce" "$consume" "$broker_bin"
 
 consumer_pid=""
 trap 'kill_running "$consumer_pid" "$pid"' EXIT
-start_broker produce-delay "--messageDelayLevel=1s 2s 8s"
+start_broker produce-delay "--messageDelayLevel=1s 2s 8s" --diskMaxUsedSpaceRatio=99
 export NAMESRV_ADDR="$ns"
 
 # ---- usage -------------------------------------------------------------------
