@@ -10,6 +10,10 @@
  * may arrive before the writer has published the batch (a replica can
  * acknowledge a batch while the master still syncs its WAL), so the writer
  * raises the visible offset itself when its batch is already covered.
+ *
+ * A replica does the same with its master's sequences: each applied group
+ * marks the queues it moved with the last master sequence applied, and the
+ * master's confirmed sequence (shipped with its batches) releases them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +109,43 @@ void engine_confirm(engine *e, uint64_t seq,
                 moved(ctx, out[i].topic_id, out[i].queue_id);
     }
     free(out);
+}
+
+void engine_confirm_restart(engine *e, uint64_t since)
+{
+    if (!e->cfg.confirmed_reads)
+        return;
+    pthread_mutex_lock(&e->confirm_lock);
+    for (size_t i = 0; i < e->marks_len; i++)
+        e->marks[(e->marks_head + i) % e->marks_cap].seq = since;
+    e->confirmed_seq = 0;
+    pthread_mutex_unlock(&e->confirm_lock);
+}
+
+/*
+ * A replica's store may end in batches its master never confirmed: a
+ * former master's unacknowledged tail, or what it received last before
+ * the master died. Until its master confirms the store's position, no
+ * offset of it is readable (a read there is "nothing yet", as for a write
+ * under way, which never moves a consumer back).
+ */
+void engine__confirm_open(engine *e)
+{
+    if (!e->cfg.confirmed_reads || !e->cfg.replica)
+        return;
+    uint64_t seq = atomic_load(&e->applied_seq);
+    pthread_mutex_lock(&e->confirm_lock);
+    topic *t, *tmp;
+    HASH_ITER(hh_id, e->topics_by_id, t, tmp) {
+        for (uint32_t qid = 0; qid < t->nqueues; qid++) {
+            queue_state *q = &t->queues[qid];
+            uint64_t next = atomic_load(&q->next_offset);
+            atomic_store(&q->visible_offset, 0);
+            if (next > 0)
+                push_mark(e, &(struct confirm_mark){seq, next, t->cfg.topic_id, qid});
+        }
+    }
+    pthread_mutex_unlock(&e->confirm_lock);
 }
 
 void engine__confirm_free(engine *e)

@@ -255,6 +255,8 @@ void engine__unpin(engine *e);
 /* Writer thread: a queue published next_offset in the batch ending at seq (0: none written). */
 void engine__confirm_mark(engine *e, uint32_t topic_id, uint32_t queue_id, queue_state *q,
                           uint64_t next_offset, uint64_t seq);
+/* At open: a replica's store is readable only once its master confirms its position. */
+void engine__confirm_open(engine *e);
 void engine__confirm_free(engine *e);
 
 /* A fresh engine struct (locks initialised) and its release. */
@@ -306,8 +308,10 @@ void engine__timers_mirror(engine *e, const uint8_t *key, size_t klen, const uin
 void engine__timer_put(engine *e, engine_batch *b, uint32_t topic_id, uint32_t queue_id,
                        int64_t deliver_ms, uint64_t log_position, int64_t store_ms,
                        uint8_t *rec, uint32_t size);
-/* Move up to max due messages into the writer's batch b; returns how many went. */
-size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max);
+/* Move due messages into the writer's batch b, up to max of them and about max_bytes;
+ * returns how many went. */
+size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max,
+                               size_t max_bytes);
 
 /* ---- writer.c ---- */
 int engine__writer_start(engine *e);

@@ -163,14 +163,17 @@ static int read_queue(engine *e, const queue_view *v, uint32_t queue_id, uint64_
     out->min_offset = v->min_offset;
     out->max_offset = v->max_offset;
     out->next_offset = offset;
-    if (offset > v->max_offset && offset <= v->written_offset) {
+    if (offset >= v->max_offset && offset <= v->written_offset &&
+        v->written_offset > v->max_offset) {
         /*
          * Offsets of a write under way: the log holds them and a replica
          * may have served them already (a master's write is announced to
          * its shipper, on_write, before it is published; under SYNC_FLUSH
          * before its sync), so a consumer that read them there asks for
          * what follows. Nothing new yet, as at max_offset; not an offset
-         * to correct, which would send it back to read them again.
+         * to correct, which would send it back to read them again. The
+         * same for offsets written but not confirmed yet (confirm.c), of
+         * a queue that may look empty to readers.
          */
         out->status = ENGINE_READ_OFFSET_OVERFLOW_ONE;
         return 0;

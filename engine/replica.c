@@ -213,7 +213,8 @@ static void mirror_hwm(engine *e, const batch_op *op)
     uint64_t before = atomic_load(&q->next_offset);
     atomic_store(&q->last_store_ms, last_ms);
     atomic_store(&q->next_offset, next);
-    atomic_store(&q->visible_offset, next);
+    if (!e->cfg.confirmed_reads)
+        atomic_store(&q->visible_offset, next); /* else once confirmed: settle marks it */
     atomic_store(&q->written_offset, next);
     q->w_next_offset = next;
     q->w_last_store_ms = last_ms;
@@ -297,7 +298,10 @@ void engine__replica_settle(engine *e)
         topic *t = engine__topics_find_id(e, rw->adv[i].topic_id);
         if (!t)
             continue; /* deleted later in the same write */
-        uint64_t max = atomic_load(&t->queues[rw->adv[i].queue_id].next_offset);
+        queue_state *q = &t->queues[rw->adv[i].queue_id];
+        uint64_t max = atomic_load(&q->next_offset);
+        engine__confirm_mark(e, rw->adv[i].topic_id, rw->adv[i].queue_id, q, max,
+                             e->w_applied_seq);
         for (int h = 0; h < e->nexts; h++)
             if (e->exts[h].decl.hook.on_advance)
                 e->exts[h].decl.hook.on_advance(&e->exts[h].env, rw->adv[i].topic_id,

@@ -393,6 +393,7 @@ int engine_open(const engine_config *c, engine **out, char *errbuf, size_t errle
         (rc = engine__timers_load(e, errbuf, errlen)) != 0 ||
         (rc = run_on_open(e, errbuf, errlen)) != 0)
         goto err;
+    engine__confirm_open(e);
     if ((rc = engine__writer_start(e)) != 0) {
         engine__fail(errbuf, errlen, "cannot start the writer thread");
         goto err;

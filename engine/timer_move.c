@@ -171,7 +171,8 @@ static int64_t first_due_from(engine *e, int64_t from_ms)
     return due;
 }
 
-size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max)
+size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_t max,
+                               size_t max_bytes)
 {
     timer_state *tm = &e->tm;
     if (tm->next_due_ms > now_ms || now_ms < 0 || !e->cf[ENGINE_CF_TIMER])
@@ -188,13 +189,14 @@ size_t engine__timers_move_due(engine *e, engine_batch *b, int64_t now_ms, size_
     rocksdb_readoptions_set_iterate_lower_bound(tm->ro, (const char *)lo, sizeof lo);
     rocksdb_readoptions_set_iterate_upper_bound(tm->ro, (const char *)hi, sizeof hi);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(e->db, tm->ro, e->cf[ENGINE_CF_TIMER]);
-    size_t n = 0;
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && n < max;
+    size_t n = 0, bytes = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && n < max && bytes < max_bytes;
          rocksdb_iter_next(it), n++) {
         size_t klen, vlen;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
         const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
         move_one(e, b, k, klen, v, vlen, now_ms);
+        bytes += vlen;
     }
     bool more = rocksdb_iter_valid(it);
     int64_t more_due = now_ms;

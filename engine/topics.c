@@ -63,6 +63,7 @@ void engine__topics_grow_queues(topic *t, uint32_t n)
         q[i].w_next_offset = 0;
         q[i].w_last_store_ms = 0;
         q[i].w_touched_gen = 0;
+        q[i].w_moved_gen = 0;
     }
     t->queues = q;
     t->nqueues = n;

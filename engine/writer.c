@@ -10,6 +10,11 @@
  * completions. If the write fails, nothing is published and every request of
  * the group gets the error.
  *
+ * Delayed messages (engine_append_timed) go to the timer family in the
+ * group like any append. Each master group first moves the messages that
+ * are due (timer_move.c), a bounded number, into the same batch; between
+ * groups the writer sleeps no longer than until the earliest due time.
+ *
  * Control operations (topic changes, group configs, retention removals) take
  * their own write between groups; consumer offset commits ride in the group.
  * In ASYNC_FLUSH the WAL is synced every flush_interval_ms by wal_sync.c.
@@ -35,7 +40,8 @@
 #define QUEUE_MAX_BYTES (512u << 20)
 #define RECOVER_MIN_FREE_BYTES (16u << 20)
 #define RECOVER_RETRY_MS 1000
-/* Due messages moved per group at most: a burst never starves the appends queued behind. */
+/* Due messages moved per group at most (and GROUP_MAX_BYTES): a burst never starves
+ * the appends queued behind. */
 #define TIMER_MOVE_MAX 1024
 /* The longest sleep towards a due time: a clock that jumps is noticed within it. */
 #define TIMER_WAIT_MAX_MS 1000
@@ -740,7 +746,7 @@ static void process_group(engine *e, writer *w, wreq *group)
     }
     int64_t now_ms = engine__now_ms(e);
     engine_batch b = {.e = e, .wb = w->wb};
-    engine__timers_move_due(e, &b, now_ms, TIMER_MOVE_MAX);
+    engine__timers_move_due(e, &b, now_ms, TIMER_MOVE_MAX, GROUP_MAX_BYTES);
     group = sort_group(w, group);
     wreq *batched_first = group;
     wreq *r = group;

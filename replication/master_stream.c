@@ -106,6 +106,7 @@ static void send_frame(repl_link *l, proto_buf *body, uint64_t last_seq, uint32_
 {
     proto_cmd *req = proto_cmd_request(REPL_RC_BATCHES);
     repl__set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(l->m->e));
+    repl__set_u64(req, REPL_F_CONFIRMED_SEQ, atomic_load(&l->m->acked));
     server_conn_send_oneway(l->c, req, body->p, body->len);
     inflight_push(l, last_seq, (uint32_t)body->len, batches);
     l->shipped_seq = last_seq;
@@ -288,6 +289,7 @@ static void hello_cb(server *s, conn *c, proto_cmd *req, void *ctx)
         uint64_t from = rebase_seq ? rebase_seq : applied;
         resp = proto_cmd_response(RS_SUCCESS, req->opaque, NULL);
         repl__set_u64(resp, REPL_F_MASTER_SEQ, last);
+        repl__set_u64(resp, REPL_F_CONFIRMED_SEQ, atomic_load(&m->acked));
         repl__set_u64(resp, REPL_F_EPOCH, m->epoch);
         if (rebase_seq) {
             engine_epoch_entry h[ENGINE_EPOCHS_KEPT];
@@ -376,6 +378,7 @@ void repl__stream_tick(repl_master *m, int64_t now_ms)
         if (now_ms - l->last_sent_ms >= m->cfg.heartbeat_ms) {
             proto_cmd *req = proto_cmd_request(REPL_RC_HEARTBEAT);
             repl__set_u64(req, REPL_F_MASTER_SEQ, engine_last_sequence(m->e));
+            repl__set_u64(req, REPL_F_CONFIRMED_SEQ, atomic_load(&m->acked));
             repl__set_u64(req, REPL_F_EPOCH, m->epoch);
             server_conn_send_oneway(l->c, req, NULL, 0);
             l->last_sent_ms = now_ms;

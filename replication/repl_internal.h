@@ -48,6 +48,7 @@ enum {
 #define REPL_F_LOG_POSITION "logPosition"
 #define REPL_F_REPLICA_ADDR "replicaAddr"
 #define REPL_F_MASTER_SEQ "masterSeq"
+#define REPL_F_CONFIRMED_SEQ "confirmedSeq"
 #define REPL_F_CHECKPOINT_ID "checkpointId"
 #define REPL_F_CHECKPOINT_SEQ "checkpointSeq"
 #define REPL_F_FILE "file"

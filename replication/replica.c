@@ -54,6 +54,9 @@ struct repl_replica {
     int64_t last_heard_ms;
     int64_t last_ack_ms;
     uint64_t queued_seq;       /* the last sequence handed to engine_apply */
+    uint64_t confirmed_since;  /* the store's position when following this master began */
+    uint64_t confirmed_seq;    /* the master's confirmed sequence, as last reported */
+    bool confirmed_restart;    /* the next report is the first since following began */
     uint64_t acked_sent;       /* the last applied sequence ACKed */
     uint64_t follow_epoch;     /* the master's epoch since HELLO: older frames are refused */
     uint64_t hello_epoch;      /* the store's position's epoch, as the last HELLO said */
@@ -112,6 +115,18 @@ static void set_connected(repl_replica *r, bool on)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The master's confirmed sequence, when a frame of the followed master carries a newer one. */
+static void report_confirmed(repl_replica *r, const proto_cmd *cmd)
+{
+    uint64_t seq = repl__get_u64(cmd, REPL_F_CONFIRMED_SEQ);
+    if (seq <= r->confirmed_seq && !r->confirmed_restart)
+        return;
+    r->confirmed_seq = seq;
+    if (r->cfg.confirmed_cb)
+        r->cfg.confirmed_cb(r->cfg.ctx, seq, r->confirmed_since, r->confirmed_restart);
+    r->confirmed_restart = false;
+}
+
 /* A frame from the master: when, and its last sequence if it says, for status. */
 static void heard_master(repl_replica *r, const proto_cmd *cmd)
 {
@@ -123,6 +138,7 @@ static void heard_master(repl_replica *r, const proto_cmd *cmd)
         r->master_seq = seq;
     r->read_wall_ms = proto_wall_ms();
     pthread_mutex_unlock(&r->lock);
+    report_confirmed(r, cmd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -405,6 +421,11 @@ static void hello_cb(int rc, proto_reply *reply, const char *why, void *arg)
     r->connected = true;
     r->checkpoint_needed = false;
     pthread_mutex_unlock(&r->lock);
+    /* A new master, or a rebase: its sequences count from the store's position now. */
+    r->confirmed_since = r->queued_seq;
+    r->confirmed_seq = 0;
+    r->confirmed_restart = true;
+    report_confirmed(r, resp);
     proto_reply_free(reply);
     r->state = FOLLOW_STREAMING;
     r->retry_ms = r->cfg.retry_min_ms;

@@ -280,6 +280,8 @@ static void add_store(json_t *t, const broker_ctx *ctx)
     engine_view_close(v);
     kv_u64(t, "commitLogMinOffset", min);
     kv_u64(t, "commitLogMaxOffset", max);
+    /* lsmq's own: delayed messages waiting for their due time (mqadmin timerStatus). */
+    kv_u64(t, "delayedMessagesPending", engine_timer_pending_total(e));
     kv_u64(t, "earliestMessageTimeStamp", (uint64_t)earliest);
     struct statvfs vfs;
     if (statvfs(ctx->cfg.store_path_root_dir, &vfs) == 0 && vfs.f_blocks > 0) {

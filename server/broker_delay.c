@@ -12,8 +12,9 @@
  * carries TIMER_OUT_MS was timed once and is not again; a due time not in
  * the future means no delay; more than timerMaxDelaySec ahead is refused.
  * __STARTDELIVERTIME (absolute ms) is lsmq's own reading of what ali-ons
- * sends; upstream's broker stores it and delivers at once. Upstream rounds
- * timer due times down to timerPrecisionMs (1 s); lsmq keeps the exact ms.
+ * sends (not with timerWheelEnable=false); upstream's broker stores it and
+ * delivers at once. Upstream rounds timer due times down to
+ * timerPrecisionMs (1 s); lsmq keeps the exact ms.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -124,7 +125,11 @@ static int timer_due(const broker_config *cfg, const delay_pairs *p, int64_t now
                  p->v[which]);
         return RS_MESSAGE_ILLEGAL;
     }
-    /* Relative delays past the limit are refused before they can overflow. */
+    /* Relative delays past the limit are refused, and negative ones are none, before
+     * they can overflow. */
+    bool relative = which == P_DELAY_SEC || which == P_DELAY_MS;
+    if (relative && x < 0)
+        x = 0;
     if ((which == P_DELAY_SEC && x > max_ms / 1000 + 1) || (which == P_DELAY_MS && x > max_ms + 1))
         x = max_ms + 1, which = P_DELAY_MS;
     if (which == P_DELAY_SEC)
@@ -163,14 +168,16 @@ int broker_delay_of_props(const broker_config *cfg, const char *props, size_t le
             return 0;
         }
     }
-    if (p.v[P_OUT_MS] ||
-        !(p.v[P_DELAY_SEC] || p.v[P_DELAY_MS] || p.v[P_DELIVER_MS] || p.v[P_START]))
+    bool timer = p.v[P_DELAY_SEC] || p.v[P_DELAY_MS] || p.v[P_DELIVER_MS];
+    if (p.v[P_OUT_MS] || !(timer || p.v[P_START]))
         return 0;
-    if (!cfg->timer_wheel_enable && !p.v[P_START]) {
+    if (!cfg->timer_wheel_enable && timer) {
         snprintf(remark, BROKER_REMARK_MAX,
                  "accurate timer message is not enabled, timerWheelEnable is false");
         return RS_SYSTEM_ERROR;
     }
+    if (!cfg->timer_wheel_enable)
+        return 0; /* __STARTDELIVERTIME alone: delivered at once, as upstream does */
     int64_t due;
     int code = timer_due(cfg, &p, now_ms, &due, remark);
     if (code != 0 || due <= now_ms)

@@ -22,7 +22,8 @@
  * once it is acknowledged (engine_confirm): the controller may elect a
  * replica without the unacknowledged tail, whose offsets the new master
  * then gives to other messages, and a consumer that had read the tail
- * would skip those.
+ * would skip those. Its replicas do the same with the confirmed sequence
+ * the master ships, and open with nothing readable until it comes.
  *
  * Replica. The store changes only through the master's log. Parked pulls
  * are woken by the engine's on_advance hook (broker_wake.c). A replica
@@ -39,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 #include "alloc.h"
 #include "broker_internal.h"
@@ -159,6 +159,21 @@ void broker_ha_await(broker_ha *h, broker_ack_wait *w, uint64_t seq, broker_acke
     broker__ack_waits_add(h->waits, w);
 }
 
+/* ==== Replica: confirmations ============================================= */
+
+/*
+ * Replication thread: the master confirmed up to seq. Applied here, before
+ * the follower applies anything more, so a restart renumbers only what
+ * the store held when following began.
+ */
+static void replica_confirmed_cb(void *ctx, uint64_t seq, uint64_t since, bool restart)
+{
+    broker_ha *h = ctx;
+    if (restart)
+        engine_confirm_restart(h->ctx->engine, since);
+    engine_confirm(h->ctx->engine, seq, broker_wake_note, h->m->wake);
+}
+
 /* ==== Replica: the follower and a store made again ======================== */
 
 static void reseed_cb(void *arg);
@@ -181,6 +196,7 @@ static void follower_config(broker_ha *h, repl_replica_config *rc, uint32_t prep
     rc->epoch = h->epoch;
     rc->prepare_timeout_ms = prepare_ms;
     rc->checkpoint_needed_cb = checkpoint_needed_cb;
+    rc->confirmed_cb = replica_confirmed_cb;
     rc->ctx = h;
 }
 
@@ -351,8 +367,8 @@ int broker_ha_create(broker_modules *m, char *errbuf, size_t errlen)
 int broker_ha_declare(broker_ha *h, engine_config *ec)
 {
     ec->replica = h->replica;
-    /* A controller may elect a replica without this master's unconfirmed tail. */
-    ec->confirmed_reads = h->master && h->controlled && h->sync;
+    /* A controller may elect a replica without a master's unconfirmed tail. */
+    ec->confirmed_reads = h->controlled && h->sync;
     ec->wal_ttl_seconds = h->ctx->cfg.wal_ttl_seconds;
     ec->wal_size_limit_mb = h->ctx->cfg.wal_size_limit_mb;
     /* A replica's parked pulls are woken by broker_wake.c's extension. */

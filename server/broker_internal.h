@@ -208,6 +208,8 @@ typedef struct broker_queue_ref {
 } broker_queue_ref;
 /* Loop thread: wake the pulls parked on these queues (when any is parked). */
 void broker_wake_queues(broker_modules *m, const broker_queue_ref *list, size_t n);
+/* Any thread: wake the pulls parked on this queue soon (a broker_wake; engine_confirm's moved). */
+void broker_wake_note(void *wake, uint32_t topic_id, uint32_t queue_id);
 int broker_registration_create(broker_modules *m, char *errbuf, size_t errlen);
 void broker_registration_stop(broker_modules *m);
 void broker_registration_destroy(broker_modules *m);

@@ -61,9 +61,10 @@ static void show_pending(uint8_t **rec, size_t *len)
     } else {
         const char *v;
         size_t vl;
-        int level = 1;
-        if (proto_props_get(r.props, r.props_len, PROTO_PROP_DELAY, &v, &vl) && vl < 8)
-            level = atoi(v); /* digits followed by the pair separator */
+        char num[8] = "1";
+        if (proto_props_get(r.props, r.props_len, PROTO_PROP_DELAY, &v, &vl) && vl < sizeof num)
+            snprintf(num, sizeof num, "%.*s", (int)vl, v);
+        int level = atoi(num);
         r.topic = BROKER_SCHEDULE_TOPIC;
         r.queue_id = level > 0 ? level - 1 : 0;
     }

@@ -31,9 +31,9 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "clock.h"
 #include "broker_hdr.h"
 #include "broker_internal.h"
+#include "clock.h"
 #include "log.h"
 #include "message_id.h"
 #include "props.h"

@@ -1,7 +1,8 @@
 /*
  * Waking the pulls parked on queues the store's writer advanced by itself:
  * on a replica every batch from the master, on a master every move of due
- * delayed messages to their queues. Sends and send-backs wake their own
+ * delayed messages to their queues; and on a controller-mode replica the
+ * queues its master's confirmations made readable (broker_ha.c). Sends and send-backs wake their own
  * queue from their completion; these advances have no request behind them,
  * so the engine reports them through its on_advance hook (writer thread).
  * The queues are gathered under a mutex, each once, and handed to the loop
@@ -55,11 +56,9 @@ static void wake_post_cb(void *arg)
     free(list);
 }
 
-/* Writer thread: remember the queue (once) and post when nothing is posted yet. */
-static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
-                       uint64_t max_offset)
+void broker_wake_note(void *wake, uint32_t topic_id, uint32_t queue_id)
 {
-    broker_wake *w = x->ctx;
+    broker_wake *w = wake;
     bool post = false;
     pthread_mutex_lock(&w->lock);
     size_t i = 0;
@@ -77,6 +76,14 @@ static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queu
     pthread_mutex_unlock(&w->lock);
     if (post)
         server_post(w->m->ctx.srv, wake_post_cb, w);
+}
+
+/* Writer thread: a queue the writer advanced by itself. */
+static void on_advance(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
+                       uint64_t max_offset)
+{
+    (void)max_offset;
+    broker_wake_note(x->ctx, topic_id, queue_id);
 }
 
 int broker_wake_create(broker_modules *m, char *errbuf, size_t errlen)

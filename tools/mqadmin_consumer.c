@@ -1,9 +1,10 @@
 /*
  * mqadmin consumer commands: consumerProgress (a group's offsets against
- * the queues' max offsets, or one summary line per group) and
- * consumerConnection (a group's connected clients and subscriptions).
- * Option letters and tables follow upstream's ConsumerProgressSubCommand
- * and ConsumerConnectionSubCommand.
+ * the queues' max offsets, or one summary line per group),
+ * consumerConnection (a group's connected clients and subscriptions) and
+ * updateSubGroup (a group's config, its groupRetryPolicy included).
+ * Option letters and tables follow upstream's ConsumerProgressSubCommand,
+ * ConsumerConnectionSubCommand and UpdateSubGroupSubCommand.
  *
  * A group's brokers are found as the Java admin finds them: through the
  * route of its retry topic %RETRY%<group>, which every broker the group

@@ -1,7 +1,8 @@
 /*
  * mqadmin topic commands: updateTopic, deleteTopic, topicList, topicRoute
  * and topicStatus, with upstream's option letters (tools/.../command/topic/
- * in apache/rocketmq) and tables laid out like upstream's.
+ * in apache/rocketmq) and tables laid out like upstream's; and lsmq's
+ * timerStatus (pending delayed messages per topic), which upstream lacks.
  *
  * Cluster-wide operations address the master of every broker group the
  * name server lists for the cluster; per-topic reads address the masters

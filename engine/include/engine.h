@@ -214,12 +214,13 @@ typedef struct engine_hook {
      */
     void (*on_write)(const engine_ext_env *x, uint64_t last_seq);
     /*
-     * Writer thread, replica only: an applied batch of the master's log is
+     * Writer thread: on a replica, an applied batch of the master's log is
      * written (as engine_apply says) and moved this queue's max offset (the
-     * next offset to assign) to max_offset. Once per queue per write, after
-     * the published offsets moved: a pull parked on the queue may be
+     * next offset to assign) to max_offset; on a master, a due move of
+     * delayed messages (engine_append_timed) did. Once per queue per write,
+     * after the published offsets moved: a pull parked on the queue may be
      * answered now. (A replica's writer runs no other hook; a master wakes
-     * its pulls from its sends.)
+     * its pulls from its sends, and from this for its delayed messages.)
      */
     void (*on_advance)(const engine_ext_env *x, uint32_t topic_id, uint32_t queue_id,
                        uint64_t max_offset);
@@ -734,6 +735,15 @@ void engine_log_watch(engine *e, bool on);
  */
 void engine_confirm(engine *e, uint64_t seq,
                     void (*moved)(void *ctx, uint32_t topic_id, uint32_t queue_id), void *ctx);
+
+/*
+ * A replica follows a master whose log numbers this store's batches anew
+ * from `since` (its position now): every write not released yet waits for
+ * a confirmation of `since` or later, and confirmations start over.
+ * A replica's store opens with nothing readable until such a confirmation
+ * (it may end in batches its master never confirmed). Any thread.
+ */
+void engine_confirm_restart(engine *e, uint64_t since);
 
 /*
  * A checkpoint of the store into dir, which must not exist (its parent

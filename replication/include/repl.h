@@ -192,6 +192,17 @@ typedef struct repl_replica_config {
      * replica from inside the callback (stop joins this thread): post.
      */
     void (*checkpoint_needed_cb)(void *ctx);
+    /*
+     * Replication thread: the master's confirmed sequence (what its
+     * acknowledgement rule says every replica that matters holds) moved,
+     * as its HELLO answer, batches and heartbeats say; seq counts that
+     * master's log. `restart` on the first report since following began
+     * (a new master, a reconnection or a rebase): the store's sequences
+     * count that master's log from `since`, its position then, and what
+     * it held before must be confirmed at `since`. A first report comes
+     * before any batch of that master is applied. NULL: ignored.
+     */
+    void (*confirmed_cb)(void *ctx, uint64_t seq, uint64_t since, bool restart);
     void *ctx;
 } repl_replica_config;
 

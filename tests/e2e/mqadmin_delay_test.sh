@@ -2,7 +2,8 @@
 # End-to-end test of mqadmin's commands for delayed messages against a real
 # mqbroker (messageDelayLevel "1s 2s 3s 30s"): lsmq-produce sends messages
 # at level 4 (30 s, pending for the whole test) and timerStatus counts them
-# per topic and in all, in text and --json form, with -t, -c and -b;
+# per topic and in all, in text and --json form, with -t, -c and -b
+# (brokerStatus shows the total as delayedMessagesPending);
 # queryMsgById finds a pending one by the offset id its send returned, shown
 # in SCHEDULE_TOPIC_XXXX with REAL_TOPIC; resendDeadLetter sends a message
 # of a %DLQ% topic on to another topic at once (-d), and refuses one without
@@ -51,6 +52,10 @@ check_rc "timerStatus --json (the cluster's brokers)" 0
 check_json "timerStatus --json: counts per broker and topic" \
     "j[0]['broker']=='$addr' and j[0]['pendingTotal']==3 and \
 j[0]['topics']==[{'topic':'DQ','pending':3}]"
+
+run "$mqadmin" brokerStatus -b "$addr"
+check_rc "brokerStatus" 0
+check_out "brokerStatus counts the pending messages" "^delayedMessagesPending +: 3$"
 
 run "$mqadmin" timerStatus -b "$addr" -t NoSuchTopic
 check_rc "timerStatus of an unknown topic is refused" 1

@@ -138,6 +138,13 @@ static void check_timing(int64_t sent_ms, int64_t arrived_ms, const proto_record
     if (arrived_ms > sent_ms + delay_ms + LATE_MAX_MS)
         fail_msg("delivered %lld ms after the send, due after %lld",
                  (long long)(arrived_ms - sent_ms), (long long)delay_ms);
+    printf("  due after %lld ms, stored %lld ms after the send, at the consumer after %lld\n",
+           (long long)delay_ms, (long long)(r->store_timestamp - sent_ms),
+           (long long)(arrived_ms - sent_ms));
+    char out_ms[32];
+    if (e2e_prop(r, "TIMER_OUT_MS", out_ms, sizeof out_ms)) /* the broker's own due time */
+        printf("  stored %lld ms after its due time\n",
+               (long long)(r->store_timestamp - strtoll(out_ms, NULL, 10)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -303,16 +310,19 @@ static void test_query_pending(void **state)
     expect_shown_pending(&r, "rmq_sys_wheel_timer", 0, "DT_QUERY");
     e2e_reply_free(&r);
 
-    c = proto_cmd_request(RC_QUERY_MESSAGE);
-    proto_cmd_set(c, "topic", "DT_QUERY");
-    proto_cmd_set(c, "key", uniq);
-    proto_cmd_set_i64(c, "maxNum", 32);
-    proto_cmd_set_i64(c, "beginTimestamp", 0);
-    proto_cmd_set_i64(c, "endTimestamp", INT64_MAX);
-    proto_cmd_set(c, "_UNIQUE_KEY_QUERY", "true");
-    r = call(c, NULL, 0);
-    expect_shown_pending(&r, "SCHEDULE_TOPIC_XXXX", 5, "DT_QUERY");
-    e2e_reply_free(&r);
+    for (int unique = 1; unique >= 0; unique--) { /* by unique key, then by KEYS */
+        c = proto_cmd_request(RC_QUERY_MESSAGE);
+        proto_cmd_set(c, "topic", "DT_QUERY");
+        proto_cmd_set(c, "key", unique ? uniq : "pk");
+        proto_cmd_set_i64(c, "maxNum", 32);
+        proto_cmd_set_i64(c, "beginTimestamp", 0);
+        proto_cmd_set_i64(c, "endTimestamp", INT64_MAX);
+        if (unique)
+            proto_cmd_set(c, "_UNIQUE_KEY_QUERY", "true");
+        r = call(c, NULL, 0);
+        expect_shown_pending(&r, "SCHEDULE_TOPIC_XXXX", 5, "DT_QUERY");
+        e2e_reply_free(&r);
+    }
 
     /* The counts: this topic, and every topic with pending messages. */
     c = proto_cmd_request(RC_LSMQ_GET_TIMER_STATUS);

@@ -158,6 +158,8 @@ static void test_timers(void **state)
     assert_false(d.delayed);
     assert_int_equal(delay_of("TIMER_DELAY_SEC|-5;", &d, remark), 0);
     assert_false(d.delayed);
+    assert_int_equal(delay_of("TIMER_DELAY_SEC|-9000000000000000000;", &d, remark), 0);
+    assert_false(d.delayed);
     /* Timed once already. */
     assert_int_equal(delay_of("TIMER_DELAY_SEC|5;TIMER_OUT_MS|1;", &d, remark), 0);
     assert_false(d.delayed);
@@ -172,6 +174,9 @@ static void test_timers(void **state)
     cfg.timer_wheel_enable = false;
     assert_int_equal(delay_of("TIMER_DELAY_SEC|5;", &d, remark), RS_SYSTEM_ERROR);
     assert_non_null(strstr(remark, "timerWheelEnable is false"));
+    snprintf(text, sizeof text, "__STARTDELIVERTIME|%lld;", (long long)at);
+    assert_int_equal(delay_of(text, &d, remark), 0);
+    assert_false(d.delayed); /* lsmq's reading of it is a timer's */
 }
 
 static void test_pending_props(void **state)
