@@ -2,10 +2,11 @@
 # End-to-end test of lsmq-produce's delayed sends against a real mqbroker
 # (messageDelayLevel "1s 2s 8s"): --delay 3, --delay-ms 8000, --deliver-at
 # in ms since the epoch and in RocketMQ's date text, each sent about 8 s
-# ahead (long enough for every send to be done while they are pending). A consumer running from before the sends must get each message
-# once, not before its due time (50 ms of tolerance: one machine's clock);
-# topicStatus shows nothing in the topic's queues while they are pending.
-# Bad combinations are usage errors. Finally SIGTERM, and a clean exit.
+# ahead (long enough for every send to be done while they are pending). A
+# consumer running from before the sends must get each message once, not
+# before its due time (50 ms of tolerance: one machine's clock); topicStatus
+# shows nothing in the topic's queues while they are pending. Bad
+# combinations are usage errors. Finally SIGTERM, and a clean exit.
 #
 #   tests/e2e/produce_delay_test.sh BUILD_DIR
 #
@@ -20,7 +21,7 @@ require_bins "$mqadmin" "$produce" "$consume" "$broker_bin"
 
 consumer_pid=""
 trap 'kill_running "$consumer_pid" "$pid"' EXIT
-start_broker produce-delay "--messageDelayLevel=1s 2s 8s"
+start_broker produce-delay "--messageDelayLevel=1s 2s 8s" --diskMaxUsedSpaceRatio=99
 export NAMESRV_ADDR="$ns"
 
 # ---- usage -------------------------------------------------------------------
@@ -56,7 +57,11 @@ send delayms "$((t + 8000))" --delay-ms 8000
 at="$(($(now_ms) + 8000))"
 send epoch "$at" --deliver-at "$at"
 at="$(($(now_ms) + 8500))"
-text="$(python3 -c "import time,sys; s=int(sys.argv[1]); print(time.strftime('%Y-%m-%d#%H:%M:%S', time.localtime(s//1000)) + ':%03d' % (s%1000))" "$at")"
+text="$(python3 -c "
+import sys, time
+s = int(sys.argv[1])
+print(time.strftime('%Y-%m-%d#%H:%M:%S', time.localtime(s // 1000)) + ':%03d' % (s % 1000))
+" "$at")"
 send datetext "$at" --deliver-at "$text"
 
 run "$mqadmin" topicStatus -t DT --json

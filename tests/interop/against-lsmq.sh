@@ -20,7 +20,8 @@ free_port() {
 
 # A small delay table keeps delayed deliveries and retry back-off quick; the
 # scenarios read it to know each level's delay.
-export LSMQ_DELAY_LEVELS="${LSMQ_DELAY_LEVELS:-1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s 17s 18s}"
+small_levels="1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s 17s 18s"
+export LSMQ_DELAY_LEVELS="${LSMQ_DELAY_LEVELS:-$small_levels}"
 
 store="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-interop-$suite-XXXXXX")"
 port="$(free_port)"
