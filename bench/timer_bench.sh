@@ -8,7 +8,9 @@
 #
 #   bench/timer_bench.sh lateness   RATES due/s (default 1000 10000) for SECS s
 #                                   (default 20), REPS runs each (default 3),
-#                                   a fresh topic per run; medians
+#                                   a fresh topic per run, each followed by a
+#                                   plain publish-to-consume run (mqbench
+#                                   latency) at the same rate; medians
 #   bench/timer_bench.sh burst      the plain append rate (mqbench produce, 1 KiB,
 #                                   4 async producers), then BURST_N (default
 #                                   1000000) messages all due in one millisecond
