@@ -49,8 +49,12 @@ int lsmq__outmsg_check(const lsmq_out_message *m, lsmq_errslot *e)
         lsmq__error(e, -1, "n_properties set without properties");
         return LSMQ_EINVAL;
     }
-    if (m->delay_level < 0) {
-        lsmq__error(e, -1, "negative delay level");
+    if (m->delay_level < 0 || m->deliver_ms < 0 || m->delay_ms < 0) {
+        lsmq__error(e, -1, "negative delay level, delivery time or delay");
+        return LSMQ_EINVAL;
+    }
+    if ((m->delay_level > 0) + (m->deliver_ms > 0) + (m->delay_ms > 0) > 1) {
+        lsmq__error(e, -1, "set one of delay_level, deliver_ms and delay_ms");
         return LSMQ_EINVAL;
     }
     if (has_sep(m->tags) || has_sep(m->keys)) {
@@ -89,7 +93,7 @@ int lsmq__outmsg_props(const lsmq_out_message *m, const char *uniq, char **out, 
 {
     char *buf = proto_xmalloc(PROTO_PROPS_MAX + 1);
     size_t used = 0, i;
-    char num[16];
+    char num[24];
     int rc = 0;
 
     for (i = 0; rc == 0 && i < m->n_properties; i++) {
@@ -110,6 +114,14 @@ int lsmq__outmsg_props(const lsmq_out_message *m, const char *uniq, char **out, 
     if (rc == 0 && m->delay_level > 0) {
         snprintf(num, sizeof num, "%d", m->delay_level);
         rc = put(buf, &used, PROTO_PROP_DELAY, num, e);
+    }
+    if (rc == 0 && m->deliver_ms > 0) {
+        snprintf(num, sizeof num, "%lld", (long long)m->deliver_ms);
+        rc = put(buf, &used, PROTO_PROP_TIMER_DELIVER_MS, num, e);
+    }
+    if (rc == 0 && m->delay_ms > 0) {
+        snprintf(num, sizeof num, "%lld", (long long)m->delay_ms);
+        rc = put(buf, &used, PROTO_PROP_TIMER_DELAY_MS, num, e);
     }
     if (rc == 0)
         rc = put(buf, &used, PROTO_PROP_WAIT, "true", e);
@@ -219,8 +231,9 @@ int lsmq__outmsg_build_batch(const lsmq_out_message *msgs, size_t n, const char 
             rc = LSMQ_EINVAL;
             break;
         }
-        if (strncmp(m->topic, RETRY_PREFIX, strlen(RETRY_PREFIX)) == 0 || m->delay_level) {
-            lsmq__error(e, -1, "batches cannot go to retry topics or have a delay level");
+        if (strncmp(m->topic, RETRY_PREFIX, strlen(RETRY_PREFIX)) == 0 || m->delay_level ||
+            m->deliver_ms || m->delay_ms) {
+            lsmq__error(e, -1, "batches cannot go to retry topics or be delayed");
             rc = LSMQ_EINVAL;
             break;
         }

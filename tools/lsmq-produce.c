@@ -2,7 +2,13 @@
  * lsmq-produce: send messages through liblsmq and print each result.
  *
  *   lsmq-produce -n HOST:PORT[;HOST:PORT] -t TOPIC [-g GROUP] [--tags T] [--keys K]
- *                [-c COUNT [-s SIZE]] [--async] [--delay LEVEL] [--timeout MS]
+ *                [-c COUNT [-s SIZE]] [--async] [--timeout MS]
+ *                [--delay LEVEL | --deliver-at TIME | --delay-ms MS]
+ *
+ * --delay sends the delay level (DELAY), --deliver-at an instant
+ * (TIMER_DELIVER_MS): ms since the epoch or "yyyy-MM-dd#HH:mm:ss:SSS" local
+ * time, as mqadmin takes times; --delay-ms a delay after the broker stores
+ * the message (TIMER_DELAY_MS).
  *
  * With -c, sends COUNT generated bodies of SIZE bytes (default 128);
  * without it, one message per line of standard input. One line per result
@@ -19,12 +25,14 @@
 
 #include "alloc.h"
 #include "lsmq.h"
+#include "rocketmq_time.h"
 
 typedef struct opts {
     const char *namesrv, *topic, *group, *tags, *keys;
     long count;
     size_t size;
     int async, delay, timeout_ms;
+    int64_t deliver_ms, delay_ms;
 } opts;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -35,7 +43,12 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: lsmq-produce -n NAMESRV -t TOPIC [-g GROUP] [--tags TAGS] [--keys KEYS]\n"
-            "                    [-c COUNT [-s SIZE]] [--async] [--delay LEVEL] [--timeout MS]\n"
+            "                    [-c COUNT [-s SIZE]] [--async] [--timeout MS]\n"
+            "                    [--delay LEVEL | --deliver-at TIME | --delay-ms MS]\n"
+            "  --delay LEVEL     broker delay level (1..18 with the default messageDelayLevel)\n"
+            "  --deliver-at TIME deliver at TIME: ms since the epoch or\n"
+            "                    yyyy-MM-dd#HH:mm:ss:SSS (local time)\n"
+            "  --delay-ms MS     deliver MS milliseconds after the broker stores it\n"
             "  without -c, each line of standard input is one message body\n");
 }
 
@@ -92,6 +105,8 @@ static void send_one(lsmq_producer *p, const opts *o, const void *body, size_t l
     m.body = body;
     m.body_len = len;
     m.delay_level = o->delay;
+    m.deliver_ms = o->deliver_ms;
+    m.delay_ms = o->delay_ms;
     if (o->async) {
         pthread_mutex_lock(&out_lock);
         outstanding++;
@@ -111,6 +126,32 @@ static void send_one(lsmq_producer *p, const opts *o, const void *body, size_t l
     pthread_mutex_unlock(&out_lock);
 }
 
+/* A non-negative decimal number of ms: 0, or -1 when s is anything else. */
+static int parse_ms(const char *s, int64_t *ms)
+{
+    char *end;
+    long long v;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoll(s, &end, 10);
+    if (*end != '\0' || v < 0)
+        return -1;
+    *ms = v;
+    return 0;
+}
+
+/* --deliver-at: ms since the epoch, or RocketMQ's date text. */
+static int parse_time(const char *s, int64_t *ms)
+{
+    if (parse_ms(s, ms) == 0 && *ms > 0)
+        return 0;
+    if (rocketmq_time_parse(s, ms) == 0 && *ms > 0)
+        return 0;
+    fprintf(stderr, "lsmq-produce: bad time '%s'\n", s);
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, opts *o)
 {
     static const struct option longs[] = {
@@ -119,6 +160,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"keys", required_argument, NULL, 'K'},    {"count", required_argument, NULL, 'c'},
         {"size", required_argument, NULL, 's'},    {"async", no_argument, NULL, 'a'},
         {"delay", required_argument, NULL, 'd'},   {"timeout", required_argument, NULL, 'o'},
+        {"deliver-at", required_argument, NULL, 'A'}, {"delay-ms", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int ch;
@@ -140,9 +182,19 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'a': o->async = 1; break;
         case 'd': o->delay = atoi(optarg); break;
         case 'o': o->timeout_ms = atoi(optarg); break;
+        case 'A':
+            if (parse_time(optarg, &o->deliver_ms) != 0)
+                return -1;
+            break;
+        case 'M':
+            if (parse_ms(optarg, &o->delay_ms) != 0)
+                return -1;
+            break;
         default: return -1;
         }
     }
+    if ((o->delay != 0) + (o->deliver_ms != 0) + (o->delay_ms != 0) > 1)
+        return -1;
     if (!o->namesrv || !o->topic || optind != argc || (o->count >= 0 && o->size == 0))
         return -1;
     return 0;

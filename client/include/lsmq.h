@@ -156,8 +156,22 @@ typedef struct lsmq_out_message {
     size_t body_len;
     const lsmq_property *properties;  /**< n_properties user properties, or NULL */
     size_t n_properties;
-    int delay_level;                  /**< 0 = none, 1..18 = broker delay level */
+    int delay_level;                  /**< 0 = none, 1..18 = broker delay level (DELAY) */
     int32_t flag;                     /**< user flag stored with the message */
+    /**
+     * Deliver at this instant (ms since the epoch, broker's clock; 0 = none):
+     * sent as TIMER_DELIVER_MS. A time already past is delivered at once.
+     */
+    int64_t deliver_ms;
+    /** Deliver this many ms after the broker stores it (0 = none): TIMER_DELAY_MS. */
+    int64_t delay_ms;
+    /*
+     * At most one of delay_level, deliver_ms and delay_ms may be set (the
+     * send is refused with LSMQ_EINVAL otherwise; a broker would let DELAY
+     * win). The broker refuses a timer past its timerMaxDelaySec (3 days by
+     * default). A delayed send's result is SEND_OK with the message's id;
+     * the message is pulled from its topic when due, with its msgId kept.
+     */
 } lsmq_out_message;
 
 /** Broker status codes of a stored message (lsmq_send_result.status). */
@@ -278,7 +292,7 @@ int lsmq_producer_send_oneway(lsmq_producer *p, const lsmq_out_message *m);
 /**
  * Send n messages as one batch (SEND_BATCH_MESSAGE): one request, one
  * queue, consecutive queue offsets. All messages must have the same topic,
- * which must not be a %RETRY% topic, and no delay level. Batches are never
+ * which must not be a %RETRY% topic, and no delay of any kind. Batches are never
  * compressed. Retries as lsmq_producer_send.
  *
  * @param[out] res n results (may be NULL): msg_id and offset_msg_id of each

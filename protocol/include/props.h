@@ -17,6 +17,8 @@
 #define PROTO_PROP_UNIQ_KEY "UNIQ_KEY"
 #define PROTO_PROP_DELAY "DELAY"
 #define PROTO_PROP_WAIT "WAIT"
+#define PROTO_PROP_TIMER_DELIVER_MS "TIMER_DELIVER_MS"
+#define PROTO_PROP_TIMER_DELAY_MS "TIMER_DELAY_MS"
 
 /* Iterator over the pairs of a properties string; a view, nothing copied. */
 typedef struct proto_props_iter {

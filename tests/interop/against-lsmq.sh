@@ -18,13 +18,18 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# A small delay table keeps delayed deliveries and retry back-off quick; the
+# scenarios read it to know each level's delay.
+small_levels="1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s 17s 18s"
+export LSMQ_DELAY_LEVELS="${LSMQ_DELAY_LEVELS:-$small_levels}"
+
 store="$(mktemp -d "${TMPDIR:-/tmp}/lsmq-interop-$suite-XXXXXX")"
 port="$(free_port)"
 ns_port="$(free_port)"
 log="$store/broker.log"
 "$build/server/mqbroker" --embedded-namesrv --embeddedNamesrvPort="$ns_port" --listenPort="$port" \
     --haListenPort="$(free_port)" --brokerIP1=127.0.0.1 --storePathRootDir="$store/data" \
-    >"$log" 2>&1 &
+    --messageDelayLevel="$LSMQ_DELAY_LEVELS" >"$log" 2>&1 &
 pid=$!
 
 cleanup() {

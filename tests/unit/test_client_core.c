@@ -593,8 +593,40 @@ static void test_send_encoding(void **state)
         lsmq__send_req_free(&req);
     }
 
-    /* Refusals. */
+    /* Timer forms: TIMER_DELIVER_MS absolute, TIMER_DELAY_MS relative. */
     m.n_properties = 0;
+    m.deliver_ms = 1786000000123LL;
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), 0);
+    v = proto_cmd_get(req.cmd, "i");
+    assert_true(proto_props_get(v, strlen(v), "TIMER_DELIVER_MS", &v, &vl));
+    assert_int_equal(vl, 13);
+    assert_memory_equal(v, "1786000000123", 13);
+    v = proto_cmd_get(req.cmd, "i");
+    assert_false(proto_props_get(v, strlen(v), "TIMER_DELAY_MS", &v, &vl));
+    assert_false(proto_props_get(v, strlen(v), "DELAY", &v, &vl));
+    lsmq__send_req_free(&req);
+    m.deliver_ms = 0;
+    m.delay_ms = 2500;
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), 0);
+    v = proto_cmd_get(req.cmd, "i");
+    assert_true(proto_props_get(v, strlen(v), "TIMER_DELAY_MS", &v, &vl));
+    assert_int_equal(vl, 4);
+    assert_memory_equal(v, "2500", 4);
+    v = proto_cmd_get(req.cmd, "i");
+    assert_false(proto_props_get(v, strlen(v), "TIMER_DELIVER_MS", &v, &vl));
+    lsmq__send_req_free(&req);
+    /* Two forms at once, or a negative one, are refused. */
+    m.delay_level = 2;
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
+    m.delay_level = 0;
+    m.deliver_ms = 1786000000123LL;
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
+    m.delay_ms = -1;
+    m.deliver_ms = 0;
+    assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
+    m.delay_ms = 0;
+
+    /* Refusals. */
     m.topic = "bad topic";
     assert_int_equal(lsmq__outmsg_build(&m, "pg", 0, ip4, NULL, &req, NULL), LSMQ_EINVAL);
     m.topic = "Orders";
@@ -646,6 +678,12 @@ static void test_batch_encoding(void **state)
     assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
     msgs[1].topic = "Batch";
     msgs[1].delay_level = 2;
+    assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
+    msgs[1].delay_level = 0;
+    msgs[2].deliver_ms = 1786000000123LL;
+    assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
+    msgs[2].deliver_ms = 0;
+    msgs[0].delay_ms = 10;
     assert_int_equal(lsmq__outmsg_build_batch(msgs, 3, "pg", ip4, &req, NULL), LSMQ_EINVAL);
     assert_int_equal(lsmq__outmsg_build_batch(msgs, 0, "pg", ip4, &req, NULL), LSMQ_EINVAL);
 }

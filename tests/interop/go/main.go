@@ -39,6 +39,8 @@ var scenarios = []scenario{
 	{"clustering", "two members of one group share the queues without loss", clustering, false},
 	{"offset-resume", "a restarted member of the group resumes from the committed offsets", offsetResume, false},
 	{"retry", "a message answered ConsumeRetryLater comes back through %RETRY%<group>", retry, false},
+	{"delay-level", "a delay-level send is delivered once, not before its delay", delayLevel, false},
+	{"retry-backoff", "ConsumeRetryLater backs off by levels 3.. and ends in %DLQ%<group>", retryBackoff, false},
 	{"replica-failover", "a consumer goes on from the replica when the master is killed (against-lsmq-replicas.sh)",
 		replicaFailover, true},
 	{"controller-failover", "sends and a consumer go on when the controller replaces a killed master (against-lsmq-controller.sh)",

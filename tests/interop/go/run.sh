@@ -6,6 +6,7 @@
 #
 # NAMESRV_ADDR: host:port of the name server ("-" takes $NAMESRV_ADDR).
 # Scenarios (default all): produce-consume autocreate clustering offset-resume retry
+#   delay-level retry-backoff
 # Environment:
 #   LSMQ_INTEROP_TIMEOUT  per-scenario bound in seconds, default 58 (the program enforces it;
 #                         the shell kills the process 20 s later if it is still running)
@@ -22,7 +23,8 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
-interop_args "$0" produce-consume autocreate clustering offset-resume retry -- "$@"
+interop_args "$0" produce-consume autocreate clustering offset-resume retry delay-level \
+    retry-backoff -- "$@"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-58}"
 go="${GO:-go}"
 verbose=()

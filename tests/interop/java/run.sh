@@ -5,6 +5,7 @@
 #
 # NAMESRV_ADDR: host:port of the name server (or set NAMESRV_ADDR and pass "-").
 # Scenarios (default all): produce-consume clustering offset-resume retry batch reset-by-time
+#   delay-level deliver-time retry-dlq
 # Environment:
 #   LSMQ_INTEROP_CLIENTS  client versions to run, default "4.9.8 5.3.3"
 #   LSMQ_INTEROP_LOGDIR   where client logs and per-run output go, default target/logs
@@ -22,7 +23,8 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
-interop_args "$0" produce-consume clustering offset-resume retry batch reset-by-time -- "$@"
+interop_args "$0" produce-consume clustering offset-resume retry batch reset-by-time \
+    delay-level deliver-time retry-dlq -- "$@"
 read -r -a clients <<<"${LSMQ_INTEROP_CLIENTS:-4.9.8 5.3.3}"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-60}"
 ready_s="${LSMQ_INTEROP_WAIT_READY:-50}"

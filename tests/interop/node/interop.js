@@ -451,12 +451,97 @@ async function offsetResume(ctx) {
   report(ctx, 'content of every delivery to member 2 matches the send', problems);
 }
 
+// ---------------------------------------------------------------- delays
+
+// The broker's delay table: LSMQ_DELAY_LEVELS (what against-lsmq.sh starts it with),
+// upstream's default otherwise. A delivery may come no earlier than its due time minus
+// DELAY_TOLERANCE_MS (LSMQ_DELAY_TOLERANCE_MS, default 50) and no later than LATE_MS after it.
+const UPSTREAM_LEVELS = '1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h';
+const DELAY_TOLERANCE_MS = Number(process.env.LSMQ_DELAY_TOLERANCE_MS || 50);
+const LATE_MS = 10000;
+
+function levelMs(level) {
+  const parts = (process.env.LSMQ_DELAY_LEVELS || UPSTREAM_LEVELS).trim().split(/ +/);
+  const p = parts[Math.min(level, parts.length) - 1];
+  const unit = { s: 1000, m: 60000, h: 3600000, d: 86400000 }[p.slice(-1)];
+  if (!unit) throw new Error(`bad delay level ${p}`);
+  return Number(p.slice(0, -1)) * unit;
+}
+
+// Sends n messages to a new topic, each made delayed by delay(msg, i) (which returns its
+// due time), with a consumer already running; each must arrive once, not before its due
+// time, with its body and keys.
+async function delayedRoundTrip(ctx, kind, n, delay) {
+  const topic = ctx.name(kind);
+  ctx.createTopic(topic);
+  const p = await ctx.producer(ctx.name(`${kind}P`));
+  const log = new Log();
+  const warm = `warm_${ctx.runId}`;
+  await ctx.consumer(ctx.name(`${kind}C`), `${ctx.name(`${kind}C`)}_1`, topic, '*', msg => {
+    log.add(rec('c', msg));
+    return undefined;
+  });
+  const w = new Message(topic, 'TagW', 'warm-up');
+  w.keys = [ warm ];
+  await p.send(w);
+  ctx.check(await waitFor(ctx.budget(20000), () => log.recs.some(r => r.key === warm)),
+    'the consumer is running (warm-up received)');
+  const due = new Map();
+  for (let i = 0; i < n; i++) {
+    const key = `${kind}${i}_${ctx.runId}`;
+    const msg = new Message(topic, 'TagD', `delayed ${key}`);
+    msg.keys = [ key ];
+    const at = delay(msg, i);
+    const res = await p.send(msg);
+    ctx.check(res.sendStatus === 'SEND_OK', `send of ${key} due ${at}: ${res.sendStatus}`);
+    due.set(key, at);
+  }
+  const last = Math.max(...due.values());
+  const all = await waitFor(ctx.budget(last - Date.now() + LATE_MS),
+    () => [ ...due.keys() ].every(k => log.recs.some(r => r.key === k)));
+  await sleep(ctx.budget(1500));
+  ctx.check(all, `all ${n} delayed messages delivered`);
+  const problems = [];
+  for (const [ key, at ] of due) {
+    const rs = log.recs.filter(r => r.key === key);
+    if (rs.length !== 1) {
+      problems.push(`${key} delivered ${rs.length} times`);
+      continue;
+    }
+    const r = rs[0];
+    ctx.info(`${key} received ${r.at - at} ms after its due time`);
+    if (r.at < at - DELAY_TOLERANCE_MS) problems.push(`${key} received ${at - r.at} ms before its due time`);
+    if (r.at > at + LATE_MS) problems.push(`${key} received ${r.at - at} ms after its due time`);
+    if (r.topic !== topic || r.body !== `delayed ${key}`) problems.push(`${key} delivered as ${show(r)}`);
+  }
+  report(ctx, 'each delayed message delivered once, not before its due time', problems);
+}
+
+// Message#delayTimeLevel (the DELAY property).
+async function delayLevelScenario(ctx) {
+  const level = 2;
+  await delayedRoundTrip(ctx, 'dl', 3, msg => {
+    msg.delayTimeLevel = level;
+    return Date.now() + levelMs(level);
+  });
+}
+
+// Message#setStartDeliverTime (Aliyun's __STARTDELIVERTIME, absolute ms).
+async function startDeliverTime(ctx) {
+  await delayedRoundTrip(ctx, 'sd', 4, (msg, i) => {
+    const at = Date.now() + 2000 + 311 * i;
+    msg.setStartDeliverTime(at);
+    return at;
+  });
+}
+
 // ---------------------------------------------------------------- retry
 
 // The handler returns ACTION_RETRY the first time it sees each message. ali-ons sends it
-// back with CONSUMER_SEND_MSG_BACK delayLevel 0 (the broker chooses: upstream level 3 =
-// 10 s); it must come back from %RETRY%<group> with reconsumeTimes 1, RETRY_TOPIC = the
-// original topic (ali-ons dispatches by it) and the same body, tags, keys and properties.
+// back with CONSUMER_SEND_MSG_BACK delayLevel 0 (the broker chooses: level 3, 10 s in
+// upstream's table); it must come back from %RETRY%<group> after that back-off (not at
+// once) with reconsumeTimes 1, RETRY_TOPIC = the original topic (ali-ons dispatches by it)
+// and the same body, tags, keys and properties.
 async function retry(ctx) {
   const n = 2;
   const topic = ctx.name('rt');
@@ -496,6 +581,10 @@ async function retry(ctx) {
     problems.push(...checkContent(r0, s, topic, true));
     if (!r1) continue;
     ctx.info(`${s.key} redelivered ${((r1.at - r0.at) / 1000).toFixed(1)}s after the first delivery: reconsumeTimes=${r1.reconsumeTimes} RETRY_TOPIC=${r1.retryTopic} ORIGIN_MESSAGE_ID=${r1.originMsgId} msgId=${r1.msgId} queue=${r1.queueId}`);
+    const backoff = levelMs(3);
+    if (r1.at - r0.at < backoff - DELAY_TOLERANCE_MS || r1.at - r0.at > backoff + LATE_MS) {
+      problems.push(`${s.key} redelivered ${r1.at - r0.at} ms after the first delivery, the back-off is ${backoff} ms`);
+    }
     if (r1.reconsumeTimes !== 1) problems.push(`first redelivery has reconsumeTimes ${r1.reconsumeTimes} (expected 1)`);
     problems.push(...checkContent(r1, s, topic, false));
     if (r1.retryTopic !== topic) problems.push(`redelivery's RETRY_TOPIC is ${r1.retryTopic}, expected ${topic}`);
@@ -598,6 +687,8 @@ const scenarios = {
   clustering: [ clustering, 'two members of one group share the queues without loss' ],
   'offset-resume': [ offsetResume, 'a restarted member of the group resumes from the committed offsets' ],
   retry: [ retry, 'a message answered ACTION_RETRY comes back through %RETRY%<group>' ],
+  'delay-level': [ delayLevelScenario, 'a delayTimeLevel send arrives once, not before its delay' ],
+  'start-deliver-time': [ startDeliverTime, 'a setStartDeliverTime send arrives once, not before its time' ],
   'reset-by-time': [ resetByTimeScenario, 'a group reset to an instant resumes at the first message stored after it' ],
 };
 

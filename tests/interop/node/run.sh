@@ -5,6 +5,7 @@
 #
 # NAMESRV_ADDR: host:port of the name server ("-" takes $NAMESRV_ADDR).
 # Scenarios (default all): produce-consume clustering offset-resume retry reset-by-time
+#   delay-level start-deliver-time
 # Environment:
 #   LSMQ_CREATE_TOPIC_CMD  shell command run before each scenario produces, with {topic} and
 #                          {namesrv} replaced; it must exit 0 once the name server routes the
@@ -28,7 +29,8 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
-interop_args "$0" produce-consume clustering offset-resume retry reset-by-time -- "$@"
+interop_args "$0" produce-consume clustering offset-resume retry reset-by-time delay-level \
+    start-deliver-time -- "$@"
 timeout_s="${LSMQ_INTEROP_TIMEOUT:-58}"
 
 cd "$here" || exit 2

@@ -136,8 +136,13 @@ inSyncReplicas=${UPSTREAM_IN_SYNC_REPLICAS:-1}
 # default 200 ms: on a busy 2-core machine a just-started JVM otherwise sheds sends with
 # SYSTEM_BUSY "[TIMEOUT_CLEAN_QUEUE]broker busy"
 waitTimeMillsInSendQueue=1000
+messageDelayLevel=$LSMQ_DELAY_LEVELS
 CONF
 }
+# The small delay table the scenarios expect (as against-lsmq.sh); upstream's timer rounds a
+# due time down to its 1 s precision, so timer deliveries may come up to 1 s early there.
+export LSMQ_DELAY_LEVELS="${LSMQ_DELAY_LEVELS:-1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s 17s 18s}"
+export LSMQ_DELAY_TOLERANCE_MS="${LSMQ_DELAY_TOLERANCE_MS:-1000}"
 broker_conf 0 "${UPSTREAM_ROLE:-ASYNC_MASTER}" "$broker_port" "$work/store" >"$work/broker.conf"
 broker_conf 1 SLAVE "$slave_port" "$work/store-slave" >"$work/broker-slave.conf"
 

@@ -31,6 +31,9 @@ public final class InteropMain {
         SCENARIOS.put("retry", Scenarios::retry);
         SCENARIOS.put("batch", Scenarios::batch);
         SCENARIOS.put("reset-by-time", ResetScenarios::resetByTime);
+        SCENARIOS.put("delay-level", DelayScenarios::delayLevel);
+        SCENARIOS.put("deliver-time", DelayScenarios::deliverTime);
+        SCENARIOS.put("retry-dlq", DelayScenarios::retryDlq);
     }
 
     /** run by "all" and when no scenario is named; "ready" is only run when asked for */
