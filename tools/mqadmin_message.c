@@ -134,47 +134,54 @@ static int find_by_id(const mqa_ctx *ctx, const char *topic, const lsmq_admin_ro
     return rc;
 }
 
+/* The next id of a comma-separated list, trimmed, empties skipped (strtok_r's state in *save). */
+static char *next_id(char *ids, char **save)
+{
+    for (char *id = strtok_r(ids, ",", save); id; id = strtok_r(NULL, ",", save)) {
+        id += strspn(id, " ");
+        id[strcspn(id, " ")] = '\0';
+        if (*id)
+            return id;
+    }
+    return NULL;
+}
+
+/* A usage error unless every id of -i is a message id; *count: how many it lists. */
+static int check_ids(mqa_ctx *ctx, size_t *count)
+{
+    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
+    int rc = MQA_OK;
+    *count = 0;
+    for (char *id = next_id(ids, &save); id && rc == MQA_OK; id = next_id(NULL, &save)) {
+        if (!looks_like_msg_id(id))
+            rc = mqa_usage_error(ctx, "'%s' is not a message id (32 or 56 hex characters)", id);
+        (*count)++;
+    }
+    free(ids);
+    return rc;
+}
+
 static int query_msg_by_id(mqa_ctx *ctx)
 {
     const char *topic = mqa_arg(ctx, 't');
-    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
     lsmq_admin_route *r = NULL;
-    json_t *found = json_array();
-    int rc = MQA_OK, any = 0;
-
-    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
-         id = strtok_r(NULL, ",", &save)) {
-        id += strspn(id, " ");
-        id[strcspn(id, " ")] = '\0';
-        if (*id && !looks_like_msg_id(id))
-            rc = mqa_usage_error(ctx, "'%s' is not a message id (32 or 56 hex characters)", id);
-        any |= *id != '\0';
-    }
-    free(ids);
-    if (rc == MQA_OK && !any)
+    size_t count = 0;
+    int rc = check_ids(ctx, &count);
+    if (rc == MQA_OK && count == 0)
         rc = mqa_usage_error(ctx, "no message id given");
-    if (rc != MQA_OK) {
-        json_decref(found);
+    if (rc != MQA_OK)
         return rc;
-    }
-    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0) {
-        json_decref(found);
+    if (lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
         return mqa_fail(ctx);
-    }
     int send_again = 0;
     if (mqa_arg_bool(ctx, 's', 0, &send_again) != 0) {
-        json_decref(found);
         lsmq_admin_route_free(r);
         return MQA_USAGE;
     }
-    ids = proto_xstrdup(mqa_arg(ctx, 'i'));
+    json_t *found = json_array();
+    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
     int printed = 0;
-    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
-         id = strtok_r(NULL, ",", &save)) {
-        id += strspn(id, " ");
-        id[strcspn(id, " ")] = '\0';
-        if (!*id)
-            continue;
+    for (char *id = next_id(ids, &save); id && rc == MQA_OK; id = next_id(NULL, &save)) {
         lsmq_message **msgs = NULL;
         size_t n = 0;
         rc = find_by_id(ctx, topic, r, id, &msgs, &n);
@@ -381,27 +388,14 @@ static const mqa_opt resend_dead_letter_opts[] = {
 static int resend_dead_letter(mqa_ctx *ctx)
 {
     const char *topic = mqa_arg(ctx, 't'), *dest = mqa_arg(ctx, 'd');
-    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
-    int rc = MQA_OK;
-    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
-         id = strtok_r(NULL, ",", &save)) {
-        id += strspn(id, " ");
-        id[strcspn(id, " ")] = '\0';
-        if (*id && !looks_like_msg_id(id))
-            rc = mqa_usage_error(ctx, "'%s' is not a message id (32 or 56 hex characters)", id);
-    }
-    free(ids);
+    size_t count = 0;
+    int rc = check_ids(ctx, &count);
     lsmq_admin_route *r = NULL;
     if (rc == MQA_OK &&
         lsmq_admin_get_route(ctx->admin, ctx->namesrv, topic, ctx->timeout_ms, &r) != 0)
         rc = mqa_fail(ctx);
-    ids = proto_xstrdup(mqa_arg(ctx, 'i'));
-    for (char *id = strtok_r(ids, ",", &save); id && rc == MQA_OK;
-         id = strtok_r(NULL, ",", &save)) {
-        id += strspn(id, " ");
-        id[strcspn(id, " ")] = '\0';
-        if (!*id)
-            continue;
+    char *ids = proto_xstrdup(mqa_arg(ctx, 'i')), *save = NULL;
+    for (char *id = next_id(ids, &save); id && rc == MQA_OK; id = next_id(NULL, &save)) {
         lsmq_message **msgs = NULL;
         size_t n = 0;
         rc = find_by_id(ctx, topic, r, id, &msgs, &n);

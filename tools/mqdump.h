@@ -78,6 +78,10 @@ void mqd_progress_end(void);
 
 /* A JSON string literal for bytes; invalid UTF-8 becomes U+FFFD. */
 void mqd_json_str(const char *s, size_t len);
+/* "name": of an object's member (first: no comma before it). */
+void mqd_json_field(const char *name, int first);
+/* A member whose value is a property's, as a JSON string, or null when absent. */
+void mqd_json_prop_field(const proto_record *r, const char *json_name, const char *prop);
 /* "ip:port" of a host into buf (at least 64 bytes). */
 const char *mqd_host_str(const proto_host *h, char *buf, size_t cap);
 /* One message as one JSON object line. body is the (inflated) body to show. */

@@ -145,7 +145,7 @@ static void json_host(host_cache *c, const proto_host *h)
     mqd_json_str(c->text, c->len);
 }
 
-static void field(const char *name, int first)
+void mqd_json_field(const char *name, int first)
 {
     if (!first)
         mqd_out_char(',');
@@ -154,12 +154,11 @@ static void field(const char *name, int first)
     mqd_out("\":", 2);
 }
 
-/* A property's value as a JSON string, or null when absent. */
-static void prop_field(const proto_record *r, const char *json_name, const char *prop)
+void mqd_json_prop_field(const proto_record *r, const char *json_name, const char *prop)
 {
     const char *v;
     size_t vlen;
-    field(json_name, 0);
+    mqd_json_field(json_name, 0);
     if (proto_props_get(r->props, r->props_len, prop, &v, &vlen))
         mqd_json_str(v, vlen);
     else
@@ -171,39 +170,39 @@ void mqd_json_message(const proto_record *r, const uint8_t *body, size_t body_le
     char id[PROTO_MSGID_V6_LEN + 1];
 
     mqd_out_char('{');
-    field("topic", 1);
+    mqd_json_field("topic", 1);
     mqd_json_str(r->topic, r->topic_len);
-    field("queueId", 0);
+    mqd_json_field("queueId", 0);
     mqd_out_i64(r->queue_id);
-    field("queueOffset", 0);
+    mqd_json_field("queueOffset", 0);
     mqd_out_i64(r->queue_offset);
-    field("msgId", 0);
+    mqd_json_field("msgId", 0);
     proto_msgid_encode(&r->store_host, (uint64_t)r->physical_offset, id);
     mqd_json_str(id, strlen(id));
-    prop_field(r, "uniqKey", PROTO_PROP_UNIQ_KEY);
-    prop_field(r, "tags", PROTO_PROP_TAGS);
-    prop_field(r, "keys", PROTO_PROP_KEYS);
-    field("bornTimestamp", 0);
+    mqd_json_prop_field(r, "uniqKey", PROTO_PROP_UNIQ_KEY);
+    mqd_json_prop_field(r, "tags", PROTO_PROP_TAGS);
+    mqd_json_prop_field(r, "keys", PROTO_PROP_KEYS);
+    mqd_json_field("bornTimestamp", 0);
     mqd_out_i64(r->born_timestamp);
-    field("storeTimestamp", 0);
+    mqd_json_field("storeTimestamp", 0);
     mqd_out_i64(r->store_timestamp);
     static host_cache born_hosts, store_hosts;
-    field("bornHost", 0);
+    mqd_json_field("bornHost", 0);
     json_host(&born_hosts, &r->born_host);
-    field("storeHost", 0);
+    mqd_json_field("storeHost", 0);
     json_host(&store_hosts, &r->store_host);
-    field("reconsumeTimes", 0);
+    mqd_json_field("reconsumeTimes", 0);
     mqd_out_i64(r->reconsume_times);
-    field("sysFlag", 0);
+    mqd_json_field("sysFlag", 0);
     mqd_out_i64(r->sys_flag);
-    field("flag", 0);
+    mqd_json_field("flag", 0);
     mqd_out_i64(r->flag);
-    field("commitLogOffset", 0);
+    mqd_json_field("commitLogOffset", 0);
     mqd_out_i64(r->physical_offset);
-    field("bodyCRC", 0);
+    mqd_json_field("bodyCRC", 0);
     mqd_out_u64(r->body_crc);
 
-    field("properties", 0);
+    mqd_json_field("properties", 0);
     mqd_out_char('{');
     proto_props_iter it;
     const char *name, *value;
@@ -221,9 +220,9 @@ void mqd_json_message(const proto_record *r, const uint8_t *body, size_t body_le
     mqd_out_char('}');
 
     int text = proto_utf8_valid(body, body_len);
-    field("bodyEncoding", 0);
+    mqd_json_field("bodyEncoding", 0);
     mqd_out_str(text ? "\"utf8\"" : "\"base64\"");
-    field("body", 0);
+    mqd_json_field("body", 0);
     if (text)
         mqd_json_str((const char *)body, body_len);
     else

@@ -16,26 +16,6 @@ typedef struct timers_ctx {
     uint64_t listed;
 } timers_ctx;
 
-static void field(const char *name, int first)
-{
-    if (!first)
-        mqd_out_char(',');
-    mqd_out_char('"');
-    mqd_out_str(name);
-    mqd_out("\":", 2);
-}
-
-static void prop_field(const proto_record *r, const char *json_name, const char *prop)
-{
-    const char *v;
-    size_t vlen;
-    field(json_name, 0);
-    if (proto_props_get(r->props, r->props_len, prop, &v, &vlen))
-        mqd_json_str(v, vlen);
-    else
-        mqd_out("null", 4);
-}
-
 static int print_pending(void *arg, const engine_pending_msg *m)
 {
     timers_ctx *c = arg;
@@ -53,29 +33,29 @@ static int print_pending(void *arg, const engine_pending_msg *m)
     char id[PROTO_MSGID_V6_LEN + 1];
     proto_msgid_encode(&r.store_host, m->log_position, id);
     mqd_out_char('{');
-    field("deliverMs", 1);
+    mqd_json_field("deliverMs", 1);
     mqd_out_i64(m->deliver_ms);
-    field("topic", 0);
+    mqd_json_field("topic", 0);
     if (t)
         mqd_json_str(t->name, strlen(t->name));
     else
         mqd_out("null", 4); /* deleted: dropped at its due time */
-    field("topicId", 0);
+    mqd_json_field("topicId", 0);
     mqd_out_u64(m->topic_id);
-    field("queueId", 0);
+    mqd_json_field("queueId", 0);
     mqd_out_u64(m->queue_id);
-    field("logPosition", 0);
+    mqd_json_field("logPosition", 0);
     mqd_out_u64(m->log_position);
-    field("msgId", 0);
+    mqd_json_field("msgId", 0);
     mqd_json_str(id, strlen(id));
-    prop_field(&r, "uniqKey", PROTO_PROP_UNIQ_KEY);
-    prop_field(&r, "tags", PROTO_PROP_TAGS);
-    prop_field(&r, "keys", PROTO_PROP_KEYS);
-    field("storeTimestamp", 0);
+    mqd_json_prop_field(&r, "uniqKey", PROTO_PROP_UNIQ_KEY);
+    mqd_json_prop_field(&r, "tags", PROTO_PROP_TAGS);
+    mqd_json_prop_field(&r, "keys", PROTO_PROP_KEYS);
+    mqd_json_field("storeTimestamp", 0);
     mqd_out_i64(r.store_timestamp);
-    field("bodySize", 0);
+    mqd_json_field("bodySize", 0);
     mqd_out_u64(r.body_len);
-    field("size", 0);
+    mqd_json_field("size", 0);
     mqd_out_u64(m->record_len);
     mqd_out("}\n", 2);
     c->listed++;

@@ -20,7 +20,9 @@
  *  - after a few thousand sends every replica has the master's queue
  *    offsets, and every broker exits 0 on SIGTERM.
  */
+#include <dirent.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,11 +196,53 @@ static void test_sync_master_without_replica(void **state)
     assert_int_equal(e2e_broker_stop(&alone, 30000), 0);
 }
 
+/* Whether the thread whose stat file is path is stopped (state T). */
+static bool thread_stopped(const char *path)
+{
+    char buf[512] = "";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true; /* gone */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'T';
+}
+
+/*
+ * Stop a process and wait until every thread of it has stopped: kill()
+ * returns before a thread running on another core is halted.
+ */
+static void stop_process(pid_t pid)
+{
+    kill(pid, SIGSTOP);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    for (int i = 0; i < 1000; i++, e2e_sleep_ms(1)) {
+        DIR *d = opendir(dir);
+        if (!d)
+            return;
+        bool all = true;
+        for (struct dirent *de; all && (de = readdir(d));) {
+            if (de->d_name[0] == '.')
+                continue;
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
+            all = thread_stopped(path);
+        }
+        closedir(d);
+        if (all)
+            return;
+    }
+    fail_msg("process %d did not stop", (int)pid);
+}
+
 static void test_sync_timeout_when_replicas_stall(void **state)
 {
     assert_true(wait_in_sync(2));
-    kill(r1.proc.pid, SIGSTOP);
-    kill(r2.proc.pid, SIGSTOP);
+    stop_process(r1.proc.pid);
+    stop_process(r2.proc.pid);
     int64_t t0 = proto_mono_ms();
     e2e_reply r = send_one(master.proc.port, TOPIC, 2, "nobody confirms in time");
     int64_t waited = proto_mono_ms() - t0;
