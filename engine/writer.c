@@ -40,9 +40,15 @@
 #define QUEUE_MAX_BYTES (512u << 20)
 #define RECOVER_MIN_FREE_BYTES (16u << 20)
 #define RECOVER_RETRY_MS 1000
-/* Due messages moved per group at most (and GROUP_MAX_BYTES): a burst never starves
- * the appends queued behind. */
+/* Due messages moved per group at most (and GROUP_MAX_BYTES) when nothing else waits. */
 #define TIMER_MOVE_MAX 1024
+/*
+ * And when appends wait: a group's moves delay every send in it, so a
+ * burst of due messages takes small steps between them and a synchronous
+ * producer still gets a group every few hundred microseconds. The moves
+ * lose little: the groups follow each other at once.
+ */
+#define TIMER_MOVE_WITH_APPENDS 64
 /* The longest sleep towards a due time: a clock that jumps is noticed within it. */
 #define TIMER_WAIT_MAX_MS 1000
 
@@ -746,7 +752,8 @@ static void process_group(engine *e, writer *w, wreq *group)
     }
     int64_t now_ms = engine__now_ms(e);
     engine_batch b = {.e = e, .wb = w->wb};
-    engine__timers_move_due(e, &b, now_ms, TIMER_MOVE_MAX, GROUP_MAX_BYTES);
+    engine__timers_move_due(e, &b, now_ms, group ? TIMER_MOVE_WITH_APPENDS : TIMER_MOVE_MAX,
+                            GROUP_MAX_BYTES);
     group = sort_group(w, group);
     wreq *batched_first = group;
     wreq *r = group;
