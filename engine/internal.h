@@ -355,6 +355,15 @@ int engine__writer_write(engine *e, rocksdb_writebatch_t *wb, int sync);
 int engine__writer_apply(engine *e, const engine_log_batch *b, engine_done_fn done, void *ctx);
 /* Writer thread: the group being built changes this queue (its mark is written). */
 void engine__writer_touch(engine *e, topic *t, uint32_t queue_id);
+/*
+ * Writer thread: stamp a record (size bytes at rec) as the next message of
+ * a touched queue (offset, log position, store_ms), add it to the batch and
+ * run the on_append hooks. *m describes it; its fields point at *fields,
+ * decoded only when extensions run (else m->fields is NULL).
+ */
+void engine__writer_put_msg(engine *e, engine_batch *b, topic *t, uint32_t queue_id,
+                            uint8_t *rec, uint32_t size, int64_t store_ms, engine_stored_msg *m,
+                            proto_record *fields);
 
 /* ---- batch_decode.c: RocksDB's WriteBatch bytes, as the engine writes them ---- */
 #define WRITEBATCH_HEADER_LEN 12 /* sequence u64, count u32, little-endian */

@@ -110,6 +110,9 @@ static void move_one(engine *e, engine_batch *b, const uint8_t *key, size_t klen
     proto_record fields;
     topic *t = target_of(e, topic_id, queue_id);
     if (!t || proto_record_decode(rec, size, &fields) <= 0) {
+        if (t)
+            proto_log(PROTO_LOG_ERROR, "engine: a pending message at log position %llu does "
+                      "not decode: dropped", (unsigned long long)old_pos);
         run_on_deliver(e, b, old_pos, 0, NULL);
         return;
     }
@@ -117,29 +120,10 @@ static void move_one(engine *e, engine_batch *b, const uint8_t *key, size_t klen
     engine__writer_touch(e, t, queue_id);
     queue_state *q = &t->queues[queue_id];
     int64_t store_ms = now_ms > q->w_last_store_ms ? now_ms : q->w_last_store_ms;
-    uint64_t offset = q->w_next_offset++;
-    uint64_t pos = e->w_next_log_position;
-    e->w_next_log_position += size;
     q->w_last_store_ms = store_ms;
-    proto_stamp_layout at = proto_record_stamp_layout(fields.sys_flag);
-    proto_record_stamp(rec, &at, (int64_t)offset, (int64_t)pos, store_ms);
-    uint8_t mkey[MSG_KEY_LEN];
-    engine__key_msg(mkey, topic_id, queue_id, offset);
-    rocksdb_writebatch_put_cf(b->wb, e->cf[ENGINE_CF_MSG], (const char *)mkey, sizeof mkey,
-                              (const char *)rec, size);
+    engine_stored_msg m;
+    engine__writer_put_msg(e, b, t, queue_id, rec, size, store_ms, &m, &fields);
     note_moved(&e->tm, q, topic_id, queue_id);
-    if (!e->nexts)
-        return;
-    if (proto_record_decode(rec, size, &fields) <= 0)
-        abort(); /* it decoded a moment ago */
-    engine_stored_msg m = {
-        .topic_id = topic_id, .queue_id = queue_id, .queue_offset = offset,
-        .log_position = pos, .store_ms = store_ms, .record = rec, .record_len = size,
-        .fields = &fields,
-    };
-    for (int h = 0; h < e->nexts; h++)
-        if (e->exts[h].decl.hook.on_append)
-            e->exts[h].decl.hook.on_append(&e->exts[h].env, b, &m);
     run_on_deliver(e, b, old_pos, old_store_ms, &m);
 }
 

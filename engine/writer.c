@@ -226,6 +226,34 @@ static uint32_t queue_limit(const topic *t)
     return n < t->nqueues ? n : t->nqueues;
 }
 
+void engine__writer_put_msg(engine *e, engine_batch *b, topic *t, uint32_t queue_id,
+                            uint8_t *rec, uint32_t size, int64_t store_ms, engine_stored_msg *m,
+                            proto_record *fields)
+{
+    queue_state *q = &t->queues[queue_id];
+    proto_stamp_layout at = proto_record_stamp_layout((int32_t)proto_get_u32(rec + 36));
+    uint64_t offset = q->w_next_offset++;
+    uint64_t pos = e->w_next_log_position;
+    e->w_next_log_position += size;
+    proto_record_stamp(rec, &at, (int64_t)offset, (int64_t)pos, store_ms);
+    uint8_t key[MSG_KEY_LEN];
+    engine__key_msg(key, t->cfg.topic_id, queue_id, offset);
+    rocksdb_writebatch_put_cf(b->wb, e->cf[ENGINE_CF_MSG], (const char *)key, sizeof key,
+                              (const char *)rec, size);
+    *m = (engine_stored_msg){
+        .topic_id = t->cfg.topic_id, .queue_id = queue_id, .queue_offset = offset,
+        .log_position = pos, .store_ms = store_ms, .record = rec, .record_len = size,
+    };
+    if (!e->nexts)
+        return;
+    if (proto_record_decode(rec, size, fields) < 0)
+        abort(); /* encoded by the engine a moment ago */
+    m->fields = fields;
+    for (int h = 0; h < e->nexts; h++)
+        if (e->exts[h].decl.hook.on_append)
+            e->exts[h].decl.hook.on_append(&e->exts[h].env, b, m);
+}
+
 /* Stamp a timed request's records and add them to the timer family. */
 static void add_timed(engine *e, writer *w, wreq *r, topic *t, int64_t now_ms)
 {
@@ -268,30 +296,10 @@ static void add_append(engine *e, writer *w, wreq *r, int64_t now_ms)
     uint8_t *rec = r->records;
     for (uint32_t i = 0; i < r->n; i++) {
         uint32_t size = proto_get_u32(rec);
-        proto_stamp_layout at = proto_record_stamp_layout((int32_t)proto_get_u32(rec + 36));
-        uint64_t offset = q->w_next_offset++;
-        uint64_t pos = e->w_next_log_position;
-        e->w_next_log_position += size;
-        proto_record_stamp(rec, &at, (int64_t)offset, (int64_t)pos, store_ms);
-        r->positions[i] = pos;
-
-        uint8_t key[MSG_KEY_LEN];
-        engine__key_msg(key, t->cfg.topic_id, r->queue_id, offset);
-        rocksdb_writebatch_put_cf(w->wb, e->cf[ENGINE_CF_MSG], (const char *)key, sizeof key,
-                                  (const char *)rec, size);
-        if (e->nexts) {
-            proto_record fields;
-            if (proto_record_decode(rec, size, &fields) < 0)
-                abort(); /* we encoded it ourselves a moment ago */
-            engine_stored_msg m = {
-                .topic_id = t->cfg.topic_id, .queue_id = r->queue_id, .queue_offset = offset,
-                .log_position = pos, .store_ms = store_ms, .record = rec, .record_len = size,
-                .fields = &fields,
-            };
-            for (int h = 0; h < e->nexts; h++)
-                if (e->exts[h].decl.hook.on_append)
-                    e->exts[h].decl.hook.on_append(&e->exts[h].env, &b, &m);
-        }
+        engine_stored_msg m;
+        proto_record fields;
+        engine__writer_put_msg(e, &b, t, r->queue_id, rec, size, store_ms, &m, &fields);
+        r->positions[i] = m.log_position;
         rec += size;
     }
     q->w_last_store_ms = store_ms;
