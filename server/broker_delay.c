@@ -26,15 +26,6 @@
 #include "clock.h"
 #include "props.h"
 
-#define PROP_TIMER_DELIVER_MS "TIMER_DELIVER_MS"
-#define PROP_TIMER_DELAY_SEC "TIMER_DELAY_SEC"
-#define PROP_TIMER_DELAY_MS "TIMER_DELAY_MS"
-#define PROP_TIMER_OUT_MS "TIMER_OUT_MS"
-#define PROP_TIMER_ENQUEUE_MS "TIMER_ENQUEUE_MS"
-#define PROP_START_DELIVER_TIME "__STARTDELIVERTIME"
-#define PROP_REAL_TOPIC "REAL_TOPIC"
-#define PROP_REAL_QID "REAL_QID"
-
 /* Upstream's remark for a timer message too far ahead (SendMessageProcessor). */
 #define TIMER_ILLEGAL_FMT                                                                     \
     "timer message illegal, the delay time should not be bigger than the max delay %lldms; " \
@@ -49,8 +40,8 @@ typedef struct delay_pairs {
 enum { P_DELAY, P_DELAY_SEC, P_DELAY_MS, P_DELIVER_MS, P_OUT_MS, P_START };
 
 static const char *const pair_names[] = {
-    PROTO_PROP_DELAY, PROP_TIMER_DELAY_SEC, PROP_TIMER_DELAY_MS,
-    PROP_TIMER_DELIVER_MS, PROP_TIMER_OUT_MS, PROP_START_DELIVER_TIME,
+    PROTO_PROP_DELAY, PROTO_PROP_TIMER_DELAY_SEC, PROTO_PROP_TIMER_DELAY_MS,
+    PROTO_PROP_TIMER_DELIVER_MS, PROTO_PROP_TIMER_OUT_MS, PROTO_PROP_START_DELIVER_TIME,
 };
 
 static bool name_is(const char *name, size_t nlen, const char *want)
@@ -191,14 +182,14 @@ bool broker_delay_replaces(const broker_delay *d, const char *name, size_t nlen)
 {
     if (!d->delayed || (name[0] != 'D' && name[0] != 'T' && name[0] != 'R'))
         return false;
-    if (name_is(name, nlen, PROP_REAL_TOPIC) || name_is(name, nlen, PROP_REAL_QID) ||
-        name_is(name, nlen, PROP_TIMER_OUT_MS) || name_is(name, nlen, PROP_TIMER_ENQUEUE_MS) ||
+    if (name_is(name, nlen, PROTO_PROP_REAL_TOPIC) || name_is(name, nlen, PROTO_PROP_REAL_QID) ||
+        name_is(name, nlen, PROTO_PROP_TIMER_OUT_MS) || name_is(name, nlen, PROTO_PROP_TIMER_ENQUEUE_MS) ||
         name_is(name, nlen, PROTO_PROP_DELAY))
         return true;
     /* A DELAY level wins: the timer properties it overrides are dropped (upstream). */
-    return d->level > 0 && (name_is(name, nlen, PROP_TIMER_DELAY_SEC) ||
-                            name_is(name, nlen, PROP_TIMER_DELAY_MS) ||
-                            name_is(name, nlen, PROP_TIMER_DELIVER_MS));
+    return d->level > 0 && (name_is(name, nlen, PROTO_PROP_TIMER_DELAY_SEC) ||
+                            name_is(name, nlen, PROTO_PROP_TIMER_DELAY_MS) ||
+                            name_is(name, nlen, PROTO_PROP_TIMER_DELIVER_MS));
 }
 
 static void put(char *out, size_t cap, size_t *at, const char *name, const char *value)
@@ -215,20 +206,20 @@ void broker_delay_add_props(const broker_delay *d, const char *topic, uint32_t q
         put(out, cap, at, PROTO_PROP_DELAY, num);
     } else {
         snprintf(num, sizeof num, "%lld", (long long)d->deliver_ms);
-        put(out, cap, at, PROP_TIMER_OUT_MS, num);
+        put(out, cap, at, PROTO_PROP_TIMER_OUT_MS, num);
         snprintf(num, sizeof num, "%lld", (long long)now_ms);
-        put(out, cap, at, PROP_TIMER_ENQUEUE_MS, num);
+        put(out, cap, at, PROTO_PROP_TIMER_ENQUEUE_MS, num);
     }
-    put(out, cap, at, PROP_REAL_TOPIC, topic);
+    put(out, cap, at, PROTO_PROP_REAL_TOPIC, topic);
     snprintf(num, sizeof num, "%u", queue_id);
-    put(out, cap, at, PROP_REAL_QID, num);
+    put(out, cap, at, PROTO_PROP_REAL_QID, num);
 }
 
 bool broker_delay_is_timer_record(const char *props, size_t len)
 {
     const char *v;
     size_t vl;
-    return proto_props_get(props, len, PROP_TIMER_OUT_MS, &v, &vl) == 1;
+    return proto_props_get(props, len, PROTO_PROP_TIMER_OUT_MS, &v, &vl) == 1;
 }
 
 /* ==== 5.x group retry policies ============================================ */

@@ -19,6 +19,12 @@
 #define PROTO_PROP_WAIT "WAIT"
 #define PROTO_PROP_TIMER_DELIVER_MS "TIMER_DELIVER_MS"
 #define PROTO_PROP_TIMER_DELAY_MS "TIMER_DELAY_MS"
+#define PROTO_PROP_TIMER_DELAY_SEC "TIMER_DELAY_SEC"
+#define PROTO_PROP_TIMER_OUT_MS "TIMER_OUT_MS"
+#define PROTO_PROP_TIMER_ENQUEUE_MS "TIMER_ENQUEUE_MS"
+#define PROTO_PROP_START_DELIVER_TIME "__STARTDELIVERTIME" /* ali-ons */
+#define PROTO_PROP_REAL_TOPIC "REAL_TOPIC"
+#define PROTO_PROP_REAL_QID "REAL_QID"
 
 /* Iterator over the pairs of a properties string; a view, nothing copied. */
 typedef struct proto_props_iter {
